@@ -1,0 +1,121 @@
+// The publisher token cached in the Spacetime CLI's cli.toml, and re-signing it with a new key
+// while keeping the identity. SpacetimeDB derives identity from `iss` and `sub`, not from the key.
+import { createPublicKey } from 'node:crypto';
+import { decodeJwt, decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
+import { FailureType, fail } from './failures';
+import { parsePrivateKey } from './keys';
+
+/** The claims that make up a publisher's identity. Safe to show and to put in workflow history. */
+export interface TokenIdentity {
+  iss: string;
+  sub: string;
+  aud?: string | string[];
+  hexIdentity?: string;
+}
+
+export function sameIdentity(a: TokenIdentity, b: TokenIdentity): boolean {
+  return (
+    a.iss === b.iss &&
+    a.sub === b.sub &&
+    JSON.stringify(a.aud ?? null) === JSON.stringify(b.aud ?? null) &&
+    (a.hexIdentity ?? null) === (b.hexIdentity ?? null)
+  );
+}
+
+function decode(token: string, where: string): JWTPayload {
+  try {
+    if (decodeProtectedHeader(token).alg === undefined) throw new Error('no alg');
+    return decodeJwt(token);
+  } catch {
+    throw fail(FailureType.BadInput, `${where}: the token is not a JWT`);
+  }
+}
+
+export function tokenIdentity(token: string, where = 'token'): TokenIdentity {
+  const claims = decode(token, where);
+  const missing = (['iss', 'sub'] as const).filter((c) => typeof claims[c] !== 'string' || claims[c] === '');
+  if (missing.length > 0) {
+    throw fail(
+      FailureType.BadInput,
+      `${where}: the token has no ${missing.join(' or ')} claim, so its identity can't be preserved`,
+    );
+  }
+  const hex = claims.hex_identity;
+  return {
+    iss: claims.iss as string,
+    sub: claims.sub as string,
+    ...(claims.aud === undefined ? {} : { aud: claims.aud }),
+    ...(typeof hex === 'string' ? { hexIdentity: hex } : {}),
+  };
+}
+
+/** New token, same identity: keeps iss, sub, aud, hex_identity; fresh iat; no exp; ES256. */
+export async function resignToken(token: string, privatePem: string, where = 'token'): Promise<string> {
+  const id = tokenIdentity(token, where);
+  const claims: JWTPayload = { hex_identity: id.hexIdentity };
+  if (id.hexIdentity === undefined) delete claims.hex_identity;
+  const jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
+    .setIssuer(id.iss)
+    .setSubject(id.sub)
+    .setIssuedAt();
+  if (id.aud !== undefined) jwt.setAudience(id.aud);
+  return jwt.sign(parsePrivateKey(privatePem));
+}
+
+/** True when `token` carries a valid ES256 signature by the public half of `privatePem`. */
+export async function signedBy(token: string, privatePem: string): Promise<boolean> {
+  try {
+    await jwtVerify(token, createPublicKey(parsePrivateKey(privatePem)), { algorithms: ['ES256'] });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function readTokenFromToml(text: string, field: string, where: string): string {
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text);
+  } catch {
+    throw fail(FailureType.BadInput, `${where}: not valid TOML`);
+  }
+  const token = doc[field];
+  if (typeof token !== 'string' || token === '') {
+    throw fail(FailureType.BadInput, `${where}: no ${field} in the file`);
+  }
+  return token;
+}
+
+export interface ResignResult {
+  /** The new file content; equal to the input when the token was already re-signed. */
+  text: string;
+  before: TokenIdentity;
+  after: TokenIdentity;
+  changed: boolean;
+}
+
+/**
+ * Re-signs the token in a cli.toml text with `privatePem`, keeping every other key. Idempotent:
+ * a token already signed by this key is left as it is. Fails with IdentityDrift if the identity
+ * would change (it can't, by construction; the check guards against future edits).
+ */
+export async function resignCliToml(
+  text: string,
+  privatePem: string,
+  field: string,
+  where: string,
+): Promise<ResignResult> {
+  const token = readTokenFromToml(text, field, where);
+  const before = tokenIdentity(token, where);
+  if (await signedBy(token, privatePem)) return { text, before, after: before, changed: false };
+  const next = await resignToken(token, privatePem, where);
+  const after = tokenIdentity(next, where);
+  if (!sameIdentity(before, after)) {
+    throw fail(FailureType.IdentityDrift, `${where}: re-signing would change the identity`, { before, after });
+  }
+  const doc = parseToml(text);
+  doc[field] = next;
+  return { text: stringifyToml(doc), before, after, changed: true };
+}

@@ -1,0 +1,184 @@
+// The schema of rekey.yaml. Every type the rest of rekey uses for configuration comes from here.
+import { z } from 'zod';
+
+const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, "-" and "_"');
+const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 90s, 10m, 2h or 90d');
+
+export const AzureKeyVaultStore = z.strictObject({
+  type: z.literal('azure-keyvault'),
+  vaultUrl: z.url({ protocol: /^https$/ }),
+  /** Pin the Key Vault REST API version (emulators may support an older one). */
+  serviceVersion: z.string().optional(),
+});
+
+export const FileStore = z.strictObject({
+  type: z.literal('file'),
+  /** Directory holding one JSON file per secret, all versions inside. Relative to rekey.yaml. */
+  dir: z.string().min(1),
+});
+
+export const Store = z.discriminatedUnion('type', [AzureKeyVaultStore, FileStore]);
+
+export const SshHost = z.strictObject({
+  type: z.literal('ssh'),
+  address: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(22),
+  user: z.string().min(1),
+  identityFile: z.string().min(1),
+  /** known_hosts file holding the pinned host key; an unknown or changed key is refused. */
+  knownHosts: z.string().min(1),
+  appDir: z.string().min(1),
+  dataDir: z.string().min(1),
+});
+
+export const LocalHost = z.strictObject({
+  type: z.literal('local'),
+  appDir: z.string().min(1),
+  dataDir: z.string().min(1),
+});
+
+export const Host = z.discriminatedUnion('type', [SshHost, LocalHost]);
+
+export const Markers = z.strictObject({
+  success: z.array(z.string().min(1)).min(1).default(['PUBLISH_SUCCESS']),
+  failure: z.array(z.string().min(1)).default(['PUBLISH_FAILED', 'InvalidSignature', 'not authorized']),
+});
+
+const serviceCommon = {
+  /** Command that publishes the module; run in the host's app dir. */
+  publish: z.string().min(1).optional(),
+  markers: Markers.prefault({}),
+  markerTimeout: duration.default('90s'),
+  logTail: z.number().int().min(1).default(200),
+};
+
+export const ComposeService = z.strictObject({
+  driver: z.literal('compose'),
+  composeFile: z.string().min(1).default('./.generated/docker-compose.yaml'),
+  service: z.string().min(1).default('spacetimedb'),
+  ...serviceCommon,
+});
+
+export const CommandService = z.strictObject({
+  driver: z.literal('command'),
+  start: z.string().min(1),
+  stop: z.string().min(1),
+  restart: z.string().min(1),
+  logs: z.string().min(1),
+  ...serviceCommon,
+});
+
+export const Service = z.discriminatedUnion('driver', [ComposeService, CommandService]);
+
+export const Environment = z.strictObject({
+  store: name,
+  host: name,
+  service: name,
+});
+
+export const Paths = z.strictObject({
+  keyDir: z.string().default('./.generated/spacetimedb-keys'),
+  privateKeyFile: z.string().default('id_ecdsa'),
+  publicKeyFile: z.string().default('id_ecdsa.pub'),
+  mountTarget: z.string().default('/etc/spacetimedb'),
+  cliToml: z.string().default('./data/.config/spacetime/cli.toml'),
+  tokenField: z.string().default('spacetimedb_token'),
+});
+
+export const SecretNames = z.strictObject({
+  privateKey: z.string().default('spacetimedb-jwt-private-key'),
+  publicKey: z.string().default('spacetimedb-jwt-public-key'),
+});
+
+export const Approvals = z.strictObject({
+  /** Environments whose rotation waits for an approver before the first change. */
+  requiredFor: z.array(name).default([]),
+  approvers: z.array(z.string().min(1)).default([]),
+  timeout: duration.default('24h'),
+});
+
+export const Config = z
+  .strictObject({
+    paths: Paths.prefault({}),
+    secretNames: SecretNames.prefault({}),
+    /** Key group -> environments sharing one key pair. Every environment is in exactly one group. */
+    keyGroups: z.record(name, z.array(name).min(1)),
+    stores: z.record(name, Store),
+    hosts: z.record(name, Host),
+    services: z.record(name, Service),
+    environments: z.record(name, Environment),
+    approvals: Approvals.prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const refs = [
+      ['store', cfg.stores],
+      ['host', cfg.hosts],
+      ['service', cfg.services],
+    ] as const;
+    for (const [envName, env] of Object.entries(cfg.environments)) {
+      for (const [field, table] of refs) {
+        if (!(env[field] in table)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['environments', envName, field],
+            message: `unknown ${field} "${env[field]}"`,
+          });
+        }
+      }
+    }
+    const groupOf = new Map<string, string>();
+    for (const [group, envs] of Object.entries(cfg.keyGroups)) {
+      envs.forEach((envName, i) => {
+        if (!(envName in cfg.environments)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['keyGroups', group, i],
+            message: `unknown environment "${envName}"`,
+          });
+        }
+        const other = groupOf.get(envName);
+        if (other) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['keyGroups', group, i],
+            message: `environment "${envName}" is already in key group "${other}"`,
+          });
+        }
+        groupOf.set(envName, group);
+      });
+    }
+    for (const envName of Object.keys(cfg.environments)) {
+      if (!groupOf.has(envName)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', envName],
+          message: `environment "${envName}" is in no key group`,
+        });
+      }
+    }
+    cfg.approvals.requiredFor.forEach((envName, i) => {
+      if (!(envName in cfg.environments)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['approvals', 'requiredFor', i],
+          message: `unknown environment "${envName}"`,
+        });
+      }
+    });
+    if (cfg.approvals.requiredFor.length > 0 && cfg.approvals.approvers.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['approvals', 'approvers'],
+        message: 'approval is required for some environments but no approver is configured',
+      });
+    }
+  });
+
+export type Config = z.infer<typeof Config>;
+export type StoreConfig = z.infer<typeof Store>;
+export type HostConfig = z.infer<typeof Host>;
+export type SshHostConfig = z.infer<typeof SshHost>;
+export type ServiceConfig = z.infer<typeof Service>;
+export type EnvironmentConfig = z.infer<typeof Environment>;
+export type PathsConfig = z.infer<typeof Paths>;
+export type SecretNamesConfig = z.infer<typeof SecretNames>;

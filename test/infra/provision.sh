@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what the test servers need, once, into a cache that later runs reuse:
+#   - openssh-server and rsync (Debian packages) for the three test hosts
+#   - the Temporal CLI v1.5.1 (dev server with Web UI), built with `go install`
+#   - the Temporal Java time-skipping test server and its classpath, from Maven Central
+# Prints what it did; a second run does nothing but check.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${REKEY_CACHE:-$HOME/.cache/rekey}
+mkdir -p "$cache/bin"
+
+need_apt=()
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v rsync >/dev/null || need_apt+=(rsync)
+command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "provision: apt-get install ${need_apt[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "provision: need root to install ${need_apt[*]} (or install them yourself)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+temporal="$cache/bin/temporal"
+if [ ! -x "$temporal" ]; then
+  echo "provision: building the Temporal CLI v1.5.1 (takes a few minutes, once)"
+  GOBIN="$cache/bin" go install github.com/temporalio/cli/cmd/temporal@v1.5.1
+fi
+
+lib="$cache/testserver/lib"
+if [ ! -f "$lib/.complete" ]; then
+  echo "provision: fetching the Temporal time-skipping test server from Maven Central"
+  (cd "$here/testserver" && mvn -q -B dependency:copy-dependencies -DoutputDirectory="$lib")
+  touch "$lib/.complete"
+fi
+wrapper="$cache/bin/temporal-test-server"
+cat >"$wrapper" <<WRAP
+#!/bin/sh
+# Started by @temporalio/testing as: temporal-test-server <port>
+exec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto -cp "$lib/*" io.temporal.testserver.TestServer "\$@"
+WRAP
+chmod +x "$wrapper"
+echo "provision: ready (cache $cache)"

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
+import { parse } from 'smol-toml';
+import { generateKeyPair, parsePrivateKey } from '../activities/keys';
+import { resignCliToml, resignToken, signedBy, tokenIdentity } from '../activities/tokens';
+
+const identity = { iss: 'localhost', sub: 'c200-publisher', aud: ['spacetimedb'], hex_identity: 'c200abcdef' };
+
+async function token(privatePem: string, claims: Record<string, unknown> = identity, exp = true) {
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setIssuedAt(1_700_000_000);
+  if (exp) jwt.setExpirationTime(1_800_000_000);
+  return jwt.sign(parsePrivateKey(privatePem));
+}
+
+function toml(tok: string) {
+  return `web_session_id = "abc"\nspacetimedb_token = "${tok}"\n\n[server_configs]\ndefault = "local"\n`;
+}
+
+function failure(type: string, pattern: RegExp) {
+  return (err: unknown) => {
+    assert.ok(err instanceof ApplicationFailure);
+    assert.equal(err.type, type);
+    assert.match(err.message, pattern);
+    assert.doesNotMatch(err.message, /eyJ/, 'error must not quote the token');
+    return true;
+  };
+}
+
+describe('tokens', () => {
+  it('re-signs with the new key keeping iss, sub, aud, hex_identity; fresh iat; no exp', async () => {
+    const oldKey = generateKeyPair();
+    const newKey = generateKeyPair();
+    const before = await token(oldKey.privatePem);
+    const after = await resignToken(before, newKey.privatePem);
+    const claims = decodeJwt(after);
+    assert.equal(decodeProtectedHeader(after).alg, 'ES256');
+    assert.equal(claims.iss, identity.iss);
+    assert.equal(claims.sub, identity.sub);
+    assert.deepEqual(claims.aud, identity.aud);
+    assert.equal(claims.hex_identity, identity.hex_identity);
+    assert.equal(claims.exp, undefined);
+    assert.ok((claims.iat ?? 0) > 1_700_000_000);
+    assert.equal(await signedBy(after, newKey.privatePem), true);
+    assert.equal(await signedBy(after, oldKey.privatePem), false);
+    assert.deepEqual(tokenIdentity(after), tokenIdentity(before));
+  });
+
+  it('rewrites cli.toml keeping the other keys, and is idempotent', async () => {
+    const oldKey = generateKeyPair();
+    const newKey = generateKeyPair();
+    const text = toml(await token(oldKey.privatePem));
+    const first = await resignCliToml(text, newKey.privatePem, 'spacetimedb_token', 'cli.toml');
+    assert.equal(first.changed, true);
+    assert.deepEqual(first.after, first.before);
+    assert.equal(first.before.sub, 'c200-publisher');
+    const doc = parse(first.text) as Record<string, unknown>;
+    assert.equal(doc.web_session_id, 'abc');
+    assert.deepEqual({ ...(doc.server_configs as object) }, { default: 'local' });
+    assert.equal(await signedBy(doc.spacetimedb_token as string, newKey.privatePem), true);
+    const second = await resignCliToml(first.text, newKey.privatePem, 'spacetimedb_token', 'cli.toml');
+    assert.equal(second.changed, false);
+    assert.equal(second.text, first.text);
+  });
+
+  it('refuses a token without sub or iss, naming the file', async () => {
+    const key = generateKeyPair();
+    const noSub = toml(await token(key.privatePem, { iss: 'localhost' }));
+    await assert.rejects(
+      resignCliToml(noSub, key.privatePem, 'spacetimedb_token', 'prod:cli.toml'),
+      failure('BadInput', /^prod:cli.toml: the token has no sub claim/),
+    );
+    const noIss = toml(await token(key.privatePem, { sub: 'x' }));
+    await assert.rejects(
+      resignCliToml(noIss, key.privatePem, 'spacetimedb_token', 'cli.toml'),
+      failure('BadInput', /no iss claim/),
+    );
+  });
+
+  it('refuses a cli.toml without a token, or with a non-JWT token', async () => {
+    const key = generateKeyPair();
+    await assert.rejects(
+      resignCliToml('web_session_id = "abc"\n', key.privatePem, 'spacetimedb_token', 'cli.toml'),
+      failure('BadInput', /^cli.toml: no spacetimedb_token in the file$/),
+    );
+    await assert.rejects(
+      resignCliToml('spacetimedb_token = "not-a-jwt"\n', key.privatePem, 'spacetimedb_token', 'cli.toml'),
+      failure('BadInput', /^cli.toml: the token is not a JWT$/),
+    );
+    await assert.rejects(
+      resignCliToml('spacetimedb_token = [\n', key.privatePem, 'spacetimedb_token', 'cli.toml'),
+      failure('BadInput', /^cli.toml: not valid TOML$/),
+    );
+  });
+});
