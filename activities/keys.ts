@@ -1,6 +1,12 @@
 // ES256 (EC P-256) key pairs: generation, PEM normalisation, validation, fingerprints.
 // Pure functions over PEM text; no I/O. Values never leave the activity that calls these.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { FailureType, fail } from './failures';
 
@@ -48,7 +54,10 @@ function parse(kind: 'private' | 'public', pem: string, label: string): KeyObjec
   const text = normalizePem(pem);
   const marker = kind === 'private' ? /-----BEGIN (EC )?PRIVATE KEY-----/ : /-----BEGIN PUBLIC KEY-----/;
   if (!marker.test(text)) {
-    throw fail(FailureType.BadInput, `${label}: not a PEM ${kind} key (no BEGIN ${kind.toUpperCase()} KEY line)`);
+    throw fail(
+      FailureType.BadInput,
+      `${label}: not a PEM ${kind} key (no BEGIN ${kind.toUpperCase()} KEY line)`,
+    );
   }
   let key: KeyObject;
   try {
@@ -83,7 +92,9 @@ export function assertPairMatches(pair: KeyPairPem, label = 'key pair'): void {
 }
 
 export function fingerprint(publicPem: string): string {
-  return createHash('sha256').update(spkiDer(parsePublicKey(publicPem))).digest('hex');
+  return createHash('sha256')
+    .update(spkiDer(parsePublicKey(publicPem)))
+    .digest('hex');
 }
 
 export async function jwkThumbprint(publicPem: string): Promise<string> {

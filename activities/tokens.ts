@@ -113,7 +113,10 @@ export async function resignCliToml(
   const next = await resignToken(token, privatePem, where);
   const after = tokenIdentity(next, where);
   if (!sameIdentity(before, after)) {
-    throw fail(FailureType.IdentityDrift, `${where}: re-signing would change the identity`, { before, after });
+    throw fail(FailureType.IdentityDrift, `${where}: re-signing would change the identity`, {
+      before,
+      after,
+    });
   }
   const doc = parseToml(text);
   doc[field] = next;

@@ -49,7 +49,10 @@ describe('keys', () => {
     const pub = join(dir, 'id_ecdsa.pub');
     const pair = generateKeyPair();
     writeFileSync(pub, pair.publicPem);
-    const out = execFileSync('sh', ['-c', `openssl pkey -pubin -in "${pub}" -outform DER | openssl dgst -sha256`]);
+    const out = execFileSync('sh', [
+      '-c',
+      `openssl pkey -pubin -in "${pub}" -outform DER | openssl dgst -sha256`,
+    ]);
     const expected = out.toString().trim().split('= ')[1];
     assert.equal(fingerprint(pair.publicPem), expected);
     assert.notEqual(fingerprint(generateKeyPair().publicPem), expected);
@@ -58,7 +61,15 @@ describe('keys', () => {
   it('accepts keys made by openssl the way the guide makes them', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rekey-keys-'));
     const priv = join(dir, 'id_ecdsa');
-    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', priv]);
+    execFileSync('openssl', [
+      'genpkey',
+      '-algorithm',
+      'EC',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-out',
+      priv,
+    ]);
     const privatePem = execFileSync('openssl', ['pkey', '-in', priv]).toString();
     const publicPem = execFileSync('openssl', ['pkey', '-in', priv, '-pubout']).toString();
     assertPairMatches({ privatePem, publicPem });
@@ -99,8 +110,14 @@ describe('keys', () => {
   it('rejects malformed PEM without echoing it', () => {
     const pair = generateKeyPair();
     const broken = pair.privatePem.replace(/\n[A-Za-z0-9+/]{10}/, '\n!!!!!!!!!!');
-    assert.throws(() => parsePrivateKey(broken, 'id_ecdsa'), badInput(/^id_ecdsa: malformed PEM private key$/));
+    assert.throws(
+      () => parsePrivateKey(broken, 'id_ecdsa'),
+      badInput(/^id_ecdsa: malformed PEM private key$/),
+    );
     assert.throws(() => parsePrivateKey('hello', 'id_ecdsa'), badInput(/no BEGIN PRIVATE KEY line/));
-    assert.throws(() => parsePublicKey(pair.privatePem, 'id_ecdsa.pub'), badInput(/no BEGIN PUBLIC KEY line/));
+    assert.throws(
+      () => parsePublicKey(pair.privatePem, 'id_ecdsa.pub'),
+      badInput(/no BEGIN PUBLIC KEY line/),
+    );
   });
 });

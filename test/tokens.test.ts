@@ -6,7 +6,12 @@ import { parse } from 'smol-toml';
 import { generateKeyPair, parsePrivateKey } from '../activities/keys';
 import { resignCliToml, resignToken, signedBy, tokenIdentity } from '../activities/tokens';
 
-const identity = { iss: 'localhost', sub: 'c200-publisher', aud: ['spacetimedb'], hex_identity: 'c200abcdef' };
+const identity = {
+  iss: 'localhost',
+  sub: 'c200-publisher',
+  aud: ['spacetimedb'],
+  hex_identity: 'c200abcdef',
+};
 
 async function token(privatePem: string, claims: Record<string, unknown> = identity, exp = true) {
   const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setIssuedAt(1_700_000_000);

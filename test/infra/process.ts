@@ -39,7 +39,12 @@ export function portOpen(host: string, port: number): Promise<boolean> {
   });
 }
 
-export async function waitForPort(host: string, port: number, what: string, timeoutMs = 60_000): Promise<void> {
+export async function waitForPort(
+  host: string,
+  port: number,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await portOpen(host, port)) return;

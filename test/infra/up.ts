@@ -27,7 +27,13 @@ async function main() {
     shimBin,
   };
   writeFileSync(ENV_FILE, JSON.stringify(env, null, 2));
-  console.log(`test servers up: Temporal ${temporal.address} (Web UI :${temporal.uiPort}), Key Vault stand-in ${keyVault.url}, sshd ${Object.values(hosts).map((h) => `${h.address}:${h.port}`).join(' ')}`);
+  console.log(
+    `test servers up: Temporal ${temporal.address} (Web UI :${temporal.uiPort}), Key Vault stand-in ${keyVault.url}, sshd ${Object.values(
+      hosts,
+    )
+      .map((h) => `${h.address}:${h.port}`)
+      .join(' ')}`,
+  );
 }
 
 main().catch((err) => {

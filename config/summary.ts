@@ -1,0 +1,32 @@
+// One screen describing a valid config: what `rekey config check` prints.
+import type { Config } from './schema';
+
+export function keyGroupOf(cfg: Config, env: string): string {
+  const group = Object.entries(cfg.keyGroups).find(([, envs]) => envs.includes(env));
+  if (!group) throw new Error(`environment "${env}" is in no key group`);
+  return group[0];
+}
+
+export function summarize(cfg: Config): string {
+  const lines = ['environments:'];
+  for (const [name, env] of Object.entries(cfg.environments)) {
+    const store = cfg.stores[env.store];
+    const host = cfg.hosts[env.host];
+    const where = store?.type === 'azure-keyvault' ? store.vaultUrl : `file ${store?.dir}`;
+    const on = host?.type === 'ssh' ? `${host.user}@${host.address}:${host.port}` : 'this machine';
+    const gate = cfg.approvals.requiredFor.includes(name) ? ', approval required' : '';
+    lines.push(
+      `  ${name}: key group ${keyGroupOf(cfg, name)}, store ${env.store} (${where}), host ${env.host} (${on})${gate}`,
+    );
+  }
+  lines.push('key groups:');
+  for (const [group, envs] of Object.entries(cfg.keyGroups)) {
+    lines.push(`  ${group}: ${envs.join(', ')}${envs.length > 1 ? ' (one shared pair)' : ''}`);
+  }
+  lines.push(`secrets: ${cfg.secretNames.privateKey}, ${cfg.secretNames.publicKey}`);
+  lines.push(
+    `key files: ${cfg.paths.keyDir}/{${cfg.paths.privateKeyFile},${cfg.paths.publicKeyFile}} -> ${cfg.paths.mountTarget}`,
+  );
+  lines.push(`approvers: ${cfg.approvals.approvers.join(', ') || 'none'}`);
+  return lines.join('\n');
+}
