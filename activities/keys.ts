@@ -91,6 +91,11 @@ export function assertPairMatches(pair: KeyPairPem, label = 'key pair'): void {
   }
 }
 
+export function publicPemOf(privatePem: string): string {
+  const pub = createPublicKey(parsePrivateKey(privatePem));
+  return normalizePem(pub.export({ type: 'spki', format: 'pem' }).toString());
+}
+
 export function fingerprint(publicPem: string): string {
   return createHash('sha256')
     .update(spkiDer(parsePublicKey(publicPem)))

@@ -3,11 +3,18 @@ import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
+import { parsePrivateKey } from '../activities/keys';
 import { writeFileAtomicSync } from '../activities/local-files';
+import { createRotationActivities } from '../activities/rotation';
 import { resignCliToml } from '../activities/tokens';
 import { ConfigError, loadConfig } from '../config/load';
 import { Config } from '../config/schema';
 import { summarize } from '../config/summary';
+import { runWorker } from '../worker/main';
+import { storeRegistry } from '../worker/worker';
+import { formatProgress, formatRotateResult, formatVerify } from './format';
+import { quickstart } from './quickstart';
+import { expandToKeyGroups, progressOf, RunRefused, signalGate, startRotation, withClient } from './runs';
 
 export class UsageError extends Error {}
 
@@ -16,6 +23,23 @@ const HELP = `rekey: secret rotation and data promotion runbooks as durable Temp
 Usage: rekey <command> [options]
 
 Commands:
+  quickstart [--dir D] [--keep]
+                               try rekey on this machine: starts a local Temporal dev server and a
+                               worker, sets up a 'local' environment in D (default .rekey/quickstart)
+                               and rotates its key; --keep leaves the Web UI up until Ctrl-C
+  rotate --env E [--env E ...] [--dry-run] [--no-preserve-token] [--no-sync-mounted-keys]
+         [--yes] [--wait]      rotate the JWT signing keys of environments (and every environment
+                               sharing their key group): new pair in each store, key files on each
+                               host, publisher token re-signed with the same identity, service
+                               restarted and publish checked; an environment that fails is rolled
+                               back. Needs --yes unless the config requires an approval for it.
+  verify                       read-only: pair parity, fingerprints and key-group policy of every
+                               environment's store and host key files
+  status ID                    steps of a run and their state, pending gate, decisions
+  approve ID --by NAME [--comment T]
+  reject ID --by NAME [--comment T]
+                               decide a run's approval gate (NAME must be a configured approver)
+  worker                       run a rekey worker (task queue "rekey") until SIGINT/SIGTERM
   config check [--config F]    validate rekey.yaml; print a summary or every problem with its path
   config schema                print the JSON Schema of rekey.yaml (for editors)
   resign-token --cli-toml P --private-key P [--field NAME]
@@ -26,6 +50,10 @@ Commands:
 Options:
   --config F   rekey.yaml to use (default: ./rekey.yaml, or $REKEY_CONFIG)
   -h, --help   this help
+
+Temporal connection: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+TEMPORAL_TLS_* or a temporal.toml profile (Temporal's environment configuration).
+REKEY_TASK_QUEUE overrides the task queue (default "rekey") for both the worker and new runs.
 
 Exit codes: 0 done, 1 the run failed, 2 bad usage or input.`;
 
@@ -63,6 +91,7 @@ async function resignToken(args: string[]): Promise<number> {
   if (!tomlPath || !keyPath) throw new UsageError('resign-token needs --cli-toml P and --private-key P');
   const text = readLocal(tomlPath, 'cli.toml');
   const privatePem = readLocal(keyPath, 'private key');
+  parsePrivateKey(privatePem, keyPath);
   const result = await resignCliToml(text, privatePem, values.field, tomlPath);
   if (result.changed) writeFileAtomicSync(tomlPath, result.text, statSync(tomlPath).mode & 0o777);
   const id = result.after;
@@ -81,7 +110,119 @@ function readLocal(path: string, what: string): string {
   }
 }
 
+async function rotate(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string' },
+      env: { type: 'string', multiple: true },
+      'dry-run': { type: 'boolean', default: false },
+      'no-preserve-token': { type: 'boolean', default: false },
+      'no-sync-mounted-keys': { type: 'boolean', default: false },
+      yes: { type: 'boolean', default: false },
+      wait: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.env?.length) throw new UsageError('rotate needs at least one --env');
+  const config = loadConfig(configPath(values.config));
+  const environments = expandToKeyGroups(config, values.env);
+  const gated = environments.some((e) => config.approvals.requiredFor.includes(e));
+  const dryRun = values['dry-run'];
+  if (!dryRun && !values.yes && !gated) {
+    throw new UsageError(
+      `rotate changes keys of ${environments.join(', ')}: pass --yes, or require an approval for them in the config (approvals.requiredFor), or preview with --dry-run`,
+    );
+  }
+  return withClient(async (client) => {
+    const handle = await startRotation(client, config, {
+      environments,
+      dryRun,
+      preserveToken: !values['no-preserve-token'],
+      syncMountedKeys: !values['no-sync-mounted-keys'],
+    });
+    console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
+    if (gated && !dryRun) console.log(`waiting for approval: rekey approve ${handle.workflowId} --by NAME`);
+    if (!values.wait && !dryRun) {
+      console.log(`follow it: rekey status ${handle.workflowId}`);
+      return 0;
+    }
+    const result = await handle.result();
+    console.log(formatRotateResult(result));
+    return result.ok ? 0 : 1;
+  });
+}
+
+async function verify(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
+  const config = loadConfig(configPath(values.config));
+  const activities = createRotationActivities({ config, store: storeRegistry(config) });
+  const report = await activities.verifyKeys({ includeHosts: true });
+  console.log(formatVerify(report));
+  return report.ok ? 0 : 1;
+}
+
+function runIdArg(positionals: string[], command: string): string {
+  const [id] = positionals;
+  if (!id) throw new UsageError(`${command} needs a workflow id, e.g. rotate-jwt/prod`);
+  return id;
+}
+
+async function status(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const id = runIdArg(positionals, 'status');
+  return withClient(async (client) => {
+    const desc = await client.workflow.getHandle(id).describe();
+    console.log(`${id}: ${desc.status.name}`);
+    console.log(formatProgress(await progressOf(client, id)));
+    return desc.status.name === 'FAILED' || desc.status.name === 'TERMINATED' ? 1 : 0;
+  });
+}
+
+function gateCommand(signal: 'approve' | 'reject'): Handler {
+  return async (args) => {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { by: { type: 'string' }, comment: { type: 'string' } },
+    });
+    const id = runIdArg(positionals, signal);
+    if (!values.by) throw new UsageError(`${signal} needs --by NAME (a configured approver)`);
+    const by = values.by;
+    return withClient(async (client) => {
+      await signalGate(client, id, signal, by, values.comment);
+      const decision = (await progressOf(client, id)).decisions.filter((d) => d.by === by).at(-1);
+      if (decision && !decision.accepted) {
+        console.error(`rekey: ${by} is not a configured approver; the ${signal} was recorded and ignored`);
+        return 2;
+      }
+      console.log(`${signal}d ${id} as ${by}`);
+      return 0;
+    });
+  };
+}
+
+async function worker(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
+  await runWorker(configPath(values.config));
+  return 0;
+}
+
+async function quickstartCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { dir: { type: 'string' }, keep: { type: 'boolean', default: false } },
+  });
+  return quickstart({ ...(values.dir ? { dir: values.dir } : {}), keep: values.keep });
+}
+
 const COMMANDS: Record<string, Handler> = {
+  quickstart: quickstartCommand,
+  rotate,
+  verify,
+  status,
+  approve: gateCommand('approve'),
+  reject: gateCommand('reject'),
+  worker,
   'config check': configCheck,
   'config schema': configSchema,
   'resign-token': resignToken,
@@ -111,7 +252,7 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 function reportError(err: unknown): number {
-  if (err instanceof ConfigError || err instanceof UsageError) {
+  if (err instanceof ConfigError || err instanceof UsageError || err instanceof RunRefused) {
     console.error(`rekey: ${err.message}`);
     return 2;
   }

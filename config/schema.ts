@@ -9,6 +9,12 @@ export const AzureKeyVaultStore = z.strictObject({
   vaultUrl: z.url({ protocol: /^https$/ }),
   /** Pin the Key Vault REST API version (emulators may support an older one). */
   serviceVersion: z.string().optional(),
+  /** How to get a token: the Azure CLI's login (`az login`, as the guide does), the
+   * AZURE_* environment variables, a managed identity, or DefaultAzureCredential's chain. */
+  credential: z.enum(['azure-cli', 'environment', 'managed-identity', 'default']).default('azure-cli'),
+  /** Check that Key Vault's auth challenge names a Key Vault resource. Turn off only for an
+   * emulator served under another host name. */
+  verifyChallengeResource: z.boolean().default(true),
 });
 
 export const FileStore = z.strictObject({

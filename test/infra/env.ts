@@ -27,7 +27,8 @@ export interface TestEnv {
   temporal: { address: string; namespace: string; uiPort: number; cliPath: string };
   /** Wrapper script that starts the Java time-skipping test server: `<path> <port>`. */
   timeSkippingServerPath: string;
-  keyVault: { url: string; caCertPath: string };
+  /** One vault per hosted environment, each on its own loopback address. */
+  keyVault: { vaults: Record<HostName, string>; caCertPath: string };
   hosts: Record<HostName, TestHost>;
   /** Directory with the docker compose shim (`docker`) to put first on PATH. */
   shimBin: string;

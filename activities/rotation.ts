@@ -1,0 +1,401 @@
+// Activities of the JWT key rotation. Each one is idempotent under retry and returns only
+// references, fingerprints and identities: key values and tokens stay inside this module.
+import { posix } from 'node:path';
+import { asyncLocalStorage } from '@temporalio/activity';
+import type { Config } from '../config/schema';
+import { keyGroupOf } from '../config/summary';
+import { FailureType, fail } from './failures';
+import { type Host, resolveOnHost, withHost } from './hosts';
+import { assertPairMatches, generateKeyPair, keyFacts, publicPemOf } from './keys';
+import {
+  type PairRef,
+  readKeyPair,
+  restoreVersion,
+  type SecretStore,
+  type SecretVersionInfo,
+  storeKeyPair,
+} from './secret-store';
+import { createServiceDriver } from './service';
+import { readTokenFromToml, resignCliToml, type TokenIdentity, tokenIdentity } from './tokens';
+
+export interface RotationDeps {
+  config: Config;
+  /** The secret store an environment uses, built by the worker from config. */
+  store(name: string): SecretStore;
+}
+
+export interface EnvPlan {
+  env: string;
+  group: string;
+  store: string;
+  host: string;
+  /** Versions current when the run was planned: what a rollback makes current again. */
+  current: { privateKey: string; publicKey: string; fingerprint: string } | null;
+  /** Fingerprint of the public key file installed on the host, if any. */
+  hostFingerprint: string | null;
+  /** Identity of the cached publisher token, when a token is present. */
+  token: TokenIdentity | null;
+  /** Whether the config requires an approval before changing this environment. */
+  approvalRequired: boolean;
+}
+
+export interface RotationPlan {
+  environments: EnvPlan[];
+  /** Key group -> environments rotated together (a group is never split). */
+  groups: Record<string, string[]>;
+  /** Environments added because they share a key group with a requested one. */
+  added: string[];
+  approvers: string[];
+  approvalTimeoutMs: number;
+}
+
+export interface StagedGroup {
+  group: string;
+  fingerprint: string;
+  kid: string;
+  refs: Record<string, PairRef>;
+}
+
+const BACKUP_DIR = '.rekey/backup';
+
+/** Heartbeats when running as an activity; a no-op when called directly (CLI verify, bench). */
+function beat(details?: unknown): void {
+  asyncLocalStorage.getStore()?.heartbeat(details);
+}
+
+function msFromDuration(d: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(d);
+  if (!m) throw new Error(`bad duration ${d}`);
+  const unit = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+export function createRotationActivities(deps: RotationDeps) {
+  const { config } = deps;
+  const paths = config.paths;
+  const names = config.secretNames;
+
+  function envConfig(env: string) {
+    const e = config.environments[env];
+    if (!e) throw fail(FailureType.BadInput, `unknown environment "${env}"`);
+    const host = config.hosts[e.host];
+    const service = config.services[e.service];
+    if (!host || !service) throw fail(FailureType.BadInput, `environment "${env}": host or service missing`);
+    return { ...e, hostConfig: host, serviceConfig: service };
+  }
+
+  function onHost<T>(env: string, fn: (h: Host) => Promise<T>): Promise<T> {
+    const e = envConfig(env);
+    return withHost(e.host, e.hostConfig, fn);
+  }
+
+  const keyFile = (h: Host, file: string) => resolveOnHost(h, posix.join(paths.keyDir, file));
+  const backupFile = (h: Host, runId: string, file: string) =>
+    resolveOnHost(h, posix.join(BACKUP_DIR, runId, file));
+  const cliToml = (h: Host) => resolveOnHost(h, paths.cliToml);
+
+  async function currentPair(env: string): Promise<EnvPlan['current']> {
+    const store = deps.store(envConfig(env).store);
+    const versions = await store.listVersions(names.privateKey);
+    if (versions.length === 0) return null;
+    const pair = await readKeyPair(store, names);
+    assertPairMatches(pair, `${env}: current secrets in store ${store.name}`);
+    return {
+      privateKey: pair.ref.privateKey.version,
+      publicKey: pair.ref.publicKey.version,
+      fingerprint: (await keyFacts(pair.publicPem)).fingerprint,
+    };
+  }
+
+  /** The pair an earlier attempt of this run already stored, so a retry doesn't make another. */
+  async function pairFromEarlierAttempt(stores: SecretStore[], runId: string) {
+    for (const store of stores) {
+      const mine = (await store.listVersions(names.privateKey)).find(
+        (v: SecretVersionInfo) => v.tags.rekeyRunId === runId && !v.tags.restoredFrom,
+      );
+      if (mine) {
+        const { value } = await store.get(names.privateKey, mine.version);
+        return { privatePem: value, publicPem: publicPemOf(value) };
+      }
+    }
+    return undefined;
+  }
+
+  async function hostFingerprint(h: Host): Promise<string | null> {
+    const pub = await h.readFile(keyFile(h, paths.publicKeyFile));
+    return pub ? (await keyFacts(pub.toString())).fingerprint : null;
+  }
+
+  return {
+    /** Reads every store and host involved; changes nothing. */
+    async planRotation(input: { environments: string[]; preserveToken: boolean }): Promise<RotationPlan> {
+      const groups: Record<string, string[]> = {};
+      for (const env of input.environments) {
+        envConfig(env);
+        const group = keyGroupOf(config, env);
+        groups[group] = config.keyGroups[group] ?? [env];
+      }
+      const all = Object.values(groups).flat();
+      const plans = await Promise.all(
+        all.map(async (env): Promise<EnvPlan> => {
+          const e = envConfig(env);
+          const current = await currentPair(env);
+          const { fp, token } = await onHost(env, async (h) => {
+            const fp = await hostFingerprint(h);
+            let token: TokenIdentity | null = null;
+            if (input.preserveToken) {
+              const where = `${env}: ${cliToml(h)}`;
+              const text = await h.readFile(cliToml(h));
+              if (!text) {
+                throw fail(
+                  FailureType.BadInput,
+                  `${where}: missing; a token can't be preserved (use --no-preserve-token to rotate without it)`,
+                );
+              }
+              token = tokenIdentity(readTokenFromToml(text.toString(), paths.tokenField, where), where);
+            }
+            return { fp, token };
+          });
+          return {
+            env,
+            group: keyGroupOf(config, env),
+            store: e.store,
+            host: e.host,
+            current,
+            hostFingerprint: fp,
+            token,
+            approvalRequired: config.approvals.requiredFor.includes(env),
+          };
+        }),
+      );
+      return {
+        environments: plans,
+        groups,
+        added: all.filter((env) => !input.environments.includes(env)),
+        approvers: config.approvals.approvers,
+        approvalTimeoutMs: msFromDuration(config.approvals.timeout),
+      };
+    },
+
+    /**
+     * Creates one new pair for a key group and stores it as new versions in every store of the
+     * group. A retry finds the versions tagged with this run and reuses that pair.
+     */
+    async stageKeyPair(input: {
+      runId: string;
+      group: string;
+      environments: string[];
+    }): Promise<StagedGroup> {
+      const stores = input.environments.map((env) => deps.store(envConfig(env).store));
+      const pair = (await pairFromEarlierAttempt(stores, input.runId)) ?? generateKeyPair();
+      assertPairMatches(pair, `key group ${input.group}`);
+      const facts = await keyFacts(pair.publicPem);
+      const refs: Record<string, PairRef> = {};
+      for (const [i, env] of input.environments.entries()) {
+        refs[env] = await storeKeyPair(
+          stores[i] as SecretStore,
+          names,
+          { ...pair, fingerprint: facts.fingerprint },
+          input.runId,
+        );
+      }
+      return { group: input.group, fingerprint: facts.fingerprint, kid: facts.kid, refs };
+    },
+
+    /**
+     * Reads the current pair of every configured environment back from its store and checks
+     * parity and the sharing policy: one fingerprint per key group, different across groups.
+     */
+    async verifyKeys(input: {
+      expect?: Record<string, string>;
+      includeHosts?: boolean;
+    }): Promise<VerifyReport> {
+      const envs = Object.keys(config.environments);
+      const rows = await Promise.all(
+        envs.map(async (env): Promise<VerifyRow> => {
+          const row: VerifyRow = { env, group: keyGroupOf(config, env), fingerprint: null };
+          try {
+            row.fingerprint = (await currentPair(env))?.fingerprint ?? null;
+            if (input.includeHosts) {
+              row.hostFingerprint = await onHost(env, hostFingerprint);
+              if (row.hostFingerprint !== row.fingerprint) {
+                row.problem = `key file on host ${envConfig(env).host} (${row.hostFingerprint?.slice(0, 12) ?? 'missing'}) differs from the store`;
+              }
+            }
+          } catch (err) {
+            row.problem = messageOf(err);
+          }
+          return row;
+        }),
+      );
+      const problems = policyProblems(rows);
+      for (const [env, fp] of Object.entries(input.expect ?? {})) {
+        const row = rows.find((r) => r.env === env);
+        if (row?.fingerprint !== fp)
+          problems.push(`${env}: store holds ${row?.fingerprint ?? 'nothing'}, expected ${fp}`);
+      }
+      return { rows, problems, ok: problems.length === 0 };
+    },
+
+    /** Backs up the host's key files (once per run), then installs the staged pair atomically. */
+    async installKeyFiles(input: { env: string; runId: string; ref: PairRef }) {
+      const store = deps.store(input.ref.privateKey.store);
+      const pair = await readKeyPair(store, names, {
+        privateKey: input.ref.privateKey.version,
+        publicKey: input.ref.publicKey.version,
+      });
+      return onHost(input.env, async (h) => {
+        const previous = await hostFingerprint(h);
+        if (previous === input.ref.fingerprint)
+          return { previous: null, installed: previous, changed: false };
+        for (const file of [paths.privateKeyFile, paths.publicKeyFile]) {
+          const current = await h.readFile(keyFile(h, file));
+          const backup = backupFile(h, input.runId, file);
+          if (current && !(await h.stat(backup))) await h.writeFileAtomic(backup, current, 0o600);
+        }
+        await h.writeFileAtomic(keyFile(h, paths.privateKeyFile), pair.privatePem, 0o600);
+        await h.writeFileAtomic(keyFile(h, paths.publicKeyFile), pair.publicPem, 0o644);
+        const installed = await hostFingerprint(h);
+        if (installed !== input.ref.fingerprint) {
+          throw new Error(
+            `${input.env}: key file on ${h.name} reads back as ${installed}, expected ${input.ref.fingerprint}`,
+          );
+        }
+        return { previous, installed, changed: true };
+      });
+    },
+
+    /** Re-signs the host's cached publisher token with the staged private key; same identity. */
+    async resignPublisherToken(input: { env: string; runId: string; ref: PairRef }) {
+      const store = deps.store(input.ref.privateKey.store);
+      const { value: privatePem } = await store.get(names.privateKey, input.ref.privateKey.version);
+      return onHost(input.env, async (h) => {
+        const path = cliToml(h);
+        const where = `${input.env}: ${path}`;
+        const text = await h.readFile(path);
+        if (!text) throw fail(FailureType.BadInput, `${where}: missing`);
+        const result = await resignCliToml(text.toString(), privatePem, paths.tokenField, where);
+        if (result.changed) {
+          const backup = resolveOnHost(h, posix.join(BACKUP_DIR, input.runId, 'cli.toml'));
+          if (!(await h.stat(backup))) await h.writeFileAtomic(backup, text, 0o600);
+          const mode = (await h.stat(path))?.mode ?? 0o600;
+          await h.writeFileAtomic(path, result.text, mode);
+        }
+        return { before: result.before, after: result.after, changed: result.changed };
+      });
+    },
+
+    /** Restarts the service so it loads the key files, publishes, and waits for the markers. */
+    async restartAndVerify(input: { env: string }) {
+      const e = envConfig(input.env);
+      return onHost(input.env, async (h) => {
+        const service = createServiceDriver(h, e.serviceConfig);
+        await service.restart();
+        beat('restarted');
+        const published = await service.publish();
+        const marker = await service.waitForMarkers({
+          heartbeat: beat,
+          ...(published ? { extra: `${published.stdout}\n${published.stderr}` } : {}),
+        });
+        return { marker: marker.line };
+      });
+    },
+
+    /**
+     * Puts an environment back as it was before this run: key files and token from the run's
+     * backup, the previous secret versions current again, the service restarted and verified.
+     */
+    async rollbackEnvironment(input: {
+      env: string;
+      runId: string;
+      previous: { privateKey: string; publicKey: string } | null;
+    }) {
+      const e = envConfig(input.env);
+      const restored: string[] = [];
+      if (input.previous) {
+        const store = deps.store(e.store);
+        await restoreVersion(store, names.privateKey, input.previous.privateKey, input.runId);
+        await restoreVersion(store, names.publicKey, input.previous.publicKey, input.runId);
+        restored.push(`store ${e.store}`);
+      }
+      return onHost(input.env, async (h) => {
+        for (const [file, target, mode] of [
+          [paths.privateKeyFile, keyFile(h, paths.privateKeyFile), 0o600],
+          [paths.publicKeyFile, keyFile(h, paths.publicKeyFile), 0o644],
+          ['cli.toml', cliToml(h), 0o600],
+        ] as const) {
+          const saved = await h.readFile(backupFile(h, input.runId, file));
+          if (saved) {
+            await h.writeFileAtomic(
+              target,
+              saved,
+              file === 'cli.toml' ? ((await h.stat(target))?.mode ?? mode) : mode,
+            );
+            restored.push(file);
+          }
+        }
+        const service = createServiceDriver(h, e.serviceConfig);
+        await service.restart();
+        const published = await service.publish();
+        const marker = await service.waitForMarkers({
+          heartbeat: beat,
+          ...(published ? { extra: `${published.stdout}\n${published.stderr}` } : {}),
+        });
+        return { restored, marker: marker.line };
+      });
+    },
+  };
+}
+
+export interface VerifyRow {
+  env: string;
+  group: string;
+  fingerprint: string | null;
+  hostFingerprint?: string | null;
+  problem?: string;
+}
+
+export interface VerifyReport {
+  rows: VerifyRow[];
+  problems: string[];
+  ok: boolean;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** One fingerprint per key group; no two groups share one. */
+export function policyProblems(rows: VerifyRow[]): string[] {
+  const problems = rows.filter((r) => r.problem).map((r) => `${r.env}: ${r.problem}`);
+  const byGroup = new Map<string, Set<string>>();
+  for (const r of rows) {
+    if (!r.fingerprint) {
+      if (!r.problem) problems.push(`${r.env}: no key pair in its store`);
+      continue;
+    }
+    const set = byGroup.get(r.group) ?? new Set();
+    set.add(r.fingerprint);
+    byGroup.set(r.group, set);
+  }
+  for (const [group, fps] of byGroup) {
+    if (fps.size > 1) {
+      const members = rows
+        .filter((r) => r.group === group)
+        .map((r) => `${r.env}=${r.fingerprint?.slice(0, 12)}`);
+      problems.push(`key group ${group}: environments hold different keys (${members.join(', ')})`);
+    }
+  }
+  const owner = new Map<string, string>();
+  for (const [group, fps] of byGroup) {
+    for (const fp of fps) {
+      const other = owner.get(fp);
+      if (other && other !== group)
+        problems.push(`key groups ${other} and ${group} share key ${fp.slice(0, 12)}`);
+      owner.set(fp, group);
+    }
+  }
+  return problems;
+}
+
+export type RotationActivities = ReturnType<typeof createRotationActivities>;

@@ -1,0 +1,221 @@
+// `rekey quickstart`: the main job on an embedded default. Starts a local Temporal dev server and
+// a worker in this process, sets up a `local` environment (file secret store, this machine as the
+// host, the SpacetimeDB stand-in behind the docker compose shim, since no real SpacetimeDB or
+// Docker is assumed), then rotates its JWT signing key and prints every step.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { homedir } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { SignJWT } from 'jose';
+import { openHost } from '../activities/hosts';
+import { fingerprint, generateKeyPair, parsePrivateKey } from '../activities/keys';
+import { writeFileAtomicSync } from '../activities/local-files';
+import { createSecretStore, storeKeyPair } from '../activities/secret-store';
+import { createServiceDriver } from '../activities/service';
+import { loadConfig } from '../config/load';
+import { createRekeyWorker } from '../worker/worker';
+import type { Progress } from '../workflows/gates';
+import { formatRotateResult } from './format';
+import { startRotation } from './runs';
+
+const repo = resolve(__dirname, '../..');
+const STANDIN = join(repo, 'dist/test/standin/spacetimedb.js');
+const SHIM_BIN = join(repo, 'test/infra/shim');
+const TEMPORAL_VERSION = 'v1.5.1';
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('no port'))));
+    });
+  });
+}
+
+/** A `temporal` CLI: $TEMPORAL_CLI_PATH, one on PATH, rekey's cache, or built once with Go. */
+function findTemporalCli(): string | undefined {
+  if (process.env.TEMPORAL_CLI_PATH) return process.env.TEMPORAL_CLI_PATH;
+  const onPath = spawnSync('sh', ['-c', 'command -v temporal'], { encoding: 'utf8' }).stdout.trim();
+  if (onPath) return onPath;
+  const cache = join(process.env.REKEY_CACHE ?? join(homedir(), '.cache', 'rekey'), 'bin');
+  const cached = join(cache, 'temporal');
+  if (existsSync(cached)) return cached;
+  if (spawnSync('go', ['version']).status === 0) {
+    console.log(
+      `building the Temporal CLI ${TEMPORAL_VERSION} with Go into ${cache} (once; takes a few minutes)`,
+    );
+    execFileSync('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_VERSION}`], {
+      env: { ...process.env, GOBIN: cache },
+      stdio: 'inherit',
+    });
+    return cached;
+  }
+  return undefined; // the SDK downloads a CLI itself
+}
+
+const YAML = (
+  dir: string,
+  port: number,
+) => `# Written by rekey quickstart: one local environment on this machine.
+keyGroups:
+  local: [local]
+stores:
+  local-files: { type: file, dir: ${join(dir, 'secrets')} }
+hosts:
+  workstation: { type: local, appDir: ${join(dir, 'app')}, dataDir: ${join(dir, 'app', 'data')} }
+services:
+  spacetimedb:
+    driver: compose
+    composeFile: ./.generated/docker-compose.yaml
+    service: spacetimedb
+    markerTimeout: 30s
+environments:
+  local: { store: local-files, host: workstation, service: spacetimedb }
+# stand-in port ${port}
+`;
+
+const COMPOSE = (
+  port: number,
+) => `# Used through rekey's docker compose shim, which runs the SpacetimeDB stand-in.
+services:
+  spacetimedb:
+    command:
+      - start
+      - --listen-addr=127.0.0.1:${port}
+      - --jwt-priv-key-path=/etc/spacetimedb/id_ecdsa
+      - --jwt-pub-key-path=/etc/spacetimedb/id_ecdsa.pub
+    volumes:
+      - "./.generated/spacetimedb-keys:/etc/spacetimedb:ro"
+`;
+
+/** The deployment a rotation starts from: a key pair in the store and on the host, a publisher
+ * token signed by it, the service running and its database owned by that publisher. */
+async function seed(dir: string, configFile: string, port: number) {
+  const config = loadConfig(configFile);
+  const app = join(dir, 'app');
+  const pair = generateKeyPair();
+  const store = createSecretStore('local-files', config.stores['local-files'] ?? { type: 'file', dir });
+  await storeKeyPair(
+    store,
+    config.secretNames,
+    { ...pair, fingerprint: fingerprint(pair.publicPem) },
+    'quickstart-seed',
+  );
+  writeFileAtomicSync(join(app, '.generated/spacetimedb-keys/id_ecdsa'), pair.privatePem, 0o600);
+  writeFileAtomicSync(join(app, '.generated/spacetimedb-keys/id_ecdsa.pub'), pair.publicPem, 0o644);
+  writeFileAtomicSync(join(app, '.generated/docker-compose.yaml'), COMPOSE(port), 0o644);
+  const token = await new SignJWT({ hex_identity: 'c200quickstart' })
+    .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
+    .setIssuer('localhost')
+    .setSubject('quickstart-publisher')
+    .setAudience('spacetimedb')
+    .setIssuedAt()
+    .sign(parsePrivateKey(pair.privatePem));
+  writeFileAtomicSync(
+    join(app, 'data/.config/spacetime/cli.toml'),
+    `spacetimedb_token = "${token}"\n`,
+    0o600,
+  );
+  const host = await openHost(
+    'workstation',
+    config.hosts.workstation ?? { type: 'local', appDir: app, dataDir: app },
+  );
+  try {
+    const service = createServiceDriver(host, config.services.spacetimedb as never);
+    await service.restart();
+    await service.waitForMarkers({});
+  } finally {
+    await host.close();
+  }
+  return { config, fingerprint: fingerprint(pair.publicPem) };
+}
+
+async function stopService(dir: string) {
+  spawnSync('docker', ['compose', '-f', './.generated/docker-compose.yaml', 'stop', 'spacetimedb'], {
+    cwd: join(dir, 'app'),
+    env: process.env,
+  });
+}
+
+function watchProgress(client: Client, workflowId: string): () => void {
+  const seen = new Map<string, string>();
+  const timer = setInterval(async () => {
+    try {
+      const p = await client.workflow.getHandle(workflowId).query<Progress>('progress');
+      for (const s of p.steps) {
+        const line = `${s.status}${s.detail ? `: ${s.detail}` : ''}`;
+        if (seen.get(s.name) !== line && s.status !== 'pending') {
+          seen.set(s.name, line);
+          console.log(`  ${s.name.padEnd(14)} ${line}`);
+        }
+      }
+    } catch {
+      /* not started yet, or finished */
+    }
+  }, 300);
+  return () => clearInterval(timer);
+}
+
+export async function quickstart(opts: { dir?: string; keep?: boolean } = {}): Promise<number> {
+  const dir = resolve(opts.dir ?? join('.rekey', 'quickstart'));
+  if (!existsSync(STANDIN)) throw new Error(`${STANDIN} missing: run "npm run build" first`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'app'), { recursive: true });
+  process.env.PATH = `${SHIM_BIN}${delimiter}${process.env.PATH ?? ''}`;
+
+  const port = await freePort();
+  const configFile = join(dir, 'rekey.yaml');
+  writeFileSync(configFile, YAML(dir, port));
+  console.log(`quickstart: local environment in ${dir}`);
+
+  const uiPort = await freePort();
+  const cli = findTemporalCli();
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      ...(cli ? { executable: { type: 'existing-path', path: cli } } : {}),
+      ip: '127.0.0.1',
+      ui: true,
+      uiPort,
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+  try {
+    const { config, fingerprint: before } = await seed(dir, configFile, port);
+    console.log(
+      `seeded: key ${before.slice(0, 16)} in the file store and on the host; service up, database owned by quickstart-publisher`,
+    );
+    const worker = await createRekeyWorker({ config, connection: env.nativeConnection });
+    const result = await worker.runUntil(async () => {
+      const handle = await startRotation(env.client, config, { environments: ['local'] });
+      console.log(`rotating: workflow ${handle.workflowId}`);
+      console.log(
+        `  watch it in the Temporal Web UI: http://127.0.0.1:${uiPort}/namespaces/default/workflows/${encodeURIComponent(handle.workflowId)}`,
+      );
+      const stop = watchProgress(env.client, handle.workflowId);
+      try {
+        return await handle.result();
+      } finally {
+        stop();
+      }
+    });
+    console.log(formatRotateResult(result));
+    const local = result.environments[0];
+    if (local?.status === 'rotated') {
+      console.log(`fingerprint before ${before}`);
+      console.log(`fingerprint after  ${local.fingerprintAfter}`);
+      console.log(`identity preserved: iss=${local.identity?.iss} sub=${local.identity?.sub}`);
+    }
+    if (opts.keep) {
+      console.log(`Temporal Web UI: http://127.0.0.1:${uiPort} (Ctrl-C to stop the server and the service)`);
+      await new Promise((res) => process.once('SIGINT', res));
+    }
+    return result.ok ? 0 : 1;
+  } finally {
+    await stopService(dir);
+    await env.teardown();
+  }
+}

@@ -1,0 +1,73 @@
+// The small library behind the CLI: start, signal, query and await rekey workflow runs.
+import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { Config } from '../config/schema';
+import { keyGroupOf } from '../config/summary';
+import type { Progress } from '../workflows/gates';
+import { RotateInput, rotateWorkflowId, TASK_QUEUE } from '../workflows/inputs';
+import type { RotateResult } from '../workflows/rotate';
+import { connectConfig } from './connection';
+
+export class RunRefused extends Error {}
+
+export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const { connectionOptions, namespace } = connectConfig();
+  const connection = await Connection.connect(connectionOptions);
+  try {
+    return await fn(new Client({ connection, namespace }));
+  } finally {
+    await connection.close();
+  }
+}
+
+/** The requested environments plus every environment sharing a key group with one of them. */
+export function expandToKeyGroups(config: Config, environments: string[]): string[] {
+  const unknown = environments.filter((e) => !(e in config.environments));
+  if (unknown.length > 0) {
+    throw new RunRefused(
+      `unknown environment ${unknown.map((e) => `"${e}"`).join(', ')}; configured: ${Object.keys(config.environments).join(', ')}`,
+    );
+  }
+  const groups = new Set(environments.map((e) => keyGroupOf(config, e)));
+  return Object.keys(config.environments).filter((e) => groups.has(keyGroupOf(config, e)));
+}
+
+export async function startRotation(
+  client: Client,
+  config: Config,
+  raw: RotateInput,
+  taskQueue = process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
+) {
+  const input = RotateInput.parse(raw);
+  const environments = expandToKeyGroups(config, input.environments);
+  const workflowId = rotateWorkflowId(environments);
+  try {
+    return await client.workflow.start('rotateJwtKeys', {
+      taskQueue,
+      workflowId,
+      args: [{ ...input, environments }],
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new RunRefused(
+        `a rotation of ${environments.join(', ')} is already running (${workflowId}); see rekey status ${workflowId}`,
+      );
+    }
+    throw err;
+  }
+}
+
+export async function progressOf(client: Client, workflowId: string): Promise<Progress> {
+  return client.workflow.getHandle(workflowId).query<Progress>('progress');
+}
+
+export async function signalGate(
+  client: Client,
+  workflowId: string,
+  signal: 'approve' | 'reject',
+  by: string,
+  comment?: string,
+) {
+  await client.workflow.getHandle(workflowId).signal(signal, { by, ...(comment ? { comment } : {}) });
+}
+
+export type { RotateResult };

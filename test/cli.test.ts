@@ -1,0 +1,131 @@
+// The rekey CLI's argument handling and its local (no Temporal) commands.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { parse, stringify } from 'yaml';
+import { generateKeyPair } from '../activities/keys';
+import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
+import { publisherToken } from './infra/topology';
+
+const repo = resolve(__dirname, '../..');
+
+function rekey(...args: string[]) {
+  return spawnSync(process.execPath, [join(repo, 'bin/rekey'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1' }, // nothing must reach a server
+  });
+}
+
+function configWithoutApprovals(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rekey-cli-'));
+  const doc = parse(readFileSync(join(repo, 'rekey.example.yaml'), 'utf8'));
+  doc.approvals = { requiredFor: [], approvers: [] };
+  const file = join(dir, 'rekey.yaml');
+  writeFileSync(file, stringify(doc));
+  return file;
+}
+
+describe('rekey CLI', () => {
+  it('explains itself with --help and refuses unknown commands with exit 2', () => {
+    const help = rekey('--help');
+    assert.equal(help.status, 0);
+    for (const cmd of [
+      'rotate',
+      'verify',
+      'status',
+      'approve',
+      'reject',
+      'resign-token',
+      'worker',
+      'quickstart',
+    ]) {
+      assert.match(help.stdout, new RegExp(`^  ${cmd}`, 'm'), `--help documents ${cmd}`);
+    }
+    const bad = rekey('rotat');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /unknown command "rotat"/);
+  });
+
+  it('refuses a mutating rotation without --yes when no approval gate applies', () => {
+    const res = rekey('rotate', '--env', 'test', '--config', configWithoutApprovals());
+    assert.equal(res.status, 2);
+    assert.match(res.stderr, /rotate changes keys of test: pass --yes/);
+  });
+
+  it('names an unknown environment and a missing --env', () => {
+    const cfg = configWithoutApprovals();
+    const unknown = rekey('rotate', '--env', 'staging', '--yes', '--config', cfg);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /unknown environment "staging"; configured: prod, test, dev, local/);
+    const none = rekey('rotate', '--yes', '--config', cfg);
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /rotate needs at least one --env/);
+    const flag = rekey('rotate', '--env', 'test', '--force', '--config', cfg);
+    assert.equal(flag.status, 2);
+    assert.match(flag.stderr, /--force/);
+  });
+
+  it('resign-token re-signs a cli.toml in place, keeping the identity and the file mode', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-resign-'));
+    const oldKey = generateKeyPair();
+    const newKey = generateKeyPair();
+    const toml = join(dir, 'cli.toml');
+    const keyFile = join(dir, 'id_ecdsa');
+    const before = await publisherToken(oldKey.privatePem, 'publisher-dev');
+    writeFileSync(toml, `spacetimedb_token = "${before}"\n`, { mode: 0o600 });
+    writeFileSync(keyFile, newKey.privatePem, { mode: 0o600 });
+    const res = rekey('resign-token', '--cli-toml', toml, '--private-key', keyFile);
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stdout, /re-signed/);
+    assert.match(res.stdout, /identity kept: iss=localhost sub=publisher-dev/);
+    assert.doesNotMatch(res.stdout + res.stderr, /eyJ|PRIVATE KEY/);
+    const after = readTokenFromToml(readFileSync(toml, 'utf8'), 'spacetimedb_token', toml);
+    assert.deepEqual(tokenIdentity(after), tokenIdentity(before));
+    assert.equal(await signedBy(after, newKey.privatePem), true);
+    assert.equal(statSync(toml).mode & 0o777, 0o600);
+    const again = rekey('resign-token', '--cli-toml', toml, '--private-key', keyFile);
+    assert.match(again.stdout, /already signed by this key; unchanged/);
+  });
+
+  it('resign-token rejects bad input with one clear error and leaves the file alone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-resign-'));
+    const key = generateKeyPair();
+    const keyFile = join(dir, 'id_ecdsa');
+    writeFileSync(keyFile, key.privatePem);
+    const toml = join(dir, 'cli.toml');
+    const { SignJWT } = await import('jose');
+    const { parsePrivateKey } = await import('../activities/keys');
+    const noSub = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuer('localhost')
+      .sign(parsePrivateKey(key.privatePem));
+    const original = `spacetimedb_token = "${noSub}"\n`;
+    writeFileSync(toml, original);
+    const res = rekey('resign-token', '--cli-toml', toml, '--private-key', keyFile);
+    assert.equal(res.status, 2);
+    assert.match(res.stderr, /cli\.toml: the token has no sub claim/);
+    assert.equal(readFileSync(toml, 'utf8'), original);
+
+    const missing = rekey('resign-token', '--cli-toml', join(dir, 'nope.toml'), '--private-key', keyFile);
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /nope\.toml: cannot read the cli\.toml \(ENOENT\)/);
+
+    writeFileSync(
+      join(dir, 'rsa'),
+      (await import('node:crypto'))
+        .generateKeyPairSync('rsa', { modulusLength: 2048 })
+        .privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    );
+    const rsa = rekey('resign-token', '--cli-toml', toml, '--private-key', join(dir, 'rsa'));
+    assert.equal(rsa.status, 2);
+    assert.match(rsa.stderr, /rsa: RSA key; ES256 needs an EC P-256 key/);
+    assert.equal(readFileSync(toml, 'utf8'), original);
+
+    const args = rekey('resign-token', '--cli-toml', toml);
+    assert.equal(args.status, 2);
+    assert.match(args.stderr, /needs --cli-toml P and --private-key P/);
+  });
+});

@@ -1,0 +1,65 @@
+// Shared test helpers: an in-process worker on the real Temporal dev server, history scans.
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { Config } from '../config/schema';
+import { createRekeyWorker } from '../worker/worker';
+import { testEnv } from './infra/env';
+
+export interface TemporalFixture {
+  client: Client;
+  taskQueue: string;
+  /** Runs `fn` while a rekey worker for `config` polls this fixture's task queue. */
+  withWorker<T>(config: Config, fn: (worker: Worker) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export async function temporalFixture(): Promise<TemporalFixture> {
+  const { temporal } = testEnv();
+  const connection = await Connection.connect({ address: temporal.address });
+  const native = await NativeConnection.connect({ address: temporal.address });
+  const client = new Client({ connection, namespace: temporal.namespace });
+  const taskQueue = `rekey-test-${randomUUID()}`;
+  return {
+    client,
+    taskQueue,
+    async withWorker(config, fn) {
+      const worker = await createRekeyWorker({
+        config,
+        connection: native,
+        namespace: temporal.namespace,
+        taskQueue,
+      });
+      return worker.runUntil(() => fn(worker));
+    },
+    async close() {
+      await connection.close();
+      await native.close();
+    },
+  };
+}
+
+/** The full event history of a run as JSON text, payloads decoded, for leak checks. */
+export async function historyText(client: Client, workflowId: string): Promise<string> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const decode = (_k: string, v: unknown) => {
+    if (v && typeof v === 'object' && 'data' in v && (v as { data: unknown }).data instanceof Uint8Array) {
+      return { ...v, data: Buffer.from((v as { data: Uint8Array }).data).toString('utf8') };
+    }
+    return v;
+  };
+  return JSON.stringify(history, decode);
+}
+
+/** Things that must never appear in workflow history, logs or output. */
+export function assertNoSecrets(text: string, secrets: string[]): void {
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text))
+    throw new Error('a private key PEM appears in the text');
+  if (/eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\./.test(text)) throw new Error('a JWT appears in the text');
+  for (const s of secrets) {
+    const body = s.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
+    for (const probe of [s, body.slice(0, 40)]) {
+      if (probe.length > 16 && text.includes(probe)) throw new Error('a secret value appears in the text');
+    }
+  }
+}

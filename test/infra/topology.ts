@@ -1,0 +1,239 @@
+// The guide's topology on the test servers: prod, test and dev on the three sshd hosts with a
+// Key Vault (stand-in) each, local on this machine with a file store. Each test suite gets its own
+// app dirs, secret names and service port, so suites can run side by side.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import { stringify } from 'yaml';
+import { type Host, openHost, resolveOnHost } from '../../activities/hosts';
+import { fingerprint, generateKeyPair, type KeyPairPem, parsePrivateKey } from '../../activities/keys';
+import { createSecretStore, type SecretStore, storeKeyPair } from '../../activities/secret-store';
+import { createServiceDriver } from '../../activities/service';
+import { loadConfig } from '../../config/load';
+import type { Config } from '../../config/schema';
+import { HOST_NAMES, type TestEnv, testEnv } from './env';
+
+export const ENVS = ['prod', 'test', 'dev', 'local'] as const;
+export type Env = (typeof ENVS)[number];
+
+export interface Topology {
+  name: string;
+  dir: string;
+  configFile: string;
+  config: Config;
+  env: TestEnv;
+  servicePort: number;
+  /** Address the stand-in of each environment listens on. */
+  serviceUrl: Record<Env, string>;
+  store(env: Env): SecretStore;
+  host(env: Env): Promise<Host>;
+}
+
+export function buildTopology(
+  name: string,
+  servicePort: number,
+  extra: Partial<Record<string, unknown>> = {},
+): Topology {
+  const env = testEnv();
+  // The local host runs `docker compose` like the SSH hosts do: through the shim.
+  if (!process.env.PATH?.startsWith(env.shimBin)) process.env.PATH = `${env.shimBin}:${process.env.PATH}`;
+  const dir = join(env.root, 'suites', name);
+  mkdirSync(dir, { recursive: true });
+  const localApp = join(dir, 'local-app');
+  const addr: Record<Env, string> = {
+    prod: env.hosts.prod.address,
+    test: env.hosts.test.address,
+    dev: env.hosts.dev.address,
+    local: '127.0.0.1',
+  };
+  const doc = {
+    secretNames: { privateKey: `${name}-jwt-private-key`, publicKey: `${name}-jwt-public-key` },
+    keyGroups: { prod: ['prod'], test: ['test'], shared: ['dev', 'local'] },
+    stores: {
+      ...Object.fromEntries(
+        HOST_NAMES.map((h) => [
+          `kv-${h}`,
+          { type: 'azure-keyvault', vaultUrl: env.keyVault.vaults[h], verifyChallengeResource: false },
+        ]),
+      ),
+      'kv-local': { type: 'file', dir: join(dir, 'local-secrets') },
+    },
+    hosts: {
+      ...Object.fromEntries(
+        HOST_NAMES.map((h) => {
+          const th = env.hosts[h];
+          return [
+            `vm-${h}`,
+            {
+              type: 'ssh',
+              address: th.address,
+              port: th.port,
+              user: th.user,
+              identityFile: th.identityFile,
+              knownHosts: th.knownHosts,
+              appDir: join(th.appDir, name),
+              dataDir: join(th.appDir, name, 'data'),
+            },
+          ];
+        }),
+      ),
+      workstation: { type: 'local', appDir: localApp, dataDir: join(localApp, 'data') },
+    },
+    services: {
+      spacetimedb: { driver: 'compose', markerTimeout: '20s' },
+    },
+    environments: {
+      prod: { store: 'kv-prod', host: 'vm-prod', service: 'spacetimedb' },
+      test: { store: 'kv-test', host: 'vm-test', service: 'spacetimedb' },
+      dev: { store: 'kv-dev', host: 'vm-dev', service: 'spacetimedb' },
+      local: { store: 'kv-local', host: 'workstation', service: 'spacetimedb' },
+    },
+    ...extra,
+  };
+  const configFile = join(dir, 'rekey.yaml');
+  writeFileSync(configFile, stringify(doc));
+  const config = loadConfig(configFile);
+  const stores = new Map<string, SecretStore>();
+  const hostNameOf = (e: Env) => config.environments[e]?.host as string;
+  return {
+    name,
+    dir,
+    configFile,
+    config,
+    env,
+    servicePort,
+    serviceUrl: Object.fromEntries(ENVS.map((e) => [e, `http://${addr[e]}:${servicePort}`])) as Record<
+      Env,
+      string
+    >,
+    store(e) {
+      const storeName = config.environments[e]?.store as string;
+      let s = stores.get(storeName);
+      if (!s) {
+        s = createSecretStore(storeName, config.stores[storeName] as never);
+        stores.set(storeName, s);
+      }
+      return s;
+    },
+    host: (e) => openHost(hostNameOf(e), config.hosts[hostNameOf(e)] as never),
+  };
+}
+
+export async function publisherToken(privatePem: string, sub: string): Promise<string> {
+  return new SignJWT({ hex_identity: `c200${sub}` })
+    .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
+    .setIssuer('localhost')
+    .setSubject(sub)
+    .setAudience('spacetimedb')
+    .setIssuedAt()
+    .setExpirationTime('30d')
+    .sign(parsePrivateKey(privatePem));
+}
+
+function composeFile(address: string, port: number): string {
+  return [
+    '# Run through the docker compose shim: starts the SpacetimeDB stand-in.',
+    'services:',
+    '  spacetimedb:',
+    '    command:',
+    '      - start',
+    `      - --listen-addr=${address}:${port}`,
+    '      - --jwt-priv-key-path=/etc/spacetimedb/id_ecdsa',
+    '      - --jwt-pub-key-path=/etc/spacetimedb/id_ecdsa.pub',
+    '    volumes:',
+    '      - "./.generated/spacetimedb-keys:/etc/spacetimedb:ro"',
+    '',
+  ].join('\n');
+}
+
+export interface Seeded {
+  pairs: Record<string, KeyPairPem>;
+  tokens: Record<Env, string>;
+}
+
+/**
+ * The state before a rotation, as an operator would have it: a pair per key group in each store
+ * and on each host, a publisher token per environment, each service running with its database
+ * owned by that publisher.
+ */
+export async function seed(t: Topology): Promise<Seeded> {
+  const pairs: Record<string, KeyPairPem> = {};
+  const tokens = {} as Record<Env, string>;
+  for (const [group, members] of Object.entries(t.config.keyGroups)) {
+    const pair = generateKeyPair();
+    pairs[group] = pair;
+    for (const e of members as Env[]) {
+      await storeKeyPair(
+        t.store(e),
+        t.config.secretNames,
+        { ...pair, fingerprint: fingerprint(pair.publicPem) },
+        'seed',
+      );
+    }
+  }
+  await Promise.all(
+    ENVS.map(async (e) => {
+      const group = Object.entries(t.config.keyGroups).find(([, m]) => m.includes(e))?.[0] as string;
+      const pair = pairs[group] as KeyPairPem;
+      tokens[e] = await publisherToken(pair.privatePem, `publisher-${e}`);
+      const host = await t.host(e);
+      try {
+        const p = t.config.paths;
+        await host.writeFileAtomic(
+          resolveOnHost(host, `${p.keyDir}/${p.privateKeyFile}`),
+          pair.privatePem,
+          0o600,
+        );
+        await host.writeFileAtomic(
+          resolveOnHost(host, `${p.keyDir}/${p.publicKeyFile}`),
+          pair.publicPem,
+          0o644,
+        );
+        await host.writeFileAtomic(
+          resolveOnHost(host, p.cliToml),
+          `spacetimedb_token = "${tokens[e]}"\n`,
+          0o600,
+        );
+        const address = new URL(t.serviceUrl[e]).hostname;
+        await host.writeFileAtomic(
+          resolveOnHost(host, './.generated/docker-compose.yaml'),
+          composeFile(address, t.servicePort),
+          0o644,
+        );
+        const service = createServiceDriver(host, t.config.services.spacetimedb as never);
+        await service.restart();
+        await service.waitForMarkers({});
+      } finally {
+        await host.close();
+      }
+    }),
+  );
+  return { pairs, tokens };
+}
+
+/** Stops every environment's stand-in started by this topology. */
+export async function stopServices(t: Topology): Promise<void> {
+  await Promise.all(
+    ENVS.map(async (e) => {
+      const host = await t.host(e);
+      try {
+        await createServiceDriver(host, t.config.services.spacetimedb as never).stop();
+      } catch {
+        /* already stopped */
+      } finally {
+        await host.close();
+      }
+    }),
+  );
+}
+
+/** Asks an environment's stand-in whether it accepts a token: 200, 401 or 403. */
+export async function whoami(
+  t: Topology,
+  e: Env,
+  token: string,
+): Promise<{ status: number; identity?: string }> {
+  const res = await fetch(`${t.serviceUrl[e]}/v1/whoami`, { headers: { authorization: `Bearer ${token}` } });
+  const body = res.status === 200 ? ((await res.json()) as { identity?: string }) : {};
+  return { status: res.status, ...(body.identity ? { identity: body.identity } : {}) };
+}

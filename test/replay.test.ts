@@ -1,0 +1,23 @@
+// Replays recorded histories (test/histories/*.json) against today's workflow code: a change that
+// would break runs in flight fails here until it is put behind patched().
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+
+const dir = resolve(__dirname, '../../test/histories');
+const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+describe('recorded histories replay', () => {
+  it('has recorded histories to replay', () => {
+    assert.ok(files.length > 0, `no histories in ${dir}`);
+  });
+  for (const file of files) {
+    it(file, async () => {
+      const history = historyFromJSON(JSON.parse(readFileSync(join(dir, file), 'utf8')));
+      await Worker.runReplayHistory({ workflowsPath: require.resolve('../workflows') }, history, file);
+    });
+  }
+});

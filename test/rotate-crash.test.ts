@@ -1,0 +1,134 @@
+// Crash-resume: the worker process is SIGKILLed while key files are being installed and again
+// while the publish markers are awaited; a new worker finishes the run, and nothing happened twice.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { resolveOnHost } from '../activities/hosts';
+import { readTokenFromToml, tokenIdentity } from '../activities/tokens';
+import { startRotation } from '../client/runs';
+import type { RotateResult } from '../workflows/rotate';
+import { testEnv } from './infra/env';
+import {
+  buildTopology,
+  ENVS,
+  type Seeded,
+  seed,
+  stopServices,
+  type Topology,
+  whoami,
+} from './infra/topology';
+
+const repo = resolve(__dirname, '../..');
+
+function startWorker(t: Topology, taskQueue: string): ChildProcess {
+  const env = testEnv();
+  const child = spawn(process.execPath, [join(repo, 'bin/rekey'), 'worker', '--config', t.configFile], {
+    env: { ...process.env, TEMPORAL_ADDRESS: env.temporal.address, REKEY_TASK_QUEUE: taskQueue },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return child;
+}
+
+function kill(child: ChildProcess): Promise<void> {
+  return new Promise((res) => {
+    if (child.exitCode !== null) return res();
+    child.once('exit', () => res());
+    child.kill('SIGKILL');
+  });
+}
+
+/** Resolves once an attempt of `activity` has started (per the server's view of the run). */
+async function activityStarted(
+  client: Client,
+  workflowId: string,
+  activity: string,
+  minAttempt = 1,
+): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    const desc = await client.workflow.getHandle(workflowId).describe();
+    const raw = desc.raw.pendingActivities ?? [];
+    if (
+      raw.some(
+        (a) => a.activityType?.name === activity && (a.attempt ?? 0) >= minAttempt && a.lastStartedTime,
+      )
+    )
+      return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`${activity} never started in ${workflowId}`);
+}
+
+describe('rotateJwtKeys survives worker crashes', () => {
+  let t: Topology;
+  let seeded: Seeded;
+  let client: Client;
+  let connection: Connection;
+  let result: RotateResult;
+  let runId: string;
+  const workers: ChildProcess[] = [];
+
+  before(async () => {
+    t = buildTopology('rotate-crash', 3104);
+    seeded = await seed(t);
+    connection = await Connection.connect({ address: testEnv().temporal.address });
+    client = new Client({ connection });
+    const taskQueue = `rekey-crash-${randomUUID()}`;
+
+    workers.push(startWorker(t, taskQueue));
+    const handle = await startRotation(client, t.config, { environments: [...ENVS] }, taskQueue);
+    runId = (await handle.describe()).runId;
+
+    await activityStarted(client, handle.workflowId, 'installKeyFiles');
+    await kill(workers[0] as ChildProcess);
+
+    workers.push(startWorker(t, taskQueue));
+    await activityStarted(client, handle.workflowId, 'restartAndVerify');
+    await kill(workers[1] as ChildProcess);
+
+    workers.push(startWorker(t, taskQueue));
+    result = await handle.result();
+  });
+
+  after(async () => {
+    await Promise.all(workers.map(kill));
+    await stopServices(t);
+    await connection.close();
+  });
+
+  it('finishes the run with every environment rotated', () => {
+    assert.deepEqual(
+      result.environments.map((e) => e.status),
+      ENVS.map(() => 'rotated'),
+    );
+  });
+
+  it('made exactly one new version of each secret in each store', async () => {
+    for (const e of ENVS) {
+      for (const name of [t.config.secretNames.privateKey, t.config.secretNames.publicKey]) {
+        const versions = await t.store(e).listVersions(name);
+        const mine = versions.filter((v) => v.tags.rekeyRunId === runId);
+        assert.equal(mine.length, 1, `${e}: ${name} has one version from this run`);
+        assert.equal(versions.length, 2, `${e}: ${name} has the seed version and this run's`);
+      }
+    }
+  });
+
+  it('left every host serving the new key with the same publisher identity', async () => {
+    for (const e of ENVS) {
+      const host = await t.host(e);
+      let token: string;
+      try {
+        const text = (await host.readFile(resolveOnHost(host, t.config.paths.cliToml)))?.toString() ?? '';
+        token = readTokenFromToml(text, 'spacetimedb_token', e);
+      } finally {
+        await host.close();
+      }
+      assert.deepEqual(tokenIdentity(token), tokenIdentity(seeded.tokens[e]));
+      assert.equal((await whoami(t, e, token)).status, 200, `${e}: new token accepted`);
+      assert.equal((await whoami(t, e, seeded.tokens[e])).status, 401, `${e}: old token rejected`);
+    }
+  });
+});

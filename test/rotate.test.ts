@@ -1,0 +1,285 @@
+// The JWT rotation workflow end to end: real Temporal dev server, Key Vault (stand-in), three
+// sshd hosts plus the local host, the SpacetimeDB stand-in behind the docker compose shim.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { resolveOnHost } from '../activities/hosts';
+import { fingerprint } from '../activities/keys';
+import { createRotationActivities } from '../activities/rotation';
+import { readTokenFromToml, tokenIdentity } from '../activities/tokens';
+import { startRotation } from '../client/runs';
+import type { Progress } from '../workflows/gates';
+import type { RotateResult } from '../workflows/rotate';
+import { assertNoSecrets, historyText, type TemporalFixture, temporalFixture } from './helpers';
+import {
+  buildTopology,
+  ENVS,
+  type Env,
+  type Seeded,
+  seed,
+  stopServices,
+  type Topology,
+  whoami,
+} from './infra/topology';
+
+async function hostFile(t: Topology, e: Env, rel: string) {
+  const host = await t.host(e);
+  try {
+    const path = resolveOnHost(host, rel);
+    return {
+      text: (await host.readFile(path))?.toString() ?? null,
+      mode: (await host.stat(path))?.mode ?? null,
+    };
+  } finally {
+    await host.close();
+  }
+}
+
+async function cliToken(t: Topology, e: Env): Promise<string> {
+  const { text } = await hostFile(t, e, t.config.paths.cliToml);
+  return readTokenFromToml(text ?? '', 'spacetimedb_token', e);
+}
+
+async function waitForGate(fx: TemporalFixture, workflowId: string): Promise<Progress> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const p = await fx.client.workflow.getHandle(workflowId).query<Progress>('progress');
+      if (p.pendingGate) return p;
+    } catch {
+      /* not started yet */
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${workflowId} never reached its approval gate`);
+}
+
+describe('rotateJwtKeys', () => {
+  let fx: TemporalFixture;
+  before(async () => {
+    fx = await temporalFixture();
+  });
+  after(async () => {
+    await fx.close();
+  });
+
+  describe('full rotation of prod, test, dev and local', () => {
+    let t: Topology;
+    let seeded: Seeded;
+    let result: RotateResult;
+    let workflowId: string;
+
+    before(async () => {
+      t = buildTopology('rotate-full', 3101);
+      seeded = await seed(t);
+      result = await fx.withWorker(t.config, async () => {
+        const handle = await startRotation(fx.client, t.config, { environments: [...ENVS] }, fx.taskQueue);
+        workflowId = handle.workflowId;
+        return handle.result();
+      });
+    });
+    after(() => stopServices(t));
+
+    it('reports every environment rotated', () => {
+      assert.equal(workflowId, 'rotate-jwt/dev+local+prod+test');
+      assert.deepEqual(
+        result.environments.map((e) => [e.env, e.status]).sort(),
+        ENVS.map((e) => [e, 'rotated']).sort(),
+      );
+      assert.equal(result.ok, true);
+    });
+
+    it('installs the new current version on each host with modes 0600/0644', async () => {
+      for (const e of ENVS) {
+        const store = t.store(e);
+        const priv = await store.get(t.config.secretNames.privateKey);
+        const pub = await store.get(t.config.secretNames.publicKey);
+        assert.equal(
+          priv.tags.rekeyRunId,
+          result.staged[0] && (await fx.client.workflow.getHandle(workflowId).describe()).runId,
+        );
+        const privFile = await hostFile(t, e, '.generated/spacetimedb-keys/id_ecdsa');
+        const pubFile = await hostFile(t, e, '.generated/spacetimedb-keys/id_ecdsa.pub');
+        assert.equal(privFile.text, priv.value, `${e}: private key file equals the store's current version`);
+        assert.equal(pubFile.text, pub.value, `${e}: public key file equals the store's current version`);
+        assert.equal(privFile.mode, 0o600);
+        assert.equal(pubFile.mode, 0o644);
+        const group = Object.entries(t.config.keyGroups).find(([, m]) => m.includes(e))?.[0] as string;
+        assert.notEqual(
+          fingerprint(pub.value),
+          fingerprint(seeded.pairs[group]?.publicPem ?? ''),
+          `${e}: key changed`,
+        );
+      }
+    });
+
+    it('keeps the publisher identity: the service accepts the re-signed token, rejects the old one', async () => {
+      for (const e of ENVS) {
+        const token = await cliToken(t, e);
+        assert.deepEqual(tokenIdentity(token), tokenIdentity(seeded.tokens[e]), `${e}: identity`);
+        const now = await whoami(t, e, token);
+        const old = await whoami(t, e, seeded.tokens[e]);
+        assert.equal(now.status, 200, `${e}: re-signed token accepted`);
+        assert.equal(old.status, 401, `${e}: token signed by the old key rejected`);
+      }
+    });
+
+    it('holds the key policy: prod, test, dev differ; dev and local are equal', async () => {
+      const verify = await createRotationActivities({
+        config: t.config,
+        store: (n) => t.store(ENVS.find((e) => t.config.environments[e]?.store === n) as Env),
+      }).verifyKeys({ includeHosts: true });
+      assert.deepEqual(verify.problems, []);
+      const fp = Object.fromEntries(verify.rows.map((r) => [r.env, r.fingerprint]));
+      assert.equal(fp.dev, fp.local);
+      assert.equal(new Set([fp.prod, fp.test, fp.dev]).size, 3);
+    });
+
+    it('keeps every key value and token out of the workflow history', async () => {
+      const text = await historyText(fx.client, workflowId);
+      const secrets: string[] = [];
+      for (const e of ENVS) {
+        secrets.push(
+          (await t.store(e).get(t.config.secretNames.privateKey)).value,
+          await cliToken(t, e),
+          seeded.tokens[e],
+        );
+      }
+      for (const p of Object.values(seeded.pairs)) secrets.push(p.privatePem);
+      assertNoSecrets(text, secrets);
+      assert.match(text, /rotateJwtKeys/, 'the history was actually read');
+    });
+  });
+
+  describe('dry run and approval gate', () => {
+    let t: Topology;
+    let seeded: Seeded;
+
+    before(async () => {
+      t = buildTopology('rotate-gate', 3102, {
+        approvals: { requiredFor: ['prod'], approvers: ['alice'], timeout: '1h' },
+      });
+      seeded = await seed(t);
+    });
+    after(() => stopServices(t));
+
+    async function snapshot() {
+      const out: Record<string, unknown> = {};
+      for (const e of ['prod'] as Env[]) {
+        out[`${e}.versions`] = (await t.store(e).listVersions(t.config.secretNames.privateKey)).length;
+        out[`${e}.key`] = (await hostFile(t, e, '.generated/spacetimedb-keys/id_ecdsa.pub')).text;
+        out[`${e}.token`] = await cliToken(t, e);
+      }
+      return out;
+    }
+
+    it('a dry run returns the plan and changes nothing', async () => {
+      const beforeState = await snapshot();
+      const result = await fx.withWorker(t.config, async () => {
+        const h = await startRotation(
+          fx.client,
+          t.config,
+          { environments: ['prod'], dryRun: true },
+          fx.taskQueue,
+        );
+        return h.result();
+      });
+      assert.equal(result.dryRun, true);
+      assert.equal(result.plan.environments[0]?.env, 'prod');
+      assert.equal(result.plan.environments[0]?.token?.sub, 'publisher-prod');
+      assert.equal(
+        result.plan.environments[0]?.current?.fingerprint,
+        fingerprint(seeded.pairs.prod?.publicPem ?? ''),
+      );
+      assert.deepEqual(await snapshot(), beforeState);
+    });
+
+    it('ignores a non-approver, and a rejection changes nothing', async () => {
+      const beforeState = await snapshot();
+      await fx.withWorker(t.config, async () => {
+        const h = await startRotation(fx.client, t.config, { environments: ['prod'] }, fx.taskQueue);
+        const gate = await waitForGate(fx, h.workflowId);
+        assert.deepEqual(gate.pendingGate?.approvers, ['alice']);
+        await h.signal('approve', { by: 'mallory', comment: 'let me in' });
+        const p = await h.query<Progress>('progress');
+        assert.equal(p.state, 'waiting-approval', 'an approval by a non-approver does not open the gate');
+        assert.deepEqual(
+          p.decisions.map((d) => [d.signal, d.by, d.accepted]),
+          [['approve', 'mallory', false]],
+        );
+        await h.signal('reject', { by: 'alice', comment: 'not today' });
+        await assert.rejects(h.result(), (err: Error) =>
+          /rejected by alice; nothing was changed/.test(String((err as { cause?: Error }).cause?.message)),
+        );
+      });
+      assert.deepEqual(await snapshot(), beforeState);
+      assert.equal(
+        (await whoami(t, 'prod', seeded.tokens.prod)).status,
+        200,
+        'prod still serves with the old key',
+      );
+    });
+
+    it('an approval by a configured approver lets the rotation run', async () => {
+      const result = await fx.withWorker(t.config, async () => {
+        const h = await startRotation(fx.client, t.config, { environments: ['prod'] }, fx.taskQueue);
+        await waitForGate(fx, h.workflowId);
+        await h.signal('approve', { by: 'alice' });
+        return h.result();
+      });
+      assert.equal(result.environments[0]?.status, 'rotated');
+      assert.equal((await whoami(t, 'prod', await cliToken(t, 'prod'))).status, 200);
+    });
+  });
+
+  describe('publish-gate failure', () => {
+    let t: Topology;
+    let seeded: Seeded;
+    let result: RotateResult;
+
+    before(async () => {
+      t = buildTopology('rotate-rollback', 3103);
+      seeded = await seed(t);
+      const host = await t.host('test');
+      try {
+        // The stand-in fails every publish while this file exists: a broken deploy on test.
+        await host.writeFileAtomic(resolveOnHost(host, '.standin/fail-publish'), 'forced by test\n', 0o644);
+      } finally {
+        await host.close();
+      }
+      result = await fx.withWorker(t.config, async () => {
+        const h = await startRotation(fx.client, t.config, { environments: ['prod', 'test'] }, fx.taskQueue);
+        return h.result();
+      });
+    });
+    after(() => stopServices(t));
+
+    it('rolls the failing environment back and finishes the others', () => {
+      const byEnv = Object.fromEntries(result.environments.map((e) => [e.env, e]));
+      assert.equal(byEnv.prod?.status, 'rotated');
+      assert.equal(byEnv.test?.status, 'rolled-back');
+      assert.match(byEnv.test?.status === 'rolled-back' ? byEnv.test.reason : '', /PUBLISH_FAILED/);
+      assert.equal(result.ok, false);
+    });
+
+    it('the rolled-back environment has its old key, token and current secret version again', async () => {
+      const old = seeded.pairs.test;
+      assert.ok(old);
+      assert.equal(
+        (await hostFile(t, 'test', '.generated/spacetimedb-keys/id_ecdsa.pub')).text,
+        old.publicPem,
+      );
+      assert.equal(await cliToken(t, 'test'), seeded.tokens.test);
+      const current = await t.store('test').get(t.config.secretNames.publicKey);
+      assert.equal(current.value, old.publicPem);
+      // Once the failure is fixed, the old deployment serves again with the old key.
+      const host = await t.host('test');
+      try {
+        await host.remove(resolveOnHost(host, '.standin/fail-publish'));
+      } finally {
+        await host.close();
+      }
+      assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 200);
+      assert.equal((await whoami(t, 'prod', await cliToken(t, 'prod'))).status, 200);
+      assert.equal((await whoami(t, 'prod', seeded.tokens.prod)).status, 401);
+    });
+  });
+});

@@ -1,0 +1,39 @@
+// Builds the rekey worker: real dependencies from config, the workflows, the activities.
+import { type NativeConnection, Worker } from '@temporalio/worker';
+import { createRotationActivities } from '../activities/rotation';
+import { createSecretStore, type SecretStore } from '../activities/secret-store';
+import type { Config } from '../config/schema';
+import { TASK_QUEUE } from '../workflows/inputs';
+
+export interface RekeyWorkerOptions {
+  config: Config;
+  connection: NativeConnection;
+  namespace?: string;
+  taskQueue?: string;
+}
+
+/** One SecretStore per configured store, built on first use. */
+export function storeRegistry(config: Config): (name: string) => SecretStore {
+  const stores = new Map<string, SecretStore>();
+  return (name) => {
+    let store = stores.get(name);
+    if (!store) {
+      const cfg = config.stores[name];
+      if (!cfg) throw new Error(`unknown store "${name}"`);
+      store = createSecretStore(name, cfg);
+      stores.set(name, store);
+    }
+    return store;
+  };
+}
+
+export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worker> {
+  const store = storeRegistry(opts.config);
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace ?? 'default',
+    taskQueue: opts.taskQueue ?? process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
+    workflowsPath: require.resolve('../workflows'),
+    activities: { ...createRotationActivities({ config: opts.config, store }) },
+  });
+}

@@ -1,0 +1,2 @@
+// Every workflow the rekey worker registers.
+export { rotateJwtKeys } from './rotate';

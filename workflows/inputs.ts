@@ -1,0 +1,22 @@
+// Workflow inputs: one JSON object each (the Web UI starts a workflow with a single payload),
+// validated by the same zod schema in the CLI and in the workflow.
+import { z } from 'zod';
+
+export const TASK_QUEUE = 'rekey';
+
+export const RotateInput = z.strictObject({
+  /** Environments to rotate; the rest of each one's key group is rotated with it. */
+  environments: z.array(z.string().min(1)).min(1),
+  /** Plan only: read everything, change nothing. */
+  dryRun: z.boolean().default(false),
+  /** Re-sign each host's cached publisher token with the new key, keeping its identity. */
+  preserveToken: z.boolean().default(true),
+  /** Install the new key files on each host and restart the service. */
+  syncMountedKeys: z.boolean().default(true),
+});
+export type RotateInput = z.input<typeof RotateInput>;
+export type RotateOptions = z.output<typeof RotateInput>;
+
+export function rotateWorkflowId(environments: string[]): string {
+  return `rotate-jwt/${[...new Set(environments)].sort().join('+')}`;
+}
