@@ -301,38 +301,35 @@ export function createRotationActivities(deps: RotationDeps) {
       });
     },
 
-    /**
-     * Puts an environment back as it was before this run: key files and token from the run's
-     * backup, the previous secret versions current again, the service restarted and verified.
-     */
-    async rollbackEnvironment(input: {
+    /** Makes the versions current before this run current again (as new versions: Key Vault's
+     * current version is always the newest). Idempotent per run. */
+    async restoreSecrets(input: {
       env: string;
       runId: string;
-      previous: { privateKey: string; publicKey: string } | null;
+      previous: { privateKey: string; publicKey: string };
     }) {
       const e = envConfig(input.env);
-      const restored: string[] = [];
-      if (input.previous) {
-        const store = deps.store(e.store);
-        await restoreVersion(store, names.privateKey, input.previous.privateKey, input.runId);
-        await restoreVersion(store, names.publicKey, input.previous.publicKey, input.runId);
-        restored.push(`store ${e.store}`);
-      }
+      const store = deps.store(e.store);
+      await restoreVersion(store, names.privateKey, input.previous.privateKey, input.runId);
+      await restoreVersion(store, names.publicKey, input.previous.publicKey, input.runId);
+      return { store: e.store };
+    },
+
+    /** Puts the run's backed-up key files and token back on the host, then restarts the service
+     * and waits for its publish markers with the old key. */
+    async restoreHost(input: { env: string; runId: string }) {
+      const e = envConfig(input.env);
       return onHost(input.env, async (h) => {
+        const restored: string[] = [];
         for (const [file, target, mode] of [
           [paths.privateKeyFile, keyFile(h, paths.privateKeyFile), 0o600],
           [paths.publicKeyFile, keyFile(h, paths.publicKeyFile), 0o644],
           ['cli.toml', cliToml(h), 0o600],
         ] as const) {
           const saved = await h.readFile(backupFile(h, input.runId, file));
-          if (saved) {
-            await h.writeFileAtomic(
-              target,
-              saved,
-              file === 'cli.toml' ? ((await h.stat(target))?.mode ?? mode) : mode,
-            );
-            restored.push(file);
-          }
+          if (!saved) continue;
+          await h.writeFileAtomic(target, saved, (await h.stat(target))?.mode ?? mode);
+          restored.push(file);
         }
         const service = createServiceDriver(h, e.serviceConfig);
         await service.restart();

@@ -180,7 +180,7 @@ export async function quickstart(opts: { dir?: string; keep?: boolean } = {}): P
       ip: '127.0.0.1',
       ui: true,
       uiPort,
-      extraArgs: ['--log-level', 'error'],
+      log: { format: 'pretty', level: 'error' },
     },
   });
   try {

@@ -125,17 +125,21 @@ export async function rotateJwtKeys(rawInput: RotateInput): Promise<RotateResult
 
     const expect: Record<string, string> = {};
     for (const g of staged) for (const env of Object.keys(g.refs)) expect[env] = g.fingerprint;
-    await tracker.run('verify', async () => {
-      const report = await quick.verifyKeys({ expect });
-      if (!report.ok) {
-        throw ApplicationFailure.create({
-          type: 'PolicyViolation',
-          message: report.problems.join('; '),
-          nonRetryable: true,
-        });
-      }
-      return report;
-    });
+    const report = await tracker.run('verify', () => quick.verifyKeys({ expect }));
+    if (!report.ok) {
+      // Nothing depends on the staged keys yet: make the previous versions current again.
+      tracker.set('verify', 'failed', report.problems.join('; '));
+      await Promise.all(
+        plan.environments.flatMap((e) =>
+          e.current ? [quick.restoreSecrets({ env: e.env, runId, previous: e.current })] : [],
+        ),
+      );
+      throw ApplicationFailure.create({
+        type: 'PolicyViolation',
+        message: `${report.problems.join('; ')}; the previous keys are current again`,
+        nonRetryable: true,
+      });
+    }
 
     const outcomes = await Promise.all(
       plan.environments.map((e) => rotateEnvironment(tracker, input, runId, e, staged)),
@@ -195,20 +199,19 @@ async function rotateEnvironment(
     const reason = errorText(err);
     tracker.set(step, 'running', `rolling back: ${reason}`);
     try {
-      const rb = await gated.rollbackEnvironment({
-        env,
-        runId,
-        previous: plan.current
-          ? { privateKey: plan.current.privateKey, publicKey: plan.current.publicKey }
-          : null,
-      });
+      const restored: string[] = [];
+      if (plan.current) {
+        const r = await quick.restoreSecrets({ env, runId, previous: plan.current });
+        restored.push(`secrets in ${r.store}`);
+      }
+      restored.push(...(await gated.restoreHost({ env, runId })).restored);
       tracker.set(step, 'failed', `rolled back: ${reason}`);
       return {
         env,
         status: 'rolled-back',
         reason,
         fingerprintBefore: plan.current?.fingerprint ?? plan.hostFingerprint,
-        restored: rb.restored,
+        restored,
       };
     } catch (rbErr) {
       tracker.set(step, 'failed', `rollback failed: ${errorText(rbErr)}`);

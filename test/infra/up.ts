@@ -22,13 +22,13 @@ async function main() {
     root: TEST_ROOT,
     temporal,
     timeSkippingServerPath: join(cache, 'bin', 'temporal-test-server'),
-    keyVault: { url: keyVault.url, caCertPath: keyVault.caCertPath },
+    keyVault: { vaults: keyVault.vaults, caCertPath: keyVault.caCertPath },
     hosts,
     shimBin,
   };
   writeFileSync(ENV_FILE, JSON.stringify(env, null, 2));
   console.log(
-    `test servers up: Temporal ${temporal.address} (Web UI :${temporal.uiPort}), Key Vault stand-in ${keyVault.url}, sshd ${Object.values(
+    `test servers up: Temporal ${temporal.address} (Web UI :${temporal.uiPort}), Key Vault stand-in ${Object.values(keyVault.vaults).join(' ')}, sshd ${Object.values(
       hosts,
     )
       .map((h) => `${h.address}:${h.port}`)

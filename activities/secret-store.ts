@@ -1,0 +1,280 @@
+// Secret stores behind one interface: Azure Key Vault (the real SDK) and a file store for the
+// `local` environment. Versions are immutable; the current version is the newest one, as in
+// Key Vault. Values stay inside activities: workflows get SecretRefs.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TokenCredential } from '@azure/core-auth';
+import {
+  AzureCliCredential,
+  DefaultAzureCredential,
+  EnvironmentCredential,
+  ManagedIdentityCredential,
+} from '@azure/identity';
+import { SecretClient } from '@azure/keyvault-secrets';
+import type { StoreConfig } from '../config/schema';
+import { FailureType, fail } from './failures';
+import { writeFileAtomicSync } from './local-files';
+
+export interface SecretVersionInfo {
+  name: string;
+  version: string;
+  tags: Record<string, string>;
+  /** ISO timestamp. */
+  createdOn: string;
+  enabled: boolean;
+}
+
+export interface SecretStore {
+  /** The config's store name. */
+  readonly name: string;
+  set(name: string, value: string, tags: Record<string, string>): Promise<SecretVersionInfo>;
+  /** The newest version when `version` is omitted; a missing one fails with NotFound. */
+  get(name: string, version?: string): Promise<SecretVersionInfo & { value: string }>;
+  /** Oldest first; [] when the secret doesn't exist. */
+  listVersions(name: string): Promise<SecretVersionInfo[]>;
+}
+
+export interface SecretRef {
+  store: string;
+  name: string;
+  version: string;
+}
+
+export interface PairRef {
+  privateKey: SecretRef;
+  publicKey: SecretRef;
+  fingerprint: string;
+}
+
+export interface SecretNames {
+  privateKey: string;
+  publicKey: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Azure Key Vault
+
+function credentialFor(kind: string): TokenCredential {
+  switch (kind) {
+    case 'azure-cli':
+      return new AzureCliCredential();
+    case 'environment':
+      return new EnvironmentCredential();
+    case 'managed-identity':
+      return new ManagedIdentityCredential();
+    default:
+      return new DefaultAzureCredential();
+  }
+}
+
+function restStatus(err: unknown): number | undefined {
+  return (err as { statusCode?: number }).statusCode;
+}
+
+class KeyVaultStore implements SecretStore {
+  private readonly client: SecretClient;
+
+  constructor(
+    readonly name: string,
+    cfg: Extract<StoreConfig, { type: 'azure-keyvault' }>,
+    credential?: TokenCredential,
+  ) {
+    this.client = new SecretClient(cfg.vaultUrl, credential ?? credentialFor(cfg.credential), {
+      disableChallengeResourceVerification: !cfg.verifyChallengeResource,
+      // The pipeline retries 429 and 503 after Retry-After, and other transient failures with
+      // backoff; what is left after that is retried by the workflow's activity retry policy.
+      retryOptions: { maxRetries: 4, retryDelayInMs: 500, maxRetryDelayInMs: 10_000 },
+      ...(cfg.serviceVersion ? { serviceVersion: cfg.serviceVersion as never } : {}),
+    });
+  }
+
+  private mapError(err: unknown, secret: string, version?: string): unknown {
+    const status = restStatus(err);
+    const what = `${secret}${version ? ` version ${version}` : ''}`;
+    if (status === 401 || status === 403) {
+      return fail(
+        FailureType.StoreUnauthorized,
+        `store ${this.name}: Key Vault refused the credential (${status}) for ${what}`,
+      );
+    }
+    if (status === 404) return fail(FailureType.NotFound, `store ${this.name}: secret ${what} not found`);
+    return err;
+  }
+
+  async set(name: string, value: string, tags: Record<string, string>) {
+    try {
+      const s = await this.client.setSecret(name, value, { tags });
+      return info(name, s.properties);
+    } catch (err) {
+      throw this.mapError(err, name);
+    }
+  }
+
+  async get(name: string, version?: string) {
+    try {
+      const s = await this.client.getSecret(name, version ? { version } : {});
+      return { ...info(name, s.properties), value: s.value ?? '' };
+    } catch (err) {
+      throw this.mapError(err, name, version);
+    }
+  }
+
+  async listVersions(name: string) {
+    const out: SecretVersionInfo[] = [];
+    try {
+      for await (const p of this.client.listPropertiesOfSecretVersions(name)) out.push(info(name, p));
+    } catch (err) {
+      if (restStatus(err) === 404) return [];
+      throw this.mapError(err, name);
+    }
+    return out.sort((a, b) => a.createdOn.localeCompare(b.createdOn));
+  }
+}
+
+function info(
+  name: string,
+  p: { version?: string; tags?: Record<string, string>; createdOn?: Date; enabled?: boolean },
+): SecretVersionInfo {
+  return {
+    name,
+    version: p.version ?? '',
+    tags: p.tags ?? {},
+    createdOn: (p.createdOn ?? new Date(0)).toISOString(),
+    enabled: p.enabled ?? true,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// File store: one JSON file per secret holding every version, written atomically, mode 0600.
+
+interface FileSecret {
+  versions: (SecretVersionInfo & { value: string })[];
+}
+
+class FileStore implements SecretStore {
+  constructor(
+    readonly name: string,
+    private readonly dir: string,
+  ) {}
+
+  private path(secret: string): string {
+    if (!/^[A-Za-z0-9-]+$/.test(secret))
+      throw fail(FailureType.BadInput, `store ${this.name}: bad secret name "${secret}"`);
+    return join(this.dir, `${secret}.json`);
+  }
+
+  private load(secret: string): FileSecret {
+    try {
+      return JSON.parse(readFileSync(this.path(secret), 'utf8')) as FileSecret;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { versions: [] };
+      throw fail(FailureType.BadInput, `store ${this.name}: ${this.path(secret)} is unreadable or not JSON`);
+    }
+  }
+
+  async set(name: string, value: string, tags: Record<string, string>) {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const doc = this.load(name);
+    const v = {
+      name,
+      version: randomBytes(16).toString('hex'),
+      tags,
+      createdOn: new Date().toISOString(),
+      enabled: true,
+      value,
+    };
+    doc.versions.push(v);
+    writeFileAtomicSync(this.path(name), JSON.stringify(doc, null, 2), 0o600);
+    const { value: _value, ...rest } = v;
+    return rest;
+  }
+
+  async get(name: string, version?: string) {
+    const versions = this.load(name).versions;
+    const v = version ? versions.find((x) => x.version === version) : versions.at(-1);
+    if (!v)
+      throw fail(
+        FailureType.NotFound,
+        `store ${this.name}: secret ${name}${version ? ` version ${version}` : ''} not found`,
+      );
+    return v;
+  }
+
+  async listVersions(name: string) {
+    return this.load(name).versions.map(({ value: _value, ...rest }) => rest);
+  }
+}
+
+export function createSecretStore(
+  storeName: string,
+  cfg: StoreConfig,
+  opts: { credential?: TokenCredential } = {},
+): SecretStore {
+  return cfg.type === 'file'
+    ? new FileStore(storeName, cfg.dir)
+    : new KeyVaultStore(storeName, cfg, opts.credential);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pairs
+
+const mineFor = (runId: string) => (v: SecretVersionInfo) =>
+  v.tags.rekeyRunId === runId && !v.tags.restoredFrom;
+
+/**
+ * Stores a pair as new versions tagged with the run and the fingerprint. Idempotent: versions this
+ * run already made are returned instead of writing again (private key first, so a retry after a
+ * crash between the two writes only adds the missing public key).
+ */
+export async function storeKeyPair(
+  store: SecretStore,
+  names: SecretNames,
+  pair: { privatePem: string; publicPem: string; fingerprint: string },
+  runId: string,
+): Promise<PairRef> {
+  const ref = async (name: string, value: string, role: string): Promise<SecretRef> => {
+    const existing = (await store.listVersions(name)).find(mineFor(runId));
+    const v =
+      existing ?? (await store.set(name, value, { rekeyRunId: runId, fingerprint: pair.fingerprint, role }));
+    return { store: store.name, name, version: v.version };
+  };
+  const privateKey = await ref(names.privateKey, pair.privatePem, 'private');
+  const publicKey = await ref(names.publicKey, pair.publicPem, 'public');
+  return { privateKey, publicKey, fingerprint: pair.fingerprint };
+}
+
+/** A pair's values: the newest versions, or the given ones. */
+export async function readKeyPair(
+  store: SecretStore,
+  names: SecretNames,
+  versions: { privateKey?: string; publicKey?: string } = {},
+) {
+  const priv = await store.get(names.privateKey, versions.privateKey);
+  const pub = await store.get(names.publicKey, versions.publicKey);
+  return {
+    privatePem: priv.value,
+    publicPem: pub.value,
+    ref: {
+      privateKey: { store: store.name, name: names.privateKey, version: priv.version },
+      publicKey: { store: store.name, name: names.publicKey, version: pub.version },
+    },
+  };
+}
+
+/** Makes `version` current again by writing its value as the newest version; once per run. */
+export async function restoreVersion(
+  store: SecretStore,
+  name: string,
+  version: string,
+  runId: string,
+): Promise<SecretRef> {
+  const done = (await store.listVersions(name)).find(
+    (v) => v.tags.rekeyRunId === runId && v.tags.restoredFrom === version,
+  );
+  if (done) return { store: store.name, name, version: done.version };
+  const old = await store.get(name, version);
+  const v = await store.set(name, old.value, { ...old.tags, rekeyRunId: runId, restoredFrom: version });
+  return { store: store.name, name, version: v.version };
+}

@@ -1,0 +1,122 @@
+// The service on a host (SpacetimeDB): restart, stop, start, logs, publish, and the publish gate
+// read from its log markers. Two drivers: docker compose, and a plain command set (systemd, helm…).
+import type { ServiceConfig } from '../config/schema';
+import { FailureType, fail } from './failures';
+import { type ExecResult, type Host, shellQuote } from './hosts';
+
+export interface MarkerWait {
+  /** Log text already seen before the action: markers in it don't count. */
+  baseline?: string;
+  /** Output of the publish command, scanned before the logs. */
+  extra?: string;
+  timeoutMs?: number;
+  pollMs?: number;
+  heartbeat?: (details: unknown) => void;
+}
+
+export interface ServiceDriver {
+  /** Recreates the service so it reads the key files again (keys load only at start). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  logs(): Promise<string>;
+  /** Runs the configured publish command; null when none is configured. */
+  publish(): Promise<ExecResult | null>;
+  waitForMarkers(opts: MarkerWait): Promise<{ marker: string; line: string }>;
+}
+
+export function durationMs(d: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(d);
+  if (!m) throw fail(FailureType.BadInput, `bad duration "${d}"`);
+  const unit = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+function lastLines(text: string, n = 5): string {
+  return text.trim().split('\n').slice(-n).join(' | ');
+}
+
+/** The first line holding a failure or success marker, failures first. */
+export function findMarker(
+  text: string,
+  markers: { success: string[]; failure: string[] },
+): { kind: 'success' | 'failure'; marker: string; line: string } | null {
+  for (const line of text.split('\n')) {
+    const failure = markers.failure.find((m) => line.includes(m));
+    if (failure) return { kind: 'failure', marker: failure, line: line.trim() };
+    const success = markers.success.find((m) => line.includes(m));
+    if (success) return { kind: 'success', marker: success, line: line.trim() };
+  }
+  return null;
+}
+
+export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriver {
+  const commands =
+    cfg.driver === 'compose'
+      ? (() => {
+          const base = `docker compose -f ${shellQuote(cfg.composeFile)}`;
+          const svc = shellQuote(cfg.service);
+          return {
+            restart: `${base} up -d --force-recreate ${svc}`,
+            stop: `${base} stop ${svc}`,
+            start: `${base} up -d ${svc}`,
+            logs: `${base} logs --no-color --tail=${cfg.logTail} ${svc}`,
+          };
+        })()
+      : { restart: cfg.restart, stop: cfg.stop, start: cfg.start, logs: cfg.logs };
+
+  async function run(what: keyof typeof commands): Promise<ExecResult> {
+    const res = await host.exec(commands[what], { cwd: host.appDir });
+    if (res.code !== 0) {
+      throw fail(
+        FailureType.CommandFailed,
+        `host ${host.name}: ${what} failed (exit ${res.code}): ${commands[what]}: ${lastLines(res.stderr || res.stdout)}`,
+      );
+    }
+    return res;
+  }
+
+  return {
+    async restart() {
+      await run('restart');
+    },
+    async stop() {
+      await run('stop');
+    },
+    async start() {
+      await run('start');
+    },
+    async logs() {
+      return (await run('logs')).stdout;
+    },
+    async publish() {
+      if (!cfg.publish) return null;
+      return host.exec(cfg.publish, { cwd: host.appDir, timeoutMs: durationMs(cfg.markerTimeout) });
+    },
+    async waitForMarkers(opts) {
+      const timeoutMs = opts.timeoutMs ?? durationMs(cfg.markerTimeout);
+      const deadline = Date.now() + timeoutMs;
+      const fromPublish = opts.extra ? findMarker(opts.extra, cfg.markers) : null;
+      for (;;) {
+        let found = fromPublish;
+        if (!found) {
+          let logs = (await run('logs')).stdout;
+          if (opts.baseline && logs.startsWith(opts.baseline)) logs = logs.slice(opts.baseline.length);
+          found = findMarker(logs, cfg.markers);
+        }
+        if (found?.kind === 'failure') {
+          throw fail(FailureType.PublishFailed, `host ${host.name}: ${found.line}`);
+        }
+        if (found) return { marker: found.marker, line: found.line };
+        if (Date.now() > deadline) {
+          throw fail(
+            FailureType.MarkerTimeout,
+            `host ${host.name}: no ${cfg.markers.success.join('/')} within ${cfg.markerTimeout}`,
+          );
+        }
+        opts.heartbeat?.({ waitingFor: cfg.markers.success });
+        await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
+      }
+    },
+  };
+}

@@ -1,0 +1,144 @@
+// SpacetimeDB STAND-IN for tests and the quickstart: no real SpacetimeDB server can run here.
+// It behaves like the real one on what rekey depends on:
+// - the public key is read once, at start, from the mounted key dir (no hot reload);
+// - a token with a bad signature gets 401 (InvalidSignature); identity comes from the token's
+//   `iss` and `sub` only, never from the signing key; the first identity to publish a database
+//   owns it, and a valid token with another identity gets 403 (not authorized);
+// - `serve` publishes once after start, like the guide's container entrypoint, and prints
+//   PUBLISH_SUCCESS / PUBLISH_FAILED lines to its log.
+// Test hook: while <appDir>/.standin/fail-publish exists, the next publish fails (the file is
+// consumed), standing in for a broken deploy.
+//
+//   node spacetimedb.js serve   --app-dir D --listen ADDR:PORT [--db NAME]
+//   node spacetimedb.js publish --app-dir D --server http://ADDR:PORT [--db NAME]
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { jwtVerify } from 'jose';
+import { parse } from 'smol-toml';
+
+const KEY_FILE = '.generated/spacetimedb-keys/id_ecdsa.pub';
+const CLI_TOML = 'data/.config/spacetime/cli.toml';
+
+function identityOf(claims: { iss?: unknown; sub?: unknown }): string {
+  return createHash('sha256').update(`${claims.iss}|${claims.sub}`).digest('hex');
+}
+
+function serve(appDir: string, listen: string, db: string) {
+  const publicKey: KeyObject = createPublicKey(readFileSync(join(appDir, KEY_FILE), 'utf8'));
+  const ownerFile = (name: string) => join(appDir, 'data', `owner-${name}.json`);
+
+  async function authenticate(req: IncomingMessage): Promise<string | null> {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (!token) return null;
+    try {
+      const { payload } = await jwtVerify(token, publicKey, { algorithms: ['ES256'] });
+      return identityOf(payload);
+    } catch {
+      return null;
+    }
+  }
+
+  function send(res: ServerResponse, status: number, body: unknown) {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  }
+
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://standin');
+    if (req.method === 'GET' && url.pathname === '/v1/identity') return send(res, 200, { ok: true });
+    const identity = await authenticate(req);
+    if (url.pathname === '/v1/whoami') {
+      return identity ? send(res, 200, { identity }) : send(res, 401, { error: 'InvalidSignature' });
+    }
+    const m = /^\/v1\/database\/([\w-]+)$/.exec(url.pathname);
+    if (req.method === 'POST' && m) {
+      const name = m[1] as string;
+      if (!identity)
+        return send(res, 401, { error: 'InvalidSignature: token not signed by this server key' });
+      const file = ownerFile(name);
+      const owner = existsSync(file)
+        ? (JSON.parse(readFileSync(file, 'utf8')) as { identity: string }).identity
+        : null;
+      if (owner && owner !== identity) {
+        return send(res, 403, { error: `not authorized to perform action: update database ${name}` });
+      }
+      if (!owner) {
+        mkdirSync(join(appDir, 'data'), { recursive: true });
+        writeFileSync(file, JSON.stringify({ identity }));
+      }
+      return send(res, 200, { database: name, identity });
+    }
+    send(res, 404, { error: 'not found' });
+  });
+
+  const [host, port] = listen.split(':');
+  server.listen(Number(port), host, () => {
+    console.log(`standin: listening on ${listen}`);
+    if (existsSync(join(appDir, CLI_TOML))) {
+      publish(appDir, `http://${listen}`, db).then(
+        (ok) => {
+          if (!ok) console.log('standin: publish failed; still serving');
+        },
+        (err) => console.log(`PUBLISH_FAILED error=${err} database=${db}`),
+      );
+    }
+  });
+  const stop = () => server.close(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+/** One publish with the cached CLI token; prints the entrypoint's markers. */
+async function publish(appDir: string, serverUrl: string, db: string): Promise<boolean> {
+  const failFile = join(appDir, '.standin', 'fail-publish');
+  if (existsSync(failFile)) {
+    rmSync(failFile);
+    console.log(`PUBLISH_FAILED forced_by_test database=${db}`);
+    return false;
+  }
+  const doc = parse(readFileSync(join(appDir, CLI_TOML), 'utf8')) as { spacetimedb_token?: string };
+  const res = await fetch(`${serverUrl}/v1/database/${db}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${doc.spacetimedb_token ?? ''}` },
+  });
+  const body = (await res.json()) as { error?: string };
+  if (res.status === 200) {
+    console.log(`PUBLISH_SUCCESS database=${db} attempt=1`);
+    return true;
+  }
+  if (res.status === 403) {
+    console.log(`Error: 403 Forbidden: ${body.error}`);
+    console.log(`PUBLISH_FAILED publish_unauthorized database=${db}`);
+  } else {
+    console.log(`Error: ${res.status}: ${body.error}`);
+    console.log(`PUBLISH_FAILED status=${res.status} database=${db}`);
+  }
+  return false;
+}
+
+function main() {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: {
+      'app-dir': { type: 'string' },
+      listen: { type: 'string' },
+      server: { type: 'string' },
+      db: { type: 'string', default: 'spacetime' },
+    },
+  });
+  const appDir = values['app-dir'];
+  if (!appDir) throw new Error('--app-dir is required');
+  if (positionals[0] === 'serve' && values.listen) return serve(appDir, values.listen, values.db);
+  if (positionals[0] === 'publish' && values.server) {
+    return void publish(appDir, values.server, values.db).then((ok) => process.exit(ok ? 0 : 1));
+  }
+  console.error(
+    'usage: spacetimedb.js serve --app-dir D --listen ADDR:PORT | publish --app-dir D --server URL',
+  );
+  process.exit(2);
+}
+
+main();
