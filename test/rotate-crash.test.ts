@@ -34,7 +34,7 @@ function startWorker(t: Topology, taskQueue: string): ChildProcess {
 
 function kill(child: ChildProcess): Promise<void> {
   return new Promise((res) => {
-    if (child.exitCode !== null) return res();
+    if (child.exitCode !== null || child.signalCode !== null) return res();
     child.once('exit', () => res());
     child.kill('SIGKILL');
   });

@@ -1,0 +1,176 @@
+// Service drivers against the SpacetimeDB stand-in: compose (through the shim, over SSH) and a
+// plain command set (on this machine). Markers decide the publish gate.
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { resolveOnHost } from '../activities/hosts';
+import { generateKeyPair } from '../activities/keys';
+import { createServiceDriver } from '../activities/service';
+import type { ServiceConfig } from '../config/schema';
+import { portOpen } from './infra/process';
+import {
+  buildTopology,
+  publisherToken,
+  type Seeded,
+  seed,
+  stopServices,
+  type Topology,
+  whoami,
+} from './infra/topology';
+
+function failure(type: string, pattern: RegExp) {
+  return (err: unknown) => {
+    assert.ok(err instanceof ApplicationFailure, String(err));
+    assert.equal(err.type, type);
+    assert.match(err.message, pattern);
+    return true;
+  };
+}
+
+describe('service drivers', () => {
+  let t: Topology;
+  let seeded: Seeded;
+  before(async () => {
+    t = buildTopology('service', 3106);
+    seeded = await seed(t);
+  });
+  after(() => stopServices(t));
+
+  const compose = () => t.config.services.spacetimedb as ServiceConfig;
+
+  it('compose: restart loads the key files again and the publish marker is seen', async () => {
+    const host = await t.host('dev');
+    try {
+      const service = createServiceDriver(host, compose());
+      await service.restart();
+      const m = await service.waitForMarkers({});
+      assert.equal(m.marker, 'PUBLISH_SUCCESS');
+      assert.match(m.line, /^PUBLISH_SUCCESS database=spacetime/);
+      assert.match(await service.logs(), /listening on 127\.0\.0\.4:3106/);
+      assert.equal((await whoami(t, 'dev', seeded.tokens.dev)).status, 200);
+      const stranger = await publisherToken(generateKeyPair().privatePem, 'publisher-dev');
+      assert.equal(
+        (await whoami(t, 'dev', stranger)).status,
+        401,
+        'a token signed by another key is refused',
+      );
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('compose: stop closes the port, start brings it back', async () => {
+    const host = await t.host('test');
+    try {
+      const service = createServiceDriver(host, compose());
+      await service.stop();
+      assert.equal(await portOpen('127.0.0.3', 3106), false);
+      await service.start();
+      await service.waitForMarkers({});
+      assert.equal(await portOpen('127.0.0.3', 3106), true);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('compose: a failure marker fails the gate with the marker line', async () => {
+    const host = await t.host('prod');
+    try {
+      await host.writeFileAtomic(resolveOnHost(host, '.standin/fail-publish'), 'x', 0o644);
+      const service = createServiceDriver(host, compose());
+      await service.restart();
+      await assert.rejects(
+        service.waitForMarkers({}),
+        failure('PublishFailed', /^host vm-prod: PUBLISH_FAILED forced_by_test/),
+      );
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('a 403 from an identity that does not own the database is a failure marker', async () => {
+    const host = await t.host('prod');
+    try {
+      const key =
+        (await host.readFile(resolveOnHost(host, '.generated/spacetimedb-keys/id_ecdsa')))?.toString() ?? '';
+      const intruder = await publisherToken(key, 'someone-else');
+      await host.writeFileAtomic(
+        resolveOnHost(host, t.config.paths.cliToml),
+        `spacetimedb_token = "${intruder}"\n`,
+        0o600,
+      );
+      const service = createServiceDriver(host, compose());
+      await service.restart();
+      await assert.rejects(
+        service.waitForMarkers({}),
+        failure('PublishFailed', /403 Forbidden: not authorized to perform action/),
+      );
+      await host.writeFileAtomic(
+        resolveOnHost(host, t.config.paths.cliToml),
+        `spacetimedb_token = "${seeded.tokens.prod}"\n`,
+        0o600,
+      );
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('no marker within the bound is a MarkerTimeout', async () => {
+    const host = await t.host('dev');
+    try {
+      const service = createServiceDriver(host, {
+        ...compose(),
+        markers: { success: ['NEVER_PRINTED'], failure: [] },
+        markerTimeout: '1s',
+      });
+      await assert.rejects(
+        service.waitForMarkers({ pollMs: 100 }),
+        failure('MarkerTimeout', /no NEVER_PRINTED within 1s/),
+      );
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('command driver: the same operations through configured commands, on the local host', async () => {
+    const host = await t.host('local');
+    try {
+      const shim = 'docker compose -f ./.generated/docker-compose.yaml';
+      const service = createServiceDriver(host, {
+        driver: 'command',
+        start: `${shim} up -d spacetimedb`,
+        stop: `${shim} stop spacetimedb`,
+        restart: `${shim} up -d --force-recreate spacetimedb`,
+        logs: `${shim} logs --no-color --tail=50 spacetimedb`,
+        publish: `node ${resolve(__dirname, '../..')}/dist/test/standin/spacetimedb.js publish --app-dir . --server ${t.serviceUrl.local}`,
+        markers: { success: ['PUBLISH_SUCCESS'], failure: ['PUBLISH_FAILED'] },
+        markerTimeout: '20s',
+        logTail: 50,
+      });
+      await service.restart();
+      await service.waitForMarkers({});
+      const published = await service.publish();
+      assert.equal(published?.code, 0);
+      assert.match(published?.stdout ?? '', /PUBLISH_SUCCESS/);
+      await service.stop();
+      assert.equal(await portOpen('127.0.0.1', 3106), false);
+      const failing = createServiceDriver(host, {
+        driver: 'command',
+        start: 'false',
+        stop: 'exit 7',
+        restart: 'false',
+        logs: 'true',
+        markers: { success: ['X'], failure: [] },
+        markerTimeout: '1s',
+        logTail: 1,
+      });
+      await assert.rejects(
+        failing.stop(),
+        failure('CommandFailed', /^host workstation: stop failed \(exit 7\): exit 7/),
+      );
+    } finally {
+      await host.close();
+    }
+  });
+});
