@@ -279,3 +279,5 @@ export function main(argv: string[]): void {
     },
   );
 }
+
+if (require.main === module) main(process.argv.slice(2));

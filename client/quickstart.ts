@@ -9,6 +9,7 @@ import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { SignJWT } from 'jose';
 import { openHost } from '../activities/hosts';
 import { fingerprint, generateKeyPair, parsePrivateKey } from '../activities/keys';
@@ -141,9 +142,10 @@ async function stopService(dir: string) {
   });
 }
 
-function watchProgress(client: Client, workflowId: string): () => void {
+/** Prints each step as its state changes; the returned function prints the last changes. */
+function watchProgress(client: Client, workflowId: string): () => Promise<void> {
   const seen = new Map<string, string>();
-  const timer = setInterval(async () => {
+  const poll = async () => {
     try {
       const p = await client.workflow.getHandle(workflowId).query<Progress>('progress');
       for (const s of p.steps) {
@@ -154,10 +156,14 @@ function watchProgress(client: Client, workflowId: string): () => void {
         }
       }
     } catch {
-      /* not started yet, or finished */
+      /* not started yet */
     }
-  }, 300);
-  return () => clearInterval(timer);
+  };
+  const timer = setInterval(poll, 300);
+  return async () => {
+    clearInterval(timer);
+    await poll();
+  };
 }
 
 export async function quickstart(opts: { dir?: string; keep?: boolean } = {}): Promise<number> {
@@ -172,6 +178,8 @@ export async function quickstart(opts: { dir?: string; keep?: boolean } = {}): P
   writeFileSync(configFile, YAML(dir, port));
   console.log(`quickstart: local environment in ${dir}`);
 
+  // Keep the SDK's own INFO lines (bundling, worker state) out of the walkthrough.
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   const uiPort = await freePort();
   const cli = findTemporalCli();
   const env = await TestWorkflowEnvironment.createLocal({
@@ -199,7 +207,7 @@ export async function quickstart(opts: { dir?: string; keep?: boolean } = {}): P
       try {
         return await handle.result();
       } finally {
-        stop();
+        await stop();
       }
     });
     console.log(formatRotateResult(result));
@@ -209,6 +217,10 @@ export async function quickstart(opts: { dir?: string; keep?: boolean } = {}): P
       console.log(`fingerprint after  ${local.fingerprintAfter}`);
       console.log(`identity preserved: iss=${local.identity?.iss} sub=${local.identity?.sub}`);
     }
+    if (!opts.keep)
+      console.log(
+        '(the dev server stops now; run "node bin/rekey quickstart --keep" to browse the run in the Web UI)',
+      );
     if (opts.keep) {
       console.log(`Temporal Web UI: http://127.0.0.1:${uiPort} (Ctrl-C to stop the server and the service)`);
       await new Promise((res) => process.once('SIGINT', res));
