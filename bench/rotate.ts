@@ -31,7 +31,7 @@ async function direct(t: Topology, runId: string): Promise<void> {
 }
 
 async function main() {
-  const fx = await temporalFixture();
+  const fx = await temporalFixture('bench');
   const t = buildTopology('bench-rotate', 3201);
   await seed(t);
   const times = { rekey: [] as number[], direct: [] as number[] };

@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Config } from '../config/schema';
 import { createRekeyWorker } from '../worker/worker';
-import { testEnv } from './infra/env';
+import { type TEST_NAMESPACES, testEnv } from './infra/env';
 
 export interface TemporalFixture {
   client: Client;
@@ -14,11 +14,11 @@ export interface TemporalFixture {
   close(): Promise<void>;
 }
 
-export async function temporalFixture(): Promise<TemporalFixture> {
+export async function temporalFixture(namespace: (typeof TEST_NAMESPACES)[number]): Promise<TemporalFixture> {
   const { temporal } = testEnv();
   const connection = await Connection.connect({ address: temporal.address });
   const native = await NativeConnection.connect({ address: temporal.address });
-  const client = new Client({ connection, namespace: temporal.namespace });
+  const client = new Client({ connection, namespace });
   const taskQueue = `rekey-test-${randomUUID()}`;
   return {
     client,

@@ -26,7 +26,12 @@ const repo = resolve(__dirname, '../..');
 function startWorker(t: Topology, taskQueue: string): ChildProcess {
   const env = testEnv();
   const child = spawn(process.execPath, [join(repo, 'bin/rekey'), 'worker', '--config', t.configFile], {
-    env: { ...process.env, TEMPORAL_ADDRESS: env.temporal.address, REKEY_TASK_QUEUE: taskQueue },
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: env.temporal.address,
+      TEMPORAL_NAMESPACE: 'rotate-crash',
+      REKEY_TASK_QUEUE: taskQueue,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return child;
@@ -74,7 +79,7 @@ describe('rotateJwtKeys survives worker crashes', () => {
     t = buildTopology('rotate-crash', 3104);
     seeded = await seed(t);
     connection = await Connection.connect({ address: testEnv().temporal.address });
-    client = new Client({ connection });
+    client = new Client({ connection, namespace: 'rotate-crash' });
     const taskQueue = `rekey-crash-${randomUUID()}`;
 
     workers.push(startWorker(t, taskQueue));

@@ -55,7 +55,7 @@ async function waitForGate(fx: TemporalFixture, workflowId: string): Promise<Pro
 describe('rotateJwtKeys', () => {
   let fx: TemporalFixture;
   before(async () => {
-    fx = await temporalFixture();
+    fx = await temporalFixture('rotate');
   });
   after(async () => {
     await fx.close();

@@ -2,6 +2,7 @@
 // persisted to SQLite with the pragmas the TS SDK's own stress CI uses.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { TEST_NAMESPACES } from './env';
 import { startDetached, stopByPidFile, waitForPort } from './process';
 
 export const TEMPORAL_PORT = 17233;
@@ -29,6 +30,7 @@ export async function startTemporal(root: string, cliPath: string) {
       'synchronous=OFF',
       '--log-level',
       'warn',
+      ...TEST_NAMESPACES.flatMap((ns) => ['--namespace', ns]),
     ],
     join(dir, 'server.log'),
     join(dir, 'pid'),

@@ -1,0 +1,131 @@
+// The operator's path end to end: a `rekey worker` process and the CLI's rotate, status,
+// approve and verify commands against the real dev server and hosts.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { testEnv } from './infra/env';
+import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
+
+const repo = resolve(__dirname, '../..');
+const taskQueue = `rekey-cli-${randomUUID()}`;
+
+function env() {
+  return {
+    ...process.env,
+    TEMPORAL_ADDRESS: testEnv().temporal.address,
+    TEMPORAL_NAMESPACE: 'cli-temporal',
+    REKEY_TASK_QUEUE: taskQueue,
+  };
+}
+
+function rekey(...args: string[]) {
+  return spawnSync(process.execPath, [join(repo, 'bin/rekey'), ...args], {
+    encoding: 'utf8',
+    env: env(),
+    timeout: 120_000,
+  });
+}
+
+async function until<T>(what: string, fn: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const v = fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('rekey CLI with a worker', () => {
+  let t: Topology;
+  let seeded: Seeded;
+  let worker: ChildProcess;
+  let workerLog = '';
+
+  before(async () => {
+    t = buildTopology('cli-temporal', 3107, {
+      approvals: { requiredFor: ['prod'], approvers: ['alice'], timeout: '1h' },
+    });
+    seeded = await seed(t);
+    worker = spawn(process.execPath, [join(repo, 'bin/rekey'), 'worker', '--config', t.configFile], {
+      env: env(),
+    });
+    worker.stdout?.on('data', (d) => {
+      workerLog += d;
+    });
+    worker.stderr?.on('data', (d) => {
+      workerLog += d;
+    });
+  });
+  after(async () => {
+    if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+    await stopServices(t);
+  });
+
+  it('rotate waits at the gate; status shows it; a non-approver is refused; approve completes it', async () => {
+    const started = rekey('rotate', '--env', 'prod', '--config', t.configFile);
+    assert.equal(started.status, 0, started.stderr);
+    assert.match(started.stdout, /started rotate-jwt\/prod/);
+    assert.match(started.stdout, /waiting for approval: rekey approve rotate-jwt\/prod --by NAME/);
+
+    const waiting = await until('the gate', () => {
+      const s = rekey('status', 'rotate-jwt/prod');
+      return /waiting for approval by one of alice/.test(s.stdout) ? s.stdout : undefined;
+    });
+    assert.match(waiting, /\[done {3}\] plan: prod: new key for group prod/);
+
+    const again = rekey('rotate', '--env', 'prod', '--config', t.configFile);
+    assert.equal(again.status, 2);
+    assert.match(again.stderr, /a rotation of prod is already running \(rotate-jwt\/prod\)/);
+
+    const mallory = rekey('approve', 'rotate-jwt/prod', '--by', 'mallory');
+    assert.equal(mallory.status, 2);
+    assert.match(
+      mallory.stderr,
+      /mallory is not a configured approver; the approve was recorded and ignored/,
+    );
+
+    const alice = rekey('approve', 'rotate-jwt/prod', '--by', 'alice', '--comment', 'change 4711');
+    assert.equal(alice.status, 0, alice.stderr);
+
+    const done = await until('completion', () => {
+      const s = rekey('status', 'rotate-jwt/prod');
+      return /COMPLETED/.test(s.stdout) ? s.stdout : undefined;
+    });
+    assert.match(done, /\[done {3}\] rotate prod/);
+    assert.match(done, /approve by mallory .*\(ignored: not an approver\)/);
+    assert.match(done, /approve by alice .*: change 4711/);
+    assert.equal((await whoami(t, 'prod', seeded.tokens.prod)).status, 401, 'the old key is gone from prod');
+  });
+
+  it('verify reports parity and policy across stores and hosts', () => {
+    const res = rekey('verify', '--config', t.configFile);
+    assert.equal(res.status, 0, res.stdout + res.stderr);
+    assert.match(res.stdout, /ok: pairs match, policy holds/);
+    assert.equal(res.stdout.trim().split('\n').length, 5);
+  });
+
+  it('a dry run with --wait prints the plan and exits 0', () => {
+    const res = rekey('rotate', '--env', 'dev', '--dry-run', '--config', t.configFile);
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stdout, /also rotated \(same key group\): local/);
+    assert.match(res.stdout, /plan dev: group shared/);
+    assert.match(res.stdout, /dry run: nothing was changed/);
+  });
+
+  it('status of an unknown run fails clearly', () => {
+    const res = rekey('status', 'rotate-jwt/nope');
+    assert.equal(res.status, 1);
+    assert.match(res.stderr, /rotate-jwt\/nope/);
+  });
+
+  it('the worker shuts down gracefully on SIGTERM', async () => {
+    const code = await new Promise<number | null>((res) => {
+      worker.once('exit', (c) => res(c));
+      worker.kill('SIGTERM');
+    });
+    assert.equal(code, 0, workerLog);
+    assert.match(workerLog, /rekey worker: .* task queue rekey-cli-/);
+  });
+});
