@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TokenCredential } from '@azure/core-auth';
+import type { AdditionalPolicyConfig } from '@azure/core-client';
 import {
   AzureCliCredential,
   DefaultAzureCredential,
@@ -70,7 +71,14 @@ function credentialFor(kind: string): TokenCredential {
 }
 
 function restStatus(err: unknown): number | undefined {
-  return (err as { statusCode?: number }).statusCode;
+  return (err as { statusCode?: number } | null)?.statusCode;
+}
+
+export interface SecretStoreOptions {
+  /** Instead of the one the config names (tests pass one returning the stand-in's token). */
+  credential?: TokenCredential;
+  /** Extra pipeline policies for the SecretClient (e.g. to observe or shape requests). */
+  additionalPolicies?: AdditionalPolicyConfig[];
 }
 
 class KeyVaultStore implements SecretStore {
@@ -79,10 +87,13 @@ class KeyVaultStore implements SecretStore {
   constructor(
     readonly name: string,
     cfg: Extract<StoreConfig, { type: 'azure-keyvault' }>,
-    credential?: TokenCredential,
+    opts: SecretStoreOptions,
   ) {
-    this.client = new SecretClient(cfg.vaultUrl, credential ?? credentialFor(cfg.credential), {
+    this.client = new SecretClient(cfg.vaultUrl, opts.credential ?? credentialFor(cfg.credential), {
+      // Key Vault's 401 challenge names the resource to get a token for; the SDK checks that it
+      // matches the vault's host. Off only when the config says so (an emulator on 127.0.0.x).
       disableChallengeResourceVerification: !cfg.verifyChallengeResource,
+      ...(opts.additionalPolicies ? { additionalPolicies: opts.additionalPolicies } : {}),
       // The pipeline retries 429 and 503 after Retry-After, and other transient failures with
       // backoff; what is left after that is retried by the workflow's activity retry policy.
       retryOptions: { maxRetries: 4, retryDelayInMs: 500, maxRetryDelayInMs: 10_000 },
@@ -100,7 +111,28 @@ class KeyVaultStore implements SecretStore {
       );
     }
     if (status === 404) return fail(FailureType.NotFound, `store ${this.name}: secret ${what} not found`);
-    return err;
+    const e = err as { name?: string; message?: string; code?: string } | null;
+    if (e?.name === 'AuthenticationError' || e?.name === 'AggregateAuthenticationError') {
+      return fail(
+        FailureType.StoreUnauthorized,
+        `store ${this.name}: could not get a Key Vault token for ${what}: ${e.message ?? ''}`,
+      );
+    }
+    if (/challenge resource .* does not match/.test(e?.message ?? '')) {
+      // Permanent: the vault's auth challenge names another host (an emulator on 127.0.0.x).
+      return fail(
+        FailureType.BadInput,
+        `store ${this.name}: ${e?.message} (for an emulator set verifyChallengeResource: false) [${what}]`,
+      );
+    }
+    // Retryable (throttling that outlasted the pipeline's retries, 5xx, network, no credential
+    // yet). Re-thrown as a plain Error: a RestError carries its request, whose body holds the
+    // value on a write, and that must not reach a log line or a failure's details.
+    const out = new Error(
+      `store ${this.name}: Key Vault ${status ?? e?.code ?? e?.name ?? 'error'} for ${what}: ${e?.message ?? String(err)}`,
+    );
+    out.name = status ? 'KeyVaultError' : (e?.name ?? 'Error');
+    return out;
   }
 
   async set(name: string, value: string, tags: Record<string, string>) {
@@ -166,12 +198,17 @@ class FileStore implements SecretStore {
   }
 
   private load(secret: string): FileSecret {
+    const path = this.path(secret);
+    let doc: FileSecret;
     try {
-      return JSON.parse(readFileSync(this.path(secret), 'utf8')) as FileSecret;
+      doc = JSON.parse(readFileSync(path, 'utf8')) as FileSecret;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { versions: [] };
-      throw fail(FailureType.BadInput, `store ${this.name}: ${this.path(secret)} is unreadable or not JSON`);
+      throw fail(FailureType.BadInput, `store ${this.name}: ${path} is unreadable or not JSON`);
     }
+    if (!Array.isArray(doc?.versions))
+      throw fail(FailureType.BadInput, `store ${this.name}: ${path} has no "versions" list`);
+    return doc;
   }
 
   async set(name: string, value: string, tags: Record<string, string>) {
@@ -210,23 +247,36 @@ class FileStore implements SecretStore {
 export function createSecretStore(
   storeName: string,
   cfg: StoreConfig,
-  opts: { credential?: TokenCredential } = {},
+  opts: SecretStoreOptions = {},
 ): SecretStore {
-  return cfg.type === 'file'
-    ? new FileStore(storeName, cfg.dir)
-    : new KeyVaultStore(storeName, cfg, opts.credential);
+  return cfg.type === 'file' ? new FileStore(storeName, cfg.dir) : new KeyVaultStore(storeName, cfg, opts);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Pairs
 
-const mineFor = (runId: string) => (v: SecretVersionInfo) =>
-  v.tags.rekeyRunId === runId && !v.tags.restoredFrom;
+type Role = 'private' | 'public';
+
+/** A version an earlier attempt of this run stored for `role` (and this key, when given). */
+const mineFor = (runId: string, role: Role, fingerprint?: string) => (v: SecretVersionInfo) =>
+  v.tags.rekeyRunId === runId &&
+  !v.tags.restoredFrom &&
+  v.tags.role === role &&
+  (fingerprint === undefined || v.tags.fingerprint === fingerprint);
+
+function checkNames(store: SecretStore, names: SecretNames): void {
+  if (names.privateKey === names.publicKey)
+    throw fail(
+      FailureType.BadInput,
+      `store ${store.name}: the private and public key need different secret names (both are "${names.privateKey}")`,
+    );
+}
 
 /**
- * Stores a pair as new versions tagged with the run and the fingerprint. Idempotent: versions this
- * run already made are returned instead of writing again (private key first, so a retry after a
- * crash between the two writes only adds the missing public key).
+ * Stores a pair as new versions tagged {rekeyRunId, fingerprint, role}. Idempotent: versions this
+ * run already made for this key are returned instead of writing again (private key first, so a
+ * retry after a crash between the two writes only adds the missing public key). A retry that
+ * brings a different key (another fingerprint) writes new versions for it.
  */
 export async function storeKeyPair(
   store: SecretStore,
@@ -234,8 +284,9 @@ export async function storeKeyPair(
   pair: { privatePem: string; publicPem: string; fingerprint: string },
   runId: string,
 ): Promise<PairRef> {
-  const ref = async (name: string, value: string, role: string): Promise<SecretRef> => {
-    const existing = (await store.listVersions(name)).find(mineFor(runId));
+  checkNames(store, names);
+  const ref = async (name: string, value: string, role: Role): Promise<SecretRef> => {
+    const existing = (await store.listVersions(name)).find(mineFor(runId, role, pair.fingerprint));
     const v =
       existing ?? (await store.set(name, value, { rekeyRunId: runId, fingerprint: pair.fingerprint, role }));
     return { store: store.name, name, version: v.version };
@@ -243,6 +294,42 @@ export async function storeKeyPair(
   const privateKey = await ref(names.privateKey, pair.privatePem, 'private');
   const publicKey = await ref(names.publicKey, pair.publicPem, 'public');
   return { privateKey, publicKey, fingerprint: pair.fingerprint };
+}
+
+export interface StorePreview {
+  store: string;
+  name: string;
+  /** The newest version now (what readers get), null when the secret doesn't exist. */
+  currentVersion: string | null;
+  /** Whether storeKeyPair would write a new version. */
+  wouldCreate: boolean;
+  /** The version of this run storeKeyPair would return instead of writing. */
+  reusedVersion?: string;
+}
+
+/** What storeKeyPair would do, without writing anything. */
+export async function previewStoreKeyPair(
+  store: SecretStore,
+  names: SecretNames,
+  runId: string,
+  fingerprint?: string,
+): Promise<{ privateKey: StorePreview; publicKey: StorePreview }> {
+  checkNames(store, names);
+  const one = async (name: string, role: Role): Promise<StorePreview> => {
+    const versions = await store.listVersions(name);
+    const mine = versions.find(mineFor(runId, role, fingerprint));
+    return {
+      store: store.name,
+      name,
+      currentVersion: versions.at(-1)?.version ?? null,
+      wouldCreate: !mine,
+      ...(mine ? { reusedVersion: mine.version } : {}),
+    };
+  };
+  return {
+    privateKey: await one(names.privateKey, 'private'),
+    publicKey: await one(names.publicKey, 'public'),
+  };
 }
 
 /** A pair's values: the newest versions, or the given ones. */

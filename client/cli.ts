@@ -126,6 +126,8 @@ async function rotate(args: string[]): Promise<number> {
   if (!values.env?.length) throw new UsageError('rotate needs at least one --env');
   const config = loadConfig(configPath(values.config));
   const environments = expandToKeyGroups(config, values.env);
+  const added = environments.filter((e) => !values.env?.includes(e));
+  if (added.length > 0) console.log(`also rotating (same key group): ${added.join(', ')}`);
   const gated = environments.some((e) => config.approvals.requiredFor.includes(e));
   const dryRun = values['dry-run'];
   if (!dryRun && !values.yes && !gated) {

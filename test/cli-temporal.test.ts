@@ -109,7 +109,7 @@ describe('rekey CLI with a worker', () => {
   it('a dry run with --wait prints the plan and exits 0', () => {
     const res = rekey('rotate', '--env', 'dev', '--dry-run', '--config', t.configFile);
     assert.equal(res.status, 0, res.stderr);
-    assert.match(res.stdout, /also rotated \(same key group\): local/);
+    assert.match(res.stdout, /also rotating \(same key group\): local/);
     assert.match(res.stdout, /plan dev: group shared/);
     assert.match(res.stdout, /dry run: nothing was changed/);
   });

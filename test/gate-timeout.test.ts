@@ -7,6 +7,7 @@ import { resolveOnHost } from '../activities/hosts';
 import { startRotation } from '../client/runs';
 import { createRekeyWorker } from '../worker/worker';
 import type { Progress } from '../workflows/gates';
+import './helpers';
 import { testEnv } from './infra/env';
 import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
 

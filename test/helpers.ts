@@ -1,10 +1,14 @@
 // Shared test helpers: an in-process worker on the real Temporal dev server, history scans.
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import type { Config } from '../config/schema';
 import { createRekeyWorker } from '../worker/worker';
 import { type TEST_NAMESPACES, testEnv } from './infra/env';
+
+// Workers in tests log warnings and errors only; INFO lines (bundling, state changes) drown
+// the test report.
+Runtime.install({ logger: new DefaultLogger('WARN') });
 
 export interface TemporalFixture {
   client: Client;
@@ -27,7 +31,7 @@ export async function temporalFixture(namespace: (typeof TEST_NAMESPACES)[number
       const worker = await createRekeyWorker({
         config,
         connection: native,
-        namespace: temporal.namespace,
+        namespace,
         taskQueue,
       });
       return worker.runUntil(() => fn(worker));

@@ -1,37 +1,56 @@
-// Secret stores through one interface: Azure Key Vault (the real SDK against the Key Vault
-// stand-in) and the file store. Idempotent pair storage, versions, restore, errors, throttling.
+// Secret stores through one interface: Azure Key Vault (the real SDK and a real-shaped credential
+// against the Key Vault stand-in, test/infra/keyvault-standin.ts) and the file store. Idempotent
+// pair storage, preview, versions, restore, errors, throttling. Secret values are compared, never
+// printed: assertions on values use assert.ok(a === b, label).
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import type { TokenCredential } from '@azure/core-auth';
+import { SecretClient } from '@azure/keyvault-secrets';
 import { ApplicationFailure } from '@temporalio/common';
 import { fingerprint, generateKeyPair } from '../activities/keys';
 import {
   createSecretStore,
+  previewStoreKeyPair,
   readKeyPair,
   restoreVersion,
   type SecretStore,
   storeKeyPair,
 } from '../activities/secret-store';
 import { testEnv } from './infra/env';
+import { standinAccessToken } from './infra/keyvault-standin';
 
 const kvConfig = (vault: string) => ({
   type: 'azure-keyvault' as const,
   vaultUrl: vault,
-  credential: 'azure-cli' as const,
-  verifyChallengeResource: false,
+  credential: 'azure-cli' as const, // not used: every test passes its credential
+  verifyChallengeResource: false, // the stand-in is served from 127.0.0.x, not *.vault.azure.net
 });
 
+/** What `az login` or a managed identity would hand the SDK: a bearer token the vault accepts. */
+const credential = (token: string): TokenCredential => ({
+  getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }),
+});
+const goodCredential = () => credential(standinAccessToken(testEnv().root));
+
+const keyVault = (env: 'test' | 'dev', name = `kv-${env}`) =>
+  createSecretStore(name, kvConfig(testEnv().keyVault.vaults[env]), { credential: goodCredential() });
+
+const fileDirs: string[] = [];
 const stores: Record<string, () => SecretStore> = {
-  'Azure Key Vault': () => createSecretStore('kv-test', kvConfig(testEnv().keyVault.vaults.test)),
-  'file store': () =>
-    createSecretStore('files', { type: 'file', dir: mkdtempSync(join(tmpdir(), 'rekey-files-')) }),
+  'Azure Key Vault': () => keyVault('test'),
+  'file store': () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'rekey-files-')), 'store');
+    fileDirs.push(dir);
+    return createSecretStore('files', { type: 'file', dir });
+  },
 };
 
 function named(type: string, pattern: RegExp) {
   return (err: unknown) => {
-    assert.ok(err instanceof ApplicationFailure, String(err));
+    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
     assert.equal(err.type, type);
     assert.equal(err.nonRetryable, true);
     assert.match(err.message, pattern);
@@ -41,118 +60,318 @@ function named(type: string, pattern: RegExp) {
 
 let n = 0;
 const unique = () => `st-${process.pid}-${Date.now()}-${n++}`;
+const pairNames = () => {
+  const base = unique();
+  return { privateKey: `${base}-priv`, publicKey: `${base}-pub` };
+};
+const newPair = () => {
+  const p = generateKeyPair();
+  return { ...p, fingerprint: fingerprint(p.publicPem) };
+};
 
 for (const [kind, make] of Object.entries(stores)) {
   describe(`secret store: ${kind}`, () => {
-    it('stores a pair as tagged versions, idempotently per run', async () => {
+    it('stores a pair as versions tagged with run, fingerprint and role', async () => {
       const store = make();
-      const names = { privateKey: `${unique()}-priv`, publicKey: `${unique()}-pub` };
-      const pair = generateKeyPair();
-      const fp = fingerprint(pair.publicPem);
-      const first = await storeKeyPair(store, names, { ...pair, fingerprint: fp }, 'run-1');
-      const again = await storeKeyPair(store, names, { ...pair, fingerprint: fp }, 'run-1');
-      assert.deepEqual(again, first, 'a retry of the same run returns the versions it made');
-      assert.equal((await store.listVersions(names.privateKey)).length, 1);
-      const versions = await store.listVersions(names.publicKey);
-      assert.deepEqual(versions[0]?.tags, { rekeyRunId: 'run-1', fingerprint: fp, role: 'public' });
-
-      const other = generateKeyPair();
-      const second = await storeKeyPair(
-        store,
-        names,
-        { ...other, fingerprint: fingerprint(other.publicPem) },
-        'run-2',
+      const names = pairNames();
+      const pair = newPair();
+      const ref = await storeKeyPair(store, names, pair, 'run-1');
+      assert.equal(ref.fingerprint, pair.fingerprint);
+      assert.deepEqual(ref.privateKey, {
+        store: store.name,
+        name: names.privateKey,
+        version: ref.privateKey.version,
+      });
+      assert.match(ref.privateKey.version, /^[0-9a-f]{32}$/);
+      const [priv] = await store.listVersions(names.privateKey);
+      const [pub] = await store.listVersions(names.publicKey);
+      assert.deepEqual(priv?.tags, { rekeyRunId: 'run-1', fingerprint: pair.fingerprint, role: 'private' });
+      assert.deepEqual(pub?.tags, { rekeyRunId: 'run-1', fingerprint: pair.fingerprint, role: 'public' });
+      assert.equal(priv?.enabled, true);
+      assert.ok(
+        !Number.isNaN(Date.parse(priv?.createdOn ?? '')) && priv?.createdOn !== new Date(0).toISOString(),
       );
+      const read = await readKeyPair(store, names);
+      assert.ok(read.privatePem === pair.privatePem, 'the private key reads back unchanged');
+      assert.ok(read.publicPem === pair.publicPem, 'the public key reads back unchanged');
+      assert.deepEqual(read.ref, { privateKey: ref.privateKey, publicKey: ref.publicKey });
+    });
+
+    it('a retry of the same run returns the same versions and writes nothing', async () => {
+      const store = make();
+      const names = pairNames();
+      const pair = newPair();
+      const first = await storeKeyPair(store, names, pair, 'run-1');
+      const again = await storeKeyPair(store, names, pair, 'run-1');
+      assert.deepEqual(again, first);
+      assert.equal((await store.listVersions(names.privateKey)).length, 1);
+      assert.equal((await store.listVersions(names.publicKey)).length, 1);
+    });
+
+    it('another run, or the same run with another key, makes new versions', async () => {
+      const store = make();
+      const names = pairNames();
+      const first = await storeKeyPair(store, names, newPair(), 'run-1');
+      const other = newPair();
+      const second = await storeKeyPair(store, names, other, 'run-2');
       assert.notEqual(second.privateKey.version, first.privateKey.version);
+      assert.notEqual(second.publicKey.version, first.publicKey.version);
+      const third = await storeKeyPair(store, names, newPair(), 'run-2');
+      assert.notEqual(third.privateKey.version, second.privateKey.version, 'a different key is not reused');
       assert.deepEqual(
         (await store.listVersions(names.privateKey)).map((v) => v.version),
-        [first.privateKey.version, second.privateKey.version],
+        [first.privateKey.version, second.privateKey.version, third.privateKey.version],
         'oldest first',
       );
-      const latest = await readKeyPair(store, names);
-      assert.equal(latest.publicPem, other.publicPem);
-      const old = await readKeyPair(store, names, {
-        privateKey: first.privateKey.version,
-        publicKey: first.publicKey.version,
-      });
-      assert.equal(old.privatePem, pair.privatePem);
     });
 
     it('completes a pair whose public half a crashed attempt did not write', async () => {
       const store = make();
-      const names = { privateKey: `${unique()}-priv`, publicKey: `${unique()}-pub` };
-      const pair = generateKeyPair();
-      const fp = fingerprint(pair.publicPem);
-      await store.set(names.privateKey, pair.privatePem, {
+      const names = pairNames();
+      const pair = newPair();
+      const written = await store.set(names.privateKey, pair.privatePem, {
         rekeyRunId: 'run-c',
-        fingerprint: fp,
+        fingerprint: pair.fingerprint,
         role: 'private',
       });
-      await storeKeyPair(store, names, { ...pair, fingerprint: fp }, 'run-c');
+      const ref = await storeKeyPair(store, names, pair, 'run-c');
+      assert.equal(ref.privateKey.version, written.version);
       assert.equal((await store.listVersions(names.privateKey)).length, 1);
       assert.equal((await store.listVersions(names.publicKey)).length, 1);
+    });
+
+    it('reads the newest version, or the one asked for', async () => {
+      const store = make();
+      const name = unique();
+      const v1 = await store.set(name, 'value one', { n: '1' });
+      const v2 = await store.set(name, 'value two', { n: '2' });
+      const latest = await store.get(name);
+      assert.equal(latest.version, v2.version);
+      assert.ok(latest.value === 'value two');
+      const old = await store.get(name, v1.version);
+      assert.equal(old.version, v1.version);
+      assert.deepEqual(old.tags, { n: '1' });
+      assert.ok(old.value === 'value one');
+      assert.deepEqual(
+        (await store.listVersions(name)).map((v) => [v.version, v.tags.n]),
+        [
+          [v1.version, '1'],
+          [v2.version, '2'],
+        ],
+      );
+    });
+
+    it('lists every version, oldest first, past one page', async () => {
+      const store = make();
+      const name = unique();
+      const made: string[] = [];
+      for (let i = 0; i < 30; i++) made.push((await store.set(name, `v${i}`, { i: String(i) })).version);
+      assert.deepEqual(
+        (await store.listVersions(name)).map((v) => v.version),
+        made,
+      );
     });
 
     it('makes a previous version current again, once per run', async () => {
       const store = make();
       const name = unique();
-      const v1 = await store.set(name, 'value one', {});
-      await store.set(name, 'value two', {});
+      const v1 = await store.set(name, 'value one', { fingerprint: 'fp1' });
+      await store.set(name, 'value two', { fingerprint: 'fp2' });
       const restored = await restoreVersion(store, name, v1.version, 'run-r');
-      assert.equal((await store.get(name)).value, 'value one');
+      const current = await store.get(name);
+      assert.equal(current.version, restored.version);
+      assert.ok(current.value === 'value one', 'the old value is current again');
+      assert.equal(current.tags.restoredFrom, v1.version);
+      assert.equal(current.tags.rekeyRunId, 'run-r');
+      assert.equal(current.tags.fingerprint, 'fp1', 'keeps the restored version tags');
       assert.deepEqual(await restoreVersion(store, name, v1.version, 'run-r'), restored);
       assert.equal((await store.listVersions(name)).length, 3);
     });
 
-    it('names a missing secret or version', async () => {
+    it('a restored version is not taken for a key the run stored', async () => {
+      const store = make();
+      const names = pairNames();
+      const pair = newPair();
+      const first = await storeKeyPair(store, names, pair, 'run-a');
+      await storeKeyPair(store, names, newPair(), 'run-b');
+      await restoreVersion(store, names.privateKey, first.privateKey.version, 'run-b');
+      await restoreVersion(store, names.publicKey, first.publicKey.version, 'run-b');
+      const preview = await previewStoreKeyPair(store, names, 'run-b', pair.fingerprint);
+      assert.equal(
+        preview.privateKey.wouldCreate,
+        true,
+        'the restore carries the old fingerprint, not a new key',
+      );
+    });
+
+    it('previews storing a pair without writing', async () => {
+      const store = make();
+      const names = pairNames();
+      const pair = newPair();
+      const before = await previewStoreKeyPair(store, names, 'run-p', pair.fingerprint);
+      assert.deepEqual(before.privateKey, {
+        store: store.name,
+        name: names.privateKey,
+        currentVersion: null,
+        wouldCreate: true,
+      });
+      assert.equal(before.publicKey.wouldCreate, true);
+      assert.deepEqual(await store.listVersions(names.privateKey), [], 'preview wrote nothing');
+
+      const stored = await storeKeyPair(store, names, pair, 'run-p');
+      const after = await previewStoreKeyPair(store, names, 'run-p', pair.fingerprint);
+      assert.deepEqual(after.privateKey, {
+        store: store.name,
+        name: names.privateKey,
+        currentVersion: stored.privateKey.version,
+        wouldCreate: false,
+        reusedVersion: stored.privateKey.version,
+      });
+      const next = await previewStoreKeyPair(store, names, 'run-q');
+      assert.equal(next.publicKey.wouldCreate, true);
+      assert.equal(next.publicKey.currentVersion, stored.publicKey.version);
+      assert.equal((await store.listVersions(names.privateKey)).length, 1);
+      assert.equal((await store.listVersions(names.publicKey)).length, 1);
+    });
+
+    it('names the store and the missing secret or version', async () => {
       const store = make();
       const name = unique();
-      await assert.rejects(store.get(name), named('NotFound', new RegExp(`secret ${name} not found`)));
+      await assert.rejects(
+        store.get(name),
+        named('NotFound', new RegExp(`^store ${store.name}: secret ${name} not found`)),
+      );
       await store.set(name, 'x', {});
-      await assert.rejects(store.get(name, 'f'.repeat(32)), named('NotFound', /version f{32} not found/));
+      await assert.rejects(
+        store.get(name, 'f'.repeat(32)),
+        named('NotFound', new RegExp(`store ${store.name}: secret ${name} version f{32} not found`)),
+      );
+      await assert.rejects(readKeyPair(store, pairNames()), named('NotFound', /not found/));
       assert.deepEqual(await store.listVersions(unique()), []);
+    });
+
+    it('refuses one name for both halves of a pair', async () => {
+      const store = make();
+      const name = unique();
+      await assert.rejects(
+        storeKeyPair(store, { privateKey: name, publicKey: name }, newPair(), 'run-x'),
+        named('BadInput', /different secret names/),
+      );
+      assert.deepEqual(await store.listVersions(name), []);
     });
   });
 }
 
+describe('file store on disk', () => {
+  it('keeps one file per secret, mode 0600 in a 0700 directory, no temp files left', async () => {
+    const store = stores['file store']?.() as SecretStore;
+    const dir = fileDirs.at(-1) as string;
+    const names = pairNames();
+    await storeKeyPair(store, names, newPair(), 'run-f');
+    await storeKeyPair(store, names, newPair(), 'run-g');
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.deepEqual(readdirSync(dir).sort(), [`${names.privateKey}.json`, `${names.publicKey}.json`]);
+    for (const f of readdirSync(dir)) assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, f);
+  });
+});
+
 describe('Azure Key Vault errors', () => {
   const vault = () => testEnv().keyVault.vaults.dev;
+  const hook = async (p: string, body?: unknown) => {
+    const r = await fetch(
+      `${vault()}/_standin/${p}`,
+      body ? { method: 'POST', body: JSON.stringify(body) } : {},
+    );
+    assert.equal(r.status, 200, `stand-in hook ${p}`);
+    return r.json();
+  };
+  const requestsFor = async (secret: string) =>
+    (await hook(`requests?secret=${secret}`)) as { method: string; status: number; at: number }[];
 
   it('a refused credential (401) is StoreUnauthorized and writes nothing', async () => {
     const name = unique();
-    const wrong = {
-      getToken: async () => ({ token: 'not-the-token', expiresOnTimestamp: Date.now() + 3600_000 }),
-    };
-    const bad = createSecretStore('kv-dev', kvConfig(vault()), { credential: wrong });
+    const bad = createSecretStore('kv-dev', kvConfig(vault()), { credential: credential('not-the-token') });
     await assert.rejects(
       bad.set(name, 'x', {}),
-      named('StoreUnauthorized', /^store kv-dev: Key Vault refused the credential \(401\)/),
+      named(
+        'StoreUnauthorized',
+        new RegExp(`^store kv-dev: Key Vault refused the credential \\(401\\) for ${name}`),
+      ),
     );
-    const good = createSecretStore('kv-dev', kvConfig(vault()));
-    assert.deepEqual(await good.listVersions(name), []);
+    await assert.rejects(bad.get(name), named('StoreUnauthorized', /\(401\)/));
+    await assert.rejects(bad.listVersions(name), named('StoreUnauthorized', /\(401\)/));
+    assert.deepEqual(await keyVault('dev').listVersions(name), []);
+  });
+
+  it('checking the challenge resource against a vault not under vault.azure.net is BadInput', async () => {
+    const strict = createSecretStore(
+      'kv-dev',
+      { ...kvConfig(vault()), verifyChallengeResource: true },
+      { credential: goodCredential() },
+    );
+    await assert.rejects(strict.listVersions(unique()), named('BadInput', /verifyChallengeResource: false/));
   });
 
   it('retries 429 after its Retry-After and then succeeds', async () => {
-    const store = createSecretStore('kv-dev', kvConfig(vault()));
+    const store = keyVault('dev');
     const name = unique();
     await store.set(name, 'warm-up', {}); // the auth challenge is done; what follows is one call
-    const hook = (p: string, body?: unknown) =>
-      fetch(`${vault()}/_standin/${p}`, body ? { method: 'POST', body: JSON.stringify(body) } : {}).then(
-        (r) => r.json(),
-      );
-    const seen = ((await hook('requests')) as unknown[]).length;
-    await hook('faults', { status: 429, count: 2, retryAfterSeconds: 1 });
+    const seen = (await requestsFor(name)).length;
+    await hook('faults', { status: 429, count: 2, retryAfterSeconds: 1, secret: name });
     const v = await store.set(name, 'after throttling', {});
-    assert.equal((await store.get(name, v.version)).value, 'after throttling');
-    const reqs = ((await hook('requests')) as { status: number; at: number }[]).slice(seen);
+    const reqs = (await requestsFor(name)).slice(seen);
     assert.deepEqual(
-      reqs.slice(0, 3).map((r) => r.status),
-      [429, 429, 200],
+      reqs.map((r) => [r.method, r.status]),
+      [
+        ['PUT', 429],
+        ['PUT', 429],
+        ['PUT', 200],
+      ],
+      'two throttled attempts, then the one that wrote',
     );
     const [a, b, c] = reqs as { at: number }[];
-    assert.ok(
-      (b?.at ?? 0) - (a?.at ?? 0) >= 950 && (c?.at ?? 0) - (b?.at ?? 0) >= 950,
-      'waited at least Retry-After each time',
-    );
+    // Lower bounds only (Retry-After is 1 s; the log has millisecond timestamps).
+    assert.ok((b?.at ?? 0) - (a?.at ?? 0) >= 990, 'waited Retry-After before the 2nd attempt');
+    assert.ok((c?.at ?? 0) - (b?.at ?? 0) >= 990, 'waited Retry-After before the 3rd attempt');
+    const versions = await store.listVersions(name);
+    assert.equal(versions.length, 2, 'exactly one version written by the throttled call');
+    assert.ok((await store.get(name, v.version)).value === 'after throttling');
+  });
+
+  it('throttling that outlasts the retries stays retryable and does not carry the value', async () => {
+    const store = keyVault('dev');
+    const name = unique();
+    await store.set(name, 'warm-up', {});
+    await hook('faults', { status: 503, count: 20, retryAfterSeconds: 0, secret: name });
+    const value = `secret-value-${unique()}`;
+    await assert.rejects(store.set(name, value, {}), (err: unknown) => {
+      assert.ok(err instanceof Error);
+      assert.ok(!(err instanceof ApplicationFailure && err.nonRetryable), 'a 503 is not a named failure');
+      assert.match(err.message, new RegExp(`^store kv-dev: Key Vault 503 for ${name}`));
+      const shown = JSON.stringify({ ...err, message: err.message, stack: err.stack });
+      assert.ok(!shown.includes(value), 'the error does not carry the value');
+      return true;
+    });
+    await hook('faults', { status: 503, count: 0, secret: name });
+    const tried = (await requestsFor(name)).filter((r) => r.method === 'PUT' && r.status === 503).length;
+    assert.ok(tried > 1, 'the pipeline retried before giving up');
+  });
+
+  it('the stand-in serves the SDK the calls rekey does not use itself (list, update)', async () => {
+    const client = new SecretClient(vault(), goodCredential(), {
+      disableChallengeResourceVerification: true,
+    });
+    const name = unique();
+    const s = await client.setSecret(name, 'x', { tags: { a: '1' }, contentType: 'text/plain' });
+    const updated = await client.updateSecretProperties(name, s.properties.version ?? '', {
+      tags: { a: '2' },
+      enabled: false,
+    });
+    assert.deepEqual(updated.tags, { a: '2' });
+    assert.equal(updated.enabled, false);
+    await assert.rejects(client.getSecret(name), (err: { statusCode?: number }) => err.statusCode === 403);
+    const names: string[] = [];
+    for await (const p of client.listPropertiesOfSecrets()) names.push(p.name);
+    assert.ok(names.includes(name), 'GET /secrets lists the new secret');
   });
 });

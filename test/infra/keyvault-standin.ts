@@ -1,23 +1,38 @@
-// Azure Key Vault STAND-IN. The planned emulator, Lowkey Vault, is not obtainable here (Maven
-// Central answers 404 for com.github.nagyesta.lowkey-vault:lowkey-vault-app), so this serves the
-// part of the Key Vault secrets REST API that rekey uses, closely enough that the real
-// @azure/keyvault-secrets client and @azure/identity credential work against it unchanged:
-// - HTTPS only, with a certificate from a CA made at first start (trusted via NODE_EXTRA_CA_CERTS);
-// - Key Vault's challenge auth: no token -> 401 with WWW-Authenticate, a wrong token -> 401;
-// - PUT /secrets/{name} (new version), GET /secrets/{name}[/{version}],
-//   GET /secrets/{name}/versions (paged), PATCH /secrets/{name}/{version}; errors in Key Vault's
-//   {error:{code,message}} shape; api-version required;
-// - one vault per listen address (127.0.0.11-13), state in memory.
-// Not implemented: keys, certificates, deletion and recovery, RBAC.
-// Test hooks (not part of Key Vault): POST /_standin/faults {status, count, retryAfterSeconds}
-// answers the next `count` data requests with that status; GET /_standin/requests lists them.
+// Azure Key Vault STAND-IN, for tests only. The planned emulator, Lowkey Vault, is not obtainable
+// here (Maven Central answers 404 for com.github.nagyesta.lowkey-vault:lowkey-vault-app), so this
+// serves the part of the Key Vault secrets REST API that rekey uses, closely enough that the real
+// @azure/keyvault-secrets SecretClient with a real @azure/identity credential works unchanged.
 //
-//   node keyvault-standin.js serve --root R --port P
+// Implemented:
+// - HTTPS only, with a server certificate (localhost, 127.0.0.1, the vault addresses) from a CA
+//   made with openssl at first start and cached under <root>/keyvault; clients trust ca.pem
+//   (NODE_EXTRA_CA_CERTS), nothing turns TLS checks off;
+// - Key Vault's challenge auth: no token -> 401 with `WWW-Authenticate: Bearer authorization=...,
+//   resource="https://vault.azure.net"` (the SDK's challenge policy then gets a token and
+//   retries); a token other than the accepted one (<root>/keyvault/access-token) -> 401;
+// - PUT /secrets/{name} (new version, 32 hex chars), GET /secrets/{name}[/{version}] (empty
+//   version = newest), GET /secrets/{name}/versions and GET /secrets (paged: maxresults,
+//   nextLink with $skiptoken), PATCH /secrets/{name}/{version} (attributes, tags, contentType);
+//   errors in Key Vault's {error:{code,message}} shape (SecretNotFound 404, BadParameter 400,
+//   Forbidden 403 on a disabled version); `api-version` required and checked for form;
+// - one vault per listen address (127.0.0.11-13, see VAULT_ADDRESSES), state in memory.
+// Not implemented: keys, certificates, deletion/recovery/purge, backup/restore, RBAC, token
+// validation beyond comparing with the accepted token, expiry (`exp`/`nbf`) enforcement.
+//
+// Test hooks (not part of Key Vault, no auth, per vault i.e. per address):
+//   POST /_standin/faults {status, count, retryAfterSeconds?, secret?} : the next `count` data
+//     requests (for `secret` only, when given) are answered with `status` (+ Retry-After); it
+//     replaces the rule for the same scope, so count 0 clears it;
+//   GET  /_standin/requests[?secret=NAME] : the data requests seen {method, path, secret, at, status};
+//   POST /_standin/reset : forget this vault's secrets, faults and requests;
+//   GET  /_standin/health : {pid}, so a starter can tell its own server from a stale one.
+//
+//   node dist/test/infra/keyvault-standin.js serve --root R [--port P]
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer } from 'node:https';
+import { createServer, get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDetached, stopByPidFile, waitForPort } from './process';
@@ -25,45 +40,52 @@ import { startDetached, stopByPidFile, waitForPort } from './process';
 export const KV_PORT = 18443;
 export const VAULT_ADDRESSES = { prod: '127.0.0.11', test: '127.0.0.12', dev: '127.0.0.13' } as const;
 const TENANT = '00000000-0000-0000-0000-000000000000';
+const SECRET_NAME = /^[0-9a-zA-Z-]{1,127}$/;
+const API_VERSION = /^(\d+\.\d+|\d{4}-\d{2}-\d{2})(-preview(\.\d+)?)?$/;
+
+/** The bearer token the stand-in at `root` accepts (what a test's credential should return). */
+export function standinAccessToken(root: string): string {
+  return readFileSync(join(root, 'keyvault', 'access-token'), 'utf8').trim();
+}
 
 function certificates(dir: string): { key: string; cert: string; ca: string } {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const f = (n: string) => join(dir, n);
-  if (!existsSync(f('server.pem'))) {
-    const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  const fresh = () => {
+    try {
+      ssl('x509', '-checkend', '86400', '-noout', '-in', f('server.pem'));
+      ssl('x509', '-checkend', '86400', '-noout', '-in', f('ca.pem'));
+      return existsSync(f('server-key.pem'));
+    } catch {
+      return false; // missing, unreadable or expiring within a day
+    }
+  };
+  if (!fresh()) {
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
     ssl(
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
+      ...ec,
       '-days',
       '30',
       '-subj',
-      '/CN=rekey test CA',
+      '/CN=rekey test CA (Key Vault stand-in)',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
       '-keyout',
       f('ca-key.pem'),
       '-out',
       f('ca.pem'),
     );
-    ssl(
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      f('server-key.pem'),
-      '-out',
-      f('server.csr'),
-    );
+    ssl('req', ...ec, '-subj', '/CN=localhost', '-keyout', f('server-key.pem'), '-out', f('server.csr'));
     const sans = ['DNS:localhost', 'IP:127.0.0.1', ...Object.values(VAULT_ADDRESSES).map((a) => `IP:${a}`)];
-    writeFileSync(f('ext.cnf'), `subjectAltName=${sans.join(',')}\n`);
+    writeFileSync(
+      f('ext.cnf'),
+      `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`,
+    );
     ssl(
       'x509',
       '-req',
@@ -99,25 +121,62 @@ interface Version {
   updated: number;
 }
 
+interface Fault {
+  status: number;
+  count: number;
+  retryAfterSeconds?: number;
+  secret?: string;
+}
+
+interface SeenRequest {
+  method: string;
+  path: string;
+  secret: string | null;
+  at: number;
+  status: number;
+}
+
+interface Vault {
+  secrets: Map<string, Version[]>;
+  faults: Fault[];
+  requests: SeenRequest[];
+}
+
+const newVault = (): Vault => ({ secrets: new Map(), faults: [], requests: [] });
+
+function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  res.end(body === undefined ? '' : JSON.stringify(body));
+}
+
+function error(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers?: Record<string, string>,
+) {
+  send(res, status, { error: { code, message } }, headers);
+}
+
+const THROTTLE_CODES: Record<number, [string, string]> = {
+  429: ['Throttled', 'Request was not processed because too many requests were received.'],
+  500: ['InternalServerError', 'An unexpected error occurred (injected by the stand-in).'],
+  503: ['ServiceUnavailable', 'The service is temporarily unavailable (injected by the stand-in).'],
+};
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text ? JSON.parse(text) : {};
+}
+
 function serve(root: string, port: number) {
   const dir = join(root, 'keyvault');
   const { key, cert } = certificates(dir);
-  const token = readFileSync(join(dir, 'access-token'), 'utf8').trim();
-  const vaults = new Map<string, Map<string, Version[]>>();
-  let faults: { status: number; count: number; retryAfterSeconds?: number } | null = null;
-  const requests: { method: string; path: string; at: number; status: number }[] = [];
-
-  function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}) {
-    res.writeHead(status, { 'content-type': 'application/json', ...headers });
-    res.end(body === undefined ? '' : JSON.stringify(body));
-  }
-  const error = (
-    res: ServerResponse,
-    status: number,
-    code: string,
-    message: string,
-    headers?: Record<string, string>,
-  ) => send(res, status, { error: { code, message } }, headers);
+  const token = standinAccessToken(root);
+  const vaults = new Map<string, Vault>();
 
   function bundle(base: string, name: string, v: Version, withValue: boolean) {
     return {
@@ -129,154 +188,271 @@ function serve(root: string, port: number) {
         created: v.created,
         updated: v.updated,
         recoveryLevel: 'Recoverable+Purgeable',
+        recoverableDays: 90,
       },
       tags: v.tags,
     };
   }
 
-  async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString();
-    return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  function page<T>(url: URL, base: string, all: T[]): { items: T[]; nextLink: string | null } {
+    const max = Math.min(Math.max(Number(url.searchParams.get('maxresults') ?? 25) || 25, 1), 25);
+    const skip = Math.max(Number(url.searchParams.get('$skiptoken') ?? 0) || 0, 0);
+    const items = all.slice(skip, skip + max);
+    if (skip + max >= all.length) return { items, nextLink: null };
+    const next = new URL(`${base}${url.pathname}`);
+    next.searchParams.set('api-version', url.searchParams.get('api-version') ?? '');
+    next.searchParams.set('maxresults', String(max));
+    next.searchParams.set('$skiptoken', String(skip + max));
+    return { items, nextLink: next.toString() };
   }
 
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', `https://${req.headers.host}`);
-    const raw: Record<string, unknown> = await body(req).catch(() => ({}));
+    const base = `https://${req.headers.host}`;
+    const url = new URL(req.url ?? '/', base);
+    const vaultKey = req.socket.localAddress ?? base;
+    let vault = vaults.get(vaultKey);
+    if (!vault) {
+      vault = newVault();
+      vaults.set(vaultKey, vault);
+    }
+    let raw: unknown;
+    try {
+      raw = await readBody(req);
+    } catch {
+      raw = undefined;
+    }
+
     if (url.pathname.startsWith('/_standin/')) {
-      if (req.method === 'POST' && url.pathname === '/_standin/faults') {
-        faults = raw as typeof faults;
+      const hook = url.pathname.slice('/_standin/'.length);
+      if (req.method === 'GET' && hook === 'health') return send(res, 200, { pid: process.pid });
+      if (req.method === 'POST' && hook === 'faults') {
+        const f = raw as Partial<Fault> | undefined;
+        if (!f || typeof f.status !== 'number' || typeof f.count !== 'number')
+          return error(res, 400, 'BadParameter', 'faults: {status: number, count: number} required');
+        // A new rule replaces the one for the same scope (one secret, or all); count 0 clears it.
+        vault.faults = vault.faults.filter(
+          (x) => x.secret !== (typeof f.secret === 'string' ? f.secret : undefined),
+        );
+        vault.faults.push({
+          status: f.status,
+          count: f.count,
+          ...(typeof f.retryAfterSeconds === 'number' ? { retryAfterSeconds: f.retryAfterSeconds } : {}),
+          ...(typeof f.secret === 'string' ? { secret: f.secret } : {}),
+        });
+        return send(res, 200, { faults: vault.faults });
+      }
+      if (req.method === 'GET' && hook === 'requests') {
+        const only = url.searchParams.get('secret');
+        return send(
+          res,
+          200,
+          only === null ? vault.requests : vault.requests.filter((r) => r.secret === only),
+        );
+      }
+      if (req.method === 'POST' && hook === 'reset') {
+        vaults.set(vaultKey, newVault());
         return send(res, 200, {});
       }
-      if (url.pathname === '/_standin/requests') return send(res, 200, requests);
-      return error(res, 404, 'NotFound', 'unknown test hook');
+      return error(res, 404, 'NotFound', `unknown stand-in hook ${req.method} ${url.pathname}`);
     }
-    const record = (status: number) =>
-      requests.push({ method: req.method ?? '', path: url.pathname, at: Date.now(), status });
+
+    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const [kind, name, third] = parts;
+    const seen: SeenRequest = {
+      method: req.method ?? '',
+      path: url.pathname,
+      secret: kind === 'secrets' && name ? name : null,
+      at: Date.now(),
+      status: 0,
+    };
+    vault.requests.push(seen);
+    const reply = (status: number, body: unknown, headers?: Record<string, string>) => {
+      seen.status = status;
+      send(res, status, body, headers);
+    };
+    const fault = (status: number, code: string, message: string, headers?: Record<string, string>) =>
+      reply(status, { error: { code, message } }, headers);
+
     const challenge = {
       'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${TENANT}", resource="https://vault.azure.net"`,
     };
     const auth = req.headers.authorization;
     if (!auth) {
-      record(401);
-      return error(
-        res,
-        401,
-        'Unauthorized',
-        'AKV10000: Request is missing a Bearer or PoP token.',
-        challenge,
-      );
+      return fault(401, 'Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.', challenge);
     }
     if (auth !== `Bearer ${token}`) {
-      record(401);
-      return error(res, 401, 'Unauthorized', 'AKV10032: Invalid issuer.', challenge);
+      return fault(401, 'Unauthorized', 'AKV10032: Invalid issuer or token.', challenge);
     }
-    if (faults && faults.count > 0) {
-      faults.count--;
-      record(faults.status);
-      const headers: Record<string, string> = faults.retryAfterSeconds
-        ? { 'retry-after': String(faults.retryAfterSeconds) }
-        : {};
-      return error(
-        res,
-        faults.status,
-        'Throttled',
-        'Request was not processed because too many requests were received.',
-        headers,
+    const injected = vault.faults.find((f) => f.count > 0 && (!f.secret || f.secret === seen.secret));
+    if (injected) {
+      injected.count--;
+      const [code, message] = THROTTLE_CODES[injected.status] ?? [
+        'InjectedFault',
+        'injected by the stand-in',
+      ];
+      return fault(
+        injected.status,
+        code,
+        message,
+        injected.retryAfterSeconds !== undefined ? { 'retry-after': String(injected.retryAfterSeconds) } : {},
       );
     }
-    if (!url.searchParams.get('api-version')) {
-      record(400);
-      return error(res, 400, 'BadParameter', 'api-version is required');
+    const apiVersion = url.searchParams.get('api-version');
+    if (!apiVersion) return fault(400, 'BadParameter', 'The api-version query parameter is required.');
+    if (!API_VERSION.test(apiVersion))
+      return fault(400, 'BadParameter', `The specified version (${apiVersion}) is not recognized.`);
+    if (kind !== 'secrets' || parts.length > 3) {
+      return fault(400, 'BadParameter', 'Only /secrets is served by this stand-in.');
     }
-    const base = `https://${req.headers.host}`;
-    const vault = vaults.get(base) ?? new Map<string, Version[]>();
-    vaults.set(base, vault);
-    const parts = url.pathname.split('/').filter(Boolean);
-    const [kind, name, third] = parts;
-    if (kind !== 'secrets' || !name || !/^[0-9a-zA-Z-]{1,127}$/.test(name)) {
-      record(400);
-      return error(res, 400, 'BadParameter', 'only /secrets/{name} is served');
-    }
-    const versions = vault.get(name) ?? [];
     const now = Math.floor(Date.now() / 1000);
-    const status = (s: number) => {
-      record(s);
-      return s;
-    };
-    if (req.method === 'PUT' && !third) {
-      if (typeof raw.value !== 'string') return error(res, status(400), 'BadParameter', 'value is required');
+
+    if (!name) {
+      if (req.method !== 'GET')
+        return fault(405, 'MethodNotAllowed', `${req.method} /secrets is not supported.`);
+      const latest = [...vault.secrets.entries()].flatMap(([n, vs]) => {
+        const v = vs.at(-1);
+        if (!v) return [];
+        const { value: _v, ...b } = bundle(base, n, v, false) as { value?: string; id: string };
+        return [{ ...b, id: `${base}/secrets/${n}` }];
+      });
+      const { items, nextLink } = page(url, base, latest);
+      return reply(200, { value: items, nextLink });
+    }
+    if (!SECRET_NAME.test(name)) {
+      return fault(400, 'BadParameter', `The request URI contains an invalid name: ${name}`);
+    }
+    const versions = vault.secrets.get(name) ?? [];
+
+    if (req.method === 'PUT' && third === undefined) {
+      const b = raw as
+        | { value?: unknown; tags?: unknown; contentType?: unknown; attributes?: { enabled?: unknown } }
+        | undefined;
+      if (!b || typeof b.value !== 'string')
+        return fault(400, 'BadParameter', 'Property value is required and must be a string.');
       const v: Version = {
         version: randomBytes(16).toString('hex'),
-        value: raw.value,
-        tags: (raw.tags as Record<string, string>) ?? {},
-        ...(typeof raw.contentType === 'string' ? { contentType: raw.contentType } : {}),
-        enabled: (raw.attributes as { enabled?: boolean } | undefined)?.enabled ?? true,
+        value: b.value,
+        tags: (b.tags as Record<string, string> | undefined) ?? {},
+        ...(typeof b.contentType === 'string' ? { contentType: b.contentType } : {}),
+        enabled: typeof b.attributes?.enabled === 'boolean' ? b.attributes.enabled : true,
         created: now,
         updated: now,
       };
-      vault.set(name, [...versions, v]);
-      return send(res, status(200), bundle(base, name, v, true));
+      vault.secrets.set(name, [...versions, v]);
+      return reply(200, bundle(base, name, v, true));
     }
     if (req.method === 'GET' && third === 'versions') {
-      const max = Number(url.searchParams.get('maxresults') ?? 25);
-      const skip = Number(url.searchParams.get('$skiptoken') ?? 0);
-      const page = versions.slice(skip, skip + max);
-      const next =
-        skip + max < versions.length
-          ? `${base}/secrets/${name}/versions?api-version=${url.searchParams.get('api-version')}&maxresults=${max}&$skiptoken=${skip + max}`
-          : null;
-      return send(res, status(200), { value: page.map((v) => bundle(base, name, v, false)), nextLink: next });
+      if (versions.length === 0) {
+        return fault(
+          404,
+          'SecretNotFound',
+          `A secret with (name/id) ${name} was not found in this key vault.`,
+        );
+      }
+      const { items, nextLink } = page(
+        url,
+        base,
+        versions.map((v) => bundle(base, name, v, false)),
+      );
+      return reply(200, { value: items, nextLink });
     }
     const v = third ? versions.find((x) => x.version === third) : versions.at(-1);
     if (!v) {
-      return error(
-        res,
-        status(404),
+      return fault(
+        404,
         'SecretNotFound',
         `A secret with (name/id) ${name}${third ? `/${third}` : ''} was not found in this key vault.`,
       );
     }
     if (req.method === 'GET') {
-      if (!v.enabled)
-        return error(res, status(403), 'Forbidden', 'Operation get is not allowed on a disabled secret.');
-      return send(res, status(200), bundle(base, name, v, true));
+      if (!v.enabled) return fault(403, 'Forbidden', 'Operation get is not allowed on a disabled secret.');
+      return reply(200, bundle(base, name, v, true));
     }
-    if (req.method === 'PATCH' && third) {
-      const attrs = raw.attributes as { enabled?: boolean } | undefined;
-      if (attrs?.enabled !== undefined) v.enabled = attrs.enabled;
-      if (raw.tags) v.tags = raw.tags as Record<string, string>;
-      if (typeof raw.contentType === 'string') v.contentType = raw.contentType;
+    if (req.method === 'PATCH') {
+      const b = (raw ?? {}) as { tags?: unknown; contentType?: unknown; attributes?: { enabled?: unknown } };
+      if (typeof b.attributes?.enabled === 'boolean') v.enabled = b.attributes.enabled;
+      if (b.tags && typeof b.tags === 'object') v.tags = b.tags as Record<string, string>;
+      if (typeof b.contentType === 'string') v.contentType = b.contentType;
       v.updated = now;
-      return send(res, status(200), bundle(base, name, v, false));
+      return reply(200, bundle(base, name, v, false));
     }
-    return error(res, status(405), 'MethodNotAllowed', `${req.method} is not supported here`);
+    return fault(405, 'MethodNotAllowed', `${req.method} ${url.pathname} is not supported.`);
   };
 
-  for (const address of Object.values(VAULT_ADDRESSES)) {
-    createServer({ key, cert }, (req, res) => {
-      handler(req, res).catch((err) => error(res, 500, 'InternalError', String(err)));
-    }).listen(port, address);
+  const addresses = Object.values(VAULT_ADDRESSES);
+  let listening = 0;
+  for (const address of addresses) {
+    const server = createServer({ key, cert }, (req, res) => {
+      handler(req, res).catch((err) => {
+        if (!res.headersSent) error(res, 500, 'InternalServerError', String(err));
+      });
+    });
+    server.on('error', (err) => {
+      console.error(`Key Vault stand-in: cannot listen on ${address}:${port}: ${err.message}`);
+      process.exit(1);
+    });
+    server.listen(port, address, () => {
+      if (++listening === addresses.length)
+        console.log(`Key Vault stand-in (pid ${process.pid}) on ${addresses.join(', ')}:${port}`);
+    });
   }
 }
 
+function health(address: string, port: number, ca: string): Promise<number | null> {
+  return new Promise((resolve) => {
+    const req = httpsGet({ host: address, port, path: '/_standin/health', ca, timeout: 2000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          resolve((JSON.parse(Buffer.concat(chunks).toString()) as { pid: number }).pid);
+        } catch {
+          resolve(null);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(null));
+  });
+}
+
+/**
+ * Starts the stand-in as a detached process (it outlives the caller; pid in <root>/keyvault/pid)
+ * and waits until every vault answers over TLS signed by the returned CA. Fails when another
+ * server already holds the port (it would not know this start's token).
+ */
 export async function startKeyVault(root: string, port = KV_PORT) {
   const dir = join(root, 'keyvault');
   const { ca } = certificates(dir);
   const accessToken = randomBytes(24).toString('base64url');
   writeFileSync(join(dir, 'access-token'), accessToken, { mode: 0o600 });
-  startDetached(
+  const pid = startDetached(
     process.execPath,
     [__filename, 'serve', '--root', root, '--port', String(port)],
     join(dir, 'server.log'),
     join(dir, 'pid'),
   );
-  await Promise.all(Object.values(VAULT_ADDRESSES).map((a) => waitForPort(a, port, 'Key Vault stand-in')));
+  const caPem = readFileSync(ca, 'utf8');
+  await Promise.all(
+    Object.values(VAULT_ADDRESSES).map(async (a) => {
+      await waitForPort(a, port, 'Key Vault stand-in');
+      const deadline = Date.now() + 10_000;
+      let answered = await health(a, port, caPem);
+      while (answered !== pid && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        answered = await health(a, port, caPem);
+      }
+      if (answered !== pid) {
+        throw new Error(
+          `Key Vault stand-in: ${a}:${port} is served by ${answered === null ? 'something else (not a stand-in with this CA)' : `another stand-in (pid ${answered})`}, not the one just started (pid ${pid}); stop it first; see ${join(dir, 'server.log')}`,
+        );
+      }
+    }),
+  );
   const vaults = Object.fromEntries(
     Object.entries(VAULT_ADDRESSES).map(([env, a]) => [env, `https://${a}:${port}`]),
-  );
-  return { vaults: vaults as Record<keyof typeof VAULT_ADDRESSES, string>, caCertPath: ca, accessToken };
+  ) as Record<keyof typeof VAULT_ADDRESSES, string>;
+  return { vaults, url: vaults.test, caCertPath: ca, accessToken };
 }
 
 export async function stopKeyVault(root: string): Promise<void> {
