@@ -15,7 +15,7 @@ import {
   type SecretVersionInfo,
   storeKeyPair,
 } from './secret-store';
-import { createServiceDriver } from './service';
+import { createServiceDriver, durationMs } from './service';
 import { readTokenFromToml, resignCliToml, type TokenIdentity, tokenIdentity } from './tokens';
 
 export interface RotationDeps {
@@ -63,12 +63,6 @@ function beat(details?: unknown): void {
   asyncLocalStorage.getStore()?.heartbeat(details);
 }
 
-function msFromDuration(d: string): number {
-  const m = /^(\d+)(ms|s|m|h|d)$/.exec(d);
-  if (!m) throw new Error(`bad duration ${d}`);
-  const unit = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-  return Number(m[1]) * unit;
-}
 
 export function createRotationActivities(deps: RotationDeps) {
   const { config } = deps;
@@ -173,7 +167,7 @@ export function createRotationActivities(deps: RotationDeps) {
         groups,
         added: all.filter((env) => !input.environments.includes(env)),
         approvers: config.approvals.approvers,
-        approvalTimeoutMs: msFromDuration(config.approvals.timeout),
+        approvalTimeoutMs: durationMs(config.approvals.timeout),
       };
     },
 

@@ -3,7 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-[ -d node_modules ] || npm ci --no-audit --no-fund
+# npm install, not npm ci: the lock lacks the other platforms' optional binaries (biome, swc) that
+# this registry does not serve, which npm ci rejects and npm install accepts.
+[ -d node_modules ] || npm install --no-audit --no-fund
 npx biome ci .
 npx tsc -p tsconfig.json
 bash test/infra/with-servers.sh node --test --test-concurrency=2 "$@" dist/test/*.test.js
