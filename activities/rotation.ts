@@ -63,7 +63,6 @@ function beat(details?: unknown): void {
   asyncLocalStorage.getStore()?.heartbeat(details);
 }
 
-
 export function createRotationActivities(deps: RotationDeps) {
   const { config } = deps;
   const paths = config.paths;
