@@ -1,6 +1,7 @@
 // The `rekey` command line. Exit codes: 0 done, 1 the run failed, 2 bad usage or input.
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { ScheduleHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { parsePrivateKey } from '../activities/keys';
@@ -15,6 +16,7 @@ import { storeRegistry } from '../worker/worker';
 import { formatProgress, formatRotateResult, formatVerify } from './format';
 import { quickstart } from './quickstart';
 import { expandToKeyGroups, progressOf, RunRefused, signalGate, startRotation, withClient } from './runs';
+import { createRotationSchedule, formatSchedule } from './schedules';
 
 export class UsageError extends Error {}
 
@@ -39,6 +41,11 @@ Commands:
   approve ID --by NAME [--comment T]
   reject ID --by NAME [--comment T]
                                decide a run's approval gate (NAME must be a configured approver)
+  schedule create rotate-jwt --env E [--env E ...] --every quarter|month|week [--yes]
+                               a Temporal Schedule that rotates those environments at 06:00 UTC
+                               on the first day of each period; a run still going when the next
+                               is due is skipped; missed runs are caught up within a day
+  schedule list | describe ID | pause ID [--note T] | unpause ID | trigger ID | delete ID
   worker                       run a rekey worker (task queue "rekey") until SIGINT/SIGTERM
   config check [--config F]    validate rekey.yaml; print a summary or every problem with its path
   config schema                print the JSON Schema of rekey.yaml (for editors)
@@ -217,7 +224,84 @@ async function quickstartCommand(args: string[]): Promise<number> {
   return quickstart({ ...(values.dir ? { dir: values.dir } : {}), keep: values.keep });
 }
 
+async function scheduleCreate(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      env: { type: 'string', multiple: true },
+      every: { type: 'string' },
+      yes: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals[0] !== 'rotate-jwt') throw new UsageError('schedule create supports: rotate-jwt');
+  if (!values.env?.length || !values.every)
+    throw new UsageError('schedule create rotate-jwt needs --env E and --every PERIOD');
+  const config = loadConfig(configPath(values.config));
+  const environments = expandToKeyGroups(config, values.env);
+  if (!values.yes && !environments.some((e) => config.approvals.requiredFor.includes(e))) {
+    throw new UsageError(
+      `scheduled rotations of ${environments.join(', ')} would change keys unattended: pass --yes, or require an approval for them (approvals.requiredFor)`,
+    );
+  }
+  const every = values.every;
+  return withClient(async (client) => {
+    const handle = await createRotationSchedule(client, config, { environments, every });
+    console.log(formatSchedule(await handle.describe()));
+    return 0;
+  });
+}
+
+function scheduleCommand(
+  action: (handle: ScheduleHandle, values: { note?: string }) => Promise<string | undefined>,
+): Handler {
+  return async (args) => {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { note: { type: 'string' } },
+    });
+    const id = runIdArg(positionals, 'schedule');
+    return withClient(async (client) => {
+      const out = await action(client.schedule.getHandle(id), values);
+      if (out) console.log(out);
+      return 0;
+    });
+  };
+}
+
+async function scheduleList(): Promise<number> {
+  return withClient(async (client) => {
+    for await (const s of client.schedule.list()) {
+      console.log(
+        `${s.scheduleId}  ${s.state.paused ? 'paused' : 'active'}  next ${s.info.nextActionTimes[0]?.toISOString() ?? 'none'}`,
+      );
+    }
+    return 0;
+  });
+}
+
 const COMMANDS: Record<string, Handler> = {
+  'schedule create': scheduleCreate,
+  'schedule list': scheduleList,
+  'schedule describe': scheduleCommand(async (h) => formatSchedule(await h.describe())),
+  'schedule pause': scheduleCommand(async (h, v) => {
+    await h.pause(v.note ?? 'paused with rekey');
+    return `paused ${h.scheduleId}`;
+  }),
+  'schedule unpause': scheduleCommand(async (h) => {
+    await h.unpause();
+    return `unpaused ${h.scheduleId}`;
+  }),
+  'schedule trigger': scheduleCommand(async (h) => {
+    await h.trigger();
+    return `triggered ${h.scheduleId}: a run starts now; its workflow id shows in rekey schedule describe ${h.scheduleId}`;
+  }),
+  'schedule delete': scheduleCommand(async (h) => {
+    await h.delete();
+    return `deleted ${h.scheduleId}`;
+  }),
   quickstart: quickstartCommand,
   rotate,
   verify,

@@ -1,0 +1,124 @@
+// Quarterly rotation schedules on the real dev server: the calendar, the overlap and catch-up
+// policies, and a triggered run that rotates for real.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { ScheduleHandle } from '@temporalio/client';
+import { resolveOnHost } from '../activities/hosts';
+import { readTokenFromToml } from '../activities/tokens';
+import { createRotationSchedule } from '../client/schedules';
+import { type TemporalFixture, temporalFixture } from './helpers';
+import { testEnv } from './infra/env';
+import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
+
+describe('rotation schedules', () => {
+  let fx: TemporalFixture;
+  let t: Topology;
+  let seeded: Seeded;
+  let handle: ScheduleHandle;
+
+  before(async () => {
+    fx = await temporalFixture('schedules');
+    t = buildTopology('schedules', 3108);
+    seeded = await seed(t);
+    handle = await createRotationSchedule(fx.client, t.config, {
+      environments: ['test'],
+      every: 'quarter',
+      taskQueue: fx.taskQueue,
+    });
+  });
+  after(async () => {
+    await handle?.delete().catch(() => undefined);
+    await stopServices(t);
+    await fx.close();
+  });
+
+  it('runs at 06:00 UTC on the first day of each quarter, skipping overlaps, catching up a day', async () => {
+    const d = await handle.describe();
+    assert.equal(d.scheduleId, 'rotate-jwt/test');
+    const next = d.info.nextActionTimes;
+    assert.ok(next.length >= 2, 'the server computed the next runs');
+    for (const at of next) {
+      assert.equal(at.getUTCDate(), 1);
+      assert.ok([0, 3, 6, 9].includes(at.getUTCMonth()), `${at.toISOString()} starts a quarter`);
+      assert.equal(at.getUTCHours(), 6);
+      assert.equal(at.getUTCMinutes(), 0);
+    }
+    assert.equal(d.policies.overlap, 'SKIP');
+    assert.equal(d.policies.catchupWindow, 24 * 3600 * 1000);
+    assert.equal(d.action.type === 'startWorkflow' && d.action.workflowType, 'rotateJwtKeys');
+  });
+
+  it('trigger starts a run that rotates the environment', async () => {
+    await handle.trigger();
+    let workflowId: string | undefined;
+    for (let i = 0; i < 100 && !workflowId; i++) {
+      workflowId = (await handle.describe()).info.recentActions.at(-1)?.action.workflow.workflowId;
+      if (!workflowId) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(workflowId?.startsWith('rotate-jwt/test'), workflowId);
+    const result = await fx.withWorker(t.config, () =>
+      fx.client.workflow.getHandle(workflowId as string).result(),
+    );
+    assert.equal(result.environments[0]?.status, 'rotated');
+    const host = await t.host('test');
+    try {
+      const text = (await host.readFile(resolveOnHost(host, t.config.paths.cliToml)))?.toString() ?? '';
+      assert.equal(
+        (await whoami(t, 'test', readTokenFromToml(text, 'spacetimedb_token', 'test'))).status,
+        200,
+      );
+    } finally {
+      await host.close();
+    }
+    assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 401);
+  });
+
+  it('pause and unpause through the CLI', () => {
+    const rekey = (...args: string[]) =>
+      spawnSync(process.execPath, [join(resolve(__dirname, '../..'), 'bin/rekey'), 'schedule', ...args], {
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: testEnv().temporal.address,
+          TEMPORAL_NAMESPACE: 'schedules',
+        },
+      });
+    const paused = rekey('pause', 'rotate-jwt/test', '--note', 'freeze');
+    assert.equal(paused.status, 0, paused.stderr);
+    assert.match(rekey('describe', 'rotate-jwt/test').stdout, /rotate-jwt\/test: paused \(freeze\)/);
+    assert.equal(rekey('unpause', 'rotate-jwt/test').status, 0);
+    const desc = rekey('describe', 'rotate-jwt/test').stdout;
+    assert.match(desc, /rotate-jwt\/test: active/);
+    assert.match(desc, /every: quarterly; overlap SKIP, catch-up window 24h/);
+    assert.match(desc, /runs: 1 started/);
+    assert.match(rekey('list').stdout, /rotate-jwt\/test {2}active/);
+    const bad = rekey(
+      'create',
+      'rotate-jwt',
+      '--env',
+      'test',
+      '--every',
+      'fortnight',
+      '--yes',
+      '--config',
+      t.configFile,
+    );
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--every must be one of quarter, month, week, not "fortnight"/);
+    const dup = rekey(
+      'create',
+      'rotate-jwt',
+      '--env',
+      'test',
+      '--every',
+      'quarter',
+      '--yes',
+      '--config',
+      t.configFile,
+    );
+    assert.equal(dup.status, 2);
+    assert.match(dup.stderr, /schedule rotate-jwt\/test already exists/);
+  });
+});
