@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { type Host, openHost, withHost } from '../activities/hosts';
 import type { HostConfig } from '../config/schema';
+import { namedFailure } from './assertions';
 import { type TestHost, testEnv } from './infra/env';
 
 function sshConfig(h: TestHost, overrides: Partial<Extract<HostConfig, { type: 'ssh' }>> = {}): HostConfig {
@@ -21,16 +22,6 @@ function sshConfig(h: TestHost, overrides: Partial<Extract<HostConfig, { type: '
     appDir: join(h.appDir, 'hosts-test'),
     dataDir: join(h.appDir, 'hosts-test', 'data'),
     ...overrides,
-  };
-}
-
-function hostKeyRefused(pattern: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof ApplicationFailure, String(err));
-    assert.equal(err.type, 'HostKeyMismatch');
-    assert.equal(err.nonRetryable, true);
-    assert.match(err.message, pattern);
-    return true;
   };
 }
 
@@ -95,7 +86,8 @@ describe('hosts', () => {
     );
     await assert.rejects(
       openHost('dev', sshConfig(h, { knownHosts: kh })),
-      hostKeyRefused(
+      namedFailure(
+        'HostKeyMismatch',
         /^host dev \(127\.0\.0\.4:2222\): host key refused: no pinned key for \[127\.0\.0\.4\]:2222; presented SHA256:/,
       ),
     );
@@ -111,7 +103,7 @@ describe('hosts', () => {
     const marker = join(h.appDir, 'hosts-test', `never-${Date.now()}`);
     await assert.rejects(
       withHost('dev', sshConfig(h, { knownHosts: kh }), (host) => host.writeFileAtomic(marker, 'x', 0o600)),
-      hostKeyRefused(/the key differs from the one pinned for \[127\.0\.0\.4\]:2222/),
+      namedFailure('HostKeyMismatch', /the key differs from the one pinned for \[127\.0\.0\.4\]:2222/),
     );
     await withHost('dev', sshConfig(h), async (host) => assert.equal(await host.stat(marker), null));
   });

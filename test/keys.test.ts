@@ -5,7 +5,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
 import {
   assertPairMatches,
   fingerprint,
@@ -15,17 +14,7 @@ import {
   parsePrivateKey,
   parsePublicKey,
 } from '../activities/keys';
-
-function badInput(pattern: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof ApplicationFailure, `expected ApplicationFailure, got ${err}`);
-    assert.equal(err.type, 'BadInput');
-    assert.equal(err.nonRetryable, true);
-    assert.match(err.message, pattern);
-    assert.doesNotMatch(err.message, /-----BEGIN|[A-Za-z0-9+/]{40}/, 'error must not quote key material');
-    return true;
-  };
-}
+import { namedFailure } from './assertions';
 
 describe('keys', () => {
   it('generates a P-256 pair whose halves match', () => {
@@ -90,7 +79,7 @@ describe('keys', () => {
     const b = generateKeyPair();
     assert.throws(
       () => assertPairMatches({ privatePem: a.privatePem, publicPem: b.publicPem }, 'prod'),
-      badInput(/^prod: the public key does not belong to the private key$/),
+      namedFailure('BadInput', /^prod: the public key does not belong to the private key$/),
     );
   });
 
@@ -98,12 +87,12 @@ describe('keys', () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
     assert.throws(
       () => parsePrivateKey(rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 'id_ecdsa'),
-      badInput(/^id_ecdsa: RSA key; ES256 needs an EC P-256 key$/),
+      namedFailure('BadInput', /^id_ecdsa: RSA key; ES256 needs an EC P-256 key$/),
     );
     const p384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
     assert.throws(
       () => parsePublicKey(p384.publicKey.export({ type: 'spki', format: 'pem' }).toString(), 'id_ecdsa.pub'),
-      badInput(/^id_ecdsa.pub: EC curve secp384r1; ES256 needs P-256/),
+      namedFailure('BadInput', /^id_ecdsa.pub: EC curve secp384r1; ES256 needs P-256/),
     );
   });
 
@@ -112,12 +101,15 @@ describe('keys', () => {
     const broken = pair.privatePem.replace(/\n[A-Za-z0-9+/]{10}/, '\n!!!!!!!!!!');
     assert.throws(
       () => parsePrivateKey(broken, 'id_ecdsa'),
-      badInput(/^id_ecdsa: malformed PEM private key$/),
+      namedFailure('BadInput', /^id_ecdsa: malformed PEM private key$/),
     );
-    assert.throws(() => parsePrivateKey('hello', 'id_ecdsa'), badInput(/no BEGIN PRIVATE KEY line/));
+    assert.throws(
+      () => parsePrivateKey('hello', 'id_ecdsa'),
+      namedFailure('BadInput', /no BEGIN PRIVATE KEY line/),
+    );
     assert.throws(
       () => parsePublicKey(pair.privatePem, 'id_ecdsa.pub'),
-      badInput(/no BEGIN PUBLIC KEY line/),
+      namedFailure('BadInput', /no BEGIN PUBLIC KEY line/),
     );
   });
 });

@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { assertNoSecrets } from './helpers';
+import { assertNoSecrets } from './assertions';
 import { testEnv } from './infra/env';
 
 describe('rekey quickstart', () => {

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
-import { assertNoSecrets } from './helpers';
+import { assertNoSecrets } from './assertions';
 
 const dir = resolve(__dirname, '../../test/histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));

@@ -45,22 +45,30 @@ function kill(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Resolves once an attempt of `activity` has started (per the server's view of the run). */
-async function activityStarted(
-  client: Client,
-  workflowId: string,
-  activity: string,
-  minAttempt = 1,
-): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    const desc = await client.workflow.getHandle(workflowId).describe();
-    const raw = desc.raw.pendingActivities ?? [];
-    if (
-      raw.some(
-        (a) => a.activityType?.name === activity && (a.attempt ?? 0) >= minAttempt && a.lastStartedTime,
-      )
-    )
-      return;
+/**
+ * Resolves once an attempt of `activity` is running (the moment to kill the worker), or, should
+ * every attempt have finished between two polls, once one has completed: the kill then lands on
+ * a later step, which is still a crash mid-run.
+ */
+async function activityStarted(client: Client, workflowId: string, activity: string): Promise<void> {
+  const handle = client.workflow.getHandle(workflowId);
+  for (let i = 0; i < 2400; i++) {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    if (pending.some((a) => a.activityType?.name === activity && a.lastStartedTime)) return;
+    if (i % 20 === 19) {
+      const events = (await handle.fetchHistory()).events ?? [];
+      if (events.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity)) {
+        const scheduled = new Set(
+          events
+            .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity)
+            .map((e) => String(e.eventId)),
+        );
+        if (
+          events.some((e) => scheduled.has(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)))
+        )
+          return;
+      }
+    }
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`${activity} never started in ${workflowId}`);

@@ -19,6 +19,7 @@ import {
   type SecretStore,
   storeKeyPair,
 } from '../activities/secret-store';
+import { namedFailure } from './assertions';
 import { testEnv } from './infra/env';
 import { standinAccessToken } from './infra/keyvault-standin';
 
@@ -47,16 +48,6 @@ const stores: Record<string, () => SecretStore> = {
     return createSecretStore('files', { type: 'file', dir });
   },
 };
-
-function named(type: string, pattern: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-    assert.equal(err.type, type);
-    assert.equal(err.nonRetryable, true);
-    assert.match(err.message, pattern);
-    return true;
-  };
-}
 
 let n = 0;
 const unique = () => `st-${process.pid}-${Date.now()}-${n++}`;
@@ -239,14 +230,14 @@ for (const [kind, make] of Object.entries(stores)) {
       const name = unique();
       await assert.rejects(
         store.get(name),
-        named('NotFound', new RegExp(`^store ${store.name}: secret ${name} not found`)),
+        namedFailure('NotFound', new RegExp(`^store ${store.name}: secret ${name} not found`)),
       );
       await store.set(name, 'x', {});
       await assert.rejects(
         store.get(name, 'f'.repeat(32)),
-        named('NotFound', new RegExp(`store ${store.name}: secret ${name} version f{32} not found`)),
+        namedFailure('NotFound', new RegExp(`store ${store.name}: secret ${name} version f{32} not found`)),
       );
-      await assert.rejects(readKeyPair(store, pairNames()), named('NotFound', /not found/));
+      await assert.rejects(readKeyPair(store, pairNames()), namedFailure('NotFound', /not found/));
       assert.deepEqual(await store.listVersions(unique()), []);
     });
 
@@ -255,7 +246,7 @@ for (const [kind, make] of Object.entries(stores)) {
       const name = unique();
       await assert.rejects(
         storeKeyPair(store, { privateKey: name, publicKey: name }, newPair(), 'run-x'),
-        named('BadInput', /different secret names/),
+        namedFailure('BadInput', /different secret names/),
       );
       assert.deepEqual(await store.listVersions(name), []);
     });
@@ -293,13 +284,13 @@ describe('Azure Key Vault errors', () => {
     const bad = createSecretStore('kv-dev', kvConfig(vault()), { credential: credential('not-the-token') });
     await assert.rejects(
       bad.set(name, 'x', {}),
-      named(
+      namedFailure(
         'StoreUnauthorized',
         new RegExp(`^store kv-dev: Key Vault refused the credential \\(401\\) for ${name}`),
       ),
     );
-    await assert.rejects(bad.get(name), named('StoreUnauthorized', /\(401\)/));
-    await assert.rejects(bad.listVersions(name), named('StoreUnauthorized', /\(401\)/));
+    await assert.rejects(bad.get(name), namedFailure('StoreUnauthorized', /\(401\)/));
+    await assert.rejects(bad.listVersions(name), namedFailure('StoreUnauthorized', /\(401\)/));
     assert.deepEqual(await keyVault('dev').listVersions(name), []);
   });
 
@@ -309,7 +300,10 @@ describe('Azure Key Vault errors', () => {
       { ...kvConfig(vault()), verifyChallengeResource: true },
       { credential: goodCredential() },
     );
-    await assert.rejects(strict.listVersions(unique()), named('BadInput', /verifyChallengeResource: false/));
+    await assert.rejects(
+      strict.listVersions(unique()),
+      namedFailure('BadInput', /verifyChallengeResource: false/),
+    );
   });
 
   it('retries 429 after its Retry-After and then succeeds', async () => {

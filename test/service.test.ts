@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
 import { resolveOnHost } from '../activities/hosts';
 import { generateKeyPair } from '../activities/keys';
 import { createServiceDriver } from '../activities/service';
 import type { ServiceConfig } from '../config/schema';
+import { namedFailure } from './assertions';
 import { portOpen } from './infra/process';
 import {
   buildTopology,
@@ -18,15 +18,6 @@ import {
   type Topology,
   whoami,
 } from './infra/topology';
-
-function failure(type: string, pattern: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof ApplicationFailure, String(err));
-    assert.equal(err.type, type);
-    assert.match(err.message, pattern);
-    return true;
-  };
-}
 
 describe('service drivers', () => {
   let t: Topology;
@@ -82,7 +73,7 @@ describe('service drivers', () => {
       await service.restart();
       await assert.rejects(
         service.waitForMarkers({}),
-        failure('PublishFailed', /^host vm-prod: PUBLISH_FAILED forced_by_test/),
+        namedFailure('PublishFailed', /^host vm-prod: PUBLISH_FAILED forced_by_test/),
       );
     } finally {
       await host.close();
@@ -104,7 +95,7 @@ describe('service drivers', () => {
       await service.restart();
       await assert.rejects(
         service.waitForMarkers({}),
-        failure('PublishFailed', /403 Forbidden: not authorized to perform action/),
+        namedFailure('PublishFailed', /403 Forbidden: not authorized to perform action/),
       );
       await host.writeFileAtomic(
         resolveOnHost(host, t.config.paths.cliToml),
@@ -126,7 +117,7 @@ describe('service drivers', () => {
       });
       await assert.rejects(
         service.waitForMarkers({ pollMs: 100 }),
-        failure('MarkerTimeout', /no NEVER_PRINTED within 1s/),
+        namedFailure('MarkerTimeout', /no NEVER_PRINTED within 1s/),
       );
     } finally {
       await host.close();
@@ -167,7 +158,7 @@ describe('service drivers', () => {
       });
       await assert.rejects(
         failing.stop(),
-        failure('CommandFailed', /^host workstation: stop failed \(exit 7\): exit 7/),
+        namedFailure('CommandFailed', /^host workstation: stop failed \(exit 7\): exit 7/),
       );
     } finally {
       await host.close();
