@@ -104,7 +104,8 @@ export function createRotationActivities(deps: RotationDeps) {
   async function pairFromEarlierAttempt(stores: SecretStore[], runId: string) {
     for (const store of stores) {
       const mine = (await store.listVersions(names.privateKey)).find(
-        (v: SecretVersionInfo) => v.tags.rekeyRunId === runId && !v.tags.restoredFrom,
+        (v: SecretVersionInfo) =>
+          v.tags.rekeyRunId === runId && v.tags.role === 'private' && !v.tags.restoredFrom,
       );
       if (mine) {
         const { value } = await store.get(names.privateKey, mine.version);
