@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { resolveOnHost } from '../activities/hosts';
-import { fingerprint } from '../activities/keys';
+import { fingerprint, generateKeyPair } from '../activities/keys';
 import { createRotationActivities } from '../activities/rotation';
+import { storeKeyPair } from '../activities/secret-store';
 import { readTokenFromToml, tokenIdentity } from '../activities/tokens';
 import { startRotation } from '../client/runs';
 import type { Progress } from '../workflows/gates';
@@ -88,14 +89,12 @@ describe('rotateJwtKeys', () => {
     });
 
     it('installs the new current version on each host with modes 0600/0644', async () => {
+      const { runId } = await fx.client.workflow.getHandle(workflowId).describe();
       for (const e of ENVS) {
         const store = t.store(e);
         const priv = await store.get(t.config.secretNames.privateKey);
         const pub = await store.get(t.config.secretNames.publicKey);
-        assert.equal(
-          priv.tags.rekeyRunId,
-          result.staged[0] && (await fx.client.workflow.getHandle(workflowId).describe()).runId,
-        );
+        assert.equal(priv.tags.rekeyRunId, runId, `${e}: the current version is this run's`);
         const privFile = await hostFile(t, e, '.generated/spacetimedb-keys/id_ecdsa');
         const pubFile = await hostFile(t, e, '.generated/spacetimedb-keys/id_ecdsa.pub');
         assert.equal(privFile.text, priv.value, `${e}: private key file equals the store's current version`);
@@ -280,6 +279,50 @@ describe('rotateJwtKeys', () => {
       assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 200);
       assert.equal((await whoami(t, 'prod', await cliToken(t, 'prod'))).status, 200);
       assert.equal((await whoami(t, 'prod', seeded.tokens.prod)).status, 401);
+    });
+  });
+
+  describe('policy check after staging', () => {
+    let t: Topology;
+    let seeded: Seeded;
+
+    before(async () => {
+      t = buildTopology('rotate-policy', 3109);
+      seeded = await seed(t);
+      // local drifts away from dev although they share a key group.
+      const drift = generateKeyPair();
+      await storeKeyPair(
+        t.store('local'),
+        t.config.secretNames,
+        { ...drift, fingerprint: fingerprint(drift.publicPem) },
+        'drift',
+      );
+    });
+    after(() => stopServices(t));
+
+    it('fails before any host changes and makes the previous keys current again', async () => {
+      const prodBefore = await t.store('prod').get(t.config.secretNames.publicKey);
+      const error = await fx.withWorker(t.config, async () => {
+        const h = await startRotation(fx.client, t.config, { environments: ['prod'] }, fx.taskQueue);
+        return h.result().then(
+          () => undefined,
+          (err: Error) => err,
+        );
+      });
+      const cause = (error as { cause?: Error & { type?: string } } | undefined)?.cause;
+      assert.equal(cause?.type, 'PolicyViolation');
+      assert.match(
+        cause?.message ?? '',
+        /key group shared: environments hold different keys .*the previous keys are current again/,
+      );
+      const prodAfter = await t.store('prod').get(t.config.secretNames.publicKey);
+      assert.equal(prodAfter.value, prodBefore.value, "prod's current key is the old one again");
+      assert.equal(prodAfter.tags.restoredFrom, prodBefore.version);
+      assert.equal(
+        (await hostFile(t, 'prod', '.generated/spacetimedb-keys/id_ecdsa.pub')).text,
+        seeded.pairs.prod?.publicPem,
+      );
+      assert.equal((await whoami(t, 'prod', seeded.tokens.prod)).status, 200);
     });
   });
 });
