@@ -17,6 +17,7 @@ import { formatProgress, formatRotateResult, formatVerify } from './format';
 import { quickstart } from './quickstart';
 import { expandToKeyGroups, progressOf, RunRefused, signalGate, startRotation, withClient } from './runs';
 import { createRotationSchedule, formatSchedule } from './schedules';
+import { dataSizes, formatBytes } from './sync-status';
 
 export class UsageError extends Error {}
 
@@ -46,6 +47,7 @@ Commands:
                                on the first day of each period; a run still going when the next
                                is due is skipped; missed runs are caught up within a day
   schedule list | describe ID | pause ID [--note T] | unpause ID | trigger ID | delete ID
+  sync-status                  data size of every environment's data dir (du over SSH), read-only
   worker                       run a rekey worker (task queue "rekey") until SIGINT/SIGTERM
   config check [--config F]    validate rekey.yaml; print a summary or every problem with its path
   config schema                print the JSON Schema of rekey.yaml (for editors)
@@ -282,7 +284,21 @@ async function scheduleList(): Promise<number> {
   });
 }
 
+async function syncStatus(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
+  const config = loadConfig(configPath(values.config));
+  const rows = await dataSizes(config);
+  console.log(`${'ENVIRONMENT'.padEnd(12)} ${'HOST'.padEnd(14)} ${'SIZE'.padStart(10)}  DATA DIR`);
+  for (const r of rows) {
+    console.log(
+      `${r.env.padEnd(12)} ${r.host.padEnd(14)} ${(r.bytes === null ? (r.problem ?? 'unknown') : formatBytes(r.bytes)).padStart(10)}  ${r.dataDir}`,
+    );
+  }
+  return rows.every((r) => r.bytes !== null) ? 0 : 1;
+}
+
 const COMMANDS: Record<string, Handler> = {
+  'sync-status': syncStatus,
   'schedule create': scheduleCreate,
   'schedule list': scheduleList,
   'schedule describe': scheduleCommand(async (h) => formatSchedule(await h.describe())),

@@ -3,8 +3,10 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse, stringify } from 'yaml';
 import { testEnv } from './infra/env';
 import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
 
@@ -112,6 +114,28 @@ describe('rekey CLI with a worker', () => {
     assert.match(res.stdout, /also rotating \(same key group\): local/);
     assert.match(res.stdout, /plan dev: group shared/);
     assert.match(res.stdout, /dry run: nothing was changed/);
+  });
+
+  it('sync-status shows each data dir size and names a host it cannot read', async () => {
+    const host = await t.host('prod');
+    try {
+      await host.writeFileAtomic(`${host.dataDir}/blob.bin`, Buffer.alloc(3 * 1024 * 1024), 0o644);
+    } finally {
+      await host.close();
+    }
+    const res = rekey('sync-status', '--config', t.configFile);
+    assert.equal(res.status, 0, res.stderr);
+    const lines = res.stdout.trim().split('\n');
+    assert.equal(lines.length, 5);
+    assert.match(lines.find((l) => l.startsWith('prod')) ?? '', /^prod +vm-prod +3\.\d MiB/);
+
+    const doc = parse(readFileSync(t.configFile, 'utf8'));
+    doc.hosts['vm-dev'].knownHosts = '/dev/null';
+    const bad = join(t.dir, 'bad-known-hosts.yaml');
+    writeFileSync(bad, stringify(doc));
+    const refused = rekey('sync-status', '--config', bad);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stdout, /^dev +vm-dev +HostKeyMismatch/m);
   });
 
   it('status of an unknown run fails clearly', () => {
