@@ -1,5 +1,6 @@
 // The service on a host (SpacetimeDB): restart, stop, start, logs, publish, and the publish gate
 // read from its log markers. Two drivers: docker compose, and a plain command set (systemd, helm…).
+import { parseDuration } from '../config/duration';
 import type { ServiceConfig } from '../config/schema';
 import { FailureType, fail } from './failures';
 import { type ExecResult, type Host, shellQuote } from './hosts';
@@ -26,10 +27,11 @@ export interface ServiceDriver {
 }
 
 export function durationMs(d: string): number {
-  const m = /^(\d+)(ms|s|m|h|d)$/.exec(d);
-  if (!m) throw fail(FailureType.BadInput, `bad duration "${d}"`);
-  const unit = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-  return Number(m[1]) * unit;
+  try {
+    return parseDuration(d);
+  } catch (err) {
+    throw fail(FailureType.BadInput, (err as Error).message);
+  }
 }
 
 function lastLines(text: string, n = 5): string {

@@ -96,6 +96,25 @@ export const SecretNames = z.strictObject({
   publicKey: z.string().default('spacetimedb-jwt-public-key'),
 });
 
+export const Replica = z.strictObject({
+  host: name,
+  service: name,
+  /** Where the service answers, for the JWKS check (`<url>/.well-known/jwks.json`). */
+  url: z.url(),
+});
+
+/** A set of signing keys that services accept all at once (JWKS style), one of them active. */
+export const Keyring = z.strictObject({
+  store: name,
+  /** The secret holding the ring (every key and which one is active), one version per change. */
+  secret: z.string().regex(/^[A-Za-z0-9-]+$/),
+  /** The longest a token signed by this ring can live: a rollover never waits less. */
+  tokenLifetime: duration.default('90d'),
+  /** Where the ring is installed on each replica's host, relative to its app dir. */
+  file: z.string().default('./.generated/keyring.json'),
+  replicas: z.array(Replica).min(1),
+});
+
 export const Approvals = z.strictObject({
   /** Environments whose rotation waits for an approver before the first change. */
   requiredFor: z.array(name).default([]),
@@ -113,6 +132,7 @@ export const Config = z
     hosts: z.record(name, Host),
     services: z.record(name, Service),
     environments: z.record(name, Environment),
+    keyrings: z.record(name, Keyring).default({}),
     approvals: Approvals.prefault({}),
   })
   .superRefine((cfg, ctx) => {
@@ -162,6 +182,29 @@ export const Config = z
         });
       }
     }
+    for (const [ringName, ring] of Object.entries(cfg.keyrings)) {
+      if (!(ring.store in cfg.stores)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['keyrings', ringName, 'store'],
+          message: `unknown store "${ring.store}"`,
+        });
+      }
+      ring.replicas.forEach((r, i) => {
+        for (const [field, table] of [
+          ['host', cfg.hosts],
+          ['service', cfg.services],
+        ] as const) {
+          if (!(r[field] in table)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['keyrings', ringName, 'replicas', i, field],
+              message: `unknown ${field} "${r[field]}"`,
+            });
+          }
+        }
+      });
+    }
     cfg.approvals.requiredFor.forEach((envName, i) => {
       if (!(envName in cfg.environments)) {
         ctx.addIssue({
@@ -186,5 +229,6 @@ export type HostConfig = z.infer<typeof Host>;
 export type SshHostConfig = z.infer<typeof SshHost>;
 export type ServiceConfig = z.infer<typeof Service>;
 export type EnvironmentConfig = z.infer<typeof Environment>;
+export type KeyringConfig = z.infer<typeof Keyring>;
 export type PathsConfig = z.infer<typeof Paths>;
 export type SecretNamesConfig = z.infer<typeof SecretNames>;

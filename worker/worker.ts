@@ -1,5 +1,6 @@
 // Builds the rekey worker: real dependencies from config, the workflows, the activities.
 import { type NativeConnection, Worker } from '@temporalio/worker';
+import { createKeyringActivities } from '../activities/keyring';
 import { createRotationActivities } from '../activities/rotation';
 import { createSecretStore, type SecretStore } from '../activities/secret-store';
 import type { Config } from '../config/schema';
@@ -34,6 +35,9 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue ?? process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
     workflowsPath: require.resolve('../workflows'),
-    activities: { ...createRotationActivities({ config: opts.config, store }) },
+    activities: {
+      ...createRotationActivities({ config: opts.config, store }),
+      ...createKeyringActivities({ config: opts.config, store }),
+    },
   });
 }

@@ -11,7 +11,7 @@ export interface Step {
 }
 
 export interface Decision {
-  signal: 'approve' | 'reject';
+  signal: 'approve' | 'reject' | 'expedite';
   by: string;
   comment?: string;
   at: string;

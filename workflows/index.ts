@@ -1,2 +1,4 @@
 // Every workflow the rekey worker registers.
+
+export { rolloverSigningKey } from './rollover';
 export { rotateJwtKeys } from './rotate';

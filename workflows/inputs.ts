@@ -20,3 +20,21 @@ export type RotateOptions = z.output<typeof RotateInput>;
 export function rotateWorkflowId(environments: string[]): string {
   return `rotate-jwt/${[...new Set(environments)].sort().join('+')}`;
 }
+
+export const RolloverInput = z.strictObject({
+  keyring: z.string().min(1),
+  /** How long tokens signed by the old key may still be presented; default: the keyring's
+   * tokenLifetime. Shorter than that is refused. */
+  ttl: z
+    .string()
+    .regex(/^\d+(ms|s|m|h|d)$/)
+    .optional(),
+  dryRun: z.boolean().default(false),
+  /** Wait for a configured approver before activating the new key. */
+  requireApproval: z.boolean().default(false),
+});
+export type RolloverInput = z.input<typeof RolloverInput>;
+
+export function rolloverWorkflowId(keyring: string): string {
+  return `rollover/${keyring}`;
+}

@@ -7,7 +7,14 @@ export const ENV_FILE = join(TEST_ROOT, 'env.json');
 
 /** Namespaces made at server start: one per suite that starts runs, since workflow ids carry
  * intent (rotate-jwt/prod) and two suites may rotate the same environments at once. */
-export const TEST_NAMESPACES = ['rotate', 'rotate-crash', 'cli-temporal', 'schedules', 'bench'] as const;
+export const TEST_NAMESPACES = [
+  'rotate',
+  'rotate-crash',
+  'cli-temporal',
+  'schedules',
+  'rollover',
+  'bench',
+] as const;
 
 export type HostName = 'prod' | 'test' | 'dev';
 export const HOST_NAMES: HostName[] = ['prod', 'test', 'dev'];

@@ -6,35 +6,53 @@
 //   owns it, and a valid token with another identity gets 403 (not authorized);
 // - `serve` publishes once after start, like the guide's container entrypoint, and prints
 //   PUBLISH_SUCCESS / PUBLISH_FAILED lines to its log.
+// Keyring mode (for overlap rollover): when <appDir>/.generated/keyring.json exists, the service
+// loads every key in it at start, signs new tokens with the active one (its kid in the header),
+// accepts tokens signed by any key in the ring, lists the kids at /.well-known/jwks.json and
+// prints KEYRING_LOADED. POST /v1/token?sub=S issues a token.
 // Test hook: while <appDir>/.standin/fail-publish exists, the next publish fails (the file is
 // consumed), standing in for a broken deploy.
 //
 //   node spacetimedb.js serve   --app-dir D --listen ADDR:PORT [--db NAME]
 //   node spacetimedb.js publish --app-dir D --server http://ADDR:PORT [--db NAME]
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { jwtVerify } from 'jose';
+import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import { parse } from 'smol-toml';
 
 const KEY_FILE = '.generated/spacetimedb-keys/id_ecdsa.pub';
 const CLI_TOML = 'data/.config/spacetime/cli.toml';
+const RING_FILE = '.generated/keyring.json';
 
 function identityOf(claims: { iss?: unknown; sub?: unknown }): string {
   return createHash('sha256').update(`${claims.iss}|${claims.sub}`).digest('hex');
 }
 
+interface Ring {
+  active: string;
+  keys: { kid: string; publicPem: string; privatePem?: string }[];
+}
+
 function serve(appDir: string, listen: string, db: string) {
-  const publicKey: KeyObject = createPublicKey(readFileSync(join(appDir, KEY_FILE), 'utf8'));
+  const ringFile = join(appDir, RING_FILE);
+  const ring = existsSync(ringFile) ? (JSON.parse(readFileSync(ringFile, 'utf8')) as Ring) : null;
+  const ringKeys = new Map((ring?.keys ?? []).map((k) => [k.kid, createPublicKey(k.publicPem)]));
+  const signing = ring?.keys.find((k) => k.kid === ring.active)?.privatePem;
+  const publicKey: KeyObject | null = ring
+    ? null
+    : createPublicKey(readFileSync(join(appDir, KEY_FILE), 'utf8'));
   const ownerFile = (name: string) => join(appDir, 'data', `owner-${name}.json`);
 
   async function authenticate(req: IncomingMessage): Promise<string | null> {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (!token) return null;
     try {
-      const { payload } = await jwtVerify(token, publicKey, { algorithms: ['ES256'] });
+      const key = publicKey ?? ringKeys.get(String(decodeProtectedHeader(token).kid));
+      if (!key) return null;
+      const { payload } = await jwtVerify(token, key, { algorithms: ['ES256'] });
       return identityOf(payload);
     } catch {
       return null;
@@ -49,6 +67,25 @@ function serve(appDir: string, listen: string, db: string) {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://standin');
     if (req.method === 'GET' && url.pathname === '/v1/identity') return send(res, 200, { ok: true });
+    if (ring && url.pathname === '/.well-known/jwks.json') {
+      const keys = [...ringKeys].map(([kid, k]) => ({
+        ...k.export({ format: 'jwk' }),
+        kid,
+        alg: 'ES256',
+        use: 'sig',
+      }));
+      return send(res, 200, { keys });
+    }
+    if (ring && signing && req.method === 'POST' && url.pathname === '/v1/token') {
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: ring.active })
+        .setIssuer('standin')
+        .setSubject(url.searchParams.get('sub') ?? 'anonymous')
+        .setIssuedAt()
+        .setExpirationTime('1h')
+        .sign(createPrivateKey(signing));
+      return send(res, 200, { token, kid: ring.active });
+    }
     const identity = await authenticate(req);
     if (url.pathname === '/v1/whoami') {
       return identity ? send(res, 200, { identity }) : send(res, 401, { error: 'InvalidSignature' });
@@ -77,6 +114,7 @@ function serve(appDir: string, listen: string, db: string) {
   const [host, port] = listen.split(':');
   server.listen(Number(port), host, () => {
     console.log(`standin: listening on ${listen}`);
+    if (ring) console.log(`KEYRING_LOADED kids=${[...ringKeys.keys()].join(',')} active=${ring.active}`);
     if (existsSync(join(appDir, CLI_TOML))) {
       publish(appDir, `http://${listen}`, db).then(
         (ok) => {

@@ -1,0 +1,180 @@
+// Activities of the overlap ("kid") rollover: a keyring of signing keys in the secret store, one
+// active, installed on every replica of a service that accepts all of them (JWKS style).
+// Each change to the ring is a new version of one secret, tagged with the run and the step, so a
+// retried step finds its own version instead of changing the ring twice.
+import { posix } from 'node:path';
+import { asyncLocalStorage } from '@temporalio/activity';
+import type { Config, KeyringConfig } from '../config/schema';
+import { FailureType, fail } from './failures';
+import { resolveOnHost, withHost } from './hosts';
+import { generateKeyPair, jwkThumbprint } from './keys';
+import type { SecretStore } from './secret-store';
+import { createServiceDriver } from './service';
+
+interface RingKey {
+  kid: string;
+  publicPem: string;
+  privatePem: string;
+  created: string;
+}
+
+interface Ring {
+  keys: RingKey[];
+  active: string | null;
+}
+
+/** What a workflow may know about a ring: kids, never keys. */
+export interface RingFacts {
+  kids: string[];
+  active: string | null;
+  version: string | null;
+}
+
+export interface KeyringDeps {
+  config: Config;
+  store(name: string): SecretStore;
+}
+
+function beat(details?: unknown): void {
+  asyncLocalStorage.getStore()?.heartbeat(details);
+}
+
+export function createKeyringActivities(deps: KeyringDeps) {
+  function ringConfig(name: string): KeyringConfig {
+    const ring = deps.config.keyrings[name];
+    if (!ring) throw fail(FailureType.BadInput, `unknown keyring "${name}"`);
+    return ring;
+  }
+
+  async function load(name: string): Promise<{ ring: Ring; version: string | null; store: SecretStore }> {
+    const cfg = ringConfig(name);
+    const store = deps.store(cfg.store);
+    const versions = await store.listVersions(cfg.secret);
+    if (versions.length === 0) return { ring: { keys: [], active: null }, version: null, store };
+    const current = await store.get(cfg.secret);
+    return { ring: JSON.parse(current.value) as Ring, version: current.version, store };
+  }
+
+  const facts = (ring: Ring, version: string | null): RingFacts => ({
+    kids: ring.keys.map((k) => k.kid),
+    active: ring.active,
+    version,
+  });
+
+  /** Applies `change` once per (run, step): a retry returns the version the first attempt made. */
+  async function change(
+    name: string,
+    runId: string,
+    step: string,
+    fn: (ring: Ring) => Promise<Ring>,
+  ): Promise<RingFacts> {
+    const cfg = ringConfig(name);
+    const { ring, store } = await load(name);
+    const done = (await store.listVersions(cfg.secret)).find(
+      (v) => v.tags.rekeyRunId === runId && v.tags.step === step,
+    );
+    if (done) {
+      const v = await store.get(cfg.secret, done.version);
+      return facts(JSON.parse(v.value) as Ring, v.version);
+    }
+    const next = await fn(ring);
+    const v = await store.set(cfg.secret, JSON.stringify(next), {
+      rekeyRunId: runId,
+      step,
+      active: next.active ?? '',
+    });
+    return facts(next, v.version);
+  }
+
+  return {
+    async readKeyring(input: { keyring: string }) {
+      const cfg = ringConfig(input.keyring);
+      const { ring, version } = await load(input.keyring);
+      return {
+        ...facts(ring, version),
+        tokenLifetime: cfg.tokenLifetime,
+        replicas: cfg.replicas.map((r) => r.url),
+        approvers: deps.config.approvals.approvers,
+        approvalTimeout: deps.config.approvals.timeout,
+      };
+    },
+
+    /** Adds a new key beside the others; the active key stays as it is. */
+    async addKey(input: { keyring: string; runId: string }): Promise<RingFacts & { added: string }> {
+      const result = await change(input.keyring, input.runId, 'add', async (ring) => {
+        const pair = generateKeyPair();
+        const kid = await jwkThumbprint(pair.publicPem);
+        return {
+          keys: [...ring.keys, { kid, ...pair, created: new Date().toISOString() }],
+          active: ring.active ?? kid,
+        };
+      });
+      return { ...result, added: result.kids.at(-1) as string };
+    },
+
+    async activate(input: { keyring: string; runId: string; kid: string }): Promise<RingFacts> {
+      return change(input.keyring, input.runId, 'activate', async (ring) => {
+        if (!ring.keys.some((k) => k.kid === input.kid)) {
+          throw fail(FailureType.BadInput, `keyring ${input.keyring}: no key ${input.kid} to activate`);
+        }
+        return { ...ring, active: input.kid };
+      });
+    },
+
+    async removeKey(input: { keyring: string; runId: string; kid: string }): Promise<RingFacts> {
+      return change(input.keyring, input.runId, 'remove', async (ring) => {
+        if (ring.active === input.kid) {
+          throw fail(
+            FailureType.PolicyViolation,
+            `keyring ${input.keyring}: ${input.kid} is active; flip first`,
+          );
+        }
+        return { ...ring, keys: ring.keys.filter((k) => k.kid !== input.kid) };
+      });
+    },
+
+    /**
+     * Installs the ring's current version on one replica (every public key, the active private
+     * key; mode 0600), restarts it, and checks its JWKS lists exactly the ring's kids.
+     */
+    async rollOut(input: { keyring: string; replica: number }): Promise<{ url: string; kids: string[] }> {
+      const cfg = ringConfig(input.keyring);
+      const replica = cfg.replicas[input.replica];
+      if (!replica) throw fail(FailureType.BadInput, `keyring ${input.keyring}: no replica ${input.replica}`);
+      const hostCfg = deps.config.hosts[replica.host];
+      const serviceCfg = deps.config.services[replica.service];
+      if (!hostCfg || !serviceCfg)
+        throw fail(FailureType.BadInput, `keyring ${input.keyring}: replica ${replica.url} misconfigured`);
+      const { ring } = await load(input.keyring);
+      const installed = {
+        active: ring.active,
+        keys: ring.keys.map((k) => ({
+          kid: k.kid,
+          publicPem: k.publicPem,
+          ...(k.kid === ring.active ? { privatePem: k.privatePem } : {}),
+        })),
+      };
+      await withHost(replica.host, hostCfg, async (h) => {
+        await h.writeFileAtomic(
+          resolveOnHost(h, posix.normalize(cfg.file)),
+          JSON.stringify(installed),
+          0o600,
+        );
+        const service = createServiceDriver(h, serviceCfg);
+        await service.restart();
+        await service.waitForMarkers({ heartbeat: beat });
+      });
+      const res = await fetch(`${replica.url}/.well-known/jwks.json`);
+      const kids = ((await res.json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid).sort();
+      const want = ring.keys.map((k) => k.kid).sort();
+      if (JSON.stringify(kids) !== JSON.stringify(want)) {
+        throw new Error(
+          `replica ${replica.url} lists ${kids.join(',')} after restart, expected ${want.join(',')}`,
+        );
+      }
+      return { url: replica.url, kids };
+    },
+  };
+}
+
+export type KeyringActivities = ReturnType<typeof createKeyringActivities>;

@@ -1,0 +1,126 @@
+// Overlap rollover on the dev server with three replicas (sshd hosts) of the stand-in in keyring
+// mode: no token is rejected while it may be valid, and the old key is gone at the end.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Progress } from '../workflows/gates';
+import { rolloverWorkflowId } from '../workflows/inputs';
+import type { RolloverResult } from '../workflows/rollover';
+import { type TemporalFixture, temporalFixture } from './helpers';
+import {
+  accepted,
+  keyringActivities,
+  keyringTopology,
+  mint,
+  seedKeyring,
+  stopReplicas,
+} from './infra/keyring-topology';
+import type { Topology } from './infra/topology';
+
+describe('rolloverSigningKey', () => {
+  let fx: TemporalFixture;
+  let t: Topology;
+  let v1: string;
+  const port = 3120;
+  const urls = () => t.config.keyrings.api?.replicas.map((r) => r.url) ?? [];
+
+  before(async () => {
+    fx = await temporalFixture('rollover');
+    t = keyringTopology('rollover', port, '6s');
+    v1 = await seedKeyring(t, port);
+  });
+  after(async () => {
+    await stopReplicas(t);
+    await fx.close();
+  });
+
+  it('refuses a --ttl shorter than the token lifetime and changes nothing', async () => {
+    const beforeRing = await keyringActivities(t).readKeyring({ keyring: 'api' });
+    const error = await fx.withWorker(t.config, async () => {
+      const h = await fx.client.workflow.start('rolloverSigningKey', {
+        taskQueue: fx.taskQueue,
+        workflowId: `${rolloverWorkflowId('api')}-short`,
+        args: [{ keyring: 'api', ttl: '2s' }],
+      });
+      return h.result().then(
+        () => undefined,
+        (e: Error) => e,
+      );
+    });
+    const cause = (error as { cause?: Error & { type?: string } } | undefined)?.cause;
+    assert.equal(cause?.type, 'BadInput');
+    assert.match(cause?.message ?? '', /a 2s wait is shorter than keyring api's token lifetime 6s/);
+    assert.deepEqual(await keyringActivities(t).readKeyring({ keyring: 'api' }), beforeRing);
+  });
+
+  it('keeps old tokens valid through the overlap, issues new ones with the new kid, then drops the old key', async () => {
+    const old = await mint(urls()[0] as string, 'client-a');
+    assert.equal(old.kid, v1);
+    let during: { oldStatus: number[]; newKid: string } | undefined;
+    const result: RolloverResult = await fx.withWorker(t.config, async () => {
+      const h = await fx.client.workflow.start('rolloverSigningKey', {
+        taskQueue: fx.taskQueue,
+        workflowId: rolloverWorkflowId('api'),
+        args: [{ keyring: 'api' }],
+      });
+      for (let i = 0; i < 400 && !during; i++) {
+        const p = await h.query<Progress>('progress');
+        if (p.steps.find((s) => s.name === 'wait')?.status === 'running') {
+          const fresh = await mint(urls()[1] as string, 'client-b');
+          during = {
+            oldStatus: await Promise.all(urls().map((u) => accepted(u, old.token))),
+            newKid: fresh.kid,
+          };
+        } else {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      return h.result();
+    });
+    assert.ok(during, 'observed the overlap wait');
+    assert.deepEqual(
+      during.oldStatus,
+      [200, 200, 200],
+      'old tokens accepted on every replica during the wait',
+    );
+    assert.equal(during.newKid, result.added, 'tokens issued after the flip carry the new kid');
+    assert.equal(result.removed, v1);
+    assert.deepEqual(await Promise.all(urls().map((u) => accepted(u, old.token))), [401, 401, 401]);
+    const fresh = await mint(urls()[2] as string, 'client-c');
+    assert.deepEqual(await Promise.all(urls().map((u) => accepted(u, fresh.token))), [200, 200, 200]);
+    assert.deepEqual((await keyringActivities(t).readKeyring({ keyring: 'api' })).kids, [result.added]);
+  });
+
+  it('stops before the flip when a replica does not come back; the old key stays active', async () => {
+    const ring = await keyringActivities(t).readKeyring({ keyring: 'api' });
+    const token = await mint(urls()[0] as string, 'client-d');
+    // Something else holds dev's port: its replica cannot start again.
+    const { createServer } = await import('node:net');
+    const host = await t.host('dev');
+    const blocker = createServer();
+    try {
+      const { createServiceDriver } = await import('../activities/service');
+      await createServiceDriver(host, t.config.services.api as never).stop();
+      await new Promise<void>((r) => blocker.listen(port, t.env.hosts.dev.address, () => r()));
+      const error = await fx.withWorker(t.config, async () => {
+        const h = await fx.client.workflow.start('rolloverSigningKey', {
+          taskQueue: fx.taskQueue,
+          workflowId: `${rolloverWorkflowId('api')}-broken`,
+          args: [{ keyring: 'api' }],
+        });
+        return h.result().then(
+          () => undefined,
+          (e: Error) => e,
+        );
+      });
+      assert.ok(error, 'the run failed');
+      const after = await keyringActivities(t).readKeyring({ keyring: 'api' });
+      assert.equal(after.active, ring.active, 'the old key is still active');
+      assert.equal((await mint(urls()[0] as string, 'client-e')).kid, ring.active);
+      assert.equal(await accepted(urls()[0] as string, token.token), 200);
+      assert.equal(await accepted(urls()[1] as string, token.token), 200);
+    } finally {
+      blocker.close();
+      await host.close();
+    }
+  });
+});

@@ -1,0 +1,179 @@
+// Overlap ("kid") rollover for services that accept several keys: add v(N+1) beside vN, roll
+// out, flip active, wait out the longest token lifetime (a durable timer: days or months), remove
+// vN, roll out. No token is ever rejected while it could still be valid.
+import {
+  ApplicationFailure,
+  condition,
+  defineSignal,
+  proxyActivities,
+  type RetryPolicy,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { KeyringActivities, RingFacts } from '../activities/keyring';
+import { parseDuration } from '../config/duration';
+import { approvalGate, type GateSignal, ProgressTracker } from './gates';
+import { RolloverInput } from './inputs';
+
+const retry: RetryPolicy = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '30s',
+  maximumAttempts: 5,
+};
+const ring = proxyActivities<KeyringActivities>({ startToCloseTimeout: '30s', retry });
+const rollout = proxyActivities<KeyringActivities>({
+  startToCloseTimeout: '5m',
+  heartbeatTimeout: '20s',
+  retry: { ...retry, maximumAttempts: 3 },
+});
+
+export const expediteSignal = defineSignal<[GateSignal]>('expedite');
+
+export interface RolloverResult {
+  keyring: string;
+  dryRun: boolean;
+  before: RingFacts;
+  added?: string;
+  removed?: string;
+  active?: string;
+  /** When the TTL wait ended early: who ended it and how much of it was cut short. */
+  expedited?: { by: string; comment?: string; cutShortMs: number };
+  nextRotation?: string;
+}
+
+const QUARTER_MS = 91 * 86400e3;
+
+export async function rolloverSigningKey(rawInput: RolloverInput): Promise<RolloverResult> {
+  const input = RolloverInput.parse(rawInput);
+  const { runId } = workflowInfo();
+  const tracker = new ProgressTracker([
+    'plan',
+    'add',
+    'roll out new key',
+    'approval',
+    'activate',
+    'roll out flip',
+    'wait',
+    'remove',
+    'roll out removal',
+  ]);
+  const rollOutAll = async (replicas: number) => {
+    await Promise.all(
+      Array.from({ length: replicas }, (_, replica) => rollout.rollOut({ keyring: input.keyring, replica })),
+    );
+  };
+  try {
+    const before = await tracker.run(
+      'plan',
+      () => ring.readKeyring({ keyring: input.keyring }),
+      (f) => `kids ${f.kids.join(', ') || 'none'}, active ${f.active ?? 'none'}`,
+    );
+    const ttl = input.ttl ?? before.tokenLifetime;
+    if (parseDuration(ttl) < parseDuration(before.tokenLifetime)) {
+      throw ApplicationFailure.create({
+        type: 'BadInput',
+        message: `a ${ttl} wait is shorter than keyring ${input.keyring}'s token lifetime ${before.tokenLifetime}: tokens signed by the old key could outlive it; nothing was changed`,
+        nonRetryable: true,
+      });
+    }
+    if (!before.active) {
+      throw ApplicationFailure.create({
+        type: 'BadInput',
+        message: `keyring ${input.keyring} has no active key to roll over`,
+        nonRetryable: true,
+      });
+    }
+    const old = before.active;
+    if (input.dryRun) {
+      for (const s of tracker.progress.steps)
+        if (s.status === 'pending') tracker.set(s.name, 'skipped', 'dry run');
+      tracker.finish('completed');
+      return { keyring: input.keyring, dryRun: true, before };
+    }
+
+    const added = (
+      await tracker.run(
+        'add',
+        () => ring.addKey({ keyring: input.keyring, runId }),
+        (f) => `added ${f.added}`,
+      )
+    ).added;
+    const replicas = before.replicas.length;
+    await tracker.run('roll out new key', () => rollOutAll(replicas));
+
+    if (input.requireApproval) {
+      const outcome = await approvalGate(tracker, {
+        name: 'approval',
+        approvers: before.approvers,
+        timeoutMs: parseDuration(before.approvalTimeout),
+        summary: `activate ${added} in ${input.keyring} (replacing ${old})`,
+      });
+      if (!outcome.approved) {
+        throw ApplicationFailure.create({
+          type: 'NotApproved',
+          message: `${outcome.reason === 'timeout' ? 'approval timed out' : `rejected by ${outcome.by}`}; ${old} stays active`,
+          nonRetryable: true,
+        });
+      }
+    } else {
+      tracker.set('approval', 'skipped', 'not required');
+    }
+
+    await tracker.run(
+      'activate',
+      () => ring.activate({ keyring: input.keyring, runId, kid: added }),
+      () => `active ${added}`,
+    );
+    await tracker.run('roll out flip', () => rollOutAll(replicas));
+
+    // The durable wait: tokens signed by the old key may live this long.
+    const ttlMs = parseDuration(ttl);
+    const waitStart = Date.now();
+    let expedited: RolloverResult['expedited'];
+    setHandler(expediteSignal, (s: GateSignal) => {
+      const accepted = before.approvers.includes(s.by) && !expedited;
+      tracker.progress.decisions.push({
+        signal: 'expedite',
+        by: s.by,
+        comment: s.comment,
+        at: new Date().toISOString(),
+        accepted,
+      });
+      if (accepted)
+        expedited = {
+          by: s.by,
+          ...(s.comment ? { comment: s.comment } : {}),
+          cutShortMs: Math.max(0, waitStart + ttlMs - Date.now()),
+        };
+    });
+    tracker.set(
+      'wait',
+      'running',
+      `until ${new Date(waitStart + ttlMs).toISOString()} (${ttl}); ${old} still accepted`,
+    );
+    await condition(() => expedited !== undefined, ttlMs);
+    tracker.set('wait', 'done', expedited ? `expedited by ${expedited.by}` : `waited ${ttl}`);
+
+    await tracker.run(
+      'remove',
+      () => ring.removeKey({ keyring: input.keyring, runId, kid: old }),
+      () => `removed ${old}`,
+    );
+    await tracker.run('roll out removal', () => rollOutAll(replicas));
+    tracker.finish('completed');
+    return {
+      keyring: input.keyring,
+      dryRun: false,
+      before,
+      added,
+      removed: old,
+      active: added,
+      ...(expedited ? { expedited } : {}),
+      nextRotation: new Date(Date.now() + QUARTER_MS).toISOString(),
+    };
+  } catch (err) {
+    tracker.finish('failed');
+    throw err;
+  }
+}
