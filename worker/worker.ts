@@ -11,6 +11,8 @@ export interface RekeyWorkerOptions {
   connection: NativeConnection;
   namespace?: string;
   taskQueue?: string;
+  /** 0 turns off the workflow cache (and sticky task queues). */
+  maxCachedWorkflows?: number;
 }
 
 /** One SecretStore per configured store, built on first use. */
@@ -35,6 +37,7 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue ?? process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
     workflowsPath: require.resolve('../workflows'),
+    ...(opts.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: opts.maxCachedWorkflows }),
     activities: {
       ...createRotationActivities({ config: opts.config, store }),
       ...createKeyringActivities({ config: opts.config, store }),

@@ -1,0 +1,121 @@
+// The 90-day overlap wait on the Java time-skipping test server: it finishes in seconds of wall
+// time, an approver can expedite it, and a new worker continues a wait an old one started.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createRekeyWorker } from '../worker/worker';
+import type { Progress } from '../workflows/gates';
+import type { RolloverResult } from '../workflows/rollover';
+import './helpers';
+import { testEnv } from './infra/env';
+import {
+  accepted,
+  keyringActivities,
+  keyringTopology,
+  mint,
+  seedKeyring,
+  stopReplicas,
+} from './infra/keyring-topology';
+import type { Topology } from './infra/topology';
+
+const DAY = 86400e3;
+
+describe('rollover TTL wait (time-skipping server)', () => {
+  let env: TestWorkflowEnvironment;
+  let t: Topology;
+  const port = 3121;
+  let n = 0;
+
+  before(async () => {
+    env = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: testEnv().timeSkippingServerPath } },
+    });
+    t = keyringTopology('rollover-ts', port, '90d');
+    await seedKeyring(t, port);
+  });
+  after(async () => {
+    await stopReplicas(t);
+    await env?.teardown();
+  });
+
+  const url = () => t.config.keyrings.api?.replicas[0]?.url as string;
+  const worker = (cache?: number) =>
+    createRekeyWorker({
+      config: t.config,
+      connection: env.nativeConnection,
+      taskQueue: 'rollover-ts',
+      ...(cache === undefined ? {} : { maxCachedWorkflows: cache }),
+    });
+  const start = () =>
+    env.client.workflow.start('rolloverSigningKey', {
+      taskQueue: 'rollover-ts',
+      workflowId: `rollover/api-${n++}`,
+      args: [{ keyring: 'api' }],
+    });
+
+  /** Polls (time stays locked while we are not awaiting a result) until the wait has begun. */
+  async function waiting(h: WorkflowHandle): Promise<Progress> {
+    for (let i = 0; i < 600; i++) {
+      const p = await h.query<Progress>('progress');
+      if (p.steps.find((s) => s.name === 'wait')?.status === 'running') return p;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('the rollover never started its wait');
+  }
+
+  it('waits the default 90 days and then removes the old key', async () => {
+    const old = await mint(url(), 'ts-a');
+    const result: RolloverResult = await (await worker()).runUntil(async () => (await start()).result());
+    assert.equal(result.removed, old.kid);
+    assert.equal(result.expedited, undefined);
+    assert.equal(await accepted(url(), old.token), 401);
+    const next = Date.parse(result.nextRotation ?? '');
+    assert.ok(next - Date.now() > 80 * DAY, 'the next rotation is about a quarter away');
+  });
+
+  it('an approver expedites the wait; a non-approver is ignored; the result says what was cut short', async () => {
+    const old = await mint(url(), 'ts-b');
+    const result: RolloverResult = await (await worker()).runUntil(async () => {
+      const h = await start();
+      const p = await waiting(h);
+      assert.match(
+        p.steps.find((s) => s.name === 'wait')?.detail ?? '',
+        /until .* \(90d\); .* still accepted/,
+      );
+      assert.equal(await accepted(url(), old.token), 200, 'old token valid during the wait');
+      await h.signal('expedite', { by: 'mallory' });
+      await h.signal('expedite', { by: 'alice', comment: 'key exposed' });
+      const r = await h.result();
+      const decisions = (await h.query<Progress>('progress')).decisions.map((d) => [
+        d.signal,
+        d.by,
+        d.accepted,
+      ]);
+      assert.deepEqual(decisions, [
+        ['expedite', 'mallory', false],
+        ['expedite', 'alice', true],
+      ]);
+      return r;
+    });
+    assert.equal(result.expedited?.by, 'alice');
+    assert.ok((result.expedited?.cutShortMs ?? 0) > 89 * DAY, 'almost all of the 90 days were cut short');
+    assert.equal(await accepted(url(), old.token), 401);
+  });
+
+  it('a worker started during the wait continues it', async () => {
+    const old = await mint(url(), 'ts-c');
+    // Without a workflow cache the first worker holds no sticky queue the server would wait on.
+    const h = await (await worker(0)).runUntil(async () => {
+      const handle = await start();
+      await waiting(handle);
+      return handle;
+    });
+    const result: RolloverResult = await (await worker()).runUntil(() => h.result());
+    assert.equal(result.removed, old.kid);
+    const ring = await keyringActivities(t).readKeyring({ keyring: 'api' });
+    assert.equal(ring.active, result.added);
+    assert.ok(!ring.kids.includes(old.kid), 'the old key is gone from the ring');
+    assert.equal(await accepted(url(), old.token), 401);
+  });
+});
