@@ -13,10 +13,20 @@ import { Config } from '../config/schema';
 import { summarize } from '../config/summary';
 import { runWorker } from '../worker/main';
 import { storeRegistry } from '../worker/worker';
+import type { RolloverResult } from '../workflows/rollover';
 import { formatProgress, formatRotateResult, formatVerify } from './format';
 import { quickstart } from './quickstart';
-import { expandToKeyGroups, progressOf, RunRefused, signalGate, startRotation, withClient } from './runs';
-import { createRotationSchedule, formatSchedule } from './schedules';
+import {
+  checkRolloverTtl,
+  expandToKeyGroups,
+  progressOf,
+  RunRefused,
+  signalGate,
+  startRollover,
+  startRotation,
+  withClient,
+} from './runs';
+import { createRolloverSchedule, createRotationSchedule, formatSchedule } from './schedules';
 import { dataSizes, formatBytes } from './sync-status';
 
 export class UsageError extends Error {}
@@ -36,6 +46,12 @@ Commands:
                                host, publisher token re-signed with the same identity, service
                                restarted and publish checked; an environment that fails is rolled
                                back. Needs --yes unless the config requires an approval for it.
+  rollover KEYRING [--ttl 90d] [--dry-run] [--approval] [--yes] [--wait]
+                               overlap rollover for services that accept several keys: add a key,
+                               roll out, flip active, wait --ttl (default: the keyring's
+                               tokenLifetime; shorter is refused), remove the old key, roll out
+  expedite ID --by NAME [--comment T]
+                               end a rollover's wait early (NAME must be a configured approver)
   verify                       read-only: pair parity, fingerprints and key-group policy of every
                                environment's store and host key files
   status ID                    steps of a run and their state, pending gate, decisions
@@ -46,6 +62,8 @@ Commands:
                                a Temporal Schedule that rotates those environments at 06:00 UTC
                                on the first day of each period; a run still going when the next
                                is due is skipped; missed runs are caught up within a day
+  schedule create rollover KEYRING --every quarter|month|week
+                               the same for an overlap rollover of a keyring
   schedule list | describe ID | pause ID [--note T] | unpause ID | trigger ID | delete ID
   sync-status                  data size of every environment's data dir (du over SSH), read-only
   worker                       run a rekey worker (task queue "rekey") until SIGINT/SIGTERM
@@ -163,6 +181,74 @@ async function rotate(args: string[]): Promise<number> {
   });
 }
 
+async function rollover(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      ttl: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      approval: { type: 'boolean', default: false },
+      yes: { type: 'boolean', default: false },
+      wait: { type: 'boolean', default: false },
+    },
+  });
+  const [keyring] = positionals;
+  if (!keyring) throw new UsageError('rollover needs a keyring name');
+  const config = loadConfig(configPath(values.config));
+  checkRolloverTtl(config, keyring, values.ttl);
+  const dryRun = values['dry-run'];
+  if (!dryRun && !values.yes && !values.approval) {
+    throw new UsageError(
+      `rollover changes keyring ${keyring}: pass --yes, or --approval to wait for an approver before the flip`,
+    );
+  }
+  return withClient(async (client) => {
+    const handle = await startRollover(client, config, {
+      keyring,
+      dryRun,
+      requireApproval: values.approval,
+      ...(values.ttl ? { ttl: values.ttl } : {}),
+    });
+    console.log(
+      `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
+    );
+    if (!values.wait && !dryRun) return 0;
+    const r: RolloverResult = await handle.result();
+    console.log(
+      r.dryRun
+        ? `dry run: keyring ${r.keyring} holds ${r.before.kids.join(', ')}, active ${r.before.active}; nothing was changed`
+        : `keyring ${r.keyring}: active ${r.active}, removed ${r.removed}${r.expedited ? ` (wait expedited by ${r.expedited.by}, ${Math.round(r.expedited.cutShortMs / 3600e3)}h cut short)` : ''}; next rotation due ${r.nextRotation}`,
+    );
+    return 0;
+  });
+}
+
+async function expedite(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { by: { type: 'string' }, comment: { type: 'string' } },
+  });
+  const id = runIdArg(positionals, 'expedite');
+  if (!values.by) throw new UsageError('expedite needs --by NAME (a configured approver)');
+  const by = values.by;
+  return withClient(async (client) => {
+    const handle = client.workflow.getHandle(id);
+    await handle.signal('expedite', { by, ...(values.comment ? { comment: values.comment } : {}) });
+    const decision = (await progressOf(client, id)).decisions.filter((d) => d.by === by).at(-1);
+    if (decision && !decision.accepted) {
+      console.error(`rekey: ${by} is not a configured approver; the expedite was recorded and ignored`);
+      return 2;
+    }
+    console.log(
+      `expedited ${id} as ${by}: the wait ends and the old key is removed next; tokens it signed stop working`,
+    );
+    return 0;
+  });
+}
+
 async function verify(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
   const config = loadConfig(configPath(values.config));
@@ -237,17 +323,30 @@ async function scheduleCreate(args: string[]): Promise<number> {
       yes: { type: 'boolean', default: false },
     },
   });
-  if (positionals[0] !== 'rotate-jwt') throw new UsageError('schedule create supports: rotate-jwt');
-  if (!values.env?.length || !values.every)
-    throw new UsageError('schedule create rotate-jwt needs --env E and --every PERIOD');
+  const every = values.every;
+  if (!every) throw new UsageError('schedule create needs --every PERIOD');
   const config = loadConfig(configPath(values.config));
+  if (positionals[0] === 'rollover') {
+    const keyring = positionals[1];
+    if (!keyring) throw new UsageError('schedule create rollover needs a keyring name');
+    if (!values.yes)
+      throw new UsageError(`scheduled rollovers change keyring ${keyring} unattended: pass --yes`);
+    return withClient(async (client) => {
+      console.log(
+        formatSchedule(await (await createRolloverSchedule(client, config, { keyring, every })).describe()),
+      );
+      return 0;
+    });
+  }
+  if (positionals[0] !== 'rotate-jwt')
+    throw new UsageError('schedule create takes rotate-jwt or rollover KEYRING');
+  if (!values.env?.length) throw new UsageError('schedule create rotate-jwt needs --env E');
   const environments = expandToKeyGroups(config, values.env);
   if (!values.yes && !environments.some((e) => config.approvals.requiredFor.includes(e))) {
     throw new UsageError(
       `scheduled rotations of ${environments.join(', ')} would change keys unattended: pass --yes, or require an approval for them (approvals.requiredFor)`,
     );
   }
-  const every = values.every;
   return withClient(async (client) => {
     const handle = await createRotationSchedule(client, config, { environments, every });
     console.log(formatSchedule(await handle.describe()));
@@ -298,6 +397,8 @@ async function syncStatus(args: string[]): Promise<number> {
 }
 
 const COMMANDS: Record<string, Handler> = {
+  rollover,
+  expedite,
   'sync-status': syncStatus,
   'schedule create': scheduleCreate,
   'schedule list': scheduleList,

@@ -1,9 +1,16 @@
 // The small library behind the CLI: start, signal, query and await rekey workflow runs.
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
 import { keyGroupOf } from '../config/summary';
 import type { Progress } from '../workflows/gates';
-import { RotateInput, rotateWorkflowId, TASK_QUEUE } from '../workflows/inputs';
+import {
+  RolloverInput,
+  RotateInput,
+  rolloverWorkflowId,
+  rotateWorkflowId,
+  TASK_QUEUE,
+} from '../workflows/inputs';
 import type { RotateResult } from '../workflows/rotate';
 import { connectConfig } from './connection';
 
@@ -68,6 +75,49 @@ export async function signalGate(
   comment?: string,
 ) {
   await client.workflow.getHandle(workflowId).signal(signal, { by, ...(comment ? { comment } : {}) });
+}
+
+/** Refuses, before anything starts, a wait shorter than the keyring's longest token lifetime. */
+export function checkRolloverTtl(config: Config, keyring: string, ttl?: string): void {
+  const ring = config.keyrings[keyring];
+  if (!ring) {
+    throw new RunRefused(
+      `unknown keyring "${keyring}"; configured: ${Object.keys(config.keyrings).join(', ') || 'none'}`,
+    );
+  }
+  if (ttl === undefined) return;
+  let ms: number;
+  try {
+    ms = parseDuration(ttl);
+  } catch (err) {
+    throw new RunRefused(`--ttl: ${(err as Error).message}`);
+  }
+  if (ms < parseDuration(ring.tokenLifetime)) {
+    throw new RunRefused(
+      `--ttl ${ttl} is shorter than keyring ${keyring}'s token lifetime ${ring.tokenLifetime}: tokens signed by the old key could outlive it; nothing was changed`,
+    );
+  }
+}
+
+export async function startRollover(
+  client: Client,
+  config: Config,
+  raw: RolloverInput,
+  taskQueue = process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
+) {
+  const input = RolloverInput.parse(raw);
+  checkRolloverTtl(config, input.keyring, input.ttl);
+  const workflowId = rolloverWorkflowId(input.keyring);
+  try {
+    return await client.workflow.start('rolloverSigningKey', { taskQueue, workflowId, args: [input] });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new RunRefused(
+        `a rollover of ${input.keyring} is already running (${workflowId}); see rekey status ${workflowId}`,
+      );
+    }
+    throw err;
+  }
 }
 
 export type { RotateResult };

@@ -10,8 +10,14 @@ import {
   ScheduleOverlapPolicy,
 } from '@temporalio/client';
 import type { Config } from '../config/schema';
-import { RotateInput, rotateWorkflowId, TASK_QUEUE } from '../workflows/inputs';
-import { expandToKeyGroups, RunRefused } from './runs';
+import {
+  RolloverInput,
+  RotateInput,
+  rolloverWorkflowId,
+  rotateWorkflowId,
+  TASK_QUEUE,
+} from '../workflows/inputs';
+import { checkRolloverTtl, expandToKeyGroups, RunRefused } from './runs';
 
 /** 06:00 UTC on the first day of the period: early, before the working day in most of Europe. */
 export const CADENCES: Record<string, CalendarSpec> = {
@@ -51,6 +57,37 @@ export async function createRotationSchedule(
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: CATCHUP_WINDOW },
       memo: { environments: environments.join(',') },
+    });
+  } catch (err) {
+    if (err instanceof ScheduleAlreadyRunning)
+      throw new RunRefused(`schedule ${id} already exists; see rekey schedule describe ${id}`);
+    throw err;
+  }
+}
+
+export async function createRolloverSchedule(
+  client: Client,
+  config: Config,
+  opts: { keyring: string; every: string; taskQueue?: string },
+): Promise<ScheduleHandle> {
+  const calendar = CADENCES[opts.every];
+  if (!calendar)
+    throw new RunRefused(`--every must be one of ${Object.keys(CADENCES).join(', ')}, not "${opts.every}"`);
+  checkRolloverTtl(config, opts.keyring);
+  const id = rolloverWorkflowId(opts.keyring);
+  try {
+    return await client.schedule.create({
+      scheduleId: id,
+      spec: { calendars: [calendar] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'rolloverSigningKey',
+        workflowId: id,
+        taskQueue: opts.taskQueue ?? process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
+        args: [RolloverInput.parse({ keyring: opts.keyring })],
+      },
+      // A rollover runs as long as its TTL wait; the next quarter's run waits for it to end.
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: CATCHUP_WINDOW },
     });
   } catch (err) {
     if (err instanceof ScheduleAlreadyRunning)

@@ -68,6 +68,34 @@ describe('rekey CLI', () => {
     assert.match(flag.stderr, /--force/);
   });
 
+  it('refuses a rollover whose wait is shorter than the keyring token lifetime, before anything starts', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-cli-'));
+    const doc = parse(readFileSync(join(repo, 'rekey.example.yaml'), 'utf8'));
+    doc.services.api = { driver: 'compose', service: 'api' };
+    doc.keyrings = {
+      api: {
+        store: 'kv-prod',
+        secret: 'api-keyring',
+        tokenLifetime: '90d',
+        replicas: [{ host: 'azvmprod', service: 'api', url: 'https://api.example.com' }],
+      },
+    };
+    const cfg = join(dir, 'rekey.yaml');
+    writeFileSync(cfg, stringify(doc));
+    const short = rekey('rollover', 'api', '--ttl', '30d', '--yes', '--config', cfg);
+    assert.equal(short.status, 2);
+    assert.match(short.stderr, /--ttl 30d is shorter than keyring api's token lifetime 90d/);
+    const unknown = rekey('rollover', 'web', '--yes', '--config', cfg);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /unknown keyring "web"; configured: api/);
+    const noYes = rekey('rollover', 'api', '--config', cfg);
+    assert.equal(noYes.status, 2);
+    assert.match(noYes.stderr, /rollover changes keyring api: pass --yes, or --approval/);
+    const badTtl = rekey('rollover', 'api', '--ttl', 'soon', '--yes', '--config', cfg);
+    assert.equal(badTtl.status, 2);
+    assert.match(badTtl.stderr, /--ttl: bad duration "soon"/);
+  });
+
   it('resign-token re-signs a cli.toml in place, keeping the identity and the file mode', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rekey-resign-'));
     const oldKey = generateKeyPair();

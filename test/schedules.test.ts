@@ -75,6 +75,26 @@ describe('rotation schedules', () => {
     assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 401);
   });
 
+  it('a quarterly rollover schedule starts rolloverSigningKey', async () => {
+    const { keyringTopology } = await import('./infra/keyring-topology');
+    const k = keyringTopology('schedules-ring', 3122, '90d');
+    const { createRolloverSchedule } = await import('../client/schedules');
+    const h = await createRolloverSchedule(fx.client, k.config, {
+      keyring: 'api',
+      every: 'quarter',
+      taskQueue: fx.taskQueue,
+    });
+    try {
+      const d = await h.describe();
+      assert.equal(d.scheduleId, 'rollover/api');
+      assert.equal(d.action.type === 'startWorkflow' && d.action.workflowType, 'rolloverSigningKey');
+      assert.equal(d.policies.overlap, 'SKIP');
+      assert.ok(d.info.nextActionTimes.every((at) => at.getUTCDate() === 1 && at.getUTCMonth() % 3 === 0));
+    } finally {
+      await h.delete();
+    }
+  });
+
   it('pause and unpause through the CLI', () => {
     const rekey = (...args: string[]) =>
       spawnSync(process.execPath, [join(resolve(__dirname, '../..'), 'bin/rekey'), 'schedule', ...args], {
