@@ -46,18 +46,30 @@ export async function startRotation(
 ) {
   const input = RotateInput.parse(raw);
   const environments = expandToKeyGroups(config, input.environments);
-  const workflowId = rotateWorkflowId(environments);
+  return startOnce(
+    client,
+    'rotateJwtKeys',
+    rotateWorkflowId(environments),
+    { ...input, environments },
+    taskQueue,
+    `a rotation of ${environments.join(', ')}`,
+  );
+}
+
+/** Starts a run unless one with the same intent (workflow id) is already running. */
+async function startOnce(
+  client: Client,
+  workflowType: string,
+  workflowId: string,
+  input: unknown,
+  taskQueue: string,
+  what: string,
+) {
   try {
-    return await client.workflow.start('rotateJwtKeys', {
-      taskQueue,
-      workflowId,
-      args: [{ ...input, environments }],
-    });
+    return await client.workflow.start(workflowType, { taskQueue, workflowId, args: [input] });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new RunRefused(
-        `a rotation of ${environments.join(', ')} is already running (${workflowId}); see rekey status ${workflowId}`,
-      );
+      throw new RunRefused(`${what} is already running (${workflowId}); see rekey status ${workflowId}`);
     }
     throw err;
   }
@@ -107,17 +119,14 @@ export async function startRollover(
 ) {
   const input = RolloverInput.parse(raw);
   checkRolloverTtl(config, input.keyring, input.ttl);
-  const workflowId = rolloverWorkflowId(input.keyring);
-  try {
-    return await client.workflow.start('rolloverSigningKey', { taskQueue, workflowId, args: [input] });
-  } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new RunRefused(
-        `a rollover of ${input.keyring} is already running (${workflowId}); see rekey status ${workflowId}`,
-      );
-    }
-    throw err;
-  }
+  return startOnce(
+    client,
+    'rolloverSigningKey',
+    rolloverWorkflowId(input.keyring),
+    input,
+    taskQueue,
+    `a rollover of ${input.keyring}`,
+  );
 }
 
 export type { RotateResult };

@@ -34,35 +34,52 @@ export const CADENCES: Record<string, CalendarSpec> = {
 
 export const CATCHUP_WINDOW = '1 day';
 
-export async function createRotationSchedule(
-  client: Client,
-  config: Config,
-  opts: { environments: string[]; every: string; taskQueue?: string },
-): Promise<ScheduleHandle> {
-  const calendar = CADENCES[opts.every];
+function cadence(every: string): CalendarSpec {
+  const calendar = CADENCES[every];
   if (!calendar)
-    throw new RunRefused(`--every must be one of ${Object.keys(CADENCES).join(', ')}, not "${opts.every}"`);
-  const environments = expandToKeyGroups(config, opts.environments);
-  const id = rotateWorkflowId(environments);
+    throw new RunRefused(`--every must be one of ${Object.keys(CADENCES).join(', ')}, not "${every}"`);
+  return calendar;
+}
+
+async function createSchedule(
+  client: Client,
+  id: string,
+  calendar: CalendarSpec,
+  workflowType: string,
+  args: unknown[],
+  taskQueue?: string,
+): Promise<ScheduleHandle> {
   try {
     return await client.schedule.create({
       scheduleId: id,
       spec: { calendars: [calendar] },
       action: {
         type: 'startWorkflow',
-        workflowType: 'rotateJwtKeys',
+        workflowType,
         workflowId: id,
-        taskQueue: opts.taskQueue ?? process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
-        args: [RotateInput.parse({ environments })],
+        taskQueue: taskQueue ?? process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
+        args,
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: CATCHUP_WINDOW },
-      memo: { environments: environments.join(',') },
     });
   } catch (err) {
-    if (err instanceof ScheduleAlreadyRunning)
+    if (err instanceof ScheduleAlreadyRunning) {
       throw new RunRefused(`schedule ${id} already exists; see rekey schedule describe ${id}`);
+    }
     throw err;
   }
+}
+
+export async function createRotationSchedule(
+  client: Client,
+  config: Config,
+  opts: { environments: string[]; every: string; taskQueue?: string },
+): Promise<ScheduleHandle> {
+  const calendar = cadence(opts.every);
+  const environments = expandToKeyGroups(config, opts.environments);
+  const id = rotateWorkflowId(environments);
+  const args = [RotateInput.parse({ environments })];
+  return createSchedule(client, id, calendar, 'rotateJwtKeys', args, opts.taskQueue);
 }
 
 export async function createRolloverSchedule(
@@ -70,30 +87,12 @@ export async function createRolloverSchedule(
   config: Config,
   opts: { keyring: string; every: string; taskQueue?: string },
 ): Promise<ScheduleHandle> {
-  const calendar = CADENCES[opts.every];
-  if (!calendar)
-    throw new RunRefused(`--every must be one of ${Object.keys(CADENCES).join(', ')}, not "${opts.every}"`);
+  const calendar = cadence(opts.every);
   checkRolloverTtl(config, opts.keyring);
   const id = rolloverWorkflowId(opts.keyring);
-  try {
-    return await client.schedule.create({
-      scheduleId: id,
-      spec: { calendars: [calendar] },
-      action: {
-        type: 'startWorkflow',
-        workflowType: 'rolloverSigningKey',
-        workflowId: id,
-        taskQueue: opts.taskQueue ?? process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
-        args: [RolloverInput.parse({ keyring: opts.keyring })],
-      },
-      // A rollover runs as long as its TTL wait; the next quarter's run waits for it to end.
-      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: CATCHUP_WINDOW },
-    });
-  } catch (err) {
-    if (err instanceof ScheduleAlreadyRunning)
-      throw new RunRefused(`schedule ${id} already exists; see rekey schedule describe ${id}`);
-    throw err;
-  }
+  // A rollover runs as long as its TTL wait; a run due meanwhile is skipped.
+  const args = [RolloverInput.parse({ keyring: opts.keyring })];
+  return createSchedule(client, id, calendar, 'rolloverSigningKey', args, opts.taskQueue);
 }
 
 export function formatSchedule(d: ScheduleDescription): string {

@@ -6,27 +6,17 @@ import {
   condition,
   defineSignal,
   proxyActivities,
-  type RetryPolicy,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { KeyringActivities, RingFacts } from '../activities/keyring';
 import { parseDuration } from '../config/duration';
+import { quickActivity, serviceActivity } from './activity-options';
 import { approvalGate, type GateSignal, ProgressTracker } from './gates';
 import { RolloverInput } from './inputs';
 
-const retry: RetryPolicy = {
-  initialInterval: '1s',
-  backoffCoefficient: 2,
-  maximumInterval: '30s',
-  maximumAttempts: 5,
-};
-const ring = proxyActivities<KeyringActivities>({ startToCloseTimeout: '30s', retry });
-const rollout = proxyActivities<KeyringActivities>({
-  startToCloseTimeout: '5m',
-  heartbeatTimeout: '20s',
-  retry: { ...retry, maximumAttempts: 3 },
-});
+const ring = proxyActivities<KeyringActivities>(quickActivity);
+const rollout = proxyActivities<KeyringActivities>(serviceActivity);
 
 export const expediteSignal = defineSignal<[GateSignal]>('expedite');
 

@@ -1,28 +1,15 @@
 // JWT signing-key rotation (SpacetimeDB style): new ES256 pair per key group, stored as new
 // secret versions, installed on every host, publisher token re-signed with the same identity,
 // service restarted and its publish gate checked; an environment failing its gate is rolled back.
-import { ApplicationFailure, proxyActivities, type RetryPolicy, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { EnvPlan, RotationActivities, RotationPlan, StagedGroup } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
+import { quickActivity, serviceActivity } from './activity-options';
 import { approvalGate, ProgressTracker } from './gates';
 import { RotateInput } from './inputs';
 
-const retry: RetryPolicy = {
-  initialInterval: '1s',
-  backoffCoefficient: 2,
-  maximumInterval: '30s',
-  maximumAttempts: 5,
-};
-
-// Store and host reads/writes: seconds each; a lost worker's attempt is retried after 30s.
-const quick = proxyActivities<RotationActivities>({ startToCloseTimeout: '30s', retry });
-// Restart + publish + markers: bounded by the service's marker timeout; heartbeats while waiting
-// so a killed worker's attempt is retried within seconds.
-const gated = proxyActivities<RotationActivities>({
-  startToCloseTimeout: '10m',
-  heartbeatTimeout: '20s',
-  retry: { ...retry, maximumAttempts: 3 },
-});
+const quick = proxyActivities<RotationActivities>(quickActivity);
+const gated = proxyActivities<RotationActivities>(serviceActivity);
 
 export type EnvOutcome =
   | {

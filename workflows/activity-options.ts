@@ -1,0 +1,22 @@
+// Activity options shared by the workflows: one retry policy, two kinds of activity.
+import type { ActivityOptions, RetryPolicy } from '@temporalio/workflow';
+
+/** Transient failures (network, throttling, a dropped SSH session) back off up to 30s; named
+ * ApplicationFailures are non-retryable and end the attempt at once. */
+export const retry: RetryPolicy = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '30s',
+  maximumAttempts: 5,
+};
+
+/** Store and host reads/writes: seconds each; a lost worker's attempt is retried after 30s. */
+export const quickActivity: ActivityOptions = { startToCloseTimeout: '30s', retry };
+
+/** Restarts, roll-outs and marker waits: they heartbeat, so a killed worker's attempt is retried
+ * within seconds rather than at the start-to-close timeout. */
+export const serviceActivity: ActivityOptions = {
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '20s',
+  retry: { ...retry, maximumAttempts: 3 },
+};
