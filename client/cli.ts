@@ -13,6 +13,7 @@ import { Config } from '../config/schema';
 import { summarize } from '../config/summary';
 import { runWorker } from '../worker/main';
 import { storeRegistry } from '../worker/worker';
+import type { HopResult } from '../workflows/promote';
 import type { RolloverResult } from '../workflows/rollover';
 import { formatProgress, formatRotateResult, formatVerify } from './format';
 import { quickstart } from './quickstart';
@@ -22,6 +23,7 @@ import {
   progressOf,
   RunRefused,
   signalGate,
+  startPromotion,
   startRollover,
   startRotation,
   withClient,
@@ -52,6 +54,11 @@ Commands:
                                tokenLifetime; shorter is refused), remove the old key, roll out
   expedite ID --by NAME [--comment T]
                                end a rollover's wait early (NAME must be a configured approver)
+  promote FROM TO [TO ...] [--dry-run] [--yes] [--wait]
+                               copy FROM's data dir down the chain one hop at a time (rsync from
+                               host to host, --delete): stop the destination, dry run, approval
+                               (config), hard-link snapshot, copy, re-sign the destination token
+                               with its own key, start, publish; a failure restores the snapshot
   verify                       read-only: pair parity, fingerprints and key-group policy of every
                                environment's store and host key files
   status ID                    steps of a run and their state, pending gate, decisions
@@ -221,6 +228,47 @@ async function rollover(args: string[]): Promise<number> {
         ? `dry run: keyring ${r.keyring} holds ${r.before.kids.join(', ')}, active ${r.before.active}; nothing was changed`
         : `keyring ${r.keyring}: active ${r.active}, removed ${r.removed}${r.expedited ? ` (wait expedited by ${r.expedited.by}, ${Math.round(r.expedited.cutShortMs / 3600e3)}h cut short)` : ''}; next rotation due ${r.nextRotation}`,
     );
+    return 0;
+  });
+}
+
+async function promote(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      yes: { type: 'boolean', default: false },
+      wait: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length < 2)
+    throw new UsageError('promote needs a chain of at least two environments, e.g. prod test dev');
+  const config = loadConfig(configPath(values.config));
+  const dryRun = values['dry-run'];
+  const gated = positionals.slice(1).some((e) => config.approvals.requiredFor.includes(e));
+  if (!dryRun && !values.yes && !gated) {
+    throw new UsageError(
+      `promote replaces the data of ${positionals.slice(1).join(', ')} (files only there are deleted): pass --yes, require an approval for them, or preview with --dry-run`,
+    );
+  }
+  return withClient(async (client) => {
+    const handle = await startPromotion(client, config, { chain: positionals, dryRun });
+    console.log(
+      `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
+    );
+    if (!values.wait && !dryRun) return 0;
+    const hops: HopResult[] = await handle.result();
+    for (const h of hops) {
+      const p = h.plan;
+      console.log(
+        `${h.from} -> ${h.to}: add ${p.add}, change ${p.change}, delete ${p.delete}${p.deletions.length ? ` (${p.deletions.join(', ')})` : ''}, ${p.bytes} bytes` +
+          (h.dryRun
+            ? ' (dry run: nothing changed)'
+            : `; token iss=${h.identity?.iss} sub=${h.identity?.sub}; ${h.marker}`),
+      );
+    }
     return 0;
   });
 }
@@ -397,6 +445,7 @@ async function syncStatus(args: string[]): Promise<number> {
 }
 
 const COMMANDS: Record<string, Handler> = {
+  promote,
   rollover,
   expedite,
   'sync-status': syncStatus,

@@ -5,6 +5,8 @@ import type { Config } from '../config/schema';
 import { keyGroupOf } from '../config/summary';
 import type { Progress } from '../workflows/gates';
 import {
+  PromoteInput,
+  promoteWorkflowId,
   RolloverInput,
   RotateInput,
   rolloverWorkflowId,
@@ -126,6 +128,28 @@ export async function startRollover(
     input,
     taskQueue,
     `a rollover of ${input.keyring}`,
+  );
+}
+
+export async function startPromotion(
+  client: Client,
+  config: Config,
+  raw: PromoteInput,
+  taskQueue = process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
+) {
+  const input = PromoteInput.parse(raw);
+  const unknown = input.chain.filter((e) => !(e in config.environments));
+  if (unknown.length > 0)
+    throw new RunRefused(`unknown environment ${unknown.map((e) => `"${e}"`).join(', ')}`);
+  if (new Set(input.chain).size !== input.chain.length)
+    throw new RunRefused(`an environment appears twice in ${input.chain.join(' -> ')}`);
+  return startOnce(
+    client,
+    'promote',
+    promoteWorkflowId(input.chain),
+    input,
+    taskQueue,
+    `a promotion ${input.chain.join(' -> ')}`,
   );
 }
 

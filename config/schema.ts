@@ -35,6 +35,13 @@ export const SshHost = z.strictObject({
   knownHosts: z.string().min(1),
   appDir: z.string().min(1),
   dataDir: z.string().min(1),
+  /** How this host reaches the others when it is the source of a promotion (paths on it). */
+  sync: z
+    .strictObject({
+      identityFile: z.string().min(1),
+      knownHosts: z.string().min(1),
+    })
+    .optional(),
 });
 
 export const LocalHost = z.strictObject({

@@ -55,6 +55,19 @@ describe('rekey CLI', () => {
     assert.match(res.stderr, /rotate changes keys of test: pass --yes/);
   });
 
+  it('refuses a promotion without --yes, or with a chain of one', () => {
+    const cfg = configWithoutApprovals();
+    const res = rekey('promote', 'prod', 'test', 'dev', '--config', cfg);
+    assert.equal(res.status, 2);
+    assert.match(
+      res.stderr,
+      /promote replaces the data of test, dev \(files only there are deleted\): pass --yes/,
+    );
+    const one = rekey('promote', 'prod', '--yes', '--config', cfg);
+    assert.equal(one.status, 2);
+    assert.match(one.stderr, /promote needs a chain of at least two environments/);
+  });
+
   it('names an unknown environment and a missing --env', () => {
     const cfg = configWithoutApprovals();
     const unknown = rekey('rotate', '--env', 'staging', '--yes', '--config', cfg);

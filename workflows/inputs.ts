@@ -38,3 +38,21 @@ export type RolloverInput = z.input<typeof RolloverInput>;
 export function rolloverWorkflowId(keyring: string): string {
   return `rollover/${keyring}`;
 }
+
+export const PromoteInput = z.strictObject({
+  /** Environments in order, data flowing from each to the next: prod, test, dev. */
+  chain: z.array(z.string().min(1)).min(2),
+  dryRun: z.boolean().default(false),
+});
+export type PromoteInput = z.input<typeof PromoteInput>;
+
+export const HopInput = z.strictObject({
+  from: z.string().min(1),
+  to: z.string().min(1),
+  dryRun: z.boolean().default(false),
+});
+export type HopInput = z.input<typeof HopInput>;
+
+export function promoteWorkflowId(chain: string[]): string {
+  return `promote/${chain.join('-')}`;
+}

@@ -13,6 +13,7 @@ export const TEST_NAMESPACES = [
   'cli-temporal',
   'schedules',
   'rollover',
+  'promote',
   'bench',
 ] as const;
 

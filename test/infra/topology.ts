@@ -73,6 +73,8 @@ export function buildTopology(
               knownHosts: th.knownHosts,
               appDir: join(th.appDir, name),
               dataDir: join(th.appDir, name, 'data'),
+              // The hosts reach each other (for promotion) with the same pinned keys.
+              sync: { identityFile: th.identityFile, knownHosts: th.knownHosts },
             },
           ];
         }),

@@ -1,0 +1,225 @@
+// Activities of a promotion hop (source -> destination): the destination's data dir becomes a
+// copy of the source's, made by rsync running on the source host straight to the destination
+// over SSH (StrictHostKeyChecking=yes with a pinned known_hosts, BatchMode), after a dry run, an
+// approval and a hard-link snapshot that a failure restores.
+import { posix } from 'node:path';
+import { asyncLocalStorage } from '@temporalio/activity';
+import type { Config, SshHostConfig } from '../config/schema';
+import { FailureType, fail } from './failures';
+import { type Host, resolveOnHost, shellQuote, withHost } from './hosts';
+import { createServiceDriver, durationMs } from './service';
+import { resignCliToml, type TokenIdentity } from './tokens';
+
+export interface SyncPlan {
+  add: number;
+  change: number;
+  delete: number;
+  /** The first deletions, for the approval gate. */
+  deletions: string[];
+  bytes: number;
+}
+
+function beat(details?: unknown): void {
+  asyncLocalStorage.getStore()?.heartbeat(details);
+}
+
+/** Parses `rsync --itemize-changes --stats` output. */
+export function parseItemized(out: string): SyncPlan {
+  const plan: SyncPlan = { add: 0, change: 0, delete: 0, deletions: [], bytes: 0 };
+  for (const line of out.split('\n')) {
+    if (line.startsWith('*deleting ')) {
+      plan.delete++;
+      if (plan.deletions.length < 20) plan.deletions.push(line.slice(10).trim());
+    } else if (/^[<>ch.][fdLDS]\+{9}/.test(line)) plan.add++;
+    else if (/^[<>c.][fdLDS][.a-zA-Z+]{9} /.test(line) && !/^\.d\.{9}|^\.[fdL]\.{9}/.test(line))
+      plan.change++;
+  }
+  const m = /Total transferred file size: ([\d,]+)/.exec(out);
+  plan.bytes = m ? Number((m[1] as string).replace(/,/g, '')) : 0;
+  return plan;
+}
+
+export function createPromotionActivities(deps: { config: Config }) {
+  const { config } = deps;
+
+  function env(name: string) {
+    const e = config.environments[name];
+    const host = e && config.hosts[e.host];
+    if (!e || !host) throw fail(FailureType.BadInput, `unknown environment "${name}"`);
+    return { name, hostName: e.host, host };
+  }
+
+  const snapshotPath = (h: Host, runId: string) => `${h.dataDir.replace(/\/+$/, '')}.rekey-snapshot-${runId}`;
+
+  /** The rsync command line, run on the source host. */
+  function rsync(
+    from: string,
+    to: string,
+    extra: string[],
+  ): { source: ReturnType<typeof env>; command: string } {
+    const source = env(from);
+    const dest = env(to);
+    if (source.host.type !== 'ssh' || !source.host.sync) {
+      throw fail(
+        FailureType.BadInput,
+        `host ${source.hostName}: promotion needs hosts.${source.hostName}.sync (identityFile, knownHosts)`,
+      );
+    }
+    if (dest.host.type !== 'ssh')
+      throw fail(FailureType.BadInput, `host ${dest.hostName}: a promotion destination must be an SSH host`);
+    const d = dest.host as SshHostConfig;
+    const ssh = [
+      'ssh',
+      `-i ${shellQuote(source.host.sync.identityFile)}`,
+      `-o UserKnownHostsFile=${shellQuote(source.host.sync.knownHosts)}`,
+      '-o StrictHostKeyChecking=yes',
+      '-o BatchMode=yes',
+      `-p ${d.port}`,
+    ].join(' ');
+    const args = ['-aHAX', '--delete', '--numeric-ids', '--timeout=60', ...extra];
+    const command = `rsync ${args.join(' ')} -e ${shellQuote(ssh)} ${shellQuote(`${source.host.dataDir.replace(/\/+$/, '')}/`)} ${shellQuote(`${d.user}@${d.address}:${d.dataDir.replace(/\/+$/, '')}/`)}`;
+    return { source, command };
+  }
+
+  async function run(h: Host, command: string, what: string, timeoutMs = 600_000) {
+    const res = await h.exec(command, { timeoutMs });
+    if (res.code === 25)
+      throw fail(
+        FailureType.PolicyViolation,
+        `${what}: more deletions than the approved plan (rsync exit 25)`,
+      );
+    if (res.code !== 0)
+      throw new Error(`${what}: exit ${res.code}: ${res.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    return res;
+  }
+
+  return {
+    /** Both hosts reachable (pinned keys), rsync on both, room for the data plus 10%. */
+    async preflightHop(input: { from: string; to: string }) {
+      const s = env(input.from);
+      const d = env(input.to);
+      const sourceBytes = await withHost(s.hostName, s.host, async (h) => {
+        await run(h, 'rsync --version >/dev/null', `host ${s.hostName}: rsync`);
+        return Number(
+          (await run(h, `du -sb ${shellQuote(h.dataDir)}`, `host ${s.hostName}: du`)).stdout.split(/\s/)[0],
+        );
+      });
+      const freeBytes = await withHost(d.hostName, d.host, async (h) => {
+        await run(h, 'rsync --version >/dev/null', `host ${d.hostName}: rsync`);
+        await run(h, `mkdir -p ${shellQuote(h.dataDir)}`, `host ${d.hostName}: mkdir`);
+        const out = (await run(h, `df -B1 --output=avail ${shellQuote(h.dataDir)}`, `host ${d.hostName}: df`))
+          .stdout;
+        return Number(out.trim().split('\n').at(-1));
+      });
+      if (freeBytes < sourceBytes * 1.1) {
+        throw fail(
+          FailureType.PolicyViolation,
+          `${input.to}: ${freeBytes} bytes free, ${input.from} holds ${sourceBytes} (+10% margin)`,
+        );
+      }
+      return { sourceBytes, freeBytes };
+    },
+
+    /** What the copy would do: files to add, change and delete, bytes to move. Changes nothing. */
+    async planSync(input: { from: string; to: string }): Promise<SyncPlan> {
+      const { source, command } = rsync(input.from, input.to, ['--dry-run', '--itemize-changes', '--stats']);
+      return withHost(source.hostName, source.host, async (h) =>
+        parseItemized((await run(h, command, `rsync dry run ${input.from} -> ${input.to}`)).stdout),
+      );
+    },
+
+    /** Hard-link copy of the destination's data dir, once per run: cheap, and what a failure restores. */
+    async snapshot(input: { to: string; runId: string }) {
+      const d = env(input.to);
+      return withHost(d.hostName, d.host, async (h) => {
+        const snap = snapshotPath(h, input.runId);
+        if (!(await h.stat(snap))) {
+          await run(
+            h,
+            `cp -al ${shellQuote(h.dataDir)} ${shellQuote(`${snap}.tmp`)} && mv ${shellQuote(`${snap}.tmp`)} ${shellQuote(snap)}`,
+            `host ${d.hostName}: snapshot`,
+          );
+        }
+        return { snapshot: snap };
+      });
+    },
+
+    /** The copy itself, bounded by the plan's deletions; a retry continues from partial files. */
+    async syncData(input: { from: string; to: string; maxDelete: number }) {
+      const { source, command } = rsync(input.from, input.to, [
+        `--max-delete=${Math.max(input.maxDelete, 0) || -1}`,
+        '--partial-dir=.rsync-partial',
+        '--stats',
+      ]);
+      // A killed worker can leave an rsync running on the source: one transfer per destination.
+      const lock = `/tmp/rekey-rsync-${input.to}.lock`;
+      return withHost(source.hostName, source.host, async (h) => {
+        const timer = setInterval(() => beat({ copying: `${input.from} -> ${input.to}` }), 5000);
+        try {
+          const out = (
+            await run(h, `flock -w 120 ${shellQuote(lock)} ${command}`, `rsync ${input.from} -> ${input.to}`)
+          ).stdout;
+          return { bytes: parseItemized(out).bytes };
+        } finally {
+          clearInterval(timer);
+        }
+      });
+    },
+
+    /** Re-signs the copied publisher token with the destination's own private key file. */
+    async resignDestinationToken(input: {
+      to: string;
+    }): Promise<{ before: TokenIdentity; after: TokenIdentity }> {
+      const d = env(input.to);
+      return withHost(d.hostName, d.host, async (h) => {
+        const keyPath = resolveOnHost(h, posix.join(config.paths.keyDir, config.paths.privateKeyFile));
+        const key = await h.readFile(keyPath);
+        if (!key) throw fail(FailureType.BadInput, `${input.to}: no private key at ${keyPath}`);
+        const tomlPath = resolveOnHost(h, config.paths.cliToml);
+        const text = await h.readFile(tomlPath);
+        if (!text) throw fail(FailureType.BadInput, `${input.to}: no ${tomlPath} after the copy`);
+        const r = await resignCliToml(
+          text.toString(),
+          key.toString(),
+          config.paths.tokenField,
+          `${input.to}: ${tomlPath}`,
+        );
+        if (r.changed) await h.writeFileAtomic(tomlPath, r.text, (await h.stat(tomlPath))?.mode ?? 0o600);
+        return { before: r.before, after: r.after };
+      });
+    },
+
+    /** Puts the snapshot back as the destination's data dir. */
+    async restoreSnapshot(input: { to: string; runId: string }) {
+      const d = env(input.to);
+      return withHost(d.hostName, d.host, async (h) => {
+        const snap = snapshotPath(h, input.runId);
+        if (!(await h.stat(snap))) return { restored: false };
+        await run(
+          h,
+          `rm -rf ${shellQuote(h.dataDir)} && cp -al ${shellQuote(snap)} ${shellQuote(h.dataDir)}`,
+          `host ${d.hostName}: restore`,
+        );
+        return { restored: true };
+      });
+    },
+
+    /** Whether config asks for an approval before data lands in `to`. */
+    async promotionGate(input: { to: string }) {
+      return {
+        required: config.approvals.requiredFor.includes(input.to),
+        approvers: config.approvals.approvers,
+        timeoutMs: durationMs(config.approvals.timeout),
+      };
+    },
+
+    async stopService(input: { env: string }) {
+      const d = env(input.env);
+      const svc = config.services[config.environments[input.env]?.service ?? ''];
+      if (!svc) throw fail(FailureType.BadInput, `${input.env}: no service`);
+      await withHost(d.hostName, d.host, (h) => createServiceDriver(h, svc).stop());
+    },
+  };
+}
+
+export type PromotionActivities = ReturnType<typeof createPromotionActivities>;

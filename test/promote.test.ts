@@ -1,0 +1,117 @@
+// Staged promotion prod -> test -> dev over real sshd hosts and rsync: each destination ends with
+// the source's data, its own key and a token re-signed by it with the source's identity.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Host } from '../activities/hosts';
+import { resolveOnHost } from '../activities/hosts';
+import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
+import type { HopResult } from '../workflows/promote';
+import { type TemporalFixture, temporalFixture } from './helpers';
+import {
+  buildTopology,
+  type Env,
+  type Seeded,
+  seed,
+  stopServices,
+  type Topology,
+  whoami,
+} from './infra/topology';
+
+async function onHost<T>(t: Topology, e: Env, fn: (h: Host) => Promise<T>): Promise<T> {
+  const h = await t.host(e);
+  try {
+    return await fn(h);
+  } finally {
+    await h.close();
+  }
+}
+
+/** sha256 of every file under the data dir but the re-signed token, and hard-link counts. */
+const manifest = (t: Topology, e: Env) =>
+  onHost(t, e, async (h) => {
+    const res = await h.exec(
+      `cd ${h.dataDir} && find . -type f ! -path './.config/spacetime/cli.toml' -printf '%p %n\\n' | sort && find . -type f ! -path './.config/spacetime/cli.toml' | sort | xargs sha256sum`,
+    );
+    return res.stdout;
+  });
+
+describe('promote', () => {
+  let fx: TemporalFixture;
+  let t: Topology;
+  let seeded: Seeded;
+
+  before(async () => {
+    fx = await temporalFixture('promote');
+    t = buildTopology('promote', 3130);
+    seeded = await seed(t);
+    // seed() wrote every host's files in the same second, with the same sizes: give prod's their
+    // own mtime, or rsync's quick check (size + mtime) would rightly skip them.
+    await onHost(t, 'prod', (h) =>
+      h.exec(
+        `cd ${h.dataDir} && mkdir -p db/segments/0001 && head -c 3000000 /dev/urandom > db/segments/0001/log.bin && echo one > db/a.txt && ln -f db/a.txt db/a-link.txt && echo meta > db/segments/meta.json && find . -exec touch -h -d '2026-01-01 00:00:00' {} +`,
+      ),
+    );
+    await onHost(t, 'test', (h) => h.exec(`cd ${h.dataDir} && echo stale > only-on-test.txt`));
+  });
+  after(async () => {
+    await stopServices(t);
+    await fx.close();
+  });
+
+  it('a dry run shows the plan, deletions included, and changes nothing', async () => {
+    const before = await manifest(t, 'test');
+    const hops: HopResult[] = await fx.withWorker(t.config, async () => {
+      const h = await fx.client.workflow.start('promote', {
+        taskQueue: fx.taskQueue,
+        workflowId: 'promote/prod-test-dry',
+        args: [{ chain: ['prod', 'test'], dryRun: true }],
+      });
+      return h.result();
+    });
+    const plan = hops[0]?.plan;
+    assert.ok(plan && plan.add >= 4, JSON.stringify(plan));
+    assert.deepEqual(plan.deletions, ['only-on-test.txt']);
+    assert.ok(plan.bytes >= 3_000_000);
+    assert.equal(await manifest(t, 'test'), before);
+    assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 200, 'test still serving as before');
+  });
+
+  it('prod -> test -> dev: same data, hard links kept, destination-only file gone, own key, same identity', async () => {
+    const hops: HopResult[] = await fx.withWorker(t.config, async () => {
+      const h = await fx.client.workflow.start('promote', {
+        taskQueue: fx.taskQueue,
+        workflowId: 'promote/prod-test-dev',
+        args: [{ chain: ['prod', 'test', 'dev'] }],
+      });
+      return h.result();
+    });
+    assert.deepEqual(
+      hops.map((h) => [h.from, h.to, h.identity?.sub]),
+      [
+        ['prod', 'test', 'publisher-prod'],
+        ['test', 'dev', 'publisher-prod'],
+      ],
+    );
+    const prod = await manifest(t, 'prod');
+    assert.match(prod, /\.\/db\/a-link\.txt 2/);
+    assert.equal(await manifest(t, 'test'), prod);
+    assert.equal(await manifest(t, 'dev'), prod);
+    for (const e of ['test', 'dev'] as Env[]) {
+      const { token, key } = await onHost(t, e, async (h) => ({
+        token: readTokenFromToml(
+          (await h.readFile(resolveOnHost(h, t.config.paths.cliToml)))?.toString() ?? '',
+          'spacetimedb_token',
+          e,
+        ),
+        key: (await h.readFile(resolveOnHost(h, '.generated/spacetimedb-keys/id_ecdsa')))?.toString() ?? '',
+      }));
+      assert.deepEqual(
+        tokenIdentity(token),
+        tokenIdentity(seeded.tokens.prod),
+        `${e}: the source's identity`,
+      );
+      assert.equal(await signedBy(token, key), true, `${e}: signed by its own key`);
+      assert.equal((await whoami(t, e, token)).status, 200, `${e}: its service accepts the token`);
+    }
+  });
+});

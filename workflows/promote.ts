@@ -1,0 +1,149 @@
+// Staged data promotion down a chain (prod -> test -> dev), one child workflow per hop, in order.
+// A hop: preflight, stop the destination, dry run, approval showing the plan, snapshot, copy,
+// re-sign the destination's token with its own key, start, publish, markers; anything failing
+// after the snapshot restores it. A hop that succeeded is not redone when a later one fails.
+import { ApplicationFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { PromotionActivities, SyncPlan } from '../activities/promotion';
+import type { RotationActivities } from '../activities/rotation';
+import type { TokenIdentity } from '../activities/tokens';
+import { quickActivity, serviceActivity } from './activity-options';
+import { approvalGate, ProgressTracker } from './gates';
+import { HopInput, PromoteInput } from './inputs';
+
+const quick = proxyActivities<PromotionActivities>(quickActivity);
+const long = proxyActivities<PromotionActivities>({
+  ...serviceActivity,
+  startToCloseTimeout: '6h',
+  heartbeatTimeout: '30s',
+});
+const service = proxyActivities<RotationActivities>(serviceActivity);
+
+export interface HopResult {
+  from: string;
+  to: string;
+  dryRun: boolean;
+  plan: SyncPlan;
+  bytes?: number;
+  identity?: TokenIdentity;
+  marker?: string;
+}
+
+function planText(p: SyncPlan): string {
+  const del =
+    p.delete > 0
+      ? `, DELETE ${p.delete}${p.deletions.length ? ` (${p.deletions.join(', ')}${p.delete > p.deletions.length ? ', ...' : ''})` : ''}`
+      : ', delete 0';
+  return `add ${p.add}, change ${p.change}${del}; ${p.bytes} bytes to move`;
+}
+
+export async function promoteHop(raw: HopInput): Promise<HopResult> {
+  const input = HopInput.parse(raw);
+  const { from, to } = input;
+  const { runId } = workflowInfo();
+  const tracker = new ProgressTracker([
+    'preflight',
+    'stop',
+    'dry run',
+    'approval',
+    'snapshot',
+    'copy',
+    're-sign token',
+    'start and publish',
+  ]);
+  try {
+    await tracker.run(
+      'preflight',
+      () => quick.preflightHop({ from, to }),
+      (r) => `${r.sourceBytes} bytes to copy, ${r.freeBytes} free`,
+    );
+    if (input.dryRun) {
+      const plan = await tracker.run('dry run', () => quick.planSync({ from, to }), planText);
+      for (const s of tracker.progress.steps)
+        if (s.status === 'pending') tracker.set(s.name, 'skipped', 'dry run');
+      tracker.finish('completed');
+      return { from, to, dryRun: true, plan };
+    }
+    const gate = await quick.promotionGate({ to });
+    await tracker.run('stop', () => quick.stopService({ env: to }));
+    const plan = await tracker.run('dry run', () => quick.planSync({ from, to }), planText);
+    if (gate.required) {
+      const outcome = await approvalGate(tracker, {
+        name: 'approval',
+        approvers: gate.approvers,
+        timeoutMs: gate.timeoutMs,
+        summary: `${from} -> ${to}: ${planText(plan)}`,
+      });
+      if (!outcome.approved) {
+        await service.restartAndVerify({ env: to }); // as it was: same data, running again
+        throw ApplicationFailure.create({
+          type: 'NotApproved',
+          message: `${outcome.reason === 'timeout' ? 'approval timed out' : `rejected by ${outcome.by}`}; ${to} data unchanged`,
+          nonRetryable: true,
+        });
+      }
+    } else {
+      tracker.set('approval', 'skipped', `no approval required for ${to}`);
+    }
+    await tracker.run('snapshot', () => quick.snapshot({ to, runId }));
+    try {
+      const copied = await tracker.run(
+        'copy',
+        () => long.syncData({ from, to, maxDelete: plan.delete }),
+        (r) => `${r.bytes} bytes`,
+      );
+      const token = await tracker.run(
+        're-sign token',
+        () => quick.resignDestinationToken({ to }),
+        (r) => `iss=${r.after.iss} sub=${r.after.sub}`,
+      );
+      const started = await tracker.run(
+        'start and publish',
+        () => service.restartAndVerify({ env: to }),
+        (r) => r.marker,
+      );
+      tracker.finish('completed');
+      return {
+        from,
+        to,
+        dryRun: false,
+        plan,
+        bytes: copied.bytes,
+        identity: token.after,
+        marker: started.marker,
+      };
+    } catch (err) {
+      tracker.set('restore', 'running');
+      await quick.restoreSnapshot({ to, runId });
+      await service.restartAndVerify({ env: to });
+      tracker.set('restore', 'done', 'snapshot restored, service running on the old data');
+      throw err;
+    }
+  } catch (err) {
+    tracker.finish('failed');
+    throw err;
+  }
+}
+
+export async function promote(raw: PromoteInput): Promise<HopResult[]> {
+  const input = PromoteInput.parse(raw);
+  const hops = input.chain.slice(1).map((to, i) => ({ from: input.chain[i] as string, to }));
+  const tracker = new ProgressTracker(hops.map((h) => `${h.from} -> ${h.to}`));
+  const { workflowId } = workflowInfo();
+  const results: HopResult[] = [];
+  try {
+    for (const hop of hops) {
+      const r = await tracker.run(`${hop.from} -> ${hop.to}`, () =>
+        executeChild(promoteHop, {
+          workflowId: `${workflowId}/${hop.from}-${hop.to}`,
+          args: [{ ...hop, dryRun: input.dryRun }],
+        }),
+      );
+      results.push(r);
+    }
+    tracker.finish('completed');
+    return results;
+  } catch (err) {
+    tracker.finish('failed');
+    throw err;
+  }
+}
