@@ -197,11 +197,19 @@ export function createPromotionActivities(deps: { config: Config }) {
         if (!(await h.stat(snap))) return { restored: false };
         await run(
           h,
-          `rm -rf ${shellQuote(h.dataDir)} && cp -al ${shellQuote(snap)} ${shellQuote(h.dataDir)}`,
+          `rm -rf ${shellQuote(h.dataDir)} && mv ${shellQuote(snap)} ${shellQuote(h.dataDir)}`,
           `host ${d.hostName}: restore`,
         );
         return { restored: true };
       });
+    },
+
+    /** After a hop passed its gates the snapshot is no longer needed. */
+    async dropSnapshot(input: { to: string; runId: string }) {
+      const d = env(input.to);
+      await withHost(d.hostName, d.host, (h) =>
+        run(h, `rm -rf ${shellQuote(snapshotPath(h, input.runId))}`, `host ${d.hostName}: drop snapshot`),
+      );
     },
 
     /** Whether config asks for an approval before data lands in `to`. */

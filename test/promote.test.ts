@@ -114,4 +114,32 @@ describe('promote', () => {
       assert.equal((await whoami(t, e, token)).status, 200, `${e}: its service accepts the token`);
     }
   });
+
+  it('a publish failure after the copy restores the snapshot and the old data serves again', async () => {
+    // dev now holds prod's data; give test something new so the copy changes dev.
+    await onHost(t, 'test', (h) => h.exec(`cd ${h.dataDir} && echo newer > db/newer.txt`));
+    const before = await manifest(t, 'dev');
+    const token = await onHost(t, 'dev', async (h) =>
+      readTokenFromToml(
+        (await h.readFile(resolveOnHost(h, t.config.paths.cliToml)))?.toString() ?? '',
+        'spacetimedb_token',
+        'dev',
+      ),
+    );
+    await onHost(t, 'dev', (h) => h.writeFileAtomic(resolveOnHost(h, '.standin/fail-publish'), 'x', 0o644));
+    const error = await fx.withWorker(t.config, async () => {
+      const h = await fx.client.workflow.start('promote', {
+        taskQueue: fx.taskQueue,
+        workflowId: 'promote/test-dev',
+        args: [{ chain: ['test', 'dev'] }],
+      });
+      return h.result().then(
+        () => undefined,
+        (e: Error) => e,
+      );
+    });
+    assert.ok(error, 'the hop failed');
+    assert.equal(await manifest(t, 'dev'), before, 'the snapshot is back');
+    assert.equal((await whoami(t, 'dev', token)).status, 200, 'dev serves again on the old data and token');
+  });
 });

@@ -101,6 +101,7 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
         () => service.restartAndVerify({ env: to }),
         (r) => r.marker,
       );
+      await quick.dropSnapshot({ to, runId });
       tracker.finish('completed');
       return {
         from,
