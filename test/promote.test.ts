@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Host } from '../activities/hosts';
 import { resolveOnHost } from '../activities/hosts';
 import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
+import type { Progress } from '../workflows/gates';
 import type { HopResult } from '../workflows/promote';
 import { type TemporalFixture, temporalFixture } from './helpers';
 import {
@@ -141,5 +142,42 @@ describe('promote', () => {
     assert.ok(error, 'the hop failed');
     assert.equal(await manifest(t, 'dev'), before, 'the snapshot is back');
     assert.equal((await whoami(t, 'dev', token)).status, 200, 'dev serves again on the old data and token');
+  });
+
+  it('a rejected gate leaves the destination data untouched and its service running', async () => {
+    const g = buildTopology('promote-gate', 3131, {
+      approvals: { requiredFor: ['test'], approvers: ['alice'], timeout: '1h' },
+    });
+    const seededGate = await seed(g);
+    try {
+      await onHost(g, 'test', (h) => h.exec(`cd ${h.dataDir} && echo keep > mine.txt`));
+      const before = await manifest(g, 'test');
+      const error = await fx.withWorker(g.config, async () => {
+        const h = await fx.client.workflow.start('promote', {
+          taskQueue: fx.taskQueue,
+          workflowId: 'promote/prod-test-gate',
+          args: [{ chain: ['prod', 'test'] }],
+        });
+        const child = fx.client.workflow.getHandle('promote/prod-test-gate/prod-test');
+        for (let i = 0; i < 300; i++) {
+          const p = await child.query<Progress>('progress').catch(() => undefined);
+          if (p?.pendingGate) {
+            assert.match(p.pendingGate.summary, /prod -> test: .*DELETE 1 \(mine\.txt\)/);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await child.signal('reject', { by: 'alice', comment: 'not now' });
+        return h.result().then(
+          () => undefined,
+          (e: Error) => e,
+        );
+      });
+      assert.ok(error, 'the run failed');
+      assert.equal(await manifest(g, 'test'), before);
+      assert.equal((await whoami(g, 'test', seededGate.tokens.test)).status, 200, 'test runs as before');
+    } finally {
+      await stopServices(g);
+    }
   });
 });
