@@ -28,14 +28,19 @@ export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise
   }
 }
 
-/** The requested environments plus every environment sharing a key group with one of them. */
-export function expandToKeyGroups(config: Config, environments: string[]): string[] {
+/** Refuses environments the config doesn't define, naming them and the configured ones. */
+function requireKnown(config: Config, environments: string[]): void {
   const unknown = environments.filter((e) => !(e in config.environments));
   if (unknown.length > 0) {
     throw new RunRefused(
       `unknown environment ${unknown.map((e) => `"${e}"`).join(', ')}; configured: ${Object.keys(config.environments).join(', ')}`,
     );
   }
+}
+
+/** The requested environments plus every environment sharing a key group with one of them. */
+export function expandToKeyGroups(config: Config, environments: string[]): string[] {
+  requireKnown(config, environments);
   const groups = new Set(environments.map((e) => keyGroupOf(config, e)));
   return Object.keys(config.environments).filter((e) => groups.has(keyGroupOf(config, e)));
 }
@@ -138,9 +143,7 @@ export async function startPromotion(
   taskQueue = process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
 ) {
   const input = PromoteInput.parse(raw);
-  const unknown = input.chain.filter((e) => !(e in config.environments));
-  if (unknown.length > 0)
-    throw new RunRefused(`unknown environment ${unknown.map((e) => `"${e}"`).join(', ')}`);
+  requireKnown(config, input.chain);
   if (new Set(input.chain).size !== input.chain.length)
     throw new RunRefused(`an environment appears twice in ${input.chain.join(' -> ')}`);
   return startOnce(

