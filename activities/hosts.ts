@@ -1,6 +1,6 @@
 // Hosts that activities act on: over SSH (ssh2, host key pinned in known_hosts) or this machine.
 // One interface, so every activity works the same on both.
-import { exec as execCb } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
@@ -16,6 +16,14 @@ export interface ExecResult {
   stderr: string;
 }
 
+export interface ExecOptions {
+  cwd?: string;
+  timeoutMs?: number;
+  /** Streams stdout here as it arrives instead of collecting it (result.stdout is then ''):
+   * long commands such as rsync report progress this way. */
+  onStdout?: (chunk: string) => void;
+}
+
 export interface FileStat {
   /** Permission bits (mode & 0o777). */
   mode: number;
@@ -27,7 +35,7 @@ export interface Host {
   readonly appDir: string;
   readonly dataDir: string;
   /** Runs a shell command; a timeout throws a retryable error naming the host and command. */
-  exec(command: string, opts?: { cwd?: string; timeoutMs?: number }): Promise<ExecResult>;
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
   /** null when the file does not exist. */
   readFile(path: string): Promise<Buffer | null>;
   /** Temp file in the same directory, mode set, fsync, rename over the target. */
@@ -141,7 +149,7 @@ class SshHost implements Host {
     return `host ${this.name} (${this.cfg.address}:${this.cfg.port})`;
   }
 
-  exec(command: string, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
       this.client.exec(withCwd(command, opts.cwd), (err, stream) => {
@@ -152,7 +160,9 @@ class SshHost implements Host {
           stream.close();
           reject(new Error(`${this.where()}: "${command}" timed out after ${timeoutMs / 1000}s`));
         }, timeoutMs);
-        stream.on('data', (d: Buffer) => out.push(d));
+        const { onStdout } = opts;
+        if (onStdout) stream.setEncoding('utf8').on('data', (d: string) => onStdout(d));
+        else stream.on('data', (d: Buffer) => out.push(d));
         stream.stderr.on('data', (d: Buffer) => errOut.push(d));
         stream.on('close', (code: number | null) => {
           clearTimeout(timer);
@@ -299,20 +309,27 @@ class LocalHost implements Host {
     readonly dataDir: string,
   ) {}
 
-  exec(command: string, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
-      execCb(
-        command,
-        { cwd: opts.cwd, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
-        (err, stdout, stderr) => {
-          if (err && (err as { killed?: boolean }).killed) {
-            return reject(new Error(`host ${this.name}: "${command}" timed out after ${timeoutMs / 1000}s`));
-          }
-          const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-          resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-        },
-      );
+      const child = spawn('/bin/sh', ['-c', command], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out: string[] = [];
+      const errOut: string[] = [];
+      const { onStdout } = opts;
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (onStdout ? onStdout(d) : out.push(d)));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => errOut.push(d));
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`host ${this.name}: "${command}" timed out after ${timeoutMs / 1000}s`));
+      }, timeoutMs);
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        reject(new Error(`host ${this.name}: "${command}": ${err.message}`));
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? -1, stdout: out.join(''), stderr: errOut.join('') });
+      });
     });
   }
 

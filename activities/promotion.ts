@@ -3,10 +3,11 @@
 // over SSH (StrictHostKeyChecking=yes with a pinned known_hosts, BatchMode), after a dry run, an
 // approval and a hard-link snapshot that a failure restores.
 import { posix } from 'node:path';
-import { asyncLocalStorage } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import type { Config, SshHostConfig } from '../config/schema';
+import { TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from '../workflows/inputs';
 import { FailureType, fail } from './failures';
-import { type Host, resolveOnHost, shellQuote, withHost } from './hosts';
+import { type ExecOptions, type Host, resolveOnHost, shellQuote, withHost } from './hosts';
 import { createServiceDriver, durationMs } from './service';
 import { resignCliToml, type TokenIdentity } from './tokens';
 
@@ -19,8 +20,27 @@ export interface SyncPlan {
   bytes: number;
 }
 
-function beat(details?: unknown): void {
-  asyncLocalStorage.getStore()?.heartbeat(details);
+/** What one rsync run did, from its --stats. */
+export interface SyncStats {
+  /** Size of the files it transferred (new or changed). */
+  bytes: number;
+  /** Sent over the wire as data, and reconstructed from what the destination already had (a
+   * partial file left by an interrupted attempt counts here). */
+  literalBytes: number;
+  matchedBytes: number;
+}
+
+const statNumber = (out: string, label: string) => {
+  const m = new RegExp(`${label}: ([\\d,]+)`).exec(out);
+  return m ? Number((m[1] as string).replace(/,/g, '')) : 0;
+};
+
+export function parseStats(out: string): SyncStats {
+  return {
+    bytes: statNumber(out, 'Total transferred file size'),
+    literalBytes: statNumber(out, 'Literal data'),
+    matchedBytes: statNumber(out, 'Matched data'),
+  };
 }
 
 /** Parses `rsync --itemize-changes --stats` output. */
@@ -34,10 +54,48 @@ export function parseItemized(out: string): SyncPlan {
     else if (/^[<>c.][fdLDS][.a-zA-Z+]{9} /.test(line) && !/^\.d\.{9}|^\.[fdL]\.{9}/.test(line))
       plan.change++;
   }
-  const m = /Total transferred file size: ([\d,]+)/.exec(out);
-  plan.bytes = m ? Number((m[1] as string).replace(/,/g, '')) : 0;
+  plan.bytes = parseStats(out).bytes;
   return plan;
 }
+
+const PROGRESS_LINE = /^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+\d+:\d\d:\d\d/;
+
+/**
+ * Follows the stdout of `rsync --info=progress2,name1 --stats`: progress lines (ended by \r)
+ * carry the bytes so far, name lines the file being sent. Keeps the tail for the stats.
+ */
+export function rsyncOutput(
+  onProgress: (p: { bytes: number; percent: number; rate: string; file?: string }) => void,
+) {
+  let partial = '';
+  let tail = '';
+  let file: string | undefined;
+  let inStats = false;
+  return {
+    push(chunk: string) {
+      tail = (tail + chunk).slice(-8192);
+      const pieces = (partial + chunk).split(/[\r\n]/);
+      partial = pieces.pop() ?? '';
+      for (const line of pieces) {
+        if (inStats || line === '') continue;
+        if (line.startsWith('Number of files: ')) inStats = true;
+        const m = PROGRESS_LINE.exec(line);
+        if (m) {
+          onProgress({
+            bytes: Number((m[1] as string).replace(/,/g, '')),
+            percent: Number(m[2]),
+            rate: m[3] as string,
+            file,
+          });
+        } else if (!inStats) file = line;
+      }
+    },
+    stats: () => parseStats(tail),
+  };
+}
+
+/** How often a running copy tells its workflow where it is: each report is a history event. */
+const SIGNAL_EVERY_MS = 15_000;
 
 export function createPromotionActivities(deps: { config: Config }) {
   const { config } = deps;
@@ -81,8 +139,8 @@ export function createPromotionActivities(deps: { config: Config }) {
     return { source, command };
   }
 
-  async function run(h: Host, command: string, what: string, timeoutMs = 600_000) {
-    const res = await h.exec(command, { timeoutMs });
+  async function run(h: Host, command: string, what: string, opts: ExecOptions = { timeoutMs: 600_000 }) {
+    const res = await h.exec(command, opts);
     if (res.code === 25)
       throw fail(
         FailureType.PolicyViolation,
@@ -144,25 +202,55 @@ export function createPromotionActivities(deps: { config: Config }) {
       });
     },
 
-    /** The copy itself, bounded by the plan's deletions; a retry continues from partial files. */
-    async syncData(input: { from: string; to: string; maxDelete: number }) {
+    /**
+     * The copy itself. `maxDelete` bounds deletions by the approved plan (null: unbounded). It
+     * heartbeats rsync's progress and signals it to the hop workflow for its `progress` query. A
+     * retry after a lost worker picks up the partial file the broken attempt left.
+     */
+    async syncData(input: {
+      from: string;
+      to: string;
+      maxDelete: number | null;
+    }): Promise<SyncStats & { attempt: number }> {
+      const ctx = Context.current();
+      const { attempt, workflowExecution, startToCloseTimeoutMs } = ctx.info;
+      const from = env(input.from).host;
+      const limit = from.type === 'ssh' ? from.sync?.bandwidthLimit : undefined;
       const { source, command } = rsync(input.from, input.to, [
-        `--max-delete=${Math.max(input.maxDelete, 0) || -1}`,
+        // rsync reads 0 as "no deletions" and -1 as "no limit"
+        `--max-delete=${input.maxDelete === null ? -1 : input.maxDelete}`,
         '--partial-dir=.rsync-partial',
+        ...(limit ? [`--bwlimit=${limit}`] : []),
+        '--info=progress2,name1',
         '--stats',
       ]);
-      // A killed worker can leave an rsync running on the source: one transfer per destination.
+      const workflow = workflowExecution
+        ? ctx.client.workflow.getHandle(workflowExecution.workflowId, workflowExecution.runId)
+        : undefined;
+      let lastSignal = 0;
+      let signalling = false;
+      const output = rsyncOutput((p) => {
+        const report: TransferProgress = { ...p, attempt };
+        ctx.heartbeat(report);
+        if (!workflow || signalling || Date.now() - lastSignal < SIGNAL_EVERY_MS) return;
+        lastSignal = Date.now();
+        signalling = true;
+        workflow
+          .signal(TRANSFER_PROGRESS_SIGNAL, report)
+          .catch((err: Error) => ctx.log.warn(`progress signal not delivered: ${err.message}`))
+          .finally(() => {
+            signalling = false;
+          });
+      });
+      // A lost worker's rsync dies on its next write to the closed session; until then it holds
+      // the lock, so transfers to one destination never overlap.
       const lock = `/tmp/rekey-rsync-${input.to}.lock`;
       return withHost(source.hostName, source.host, async (h) => {
-        const timer = setInterval(() => beat({ copying: `${input.from} -> ${input.to}` }), 5000);
-        try {
-          const out = (
-            await run(h, `flock -w 120 ${shellQuote(lock)} ${command}`, `rsync ${input.from} -> ${input.to}`)
-          ).stdout;
-          return { bytes: parseItemized(out).bytes };
-        } finally {
-          clearInterval(timer);
-        }
+        await run(h, `flock -w 120 ${shellQuote(lock)} ${command}`, `rsync ${input.from} -> ${input.to}`, {
+          timeoutMs: startToCloseTimeoutMs,
+          onStdout: output.push,
+        });
+        return { ...output.stats(), attempt };
       });
     },
 

@@ -15,7 +15,7 @@ import { runWorker } from '../worker/main';
 import { storeRegistry } from '../worker/worker';
 import type { HopResult } from '../workflows/promote';
 import type { RolloverResult } from '../workflows/rollover';
-import { formatProgress, formatRotateResult, formatVerify } from './format';
+import { formatHops, formatProgress, formatRotateResult, formatVerify } from './format';
 import { quickstart } from './quickstart';
 import {
   checkRolloverTtl,
@@ -54,14 +54,17 @@ Commands:
                                tokenLifetime; shorter is refused), remove the old key, roll out
   expedite ID --by NAME [--comment T]
                                end a rollover's wait early (NAME must be a configured approver)
-  promote FROM TO [TO ...] [--dry-run] [--yes] [--wait]
+  promote FROM TO [TO ...] [--dry-run] [--consistent] [--yes] [--wait]
                                copy FROM's data dir down the chain one hop at a time (rsync from
                                host to host, --delete): stop the destination, dry run, approval
                                (config), hard-link snapshot, copy, re-sign the destination token
-                               with its own key, start, publish; a failure restores the snapshot
+                               with its own key, start, publish; a failure restores the snapshot.
+                               --consistent: copy live, then stop FROM for a final pass and start
+                               it again (its downtime is reported)
   verify                       read-only: pair parity, fingerprints and key-group policy of every
                                environment's store and host key files
-  status ID                    steps of a run and their state, pending gate, decisions
+  status ID                    steps of a run and their state, pending gate, decisions; for a
+                               promotion also the running hop and its copy (bytes, current file)
   approve ID --by NAME [--comment T]
   reject ID --by NAME [--comment T]
                                decide a run's approval gate (NAME must be a configured approver)
@@ -239,6 +242,7 @@ async function promote(args: string[]): Promise<number> {
     options: {
       config: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
+      consistent: { type: 'boolean', default: false },
       yes: { type: 'boolean', default: false },
       wait: { type: 'boolean', default: false },
     },
@@ -254,21 +258,17 @@ async function promote(args: string[]): Promise<number> {
     );
   }
   return withClient(async (client) => {
-    const handle = await startPromotion(client, config, { chain: positionals, dryRun });
+    const handle = await startPromotion(client, config, {
+      chain: positionals,
+      dryRun,
+      consistent: values.consistent,
+    });
     console.log(
       `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
     );
     if (!values.wait && !dryRun) return 0;
     const hops: HopResult[] = await handle.result();
-    for (const h of hops) {
-      const p = h.plan;
-      console.log(
-        `${h.from} -> ${h.to}: add ${p.add}, change ${p.change}, delete ${p.delete}${p.deletions.length ? ` (${p.deletions.join(', ')})` : ''}, ${p.bytes} bytes` +
-          (h.dryRun
-            ? ' (dry run: nothing changed)'
-            : `; token iss=${h.identity?.iss} sub=${h.identity?.sub}; ${h.marker}`),
-      );
-    }
+    console.log(formatHops(hops));
     return 0;
   });
 }
@@ -318,7 +318,13 @@ async function status(args: string[]): Promise<number> {
   return withClient(async (client) => {
     const desc = await client.workflow.getHandle(id).describe();
     console.log(`${id}: ${desc.status.name}`);
-    console.log(formatProgress(await progressOf(client, id)));
+    const progress = await progressOf(client, id);
+    console.log(formatProgress(progress));
+    // A promotion's hop runs as a child workflow: show where it is too.
+    if (progress.childWorkflowId && progress.state === 'running') {
+      const child = await progressOf(client, progress.childWorkflowId).catch(() => undefined);
+      if (child) console.log(`${progress.childWorkflowId}:\n${formatProgress(child)}`);
+    }
     return desc.status.name === 'FAILED' || desc.status.name === 'TERMINATED' ? 1 : 0;
   });
 }
@@ -334,13 +340,13 @@ function gateCommand(signal: 'approve' | 'reject'): Handler {
     if (!values.by) throw new UsageError(`${signal} needs --by NAME (a configured approver)`);
     const by = values.by;
     return withClient(async (client) => {
-      await signalGate(client, id, signal, by, values.comment);
-      const decision = (await progressOf(client, id)).decisions.filter((d) => d.by === by).at(-1);
+      const target = await signalGate(client, id, signal, by, values.comment);
+      const decision = (await progressOf(client, target)).decisions.filter((d) => d.by === by).at(-1);
       if (decision && !decision.accepted) {
         console.error(`rekey: ${by} is not a configured approver; the ${signal} was recorded and ignored`);
         return 2;
       }
-      console.log(`${signal}d ${id} as ${by}`);
+      console.log(`${signal}d ${target} as ${by}`);
       return 0;
     });
   };

@@ -1,6 +1,7 @@
 // Human-readable output for the CLI. Only non-secret facts ever reach these functions.
 import type { VerifyReport } from '../activities/rotation';
 import type { Progress } from '../workflows/gates';
+import type { HopResult } from '../workflows/promote';
 import type { RotateResult } from '../workflows/rotate';
 
 const short = (fp: string | null | undefined) => (fp ? fp.slice(0, 16) : 'none');
@@ -71,4 +72,23 @@ export function formatVerify(r: VerifyReport): string {
   for (const p of r.problems) lines.push(`problem: ${p}`);
   lines.push(r.ok ? 'ok: pairs match, policy holds' : `${r.problems.length} problem(s)`);
   return lines.join('\n');
+}
+
+export function formatHops(hops: HopResult[]): string {
+  return hops
+    .map((h) => {
+      const p = h.plan;
+      const plan = `${h.from} -> ${h.to}: add ${p.add}, change ${p.change}, delete ${p.delete}${p.deletions.length ? ` (${p.deletions.join(', ')})` : ''}, ${p.bytes} bytes`;
+      if (h.dryRun) return `${plan} (dry run: nothing changed)`;
+      const parts = [
+        `copied ${h.copied?.bytes ?? 0} bytes`,
+        ...(h.finalPass
+          ? [`final pass ${h.finalPass.bytes} bytes with ${h.from} stopped for ${h.sourceDowntimeMs} ms`]
+          : []),
+        `token iss=${h.identity?.iss} sub=${h.identity?.sub}`,
+        `${h.marker}`,
+      ];
+      return `${plan}; ${parts.join('; ')}`;
+    })
+    .join('\n');
 }

@@ -86,14 +86,25 @@ export async function progressOf(client: Client, workflowId: string): Promise<Pr
   return client.workflow.getHandle(workflowId).query<Progress>('progress');
 }
 
+/**
+ * Signals the gate of `workflowId`, or of the child it is waiting on (a promotion's hop) when
+ * that child holds the pending gate. Returns the id of the workflow signalled.
+ */
 export async function signalGate(
   client: Client,
   workflowId: string,
   signal: 'approve' | 'reject',
   by: string,
   comment?: string,
-) {
-  await client.workflow.getHandle(workflowId).signal(signal, { by, ...(comment ? { comment } : {}) });
+): Promise<string> {
+  const progress = await progressOf(client, workflowId);
+  let target = workflowId;
+  if (!progress.pendingGate && progress.childWorkflowId) {
+    const child = await progressOf(client, progress.childWorkflowId).catch(() => undefined);
+    if (child?.pendingGate) target = progress.childWorkflowId;
+  }
+  await client.workflow.getHandle(target).signal(signal, { by, ...(comment ? { comment } : {}) });
+  return target;
 }
 
 /** Refuses, before anything starts, a wait shorter than the keyring's longest token lifetime. */

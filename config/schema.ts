@@ -40,6 +40,11 @@ export const SshHost = z.strictObject({
     .strictObject({
       identityFile: z.string().min(1),
       knownHosts: z.string().min(1),
+      /** rsync --bwlimit for copies out of this host, e.g. "40M" (per second; K, M, G; plain = KiB). */
+      bandwidthLimit: z
+        .string()
+        .regex(/^\d+(\.\d+)?[KMG]?$/i, 'a rate such as 40M, 500K or 1G (per second)')
+        .optional(),
     })
     .optional(),
 });

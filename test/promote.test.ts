@@ -2,7 +2,6 @@
 // the source's data, its own key and a token re-signed by it with the source's identity.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Host } from '../activities/hosts';
 import { resolveOnHost } from '../activities/hosts';
 import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
 import type { Progress } from '../workflows/gates';
@@ -10,31 +9,15 @@ import type { HopResult } from '../workflows/promote';
 import { type TemporalFixture, temporalFixture } from './helpers';
 import {
   buildTopology,
+  dataManifest,
   type Env,
+  onHost,
   type Seeded,
   seed,
   stopServices,
   type Topology,
   whoami,
 } from './infra/topology';
-
-async function onHost<T>(t: Topology, e: Env, fn: (h: Host) => Promise<T>): Promise<T> {
-  const h = await t.host(e);
-  try {
-    return await fn(h);
-  } finally {
-    await h.close();
-  }
-}
-
-/** sha256 of every file under the data dir but the re-signed token, and hard-link counts. */
-const manifest = (t: Topology, e: Env) =>
-  onHost(t, e, async (h) => {
-    const res = await h.exec(
-      `cd ${h.dataDir} && find . -type f ! -path './.config/spacetime/cli.toml' -printf '%p %n\\n' | sort && find . -type f ! -path './.config/spacetime/cli.toml' | sort | xargs sha256sum`,
-    );
-    return res.stdout;
-  });
 
 describe('promote', () => {
   let fx: TemporalFixture;
@@ -60,7 +43,7 @@ describe('promote', () => {
   });
 
   it('a dry run shows the plan, deletions included, and changes nothing', async () => {
-    const before = await manifest(t, 'test');
+    const before = await dataManifest(t, 'test');
     const hops: HopResult[] = await fx.withWorker(t.config, async () => {
       const h = await fx.client.workflow.start('promote', {
         taskQueue: fx.taskQueue,
@@ -73,7 +56,7 @@ describe('promote', () => {
     assert.ok(plan && plan.add >= 4, JSON.stringify(plan));
     assert.deepEqual(plan.deletions, ['only-on-test.txt']);
     assert.ok(plan.bytes >= 3_000_000);
-    assert.equal(await manifest(t, 'test'), before);
+    assert.equal(await dataManifest(t, 'test'), before);
     assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 200, 'test still serving as before');
   });
 
@@ -93,10 +76,10 @@ describe('promote', () => {
         ['test', 'dev', 'publisher-prod'],
       ],
     );
-    const prod = await manifest(t, 'prod');
+    const prod = await dataManifest(t, 'prod');
     assert.match(prod, /\.\/db\/a-link\.txt 2/);
-    assert.equal(await manifest(t, 'test'), prod);
-    assert.equal(await manifest(t, 'dev'), prod);
+    assert.equal(await dataManifest(t, 'test'), prod);
+    assert.equal(await dataManifest(t, 'dev'), prod);
     for (const e of ['test', 'dev'] as Env[]) {
       const { token, key } = await onHost(t, e, async (h) => ({
         token: readTokenFromToml(
@@ -119,7 +102,7 @@ describe('promote', () => {
   it('a publish failure after the copy restores the snapshot and the old data serves again', async () => {
     // dev now holds prod's data; give test something new so the copy changes dev.
     await onHost(t, 'test', (h) => h.exec(`cd ${h.dataDir} && echo newer > db/newer.txt`));
-    const before = await manifest(t, 'dev');
+    const before = await dataManifest(t, 'dev');
     const token = await onHost(t, 'dev', async (h) =>
       readTokenFromToml(
         (await h.readFile(resolveOnHost(h, t.config.paths.cliToml)))?.toString() ?? '',
@@ -140,7 +123,7 @@ describe('promote', () => {
       );
     });
     assert.ok(error, 'the hop failed');
-    assert.equal(await manifest(t, 'dev'), before, 'the snapshot is back');
+    assert.equal(await dataManifest(t, 'dev'), before, 'the snapshot is back');
     assert.equal((await whoami(t, 'dev', token)).status, 200, 'dev serves again on the old data and token');
   });
 
@@ -151,7 +134,7 @@ describe('promote', () => {
     const seededGate = await seed(g);
     try {
       await onHost(g, 'test', (h) => h.exec(`cd ${h.dataDir} && echo keep > mine.txt`));
-      const before = await manifest(g, 'test');
+      const before = await dataManifest(g, 'test');
       const error = await fx.withWorker(g.config, async () => {
         const h = await fx.client.workflow.start('promote', {
           taskQueue: fx.taskQueue,
@@ -174,7 +157,7 @@ describe('promote', () => {
         );
       });
       assert.ok(error, 'the run failed');
-      assert.equal(await manifest(g, 'test'), before);
+      assert.equal(await dataManifest(g, 'test'), before);
       assert.equal((await whoami(g, 'test', seededGate.tokens.test)).status, 200, 'test runs as before');
     } finally {
       await stopServices(g);

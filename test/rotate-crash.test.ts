@@ -1,9 +1,8 @@
 // Crash-resume: the worker process is SIGKILLed while key files are being installed and again
 // while the publish markers are awaited; a new worker finishes the run, and nothing happened twice.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { resolveOnHost } from '../activities/hosts';
@@ -20,59 +19,7 @@ import {
   type Topology,
   whoami,
 } from './infra/topology';
-
-const repo = resolve(__dirname, '../..');
-
-function startWorker(t: Topology, taskQueue: string): ChildProcess {
-  const env = testEnv();
-  const child = spawn(process.execPath, [join(repo, 'bin/rekey'), 'worker', '--config', t.configFile], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: env.temporal.address,
-      TEMPORAL_NAMESPACE: 'rotate-crash',
-      REKEY_TASK_QUEUE: taskQueue,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  return child;
-}
-
-function kill(child: ChildProcess): Promise<void> {
-  return new Promise((res) => {
-    if (child.exitCode !== null || child.signalCode !== null) return res();
-    child.once('exit', () => res());
-    child.kill('SIGKILL');
-  });
-}
-
-/**
- * Resolves once an attempt of `activity` is running (the moment to kill the worker), or, should
- * every attempt have finished between two polls, once one has completed: the kill then lands on
- * a later step, which is still a crash mid-run.
- */
-async function activityStarted(client: Client, workflowId: string, activity: string): Promise<void> {
-  const handle = client.workflow.getHandle(workflowId);
-  for (let i = 0; i < 2400; i++) {
-    const pending = (await handle.describe()).raw.pendingActivities ?? [];
-    if (pending.some((a) => a.activityType?.name === activity && a.lastStartedTime)) return;
-    if (i % 20 === 19) {
-      const events = (await handle.fetchHistory()).events ?? [];
-      if (events.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity)) {
-        const scheduled = new Set(
-          events
-            .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity)
-            .map((e) => String(e.eventId)),
-        );
-        if (
-          events.some((e) => scheduled.has(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)))
-        )
-          return;
-      }
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`${activity} never started in ${workflowId}`);
-}
+import { activityStarted, kill, startWorker } from './infra/worker-process';
 
 describe('rotateJwtKeys survives worker crashes', () => {
   let t: Topology;
@@ -90,18 +37,18 @@ describe('rotateJwtKeys survives worker crashes', () => {
     client = new Client({ connection, namespace: 'rotate-crash' });
     const taskQueue = `rekey-crash-${randomUUID()}`;
 
-    workers.push(startWorker(t, taskQueue));
+    workers.push(startWorker(t, 'rotate-crash', taskQueue));
     const handle = await startRotation(client, t.config, { environments: [...ENVS] }, taskQueue);
     runId = (await handle.describe()).runId;
 
     await activityStarted(client, handle.workflowId, 'installKeyFiles');
     await kill(workers[0] as ChildProcess);
 
-    workers.push(startWorker(t, taskQueue));
+    workers.push(startWorker(t, 'rotate-crash', taskQueue));
     await activityStarted(client, handle.workflowId, 'restartAndVerify');
     await kill(workers[1] as ChildProcess);
 
-    workers.push(startWorker(t, taskQueue));
+    workers.push(startWorker(t, 'rotate-crash', taskQueue));
     result = await handle.result();
   });
 

@@ -6,39 +6,23 @@ import { resolveOnHost } from '../activities/hosts';
 import { fingerprint, generateKeyPair } from '../activities/keys';
 import { createRotationActivities } from '../activities/rotation';
 import { storeKeyPair } from '../activities/secret-store';
-import { readTokenFromToml, tokenIdentity } from '../activities/tokens';
+import { tokenIdentity } from '../activities/tokens';
 import { startRotation } from '../client/runs';
 import type { Progress } from '../workflows/gates';
 import type { RotateResult } from '../workflows/rotate';
 import { assertNoSecrets, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import {
   buildTopology,
+  cliToken,
   ENVS,
   type Env,
+  hostFile,
   type Seeded,
   seed,
   stopServices,
   type Topology,
   whoami,
 } from './infra/topology';
-
-async function hostFile(t: Topology, e: Env, rel: string) {
-  const host = await t.host(e);
-  try {
-    const path = resolveOnHost(host, rel);
-    return {
-      text: (await host.readFile(path))?.toString() ?? null,
-      mode: (await host.stat(path))?.mode ?? null,
-    };
-  } finally {
-    await host.close();
-  }
-}
-
-async function cliToken(t: Topology, e: Env): Promise<string> {
-  const { text } = await hostFile(t, e, t.config.paths.cliToml);
-  return readTokenFromToml(text ?? '', 'spacetimedb_token', e);
-}
 
 async function waitForGate(fx: TemporalFixture, workflowId: string): Promise<Progress> {
   for (let i = 0; i < 300; i++) {

@@ -1,6 +1,7 @@
 // Progress reporting and approval gates shared by every rekey workflow.
 // Deterministic code only: no Node imports, time from the workflow clock.
 import { condition, defineQuery, defineSignal, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { TransferProgress } from './inputs';
 
 export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
 
@@ -35,6 +36,10 @@ export interface Progress {
   steps: Step[];
   pendingGate?: PendingGate;
   decisions: Decision[];
+  /** While a data copy runs: rsync's last report. */
+  transfer?: TransferProgress;
+  /** The child workflow doing the current step (a promotion's hop); its progress has the detail. */
+  childWorkflowId?: string;
 }
 
 export interface GateSignal {

@@ -43,6 +43,8 @@ export const PromoteInput = z.strictObject({
   /** Environments in order, data flowing from each to the next: prod, test, dev. */
   chain: z.array(z.string().min(1)).min(2),
   dryRun: z.boolean().default(false),
+  /** Copy live, then stop the source for a short final pass, then start it again. */
+  consistent: z.boolean().default(false),
 });
 export type PromoteInput = z.input<typeof PromoteInput>;
 
@@ -50,9 +52,25 @@ export const HopInput = z.strictObject({
   from: z.string().min(1),
   to: z.string().min(1),
   dryRun: z.boolean().default(false),
+  consistent: z.boolean().default(false),
 });
 export type HopInput = z.input<typeof HopInput>;
 
 export function promoteWorkflowId(chain: string[]): string {
   return `promote/${chain.join('-')}`;
 }
+
+/** What a running rsync last reported, sent by the copy activity to its hop workflow. */
+export interface TransferProgress {
+  /** Bytes of file data the transfer has got through (rsync --info=progress2). */
+  bytes: number;
+  percent: number;
+  /** rsync's rate, e.g. "41.2MB/s". */
+  rate: string;
+  /** The file being transferred now. */
+  file?: string;
+  /** 1 for the first attempt; more after a worker was lost or the transfer broke. */
+  attempt: number;
+}
+
+export const TRANSFER_PROGRESS_SIGNAL = 'transferProgress';

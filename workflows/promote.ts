@@ -2,28 +2,40 @@
 // A hop: preflight, stop the destination, dry run, approval showing the plan, snapshot, copy,
 // re-sign the destination's token with its own key, start, publish, markers; anything failing
 // after the snapshot restores it. A hop that succeeded is not redone when a later one fails.
-import { ApplicationFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { PromotionActivities, SyncPlan } from '../activities/promotion';
+import {
+  ApplicationFailure,
+  defineSignal,
+  executeChild,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { PromotionActivities, SyncPlan, SyncStats } from '../activities/promotion';
 import type { RotationActivities } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { quickActivity, serviceActivity } from './activity-options';
 import { approvalGate, ProgressTracker } from './gates';
-import { HopInput, PromoteInput } from './inputs';
+import { HopInput, PromoteInput, TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from './inputs';
 
 const quick = proxyActivities<PromotionActivities>(quickActivity);
-const long = proxyActivities<PromotionActivities>({
-  ...serviceActivity,
-  startToCloseTimeout: '6h',
-  heartbeatTimeout: '30s',
-});
+// A copy may take hours; a lost worker is noticed by the missing heartbeat within seconds.
+const copy = proxyActivities<PromotionActivities>({ ...serviceActivity, startToCloseTimeout: '6h' });
 const service = proxyActivities<RotationActivities>(serviceActivity);
+
+export const transferProgressSignal = defineSignal<[TransferProgress]>(TRANSFER_PROGRESS_SIGNAL);
+
+type CopyStats = SyncStats & { attempt: number };
 
 export interface HopResult {
   from: string;
   to: string;
   dryRun: boolean;
   plan: SyncPlan;
-  bytes?: number;
+  /** The copy (with --consistent: the live pass). */
+  copied?: CopyStats;
+  /** --consistent: the pass made while the source was stopped, and how long it was down. */
+  finalPass?: CopyStats;
+  sourceDowntimeMs?: number;
   identity?: TokenIdentity;
   marker?: string;
 }
@@ -36,6 +48,12 @@ function planText(p: SyncPlan): string {
   return `add ${p.add}, change ${p.change}${del}; ${p.bytes} bytes to move`;
 }
 
+const copyText = (c: CopyStats) =>
+  `${c.bytes} bytes (${c.matchedBytes} matched at the destination)${c.attempt > 1 ? `, attempt ${c.attempt}` : ''}`;
+
+const transferText = (t: TransferProgress) =>
+  `${t.bytes} bytes, ${t.percent}%, ${t.rate}${t.file ? `, at ${t.file}` : ''}${t.attempt > 1 ? `, attempt ${t.attempt}` : ''}`;
+
 export async function promoteHop(raw: HopInput): Promise<HopResult> {
   const input = HopInput.parse(raw);
   const { from, to } = input;
@@ -47,9 +65,25 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
     'approval',
     'snapshot',
     'copy',
+    ...(input.consistent ? ['stop source', 'final pass', 'start source'] : []),
     're-sign token',
     'start and publish',
   ]);
+  const copySteps = ['copy', 'final pass'];
+  setHandler(transferProgressSignal, (t) => {
+    const step = tracker.progress.current;
+    if (!step || !copySteps.includes(step)) return; // late report of a finished copy
+    tracker.progress.transfer = t;
+    tracker.set(step, 'running', transferText(t));
+  });
+  const copyStep = async (name: string, maxDelete: number | null) => {
+    try {
+      return await tracker.run(name, () => copy.syncData({ from, to, maxDelete }), copyText);
+    } finally {
+      tracker.progress.transfer = undefined;
+    }
+  };
+
   try {
     await tracker.run(
       'preflight',
@@ -86,11 +120,25 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
     }
     await tracker.run('snapshot', () => quick.snapshot({ to, runId }));
     try {
-      const copied = await tracker.run(
-        'copy',
-        () => long.syncData({ from, to, maxDelete: plan.delete }),
-        (r) => `${r.bytes} bytes`,
-      );
+      const copied = await copyStep('copy', plan.delete);
+      let finalPass: CopyStats | undefined;
+      let sourceDowntimeMs: number | undefined;
+      if (input.consistent) {
+        const stoppedAt = Date.now();
+        await tracker.run('stop source', () => quick.stopService({ env: from }));
+        try {
+          // Unbounded: after the bounded live pass, the destination holds only what the source
+          // held, so this pass deletes only what the source itself removed meanwhile.
+          finalPass = await copyStep('final pass', null);
+        } finally {
+          await tracker.run(
+            'start source',
+            () => service.restartAndVerify({ env: from }),
+            () => `${from} was down ${Date.now() - stoppedAt} ms`,
+          );
+          sourceDowntimeMs = Date.now() - stoppedAt;
+        }
+      }
       const token = await tracker.run(
         're-sign token',
         () => quick.resignDestinationToken({ to }),
@@ -108,7 +156,9 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
         to,
         dryRun: false,
         plan,
-        bytes: copied.bytes,
+        copied,
+        finalPass,
+        sourceDowntimeMs,
         identity: token.after,
         marker: started.marker,
       };
@@ -133,12 +183,15 @@ export async function promote(raw: PromoteInput): Promise<HopResult[]> {
   const results: HopResult[] = [];
   try {
     for (const hop of hops) {
+      const childId = `${workflowId}/${hop.from}-${hop.to}`;
+      tracker.progress.childWorkflowId = childId;
       const r = await tracker.run(`${hop.from} -> ${hop.to}`, () =>
         executeChild(promoteHop, {
-          workflowId: `${workflowId}/${hop.from}-${hop.to}`,
-          args: [{ ...hop, dryRun: input.dryRun }],
+          workflowId: childId,
+          args: [{ ...hop, dryRun: input.dryRun, consistent: input.consistent }],
         }),
       );
+      tracker.progress.childWorkflowId = undefined;
       results.push(r);
     }
     tracker.finish('completed');

@@ -9,6 +9,7 @@ import { type Host, openHost, resolveOnHost } from '../../activities/hosts';
 import { fingerprint, generateKeyPair, type KeyPairPem, parsePrivateKey } from '../../activities/keys';
 import { createSecretStore, type SecretStore, storeKeyPair } from '../../activities/secret-store';
 import { createServiceDriver } from '../../activities/service';
+import { readTokenFromToml } from '../../activities/tokens';
 import { loadConfig } from '../../config/load';
 import type { Config } from '../../config/schema';
 import { HOST_NAMES, type TestEnv, testEnv } from './env';
@@ -29,10 +30,15 @@ export interface Topology {
   host(env: Env): Promise<Host>;
 }
 
+/**
+ * `extra` replaces top-level sections of the generated rekey.yaml; `hostSync` is merged into
+ * every SSH host's `sync` (e.g. a bandwidth limit).
+ */
 export function buildTopology(
   name: string,
   servicePort: number,
   extra: Partial<Record<string, unknown>> = {},
+  hostSync: Record<string, unknown> = {},
 ): Topology {
   const env = testEnv();
   // The local host runs `docker compose` like the SSH hosts do: through the shim.
@@ -74,7 +80,7 @@ export function buildTopology(
               appDir: join(th.appDir, name),
               dataDir: join(th.appDir, name, 'data'),
               // The hosts reach each other (for promotion) with the same pinned keys.
-              sync: { identityFile: th.identityFile, knownHosts: th.knownHosts },
+              sync: { identityFile: th.identityFile, knownHosts: th.knownHosts, ...hostSync },
             },
           ];
         }),
@@ -227,6 +233,45 @@ export async function stopServices(t: Topology): Promise<void> {
       }
     }),
   );
+}
+
+/** Runs `fn` with a connection to an environment's host. */
+export async function onHost<T>(t: Topology, e: Env, fn: (h: Host) => Promise<T>): Promise<T> {
+  const h = await t.host(e);
+  try {
+    return await fn(h);
+  } finally {
+    await h.close();
+  }
+}
+
+/** A file on an environment's host (relative to its app dir): text and mode, null if absent. */
+export function hostFile(t: Topology, e: Env, rel: string) {
+  return onHost(t, e, async (h) => {
+    const path = resolveOnHost(h, rel);
+    return {
+      text: (await h.readFile(path))?.toString() ?? null,
+      mode: (await h.stat(path))?.mode ?? null,
+    };
+  });
+}
+
+/** The publisher token in an environment's cli.toml. */
+export async function cliToken(t: Topology, e: Env): Promise<string> {
+  const { text } = await hostFile(t, e, t.config.paths.cliToml);
+  return readTokenFromToml(text ?? '', t.config.paths.tokenField, e);
+}
+
+/** sha256 and hard-link count of every file in a data dir but the (re-signed) cli.toml. */
+export function dataManifest(t: Topology, e: Env): Promise<string> {
+  return onHost(t, e, async (h) => {
+    const files = `find . -type f ! -path './.config/spacetime/cli.toml' ! -path './.rsync-partial/*'`;
+    const res = await h.exec(
+      `cd ${h.dataDir} && ${files} -printf '%p %n\\n' | sort && ${files} -print0 | sort -z | xargs -0 sha256sum`,
+    );
+    if (res.code !== 0) throw new Error(`manifest of ${e}: ${res.stderr}`);
+    return res.stdout;
+  });
 }
 
 /** Asks an environment's stand-in whether it accepts a token: 200, 401 or 403. */
