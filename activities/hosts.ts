@@ -19,10 +19,15 @@ export interface ExecResult {
 export interface ExecOptions {
   cwd?: string;
   timeoutMs?: number;
-  /** Streams stdout here as it arrives instead of collecting it (result.stdout is then ''):
-   * long commands such as rsync report progress this way. */
+  /** Streams stdout here as it arrives; result.stdout then keeps only the last 8 KiB. Long
+   * commands such as rsync report progress this way. */
   onStdout?: (chunk: string) => void;
+  /** SSH: run under a pseudo-terminal, so that sshd hangs the command up when the session ends
+   * (say, the worker is killed) instead of leaving it running. Its stderr then arrives on stdout. */
+  pty?: boolean;
 }
+
+const STREAM_TAIL = 8192;
 
 export interface FileStat {
   /** Permission bits (mode & 0o777). */
@@ -152,7 +157,7 @@ class SshHost implements Host {
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
-      this.client.exec(withCwd(command, opts.cwd), (err, stream) => {
+      this.client.exec(withCwd(command, opts.cwd), { pty: opts.pty ?? false }, (err, stream) => {
         if (err) return reject(new Error(`${this.where()}: exec failed: ${err.message}`));
         const out: Buffer[] = [];
         const errOut: Buffer[] = [];
@@ -161,14 +166,19 @@ class SshHost implements Host {
           reject(new Error(`${this.where()}: "${command}" timed out after ${timeoutMs / 1000}s`));
         }, timeoutMs);
         const { onStdout } = opts;
-        if (onStdout) stream.setEncoding('utf8').on('data', (d: string) => onStdout(d));
-        else stream.on('data', (d: Buffer) => out.push(d));
+        let tail = '';
+        if (onStdout) {
+          stream.setEncoding('utf8').on('data', (d: string) => {
+            tail = (tail + d).slice(-STREAM_TAIL);
+            onStdout(d);
+          });
+        } else stream.on('data', (d: Buffer) => out.push(d));
         stream.stderr.on('data', (d: Buffer) => errOut.push(d));
         stream.on('close', (code: number | null) => {
           clearTimeout(timer);
           resolve({
             code: code ?? -1,
-            stdout: Buffer.concat(out).toString(),
+            stdout: onStdout ? tail : Buffer.concat(out).toString(),
             stderr: Buffer.concat(errOut).toString(),
           });
         });
@@ -313,10 +323,13 @@ class LocalHost implements Host {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
       const child = spawn('/bin/sh', ['-c', command], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-      const out: string[] = [];
+      let out = '';
       const errOut: string[] = [];
       const { onStdout } = opts;
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (onStdout ? onStdout(d) : out.push(d)));
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out = onStdout ? (out + d).slice(-STREAM_TAIL) : out + d;
+        onStdout?.(d);
+      });
       child.stderr.setEncoding('utf8').on('data', (d: string) => errOut.push(d));
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
@@ -328,7 +341,7 @@ class LocalHost implements Host {
       });
       child.on('close', (code) => {
         clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout: out.join(''), stderr: errOut.join('') });
+        resolve({ code: code ?? -1, stdout: out, stderr: errOut.join('') });
       });
     });
   }

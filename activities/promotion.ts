@@ -61,41 +61,59 @@ export function parseItemized(out: string): SyncPlan {
 const PROGRESS_LINE = /^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+\d+:\d\d:\d\d/;
 
 /**
- * Follows the stdout of `rsync --info=progress2,name1 --stats`: progress lines (ended by \r)
- * carry the bytes so far, name lines the file being sent. Keeps the tail for the stats.
+ * Follows the stdout of `rsync --info=progress2,name1 --stats` as it arrives: progress lines
+ * (ended by \r) carry the bytes so far, name lines the file being sent. Returns the chunk sink.
  */
-export function rsyncOutput(
+export function followRsync(
   onProgress: (p: { bytes: number; percent: number; rate: string; file?: string }) => void,
-) {
+): (chunk: string) => void {
   let partial = '';
-  let tail = '';
   let file: string | undefined;
   let inStats = false;
-  return {
-    push(chunk: string) {
-      tail = (tail + chunk).slice(-8192);
-      const pieces = (partial + chunk).split(/[\r\n]/);
-      partial = pieces.pop() ?? '';
-      for (const line of pieces) {
-        if (inStats || line === '') continue;
-        if (line.startsWith('Number of files: ')) inStats = true;
-        const m = PROGRESS_LINE.exec(line);
-        if (m) {
-          onProgress({
-            bytes: Number((m[1] as string).replace(/,/g, '')),
-            percent: Number(m[2]),
-            rate: m[3] as string,
-            file,
-          });
-        } else if (!inStats) file = line;
-      }
-    },
-    stats: () => parseStats(tail),
+  return (chunk) => {
+    const pieces = (partial + chunk).split(/[\r\n]/);
+    partial = pieces.pop() ?? '';
+    for (const line of pieces) {
+      if (inStats || line === '') continue;
+      const m = PROGRESS_LINE.exec(line);
+      if (m) {
+        onProgress({
+          bytes: Number((m[1] as string).replace(/,/g, '')),
+          percent: Number(m[2]),
+          rate: m[3] as string,
+          file,
+        });
+      } else if (line.startsWith('Number of files: ')) inStats = true;
+      else file = line;
+    }
   };
 }
 
-/** How often a running copy tells its workflow where it is: each report is a history event. */
-const SIGNAL_EVERY_MS = 15_000;
+/**
+ * Runs `command` (an rsync) as the only transfer into `to` from this host. rsync carries on when
+ * the session that started it is gone (it ignores a closed stdout), so a retry after a lost
+ * worker would race the old transfer: the retry of the same hop stops it first (its partial file
+ * stays for the retry to build on); a transfer of another run is waited for, then refused.
+ */
+export function exclusive(to: string, owner: string, command: string): string {
+  const lock = shellQuote(`/tmp/rekey-rsync-${to}.lock`);
+  const ownerFile = shellQuote(`/tmp/rekey-rsync-${to}.owner`);
+  const me = shellQuote(owner);
+  return [
+    `exec 9>>${lock}`,
+    'if ! flock -n 9; then',
+    `  read -r pid holder < ${ownerFile}`,
+    `  if [ "$holder" = ${me} ]; then kill -TERM "$pid" 2>/dev/null; fi`,
+    `  flock -w 120 9 || { echo "another transfer into ${to} is running ($holder)" >&2; exit 75; }`,
+    'fi',
+    `echo "$$ "${me} > ${ownerFile}`,
+    `exec ${command}`,
+  ].join('\n');
+}
+
+/** How often a running copy tells its workflow where it is. Each report adds events to the hop's
+ * history, so the interval grows with the copy: every 5 s at first, about 500 reports in 6 h. */
+const signalIntervalMs = (elapsedMs: number) => Math.max(5_000, elapsedMs / 100);
 
 export function createPromotionActivities(deps: { config: Config }) {
   const { config } = deps;
@@ -146,8 +164,10 @@ export function createPromotionActivities(deps: { config: Config }) {
         FailureType.PolicyViolation,
         `${what}: more deletions than the approved plan (rsync exit 25)`,
       );
-    if (res.code !== 0)
-      throw new Error(`${what}: exit ${res.code}: ${res.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    if (res.code !== 0) {
+      const output = (res.stderr.trim() || res.stdout.trim()).split(/[\r\n]+/);
+      throw new Error(`${what}: exit ${res.code}: ${output.slice(-3).join(' | ')}`);
+    }
     return res;
   }
 
@@ -158,6 +178,7 @@ export function createPromotionActivities(deps: { config: Config }) {
       const d = env(input.to);
       const sourceBytes = await withHost(s.hostName, s.host, async (h) => {
         await run(h, 'rsync --version >/dev/null', `host ${s.hostName}: rsync`);
+        await run(h, 'command -v flock >/dev/null', `host ${s.hostName}: flock (util-linux)`);
         return Number(
           (await run(h, `du -sb ${shellQuote(h.dataDir)}`, `host ${s.hostName}: du`)).stdout.split(/\s/)[0],
         );
@@ -227,13 +248,15 @@ export function createPromotionActivities(deps: { config: Config }) {
       const workflow = workflowExecution
         ? ctx.client.workflow.getHandle(workflowExecution.workflowId, workflowExecution.runId)
         : undefined;
+      const startedAt = Date.now();
       let lastSignal = 0;
       let signalling = false;
-      const output = rsyncOutput((p) => {
+      const follow = followRsync((p) => {
         const report: TransferProgress = { ...p, attempt };
         ctx.heartbeat(report);
-        if (!workflow || signalling || Date.now() - lastSignal < SIGNAL_EVERY_MS) return;
-        lastSignal = Date.now();
+        const now = Date.now();
+        if (!workflow || signalling || now - lastSignal < signalIntervalMs(now - startedAt)) return;
+        lastSignal = now;
         signalling = true;
         workflow
           .signal(TRANSFER_PROGRESS_SIGNAL, report)
@@ -242,15 +265,14 @@ export function createPromotionActivities(deps: { config: Config }) {
             signalling = false;
           });
       });
-      // A lost worker's rsync dies on its next write to the closed session; until then it holds
-      // the lock, so transfers to one destination never overlap.
-      const lock = `/tmp/rekey-rsync-${input.to}.lock`;
+      const owner = workflowExecution?.workflowId ?? `${input.from}-${input.to}`;
       return withHost(source.hostName, source.host, async (h) => {
-        await run(h, `flock -w 120 ${shellQuote(lock)} ${command}`, `rsync ${input.from} -> ${input.to}`, {
+        const res = await run(h, exclusive(input.to, owner, command), `rsync ${input.from} -> ${input.to}`, {
           timeoutMs: startToCloseTimeoutMs,
-          onStdout: output.push,
+          onStdout: follow,
+          pty: true,
         });
-        return { ...output.stats(), attempt };
+        return { ...parseStats(res.stdout), attempt };
       });
     },
 

@@ -1,8 +1,12 @@
 // Staged promotion prod -> test -> dev over real sshd hosts and rsync: each destination ends with
 // the source's data, its own key and a token re-signed by it with the source's identity.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { resolveOnHost } from '../activities/hosts';
+import { openHost, resolveOnHost } from '../activities/hosts';
+import { followRsync, parseStats } from '../activities/promotion';
 import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
 import type { Progress } from '../workflows/gates';
 import type { HopResult } from '../workflows/promote';
@@ -161,6 +165,85 @@ describe('promote', () => {
       assert.equal((await whoami(g, 'test', seededGate.tokens.test)).status, 200, 'test runs as before');
     } finally {
       await stopServices(g);
+    }
+  });
+
+  it('--consistent: a live pass, then the source stopped only for the final pass', async () => {
+    await onHost(t, 'prod', (h) =>
+      h.exec(`cd ${h.dataDir} && head -c 1000000 /dev/urandom > db/segments/0001/log2.bin`),
+    );
+    const workflowId = 'promote/prod-test-consistent';
+    const hops: HopResult[] = await fx.withWorker(t.config, async () => {
+      const h = await fx.client.workflow.start('promote', {
+        taskQueue: fx.taskQueue,
+        workflowId,
+        args: [{ chain: ['prod', 'test'], consistent: true }],
+      });
+      return h.result();
+    });
+    const [hop] = hops;
+    assert.ok(hop?.copied && hop.finalPass, JSON.stringify(hop));
+    assert.ok(hop.copied.bytes >= 1_000_000, 'the live pass moved the new segment');
+    assert.equal(hop.finalPass.bytes, 0, 'nothing changed on the stopped source since the live pass');
+    assert.ok((hop.sourceDowntimeMs ?? 0) > 0);
+    assert.equal(await dataManifest(t, 'test'), await dataManifest(t, 'prod'));
+    assert.equal((await whoami(t, 'prod', seeded.tokens.prod)).status, 200, 'prod runs again');
+
+    // The source is stopped after the live pass and started right after the final one.
+    const events =
+      (await fx.client.workflow.getHandle(`${workflowId}/prod-test`).fetchHistory()).events ?? [];
+    const steps = events.flatMap((e) => {
+      const a = e.activityTaskScheduledEventAttributes;
+      if (!a) return [];
+      const arg = JSON.parse(Buffer.from(a.input?.payloads?.[0]?.data ?? []).toString() || '{}');
+      return [`${a.activityType?.name}(${arg.env ?? [arg.from, arg.to].filter(Boolean).join('>')})`];
+    });
+    assert.deepEqual(steps, [
+      'preflightHop(prod>test)',
+      'promotionGate(test)',
+      'stopService(test)',
+      'planSync(prod>test)',
+      'snapshot(test)',
+      'syncData(prod>test)',
+      'stopService(prod)',
+      'syncData(prod>test)',
+      'restartAndVerify(prod)',
+      'resignDestinationToken(test)',
+      'restartAndVerify(test)',
+      'dropSnapshot(test)',
+    ]);
+  });
+});
+
+describe('rsync output', () => {
+  it('follows a real rsync run: names, bytes so far, stats', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-rsync-'));
+    try {
+      const host = await openHost('workstation', { type: 'local', appDir: dir, dataDir: dir });
+      await host.exec(
+        'mkdir -p src/sub && echo hi > src/a.txt && head -c 2000000 /dev/urandom > src/sub/b.bin',
+        { cwd: dir },
+      );
+      const seen: { bytes: number; file?: string }[] = [];
+      const follow = followRsync((p) => seen.push(p));
+      const res = await host.exec('rsync -a --info=progress2,name1 --stats src/ dst/', {
+        cwd: dir,
+        onStdout: follow,
+      });
+      assert.equal(res.code, 0, res.stderr);
+      assert.ok(res.stdout.length <= 8192, 'streamed; only the tail is kept');
+      assert.ok(
+        seen.some((p) => p.file === 'sub/b.bin'),
+        JSON.stringify(seen),
+      );
+      assert.equal(seen.at(-1)?.bytes, 2_000_003);
+      assert.deepEqual(parseStats(res.stdout), {
+        bytes: 2_000_003,
+        literalBytes: 2_000_003,
+        matchedBytes: 0,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

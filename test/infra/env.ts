@@ -14,6 +14,7 @@ export const TEST_NAMESPACES = [
   'schedules',
   'rollover',
   'promote',
+  'promote-crash',
   'bench',
 ] as const;
 
