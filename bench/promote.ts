@@ -1,0 +1,136 @@
+// `npm run bench:promote`: the copy step of a promotion through rekey (the syncData activity of a
+// real prod -> test hop, timed from its workflow history) against the bare rsync command an
+// operator would run on prod (`ssh prod rsync -aHAX --delete ... test:`), on the same data and
+// hosts, side by side in one run: a full copy into an empty data dir, then a re-run with nothing
+// changed. Last line: promote throughput_ratio=<rekey / bare throughput> noop_ratio=<rekey
+// no-change re-run / rekey full copy>.
+import { execFile } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import type { Client } from '@temporalio/client';
+import { shellQuote } from '../activities/hosts';
+import { startPromotion } from '../client/runs';
+import { temporalFixture } from '../test/helpers';
+import { buildTopology, onHost, seed, stopServices, type Topology } from '../test/infra/topology';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** A database-shaped data dir: one large segment and many small files. */
+const BIG_MB = Number(process.env.BENCH_BIG_MB ?? 2560);
+const SMALL_FILES = 512;
+const SMALL_KB = 1024;
+
+/** Milliseconds from scheduling to completion of the latest run's syncData, per its history. */
+async function copyStepMs(client: Client, hopId: string): Promise<number> {
+  const events = (await client.workflow.getHandle(hopId).fetchHistory()).events ?? [];
+  const scheduled = events.find(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'syncData',
+  );
+  const completed = events.find(
+    (e) =>
+      String(e.activityTaskCompletedEventAttributes?.scheduledEventId ?? '') ===
+      String(scheduled?.eventId ?? '-'),
+  );
+  const ms = (e: typeof scheduled) =>
+    Number(e?.eventTime?.seconds ?? 0) * 1000 + Math.floor((e?.eventTime?.nanos ?? 0) / 1e6);
+  if (!scheduled || !completed) throw new Error(`${hopId}: no completed syncData in the history`);
+  return ms(completed) - ms(scheduled);
+}
+
+/** The operator's command: ssh to prod, rsync its data dir to test's over ssh. */
+async function bareRsync(t: Topology): Promise<number> {
+  const p = t.env.hosts.prod;
+  const d = t.env.hosts.test;
+  const src = t.config.hosts['vm-prod'];
+  const dst = t.config.hosts['vm-test'];
+  if (src?.type !== 'ssh' || dst?.type !== 'ssh') throw new Error('bench topology: ssh hosts expected');
+  const ssh = `ssh -i ${p.identityFile} -o UserKnownHostsFile=${p.knownHosts} -o StrictHostKeyChecking=yes -o BatchMode=yes -p ${d.port}`;
+  const remote = `rsync -aHAX --delete --numeric-ids -e ${shellQuote(ssh)} ${shellQuote(`${src.dataDir}/`)} ${shellQuote(`${d.user}@${d.address}:${dst.dataDir}/`)}`;
+  const start = performance.now();
+  await promisify(execFile)('ssh', [
+    '-i',
+    p.identityFile,
+    '-o',
+    `UserKnownHostsFile=${p.knownHosts}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-p',
+    String(p.port),
+    `${p.user}@${p.address}`,
+    remote,
+  ]);
+  return performance.now() - start;
+}
+
+async function rekeyCopy(client: Client, t: Topology, taskQueue: string): Promise<number> {
+  const handle = await startPromotion(client, t.config, { chain: ['prod', 'test'] }, taskQueue);
+  await handle.result();
+  return copyStepMs(client, `${handle.workflowId}/prod-test`);
+}
+
+const emptyTestData = (t: Topology) =>
+  onHost(t, 'test', (h) => h.exec(`rm -rf ${shellQuote(h.dataDir)} && mkdir -p ${shellQuote(h.dataDir)}`));
+
+async function main() {
+  const fx = await temporalFixture('bench');
+  const t = buildTopology('bench-promote', 3202);
+  await seed(t);
+  await onHost(t, 'prod', (h) =>
+    h.exec(
+      `cd ${shellQuote(h.dataDir)} && mkdir -p db/small && head -c ${BIG_MB}M /dev/urandom > db/segment.bin && ` +
+        `for i in $(seq ${SMALL_FILES}); do head -c ${SMALL_KB}K /dev/urandom > db/small/$i.bin; done && ` +
+        `find . -exec touch -h -d '2026-01-01 00:00:00' {} +`,
+      { timeoutMs: 600_000 },
+    ),
+  );
+  const bytes = BIG_MB * 2 ** 20 + SMALL_FILES * SMALL_KB * 2 ** 10;
+  const times = {
+    rekeyFull: [] as number[],
+    rekeyNoop: [] as number[],
+    bareFull: [] as number[],
+    bareNoop: [] as number[],
+  };
+  try {
+    await fx.withWorker(t.config, async () => {
+      for (let i = 0; i < ROUNDS; i++) {
+        // Alternate the order so neither side always runs on a warmer page cache.
+        const sides = i % 2 === 0 ? (['rekey', 'bare'] as const) : (['bare', 'rekey'] as const);
+        for (const side of sides) {
+          await emptyTestData(t);
+          if (side === 'rekey') {
+            times.rekeyFull.push(await rekeyCopy(fx.client, t, fx.taskQueue));
+            times.rekeyNoop.push(await rekeyCopy(fx.client, t, fx.taskQueue));
+          } else {
+            times.bareFull.push(await bareRsync(t));
+            times.bareNoop.push(await bareRsync(t));
+          }
+        }
+      }
+    });
+  } finally {
+    await stopServices(t);
+    await fx.close();
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])) as Record<
+    keyof typeof times,
+    number
+  >;
+  const mbps = (ms: number) => ((bytes / 2 ** 20 / ms) * 1000).toFixed(0);
+  console.log(
+    `data: ${(bytes / 2 ** 20).toFixed(0)} MiB in ${SMALL_FILES + 1} files; rounds: ${ROUNDS} (median of each)`,
+  );
+  console.log(`rekey copy step, full copy:  ${m.rekeyFull.toFixed(0)} ms (${mbps(m.rekeyFull)} MiB/s)`);
+  console.log(`bare rsync, full copy:       ${m.bareFull.toFixed(0)} ms (${mbps(m.bareFull)} MiB/s)`);
+  console.log(`rekey copy step, no change:  ${m.rekeyNoop.toFixed(0)} ms`);
+  console.log(`bare rsync, no change:       ${m.bareNoop.toFixed(0)} ms`);
+  console.log(
+    `promote throughput_ratio=${(m.bareFull / m.rekeyFull).toFixed(2)} noop_ratio=${(m.rekeyNoop / m.rekeyFull).toFixed(3)}`,
+  );
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
