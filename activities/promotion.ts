@@ -95,7 +95,7 @@ export function followRsync(
  * worker would race the old transfer: the retry of the same hop stops it first (its partial file
  * stays for the retry to build on); a transfer of another run is waited for, then refused.
  */
-export function exclusive(to: string, owner: string, command: string): string {
+export function exclusive(to: string, owner: string, command: string, waitSeconds = 120): string {
   const lock = shellQuote(`/tmp/rekey-rsync-${to}.lock`);
   const ownerFile = shellQuote(`/tmp/rekey-rsync-${to}.owner`);
   const me = shellQuote(owner);
@@ -104,7 +104,7 @@ export function exclusive(to: string, owner: string, command: string): string {
     'if ! flock -n 9; then',
     `  read -r pid holder < ${ownerFile}`,
     `  if [ "$holder" = ${me} ]; then kill -TERM "$pid" 2>/dev/null; fi`,
-    `  flock -w 120 9 || { echo "another transfer into ${to} is running ($holder)" >&2; exit 75; }`,
+    `  flock -w ${waitSeconds} 9 || { echo "another transfer into ${to} is running ($holder)" >&2; exit 75; }`,
     'fi',
     `echo "$$ "${me} > ${ownerFile}`,
     `exec ${command}`,
@@ -114,6 +114,26 @@ export function exclusive(to: string, owner: string, command: string): string {
 /** How often a running copy tells its workflow where it is. Each report adds events to the hop's
  * history, so the interval grows with the copy: every 5 s at first, about 500 reports in 6 h. */
 const signalIntervalMs = (elapsedMs: number) => Math.max(5_000, elapsedMs / 100);
+
+type SyncConfig = NonNullable<SshHostConfig['sync']>;
+
+/** Why `from -> to` cannot be a promotion hop under `config`, or undefined when it can. */
+export function hopProblem(config: Config, from: string, to: string): string | undefined {
+  const known = Object.keys(config.environments).join(', ');
+  for (const e of [from, to])
+    if (!config.environments[e]) return `unknown environment "${e}"; configured: ${known}`;
+  if (from === to) return `${from} -> ${to}: an environment cannot be copied onto itself`;
+  const sourceName = config.environments[from]?.host as string;
+  const destName = config.environments[to]?.host as string;
+  const source = config.hosts[sourceName];
+  const dest = config.hosts[destName];
+  if (source?.type !== 'ssh' || !source.sync)
+    return `${from} -> ${to}: the source host needs hosts.${sourceName}.sync (identityFile, knownHosts on it)`;
+  if (dest?.type !== 'ssh') return `${from} -> ${to}: the destination host ${destName} must be an SSH host`;
+  if (sourceName === destName && source.dataDir === dest.dataDir)
+    return `${from} -> ${to}: both use ${source.dataDir} on host ${sourceName}`;
+  return undefined;
+}
 
 export function createPromotionActivities(deps: { config: Config }) {
   const { config } = deps;
@@ -133,26 +153,27 @@ export function createPromotionActivities(deps: { config: Config }) {
     to: string,
     extra: string[],
   ): { source: ReturnType<typeof env>; command: string } {
+    const problem = hopProblem(config, from, to);
+    if (problem) throw fail(FailureType.BadInput, problem);
     const source = env(from);
-    const dest = env(to);
-    if (source.host.type !== 'ssh' || !source.host.sync) {
-      throw fail(
-        FailureType.BadInput,
-        `host ${source.hostName}: promotion needs hosts.${source.hostName}.sync (identityFile, knownHosts)`,
-      );
-    }
-    if (dest.host.type !== 'ssh')
-      throw fail(FailureType.BadInput, `host ${dest.hostName}: a promotion destination must be an SSH host`);
-    const d = dest.host as SshHostConfig;
+    const sync = (source.host as SshHostConfig).sync as SyncConfig;
+    const d = env(to).host as SshHostConfig;
     const ssh = [
       'ssh',
-      `-i ${shellQuote(source.host.sync.identityFile)}`,
-      `-o UserKnownHostsFile=${shellQuote(source.host.sync.knownHosts)}`,
+      `-i ${shellQuote(sync.identityFile)}`,
+      `-o UserKnownHostsFile=${shellQuote(sync.knownHosts)}`,
       '-o StrictHostKeyChecking=yes',
       '-o BatchMode=yes',
       `-p ${d.port}`,
     ].join(' ');
-    const args = ['-aHAX', '--delete', '--numeric-ids', '--timeout=60', ...extra];
+    const args = [
+      '-aHAX',
+      '--delete',
+      '--numeric-ids',
+      '--timeout=60',
+      ...(sync.bandwidthLimit ? [`--bwlimit=${sync.bandwidthLimit}`] : []),
+      ...extra,
+    ];
     const command = `rsync ${args.join(' ')} -e ${shellQuote(ssh)} ${shellQuote(`${source.host.dataDir.replace(/\/+$/, '')}/`)} ${shellQuote(`${d.user}@${d.address}:${d.dataDir.replace(/\/+$/, '')}/`)}`;
     return { source, command };
   }
@@ -174,6 +195,8 @@ export function createPromotionActivities(deps: { config: Config }) {
   return {
     /** Both hosts reachable (pinned keys), rsync on both, room for the data plus 10%. */
     async preflightHop(input: { from: string; to: string }) {
+      const problem = hopProblem(config, input.from, input.to);
+      if (problem) throw fail(FailureType.BadInput, problem);
       const s = env(input.from);
       const d = env(input.to);
       const sourceBytes = await withHost(s.hostName, s.host, async (h) => {
@@ -235,13 +258,10 @@ export function createPromotionActivities(deps: { config: Config }) {
     }): Promise<SyncStats & { attempt: number }> {
       const ctx = Context.current();
       const { attempt, workflowExecution, startToCloseTimeoutMs } = ctx.info;
-      const from = env(input.from).host;
-      const limit = from.type === 'ssh' ? from.sync?.bandwidthLimit : undefined;
       const { source, command } = rsync(input.from, input.to, [
         // rsync reads 0 as "no deletions" and -1 as "no limit"
         `--max-delete=${input.maxDelete === null ? -1 : input.maxDelete}`,
         '--partial-dir=.rsync-partial',
-        ...(limit ? [`--bwlimit=${limit}`] : []),
         '--info=progress2,name1',
         '--stats',
       ]);

@@ -18,6 +18,7 @@ import type { RolloverResult } from '../workflows/rollover';
 import { formatHops, formatProgress, formatRotateResult, formatVerify } from './format';
 import { quickstart } from './quickstart';
 import {
+  checkChain,
   checkRolloverTtl,
   expandToKeyGroups,
   progressOf,
@@ -250,6 +251,7 @@ async function promote(args: string[]): Promise<number> {
   if (positionals.length < 2)
     throw new UsageError('promote needs a chain of at least two environments, e.g. prod test dev');
   const config = loadConfig(configPath(values.config));
+  checkChain(config, positionals);
   const dryRun = values['dry-run'];
   const gated = positionals.slice(1).some((e) => config.approvals.requiredFor.includes(e));
   if (!dryRun && !values.yes && !gated) {

@@ -1,5 +1,6 @@
 // The small library behind the CLI: start, signal, query and await rekey workflow runs.
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { hopProblem } from '../activities/promotion';
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
 import { keyGroupOf } from '../config/summary';
@@ -147,6 +148,17 @@ export async function startRollover(
   );
 }
 
+/** Refuses, before anything starts, a chain with an environment twice or a hop rekey cannot make. */
+export function checkChain(config: Config, chain: string[]): void {
+  requireKnown(config, chain);
+  if (new Set(chain).size !== chain.length)
+    throw new RunRefused(`an environment appears twice in ${chain.join(' -> ')}`);
+  for (const [i, to] of chain.slice(1).entries()) {
+    const problem = hopProblem(config, chain[i] as string, to);
+    if (problem) throw new RunRefused(problem);
+  }
+}
+
 export async function startPromotion(
   client: Client,
   config: Config,
@@ -154,9 +166,7 @@ export async function startPromotion(
   taskQueue = process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
 ) {
   const input = PromoteInput.parse(raw);
-  requireKnown(config, input.chain);
-  if (new Set(input.chain).size !== input.chain.length)
-    throw new RunRefused(`an environment appears twice in ${input.chain.join(' -> ')}`);
+  checkChain(config, input.chain);
   return startOnce(
     client,
     'promote',

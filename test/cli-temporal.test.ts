@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { testEnv } from './infra/env';
 import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
+import { until } from './infra/until';
 
 const repo = resolve(__dirname, '../..');
 const taskQueue = `rekey-cli-${randomUUID()}`;
@@ -28,15 +29,6 @@ function rekey(...args: string[]) {
     env: env(),
     timeout: 120_000,
   });
-}
-
-async function until<T>(what: string, fn: () => T | undefined): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const v = fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe('rekey CLI with a worker', () => {

@@ -68,6 +68,19 @@ describe('rekey CLI', () => {
     assert.match(one.stderr, /promote needs a chain of at least two environments/);
   });
 
+  it('refuses a promotion hop it cannot make, naming the host', () => {
+    const cfg = configWithoutApprovals();
+    const local = rekey('promote', 'test', 'local', '--yes', '--config', cfg);
+    assert.equal(local.status, 2);
+    assert.match(local.stderr, /test -> local: the destination host workstation must be an SSH host/);
+    const noSync = rekey('promote', 'dev', 'test', '--yes', '--config', cfg);
+    assert.equal(noSync.status, 2);
+    assert.match(noSync.stderr, /dev -> test: the source host needs hosts\.azvmdev\.sync/);
+    const twice = rekey('promote', 'prod', 'test', 'prod', '--yes', '--config', cfg);
+    assert.equal(twice.status, 2);
+    assert.match(twice.stderr, /an environment appears twice in prod -> test -> prod/);
+  });
+
   it('names an unknown environment and a missing --env', () => {
     const cfg = configWithoutApprovals();
     const unknown = rekey('rotate', '--env', 'staging', '--yes', '--config', cfg);

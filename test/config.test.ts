@@ -70,8 +70,10 @@ describe('config', () => {
     doc.stores['kv-prod'].vaultUrl = 'http://kv-prod.vault.azure.net';
     doc.services.spacetimedb.markerTimeout = 'soon';
     doc.hosts.workstation.typo = true;
+    doc.hosts.azvmprod.sync.bandwidthLimit = 'fast';
     const found = problems(doc);
-    assert.equal(found.length, 4, found.join('\n'));
+    assert.equal(found.length, 5, found.join('\n'));
+    assert.ok(found.some((p) => p.startsWith('hosts.azvmprod.sync.bandwidthLimit: a rate such as 40M')));
     assert.ok(found.some((p) => p.startsWith('hosts.azvmprod.port: ')));
     assert.ok(found.some((p) => p.startsWith('stores.kv-prod.vaultUrl: ')));
     assert.ok(found.some((p) => p.startsWith('services.spacetimedb.markerTimeout: ')));

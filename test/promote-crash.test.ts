@@ -26,20 +26,11 @@ import {
   type Topology,
   whoami,
 } from './infra/topology';
+import { until } from './infra/until';
 import { kill, startWorker } from './infra/worker-process';
 
 const BIG = 300 * 1024 * 1024;
 const repo = resolve(__dirname, '../..');
-
-/** Polls `fn` every 100 ms until it returns something. */
-async function until<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 1200; i++) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 describe('promote survives a worker killed during the copy', () => {
   let t: Topology;
@@ -56,8 +47,8 @@ describe('promote survives a worker killed during the copy', () => {
   before(async () => {
     // seed() wrote every host's files in the same second: prod's get their own mtime, or rsync's
     // quick check (size + mtime) would rightly skip them.
-    // 20 MB/s out of prod: the 300 MB copy takes ~15 s, time enough to kill the worker mid-file.
-    t = buildTopology('promote-crash', 3132, {}, { bandwidthLimit: '20M' });
+    // 15 MB/s out of prod: the 300 MB copy takes ~20 s, time enough to kill the worker mid-file.
+    t = buildTopology('promote-crash', 3132, {}, { bandwidthLimit: '15M' });
     await seed(t);
     await onHost(t, 'prod', (h) =>
       h.exec(
@@ -73,10 +64,14 @@ describe('promote survives a worker killed during the copy', () => {
     const handle = await startPromotion(client, t.config, { chain: ['prod', 'test'] }, taskQueue);
 
     // Well into the big file: its name and the bytes so far are in the hop's progress query.
-    midCopy = await until('the copy to be under way', async () => {
-      const p = await client.workflow.getHandle(hopId).query<Progress>('progress');
-      return p.transfer?.file === 'db/segments/big.bin' && p.transfer.bytes > 40_000_000 ? p : undefined;
-    });
+    midCopy = await until(
+      'the copy to be under way',
+      async () => {
+        const p = await client.workflow.getHandle(hopId).query<Progress>('progress');
+        return p.transfer?.file === 'db/segments/big.bin' && p.transfer.bytes > 40_000_000 ? p : undefined;
+      },
+      { timeoutMs: 120_000 },
+    );
     // `rekey status` on the promotion shows the running hop with its copy.
     statusOutput = (
       await promisify(execFile)(process.execPath, [join(repo, 'bin/rekey'), 'status', workflowId], {
@@ -91,15 +86,19 @@ describe('promote survives a worker killed during the copy', () => {
     workers.push(startWorker(t, 'promote-crash', taskQueue));
 
     // The server notices the missing heartbeat and schedules attempt 2 of the copy.
-    retried = await until('the copy to be retried', async () => {
-      const desc = await client.workflow.getHandle(hopId).describe();
-      const copy = desc.raw.pendingActivities?.find((a) => a.activityType?.name === 'syncData');
-      if (!copy || (copy.attempt ?? 0) < 2) return undefined;
-      return {
-        attempt: copy.attempt ?? 0,
-        timeoutType: decodeTimeoutType(copy.lastFailure?.timeoutFailureInfo?.timeoutType),
-      };
-    });
+    retried = await until(
+      'the copy to be retried',
+      async () => {
+        const desc = await client.workflow.getHandle(hopId).describe();
+        const copy = desc.raw.pendingActivities?.find((a) => a.activityType?.name === 'syncData');
+        if (!copy || (copy.attempt ?? 0) < 2) return undefined;
+        return {
+          attempt: copy.attempt ?? 0,
+          timeoutType: decodeTimeoutType(copy.lastFailure?.timeoutFailureInfo?.timeoutType),
+        };
+      },
+      { timeoutMs: 120_000 },
+    );
     hops = await handle.result();
   });
 

@@ -1,16 +1,19 @@
 // Staged promotion prod -> test -> dev over real sshd hosts and rsync: each destination ends with
 // the source's data, its own key and a token re-signed by it with the source's identity.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openHost, resolveOnHost } from '../activities/hosts';
-import { followRsync, parseStats } from '../activities/promotion';
+import { promisify } from 'node:util';
+import { openHost, resolveOnHost, shellQuote } from '../activities/hosts';
+import { exclusive, followRsync, parseStats } from '../activities/promotion';
 import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
+import { signalGate } from '../client/runs';
 import type { Progress } from '../workflows/gates';
 import type { HopResult } from '../workflows/promote';
-import { type TemporalFixture, temporalFixture } from './helpers';
+import { assertNoSecrets, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import {
   buildTopology,
   dataManifest,
@@ -22,6 +25,9 @@ import {
   type Topology,
   whoami,
 } from './infra/topology';
+import { until } from './infra/until';
+
+const repo = resolve(__dirname, '../..');
 
 describe('promote', () => {
   let fx: TemporalFixture;
@@ -46,16 +52,27 @@ describe('promote', () => {
     await fx.close();
   });
 
-  it('a dry run shows the plan, deletions included, and changes nothing', async () => {
+  it('`rekey promote --dry-run --wait` shows the plan, deletions included, and changes nothing', async () => {
     const before = await dataManifest(t, 'test');
-    const hops: HopResult[] = await fx.withWorker(t.config, async () => {
-      const h = await fx.client.workflow.start('promote', {
-        taskQueue: fx.taskQueue,
-        workflowId: 'promote/prod-test-dry',
-        args: [{ chain: ['prod', 'test'], dryRun: true }],
-      });
-      return h.result();
-    });
+    const cli = await fx.withWorker(t.config, () =>
+      promisify(execFile)(
+        process.execPath,
+        [join(repo, 'bin/rekey'), 'promote', 'prod', 'test', '--dry-run', '--wait', '--config', t.configFile],
+        {
+          env: {
+            ...process.env,
+            TEMPORAL_ADDRESS: t.env.temporal.address,
+            TEMPORAL_NAMESPACE: 'promote',
+            REKEY_TASK_QUEUE: fx.taskQueue,
+          },
+        },
+      ),
+    );
+    assert.match(
+      cli.stdout,
+      /prod -> test: add \d+, change \d+, delete 1 \(only-on-test\.txt\), \d+ bytes \(dry run: nothing changed\)/,
+    );
+    const hops: HopResult[] = await fx.client.workflow.getHandle('promote/prod-test').result();
     const plan = hops[0]?.plan;
     assert.ok(plan && plan.add >= 4, JSON.stringify(plan));
     assert.deepEqual(plan.deletions, ['only-on-test.txt']);
@@ -101,6 +118,16 @@ describe('promote', () => {
       assert.equal(await signedBy(token, key), true, `${e}: signed by its own key`);
       assert.equal((await whoami(t, e, token)).status, 200, `${e}: its service accepts the token`);
     }
+    const secrets = [
+      ...Object.values(seeded.tokens),
+      ...Object.values(seeded.pairs).map((p) => p.privatePem),
+    ];
+    for (const id of [
+      'promote/prod-test-dev',
+      'promote/prod-test-dev/prod-test',
+      'promote/prod-test-dev/test-dev',
+    ])
+      assertNoSecrets(await historyText(fx.client, id), secrets);
   });
 
   it('a publish failure after the copy restores the snapshot and the old data serves again', async () => {
@@ -146,15 +173,15 @@ describe('promote', () => {
           args: [{ chain: ['prod', 'test'] }],
         });
         const child = fx.client.workflow.getHandle('promote/prod-test-gate/prod-test');
-        for (let i = 0; i < 300; i++) {
-          const p = await child.query<Progress>('progress').catch(() => undefined);
-          if (p?.pendingGate) {
-            assert.match(p.pendingGate.summary, /prod -> test: .*DELETE 1 \(mine\.txt\)/);
-            break;
-          }
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        await child.signal('reject', { by: 'alice', comment: 'not now' });
+        const gate = await until('the hop to reach its gate', async () => {
+          return (await child.query<Progress>('progress')).pendingGate;
+        });
+        assert.match(gate.summary, /prod -> test: .*DELETE 1 \(mine\.txt\)/);
+        // Addressed to the promotion, as `rekey reject promote/prod-test` does: it reaches the hop.
+        assert.equal(
+          await signalGate(fx.client, 'promote/prod-test-gate', 'reject', 'alice', 'not now'),
+          'promote/prod-test-gate/prod-test',
+        );
         return h.result().then(
           () => undefined,
           (e: Error) => e,
@@ -166,6 +193,33 @@ describe('promote', () => {
     } finally {
       await stopServices(g);
     }
+  });
+
+  it('one transfer per destination: a retry of the same hop stops the old one, another run waits', async () => {
+    await onHost(t, 'prod', async (h) => {
+      const lock = '/tmp/rekey-rsync-lock-test.lock';
+      // A transfer a lost worker left behind: not tied to any session.
+      await h.exec(
+        `nohup sh -c ${shellQuote(exclusive('lock-test', 'hop-A', 'sleep 60'))} >/dev/null 2>&1 &`,
+      );
+      const old = await until('the first transfer to hold the lock', async () => {
+        if ((await h.exec(`flock -n ${lock} true`)).code === 0) return undefined;
+        return (await h.exec('cat /tmp/rekey-rsync-lock-test.owner')).stdout.split(' ')[0];
+      });
+      assert.match(old, /^\d+$/);
+
+      const other = await h.exec(exclusive('lock-test', 'hop-B', 'echo second', 1));
+      assert.equal(other.code, 75);
+      assert.match(other.stderr, /another transfer into lock-test is running \(hop-A\)/);
+      // Running, or gone (a zombie left for an init that does not reap counts as gone).
+      const running = async () => /^[^Z]/.test((await h.exec(`ps -o stat= -p ${old}`)).stdout.trim());
+      assert.equal(await running(), true, 'another run does not stop it');
+
+      const retry = await h.exec(exclusive('lock-test', 'hop-A', 'echo retried'));
+      assert.equal(retry.code, 0, retry.stderr);
+      assert.equal(retry.stdout.trim(), 'retried');
+      assert.equal(await running(), false, 'the retry stopped the old transfer');
+    });
   });
 
   it('--consistent: a live pass, then the source stopped only for the final pass', async () => {

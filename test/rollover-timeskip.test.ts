@@ -18,6 +18,7 @@ import {
   stopReplicas,
 } from './infra/keyring-topology';
 import type { Topology } from './infra/topology';
+import { until } from './infra/until';
 
 const DAY = 86400e3;
 
@@ -55,13 +56,15 @@ describe('rollover TTL wait (time-skipping server)', () => {
     });
 
   /** Polls (time stays locked while we are not awaiting a result) until the wait has begun. */
-  async function waiting(h: WorkflowHandle): Promise<Progress> {
-    for (let i = 0; i < 600; i++) {
-      const p = await h.query<Progress>('progress');
-      if (p.steps.find((s) => s.name === 'wait')?.status === 'running') return p;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('the rollover never started its wait');
+  function waiting(h: WorkflowHandle): Promise<Progress> {
+    return until(
+      'the rollover to start its wait',
+      async () => {
+        const p = await h.query<Progress>('progress');
+        return p.steps.find((s) => s.name === 'wait')?.status === 'running' ? p : undefined;
+      },
+      { everyMs: 50 },
+    );
   }
 
   it('waits the default 90 days and then removes the old key', async () => {

@@ -23,18 +23,13 @@ import {
   type Topology,
   whoami,
 } from './infra/topology';
+import { until } from './infra/until';
 
-async function waitForGate(fx: TemporalFixture, workflowId: string): Promise<Progress> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      const p = await fx.client.workflow.getHandle(workflowId).query<Progress>('progress');
-      if (p.pendingGate) return p;
-    } catch {
-      /* not started yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${workflowId} never reached its approval gate`);
+function waitForGate(fx: TemporalFixture, workflowId: string): Promise<Progress> {
+  return until(`${workflowId} to reach its approval gate`, async () => {
+    const p = await fx.client.workflow.getHandle(workflowId).query<Progress>('progress');
+    return p.pendingGate ? p : undefined;
+  });
 }
 
 describe('rotateJwtKeys', () => {

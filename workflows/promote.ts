@@ -48,6 +48,11 @@ function planText(p: SyncPlan): string {
   return `add ${p.add}, change ${p.change}${del}; ${p.bytes} bytes to move`;
 }
 
+const messageOf = (err: unknown): string => {
+  const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return err instanceof Error ? `${err.message}${cause}` : String(err);
+};
+
 const copyText = (c: CopyStats) =>
   `${c.bytes} bytes (${c.matchedBytes} matched at the destination)${c.attempt > 1 ? `, attempt ${c.attempt}` : ''}`;
 
@@ -99,27 +104,30 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
     }
     const gate = await quick.promotionGate({ to });
     await tracker.run('stop', () => quick.stopService({ env: to }));
-    const plan = await tracker.run('dry run', () => quick.planSync({ from, to }), planText);
-    if (gate.required) {
-      const outcome = await approvalGate(tracker, {
-        name: 'approval',
-        approvers: gate.approvers,
-        timeoutMs: gate.timeoutMs,
-        summary: `${from} -> ${to}: ${planText(plan)}`,
-      });
-      if (!outcome.approved) {
-        await service.restartAndVerify({ env: to }); // as it was: same data, running again
-        throw ApplicationFailure.create({
-          type: 'NotApproved',
-          message: `${outcome.reason === 'timeout' ? 'approval timed out' : `rejected by ${outcome.by}`}; ${to} data unchanged`,
-          nonRetryable: true,
-        });
-      }
-    } else {
-      tracker.set('approval', 'skipped', `no approval required for ${to}`);
-    }
-    await tracker.run('snapshot', () => quick.snapshot({ to, runId }));
+    // From here on a failure leaves the destination running again: on its old data, put back from
+    // the snapshot when the copy had begun.
+    let snapshotTaken = false;
     try {
+      const plan = await tracker.run('dry run', () => quick.planSync({ from, to }), planText);
+      if (gate.required) {
+        const outcome = await approvalGate(tracker, {
+          name: 'approval',
+          approvers: gate.approvers,
+          timeoutMs: gate.timeoutMs,
+          summary: `${from} -> ${to}: ${planText(plan)}`,
+        });
+        if (!outcome.approved) {
+          throw ApplicationFailure.create({
+            type: 'NotApproved',
+            message: `${outcome.reason === 'timeout' ? 'approval timed out' : `rejected by ${outcome.by}`}; ${to} data unchanged`,
+            nonRetryable: true,
+          });
+        }
+      } else {
+        tracker.set('approval', 'skipped', `no approval required for ${to}`);
+      }
+      await tracker.run('snapshot', () => quick.snapshot({ to, runId }));
+      snapshotTaken = true;
       const copied = await copyStep('copy', plan.delete);
       let finalPass: CopyStats | undefined;
       let sourceDowntimeMs: number | undefined;
@@ -163,10 +171,26 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
         marker: started.marker,
       };
     } catch (err) {
-      tracker.set('restore', 'running');
-      await quick.restoreSnapshot({ to, runId });
-      await service.restartAndVerify({ env: to });
-      tracker.set('restore', 'done', 'snapshot restored, service running on the old data');
+      const step = snapshotTaken ? 'restore' : 'start again';
+      tracker.set(step, 'running');
+      try {
+        if (snapshotTaken) await quick.restoreSnapshot({ to, runId });
+        await service.restartAndVerify({ env: to });
+      } catch (undo) {
+        tracker.set(step, 'failed', messageOf(undo));
+        throw ApplicationFailure.create({
+          type: 'RestoreFailed',
+          message: `${messageOf(err)}; then ${step} of ${to} failed: ${messageOf(undo)}`,
+          nonRetryable: true,
+        });
+      }
+      tracker.set(
+        step,
+        'done',
+        snapshotTaken
+          ? 'snapshot restored, service running on the old data'
+          : 'service running, data unchanged',
+      );
       throw err;
     }
   } catch (err) {
