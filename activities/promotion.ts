@@ -271,10 +271,15 @@ export function createPromotionActivities(deps: { config: Config }) {
       const startedAt = Date.now();
       let lastSignal = 0;
       let signalling = false;
+      let lastBeat = 0;
       const follow = followRsync((p) => {
+        // rsync reports many times a second; the SDK sends a heartbeat every 16 s at most, so
+        // once a second is plenty and leaves the CPU to the copy.
+        const now = Date.now();
+        if (now - lastBeat < 1000) return;
+        lastBeat = now;
         const report: TransferProgress = { ...p, attempt };
         ctx.heartbeat(report);
-        const now = Date.now();
         if (!workflow || signalling || now - lastSignal < signalIntervalMs(now - startedAt)) return;
         lastSignal = now;
         signalling = true;

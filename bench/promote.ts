@@ -17,7 +17,7 @@ import { buildTopology, onHost, seed, stopServices, type Topology } from '../tes
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 /** A database-shaped data dir: one large segment and many small files. */
-const BIG_MB = Number(process.env.BENCH_BIG_MB ?? 2560);
+const BIG_MB = Number(process.env.BENCH_BIG_MB ?? 3584);
 const SMALL_FILES = 512;
 const SMALL_KB = 1024;
 
