@@ -1,6 +1,13 @@
 // Progress reporting and approval gates shared by every rekey workflow.
 // Deterministic code only: no Node imports, time from the workflow clock.
-import { condition, defineQuery, defineSignal, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  condition,
+  defineQuery,
+  defineSignal,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { TransferProgress } from './inputs';
 
 export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
@@ -51,6 +58,14 @@ export const progressQuery = defineQuery<Progress>('progress');
 export const approveSignal = defineSignal<[GateSignal]>('approve');
 export const rejectSignal = defineSignal<[GateSignal]>('reject');
 
+/** What went wrong, for people: an activity's own message rather than "Activity task failed". */
+export function errorText(err: unknown): string {
+  if (err instanceof ApplicationFailure || !(err instanceof Error))
+    return String((err as Error)?.message ?? err);
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof Error ? cause.message : err.message;
+}
+
 /** Tracks steps for the `progress` query. One per workflow run. */
 export class ProgressTracker {
   readonly progress: Progress;
@@ -89,7 +104,7 @@ export class ProgressTracker {
       this.set(name, 'done', detail?.(result));
       return result;
     } catch (err) {
-      this.set(name, 'failed', err instanceof Error ? err.message : String(err));
+      this.set(name, 'failed', errorText(err));
       throw err;
     }
   }

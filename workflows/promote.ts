@@ -1,7 +1,9 @@
 // Staged data promotion down a chain (prod -> test -> dev), one child workflow per hop, in order.
-// A hop: preflight, stop the destination, dry run, approval showing the plan, snapshot, copy,
-// re-sign the destination's token with its own key, start, publish, markers; anything failing
-// after the snapshot restores it. A hop that succeeded is not redone when a later one fails.
+// A hop: preflight, stop the destination, dry run, approval showing the plan, snapshot, copy
+// (with --consistent: then stop the source for a final pass), re-sign the destination's token
+// with its own key, start, publish, markers. A failure starts the destination again on its old
+// data (restoring the snapshot once the copy began). A hop that succeeded is not redone when a
+// later one fails. The copy activity signals rsync's progress to its hop for the progress query.
 import {
   ApplicationFailure,
   defineSignal,
@@ -14,7 +16,7 @@ import type { PromotionActivities, SyncPlan, SyncStats } from '../activities/pro
 import type { RotationActivities } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { quickActivity, serviceActivity } from './activity-options';
-import { approvalGate, ProgressTracker } from './gates';
+import { approvalGate, errorText, ProgressTracker } from './gates';
 import { HopInput, PromoteInput, TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from './inputs';
 
 const quick = proxyActivities<PromotionActivities>(quickActivity);
@@ -47,11 +49,6 @@ function planText(p: SyncPlan): string {
       : ', delete 0';
   return `add ${p.add}, change ${p.change}${del}; ${p.bytes} bytes to move`;
 }
-
-const messageOf = (err: unknown): string => {
-  const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
-  return err instanceof Error ? `${err.message}${cause}` : String(err);
-};
 
 const copyText = (c: CopyStats) =>
   `${c.bytes} bytes (${c.matchedBytes} matched at the destination)${c.attempt > 1 ? `, attempt ${c.attempt}` : ''}`;
@@ -177,10 +174,10 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
         if (snapshotTaken) await quick.restoreSnapshot({ to, runId });
         await service.restartAndVerify({ env: to });
       } catch (undo) {
-        tracker.set(step, 'failed', messageOf(undo));
+        tracker.set(step, 'failed', errorText(undo));
         throw ApplicationFailure.create({
           type: 'RestoreFailed',
-          message: `${messageOf(err)}; then ${step} of ${to} failed: ${messageOf(undo)}`,
+          message: `${errorText(err)}; then ${step} of ${to} failed: ${errorText(undo)}`,
           nonRetryable: true,
         });
       }

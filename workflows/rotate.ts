@@ -5,7 +5,7 @@ import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/w
 import type { EnvPlan, RotationActivities, RotationPlan, StagedGroup } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { quickActivity, serviceActivity } from './activity-options';
-import { approvalGate, ProgressTracker } from './gates';
+import { approvalGate, errorText, ProgressTracker } from './gates';
 import { RotateInput } from './inputs';
 
 const quick = proxyActivities<RotationActivities>(quickActivity);
@@ -36,13 +36,6 @@ export interface RotateResult {
   staged: StagedGroup[];
   environments: EnvOutcome[];
   ok: boolean;
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof ApplicationFailure || !(err instanceof Error))
-    return String((err as Error)?.message ?? err);
-  const cause = (err as { cause?: unknown }).cause;
-  return cause instanceof Error ? cause.message : err.message;
 }
 
 function planSummary(plan: RotationPlan): string {
