@@ -120,6 +120,19 @@ export type GateOutcome =
   | { approved: false; reason: 'rejected'; by: string; comment?: string }
   | { approved: false; reason: 'timeout' };
 
+/** The failure that ends a run whose gate was not passed; `consequence` says what was left as is. */
+export function notApproved(
+  outcome: GateOutcome & { approved: false },
+  consequence: string,
+): ApplicationFailure {
+  const why = outcome.reason === 'timeout' ? 'approval timed out' : `rejected by ${outcome.by}`;
+  return ApplicationFailure.create({
+    type: 'NotApproved',
+    message: `${why}; ${consequence}`,
+    nonRetryable: true,
+  });
+}
+
 /**
  * Waits for an `approve` or `reject` signal from one of `approvers`. Signals from anyone else are
  * recorded in the progress and ignored. Nothing else happens while waiting.

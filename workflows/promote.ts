@@ -16,7 +16,7 @@ import type { PromotionActivities, SyncPlan, SyncStats } from '../activities/pro
 import type { RotationActivities } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { quickActivity, serviceActivity } from './activity-options';
-import { approvalGate, errorText, ProgressTracker } from './gates';
+import { approvalGate, errorText, notApproved, ProgressTracker } from './gates';
 import { HopInput, PromoteInput, TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from './inputs';
 
 const quick = proxyActivities<PromotionActivities>(quickActivity);
@@ -113,13 +113,7 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
           timeoutMs: gate.timeoutMs,
           summary: `${from} -> ${to}: ${planText(plan)}`,
         });
-        if (!outcome.approved) {
-          throw ApplicationFailure.create({
-            type: 'NotApproved',
-            message: `${outcome.reason === 'timeout' ? 'approval timed out' : `rejected by ${outcome.by}`}; ${to} data unchanged`,
-            nonRetryable: true,
-          });
-        }
+        if (!outcome.approved) throw notApproved(outcome, `${to} data unchanged`);
       } else {
         tracker.set('approval', 'skipped', `no approval required for ${to}`);
       }

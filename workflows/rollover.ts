@@ -12,7 +12,7 @@ import {
 import type { KeyringActivities, RingFacts } from '../activities/keyring';
 import { parseDuration } from '../config/duration';
 import { quickActivity, serviceActivity } from './activity-options';
-import { approvalGate, type GateSignal, ProgressTracker } from './gates';
+import { approvalGate, type GateSignal, notApproved, ProgressTracker } from './gates';
 import { RolloverInput } from './inputs';
 
 const ring = proxyActivities<KeyringActivities>(quickActivity);
@@ -99,13 +99,7 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
         timeoutMs: parseDuration(before.approvalTimeout),
         summary: `activate ${added} in ${input.keyring} (replacing ${old})`,
       });
-      if (!outcome.approved) {
-        throw ApplicationFailure.create({
-          type: 'NotApproved',
-          message: `${outcome.reason === 'timeout' ? 'approval timed out' : `rejected by ${outcome.by}`}; ${old} stays active`,
-          nonRetryable: true,
-        });
-      }
+      if (!outcome.approved) throw notApproved(outcome, `${old} stays active`);
     } else {
       tracker.set('approval', 'skipped', 'not required');
     }

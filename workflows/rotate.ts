@@ -5,7 +5,7 @@ import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/w
 import type { EnvPlan, RotationActivities, RotationPlan, StagedGroup } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { quickActivity, serviceActivity } from './activity-options';
-import { approvalGate, errorText, ProgressTracker } from './gates';
+import { approvalGate, errorText, notApproved, ProgressTracker } from './gates';
 import { RotateInput } from './inputs';
 
 const quick = proxyActivities<RotationActivities>(quickActivity);
@@ -80,14 +80,7 @@ export async function rotateJwtKeys(rawInput: RotateInput): Promise<RotateResult
         timeoutMs: plan.approvalTimeoutMs,
         summary: planSummary(plan),
       });
-      if (!outcome.approved) {
-        const why = outcome.reason === 'timeout' ? 'approval timed out' : `rejected by ${outcome.by}`;
-        throw ApplicationFailure.create({
-          type: 'NotApproved',
-          message: `${why}; nothing was changed`,
-          nonRetryable: true,
-        });
-      }
+      if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
     } else {
       tracker.set('approval', 'skipped', 'no environment requires approval');
     }
