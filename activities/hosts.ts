@@ -25,6 +25,8 @@ export interface ExecOptions {
   /** SSH: run under a pseudo-terminal, so that sshd hangs the command up when the session ends
    * (say, the worker is killed) instead of leaving it running. Its stderr then arrives on stdout. */
   pty?: boolean;
+  /** Aborting closes the session's channel (with `pty`, the command is hung up) and rejects. */
+  signal?: AbortSignal;
 }
 
 const STREAM_TAIL = 8192;
@@ -165,6 +167,14 @@ class SshHost implements Host {
           stream.close();
           reject(new Error(`${this.where()}: "${command}" timed out after ${timeoutMs / 1000}s`));
         }, timeoutMs);
+        const abort = () => {
+          stream.close();
+          reject(
+            new Error(`${this.where()}: "${command}" abandoned: ${String(opts.signal?.reason ?? 'aborted')}`),
+          );
+        };
+        if (opts.signal?.aborted) abort();
+        opts.signal?.addEventListener('abort', abort, { once: true });
         const { onStdout } = opts;
         let tail = '';
         if (onStdout) {
@@ -176,6 +186,7 @@ class SshHost implements Host {
         stream.stderr.on('data', (d: Buffer) => errOut.push(d));
         stream.on('close', (code: number | null) => {
           clearTimeout(timer);
+          opts.signal?.removeEventListener('abort', abort);
           resolve({
             code: code ?? -1,
             stdout: onStdout ? tail : Buffer.concat(out).toString(),
@@ -339,8 +350,17 @@ class LocalHost implements Host {
         clearTimeout(timer);
         reject(new Error(`host ${this.name}: "${command}": ${err.message}`));
       });
+      const abort = () => {
+        child.kill('SIGTERM');
+        reject(
+          new Error(`host ${this.name}: "${command}" abandoned: ${String(opts.signal?.reason ?? 'aborted')}`),
+        );
+      };
+      if (opts.signal?.aborted) abort();
+      opts.signal?.addEventListener('abort', abort, { once: true });
       child.on('close', (code) => {
         clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', abort);
         resolve({ code: code ?? -1, stdout: out, stderr: errOut.join('') });
       });
     });

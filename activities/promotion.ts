@@ -3,7 +3,7 @@
 // over SSH (StrictHostKeyChecking=yes with a pinned known_hosts, BatchMode), after a dry run, an
 // approval and a hard-link snapshot that a failure restores.
 import { posix } from 'node:path';
-import { Context } from '@temporalio/activity';
+import { asyncLocalStorage, Context } from '@temporalio/activity';
 import type { Config, SshHostConfig } from '../config/schema';
 import { TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from '../workflows/inputs';
 import { FailureType, fail } from './failures';
@@ -19,6 +19,10 @@ export interface SyncPlan {
   deletions: string[];
   bytes: number;
 }
+
+/** What one copy did: rsync's --stats, the attempt that made it, whether source files vanished
+ * while it ran (a live source). */
+export type CopyStats = SyncStats & { attempt: number; vanished?: boolean };
 
 /** What one rsync run did, from its --stats. */
 export interface SyncStats {
@@ -103,12 +107,24 @@ export function exclusive(to: string, owner: string, command: string, waitSecond
     `exec 9>>${lock}`,
     'if ! flock -n 9; then',
     `  read -r pid holder < ${ownerFile}`,
-    `  if [ "$holder" = ${me} ]; then kill -TERM "$pid" 2>/dev/null; fi`,
+    // Only a process that still holds this lock is stopped, never one that reused its pid.
+    `  if [ "$holder" = ${me} ] && [ "$(readlink /proc/$pid/fd/9)" = ${lock} ]; then kill -TERM "$pid"; fi`,
     `  flock -w ${waitSeconds} 9 || { echo "another transfer into ${to} is running ($holder)" >&2; exit 75; }`,
     'fi',
     `echo "$$ "${me} > ${ownerFile}`,
     `exec ${command}`,
   ].join('\n');
+}
+
+/** Heartbeats every 5 s while `fn` runs, so that work of any length counts as alive. */
+async function heartbeating<T>(fn: () => Promise<T>, details?: () => unknown): Promise<T> {
+  const ctx = asyncLocalStorage.getStore();
+  const timer = ctx && setInterval(() => ctx.heartbeat(details?.()), 5000);
+  try {
+    return await fn();
+  } finally {
+    if (timer) clearInterval(timer);
+  }
 }
 
 /** How often a running copy tells its workflow where it is. Each report adds events to the hop's
@@ -178,14 +194,33 @@ export function createPromotionActivities(deps: { config: Config }) {
     return { source, command };
   }
 
-  async function run(h: Host, command: string, what: string, opts: ExecOptions = { timeoutMs: 600_000 }) {
-    const res = await h.exec(command, opts);
+  /**
+   * Runs a command on a host as part of the current activity: heartbeats every 5 s while it runs
+   * (with `details()` when given), gives up when the activity is cancelled or times out, and may
+   * take as long as the activity may. Exit codes in `ok` besides 0 count as success.
+   */
+  async function run(
+    h: Host,
+    command: string,
+    what: string,
+    opts: Omit<ExecOptions, 'signal'> & { details?: () => unknown; ok?: number[] } = {},
+  ) {
+    const ctx = asyncLocalStorage.getStore();
+    const res = await heartbeating(
+      () =>
+        h.exec(command, {
+          ...opts,
+          timeoutMs: opts.timeoutMs ?? ctx?.info.startToCloseTimeoutMs ?? 600_000,
+          signal: ctx?.cancellationSignal,
+        }),
+      opts.details,
+    );
     if (res.code === 25)
       throw fail(
         FailureType.PolicyViolation,
         `${what}: more deletions than the approved plan (rsync exit 25)`,
       );
-    if (res.code !== 0) {
+    if (res.code !== 0 && !opts.ok?.includes(res.code)) {
       const output = (res.stderr.trim() || res.stdout.trim()).split(/[\r\n]+/);
       throw new Error(`${what}: exit ${res.code}: ${output.slice(-3).join(' | ')}`);
     }
@@ -234,30 +269,28 @@ export function createPromotionActivities(deps: { config: Config }) {
     async snapshot(input: { to: string; runId: string }) {
       const d = env(input.to);
       return withHost(d.hostName, d.host, async (h) => {
-        const snap = snapshotPath(h, input.runId);
-        if (!(await h.stat(snap))) {
-          await run(
-            h,
-            `cp -al ${shellQuote(h.dataDir)} ${shellQuote(`${snap}.tmp`)} && mv ${shellQuote(`${snap}.tmp`)} ${shellQuote(snap)}`,
-            `host ${d.hostName}: snapshot`,
-          );
-        }
-        return { snapshot: snap };
+        const snap = shellQuote(snapshotPath(h, input.runId));
+        const tmp = shellQuote(`${snapshotPath(h, input.runId)}.tmp`);
+        // A retry after a lost attempt starts the copy again rather than adding to its leftovers.
+        await run(
+          h,
+          `[ -e ${snap} ] || { rm -rf ${tmp} && cp -al ${shellQuote(h.dataDir)} ${tmp} && mv ${tmp} ${snap}; }`,
+          `host ${d.hostName}: snapshot`,
+          { pty: true },
+        );
+        return { snapshot: snapshotPath(h, input.runId) };
       });
     },
 
     /**
      * The copy itself. `maxDelete` bounds deletions by the approved plan (null: unbounded). It
      * heartbeats rsync's progress and signals it to the hop workflow for its `progress` query. A
-     * retry after a lost worker picks up the partial file the broken attempt left.
+     * retry after a lost worker picks up the partial file the broken attempt left. Files that
+     * vanished from a live source while it was read (rsync exit 24) are reported, not fatal.
      */
-    async syncData(input: {
-      from: string;
-      to: string;
-      maxDelete: number | null;
-    }): Promise<SyncStats & { attempt: number }> {
+    async syncData(input: { from: string; to: string; maxDelete: number | null }): Promise<CopyStats> {
       const ctx = Context.current();
-      const { attempt, workflowExecution, startToCloseTimeoutMs } = ctx.info;
+      const { attempt, workflowExecution } = ctx.info;
       const { source, command } = rsync(input.from, input.to, [
         // rsync reads 0 as "no deletions" and -1 as "no limit"
         `--max-delete=${input.maxDelete === null ? -1 : input.maxDelete}`,
@@ -271,20 +304,15 @@ export function createPromotionActivities(deps: { config: Config }) {
       const startedAt = Date.now();
       let lastSignal = 0;
       let signalling = false;
-      let lastBeat = 0;
+      let latest: TransferProgress | undefined;
       const follow = followRsync((p) => {
-        // rsync reports many times a second; the SDK sends a heartbeat every 16 s at most, so
-        // once a second is plenty and leaves the CPU to the copy.
+        latest = { ...p, attempt };
         const now = Date.now();
-        if (now - lastBeat < 1000) return;
-        lastBeat = now;
-        const report: TransferProgress = { ...p, attempt };
-        ctx.heartbeat(report);
         if (!workflow || signalling || now - lastSignal < signalIntervalMs(now - startedAt)) return;
         lastSignal = now;
         signalling = true;
         workflow
-          .signal(TRANSFER_PROGRESS_SIGNAL, report)
+          .signal(TRANSFER_PROGRESS_SIGNAL, latest)
           .catch((err: Error) => ctx.log.warn(`progress signal not delivered: ${err.message}`))
           .finally(() => {
             signalling = false;
@@ -293,11 +321,12 @@ export function createPromotionActivities(deps: { config: Config }) {
       const owner = workflowExecution?.workflowId ?? `${input.from}-${input.to}`;
       return withHost(source.hostName, source.host, async (h) => {
         const res = await run(h, exclusive(input.to, owner, command), `rsync ${input.from} -> ${input.to}`, {
-          timeoutMs: startToCloseTimeoutMs,
           onStdout: follow,
           pty: true,
+          details: () => latest,
+          ok: [24],
         });
-        return { ...parseStats(res.stdout), attempt };
+        return { ...parseStats(res.stdout), attempt, ...(res.code === 24 ? { vanished: true } : {}) };
       });
     },
 
@@ -328,14 +357,18 @@ export function createPromotionActivities(deps: { config: Config }) {
     async restoreSnapshot(input: { to: string; runId: string }) {
       const d = env(input.to);
       return withHost(d.hostName, d.host, async (h) => {
-        const snap = snapshotPath(h, input.runId);
-        if (!(await h.stat(snap))) return { restored: false };
-        await run(
+        const snap = shellQuote(snapshotPath(h, input.runId));
+        const data = shellQuote(h.dataDir);
+        const failed = shellQuote(`${h.dataDir.replace(/\/+$/, '')}.rekey-failed-${input.runId}`);
+        // Renames first, deletion last: a retry of an interrupted restore finds either the
+        // snapshot still to move in, or the data dir already back and only leftovers to delete.
+        const res = await run(
           h,
-          `rm -rf ${shellQuote(h.dataDir)} && mv ${shellQuote(snap)} ${shellQuote(h.dataDir)}`,
+          `if [ -e ${snap} ]; then { [ ! -e ${data} ] || { rm -rf ${failed} && mv ${data} ${failed}; }; } && mv ${snap} ${data} && echo restored; fi && rm -rf ${failed}`,
           `host ${d.hostName}: restore`,
+          { pty: true },
         );
-        return { restored: true };
+        return { restored: res.stdout.includes('restored') };
       });
     },
 
@@ -343,7 +376,9 @@ export function createPromotionActivities(deps: { config: Config }) {
     async dropSnapshot(input: { to: string; runId: string }) {
       const d = env(input.to);
       await withHost(d.hostName, d.host, (h) =>
-        run(h, `rm -rf ${shellQuote(snapshotPath(h, input.runId))}`, `host ${d.hostName}: drop snapshot`),
+        run(h, `rm -rf ${shellQuote(snapshotPath(h, input.runId))}`, `host ${d.hostName}: drop snapshot`, {
+          pty: true,
+        }),
       );
     },
 
@@ -360,7 +395,7 @@ export function createPromotionActivities(deps: { config: Config }) {
       const d = env(input.env);
       const svc = config.services[config.environments[input.env]?.service ?? ''];
       if (!svc) throw fail(FailureType.BadInput, `${input.env}: no service`);
-      await withHost(d.hostName, d.host, (h) => createServiceDriver(h, svc).stop());
+      await heartbeating(() => withHost(d.hostName, d.host, (h) => createServiceDriver(h, svc).stop()));
     },
   };
 }

@@ -1,7 +1,7 @@
 // The `rekey` command line. Exit codes: 0 done, 1 the run failed, 2 bad usage or input.
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { ScheduleHandle } from '@temporalio/client';
+import { type ScheduleHandle, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { parsePrivateKey } from '../activities/keys';
@@ -13,6 +13,7 @@ import { Config } from '../config/schema';
 import { summarize } from '../config/summary';
 import { runWorker } from '../worker/main';
 import { storeRegistry } from '../worker/worker';
+import { errorText } from '../workflows/errors';
 import type { HopResult } from '../workflows/promote';
 import type { RolloverResult } from '../workflows/rollover';
 import { formatHops, formatProgress, formatRotateResult, formatVerify } from './format';
@@ -253,7 +254,7 @@ async function promote(args: string[]): Promise<number> {
   const config = loadConfig(configPath(values.config));
   checkChain(config, positionals);
   const dryRun = values['dry-run'];
-  const gated = positionals.slice(1).some((e) => config.approvals.requiredFor.includes(e));
+  const gated = positionals.slice(1).every((e) => config.approvals.requiredFor.includes(e));
   if (!dryRun && !values.yes && !gated) {
     throw new UsageError(
       `promote replaces the data of ${positionals.slice(1).join(', ')} (files only there are deleted): pass --yes, require an approval for them, or preview with --dry-run`,
@@ -327,7 +328,7 @@ async function status(args: string[]): Promise<number> {
       const child = await progressOf(client, progress.childWorkflowId).catch(() => undefined);
       if (child) console.log(`${progress.childWorkflowId}:\n${formatProgress(child)}`);
     }
-    return desc.status.name === 'FAILED' || desc.status.name === 'TERMINATED' ? 1 : 0;
+    return ['FAILED', 'TERMINATED', 'CANCELLED', 'TIMED_OUT'].includes(desc.status.name) ? 1 : 0;
   });
 }
 
@@ -523,6 +524,10 @@ function reportError(err: unknown): number {
   if (err instanceof ApplicationFailure) {
     console.error(`rekey: ${err.message}`);
     return err.type === 'BadInput' ? 2 : 1;
+  }
+  if (err instanceof WorkflowFailedError) {
+    console.error(`rekey: the run failed: ${errorText(err)}`);
+    return 1;
   }
   console.error(`rekey: ${err instanceof Error ? err.message : String(err)}`);
   return 1;

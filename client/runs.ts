@@ -98,11 +98,18 @@ export async function signalGate(
   by: string,
   comment?: string,
 ): Promise<string> {
+  const { status } = await client.workflow.getHandle(workflowId).describe();
+  if (status.name !== 'RUNNING')
+    throw new RunRefused(`${workflowId} is not waiting for an approval: it is ${status.name.toLowerCase()}`);
   const progress = await progressOf(client, workflowId);
   let target = workflowId;
-  if (!progress.pendingGate && progress.childWorkflowId) {
-    const child = await progressOf(client, progress.childWorkflowId).catch(() => undefined);
-    if (child?.pendingGate) target = progress.childWorkflowId;
+  if (!progress.pendingGate) {
+    const child = progress.childWorkflowId
+      ? await progressOf(client, progress.childWorkflowId).catch(() => undefined)
+      : undefined;
+    if (!child?.pendingGate || !progress.childWorkflowId)
+      throw new RunRefused(`${workflowId} is not waiting for an approval (see rekey status ${workflowId})`);
+    target = progress.childWorkflowId;
   }
   await client.workflow.getHandle(target).signal(signal, { by, ...(comment ? { comment } : {}) });
   return target;

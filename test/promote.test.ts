@@ -188,6 +188,10 @@ describe('promote', () => {
         );
       });
       assert.ok(error, 'the run failed');
+      await assert.rejects(
+        signalGate(fx.client, 'promote/prod-test-gate', 'approve', 'alice'),
+        /promote\/prod-test-gate is not waiting for an approval: it is failed/,
+      );
       assert.equal(await dataManifest(g, 'test'), before);
       assert.equal((await whoami(g, 'test', seededGate.tokens.test)).status, 200, 'test runs as before');
     } finally {

@@ -8,6 +8,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
+import { errorText } from './errors';
 import type { TransferProgress } from './inputs';
 
 export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
@@ -57,14 +58,6 @@ export interface GateSignal {
 export const progressQuery = defineQuery<Progress>('progress');
 export const approveSignal = defineSignal<[GateSignal]>('approve');
 export const rejectSignal = defineSignal<[GateSignal]>('reject');
-
-/** What went wrong, for people: an activity's own message rather than "Activity task failed". */
-export function errorText(err: unknown): string {
-  if (err instanceof ApplicationFailure || !(err instanceof Error))
-    return String((err as Error)?.message ?? err);
-  const cause = (err as { cause?: unknown }).cause;
-  return cause instanceof Error ? cause.message : err.message;
-}
 
 /** Tracks steps for the `progress` query. One per workflow run. */
 export class ProgressTracker {

@@ -6,27 +6,30 @@
 // later one fails. The copy activity signals rsync's progress to its hop for the progress query.
 import {
   ApplicationFailure,
+  CancellationScope,
   defineSignal,
   executeChild,
   proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { PromotionActivities, SyncPlan, SyncStats } from '../activities/promotion';
+import type { CopyStats, PromotionActivities, SyncPlan } from '../activities/promotion';
 import type { RotationActivities } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { quickActivity, serviceActivity } from './activity-options';
-import { approvalGate, errorText, notApproved, ProgressTracker } from './gates';
+import { errorText } from './errors';
+import { approvalGate, notApproved, ProgressTracker } from './gates';
 import { HopInput, PromoteInput, TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from './inputs';
 
 const quick = proxyActivities<PromotionActivities>(quickActivity);
-// A copy may take hours; a lost worker is noticed by the missing heartbeat within seconds.
+// Work on a data dir (du, dry run, snapshot, restore) takes as long as the dir is large; it
+// heartbeats, so a lost worker is noticed within seconds all the same.
+const hostWork = proxyActivities<PromotionActivities>({ ...serviceActivity, startToCloseTimeout: '1h' });
+// A copy may take hours.
 const copy = proxyActivities<PromotionActivities>({ ...serviceActivity, startToCloseTimeout: '6h' });
 const service = proxyActivities<RotationActivities>(serviceActivity);
 
 export const transferProgressSignal = defineSignal<[TransferProgress]>(TRANSFER_PROGRESS_SIGNAL);
-
-type CopyStats = SyncStats & { attempt: number };
 
 export interface HopResult {
   from: string;
@@ -86,26 +89,81 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
     }
   };
 
+  /** --consistent: the source stopped for a final pass, then started again whatever happened. */
+  const finalPass = async (): Promise<Pick<HopResult, 'finalPass' | 'sourceDowntimeMs'>> => {
+    const stoppedAt = Date.now();
+    let passed: CopyStats | undefined;
+    let passError: unknown;
+    try {
+      await tracker.run('stop source', () => hostWork.stopService({ env: from }));
+      // Unbounded: after the bounded live pass, the destination holds only what the source
+      // held, so this pass deletes only what the source itself removed meanwhile.
+      passed = await copyStep('final pass', null);
+    } catch (err) {
+      passError = err;
+    }
+    try {
+      await tracker.run(
+        'start source',
+        () => service.restartAndVerify({ env: from }),
+        () => `${from} was down ${Date.now() - stoppedAt} ms`,
+      );
+    } catch (err) {
+      throw ApplicationFailure.create({
+        type: 'SourceNotStarted',
+        message: `${passError ? `${errorText(passError)}; then ` : ''}${from} did not start again: ${errorText(err)}`,
+        nonRetryable: true,
+      });
+    }
+    if (passError) throw passError;
+    return { finalPass: passed, sourceDowntimeMs: Date.now() - stoppedAt };
+  };
+
+  /** After a failure: the destination's old data back (if the copy had begun) and it running. */
+  const undo = async (err: unknown, snapshotTaken: boolean) => {
+    const step = snapshotTaken ? 'restore' : 'start again';
+    tracker.set(step, 'running');
+    try {
+      if (snapshotTaken) await hostWork.restoreSnapshot({ to, runId });
+      await service.restartAndVerify({ env: to });
+    } catch (failure) {
+      tracker.set(step, 'failed', errorText(failure));
+      throw ApplicationFailure.create({
+        type: 'RestoreFailed',
+        message: `${errorText(err)}; then ${step} of ${to} failed: ${errorText(failure)}`,
+        nonRetryable: true,
+      });
+    }
+    tracker.set(
+      step,
+      'done',
+      snapshotTaken
+        ? 'snapshot restored, service running on the old data'
+        : 'service running, data unchanged',
+    );
+  };
+
   try {
     await tracker.run(
       'preflight',
-      () => quick.preflightHop({ from, to }),
+      () => hostWork.preflightHop({ from, to }),
       (r) => `${r.sourceBytes} bytes to copy, ${r.freeBytes} free`,
     );
     if (input.dryRun) {
-      const plan = await tracker.run('dry run', () => quick.planSync({ from, to }), planText);
+      const plan = await tracker.run('dry run', () => hostWork.planSync({ from, to }), planText);
       for (const s of tracker.progress.steps)
         if (s.status === 'pending') tracker.set(s.name, 'skipped', 'dry run');
       tracker.finish('completed');
       return { from, to, dryRun: true, plan };
     }
     const gate = await quick.promotionGate({ to });
-    await tracker.run('stop', () => quick.stopService({ env: to }));
     // From here on a failure leaves the destination running again: on its old data, put back from
-    // the snapshot when the copy had begun.
+    // the snapshot once the copy had begun.
     let snapshotTaken = false;
+    let result: HopResult;
     try {
-      const plan = await tracker.run('dry run', () => quick.planSync({ from, to }), planText);
+      await tracker.run('stop', () => hostWork.stopService({ env: to }));
+      const plan = await tracker.run('dry run', () => hostWork.planSync({ from, to }), planText);
       if (gate.required) {
         const outcome = await approvalGate(tracker, {
           name: 'approval',
@@ -117,27 +175,10 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
       } else {
         tracker.set('approval', 'skipped', `no approval required for ${to}`);
       }
-      await tracker.run('snapshot', () => quick.snapshot({ to, runId }));
+      await tracker.run('snapshot', () => hostWork.snapshot({ to, runId }));
       snapshotTaken = true;
       const copied = await copyStep('copy', plan.delete);
-      let finalPass: CopyStats | undefined;
-      let sourceDowntimeMs: number | undefined;
-      if (input.consistent) {
-        const stoppedAt = Date.now();
-        await tracker.run('stop source', () => quick.stopService({ env: from }));
-        try {
-          // Unbounded: after the bounded live pass, the destination holds only what the source
-          // held, so this pass deletes only what the source itself removed meanwhile.
-          finalPass = await copyStep('final pass', null);
-        } finally {
-          await tracker.run(
-            'start source',
-            () => service.restartAndVerify({ env: from }),
-            () => `${from} was down ${Date.now() - stoppedAt} ms`,
-          );
-          sourceDowntimeMs = Date.now() - stoppedAt;
-        }
-      }
+      const final = input.consistent ? await finalPass() : {};
       const token = await tracker.run(
         're-sign token',
         () => quick.resignDestinationToken({ to }),
@@ -148,42 +189,27 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
         () => service.restartAndVerify({ env: to }),
         (r) => r.marker,
       );
-      await quick.dropSnapshot({ to, runId });
-      tracker.finish('completed');
-      return {
+      result = {
         from,
         to,
         dryRun: false,
         plan,
         copied,
-        finalPass,
-        sourceDowntimeMs,
+        ...final,
         identity: token.after,
         marker: started.marker,
       };
     } catch (err) {
-      const step = snapshotTaken ? 'restore' : 'start again';
-      tracker.set(step, 'running');
-      try {
-        if (snapshotTaken) await quick.restoreSnapshot({ to, runId });
-        await service.restartAndVerify({ env: to });
-      } catch (undo) {
-        tracker.set(step, 'failed', errorText(undo));
-        throw ApplicationFailure.create({
-          type: 'RestoreFailed',
-          message: `${errorText(err)}; then ${step} of ${to} failed: ${errorText(undo)}`,
-          nonRetryable: true,
-        });
-      }
-      tracker.set(
-        step,
-        'done',
-        snapshotTaken
-          ? 'snapshot restored, service running on the old data'
-          : 'service running, data unchanged',
-      );
+      // Also when the run is being cancelled: the destination must not stay stopped or half-copied.
+      await CancellationScope.nonCancellable(() => undo(err, snapshotTaken));
       throw err;
     }
+    // The hop has passed; a snapshot left behind only takes space.
+    await hostWork
+      .dropSnapshot({ to, runId })
+      .catch((err) => tracker.set('drop snapshot', 'failed', `${errorText(err)}; remove it by hand`));
+    tracker.finish('completed');
+    return result;
   } catch (err) {
     tracker.finish('failed');
     throw err;

@@ -5,7 +5,8 @@ import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/w
 import type { EnvPlan, RotationActivities, RotationPlan, StagedGroup } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { quickActivity, serviceActivity } from './activity-options';
-import { approvalGate, errorText, notApproved, ProgressTracker } from './gates';
+import { errorText } from './errors';
+import { approvalGate, notApproved, ProgressTracker } from './gates';
 import { RotateInput } from './inputs';
 
 const quick = proxyActivities<RotationActivities>(quickActivity);
