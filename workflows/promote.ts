@@ -54,7 +54,8 @@ function planText(p: SyncPlan): string {
 }
 
 const copyText = (c: CopyStats) =>
-  `${c.bytes} bytes (${c.matchedBytes} matched at the destination)${c.attempt > 1 ? `, attempt ${c.attempt}` : ''}`;
+  `${c.bytes} bytes (${c.matchedBytes} matched at the destination)${c.attempt > 1 ? `, attempt ${c.attempt}` : ''}` +
+  (c.vanished ? '; some source files vanished while they were read (live source)' : '');
 
 const transferText = (t: TransferProgress) =>
   `${t.bytes} bytes, ${t.percent}%, ${t.rate}${t.file ? `, at ${t.file}` : ''}${t.attempt > 1 ? `, attempt ${t.attempt}` : ''}`;
@@ -103,10 +104,13 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
       passError = err;
     }
     try {
-      await tracker.run(
-        'start source',
-        () => service.restartAndVerify({ env: from }),
-        () => `${from} was down ${Date.now() - stoppedAt} ms`,
+      // Also when the run is being cancelled: the source must not stay stopped.
+      await CancellationScope.nonCancellable(() =>
+        tracker.run(
+          'start source',
+          () => service.restartAndVerify({ env: from }),
+          () => `${from} was down ${Date.now() - stoppedAt} ms`,
+        ),
       );
     } catch (err) {
       throw ApplicationFailure.create({
