@@ -31,6 +31,25 @@ export interface ExecOptions {
 
 const STREAM_TAIL = 8192;
 
+/** A command's stdout: all of it, or, when it is streamed to `onStdout`, the last 8 KiB. */
+function stdoutCollector(onStdout?: (chunk: string) => void) {
+  let out = '';
+  return {
+    push(d: string) {
+      out = onStdout ? (out + d).slice(-STREAM_TAIL) : out + d;
+      onStdout?.(d);
+    },
+    text: () => out,
+  };
+}
+
+/** Calls `stop` when `signal` aborts (at once if it already has); returns the unsubscribe. */
+function onAbort(signal: AbortSignal | undefined, stop: () => void): () => void {
+  if (signal?.aborted) stop();
+  signal?.addEventListener('abort', stop, { once: true });
+  return () => signal?.removeEventListener('abort', stop);
+}
+
 export interface FileStat {
   /** Permission bits (mode & 0o777). */
   mode: number;
@@ -161,37 +180,22 @@ class SshHost implements Host {
     return new Promise((resolve, reject) => {
       this.client.exec(withCwd(command, opts.cwd), { pty: opts.pty ?? false }, (err, stream) => {
         if (err) return reject(new Error(`${this.where()}: exec failed: ${err.message}`));
-        const out: Buffer[] = [];
+        const stdout = stdoutCollector(opts.onStdout);
         const errOut: Buffer[] = [];
         const timer = setTimeout(() => {
           stream.close();
           reject(new Error(`${this.where()}: "${command}" timed out after ${timeoutMs / 1000}s`));
         }, timeoutMs);
-        const abort = () => {
+        const unsubscribe = onAbort(opts.signal, () => {
           stream.close();
-          reject(
-            new Error(`${this.where()}: "${command}" abandoned: ${String(opts.signal?.reason ?? 'aborted')}`),
-          );
-        };
-        if (opts.signal?.aborted) abort();
-        opts.signal?.addEventListener('abort', abort, { once: true });
-        const { onStdout } = opts;
-        let tail = '';
-        if (onStdout) {
-          stream.setEncoding('utf8').on('data', (d: string) => {
-            tail = (tail + d).slice(-STREAM_TAIL);
-            onStdout(d);
-          });
-        } else stream.on('data', (d: Buffer) => out.push(d));
+          reject(new Error(`${this.where()}: "${command}" abandoned: ${String(opts.signal?.reason)}`));
+        });
+        stream.setEncoding('utf8').on('data', stdout.push);
         stream.stderr.on('data', (d: Buffer) => errOut.push(d));
         stream.on('close', (code: number | null) => {
           clearTimeout(timer);
-          opts.signal?.removeEventListener('abort', abort);
-          resolve({
-            code: code ?? -1,
-            stdout: onStdout ? tail : Buffer.concat(out).toString(),
-            stderr: Buffer.concat(errOut).toString(),
-          });
+          unsubscribe();
+          resolve({ code: code ?? -1, stdout: stdout.text(), stderr: Buffer.concat(errOut).toString() });
         });
       });
     });
@@ -334,13 +338,9 @@ class LocalHost implements Host {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
       const child = spawn('/bin/sh', ['-c', command], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
+      const stdout = stdoutCollector(opts.onStdout);
       const errOut: string[] = [];
-      const { onStdout } = opts;
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        out = onStdout ? (out + d).slice(-STREAM_TAIL) : out + d;
-        onStdout?.(d);
-      });
+      child.stdout.setEncoding('utf8').on('data', stdout.push);
       child.stderr.setEncoding('utf8').on('data', (d: string) => errOut.push(d));
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
@@ -350,18 +350,14 @@ class LocalHost implements Host {
         clearTimeout(timer);
         reject(new Error(`host ${this.name}: "${command}": ${err.message}`));
       });
-      const abort = () => {
+      const unsubscribe = onAbort(opts.signal, () => {
         child.kill('SIGTERM');
-        reject(
-          new Error(`host ${this.name}: "${command}" abandoned: ${String(opts.signal?.reason ?? 'aborted')}`),
-        );
-      };
-      if (opts.signal?.aborted) abort();
-      opts.signal?.addEventListener('abort', abort, { once: true });
+        reject(new Error(`host ${this.name}: "${command}" abandoned: ${String(opts.signal?.reason)}`));
+      });
       child.on('close', (code) => {
         clearTimeout(timer);
-        opts.signal?.removeEventListener('abort', abort);
-        resolve({ code: code ?? -1, stdout: out, stderr: errOut.join('') });
+        unsubscribe();
+        resolve({ code: code ?? -1, stdout: stdout.text(), stderr: errOut.join('') });
       });
     });
   }
