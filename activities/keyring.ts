@@ -3,9 +3,9 @@
 // Each change to the ring is a new version of one secret, tagged with the run and the step, so a
 // retried step finds its own version instead of changing the ring twice.
 import { posix } from 'node:path';
-import { asyncLocalStorage } from '@temporalio/activity';
 import type { Config, KeyringConfig } from '../config/schema';
 import { FailureType, fail } from './failures';
+import { beat } from './heartbeat';
 import { resolveOnHost, withHost } from './hosts';
 import { generateKeyPair, jwkThumbprint } from './keys';
 import type { SecretStore } from './secret-store';
@@ -35,15 +35,34 @@ export interface KeyringDeps {
   store(name: string): SecretStore;
 }
 
-function beat(details?: unknown): void {
-  asyncLocalStorage.getStore()?.heartbeat(details);
-}
-
 export function createKeyringActivities(deps: KeyringDeps) {
   function ringConfig(name: string): KeyringConfig {
     const ring = deps.config.keyrings[name];
     if (!ring) throw fail(FailureType.BadInput, `unknown keyring "${name}"`);
     return ring;
+  }
+
+  /** The ring in a secret's value. A value that is not a ring fails without echoing any of it
+   * (JSON.parse quotes the text around the error, and this text holds private keys). */
+  function parseRing(value: string, where: string): Ring {
+    let ring: unknown;
+    try {
+      ring = JSON.parse(value);
+    } catch {
+      throw fail(FailureType.BadInput, `${where}: the secret's value is not JSON (value not shown)`);
+    }
+    const r = ring as Ring;
+    if (
+      !r ||
+      typeof r !== 'object' ||
+      !Array.isArray(r.keys) ||
+      !(r.active === null || typeof r.active === 'string')
+    )
+      throw fail(
+        FailureType.BadInput,
+        `${where}: the secret's value is not a keyring ({keys: [...], active})`,
+      );
+    return r;
   }
 
   async function load(name: string): Promise<{ ring: Ring; version: string | null; store: SecretStore }> {
@@ -52,7 +71,11 @@ export function createKeyringActivities(deps: KeyringDeps) {
     const versions = await store.listVersions(cfg.secret);
     if (versions.length === 0) return { ring: { keys: [], active: null }, version: null, store };
     const current = await store.get(cfg.secret);
-    return { ring: JSON.parse(current.value) as Ring, version: current.version, store };
+    return {
+      ring: parseRing(current.value, `keyring ${name}: ${cfg.secret}`),
+      version: current.version,
+      store,
+    };
   }
 
   const facts = (ring: Ring, version: string | null): RingFacts => ({
@@ -75,7 +98,7 @@ export function createKeyringActivities(deps: KeyringDeps) {
     );
     if (done) {
       const v = await store.get(cfg.secret, done.version);
-      return facts(JSON.parse(v.value) as Ring, v.version);
+      return facts(parseRing(v.value, `keyring ${name}: ${cfg.secret} version ${v.version}`), v.version);
     }
     const next = await fn(ring);
     const v = await store.set(cfg.secret, JSON.stringify(next), {

@@ -7,6 +7,7 @@ import { asyncLocalStorage, Context } from '@temporalio/activity';
 import type { Config, SshHostConfig } from '../config/schema';
 import { TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from '../workflows/inputs';
 import { FailureType, fail } from './failures';
+import { heartbeating } from './heartbeat';
 import { type ExecOptions, type Host, resolveOnHost, shellQuote, withHost } from './hosts';
 import { createServiceDriver, durationMs } from './service';
 import { resignCliToml, type TokenIdentity } from './tokens';
@@ -14,10 +15,43 @@ import { resignCliToml, type TokenIdentity } from './tokens';
 export interface SyncPlan {
   add: number;
   change: number;
+  /** Entries (files and directories) the copy deletes at the destination. */
   delete: number;
   /** The first deletions, for the approval gate. */
   deletions: string[];
   bytes: number;
+  /** Regular files in the source (rsync's file list). */
+  sourceFiles?: number;
+  /** Files (anything but directories) at the destination before the copy, and how many of them
+   * the copy deletes. */
+  destinationFiles?: number;
+  deleteFiles?: number;
+  /** Set when the copy would empty or mostly empty the destination: the run needs allowShrink. */
+  shrink?: string;
+}
+
+/** The share of the destination's files a plan may delete before it needs allowShrink. */
+export const DEFAULT_MAX_DELETE_SHARE = 0.5;
+
+/** Why a plan empties or mostly empties the destination, or undefined when it does not. */
+export function shrinkProblem(plan: SyncPlan, maxShare = DEFAULT_MAX_DELETE_SHARE): string | undefined {
+  const dest = plan.destinationFiles ?? 0;
+  const deleting = plan.deleteFiles ?? 0;
+  if (plan.sourceFiles === 0 && dest > 0)
+    return `the source holds no files: the copy would empty the destination (${dest} files)`;
+  if (dest > 0 && deleting / dest > maxShare)
+    return `the copy deletes ${deleting} of the destination's ${dest} files (${Math.round((100 * deleting) / dest)}%, more than ${Math.round(100 * maxShare)}%)`;
+  return undefined;
+}
+
+/** Whether normalised absolute path `x` is `y` or inside it. */
+export function within(x: string, y: string): boolean {
+  return y === '/' || x === y || x.startsWith(`${y}/`);
+}
+
+/** Whether two normalised absolute paths are the same directory or one holds the other. */
+export function pathsOverlap(a: string, b: string): boolean {
+  return within(a, b) || within(b, a);
 }
 
 /** What one copy did: rsync's --stats, the attempt that made it, whether source files vanished
@@ -49,16 +83,21 @@ export function parseStats(out: string): SyncStats {
 
 /** Parses `rsync --itemize-changes --stats` output. */
 export function parseItemized(out: string): SyncPlan {
-  const plan: SyncPlan = { add: 0, change: 0, delete: 0, deletions: [], bytes: 0 };
+  const plan: SyncPlan = { add: 0, change: 0, delete: 0, deletions: [], bytes: 0, deleteFiles: 0 };
   for (const line of out.split('\n')) {
     if (line.startsWith('*deleting ')) {
       plan.delete++;
-      if (plan.deletions.length < 20) plan.deletions.push(line.slice(10).trim());
+      const name = line.slice(10).trim();
+      if (!name.endsWith('/')) plan.deleteFiles = (plan.deleteFiles ?? 0) + 1;
+      if (plan.deletions.length < 20) plan.deletions.push(name);
     } else if (/^[<>ch.][fdLDS]\+{9}/.test(line)) plan.add++;
     else if (/^[<>c.][fdLDS][.a-zA-Z+]{9} /.test(line) && !/^\.d\.{9}|^\.[fdL]\.{9}/.test(line))
       plan.change++;
   }
   plan.bytes = parseStats(out).bytes;
+  // "Number of files: 7 (reg: 5, dir: 2)": the source's file list; no "reg:" means none.
+  const files = /Number of files: [\d,]+(?: \(([^)]*)\))?/.exec(out);
+  if (files) plan.sourceFiles = Number((/reg: ([\d,]+)/.exec(files[1] ?? '')?.[1] ?? '0').replace(/,/g, ''));
   return plan;
 }
 
@@ -100,31 +139,24 @@ export function followRsync(
  * stays for the retry to build on); a transfer of another run is waited for, then refused.
  */
 export function exclusive(to: string, owner: string, command: string, waitSeconds = 120): string {
-  const lock = shellQuote(`/tmp/rekey-rsync-${to}.lock`);
-  const ownerFile = shellQuote(`/tmp/rekey-rsync-${to}.owner`);
   const me = shellQuote(owner);
   return [
-    `exec 9>>${lock}`,
+    // In the login user's own directory: a lock in world-writable /tmp could be taken (or be a
+    // symlink planted) by any other user of the host.
+    'lockdir="$HOME/.rekey/locks"',
+    'mkdir -p -m 700 "$lockdir" || exit 1',
+    `lock="$lockdir/rsync-${to}.lock"`,
+    `ownerfile="$lockdir/rsync-${to}.owner"`,
+    'exec 9>>"$lock"',
     'if ! flock -n 9; then',
-    `  read -r pid holder < ${ownerFile}`,
+    '  read -r pid holder < "$ownerfile"',
     // Only a process that still holds this lock is stopped, never one that reused its pid.
-    `  if [ "$holder" = ${me} ] && [ "$(readlink /proc/$pid/fd/9)" = ${lock} ]; then kill -TERM "$pid"; fi`,
+    `  if [ "$holder" = ${me} ] && [ "$(readlink /proc/$pid/fd/9)" = "$lock" ]; then kill -TERM "$pid"; fi`,
     `  flock -w ${waitSeconds} 9 || { echo "another transfer into ${to} is running ($holder)" >&2; exit 75; }`,
     'fi',
-    `echo "$$ "${me} > ${ownerFile}`,
+    `echo "$$ "${me} > "$ownerfile"`,
     `exec ${command}`,
   ].join('\n');
-}
-
-/** Heartbeats every 5 s while `fn` runs, so that work of any length counts as alive. */
-async function heartbeating<T>(fn: () => Promise<T>, details?: () => unknown): Promise<T> {
-  const ctx = asyncLocalStorage.getStore();
-  const timer = ctx && setInterval(() => ctx.heartbeat(details?.()), 5000);
-  try {
-    return await fn();
-  } finally {
-    if (timer) clearInterval(timer);
-  }
 }
 
 /** How often a running copy tells its workflow where it is. Each report adds events to the hop's
@@ -146,9 +178,22 @@ export function hopProblem(config: Config, from: string, to: string): string | u
   if (source?.type !== 'ssh' || !source.sync)
     return `${from} -> ${to}: the source host needs hosts.${sourceName}.sync (identityFile, knownHosts on it)`;
   if (dest?.type !== 'ssh') return `${from} -> ${to}: the destination host ${destName} must be an SSH host`;
-  if (sourceName === destName && source.dataDir === dest.dataDir)
-    return `${from} -> ${to}: both use ${source.dataDir} on host ${sourceName}`;
+  // Two host entries may name one machine: compare where they connect, not their names.
+  const sameMachine = source.address === dest.address && source.port === dest.port;
+  const [a, b] = [posix.normalize(source.dataDir), posix.normalize(dest.dataDir)].map((p) =>
+    p.length > 1 ? p.replace(/\/+$/, '') : p,
+  ) as [string, string];
+  if (sameMachine && pathsOverlap(a, b))
+    return `${from} -> ${to}: ${a} and ${b} are on the same machine (${dest.address}:${dest.port}) and one holds the other`;
   return undefined;
+}
+
+/** Real paths on a host, for the preflight's checks (a symlinked data dir is refused). */
+interface HostPaths {
+  symlink: string | null;
+  data: string;
+  app: string;
+  home: string;
 }
 
 export function createPromotionActivities(deps: { config: Config }) {
@@ -162,6 +207,7 @@ export function createPromotionActivities(deps: { config: Config }) {
   }
 
   const snapshotPath = (h: Host, runId: string) => `${h.dataDir.replace(/\/+$/, '')}.rekey-snapshot-${runId}`;
+  const snapshotMark = (runId: string) => `.rekey-snapshot-${runId}`;
 
   /** The rsync command line, run on the source host. */
   function rsync(
@@ -227,22 +273,82 @@ export function createPromotionActivities(deps: { config: Config }) {
     return res;
   }
 
+  /** The data dir, app dir and login home on a host, with every symlink resolved. */
+  async function hostPaths(h: Host, hostName: string): Promise<HostPaths> {
+    const out = (
+      await run(
+        h,
+        [
+          `d=${shellQuote(h.dataDir)}`,
+          'if [ -L "$d" ]; then printf "symlink=%s\\n" "$(readlink -- "$d")"; fi',
+          'printf "data=%s\\n" "$(readlink -m -- "$d")"',
+          `printf "app=%s\\n" "$(readlink -m -- ${shellQuote(h.appDir)})"`,
+          'printf "home=%s\\n" "$(readlink -m -- "$HOME")"',
+        ].join('\n'),
+        `host ${hostName}: real paths`,
+      )
+    ).stdout;
+    const field = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(out)?.[1]?.trim();
+    return {
+      symlink: field('symlink') ?? null,
+      data: field('data') ?? '',
+      app: field('app') ?? '',
+      home: field('home') ?? '',
+    };
+  }
+
+  /** Refuses data dirs that a copy, snapshot or restore would act on wrongly (checked by real path
+   * on the hosts: config can name one directory several ways). */
+  function dataDirProblems(from: string, to: string, s: HostPaths, d: HostPaths): string[] {
+    const source = env(from);
+    const dest = env(to);
+    const problems: string[] = [];
+    for (const [e, p] of [
+      [source, s],
+      [dest, d],
+    ] as const) {
+      if (p.symlink !== null)
+        problems.push(
+          `${e.name}: data dir ${e.host.dataDir} on host ${e.hostName} is a symlink (to ${p.symlink}): set dataDir to the real directory`,
+        );
+    }
+    const where = `${to}: data dir ${dest.host.dataDir} on host ${dest.hostName} (${d.data})`;
+    if (!d.data || d.data === '/') problems.push(`${where} is the root directory`);
+    else {
+      if (within(d.app, d.data))
+        problems.push(`${where} holds the app dir ${d.app}: the copy would delete it`);
+      if (within(d.home, d.data))
+        problems.push(`${where} holds the login home ${d.home}: the copy would delete it`);
+    }
+    const s2 = source.host as SshHostConfig;
+    const d2 = dest.host as SshHostConfig;
+    if (s2.address === d2.address && s2.port === d2.port && pathsOverlap(s.data, d.data))
+      problems.push(
+        `${from} -> ${to}: ${s.data} and ${d.data} are on the same machine (${d2.address}:${d2.port}) and one holds the other`,
+      );
+    return problems;
+  }
+
   return {
-    /** Both hosts reachable (pinned keys), rsync on both, room for the data plus 10%. */
+    /** Both hosts reachable (pinned keys), rsync on both, data dirs safe to copy into (real
+     * paths: no symlink, no overlap, not holding the app dir or home), room for the data + 10%. */
     async preflightHop(input: { from: string; to: string }) {
       const problem = hopProblem(config, input.from, input.to);
       if (problem) throw fail(FailureType.BadInput, problem);
       const s = env(input.from);
       const d = env(input.to);
-      const sourceBytes = await withHost(s.hostName, s.host, async (h) => {
+      const { sourceBytes, sourcePaths } = await withHost(s.hostName, s.host, async (h) => {
         await run(h, 'rsync --version >/dev/null', `host ${s.hostName}: rsync`);
         await run(h, 'command -v flock >/dev/null', `host ${s.hostName}: flock (util-linux)`);
-        return Number(
-          (await run(h, `du -sb ${shellQuote(h.dataDir)}`, `host ${s.hostName}: du`)).stdout.split(/\s/)[0],
-        );
+        const sourcePaths = await hostPaths(h, s.hostName);
+        const du = await run(h, `du -sb ${shellQuote(h.dataDir)}`, `host ${s.hostName}: du`);
+        return { sourceBytes: Number(du.stdout.split(/\s/)[0]), sourcePaths };
       });
       const freeBytes = await withHost(d.hostName, d.host, async (h) => {
         await run(h, 'rsync --version >/dev/null', `host ${d.hostName}: rsync`);
+        const problems = dataDirProblems(input.from, input.to, sourcePaths, await hostPaths(h, d.hostName));
+        if (problems.length > 0)
+          throw fail(FailureType.BadInput, `${problems.join('; ')}; nothing was changed`);
         await run(h, `mkdir -p ${shellQuote(h.dataDir)}`, `host ${d.hostName}: mkdir`);
         const out = (await run(h, `df -B1 --output=avail ${shellQuote(h.dataDir)}`, `host ${d.hostName}: df`))
           .stdout;
@@ -257,24 +363,39 @@ export function createPromotionActivities(deps: { config: Config }) {
       return { sourceBytes, freeBytes };
     },
 
-    /** What the copy would do: files to add, change and delete, bytes to move. Changes nothing. */
+    /** What the copy would do: files to add, change and delete, bytes to move, and whether it
+     * would empty or mostly empty the destination. Changes nothing. */
     async planSync(input: { from: string; to: string }): Promise<SyncPlan> {
       const { source, command } = rsync(input.from, input.to, ['--dry-run', '--itemize-changes', '--stats']);
-      return withHost(source.hostName, source.host, async (h) =>
+      const d = env(input.to);
+      const destinationFiles = await withHost(d.hostName, d.host, async (h) => {
+        const out = await run(
+          h,
+          `if [ -d ${shellQuote(h.dataDir)} ]; then find ${shellQuote(h.dataDir)} -mindepth 1 ! -type d | wc -l; else echo 0; fi`,
+          `host ${d.hostName}: count files`,
+        );
+        return Number(out.stdout.trim());
+      });
+      const plan = await withHost(source.hostName, source.host, async (h) =>
         parseItemized((await run(h, command, `rsync dry run ${input.from} -> ${input.to}`)).stdout),
       );
+      plan.destinationFiles = destinationFiles;
+      const shrink = shrinkProblem(plan, config.promotion.maxDeleteShare);
+      return shrink ? { ...plan, shrink } : plan;
     },
 
-    /** Hard-link copy of the destination's data dir, once per run: cheap, and what a failure restores. */
+    /** Hard-link copy of the destination's data dir, once per run: cheap, and what a failure
+     * restores. It carries a mark of the run, so that a restore can tell it is back. */
     async snapshot(input: { to: string; runId: string }) {
       const d = env(input.to);
       return withHost(d.hostName, d.host, async (h) => {
         const snap = shellQuote(snapshotPath(h, input.runId));
         const tmp = shellQuote(`${snapshotPath(h, input.runId)}.tmp`);
+        const mark = shellQuote(`${snapshotPath(h, input.runId)}.tmp/${snapshotMark(input.runId)}`);
         // A retry after a lost attempt starts the copy again rather than adding to its leftovers.
         await run(
           h,
-          `[ -e ${snap} ] || { rm -rf ${tmp} && cp -al ${shellQuote(h.dataDir)} ${tmp} && mv ${tmp} ${snap}; }`,
+          `[ -e ${snap} ] || { rm -rf ${tmp} && cp -al ${shellQuote(h.dataDir)}/. ${tmp} && : > ${mark} && mv ${tmp} ${snap}; }`,
           `host ${d.hostName}: snapshot`,
           { pty: true },
         );
@@ -332,9 +453,15 @@ export function createPromotionActivities(deps: { config: Config }) {
 
     /** Re-signs the copied publisher token with the destination's own private key file. */
     async resignDestinationToken(input: {
+      from: string;
       to: string;
     }): Promise<{ before: TokenIdentity; after: TokenIdentity }> {
       const d = env(input.to);
+      // The copied token must carry the source's signature: re-signing is not a signing oracle.
+      const s = env(input.from);
+      const sourceKey = await withHost(s.hostName, s.host, (h) =>
+        h.readFile(resolveOnHost(h, posix.join(config.paths.keyDir, config.paths.publicKeyFile))),
+      );
       return withHost(d.hostName, d.host, async (h) => {
         const keyPath = resolveOnHost(h, posix.join(config.paths.keyDir, config.paths.privateKeyFile));
         const key = await h.readFile(keyPath);
@@ -347,24 +474,27 @@ export function createPromotionActivities(deps: { config: Config }) {
           key.toString(),
           config.paths.tokenField,
           `${input.to}: ${tomlPath}`,
+          sourceKey ? [sourceKey.toString()] : [],
         );
         if (r.changed) await h.writeFileAtomic(tomlPath, r.text, (await h.stat(tomlPath))?.mode ?? 0o600);
         return { before: r.before, after: r.after };
       });
     },
 
-    /** Puts the snapshot back as the destination's data dir. */
+    /** Puts the snapshot back as the destination's data dir. `restored` is true only when the
+     * data dir is the snapshot again (its mark found there, then removed). */
     async restoreSnapshot(input: { to: string; runId: string }) {
       const d = env(input.to);
       return withHost(d.hostName, d.host, async (h) => {
         const snap = shellQuote(snapshotPath(h, input.runId));
         const data = shellQuote(h.dataDir);
+        const mark = shellQuote(`${h.dataDir.replace(/\/+$/, '')}/${snapshotMark(input.runId)}`);
         const failed = shellQuote(`${h.dataDir.replace(/\/+$/, '')}.rekey-failed-${input.runId}`);
-        // Renames first, deletion last: a retry of an interrupted restore finds either the
-        // snapshot still to move in, or the data dir already back and only leftovers to delete.
+        // Renames first, deletions last: a retry of an interrupted restore finds either the
+        // snapshot still to move in, or the data dir already back (its mark) and leftovers.
         const res = await run(
           h,
-          `if [ -e ${snap} ]; then { [ ! -e ${data} ] || { rm -rf ${failed} && mv ${data} ${failed}; }; } && mv ${snap} ${data} && echo restored; fi && rm -rf ${failed}`,
+          `if [ -e ${snap} ]; then { [ ! -e ${data} ] || { rm -rf ${failed} && mv ${data} ${failed}; }; } && mv ${snap} ${data}; fi && rm -rf ${failed} && if [ -e ${mark} ]; then rm -f ${mark} && echo restored; fi`,
           `host ${d.hostName}: restore`,
           { pty: true },
         );

@@ -1,7 +1,6 @@
 // Activities of the JWT key rotation. Each one is idempotent under retry and returns only
 // references, fingerprints and identities: key values and tokens stay inside this module.
 import { posix } from 'node:path';
-import { asyncLocalStorage } from '@temporalio/activity';
 import type { Config } from '../config/schema';
 import { keyGroupOf } from '../config/summary';
 import { FailureType, fail } from './failures';
@@ -15,8 +14,8 @@ import {
   type SecretVersionInfo,
   storeKeyPair,
 } from './secret-store';
-import { createServiceDriver, durationMs } from './service';
-import { readTokenFromToml, resignCliToml, type TokenIdentity, tokenIdentity } from './tokens';
+import { createServiceDriver, durationMs, restartAndCheck } from './service';
+import { readTokenFromToml, resignCliToml, signedByAny, type TokenIdentity, tokenIdentity } from './tokens';
 
 export interface RotationDeps {
   config: Config;
@@ -57,11 +56,6 @@ export interface StagedGroup {
 }
 
 const BACKUP_DIR = '.rekey/backup';
-
-/** Heartbeats when running as an activity; a no-op when called directly (CLI verify, bench). */
-function beat(details?: unknown): void {
-  asyncLocalStorage.getStore()?.heartbeat(details);
-}
 
 export function createRotationActivities(deps: RotationDeps) {
   const { config } = deps;
@@ -121,6 +115,17 @@ export function createRotationActivities(deps: RotationDeps) {
   }
 
   return {
+    /** The environments a rotation of `environments` changes: each one's whole key group. */
+    async rotationScope(input: { environments: string[] }): Promise<string[]> {
+      const groups = new Set(
+        input.environments.map((env) => {
+          envConfig(env);
+          return keyGroupOf(config, env);
+        }),
+      );
+      return Object.keys(config.environments).filter((env) => groups.has(keyGroupOf(config, env)));
+    },
+
     /** Reads every store and host involved; changes nothing. */
     async planRotation(input: { environments: string[]; preserveToken: boolean }): Promise<RotationPlan> {
       const groups: Record<string, string[]> = {};
@@ -146,7 +151,16 @@ export function createRotationActivities(deps: RotationDeps) {
                   `${where}: missing; a token can't be preserved (use --no-preserve-token to rotate without it)`,
                 );
               }
-              token = tokenIdentity(readTokenFromToml(text.toString(), paths.tokenField, where), where);
+              const raw = readTokenFromToml(text.toString(), paths.tokenField, where);
+              token = tokenIdentity(raw, where);
+              // Re-signing must not launder a token the host's own key never signed.
+              const pub = await h.readFile(keyFile(h, paths.publicKeyFile));
+              if (pub && !(await signedByAny(raw, [pub.toString()]))) {
+                throw fail(
+                  FailureType.BadInput,
+                  `${where}: the token is not signed by the host's current key (${keyFile(h, paths.publicKeyFile)}); refusing to re-sign it; nothing was changed`,
+                );
+              }
             }
             return { fp, token };
           });
@@ -203,6 +217,9 @@ export function createRotationActivities(deps: RotationDeps) {
     async verifyKeys(input: {
       expect?: Record<string, string>;
       includeHosts?: boolean;
+      /** Judge only these environments (a run's): another environment's empty or unreadable
+       * store is not this run's problem; its key still counts against sharing across groups. */
+      environments?: string[];
     }): Promise<VerifyReport> {
       const envs = Object.keys(config.environments);
       const rows = await Promise.all(
@@ -222,7 +239,7 @@ export function createRotationActivities(deps: RotationDeps) {
           return row;
         }),
       );
-      const problems = policyProblems(rows);
+      const problems = policyProblems(rows, input.environments);
       for (const [env, fp] of Object.entries(input.expect ?? {})) {
         const row = rows.find((r) => r.env === env);
         if (row?.fingerprint !== fp)
@@ -268,7 +285,17 @@ export function createRotationActivities(deps: RotationDeps) {
         const where = `${input.env}: ${path}`;
         const text = await h.readFile(path);
         if (!text) throw fail(FailureType.BadInput, `${where}: missing`);
-        const result = await resignCliToml(text.toString(), privatePem, paths.tokenField, where);
+        // The token must be signed by the key it was issued under: the host's key before this run
+        // (backed up by installKeyFiles), or the key file as it is when the files are not synced.
+        const signers: string[] = [];
+        for (const file of [
+          backupFile(h, input.runId, paths.publicKeyFile),
+          keyFile(h, paths.publicKeyFile),
+        ]) {
+          const pem = await h.readFile(file);
+          if (pem) signers.push(pem.toString());
+        }
+        const result = await resignCliToml(text.toString(), privatePem, paths.tokenField, where, signers);
         if (result.changed) {
           const backup = resolveOnHost(h, posix.join(BACKUP_DIR, input.runId, 'cli.toml'));
           if (!(await h.stat(backup))) await h.writeFileAtomic(backup, text, 0o600);
@@ -282,17 +309,9 @@ export function createRotationActivities(deps: RotationDeps) {
     /** Restarts the service so it loads the key files, publishes, and waits for the markers. */
     async restartAndVerify(input: { env: string }) {
       const e = envConfig(input.env);
-      return onHost(input.env, async (h) => {
-        const service = createServiceDriver(h, e.serviceConfig);
-        await service.restart();
-        beat('restarted');
-        const published = await service.publish();
-        const marker = await service.waitForMarkers({
-          heartbeat: beat,
-          ...(published ? { extra: `${published.stdout}\n${published.stderr}` } : {}),
-        });
-        return { marker: marker.line };
-      });
+      return onHost(input.env, async (h) => ({
+        marker: (await restartAndCheck(createServiceDriver(h, e.serviceConfig))).line,
+      }));
     },
 
     /** Makes the versions current before this run current again (as new versions: Key Vault's
@@ -325,13 +344,7 @@ export function createRotationActivities(deps: RotationDeps) {
           await h.writeFileAtomic(target, saved, (await h.stat(target))?.mode ?? mode);
           restored.push(file);
         }
-        const service = createServiceDriver(h, e.serviceConfig);
-        await service.restart();
-        const published = await service.publish();
-        const marker = await service.waitForMarkers({
-          heartbeat: beat,
-          ...(published ? { extra: `${published.stdout}\n${published.stderr}` } : {}),
-        });
+        const marker = await restartAndCheck(createServiceDriver(h, e.serviceConfig));
         return { restored, marker: marker.line };
       });
     },
@@ -356,13 +369,16 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** One fingerprint per key group; no two groups share one. */
-export function policyProblems(rows: VerifyRow[]): string[] {
-  const problems = rows.filter((r) => r.problem).map((r) => `${r.env}: ${r.problem}`);
+/** One fingerprint per key group; no two groups share one. With `scope`, only problems that
+ * concern those environments (their rows, their groups) are reported. */
+export function policyProblems(rows: VerifyRow[], scope?: string[]): string[] {
+  const inScope = (r: VerifyRow) => !scope || scope.includes(r.env);
+  const groupsInScope = new Set(rows.filter(inScope).map((r) => r.group));
+  const problems = rows.filter((r) => r.problem && inScope(r)).map((r) => `${r.env}: ${r.problem}`);
   const byGroup = new Map<string, Set<string>>();
   for (const r of rows) {
     if (!r.fingerprint) {
-      if (!r.problem) problems.push(`${r.env}: no key pair in its store`);
+      if (!r.problem && inScope(r)) problems.push(`${r.env}: no key pair in its store`);
       continue;
     }
     const set = byGroup.get(r.group) ?? new Set();
@@ -370,7 +386,7 @@ export function policyProblems(rows: VerifyRow[]): string[] {
     byGroup.set(r.group, set);
   }
   for (const [group, fps] of byGroup) {
-    if (fps.size > 1) {
+    if (fps.size > 1 && groupsInScope.has(group)) {
       const members = rows
         .filter((r) => r.group === group)
         .map((r) => `${r.env}=${r.fingerprint?.slice(0, 12)}`);
@@ -381,7 +397,7 @@ export function policyProblems(rows: VerifyRow[]): string[] {
   for (const [group, fps] of byGroup) {
     for (const fp of fps) {
       const other = owner.get(fp);
-      if (other && other !== group)
+      if (other && other !== group && (groupsInScope.has(group) || groupsInScope.has(other)))
         problems.push(`key groups ${other} and ${group} share key ${fp.slice(0, 12)}`);
       owner.set(fp, group);
     }

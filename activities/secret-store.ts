@@ -361,6 +361,9 @@ export async function restoreVersion(
     (v) => v.tags.rekeyRunId === runId && v.tags.restoredFrom === version,
   );
   if (done) return { store: store.name, name, version: done.version };
+  // Still current (this run never wrote a version of it): nothing to put back.
+  if ((await store.listVersions(name)).at(-1)?.version === version)
+    return { store: store.name, name, version };
   const old = await store.get(name, version);
   const v = await store.set(name, old.value, { ...old.tags, rekeyRunId: runId, restoredFrom: version });
   return { store: store.name, name, version: v.version };

@@ -3,6 +3,7 @@
 import { parseDuration } from '../config/duration';
 import type { ServiceConfig } from '../config/schema';
 import { FailureType, fail } from './failures';
+import { beat, heartbeating } from './heartbeat';
 import { type ExecResult, type Host, shellQuote } from './hosts';
 
 export interface MarkerWait {
@@ -16,6 +17,8 @@ export interface MarkerWait {
 }
 
 export interface ServiceDriver {
+  /** A restart starts a fresh log (a recreated container), so no old marker can be seen. */
+  readonly freshLogOnRestart: boolean;
   /** Recreates the service so it reads the key files again (keys load only at start). */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -36,6 +39,23 @@ export function durationMs(d: string): number {
 
 function lastLines(text: string, n = 5): string {
   return text.trim().split('\n').slice(-n).join(' | ');
+}
+
+/**
+ * The lines of `after` that were not in `before`, for logs that only grow at the end but may be
+ * shown as a window of their last lines (journalctl -n, tail): `after` is then a suffix of
+ * `before` followed by the new lines. The longest such overlap is taken; none means all is new.
+ */
+export function linesAfter(before: string, after: string): string {
+  const b = before.split('\n');
+  const a = after.split('\n');
+  if (b.at(-1) === '') b.pop();
+  for (let j = 0; j < b.length; j++) {
+    const tail = b.slice(j);
+    if (tail.length <= a.length && tail.every((line, i) => a[i] === line))
+      return a.slice(tail.length).join('\n');
+  }
+  return after;
 }
 
 /** The first line holding a failure or success marker, failures first. */
@@ -79,6 +99,7 @@ export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriv
   }
 
   return {
+    freshLogOnRestart: cfg.driver === 'compose',
     async restart() {
       await run('restart');
     },
@@ -103,7 +124,7 @@ export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriv
         let found = fromPublish;
         if (!found) {
           let logs = (await run('logs')).stdout;
-          if (opts.baseline && logs.startsWith(opts.baseline)) logs = logs.slice(opts.baseline.length);
+          if (opts.baseline !== undefined) logs = linesAfter(opts.baseline, logs);
           found = findMarker(logs, cfg.markers);
         }
         if (found?.kind === 'failure') {
@@ -121,4 +142,23 @@ export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriv
       }
     },
   };
+}
+
+/**
+ * Restarts the service so it loads its key files, runs the publish command, and waits for the
+ * publish markers of this restart (older log lines never count). Heartbeats all along: a slow
+ * restart or publish is alive, a lost worker is noticed within the heartbeat timeout.
+ */
+export async function restartAndCheck(service: ServiceDriver): Promise<{ marker: string; line: string }> {
+  return heartbeating(async () => {
+    const baseline = service.freshLogOnRestart ? undefined : await service.logs().catch(() => '');
+    await service.restart();
+    beat('restarted');
+    const published = await service.publish();
+    return service.waitForMarkers({
+      heartbeat: beat,
+      ...(baseline === undefined ? {} : { baseline }),
+      ...(published ? { extra: `${published.stdout}\n${published.stderr}` } : {}),
+    });
+  });
 }

@@ -1,6 +1,6 @@
 // The publisher token cached in the Spacetime CLI's cli.toml, and re-signing it with a new key
 // while keeping the identity. SpacetimeDB derives identity from `iss` and `sub`, not from the key.
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { FailureType, fail } from './failures';
@@ -66,12 +66,30 @@ export async function resignToken(token: string, privatePem: string, where = 'to
 
 /** True when `token` carries a valid ES256 signature by the public half of `privatePem`. */
 export async function signedBy(token: string, privatePem: string): Promise<boolean> {
+  return verifies(token, createPublicKey(parsePrivateKey(privatePem)));
+}
+
+/** True when `token` carries a valid ES256 signature by `publicPem`. */
+export async function signedByPublic(token: string, publicPem: string): Promise<boolean> {
   try {
-    await jwtVerify(token, createPublicKey(parsePrivateKey(privatePem)), { algorithms: ['ES256'] });
+    return verifies(token, createPublicKey(publicPem));
+  } catch {
+    return false;
+  }
+}
+
+async function verifies(token: string, key: KeyObject): Promise<boolean> {
+  try {
+    await jwtVerify(token, key, { algorithms: ['ES256'] });
     return true;
   } catch {
     return false;
   }
+}
+
+export async function signedByAny(token: string, publicPems: string[]): Promise<boolean> {
+  for (const pem of publicPems) if (await signedByPublic(token, pem)) return true;
+  return false;
 }
 
 export function readTokenFromToml(text: string, field: string, where: string): string {
@@ -98,18 +116,28 @@ export interface ResignResult {
 
 /**
  * Re-signs the token in a cli.toml text with `privatePem`, keeping every other key. Idempotent:
- * a token already signed by this key is left as it is. Fails with IdentityDrift if the identity
- * would change (it can't, by construction; the check guards against future edits).
+ * a token already signed by this key is left as it is. Not a signing oracle: the token must carry
+ * a valid signature by one of `signers` (the public keys that should have signed it), or it is
+ * refused as BadInput; `signers: null` means the caller cannot check and says so itself. Fails
+ * with IdentityDrift if the identity would change (it can't, by construction; the check guards
+ * against future edits).
  */
 export async function resignCliToml(
   text: string,
   privatePem: string,
   field: string,
   where: string,
+  signers: string[] | null,
 ): Promise<ResignResult> {
   const token = readTokenFromToml(text, field, where);
   const before = tokenIdentity(token, where);
   if (await signedBy(token, privatePem)) return { text, before, after: before, changed: false };
+  if (signers !== null && !(await signedByAny(token, signers))) {
+    throw fail(
+      FailureType.BadInput,
+      `${where}: the token is not signed by ${signers.length === 0 ? 'any known key (there is no public key to check it against)' : 'the key that should have signed it'}; refusing to re-sign it`,
+    );
+  }
   const next = await resignToken(token, privatePem, where);
   const after = tokenIdentity(next, where);
   if (!sameIdentity(before, after)) {

@@ -68,7 +68,7 @@ async function bareRsync(t: Topology): Promise<number> {
 async function rekeyCopy(client: Client, t: Topology, taskQueue: string): Promise<number> {
   const handle = await startPromotion(client, t.config, { chain: ['prod', 'test'] }, taskQueue);
   await handle.result();
-  return copyStepMs(client, `${handle.workflowId}/prod-test`);
+  return copyStepMs(client, `${handle.workflowId}/prod..test`);
 }
 
 /** Before each full copy: test's service stopped (as the hop and the runbook do before copying),

@@ -11,13 +11,11 @@ import { resignCliToml } from '../activities/tokens';
 import { ConfigError, loadConfig } from '../config/load';
 import { Config } from '../config/schema';
 import { summarize } from '../config/summary';
-import { runWorker } from '../worker/main';
 import { storeRegistry } from '../worker/worker';
 import { errorText } from '../workflows/errors';
 import type { HopResult } from '../workflows/promote';
 import type { RolloverResult } from '../workflows/rollover';
 import { formatHops, formatProgress, formatRotateResult, formatVerify } from './format';
-import { quickstart } from './quickstart';
 import {
   checkChain,
   checkRolloverTtl,
@@ -56,13 +54,16 @@ Commands:
                                tokenLifetime; shorter is refused), remove the old key, roll out
   expedite ID --by NAME [--comment T]
                                end a rollover's wait early (NAME must be a configured approver)
-  promote FROM TO [TO ...] [--dry-run] [--consistent] [--yes] [--wait]
+  promote FROM TO [TO ...] [--dry-run] [--consistent] [--allow-shrink] [--yes] [--wait]
                                copy FROM's data dir down the chain one hop at a time (rsync from
-                               host to host, --delete): stop the destination, dry run, approval
-                               (config), hard-link snapshot, copy, re-sign the destination token
-                               with its own key, start, publish; a failure restores the snapshot.
-                               --consistent: copy live, then stop FROM for a final pass and start
-                               it again (its downtime is reported)
+                               host to host, --delete): dry run on the running destination,
+                               approval (config), stop the destination, hard-link snapshot, copy
+                               (deleting no more than the plan showed), re-sign the destination
+                               token with its own key, start, publish; a failure restores the
+                               snapshot. A plan that empties the destination or deletes more than
+                               promotion.maxDeleteShare (50%) of its files is refused unless
+                               --allow-shrink. --consistent: copy live, then stop FROM for a final
+                               pass and start it again (its downtime is reported)
   verify                       read-only: pair parity, fingerprints and key-group policy of every
                                environment's store and host key files
   status ID                    steps of a run and their state, pending gate, decisions; for a
@@ -81,10 +82,12 @@ Commands:
   worker                       run a rekey worker (task queue "rekey") until SIGINT/SIGTERM
   config check [--config F]    validate rekey.yaml; print a summary or every problem with its path
   config schema                print the JSON Schema of rekey.yaml (for editors)
-  resign-token --cli-toml P --private-key P [--field NAME]
+  resign-token --cli-toml P --private-key P [--old-public-key P] [--field NAME]
                                re-sign the publisher token in a cli.toml with a private key, keeping
                                its identity (iss, sub, aud, hex_identity); local, no Temporal needed.
                                Use it on a destination after copying data from another environment.
+                               --old-public-key: the key that signed the token (the source's); a
+                               token it did not sign is refused. Without it nothing is checked.
 
 Options:
   --config F   rekey.yaml to use (default: ./rekey.yaml, or $REKEY_CONFIG)
@@ -122,6 +125,7 @@ async function resignToken(args: string[]): Promise<number> {
     options: {
       'cli-toml': { type: 'string' },
       'private-key': { type: 'string' },
+      'old-public-key': { type: 'string' },
       field: { type: 'string', default: 'spacetimedb_token' },
     },
   });
@@ -131,7 +135,13 @@ async function resignToken(args: string[]): Promise<number> {
   const text = readLocal(tomlPath, 'cli.toml');
   const privatePem = readLocal(keyPath, 'private key');
   parsePrivateKey(privatePem, keyPath);
-  const result = await resignCliToml(text, privatePem, values.field, tomlPath);
+  const oldKeyPath = values['old-public-key'];
+  const signers = oldKeyPath ? [readLocal(oldKeyPath, 'old public key')] : null;
+  if (!signers)
+    console.log(
+      `${tomlPath}: the token's signature is not checked (pass --old-public-key with the key that signed it)`,
+    );
+  const result = await resignCliToml(text, privatePem, values.field, tomlPath, signers);
   if (result.changed) writeFileAtomicSync(tomlPath, result.text, statSync(tomlPath).mode & 0o777);
   const id = result.after;
   console.log(`${tomlPath}: ${result.changed ? 're-signed' : 'already signed by this key; unchanged'}`);
@@ -245,6 +255,7 @@ async function promote(args: string[]): Promise<number> {
       config: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
       consistent: { type: 'boolean', default: false },
+      'allow-shrink': { type: 'boolean', default: false },
       yes: { type: 'boolean', default: false },
       wait: { type: 'boolean', default: false },
     },
@@ -265,6 +276,7 @@ async function promote(args: string[]): Promise<number> {
       chain: positionals,
       dryRun,
       consistent: values.consistent,
+      allowShrink: values['allow-shrink'],
     });
     console.log(
       `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
@@ -355,8 +367,11 @@ function gateCommand(signal: 'approve' | 'reject'): Handler {
   };
 }
 
+// worker and quickstart load their modules on use: quickstart needs @temporalio/testing, a dev
+// dependency absent after `npm install --omit=dev`, and no other command needs either of them.
 async function worker(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
+  const { runWorker } = await import('../worker/main');
   await runWorker(configPath(values.config));
   return 0;
 }
@@ -366,6 +381,20 @@ async function quickstartCommand(args: string[]): Promise<number> {
     args,
     options: { dir: { type: 'string' }, keep: { type: 'boolean', default: false } },
   });
+  let quickstart: typeof import('./quickstart').quickstart;
+  try {
+    ({ quickstart } = await import('./quickstart'));
+  } catch (err) {
+    if (
+      (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' &&
+      /@temporalio\/testing/.test(String(err))
+    ) {
+      throw new Error(
+        'quickstart needs the dev dependencies (@temporalio/testing runs its Temporal dev server): run `npm install` without --omit=dev',
+      );
+    }
+    throw err;
+  }
   return quickstart({ ...(values.dir ? { dir: values.dir } : {}), keep: values.keep });
 }
 

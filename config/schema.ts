@@ -1,8 +1,118 @@
 // The schema of rekey.yaml. Every type the rest of rekey uses for configuration comes from here.
+import { posix } from 'node:path';
 import { z } from 'zod';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, "-" and "_"');
 const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 90s, 10m, 2h or 90d');
+
+/** Top-level directories of a Linux system: never a data or app dir themselves (subdirectories are fine). */
+export const SYSTEM_DIRS = [
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/home',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/libx32',
+  '/media',
+  '/mnt',
+  '/opt',
+  '/proc',
+  '/root',
+  '/run',
+  '/sbin',
+  '/srv',
+  '/sys',
+  '/tmp',
+  '/usr',
+  '/var',
+] as const;
+
+/**
+ * Why an absolute, normalised POSIX path must not be a data or app dir (a promotion deletes and
+ * replaces what is in a data dir), or undefined when it may be.
+ */
+export function unsafeDirReason(p: string): string | undefined {
+  if (p === '/') return 'is the root directory';
+  if ((SYSTEM_DIRS as readonly string[]).includes(p)) return 'is a system directory';
+  if (/^\/home\/[^/]+$/.test(p)) return 'is a home directory';
+  return undefined;
+}
+
+// Values that go into ssh/rsync command lines on a host. rsync splits its `-e` command at
+// whitespace with its own quoting rules, and before 3.2.4 its remote arguments are re-split by
+// the remote shell: refusing these characters is safer than quoting for every version.
+const UNSAFE_CHARS = /[\s'"\\]/;
+const UNSAFE_CHARS_MESSAGE =
+  "contains whitespace, a quote or a backslash: rekey refuses these in SSH hosts' paths, users and addresses (they go into rsync and ssh command lines, where quoting them is fragile)";
+
+function absolutePathProblems(p: string): string[] {
+  if (p === '') return []; // min(1) reports it
+  const problems: string[] = [];
+  if (p.startsWith('~')) {
+    problems.push(
+      `${JSON.stringify(p)} starts with ~: write the absolute path (a remote shell and rekey's quoted commands expand ~ differently)`,
+    );
+  } else if (!p.startsWith('/')) {
+    problems.push(`${JSON.stringify(p)} is relative: write the absolute path on the host`);
+  }
+  if (UNSAFE_CHARS.test(p)) problems.push(`${JSON.stringify(p)} ${UNSAFE_CHARS_MESSAGE}`);
+  return problems;
+}
+
+/** `/srv/x/../data/` -> `/srv/data`: no `.`, `..`, duplicate or trailing slashes. */
+export function normalizePosixPath(p: string): string {
+  const n = posix.normalize(p);
+  return n.length > 1 ? n.replace(/\/+$/, '') : n;
+}
+
+/** An absolute file path on a host, put in a command line (e.g. rsync's `-e`). */
+const hostFilePath = z
+  .string()
+  .min(1)
+  .superRefine((p, ctx) => {
+    for (const message of absolutePathProblems(p)) ctx.addIssue({ code: 'custom', message });
+  })
+  .transform(normalizePosixPath);
+
+/** A directory on an SSH host: absolute, normalised, and not `/`, a system or a home directory. */
+const hostDir = z
+  .string()
+  .min(1)
+  .superRefine((p, ctx) => {
+    const problems = absolutePathProblems(p);
+    if (problems.length === 0) {
+      const n = normalizePosixPath(p);
+      const reason = unsafeDirReason(n);
+      if (reason) {
+        const shown = n === p ? JSON.stringify(p) : `${JSON.stringify(p)} (${n})`;
+        problems.push(
+          `${shown} ${reason}: use a directory of its own below it, e.g. ${n.replace(/\/$/, '')}/stdb/data`,
+        );
+      }
+    }
+    for (const message of problems) ctx.addIssue({ code: 'custom', message });
+  })
+  .transform(normalizePosixPath);
+
+/** A word put in ssh/rsync command lines (user, address). */
+function commandWord(what: string) {
+  return z
+    .string()
+    .min(1)
+    .superRefine((v, ctx) => {
+      if (v.startsWith('-')) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${JSON.stringify(v)} starts with "-": ssh and rsync would read it as an option, not ${what}`,
+        });
+      }
+      if (UNSAFE_CHARS.test(v))
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} ${UNSAFE_CHARS_MESSAGE}` });
+    });
+}
 
 export const AzureKeyVaultStore = z.strictObject({
   type: z.literal('azure-keyvault'),
@@ -27,19 +137,21 @@ export const Store = z.discriminatedUnion('type', [AzureKeyVaultStore, FileStore
 
 export const SshHost = z.strictObject({
   type: z.literal('ssh'),
-  address: z.string().min(1),
+  address: commandWord('a host address'),
   port: z.number().int().min(1).max(65535).default(22),
-  user: z.string().min(1),
+  user: commandWord('a user name'),
   identityFile: z.string().min(1),
   /** known_hosts file holding the pinned host key; an unknown or changed key is refused. */
   knownHosts: z.string().min(1),
-  appDir: z.string().min(1),
-  dataDir: z.string().min(1),
-  /** How this host reaches the others when it is the source of a promotion (paths on it). */
+  /** Absolute path on the host (no ~), normalised; not /, a top-level system dir or /home/USER. */
+  appDir: hostDir,
+  /** Absolute path on the host (no ~), normalised; not /, a top-level system dir or /home/USER. */
+  dataDir: hostDir,
+  /** How this host reaches the others when it is the source of a promotion (absolute paths on it). */
   sync: z
     .strictObject({
-      identityFile: z.string().min(1),
-      knownHosts: z.string().min(1),
+      identityFile: hostFilePath,
+      knownHosts: hostFilePath,
       /** rsync --bwlimit for copies out of this host, e.g. "40M" (per second; K, M, G; plain = KiB). */
       bandwidthLimit: z
         .string()
@@ -134,6 +246,12 @@ export const Approvals = z.strictObject({
   timeout: duration.default('24h'),
 });
 
+export const Promotion = z.strictObject({
+  /** A hop whose plan deletes more than this share of the destination's files (or whose source
+   * is empty) is refused unless run with --allow-shrink. */
+  maxDeleteShare: z.number().min(0).max(1).default(0.5),
+});
+
 export const Config = z
   .strictObject({
     paths: Paths.prefault({}),
@@ -146,6 +264,7 @@ export const Config = z
     environments: z.record(name, Environment),
     keyrings: z.record(name, Keyring).default({}),
     approvals: Approvals.prefault({}),
+    promotion: Promotion.prefault({}),
   })
   .superRefine((cfg, ctx) => {
     const refs = [

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { ConfigError, loadConfig, parseConfig } from '../config/load';
@@ -11,7 +11,11 @@ const repo = resolve(__dirname, '../..');
 const example = join(repo, 'rekey.example.yaml');
 
 function rekey(...args: string[]) {
-  return spawnSync(process.execPath, [join(repo, 'bin/rekey'), ...args], { encoding: 'utf8' });
+  return rekeyIn(process.cwd(), ...args);
+}
+
+function rekeyIn(cwd: string, ...args: string[]) {
+  return spawnSync(process.execPath, [join(repo, 'bin/rekey'), ...args], { cwd, encoding: 'utf8' });
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the tests edit arbitrary YAML documents
@@ -112,6 +116,161 @@ describe('config', () => {
     const broken = rekey('config', 'check', '--config', join(dir, 'broken.yaml'));
     assert.equal(broken.status, 2);
     assert.match(broken.stderr, /broken\.yaml: .*not valid YAML/);
+  });
+
+  it('refuses SSH data and app dirs that are not absolute, or are /, a system or a home directory', () => {
+    const cases: [string, RegExp][] = [
+      [
+        '~/stdb/data',
+        /^"~\/stdb\/data" starts with ~: write the absolute path \(a remote shell and rekey's quoted commands expand ~ differently\)$/,
+      ],
+      ['~', /^"~" starts with ~/],
+      ['stdb/data', /^"stdb\/data" is relative: write the absolute path/],
+      ['./data', /^"\.\/data" is relative/],
+      ['/', /^"\/" is the root directory/],
+      ['//', /^"\/\/" \(\/\) is the root directory/],
+      ['/srv/x/..', /^"\/srv\/x\/\.\." \(\/srv\) is a system directory/],
+      ['/var/', /^"\/var\/" \(\/var\) is a system directory/],
+      ['/home/deploy', /^"\/home\/deploy" is a home directory/],
+      ['/home/deploy/./', /^"\/home\/deploy\/\.\/" \(\/home\/deploy\) is a home directory/],
+      ['/srv/stdb data', /^"\/srv\/stdb data" contains whitespace, a quote or a backslash/],
+      ["/srv/it's", /contains whitespace, a quote or a backslash/],
+      ['/srv/a\\b', /contains whitespace, a quote or a backslash/],
+    ];
+    const system = [
+      '/bin',
+      '/boot',
+      '/dev',
+      '/etc',
+      '/home',
+      '/lib',
+      '/lib32',
+      '/lib64',
+      '/libx32',
+      '/media',
+    ];
+    system.push('/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var');
+    for (const dir of system) cases.push([dir, /is a system directory: use a directory of its own below it/]);
+    for (const field of ['dataDir', 'appDir']) {
+      for (const [dir, expected] of cases) {
+        const doc = exampleDoc();
+        doc.hosts.azvmprod[field] = dir;
+        const found = problems(doc);
+        assert.equal(found.length, 1, `${field} ${dir}: ${found.join('\n')}`);
+        const prefix = `hosts.azvmprod.${field}: `;
+        assert.ok(found[0]?.startsWith(prefix), found[0]);
+        assert.match(found[0]?.slice(prefix.length) ?? '', expected, `${field} ${dir}`);
+      }
+    }
+  });
+
+  it('normalises SSH data and app dirs; a directory below a system or home directory is fine', () => {
+    const doc = exampleDoc();
+    doc.hosts.azvmprod.dataDir = '/srv/x/../data/';
+    doc.hosts.azvmprod.appDir = '/srv//stdb/./app/';
+    doc.hosts.azvmtest.dataDir = '/home/deploy/stdb/data';
+    doc.hosts.azvmtest.appDir = '/var/lib';
+    const cfg = parseConfig(doc, 'rekey.yaml');
+    const prod = cfg.hosts.azvmprod;
+    const test = cfg.hosts.azvmtest;
+    assert.ok(prod?.type === 'ssh' && test?.type === 'ssh');
+    assert.equal(prod.dataDir, '/srv/data');
+    assert.equal(prod.appDir, '/srv/stdb/app');
+    assert.equal(test.dataDir, '/home/deploy/stdb/data');
+    assert.equal(test.appDir, '/var/lib');
+  });
+
+  it('refuses an SSH address or user that reads as an option or holds characters rsync cannot pass', () => {
+    const doc = exampleDoc();
+    doc.hosts.azvmprod.address = '-oProxyCommand=touch /tmp/x';
+    doc.hosts.azvmtest.address = 'host name';
+    doc.hosts.azvmdev.user = 'de"ploy';
+    assert.deepEqual(problems(doc), [
+      'hosts.azvmprod.address: "-oProxyCommand=touch /tmp/x" starts with "-": ssh and rsync would read it as an option, not a host address',
+      'hosts.azvmprod.address: "-oProxyCommand=touch /tmp/x" contains whitespace, a quote or a backslash: rekey refuses these in SSH hosts\' paths, users and addresses (they go into rsync and ssh command lines, where quoting them is fragile)',
+      'hosts.azvmtest.address: "host name" contains whitespace, a quote or a backslash: rekey refuses these in SSH hosts\' paths, users and addresses (they go into rsync and ssh command lines, where quoting them is fragile)',
+      'hosts.azvmdev.user: "de\\"ploy" contains whitespace, a quote or a backslash: rekey refuses these in SSH hosts\' paths, users and addresses (they go into rsync and ssh command lines, where quoting them is fragile)',
+    ]);
+  });
+
+  it('requires absolute sync key and known_hosts paths on the source host, without ~ or quotes', () => {
+    const doc = exampleDoc();
+    doc.hosts.azvmprod.sync.identityFile = '~/.ssh/azvmsync';
+    doc.hosts.azvmprod.sync.knownHosts = '.ssh/known_hosts';
+    doc.hosts.azvmtest.sync.identityFile = '/home/deploy/.ssh/my key';
+    const found = problems(doc);
+    assert.equal(found.length, 3, found.join('\n'));
+    assert.match(found[0] ?? '', /^hosts\.azvmprod\.sync\.identityFile: "~\/\.ssh\/azvmsync" starts with ~/);
+    assert.match(found[1] ?? '', /^hosts\.azvmprod\.sync\.knownHosts: "\.ssh\/known_hosts" is relative/);
+    assert.match(
+      found[2] ?? '',
+      /^hosts\.azvmtest\.sync\.identityFile: .* contains whitespace, a quote or a backslash/,
+    );
+  });
+
+  it('refuses a local data dir that resolves to /, a system directory or the home directory', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-config-'));
+    const home = mkdtempSync(join(tmpdir(), 'rekey-home-'));
+    const saved = process.env.HOME;
+    process.env.HOME = home; // os.homedir()
+    try {
+      const check = (appDir: string, dataDir: string) => {
+        const doc = exampleDoc();
+        doc.hosts.workstation.appDir = appDir;
+        doc.hosts.workstation.dataDir = dataDir;
+        const file = join(dir, 'rekey.yaml');
+        writeFileSync(file, stringify(doc));
+        try {
+          return loadConfig(file);
+        } catch (err) {
+          assert.ok(err instanceof ConfigError, String(err));
+          return err.problems;
+        }
+      };
+      assert.deepEqual(check('.', '~'), [
+        `hosts.workstation.dataDir: "~" (${home}) is your home directory: use a directory of its own below it`,
+      ]);
+      assert.deepEqual(check('.', home), [
+        `hosts.workstation.dataDir: "${home}" is your home directory: use a directory of its own below it`,
+      ]);
+      const up = relative(dir, '/');
+      assert.deepEqual(check('/usr/', up), [
+        'hosts.workstation.appDir: "/usr/" (/usr) is a system directory: use a directory of its own below it',
+        `hosts.workstation.dataDir: "${up}" (/) is the root directory: use a directory of its own below it`,
+      ]);
+      assert.deepEqual(check('/srv', '/home/someone/'), [
+        'hosts.workstation.appDir: "/srv" is a system directory: use a directory of its own below it',
+        'hosts.workstation.dataDir: "/home/someone/" (/home/someone) is a home directory: use a directory of its own below it',
+      ]);
+      const ok = check('~/app/', '~/app/data/../data');
+      assert.ok(!Array.isArray(ok));
+      assert.deepEqual(ok.hosts.workstation, {
+        type: 'local',
+        appDir: join(home, 'app'),
+        dataDir: join(home, 'app/data'),
+      });
+    } finally {
+      process.env.HOME = saved;
+    }
+  });
+
+  it('says a rekey.yaml is empty, or not a mapping, instead of a type error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-config-'));
+    const cases: [string, string][] = [
+      ['', 'rekey.yaml: the file is empty'],
+      ['\n  \n', 'rekey.yaml: the file is empty'],
+      ['# rekey settings, to do\n---\n# more later\n', 'rekey.yaml: the file is empty'],
+      ['- prod\n- test\n', 'rekey.yaml: expected a mapping of settings at the top level, found a list'],
+      ['prod\n', 'rekey.yaml: expected a mapping of settings at the top level, found a string ("prod")'],
+      ['null\n', 'rekey.yaml: expected a mapping of settings at the top level, found null'],
+    ];
+    for (const [text, message] of cases) {
+      writeFileSync(join(dir, 'rekey.yaml'), text);
+      const res = rekeyIn(dir, 'config', 'check', '--config', 'rekey.yaml');
+      assert.equal(res.status, 2, JSON.stringify(text));
+      assert.equal(res.stderr, `rekey: ${message}\n`, JSON.stringify(text));
+    }
+    assert.throws(() => parseConfig(null), { message: 'rekey.yaml: the file is empty' });
   });
 
   it('ships a JSON Schema that matches the zod schema', () => {

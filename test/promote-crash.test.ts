@@ -37,8 +37,8 @@ describe('promote survives a worker killed during the copy', () => {
   let connection: Connection;
   let client: Client;
   const workers: ReturnType<typeof startWorker>[] = [];
-  const workflowId = 'promote/prod-test';
-  const hopId = `${workflowId}/prod-test`;
+  const workflowId = 'promote/prod..test';
+  const hopId = `${workflowId}/prod..test`;
   let midCopy: Progress;
   let statusOutput: string;
   let retried: { attempt: number; timeoutType?: string | null };
@@ -111,7 +111,7 @@ describe('promote survives a worker killed during the copy', () => {
   it('reported bytes and the current file while rsync ran', () => {
     assert.equal(midCopy.current, 'copy');
     assert.equal(midCopy.transfer?.attempt, 1);
-    assert.match(statusOutput, /promote\/prod-test\/prod-test:/);
+    assert.match(statusOutput, /promote\/prod\.\.test\/prod\.\.test:/);
     assert.match(
       statusOutput,
       /\[running] copy: \d+ bytes, \d+%, [\d.]+[kMG]?B\/s, at db\/segments\/big\.bin/,

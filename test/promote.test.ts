@@ -72,7 +72,7 @@ describe('promote', () => {
       cli.stdout,
       /prod -> test: add \d+, change \d+, delete 1 \(only-on-test\.txt\), \d+ bytes \(dry run: nothing changed\)/,
     );
-    const hops: HopResult[] = await fx.client.workflow.getHandle('promote/prod-test').result();
+    const hops: HopResult[] = await fx.client.workflow.getHandle('promote/prod..test').result();
     const plan = hops[0]?.plan;
     assert.ok(plan && plan.add >= 4, JSON.stringify(plan));
     assert.deepEqual(plan.deletions, ['only-on-test.txt']);
@@ -85,7 +85,7 @@ describe('promote', () => {
     const hops: HopResult[] = await fx.withWorker(t.config, async () => {
       const h = await fx.client.workflow.start('promote', {
         taskQueue: fx.taskQueue,
-        workflowId: 'promote/prod-test-dev',
+        workflowId: 'promote/prod..test..dev',
         args: [{ chain: ['prod', 'test', 'dev'] }],
       });
       return h.result();
@@ -123,9 +123,9 @@ describe('promote', () => {
       ...Object.values(seeded.pairs).map((p) => p.privatePem),
     ];
     for (const id of [
-      'promote/prod-test-dev',
-      'promote/prod-test-dev/prod-test',
-      'promote/prod-test-dev/test-dev',
+      'promote/prod..test..dev',
+      'promote/prod..test..dev/prod..test',
+      'promote/prod..test..dev/test..dev',
     ])
       assertNoSecrets(await historyText(fx.client, id), secrets);
   });
@@ -172,15 +172,20 @@ describe('promote', () => {
           workflowId: 'promote/prod-test-gate',
           args: [{ chain: ['prod', 'test'] }],
         });
-        const child = fx.client.workflow.getHandle('promote/prod-test-gate/prod-test');
+        const child = fx.client.workflow.getHandle('promote/prod-test-gate/prod..test');
         const gate = await until('the hop to reach its gate', async () => {
           return (await child.query<Progress>('progress')).pendingGate;
         });
         assert.match(gate.summary, /prod -> test: .*DELETE 1 \(mine\.txt\)/);
+        assert.equal(
+          (await whoami(g, 'test', seededGate.tokens.test)).status,
+          200,
+          'test keeps serving while the plan waits for its approval',
+        );
         // Addressed to the promotion, as `rekey reject promote/prod-test` does: it reaches the hop.
         assert.equal(
           await signalGate(fx.client, 'promote/prod-test-gate', 'reject', 'alice', 'not now'),
-          'promote/prod-test-gate/prod-test',
+          'promote/prod-test-gate/prod..test',
         );
         return h.result().then(
           () => undefined,
@@ -249,7 +254,7 @@ describe('promote', () => {
 
     // The source is stopped after the live pass and started right after the final one.
     const events =
-      (await fx.client.workflow.getHandle(`${workflowId}/prod-test`).fetchHistory()).events ?? [];
+      (await fx.client.workflow.getHandle(`${workflowId}/prod..test`).fetchHistory()).events ?? [];
     const steps = events.flatMap((e) => {
       const a = e.activityTaskScheduledEventAttributes;
       if (!a) return [];
@@ -258,15 +263,15 @@ describe('promote', () => {
     });
     assert.deepEqual(steps, [
       'preflightHop(prod>test)',
+      'planSync(prod>test)',
       'promotionGate(test)',
       'stopService(test)',
-      'planSync(prod>test)',
       'snapshot(test)',
       'syncData(prod>test)',
       'stopService(prod)',
       'syncData(prod>test)',
       'restartAndVerify(prod)',
-      'resignDestinationToken(test)',
+      'resignDestinationToken(prod>test)',
       'restartAndVerify(test)',
       'dropSnapshot(test)',
     ]);

@@ -46,7 +46,7 @@ describe('tokens', () => {
     const oldKey = generateKeyPair();
     const newKey = generateKeyPair();
     const text = toml(await token(oldKey.privatePem));
-    const first = await resignCliToml(text, newKey.privatePem, 'spacetimedb_token', 'cli.toml');
+    const first = await resignCliToml(text, newKey.privatePem, 'spacetimedb_token', 'cli.toml', null);
     assert.equal(first.changed, true);
     assert.deepEqual(first.after, first.before);
     assert.equal(first.before.sub, 'c200-publisher');
@@ -54,21 +54,50 @@ describe('tokens', () => {
     assert.equal(doc.web_session_id, 'abc');
     assert.deepEqual({ ...(doc.server_configs as object) }, { default: 'local' });
     assert.equal(await signedBy(doc.spacetimedb_token as string, newKey.privatePem), true);
-    const second = await resignCliToml(first.text, newKey.privatePem, 'spacetimedb_token', 'cli.toml');
+    const second = await resignCliToml(first.text, newKey.privatePem, 'spacetimedb_token', 'cli.toml', null);
     assert.equal(second.changed, false);
     assert.equal(second.text, first.text);
+  });
+
+  it('is not a signing oracle: a token not signed by the expected key is refused, unchanged', async () => {
+    const issuer = generateKeyPair();
+    const stranger = generateKeyPair();
+    const target = generateKeyPair();
+    const forged = toml(await token(stranger.privatePem));
+    await assert.rejects(
+      resignCliToml(forged, target.privatePem, 'spacetimedb_token', 'prod: cli.toml', [issuer.publicPem]),
+      namedFailure(
+        'BadInput',
+        /^prod: cli.toml: the token is not signed by the key that should have signed it; refusing/,
+      ),
+    );
+    await assert.rejects(
+      resignCliToml(forged, target.privatePem, 'spacetimedb_token', 'prod: cli.toml', []),
+      namedFailure('BadInput', /there is no public key to check it against/),
+    );
+    const genuine = toml(await token(issuer.privatePem));
+    const ok = await resignCliToml(genuine, target.privatePem, 'spacetimedb_token', 'cli.toml', [
+      stranger.publicPem,
+      issuer.publicPem,
+    ]);
+    assert.equal(ok.changed, true);
+    // Retried after the write: already signed by the target key, accepted whatever the signers.
+    const again = await resignCliToml(ok.text, target.privatePem, 'spacetimedb_token', 'cli.toml', [
+      issuer.publicPem,
+    ]);
+    assert.equal(again.changed, false);
   });
 
   it('refuses a token without sub or iss, naming the file', async () => {
     const key = generateKeyPair();
     const noSub = toml(await token(key.privatePem, { iss: 'localhost' }));
     await assert.rejects(
-      resignCliToml(noSub, key.privatePem, 'spacetimedb_token', 'prod:cli.toml'),
+      resignCliToml(noSub, key.privatePem, 'spacetimedb_token', 'prod:cli.toml', null),
       namedFailure('BadInput', /^prod:cli.toml: the token has no sub claim/),
     );
     const noIss = toml(await token(key.privatePem, { sub: 'x' }));
     await assert.rejects(
-      resignCliToml(noIss, key.privatePem, 'spacetimedb_token', 'cli.toml'),
+      resignCliToml(noIss, key.privatePem, 'spacetimedb_token', 'cli.toml', null),
       namedFailure('BadInput', /no iss claim/),
     );
   });
@@ -76,15 +105,21 @@ describe('tokens', () => {
   it('refuses a cli.toml without a token, or with a non-JWT token', async () => {
     const key = generateKeyPair();
     await assert.rejects(
-      resignCliToml('web_session_id = "abc"\n', key.privatePem, 'spacetimedb_token', 'cli.toml'),
+      resignCliToml('web_session_id = "abc"\n', key.privatePem, 'spacetimedb_token', 'cli.toml', null),
       namedFailure('BadInput', /^cli.toml: no spacetimedb_token in the file$/),
     );
     await assert.rejects(
-      resignCliToml('spacetimedb_token = "not-a-jwt"\n', key.privatePem, 'spacetimedb_token', 'cli.toml'),
+      resignCliToml(
+        'spacetimedb_token = "not-a-jwt"\n',
+        key.privatePem,
+        'spacetimedb_token',
+        'cli.toml',
+        null,
+      ),
       namedFailure('BadInput', /^cli.toml: the token is not a JWT$/),
     );
     await assert.rejects(
-      resignCliToml('spacetimedb_token = [\n', key.privatePem, 'spacetimedb_token', 'cli.toml'),
+      resignCliToml('spacetimedb_token = [\n', key.privatePem, 'spacetimedb_token', 'cli.toml', null),
       namedFailure('BadInput', /^cli.toml: not valid TOML$/),
     );
   });

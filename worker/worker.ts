@@ -1,6 +1,7 @@
 // Builds the rekey worker: real dependencies from config, the workflows, the activities.
 import { type NativeConnection, Worker } from '@temporalio/worker';
 import { createKeyringActivities } from '../activities/keyring';
+import { createLockActivities } from '../activities/locks';
 import { createPromotionActivities } from '../activities/promotion';
 import { createRotationActivities } from '../activities/rotation';
 import { createSecretStore, type SecretStore } from '../activities/secret-store';
@@ -43,6 +44,7 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
       ...createRotationActivities({ config: opts.config, store }),
       ...createKeyringActivities({ config: opts.config, store }),
       ...createPromotionActivities({ config: opts.config }),
+      ...createLockActivities(),
     },
   });
 }

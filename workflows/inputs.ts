@@ -27,7 +27,7 @@ export const RolloverInput = z.strictObject({
    * tokenLifetime. Shorter than that is refused. */
   ttl: z
     .string()
-    .regex(/^\d+(ms|s|m|h|d)$/)
+    .regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 90d, 12h or 30m')
     .optional(),
   dryRun: z.boolean().default(false),
   /** Wait for a configured approver before activating the new key. */
@@ -39,25 +39,36 @@ export function rolloverWorkflowId(keyring: string): string {
   return `rollover/${keyring}`;
 }
 
-export const PromoteInput = z.strictObject({
-  /** Environments in order, data flowing from each to the next: prod, test, dev. */
-  chain: z.array(z.string().min(1)).min(2),
+const promotionOptions = {
   dryRun: z.boolean().default(false),
   /** Copy live, then stop the source for a short final pass, then start it again. */
   consistent: z.boolean().default(false),
+  /** Allow a plan that empties or mostly empties the destination (see promotion.maxDeleteShare). */
+  allowShrink: z.boolean().default(false),
+};
+
+export const PromoteInput = z.strictObject({
+  /** Environments in order, data flowing from each to the next: prod, test, dev. */
+  chain: z.array(z.string().min(1)).min(2),
+  ...promotionOptions,
 });
 export type PromoteInput = z.input<typeof PromoteInput>;
 
 export const HopInput = z.strictObject({
   from: z.string().min(1),
   to: z.string().min(1),
-  dryRun: z.boolean().default(false),
-  consistent: z.boolean().default(false),
+  ...promotionOptions,
 });
 export type HopInput = z.input<typeof HopInput>;
+export type HopOptions = z.output<typeof HopInput>;
 
+// Environment names never contain "." (config/schema.ts), so ".." cannot make two chains collide.
 export function promoteWorkflowId(chain: string[]): string {
-  return `promote/${chain.join('-')}`;
+  return `promote/${chain.join('..')}`;
+}
+
+export function promoteHopWorkflowId(promotionId: string, from: string, to: string): string {
+  return `${promotionId}/${from}..${to}`;
 }
 
 /** What a running rsync last reported, sent by the copy activity to its hop workflow. */

@@ -1,14 +1,18 @@
 // Staged data promotion down a chain (prod -> test -> dev), one child workflow per hop, in order.
-// A hop: preflight, stop the destination, dry run, approval showing the plan, snapshot, copy
-// (with --consistent: then stop the source for a final pass), re-sign the destination's token
-// with its own key, start, publish, markers. A failure starts the destination again on its old
-// data (restoring the snapshot once the copy began). A hop that succeeded is not redone when a
-// later one fails. The copy activity signals rsync's progress to its hop for the progress query.
+// A hop holds the locks of both its environments and runs: preflight (real paths checked on the
+// hosts), dry run on the running destination, shrink guard, approval showing the plan, stop the
+// destination, snapshot, copy bounded by the plan's deletions (with --consistent: then stop the
+// source for a final pass), re-sign the destination's token with its own key, start, publish,
+// markers. A failure starts the destination again on its old data (restoring the snapshot once
+// the copy began). A hop that succeeded is not redone when a later one fails. The copy activity
+// signals rsync's progress to its hop for the progress query.
 import {
   ApplicationFailure,
   CancellationScope,
   defineSignal,
   executeChild,
+  ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -17,9 +21,17 @@ import type { CopyStats, PromotionActivities, SyncPlan } from '../activities/pro
 import type { RotationActivities } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { quickActivity, serviceActivity } from './activity-options';
-import { errorText } from './errors';
+import { withLocks } from './environment-lock';
+import { errorText, parseInput, runFailure } from './errors';
 import { approvalGate, notApproved, ProgressTracker } from './gates';
-import { HopInput, PromoteInput, TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from './inputs';
+import {
+  HopInput,
+  type HopOptions,
+  PromoteInput,
+  promoteHopWorkflowId,
+  TRANSFER_PROGRESS_SIGNAL,
+  type TransferProgress,
+} from './inputs';
 
 const quick = proxyActivities<PromotionActivities>(quickActivity);
 // Work on a data dir (du, dry run, snapshot, restore) takes as long as the dir is large; it
@@ -50,7 +62,8 @@ function planText(p: SyncPlan): string {
     p.delete > 0
       ? `, DELETE ${p.delete}${p.deletions.length ? ` (${p.deletions.join(', ')}${p.delete > p.deletions.length ? ', ...' : ''})` : ''}`
       : ', delete 0';
-  return `add ${p.add}, change ${p.change}${del}; ${p.bytes} bytes to move`;
+  const shrink = p.shrink ? `; SHRINK: ${p.shrink}` : '';
+  return `add ${p.add}, change ${p.change}${del}; ${p.bytes} bytes to move${shrink}`;
 }
 
 const copyText = (c: CopyStats) =>
@@ -61,20 +74,35 @@ const transferText = (t: TransferProgress) =>
   `${t.bytes} bytes, ${t.percent}%, ${t.rate}${t.file ? `, at ${t.file}` : ''}${t.attempt > 1 ? `, attempt ${t.attempt}` : ''}`;
 
 export async function promoteHop(raw: HopInput): Promise<HopResult> {
-  const input = HopInput.parse(raw);
-  const { from, to } = input;
-  const { runId } = workflowInfo();
+  const input = parseInput(HopInput, raw);
+  // Runs recorded before the destination stayed up through the approval wait replay as they were.
+  const gateFirst = patched('gate-before-stop');
   const tracker = new ProgressTracker([
     'preflight',
-    'stop',
-    'dry run',
-    'approval',
+    ...(gateFirst ? ['dry run', 'approval', 'stop'] : ['stop', 'dry run', 'approval']),
     'snapshot',
     'copy',
     ...(input.consistent ? ['stop source', 'final pass', 'start source'] : []),
     're-sign token',
     'start and publish',
   ]);
+  try {
+    // A dry run changes nothing and takes no lock.
+    if (input.dryRun) return await hop(tracker, input, gateFirst);
+    return await withLocks(
+      () => [`env/${input.from}`, `env/${input.to}`],
+      () => hop(tracker, input, gateFirst),
+    );
+  } catch (err) {
+    tracker.finish('failed');
+    throw runFailure(err);
+  }
+}
+
+async function hop(tracker: ProgressTracker, input: HopOptions, gateFirst: boolean): Promise<HopResult> {
+  const { from, to } = input;
+  // Snapshots are named by the first run of this workflow, so a reset run finds them again.
+  const runId = patched('snapshot-by-first-run') ? workflowInfo().firstExecutionRunId : workflowInfo().runId;
   const copySteps = ['copy', 'final pass'];
   setHandler(transferProgressSignal, (t) => {
     const step = tracker.progress.current;
@@ -128,7 +156,15 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
     const step = snapshotTaken ? 'restore' : 'start again';
     tracker.set(step, 'running');
     try {
-      if (snapshotTaken) await hostWork.restoreSnapshot({ to, runId });
+      if (snapshotTaken) {
+        const { restored } = await hostWork.restoreSnapshot({ to, runId });
+        if (!restored)
+          throw ApplicationFailure.create({
+            type: 'RestoreFailed',
+            message: `the snapshot of ${to} made by this run is gone: its data dir was NOT restored`,
+            nonRetryable: true,
+          });
+      }
       await service.restartAndVerify({ env: to });
     } catch (failure) {
       tracker.set(step, 'failed', errorText(failure));
@@ -147,93 +183,121 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
     );
   };
 
-  try {
-    await tracker.run(
-      'preflight',
-      () => hostWork.preflightHop({ from, to }),
-      (r) => `${r.sourceBytes} bytes to copy, ${r.freeBytes} free`,
-    );
-    if (input.dryRun) {
-      const plan = await tracker.run('dry run', () => hostWork.planSync({ from, to }), planText);
-      for (const s of tracker.progress.steps)
-        if (s.status === 'pending') tracker.set(s.name, 'skipped', 'dry run');
-      tracker.finish('completed');
-      return { from, to, dryRun: true, plan };
+  await tracker.run(
+    'preflight',
+    () => hostWork.preflightHop({ from, to }),
+    (r) => `${r.sourceBytes} bytes to copy, ${r.freeBytes} free`,
+  );
+  const dryRun = () => tracker.run('dry run', () => hostWork.planSync({ from, to }), planText);
+  /** Refuses a plan that empties or mostly empties the destination, unless allowed. */
+  const guardShrink = (plan: SyncPlan) => {
+    if (!plan.shrink || input.allowShrink) return;
+    throw ApplicationFailure.create({
+      type: 'PolicyViolation',
+      message: `${from} -> ${to}: ${plan.shrink}; nothing was changed (allowShrink / --allow-shrink if this is intended)`,
+      nonRetryable: true,
+    });
+  };
+  const approve = async (plan: SyncPlan, gate: Awaited<ReturnType<typeof quick.promotionGate>>) => {
+    if (gate.required) {
+      const outcome = await approvalGate(tracker, {
+        name: 'approval',
+        approvers: gate.approvers,
+        timeoutMs: gate.timeoutMs,
+        summary: `${from} -> ${to}: ${planText(plan)}`,
+      });
+      if (!outcome.approved) throw notApproved(outcome, `${to} data unchanged`);
+    } else {
+      tracker.set('approval', 'skipped', `no approval required for ${to}`);
     }
-    const gate = await quick.promotionGate({ to });
-    // From here on a failure leaves the destination running again: on its old data, put back from
-    // the snapshot once the copy had begun.
-    let snapshotTaken = false;
-    let result: HopResult;
-    try {
-      await tracker.run('stop', () => hostWork.stopService({ env: to }));
-      const plan = await tracker.run('dry run', () => hostWork.planSync({ from, to }), planText);
-      if (gate.required) {
-        const outcome = await approvalGate(tracker, {
-          name: 'approval',
-          approvers: gate.approvers,
-          timeoutMs: gate.timeoutMs,
-          summary: `${from} -> ${to}: ${planText(plan)}`,
-        });
-        if (!outcome.approved) throw notApproved(outcome, `${to} data unchanged`);
-      } else {
-        tracker.set('approval', 'skipped', `no approval required for ${to}`);
-      }
-      await tracker.run('snapshot', () => hostWork.snapshot({ to, runId }));
-      snapshotTaken = true;
-      const copied = await copyStep('copy', plan.delete);
-      const final = input.consistent ? await finalPass() : {};
-      const token = await tracker.run(
-        're-sign token',
-        () => quick.resignDestinationToken({ to }),
-        (r) => `iss=${r.after.iss} sub=${r.after.sub}`,
-      );
-      const started = await tracker.run(
-        'start and publish',
-        () => service.restartAndVerify({ env: to }),
-        (r) => r.marker,
-      );
-      result = {
-        from,
-        to,
-        dryRun: false,
-        plan,
-        copied,
-        ...final,
-        identity: token.after,
-        marker: started.marker,
-      };
-    } catch (err) {
-      // Also when the run is being cancelled: the destination must not stay stopped or half-copied.
-      await CancellationScope.nonCancellable(() => undo(err, snapshotTaken));
-      throw err;
-    }
-    // The hop has passed; a snapshot left behind only takes space.
-    await hostWork
-      .dropSnapshot({ to, runId })
-      .catch((err) => tracker.set('drop snapshot', 'failed', `${errorText(err)}; remove it by hand`));
+  };
+  if (input.dryRun) {
+    const plan = await dryRun();
+    for (const s of tracker.progress.steps)
+      if (s.status === 'pending') tracker.set(s.name, 'skipped', 'dry run');
     tracker.finish('completed');
-    return result;
+    return { from, to, dryRun: true, plan };
+  }
+  let plan: SyncPlan | undefined;
+  if (gateFirst) {
+    // The destination keeps serving while the plan waits for its approval.
+    plan = await dryRun();
+    guardShrink(plan);
+    await approve(plan, await quick.promotionGate({ to }));
+  }
+  const gate = gateFirst ? undefined : await quick.promotionGate({ to });
+  // From here on a failure leaves the destination running again: on its old data, put back from
+  // the snapshot once the copy had begun.
+  let snapshotTaken = false;
+  let result: HopResult;
+  try {
+    await tracker.run('stop', () => hostWork.stopService({ env: to }));
+    if (gate) {
+      plan = await dryRun();
+      guardShrink(plan);
+      await approve(plan, gate);
+    }
+    if (!plan) throw new Error('unreachable: no plan');
+    await tracker.run('snapshot', () => hostWork.snapshot({ to, runId }));
+    snapshotTaken = true;
+    // The copy deletes no more than the approved plan showed (rsync exit 25 otherwise).
+    const copied = await copyStep('copy', plan.delete);
+    const final = input.consistent ? await finalPass() : {};
+    const token = await tracker.run(
+      're-sign token',
+      () => quick.resignDestinationToken({ from, to }),
+      (r) => `iss=${r.after.iss} sub=${r.after.sub}`,
+    );
+    const started = await tracker.run(
+      'start and publish',
+      () => service.restartAndVerify({ env: to }),
+      (r) => r.marker,
+    );
+    result = {
+      from,
+      to,
+      dryRun: false,
+      plan,
+      copied,
+      ...final,
+      identity: token.after,
+      marker: started.marker,
+    };
   } catch (err) {
-    tracker.finish('failed');
+    // Also when the run is being cancelled: the destination must not stay stopped or half-copied.
+    await CancellationScope.nonCancellable(() => undo(err, snapshotTaken));
     throw err;
   }
+  // The hop has passed; a snapshot left behind only takes space.
+  await hostWork
+    .dropSnapshot({ to, runId })
+    .catch((err) => tracker.set('drop snapshot', 'failed', `${errorText(err)}; remove it by hand`));
+  tracker.finish('completed');
+  return result;
 }
 
 export async function promote(raw: PromoteInput): Promise<HopResult[]> {
-  const input = PromoteInput.parse(raw);
+  const input = parseInput(PromoteInput, raw);
   const hops = input.chain.slice(1).map((to, i) => ({ from: input.chain[i] as string, to }));
   const tracker = new ProgressTracker(hops.map((h) => `${h.from} -> ${h.to}`));
   const { workflowId } = workflowInfo();
+  // Hop ids that names with "-" cannot make collide; a terminated promotion asks its running hop
+  // to cancel, so the hop's undo (restore, destination started again) still runs.
+  const newHops = patched('hop-ids-and-cancel-on-close');
   const results: HopResult[] = [];
   try {
     for (const hop of hops) {
-      const childId = `${workflowId}/${hop.from}-${hop.to}`;
+      const childId = newHops
+        ? promoteHopWorkflowId(workflowId, hop.from, hop.to)
+        : `${workflowId}/${hop.from}-${hop.to}`;
       tracker.progress.childWorkflowId = childId;
       const r = await tracker.run(`${hop.from} -> ${hop.to}`, () =>
         executeChild(promoteHop, {
           workflowId: childId,
-          args: [{ ...hop, dryRun: input.dryRun, consistent: input.consistent }],
+          args: [
+            { ...hop, dryRun: input.dryRun, consistent: input.consistent, allowShrink: input.allowShrink },
+          ],
+          ...(newHops ? { parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL } : {}),
         }),
       );
       tracker.progress.childWorkflowId = undefined;
@@ -243,6 +307,6 @@ export async function promote(raw: PromoteInput): Promise<HopResult[]> {
     return results;
   } catch (err) {
     tracker.finish('failed');
-    throw err;
+    throw runFailure(err);
   }
 }

@@ -12,6 +12,8 @@ import {
 import type { KeyringActivities, RingFacts } from '../activities/keyring';
 import { parseDuration } from '../config/duration';
 import { quickActivity, serviceActivity } from './activity-options';
+import { withLocks } from './environment-lock';
+import { parseInput, runFailure } from './errors';
 import { approvalGate, type GateSignal, notApproved, ProgressTracker } from './gates';
 import { RolloverInput } from './inputs';
 
@@ -35,7 +37,7 @@ export interface RolloverResult {
 const QUARTER_MS = 91 * 86400e3;
 
 export async function rolloverSigningKey(rawInput: RolloverInput): Promise<RolloverResult> {
-  const input = RolloverInput.parse(rawInput);
+  const input = parseInput(RolloverInput, rawInput);
   const { runId } = workflowInfo();
   const tracker = new ProgressTracker([
     'plan',
@@ -53,7 +55,7 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
       Array.from({ length: replicas }, (_, replica) => rollout.rollOut({ keyring: input.keyring, replica })),
     );
   };
-  try {
+  const body = async (): Promise<RolloverResult> => {
     const before = await tracker.run(
       'plan',
       () => ring.readKeyring({ keyring: input.keyring }),
@@ -156,8 +158,12 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
       ...(expedited ? { expedited } : {}),
       nextRotation: new Date(Date.now() + QUARTER_MS).toISOString(),
     };
+  };
+  try {
+    // A dry run changes nothing and takes no lock.
+    return await (input.dryRun ? body() : withLocks(() => [`keyring/${input.keyring}`], body));
   } catch (err) {
     tracker.finish('failed');
-    throw err;
+    throw runFailure(err);
   }
 }

@@ -1,13 +1,14 @@
 // JWT signing-key rotation (SpacetimeDB style): new ES256 pair per key group, stored as new
 // secret versions, installed on every host, publisher token re-signed with the same identity,
 // service restarted and its publish gate checked; an environment failing its gate is rolled back.
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { EnvPlan, RotationActivities, RotationPlan, StagedGroup } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { quickActivity, serviceActivity } from './activity-options';
-import { errorText } from './errors';
+import { withLocks } from './environment-lock';
+import { errorText, parseInput, runFailure } from './errors';
 import { approvalGate, notApproved, ProgressTracker } from './gates';
-import { RotateInput } from './inputs';
+import { RotateInput, type RotateOptions } from './inputs';
 
 const quick = proxyActivities<RotationActivities>(quickActivity);
 const gated = proxyActivities<RotationActivities>(serviceActivity);
@@ -49,87 +50,180 @@ function planSummary(plan: RotationPlan): string {
 }
 
 export async function rotateJwtKeys(rawInput: RotateInput): Promise<RotateResult> {
-  const input = RotateInput.parse(rawInput);
-  const { runId } = workflowInfo();
+  const input = parseInput(RotateInput, rawInput);
   const tracker = new ProgressTracker(['plan', 'approval', 'stage', 'verify']);
   try {
-    const plan = await tracker.run(
-      'plan',
-      () => quick.planRotation({ environments: input.environments, preserveToken: input.preserveToken }),
-      (p) => planSummary(p),
+    // A dry run changes nothing and takes no lock; a rotation holds every environment of its key
+    // groups from the plan to the end.
+    if (input.dryRun) return await rotate(tracker, input);
+    return await withLocks(
+      async () => (await quick.rotationScope({ environments: input.environments })).map((e) => `env/${e}`),
+      () => rotate(tracker, input),
     );
-    for (const e of plan.environments) tracker.set(`rotate ${e.env}`, 'pending');
+  } catch (err) {
+    tracker.finish('failed');
+    throw runFailure(err);
+  }
+}
 
-    if (input.dryRun) {
-      for (const step of tracker.progress.steps)
-        if (step.status === 'pending') tracker.set(step.name, 'skipped', 'dry run');
-      tracker.finish('completed');
-      return {
-        dryRun: true,
-        plan,
-        staged: [],
-        environments: plan.environments.map((e) => ({ env: e.env, status: 'untouched', reason: 'dry run' })),
-        ok: true,
-      };
-    }
+async function rotate(tracker: ProgressTracker, input: RotateOptions): Promise<RotateResult> {
+  const { runId } = workflowInfo();
+  const plan = await tracker.run(
+    'plan',
+    () => quick.planRotation({ environments: input.environments, preserveToken: input.preserveToken }),
+    (p) => planSummary(p),
+  );
+  for (const e of plan.environments) tracker.set(`rotate ${e.env}`, 'pending');
 
-    const needsApproval = plan.environments.filter((e) => e.approvalRequired).map((e) => e.env);
-    if (needsApproval.length > 0) {
-      const outcome = await approvalGate(tracker, {
-        name: 'approval',
-        approvers: plan.approvers,
-        timeoutMs: plan.approvalTimeoutMs,
-        summary: planSummary(plan),
-      });
-      if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
-    } else {
-      tracker.set('approval', 'skipped', 'no environment requires approval');
-    }
+  if (input.dryRun) {
+    for (const step of tracker.progress.steps)
+      if (step.status === 'pending') tracker.set(step.name, 'skipped', 'dry run');
+    tracker.finish('completed');
+    return {
+      dryRun: true,
+      plan,
+      staged: [],
+      environments: plan.environments.map((e) => ({ env: e.env, status: 'untouched', reason: 'dry run' })),
+      ok: true,
+    };
+  }
 
-    const staged = await tracker.run(
+  const needsApproval = plan.environments.filter((e) => e.approvalRequired).map((e) => e.env);
+  if (needsApproval.length > 0) {
+    const outcome = await approvalGate(tracker, {
+      name: 'approval',
+      approvers: plan.approvers,
+      timeoutMs: plan.approvalTimeoutMs,
+      summary: planSummary(plan),
+    });
+    if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
+  } else {
+    tracker.set('approval', 'skipped', 'no environment requires approval');
+  }
+
+  // Nothing depends on staged keys until the hosts change: a failure up to there puts the
+  // previous versions back in every store (those this run did not write stay as they are).
+  const unstage = () =>
+    Promise.all(
+      plan.environments.flatMap((e) =>
+        e.current ? [quick.restoreSecrets({ env: e.env, runId, previous: e.current })] : [],
+      ),
+    );
+  let staged: StagedGroup[];
+  try {
+    staged = await tracker.run(
       'stage',
-      () =>
-        Promise.all(
+      async () => {
+        // Every group's stage settles before a failure is acted on: putting a store back while
+        // another group's write is still in flight could leave that write current.
+        const settled = await Promise.allSettled(
           Object.entries(plan.groups).map(([group, environments]) =>
             quick.stageKeyPair({ runId, group, environments }),
           ),
-        ),
+        );
+        const failed = settled.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+        return settled.map((r) => (r as PromiseFulfilledResult<StagedGroup>).value);
+      },
       (s) => s.map((g) => `${g.group}: ${g.fingerprint.slice(0, 16)}`).join(', '),
     );
-
-    const expect: Record<string, string> = {};
-    for (const g of staged) for (const env of Object.keys(g.refs)) expect[env] = g.fingerprint;
-    const report = await tracker.run('verify', () => quick.verifyKeys({ expect }));
-    if (!report.ok) {
-      // Nothing depends on the staged keys yet: make the previous versions current again.
-      tracker.set('verify', 'failed', report.problems.join('; '));
-      await Promise.all(
-        plan.environments.flatMap((e) =>
-          e.current ? [quick.restoreSecrets({ env: e.env, runId, previous: e.current })] : [],
-        ),
-      );
-      throw ApplicationFailure.create({
-        type: 'PolicyViolation',
-        message: `${report.problems.join('; ')}; the previous keys are current again`,
-        nonRetryable: true,
-      });
-    }
-
-    const outcomes = await Promise.all(
-      plan.environments.map((e) => rotateEnvironment(tracker, input, runId, e, staged)),
-    );
-    const ok = outcomes.every((o) => o.status === 'rotated');
-    tracker.finish(ok ? 'completed' : 'failed');
-    return { dryRun: false, plan, staged, environments: outcomes, ok };
   } catch (err) {
-    tracker.finish('failed');
-    throw err;
+    if (!patched('unstage-after-failed-stage')) throw err;
+    await unstage();
+    throw ApplicationFailure.create({
+      type: 'StageFailed',
+      message: `${errorText(err)}; the previous keys are current again`,
+      nonRetryable: true,
+      cause: err as Error,
+    });
+  }
+
+  const expect: Record<string, string> = {};
+  for (const g of staged) for (const env of Object.keys(g.refs)) expect[env] = g.fingerprint;
+  const environments = plan.environments.map((e) => e.env);
+  const report = await tracker.run('verify', () => quick.verifyKeys({ expect, environments }));
+  if (!report.ok) {
+    tracker.set('verify', 'failed', report.problems.join('; '));
+    await unstage();
+    throw ApplicationFailure.create({
+      type: 'PolicyViolation',
+      message: `${report.problems.join('; ')}; the previous keys are current again`,
+      nonRetryable: true,
+    });
+  }
+
+  const outcomes = await Promise.all(
+    plan.environments.map((e) => rotateEnvironment(tracker, input, runId, e, staged)),
+  );
+  await rollBackSplitGroups(tracker, runId, plan, outcomes);
+  const ok = outcomes.every((o) => o.status === 'rotated');
+  tracker.finish(ok ? 'completed' : 'failed');
+  return { dryRun: false, plan, staged, environments: outcomes, ok };
+}
+
+/**
+ * A key group moves as a whole: when one of its environments failed and was rolled back, the
+ * ones that rotated are rolled back too, so that dev and local never end on different keys.
+ */
+async function rollBackSplitGroups(
+  tracker: ProgressTracker,
+  runId: string,
+  plan: RotationPlan,
+  outcomes: EnvOutcome[],
+): Promise<void> {
+  const failedGroups = new Map<string, string>();
+  for (const o of outcomes) {
+    const group = plan.environments.find((e) => e.env === o.env)?.group;
+    if (group && (o.status === 'rolled-back' || o.status === 'rollback-failed'))
+      failedGroups.set(group, o.env);
+  }
+  const toUndo = plan.environments.filter(
+    (e) => failedGroups.has(e.group) && outcomes.find((o) => o.env === e.env)?.status === 'rotated',
+  );
+  if (toUndo.length === 0 || !patched('roll-back-whole-key-group')) return;
+  await Promise.all(
+    toUndo.map(async (e) => {
+      const reason = `key group ${e.group} moves as a whole and ${failedGroups.get(e.group)} failed`;
+      const i = outcomes.findIndex((o) => o.env === e.env);
+      outcomes[i] = await rollBack(tracker, runId, e, reason);
+    }),
+  );
+}
+
+/** Puts an environment's previous secret versions, key files and token back and restarts it. */
+async function rollBack(
+  tracker: ProgressTracker,
+  runId: string,
+  plan: EnvPlan,
+  reason: string,
+): Promise<EnvOutcome> {
+  const { env } = plan;
+  const step = `rotate ${env}`;
+  tracker.set(step, 'running', `rolling back: ${reason}`);
+  try {
+    const restored: string[] = [];
+    if (plan.current) {
+      const r = await quick.restoreSecrets({ env, runId, previous: plan.current });
+      restored.push(`secrets in ${r.store}`);
+    }
+    restored.push(...(await gated.restoreHost({ env, runId })).restored);
+    tracker.set(step, 'failed', `rolled back: ${reason}`);
+    return {
+      env,
+      status: 'rolled-back',
+      reason,
+      fingerprintBefore: plan.current?.fingerprint ?? plan.hostFingerprint,
+      restored,
+    };
+  } catch (rbErr) {
+    tracker.set(step, 'failed', `rollback failed: ${errorText(rbErr)}`);
+    return { env, status: 'rollback-failed', reason, rollbackError: errorText(rbErr) };
   }
 }
 
 async function rotateEnvironment(
   tracker: ProgressTracker,
-  input: ReturnType<typeof RotateInput.parse>,
+  input: RotateOptions,
   runId: string,
   plan: EnvPlan,
   staged: StagedGroup[],
@@ -170,26 +264,6 @@ async function rotateEnvironment(
       ...(marker ? { marker } : {}),
     };
   } catch (err) {
-    const reason = errorText(err);
-    tracker.set(step, 'running', `rolling back: ${reason}`);
-    try {
-      const restored: string[] = [];
-      if (plan.current) {
-        const r = await quick.restoreSecrets({ env, runId, previous: plan.current });
-        restored.push(`secrets in ${r.store}`);
-      }
-      restored.push(...(await gated.restoreHost({ env, runId })).restored);
-      tracker.set(step, 'failed', `rolled back: ${reason}`);
-      return {
-        env,
-        status: 'rolled-back',
-        reason,
-        fingerprintBefore: plan.current?.fingerprint ?? plan.hostFingerprint,
-        restored,
-      };
-    } catch (rbErr) {
-      tracker.set(step, 'failed', `rollback failed: ${errorText(rbErr)}`);
-      return { env, status: 'rollback-failed', reason, rollbackError: errorText(rbErr) };
-    }
+    return rollBack(tracker, runId, plan, errorText(err));
   }
 }

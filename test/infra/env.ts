@@ -15,6 +15,7 @@ export const TEST_NAMESPACES = [
   'rollover',
   'promote',
   'promote-crash',
+  'safety',
   'bench',
 ] as const;
 

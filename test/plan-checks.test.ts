@@ -1,0 +1,67 @@
+// Pure checks behind the safety guards: rsync plan parsing, the shrink guard, path overlap, and
+// which log lines belong to this restart.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseItemized, pathsOverlap, shrinkProblem, within } from '../activities/promotion';
+import { findMarker, linesAfter } from '../activities/service';
+
+const stats = (files: string) =>
+  `Number of files: ${files}\nTotal transferred file size: 10 bytes\nLiteral data: 0 bytes\nMatched data: 0 bytes\n`;
+
+describe('plan checks', () => {
+  it('parses deletions (files apart from directories) and the source file count', () => {
+    const plan = parseItemized(
+      `*deleting old/a.bin\n*deleting old/\n>f+++++++++ new.txt\n${stats('7 (reg: 5, dir: 2)')}`,
+    );
+    assert.equal(plan.delete, 2);
+    assert.equal(plan.deleteFiles, 1);
+    assert.equal(plan.add, 1);
+    assert.equal(plan.sourceFiles, 5);
+    assert.equal(parseItemized(stats('1 (dir: 1)')).sourceFiles, 0, 'no "reg:" means no files');
+  });
+
+  it('refuses an empty source or a plan deleting more than the share, and nothing less', () => {
+    const base = { add: 0, change: 0, delete: 0, deletions: [], bytes: 0 };
+    assert.match(
+      shrinkProblem({ ...base, sourceFiles: 0, destinationFiles: 3 }) ?? '',
+      /the source holds no files: the copy would empty the destination \(3 files\)/,
+    );
+    assert.equal(
+      shrinkProblem({ ...base, sourceFiles: 0, destinationFiles: 0 }),
+      undefined,
+      'nothing to lose',
+    );
+    assert.match(
+      shrinkProblem({ ...base, sourceFiles: 4, destinationFiles: 10, deleteFiles: 6 }) ?? '',
+      /deletes 6 of the destination's 10 files \(60%, more than 50%\)/,
+    );
+    assert.equal(shrinkProblem({ ...base, sourceFiles: 4, destinationFiles: 10, deleteFiles: 5 }), undefined);
+    assert.match(
+      shrinkProblem({ ...base, sourceFiles: 4, destinationFiles: 10, deleteFiles: 2 }, 0.1) ?? '',
+      /20%/,
+    );
+  });
+
+  it('tells paths that overlap from siblings with a common prefix', () => {
+    assert.ok(pathsOverlap('/srv/data', '/srv'));
+    assert.ok(pathsOverlap('/srv', '/srv/data'));
+    assert.ok(pathsOverlap('/srv/data', '/srv/data'));
+    assert.ok(!pathsOverlap('/srv/data', '/srv/data2'));
+    assert.ok(within('/home/deploy', '/'));
+    assert.ok(!within('/srv', '/srv/data'));
+  });
+
+  it('counts only the log lines of this restart', () => {
+    const before = 'standin: listening\nPUBLISH_SUCCESS database=a\n';
+    const after = `${before}standin: listening\nInvalidSignature: token rejected\n`;
+    const markers = { success: ['PUBLISH_SUCCESS'], failure: ['InvalidSignature'] };
+    assert.equal(findMarker(linesAfter(before, after), markers)?.kind, 'failure');
+    // A window of the last lines (journalctl -n 3): the old lines that scrolled out are gone.
+    assert.equal(
+      linesAfter(before, 'PUBLISH_SUCCESS database=a\nstandin: listening\nPUBLISH_SUCCESS database=a\n'),
+      'standin: listening\nPUBLISH_SUCCESS database=a\n',
+    );
+    assert.equal(linesAfter('', 'x\n'), 'x\n');
+    assert.equal(linesAfter(before, before), '', 'nothing new yet');
+  });
+});

@@ -1,0 +1,325 @@
+// What must never happen, tried on the real servers: bad input from any client, two runs on one
+// environment, a plan that empties a destination, a data dir that is a symlink or another name for
+// the source's, a token the host's key never signed, a stage that fails half way, a key group
+// left split. Each case is refused or undone, and the data, keys and services are as before.
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { parse, stringify } from 'yaml';
+import { resolveOnHost } from '../activities/hosts';
+import { generateKeyPair } from '../activities/keys';
+import { createPromotionActivities } from '../activities/promotion';
+import { loadConfig } from '../config/load';
+import type { Config } from '../config/schema';
+import type { Progress } from '../workflows/gates';
+import { promoteWorkflowId } from '../workflows/inputs';
+import { type TemporalFixture, temporalFixture } from './helpers';
+import {
+  buildTopology,
+  cliToken,
+  dataManifest,
+  hostFile,
+  onHost,
+  publisherToken,
+  type Seeded,
+  seed,
+  stopServices,
+  type Topology,
+  whoami,
+} from './infra/topology';
+import { until } from './infra/until';
+
+/** The failure a run ended with: the ApplicationFailure under WorkflowFailedError. */
+async function failureOf(run: Promise<unknown>): Promise<{ type?: string; message: string }> {
+  const err = await run.then(
+    () => assert.fail('the run was expected to fail'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof WorkflowFailedError, String(err));
+  const cause = err.cause as (Error & { type?: string }) | undefined;
+  return { type: cause?.type, message: cause?.message ?? '' };
+}
+
+/** rekey.yaml of `t` with `edit` applied, as a new config file beside it. */
+// biome-ignore lint/suspicious/noExplicitAny: the tests edit arbitrary YAML documents
+function editedConfig(t: Topology, file: string, edit: (doc: Record<string, any>) => void): Config {
+  const doc = parse(readFileSync(t.configFile, 'utf8'));
+  edit(doc);
+  const path = join(t.dir, file);
+  writeFileSync(path, stringify(doc));
+  return loadConfig(path);
+}
+
+describe('safety', () => {
+  let fx: TemporalFixture;
+  let t: Topology;
+  let seeded: Seeded;
+  const storeVersions = async (e: 'prod' | 'test' | 'dev' | 'local') =>
+    (await t.store(e).listVersions(t.config.secretNames.privateKey)).map((v) => v.version).join(',');
+
+  before(async () => {
+    fx = await temporalFixture('safety');
+    t = buildTopology('safety', 3170, {
+      approvals: { requiredFor: ['test'], approvers: ['alice'], timeout: '1h' },
+    });
+    seeded = await seed(t);
+    // seed() wrote every host's files in the same second with the same sizes: give prod's their
+    // own mtime, or rsync's quick check (size + mtime) would rightly skip them.
+    await onHost(t, 'prod', (h) =>
+      h.exec(`cd ${h.dataDir} && find . -exec touch -h -d '2026-01-01 00:00:00' {} +`),
+    );
+  });
+  after(async () => {
+    await stopServices(t);
+    await fx.close();
+  });
+
+  const start = (type: string, input: unknown, workflowId: string) =>
+    fx.client.workflow.start(type, { taskQueue: fx.taskQueue, workflowId, args: [input] });
+
+  it('bad input from any client fails the run at once with BadInput naming the field', async () => {
+    const cases: [string, unknown, RegExp][] = [
+      ['rotateJwtKeys', { environments: 'prod' }, /^bad input: environments: .*expected array/],
+      ['rotateJwtKeys', {}, /^bad input: environments: /],
+      ['rotateJwtKeys', { environments: ['prod'], force: true }, /^bad input: .*"force"/],
+      ['promote', { chain: ['prod'] }, /^bad input: chain: .*2/],
+      ['promoteHop', { from: 'prod' }, /^bad input: to: /],
+      ['rolloverSigningKey', { keyring: 'k', ttl: 'soon' }, /^bad input: ttl: a duration such as 90d/],
+      ['rolloverSigningKey', null, /^bad input: .*expected object/],
+    ];
+    await fx.withWorker(t.config, async () => {
+      for (const [i, [type, input, message]] of cases.entries()) {
+        const failure = await failureOf(start(type, input, `bad-input-${i}`).then((h) => h.result()));
+        assert.equal(failure.type, 'BadInput', `${type} ${JSON.stringify(input)}`);
+        assert.match(failure.message, message);
+      }
+      // Valid shape, unknown environment: the run's own failure names it, not "Activity task failed".
+      const failure = await failureOf(
+        start('rotateJwtKeys', { environments: ['nope'] }, 'bad-input-env').then((h) => h.result()),
+      );
+      assert.equal(failure.type, 'BadInput');
+      assert.match(failure.message, /^unknown environment "nope"/);
+    });
+  });
+
+  it('promotion ids cannot collide for names with "-"', () => {
+    assert.notEqual(promoteWorkflowId(['prod', 'test-dev']), promoteWorkflowId(['prod-test', 'dev']));
+  });
+
+  it('one run per environment: a run waiting at its gate holds test; others are refused, naming it', async () => {
+    const before = await dataManifest(t, 'test');
+    await fx.withWorker(t.config, async () => {
+      const promotion = await start('promote', { chain: ['prod', 'test'] }, 'promote/lock-holder');
+      const hop = fx.client.workflow.getHandle('promote/lock-holder/prod..test');
+      await until(
+        'the hop to reach its gate',
+        async () => (await hop.query<Progress>('progress')).pendingGate,
+      );
+      assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 200, 'test serves during the wait');
+
+      // A rotation of test under any id (the Web UI's, a schedule's) and a promotion into test
+      // from another source are refused before they change anything.
+      const versions = await storeVersions('test');
+      for (const [type, input, id] of [
+        ['rotateJwtKeys', { environments: ['test'] }, 'web-ui-rotation'],
+        ['promote', { chain: ['dev', 'test'] }, 'promote/dev..test'],
+      ] as const) {
+        const failure = await failureOf(start(type, input, id).then((h) => h.result()));
+        assert.equal(failure.type, 'EnvironmentBusy', id);
+        assert.match(
+          failure.message,
+          /^env test is in use by promote\/lock-holder\/prod\.\.test; nothing was changed/,
+        );
+      }
+      assert.equal(await storeVersions('test'), versions);
+
+      // The lock ends with its run.
+      await hop.signal('reject', { by: 'alice' });
+      await failureOf(promotion.result());
+      const lock = await fx.client.workflow.getHandle('lock/env/test').describe();
+      assert.notEqual(lock.status.name, 'RUNNING');
+    });
+    assert.equal(await dataManifest(t, 'test'), before);
+  });
+
+  it('a plan that empties or mostly empties the destination is refused unless allowed', async () => {
+    await onHost(t, 'dev', (h) =>
+      h.exec(`cd ${h.dataDir} && mkdir -p extra && for i in $(seq 1 12); do echo $i > extra/f$i; done`),
+    );
+    const before = await dataManifest(t, 'dev');
+    await fx.withWorker(t.config, async () => {
+      const failure = await failureOf(
+        start('promote', { chain: ['prod', 'dev'] }, 'promote/shrink').then((h) => h.result()),
+      );
+      assert.equal(failure.type, 'PolicyViolation');
+      assert.match(
+        failure.message,
+        /the copy deletes \d+ of the destination's \d+ files \(\d+%, more than 50%\)/,
+      );
+      assert.match(failure.message, /nothing was changed/);
+      assert.equal(await dataManifest(t, 'dev'), before);
+      assert.equal((await whoami(t, 'dev', seeded.tokens.dev)).status, 200, 'dev was never stopped');
+
+      // Allowed, the same plan runs.
+      const hops = await start(
+        'promote',
+        { chain: ['prod', 'dev'], allowShrink: true },
+        'promote/shrink-ok',
+      ).then((h) => h.result());
+      assert.match(JSON.stringify(hops), /"shrink":"the copy deletes/);
+    });
+    assert.equal(await dataManifest(t, 'dev'), await dataManifest(t, 'prod'));
+  });
+
+  it('an empty source (an unmounted disk, say) is refused whatever the share', async () => {
+    const emptied = editedConfig(t, 'empty-source.yaml', (doc) => {
+      doc.hosts['vm-prod'].dataDir = `${doc.hosts['vm-prod'].appDir}/empty`;
+    });
+    await onHost(t, 'prod', (h) => h.exec(`mkdir -p ${h.appDir}/empty`));
+    const before = await dataManifest(t, 'dev');
+    const failure = await fx.withWorker(emptied, () =>
+      failureOf(start('promoteHop', { from: 'prod', to: 'dev' }, 'hop/empty').then((h) => h.result())),
+    );
+    assert.equal(failure.type, 'PolicyViolation');
+    assert.match(failure.message, /the source holds no files: the copy would empty the destination/);
+    assert.equal(await dataManifest(t, 'dev'), before);
+  });
+
+  it('preflight refuses a symlinked data dir and another name for the source data dir', async () => {
+    // dev's data dir becomes a symlink to a directory beside it.
+    await onHost(t, 'dev', (h) =>
+      h.exec(`cd ${h.appDir} && rm -rf real && mv data real && ln -s real data && echo mine > real/keep.txt`),
+    );
+    const devBefore = await dataManifest(t, 'dev');
+    // "mirror" names the prod machine under another host entry, its data dir through a symlinked
+    // parent: the config cannot tell it is prod's data dir, the preflight's real paths can.
+    const aliased = editedConfig(t, 'alias.yaml', (doc) => {
+      const prod = doc.hosts['vm-prod'];
+      doc.hosts.mirror = { ...prod, dataDir: `${prod.appDir}/alias/data` };
+      doc.environments.mirror = { store: 'kv-prod', host: 'mirror', service: 'spacetimedb' };
+      doc.keyGroups.mirror = ['mirror'];
+    });
+    await onHost(t, 'prod', (h) => h.exec(`cd ${h.appDir} && ln -sfn . alias`));
+    const prodBefore = await dataManifest(t, 'prod');
+    await fx.withWorker(aliased, async () => {
+      const symlinked = await failureOf(
+        start('promoteHop', { from: 'prod', to: 'dev' }, 'hop/symlink').then((h) => h.result()),
+      );
+      assert.equal(symlinked.type, 'BadInput');
+      assert.match(symlinked.message, /dev: data dir \S+ on host vm-dev is a symlink \(to real\)/);
+      const same = await failureOf(
+        start('promoteHop', { from: 'prod', to: 'mirror', allowShrink: true }, 'hop/alias').then((h) =>
+          h.result(),
+        ),
+      );
+      assert.equal(same.type, 'BadInput');
+      assert.match(same.message, /are on the same machine \(127\.0\.0\.2:\d+\) and one holds the other/);
+    });
+    assert.equal(await dataManifest(t, 'prod'), prodBefore);
+    await onHost(t, 'dev', (h) => h.exec(`cd ${h.appDir} && rm data && mv real data`));
+    assert.equal(await dataManifest(t, 'dev'), devBefore);
+  });
+
+  it('a restore that finds no snapshot of its run says so', async () => {
+    const activities = createPromotionActivities({ config: t.config });
+    const before = await dataManifest(t, 'dev');
+    await activities.snapshot({ to: 'dev', runId: 'r-restore' });
+    await onHost(t, 'dev', (h) => h.exec(`cd ${h.dataDir} && echo half-copied > junk.txt`));
+    assert.deepEqual(await activities.restoreSnapshot({ to: 'dev', runId: 'r-restore' }), { restored: true });
+    assert.equal(await dataManifest(t, 'dev'), before);
+    // Nothing left to restore: not reported as restored.
+    assert.deepEqual(await activities.restoreSnapshot({ to: 'dev', runId: 'r-restore' }), {
+      restored: false,
+    });
+  });
+
+  it('a token the host key never signed is not re-signed: the rotation stops at its plan', async () => {
+    const foreign = await publisherToken(generateKeyPair().privatePem, 'publisher-dev');
+    const original = (await hostFile(t, 'dev', t.config.paths.cliToml)).text ?? '';
+    await onHost(t, 'dev', (h) =>
+      h.writeFileAtomic(
+        resolveOnHost(h, t.config.paths.cliToml),
+        `spacetimedb_token = "${foreign}"\n`,
+        0o600,
+      ),
+    );
+    const versions = await storeVersions('dev');
+    try {
+      const failure = await fx.withWorker(t.config, () =>
+        failureOf(
+          start('rotateJwtKeys', { environments: ['dev'] }, 'rotate-jwt/foreign').then((h) => h.result()),
+        ),
+      );
+      assert.equal(failure.type, 'BadInput');
+      assert.match(failure.message, /dev: \S+cli\.toml: the token is not signed by the host's current key/);
+      assert.equal(await storeVersions('dev'), versions);
+      assert.equal(await cliToken(t, 'dev'), foreign);
+    } finally {
+      await onHost(t, 'dev', (h) =>
+        h.writeFileAtomic(resolveOnHost(h, t.config.paths.cliToml), original, 0o600),
+      );
+    }
+  });
+
+  it('a stage that fails for one key group puts every store back as it was', async () => {
+    const vault = t.env.keyVault.vaults.prod;
+    const prodBefore = await t.store('prod').get(t.config.secretNames.privateKey);
+    const testBefore = await t.store('test').get(t.config.secretNames.privateKey);
+    const failure = await fx.withWorker(t.config, async () => {
+      const h = await start('rotateJwtKeys', { environments: ['prod', 'test'] }, 'rotate-jwt/stage-fault');
+      await until('the gate', async () => (await h.query<Progress>('progress')).pendingGate);
+      // prod's public-key write is refused (403): after test's pair and prod's private key landed.
+      await fetch(`${vault}/_standin/faults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ status: 403, count: 1, secret: t.config.secretNames.publicKey }),
+      });
+      await h.signal('approve', { by: 'alice' });
+      return failureOf(h.result());
+    });
+    assert.equal(failure.type, 'StageFailed');
+    assert.match(failure.message, /the previous keys are current again/);
+    for (const [e, was] of [
+      ['prod', prodBefore],
+      ['test', testBefore],
+    ] as const) {
+      const now = await t.store(e).get(t.config.secretNames.privateKey);
+      assert.equal(now.value === was.value, true, `${e}: the pre-run private key is current`);
+      const pub = await t.store(e).get(t.config.secretNames.publicKey);
+      assert.equal(pub.value, seeded.pairs[e]?.publicPem, `${e}: the pre-run public key is current`);
+    }
+    assert.equal(
+      (await hostFile(t, 'prod', '.generated/spacetimedb-keys/id_ecdsa.pub')).text,
+      seeded.pairs.prod?.publicPem,
+    );
+  });
+
+  it('a key group moves as a whole: dev failing its gate rolls local back too', async () => {
+    await onHost(t, 'dev', (h) =>
+      h.writeFileAtomic(resolveOnHost(h, '.standin/fail-publish'), 'forced by test\n', 0o644),
+    );
+    try {
+      const result = await fx.withWorker(t.config, async () =>
+        (await start('rotateJwtKeys', { environments: ['dev'] }, 'rotate-jwt/split')).result(),
+      );
+      const byEnv = Object.fromEntries(
+        (result as { environments: { env: string; status: string; reason?: string }[] }).environments.map(
+          (e) => [e.env, e],
+        ),
+      );
+      assert.equal(byEnv.dev?.status, 'rolled-back');
+      assert.equal(byEnv.local?.status, 'rolled-back');
+      assert.match(byEnv.local?.reason ?? '', /key group shared moves as a whole and dev failed/);
+    } finally {
+      await onHost(t, 'dev', (h) => h.remove(resolveOnHost(h, '.standin/fail-publish')));
+    }
+    const shared = seeded.pairs.shared?.publicPem;
+    for (const e of ['dev', 'local'] as const) {
+      assert.equal((await hostFile(t, e, '.generated/spacetimedb-keys/id_ecdsa.pub')).text, shared, e);
+      assert.equal((await t.store(e).get(t.config.secretNames.publicKey)).value, shared, e);
+    }
+    assert.equal((await whoami(t, 'local', seeded.tokens.local)).status, 200);
+  });
+});
