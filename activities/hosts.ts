@@ -94,13 +94,24 @@ interface KnownHost {
   hashed?: { salt: Buffer; hash: Buffer };
   keyType: string;
   key: Buffer;
+  /** A `@revoked` line: the key is refused for every host, pinned or not. */
+  revoked: boolean;
 }
 
 export function parseKnownHosts(text: string): KnownHost[] {
   const entries: KnownHost[] = [];
   for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#') || line.startsWith('@')) continue; // markers (@revoked) are not pins
+    let line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    let revoked = false;
+    if (line.startsWith('@')) {
+      // @revoked: this key is refused wherever it is presented. @cert-authority: host
+      // certificates are not supported, so such a line pins nothing.
+      const [marker, ...rest] = line.split(/\s+/);
+      if (marker !== '@revoked') continue;
+      revoked = true;
+      line = rest.join(' ');
+    }
     const [hosts, keyType, key] = line.split(/\s+/);
     if (!hosts || !keyType || !key) continue;
     if (hosts.startsWith('|1|')) {
@@ -110,9 +121,10 @@ export function parseKnownHosts(text: string): KnownHost[] {
         hashed: { salt: Buffer.from(salt ?? '', 'base64'), hash: Buffer.from(hash ?? '', 'base64') },
         keyType,
         key: Buffer.from(key, 'base64'),
+        revoked,
       });
     } else {
-      entries.push({ patterns: hosts.split(','), keyType, key: Buffer.from(key, 'base64') });
+      entries.push({ patterns: hosts.split(','), keyType, key: Buffer.from(key, 'base64'), revoked });
     }
   }
   return entries;
@@ -142,7 +154,9 @@ export function verifyHostKey(
   presented: Buffer,
 ): { ok: true } | { ok: false; reason: string } {
   const token = hostToken(address, port);
-  const pinned = knownHosts.filter((e) => matches(e, token));
+  if (knownHosts.some((e) => e.revoked && e.key.equals(presented)))
+    return { ok: false, reason: `the key presented by ${token} is marked @revoked` };
+  const pinned = knownHosts.filter((e) => !e.revoked && matches(e, token));
   if (pinned.length === 0) return { ok: false, reason: `no pinned key for ${token}` };
   if (pinned.some((e) => e.key.equals(presented))) return { ok: true };
   return { ok: false, reason: `the key differs from the one pinned for ${token}` };
@@ -177,15 +191,27 @@ class SshHost implements Host {
 
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const timedOut = () => new Error(`${this.where()}: "${command}" timed out after ${timeoutMs / 1000}s`);
+    // Closing a channel does not stop a command that has no terminal: without a pty the host's
+    // own `timeout` kills it (and its children) when the time is up. With a pty, closing the
+    // channel hangs the command up.
+    const remote = opts.pty
+      ? withCwd(command, opts.cwd)
+      : `timeout -k 5 ${Math.ceil(timeoutMs / 1000)} sh -c ${shellQuote(withCwd(command, opts.cwd))}`;
+    const startedAt = Date.now();
     return new Promise((resolve, reject) => {
-      this.client.exec(withCwd(command, opts.cwd), { pty: opts.pty ?? false }, (err, stream) => {
+      this.client.exec(remote, { pty: opts.pty ?? false }, (err, stream) => {
         if (err) return reject(new Error(`${this.where()}: exec failed: ${err.message}`));
         const stdout = stdoutCollector(opts.onStdout);
         const errOut: Buffer[] = [];
-        const timer = setTimeout(() => {
-          stream.close();
-          reject(new Error(`${this.where()}: "${command}" timed out after ${timeoutMs / 1000}s`));
-        }, timeoutMs);
+        // The host's timeout normally answers first; this one covers a host that went silent.
+        const timer = setTimeout(
+          () => {
+            stream.close();
+            reject(timedOut());
+          },
+          timeoutMs + (opts.pty ? 0 : 10_000),
+        );
         const unsubscribe = onAbort(opts.signal, () => {
           stream.close();
           reject(new Error(`${this.where()}: "${command}" abandoned: ${String(opts.signal?.reason)}`));
@@ -195,6 +221,9 @@ class SshHost implements Host {
         stream.on('close', (code: number | null) => {
           clearTimeout(timer);
           unsubscribe();
+          // timeout(1) exits 124 (137 after -k) when it had to stop the command.
+          if (!opts.pty && (code === 124 || code === 137) && Date.now() - startedAt >= timeoutMs - 1000)
+            return reject(timedOut());
           resolve({ code: code ?? -1, stdout: stdout.text(), stderr: Buffer.concat(errOut).toString() });
         });
       });
@@ -337,13 +366,25 @@ class LocalHost implements Host {
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
-      const child = spawn('/bin/sh', ['-c', command], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Its own process group, so that a timeout or cancellation stops the command's children too.
+      const child = spawn('/bin/sh', ['-c', command], {
+        cwd: opts.cwd,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      const killGroup = (signal: NodeJS.Signals) => {
+        try {
+          if (child.pid) process.kill(-child.pid, signal);
+        } catch {
+          /* already gone */
+        }
+      };
       const stdout = stdoutCollector(opts.onStdout);
       const errOut: string[] = [];
       child.stdout.setEncoding('utf8').on('data', stdout.push);
       child.stderr.setEncoding('utf8').on('data', (d: string) => errOut.push(d));
       const timer = setTimeout(() => {
-        child.kill('SIGKILL');
+        killGroup('SIGKILL');
         reject(new Error(`host ${this.name}: "${command}" timed out after ${timeoutMs / 1000}s`));
       }, timeoutMs);
       child.on('error', (err) => {
@@ -351,7 +392,7 @@ class LocalHost implements Host {
         reject(new Error(`host ${this.name}: "${command}": ${err.message}`));
       });
       const unsubscribe = onAbort(opts.signal, () => {
-        child.kill('SIGTERM');
+        killGroup('SIGTERM');
         reject(new Error(`host ${this.name}: "${command}" abandoned: ${String(opts.signal?.reason)}`));
       });
       child.on('close', (code) => {

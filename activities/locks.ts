@@ -4,11 +4,25 @@ import { Context } from '@temporalio/activity';
 
 export function createLockActivities() {
   return {
-    /** The workflow id of the run holding the lock `workflowId`, or null if it is free again. */
+    /**
+     * The run holding the lock `workflowId`, or null when it is free. A lock whose holder has
+     * ended (its parent close policy not yet applied, or a server that does not apply it) can
+     * never be released by it: it is terminated here, and the lock is free.
+     */
     async lockHolder(input: { workflowId: string }): Promise<string | null> {
-      const description = await Context.current().client.workflow.getHandle(input.workflowId).describe();
-      if (description.status.name !== 'RUNNING') return null;
-      return description.parentExecution?.workflowId ?? null;
+      const workflows = Context.current().client.workflow;
+      const lock = await workflows.getHandle(input.workflowId).describe();
+      if (lock.status.name !== 'RUNNING') return null;
+      const holder = lock.parentExecution?.workflowId ?? '';
+      const parent = holder
+        ? await workflows.getHandle(holder, lock.parentExecution?.runId ?? undefined).describe()
+        : undefined;
+      if (parent?.status.name === 'RUNNING') return holder;
+      await workflows
+        .getHandle(input.workflowId)
+        .terminate(`its holder ${holder || '(unknown)'} has ended`)
+        .catch(() => undefined); // ended meanwhile
+      return null;
     },
   };
 }

@@ -264,8 +264,19 @@ export function createRotationActivities(deps: RotationDeps) {
           const backup = backupFile(h, input.runId, file);
           if (current && !(await h.stat(backup))) await h.writeFileAtomic(backup, current, 0o600);
         }
-        await h.writeFileAtomic(keyFile(h, paths.privateKeyFile), pair.privatePem, 0o600);
-        await h.writeFileAtomic(keyFile(h, paths.publicKeyFile), pair.publicPem, 0o644);
+        // Modes the operator chose (0640 for a service group, say) are kept; 0600/0644 otherwise.
+        const modeOf = async (file: string, fallback: number) =>
+          (await h.stat(keyFile(h, file)))?.mode ?? fallback;
+        await h.writeFileAtomic(
+          keyFile(h, paths.privateKeyFile),
+          pair.privatePem,
+          await modeOf(paths.privateKeyFile, 0o600),
+        );
+        await h.writeFileAtomic(
+          keyFile(h, paths.publicKeyFile),
+          pair.publicPem,
+          await modeOf(paths.publicKeyFile, 0o644),
+        );
         const installed = await hostFingerprint(h);
         if (installed !== input.ref.fingerprint) {
           throw new Error(

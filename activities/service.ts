@@ -37,6 +37,10 @@ export function durationMs(d: string): number {
   }
 }
 
+/** What docker prints when its daemon does not answer (a transient state, unlike a bad command). */
+const DAEMON_DOWN =
+  /Cannot connect to the Docker daemon|Is the docker daemon running\?|error during connect/i;
+
 function lastLines(text: string, n = 5): string {
   return text.trim().split('\n').slice(-n).join(' | ');
 }
@@ -89,6 +93,12 @@ export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriv
 
   async function run(what: keyof typeof commands): Promise<ExecResult> {
     const res = await host.exec(commands[what], { cwd: host.appDir });
+    if (res.code !== 0 && DAEMON_DOWN.test(`${res.stderr}\n${res.stdout}`)) {
+      // A daemon restarting or briefly unreachable: retried by the activity's retry policy.
+      throw new Error(
+        `host ${host.name}: ${what}: the docker daemon does not answer: ${lastLines(res.stderr || res.stdout)}`,
+      );
+    }
     if (res.code !== 0) {
       throw fail(
         FailureType.CommandFailed,

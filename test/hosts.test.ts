@@ -31,6 +31,10 @@ async function contract(host: Host) {
   assert.deepEqual(res, { code: 3, stdout: 'out\n', stderr: 'err\n' });
   assert.equal((await host.exec('pwd', { cwd: '/tmp' })).stdout.trim(), '/tmp');
   await assert.rejects(host.exec('sleep 5', { timeoutMs: 300 }), /timed out after 0.3s/);
+  // Timed out means stopped on the host too, children included, not only a closed channel.
+  await assert.rejects(host.exec('sleep 3141 & wait', { timeoutMs: 500 }), /timed out/);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await host.exec("pgrep -f 'slee[p] 3141' || true")).stdout, '', 'nothing left running');
 
   const priv = join(dir, 'keys', 'id_ecdsa');
   const pub = join(dir, 'keys', 'id_ecdsa.pub');
@@ -106,6 +110,21 @@ describe('hosts', () => {
       namedFailure('HostKeyMismatch', /the key differs from the one pinned for \[127\.0\.0\.4\]:2222/),
     );
     await withHost('dev', sshConfig(h), async (host) => assert.equal(await host.stat(marker), null));
+  });
+
+  it('refuses a pinned key that a @revoked line revokes', async () => {
+    const h = testEnv().hosts.dev;
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-kh-'));
+    const pins = readFileSync(h.knownHosts, 'utf8');
+    const devPin = pins.split('\n').find((l) => l.startsWith(`[${h.address}]:${h.port} `)) ?? '';
+    const [, type, key] = devPin.split(/\s+/);
+    assert.ok(type && key, 'dev is pinned');
+    const kh = join(dir, 'known_hosts');
+    writeFileSync(kh, `${pins}\n@revoked * ${type} ${key}\n`);
+    await assert.rejects(
+      openHost('dev', sshConfig(h, { knownHosts: kh })),
+      namedFailure('HostKeyMismatch', /the key presented by \[127\.0\.0\.4\]:2222 is marked @revoked/),
+    );
   });
 
   it('names an unreachable host in a retryable error', async () => {

@@ -206,14 +206,15 @@ describe('promote', () => {
 
   it('one transfer per destination: a retry of the same hop stops the old one, another run waits', async () => {
     await onHost(t, 'prod', async (h) => {
-      const lock = '/tmp/rekey-rsync-lock-test.lock';
+      // In the login's own ~/.rekey/locks, not in world-writable /tmp.
+      const lock = '"$HOME/.rekey/locks/rsync-lock-test.lock"';
       // A transfer a lost worker left behind: not tied to any session.
       await h.exec(
         `nohup sh -c ${shellQuote(exclusive('lock-test', 'hop-A', 'sleep 60'))} >/dev/null 2>&1 &`,
       );
       const old = await until('the first transfer to hold the lock', async () => {
         if ((await h.exec(`flock -n ${lock} true`)).code === 0) return undefined;
-        return (await h.exec('cat /tmp/rekey-rsync-lock-test.owner')).stdout.split(' ')[0];
+        return (await h.exec('cat "$HOME/.rekey/locks/rsync-lock-test.owner"')).stdout.split(' ')[0];
       });
       assert.match(old, /^\d+$/);
 

@@ -3,9 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { resolveOnHost } from '../activities/hosts';
-import { fingerprint, generateKeyPair } from '../activities/keys';
+import { fingerprint } from '../activities/keys';
 import { createRotationActivities } from '../activities/rotation';
-import { storeKeyPair } from '../activities/secret-store';
 import { tokenIdentity } from '../activities/tokens';
 import { startRotation } from '../client/runs';
 import type { Progress } from '../workflows/gates';
@@ -266,23 +265,22 @@ describe('rotateJwtKeys', () => {
     let seeded: Seeded;
 
     before(async () => {
-      t = buildTopology('rotate-policy', 3109);
+      // A misconfiguration the check must catch: test's key group kept in prod's vault under the
+      // same secret names, so the two groups overwrite each other's keys.
+      const base = buildTopology('rotate-policy', 3109);
+      const environments = {
+        ...base.config.environments,
+        test: { ...base.config.environments.test, store: 'kv-prod' },
+      };
+      t = buildTopology('rotate-policy', 3109, { environments });
       seeded = await seed(t);
-      // local drifts away from dev although they share a key group.
-      const drift = generateKeyPair();
-      await storeKeyPair(
-        t.store('local'),
-        t.config.secretNames,
-        { ...drift, fingerprint: fingerprint(drift.publicPem) },
-        'drift',
-      );
     });
     after(() => stopServices(t));
 
     it('fails before any host changes and makes the previous keys current again', async () => {
       const prodBefore = await t.store('prod').get(t.config.secretNames.publicKey);
       const error = await fx.withWorker(t.config, async () => {
-        const h = await startRotation(fx.client, t.config, { environments: ['prod'] }, fx.taskQueue);
+        const h = await startRotation(fx.client, t.config, { environments: ['prod', 'test'] }, fx.taskQueue);
         return h.result().then(
           () => undefined,
           (err: Error) => err,
@@ -292,7 +290,7 @@ describe('rotateJwtKeys', () => {
       assert.equal(cause?.type, 'PolicyViolation');
       assert.match(
         cause?.message ?? '',
-        /key group shared: environments hold different keys .*the previous keys are current again/,
+        /key groups (prod and test|test and prod) share key .*the previous keys are current again/,
       );
       const prodAfter = await t.store('prod').get(t.config.secretNames.publicKey);
       assert.equal(prodAfter.value, prodBefore.value, "prod's current key is the old one again");
@@ -302,6 +300,17 @@ describe('rotateJwtKeys', () => {
         seeded.pairs.prod?.publicPem,
       );
       assert.equal((await whoami(t, 'prod', seeded.tokens.prod)).status, 200);
+    });
+
+    it("judges only the run's environments: prod and test's clash does not block dev", async () => {
+      const result: RotateResult = await fx.withWorker(t.config, async () =>
+        (await startRotation(fx.client, t.config, { environments: ['dev'] }, fx.taskQueue)).result(),
+      );
+      assert.equal(result.ok, true, JSON.stringify(result.environments));
+      assert.deepEqual(result.environments.map((e) => `${e.env}:${e.status}`).sort(), [
+        'dev:rotated',
+        'local:rotated',
+      ]);
     });
   });
 });

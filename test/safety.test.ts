@@ -138,8 +138,11 @@ describe('safety', () => {
       // The lock ends with its run.
       await hop.signal('reject', { by: 'alice' });
       await failureOf(promotion.result());
-      const lock = await fx.client.workflow.getHandle('lock/env/test').describe();
-      assert.notEqual(lock.status.name, 'RUNNING');
+      const lock = fx.client.workflow.getHandle('lock/env/test');
+      await until(
+        'the lock to end with its run',
+        async () => (await lock.describe()).status.name !== 'RUNNING' || undefined,
+      );
     });
     assert.equal(await dataManifest(t, 'test'), before);
   });

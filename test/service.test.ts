@@ -3,9 +3,10 @@
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
 import { resolveOnHost } from '../activities/hosts';
 import { generateKeyPair } from '../activities/keys';
-import { createServiceDriver } from '../activities/service';
+import { createServiceDriver, restartAndCheck } from '../activities/service';
 import type { ServiceConfig } from '../config/schema';
 import { namedFailure } from './assertions';
 import { portOpen } from './infra/process';
@@ -161,6 +162,54 @@ describe('service drivers', () => {
         namedFailure('CommandFailed', /^host workstation: stop failed \(exit 7\): exit 7/),
       );
     } finally {
+      await host.close();
+    }
+  });
+
+  it('a docker daemon that does not answer is a retryable error, not a failed command', async () => {
+    const host = await t.host('prod');
+    try {
+      await host.writeFileAtomic(resolveOnHost(host, '.shim/daemon-down'), '', 0o644);
+      await assert.rejects(createServiceDriver(host, compose()).restart(), (err: Error) => {
+        assert.ok(!(err instanceof ApplicationFailure), 'retryable');
+        assert.match(
+          err.message,
+          /^host vm-prod: restart: the docker daemon does not answer: Cannot connect/,
+        );
+        return true;
+      });
+    } finally {
+      await host.remove(resolveOnHost(host, '.shim/daemon-down'));
+      await host.close();
+    }
+  });
+
+  it('a log that keeps old lines (journald, a file): only markers after this restart count', async () => {
+    const host = await t.host('local');
+    try {
+      const journal = (line: string) => `echo ${JSON.stringify(line)} >> journal.log`;
+      const driver = (restartLine: string) =>
+        createServiceDriver(host, {
+          driver: 'command',
+          start: 'true',
+          stop: 'true',
+          restart: journal(restartLine),
+          logs: 'tail -n 3 journal.log',
+          markers: { success: ['PUBLISH_SUCCESS'], failure: ['InvalidSignature'] },
+          markerTimeout: '2s',
+          logTail: 3,
+        });
+      await host.exec(`${journal('PUBLISH_SUCCESS database=old')} && ${journal('listening')}`, {
+        cwd: host.appDir,
+      });
+      await assert.rejects(
+        restartAndCheck(driver('InvalidSignature: token rejected')),
+        namedFailure('PublishFailed', /InvalidSignature: token rejected/),
+      );
+      // The old failure is history now: this restart's success counts.
+      assert.match((await restartAndCheck(driver('PUBLISH_SUCCESS database=new'))).line, /database=new/);
+    } finally {
+      await host.exec('rm -f journal.log', { cwd: host.appDir });
       await host.close();
     }
   });

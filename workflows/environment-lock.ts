@@ -1,19 +1,19 @@
 // One run at a time per environment (and per keyring), whoever starts it: the CLI, a schedule, the
 // Web UI with any workflow id. The lock is a child workflow whose id names the environment
 // (`lock/env/test`): Temporal refuses a second running workflow with that id, so holding the lock
-// is having that child running. It ends when the run releases it, and Temporal terminates it if
-// the run is terminated or reset (parent close policy), so a lock is never left behind.
-
+// is having that child running. The run releases it (cancels it and waits until it has ended)
+// before it closes, also after a failure or a cancellation; if the run is terminated or reset the
+// server ends it (parent close policy). A run that finds a lock whose holder has closed removes it.
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   ApplicationFailure,
   CancellationScope,
   ChildWorkflowCancellationType,
   type ChildWorkflowHandle,
-  condition,
   ParentClosePolicy,
   patched,
   proxyActivities,
+  sleep,
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -24,16 +24,18 @@ const locks = proxyActivities<LockActivities>(quickActivity);
 
 export const lockWorkflowId = (resource: string) => `lock/${resource}`;
 
-/** Holds a lock until cancelled (released) by the run that started it. */
+/** Holds a lock until cancelled by its holder. It wakes once a day, which costs a few events a
+ * day and bounds how far a time-skipping test server can jump while a release is in flight. */
 export async function environmentLock(input: { resource: string; holder: string }): Promise<void> {
-  await condition(() => false);
   void input;
+  for (;;) await sleep('1 day');
 }
 
 /**
- * Runs `fn` holding the locks on the resources `resourcesOf` names (`env/prod`, `keyring/api`), taken in sorted order so
- * that of two runs wanting overlapping sets one always gets all of its locks. A resource held by
- * another run refuses this run (`EnvironmentBusy`, naming the holder) before it changed anything.
+ * Runs `fn` holding the locks on the resources `resourcesOf` names (`env/prod`, `keyring/api`),
+ * taken in sorted order so that of two runs wanting overlapping sets one always gets all of its
+ * locks. A resource held by another run refuses this run (`EnvironmentBusy`, naming the holder)
+ * before it changed anything.
  */
 export async function withLocks<T>(
   resourcesOf: () => Promise<string[]> | string[],
@@ -43,44 +45,49 @@ export async function withLocks<T>(
   if (!patched('environment-locks')) return fn();
   const resources = await resourcesOf();
   const holder = workflowInfo().workflowId;
+  // Detached from the run's own cancellation: a cancelled run keeps its locks through its undo.
+  const scope = await CancellationScope.nonCancellable(async () => new CancellationScope());
   const held: ChildWorkflowHandle<typeof environmentLock>[] = [];
-  const scope = new CancellationScope();
   const release = async () => {
     scope.cancel();
     await CancellationScope.nonCancellable(() => Promise.allSettled(held.map((h) => h.result())));
   };
   try {
-    for (const resource of [...new Set(resources)].sort()) {
-      const workflowId = lockWorkflowId(resource);
-      try {
-        held.push(
-          await scope.run(() =>
-            startChild(environmentLock, {
-              workflowId,
-              args: [{ resource, holder }],
-              parentClosePolicy: ParentClosePolicy.TERMINATE,
-              cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-              staticSummary: `lock on ${resource} held by ${holder}`,
-            }),
-          ),
-        );
-      } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        const owner = await locks.lockHolder({ workflowId });
-        throw ApplicationFailure.create({
-          type: 'EnvironmentBusy',
-          message: `${resource.replace('/', ' ')} is in use by ${owner ?? 'another run'}; nothing was changed (see rekey status ${owner ?? workflowId})`,
-          nonRetryable: true,
-        });
-      }
-    }
-  } catch (err) {
-    await release();
-    throw err;
-  }
-  try {
+    for (const resource of [...new Set(resources)].sort()) held.push(await acquire(scope, resource, holder));
     return await fn();
   } finally {
     await release();
+  }
+}
+
+async function acquire(
+  scope: CancellationScope,
+  resource: string,
+  holder: string,
+): Promise<ChildWorkflowHandle<typeof environmentLock>> {
+  const workflowId = lockWorkflowId(resource);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await scope.run(() =>
+        startChild(environmentLock, {
+          workflowId,
+          args: [{ resource, holder }],
+          parentClosePolicy: ParentClosePolicy.TERMINATE,
+          cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+          staticSummary: `lock on ${resource} held by ${holder}`,
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    const owner = await locks.lockHolder({ workflowId });
+    if (owner || attempt >= 5) {
+      throw ApplicationFailure.create({
+        type: 'EnvironmentBusy',
+        message: `${resource.replace('/', ' ')} is in use by ${owner ?? 'another run'}; nothing was changed (see rekey status ${owner ?? workflowId})`,
+        nonRetryable: true,
+      });
+    }
+    // Free now: its holder had closed and the lock was removed.
   }
 }

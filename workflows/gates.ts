@@ -48,6 +48,8 @@ export interface Progress {
   transfer?: TransferProgress;
   /** The child workflow doing the current step (a promotion's hop); its progress has the detail. */
   childWorkflowId?: string;
+  /** Ignored decisions beyond the ones recorded in `decisions`. */
+  ignoredDecisions?: number;
 }
 
 export interface GateSignal {
@@ -126,6 +128,17 @@ export function notApproved(
   });
 }
 
+/** At most this many ignored decisions are kept, so that anyone able to signal cannot grow a
+ * run's state without bound; later ones are only counted. */
+const MAX_IGNORED_DECISIONS = 20;
+
+/** Whether an ignored decision is still recorded (true) or only counted (false). */
+export function recordIgnored(progress: Progress): boolean {
+  if (progress.decisions.filter((d) => !d.accepted).length < MAX_IGNORED_DECISIONS) return true;
+  progress.ignoredDecisions = (progress.ignoredDecisions ?? 0) + 1;
+  return false;
+}
+
 /**
  * Waits for an `approve` or `reject` signal from one of `approvers`. Signals from anyone else are
  * recorded in the progress and ignored. Nothing else happens while waiting.
@@ -150,6 +163,7 @@ export async function approvalGate(
   const decide = (signal: Decision['signal']) => (input: GateSignal) => {
     const by = String(input?.by ?? '');
     const accepted = gate.approvers.includes(by) && outcome === undefined;
+    if (!accepted && !recordIgnored(progress)) return;
     progress.decisions.push({
       signal,
       by,

@@ -102,7 +102,7 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
 async function hop(tracker: ProgressTracker, input: HopOptions, gateFirst: boolean): Promise<HopResult> {
   const { from, to } = input;
   // Snapshots are named by the first run of this workflow, so a reset run finds them again.
-  const runId = patched('snapshot-by-first-run') ? workflowInfo().firstExecutionRunId : workflowInfo().runId;
+  const runId = workflowInfo().firstExecutionRunId;
   const copySteps = ['copy', 'final pass'];
   setHandler(transferProgressSignal, (t) => {
     const step = tracker.progress.current;

@@ -14,7 +14,7 @@ import { parseDuration } from '../config/duration';
 import { quickActivity, serviceActivity } from './activity-options';
 import { withLocks } from './environment-lock';
 import { parseInput, runFailure } from './errors';
-import { approvalGate, type GateSignal, notApproved, ProgressTracker } from './gates';
+import { approvalGate, type GateSignal, notApproved, ProgressTracker, recordIgnored } from './gates';
 import { RolloverInput } from './inputs';
 
 const ring = proxyActivities<KeyringActivities>(quickActivity);
@@ -119,6 +119,7 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
     let expedited: RolloverResult['expedited'];
     setHandler(expediteSignal, (s: GateSignal) => {
       const accepted = before.approvers.includes(s.by) && !expedited;
+      if (!accepted && !recordIgnored(tracker.progress)) return;
       tracker.progress.decisions.push({
         signal: 'expedite',
         by: s.by,

@@ -67,7 +67,9 @@ export async function rotateJwtKeys(rawInput: RotateInput): Promise<RotateResult
 }
 
 async function rotate(tracker: ProgressTracker, input: RotateOptions): Promise<RotateResult> {
-  const { runId } = workflowInfo();
+  // Secret versions and host backups are tagged with the first run of this workflow, so a run
+  // reset by an operator finds its own staged keys and backups again.
+  const runId = workflowInfo().firstExecutionRunId;
   const plan = await tracker.run(
     'plan',
     () => quick.planRotation({ environments: input.environments, preserveToken: input.preserveToken }),
