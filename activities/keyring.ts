@@ -117,6 +117,7 @@ export function createKeyringActivities(deps: KeyringDeps) {
         ...facts(ring, version),
         tokenLifetime: cfg.tokenLifetime,
         replicas: cfg.replicas.map((r) => r.url),
+        maxUnavailable: cfg.maxUnavailable,
         approvers: deps.config.approvals.approvers,
         approvalTimeout: deps.config.approvals.timeout,
       };

@@ -2,9 +2,10 @@
 // copy of the source's, made by rsync running on the source host straight to the destination
 // over SSH (StrictHostKeyChecking=yes with a pinned known_hosts, BatchMode), after a dry run, an
 // approval and a hard-link snapshot that a failure restores.
+import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { asyncLocalStorage, Context } from '@temporalio/activity';
-import type { Config, SshHostConfig } from '../config/schema';
+import { type Config, type SshHostConfig, unsafeDirReason } from '../config/schema';
 import { TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from '../workflows/inputs';
 import { FailureType, fail } from './failures';
 import { heartbeating } from './heartbeat';
@@ -28,6 +29,9 @@ export interface SyncPlan {
   deleteFiles?: number;
   /** Set when the copy would empty or mostly empty the destination: the run needs allowShrink. */
   shrink?: string;
+  /** SHA-256 of every path the copy deletes, sorted: the approved deletions, to compare a later
+   * plan with. */
+  deletionsDigest?: string;
 }
 
 /** The share of the destination's files a plan may delete before it needs allowShrink. */
@@ -84,10 +88,12 @@ export function parseStats(out: string): SyncStats {
 /** Parses `rsync --itemize-changes --stats` output. */
 export function parseItemized(out: string): SyncPlan {
   const plan: SyncPlan = { add: 0, change: 0, delete: 0, deletions: [], bytes: 0, deleteFiles: 0 };
+  const deleted: string[] = [];
   for (const line of out.split('\n')) {
     if (line.startsWith('*deleting ')) {
       plan.delete++;
       const name = line.slice(10).trim();
+      deleted.push(name);
       if (!name.endsWith('/')) plan.deleteFiles = (plan.deleteFiles ?? 0) + 1;
       if (plan.deletions.length < 20) plan.deletions.push(name);
     } else if (/^[<>ch.][fdLDS]\+{9}/.test(line)) plan.add++;
@@ -95,8 +101,10 @@ export function parseItemized(out: string): SyncPlan {
       plan.change++;
   }
   plan.bytes = parseStats(out).bytes;
+  plan.deletionsDigest = createHash('sha256').update(deleted.sort().join('\n')).digest('hex');
   // "Number of files: 7 (reg: 5, dir: 2)": the source's file list; no "reg:" means none.
-  const files = /Number of files: [\d,]+(?: \(([^)]*)\))?/.exec(out);
+  // rsync before 3.1 prints no breakdown: the count is then unknown, not zero.
+  const files = /Number of files: [\d,]+ \(([^)]*)\)/.exec(out);
   if (files) plan.sourceFiles = Number((/reg: ([\d,]+)/.exec(files[1] ?? '')?.[1] ?? '0').replace(/,/g, ''));
   return plan;
 }
@@ -194,6 +202,8 @@ interface HostPaths {
   data: string;
   app: string;
   home: string;
+  /** /etc/machine-id: two host entries (other names, addresses or ports) may be one machine. */
+  machine: string;
 }
 
 export function createPromotionActivities(deps: { config: Config }) {
@@ -284,6 +294,7 @@ export function createPromotionActivities(deps: { config: Config }) {
           'printf "data=%s\\n" "$(readlink -m -- "$d")"',
           `printf "app=%s\\n" "$(readlink -m -- ${shellQuote(h.appDir)})"`,
           'printf "home=%s\\n" "$(readlink -m -- "$HOME")"',
+          'printf "machine=%s\\n" "$(cat /etc/machine-id 2>/dev/null)"',
         ].join('\n'),
         `host ${hostName}: real paths`,
       )
@@ -294,6 +305,7 @@ export function createPromotionActivities(deps: { config: Config }) {
       data: field('data') ?? '',
       app: field('app') ?? '',
       home: field('home') ?? '',
+      machine: field('machine') ?? '',
     };
   }
 
@@ -313,7 +325,8 @@ export function createPromotionActivities(deps: { config: Config }) {
         );
     }
     const where = `${to}: data dir ${dest.host.dataDir} on host ${dest.hostName} (${d.data})`;
-    if (!d.data || d.data === '/') problems.push(`${where} is the root directory`);
+    const unsafe = d.data ? unsafeDirReason(d.data) : 'is the root directory';
+    if (unsafe) problems.push(`${where} ${unsafe}`);
     else {
       if (within(d.app, d.data))
         problems.push(`${where} holds the app dir ${d.app}: the copy would delete it`);
@@ -322,7 +335,9 @@ export function createPromotionActivities(deps: { config: Config }) {
     }
     const s2 = source.host as SshHostConfig;
     const d2 = dest.host as SshHostConfig;
-    if (s2.address === d2.address && s2.port === d2.port && pathsOverlap(s.data, d.data))
+    const sameMachine =
+      (s2.address === d2.address && s2.port === d2.port) || (s.machine !== '' && s.machine === d.machine);
+    if (sameMachine && pathsOverlap(s.data, d.data))
       problems.push(
         `${from} -> ${to}: ${s.data} and ${d.data} are on the same machine (${d2.address}:${d2.port}) and one holds the other`,
       );
@@ -413,8 +428,8 @@ export function createPromotionActivities(deps: { config: Config }) {
       const ctx = Context.current();
       const { attempt, workflowExecution } = ctx.info;
       const { source, command } = rsync(input.from, input.to, [
-        // rsync reads 0 as "no deletions" and -1 as "no limit"
-        `--max-delete=${input.maxDelete === null ? -1 : input.maxDelete}`,
+        // No option means no limit: rsync reads 0 and negative numbers as "no deletions".
+        ...(input.maxDelete === null ? [] : [`--max-delete=${input.maxDelete}`]),
         '--partial-dir=.rsync-partial',
         '--info=progress2,name1',
         '--stats',
@@ -488,17 +503,21 @@ export function createPromotionActivities(deps: { config: Config }) {
       return withHost(d.hostName, d.host, async (h) => {
         const snap = shellQuote(snapshotPath(h, input.runId));
         const data = shellQuote(h.dataDir);
-        const mark = shellQuote(`${h.dataDir.replace(/\/+$/, '')}/${snapshotMark(input.runId)}`);
-        const failed = shellQuote(`${h.dataDir.replace(/\/+$/, '')}.rekey-failed-${input.runId}`);
+        const base = h.dataDir.replace(/\/+$/, '');
+        const mark = shellQuote(`${base}/${snapshotMark(input.runId)}`);
+        // Where the mark goes once the data dir is back: outside it, so it is never copied on.
+        const done = shellQuote(`${base}.rekey-restored-${input.runId}`);
+        const failed = shellQuote(`${base}.rekey-failed-${input.runId}`);
         // Renames first, deletions last: a retry of an interrupted restore finds either the
-        // snapshot still to move in, or the data dir already back (its mark) and leftovers.
+        // snapshot still to move in, or the data dir already back (the moved mark) and leftovers.
+        // A snapshot taken before snapshots were marked counts as restored once it is moved in.
         const res = await run(
           h,
-          `if [ -e ${snap} ]; then { [ ! -e ${data} ] || { rm -rf ${failed} && mv ${data} ${failed}; }; } && mv ${snap} ${data}; fi && rm -rf ${failed} && if [ -e ${mark} ]; then rm -f ${mark} && echo restored; fi`,
+          `if [ -e ${snap} ]; then { [ ! -e ${data} ] || { rm -rf ${failed} && mv ${data} ${failed}; }; } && mv ${snap} ${data} && echo moved; fi && rm -rf ${failed} && { [ ! -e ${mark} ] || mv ${mark} ${done}; } && if [ -e ${done} ]; then echo restored; fi`,
           `host ${d.hostName}: restore`,
           { pty: true },
         );
-        return { restored: res.stdout.includes('restored') };
+        return { restored: /restored|moved/.test(res.stdout) };
       });
     },
 

@@ -161,7 +161,8 @@ export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriv
  */
 export async function restartAndCheck(service: ServiceDriver): Promise<{ marker: string; line: string }> {
   return heartbeating(async () => {
-    const baseline = service.freshLogOnRestart ? undefined : await service.logs().catch(() => '');
+    // No baseline, no way to tell old markers from new: a failed read fails (and is retried).
+    const baseline = service.freshLogOnRestart ? undefined : await service.logs();
     await service.restart();
     beat('restarted');
     const published = await service.publish();

@@ -1,7 +1,7 @@
 // The publisher token cached in the Spacetime CLI's cli.toml, and re-signing it with a new key
 // while keeping the identity. SpacetimeDB derives identity from `iss` and `sub`, not from the key.
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { decodeJwt, decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { compactVerify, decodeJwt, decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { FailureType, fail } from './failures';
 import { parsePrivateKey } from './keys';
@@ -69,10 +69,12 @@ export async function signedBy(token: string, privatePem: string): Promise<boole
   return verifies(token, createPublicKey(parsePrivateKey(privatePem)));
 }
 
-/** True when `token` carries a valid ES256 signature by `publicPem`. */
+/** True when `token` carries a valid ES256 signature by `publicPem`. Only the signature counts:
+ * an expired token was still issued under that key. */
 export async function signedByPublic(token: string, publicPem: string): Promise<boolean> {
   try {
-    return verifies(token, createPublicKey(publicPem));
+    await compactVerify(token, createPublicKey(publicPem), { algorithms: ['ES256'] });
+    return true;
   } catch {
     return false;
   }

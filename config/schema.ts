@@ -237,6 +237,9 @@ export const Keyring = z.strictObject({
   /** Where the ring is installed on each replica's host, relative to its app dir. */
   file: z.string().default('./.generated/keyring.json'),
   replicas: z.array(Replica).min(1),
+  /** Replicas restarted at once in a roll-out; each batch must list the new ring before the
+   * next restarts, so the service never goes down as a whole. */
+  maxUnavailable: z.number().int().min(1).default(1),
 });
 
 export const Approvals = z.strictObject({
@@ -314,6 +317,13 @@ export const Config = z
       }
     }
     for (const [ringName, ring] of Object.entries(cfg.keyrings)) {
+      if (ring.replicas.length > 1 && ring.maxUnavailable >= ring.replicas.length) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['keyrings', ringName, 'maxUnavailable'],
+          message: `${ring.maxUnavailable} of ${ring.replicas.length} replicas at once would take the whole service down: use fewer`,
+        });
+      }
       if (!(ring.store in cfg.stores)) {
         ctx.addIssue({
           code: 'custom',

@@ -18,6 +18,12 @@ describe('plan checks', () => {
     assert.equal(plan.add, 1);
     assert.equal(plan.sourceFiles, 5);
     assert.equal(parseItemized(stats('1 (dir: 1)')).sourceFiles, 0, 'no "reg:" means no files');
+    assert.equal(parseItemized(stats('7')).sourceFiles, undefined, 'rsync < 3.1: unknown, not none');
+    assert.notEqual(
+      parseItemized('*deleting a\n').deletionsDigest,
+      parseItemized('*deleting b\n').deletionsDigest,
+      'the same count of other deletions is another plan',
+    );
   });
 
   it('refuses an empty source or a plan deleting more than the share, and nothing less', () => {

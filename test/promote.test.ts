@@ -267,6 +267,7 @@ describe('promote', () => {
       'planSync(prod>test)',
       'promotionGate(test)',
       'stopService(test)',
+      'planSync(prod>test)',
       'snapshot(test)',
       'syncData(prod>test)',
       'stopService(prod)',

@@ -88,6 +88,23 @@ describe('rolloverSigningKey', () => {
     const fresh = await mint(urls()[2] as string, 'client-c');
     assert.deepEqual(await Promise.all(urls().map((u) => accepted(u, fresh.token))), [200, 200, 200]);
     assert.deepEqual((await keyringActivities(t).readKeyring({ keyring: 'api' })).kids, [result.added]);
+
+    // One replica at a time (maxUnavailable 1): each restart is scheduled only after the previous
+    // one came back listing the ring, so the service never went down as a whole.
+    const events =
+      (await fx.client.workflow.getHandle(rolloverWorkflowId('api')).fetchHistory()).events ?? [];
+    const rollOuts = new Set<string>();
+    let inFlight = 0;
+    for (const e of events) {
+      if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'rollOut') {
+        rollOuts.add(String(e.eventId));
+        inFlight++;
+        assert.ok(inFlight <= 1, `event ${e.eventId}: a second replica restarting while one is`);
+      }
+      const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+      if (done && rollOuts.has(String(done.scheduledEventId))) inFlight--;
+    }
+    assert.equal(rollOuts.size, 9, 'three roll-outs of three replicas');
   });
 
   it('stops before the flip when a replica does not come back; the old key stays active', async () => {

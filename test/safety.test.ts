@@ -147,6 +147,53 @@ describe('safety', () => {
     assert.equal(await dataManifest(t, 'test'), before);
   });
 
+  it('files the destination wrote during the approval wait are not deleted: the copy stops', async () => {
+    const before = await dataManifest(t, 'test');
+    const failure = await fx.withWorker(t.config, async () => {
+      const h = await start('promote', { chain: ['prod', 'test'] }, 'promote/changed');
+      const hop = fx.client.workflow.getHandle('promote/changed/prod..test');
+      await until(
+        'the hop to reach its gate',
+        async () => (await hop.query<Progress>('progress')).pendingGate,
+      );
+      // The running service writes a segment the approved plan did not show.
+      await onHost(t, 'test', (h) => h.exec(`cd ${h.dataDir} && echo fresh > written-during-wait.bin`));
+      await hop.signal('approve', { by: 'alice' });
+      return failureOf(h.result());
+    });
+    assert.equal(failure.type, 'PolicyViolation');
+    assert.match(failure.message, /would delete other files than the approved plan .*nothing was deleted/);
+    const after = await dataManifest(t, 'test');
+    assert.match(after, /written-during-wait\.bin/);
+    assert.equal(after.replace(/.*written-during-wait.*\n/g, ''), before, 'nothing else changed');
+    await onHost(t, 'test', (h) => h.exec(`rm ${h.dataDir}/written-during-wait.bin`));
+    assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 200, 'test serves again');
+  });
+
+  it('terminating a promotion cancels its running hop, which lets go of its environments', async () => {
+    const before = await dataManifest(t, 'test');
+    await fx.withWorker(t.config, async () => {
+      await start('promote', { chain: ['prod', 'test'] }, 'promote/terminated');
+      const hop = fx.client.workflow.getHandle('promote/terminated/prod..test');
+      await until(
+        'the hop to reach its gate',
+        async () => (await hop.query<Progress>('progress')).pendingGate,
+      );
+      await fx.client.workflow.getHandle('promote/terminated').terminate('operator gave up');
+      await until('the hop to end', async () => {
+        const { status } = await hop.describe();
+        return status.name === 'RUNNING' ? undefined : status.name;
+      }).then((status) => assert.equal(status, 'CANCELLED'));
+      const lock = fx.client.workflow.getHandle('lock/env/test');
+      await until(
+        'the lock to end',
+        async () => (await lock.describe()).status.name !== 'RUNNING' || undefined,
+      );
+    });
+    assert.equal(await dataManifest(t, 'test'), before);
+    assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 200);
+  });
+
   it('a plan that empties or mostly empties the destination is refused unless allowed', async () => {
     await onHost(t, 'dev', (h) =>
       h.exec(`cd ${h.dataDir} && mkdir -p extra && for i in $(seq 1 12); do echo $i > extra/f$i; done`),
@@ -232,10 +279,11 @@ describe('safety', () => {
     await onHost(t, 'dev', (h) => h.exec(`cd ${h.dataDir} && echo half-copied > junk.txt`));
     assert.deepEqual(await activities.restoreSnapshot({ to: 'dev', runId: 'r-restore' }), { restored: true });
     assert.equal(await dataManifest(t, 'dev'), before);
-    // Nothing left to restore: not reported as restored.
-    assert.deepEqual(await activities.restoreSnapshot({ to: 'dev', runId: 'r-restore' }), {
-      restored: false,
-    });
+    // A retry whose first attempt's answer was lost: already restored.
+    assert.deepEqual(await activities.restoreSnapshot({ to: 'dev', runId: 'r-restore' }), { restored: true });
+    // A run whose snapshot is gone: not reported as restored.
+    assert.deepEqual(await activities.restoreSnapshot({ to: 'dev', runId: 'r-none' }), { restored: false });
+    assert.equal(await dataManifest(t, 'dev'), before);
   });
 
   it('a token the host key never signed is not re-signed: the rotation stops at its plan', async () => {
@@ -303,6 +351,10 @@ describe('safety', () => {
     await onHost(t, 'dev', (h) =>
       h.writeFileAtomic(resolveOnHost(h, '.standin/fail-publish'), 'forced by test\n', 0o644),
     );
+    // An operator's mode on the private key (group-readable for the service) survives it all.
+    await onHost(t, 'dev', (h) =>
+      h.exec(`chmod 0640 ${resolveOnHost(h, '.generated/spacetimedb-keys/id_ecdsa')}`),
+    );
     try {
       const result = await fx.withWorker(t.config, async () =>
         (await start('rotateJwtKeys', { environments: ['dev'] }, 'rotate-jwt/split')).result(),
@@ -324,5 +376,6 @@ describe('safety', () => {
       assert.equal((await t.store(e).get(t.config.secretNames.publicKey)).value, shared, e);
     }
     assert.equal((await whoami(t, 'local', seeded.tokens.local)).status, 200);
+    assert.equal((await hostFile(t, 'dev', '.generated/spacetimedb-keys/id_ecdsa')).mode, 0o640);
   });
 });

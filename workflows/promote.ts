@@ -79,7 +79,7 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
   const gateFirst = patched('gate-before-stop');
   const tracker = new ProgressTracker([
     'preflight',
-    ...(gateFirst ? ['dry run', 'approval', 'stop'] : ['stop', 'dry run', 'approval']),
+    ...(gateFirst ? ['dry run', 'approval', 'stop', 're-check'] : ['stop', 'dry run', 'approval']),
     'snapshot',
     'copy',
     ...(input.consistent ? ['stop source', 'final pass', 'start source'] : []),
@@ -238,6 +238,23 @@ async function hop(tracker: ProgressTracker, input: HopOptions, gateFirst: boole
       await approve(plan, gate);
     }
     if (!plan) throw new Error('unreachable: no plan');
+    if (gateFirst) {
+      // The destination ran during the approval wait: the copy may delete only what was approved.
+      const approved = plan;
+      await tracker.run(
+        're-check',
+        async () => {
+          const now = await hostWork.planSync({ from, to });
+          if (now.deletionsDigest === approved.deletionsDigest) return now;
+          throw ApplicationFailure.create({
+            type: 'PolicyViolation',
+            message: `${from} -> ${to}: with ${to} stopped the copy would delete other files than the approved plan (approved: ${planText(approved)}; now: ${planText(now)}); nothing was deleted: start the promotion again for a new plan`,
+            nonRetryable: true,
+          });
+        },
+        () => 'deletions as approved',
+      );
+    }
     await tracker.run('snapshot', () => hostWork.snapshot({ to, runId }));
     snapshotTaken = true;
     // The copy deletes no more than the approved plan showed (rsync exit 25 otherwise).

@@ -5,6 +5,7 @@ import {
   ApplicationFailure,
   condition,
   defineSignal,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -50,10 +51,18 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
     'remove',
     'roll out removal',
   ]);
-  const rollOutAll = async (replicas: number) => {
-    await Promise.all(
-      Array.from({ length: replicas }, (_, replica) => rollout.rollOut({ keyring: input.keyring, replica })),
-    );
+  // A batch of at most maxUnavailable replicas at a time, each checked (its JWKS lists the ring)
+  // before the next restarts: the service never goes down as a whole. Runs recorded before this
+  // restarted every replica at once.
+  const oneBatchAtATime = patched('roll-out-in-batches');
+  const rollOutAll = async (replicas: number, maxUnavailable = 1) => {
+    const all = Array.from({ length: replicas }, (_, replica) => replica);
+    const size = oneBatchAtATime ? maxUnavailable : replicas;
+    for (let i = 0; i < all.length; i += size) {
+      await Promise.all(
+        all.slice(i, i + size).map((replica) => rollout.rollOut({ keyring: input.keyring, replica })),
+      );
+    }
   };
   const body = async (): Promise<RolloverResult> => {
     const before = await tracker.run(
@@ -92,7 +101,7 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
       )
     ).added;
     const replicas = before.replicas.length;
-    await tracker.run('roll out new key', () => rollOutAll(replicas));
+    await tracker.run('roll out new key', () => rollOutAll(replicas, before.maxUnavailable));
 
     if (input.requireApproval) {
       const outcome = await approvalGate(tracker, {
@@ -111,7 +120,7 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
       () => ring.activate({ keyring: input.keyring, runId, kid: added }),
       () => `active ${added}`,
     );
-    await tracker.run('roll out flip', () => rollOutAll(replicas));
+    await tracker.run('roll out flip', () => rollOutAll(replicas, before.maxUnavailable));
 
     // The durable wait: tokens signed by the old key may live this long.
     const ttlMs = parseDuration(ttl);
@@ -147,7 +156,7 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
       () => ring.removeKey({ keyring: input.keyring, runId, kid: old }),
       () => `removed ${old}`,
     );
-    await tracker.run('roll out removal', () => rollOutAll(replicas));
+    await tracker.run('roll out removal', () => rollOutAll(replicas, before.maxUnavailable));
     tracker.finish('completed');
     return {
       keyring: input.keyring,

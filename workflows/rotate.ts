@@ -1,7 +1,15 @@
 // JWT signing-key rotation (SpacetimeDB style): new ES256 pair per key group, stored as new
 // secret versions, installed on every host, publisher token re-signed with the same identity,
 // service restarted and its publish gate checked; an environment failing its gate is rolled back.
-import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
+  patched,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { EnvPlan, RotationActivities, RotationPlan, StagedGroup } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { quickActivity, serviceActivity } from './activity-options';
@@ -12,6 +20,11 @@ import { RotateInput, type RotateOptions } from './inputs';
 
 const quick = proxyActivities<RotationActivities>(quickActivity);
 const gated = proxyActivities<RotationActivities>(serviceActivity);
+// A cancelled run waits for a store write in flight to end before it puts the stores back.
+const staging = proxyActivities<RotationActivities>({
+  ...quickActivity,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
 
 export type EnvOutcome =
   | {
@@ -105,24 +118,29 @@ async function rotate(tracker: ProgressTracker, input: RotateOptions): Promise<R
 
   // Nothing depends on staged keys until the hosts change: a failure up to there puts the
   // previous versions back in every store (those this run did not write stay as they are).
+  // Also when the run is being cancelled.
   const unstage = () =>
-    Promise.all(
-      plan.environments.flatMap((e) =>
-        e.current ? [quick.restoreSecrets({ env: e.env, runId, previous: e.current })] : [],
+    CancellationScope.nonCancellable(() =>
+      Promise.all(
+        plan.environments.flatMap((e) =>
+          e.current ? [quick.restoreSecrets({ env: e.env, runId, previous: e.current })] : [],
+        ),
       ),
     );
+  // Runs recorded before a failed stage was undone replay as they were.
+  const unstageOnFailure = patched('unstage-after-failed-stage');
   let staged: StagedGroup[];
   try {
     staged = await tracker.run(
       'stage',
       async () => {
+        const writes = Object.entries(plan.groups).map(([group, environments]) =>
+          (unstageOnFailure ? staging : quick).stageKeyPair({ runId, group, environments }),
+        );
+        if (!unstageOnFailure) return Promise.all(writes);
         // Every group's stage settles before a failure is acted on: putting a store back while
         // another group's write is still in flight could leave that write current.
-        const settled = await Promise.allSettled(
-          Object.entries(plan.groups).map(([group, environments]) =>
-            quick.stageKeyPair({ runId, group, environments }),
-          ),
-        );
+        const settled = await Promise.allSettled(writes);
         const failed = settled.find((r) => r.status === 'rejected');
         if (failed) throw failed.reason;
         return settled.map((r) => (r as PromiseFulfilledResult<StagedGroup>).value);
@@ -130,7 +148,7 @@ async function rotate(tracker: ProgressTracker, input: RotateOptions): Promise<R
       (s) => s.map((g) => `${g.group}: ${g.fingerprint.slice(0, 16)}`).join(', '),
     );
   } catch (err) {
-    if (!patched('unstage-after-failed-stage')) throw err;
+    if (!unstageOnFailure) throw err;
     await unstage();
     throw ApplicationFailure.create({
       type: 'StageFailed',
@@ -157,7 +175,11 @@ async function rotate(tracker: ProgressTracker, input: RotateOptions): Promise<R
   const outcomes = await Promise.all(
     plan.environments.map((e) => rotateEnvironment(tracker, input, runId, e, staged)),
   );
-  await rollBackSplitGroups(tracker, runId, plan, outcomes);
+  await CancellationScope.nonCancellable(() => rollBackSplitGroups(tracker, runId, plan, outcomes));
+  // A cancelled run has rolled back what it had changed; it ends cancelled, not completed.
+  if (CancellationScope.current().consideredCancelled) {
+    throw new CancelledFailure(`cancelled; ${outcomes.map((o) => `${o.env}: ${o.status}`).join(', ')}`);
+  }
   const ok = outcomes.every((o) => o.status === 'rotated');
   tracker.finish(ok ? 'completed' : 'failed');
   return { dryRun: false, plan, staged, environments: outcomes, ok };
@@ -266,6 +288,7 @@ async function rotateEnvironment(
       ...(marker ? { marker } : {}),
     };
   } catch (err) {
-    return rollBack(tracker, runId, plan, errorText(err));
+    // Also when the run is being cancelled: the environment must not stay half-rotated.
+    return CancellationScope.nonCancellable(() => rollBack(tracker, runId, plan, errorText(err)));
   }
 }
