@@ -131,9 +131,38 @@ describe('rekey CLI', () => {
     const before = await publisherToken(oldKey.privatePem, 'publisher-dev');
     writeFileSync(toml, `spacetimedb_token = "${before}"\n`, { mode: 0o600 });
     writeFileSync(keyFile, newKey.privatePem, { mode: 0o600 });
-    const res = rekey('resign-token', '--cli-toml', toml, '--private-key', keyFile);
+    // Checked against the key that should have signed it: a stranger's key is refused first.
+    const stranger = join(dir, 'stranger.pub');
+    writeFileSync(stranger, generateKeyPair().publicPem);
+    const refused = rekey(
+      'resign-token',
+      '--cli-toml',
+      toml,
+      '--private-key',
+      keyFile,
+      '--old-public-key',
+      stranger,
+    );
+    assert.equal(refused.status, 2, refused.stdout);
+    assert.match(
+      refused.stderr,
+      /the token is not signed by the key that should have signed it; refusing to re-sign it/,
+    );
+    assert.equal(readFileSync(toml, 'utf8'), `spacetimedb_token = "${before}"\n`, 'unchanged');
+    const oldPub = join(dir, 'old.pub');
+    writeFileSync(oldPub, oldKey.publicPem);
+    const res = rekey(
+      'resign-token',
+      '--cli-toml',
+      toml,
+      '--private-key',
+      keyFile,
+      '--old-public-key',
+      oldPub,
+    );
     assert.equal(res.status, 0, res.stderr);
     assert.match(res.stdout, /re-signed/);
+    assert.doesNotMatch(res.stdout, /not checked/);
     assert.match(res.stdout, /identity kept: iss=localhost sub=publisher-dev/);
     assert.doesNotMatch(res.stdout + res.stderr, /eyJ|PRIVATE KEY/);
     const after = readTokenFromToml(readFileSync(toml, 'utf8'), 'spacetimedb_token', toml);
@@ -142,6 +171,7 @@ describe('rekey CLI', () => {
     assert.equal(statSync(toml).mode & 0o777, 0o600);
     const again = rekey('resign-token', '--cli-toml', toml, '--private-key', keyFile);
     assert.match(again.stdout, /already signed by this key; unchanged/);
+    assert.match(again.stdout, /the token's signature is not checked \(pass --old-public-key/);
   });
 
   it('resign-token rejects bad input with one clear error and leaves the file alone', async () => {

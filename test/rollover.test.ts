@@ -2,6 +2,7 @@
 // mode: no token is rejected while it may be valid, and the old key is gone at the end.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createKeyringActivities } from '../activities/keyring';
 import type { Progress } from '../workflows/gates';
 import { rolloverWorkflowId } from '../workflows/inputs';
 import type { RolloverResult } from '../workflows/rollover';
@@ -139,5 +140,24 @@ describe('rolloverSigningKey', () => {
       blocker.close();
       await host.close();
     }
+  });
+
+  it('a keyring secret that is not a ring fails as BadInput without echoing any of its value', async () => {
+    const api = t.config.keyrings.api;
+    assert.ok(api);
+    const config = {
+      ...t.config,
+      keyrings: { ...t.config.keyrings, broken: { ...api, secret: 'rollover-broken-ring' } },
+    };
+    await t.store('prod').set('rollover-broken-ring', 'oops {"kid": "SECRET-MATERIAL-123"', {});
+    const activities = createKeyringActivities({ config, store: () => t.store('prod') });
+    await assert.rejects(activities.readKeyring({ keyring: 'broken' }), (err: Error) => {
+      assert.match(
+        err.message,
+        /^keyring broken: rollover-broken-ring: the secret's value is not JSON \(value not shown\)$/,
+      );
+      assert.doesNotMatch(err.message, /SECRET|oops|kid/);
+      return true;
+    });
   });
 });

@@ -179,6 +179,12 @@ describe('safety', () => {
         'the hop to reach its gate',
         async () => (await hop.query<Progress>('progress')).pendingGate,
       );
+      // Anyone able to signal cannot grow the run's state without bound.
+      for (let i = 0; i < 25; i++) await hop.signal('approve', { by: `mallory-${i}` });
+      const progress = await hop.query<Progress>('progress');
+      assert.equal(progress.decisions.length, 20);
+      assert.equal(progress.ignoredDecisions, 5);
+      assert.ok(progress.pendingGate, 'still waiting: none of them is an approver');
       await fx.client.workflow.getHandle('promote/terminated').terminate('operator gave up');
       await until('the hop to end', async () => {
         const { status } = await hop.describe();
