@@ -384,4 +384,69 @@ describe('safety', () => {
     assert.equal((await whoami(t, 'local', seeded.tokens.local)).status, 200);
     assert.equal((await hostFile(t, 'dev', '.generated/spacetimedb-keys/id_ecdsa')).mode, 0o640);
   });
+
+  it('a rotation reset by an operator finds the keys its first run staged: no second pair', async () => {
+    const count = async () => (await t.store('test').listVersions(t.config.secretNames.privateKey)).length;
+    const before = await count();
+    const first = await fx.withWorker(t.config, async () => {
+      const h = await start('rotateJwtKeys', { environments: ['test'] }, 'rotate-jwt/reset');
+      await until('the gate', async () => (await h.query<Progress>('progress')).pendingGate);
+      await h.signal('approve', { by: 'alice' });
+      await h.result();
+      return h;
+    });
+    assert.equal(await count(), before + 1);
+    // Reset to the first workflow task: the new run plans and stages again.
+    const events = (await first.fetchHistory()).events ?? [];
+    const firstTask = events.find((e) => e.workflowTaskCompletedEventAttributes);
+    const { runId } = await first.describe();
+    const reset = await fx.client.workflowService.resetWorkflowExecution({
+      namespace: 'safety',
+      workflowExecution: { workflowId: 'rotate-jwt/reset', runId },
+      reason: 'test: operator reset',
+      workflowTaskFinishEventId: firstTask?.eventId,
+      requestId: `reset-${Date.now()}`,
+    });
+    await fx.withWorker(t.config, async () => {
+      const h = fx.client.workflow.getHandle('rotate-jwt/reset', reset.runId ?? undefined);
+      // Temporal re-applies the first run's signals to the reset run, the approval among them (a
+      // signal-based gate then opens on its own: one reason for #10's plan-bound approvals).
+      const result = (await h.result()) as { ok: boolean };
+      assert.equal(result.ok, true);
+    });
+    assert.equal(await count(), before + 1, 'the reset run reused the pair its first run staged');
+  });
+
+  it('a publish slower than the heartbeat timeout still passes: restart and publish heartbeat', async () => {
+    // local's service publishes through a command that takes 25 s; activities heartbeat every 5 s
+    // and time out after 20 s without one.
+    const slow = editedConfig(t, 'slow-publish.yaml', (doc) => {
+      const shim = 'docker compose -f ./.generated/docker-compose.yaml';
+      doc.services.slow = {
+        driver: 'command',
+        start: `${shim} up -d spacetimedb`,
+        stop: `${shim} stop spacetimedb`,
+        restart: `${shim} up -d --force-recreate spacetimedb`,
+        logs: `${shim} logs --no-color --tail=50 spacetimedb`,
+        publish: `sleep 25 && node ${join(__dirname, 'standin/spacetimedb.js')} publish --app-dir . --server ${t.serviceUrl.local}`,
+        markerTimeout: '60s',
+      };
+      doc.environments.local.service = 'slow';
+    });
+    const result = await fx.withWorker(slow, async () =>
+      (await start('rotateJwtKeys', { environments: ['local'] }, 'rotate-jwt/slow-publish')).result(),
+    );
+    const byEnv = Object.fromEntries(
+      (result as { environments: { env: string; status: string }[] }).environments.map((e) => [
+        e.env,
+        e.status,
+      ]),
+    );
+    assert.deepEqual(byEnv, { dev: 'rotated', local: 'rotated' });
+    const history = await fx.client.workflow.getHandle('rotate-jwt/slow-publish').fetchHistory();
+    const retried = (history.events ?? []).some(
+      (e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1,
+    );
+    assert.equal(retried, false, 'no activity timed out and was retried');
+  });
 });
