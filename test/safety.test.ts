@@ -256,6 +256,11 @@ describe('safety', () => {
       doc.hosts.mirror = { ...prod, dataDir: `${prod.appDir}/alias/data` };
       doc.environments.mirror = { store: 'kv-prod', host: 'mirror', service: 'spacetimedb' };
       doc.keyGroups.mirror = ['mirror'];
+      // "twin" reaches the same machine through another address (the test sshd; all three test
+      // hosts are one machine, one /etc/machine-id) and names prod's data dir itself.
+      doc.hosts.twin = { ...doc.hosts['vm-test'], dataDir: prod.dataDir };
+      doc.environments.twin = { store: 'kv-test', host: 'twin', service: 'spacetimedb' };
+      doc.keyGroups.twin = ['twin'];
     });
     await onHost(t, 'prod', (h) => h.exec(`cd ${h.appDir} && ln -sfn . alias`));
     const prodBefore = await dataManifest(t, 'prod');
@@ -272,6 +277,13 @@ describe('safety', () => {
       );
       assert.equal(same.type, 'BadInput');
       assert.match(same.message, /are on the same machine \(127\.0\.0\.2:\d+\) and one holds the other/);
+      const twin = await failureOf(
+        start('promoteHop', { from: 'prod', to: 'twin', allowShrink: true }, 'hop/twin').then((h) =>
+          h.result(),
+        ),
+      );
+      assert.equal(twin.type, 'BadInput');
+      assert.match(twin.message, /are on the same machine \(127\.0\.0\.3:\d+\) and one holds the other/);
     });
     assert.equal(await dataManifest(t, 'prod'), prodBefore);
     await onHost(t, 'dev', (h) => h.exec(`cd ${h.appDir} && rm data && mv real data`));
