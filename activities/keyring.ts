@@ -5,11 +5,10 @@
 import { posix } from 'node:path';
 import type { Config, KeyringConfig } from '../config/schema';
 import { FailureType, fail } from './failures';
-import { beat } from './heartbeat';
 import { resolveOnHost, withHost } from './hosts';
 import { generateKeyPair, jwkThumbprint } from './keys';
 import type { SecretStore } from './secret-store';
-import { createServiceDriver } from './service';
+import { createServiceDriver, restartAndCheck } from './service';
 
 interface RingKey {
   kid: string;
@@ -184,9 +183,7 @@ export function createKeyringActivities(deps: KeyringDeps) {
           JSON.stringify(installed),
           0o600,
         );
-        const service = createServiceDriver(h, serviceCfg);
-        await service.restart();
-        await service.waitForMarkers({ heartbeat: beat });
+        await restartAndCheck(createServiceDriver(h, serviceCfg), { publish: false });
       });
       const res = await fetch(`${replica.url}/.well-known/jwks.json`);
       const kids = ((await res.json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid).sort();

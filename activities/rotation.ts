@@ -2,7 +2,7 @@
 // references, fingerprints and identities: key values and tokens stay inside this module.
 import { posix } from 'node:path';
 import type { Config } from '../config/schema';
-import { keyGroupOf } from '../config/summary';
+import { keyGroupMembers, keyGroupOf } from '../config/summary';
 import { FailureType, fail } from './failures';
 import { type Host, resolveOnHost, withHost } from './hosts';
 import { assertPairMatches, generateKeyPair, keyFacts, publicPemOf } from './keys';
@@ -117,13 +117,8 @@ export function createRotationActivities(deps: RotationDeps) {
   return {
     /** The environments a rotation of `environments` changes: each one's whole key group. */
     async rotationScope(input: { environments: string[] }): Promise<string[]> {
-      const groups = new Set(
-        input.environments.map((env) => {
-          envConfig(env);
-          return keyGroupOf(config, env);
-        }),
-      );
-      return Object.keys(config.environments).filter((env) => groups.has(keyGroupOf(config, env)));
+      for (const env of input.environments) envConfig(env); // unknown ones: BadInput
+      return keyGroupMembers(config, input.environments);
     },
 
     /** Reads every store and host involved; changes nothing. */

@@ -155,17 +155,21 @@ export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriv
 }
 
 /**
- * Restarts the service so it loads its key files, runs the publish command, and waits for the
- * publish markers of this restart (older log lines never count). Heartbeats all along: a slow
- * restart or publish is alive, a lost worker is noticed within the heartbeat timeout.
+ * Restarts the service so it loads its key files, runs the publish command (not for a keyring
+ * replica, which only reloads its keys), and waits for the markers of this restart (older log
+ * lines never count). Heartbeats all along: a slow restart or publish is alive, a lost worker is
+ * noticed within the heartbeat timeout.
  */
-export async function restartAndCheck(service: ServiceDriver): Promise<{ marker: string; line: string }> {
+export async function restartAndCheck(
+  service: ServiceDriver,
+  opts: { publish: boolean } = { publish: true },
+): Promise<{ marker: string; line: string }> {
   return heartbeating(async () => {
     // No baseline, no way to tell old markers from new: a failed read fails (and is retried).
     const baseline = service.freshLogOnRestart ? undefined : await service.logs();
     await service.restart();
     beat('restarted');
-    const published = await service.publish();
+    const published = opts.publish ? await service.publish() : null;
     return service.waitForMarkers({
       heartbeat: beat,
       ...(baseline === undefined ? {} : { baseline }),

@@ -1,6 +1,6 @@
 // The publisher token cached in the Spacetime CLI's cli.toml, and re-signing it with a new key
 // while keeping the identity. SpacetimeDB derives identity from `iss` and `sub`, not from the key.
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { compactVerify, decodeJwt, decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { FailureType, fail } from './failures';
@@ -66,7 +66,12 @@ export async function resignToken(token: string, privatePem: string, where = 'to
 
 /** True when `token` carries a valid ES256 signature by the public half of `privatePem`. */
 export async function signedBy(token: string, privatePem: string): Promise<boolean> {
-  return verifies(token, createPublicKey(parsePrivateKey(privatePem)));
+  try {
+    await jwtVerify(token, createPublicKey(parsePrivateKey(privatePem)), { algorithms: ['ES256'] });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** True when `token` carries a valid ES256 signature by `publicPem`. Only the signature counts:
@@ -74,15 +79,6 @@ export async function signedBy(token: string, privatePem: string): Promise<boole
 export async function signedByPublic(token: string, publicPem: string): Promise<boolean> {
   try {
     await compactVerify(token, createPublicKey(publicPem), { algorithms: ['ES256'] });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function verifies(token: string, key: KeyObject): Promise<boolean> {
-  try {
-    await jwtVerify(token, key, { algorithms: ['ES256'] });
     return true;
   } catch {
     return false;

@@ -3,7 +3,7 @@ import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@tempo
 import { hopProblem } from '../activities/promotion';
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
-import { keyGroupOf } from '../config/summary';
+import { keyGroupMembers } from '../config/summary';
 import type { Progress } from '../workflows/gates';
 import {
   PromoteInput,
@@ -42,8 +42,7 @@ function requireKnown(config: Config, environments: string[]): void {
 /** The requested environments plus every environment sharing a key group with one of them. */
 export function expandToKeyGroups(config: Config, environments: string[]): string[] {
   requireKnown(config, environments);
-  const groups = new Set(environments.map((e) => keyGroupOf(config, e)));
-  return Object.keys(config.environments).filter((e) => groups.has(keyGroupOf(config, e)));
+  return keyGroupMembers(config, environments);
 }
 
 export async function startRotation(

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
-import type { z } from 'zod';
+import { formatIssues } from './issues';
 import { Config, unsafeDirReason } from './schema';
 
 export class ConfigError extends Error {
@@ -18,13 +18,6 @@ export class ConfigError extends Error {
     );
     this.name = 'ConfigError';
   }
-}
-
-function formatIssues(issues: z.core.$ZodIssue[]): string[] {
-  return issues.map((issue) => {
-    const path = issue.path.map(String).join('.');
-    return path ? `${path}: ${issue.message}` : issue.message;
-  });
 }
 
 /** Expands `~/` and makes a path absolute relative to `base`, normalised (no `..`, no trailing slash). */

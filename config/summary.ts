@@ -7,6 +7,12 @@ export function keyGroupOf(cfg: Config, env: string): string {
   return group[0];
 }
 
+/** `environments` plus every environment sharing a key group with one of them (known ones). */
+export function keyGroupMembers(cfg: Config, environments: string[]): string[] {
+  const groups = new Set(environments.map((e) => keyGroupOf(cfg, e)));
+  return Object.keys(cfg.environments).filter((e) => groups.has(keyGroupOf(cfg, e)));
+}
+
 export function summarize(cfg: Config): string {
   const lines = ['environments:'];
   for (const [name, env] of Object.entries(cfg.environments)) {

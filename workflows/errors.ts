@@ -1,13 +1,15 @@
 // Failure messages for people, shared by the workflows and the CLI (no workflow APIs here).
 import { ApplicationFailure, CancelledFailure, TemporalFailure } from '@temporalio/common';
 import type { z } from 'zod';
+import { formatIssues } from '../config/issues';
 
 /**
  * The message that says what went wrong: the first ApplicationFailure (or innermost error) under
  * the wrappers Temporal adds ("Child Workflow execution failed", "Activity task failed").
  */
 export function errorText(err: unknown): string {
-  return innermost(err) instanceof Error ? (innermost(err) as Error).message : String(err);
+  const e = innermost(err);
+  return e instanceof Error ? e.message : String(e);
 }
 
 function innermost(err: unknown): unknown {
@@ -24,13 +26,9 @@ function innermost(err: unknown): unknown {
 export function parseInput<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
   const result = schema.safeParse(raw);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    const path = issue.path.map(String).join('.');
-    return path ? `${path}: ${issue.message}` : issue.message;
-  });
   throw ApplicationFailure.create({
     type: 'BadInput',
-    message: `bad input: ${problems.join('; ')}`,
+    message: `bad input: ${formatIssues(result.error.issues).join('; ')}`,
     nonRetryable: true,
   });
 }
