@@ -3,6 +3,7 @@
 // Each change to the ring is a new version of one secret, tagged with the run and the step, so a
 // retried step finds its own version instead of changing the ring twice.
 import { posix } from 'node:path';
+import { gatePolicy } from '../config/approvals';
 import type { Config, KeyringConfig } from '../config/schema';
 import { FailureType, fail } from './failures';
 import { resolveOnHost, withHost } from './hosts';
@@ -117,8 +118,9 @@ export function createKeyringActivities(deps: KeyringDeps) {
         tokenLifetime: cfg.tokenLifetime,
         replicas: cfg.replicas.map((r) => r.url),
         maxUnavailable: cfg.maxUnavailable,
-        approvers: deps.config.approvals.approvers,
+        approvers: Object.keys(deps.config.approvals.approvers),
         approvalTimeout: deps.config.approvals.timeout,
+        approval: gatePolicy(deps.config, []),
       };
     },
 

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { asyncLocalStorage, Context } from '@temporalio/activity';
+import { gatePolicy } from '../config/approvals';
 import { type Config, type SshHostConfig, unsafeDirReason } from '../config/schema';
 import { TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from '../workflows/inputs';
 import { FailureType, fail } from './failures';
@@ -535,8 +536,9 @@ export function createPromotionActivities(deps: { config: Config }) {
     async promotionGate(input: { to: string }) {
       return {
         required: config.approvals.requiredFor.includes(input.to),
-        approvers: config.approvals.approvers,
+        approvers: Object.keys(config.approvals.approvers),
         timeoutMs: durationMs(config.approvals.timeout),
+        policy: gatePolicy(config, [input.to]),
       };
     },
 

@@ -1,6 +1,7 @@
 // Activities of the JWT key rotation. Each one is idempotent under retry and returns only
 // references, fingerprints and identities: key values and tokens stay inside this module.
 import { posix } from 'node:path';
+import { type GatePolicy, gatePolicy } from '../config/approvals';
 import type { Config } from '../config/schema';
 import { keyGroupMembers, keyGroupOf } from '../config/summary';
 import { FailureType, fail } from './failures';
@@ -44,8 +45,11 @@ export interface RotationPlan {
   groups: Record<string, string[]>;
   /** Environments added because they share a key group with a requested one. */
   added: string[];
+  /** Names of the approvers (read by runs recorded before gates took `approval`). */
   approvers: string[];
   approvalTimeoutMs: number;
+  /** Who decides the gate, and how, for these environments. */
+  approval: GatePolicy;
 }
 
 export interface StagedGroup {
@@ -175,8 +179,9 @@ export function createRotationActivities(deps: RotationDeps) {
         environments: plans,
         groups,
         added: all.filter((env) => !input.environments.includes(env)),
-        approvers: config.approvals.approvers,
+        approvers: Object.keys(config.approvals.approvers),
         approvalTimeoutMs: durationMs(config.approvals.timeout),
+        approval: gatePolicy(config, all),
       };
     },
 

@@ -66,7 +66,12 @@ async function bareRsync(t: Topology): Promise<number> {
 }
 
 async function rekeyCopy(client: Client, t: Topology, taskQueue: string): Promise<number> {
-  const handle = await startPromotion(client, t.config, { chain: ['prod', 'test'] }, taskQueue);
+  const handle = await startPromotion(
+    client,
+    t.config,
+    { chain: ['prod', 'test'] },
+    { taskQueue: taskQueue },
+  );
   await handle.result();
   return copyStepMs(client, `${handle.workflowId}/prod..test`);
 }

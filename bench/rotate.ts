@@ -43,7 +43,12 @@ async function main() {
         for (const side of order) {
           const start = performance.now();
           if (side === 'rekey') {
-            const h = await startRotation(fx.client, t.config, { environments: [...ENVS] }, fx.taskQueue);
+            const h = await startRotation(
+              fx.client,
+              t.config,
+              { environments: [...ENVS] },
+              { taskQueue: fx.taskQueue },
+            );
             const r = await h.result();
             if (!r.ok) throw new Error('rotation through rekey failed');
           } else {

@@ -13,16 +13,18 @@ import { Config } from '../config/schema';
 import { summarize } from '../config/summary';
 import { storeRegistry } from '../worker/worker';
 import { errorText } from '../workflows/errors';
+import type { DecisionKind } from '../workflows/progress';
 import type { HopResult } from '../workflows/promote';
 import type { RolloverResult } from '../workflows/rollover';
 import { formatHops, formatProgress, formatRotateResult, formatVerify } from './format';
 import {
   checkChain,
   checkRolloverTtl,
+  decideGate,
   expandToKeyGroups,
   progressOf,
+  type Requester,
   RunRefused,
-  signalGate,
   startPromotion,
   startRollover,
   startRotation,
@@ -101,6 +103,12 @@ Exit codes: 0 done, 1 the run failed, 2 bad usage or input.`;
 
 type Handler = (args: string[]) => Promise<number>;
 
+/** --as NAME [--key FILE]: who starts the run (signed when NAME has a configured key). */
+function requester(values: { as?: string; key?: string }): Requester | undefined {
+  if (values.key && !values.as) throw new UsageError('--key signs the request of --as NAME: give --as too');
+  return values.as ? { name: values.as, ...(values.key ? { keyFile: values.key } : {}) } : undefined;
+}
+
 function configPath(value: string | undefined): string {
   return value ?? process.env.REKEY_CONFIG ?? 'rekey.yaml';
 }
@@ -170,6 +178,8 @@ async function rotate(args: string[]): Promise<number> {
       'no-sync-mounted-keys': { type: 'boolean', default: false },
       yes: { type: 'boolean', default: false },
       wait: { type: 'boolean', default: false },
+      as: { type: 'string' },
+      key: { type: 'string' },
     },
   });
   if (!values.env?.length) throw new UsageError('rotate needs at least one --env');
@@ -185,14 +195,20 @@ async function rotate(args: string[]): Promise<number> {
     );
   }
   return withClient(async (client) => {
-    const handle = await startRotation(client, config, {
-      environments,
-      dryRun,
-      preserveToken: !values['no-preserve-token'],
-      syncMountedKeys: !values['no-sync-mounted-keys'],
-    });
+    const handle = await startRotation(
+      client,
+      config,
+      {
+        environments,
+        dryRun,
+        preserveToken: !values['no-preserve-token'],
+        syncMountedKeys: !values['no-sync-mounted-keys'],
+      },
+      { as: requester(values) },
+    );
     console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
-    if (gated && !dryRun) console.log(`waiting for approval: rekey approve ${handle.workflowId} --by NAME`);
+    if (gated && !dryRun)
+      console.log(`waiting for approval: rekey approve ${handle.workflowId} --by NAME [--key FILE]`);
     if (!values.wait && !dryRun) {
       console.log(`follow it: rekey status ${handle.workflowId}`);
       return 0;
@@ -214,6 +230,8 @@ async function rollover(args: string[]): Promise<number> {
       approval: { type: 'boolean', default: false },
       yes: { type: 'boolean', default: false },
       wait: { type: 'boolean', default: false },
+      as: { type: 'string' },
+      key: { type: 'string' },
     },
   });
   const [keyring] = positionals;
@@ -227,12 +245,17 @@ async function rollover(args: string[]): Promise<number> {
     );
   }
   return withClient(async (client) => {
-    const handle = await startRollover(client, config, {
-      keyring,
-      dryRun,
-      requireApproval: values.approval,
-      ...(values.ttl ? { ttl: values.ttl } : {}),
-    });
+    const handle = await startRollover(
+      client,
+      config,
+      {
+        keyring,
+        dryRun,
+        requireApproval: values.approval,
+        ...(values.ttl ? { ttl: values.ttl } : {}),
+      },
+      { as: requester(values) },
+    );
     console.log(
       `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
     );
@@ -258,6 +281,8 @@ async function promote(args: string[]): Promise<number> {
       'allow-shrink': { type: 'boolean', default: false },
       yes: { type: 'boolean', default: false },
       wait: { type: 'boolean', default: false },
+      as: { type: 'string' },
+      key: { type: 'string' },
     },
   });
   if (positionals.length < 2)
@@ -272,42 +297,23 @@ async function promote(args: string[]): Promise<number> {
     );
   }
   return withClient(async (client) => {
-    const handle = await startPromotion(client, config, {
-      chain: positionals,
-      dryRun,
-      consistent: values.consistent,
-      allowShrink: values['allow-shrink'],
-    });
+    const handle = await startPromotion(
+      client,
+      config,
+      {
+        chain: positionals,
+        dryRun,
+        consistent: values.consistent,
+        allowShrink: values['allow-shrink'],
+      },
+      { as: requester(values) },
+    );
     console.log(
       `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
     );
     if (!values.wait && !dryRun) return 0;
     const hops: HopResult[] = await handle.result();
     console.log(formatHops(hops));
-    return 0;
-  });
-}
-
-async function expedite(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { by: { type: 'string' }, comment: { type: 'string' } },
-  });
-  const id = runIdArg(positionals, 'expedite');
-  if (!values.by) throw new UsageError('expedite needs --by NAME (a configured approver)');
-  const by = values.by;
-  return withClient(async (client) => {
-    const handle = client.workflow.getHandle(id);
-    await handle.signal('expedite', { by, ...(values.comment ? { comment: values.comment } : {}) });
-    const decision = (await progressOf(client, id)).decisions.filter((d) => d.by === by).at(-1);
-    if (decision && !decision.accepted) {
-      console.error(`rekey: ${by} is not a configured approver; the expedite was recorded and ignored`);
-      return 2;
-    }
-    console.log(
-      `expedited ${id} as ${by}: the wait ends and the old key is removed next; tokens it signed stop working`,
-    );
     return 0;
   });
 }
@@ -344,24 +350,52 @@ async function status(args: string[]): Promise<number> {
   });
 }
 
-function gateCommand(signal: 'approve' | 'reject'): Handler {
+const DONE: Record<DecisionKind, string> = {
+  approve: 'approved',
+  reject: 'rejected',
+  expedite: 'expedited',
+};
+
+/** approve / reject / expedite: an Update the run's validator checks (signature, digest, approver). */
+function decisionCommand(kind: DecisionKind): Handler {
   return async (args) => {
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,
-      options: { by: { type: 'string' }, comment: { type: 'string' } },
+      options: {
+        config: { type: 'string' },
+        by: { type: 'string' },
+        key: { type: 'string' },
+        comment: { type: 'string' },
+      },
     });
-    const id = runIdArg(positionals, signal);
-    if (!values.by) throw new UsageError(`${signal} needs --by NAME (a configured approver)`);
+    const id = runIdArg(positionals, kind);
+    if (!values.by) throw new UsageError(`${kind} needs --by NAME (a configured approver)`);
+    const config = loadConfig(configPath(values.config));
     const by = values.by;
     return withClient(async (client) => {
-      const target = await signalGate(client, id, signal, by, values.comment);
-      const decision = (await progressOf(client, target)).decisions.filter((d) => d.by === by).at(-1);
-      if (decision && !decision.accepted) {
-        console.error(`rekey: ${by} is not a configured approver; the ${signal} was recorded and ignored`);
-        return 2;
-      }
-      console.log(`${signal}d ${target} as ${by}`);
+      const {
+        id: target,
+        result,
+        summary,
+      } = await decideGate(client, config, id, kind, {
+        by,
+        ...(values.comment ? { comment: values.comment } : {}),
+        ...(values.key ? { keyFile: values.key } : {}),
+      });
+      console.log(`${DONE[kind]} ${target} as ${by}: ${summary}`);
+      if (result.outcome === 'waiting')
+        console.log(
+          `waiting for ${result.required - result.approvedBy.length} more approval(s) (so far: ${result.approvedBy.join(', ')})`,
+        );
+      else if (kind === 'expedite')
+        console.log('the wait ends now and the old key is removed next; tokens it signed stop working');
+      else
+        console.log(
+          result.outcome === 'passed'
+            ? 'the gate is passed: the run goes on'
+            : 'the run ends; nothing more is changed',
+        );
       return 0;
     });
   };
@@ -485,7 +519,6 @@ async function syncStatus(args: string[]): Promise<number> {
 const COMMANDS: Record<string, Handler> = {
   promote,
   rollover,
-  expedite,
   'sync-status': syncStatus,
   'schedule create': scheduleCreate,
   'schedule list': scheduleList,
@@ -510,8 +543,9 @@ const COMMANDS: Record<string, Handler> = {
   rotate,
   verify,
   status,
-  approve: gateCommand('approve'),
-  reject: gateCommand('reject'),
+  approve: decisionCommand('approve'),
+  reject: decisionCommand('reject'),
+  expedite: decisionCommand('expedite'),
   worker,
   'config check': configCheck,
   'config schema': configSchema,

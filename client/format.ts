@@ -1,6 +1,6 @@
 // Human-readable output for the CLI. Only non-secret facts ever reach these functions.
 import type { VerifyReport } from '../activities/rotation';
-import type { Progress } from '../workflows/gates';
+import type { Progress } from '../workflows/progress';
 import type { HopResult } from '../workflows/promote';
 import type { RotateResult } from '../workflows/rotate';
 
@@ -12,12 +12,19 @@ export function formatProgress(p: Progress): string {
     lines.push(`  [${s.status.padEnd(7)}] ${s.name}${s.detail ? `: ${s.detail}` : ''}`);
   if (p.pendingGate) {
     const g = p.pendingGate;
-    lines.push(`waiting for approval by one of ${g.approvers.join(', ')} until ${g.timeoutAt}`);
-    lines.push(`  plan: ${g.summary}`);
+    const who = `${g.required ?? 1} of ${g.approvers.join(', ')}${g.mode ? ` (${g.mode})` : ''}`;
+    lines.push(
+      g.kind === 'expedite'
+        ? `waiting until ${g.timeoutAt}; ${who} may end the wait early`
+        : `waiting for approval by ${who} until ${g.timeoutAt}${g.approvedBy?.length ? `; approved so far by ${g.approvedBy.join(', ')}` : ''}`,
+    );
+    lines.push(`  plan: ${g.summary.replace(/\n/g, '\n        ')}`);
+    if (g.digest) lines.push(`  digest: ${g.digest}`);
+    if (g.starter) lines.push(`  started by ${g.starter}, who may not approve it`);
   }
   for (const d of p.decisions) {
     lines.push(
-      `  ${d.signal} by ${d.by} at ${d.at}${d.accepted ? '' : ' (ignored: not an approver)'}${d.comment ? `: ${d.comment}` : ''}`,
+      `  ${d.decision} by ${d.by} at ${d.at}${d.accepted ? '' : ' (ignored: not an approver)'}${d.signature ? ' (signature verified)' : ''}${d.comment ? `: ${d.comment}` : ''}`,
     );
   }
   return lines.join('\n');

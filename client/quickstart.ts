@@ -18,7 +18,7 @@ import { createSecretStore, storeKeyPair } from '../activities/secret-store';
 import { createServiceDriver } from '../activities/service';
 import { loadConfig } from '../config/load';
 import { createRekeyWorker } from '../worker/worker';
-import type { Progress } from '../workflows/gates';
+import type { Progress } from '../workflows/progress';
 import { formatRotateResult } from './format';
 import { startRotation } from './runs';
 

@@ -1,10 +1,19 @@
-// The small library behind the CLI: start, signal, query and await rekey workflow runs.
-import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+// The small library behind the CLI: start, decide, query and await rekey workflow runs, always
+// through the definitions in workflows/ (workflow functions, messages), never by string names.
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
 import { hopProblem } from '../activities/promotion';
+import { gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
 import { keyGroupMembers } from '../config/summary';
-import type { Progress } from '../workflows/gates';
+import { promote, rolloverSigningKey, rotateJwtKeys } from '../workflows';
+import { requestMessage } from '../workflows/approvals';
+import { errorText } from '../workflows/errors';
 import {
   PromoteInput,
   promoteWorkflowId,
@@ -14,8 +23,18 @@ import {
   rotateWorkflowId,
   TASK_QUEUE,
 } from '../workflows/inputs';
+import {
+  approveUpdate,
+  type DecisionInput,
+  type DecisionResult,
+  expediteUpdate,
+  progressQuery,
+  rejectUpdate,
+} from '../workflows/messages';
+import type { DecisionKind, Progress } from '../workflows/progress';
 import type { RotateResult } from '../workflows/rotate';
 import { connectConfig } from './connection';
+import { signAs } from './sign';
 
 export class RunRefused extends Error {}
 
@@ -45,35 +64,73 @@ export function expandToKeyGroups(config: Config, environments: string[]): strin
   return keyGroupMembers(config, environments);
 }
 
+/** Who starts a run: `--as NAME`, signed with `--key` or ssh-agent when NAME has a key. */
+export interface Requester {
+  name: string;
+  keyFile?: string;
+}
+
+/**
+ * `input` with its `requestedBy`. Required where one of `environments` must be approved by someone
+ * other than the starter; signed whenever the requester has a configured key.
+ */
+export function withRequester<T extends Record<string, unknown>>(
+  config: Config,
+  workflowType: string,
+  input: T,
+  environments: string[],
+  as: Requester | undefined,
+): T {
+  const separate = environments.filter((e) => gatePolicy(config, [e]).separateFromStarter);
+  if (!as) {
+    if (separate.length > 0)
+      throw new RunRefused(
+        `${separate.join(', ')} must be approved by someone other than the starter: name yourself with --as NAME (signed with --key FILE or ssh-agent)`,
+      );
+    return input;
+  }
+  const signature = config.approvals.approvers[as.name]
+    ? signAs(config, as.name, requestMessage(workflowType, input), as.keyFile)
+    : undefined;
+  if (!signature && separate.length > 0 && gatePolicy(config, separate).mode === 'signed')
+    throw new RunRefused(
+      `${as.name} has no SSH key in the config, so cannot sign the request for ${separate.join(', ')}`,
+    );
+  return { ...input, requestedBy: { name: as.name, ...(signature ? { signature } : {}) } };
+}
+
 export async function startRotation(
   client: Client,
   config: Config,
   raw: RotateInput,
-  taskQueue = process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
+  opts: { as?: Requester; taskQueue?: string } = {},
 ) {
   const input = RotateInput.parse(raw);
   const environments = expandToKeyGroups(config, input.environments);
-  return startOnce(
-    client,
-    'rotateJwtKeys',
-    rotateWorkflowId(environments),
-    { ...input, environments },
-    taskQueue,
-    `a rotation of ${environments.join(', ')}`,
-  );
+  const args = withRequester(config, 'rotateJwtKeys', { ...raw, environments }, environments, opts.as);
+  return startOnce(client, rotateJwtKeys, {
+    workflowId: rotateWorkflowId(environments),
+    args: [args],
+    taskQueue: opts.taskQueue,
+    what: `a rotation of ${environments.join(', ')}`,
+    summary: `${input.dryRun ? 'plan: ' : ''}rotate ${environments.join('+')} JWT keys`,
+  });
 }
 
 /** Starts a run unless one with the same intent (workflow id) is already running. */
-async function startOnce(
+async function startOnce<W extends typeof rotateJwtKeys | typeof promote | typeof rolloverSigningKey>(
   client: Client,
-  workflowType: string,
-  workflowId: string,
-  input: unknown,
-  taskQueue: string,
-  what: string,
+  workflow: W,
+  opts: { workflowId: string; args: Parameters<W>; taskQueue?: string; what: string; summary: string },
 ) {
+  const { workflowId, what } = opts;
   try {
-    return await client.workflow.start(workflowType, { taskQueue, workflowId, args: [input] });
+    return await client.workflow.start(workflow, {
+      taskQueue: opts.taskQueue ?? process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
+      workflowId,
+      args: opts.args,
+      staticSummary: opts.summary,
+    });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       throw new RunRefused(`${what} is already running (${workflowId}); see rekey status ${workflowId}`);
@@ -83,35 +140,64 @@ async function startOnce(
 }
 
 export async function progressOf(client: Client, workflowId: string): Promise<Progress> {
-  return client.workflow.getHandle(workflowId).query<Progress>('progress');
+  return client.workflow.getHandle(workflowId).query(progressQuery);
+}
+
+const UPDATES = { approve: approveUpdate, reject: rejectUpdate, expedite: expediteUpdate } as const;
+
+/** Where a decision goes: the run itself, or the child it waits on (a promotion's hop). */
+async function gateHolder(client: Client, workflowId: string, kind: DecisionKind) {
+  const { status } = await client.workflow.getHandle(workflowId).describe();
+  const what = kind === 'expedite' ? 'in a wait that can be expedited' : 'waiting for an approval';
+  if (status.name !== 'RUNNING')
+    throw new RunRefused(`${workflowId} is not ${what}: it is ${status.name.toLowerCase()}`);
+  const progress = await progressOf(client, workflowId);
+  if (progress.pendingGate) return { id: workflowId, gate: progress.pendingGate };
+  const child = progress.childWorkflowId
+    ? await progressOf(client, progress.childWorkflowId).catch(() => undefined)
+    : undefined;
+  if (child?.pendingGate && progress.childWorkflowId)
+    return { id: progress.childWorkflowId, gate: child.pendingGate };
+  throw new RunRefused(`${workflowId} is not ${what} (see rekey status ${workflowId})`);
 }
 
 /**
- * Signals the gate of `workflowId`, or of the child it is waiting on (a promotion's hop) when
- * that child holds the pending gate. Returns the id of the workflow signalled.
+ * Decides the pending gate of `workflowId` (or of its running hop) as `by`: reads the plan's digest,
+ * signs "<decision> <digest>" on signed gates (`keyFile`, else ssh-agent) and sends the Update. A
+ * refusal by the run's validator (wrong approver, digest, signature, no gate) is a RunRefused.
  */
-export async function signalGate(
+export async function decideGate(
   client: Client,
+  config: Config,
   workflowId: string,
-  signal: 'approve' | 'reject',
-  by: string,
-  comment?: string,
-): Promise<string> {
-  const { status } = await client.workflow.getHandle(workflowId).describe();
-  if (status.name !== 'RUNNING')
-    throw new RunRefused(`${workflowId} is not waiting for an approval: it is ${status.name.toLowerCase()}`);
-  const progress = await progressOf(client, workflowId);
-  let target = workflowId;
-  if (!progress.pendingGate) {
-    const child = progress.childWorkflowId
-      ? await progressOf(client, progress.childWorkflowId).catch(() => undefined)
-      : undefined;
-    if (!child?.pendingGate || !progress.childWorkflowId)
-      throw new RunRefused(`${workflowId} is not waiting for an approval (see rekey status ${workflowId})`);
-    target = progress.childWorkflowId;
+  kind: DecisionKind,
+  decision: { by: string; comment?: string; keyFile?: string },
+): Promise<{ id: string; result: DecisionResult; summary: string }> {
+  const { id, gate } = await gateHolder(client, workflowId, kind);
+  if (gate.kind !== (kind === 'expedite' ? 'expedite' : 'approval'))
+    throw new RunRefused(
+      `${id} is waiting for ${gate.kind === 'expedite' ? 'its wait to end' : 'an approval'}, not ${kind}`,
+    );
+  if (!gate.digest)
+    throw new RunRefused(
+      `${id} was started by an older rekey whose gates took signals; finish it with that version`,
+    );
+  const input: DecisionInput = {
+    by: decision.by,
+    digest: gate.digest,
+    ...(gate.mode === 'signed'
+      ? { signature: signAs(config, decision.by, `${kind} ${gate.digest}`, decision.keyFile) }
+      : {}),
+    ...(decision.comment ? { comment: decision.comment } : {}),
+  };
+  try {
+    const result = await client.workflow.getHandle(id).executeUpdate(UPDATES[kind], { args: [input] });
+    return { id, result, summary: gate.summary };
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError)
+      throw new RunRefused(`${id} refused the ${kind}: ${errorText(err)}`);
+    throw err;
   }
-  await client.workflow.getHandle(target).signal(signal, { by, ...(comment ? { comment } : {}) });
-  return target;
 }
 
 /** Refuses, before anything starts, a wait shorter than the keyring's longest token lifetime. */
@@ -140,18 +226,17 @@ export async function startRollover(
   client: Client,
   config: Config,
   raw: RolloverInput,
-  taskQueue = process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
+  opts: { as?: Requester; taskQueue?: string } = {},
 ) {
   const input = RolloverInput.parse(raw);
   checkRolloverTtl(config, input.keyring, input.ttl);
-  return startOnce(
-    client,
-    'rolloverSigningKey',
-    rolloverWorkflowId(input.keyring),
-    input,
-    taskQueue,
-    `a rollover of ${input.keyring}`,
-  );
+  return startOnce(client, rolloverSigningKey, {
+    workflowId: rolloverWorkflowId(input.keyring),
+    args: [withRequester(config, 'rolloverSigningKey', raw, [], opts.as)],
+    taskQueue: opts.taskQueue,
+    what: `a rollover of ${input.keyring}`,
+    summary: `${input.dryRun ? 'plan: ' : ''}roll over keyring ${input.keyring}`,
+  });
 }
 
 /** Refuses, before anything starts, a chain with an environment twice or a hop rekey cannot make. */
@@ -169,18 +254,17 @@ export async function startPromotion(
   client: Client,
   config: Config,
   raw: PromoteInput,
-  taskQueue = process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
+  opts: { as?: Requester; taskQueue?: string } = {},
 ) {
   const input = PromoteInput.parse(raw);
   checkChain(config, input.chain);
-  return startOnce(
-    client,
-    'promote',
-    promoteWorkflowId(input.chain),
-    input,
-    taskQueue,
-    `a promotion ${input.chain.join(' -> ')}`,
-  );
+  return startOnce(client, promote, {
+    workflowId: promoteWorkflowId(input.chain),
+    args: [withRequester(config, 'promote', raw, input.chain.slice(1), opts.as)],
+    taskQueue: opts.taskQueue,
+    what: `a promotion ${input.chain.join(' -> ')}`,
+    summary: `${input.dryRun ? 'plan: ' : ''}promote data ${input.chain.join(' -> ')}`,
+  });
 }
 
 export type { RotateResult };

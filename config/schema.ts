@@ -1,6 +1,7 @@
 // The schema of rekey.yaml. Every type the rest of rekey uses for configuration comes from here.
 import { posix } from 'node:path';
 import { z } from 'zod';
+import { parseSshPublicKey } from '../workflows/sshsig';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, "-" and "_"');
 const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 90s, 10m, 2h or 90d');
@@ -200,10 +201,25 @@ export const CommandService = z.strictObject({
 
 export const Service = z.discriminatedUnion('driver', [ComposeService, CommandService]);
 
+/** How a gate is decided: `signed` checks each decision's SSH signature against the approver's
+ * configured key; `named` takes the approver's name on trust (anyone who may send Updates in the
+ * Temporal namespace can decide as anyone). */
+const ApprovalMode = z.enum(['signed', 'named']);
+
+/** Per environment: stricter gates for the environments that matter. */
+export const EnvironmentApprovals = z.strictObject({
+  mode: ApprovalMode.optional(),
+  /** Distinct approvers needed to pass a gate changing this environment. */
+  required: z.number().int().min(1).default(1),
+  /** The person who started the run cannot approve it (the run names its starter, signed). */
+  separateFromStarter: z.boolean().default(false),
+});
+
 export const Environment = z.strictObject({
   store: name,
   host: name,
   service: name,
+  approvals: EnvironmentApprovals.optional(),
 });
 
 export const Paths = z.strictObject({
@@ -242,11 +258,29 @@ export const Keyring = z.strictObject({
   maxUnavailable: z.number().int().min(1).default(1),
 });
 
+const sshPublicKey = z.string().superRefine((line, ctx) => {
+  try {
+    parseSshPublicKey(line);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+
 export const Approvals = z.strictObject({
   /** Environments whose rotation waits for an approver before the first change. */
   requiredFor: z.array(name).default([]),
-  approvers: z.array(z.string().min(1)).default([]),
+  /** Approver -> SSH public key ("ssh-ed25519 AAAA... comment"). A plain list of names is only
+   * enough where every gate is `named`. */
+  approvers: z
+    .union([z.array(name), z.record(name, sshPublicKey)])
+    .default([])
+    .transform(
+      (a): Record<string, string | null> =>
+        Array.isArray(a) ? Object.fromEntries(a.map((n) => [n, null])) : a,
+    ),
   timeout: duration.default('24h'),
+  /** The default for environments that set none (see environments.NAME.approvals.mode). */
+  mode: ApprovalMode.default('signed'),
 });
 
 export const Promotion = z.strictObject({
@@ -355,12 +389,40 @@ export const Config = z
         });
       }
     });
-    if (cfg.approvals.requiredFor.length > 0 && cfg.approvals.approvers.length === 0) {
+    const approvers = Object.entries(cfg.approvals.approvers);
+    if (cfg.approvals.requiredFor.length > 0 && approvers.length === 0) {
       ctx.addIssue({
         code: 'custom',
         path: ['approvals', 'approvers'],
         message: 'approval is required for some environments but no approver is configured',
       });
+    }
+    const signedIn = [
+      ...(cfg.approvals.mode === 'signed' ? ['approvals.mode'] : []),
+      ...Object.entries(cfg.environments)
+        .filter(([, e]) => (e.approvals?.mode ?? cfg.approvals.mode) === 'signed' && e.approvals?.mode)
+        .map(([n]) => `environments.${n}.approvals.mode`),
+    ];
+    for (const [approver, key] of approvers) {
+      if (key === null && signedIn.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['approvals', 'approvers', approver],
+          message: `no SSH public key for ${approver}, but decisions are signed (${signedIn[0]}): list approvers as NAME: "ssh-ed25519 AAAA...", or set approvals.mode: named`,
+        });
+      }
+    }
+    for (const [envName, env] of Object.entries(cfg.environments)) {
+      if (!env.approvals) continue;
+      // The starter of a run is one of the approvers, and may not approve it.
+      const needed = env.approvals.required + (env.approvals.separateFromStarter ? 1 : 0);
+      if (needed > 1 && needed > approvers.length) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', envName, 'approvals', 'required'],
+          message: `${env.approvals.required} distinct approvers${env.approvals.separateFromStarter ? ' besides the starter' : ''} required but ${approvers.length} configured`,
+        });
+      }
     }
   });
 

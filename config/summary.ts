@@ -1,4 +1,6 @@
 // One screen describing a valid config: what `rekey config check` prints.
+import { parseSshPublicKey, sshFingerprint } from '../workflows/sshsig';
+import { gatePolicy } from './approvals';
 import type { Config } from './schema';
 
 export function keyGroupOf(cfg: Config, env: string): string {
@@ -20,7 +22,10 @@ export function summarize(cfg: Config): string {
     const host = cfg.hosts[env.host];
     const where = store?.type === 'azure-keyvault' ? store.vaultUrl : `file ${store?.dir}`;
     const on = host?.type === 'ssh' ? `${host.user}@${host.address}:${host.port}` : 'this machine';
-    const gate = cfg.approvals.requiredFor.includes(name) ? ', approval required' : '';
+    const policy = gatePolicy(cfg, [name]);
+    const gate = cfg.approvals.requiredFor.includes(name)
+      ? `, approval required (${policy.mode}, ${policy.required} of ${Object.keys(policy.approvers).length}${policy.separateFromStarter ? ', not the starter' : ''})`
+      : '';
     lines.push(
       `  ${name}: key group ${keyGroupOf(cfg, name)}, store ${env.store} (${where}), host ${env.host} (${on})${gate}`,
     );
@@ -33,6 +38,9 @@ export function summarize(cfg: Config): string {
   lines.push(
     `key files: ${cfg.paths.keyDir}/{${cfg.paths.privateKeyFile},${cfg.paths.publicKeyFile}} -> ${cfg.paths.mountTarget}`,
   );
-  lines.push(`approvers: ${cfg.approvals.approvers.join(', ') || 'none'}`);
+  const approvers = Object.entries(cfg.approvals.approvers).map(
+    ([n, key]) => `${n}${key ? ` (${sshFingerprint(parseSshPublicKey(key))})` : ''}`,
+  );
+  lines.push(`approvers: ${approvers.join(', ') || 'none'}`);
   return lines.join('\n');
 }

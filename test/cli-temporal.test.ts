@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
+import { approversConfig, keyFile } from './infra/approvers';
 import { testEnv } from './infra/env';
 import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
 import { until } from './infra/until';
@@ -39,7 +40,7 @@ describe('rekey CLI with a worker', () => {
 
   before(async () => {
     t = buildTopology('cli-temporal', 3107, {
-      approvals: { requiredFor: ['prod'], approvers: ['alice'], timeout: '1h' },
+      approvals: { requiredFor: ['prod'], approvers: approversConfig(['alice', 'bob']), timeout: '1h' },
     });
     seeded = await seed(t);
     worker = spawn(process.execPath, [join(repo, 'bin/rekey'), 'worker', '--config', t.configFile], {
@@ -61,35 +62,71 @@ describe('rekey CLI with a worker', () => {
     const started = rekey('rotate', '--env', 'prod', '--config', t.configFile);
     assert.equal(started.status, 0, started.stderr);
     assert.match(started.stdout, /started rotate-jwt\/prod/);
-    assert.match(started.stdout, /waiting for approval: rekey approve rotate-jwt\/prod --by NAME/);
+    assert.match(
+      started.stdout,
+      /waiting for approval: rekey approve rotate-jwt\/prod --by NAME \[--key FILE\]/,
+    );
 
     const waiting = await until('the gate', () => {
       const s = rekey('status', 'rotate-jwt/prod');
-      return /waiting for approval by one of alice/.test(s.stdout) ? s.stdout : undefined;
+      return /waiting for approval by 1 of alice, bob \(signed\)/.test(s.stdout) ? s.stdout : undefined;
     });
     assert.match(waiting, /\[done {3}\] plan: prod: new key for group prod/);
+    assert.match(waiting, /digest: sha256:[0-9a-f]{64}/);
 
     const again = rekey('rotate', '--env', 'prod', '--config', t.configFile);
     assert.equal(again.status, 2);
     assert.match(again.stderr, /a rotation of prod is already running \(rotate-jwt\/prod\)/);
 
-    const mallory = rekey('approve', 'rotate-jwt/prod', '--by', 'mallory');
-    assert.equal(mallory.status, 2);
-    assert.match(
-      mallory.stderr,
-      /mallory is not a configured approver; the approve was recorded and ignored/,
+    const mallory = rekey(
+      'approve',
+      'rotate-jwt/prod',
+      '--by',
+      'mallory',
+      '--key',
+      keyFile('mallory'),
+      '--config',
+      t.configFile,
     );
+    assert.equal(mallory.status, 2);
+    assert.match(mallory.stderr, /"mallory" is not an approver \(approvers: alice, bob\)/);
+    // bob's key claiming to be alice: refused before anything is sent, naming both keys.
+    const forged = rekey(
+      'approve',
+      'rotate-jwt/prod',
+      '--by',
+      'alice',
+      '--key',
+      keyFile('bob'),
+      '--config',
+      t.configFile,
+    );
+    assert.equal(forged.status, 2);
+    assert.match(forged.stderr, /is not alice's \(configured key SHA256:.*signed by another key/);
 
-    const alice = rekey('approve', 'rotate-jwt/prod', '--by', 'alice', '--comment', 'change 4711');
+    const alice = rekey(
+      'approve',
+      'rotate-jwt/prod',
+      '--by',
+      'alice',
+      '--key',
+      keyFile('alice'),
+      '--comment',
+      'change 4711',
+      '--config',
+      t.configFile,
+    );
     assert.equal(alice.status, 0, alice.stderr);
+    assert.match(alice.stdout, /approved rotate-jwt\/prod as alice: prod: new ES256 pair/);
+    assert.match(alice.stdout, /the gate is passed/);
 
     const done = await until('completion', () => {
       const s = rekey('status', 'rotate-jwt/prod');
       return /COMPLETED/.test(s.stdout) ? s.stdout : undefined;
     });
     assert.match(done, /\[done {3}\] rotate prod/);
-    assert.match(done, /approve by mallory .*\(ignored: not an approver\)/);
-    assert.match(done, /approve by alice .*: change 4711/);
+    assert.doesNotMatch(done, /by mallory/, 'a refused decision leaves no trace');
+    assert.match(done, /approve by alice .*\(signature verified\): change 4711/);
     assert.equal((await whoami(t, 'prod', seeded.tokens.prod)).status, 401, 'the old key is gone from prod');
   });
 

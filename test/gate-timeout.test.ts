@@ -6,8 +6,9 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { resolveOnHost } from '../activities/hosts';
 import { startRotation } from '../client/runs';
 import { createRekeyWorker } from '../worker/worker';
-import type { Progress } from '../workflows/gates';
+import { progressQuery } from '../workflows/messages';
 import './helpers';
+import { approversConfig } from './infra/approvers';
 import { testEnv } from './infra/env';
 import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
 
@@ -21,7 +22,7 @@ describe('approval gate timeout (time-skipping server)', () => {
       server: { executable: { type: 'existing-path', path: testEnv().timeSkippingServerPath } },
     });
     t = buildTopology('gate-timeout', 3105, {
-      approvals: { requiredFor: ['prod'], approvers: ['alice'], timeout: '24h' },
+      approvals: { requiredFor: ['prod'], approvers: approversConfig(['alice']), timeout: '24h' },
     });
     seeded = await seed(t);
   });
@@ -38,12 +39,17 @@ describe('approval gate timeout (time-skipping server)', () => {
       taskQueue: 'gate-timeout',
     });
     const { error, progress } = await worker.runUntil(async () => {
-      const h = await startRotation(env.client, t.config, { environments: ['prod'] }, 'gate-timeout');
+      const h = await startRotation(
+        env.client,
+        t.config,
+        { environments: ['prod'] },
+        { taskQueue: 'gate-timeout' },
+      );
       const error = await h.result().then(
         () => undefined,
         (err: Error) => err,
       );
-      return { error, progress: await h.query<Progress>('progress').catch(() => undefined) };
+      return { error, progress: await h.query(progressQuery).catch(() => undefined) };
     });
     assert.ok(error, 'the run failed');
     assert.match(

@@ -12,7 +12,8 @@ import { type Client, Connection, Client as TemporalClient } from '@temporalio/c
 import { decodeTimeoutType } from '@temporalio/common';
 import { signedBy } from '../activities/tokens';
 import { startPromotion } from '../client/runs';
-import type { Progress } from '../workflows/gates';
+import { progressQuery } from '../workflows/messages';
+import type { Progress } from '../workflows/progress';
 import type { HopResult } from '../workflows/promote';
 import { testEnv } from './infra/env';
 import {
@@ -61,13 +62,18 @@ describe('promote survives a worker killed during the copy', () => {
     const taskQueue = `rekey-promote-crash-${randomUUID()}`;
 
     workers.push(startWorker(t, 'promote-crash', taskQueue));
-    const handle = await startPromotion(client, t.config, { chain: ['prod', 'test'] }, taskQueue);
+    const handle = await startPromotion(
+      client,
+      t.config,
+      { chain: ['prod', 'test'] },
+      { taskQueue: taskQueue },
+    );
 
     // Well into the big file: its name and the bytes so far are in the hop's progress query.
     midCopy = await until(
       'the copy to be under way',
       async () => {
-        const p = await client.workflow.getHandle(hopId).query<Progress>('progress');
+        const p = await client.workflow.getHandle(hopId).query(progressQuery);
         return p.transfer?.file === 'db/segments/big.bin' && p.transfer.bytes > 40_000_000 ? p : undefined;
       },
       { timeoutMs: 120_000 },

@@ -10,10 +10,10 @@ import { promisify } from 'node:util';
 import { openHost, resolveOnHost, shellQuote } from '../activities/hosts';
 import { exclusive, followRsync, parseStats } from '../activities/promotion';
 import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
-import { signalGate } from '../client/runs';
-import type { Progress } from '../workflows/gates';
+import { progressQuery } from '../workflows/messages';
 import type { HopResult } from '../workflows/promote';
 import { assertNoSecrets, historyText, type TemporalFixture, temporalFixture } from './helpers';
+import { approversConfig, decide } from './infra/approvers';
 import {
   buildTopology,
   dataManifest,
@@ -160,7 +160,7 @@ describe('promote', () => {
 
   it('a rejected gate leaves the destination data untouched and its service running', async () => {
     const g = buildTopology('promote-gate', 3131, {
-      approvals: { requiredFor: ['test'], approvers: ['alice'], timeout: '1h' },
+      approvals: { requiredFor: ['test'], approvers: approversConfig(['alice']), timeout: '1h' },
     });
     const seededGate = await seed(g);
     try {
@@ -174,7 +174,7 @@ describe('promote', () => {
         });
         const child = fx.client.workflow.getHandle('promote/prod-test-gate/prod..test');
         const gate = await until('the hop to reach its gate', async () => {
-          return (await child.query<Progress>('progress')).pendingGate;
+          return (await child.query(progressQuery)).pendingGate;
         });
         assert.match(gate.summary, /prod -> test: .*DELETE 1 \(mine\.txt\)/);
         assert.equal(
@@ -183,10 +183,16 @@ describe('promote', () => {
           'test keeps serving while the plan waits for its approval',
         );
         // Addressed to the promotion, as `rekey reject promote/prod-test` does: it reaches the hop.
-        assert.equal(
-          await signalGate(fx.client, 'promote/prod-test-gate', 'reject', 'alice', 'not now'),
-          'promote/prod-test-gate/prod..test',
+        const decided = await decide(
+          fx.client,
+          g.config,
+          'promote/prod-test-gate',
+          'reject',
+          'alice',
+          'not now',
         );
+        assert.equal(decided.id, 'promote/prod-test-gate/prod..test');
+        assert.equal(decided.result.outcome, 'rejected');
         return h.result().then(
           () => undefined,
           (e: Error) => e,
@@ -194,7 +200,7 @@ describe('promote', () => {
       });
       assert.ok(error, 'the run failed');
       await assert.rejects(
-        signalGate(fx.client, 'promote/prod-test-gate', 'approve', 'alice'),
+        decide(fx.client, g.config, 'promote/prod-test-gate', 'approve', 'alice'),
         /promote\/prod-test-gate is not waiting for an approval: it is failed/,
       );
       assert.equal(await dataManifest(g, 'test'), before);

@@ -5,9 +5,12 @@ import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createRekeyWorker } from '../worker/worker';
-import type { Progress } from '../workflows/gates';
+import { progressQuery } from '../workflows/messages';
+import type { Progress } from '../workflows/progress';
 import type { RolloverResult } from '../workflows/rollover';
 import './helpers';
+import { expediteUpdate } from '../workflows/messages';
+import { assertRefused, decide, sign } from './infra/approvers';
 import { testEnv } from './infra/env';
 import {
   accepted,
@@ -60,7 +63,7 @@ describe('rollover TTL wait (time-skipping server)', () => {
     return until(
       'the rollover to start its wait',
       async () => {
-        const p = await h.query<Progress>('progress');
+        const p = await h.query(progressQuery);
         return p.steps.find((s) => s.name === 'wait')?.status === 'running' ? p : undefined;
       },
       { everyMs: 50 },
@@ -77,7 +80,7 @@ describe('rollover TTL wait (time-skipping server)', () => {
     assert.ok(next - Date.now() > 80 * DAY, 'the next rotation is about a quarter away');
   });
 
-  it('an approver expedites the wait; a non-approver is ignored; the result says what was cut short', async () => {
+  it('an approver expedites the wait; a non-approver is refused; the result says what was cut short', async () => {
     const old = await mint(url(), 'ts-b');
     const result: RolloverResult = await (await worker()).runUntil(async () => {
       const h = await start();
@@ -87,18 +90,21 @@ describe('rollover TTL wait (time-skipping server)', () => {
         /until .* \(90d\); .* still accepted/,
       );
       assert.equal(await accepted(url(), old.token), 200, 'old token valid during the wait');
-      await h.signal('expedite', { by: 'mallory' });
-      await h.signal('expedite', { by: 'alice', comment: 'key exposed' });
+      const digest = p.pendingGate?.digest ?? '';
+      await assertRefused(
+        h.executeUpdate(expediteUpdate, {
+          args: [{ by: 'mallory', digest, signature: sign('mallory', `expedite ${digest}`) }],
+        }),
+        /"mallory" is not an approver/,
+      );
+      await decide(env.client, t.config, h.workflowId, 'expedite', 'alice', 'key exposed');
       const r = await h.result();
-      const decisions = (await h.query<Progress>('progress')).decisions.map((d) => [
-        d.signal,
+      const decisions = (await h.query(progressQuery)).decisions.map((d) => [
+        d.decision,
         d.by,
-        d.accepted,
+        !!d.signature,
       ]);
-      assert.deepEqual(decisions, [
-        ['expedite', 'mallory', false],
-        ['expedite', 'alice', true],
-      ]);
+      assert.deepEqual(decisions, [['expedite', 'alice', true]]);
       return r;
     });
     assert.equal(result.expedited?.by, 'alice');

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createKeyringActivities } from '../activities/keyring';
-import type { Progress } from '../workflows/gates';
 import { rolloverWorkflowId } from '../workflows/inputs';
+import { progressQuery } from '../workflows/messages';
 import type { RolloverResult } from '../workflows/rollover';
 import { type TemporalFixture, temporalFixture } from './helpers';
 import {
@@ -64,7 +64,7 @@ describe('rolloverSigningKey', () => {
         args: [{ keyring: 'api' }],
       });
       for (let i = 0; i < 400 && !during; i++) {
-        const p = await h.query<Progress>('progress');
+        const p = await h.query(progressQuery);
         if (p.steps.find((s) => s.name === 'wait')?.status === 'running') {
           const fresh = await mint(urls()[1] as string, 'client-b');
           during = {

@@ -38,7 +38,12 @@ describe('rotateJwtKeys survives worker crashes', () => {
     const taskQueue = `rekey-crash-${randomUUID()}`;
 
     workers.push(startWorker(t, 'rotate-crash', taskQueue));
-    const handle = await startRotation(client, t.config, { environments: [...ENVS] }, taskQueue);
+    const handle = await startRotation(
+      client,
+      t.config,
+      { environments: [...ENVS] },
+      { taskQueue: taskQueue },
+    );
     runId = (await handle.describe()).runId;
 
     await activityStarted(client, handle.workflowId, 'installKeyFiles');

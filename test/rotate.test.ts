@@ -7,9 +7,11 @@ import { fingerprint } from '../activities/keys';
 import { createRotationActivities } from '../activities/rotation';
 import { tokenIdentity } from '../activities/tokens';
 import { startRotation } from '../client/runs';
-import type { Progress } from '../workflows/gates';
+import { approveUpdate, progressQuery } from '../workflows/messages';
+import type { Progress } from '../workflows/progress';
 import type { RotateResult } from '../workflows/rotate';
 import { assertNoSecrets, historyText, type TemporalFixture, temporalFixture } from './helpers';
+import { approversConfig, assertRefused, decide, sign } from './infra/approvers';
 import {
   buildTopology,
   cliToken,
@@ -26,7 +28,7 @@ import { until } from './infra/until';
 
 function waitForGate(fx: TemporalFixture, workflowId: string): Promise<Progress> {
   return until(`${workflowId} to reach its approval gate`, async () => {
-    const p = await fx.client.workflow.getHandle(workflowId).query<Progress>('progress');
+    const p = await fx.client.workflow.getHandle(workflowId).query(progressQuery);
     return p.pendingGate ? p : undefined;
   });
 }
@@ -50,7 +52,12 @@ describe('rotateJwtKeys', () => {
       t = buildTopology('rotate-full', 3101);
       seeded = await seed(t);
       result = await fx.withWorker(t.config, async () => {
-        const handle = await startRotation(fx.client, t.config, { environments: [...ENVS] }, fx.taskQueue);
+        const handle = await startRotation(
+          fx.client,
+          t.config,
+          { environments: [...ENVS] },
+          { taskQueue: fx.taskQueue },
+        );
         workflowId = handle.workflowId;
         return handle.result();
       });
@@ -132,7 +139,7 @@ describe('rotateJwtKeys', () => {
 
     before(async () => {
       t = buildTopology('rotate-gate', 3102, {
-        approvals: { requiredFor: ['prod'], approvers: ['alice'], timeout: '1h' },
+        approvals: { requiredFor: ['prod'], approvers: approversConfig(['alice']), timeout: '1h' },
       });
       seeded = await seed(t);
     });
@@ -155,7 +162,7 @@ describe('rotateJwtKeys', () => {
           fx.client,
           t.config,
           { environments: ['prod'], dryRun: true },
-          fx.taskQueue,
+          { taskQueue: fx.taskQueue },
         );
         return h.result();
       });
@@ -169,20 +176,35 @@ describe('rotateJwtKeys', () => {
       assert.deepEqual(await snapshot(), beforeState);
     });
 
-    it('ignores a non-approver, and a rejection changes nothing', async () => {
+    it('refuses a non-approver (nothing recorded), and a rejection changes nothing', async () => {
       const beforeState = await snapshot();
       await fx.withWorker(t.config, async () => {
-        const h = await startRotation(fx.client, t.config, { environments: ['prod'] }, fx.taskQueue);
+        const h = await startRotation(
+          fx.client,
+          t.config,
+          { environments: ['prod'] },
+          { taskQueue: fx.taskQueue },
+        );
         const gate = await waitForGate(fx, h.workflowId);
         assert.deepEqual(gate.pendingGate?.approvers, ['alice']);
-        await h.signal('approve', { by: 'mallory', comment: 'let me in' });
-        const p = await h.query<Progress>('progress');
-        assert.equal(p.state, 'waiting-approval', 'an approval by a non-approver does not open the gate');
-        assert.deepEqual(
-          p.decisions.map((d) => [d.signal, d.by, d.accepted]),
-          [['approve', 'mallory', false]],
+        const digest = gate.pendingGate?.digest ?? '';
+        await assertRefused(
+          h.executeUpdate(approveUpdate, {
+            args: [
+              {
+                by: 'mallory',
+                digest,
+                signature: sign('mallory', `approve ${digest}`),
+                comment: 'let me in',
+              },
+            ],
+          }),
+          /"mallory" is not an approver \(approvers: alice\)/,
         );
-        await h.signal('reject', { by: 'alice', comment: 'not today' });
+        const p = await h.query(progressQuery);
+        assert.equal(p.state, 'waiting-approval', 'an approval by a non-approver does not open the gate');
+        assert.deepEqual(p.decisions, [], 'a refused decision is not recorded');
+        await decide(fx.client, t.config, h.workflowId, 'reject', 'alice', 'not today');
         await assert.rejects(h.result(), (err: Error) =>
           /rejected by alice; nothing was changed/.test(String((err as { cause?: Error }).cause?.message)),
         );
@@ -197,9 +219,14 @@ describe('rotateJwtKeys', () => {
 
     it('an approval by a configured approver lets the rotation run', async () => {
       const result = await fx.withWorker(t.config, async () => {
-        const h = await startRotation(fx.client, t.config, { environments: ['prod'] }, fx.taskQueue);
+        const h = await startRotation(
+          fx.client,
+          t.config,
+          { environments: ['prod'] },
+          { taskQueue: fx.taskQueue },
+        );
         await waitForGate(fx, h.workflowId);
-        await h.signal('approve', { by: 'alice' });
+        await decide(fx.client, t.config, h.workflowId, 'approve', 'alice');
         return h.result();
       });
       assert.equal(result.environments[0]?.status, 'rotated');
@@ -223,7 +250,12 @@ describe('rotateJwtKeys', () => {
         await host.close();
       }
       result = await fx.withWorker(t.config, async () => {
-        const h = await startRotation(fx.client, t.config, { environments: ['prod', 'test'] }, fx.taskQueue);
+        const h = await startRotation(
+          fx.client,
+          t.config,
+          { environments: ['prod', 'test'] },
+          { taskQueue: fx.taskQueue },
+        );
         return h.result();
       });
     });
@@ -280,7 +312,12 @@ describe('rotateJwtKeys', () => {
     it('fails before any host changes and makes the previous keys current again', async () => {
       const prodBefore = await t.store('prod').get(t.config.secretNames.publicKey);
       const error = await fx.withWorker(t.config, async () => {
-        const h = await startRotation(fx.client, t.config, { environments: ['prod', 'test'] }, fx.taskQueue);
+        const h = await startRotation(
+          fx.client,
+          t.config,
+          { environments: ['prod', 'test'] },
+          { taskQueue: fx.taskQueue },
+        );
         return h.result().then(
           () => undefined,
           (err: Error) => err,
@@ -304,7 +341,9 @@ describe('rotateJwtKeys', () => {
 
     it("judges only the run's environments: prod and test's clash does not block dev", async () => {
       const result: RotateResult = await fx.withWorker(t.config, async () =>
-        (await startRotation(fx.client, t.config, { environments: ['dev'] }, fx.taskQueue)).result(),
+        (
+          await startRotation(fx.client, t.config, { environments: ['dev'] }, { taskQueue: fx.taskQueue })
+        ).result(),
       );
       assert.equal(result.ok, true, JSON.stringify(result.environments));
       assert.deepEqual(result.environments.map((e) => `${e.env}:${e.status}`).sort(), [

@@ -13,9 +13,10 @@ import { generateKeyPair } from '../activities/keys';
 import { createPromotionActivities } from '../activities/promotion';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
-import type { Progress } from '../workflows/gates';
 import { promoteWorkflowId } from '../workflows/inputs';
+import { approveUpdate, progressQuery } from '../workflows/messages';
 import { type TemporalFixture, temporalFixture } from './helpers';
+import { approversConfig, assertRefused, decide, sign } from './infra/approvers';
 import {
   buildTopology,
   cliToken,
@@ -62,7 +63,7 @@ describe('safety', () => {
   before(async () => {
     fx = await temporalFixture('safety');
     t = buildTopology('safety', 3170, {
-      approvals: { requiredFor: ['test'], approvers: ['alice'], timeout: '1h' },
+      approvals: { requiredFor: ['test'], approvers: approversConfig(), timeout: '1h' },
     });
     seeded = await seed(t);
     // seed() wrote every host's files in the same second with the same sizes: give prod's their
@@ -113,10 +114,7 @@ describe('safety', () => {
     await fx.withWorker(t.config, async () => {
       const promotion = await start('promote', { chain: ['prod', 'test'] }, 'promote/lock-holder');
       const hop = fx.client.workflow.getHandle('promote/lock-holder/prod..test');
-      await until(
-        'the hop to reach its gate',
-        async () => (await hop.query<Progress>('progress')).pendingGate,
-      );
+      await until('the hop to reach its gate', async () => (await hop.query(progressQuery)).pendingGate);
       assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 200, 'test serves during the wait');
 
       // A rotation of test under any id (the Web UI's, a schedule's) and a promotion into test
@@ -136,7 +134,7 @@ describe('safety', () => {
       assert.equal(await storeVersions('test'), versions);
 
       // The lock ends with its run.
-      await hop.signal('reject', { by: 'alice' });
+      await decide(fx.client, t.config, hop.workflowId, 'reject', 'alice');
       await failureOf(promotion.result());
       const lock = fx.client.workflow.getHandle('lock/env/test');
       await until(
@@ -152,13 +150,10 @@ describe('safety', () => {
     const failure = await fx.withWorker(t.config, async () => {
       const h = await start('promote', { chain: ['prod', 'test'] }, 'promote/changed');
       const hop = fx.client.workflow.getHandle('promote/changed/prod..test');
-      await until(
-        'the hop to reach its gate',
-        async () => (await hop.query<Progress>('progress')).pendingGate,
-      );
+      await until('the hop to reach its gate', async () => (await hop.query(progressQuery)).pendingGate);
       // The running service writes a segment the approved plan did not show.
       await onHost(t, 'test', (h) => h.exec(`cd ${h.dataDir} && echo fresh > written-during-wait.bin`));
-      await hop.signal('approve', { by: 'alice' });
+      await decide(fx.client, t.config, hop.workflowId, 'approve', 'alice');
       return failureOf(h.result());
     });
     assert.equal(failure.type, 'PolicyViolation');
@@ -175,15 +170,18 @@ describe('safety', () => {
     await fx.withWorker(t.config, async () => {
       await start('promote', { chain: ['prod', 'test'] }, 'promote/terminated');
       const hop = fx.client.workflow.getHandle('promote/terminated/prod..test');
-      await until(
-        'the hop to reach its gate',
-        async () => (await hop.query<Progress>('progress')).pendingGate,
-      );
-      // Anyone able to signal cannot grow the run's state without bound.
-      for (let i = 0; i < 25; i++) await hop.signal('approve', { by: `mallory-${i}` });
-      const progress = await hop.query<Progress>('progress');
-      assert.equal(progress.decisions.length, 20);
-      assert.equal(progress.ignoredDecisions, 5);
+      await until('the hop to reach its gate', async () => (await hop.query(progressQuery)).pendingGate);
+      // Decisions that are refused leave nothing in the run's state or history.
+      const digest = (await hop.query(progressQuery)).pendingGate?.digest ?? '';
+      for (let i = 0; i < 5; i++)
+        await assertRefused(
+          hop.executeUpdate(approveUpdate, {
+            args: [{ by: 'mallory', digest, signature: sign('mallory', `approve ${digest}`) }],
+          }),
+          /"mallory" is not an approver/,
+        );
+      const progress = await hop.query(progressQuery);
+      assert.equal(progress.decisions.length, 0);
       assert.ok(progress.pendingGate, 'still waiting: none of them is an approver');
       await fx.client.workflow.getHandle('promote/terminated').terminate('operator gave up');
       await until('the hop to end', async () => {
@@ -338,14 +336,14 @@ describe('safety', () => {
     const testBefore = await t.store('test').get(t.config.secretNames.privateKey);
     const failure = await fx.withWorker(t.config, async () => {
       const h = await start('rotateJwtKeys', { environments: ['prod', 'test'] }, 'rotate-jwt/stage-fault');
-      await until('the gate', async () => (await h.query<Progress>('progress')).pendingGate);
+      await until('the gate', async () => (await h.query(progressQuery)).pendingGate);
       // prod's public-key write is refused (403): after test's pair and prod's private key landed.
       await fetch(`${vault}/_standin/faults`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ status: 403, count: 1, secret: t.config.secretNames.publicKey }),
       });
-      await h.signal('approve', { by: 'alice' });
+      await decide(fx.client, t.config, h.workflowId, 'approve', 'alice');
       return failureOf(h.result());
     });
     assert.equal(failure.type, 'StageFailed');
@@ -402,8 +400,8 @@ describe('safety', () => {
     const before = await count();
     const first = await fx.withWorker(t.config, async () => {
       const h = await start('rotateJwtKeys', { environments: ['test'] }, 'rotate-jwt/reset');
-      await until('the gate', async () => (await h.query<Progress>('progress')).pendingGate);
-      await h.signal('approve', { by: 'alice' });
+      await until('the gate', async () => (await h.query(progressQuery)).pendingGate);
+      await decide(fx.client, t.config, h.workflowId, 'approve', 'alice');
       await h.result();
       return h;
     });

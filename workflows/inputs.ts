@@ -4,6 +4,13 @@ import { z } from 'zod';
 
 export const TASK_QUEUE = 'rekey';
 
+/** Who asked for the run. Checked where an environment's gates must be passed by someone else
+ * (approvals.separateFromStarter); on signed gates `signature` is the requester's SSHSIG over the
+ * request (see requestMessage in approvals.ts), which `rekey ... --as NAME` makes. */
+const requestedBy = z
+  .strictObject({ name: z.string().min(1), signature: z.string().min(1).optional() })
+  .optional();
+
 export const RotateInput = z.strictObject({
   /** Environments to rotate; the rest of each one's key group is rotated with it. */
   environments: z.array(z.string().min(1)).min(1),
@@ -13,6 +20,7 @@ export const RotateInput = z.strictObject({
   preserveToken: z.boolean().default(true),
   /** Install the new key files on each host and restart the service. */
   syncMountedKeys: z.boolean().default(true),
+  requestedBy,
 });
 export type RotateInput = z.input<typeof RotateInput>;
 export type RotateOptions = z.output<typeof RotateInput>;
@@ -32,6 +40,7 @@ export const RolloverInput = z.strictObject({
   dryRun: z.boolean().default(false),
   /** Wait for a configured approver before activating the new key. */
   requireApproval: z.boolean().default(false),
+  requestedBy,
 });
 export type RolloverInput = z.input<typeof RolloverInput>;
 
@@ -51,6 +60,7 @@ export const PromoteInput = z.strictObject({
   /** Environments in order, data flowing from each to the next: prod, test, dev. */
   chain: z.array(z.string().min(1)).min(2),
   ...promotionOptions,
+  requestedBy,
 });
 export type PromoteInput = z.input<typeof PromoteInput>;
 
@@ -58,6 +68,9 @@ export const HopInput = z.strictObject({
   from: z.string().min(1),
   to: z.string().min(1),
   ...promotionOptions,
+  /** The promotion's own input, when a promotion started this hop: its requestedBy signed it. */
+  promotion: z.record(z.string(), z.unknown()).optional(),
+  requestedBy,
 });
 export type HopInput = z.input<typeof HopInput>;
 export type HopOptions = z.output<typeof HopInput>;

@@ -9,7 +9,6 @@
 import {
   ApplicationFailure,
   CancellationScope,
-  defineSignal,
   executeChild,
   ParentClosePolicy,
   patched,
@@ -21,17 +20,18 @@ import type { CopyStats, PromotionActivities, SyncPlan } from '../activities/pro
 import type { RotationActivities } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { quickActivity, serviceActivity } from './activity-options';
+import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
-import { approvalGate, notApproved, ProgressTracker } from './gates';
 import {
   HopInput,
   type HopOptions,
   PromoteInput,
   promoteHopWorkflowId,
-  TRANSFER_PROGRESS_SIGNAL,
   type TransferProgress,
 } from './inputs';
+import { transferProgressSignal } from './messages';
+import { ProgressTracker } from './progress';
 
 const quick = proxyActivities<PromotionActivities>(quickActivity);
 // Work on a data dir (du, dry run, snapshot, restore) takes as long as the dir is large; it
@@ -40,8 +40,6 @@ const hostWork = proxyActivities<PromotionActivities>({ ...serviceActivity, star
 // A copy may take hours.
 const copy = proxyActivities<PromotionActivities>({ ...serviceActivity, startToCloseTimeout: '6h' });
 const service = proxyActivities<RotationActivities>(serviceActivity);
-
-export const transferProgressSignal = defineSignal<[TransferProgress]>(TRANSFER_PROGRESS_SIGNAL);
 
 export interface HopResult {
   from: string;
@@ -77,21 +75,25 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
   const input = parseInput(HopInput, raw);
   // Runs recorded before the destination stayed up through the approval wait replay as they were.
   const gateFirst = patched('gate-before-stop');
-  const tracker = new ProgressTracker([
-    'preflight',
-    ...(gateFirst ? ['dry run', 'approval', 'stop', 're-check'] : ['stop', 'dry run', 'approval']),
-    'snapshot',
-    'copy',
-    ...(input.consistent ? ['stop source', 'final pass', 'start source'] : []),
-    're-sign token',
-    'start and publish',
-  ]);
+  const tracker = new ProgressTracker(
+    [
+      'preflight',
+      ...(gateFirst ? ['dry run', 'approval', 'stop', 're-check'] : ['stop', 'dry run', 'approval']),
+      'snapshot',
+      'copy',
+      ...(input.consistent ? ['stop source', 'final pass', 'start source'] : []),
+      're-sign token',
+      'start and publish',
+    ],
+    `${input.dryRun ? 'plan copying' : 'copy'} the data of ${input.from} to ${input.to}`,
+  );
+  const gates = new Gates(tracker, hopRequest(raw, input));
   try {
     // A dry run changes nothing and takes no lock.
-    if (input.dryRun) return await hop(tracker, input, gateFirst);
+    if (input.dryRun) return await hop(tracker, gates, input, gateFirst);
     return await withLocks(
       () => [`env/${input.from}`, `env/${input.to}`],
-      () => hop(tracker, input, gateFirst),
+      () => hop(tracker, gates, input, gateFirst),
     );
   } catch (err) {
     tracker.finish('failed');
@@ -99,7 +101,27 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
   }
 }
 
-async function hop(tracker: ProgressTracker, input: HopOptions, gateFirst: boolean): Promise<HopResult> {
+/** What the starter of a hop asked for: the promotion that started it (which must include this
+ * hop), or the hop itself when started on its own. */
+function hopRequest(raw: HopInput, input: HopOptions) {
+  if (!input.promotion) return { type: 'promoteHop', input: raw as Record<string, unknown> };
+  const chain = input.promotion.chain;
+  const at = Array.isArray(chain) ? chain.indexOf(input.from) : -1;
+  if (at < 0 || (chain as unknown[])[at + 1] !== input.to)
+    throw ApplicationFailure.create({
+      type: 'BadInput',
+      message: `promotion: ${input.from} -> ${input.to} is not a hop of the promotion it names`,
+      nonRetryable: true,
+    });
+  return { type: 'promote', input: input.promotion };
+}
+
+async function hop(
+  tracker: ProgressTracker,
+  gates: Gates,
+  input: HopOptions,
+  gateFirst: boolean,
+): Promise<HopResult> {
   const { from, to } = input;
   // Snapshots are named by the first run of this workflow, so a reset run finds them again.
   const runId = workflowInfo().firstExecutionRunId;
@@ -200,11 +222,17 @@ async function hop(tracker: ProgressTracker, input: HopOptions, gateFirst: boole
   };
   const approve = async (plan: SyncPlan, gate: Awaited<ReturnType<typeof quick.promotionGate>>) => {
     if (gate.required) {
-      const outcome = await approvalGate(tracker, {
+      const outcome = await gates.approval({
         name: 'approval',
-        approvers: gate.approvers,
-        timeoutMs: gate.timeoutMs,
-        summary: `${from} -> ${to}: ${planText(plan)}`,
+        // Gates recorded before they had a policy: one named approver of the listed ones.
+        policy: gate.policy ?? {
+          mode: 'named',
+          approvers: Object.fromEntries(gate.approvers.map((a) => [a, null])),
+          required: 1,
+          separateFromStarter: false,
+          timeoutMs: gate.timeoutMs,
+        },
+        plan: `${from} -> ${to}: ${planText(plan)}`,
       });
       if (!outcome.approved) throw notApproved(outcome, `${to} data unchanged`);
     } else {
@@ -213,8 +241,7 @@ async function hop(tracker: ProgressTracker, input: HopOptions, gateFirst: boole
   };
   if (input.dryRun) {
     const plan = await dryRun();
-    for (const s of tracker.progress.steps)
-      if (s.status === 'pending') tracker.set(s.name, 'skipped', 'dry run');
+    tracker.skipRest('dry run');
     tracker.finish('completed');
     return { from, to, dryRun: true, plan };
   }
@@ -296,7 +323,10 @@ async function hop(tracker: ProgressTracker, input: HopOptions, gateFirst: boole
 export async function promote(raw: PromoteInput): Promise<HopResult[]> {
   const input = parseInput(PromoteInput, raw);
   const hops = input.chain.slice(1).map((to, i) => ({ from: input.chain[i] as string, to }));
-  const tracker = new ProgressTracker(hops.map((h) => `${h.from} -> ${h.to}`));
+  const tracker = new ProgressTracker(
+    hops.map((h) => `${h.from} -> ${h.to}`),
+    `${input.dryRun ? 'plan a promotion' : 'promote data'} ${input.chain.join(' -> ')}`,
+  );
   const { workflowId } = workflowInfo();
   // Hop ids that names with "-" cannot make collide; a terminated promotion asks its running hop
   // to cancel, so the hop's undo (restore, destination started again) still runs.
@@ -312,7 +342,13 @@ export async function promote(raw: PromoteInput): Promise<HopResult[]> {
         executeChild(promoteHop, {
           workflowId: childId,
           args: [
-            { ...hop, dryRun: input.dryRun, consistent: input.consistent, allowShrink: input.allowShrink },
+            {
+              ...hop,
+              dryRun: input.dryRun,
+              consistent: input.consistent,
+              allowShrink: input.allowShrink,
+              ...(newHops && input.requestedBy ? { promotion: raw, requestedBy: input.requestedBy } : {}),
+            },
           ],
           ...(newHops ? { parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL } : {}),
         }),

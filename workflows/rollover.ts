@@ -1,27 +1,19 @@
 // Overlap ("kid") rollover for services that accept several keys: add v(N+1) beside vN, roll
 // out, flip active, wait out the longest token lifetime (a durable timer: days or months), remove
 // vN, roll out. No token is ever rejected while it could still be valid.
-import {
-  ApplicationFailure,
-  condition,
-  defineSignal,
-  patched,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { KeyringActivities, RingFacts } from '../activities/keyring';
+import type { GatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import { quickActivity, serviceActivity } from './activity-options';
+import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { parseInput, runFailure } from './errors';
-import { approvalGate, type GateSignal, notApproved, ProgressTracker, recordIgnored } from './gates';
 import { RolloverInput } from './inputs';
+import { ProgressTracker } from './progress';
 
 const ring = proxyActivities<KeyringActivities>(quickActivity);
 const rollout = proxyActivities<KeyringActivities>(serviceActivity);
-
-export const expediteSignal = defineSignal<[GateSignal]>('expedite');
 
 export interface RolloverResult {
   keyring: string;
@@ -40,17 +32,24 @@ const QUARTER_MS = 91 * 86400e3;
 export async function rolloverSigningKey(rawInput: RolloverInput): Promise<RolloverResult> {
   const input = parseInput(RolloverInput, rawInput);
   const { runId } = workflowInfo();
-  const tracker = new ProgressTracker([
-    'plan',
-    'add',
-    'roll out new key',
-    'approval',
-    'activate',
-    'roll out flip',
-    'wait',
-    'remove',
-    'roll out removal',
-  ]);
+  const tracker = new ProgressTracker(
+    [
+      'plan',
+      'add',
+      'roll out new key',
+      'approval',
+      'activate',
+      'roll out flip',
+      'wait',
+      'remove',
+      'roll out removal',
+    ],
+    `${input.dryRun ? 'plan a rollover' : 'roll over the signing key'} of keyring ${input.keyring}`,
+  );
+  const gates = new Gates(tracker, {
+    type: 'rolloverSigningKey',
+    input: rawInput as Record<string, unknown>,
+  });
   // A batch of at most maxUnavailable replicas at a time, each checked (its JWKS lists the ring)
   // before the next restarts: the service never goes down as a whole. Runs recorded before this
   // restarted every replica at once.
@@ -87,8 +86,7 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
     }
     const old = before.active;
     if (input.dryRun) {
-      for (const s of tracker.progress.steps)
-        if (s.status === 'pending') tracker.set(s.name, 'skipped', 'dry run');
+      tracker.skipRest('dry run');
       tracker.finish('completed');
       return { keyring: input.keyring, dryRun: true, before };
     }
@@ -103,12 +101,19 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
     const replicas = before.replicas.length;
     await tracker.run('roll out new key', () => rollOutAll(replicas, before.maxUnavailable));
 
+    // Facts recorded before gates had a policy: one named approver of the listed ones.
+    const policy: GatePolicy = before.approval ?? {
+      mode: 'named',
+      approvers: Object.fromEntries(before.approvers.map((a) => [a, null])),
+      required: 1,
+      separateFromStarter: false,
+      timeoutMs: parseDuration(before.approvalTimeout),
+    };
     if (input.requireApproval) {
-      const outcome = await approvalGate(tracker, {
+      const outcome = await gates.approval({
         name: 'approval',
-        approvers: before.approvers,
-        timeoutMs: parseDuration(before.approvalTimeout),
-        summary: `activate ${added} in ${input.keyring} (replacing ${old})`,
+        policy,
+        plan: `keyring ${input.keyring}: make ${added} the active signing key (replacing ${old}, which stays accepted until the wait ends); ${replicas} replica(s) restarted in batches of ${before.maxUnavailable}`,
       });
       if (!outcome.approved) throw notApproved(outcome, `${old} stays active`);
     } else {
@@ -125,30 +130,21 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
     // The durable wait: tokens signed by the old key may live this long.
     const ttlMs = parseDuration(ttl);
     const waitStart = Date.now();
-    let expedited: RolloverResult['expedited'];
-    setHandler(expediteSignal, (s: GateSignal) => {
-      const accepted = before.approvers.includes(s.by) && !expedited;
-      if (!accepted && !recordIgnored(tracker.progress)) return;
-      tracker.progress.decisions.push({
-        signal: 'expedite',
-        by: s.by,
-        comment: s.comment,
-        at: new Date().toISOString(),
-        accepted,
-      });
-      if (accepted)
-        expedited = {
-          by: s.by,
-          ...(s.comment ? { comment: s.comment } : {}),
-          cutShortMs: Math.max(0, waitStart + ttlMs - Date.now()),
-        };
-    });
     tracker.set(
       'wait',
       'running',
       `until ${new Date(waitStart + ttlMs).toISOString()} (${ttl}); ${old} still accepted`,
     );
-    await condition(() => expedited !== undefined, ttlMs);
+    const ended = await gates.expeditableWait({
+      name: 'wait',
+      policy,
+      plan: `keyring ${input.keyring}: end the ${ttl} wait now and remove ${old}; tokens it signed stop working at once`,
+      ms: ttlMs,
+    });
+    const expedited: RolloverResult['expedited'] = ended && {
+      ...ended,
+      cutShortMs: Math.max(0, waitStart + ttlMs - Date.now()),
+    };
     tracker.set('wait', 'done', expedited ? `expedited by ${expedited.by}` : `waited ${ttl}`);
 
     await tracker.run(

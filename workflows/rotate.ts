@@ -13,10 +13,11 @@ import {
 import type { EnvPlan, RotationActivities, RotationPlan, StagedGroup } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { quickActivity, serviceActivity } from './activity-options';
+import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
-import { approvalGate, notApproved, ProgressTracker } from './gates';
 import { RotateInput, type RotateOptions } from './inputs';
+import { ProgressTracker } from './progress';
 
 const quick = proxyActivities<RotationActivities>(quickActivity);
 const gated = proxyActivities<RotationActivities>(serviceActivity);
@@ -62,16 +63,36 @@ function planSummary(plan: RotationPlan): string {
     .join('; ');
 }
 
+const short = (fp: string | null | undefined) => (fp ? fp.slice(0, 16) : 'none');
+
+/** What an approver is asked to allow: every key, host and token identity the run changes. */
+function gatePlan(plan: RotationPlan): string {
+  return plan.environments
+    .map(
+      (e) =>
+        `${e.env}: new ES256 pair for key group ${e.group} in store ${e.store} (replacing ${short(e.current?.fingerprint)}); ` +
+        `key files on host ${e.host} (now ${short(e.hostFingerprint)}), service restarted; ` +
+        (e.token
+          ? `publisher token re-signed keeping identity sub=${e.token.sub} iss=${e.token.iss}`
+          : 'no token to re-sign'),
+    )
+    .join('\n');
+}
+
 export async function rotateJwtKeys(rawInput: RotateInput): Promise<RotateResult> {
   const input = parseInput(RotateInput, rawInput);
-  const tracker = new ProgressTracker(['plan', 'approval', 'stage', 'verify']);
+  const tracker = new ProgressTracker(
+    ['plan', 'approval', 'stage', 'verify'],
+    `${input.dryRun ? 'plan a rotation' : 'rotate JWT signing keys'} of ${input.environments.join(', ')}`,
+  );
+  const gates = new Gates(tracker, { type: 'rotateJwtKeys', input: rawInput as Record<string, unknown> });
   try {
     // A dry run changes nothing and takes no lock; a rotation holds every environment of its key
     // groups from the plan to the end.
-    if (input.dryRun) return await rotate(tracker, input);
+    if (input.dryRun) return await rotate(tracker, gates, input);
     return await withLocks(
       async () => (await quick.rotationScope({ environments: input.environments })).map((e) => `env/${e}`),
-      () => rotate(tracker, input),
+      () => rotate(tracker, gates, input),
     );
   } catch (err) {
     tracker.finish('failed');
@@ -79,7 +100,7 @@ export async function rotateJwtKeys(rawInput: RotateInput): Promise<RotateResult
   }
 }
 
-async function rotate(tracker: ProgressTracker, input: RotateOptions): Promise<RotateResult> {
+async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptions): Promise<RotateResult> {
   // Secret versions and host backups are tagged with the first run of this workflow, so a run
   // reset by an operator finds its own staged keys and backups again.
   const runId = workflowInfo().firstExecutionRunId;
@@ -91,8 +112,7 @@ async function rotate(tracker: ProgressTracker, input: RotateOptions): Promise<R
   for (const e of plan.environments) tracker.set(`rotate ${e.env}`, 'pending');
 
   if (input.dryRun) {
-    for (const step of tracker.progress.steps)
-      if (step.status === 'pending') tracker.set(step.name, 'skipped', 'dry run');
+    tracker.skipRest('dry run');
     tracker.finish('completed');
     return {
       dryRun: true,
@@ -105,11 +125,17 @@ async function rotate(tracker: ProgressTracker, input: RotateOptions): Promise<R
 
   const needsApproval = plan.environments.filter((e) => e.approvalRequired).map((e) => e.env);
   if (needsApproval.length > 0) {
-    const outcome = await approvalGate(tracker, {
+    const outcome = await gates.approval({
       name: 'approval',
-      approvers: plan.approvers,
-      timeoutMs: plan.approvalTimeoutMs,
-      summary: planSummary(plan),
+      // Plans recorded before gates had a policy: one named approver of the listed ones.
+      policy: plan.approval ?? {
+        mode: 'named',
+        approvers: Object.fromEntries(plan.approvers.map((a) => [a, null])),
+        required: 1,
+        separateFromStarter: false,
+        timeoutMs: plan.approvalTimeoutMs,
+      },
+      plan: plan.approval ? gatePlan(plan) : planSummary(plan),
     });
     if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
   } else {

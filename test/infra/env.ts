@@ -16,6 +16,8 @@ export const TEST_NAMESPACES = [
   'promote',
   'promote-crash',
   'safety',
+  'approvals',
+  'web-ui',
   'bench',
 ] as const;
 

@@ -4,6 +4,7 @@ import { resolveOnHost } from '../../activities/hosts';
 import { createKeyringActivities } from '../../activities/keyring';
 import { createServiceDriver } from '../../activities/service';
 import type { ServiceConfig } from '../../config/schema';
+import { approversConfig } from './approvers';
 import { HOST_NAMES } from './env';
 import { buildTopology, type Topology } from './topology';
 
@@ -31,7 +32,7 @@ export function keyringTopology(name: string, port: number, tokenLifetime: strin
         })),
       },
     },
-    approvals: { requiredFor: [], approvers: ['alice'], timeout: '1h' },
+    approvals: { requiredFor: [], approvers: approversConfig(['alice']), timeout: '1h' },
   });
 }
 

@@ -3,6 +3,7 @@
 #   - openssh-server and rsync (Debian packages) for the three test hosts
 #   - the Temporal CLI v1.5.1 (dev server with Web UI), built with `go install`
 #   - the Temporal Java time-skipping test server and its classpath, from Maven Central
+#   - the real SpacetimeDB server (spacetimedb-standalone 1.2.0) from crates.io, built with cargo
 # Prints what it did; a second run does nothing but check.
 set -euo pipefail
 
@@ -43,4 +44,13 @@ cat >"$wrapper" <<WRAP
 exec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto -cp "$lib/*" io.temporal.testserver.TestServer "\$@"
 WRAP
 chmod +x "$wrapper"
+# 1.2.0 is the newest release that builds offline: 1.3.0's core needs the v8 crate, whose build
+# script downloads a prebuilt library. The cold build takes about 17 minutes on 2 cores.
+spacetime="$cache/bin/spacetimedb-standalone"
+if [ ! -x "$spacetime" ]; then
+  echo "provision: building spacetimedb-standalone 1.2.0 from crates.io (about 17 minutes on 2 cores, once)"
+  cargo install spacetimedb-standalone --version 1.2.0 --locked --quiet --root "$cache/spacetimedb"
+  ln -sf "$cache/spacetimedb/bin/spacetimedb-standalone" "$spacetime"
+fi
+
 echo "provision: ready (cache $cache)"

@@ -1,0 +1,264 @@
+// Approvals that cannot be forged, on the real dev server with the real hosts: decisions are
+// Updates whose validator refuses (leaving no trace) a decision before the gate, by a
+// non-approver, naming another plan, without the approver's SSH signature or with another key's,
+// twice by the same approver, or by the run's own starter; a quorum needs distinct approvers.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { startRotation } from '../client/runs';
+import { requestMessage } from '../workflows/approvals';
+import { approveUpdate, type DecisionInput, expediteUpdate, progressQuery } from '../workflows/messages';
+import type { Progress } from '../workflows/progress';
+import { type TemporalFixture, temporalFixture } from './helpers';
+import { type ApproverName, approversConfig, assertRefused, decide, keyFile, sign } from './infra/approvers';
+import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
+import { until } from './infra/until';
+
+async function failureOf(run: Promise<unknown>): Promise<{ type?: string; message: string }> {
+  const err = await run.then(
+    () => assert.fail('the run was expected to fail'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof WorkflowFailedError, String(err));
+  const cause = err.cause as (Error & { type?: string }) | undefined;
+  return { type: cause?.type, message: cause?.message ?? '' };
+}
+
+const gateOf = (h: WorkflowHandle) =>
+  until(`${h.workflowId} to reach its gate`, async () => {
+    const p = await h.query(progressQuery);
+    return p.pendingGate ? p : undefined;
+  });
+
+/** A signed decision as the Web UI would send it: no client-side checks at all. */
+function raw(by: ApproverName, digest: string, kind = 'approve', signer: ApproverName = by): DecisionInput {
+  return { by, digest, signature: sign(signer, `${kind} ${digest}`) };
+}
+
+describe('approvals', () => {
+  let fx: TemporalFixture;
+  let t: Topology;
+  let seeded: Seeded;
+  const versions = async (e: 'prod' | 'test') =>
+    (await t.store(e).listVersions(t.config.secretNames.privateKey)).length;
+
+  before(async () => {
+    fx = await temporalFixture('approvals');
+    t = buildTopology('approvals', 3180, {
+      environments: {
+        prod: {
+          store: 'kv-prod',
+          host: 'vm-prod',
+          service: 'spacetimedb',
+          approvals: { mode: 'signed', required: 2 },
+        },
+        test: {
+          store: 'kv-test',
+          host: 'vm-test',
+          service: 'spacetimedb',
+          approvals: { mode: 'signed', separateFromStarter: true },
+        },
+        dev: { store: 'kv-dev', host: 'vm-dev', service: 'spacetimedb' },
+        local: { store: 'kv-local', host: 'workstation', service: 'spacetimedb' },
+      },
+      // dev and local (one key group) take the name on trust.
+      approvals: {
+        requiredFor: ['prod', 'test', 'dev'],
+        approvers: approversConfig(),
+        timeout: '1h',
+        mode: 'named',
+      },
+    });
+    seeded = await seed(t);
+  });
+  after(async () => {
+    await stopServices(t);
+    await fx.close();
+  });
+
+  it('before the gate an Update is refused and a signal ignored; the quorum needs two distinct signed approvals', async () => {
+    const prodBefore = await versions('prod');
+    // Started with no worker polling: the decisions below reach the run before its plan exists.
+    const h = await startRotation(
+      fx.client,
+      t.config,
+      { environments: ['prod'] },
+      { taskQueue: fx.taskQueue },
+    );
+    await h.signal('approve', { by: 'alice' }); // an older rekey's approval, by name
+    const early = h.executeUpdate(approveUpdate, { args: [raw('alice', 'sha256:guessed')] });
+    const result = await fx.withWorker(t.config, async () => {
+      await assertRefused(
+        early,
+        /^rotate-jwt\/prod: no approval pending.*: nothing was recorded$/,
+      );
+      const p: Progress = await gateOf(h);
+      assert.equal(p.state, 'waiting-approval', 'the early signal did not open the gate');
+      assert.deepEqual(p.decisions, []);
+      const digest = p.pendingGate?.digest ?? '';
+      assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+      assert.equal(p.pendingGate?.required, 2);
+
+      // The Web UI's view: current details carry the plan, its digest and how to decide.
+      const meta = (await h.query('__temporal_workflow_metadata')) as {
+        currentDetails?: string;
+        definition?: { updateDefinitions?: { name: string; description?: string }[] };
+      };
+      assert.match(meta.currentDetails ?? '', /Waiting for approval: approval/);
+      assert.ok(meta.currentDetails?.includes(digest), 'the details show the digest');
+      assert.match(meta.currentDetails ?? '', /prod: new ES256 pair for key group prod in store kv-prod/);
+      assert.match(meta.currentDetails ?? '', /ssh-keygen -Y sign -n rekey-approval/);
+      assert.deepEqual(meta.definition?.updateDefinitions?.map((u) => [u.name, !!u.description]).sort(), [
+        ['approve', true],
+        ['expedite', true],
+        ['reject', true],
+      ]);
+
+      const refused: [DecisionInput, RegExp][] = [
+        [{ by: 'alice', digest }, /this gate needs alice's SSH signature over "approve sha256:/],
+        [raw('alice', digest, 'approve', 'bob'), /alice's signature is refused: signed by another key/],
+        [raw('alice', digest, 'reject'), /alice's signature is refused: the signature does not match/],
+        [raw('alice', 'sha256:0000'), /names plan sha256:0000 but the plan at this gate is sha256:/],
+        [raw('mallory', digest), /"mallory" is not an approver \(approvers: alice, bob, carol\)/],
+      ];
+      for (const [input, message] of refused)
+        await assertRefused(h.executeUpdate(approveUpdate, { args: [input] }), message);
+      await assertRefused(
+        h.executeUpdate(expediteUpdate, { args: [raw('alice', digest, 'expedite')] }),
+        /no wait to expedite \(the run is at step "approval"\)/,
+      );
+
+      const first = await decide(fx.client, t.config, h.workflowId, 'approve', 'alice', 'looks right');
+      assert.deepEqual(first.result, {
+        gate: 'approval',
+        outcome: 'waiting',
+        approvedBy: ['alice'],
+        required: 2,
+      });
+      await assertRefused(
+        h.executeUpdate(approveUpdate, { args: [raw('alice', digest)] }),
+        /alice has already approved at this gate/,
+      );
+      assert.equal(await versions('prod'), prodBefore, 'one approval of two changes nothing');
+      const second = await decide(fx.client, t.config, h.workflowId, 'approve', 'bob');
+      assert.equal(second.result.outcome, 'passed');
+      const r = await h.result();
+      return { r, decisions: (await h.query(progressQuery)).decisions };
+    });
+    assert.equal(result.r.environments[0]?.status, 'rotated');
+    const decisions = result.decisions;
+    assert.deepEqual(
+      decisions.map((d) => [
+        d.decision,
+        d.by,
+        d.digest?.slice(0, 7),
+        /BEGIN SSH SIGNATURE/.test(d.signature ?? ''),
+      ]),
+      [
+        ['approve', 'alice', 'sha256:', true],
+        ['approve', 'bob', 'sha256:', true],
+      ],
+      'only the accepted decisions are recorded, each with its signature as evidence',
+    );
+    const history = JSON.stringify(await h.fetchHistory());
+    assert.doesNotMatch(
+      history,
+      /mallory|sha256:0000|guessed/,
+      'refused decisions left no trace in the history',
+    );
+  });
+
+  it('a decision names the plan of its own run: a signature for an earlier run is refused', async () => {
+    const start = () =>
+      startRotation(fx.client, t.config, { environments: ['prod'] }, { taskQueue: fx.taskQueue });
+    const prodBefore = await versions('prod');
+    await fx.withWorker(t.config, async () => {
+      const h1 = await start();
+      const old = (await gateOf(h1)).pendingGate?.digest ?? '';
+      await decide(fx.client, t.config, h1.workflowId, 'reject', 'carol', 'not today');
+      assert.match((await failureOf(h1.result())).message, /rejected by carol; nothing was changed/);
+
+      // The same plan again: a new run, a new digest; alice's and bob's signatures of the old one
+      // do not carry over.
+      const h2 = await start();
+      const now = (await gateOf(h2)).pendingGate?.digest ?? '';
+      assert.notEqual(now, old);
+      await assertRefused(
+        h2.executeUpdate(approveUpdate, { args: [raw('alice', old)] }),
+        /names plan sha256:/,
+      );
+      await assertRefused(
+        h2.executeUpdate(approveUpdate, { args: [{ ...raw('alice', old), digest: now }] }),
+        /the signature does not match/,
+      );
+      await decide(fx.client, t.config, h2.workflowId, 'reject', 'alice');
+      await failureOf(h2.result());
+    });
+    assert.equal(await versions('prod'), prodBefore);
+  });
+
+  it('separateFromStarter: the starter must be named and signed, and may not approve', async () => {
+    const testBefore = await versions('test');
+    const input = { environments: ['test'] };
+    const start = (args: Record<string, unknown>, id: string) =>
+      fx.client.workflow.start('rotateJwtKeys', { taskQueue: fx.taskQueue, workflowId: id, args: [args] });
+    await fx.withWorker(t.config, async () => {
+      const anonymous = await failureOf((await start(input, 'rotate-jwt/anon')).result());
+      assert.equal(anonymous.type, 'BadInput');
+      assert.match(anonymous.message, /names no starter \(requestedBy\).*--as NAME; nothing was changed/);
+
+      // bob signs a request in alice's name, so that he could approve it himself.
+      const forgedRequest = {
+        ...input,
+        requestedBy: { name: 'alice', signature: sign('bob', requestMessage('rotateJwtKeys', input)) },
+      };
+      const forged = await failureOf((await start(forgedRequest, 'rotate-jwt/forged')).result());
+      assert.match(
+        forged.message,
+        /requestedBy: the signature of alice does not verify: signed by another key/,
+      );
+      assert.equal(await versions('test'), testBefore);
+
+      const h = await startRotation(fx.client, t.config, input, {
+        taskQueue: fx.taskQueue,
+        as: { name: 'alice', keyFile: keyFile('alice') },
+      });
+      const p = await gateOf(h);
+      assert.equal(p.pendingGate?.starter, 'alice');
+      await assertRefused(
+        decide(fx.client, t.config, h.workflowId, 'approve', 'alice'),
+        /alice started this run and may not approve it/,
+      );
+      await decide(fx.client, t.config, h.workflowId, 'approve', 'carol');
+      assert.equal((await h.result()).environments[0]?.status, 'rotated');
+    });
+    assert.equal(await versions('test'), testBefore + 1);
+  });
+
+  it('named gates take an approver by name, without a signature', async () => {
+    const result = await fx.withWorker(t.config, async () => {
+      const h = await startRotation(
+        fx.client,
+        t.config,
+        { environments: ['dev'] },
+        { taskQueue: fx.taskQueue },
+      );
+      const p = await gateOf(h);
+      assert.equal(p.pendingGate?.mode, 'named');
+      await assertRefused(
+        h.executeUpdate(approveUpdate, { args: [{ by: 'mallory', digest: p.pendingGate?.digest ?? '' }] }),
+        /"mallory" is not an approver/,
+      );
+      await h.executeUpdate(approveUpdate, { args: [{ by: 'bob', digest: p.pendingGate?.digest ?? '' }] });
+      return h.result();
+    });
+    assert.deepEqual(
+      result.environments.map((e) => [e.env, e.status]),
+      [
+        ['dev', 'rotated'],
+        ['local', 'rotated'],
+      ],
+    );
+    assert.equal((await whoami(t, 'dev', seeded.tokens.dev)).status, 401, 'the old key is gone from dev');
+  });
+});

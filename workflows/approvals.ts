@@ -1,0 +1,291 @@
+// Gates decided by Workflow Updates. A decision is checked by the Update's validator before
+// anything is recorded: a gate must be open, `by` a configured approver who has not decided at
+// this gate yet and who did not start the run (where so configured), the decision must name the
+// digest of the plan shown at this gate, and on signed gates carry the approver's SSH signature
+// over "<decision> <digest>", verified here against the configured key (never the client's word).
+// A refused decision leaves no trace in the history; an accepted one keeps its signature.
+import { ApplicationFailure, condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { GatePolicy } from '../config/approvals';
+import { legacyApprovalGate, legacyExpeditableWait } from './legacy-gate';
+import {
+  approveUpdate,
+  type DecisionInput,
+  type DecisionResult,
+  expediteUpdate,
+  rejectUpdate,
+} from './messages';
+import type { DecisionKind, PendingGate, ProgressTracker } from './progress';
+import { APPROVAL_NAMESPACE, canonicalJson, digestOf, parseSshPublicKey, verifySshSignature } from './sshsig';
+
+export type GateOutcome =
+  | { approved: true; by: string[] }
+  | { approved: false; reason: 'rejected'; by: string; comment?: string }
+  | { approved: false; reason: 'timeout' };
+
+/** Who asked for a run, as its input names them: signed over the request on signed gates. */
+export interface RequestedBy {
+  name: string;
+  signature?: string;
+}
+
+/** The text a requester signs: the workflow type and its input without `requestedBy`. */
+export function requestMessage(workflowType: string, input: Record<string, unknown>): string {
+  const { requestedBy: _, ...rest } = input;
+  return `request ${workflowType} ${digestOf([canonicalJson(rest)])}`;
+}
+
+/** The failure that ends a run whose gate was not passed; `consequence` says what was left as is. */
+export function notApproved(
+  outcome: GateOutcome & { approved: false },
+  consequence: string,
+): ApplicationFailure {
+  const why = outcome.reason === 'timeout' ? 'approval timed out' : `rejected by ${outcome.by}`;
+  return ApplicationFailure.create({
+    type: 'NotApproved',
+    message: `${why}; ${consequence}`,
+    nonRetryable: true,
+  });
+}
+
+interface OpenGate {
+  kind: 'approval' | 'expedite';
+  name: string;
+  digest: string;
+  policy: GatePolicy;
+  starter?: string;
+  approvedBy: string[];
+  decided: boolean;
+  outcome?: GateOutcome;
+}
+
+const badInput = (message: string) =>
+  ApplicationFailure.create({ type: 'BadInput', message, nonRetryable: true });
+
+const DESCRIPTIONS: Record<DecisionKind, string> = {
+  approve:
+    'Approve the pending gate. Input: {"by": NAME, "digest": the plan digest shown in the current details, "signature": on signed gates, the output of ssh-keygen -Y sign -n rekey-approval over "approve <digest>", "comment": optional}.',
+  reject:
+    'Refuse the pending gate: the run ends and changes nothing more. Same input as approve (sign "reject <digest>").',
+  expedite:
+    'End a rollover’s wait early: the old key is removed next. Same input as approve (sign "expedite <digest>"); only while the wait runs.',
+};
+
+/** The gates of one run. Create it at the start of the workflow, before anything can wait. */
+export class Gates {
+  /** Runs recorded before approvals became Updates decide their gates by signal. */
+  private readonly legacy = !patched('approval-updates');
+  private open?: OpenGate;
+  private opened = 0;
+
+  /** `request`: what the starter asked for: a workflow type and its raw input, whose
+   * `requestedBy` names (and on signed gates signs) the starter. */
+  constructor(
+    private readonly tracker: ProgressTracker,
+    private readonly request?: { type: string; input: Record<string, unknown> },
+  ) {
+    if (this.legacy) return;
+    for (const [update, kind] of [
+      [approveUpdate, 'approve'],
+      [rejectUpdate, 'reject'],
+      [expediteUpdate, 'expedite'],
+    ] as const) {
+      setHandler(update, (d) => this.decide(kind, d), {
+        validator: (d) => this.validate(kind, d),
+        description: DESCRIPTIONS[kind],
+      });
+    }
+  }
+
+  /** Waits for the gate's quorum of approvals, a rejection, or the timeout. */
+  async approval(gate: { name: string; policy: GatePolicy; plan: string }): Promise<GateOutcome> {
+    if (this.legacy)
+      return legacyApprovalGate(this.tracker, {
+        name: gate.name,
+        approvers: Object.keys(gate.policy.approvers),
+        timeoutMs: gate.policy.timeoutMs,
+        summary: gate.plan,
+      });
+    const open = this.openGate('approval', gate.name, gate.policy, gate.plan, gate.policy.timeoutMs);
+    this.tracker.progress.state = 'waiting-approval';
+    this.tracker.set(
+      gate.name,
+      'running',
+      `waiting for ${gate.policy.required} of ${Object.keys(gate.policy.approvers).join(', ')}`,
+    );
+    const decided = await condition(() => open.outcome !== undefined, gate.policy.timeoutMs);
+    const outcome: GateOutcome =
+      decided && open.outcome ? open.outcome : { approved: false, reason: 'timeout' };
+    this.close();
+    this.tracker.set(
+      gate.name,
+      outcome.approved ? 'done' : 'failed',
+      outcome.approved
+        ? `approved by ${outcome.by.join(', ')}`
+        : outcome.reason === 'timeout'
+          ? 'no decision before the timeout'
+          : `rejected by ${outcome.by}`,
+    );
+    return outcome;
+  }
+
+  /** A durable wait of `ms` that approvers may end early. Returns who ended it, if anyone. */
+  async expeditableWait(wait: {
+    name: string;
+    policy: GatePolicy;
+    plan: string;
+    ms: number;
+  }): Promise<{ by: string; comment?: string } | undefined> {
+    if (this.legacy) return legacyExpeditableWait(this.tracker, Object.keys(wait.policy.approvers), wait.ms);
+    const open = this.openGate('expedite', wait.name, wait.policy, wait.plan, wait.ms);
+    await condition(() => open.outcome !== undefined, wait.ms);
+    this.close();
+    if (!open.outcome?.approved) return undefined;
+    const last = this.tracker.progress.decisions.at(-1);
+    return { by: open.outcome.by.join(', '), ...(last?.comment ? { comment: last.comment } : {}) };
+  }
+
+  private openGate(
+    kind: OpenGate['kind'],
+    name: string,
+    policy: GatePolicy,
+    plan: string,
+    ms: number,
+  ): OpenGate {
+    const { workflowId, runId } = workflowInfo();
+    // The digest binds this run (a reset run or another run with the same plan needs a decision
+    // of its own), this gate, and the plan's text as shown.
+    const digest = digestOf([workflowId, runId, name, String(++this.opened), plan]);
+    const starter = policy.separateFromStarter ? this.starter(policy) : undefined;
+    this.open = { kind, name, digest, policy, starter, approvedBy: [], decided: false };
+    const now = Date.now();
+    const pending: PendingGate = {
+      name,
+      kind,
+      approvers: Object.keys(policy.approvers),
+      since: new Date(now).toISOString(),
+      timeoutAt: new Date(now + ms).toISOString(),
+      summary: plan,
+      digest,
+      mode: policy.mode,
+      required: policy.required,
+      approvedBy: [],
+      ...(starter ? { starter } : {}),
+    };
+    this.tracker.progress.pendingGate = pending;
+    this.tracker.show();
+    return this.open;
+  }
+
+  private close(): void {
+    this.open = undefined;
+    this.tracker.progress.pendingGate = undefined;
+    this.tracker.progress.state = 'running';
+    this.tracker.show();
+  }
+
+  /**
+   * The run's starter, for a gate that must be passed by someone else. Fails the run (nothing has
+   * changed yet: gates come before changes) when the input names none or, on signed gates, when
+   * the request's signature does not verify.
+   */
+  private starter(policy: GatePolicy): string {
+    const req = this.request?.input.requestedBy as RequestedBy | undefined;
+    if (!this.request || !req?.name)
+      throw badInput(
+        'this run needs an approver other than its starter, but its input names no starter (requestedBy): start it with rekey and --as NAME; nothing was changed',
+      );
+    if (policy.mode === 'named') return req.name;
+    const key = policy.approvers[req.name];
+    if (!key || !req.signature)
+      throw badInput(
+        `requestedBy: ${key ? `${req.name} did not sign the request` : `${req.name} is not a configured approver with a key`}; nothing was changed`,
+      );
+    try {
+      verifySshSignature(
+        req.signature,
+        parseSshPublicKey(key),
+        APPROVAL_NAMESPACE,
+        requestMessage(this.request.type, this.request.input),
+      );
+    } catch (err) {
+      throw badInput(
+        `requestedBy: the signature of ${req.name} does not verify: ${(err as Error).message}; nothing was changed`,
+      );
+    }
+    return req.name;
+  }
+
+  /** Throws (refusing the Update, nothing recorded) unless `d` may decide the open gate. */
+  private validate(kind: DecisionKind, d: DecisionInput): void {
+    const gate = this.open;
+    const wanted = kind === 'expedite' ? 'expedite' : 'approval';
+    if (!gate || gate.kind !== wanted || gate.decided) {
+      const at = this.tracker.progress.current;
+      throw new Error(
+        `${workflowInfo().workflowId}: no ${kind === 'expedite' ? 'wait to expedite' : 'approval pending'}${at ? ` (the run is at step "${at}")` : ''}: nothing was recorded`,
+      );
+    }
+    if (typeof d?.by !== 'string' || typeof d?.digest !== 'string')
+      throw new Error('a decision needs "by" (an approver) and "digest" (the plan digest shown at the gate)');
+    const approvers = Object.keys(gate.policy.approvers);
+    if (!approvers.includes(d.by))
+      throw new Error(`"${d.by}" is not an approver (approvers: ${approvers.join(', ')})`);
+    if (gate.approvedBy.includes(d.by)) throw new Error(`${d.by} has already approved at this gate`);
+    if (gate.starter === d.by)
+      throw new Error(`${d.by} started this run and may not approve it (separateFromStarter)`);
+    if (d.digest !== gate.digest)
+      throw new Error(
+        `the decision names plan ${d.digest} but the plan at this gate is ${gate.digest}: read it (rekey status) and decide on that one`,
+      );
+    if (gate.policy.mode === 'signed') {
+      const key = gate.policy.approvers[d.by];
+      if (!d.signature)
+        throw new Error(`this gate needs ${d.by}'s SSH signature over "${kind} ${gate.digest}"`);
+      if (!key) throw new Error(`${d.by} has no configured key`);
+      try {
+        verifySshSignature(d.signature, parseSshPublicKey(key), APPROVAL_NAMESPACE, `${kind} ${gate.digest}`);
+      } catch (err) {
+        throw new Error(`${d.by}'s signature is refused: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private decide(kind: DecisionKind, d: DecisionInput): DecisionResult {
+    const gate = this.open;
+    // The validator ran in this same activation: the gate is open and the decision valid.
+    if (!gate) throw new Error('no gate is open');
+    this.tracker.progress.decisions.push({
+      decision: kind,
+      by: d.by,
+      ...(d.comment ? { comment: d.comment } : {}),
+      at: new Date(Date.now()).toISOString(),
+      accepted: true,
+      digest: d.digest,
+      ...(gate.policy.mode === 'signed' && d.signature ? { signature: d.signature.trim() } : {}),
+    });
+    if (kind === 'reject') {
+      gate.decided = true;
+      gate.outcome = {
+        approved: false,
+        reason: 'rejected',
+        by: d.by,
+        ...(d.comment ? { comment: d.comment } : {}),
+      };
+    } else {
+      gate.approvedBy.push(d.by);
+      if (this.tracker.progress.pendingGate)
+        this.tracker.progress.pendingGate.approvedBy = [...gate.approvedBy];
+      if (gate.approvedBy.length >= gate.policy.required) {
+        gate.decided = true;
+        gate.outcome = { approved: true, by: [...gate.approvedBy] };
+      }
+    }
+    this.tracker.show();
+    return {
+      gate: gate.name,
+      outcome: gate.outcome ? (gate.outcome.approved ? 'passed' : 'rejected') : 'waiting',
+      approvedBy: [...gate.approvedBy],
+      required: gate.policy.required,
+    };
+  }
+}

@@ -1,0 +1,208 @@
+// What a run reports while it runs: its steps for the `progress` query, and the same as markdown
+// for the Web UI's "current details" (with the pending gate's plan and how to decide it).
+// Deterministic code only: no Node imports, time from the workflow clock.
+import { setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { errorText } from './errors';
+import type { TransferProgress } from './inputs';
+import { progressQuery } from './messages';
+
+export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
+
+export interface Step {
+  name: string;
+  status: StepStatus;
+  detail?: string;
+}
+
+export type DecisionKind = 'approve' | 'reject' | 'expedite';
+
+export interface Decision {
+  decision: DecisionKind;
+  by: string;
+  comment?: string;
+  at: string;
+  /** Always true for Update decisions (a refused one is never recorded); signals from runs before
+   * approvals were Updates: false when `by` was not an approver (recorded, then ignored). */
+  accepted: boolean;
+  /** The plan digest the decision named. */
+  digest?: string;
+  /** Signed gates: the SSHSIG the worker verified against the approver's key (the evidence). */
+  signature?: string;
+}
+
+export interface PendingGate {
+  name: string;
+  kind: 'approval' | 'expedite';
+  approvers: string[];
+  since: string;
+  timeoutAt: string;
+  /** What the approver is asked to allow: the plan, as shown. */
+  summary: string;
+  /** SHA-256 over this run, this gate and `summary`: a decision must name it (and sign it). */
+  digest?: string;
+  mode?: 'signed' | 'named';
+  /** Distinct approvals needed, and who has approved so far. */
+  required?: number;
+  approvedBy?: string[];
+  /** The run's starter, who may not approve it (separateFromStarter). */
+  starter?: string;
+}
+
+export interface Progress {
+  workflow: string;
+  state: 'running' | 'waiting-approval' | 'completed' | 'failed';
+  current?: string;
+  steps: Step[];
+  pendingGate?: PendingGate;
+  decisions: Decision[];
+  /** While a data copy runs: rsync's last report. */
+  transfer?: TransferProgress;
+  /** The child workflow doing the current step (a promotion's hop); its progress has the detail. */
+  childWorkflowId?: string;
+  /** Ignored decisions beyond the ones recorded in `decisions` (signals of older runs). */
+  ignoredDecisions?: number;
+}
+
+/** Tracks steps for the `progress` query and the Web UI. One per workflow run. */
+export class ProgressTracker {
+  readonly progress: Progress;
+
+  /** `title` heads the Web UI's current details, e.g. "rotate JWT keys of prod, test". */
+  constructor(
+    stepNames: string[],
+    private title = workflowInfo().workflowType,
+  ) {
+    this.progress = {
+      workflow: workflowInfo().workflowType,
+      state: 'running',
+      steps: stepNames.map((name) => ({ name, status: 'pending' })),
+      decisions: [],
+    };
+    setHandler(progressQuery, () => this.progress, {
+      description:
+        'Steps of this run with their state, the pending gate (plan, digest, approvers) and the decisions so far.',
+    });
+    this.show();
+  }
+
+  retitle(title: string): void {
+    this.title = title;
+    this.show();
+  }
+
+  private step(name: string): Step {
+    let step = this.progress.steps.find((s) => s.name === name);
+    if (!step) {
+      step = { name, status: 'pending' };
+      this.progress.steps.push(step);
+    }
+    return step;
+  }
+
+  set(name: string, status: StepStatus, detail?: string): void {
+    const step = this.step(name);
+    step.status = status;
+    if (detail !== undefined) step.detail = detail;
+    if (status === 'running') this.progress.current = name;
+    this.show();
+  }
+
+  /** Runs `fn` as step `name`, marking it running, then done or failed. */
+  async run<T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string): Promise<T> {
+    this.set(name, 'running');
+    try {
+      const result = await fn();
+      this.set(name, 'done', detail?.(result));
+      return result;
+    } catch (err) {
+      this.set(name, 'failed', errorText(err));
+      throw err;
+    }
+  }
+
+  /** Marks every step not yet reached as skipped (a dry run stops after its plan). */
+  skipRest(why: string): void {
+    for (const s of this.progress.steps)
+      if (s.status === 'pending') Object.assign(s, { status: 'skipped', detail: why });
+    this.show();
+  }
+
+  finish(state: 'completed' | 'failed'): void {
+    this.progress.state = state;
+    this.progress.current = undefined;
+    this.show();
+  }
+
+  /** Publishes the progress as markdown to the Web UI (current details). */
+  show(): void {
+    setCurrentDetails(progressMarkdown(this.title, this.progress));
+  }
+}
+
+const ICON: Record<StepStatus, string> = {
+  pending: '·',
+  running: '▶',
+  done: '✓',
+  failed: '✗',
+  skipped: '–',
+};
+
+/** The run as the Web UI shows it: where it is, the gate waiting for a decision, the steps. */
+export function progressMarkdown(title: string, p: Progress): string {
+  const { workflowId } = workflowInfo();
+  const lines = [`### ${title}`, '', `**${p.state}**${p.current ? ` at step *${p.current}*` : ''}`, ''];
+  if (p.childWorkflowId)
+    lines.push(
+      `The current step runs as child workflow \`${p.childWorkflowId}\`: its page shows the plan and takes the decision.`,
+      '',
+    );
+  const g = p.pendingGate;
+  if (g) {
+    const verb = g.kind === 'expedite' ? 'expedite' : 'approve';
+    const signed = g.mode === 'signed';
+    lines.push(
+      `#### ${g.kind === 'expedite' ? 'Waiting; may be ended early' : 'Waiting for approval'}: ${g.name}`,
+      '',
+      '```',
+      g.summary,
+      '```',
+      '',
+      `- plan digest: \`${g.digest}\``,
+      `- approvers: ${g.approvers.join(', ')} (${signed ? 'signed: each decision carries an SSH signature by the approver’s configured key' : 'named: taken on trust'})`,
+      `- needed: ${g.required ?? 1} distinct${g.approvedBy?.length ? `; so far ${g.approvedBy.join(', ')}` : ''}${g.starter ? `; not ${g.starter} (started this run)` : ''}`,
+      `- until: ${g.timeoutAt}`,
+      '',
+      `From the CLI: \`rekey ${verb} ${workflowId} --by NAME\`${signed ? ' (signs with ssh-agent, or --key FILE)' : ''}`,
+      '',
+      `From this page: Update \`${verb}\` with`,
+      '```json',
+      JSON.stringify({
+        by: 'NAME',
+        digest: g.digest,
+        ...(signed ? { signature: 'SIGNATURE' } : {}),
+        comment: 'optional',
+      }),
+      '```',
+      ...(signed
+        ? [
+            `where SIGNATURE is the output of \`printf %s '${verb} ${g.digest}' | ssh-keygen -Y sign -n rekey-approval -f ~/.ssh/id_ed25519\` (its base64 lines are enough).`,
+          ]
+        : []),
+      ...(g.kind === 'approval' ? ['', `To refuse: Update \`reject\` with the same fields.`] : []),
+      '',
+    );
+  }
+  lines.push('| step | state | detail |', '|---|---|---|');
+  for (const s of p.steps)
+    lines.push(
+      `| ${s.name} | ${ICON[s.status]} ${s.status} | ${(s.detail ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ')} |`,
+    );
+  if (p.decisions.length > 0) {
+    lines.push('', '#### Decisions');
+    for (const d of p.decisions)
+      lines.push(
+        `- ${d.decision} by ${d.by} at ${d.at}${d.accepted ? '' : ' (ignored: not an approver)'}${d.signature ? ' (signed)' : ''}${d.comment ? `: ${d.comment}` : ''}`,
+      );
+  }
+  return lines.join('\n');
+}
