@@ -88,10 +88,7 @@ describe('approvals', () => {
     await h.signal('approve', { by: 'alice' }); // an older rekey's approval, by name
     const early = h.executeUpdate(approveUpdate, { args: [raw('alice', 'sha256:guessed')] });
     const result = await fx.withWorker(t.config, async () => {
-      await assertRefused(
-        early,
-        /^rotate-jwt\/prod: no approval pending.*: nothing was recorded$/,
-      );
+      await assertRefused(early, /^rotate-jwt\/prod: no approval pending.*: nothing was recorded$/);
       const p: Progress = await gateOf(h);
       assert.equal(p.state, 'waiting-approval', 'the early signal did not open the gate');
       assert.deepEqual(p.decisions, []);
