@@ -413,10 +413,10 @@ export const Config = z
       }
     }
     for (const [envName, env] of Object.entries(cfg.environments)) {
-      if (!env.approvals) continue;
+      if (!env.approvals || !cfg.approvals.requiredFor.includes(envName)) continue;
       // The starter of a run is one of the approvers, and may not approve it.
       const needed = env.approvals.required + (env.approvals.separateFromStarter ? 1 : 0);
-      if (needed > 1 && needed > approvers.length) {
+      if (approvers.length > 0 && needed > 1 && needed > approvers.length) {
         ctx.addIssue({
           code: 'custom',
           path: ['environments', envName, 'approvals', 'required'],

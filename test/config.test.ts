@@ -92,6 +92,36 @@ describe('config', () => {
     ]);
   });
 
+  it('signed approvals need a valid SSH public key per approver, and enough approvers', () => {
+    const doc = exampleDoc();
+    doc.approvals = { requiredFor: ['prod'], approvers: ['alice', 'bob'] };
+    assert.deepEqual(problems(doc), [
+      'approvals.approvers.alice: no SSH public key for alice, but decisions are signed (approvals.mode): list approvers as NAME: "ssh-ed25519 AAAA...", or set approvals.mode: named',
+      'approvals.approvers.bob: no SSH public key for bob, but decisions are signed (approvals.mode): list approvers as NAME: "ssh-ed25519 AAAA...", or set approvals.mode: named',
+    ]);
+
+    doc.approvals = { requiredFor: ['prod'], approvers: ['alice', 'bob'], mode: 'named' };
+    assert.deepEqual(parseConfig(doc, 'rekey.yaml').approvals.approvers, { alice: null, bob: null });
+
+    const keys = exampleDoc().approvals.approvers;
+    doc.approvals = {
+      requiredFor: ['prod'],
+      approvers: { alice: keys.alice, bob: 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ bob' },
+    };
+    assert.match(problems(doc).join('\n'), /^approvals\.approvers\.bob: not an SSH public key: /);
+    doc.approvals = { requiredFor: ['prod'], approvers: { alice: 'ssh-ed25519' } };
+    assert.match(
+      problems(doc).join('\n'),
+      /approvals\.approvers\.alice: expected "<type> <base64> \[comment\]"/,
+    );
+
+    doc.approvals = { requiredFor: ['prod'], approvers: keys };
+    doc.environments.prod.approvals = { required: 2, separateFromStarter: true };
+    assert.deepEqual(problems(doc), [
+      'environments.prod.approvals.required: 2 distinct approvers besides the starter required but 2 configured',
+    ]);
+  });
+
   it('`rekey config check` prints a summary, or every problem and exits 2', () => {
     const ok = rekey('config', 'check', '--config', example);
     assert.equal(ok.status, 0, ok.stderr);

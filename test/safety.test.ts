@@ -398,10 +398,13 @@ describe('safety', () => {
   it('a rotation reset by an operator finds the keys its first run staged: no second pair', async () => {
     const count = async () => (await t.store('test').listVersions(t.config.secretNames.privateKey)).length;
     const before = await count();
+    let approved: string | undefined;
     const first = await fx.withWorker(t.config, async () => {
       const h = await start('rotateJwtKeys', { environments: ['test'] }, 'rotate-jwt/reset');
       await until('the gate', async () => (await h.query(progressQuery)).pendingGate);
-      await decide(fx.client, t.config, h.workflowId, 'approve', 'alice');
+      const { result } = await decide(fx.client, t.config, h.workflowId, 'approve', 'alice');
+      assert.equal(result.outcome, 'passed');
+      approved = (await h.query(progressQuery)).decisions[0]?.digest;
       await h.result();
       return h;
     });
@@ -419,8 +422,13 @@ describe('safety', () => {
     });
     await fx.withWorker(t.config, async () => {
       const h = fx.client.workflow.getHandle('rotate-jwt/reset', reset.runId ?? undefined);
-      // Temporal re-applies the first run's signals to the reset run, the approval among them (a
-      // signal-based gate then opens on its own: one reason for #10's plan-bound approvals).
+      // The first run's approval named that run's plan: the reset run waits for its own.
+      const gate = await until(
+        'the reset run to wait at its gate',
+        async () => (await h.query(progressQuery)).pendingGate,
+      );
+      assert.notEqual(gate.digest, approved, 'a new digest for the reset run');
+      await decide(fx.client, t.config, h.workflowId, 'approve', 'alice');
       const result = (await h.result()) as { ok: boolean };
       assert.equal(result.ok, true);
     });

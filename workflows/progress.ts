@@ -172,16 +172,20 @@ export function progressMarkdown(title: string, p: Progress): string {
       `- needed: ${g.required ?? 1} distinct${g.approvedBy?.length ? `; so far ${g.approvedBy.join(', ')}` : ''}${g.starter ? `; not ${g.starter} (started this run)` : ''}`,
       `- until: ${g.timeoutAt}`,
       '',
-      `From the CLI: \`rekey ${verb} ${workflowId} --by NAME\`${signed ? ' (signs with ssh-agent, or --key FILE)' : ''}`,
+      `From the CLI: \`rekey ${verb} ${workflowId} --by NAME\`${signed ? ' (signs with ssh-agent, or `--key FILE`)' : ''}`,
       '',
       `From this page: Update \`${verb}\` with`,
       '```json',
-      JSON.stringify({
-        by: 'NAME',
-        digest: g.digest,
-        ...(signed ? { signature: 'SIGNATURE' } : {}),
-        comment: 'optional',
-      }),
+      JSON.stringify(
+        {
+          by: 'NAME',
+          digest: g.digest,
+          ...(signed ? { signature: 'SIGNATURE' } : {}),
+          comment: 'optional',
+        },
+        null,
+        2,
+      ),
       '```',
       ...(signed
         ? [

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test servers need, once, into a cache that later runs reuse:
-#   - openssh-server and rsync (Debian packages) for the three test hosts
+#   - openssh-server and rsync (Debian packages) for the three test hosts, chromium for the Web UI
 #   - the Temporal CLI v1.5.1 (dev server with Web UI), built with `go install`
 #   - the Temporal Java time-skipping test server and its classpath, from Maven Central
 #   - the real SpacetimeDB server (spacetimedb-standalone 1.2.0) from crates.io, built with cargo
@@ -15,6 +15,8 @@ need_apt=()
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v rsync >/dev/null || need_apt+=(rsync)
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
+# The Web UI suite drives Debian's chromium (playwright-core never downloads a browser here).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "provision: apt-get install ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then
