@@ -54,8 +54,6 @@ Commands:
                                overlap rollover for services that accept several keys: add a key,
                                roll out, flip active, wait --ttl (default: the keyring's
                                tokenLifetime; shorter is refused), remove the old key, roll out
-  expedite ID --by NAME [--comment T]
-                               end a rollover's wait early (NAME must be a configured approver)
   promote FROM TO [TO ...] [--dry-run] [--consistent] [--allow-shrink] [--yes] [--wait]
                                copy FROM's data dir down the chain one hop at a time (rsync from
                                host to host, --delete): dry run on the running destination,
@@ -70,9 +68,15 @@ Commands:
                                environment's store and host key files
   status ID                    steps of a run and their state, pending gate, decisions; for a
                                promotion also the running hop and its copy (bytes, current file)
-  approve ID --by NAME [--comment T]
-  reject ID --by NAME [--comment T]
-                               decide a run's approval gate (NAME must be a configured approver)
+  approve ID --by NAME [--key FILE] [--comment T]
+  reject ID --by NAME [--key FILE] [--comment T]
+  expedite ID --by NAME [--key FILE] [--comment T]
+                               decide a run's gate (approve, reject) or end a rollover's wait early
+                               (expedite), as a Workflow Update the run checks: NAME must be a
+                               configured approver, the decision names the digest of the plan shown
+                               at the gate, and on signed gates carries NAME's SSH signature over
+                               "<decision> <digest>", made with ssh-keygen -Y sign from --key FILE
+                               or ssh-agent. A refused decision changes nothing (exit 2).
   schedule create rotate-jwt --env E [--env E ...] --every quarter|month|week [--yes]
                                a Temporal Schedule that rotates those environments at 06:00 UTC
                                on the first day of each period; a run still going when the next
@@ -92,8 +96,10 @@ Commands:
                                token it did not sign is refused. Without it nothing is checked.
 
 Options:
-  --config F   rekey.yaml to use (default: ./rekey.yaml, or $REKEY_CONFIG)
-  -h, --help   this help
+  --config F     rekey.yaml to use (default: ./rekey.yaml, or $REKEY_CONFIG)
+  --as NAME      on rotate, rollover, promote, schedule create: who starts the run, signed with
+  --key FILE     --key FILE or ssh-agent; required where approvals.separateFromStarter is set
+  -h, --help     this help
 
 Temporal connection: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
 TEMPORAL_TLS_* or a temporal.toml profile (Temporal's environment configuration).
@@ -441,6 +447,8 @@ async function scheduleCreate(args: string[]): Promise<number> {
       env: { type: 'string', multiple: true },
       every: { type: 'string' },
       yes: { type: 'boolean', default: false },
+      as: { type: 'string' },
+      key: { type: 'string' },
     },
   });
   const every = values.every;
@@ -468,7 +476,11 @@ async function scheduleCreate(args: string[]): Promise<number> {
     );
   }
   return withClient(async (client) => {
-    const handle = await createRotationSchedule(client, config, { environments, every });
+    const handle = await createRotationSchedule(client, config, {
+      environments,
+      every,
+      as: requester(values),
+    });
     console.log(formatSchedule(await handle.describe()));
     return 0;
   });

@@ -10,14 +10,15 @@ import {
   ScheduleOverlapPolicy,
 } from '@temporalio/client';
 import type { Config } from '../config/schema';
+import { rolloverSigningKey, rotateJwtKeys } from '../workflows';
 import {
-  RolloverInput,
-  RotateInput,
+  type RolloverInput,
+  type RotateInput,
   rolloverWorkflowId,
   rotateWorkflowId,
   TASK_QUEUE,
 } from '../workflows/inputs';
-import { checkRolloverTtl, expandToKeyGroups, RunRefused } from './runs';
+import { checkRolloverTtl, expandToKeyGroups, type Requester, RunRefused, withRequester } from './runs';
 
 /** 06:00 UTC on the first day of the period: early, before the working day in most of Europe. */
 export const CADENCES: Record<string, CalendarSpec> = {
@@ -45,9 +46,9 @@ async function createSchedule(
   client: Client,
   id: string,
   calendar: CalendarSpec,
-  workflowType: string,
-  args: unknown[],
-  taskQueue?: string,
+  workflow: typeof rotateJwtKeys | typeof rolloverSigningKey,
+  args: [RotateInput] | [RolloverInput],
+  opts: { summary: string; taskQueue?: string },
 ): Promise<ScheduleHandle> {
   try {
     return await client.schedule.create({
@@ -55,10 +56,11 @@ async function createSchedule(
       spec: { calendars: [calendar] },
       action: {
         type: 'startWorkflow',
-        workflowType,
+        workflowType: workflow,
         workflowId: id,
-        taskQueue: taskQueue ?? process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
+        taskQueue: opts.taskQueue ?? process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
         args,
+        staticSummary: opts.summary,
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: CATCHUP_WINDOW },
     });
@@ -73,13 +75,17 @@ async function createSchedule(
 export async function createRotationSchedule(
   client: Client,
   config: Config,
-  opts: { environments: string[]; every: string; taskQueue?: string },
+  opts: { environments: string[]; every: string; as?: Requester; taskQueue?: string },
 ): Promise<ScheduleHandle> {
   const calendar = cadence(opts.every);
   const environments = expandToKeyGroups(config, opts.environments);
   const id = rotateWorkflowId(environments);
-  const args = [RotateInput.parse({ environments })];
-  return createSchedule(client, id, calendar, 'rotateJwtKeys', args, opts.taskQueue);
+  // Each scheduled run carries the request of whoever made the schedule (--as), signed once here.
+  const input = withRequester(config, 'rotateJwtKeys', { environments }, environments, opts.as);
+  return createSchedule(client, id, calendar, rotateJwtKeys, [input], {
+    summary: `scheduled: rotate ${environments.join('+')} JWT keys every ${opts.every}`,
+    taskQueue: opts.taskQueue,
+  });
 }
 
 export async function createRolloverSchedule(
@@ -91,8 +97,10 @@ export async function createRolloverSchedule(
   checkRolloverTtl(config, opts.keyring);
   const id = rolloverWorkflowId(opts.keyring);
   // A rollover runs as long as its TTL wait; a run due meanwhile is skipped.
-  const args = [RolloverInput.parse({ keyring: opts.keyring })];
-  return createSchedule(client, id, calendar, 'rolloverSigningKey', args, opts.taskQueue);
+  return createSchedule(client, id, calendar, rolloverSigningKey, [{ keyring: opts.keyring }], {
+    summary: `scheduled: roll over keyring ${opts.keyring} every ${opts.every}`,
+    taskQueue: opts.taskQueue,
+  });
 }
 
 export function formatSchedule(d: ScheduleDescription): string {

@@ -98,7 +98,7 @@ describe('the Web UI as console', () => {
         page.frames().map((f) =>
           f
             .locator('body')
-            .innerText()
+            .textContent()
             .catch(() => ''),
         ),
       )
@@ -134,7 +134,7 @@ describe('the Web UI as console', () => {
     // Accepted: the dialog closes. Refused: it stays open showing the validator's message.
     const outcome = await until('the UI to answer the Update', async () => {
       if (!(await dialog.isVisible())) return 'accepted';
-      const refusal = /Error: (.+)/.exec(await dialog.innerText())?.[1];
+      const refusal = /Error: (.+)/.exec((await dialog.textContent()) ?? '')?.[1];
       return refusal ? `refused: ${refusal}` : undefined;
     });
     await shot(`update-${name}-${outcome.split(':')[0]}`);

@@ -112,7 +112,9 @@ export class Gates {
       'running',
       `waiting for ${gate.policy.required} of ${Object.keys(gate.policy.approvers).join(', ')}`,
     );
-    const decided = await condition(() => open.outcome !== undefined, gate.policy.timeoutMs);
+    const decided = await condition(() => open.outcome !== undefined, gate.policy.timeoutMs, {
+      summary: `${gate.name}: waiting for ${gate.policy.required} approval(s)`,
+    });
     const outcome: GateOutcome =
       decided && open.outcome ? open.outcome : { approved: false, reason: 'timeout' };
     this.close();
@@ -137,7 +139,7 @@ export class Gates {
   }): Promise<{ by: string; comment?: string } | undefined> {
     if (this.legacy) return legacyExpeditableWait(this.tracker, Object.keys(wait.policy.approvers), wait.ms);
     const open = this.openGate('expedite', wait.name, wait.policy, wait.plan, wait.ms);
-    await condition(() => open.outcome !== undefined, wait.ms);
+    await condition(() => open.outcome !== undefined, wait.ms, { summary: `${wait.name}: may be expedited` });
     this.close();
     if (!open.outcome?.approved) return undefined;
     const last = this.tracker.progress.decisions.at(-1);
