@@ -181,7 +181,11 @@ export function createRotationActivities(deps: RotationDeps) {
         added: all.filter((env) => !input.environments.includes(env)),
         approvers: Object.keys(config.approvals.approvers),
         approvalTimeoutMs: durationMs(config.approvals.timeout),
-        approval: gatePolicy(config, all),
+        // The gate's policy comes from the environments that require it.
+        approval: gatePolicy(
+          config,
+          all.filter((e) => config.approvals.requiredFor.includes(e)),
+        ),
       };
     },
 

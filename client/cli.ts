@@ -1,5 +1,6 @@
 // The `rekey` command line. Exit codes: 0 done, 1 the run failed, 2 bad usage or input.
 import { readFileSync, statSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { type ScheduleHandle, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -13,7 +14,7 @@ import { Config } from '../config/schema';
 import { summarize } from '../config/summary';
 import { storeRegistry } from '../worker/worker';
 import { errorText } from '../workflows/errors';
-import type { DecisionKind } from '../workflows/progress';
+import type { DecisionKind, PendingGate } from '../workflows/progress';
 import type { HopResult } from '../workflows/promote';
 import type { RolloverResult } from '../workflows/rollover';
 import { formatHops, formatProgress, formatRotateResult, formatVerify } from './format';
@@ -356,6 +357,25 @@ async function status(args: string[]): Promise<number> {
   });
 }
 
+/** Refuses a gate other than the one the approver read: by --digest, or by asking on a terminal. */
+async function confirmGate(kind: DecisionKind, gate: PendingGate, digest?: string): Promise<void> {
+  if (digest !== undefined) {
+    if (digest.length < 12 || !gate.digest?.startsWith(digest))
+      throw new RunRefused(
+        `the plan at the gate is ${gate.digest ?? 'a run of an older rekey'}, not ${digest}${digest.length < 12 ? ' (give at least 12 characters)' : ''}: read it again (rekey status) and decide on that one`,
+      );
+    return;
+  }
+  console.log(`${gate.name}: ${gate.summary}\ndigest: ${gate.digest}`);
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = await rl.question(`${kind} this plan? [y/N] `);
+    if (!/^y(es)?$/i.test(answer.trim())) throw new RunRefused(`not ${DONE[kind]}: nothing was sent`);
+  } finally {
+    rl.close();
+  }
+}
+
 const DONE: Record<DecisionKind, string> = {
   approve: 'approved',
   reject: 'rejected',
@@ -372,25 +392,29 @@ function decisionCommand(kind: DecisionKind): Handler {
         config: { type: 'string' },
         by: { type: 'string' },
         key: { type: 'string' },
+        digest: { type: 'string' },
         comment: { type: 'string' },
       },
     });
     const id = runIdArg(positionals, kind);
     if (!values.by) throw new UsageError(`${kind} needs --by NAME (a configured approver)`);
+    if (!values.digest && !(process.stdin.isTTY && process.stdout.isTTY))
+      throw new UsageError(
+        `${kind} needs --digest PREFIX, the plan digest (or its first 12+ characters) that rekey status ${id} shows: you decide on the plan you read`,
+      );
     const config = loadConfig(configPath(values.config));
     const by = values.by;
     return withClient(async (client) => {
-      const {
-        id: target,
-        result,
-        summary,
-      } = await decideGate(client, config, id, kind, {
+      const decided = await decideGate(client, config, id, kind, {
         by,
         ...(values.comment ? { comment: values.comment } : {}),
         ...(values.key ? { keyFile: values.key } : {}),
+        confirm: (gate) => confirmGate(kind, gate, values.digest),
       });
-      console.log(`${DONE[kind]} ${target} as ${by}: ${summary}`);
-      if (result.outcome === 'waiting')
+      const { result } = decided;
+      console.log(`${DONE[kind]} ${decided.id} as ${by}: ${decided.summary}`);
+      if (!result) console.log(`sent as a signal (a run of an older rekey); see rekey status ${id}`);
+      else if (result.outcome === 'waiting')
         console.log(
           `waiting for ${result.required - result.approvedBy.length} more approval(s) (so far: ${result.approvedBy.join(', ')})`,
         );

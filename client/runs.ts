@@ -28,10 +28,13 @@ import {
   type DecisionInput,
   type DecisionResult,
   expediteUpdate,
+  legacyApproveSignal,
+  legacyExpediteSignal,
+  legacyRejectSignal,
   progressQuery,
   rejectUpdate,
 } from '../workflows/messages';
-import type { DecisionKind, Progress } from '../workflows/progress';
+import type { DecisionKind, PendingGate, Progress } from '../workflows/progress';
 import type { RotateResult } from '../workflows/rotate';
 import { connectConfig } from './connection';
 import { signAs } from './sign';
@@ -80,8 +83,12 @@ export function withRequester<T extends Record<string, unknown>>(
   input: T,
   environments: string[],
   as: Requester | undefined,
+  binding: { schedule?: string } = {},
 ): T {
-  const separate = environments.filter((e) => gatePolicy(config, [e]).separateFromStarter);
+  // Only environments whose changes wait for an approval have a gate to pass.
+  const separate = environments.filter(
+    (e) => config.approvals.requiredFor.includes(e) && gatePolicy(config, [e]).separateFromStarter,
+  );
   if (!as) {
     if (separate.length > 0)
       throw new RunRefused(
@@ -89,14 +96,16 @@ export function withRequester<T extends Record<string, unknown>>(
       );
     return input;
   }
+  const bound =
+    binding.schedule !== undefined ? { schedule: binding.schedule } : { at: new Date().toISOString() };
   const signature = config.approvals.approvers[as.name]
-    ? signAs(config, as.name, requestMessage(workflowType, input), as.keyFile)
+    ? signAs(config, as.name, requestMessage(workflowType, input, bound), as.keyFile)
     : undefined;
   if (!signature && separate.length > 0 && gatePolicy(config, separate).mode === 'signed')
     throw new RunRefused(
       `${as.name} has no SSH key in the config, so cannot sign the request for ${separate.join(', ')}`,
     );
-  return { ...input, requestedBy: { name: as.name, ...(signature ? { signature } : {}) } };
+  return { ...input, requestedBy: { name: as.name, ...(signature ? { signature, ...bound } : {}) } };
 }
 
 export async function startRotation(
@@ -144,6 +153,11 @@ export async function progressOf(client: Client, workflowId: string): Promise<Pr
 }
 
 const UPDATES = { approve: approveUpdate, reject: rejectUpdate, expedite: expediteUpdate } as const;
+const LEGACY_SIGNALS = {
+  approve: legacyApproveSignal,
+  reject: legacyRejectSignal,
+  expedite: legacyExpediteSignal,
+} as const;
 
 /** Where a decision goes: the run itself, or the child it waits on (a promotion's hop). */
 async function gateHolder(client: Client, workflowId: string, kind: DecisionKind) {
@@ -171,17 +185,28 @@ export async function decideGate(
   config: Config,
   workflowId: string,
   kind: DecisionKind,
-  decision: { by: string; comment?: string; keyFile?: string },
-): Promise<{ id: string; result: DecisionResult; summary: string }> {
+  decision: {
+    by: string;
+    comment?: string;
+    keyFile?: string;
+    confirm?: (gate: PendingGate) => Promise<void>;
+  },
+): Promise<{ id: string; result?: DecisionResult; summary: string }> {
   const { id, gate } = await gateHolder(client, workflowId, kind);
   if (gate.kind !== (kind === 'expedite' ? 'expedite' : 'approval'))
     throw new RunRefused(
       `${id} is waiting for ${gate.kind === 'expedite' ? 'its wait to end' : 'an approval'}, not ${kind}`,
     );
-  if (!gate.digest)
-    throw new RunRefused(
-      `${id} was started by an older rekey whose gates took signals; finish it with that version`,
-    );
+  // The approver decides on the plan they read: `confirm` refuses a gate other than theirs.
+  await decision.confirm?.(gate);
+  if (!gate.digest) {
+    // A run started by an older rekey: its gates take decisions by signal, by name.
+    await client.workflow.getHandle(id).signal(LEGACY_SIGNALS[kind], {
+      by: decision.by,
+      ...(decision.comment ? { comment: decision.comment } : {}),
+    });
+    return { id, summary: gate.summary };
+  }
   const input: DecisionInput = {
     by: decision.by,
     digest: gate.digest,

@@ -81,7 +81,9 @@ export async function createRotationSchedule(
   const environments = expandToKeyGroups(config, opts.environments);
   const id = rotateWorkflowId(environments);
   // Each scheduled run carries the request of whoever made the schedule (--as), signed once here.
-  const input = withRequester(config, 'rotateJwtKeys', { environments }, environments, opts.as);
+  const input = withRequester(config, 'rotateJwtKeys', { environments }, environments, opts.as, {
+    schedule: id,
+  });
   return createSchedule(client, id, calendar, rotateJwtKeys, [input], {
     summary: `scheduled: rotate ${environments.join('+')} JWT keys every ${opts.every}`,
     taskQueue: opts.taskQueue,

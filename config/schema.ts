@@ -412,8 +412,34 @@ export const Config = z
         });
       }
     }
+    // One key, one person: two names with the same key would let one holder be a quorum of two.
+    const byKey = new Map<string, string>();
+    for (const [approver, key] of approvers) {
+      if (key === null) continue;
+      const blob = key.trim().split(/\s+/)[1] ?? '';
+      const other = byKey.get(blob);
+      if (other)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['approvals', 'approvers', approver],
+          message: `the same key as ${other}: each approver needs a key of their own`,
+        });
+      byKey.set(blob, approver);
+    }
     for (const [envName, env] of Object.entries(cfg.environments)) {
-      if (!env.approvals || !cfg.approvals.requiredFor.includes(envName)) continue;
+      if (!env.approvals) continue;
+      // Named gates take every name on trust: a quorum or a separate starter would mean nothing.
+      if (
+        (env.approvals.mode ?? cfg.approvals.mode) === 'named' &&
+        (env.approvals.required > 1 || env.approvals.separateFromStarter)
+      )
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', envName, 'approvals'],
+          message:
+            'required > 1 and separateFromStarter need signed approvals (mode: signed): named ones are taken on trust',
+        });
+      if (!cfg.approvals.requiredFor.includes(envName)) continue;
       // The starter of a run is one of the approvers, and may not approve it.
       const needed = env.approvals.required + (env.approvals.separateFromStarter ? 1 : 0);
       if (approvers.length > 0 && needed > 1 && needed > approvers.length) {

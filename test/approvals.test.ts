@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { startRotation } from '../client/runs';
+import { createRotationSchedule } from '../client/schedules';
 import { requestMessage } from '../workflows/approvals';
 import { approveUpdate, type DecisionInput, expediteUpdate, progressQuery } from '../workflows/messages';
 import type { Progress } from '../workflows/progress';
-import { type TemporalFixture, temporalFixture } from './helpers';
+import { historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { type ApproverName, approversConfig, assertRefused, decide, keyFile, sign } from './infra/approvers';
 import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
 import { until } from './infra/until';
@@ -138,7 +139,7 @@ describe('approvals', () => {
       );
       assert.equal(await versions('prod'), prodBefore, 'one approval of two changes nothing');
       const second = await decide(fx.client, t.config, h.workflowId, 'approve', 'bob');
-      assert.equal(second.result.outcome, 'passed');
+      assert.equal(second.result?.outcome, 'passed');
       const r = await h.result();
       return { r, decisions: (await h.query(progressQuery)).decisions };
     });
@@ -157,12 +158,17 @@ describe('approvals', () => {
       ],
       'only the accepted decisions are recorded, each with its signature as evidence',
     );
-    const history = JSON.stringify(await h.fetchHistory());
+    const history = await historyText(fx.client, h.workflowId);
+    assert.match(history, /looks right/, 'the history was decoded (the accepted decision is in it)');
     assert.doesNotMatch(
       history,
       /mallory|sha256:0000|guessed/,
       'refused decisions left no trace in the history',
     );
+    const accepted = (await h.fetchHistory()).events?.filter(
+      (e) => e.workflowExecutionUpdateAcceptedEventAttributes,
+    );
+    assert.equal(accepted?.length, 2, 'two Updates accepted: alice and bob');
   });
 
   it('a decision names the plan of its own run: a signature for an earlier run is refused', async () => {
@@ -205,15 +211,32 @@ describe('approvals', () => {
       assert.match(anonymous.message, /names no starter \(requestedBy\).*--as NAME; nothing was changed/);
 
       // bob signs a request in alice's name, so that he could approve it himself.
+      const at = new Date().toISOString();
       const forgedRequest = {
         ...input,
-        requestedBy: { name: 'alice', signature: sign('bob', requestMessage('rotateJwtKeys', input)) },
+        requestedBy: {
+          name: 'alice',
+          at,
+          signature: sign('bob', requestMessage('rotateJwtKeys', input, { at })),
+        },
       };
       const forged = await failureOf((await start(forgedRequest, 'rotate-jwt/forged')).result());
       assert.match(
         forged.message,
         /requestedBy: the signature of alice does not verify: signed by another key/,
       );
+      // alice's own request, signed an hour ago (say, read from an old run's history).
+      const old = new Date(Date.now() - 3600_000).toISOString();
+      const replayed = {
+        ...input,
+        requestedBy: {
+          name: 'alice',
+          at: old,
+          signature: sign('alice', requestMessage('rotateJwtKeys', input, { at: old })),
+        },
+      };
+      const late = await failureOf((await start(replayed, 'rotate-jwt/replayed')).result());
+      assert.match(late.message, /the request was signed at .*: a signed request is good for 10 minutes/);
       assert.equal(await versions('test'), testBefore);
 
       const h = await startRotation(fx.client, t.config, input, {
@@ -257,5 +280,30 @@ describe('approvals', () => {
       ],
     );
     assert.equal((await whoami(t, 'dev', seeded.tokens.dev)).status, 401, 'the old key is gone from dev');
+  });
+
+  it('a schedule made --as alice starts runs naming alice as their starter', async () => {
+    const schedule = await createRotationSchedule(fx.client, t.config, {
+      environments: ['test'],
+      every: 'quarter',
+      as: { name: 'alice', keyFile: keyFile('alice') },
+      taskQueue: fx.taskQueue,
+    });
+    try {
+      await fx.withWorker(t.config, async () => {
+        await schedule.trigger();
+        const runId = await until('the scheduled run', async () => {
+          const d = await schedule.describe();
+          return (d.info.runningActions[0] ?? d.info.recentActions[0]?.action)?.workflow.workflowId;
+        });
+        const h = fx.client.workflow.getHandle(runId);
+        assert.equal((await gateOf(h)).pendingGate?.starter, 'alice');
+        await assertRefused(decide(fx.client, t.config, runId, 'approve', 'alice'), /alice started this run/);
+        await decide(fx.client, t.config, runId, 'reject', 'carol');
+        await failureOf(h.result());
+      });
+    } finally {
+      await schedule.delete();
+    }
   });
 });

@@ -78,44 +78,43 @@ describe('rekey CLI with a worker', () => {
     assert.equal(again.status, 2);
     assert.match(again.stderr, /a rotation of prod is already running \(rotate-jwt\/prod\)/);
 
-    const mallory = rekey(
-      'approve',
-      'rotate-jwt/prod',
-      '--by',
-      'mallory',
-      '--key',
-      keyFile('mallory'),
-      '--config',
-      t.configFile,
+    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(waiting)?.[1] ?? '';
+    const approve = (by: string, key: string, ...more: string[]) =>
+      rekey(
+        'approve',
+        'rotate-jwt/prod',
+        '--by',
+        by,
+        '--key',
+        keyFile(key as 'alice'),
+        '--config',
+        t.configFile,
+        ...more,
+      );
+
+    // Not on a terminal: the approver names the plan they read.
+    const blind = approve('alice', 'alice');
+    assert.equal(blind.status, 2);
+    assert.match(
+      blind.stderr,
+      /approve needs --digest PREFIX, the plan digest .* that rekey status rotate-jwt\/prod shows/,
     );
+    const otherPlan = approve('alice', 'alice', '--digest', 'sha256:0123456789abcdef');
+    assert.equal(otherPlan.status, 2);
+    assert.match(
+      otherPlan.stderr,
+      /the plan at the gate is sha256:[0-9a-f]{64}, not sha256:0123456789abcdef/,
+    );
+
+    const mallory = approve('mallory', 'mallory', '--digest', digest.slice(0, 20));
     assert.equal(mallory.status, 2);
     assert.match(mallory.stderr, /"mallory" is not an approver \(approvers: alice, bob\)/);
     // bob's key claiming to be alice: refused before anything is sent, naming both keys.
-    const forged = rekey(
-      'approve',
-      'rotate-jwt/prod',
-      '--by',
-      'alice',
-      '--key',
-      keyFile('bob'),
-      '--config',
-      t.configFile,
-    );
+    const forged = approve('alice', 'bob', '--digest', digest.slice(0, 20));
     assert.equal(forged.status, 2);
     assert.match(forged.stderr, /is not alice's \(configured key SHA256:.*signed by another key/);
 
-    const alice = rekey(
-      'approve',
-      'rotate-jwt/prod',
-      '--by',
-      'alice',
-      '--key',
-      keyFile('alice'),
-      '--comment',
-      'change 4711',
-      '--config',
-      t.configFile,
-    );
+    const alice = approve('alice', 'alice', '--digest', digest.slice(0, 20), '--comment', 'change 4711');
     assert.equal(alice.status, 0, alice.stderr);
     assert.match(alice.stdout, /approved rotate-jwt\/prod as alice: prod: new ES256 pair/);
     assert.match(alice.stdout, /the gate is passed/);

@@ -101,6 +101,10 @@ describe('config', () => {
     ]);
 
     doc.approvals = { requiredFor: ['prod'], approvers: ['alice', 'bob'], mode: 'named' };
+    assert.deepEqual(problems(doc), [
+      'environments.prod.approvals: required > 1 and separateFromStarter need signed approvals (mode: signed): named ones are taken on trust',
+    ]);
+    delete doc.environments.prod.approvals;
     assert.deepEqual(parseConfig(doc, 'rekey.yaml').approvals.approvers, { alice: null, bob: null });
 
     const keys = exampleDoc().approvals.approvers;

@@ -43,16 +43,14 @@ export async function temporalFixture(namespace: (typeof TEST_NAMESPACES)[number
   };
 }
 
-/** The full event history of a run as JSON text, payloads decoded, for leak checks. */
+/** The full event history of a run as JSON text, every payload's data decoded to text, for leak
+ * checks. (JSON.stringify of a history turns payload bytes into base64 before a replacer sees
+ * them, so the decoding is done on the JSON form.) */
 export async function historyText(client: Client, workflowId: string): Promise<string> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const decode = (_k: string, v: unknown) => {
-    if (v && typeof v === 'object' && 'data' in v && (v as { data: unknown }).data instanceof Uint8Array) {
-      return { ...v, data: Buffer.from((v as { data: Uint8Array }).data).toString('utf8') };
-    }
-    return v;
-  };
-  return JSON.stringify(history, decode);
+  return JSON.stringify(JSON.parse(JSON.stringify(history)), (k, v) =>
+    k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v,
+  );
 }
 
 export { assertNoSecrets } from './assertions';

@@ -192,7 +192,7 @@ describe('promote', () => {
           'not now',
         );
         assert.equal(decided.id, 'promote/prod-test-gate/prod..test');
-        assert.equal(decided.result.outcome, 'rejected');
+        assert.equal(decided.result?.outcome, 'rejected');
         return h.result().then(
           () => undefined,
           (e: Error) => e,

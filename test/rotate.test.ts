@@ -119,6 +119,7 @@ describe('rotateJwtKeys', () => {
 
     it('keeps every key value and token out of the workflow history', async () => {
       const text = await historyText(fx.client, workflowId);
+      assert.match(text, /publisher-prod/, 'payloads were decoded (token identities are in the results)');
       const secrets: string[] = [];
       for (const e of ENVS) {
         secrets.push(

@@ -403,7 +403,7 @@ describe('safety', () => {
       const h = await start('rotateJwtKeys', { environments: ['test'] }, 'rotate-jwt/reset');
       await until('the gate', async () => (await h.query(progressQuery)).pendingGate);
       const { result } = await decide(fx.client, t.config, h.workflowId, 'approve', 'alice');
-      assert.equal(result.outcome, 'passed');
+      assert.equal(result?.outcome, 'passed');
       approved = (await h.query(progressQuery)).decisions[0]?.digest;
       await h.result();
       return h;

@@ -66,6 +66,7 @@ describe('the Web UI as console', () => {
       args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
     });
     page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+    page.setDefaultTimeout(60_000);
   });
   after(async () => {
     await browser?.close();
@@ -132,11 +133,17 @@ describe('the Web UI as console', () => {
     await shot(`update-${name}-filled`);
     await dialog.getByTestId('confirm-modal-button').click();
     // Accepted: the dialog closes. Refused: it stays open showing the validator's message.
-    const outcome = await until('the UI to answer the Update', async () => {
-      if (!(await dialog.isVisible())) return 'accepted';
-      const refusal = /Error: (.+)/.exec((await dialog.textContent()) ?? '')?.[1];
-      return refusal ? `refused: ${refusal}` : undefined;
-    });
+    const outcome = await until(
+      'the UI to answer the Update',
+      async () => {
+        if (!(await dialog.isVisible())) return 'accepted';
+        const refusal = /Error: (.+)/.exec(
+          (await dialog.textContent({ timeout: 1000 }).catch(() => '')) ?? '',
+        )?.[1];
+        return refusal ? `refused: ${refusal}` : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     await shot(`update-${name}-${outcome.split(':')[0]}`);
     if (outcome !== 'accepted') await dialog.getByRole('button', { name: 'Cancel' }).last().click();
     return outcome;

@@ -4,6 +4,7 @@
 // digest of the plan shown at this gate, and on signed gates carry the approver's SSH signature
 // over "<decision> <digest>", verified here against the configured key (never the client's word).
 // A refused decision leaves no trace in the history; an accepted one keeps its signature.
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { ApplicationFailure, condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { GatePolicy } from '../config/approvals';
 import { legacyApprovalGate, legacyExpeditableWait } from './legacy-gate';
@@ -26,13 +27,27 @@ export type GateOutcome =
 export interface RequestedBy {
   name: string;
   signature?: string;
+  /** When the request was signed (ISO time), or the schedule it was signed for. */
+  at?: string;
+  schedule?: string;
 }
 
-/** The text a requester signs: the workflow type and its input without `requestedBy`. */
-export function requestMessage(workflowType: string, input: Record<string, unknown>): string {
+/** How far a signed request's `at` may be from the run's start. */
+export const REQUEST_WINDOW_MS = 10 * 60_000;
+
+/** The text a requester signs: the workflow type, its input without `requestedBy`, and what the
+ * request is bound to (`at=<ISO time>` or `schedule=<id>`), so that it cannot be replayed later. */
+export function requestMessage(
+  workflowType: string,
+  input: Record<string, unknown>,
+  binding: Pick<RequestedBy, 'at' | 'schedule'>,
+): string {
   const { requestedBy: _, ...rest } = input;
-  return `request ${workflowType} ${digestOf([canonicalJson(rest)])}`;
+  const bound = binding.schedule !== undefined ? `schedule=${binding.schedule}` : `at=${binding.at}`;
+  return `request ${workflowType} ${digestOf([canonicalJson(rest)])} ${bound}`;
 }
+
+const scheduledBy = defineSearchAttributeKey('TemporalScheduledById', SearchAttributeType.KEYWORD);
 
 /** The failure that ends a run whose gate was not passed; `consequence` says what was left as is. */
 export function notApproved(
@@ -94,6 +109,29 @@ export class Gates {
         description: DESCRIPTIONS[kind],
       });
     }
+  }
+
+  /**
+   * The gate's policy, from a plan or gate activity. Results recorded before activities returned
+   * one (runs of an older rekey) mean one named approver of those listed; a new run given none (an
+   * older worker answered its activity during an upgrade) fails rather than decide by weaker rules.
+   */
+  policyOf(policy: GatePolicy | undefined, listed: { approvers: string[]; timeoutMs: number }): GatePolicy {
+    if (policy) return policy;
+    if (this.legacy)
+      return {
+        mode: 'named',
+        approvers: Object.fromEntries(listed.approvers.map((a) => [a, null])),
+        required: 1,
+        separateFromStarter: false,
+        timeoutMs: listed.timeoutMs,
+      };
+    throw ApplicationFailure.create({
+      type: 'PolicyViolation',
+      message:
+        'the gate has no approval policy (an older worker planned this run); nothing was changed: start it again',
+      nonRetryable: true,
+    });
   }
 
   /** Waits for the gate's quorum of approvals, a rejection, or the timeout. */
@@ -202,12 +240,28 @@ export class Gates {
       throw badInput(
         `requestedBy: ${key ? `${req.name} did not sign the request` : `${req.name} is not a configured approver with a key`}; nothing was changed`,
       );
+    // The binding: a request signed for this run's start, or for the schedule that started it
+    // (the server sets TemporalScheduledById; a client cannot).
+    if (req.schedule !== undefined) {
+      const by = workflowInfo().typedSearchAttributes.get(scheduledBy);
+      if (by !== req.schedule)
+        throw badInput(
+          `requestedBy: signed for schedule ${req.schedule}, but ${by ? `schedule ${by}` : 'no schedule'} started this run; nothing was changed`,
+        );
+    } else {
+      const started = workflowInfo().startTime.getTime();
+      const at = Date.parse(req.at ?? '');
+      if (!(Math.abs(at - started) <= REQUEST_WINDOW_MS))
+        throw badInput(
+          `requestedBy: the request was signed at ${req.at ?? '(no time)'}, the run started at ${new Date(started).toISOString()}: a signed request is good for ${REQUEST_WINDOW_MS / 60_000} minutes; nothing was changed`,
+        );
+    }
     try {
       verifySshSignature(
         req.signature,
         parseSshPublicKey(key),
         APPROVAL_NAMESPACE,
-        requestMessage(this.request.type, this.request.input),
+        requestMessage(this.request.type, this.request.input, req),
       );
     } catch (err) {
       throw badInput(

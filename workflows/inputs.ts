@@ -6,9 +6,16 @@ export const TASK_QUEUE = 'rekey';
 
 /** Who asked for the run. Checked where an environment's gates must be passed by someone else
  * (approvals.separateFromStarter); on signed gates `signature` is the requester's SSHSIG over the
- * request (see requestMessage in approvals.ts), which `rekey ... --as NAME` makes. */
+ * request (see requestMessage in approvals.ts), which `rekey ... --as NAME` makes. A request is
+ * bound to a time (`at`, good for minutes around the run's start) or to the schedule whose runs
+ * it starts (`schedule`, the schedule id). */
 const requestedBy = z
-  .strictObject({ name: z.string().min(1), signature: z.string().min(1).optional() })
+  .strictObject({
+    name: z.string().min(1),
+    signature: z.string().min(1).optional(),
+    at: z.iso.datetime().optional(),
+    schedule: z.string().min(1).optional(),
+  })
   .optional();
 
 export const RotateInput = z.strictObject({

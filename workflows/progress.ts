@@ -160,12 +160,14 @@ export function progressMarkdown(title: string, p: Progress): string {
   if (g) {
     const verb = g.kind === 'expedite' ? 'expedite' : 'approve';
     const signed = g.mode === 'signed';
+    // A fence longer than any run of backticks in the plan (file names come from a host).
+    const fence = '`'.repeat(Math.max(3, ...(g.summary.match(/`+/g) ?? []).map((r) => r.length + 1)));
     lines.push(
       `#### ${g.kind === 'expedite' ? 'Waiting; may be ended early' : 'Waiting for approval'}: ${g.name}`,
       '',
-      '```',
+      fence,
       g.summary,
-      '```',
+      fence,
       '',
       `- plan digest: \`${g.digest}\``,
       `- approvers: ${g.approvers.join(', ')} (${signed ? 'signed: each decision carries an SSH signature by the approver’s configured key' : 'named: taken on trust'})`,

@@ -101,19 +101,28 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
   }
 }
 
-/** What the starter of a hop asked for: the promotion that started it (which must include this
- * hop), or the hop itself when started on its own. */
+/** What the starter of a hop asked for: the promotion that started it (its parent, whose chain
+ * has this hop and whose options are the hop's), or the hop itself when started on its own. */
 function hopRequest(raw: HopInput, input: HopOptions) {
-  if (!input.promotion) return { type: 'promoteHop', input: raw as Record<string, unknown> };
-  const chain = input.promotion.chain;
-  const at = Array.isArray(chain) ? chain.indexOf(input.from) : -1;
-  if (at < 0 || (chain as unknown[])[at + 1] !== input.to)
+  const promotion = input.promotion;
+  if (!promotion) return { type: 'promoteHop', input: raw as Record<string, unknown> };
+  const parsed = PromoteInput.safeParse(promotion);
+  const chain = parsed.success ? parsed.data.chain : [];
+  const at = chain.indexOf(input.from);
+  const ours =
+    parsed.success &&
+    at >= 0 &&
+    chain[at + 1] === input.to &&
+    // Only `promote` starts hops as children: a hop started on its own cannot borrow a request.
+    workflowInfo().parent !== undefined &&
+    (['dryRun', 'consistent', 'allowShrink'] as const).every((k) => parsed.data[k] === input[k]);
+  if (!ours)
     throw ApplicationFailure.create({
       type: 'BadInput',
-      message: `promotion: ${input.from} -> ${input.to} is not a hop of the promotion it names`,
+      message: `promotion: ${input.from} -> ${input.to} was not started by the promotion its input names; nothing was changed`,
       nonRetryable: true,
     });
-  return { type: 'promote', input: input.promotion };
+  return { type: 'promote', input: promotion };
 }
 
 async function hop(
@@ -224,15 +233,8 @@ async function hop(
     if (gate.required) {
       const outcome = await gates.approval({
         name: 'approval',
-        // Gates recorded before they had a policy: one named approver of the listed ones.
-        policy: gate.policy ?? {
-          mode: 'named',
-          approvers: Object.fromEntries(gate.approvers.map((a) => [a, null])),
-          required: 1,
-          separateFromStarter: false,
-          timeoutMs: gate.timeoutMs,
-        },
-        plan: `${from} -> ${to}: ${planText(plan)}`,
+        policy: gates.policyOf(gate.policy, gate),
+        plan: `${from} -> ${to}: ${planText(plan)}${input.consistent ? `; then ${from} is STOPPED for a final pass and started again` : ''}`,
       });
       if (!outcome.approved) throw notApproved(outcome, `${to} data unchanged`);
     } else {

@@ -3,7 +3,6 @@
 // vN, roll out. No token is ever rejected while it could still be valid.
 import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { KeyringActivities, RingFacts } from '../activities/keyring';
-import type { GatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import { quickActivity, serviceActivity } from './activity-options';
 import { Gates, notApproved } from './approvals';
@@ -101,14 +100,10 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
     const replicas = before.replicas.length;
     await tracker.run('roll out new key', () => rollOutAll(replicas, before.maxUnavailable));
 
-    // Facts recorded before gates had a policy: one named approver of the listed ones.
-    const policy: GatePolicy = before.approval ?? {
-      mode: 'named',
-      approvers: Object.fromEntries(before.approvers.map((a) => [a, null])),
-      required: 1,
-      separateFromStarter: false,
+    const policy = gates.policyOf(before.approval, {
+      approvers: before.approvers,
       timeoutMs: parseDuration(before.approvalTimeout),
-    };
+    });
     if (input.requireApproval) {
       const outcome = await gates.approval({
         name: 'approval',

@@ -127,14 +127,7 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   if (needsApproval.length > 0) {
     const outcome = await gates.approval({
       name: 'approval',
-      // Plans recorded before gates had a policy: one named approver of the listed ones.
-      policy: plan.approval ?? {
-        mode: 'named',
-        approvers: Object.fromEntries(plan.approvers.map((a) => [a, null])),
-        required: 1,
-        separateFromStarter: false,
-        timeoutMs: plan.approvalTimeoutMs,
-      },
+      policy: gates.policyOf(plan.approval, { approvers: plan.approvers, timeoutMs: plan.approvalTimeoutMs }),
       plan: plan.approval ? gatePlan(plan) : planSummary(plan),
     });
     if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');

@@ -11,9 +11,12 @@ export const APPROVAL_NAMESPACE = 'rekey-approval';
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
+/** Strict base64: padding only at the end, no stray bits (one spelling per value). */
 function fromBase64(text: string): Uint8Array {
-  const clean = text.replace(/[\s=]/g, '');
-  if (!/^[A-Za-z0-9+/]*$/.test(clean)) throw new Error('not base64');
+  const squeezed = text.replace(/\s/g, '');
+  const clean = squeezed.replace(/={1,2}$/, '');
+  if (!/^[A-Za-z0-9+/]*$/.test(clean) || clean.length % 4 === 1) throw new Error('not base64');
+  if (squeezed !== clean && squeezed.length % 4 !== 0) throw new Error('not base64');
   const out = new Uint8Array(Math.floor((clean.length * 3) / 4));
   let bits = 0;
   let value = 0;
@@ -26,6 +29,7 @@ function fromBase64(text: string): Uint8Array {
       out[n++] = (value >> bits) & 0xff;
     }
   }
+  if (value & ((1 << bits) - 1)) throw new Error('not base64');
   return out.subarray(0, n);
 }
 
@@ -38,7 +42,7 @@ class Reader {
   private at = 0;
   constructor(private readonly buf: Uint8Array) {}
   bytes(n: number): Uint8Array {
-    if (this.at + n > this.buf.length) throw new Error('truncated');
+    if (n < 0 || this.at + n > this.buf.length) throw new Error('truncated');
     const out = this.buf.subarray(this.at, this.at + n);
     this.at += n;
     return out;
@@ -46,7 +50,7 @@ class Reader {
   uint32(): number {
     const b = this.bytes(4);
     return (
-      ((b[0] as number) * 2 ** 24 + ((b[1] as number) << 16)) | ((b[2] as number) << 8) | (b[3] as number)
+      (((b[0] as number) << 24) | ((b[1] as number) << 16) | ((b[2] as number) << 8) | (b[3] as number)) >>> 0
     );
   }
   string(): Uint8Array {
@@ -163,6 +167,7 @@ export function verifySshSignature(
     const inner = new Reader(r.string());
     sigType = text(inner.string());
     sig = inner.string();
+    if (!inner.done() || !r.done()) throw new Error('trailing bytes');
   } catch (err) {
     throw new Error(`the signature is not an SSH signature: ${(err as Error).message}`);
   }
@@ -193,7 +198,7 @@ export function verifySshSignature(
         return out;
       };
       const compact = concat([int32(rs.string()), int32(rs.string())]);
-      ok = p256.verify(compact, sha256(signed), publicKey.point, { lowS: false });
+      ok = p256.verify(compact, sha256(signed), publicKey.point, { lowS: false, format: 'compact' });
     }
   } catch {
     ok = false;

@@ -18,6 +18,7 @@ export const TEST_NAMESPACES = [
   'safety',
   'approvals',
   'web-ui',
+  'spacetimedb',
   'bench',
 ] as const;
 

@@ -10,20 +10,27 @@
 // loads every key in it at start, signs new tokens with the active one (its kid in the header),
 // accepts tokens signed by any key in the ring, lists the kids at /.well-known/jwks.json and
 // prints KEYRING_LOADED. POST /v1/token?sub=S issues a token.
+// Identity endpoints, answering as spacetimedb-standalone 1.2.0 does (test/spacetimedb-real.test.ts
+// checks that both give the same status codes for the same tokens): POST /v1/identity issues an
+// identity and a token signed with the mounted private key; GET /v1/identity/public-key serves the
+// public key; GET /v1/identity/{identity}/verify answers 204 (the token is valid for it), 400
+// (valid, another identity; or not a hex identity), 401 (no token, or a bad one). Unlike the real
+// server it does not derive identities from iss/sub with BLAKE3: it reads the token's hex_identity.
 // Test hook: while <appDir>/.standin/fail-publish exists, the next publish fails (the file is
 // consumed), standing in for a broken deploy.
 //
 //   node spacetimedb.js serve   --app-dir D --listen ADDR:PORT [--db NAME]
 //   node spacetimedb.js publish --app-dir D --server http://ADDR:PORT [--db NAME]
-import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
+import { compactVerify, decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { parse } from 'smol-toml';
 
 const KEY_FILE = '.generated/spacetimedb-keys/id_ecdsa.pub';
+const PRIVATE_KEY_FILE = '.generated/spacetimedb-keys/id_ecdsa';
 const CLI_TOML = 'data/.config/spacetime/cli.toml';
 const RING_FILE = '.generated/keyring.json';
 
@@ -45,6 +52,60 @@ function serve(appDir: string, listen: string, db: string) {
     ? null
     : createPublicKey(readFileSync(join(appDir, KEY_FILE), 'utf8'));
   const ownerFile = (name: string) => join(appDir, 'data', `owner-${name}.json`);
+  const publicPem = ring ? null : readFileSync(join(appDir, KEY_FILE), 'utf8');
+  const privateFile = join(appDir, PRIVATE_KEY_FILE);
+  const privateKey =
+    !ring && existsSync(privateFile) ? createPrivateKey(readFileSync(privateFile, 'utf8')) : null;
+
+  /** The identity endpoints (see the header). */
+  async function identityRoutes(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    if (req.method === 'POST' && url.pathname === '/v1/identity' && privateKey) {
+      const claims = { iss: 'localhost', sub: randomUUID() };
+      const identity = identityOf(claims);
+      // Like the real server's tokens: no expiry (exp: null).
+      const token = await new SignJWT({
+        hex_identity: identity,
+        aud: ['spacetimedb'],
+        exp: null,
+      } as unknown as JWTPayload)
+        .setProtectedHeader({ typ: 'JWT', alg: 'ES256' })
+        .setIssuer(claims.iss)
+        .setSubject(claims.sub)
+        .setIssuedAt()
+        .sign(privateKey);
+      send(res, 200, { identity, token });
+      return true;
+    }
+    if (req.method === 'GET' && url.pathname === '/v1/identity/public-key' && publicPem) {
+      res.writeHead(200, { 'content-type': 'application/pem-certificate-chain' });
+      res.end(publicPem);
+      return true;
+    }
+    const verify = /^\/v1\/identity\/([^/]+)\/verify$/.exec(url.pathname);
+    if (req.method !== 'GET' || !verify || !publicKey) return false;
+    const wanted = verify[1] as string;
+    const text = (status: number, body: string) => {
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(body);
+      return true;
+    };
+    if (!/^[0-9a-f]{64}$/i.test(wanted)) return text(400, `Invalid URL: invalid value: string "${wanted}"`);
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (!token) return text(401, 'Authorization required');
+    let payload: Record<string, unknown>;
+    try {
+      // The signature only: the real server's tokens carry exp: null, which jwtVerify refuses.
+      const { payload: bytes } = await compactVerify(token, publicKey, { algorithms: ['ES256'] });
+      payload = JSON.parse(new TextDecoder().decode(bytes));
+    } catch (err) {
+      return text(401, `TokenError(${(err as Error).message})`);
+    }
+    const identity = typeof payload.hex_identity === 'string' ? payload.hex_identity : identityOf(payload);
+    if (identity.toLowerCase() !== wanted.toLowerCase()) return text(400, '');
+    res.writeHead(204);
+    res.end();
+    return true;
+  }
 
   async function authenticate(req: IncomingMessage): Promise<string | null> {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
@@ -67,6 +128,7 @@ function serve(appDir: string, listen: string, db: string) {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://standin');
     if (req.method === 'GET' && url.pathname === '/v1/identity') return send(res, 200, { ok: true });
+    if (await identityRoutes(req, res, url)) return;
     if (ring && url.pathname === '/.well-known/jwks.json') {
       const keys = [...ringKeys].map(([kid, k]) => ({
         ...k.export({ format: 'jwk' }),

@@ -1,0 +1,237 @@
+// rekey against the REAL SpacetimeDB server (spacetimedb-standalone 1.2.0, built into the test
+// cache): prod and test each run it through the compose shim with the guide's path contract (key
+// files in ./.generated/spacetimedb-keys mounted at /etc/spacetimedb, read at start). The
+// publisher tokens are the ones the server itself issued (POST /v1/identity). Publishing a module
+// cannot be done here (no wasm32 target), so the service's publish step asks the server whether
+// the cached token is valid for its identity (test/infra/spacetimedb-probe.ts).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { decodeJwt, SignJWT } from 'jose';
+import { resolveOnHost } from '../activities/hosts';
+import { fingerprint, generateKeyPair, parsePrivateKey } from '../activities/keys';
+import { storeKeyPair } from '../activities/secret-store';
+import { createServiceDriver } from '../activities/service';
+import { startPromotion, startRotation } from '../client/runs';
+import { type TemporalFixture, temporalFixture } from './helpers';
+import { testEnv } from './infra/env';
+import { buildTopology, cliToken, dataManifest, onHost, stopServices, type Topology } from './infra/topology';
+import { until } from './infra/until';
+
+type Env = 'prod' | 'test';
+const ENVS: Env[] = ['prod', 'test'];
+const PORT = 3200;
+
+function composeFile(address: string): string {
+  return [
+    '# The real SpacetimeDB server (the compose shim runs spacetimedb-standalone for this image).',
+    'services:',
+    '  spacetimedb:',
+    '    image: clockworklabs/spacetime:v1.2.0',
+    '    command:',
+    '      - start',
+    `      - --listen-addr=${address}:${PORT}`,
+    '      - --data-dir=/stdb',
+    '      - --jwt-priv-key-path=/etc/spacetimedb/id_ecdsa',
+    '      - --jwt-pub-key-path=/etc/spacetimedb/id_ecdsa.pub',
+    '    volumes:',
+    '      - "./.generated/spacetimedb-keys:/etc/spacetimedb:ro"',
+    '      - "./stdb:/stdb"',
+    '',
+  ].join('\n');
+}
+
+/** Asks a server whether `token` is valid for `identity`: 204, 400 or 401. */
+async function verify(server: string, identity: string, token?: string): Promise<number> {
+  const res = await fetch(`${server}/v1/identity/${identity}/verify`, {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+const publicKeyOf = async (server: string) =>
+  (await (await fetch(`${server}/v1/identity/public-key`)).text()).trim();
+const identityOf = (token: string) => String(decodeJwt(token).hex_identity);
+
+describe('the real SpacetimeDB server', () => {
+  let fx: TemporalFixture;
+  let t: Topology;
+  const url = {} as Record<Env, string>;
+  /** The publisher tokens each server issued at the start. */
+  const issued = {} as Record<Env, string>;
+
+  before(async () => {
+    fx = await temporalFixture('spacetimedb');
+    t = buildTopology('stdb-real', PORT, {
+      services: {
+        spacetimedb: {
+          driver: 'compose',
+          publish: `node ${join(__dirname, 'infra/spacetimedb-probe.js')}`,
+          markerTimeout: '40s',
+        },
+      },
+    });
+    for (const e of ENVS) {
+      url[e] = t.serviceUrl[e];
+      const pair = generateKeyPair();
+      await storeKeyPair(
+        t.store(e),
+        t.config.secretNames,
+        { ...pair, fingerprint: fingerprint(pair.publicPem) },
+        'seed',
+      );
+      issued[e] = await onHost(t, e, async (h) => {
+        const p = t.config.paths;
+        await h.writeFileAtomic(resolveOnHost(h, `${p.keyDir}/${p.privateKeyFile}`), pair.privatePem, 0o600);
+        await h.writeFileAtomic(resolveOnHost(h, `${p.keyDir}/${p.publicKeyFile}`), pair.publicPem, 0o644);
+        await h.writeFileAtomic(
+          resolveOnHost(h, './.generated/docker-compose.yaml'),
+          composeFile(new URL(url[e]).hostname),
+          0o644,
+        );
+        await h.exec(`cd ${h.appDir} && rm -rf stdb .fail-publish && mkdir -p data/db`);
+        await createServiceDriver(h, t.config.services.spacetimedb as never).restart();
+        // The server's own identity and token, as `spacetime login` would cache it.
+        const { token } = await until(`${e}'s server to issue an identity`, async () => {
+          const res = await fetch(`${url[e]}/v1/identity`, { method: 'POST' });
+          return res.ok ? ((await res.json()) as { identity: string; token: string }) : undefined;
+        });
+        await h.writeFileAtomic(resolveOnHost(h, p.cliToml), `spacetimedb_token = "${token}"\n`, 0o600);
+        return token;
+      });
+    }
+    // prod holds data worth promoting; test has its own.
+    await onHost(t, 'prod', (h) =>
+      h.exec(
+        `cd ${h.dataDir} && for i in 1 2 3; do echo prod-$i > db/segment-$i.bin; done && touch -d '2026-01-01' db/*`,
+      ),
+    );
+    await onHost(t, 'test', (h) => h.exec(`cd ${h.dataDir} && echo test-1 > db/segment-1.bin`));
+  });
+  after(async () => {
+    await stopServices(t);
+    await fx.close();
+  });
+
+  it('a rotation keeps the publisher identity: the re-signed token verifies (204), the old one gets 401', async () => {
+    const old = await cliToken(t, 'prod');
+    const result = await fx.withWorker(t.config, async () =>
+      (
+        await startRotation(fx.client, t.config, { environments: ['prod'] }, { taskQueue: fx.taskQueue })
+      ).result(),
+    );
+    assert.equal(result.environments[0]?.status, 'rotated', JSON.stringify(result.environments[0]));
+    const token = await cliToken(t, 'prod');
+    assert.notEqual(token, old);
+    assert.equal(identityOf(token), identityOf(issued.prod), 'the identity the server issued');
+    assert.equal(await verify(url.prod, identityOf(token), token), 204);
+    assert.equal(await verify(url.prod, identityOf(old), old), 401, 'the old key is gone from the server');
+    const stored = (await t.store('prod').get(t.config.secretNames.publicKey))?.value ?? '';
+    assert.equal(await publicKeyOf(url.prod), stored.trim(), "the server serves the store's new public key");
+  });
+
+  it("a promotion: test's server accepts prod's publisher token re-signed with test's key", async () => {
+    const prodToken = await cliToken(t, 'prod');
+    await fx.withWorker(t.config, async () =>
+      (
+        await startPromotion(fx.client, t.config, { chain: ['prod', 'test'] }, { taskQueue: fx.taskQueue })
+      ).result(),
+    );
+    assert.equal(await dataManifest(t, 'test'), await dataManifest(t, 'prod'));
+    const token = await cliToken(t, 'test');
+    assert.equal(identityOf(token), identityOf(issued.prod), "prod's publisher identity");
+    assert.equal(await verify(url.test, identityOf(token), token), 204, "test's server accepts it");
+    assert.equal(
+      await verify(url.test, identityOf(prodToken), prodToken),
+      401,
+      "prod's own token is not test's",
+    );
+    assert.equal(await verify(url.prod, identityOf(prodToken), prodToken), 204, 'prod is untouched');
+  });
+
+  it('a rotation that fails its publish is rolled back: the server accepts the old token again', async () => {
+    const old = await cliToken(t, 'prod');
+    const oldKey = await publicKeyOf(url.prod);
+    await onHost(t, 'prod', (h) => h.exec(`touch ${h.appDir}/.fail-publish`));
+    const result = await fx.withWorker(t.config, async () =>
+      (
+        await startRotation(fx.client, t.config, { environments: ['prod'] }, { taskQueue: fx.taskQueue })
+      ).result(),
+    );
+    assert.equal(result.environments[0]?.status, 'rolled-back');
+    assert.equal(await cliToken(t, 'prod'), old);
+    assert.equal(await publicKeyOf(url.prod), oldKey, 'the old key is served again');
+    assert.equal(await verify(url.prod, identityOf(old), old), 204);
+  });
+
+  it('the stand-in answers the identity endpoints as the real server does', async () => {
+    // The stand-in, started on prod's key files beside prod's real server.
+    const dir = join(testEnv().root, 'suites', 'stdb-parity');
+    const keys = await onHost(t, 'prod', async (h) => ({
+      priv: (await h.readFile(resolveOnHost(h, '.generated/spacetimedb-keys/id_ecdsa')))?.toString() ?? '',
+      pub: (await h.readFile(resolveOnHost(h, '.generated/spacetimedb-keys/id_ecdsa.pub')))?.toString() ?? '',
+    }));
+    mkdirSync(join(dir, '.generated/spacetimedb-keys'), { recursive: true });
+    writeFileSync(join(dir, '.generated/spacetimedb-keys/id_ecdsa'), keys.priv, { mode: 0o600 });
+    writeFileSync(join(dir, '.generated/spacetimedb-keys/id_ecdsa.pub'), keys.pub);
+    const standin = `http://127.0.0.1:${PORT + 1}`;
+    const child = spawn(
+      process.execPath,
+      [
+        join(__dirname, 'standin/spacetimedb.js'),
+        'serve',
+        '--app-dir',
+        dir,
+        '--listen',
+        `127.0.0.1:${PORT + 1}`,
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      await until('the stand-in to listen', () =>
+        fetch(`${standin}/v1/identity`).then((r) => r.ok || undefined),
+      );
+      const { token, identity } = (await (
+        await fetch(`${url.prod}/v1/identity`, { method: 'POST' })
+      ).json()) as {
+        token: string;
+        identity: string;
+      };
+      const [header, payload] = token.split('.');
+      const otherKey = parsePrivateKey(generateKeyPair().privatePem);
+      const foreign = await new SignJWT(decodeJwt(token))
+        .setProtectedHeader({ typ: 'JWT', alg: 'ES256' })
+        .sign(otherKey);
+      const tampered = `${header}.${payload}.${Buffer.from(randomBytes(64)).toString('base64url')}`;
+      const cases: [string, string, string | undefined][] = [
+        ['valid for its identity', identity, token],
+        ['valid, another identity', randomBytes(32).toString('hex'), token],
+        ['signed by another key', identity, foreign],
+        ['altered signature', identity, tampered],
+        ['not a token', identity, 'abc'],
+        ['no token', identity, undefined],
+        ['not a hex identity', 'zzz', token],
+      ];
+      const statuses = async (server: string) =>
+        Promise.all(cases.map(async ([what, id, tok]) => `${what}: ${await verify(server, id, tok)}`));
+      const real = await statuses(url.prod);
+      assert.deepEqual(real, [
+        'valid for its identity: 204',
+        'valid, another identity: 400',
+        'signed by another key: 401',
+        'altered signature: 401',
+        'not a token: 401',
+        'no token: 401',
+        'not a hex identity: 400',
+      ]);
+      assert.deepEqual(await statuses(standin), real);
+      assert.equal(await publicKeyOf(standin), await publicKeyOf(url.prod), 'the same public key served');
+    } finally {
+      child.kill();
+    }
+  });
+});
