@@ -125,6 +125,10 @@ describe('the real SpacetimeDB server', () => {
       ).result(),
     );
     assert.equal(result.environments[0]?.status, 'rotated', JSON.stringify(result.environments[0]));
+    const log = await onHost(t, 'prod', (h) =>
+      createServiceDriver(h, t.config.services.spacetimedb as never).logs(),
+    );
+    assert.match(log, /spacetimedb-standalone version: 1\.2\.0/, 'the real server, not the stand-in');
     const token = await cliToken(t, 'prod');
     assert.notEqual(token, old);
     assert.equal(identityOf(token), identityOf(issued.prod), 'the identity the server issued');
