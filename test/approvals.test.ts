@@ -4,26 +4,16 @@
 // twice by the same approver, or by the run's own starter; a quorum needs distinct approvers.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { startRotation } from '../client/runs';
 import { createRotationSchedule } from '../client/schedules';
 import { requestMessage } from '../workflows/approvals';
 import { approveUpdate, type DecisionInput, expediteUpdate, progressQuery } from '../workflows/messages';
 import type { Progress } from '../workflows/progress';
-import { historyText, type TemporalFixture, temporalFixture } from './helpers';
+import { failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { type ApproverName, approversConfig, assertRefused, decide, keyFile, sign } from './infra/approvers';
 import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
 import { until } from './infra/until';
-
-async function failureOf(run: Promise<unknown>): Promise<{ type?: string; message: string }> {
-  const err = await run.then(
-    () => assert.fail('the run was expected to fail'),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof WorkflowFailedError, String(err));
-  const cause = err.cause as (Error & { type?: string }) | undefined;
-  return { type: cause?.type, message: cause?.message ?? '' };
-}
 
 const gateOf = (h: WorkflowHandle) =>
   until(`${h.workflowId} to reach its gate`, async () => {

@@ -1,6 +1,8 @@
 // Shared test helpers: an in-process worker on the real Temporal dev server, history scans.
+
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import type { Config } from '../config/schema';
 import { createRekeyWorker } from '../worker/worker';
@@ -51,6 +53,17 @@ export async function historyText(client: Client, workflowId: string): Promise<s
   return JSON.stringify(JSON.parse(JSON.stringify(history)), (k, v) =>
     k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v,
   );
+}
+
+/** The failure a run ended with: the ApplicationFailure under WorkflowFailedError. */
+export async function failureOf(run: Promise<unknown>): Promise<{ type?: string; message: string }> {
+  const err = await run.then(
+    () => assert.fail('the run was expected to fail'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof WorkflowFailedError, String(err));
+  const cause = err.cause as (Error & { type?: string }) | undefined;
+  return { type: cause?.type, message: cause?.message ?? '' };
 }
 
 export { assertNoSecrets } from './assertions';

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { WorkflowFailedError } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { resolveOnHost } from '../activities/hosts';
 import { generateKeyPair } from '../activities/keys';
@@ -15,7 +14,7 @@ import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { promoteWorkflowId } from '../workflows/inputs';
 import { approveUpdate, progressQuery } from '../workflows/messages';
-import { type TemporalFixture, temporalFixture } from './helpers';
+import { failureOf, type TemporalFixture, temporalFixture } from './helpers';
 import { approversConfig, assertRefused, decide, sign } from './infra/approvers';
 import {
   buildTopology,
@@ -31,17 +30,6 @@ import {
   whoami,
 } from './infra/topology';
 import { until } from './infra/until';
-
-/** The failure a run ended with: the ApplicationFailure under WorkflowFailedError. */
-async function failureOf(run: Promise<unknown>): Promise<{ type?: string; message: string }> {
-  const err = await run.then(
-    () => assert.fail('the run was expected to fail'),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof WorkflowFailedError, String(err));
-  const cause = err.cause as (Error & { type?: string }) | undefined;
-  return { type: cause?.type, message: cause?.message ?? '' };
-}
 
 /** rekey.yaml of `t` with `edit` applied, as a new config file beside it. */
 // biome-ignore lint/suspicious/noExplicitAny: the tests edit arbitrary YAML documents
