@@ -60,8 +60,9 @@ export async function legacyApprovalGate(
         ? { approved: true, by: [by] }
         : { approved: false, reason: 'rejected', by, comment: input.comment };
   };
-  setHandler(legacyApproveSignal, decide('approve'));
-  setHandler(legacyRejectSignal, decide('reject'));
+  const description = 'Decision of a run started by an older rekey: {"by": NAME, "comment": optional}';
+  setHandler(legacyApproveSignal, decide('approve'), { description });
+  setHandler(legacyRejectSignal, decide('reject'), { description });
 
   const decided = await condition(() => outcome !== undefined, gate.timeoutMs);
   const result: GateOutcome = decided && outcome ? outcome : { approved: false, reason: 'timeout' };
@@ -86,10 +87,14 @@ export async function legacyExpeditableWait(
   ms: number,
 ): Promise<{ by: string; comment?: string } | undefined> {
   let expedited: { by: string; comment?: string } | undefined;
-  setHandler(legacyExpediteSignal, (s: LegacyDecision) => {
-    if (!record(tracker.progress, 'expedite', s, approvers.includes(s.by) && !expedited)) return;
-    expedited = { by: s.by, ...(s.comment ? { comment: s.comment } : {}) };
-  });
+  setHandler(
+    legacyExpediteSignal,
+    (s: LegacyDecision) => {
+      if (!record(tracker.progress, 'expedite', s, approvers.includes(s.by) && !expedited)) return;
+      expedited = { by: s.by, ...(s.comment ? { comment: s.comment } : {}) };
+    },
+    { description: 'End the wait of a rollover started by an older rekey: {"by": NAME}' },
+  );
   await condition(() => expedited !== undefined, ms);
   return expedited;
 }

@@ -135,12 +135,16 @@ async function hop(
   // Snapshots are named by the first run of this workflow, so a reset run finds them again.
   const runId = workflowInfo().firstExecutionRunId;
   const copySteps = ['copy', 'final pass'];
-  setHandler(transferProgressSignal, (t) => {
-    const step = tracker.progress.current;
-    if (!step || !copySteps.includes(step)) return; // late report of a finished copy
-    tracker.progress.transfer = t;
-    tracker.set(step, 'running', transferText(t));
-  });
+  setHandler(
+    transferProgressSignal,
+    (t) => {
+      const step = tracker.progress.current;
+      if (!step || !copySteps.includes(step)) return; // late report of a finished copy
+      tracker.progress.transfer = t;
+      tracker.set(step, 'running', transferText(t));
+    },
+    { description: "rsync's progress, sent by this hop's copy activity (not for operators)" },
+  );
   const copyStep = async (name: string, maxDelete: number | null) => {
     try {
       return await tracker.run(name, () => copy.syncData({ from, to, maxDelete }), copyText);
