@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { tokenIdentity } from '../activities/tokens';
 import { progressQuery } from '../workflows/messages';
-import { type TemporalFixture, temporalFixture } from './helpers';
+import { historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { approversConfig, sign } from './infra/approvers';
 import { testEnv } from './infra/env';
 import {
@@ -193,6 +193,16 @@ describe('the Web UI as console', () => {
       });
       assert.equal(ok, 'accepted');
       await fx.client.workflow.getHandle('promote/prod..test').result();
+      // The hop's event history reads as the runbook: activities and timers carry summaries.
+      const events = await historyText(fx.client, hopId);
+      for (const step of [
+        'approval: waiting for 1 approval(s)',
+        'stop test',
+        "snapshot test's data dir",
+        'copy: rsync prod -> test',
+        'start test and publish',
+      ])
+        assert.ok(events.includes(step), `the history names "${step}"`);
       await workflowPage('promote/prod..test');
       await page
         .getByText(/completed/i)

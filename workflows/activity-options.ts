@@ -1,5 +1,10 @@
 // Activity options shared by the workflows: one retry policy, two kinds of activity.
-import type { ActivityOptions, RetryPolicy } from '@temporalio/workflow';
+import {
+  type ActivityInterfaceFor,
+  type ActivityOptions,
+  proxyActivities,
+  type RetryPolicy,
+} from '@temporalio/workflow';
 
 /** Transient failures (network, throttling, a dropped SSH session) back off up to 30s; named
  * ApplicationFailures are non-retryable and end the attempt at once. */
@@ -20,3 +25,9 @@ export const serviceActivity: ActivityOptions = {
   heartbeatTimeout: '20s',
   retry: { ...retry, maximumAttempts: 3 },
 };
+
+/** Proxies whose calls carry `summary`: the Web UI's event history then reads as the runbook
+ * ("stop test", "copy prod -> test") instead of activity type names. */
+export function summarized<A>(options: ActivityOptions): (summary: string) => ActivityInterfaceFor<A> {
+  return (summary) => proxyActivities<A>({ ...options, summary });
+}

@@ -19,7 +19,7 @@ import {
 import type { CopyStats, PromotionActivities, SyncPlan } from '../activities/promotion';
 import type { RotationActivities } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
-import { quickActivity, serviceActivity } from './activity-options';
+import { quickActivity, serviceActivity, summarized } from './activity-options';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
@@ -36,10 +36,10 @@ import { ProgressTracker } from './progress';
 const quick = proxyActivities<PromotionActivities>(quickActivity);
 // Work on a data dir (du, dry run, snapshot, restore) takes as long as the dir is large; it
 // heartbeats, so a lost worker is noticed within seconds all the same.
-const hostWork = proxyActivities<PromotionActivities>({ ...serviceActivity, startToCloseTimeout: '1h' });
+const hostWork = summarized<PromotionActivities>({ ...serviceActivity, startToCloseTimeout: '1h' });
 // A copy may take hours.
-const copy = proxyActivities<PromotionActivities>({ ...serviceActivity, startToCloseTimeout: '6h' });
-const service = proxyActivities<RotationActivities>(serviceActivity);
+const copy = summarized<PromotionActivities>({ ...serviceActivity, startToCloseTimeout: '6h' });
+const service = summarized<RotationActivities>(serviceActivity);
 
 export interface HopResult {
   from: string;
@@ -147,7 +147,11 @@ async function hop(
   );
   const copyStep = async (name: string, maxDelete: number | null) => {
     try {
-      return await tracker.run(name, () => copy.syncData({ from, to, maxDelete }), copyText);
+      return await tracker.run(
+        name,
+        () => copy(`${name}: rsync ${from} -> ${to}`).syncData({ from, to, maxDelete }),
+        copyText,
+      );
     } finally {
       tracker.progress.transfer = undefined;
     }
@@ -159,7 +163,7 @@ async function hop(
     let passed: CopyStats | undefined;
     let passError: unknown;
     try {
-      await tracker.run('stop source', () => hostWork.stopService({ env: from }));
+      await tracker.run('stop source', () => hostWork(`stop ${from} (source)`).stopService({ env: from }));
       // Unbounded: after the bounded live pass, the destination holds only what the source
       // held, so this pass deletes only what the source itself removed meanwhile.
       passed = await copyStep('final pass', null);
@@ -171,7 +175,7 @@ async function hop(
       await CancellationScope.nonCancellable(() =>
         tracker.run(
           'start source',
-          () => service.restartAndVerify({ env: from }),
+          () => service(`start ${from} (source) again`).restartAndVerify({ env: from }),
           () => `${from} was down ${Date.now() - stoppedAt} ms`,
         ),
       );
@@ -192,7 +196,7 @@ async function hop(
     tracker.set(step, 'running');
     try {
       if (snapshotTaken) {
-        const { restored } = await hostWork.restoreSnapshot({ to, runId });
+        const { restored } = await hostWork(`restore ${to}'s snapshot`).restoreSnapshot({ to, runId });
         if (!restored)
           throw ApplicationFailure.create({
             type: 'RestoreFailed',
@@ -200,7 +204,7 @@ async function hop(
             nonRetryable: true,
           });
       }
-      await service.restartAndVerify({ env: to });
+      await service(`start ${to} on its old data`).restartAndVerify({ env: to });
     } catch (failure) {
       tracker.set(step, 'failed', errorText(failure));
       throw ApplicationFailure.create({
@@ -220,10 +224,15 @@ async function hop(
 
   await tracker.run(
     'preflight',
-    () => hostWork.preflightHop({ from, to }),
+    () => hostWork(`preflight ${from} -> ${to}: paths, space, machines`).preflightHop({ from, to }),
     (r) => `${r.sourceBytes} bytes to copy, ${r.freeBytes} free`,
   );
-  const dryRun = () => tracker.run('dry run', () => hostWork.planSync({ from, to }), planText);
+  const dryRun = () =>
+    tracker.run(
+      'dry run',
+      () => hostWork(`dry run: rsync -n ${from} -> ${to}`).planSync({ from, to }),
+      planText,
+    );
   /** Refuses a plan that empties or mostly empties the destination, unless allowed. */
   const guardShrink = (plan: SyncPlan) => {
     if (!plan.shrink || input.allowShrink) return;
@@ -264,7 +273,7 @@ async function hop(
   let snapshotTaken = false;
   let result: HopResult;
   try {
-    await tracker.run('stop', () => hostWork.stopService({ env: to }));
+    await tracker.run('stop', () => hostWork(`stop ${to}`).stopService({ env: to }));
     if (gate) {
       plan = await dryRun();
       guardShrink(plan);
@@ -277,7 +286,10 @@ async function hop(
       await tracker.run(
         're-check',
         async () => {
-          const now = await hostWork.planSync({ from, to });
+          const now = await hostWork(`re-check: rsync -n ${from} -> ${to}, ${to} stopped`).planSync({
+            from,
+            to,
+          });
           if (now.deletionsDigest === approved.deletionsDigest) return now;
           throw ApplicationFailure.create({
             type: 'PolicyViolation',
@@ -288,7 +300,7 @@ async function hop(
         () => 'deletions as approved',
       );
     }
-    await tracker.run('snapshot', () => hostWork.snapshot({ to, runId }));
+    await tracker.run('snapshot', () => hostWork(`snapshot ${to}'s data dir`).snapshot({ to, runId }));
     snapshotTaken = true;
     // The copy deletes no more than the approved plan showed (rsync exit 25 otherwise).
     const copied = await copyStep('copy', plan.delete);
@@ -300,7 +312,7 @@ async function hop(
     );
     const started = await tracker.run(
       'start and publish',
-      () => service.restartAndVerify({ env: to }),
+      () => service(`start ${to} and publish`).restartAndVerify({ env: to }),
       (r) => r.marker,
     );
     result = {
@@ -319,7 +331,7 @@ async function hop(
     throw err;
   }
   // The hop has passed; a snapshot left behind only takes space.
-  await hostWork
+  await hostWork(`drop ${to}'s snapshot`)
     .dropSnapshot({ to, runId })
     .catch((err) => tracker.set('drop snapshot', 'failed', `${errorText(err)}; remove it by hand`));
   tracker.finish('completed');

@@ -4,7 +4,7 @@
 import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { KeyringActivities, RingFacts } from '../activities/keyring';
 import { parseDuration } from '../config/duration';
-import { quickActivity, serviceActivity } from './activity-options';
+import { quickActivity, serviceActivity, summarized } from './activity-options';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { parseInput, runFailure } from './errors';
@@ -12,7 +12,7 @@ import { RolloverInput } from './inputs';
 import { ProgressTracker } from './progress';
 
 const ring = proxyActivities<KeyringActivities>(quickActivity);
-const rollout = proxyActivities<KeyringActivities>(serviceActivity);
+const rollout = summarized<KeyringActivities>(serviceActivity);
 
 export interface RolloverResult {
   keyring: string;
@@ -58,7 +58,12 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
     const size = oneBatchAtATime ? maxUnavailable : replicas;
     for (let i = 0; i < all.length; i += size) {
       await Promise.all(
-        all.slice(i, i + size).map((replica) => rollout.rollOut({ keyring: input.keyring, replica })),
+        all.slice(i, i + size).map((replica) =>
+          rollout(`roll out ${input.keyring} to replica ${replica}: restart, check its JWKS`).rollOut({
+            keyring: input.keyring,
+            replica,
+          }),
+        ),
       );
     }
   };

@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { EnvPlan, RotationActivities, RotationPlan, StagedGroup } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
-import { quickActivity, serviceActivity } from './activity-options';
+import { quickActivity, serviceActivity, summarized } from './activity-options';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
@@ -20,7 +20,8 @@ import { RotateInput, type RotateOptions } from './inputs';
 import { ProgressTracker } from './progress';
 
 const quick = proxyActivities<RotationActivities>(quickActivity);
-const gated = proxyActivities<RotationActivities>(serviceActivity);
+const named = summarized<RotationActivities>(quickActivity);
+const gated = summarized<RotationActivities>(serviceActivity);
 // A cancelled run waits for a store write in flight to end before it puts the stores back.
 const staging = proxyActivities<RotationActivities>({
   ...quickActivity,
@@ -246,10 +247,17 @@ async function rollBack(
   try {
     const restored: string[] = [];
     if (plan.current) {
-      const r = await quick.restoreSecrets({ env, runId, previous: plan.current });
+      const r = await named(`roll back ${env}: previous versions current again`).restoreSecrets({
+        env,
+        runId,
+        previous: plan.current,
+      });
       restored.push(`secrets in ${r.store}`);
     }
-    restored.push(...(await gated.restoreHost({ env, runId })).restored);
+    restored.push(
+      ...(await gated(`roll back ${env}: key files and token back, restart`).restoreHost({ env, runId }))
+        .restored,
+    );
     tracker.set(step, 'failed', `rolled back: ${reason}`);
     return {
       env,
@@ -279,10 +287,15 @@ async function rotateEnvironment(
   tracker.set(step, 'running', 'installing key files');
   let identity: TokenIdentity | null = null;
   try {
-    if (input.syncMountedKeys) await quick.installKeyFiles({ env, runId, ref });
+    if (input.syncMountedKeys)
+      await named(`install the new key files on ${env}`).installKeyFiles({ env, runId, ref });
     if (input.preserveToken) {
       tracker.set(step, 'running', 're-signing publisher token');
-      const token = await quick.resignPublisherToken({ env, runId, ref });
+      const token = await named(`re-sign ${env}'s publisher token, same identity`).resignPublisherToken({
+        env,
+        runId,
+        ref,
+      });
       identity = token.after;
       if (plan.token && (plan.token.iss !== token.after.iss || plan.token.sub !== token.after.sub)) {
         throw ApplicationFailure.create({
@@ -295,7 +308,7 @@ async function rotateEnvironment(
     let marker: string | undefined;
     if (input.syncMountedKeys) {
       tracker.set(step, 'running', 'restarting and waiting for publish markers');
-      marker = (await gated.restartAndVerify({ env })).marker;
+      marker = (await gated(`restart ${env}, publish, wait for markers`).restartAndVerify({ env })).marker;
     }
     tracker.set(step, 'done', `now ${group.fingerprint.slice(0, 16)}`);
     return {
