@@ -7,7 +7,7 @@ import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import type { HostConfig, SshHostConfig } from '../config/schema';
-import { FailureType, fail } from './failures';
+import { FailureType, fail } from '../shared/failures';
 import { writeFileAtomicSync } from './local-files';
 
 export interface ExecResult {

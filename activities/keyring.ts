@@ -5,7 +5,7 @@
 import { posix } from 'node:path';
 import { gatePolicy } from '../config/approvals';
 import type { Config, KeyringConfig } from '../config/schema';
-import { FailureType, fail } from './failures';
+import { FailureType, fail } from '../shared/failures';
 import { resolveOnHost, withHost } from './hosts';
 import { generateKeyPair, jwkThumbprint } from './keys';
 import type { SecretStore } from './secret-store';

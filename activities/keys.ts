@@ -8,7 +8,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { FailureType, fail } from './failures';
+import { FailureType, fail } from '../shared/failures';
 
 export interface KeyPairPem {
   privatePem: string;

@@ -4,7 +4,7 @@ import { posix } from 'node:path';
 import { type GatePolicy, gatePolicy } from '../config/approvals';
 import type { Config } from '../config/schema';
 import { keyGroupMembers, keyGroupOf } from '../config/summary';
-import { FailureType, fail } from './failures';
+import { FailureType, fail } from '../shared/failures';
 import { type Host, resolveOnHost, withHost } from './hosts';
 import { assertPairMatches, generateKeyPair, keyFacts, publicPemOf } from './keys';
 import {

@@ -15,7 +15,7 @@ import {
 } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import type { StoreConfig } from '../config/schema';
-import { FailureType, fail } from './failures';
+import { FailureType, fail } from '../shared/failures';
 import { writeFileAtomicSync } from './local-files';
 
 export interface SecretVersionInfo {

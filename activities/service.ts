@@ -2,7 +2,7 @@
 // read from its log markers. Two drivers: docker compose, and a plain command set (systemd, helm…).
 import { parseDuration } from '../config/duration';
 import type { ServiceConfig } from '../config/schema';
-import { FailureType, fail } from './failures';
+import { FailureType, fail } from '../shared/failures';
 import { beat, heartbeating } from './heartbeat';
 import { type ExecResult, type Host, shellQuote } from './hosts';
 

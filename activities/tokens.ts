@@ -3,7 +3,7 @@
 import { createPublicKey } from 'node:crypto';
 import { compactVerify, decodeJwt, decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
-import { FailureType, fail } from './failures';
+import { FailureType, fail } from '../shared/failures';
 import { parsePrivateKey } from './keys';
 
 /** The claims that make up a publisher's identity. Safe to show and to put in workflow history. */

@@ -5,12 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/schema';
-import {
-  APPROVAL_NAMESPACE,
-  parseSshPublicKey,
-  sshFingerprint,
-  verifySshSignature,
-} from '../workflows/sshsig';
+import { APPROVAL_NAMESPACE, parseSshPublicKey, sshFingerprint, verifySshSignature } from '../shared/sshsig';
 import { RunRefused } from './runs';
 
 /**

@@ -1,7 +1,7 @@
 // The schema of rekey.yaml. Every type the rest of rekey uses for configuration comes from here.
 import { posix } from 'node:path';
 import { z } from 'zod';
-import { parseSshPublicKey } from '../workflows/sshsig';
+import { parseSshPublicKey } from '../shared/sshsig';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, "-" and "_"');
 const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 90s, 10m, 2h or 90d');

@@ -1,5 +1,5 @@
 // One screen describing a valid config: what `rekey config check` prints.
-import { parseSshPublicKey, sshFingerprint } from '../workflows/sshsig';
+import { parseSshPublicKey, sshFingerprint } from '../shared/sshsig';
 import { gatePolicy } from './approvals';
 import type { Config } from './schema';
 

@@ -5,8 +5,16 @@
 // over "<decision> <digest>", verified here against the configured key (never the client's word).
 // A refused decision leaves no trace in the history; an accepted one keeps its signature.
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { ApplicationFailure, condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { type ApplicationFailure, condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { GatePolicy } from '../config/approvals';
+import { FailureType, fail } from '../shared/failures';
+import {
+  APPROVAL_NAMESPACE,
+  canonicalJson,
+  digestOf,
+  parseSshPublicKey,
+  verifySshSignature,
+} from '../shared/sshsig';
 import { legacyApprovalGate, legacyExpeditableWait } from './legacy-gate';
 import {
   approveUpdate,
@@ -16,7 +24,6 @@ import {
   rejectUpdate,
 } from './messages';
 import type { DecisionKind, PendingGate, ProgressTracker } from './progress';
-import { APPROVAL_NAMESPACE, canonicalJson, digestOf, parseSshPublicKey, verifySshSignature } from './sshsig';
 
 export type GateOutcome =
   | { approved: true; by: string[] }
@@ -55,11 +62,7 @@ export function notApproved(
   consequence: string,
 ): ApplicationFailure {
   const why = outcome.reason === 'timeout' ? 'approval timed out' : `rejected by ${outcome.by}`;
-  return ApplicationFailure.create({
-    type: 'NotApproved',
-    message: `${why}; ${consequence}`,
-    nonRetryable: true,
-  });
+  return fail(FailureType.NotApproved, `${why}; ${consequence}`);
 }
 
 interface OpenGate {
@@ -72,9 +75,6 @@ interface OpenGate {
   decided: boolean;
   outcome?: GateOutcome;
 }
-
-const badInput = (message: string) =>
-  ApplicationFailure.create({ type: 'BadInput', message, nonRetryable: true });
 
 const DESCRIPTIONS: Record<DecisionKind, string> = {
   approve:
@@ -126,12 +126,10 @@ export class Gates {
         separateFromStarter: false,
         timeoutMs: listed.timeoutMs,
       };
-    throw ApplicationFailure.create({
-      type: 'PolicyViolation',
-      message:
-        'the gate has no approval policy (an older worker planned this run); nothing was changed: start it again',
-      nonRetryable: true,
-    });
+    throw fail(
+      FailureType.PolicyViolation,
+      'the gate has no approval policy (an older worker planned this run); nothing was changed: start it again',
+    );
   }
 
   /** Waits for the gate's quorum of approvals, a rejection, or the timeout. */
@@ -231,13 +229,15 @@ export class Gates {
   private starter(policy: GatePolicy): string {
     const req = this.request?.input.requestedBy as RequestedBy | undefined;
     if (!this.request || !req?.name)
-      throw badInput(
+      throw fail(
+        FailureType.BadInput,
         'this run needs an approver other than its starter, but its input names no starter (requestedBy): start it with rekey and --as NAME; nothing was changed',
       );
     if (policy.mode === 'named') return req.name;
     const key = policy.approvers[req.name];
     if (!key || !req.signature)
-      throw badInput(
+      throw fail(
+        FailureType.BadInput,
         `requestedBy: ${key ? `${req.name} did not sign the request` : `${req.name} is not a configured approver with a key`}; nothing was changed`,
       );
     // The binding: a request signed for this run's start, or for the schedule that started it
@@ -245,14 +245,16 @@ export class Gates {
     if (req.schedule !== undefined) {
       const by = workflowInfo().typedSearchAttributes.get(scheduledBy);
       if (by !== req.schedule)
-        throw badInput(
+        throw fail(
+          FailureType.BadInput,
           `requestedBy: signed for schedule ${req.schedule}, but ${by ? `schedule ${by}` : 'no schedule'} started this run; nothing was changed`,
         );
     } else {
       const started = workflowInfo().startTime.getTime();
       const at = Date.parse(req.at ?? '');
       if (!(Math.abs(at - started) <= REQUEST_WINDOW_MS))
-        throw badInput(
+        throw fail(
+          FailureType.BadInput,
           `requestedBy: the request was signed at ${req.at ?? '(no time)'}, the run started at ${new Date(started).toISOString()}: a signed request is good for ${REQUEST_WINDOW_MS / 60_000} minutes; nothing was changed`,
         );
     }
@@ -264,7 +266,8 @@ export class Gates {
         requestMessage(this.request.type, this.request.input, req),
       );
     } catch (err) {
-      throw badInput(
+      throw fail(
+        FailureType.BadInput,
         `requestedBy: the signature of ${req.name} does not verify: ${(err as Error).message}; nothing was changed`,
       );
     }

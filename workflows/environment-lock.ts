@@ -4,9 +4,9 @@
 // is having that child running. The run releases it (cancels it and waits until it has ended)
 // before it closes, also after a failure or a cancellation; if the run is terminated or reset the
 // server ends it (parent close policy). A run that finds a lock whose holder has closed removes it.
+
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
-  ApplicationFailure,
   CancellationScope,
   ChildWorkflowCancellationType,
   type ChildWorkflowHandle,
@@ -18,6 +18,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { LockActivities } from '../activities/locks';
+import { FailureType, fail } from '../shared/failures';
 import { quickActivity } from './activity-options';
 
 const locks = proxyActivities<LockActivities>(quickActivity);
@@ -82,11 +83,10 @@ async function acquire(
     }
     const owner = await locks.lockHolder({ workflowId });
     if (owner || attempt >= 5) {
-      throw ApplicationFailure.create({
-        type: 'EnvironmentBusy',
-        message: `${resource.replace('/', ' ')} is in use by ${owner ?? 'another run'}; nothing was changed (see rekey status ${owner ?? workflowId})`,
-        nonRetryable: true,
-      });
+      throw fail(
+        FailureType.EnvironmentBusy,
+        `${resource.replace('/', ' ')} is in use by ${owner ?? 'another run'}; nothing was changed (see rekey status ${owner ?? workflowId})`,
+      );
     }
     // Free now: its holder had closed and the lock was removed.
   }

@@ -1,7 +1,9 @@
 // Failure messages for people, shared by the workflows and the CLI (no workflow APIs here).
+
 import { ApplicationFailure, CancelledFailure, TemporalFailure } from '@temporalio/common';
 import type { z } from 'zod';
 import { formatIssues } from '../config/issues';
+import { FailureType, fail } from '../shared/failures';
 
 /**
  * The message that says what went wrong: the first ApplicationFailure (or innermost error) under
@@ -26,11 +28,7 @@ function innermost(err: unknown): unknown {
 export function parseInput<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
   const result = schema.safeParse(raw);
   if (result.success) return result.data;
-  throw ApplicationFailure.create({
-    type: 'BadInput',
-    message: `bad input: ${formatIssues(result.error.issues).join('; ')}`,
-    nonRetryable: true,
-  });
+  throw fail(FailureType.BadInput, `bad input: ${formatIssues(result.error.issues).join('; ')}`);
 }
 
 /**

@@ -6,8 +6,8 @@
 // markers. A failure starts the destination again on its old data (restoring the snapshot once
 // the copy began). A hop that succeeded is not redone when a later one fails. The copy activity
 // signals rsync's progress to its hop for the progress query.
+
 import {
-  ApplicationFailure,
   CancellationScope,
   executeChild,
   ParentClosePolicy,
@@ -19,6 +19,7 @@ import {
 import type { CopyStats, PromotionActivities, SyncPlan } from '../activities/promotion';
 import type { RotationActivities } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
+import { FailureType, fail } from '../shared/failures';
 import { quickActivity, serviceActivity, summarized } from './activity-options';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
@@ -117,11 +118,10 @@ function hopRequest(raw: HopInput, input: HopOptions) {
     workflowInfo().parent !== undefined &&
     (['dryRun', 'consistent', 'allowShrink'] as const).every((k) => parsed.data[k] === input[k]);
   if (!ours)
-    throw ApplicationFailure.create({
-      type: 'BadInput',
-      message: `promotion: ${input.from} -> ${input.to} was not started by the promotion its input names; nothing was changed`,
-      nonRetryable: true,
-    });
+    throw fail(
+      FailureType.BadInput,
+      `promotion: ${input.from} -> ${input.to} was not started by the promotion its input names; nothing was changed`,
+    );
   return { type: 'promote', input: promotion };
 }
 
@@ -180,11 +180,10 @@ async function hop(
         ),
       );
     } catch (err) {
-      throw ApplicationFailure.create({
-        type: 'SourceNotStarted',
-        message: `${passError ? `${errorText(passError)}; then ` : ''}${from} did not start again: ${errorText(err)}`,
-        nonRetryable: true,
-      });
+      throw fail(
+        FailureType.SourceNotStarted,
+        `${passError ? `${errorText(passError)}; then ` : ''}${from} did not start again: ${errorText(err)}`,
+      );
     }
     if (passError) throw passError;
     return { finalPass: passed, sourceDowntimeMs: Date.now() - stoppedAt };
@@ -198,20 +197,18 @@ async function hop(
       if (snapshotTaken) {
         const { restored } = await hostWork(`restore ${to}'s snapshot`).restoreSnapshot({ to, runId });
         if (!restored)
-          throw ApplicationFailure.create({
-            type: 'RestoreFailed',
-            message: `the snapshot of ${to} made by this run is gone: its data dir was NOT restored`,
-            nonRetryable: true,
-          });
+          throw fail(
+            FailureType.RestoreFailed,
+            `the snapshot of ${to} made by this run is gone: its data dir was NOT restored`,
+          );
       }
       await service(`start ${to} on its old data`).restartAndVerify({ env: to });
     } catch (failure) {
       tracker.set(step, 'failed', errorText(failure));
-      throw ApplicationFailure.create({
-        type: 'RestoreFailed',
-        message: `${errorText(err)}; then ${step} of ${to} failed: ${errorText(failure)}`,
-        nonRetryable: true,
-      });
+      throw fail(
+        FailureType.RestoreFailed,
+        `${errorText(err)}; then ${step} of ${to} failed: ${errorText(failure)}`,
+      );
     }
     tracker.set(
       step,
@@ -236,11 +233,10 @@ async function hop(
   /** Refuses a plan that empties or mostly empties the destination, unless allowed. */
   const guardShrink = (plan: SyncPlan) => {
     if (!plan.shrink || input.allowShrink) return;
-    throw ApplicationFailure.create({
-      type: 'PolicyViolation',
-      message: `${from} -> ${to}: ${plan.shrink}; nothing was changed (allowShrink / --allow-shrink if this is intended)`,
-      nonRetryable: true,
-    });
+    throw fail(
+      FailureType.PolicyViolation,
+      `${from} -> ${to}: ${plan.shrink}; nothing was changed (allowShrink / --allow-shrink if this is intended)`,
+    );
   };
   const approve = async (plan: SyncPlan, gate: Awaited<ReturnType<typeof quick.promotionGate>>) => {
     if (gate.required) {
@@ -291,11 +287,10 @@ async function hop(
             to,
           });
           if (now.deletionsDigest === approved.deletionsDigest) return now;
-          throw ApplicationFailure.create({
-            type: 'PolicyViolation',
-            message: `${from} -> ${to}: with ${to} stopped the copy would delete other files than the approved plan (approved: ${planText(approved)}; now: ${planText(now)}); nothing was deleted: start the promotion again for a new plan`,
-            nonRetryable: true,
-          });
+          throw fail(
+            FailureType.PolicyViolation,
+            `${from} -> ${to}: with ${to} stopped the copy would delete other files than the approved plan (approved: ${planText(approved)}; now: ${planText(now)}); nothing was deleted: start the promotion again for a new plan`,
+          );
         },
         () => 'deletions as approved',
       );

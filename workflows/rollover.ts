@@ -1,9 +1,11 @@
 // Overlap ("kid") rollover for services that accept several keys: add v(N+1) beside vN, roll
 // out, flip active, wait out the longest token lifetime (a durable timer: days or months), remove
 // vN, roll out. No token is ever rejected while it could still be valid.
-import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { KeyringActivities, RingFacts } from '../activities/keyring';
 import { parseDuration } from '../config/duration';
+import { FailureType, fail } from '../shared/failures';
 import { quickActivity, serviceActivity, summarized } from './activity-options';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
@@ -75,18 +77,13 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
     );
     const ttl = input.ttl ?? before.tokenLifetime;
     if (parseDuration(ttl) < parseDuration(before.tokenLifetime)) {
-      throw ApplicationFailure.create({
-        type: 'BadInput',
-        message: `a ${ttl} wait is shorter than keyring ${input.keyring}'s token lifetime ${before.tokenLifetime}: tokens signed by the old key could outlive it; nothing was changed`,
-        nonRetryable: true,
-      });
+      throw fail(
+        FailureType.BadInput,
+        `a ${ttl} wait is shorter than keyring ${input.keyring}'s token lifetime ${before.tokenLifetime}: tokens signed by the old key could outlive it; nothing was changed`,
+      );
     }
     if (!before.active) {
-      throw ApplicationFailure.create({
-        type: 'BadInput',
-        message: `keyring ${input.keyring} has no active key to roll over`,
-        nonRetryable: true,
-      });
+      throw fail(FailureType.BadInput, `keyring ${input.keyring} has no active key to roll over`);
     }
     const old = before.active;
     if (input.dryRun) {

@@ -1,6 +1,7 @@
 // JWT signing-key rotation (SpacetimeDB style): new ES256 pair per key group, stored as new
 // secret versions, installed on every host, publisher token re-signed with the same identity,
 // service restarted and its publish gate checked; an environment failing its gate is rolled back.
+
 import {
   ActivityCancellationType,
   ApplicationFailure,
@@ -12,6 +13,7 @@ import {
 } from '@temporalio/workflow';
 import type { EnvPlan, RotationActivities, RotationPlan, StagedGroup } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
+import { FailureType, fail } from '../shared/failures';
 import { quickActivity, serviceActivity, summarized } from './activity-options';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
@@ -171,7 +173,7 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
     if (!unstageOnFailure) throw err;
     await unstage();
     throw ApplicationFailure.create({
-      type: 'StageFailed',
+      type: FailureType.StageFailed,
       message: `${errorText(err)}; the previous keys are current again`,
       nonRetryable: true,
       cause: err as Error,
@@ -185,11 +187,10 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   if (!report.ok) {
     tracker.set('verify', 'failed', report.problems.join('; '));
     await unstage();
-    throw ApplicationFailure.create({
-      type: 'PolicyViolation',
-      message: `${report.problems.join('; ')}; the previous keys are current again`,
-      nonRetryable: true,
-    });
+    throw fail(
+      FailureType.PolicyViolation,
+      `${report.problems.join('; ')}; the previous keys are current again`,
+    );
   }
 
   const outcomes = await Promise.all(
@@ -298,11 +299,10 @@ async function rotateEnvironment(
       });
       identity = token.after;
       if (plan.token && (plan.token.iss !== token.after.iss || plan.token.sub !== token.after.sub)) {
-        throw ApplicationFailure.create({
-          type: 'IdentityDrift',
-          message: `${env}: token identity changed from ${plan.token.sub} to ${token.after.sub}`,
-          nonRetryable: true,
-        });
+        throw fail(
+          FailureType.IdentityDrift,
+          `${env}: token identity changed from ${plan.token.sub} to ${token.after.sub}`,
+        );
       }
     }
     let marker: string | undefined;

@@ -1,4 +1,5 @@
-// Named, non-retryable failures. Anything else thrown from an activity is treated as transient
+// Named, non-retryable failures, one registry for activities and workflows (no Node imports: the
+// workflow bundle uses it too). Anything else thrown from an activity is treated as transient
 // (network, throttling, dropped SSH) and retried by the workflow's retry policy.
 import { ApplicationFailure } from '@temporalio/common';
 
@@ -21,6 +22,16 @@ export const FailureType = {
   MarkerTimeout: 'MarkerTimeout',
   /** A command on a host exited non-zero where that can't be fixed by retrying. */
   CommandFailed: 'CommandFailed',
+  /** Another run holds one of the run's environments (or keyrings). */
+  EnvironmentBusy: 'EnvironmentBusy',
+  /** A gate was rejected or timed out. */
+  NotApproved: 'NotApproved',
+  /** Writing the new pair failed for a key group; the stores were put back. */
+  StageFailed: 'StageFailed',
+  /** A promotion could not put the destination's old data back or start it again. */
+  RestoreFailed: 'RestoreFailed',
+  /** A consistent promotion could not start its source again. */
+  SourceNotStarted: 'SourceNotStarted',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
