@@ -8,7 +8,7 @@ import { asyncLocalStorage, Context } from '@temporalio/activity';
 import { gatePolicy } from '../config/approvals';
 import { type Config, type SshHostConfig, unsafeDirReason } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
-import { TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from '../workflows/inputs';
+import { TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from '../shared/transfer';
 import { heartbeating } from './heartbeat';
 import { type ExecOptions, type Host, resolveOnHost, shellQuote, withHost } from './hosts';
 import { createServiceDriver, durationMs } from './service';

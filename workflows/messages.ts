@@ -1,7 +1,7 @@
 // Every message a rekey run takes or answers, defined once: workflows register handlers for
 // these, the CLI and the tests send them through the same definitions (never by string name).
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import { TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from './inputs';
+import { TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from '../shared/transfer';
 import type { Progress } from './progress';
 
 /** A decision at a gate, sent as an Update (from `rekey approve` or the Web UI's Update dialog). */

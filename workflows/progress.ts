@@ -2,8 +2,8 @@
 // for the Web UI's "current details" (with the pending gate's plan and how to decide it).
 // Deterministic code only: no Node imports, time from the workflow clock.
 import { setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { TransferProgress } from '../shared/transfer';
 import { errorText } from './errors';
-import type { TransferProgress } from './inputs';
 import { progressQuery } from './messages';
 
 export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped';

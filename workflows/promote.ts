@@ -20,17 +20,12 @@ import type { CopyStats, PromotionActivities, SyncPlan } from '../activities/pro
 import type { RotationActivities } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { FailureType, fail } from '../shared/failures';
+import type { TransferProgress } from '../shared/transfer';
 import { quickActivity, serviceActivity, summarized } from './activity-options';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
-import {
-  HopInput,
-  type HopOptions,
-  PromoteInput,
-  promoteHopWorkflowId,
-  type TransferProgress,
-} from './inputs';
+import { HopInput, type HopOptions, PromoteInput, promoteHopWorkflowId } from './inputs';
 import { transferProgressSignal } from './messages';
 import { ProgressTracker } from './progress';
 
