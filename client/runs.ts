@@ -36,10 +36,9 @@ import {
 } from '../workflows/messages';
 import type { DecisionKind, PendingGate, Progress } from '../workflows/progress';
 import type { RotateResult } from '../workflows/rotate';
+import { CliError } from './cli-error';
 import { connectConfig } from './connection';
 import { signAs } from './sign';
-
-export class RunRefused extends Error {}
 
 export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   const { connectionOptions, namespace } = connectConfig();
@@ -55,7 +54,7 @@ export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise
 function requireKnown(config: Config, environments: string[]): void {
   const unknown = environments.filter((e) => !(e in config.environments));
   if (unknown.length > 0) {
-    throw new RunRefused(
+    throw new CliError(
       `unknown environment ${unknown.map((e) => `"${e}"`).join(', ')}; configured: ${Object.keys(config.environments).join(', ')}`,
     );
   }
@@ -91,7 +90,7 @@ export function withRequester<T extends Record<string, unknown>>(
   );
   if (!as) {
     if (separate.length > 0)
-      throw new RunRefused(
+      throw new CliError(
         `${separate.join(', ')} must be approved by someone other than the starter: name yourself with --as NAME (signed with --key FILE or ssh-agent)`,
       );
     return input;
@@ -102,7 +101,7 @@ export function withRequester<T extends Record<string, unknown>>(
     ? signAs(config, as.name, requestMessage(workflowType, input, bound), as.keyFile)
     : undefined;
   if (!signature && separate.length > 0 && gatePolicy(config, separate).mode === 'signed')
-    throw new RunRefused(
+    throw new CliError(
       `${as.name} has no SSH key in the config, so cannot sign the request for ${separate.join(', ')}`,
     );
   return { ...input, requestedBy: { name: as.name, ...(signature ? { signature, ...bound } : {}) } };
@@ -142,7 +141,7 @@ async function startOnce<W extends typeof rotateJwtKeys | typeof promote | typeo
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new RunRefused(`${what} is already running (${workflowId}); see rekey status ${workflowId}`);
+      throw new CliError(`${what} is already running (${workflowId}); see rekey status ${workflowId}`);
     }
     throw err;
   }
@@ -164,7 +163,7 @@ async function gateHolder(client: Client, workflowId: string, kind: DecisionKind
   const { status } = await client.workflow.getHandle(workflowId).describe();
   const what = kind === 'expedite' ? 'in a wait that can be expedited' : 'waiting for an approval';
   if (status.name !== 'RUNNING')
-    throw new RunRefused(`${workflowId} is not ${what}: it is ${status.name.toLowerCase()}`);
+    throw new CliError(`${workflowId} is not ${what}: it is ${status.name.toLowerCase()}`);
   const progress = await progressOf(client, workflowId);
   if (progress.pendingGate) return { id: workflowId, gate: progress.pendingGate };
   const child = progress.childWorkflowId
@@ -172,13 +171,13 @@ async function gateHolder(client: Client, workflowId: string, kind: DecisionKind
     : undefined;
   if (child?.pendingGate && progress.childWorkflowId)
     return { id: progress.childWorkflowId, gate: child.pendingGate };
-  throw new RunRefused(`${workflowId} is not ${what} (see rekey status ${workflowId})`);
+  throw new CliError(`${workflowId} is not ${what} (see rekey status ${workflowId})`);
 }
 
 /**
  * Decides the pending gate of `workflowId` (or of its running hop) as `by`: reads the plan's digest,
  * signs "<decision> <digest>" on signed gates (`keyFile`, else ssh-agent) and sends the Update. A
- * refusal by the run's validator (wrong approver, digest, signature, no gate) is a RunRefused.
+ * refusal by the run's validator (wrong approver, digest, signature, no gate) is a CliError.
  */
 export async function decideGate(
   client: Client,
@@ -194,7 +193,7 @@ export async function decideGate(
 ): Promise<{ id: string; result?: DecisionResult; summary: string }> {
   const { id, gate } = await gateHolder(client, workflowId, kind);
   if (gate.kind !== (kind === 'expedite' ? 'expedite' : 'approval'))
-    throw new RunRefused(
+    throw new CliError(
       `${id} is waiting for ${gate.kind === 'expedite' ? 'its wait to end' : 'an approval'}, not ${kind}`,
     );
   // The approver decides on the plan they read: `confirm` refuses a gate other than theirs.
@@ -220,7 +219,7 @@ export async function decideGate(
     return { id, result, summary: gate.summary };
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError)
-      throw new RunRefused(`${id} refused the ${kind}: ${errorText(err)}`);
+      throw new CliError(`${id} refused the ${kind}: ${errorText(err)}`);
     throw err;
   }
 }
@@ -229,7 +228,7 @@ export async function decideGate(
 export function checkRolloverTtl(config: Config, keyring: string, ttl?: string): void {
   const ring = config.keyrings[keyring];
   if (!ring) {
-    throw new RunRefused(
+    throw new CliError(
       `unknown keyring "${keyring}"; configured: ${Object.keys(config.keyrings).join(', ') || 'none'}`,
     );
   }
@@ -238,10 +237,10 @@ export function checkRolloverTtl(config: Config, keyring: string, ttl?: string):
   try {
     ms = parseDuration(ttl);
   } catch (err) {
-    throw new RunRefused(`--ttl: ${(err as Error).message}`);
+    throw new CliError(`--ttl: ${(err as Error).message}`);
   }
   if (ms < parseDuration(ring.tokenLifetime)) {
-    throw new RunRefused(
+    throw new CliError(
       `--ttl ${ttl} is shorter than keyring ${keyring}'s token lifetime ${ring.tokenLifetime}: tokens signed by the old key could outlive it; nothing was changed`,
     );
   }
@@ -268,10 +267,10 @@ export async function startRollover(
 export function checkChain(config: Config, chain: string[]): void {
   requireKnown(config, chain);
   if (new Set(chain).size !== chain.length)
-    throw new RunRefused(`an environment appears twice in ${chain.join(' -> ')}`);
+    throw new CliError(`an environment appears twice in ${chain.join(' -> ')}`);
   for (const [i, to] of chain.slice(1).entries()) {
     const problem = hopProblem(config, chain[i] as string, to);
-    if (problem) throw new RunRefused(problem);
+    if (problem) throw new CliError(problem);
   }
 }
 

@@ -18,7 +18,8 @@ import {
   rotateWorkflowId,
   TASK_QUEUE,
 } from '../workflows/inputs';
-import { checkRolloverTtl, expandToKeyGroups, type Requester, RunRefused, withRequester } from './runs';
+import { CliError } from './cli-error';
+import { checkRolloverTtl, expandToKeyGroups, type Requester, withRequester } from './runs';
 
 /** 06:00 UTC on the first day of the period: early, before the working day in most of Europe. */
 export const CADENCES: Record<string, CalendarSpec> = {
@@ -38,7 +39,7 @@ export const CATCHUP_WINDOW = '1 day';
 function cadence(every: string): CalendarSpec {
   const calendar = CADENCES[every];
   if (!calendar)
-    throw new RunRefused(`--every must be one of ${Object.keys(CADENCES).join(', ')}, not "${every}"`);
+    throw new CliError(`--every must be one of ${Object.keys(CADENCES).join(', ')}, not "${every}"`);
   return calendar;
 }
 
@@ -66,7 +67,7 @@ async function createSchedule(
     });
   } catch (err) {
     if (err instanceof ScheduleAlreadyRunning) {
-      throw new RunRefused(`schedule ${id} already exists; see rekey schedule describe ${id}`);
+      throw new CliError(`schedule ${id} already exists; see rekey schedule describe ${id}`);
     }
     throw err;
   }

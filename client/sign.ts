@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/schema';
 import { APPROVAL_NAMESPACE, parseSshPublicKey, sshFingerprint, verifySshSignature } from '../shared/sshsig';
-import { RunRefused } from './runs';
+import { CliError } from './cli-error';
 
 /**
  * `who`'s SSHSIG over `message`: with `keyFile` (a private key, or a public key whose private half
@@ -16,17 +16,17 @@ import { RunRefused } from './runs';
 export function signAs(config: Config, who: string, message: string, keyFile?: string): string {
   const configured = config.approvals.approvers[who];
   if (configured === undefined)
-    throw new RunRefused(
+    throw new CliError(
       `"${who}" is not an approver (approvers: ${Object.keys(config.approvals.approvers).join(', ') || 'none'})`,
     );
   if (!configured)
-    throw new RunRefused(`${who} has no SSH public key in the config (approvals.approvers.${who})`);
+    throw new CliError(`${who} has no SSH public key in the config (approvals.approvers.${who})`);
   const tmp = mkdtempSync(join(tmpdir(), 'rekey-sign-'));
   try {
     let file = keyFile;
     if (!file) {
       if (!process.env.SSH_AUTH_SOCK)
-        throw new RunRefused(`no --key FILE and no ssh-agent (SSH_AUTH_SOCK) to sign as ${who}`);
+        throw new CliError(`no --key FILE and no ssh-agent (SSH_AUTH_SOCK) to sign as ${who}`);
       file = join(tmp, 'approver.pub');
       writeFileSync(file, `${configured.trim()}\n`);
     }
@@ -34,16 +34,16 @@ export function signAs(config: Config, who: string, message: string, keyFile?: s
       input: message,
       encoding: 'utf8',
     });
-    if (r.error) throw new RunRefused(`cannot run ssh-keygen: ${r.error.message}`);
+    if (r.error) throw new CliError(`cannot run ssh-keygen: ${r.error.message}`);
     if (r.status !== 0)
-      throw new RunRefused(
+      throw new CliError(
         `ssh-keygen could not sign as ${who} with ${keyFile ?? 'ssh-agent'}: ${r.stderr.trim()}`,
       );
     const key = parseSshPublicKey(configured);
     try {
       verifySshSignature(r.stdout, key, APPROVAL_NAMESPACE, message);
     } catch (err) {
-      throw new RunRefused(
+      throw new CliError(
         `the signature made with ${keyFile ?? 'ssh-agent'} is not ${who}'s (configured key ${sshFingerprint(key)}): ${(err as Error).message}`,
       );
     }

@@ -44,6 +44,22 @@ describe('rekey CLI', () => {
     ]) {
       assert.match(help.stdout, new RegExp(`^  ${cmd}`, 'm'), `--help documents ${cmd}`);
     }
+    // Each command explains itself, without a server or a config.
+    for (const cmd of [
+      'rotate',
+      'rollover',
+      'promote',
+      'status',
+      'approve',
+      'expedite',
+      'schedule create',
+      'resign-token',
+    ]) {
+      const own = rekey(...cmd.split(' '), '--help');
+      assert.equal(own.status, 0, `${cmd} --help`);
+      assert.match(own.stdout, new RegExp(`^rekey ${cmd} `), `${cmd} --help starts with its usage`);
+      assert.match(own.stdout, /Exit codes: 0 done/);
+    }
     const bad = rekey('rotat');
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /unknown command "rotat"/);

@@ -1,0 +1,34 @@
+// Pieces every command shares: where the config is, who starts a run, run ids, local files.
+import { readFileSync } from 'node:fs';
+import { CliError } from '../cli-error';
+import type { Requester } from '../runs';
+
+/** A command: its --help text and what it does; the dispatcher loads it only when it is run. */
+export interface Command {
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+export function configPath(value: string | undefined): string {
+  return value ?? process.env.REKEY_CONFIG ?? 'rekey.yaml';
+}
+
+/** --as NAME [--key FILE]: who starts the run (signed when NAME has a configured key). */
+export function requester(values: { as?: string; key?: string }): Requester | undefined {
+  if (values.key && !values.as) throw new CliError('--key signs the request of --as NAME: give --as too');
+  return values.as ? { name: values.as, ...(values.key ? { keyFile: values.key } : {}) } : undefined;
+}
+
+export function runIdArg(positionals: string[], command: string): string {
+  const [id] = positionals;
+  if (!id) throw new CliError(`${command} needs a workflow id, e.g. rotate-jwt/prod`);
+  return id;
+}
+
+export function readLocal(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CliError(`${path}: cannot read the ${what} (${(err as NodeJS.ErrnoException).code})`);
+  }
+}

@@ -1,0 +1,106 @@
+// rekey approve / reject / expedite: a decision at a run's gate, sent as a Workflow Update.
+import { createInterface } from 'node:readline/promises';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../config/load';
+import type { DecisionKind, PendingGate } from '../../workflows/progress';
+import { CliError } from '../cli-error';
+import { decideGate, withClient } from '../runs';
+import { type Command, configPath, runIdArg } from './common';
+
+/** Refuses a gate other than the one the approver read: by --digest, or by asking on a terminal. */
+async function confirmGate(kind: DecisionKind, gate: PendingGate, digest?: string): Promise<void> {
+  if (digest !== undefined) {
+    if (digest.length < 12 || !gate.digest?.startsWith(digest))
+      throw new CliError(
+        `the plan at the gate is ${gate.digest ?? 'a run of an older rekey'}, not ${digest}${digest.length < 12 ? ' (give at least 12 characters)' : ''}: read it again (rekey status) and decide on that one`,
+      );
+    return;
+  }
+  console.log(`${gate.name}: ${gate.summary}\ndigest: ${gate.digest}`);
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = await rl.question(`${kind} this plan? [y/N] `);
+    if (!/^y(es)?$/i.test(answer.trim())) throw new CliError(`not ${DONE[kind]}: nothing was sent`);
+  } finally {
+    rl.close();
+  }
+}
+
+const DONE: Record<DecisionKind, string> = {
+  approve: 'approved',
+  reject: 'rejected',
+  expedite: 'expedited',
+};
+
+/** approve / reject / expedite: an Update the run's validator checks (signature, digest, approver). */
+function decide(kind: DecisionKind): (args: string[]) => Promise<number> {
+  return async (args) => {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string' },
+        by: { type: 'string' },
+        key: { type: 'string' },
+        digest: { type: 'string' },
+        comment: { type: 'string' },
+      },
+    });
+    const id = runIdArg(positionals, kind);
+    if (!values.by) throw new CliError(`${kind} needs --by NAME (a configured approver)`);
+    if (!values.digest && !(process.stdin.isTTY && process.stdout.isTTY))
+      throw new CliError(
+        `${kind} needs --digest PREFIX, the plan digest (or its first 12+ characters) that rekey status ${id} shows: you decide on the plan you read`,
+      );
+    const config = loadConfig(configPath(values.config));
+    const by = values.by;
+    return withClient(async (client) => {
+      const decided = await decideGate(client, config, id, kind, {
+        by,
+        ...(values.comment ? { comment: values.comment } : {}),
+        ...(values.key ? { keyFile: values.key } : {}),
+        confirm: (gate) => confirmGate(kind, gate, values.digest),
+      });
+      const { result } = decided;
+      console.log(`${DONE[kind]} ${decided.id} as ${by}: ${decided.summary}`);
+      if (!result) console.log(`sent as a signal (a run of an older rekey); see rekey status ${id}`);
+      else if (result.outcome === 'waiting')
+        console.log(
+          `waiting for ${result.required - result.approvedBy.length} more approval(s) (so far: ${result.approvedBy.join(', ')})`,
+        );
+      else if (kind === 'expedite')
+        console.log('the wait ends now and the old key is removed next; tokens it signed stop working');
+      else
+        console.log(
+          result.outcome === 'passed'
+            ? 'the gate is passed: the run goes on'
+            : 'the run ends; nothing more is changed',
+        );
+      return 0;
+    });
+  };
+}
+
+const usage = (
+  kind: DecisionKind,
+  what: string,
+) => `rekey ${kind} ID --by NAME [--key FILE] [--digest PREFIX] [--comment T] [--config F]
+
+${what}, as a Workflow Update the run checks: NAME must be a configured approver, the decision
+names the digest of the plan shown at the gate, and on signed gates carries NAME's SSH signature
+over "${kind} <digest>", made with ssh-keygen -Y sign from --key FILE or ssh-agent. A refused
+decision changes nothing (exit 2). Off a terminal --digest is required (the digest, or its first
+12+ characters, that rekey status ID shows); on a terminal rekey shows the plan and asks.
+
+Example:
+  rekey ${kind} rotate-jwt/prod --by alice --key ~/.ssh/id_ed25519 --digest sha256:3f2a9c41d0e7`;
+
+export const approve: Command = { usage: usage('approve', "Approves a run's gate"), run: decide('approve') };
+export const reject: Command = {
+  usage: usage('reject', "Refuses a run's gate (the run ends)"),
+  run: decide('reject'),
+};
+export const expedite: Command = {
+  usage: usage('expedite', "Ends a rollover's wait early (the old key is removed next)"),
+  run: decide('expedite'),
+};

@@ -1,0 +1,76 @@
+// rekey promote: staged data promotion down a chain of environments.
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../config/load';
+import type { HopResult } from '../../workflows/promote';
+import { CliError } from '../cli-error';
+import { formatHops } from '../format';
+import { checkChain, startPromotion, withClient } from '../runs';
+import { type Command, configPath, requester } from './common';
+
+async function promote(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      consistent: { type: 'boolean', default: false },
+      'allow-shrink': { type: 'boolean', default: false },
+      yes: { type: 'boolean', default: false },
+      wait: { type: 'boolean', default: false },
+      as: { type: 'string' },
+      key: { type: 'string' },
+    },
+  });
+  if (positionals.length < 2)
+    throw new CliError('promote needs a chain of at least two environments, e.g. prod test dev');
+  const config = loadConfig(configPath(values.config));
+  checkChain(config, positionals);
+  const dryRun = values['dry-run'];
+  const gated = positionals.slice(1).every((e) => config.approvals.requiredFor.includes(e));
+  if (!dryRun && !values.yes && !gated) {
+    throw new CliError(
+      `promote replaces the data of ${positionals.slice(1).join(', ')} (files only there are deleted): pass --yes, require an approval for them, or preview with --dry-run`,
+    );
+  }
+  return withClient(async (client) => {
+    const handle = await startPromotion(
+      client,
+      config,
+      {
+        chain: positionals,
+        dryRun,
+        consistent: values.consistent,
+        allowShrink: values['allow-shrink'],
+      },
+      { as: requester(values) },
+    );
+    console.log(
+      `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
+    );
+    if (!values.wait && !dryRun) return 0;
+    const hops: HopResult[] = await handle.result();
+    console.log(formatHops(hops));
+    return 0;
+  });
+}
+
+export const command: Command = {
+  usage: `rekey promote FROM TO [TO ...] [--dry-run] [--consistent] [--allow-shrink] [--as NAME [--key FILE]]
+              [--yes] [--wait]
+
+Copies FROM's data dir down the chain one hop at a time (rsync from host to host, --delete): dry
+run on the running destination, approval (config), stop the destination, hard-link snapshot,
+copy (deleting no more than the plan showed), re-sign the destination token with its own key,
+start, publish; a failure restores the snapshot. DESTRUCTIVE for the destinations: files only
+there are deleted.
+
+  --allow-shrink   allow a plan that empties the destination or deletes more than
+                   promotion.maxDeleteShare (50%) of its files
+  --consistent     copy live, then stop FROM for a final pass and start it again
+
+Examples:
+  rekey promote prod test dev --dry-run
+  rekey promote prod test --yes --wait`,
+  run: promote,
+};

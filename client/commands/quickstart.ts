@@ -1,0 +1,34 @@
+// rekey quickstart: rekey on this machine with an embedded dev server.
+import { parseArgs } from 'node:util';
+import type { Command } from './common';
+
+async function quickstartCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { dir: { type: 'string' }, keep: { type: 'boolean', default: false } },
+  });
+  let quickstart: typeof import('../quickstart').quickstart;
+  try {
+    ({ quickstart } = await import('../quickstart'));
+  } catch (err) {
+    if (
+      (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' &&
+      /@temporalio\/testing/.test(String(err))
+    ) {
+      throw new Error(
+        'quickstart needs the dev dependencies (@temporalio/testing runs its Temporal dev server): run `npm install` without --omit=dev',
+      );
+    }
+    throw err;
+  }
+  return quickstart({ ...(values.dir ? { dir: values.dir } : {}), keep: values.keep });
+}
+
+export const command: Command = {
+  usage: `rekey quickstart [--dir D] [--keep]
+
+Tries rekey on this machine: starts a local Temporal dev server and a worker, sets up a 'local'
+environment in D (default .rekey/quickstart) and rotates its key; --keep leaves the Web UI up
+until Ctrl-C. Needs no cloud account.`,
+  run: quickstartCommand,
+};

@@ -1,0 +1,50 @@
+// rekey resign-token: re-sign a cli.toml's publisher token locally, keeping its identity.
+import { statSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parsePrivateKey } from '../../activities/keys';
+import { writeFileAtomicSync } from '../../activities/local-files';
+import { resignCliToml } from '../../activities/tokens';
+import { CliError } from '../cli-error';
+import { type Command, readLocal } from './common';
+
+async function resignToken(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      'cli-toml': { type: 'string' },
+      'private-key': { type: 'string' },
+      'old-public-key': { type: 'string' },
+      field: { type: 'string', default: 'spacetimedb_token' },
+    },
+  });
+  const tomlPath = values['cli-toml'];
+  const keyPath = values['private-key'];
+  if (!tomlPath || !keyPath) throw new CliError('resign-token needs --cli-toml P and --private-key P');
+  const text = readLocal(tomlPath, 'cli.toml');
+  const privatePem = readLocal(keyPath, 'private key');
+  parsePrivateKey(privatePem, keyPath);
+  const oldKeyPath = values['old-public-key'];
+  const signers = oldKeyPath ? [readLocal(oldKeyPath, 'old public key')] : null;
+  if (!signers)
+    console.log(
+      `${tomlPath}: the token's signature is not checked (pass --old-public-key with the key that signed it)`,
+    );
+  const result = await resignCliToml(text, privatePem, values.field, tomlPath, signers);
+  if (result.changed) writeFileAtomicSync(tomlPath, result.text, statSync(tomlPath).mode & 0o777);
+  const id = result.after;
+  console.log(`${tomlPath}: ${result.changed ? 're-signed' : 'already signed by this key; unchanged'}`);
+  console.log(
+    `identity kept: iss=${id.iss} sub=${id.sub}${id.hexIdentity ? ` hex_identity=${id.hexIdentity}` : ''}`,
+  );
+  return 0;
+}
+
+export const command: Command = {
+  usage: `rekey resign-token --cli-toml P --private-key P [--old-public-key P] [--field NAME]
+
+Re-signs the publisher token in a cli.toml with a private key, keeping its identity (iss, sub,
+aud, hex_identity); local, no Temporal needed. Use it on a destination after copying data from
+another environment. --old-public-key: the key that signed the token (the source's); a token it
+did not sign is refused. Without it nothing is checked.`,
+  run: resignToken,
+};

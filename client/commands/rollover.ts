@@ -1,0 +1,73 @@
+// rekey rollover: overlap (kid) rollover of a keyring, with a durable wait.
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../config/load';
+import type { RolloverResult } from '../../workflows/rollover';
+import { CliError } from '../cli-error';
+import { checkRolloverTtl, startRollover, withClient } from '../runs';
+import { type Command, configPath, requester } from './common';
+
+async function rollover(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      ttl: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      approval: { type: 'boolean', default: false },
+      yes: { type: 'boolean', default: false },
+      wait: { type: 'boolean', default: false },
+      as: { type: 'string' },
+      key: { type: 'string' },
+    },
+  });
+  const [keyring] = positionals;
+  if (!keyring) throw new CliError('rollover needs a keyring name');
+  const config = loadConfig(configPath(values.config));
+  checkRolloverTtl(config, keyring, values.ttl);
+  const dryRun = values['dry-run'];
+  if (!dryRun && !values.yes && !values.approval) {
+    throw new CliError(
+      `rollover changes keyring ${keyring}: pass --yes, or --approval to wait for an approver before the flip`,
+    );
+  }
+  return withClient(async (client) => {
+    const handle = await startRollover(
+      client,
+      config,
+      {
+        keyring,
+        dryRun,
+        requireApproval: values.approval,
+        ...(values.ttl ? { ttl: values.ttl } : {}),
+      },
+      { as: requester(values) },
+    );
+    console.log(
+      `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
+    );
+    if (!values.wait && !dryRun) return 0;
+    const r: RolloverResult = await handle.result();
+    console.log(
+      r.dryRun
+        ? `dry run: keyring ${r.keyring} holds ${r.before.kids.join(', ')}, active ${r.before.active}; nothing was changed`
+        : `keyring ${r.keyring}: active ${r.active}, removed ${r.removed}${r.expedited ? ` (wait expedited by ${r.expedited.by}, ${Math.round(r.expedited.cutShortMs / 3600e3)}h cut short)` : ''}; next rotation due ${r.nextRotation}`,
+    );
+    return 0;
+  });
+}
+
+export const command: Command = {
+  usage: `rekey rollover KEYRING [--ttl 90d] [--dry-run] [--approval] [--as NAME [--key FILE]] [--yes] [--wait]
+
+Overlap rollover for services that accept several keys: add a key, roll out, flip active, wait
+--ttl (default: the keyring's tokenLifetime; shorter is refused), remove the old key, roll out.
+rekey expedite ID ends the wait early.
+
+  --approval   wait for an approver before the flip (instead of --yes)
+
+Examples:
+  rekey _rollover api --yes
+  rekey _rollover api --ttl 120d --approval`,
+  run: rollover,
+};

@@ -1,0 +1,81 @@
+// rekey rotate: JWT signing-key rotation of environments (and their key groups).
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../config/load';
+import { CliError } from '../cli-error';
+import { formatRotateResult } from '../format';
+import { expandToKeyGroups, startRotation, withClient } from '../runs';
+import { type Command, configPath, requester } from './common';
+
+async function rotate(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string' },
+      env: { type: 'string', multiple: true },
+      'dry-run': { type: 'boolean', default: false },
+      'no-preserve-token': { type: 'boolean', default: false },
+      'no-sync-mounted-keys': { type: 'boolean', default: false },
+      yes: { type: 'boolean', default: false },
+      wait: { type: 'boolean', default: false },
+      as: { type: 'string' },
+      key: { type: 'string' },
+    },
+  });
+  if (!values.env?.length) throw new CliError('rotate needs at least one --env');
+  const config = loadConfig(configPath(values.config));
+  const environments = expandToKeyGroups(config, values.env);
+  const added = environments.filter((e) => !values.env?.includes(e));
+  if (added.length > 0) console.log(`also rotating (same key group): ${added.join(', ')}`);
+  const gated = environments.some((e) => config.approvals.requiredFor.includes(e));
+  const dryRun = values['dry-run'];
+  if (!dryRun && !values.yes && !gated) {
+    throw new CliError(
+      `rotate changes keys of ${environments.join(', ')}: pass --yes, or require an approval for them in the config (approvals.requiredFor), or preview with --dry-run`,
+    );
+  }
+  return withClient(async (client) => {
+    const handle = await startRotation(
+      client,
+      config,
+      {
+        environments,
+        dryRun,
+        preserveToken: !values['no-preserve-token'],
+        syncMountedKeys: !values['no-sync-mounted-keys'],
+      },
+      { as: requester(values) },
+    );
+    console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
+    if (gated && !dryRun)
+      console.log(`waiting for approval: rekey approve ${handle.workflowId} --by NAME [--key FILE]`);
+    if (!values.wait && !dryRun) {
+      console.log(`follow it: rekey status ${handle.workflowId}`);
+      return 0;
+    }
+    const result = await handle.result();
+    console.log(formatRotateResult(result));
+    return result.ok ? 0 : 1;
+  });
+}
+
+export const command: Command = {
+  usage: `rekey rotate --env E [--env E ...] [--dry-run] [--no-preserve-token] [--no-sync-mounted-keys]
+             [--as NAME [--key FILE]] [--yes] [--wait] [--config F]
+
+Rotates the JWT signing keys of the environments (and of every environment sharing their key
+group): a new pair in each store, key files on each host, the publisher token re-signed with the
+same identity, the service restarted and its publish checked; an environment that fails is
+rolled back. Needs --yes unless the config requires an approval for one of them.
+
+  --dry-run                the plan only (stores, hosts, fingerprints, token identities)
+  --no-preserve-token      do not re-sign the cached publisher token
+  --no-sync-mounted-keys   only the stores and the token; no key files, no restart
+  --as NAME, --key FILE    who starts it, signed (required where approvals.separateFromStarter)
+  --wait                   wait for the result and print it
+
+Examples:
+  rekey rotate --env prod --dry-run
+  rekey rotate --env prod --env test --yes --wait
+  rekey rotate --env prod --as alice            # prod waits for an approver other than alice`,
+  run: rotate,
+};

@@ -1,0 +1,132 @@
+// rekey schedule: Temporal Schedules for recurring rotations and rollovers.
+import { parseArgs } from 'node:util';
+import type { ScheduleHandle } from '@temporalio/client';
+import { loadConfig } from '../../config/load';
+import { CliError } from '../cli-error';
+import { expandToKeyGroups, withClient } from '../runs';
+import { createRolloverSchedule, createRotationSchedule, formatSchedule } from '../schedules';
+import { type Command, configPath, requester, runIdArg } from './common';
+
+async function scheduleCreate(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      env: { type: 'string', multiple: true },
+      every: { type: 'string' },
+      yes: { type: 'boolean', default: false },
+      as: { type: 'string' },
+      key: { type: 'string' },
+    },
+  });
+  const every = values.every;
+  if (!every) throw new CliError('schedule create needs --every PERIOD');
+  const config = loadConfig(configPath(values.config));
+  if (positionals[0] === 'rollover') {
+    const keyring = positionals[1];
+    if (!keyring) throw new CliError('schedule create rollover needs a keyring name');
+    if (!values.yes)
+      throw new CliError(`scheduled rollovers change keyring ${keyring} unattended: pass --yes`);
+    return withClient(async (client) => {
+      console.log(
+        formatSchedule(await (await createRolloverSchedule(client, config, { keyring, every })).describe()),
+      );
+      return 0;
+    });
+  }
+  if (positionals[0] !== 'rotate-jwt')
+    throw new CliError('schedule create takes rotate-jwt or rollover KEYRING');
+  if (!values.env?.length) throw new CliError('schedule create rotate-jwt needs --env E');
+  const environments = expandToKeyGroups(config, values.env);
+  if (!values.yes && !environments.some((e) => config.approvals.requiredFor.includes(e))) {
+    throw new CliError(
+      `scheduled rotations of ${environments.join(', ')} would change keys unattended: pass --yes, or require an approval for them (approvals.requiredFor)`,
+    );
+  }
+  return withClient(async (client) => {
+    const handle = await createRotationSchedule(client, config, {
+      environments,
+      every,
+      as: requester(values),
+    });
+    console.log(formatSchedule(await handle.describe()));
+    return 0;
+  });
+}
+
+function scheduleCommand(
+  action: (handle: ScheduleHandle, values: { note?: string }) => Promise<string | undefined>,
+): (args: string[]) => Promise<number> {
+  return async (args) => {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { note: { type: 'string' } },
+    });
+    const id = runIdArg(positionals, 'schedule');
+    return withClient(async (client) => {
+      const out = await action(client.schedule.getHandle(id), values);
+      if (out) console.log(out);
+      return 0;
+    });
+  };
+}
+
+async function scheduleList(): Promise<number> {
+  return withClient(async (client) => {
+    for await (const s of client.schedule.list()) {
+      console.log(
+        `${s.scheduleId}  ${s.state.paused ? 'paused' : 'active'}  next ${s.info.nextActionTimes[0]?.toISOString() ?? 'none'}`,
+      );
+    }
+    return 0;
+  });
+}
+
+const usage = `rekey schedule create rotate-jwt --env E [--env E ...] --every quarter|month|week
+                              [--as NAME [--key FILE]] [--yes]
+rekey schedule create rollover KEYRING --every quarter|month|week
+rekey schedule list | describe ID | pause ID [--note T] | unpause ID | trigger ID | delete ID
+
+A Temporal Schedule that rotates those environments (or rolls over a keyring) at 06:00 UTC on the
+first day of each period; a run still going when the next is due is skipped; missed runs are
+caught up within a day. Runs of environments without an approval gate need --yes at creation.
+
+Example:
+  rekey schedule create rotate-jwt --env prod --every quarter --as alice`;
+
+export const create: Command = { usage, run: scheduleCreate };
+export const list: Command = { usage, run: () => scheduleList() };
+export const describe: Command = {
+  usage,
+  run: scheduleCommand(async (h) => formatSchedule(await h.describe())),
+};
+export const pause: Command = {
+  usage,
+  run: scheduleCommand(async (h, v) => {
+    await h.pause(v.note ?? 'paused with rekey');
+    return `paused ${h.scheduleId}`;
+  }),
+};
+export const unpause: Command = {
+  usage,
+  run: scheduleCommand(async (h) => {
+    await h.unpause();
+    return `unpaused ${h.scheduleId}`;
+  }),
+};
+export const trigger: Command = {
+  usage,
+  run: scheduleCommand(async (h) => {
+    await h.trigger();
+    return `triggered ${h.scheduleId}: a run starts now; its workflow id shows in rekey schedule describe ${h.scheduleId}`;
+  }),
+};
+export const remove: Command = {
+  usage,
+  run: scheduleCommand(async (h) => {
+    await h.delete();
+    return `deleted ${h.scheduleId}`;
+  }),
+};

@@ -1,0 +1,33 @@
+// rekey status: where a run is.
+import { parseArgs } from 'node:util';
+import { formatProgress } from '../format';
+import { progressOf, withClient } from '../runs';
+import { type Command, runIdArg } from './common';
+
+async function status(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const id = runIdArg(positionals, 'status');
+  return withClient(async (client) => {
+    const desc = await client.workflow.getHandle(id).describe();
+    console.log(`${id}: ${desc.status.name}`);
+    const progress = await progressOf(client, id);
+    console.log(formatProgress(progress));
+    // A promotion's hop runs as a child workflow: show where it is too.
+    if (progress.childWorkflowId && progress.state === 'running') {
+      const child = await progressOf(client, progress.childWorkflowId).catch(() => undefined);
+      if (child) console.log(`${progress.childWorkflowId}:\n${formatProgress(child)}`);
+    }
+    return ['FAILED', 'TERMINATED', 'CANCELLED', 'TIMED_OUT'].includes(desc.status.name) ? 1 : 0;
+  });
+}
+
+export const command: Command = {
+  usage: `rekey status ID
+
+Steps of a run and their state, the pending gate (plan, digest, approvers) and the decisions; for
+a promotion also the running hop and its copy (bytes, current file). Exit 1 for a run that failed.
+
+Example:
+  rekey status rotate-jwt/prod`,
+  run: status,
+};

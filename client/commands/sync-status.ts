@@ -1,0 +1,25 @@
+// rekey sync-status: data dir sizes on every environment's host (read-only).
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../config/load';
+import { dataSizes, formatBytes } from '../sync-status';
+import { type Command, configPath } from './common';
+
+async function syncStatus(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
+  const config = loadConfig(configPath(values.config));
+  const rows = await dataSizes(config);
+  console.log(`${'ENVIRONMENT'.padEnd(12)} ${'HOST'.padEnd(14)} ${'SIZE'.padStart(10)}  DATA DIR`);
+  for (const r of rows) {
+    console.log(
+      `${r.env.padEnd(12)} ${r.host.padEnd(14)} ${(r.bytes === null ? (r.problem ?? 'unknown') : formatBytes(r.bytes)).padStart(10)}  ${r.dataDir}`,
+    );
+  }
+  return rows.every((r) => r.bytes !== null) ? 0 : 1;
+}
+
+export const command: Command = {
+  usage: `rekey sync-status [--config F]
+
+Data size of every environment's data dir (du over SSH), read-only.`,
+  run: syncStatus,
+};

@@ -1,0 +1,24 @@
+// rekey verify: read-only parity and policy check of stores and host key files.
+import { parseArgs } from 'node:util';
+import { createRotationActivities } from '../../activities/rotation';
+import { loadConfig } from '../../config/load';
+import { storeRegistry } from '../../worker/worker';
+import { formatVerify } from '../format';
+import { type Command, configPath } from './common';
+
+async function verify(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
+  const config = loadConfig(configPath(values.config));
+  const activities = createRotationActivities({ config, store: storeRegistry(config) });
+  const report = await activities.verifyKeys({ includeHosts: true });
+  console.log(formatVerify(report));
+  return report.ok ? 0 : 1;
+}
+
+export const command: Command = {
+  usage: `rekey verify [--config F]
+
+Read-only: pair parity, fingerprints and key-group policy of every environment's store and host
+key files. Exit 1 when a problem is found.`,
+  run: verify,
+};
