@@ -84,6 +84,7 @@ function decide(kind: DecisionKind): (args: string[]) => Promise<number> {
 const usage = (
   kind: DecisionKind,
   what: string,
+  example = 'rotate-jwt/prod',
 ) => `rekey ${kind} ID --by NAME [--key FILE] [--digest PREFIX] [--comment T] [--config F]
 
 ${what}, as a Workflow Update the run checks: NAME must be a configured approver, the decision
@@ -93,7 +94,7 @@ decision changes nothing (exit 2). Off a terminal --digest is required (the dige
 12+ characters, that rekey status ID shows); on a terminal rekey shows the plan and asks.
 
 Example:
-  rekey ${kind} rotate-jwt/prod --by alice --key ~/.ssh/id_ed25519 --digest sha256:3f2a9c41d0e7`;
+  rekey ${kind} ${example} --by alice --key ~/.ssh/id_ed25519 --digest sha256:3f2a9c41d0e7`;
 
 export const approve: Command = { usage: usage('approve', "Approves a run's gate"), run: decide('approve') };
 export const reject: Command = {
@@ -101,6 +102,6 @@ export const reject: Command = {
   run: decide('reject'),
 };
 export const expedite: Command = {
-  usage: usage('expedite', "Ends a rollover's wait early (the old key is removed next)"),
+  usage: usage('expedite', "Ends a rollover's wait early (the old key is removed next)", 'rollover/api'),
   run: decide('expedite'),
 };

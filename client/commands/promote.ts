@@ -57,13 +57,14 @@ async function promote(args: string[]): Promise<number> {
 
 export const command: Command = {
   usage: `rekey promote FROM TO [TO ...] [--dry-run] [--consistent] [--allow-shrink] [--as NAME [--key FILE]]
-              [--yes] [--wait]
+              [--yes] [--wait] [--config F]
 
 Copies FROM's data dir down the chain one hop at a time (rsync from host to host, --delete): dry
 run on the running destination, approval (config), stop the destination, hard-link snapshot,
 copy (deleting no more than the plan showed), re-sign the destination token with its own key,
 start, publish; a failure restores the snapshot. DESTRUCTIVE for the destinations: files only
-there are deleted.
+there are deleted. Needs --yes unless every destination requires an approval
+(approvals.requiredFor), or --dry-run.
 
   --allow-shrink   allow a plan that empties the destination or deletes more than
                    promotion.maxDeleteShare (50%) of its files

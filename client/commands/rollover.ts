@@ -59,6 +59,7 @@ async function rollover(args: string[]): Promise<number> {
 
 export const command: Command = {
   usage: `rekey rollover KEYRING [--ttl 90d] [--dry-run] [--approval] [--as NAME [--key FILE]] [--yes] [--wait]
+               [--config F]
 
 Overlap rollover for services that accept several keys: add a key, roll out, flip active, wait
 --ttl (default: the keyring's tokenLifetime; shorter is refused), remove the old key, roll out.
@@ -67,7 +68,7 @@ rekey expedite ID ends the wait early.
   --approval   wait for an approver before the flip (instead of --yes)
 
 Examples:
-  rekey _rollover api --yes
-  rekey _rollover api --ttl 120d --approval`,
+  rekey rollover api --yes
+  rekey rollover api --ttl 120d --approval`,
   run: rollover,
 };

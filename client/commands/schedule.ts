@@ -86,12 +86,14 @@ async function scheduleList(): Promise<number> {
 
 const usage = `rekey schedule create rotate-jwt --env E [--env E ...] --every quarter|month|week
                               [--as NAME [--key FILE]] [--yes]
-rekey schedule create rollover KEYRING --every quarter|month|week
+rekey schedule create rollover KEYRING --every quarter|month|week --yes
 rekey schedule list | describe ID | pause ID [--note T] | unpause ID | trigger ID | delete ID
 
 A Temporal Schedule that rotates those environments (or rolls over a keyring) at 06:00 UTC on the
 first day of each period; a run still going when the next is due is skipped; missed runs are
-caught up within a day. Runs of environments without an approval gate need --yes at creation.
+caught up within a day. A scheduled rotation of environments without an approval gate, and
+every scheduled rollover, needs --yes at creation (they change keys unattended). create takes
+--config F.
 
 Example:
   rekey schedule create rotate-jwt --env prod --every quarter --as alice`;
