@@ -8,4 +8,4 @@ cd "$(dirname "$0")/../.."
 [ -d node_modules ] || npm install --no-audit --no-fund
 npx biome ci .
 npx tsc -p tsconfig.json
-bash test/infra/with-servers.sh node --test --test-concurrency=2 "$@" dist/test/*.test.js
+bash test/infra/with-servers.sh node --test --test-concurrency=2 "$@" dist/test/*.test.js dist/test/fast/*.test.js

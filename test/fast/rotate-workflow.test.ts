@@ -1,0 +1,174 @@
+// Fast tier: the rotation workflow against mocked activities on the time-skipping test server
+// (no hosts, stores or services): a dry run stops at its plan, a rejected gate stages nothing, a
+// failed publish whose rollback also fails is reported as such.
+import assert from 'node:assert/strict';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundle } from '@temporalio/worker';
+import type { RotationPlan, StagedGroup } from '../../activities/rotation';
+import type { GatePolicy } from '../../config/approvals';
+import { FailureType, fail } from '../../shared/failures';
+import { rotateJwtKeys } from '../../workflows';
+import { progressQuery, rejectUpdate } from '../../workflows/messages';
+import type { RotateResult } from '../../workflows/rotate';
+// helpers also installs the quiet worker logger.
+import { failureOf } from '../helpers';
+import { publicKey, sign } from '../infra/approvers';
+import { until } from '../infra/until';
+
+const server = join(process.env.REKEY_CACHE ?? join(homedir(), '.cache/rekey'), 'bin/temporal-test-server');
+
+const policy = (): GatePolicy => ({
+  mode: 'signed',
+  approvers: { alice: publicKey('alice') },
+  required: 1,
+  separateFromStarter: false,
+  timeoutMs: 3600_000,
+});
+
+function plan(approval: boolean): RotationPlan {
+  return {
+    environments: [
+      {
+        env: 'prod',
+        group: 'prod',
+        store: 'kv-prod',
+        host: 'vm-prod',
+        current: { privateKey: 'v1', publicKey: 'v1', fingerprint: 'a'.repeat(64) },
+        hostFingerprint: 'a'.repeat(64),
+        token: { iss: 'localhost', sub: 'publisher' },
+        approvalRequired: approval,
+      },
+    ],
+    groups: { prod: ['prod'] },
+    added: [],
+    approvers: ['alice'],
+    approvalTimeoutMs: 3600_000,
+    approval: policy(),
+  } as unknown as RotationPlan;
+}
+
+/** Activities that record their calls; `overrides` replace some of them. */
+function mocks(approval: boolean, overrides: Record<string, (...args: never[]) => Promise<unknown>> = {}) {
+  const calls: string[] = [];
+  const staged: StagedGroup = {
+    group: 'prod',
+    fingerprint: 'b'.repeat(64),
+    kid: 'kid-b',
+    refs: { prod: { privateKey: 'v2', publicKey: 'v2', fingerprint: 'b'.repeat(64) } },
+  } as unknown as StagedGroup;
+  const base: Record<string, (...args: never[]) => Promise<unknown>> = {
+    rotationScope: async () => ['prod'],
+    planRotation: async () => plan(approval),
+    stageKeyPair: async () => staged,
+    verifyKeys: async () => ({ rows: [], problems: [], ok: true }),
+    installKeyFiles: async () => ({}),
+    resignPublisherToken: async () => ({ after: { iss: 'localhost', sub: 'publisher' } }),
+    restartAndVerify: async () => ({ marker: 'PUBLISH_SUCCESS' }),
+    restoreSecrets: async () => ({ store: 'kv-prod' }),
+    restoreHost: async () => ({ restored: ['key files', 'token'] }),
+    lockHolder: async () => null,
+    ...overrides,
+  };
+  const recorded = Object.fromEntries(
+    Object.entries(base).map(([name, fn]) => [
+      name,
+      async (...args: never[]) => {
+        calls.push(name);
+        return fn(...args);
+      },
+    ]),
+  );
+  return { calls, activities: recorded };
+}
+
+describe('rotateJwtKeys against mocked activities', () => {
+  let env: TestWorkflowEnvironment;
+  let bundle: WorkflowBundle;
+  let n = 0;
+
+  before(async () => {
+    // One bundle for every worker here (bundling is most of a worker's start).
+    bundle = await bundleWorkflowCode({
+      workflowsPath: require.resolve('../../workflows'),
+      logger: new DefaultLogger('WARN'),
+    });
+    env = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: server } },
+    });
+  });
+  after(() => env?.teardown());
+
+  async function withWorker<T>(activities: object, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+    const taskQueue = `fast-${++n}`;
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: bundle,
+      activities,
+    });
+    return worker.runUntil(() => fn(taskQueue));
+  }
+
+  it('a dry run returns its plan and calls nothing that writes', async () => {
+    const { calls, activities } = mocks(false);
+    const result: RotateResult = await withWorker(activities, (taskQueue) =>
+      env.client.workflow.execute(rotateJwtKeys, {
+        taskQueue,
+        workflowId: `dry-${n}`,
+        args: [{ environments: ['prod'], dryRun: true }],
+      }),
+    );
+    assert.equal(result.dryRun, true);
+    assert.deepEqual(calls, ['planRotation']);
+  });
+
+  it('a rejected gate ends the run NotApproved, with nothing staged', async () => {
+    const { calls, activities } = mocks(true);
+    const failure = await withWorker(activities, async (taskQueue) => {
+      const h = await env.client.workflow.start(rotateJwtKeys, {
+        taskQueue,
+        workflowId: `gate-${n}`,
+        args: [{ environments: ['prod'] }],
+      });
+      // Polling (not awaiting the result) keeps the server from skipping past the gate's timeout.
+      const gate = await until('the gate', async () => (await h.query(progressQuery)).pendingGate);
+      const digest = gate.digest ?? '';
+      await h.executeUpdate(rejectUpdate, {
+        args: [{ by: 'alice', digest, signature: sign('alice', `reject ${digest}`) }],
+      });
+      return failureOf(h.result());
+    });
+    assert.equal(failure.type, 'NotApproved');
+    assert.match(failure.message, /rejected by alice; nothing was changed/);
+    assert.ok(!calls.includes('stageKeyPair'), calls.join(', '));
+  });
+
+  it('a failed publish whose rollback fails too is reported as rollback-failed', async () => {
+    const { calls, activities } = mocks(false, {
+      restartAndVerify: async () => {
+        throw fail(FailureType.PublishFailed, 'PUBLISH_FAILED status=401');
+      },
+      restoreHost: async () => {
+        throw fail(FailureType.CommandFailed, 'host vm-prod: cannot restore the key files');
+      },
+    });
+    const result: RotateResult = await withWorker(activities, (taskQueue) =>
+      env.client.workflow.execute(rotateJwtKeys, {
+        taskQueue,
+        workflowId: `rollback-${n}`,
+        args: [{ environments: ['prod'] }],
+      }),
+    );
+    assert.equal(result.ok, false);
+    const prod = result.environments[0];
+    assert.equal(prod?.status, 'rollback-failed');
+    assert.match(
+      prod?.status === 'rollback-failed' ? prod.rollbackError : '',
+      /cannot restore the key files/,
+    );
+    assert.ok(calls.includes('restoreSecrets'), 'the stores were put back before the host failed');
+  });
+});
