@@ -87,9 +87,8 @@ describe('the Web UI as console', () => {
     await page.getByRole('heading', { name: 'Start a Workflow' }).click();
     await shot(`start-${workflowType}`);
     await page.getByTestId('start-workflow-button').click();
-    await page.waitForTimeout(2000);
-    await shot(`started-${workflowType}`);
     await until(`${workflowId} to be started`, () => fx.client.workflow.getHandle(workflowId).describe());
+    await shot(`started-${workflowType}`);
   }
 
   /** The text of the page and its frames (the UI renders current details in a sandboxed frame). */
