@@ -23,12 +23,9 @@ import {
   expediteUpdate,
   rejectUpdate,
 } from './messages';
-import type { DecisionKind, PendingGate, ProgressTracker } from './progress';
+import type { DecisionKind, GateOutcome, PendingGate, ProgressTracker } from './progress';
 
-export type GateOutcome =
-  | { approved: true; by: string[] }
-  | { approved: false; reason: 'rejected'; by: string; comment?: string }
-  | { approved: false; reason: 'timeout' };
+export type { GateOutcome } from './progress';
 
 /** Who asked for a run, as its input names them: signed over the request on signed gates. */
 export interface RequestedBy {
@@ -153,16 +150,8 @@ export class Gates {
     });
     const outcome: GateOutcome =
       decided && open.outcome ? open.outcome : { approved: false, reason: 'timeout' };
-    this.close();
-    this.tracker.set(
-      gate.name,
-      outcome.approved ? 'done' : 'failed',
-      outcome.approved
-        ? `approved by ${outcome.by.join(', ')}`
-        : outcome.reason === 'timeout'
-          ? 'no decision before the timeout'
-          : `rejected by ${outcome.by}`,
-    );
+    this.open = undefined;
+    this.tracker.closeGate(gate.name, outcome);
     return outcome;
   }
 
@@ -176,7 +165,8 @@ export class Gates {
     if (this.legacy) return legacyExpeditableWait(this.tracker, Object.keys(wait.policy.approvers), wait.ms);
     const open = this.openGate('expedite', wait.name, wait.policy, wait.plan, wait.ms);
     await condition(() => open.outcome !== undefined, wait.ms, { summary: `${wait.name}: may be expedited` });
-    this.close();
+    this.open = undefined;
+    this.tracker.closeGate(wait.name);
     if (!open.outcome?.approved) return undefined;
     const last = this.tracker.progress.decisions.at(-1);
     return { by: open.outcome.by.join(', '), ...(last?.comment ? { comment: last.comment } : {}) };
@@ -212,13 +202,6 @@ export class Gates {
     this.tracker.progress.pendingGate = pending;
     this.tracker.show();
     return this.open;
-  }
-
-  private close(): void {
-    this.open = undefined;
-    this.tracker.progress.pendingGate = undefined;
-    this.tracker.progress.state = 'running';
-    this.tracker.show();
   }
 
   /**

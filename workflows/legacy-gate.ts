@@ -2,14 +2,13 @@
 // Only runs started by an older rekey take this path (they replay as they were recorded, see
 // `patched('approval-updates')` in approvals.ts); remove it once no such run is open.
 import { condition, setHandler } from '@temporalio/workflow';
-import type { GateOutcome } from './approvals';
 import {
   type LegacyDecision,
   legacyApproveSignal,
   legacyExpediteSignal,
   legacyRejectSignal,
 } from './messages';
-import type { DecisionKind, Progress, ProgressTracker } from './progress';
+import type { DecisionKind, GateOutcome, Progress, ProgressTracker } from './progress';
 
 /** At most this many ignored decisions are kept; later ones are only counted. */
 const MAX_IGNORED_DECISIONS = 20;
@@ -66,17 +65,7 @@ export async function legacyApprovalGate(
 
   const decided = await condition(() => outcome !== undefined, gate.timeoutMs);
   const result: GateOutcome = decided && outcome ? outcome : { approved: false, reason: 'timeout' };
-  progress.pendingGate = undefined;
-  progress.state = 'running';
-  tracker.set(
-    gate.name,
-    result.approved ? 'done' : 'failed',
-    result.approved
-      ? `approved by ${result.by.join(', ')}`
-      : result.reason === 'timeout'
-        ? 'no decision before the timeout'
-        : `rejected by ${result.by}`,
-  );
+  tracker.closeGate(gate.name, result);
   return result;
 }
 

@@ -48,6 +48,11 @@ export interface PendingGate {
   starter?: string;
 }
 
+export type GateOutcome =
+  | { approved: true; by: string[] }
+  | { approved: false; reason: 'rejected'; by: string; comment?: string }
+  | { approved: false; reason: 'timeout' };
+
 export interface Progress {
   workflow: string;
   state: 'running' | 'waiting-approval' | 'completed' | 'failed';
@@ -125,6 +130,22 @@ export class ProgressTracker {
     for (const s of this.progress.steps)
       if (s.status === 'pending') Object.assign(s, { status: 'skipped', detail: why });
     this.show();
+  }
+
+  /** The pending gate is over; with an outcome, its step says how it ended. */
+  closeGate(name: string, outcome?: GateOutcome): void {
+    this.progress.pendingGate = undefined;
+    this.progress.state = 'running';
+    if (!outcome) return this.show();
+    this.set(
+      name,
+      outcome.approved ? 'done' : 'failed',
+      outcome.approved
+        ? `approved by ${outcome.by.join(', ')}`
+        : outcome.reason === 'timeout'
+          ? 'no decision before the timeout'
+          : `rejected by ${outcome.by}`,
+    );
   }
 
   finish(state: 'completed' | 'failed'): void {

@@ -1,5 +1,6 @@
 // rekey quickstart: rekey on this machine with an embedded dev server.
 import { parseArgs } from 'node:util';
+import { CliError } from '../cli-error';
 import type { Command } from './common';
 
 async function quickstartCommand(args: string[]): Promise<number> {
@@ -15,8 +16,9 @@ async function quickstartCommand(args: string[]): Promise<number> {
       (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' &&
       /@temporalio\/testing/.test(String(err))
     ) {
-      throw new Error(
+      throw new CliError(
         'quickstart needs the dev dependencies (@temporalio/testing runs its Temporal dev server): run `npm install` without --omit=dev',
+        1,
       );
     }
     throw err;

@@ -1,10 +1,10 @@
 // rekey worker: runs a worker until SIGINT/SIGTERM.
 import { parseArgs } from 'node:util';
+import { runWorker } from '../../worker/main';
 import { type Command, configPath } from './common';
 
 async function worker(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
-  const { runWorker } = await import('../../worker/main');
   await runWorker(configPath(values.config));
   return 0;
 }
