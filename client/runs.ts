@@ -97,9 +97,10 @@ export function withRequester<T extends Record<string, unknown>>(
   }
   const bound =
     binding.schedule !== undefined ? { schedule: binding.schedule } : { at: new Date().toISOString() };
-  const signature = config.approvals.approvers[as.name]
-    ? signAs(config, as.name, requestMessage(workflowType, input, bound), as.keyFile)
-    : undefined;
+  const signature =
+    Object.hasOwn(config.approvals.approvers, as.name) && config.approvals.approvers[as.name]
+      ? signAs(config, as.name, requestMessage(workflowType, input, bound), as.keyFile)
+      : undefined;
   if (!signature && separate.length > 0 && gatePolicy(config, separate).mode === 'signed')
     throw new CliError(
       `${as.name} has no SSH key in the config, so cannot sign the request for ${separate.join(', ')}`,

@@ -14,7 +14,9 @@ import { CliError } from './cli-error';
  * configured key before it is sent, so a wrong key fails here with both fingerprints.
  */
 export function signAs(config: Config, who: string, message: string, keyFile?: string): string {
-  const configured = config.approvals.approvers[who];
+  const configured = Object.hasOwn(config.approvals.approvers, who)
+    ? config.approvals.approvers[who]
+    : undefined;
   if (configured === undefined)
     throw new CliError(
       `"${who}" is not an approver (approvers: ${Object.keys(config.approvals.approvers).join(', ') || 'none'})`,

@@ -1,7 +1,7 @@
 // The schema of rekey.yaml. Every type the rest of rekey uses for configuration comes from here.
 import { posix } from 'node:path';
 import { z } from 'zod';
-import { parseSshPublicKey } from '../shared/sshsig';
+import { parseSshPublicKey, sshFingerprint } from '../shared/sshsig';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, "-" and "_"');
 const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 90s, 10m, 2h or 90d');
@@ -416,7 +416,12 @@ export const Config = z
     const byKey = new Map<string, string>();
     for (const [approver, key] of approvers) {
       if (key === null) continue;
-      const blob = key.trim().split(/\s+/)[1] ?? '';
+      let blob: string;
+      try {
+        blob = sshFingerprint(parseSshPublicKey(key));
+      } catch {
+        continue; // reported by the key's own check
+      }
       const other = byKey.get(blob);
       if (other)
         ctx.addIssue({
@@ -439,7 +444,15 @@ export const Config = z
           message:
             'required > 1 and separateFromStarter need signed approvals (mode: signed): named ones are taken on trust',
         });
-      if (!cfg.approvals.requiredFor.includes(envName)) continue;
+      if (!cfg.approvals.requiredFor.includes(envName)) {
+        // Rules for a gate that never opens would read as protection that is not there.
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', envName, 'approvals'],
+          message: `${envName} has approval rules but no gate: add it to approvals.requiredFor`,
+        });
+        continue;
+      }
       // The starter of a run is one of the approvers, and may not approve it.
       const needed = env.approvals.required + (env.approvals.separateFromStarter ? 1 : 0);
       if (approvers.length > 0 && needed > 1 && needed > approvers.length) {

@@ -108,6 +108,16 @@ describe('approvals', () => {
         [raw('alice', digest, 'reject'), /alice's signature is refused: the signature does not match/],
         [raw('alice', 'sha256:0000'), /names plan sha256:0000 but the plan at this gate is sha256:/],
         [raw('mallory', digest), /"mallory" is not an approver \(approvers: alice, bob, carol\)/],
+        // Any client may send any JSON: odd fields are refused, not a crashed workflow task.
+        [
+          { ...raw('alice', digest), comment: 'x'.repeat(501) },
+          /"comment" must be text of at most 500 characters/,
+        ],
+        [
+          { ...raw('alice', digest), comment: { toString: 1 } } as unknown as DecisionInput,
+          /"comment" must be text/,
+        ],
+        [{ ...raw('alice', digest), signature: 42 } as unknown as DecisionInput, /"signature" must be text/],
       ];
       for (const [input, message] of refused)
         await assertRefused(h.executeUpdate(approveUpdate, { args: [input] }), message);

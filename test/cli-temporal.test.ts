@@ -106,15 +106,15 @@ describe('rekey CLI with a worker', () => {
       /the plan at the gate is sha256:[0-9a-f]{64}, not sha256:0123456789abcdef/,
     );
 
-    const mallory = approve('mallory', 'mallory', '--digest', digest.slice(0, 20));
+    const mallory = approve('mallory', 'mallory', '--digest', digest.slice(0, 30));
     assert.equal(mallory.status, 2);
     assert.match(mallory.stderr, /"mallory" is not an approver \(approvers: alice, bob\)/);
     // bob's key claiming to be alice: refused before anything is sent, naming both keys.
-    const forged = approve('alice', 'bob', '--digest', digest.slice(0, 20));
+    const forged = approve('alice', 'bob', '--digest', digest.slice(0, 30));
     assert.equal(forged.status, 2);
     assert.match(forged.stderr, /is not alice's \(configured key SHA256:.*signed by another key/);
 
-    const alice = approve('alice', 'alice', '--digest', digest.slice(0, 20), '--comment', 'change 4711');
+    const alice = approve('alice', 'alice', '--digest', digest.slice(0, 30), '--comment', 'change 4711');
     assert.equal(alice.status, 0, alice.stderr);
     assert.match(alice.stdout, /approved rotate-jwt\/prod as alice: prod: new ES256 pair/);
     assert.match(alice.stdout, /the gate is passed/);

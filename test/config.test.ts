@@ -119,6 +119,11 @@ describe('config', () => {
       /approvals\.approvers\.alice: expected "<type> <base64> \[comment\]"/,
     );
 
+    doc.approvals = { requiredFor: [], approvers: keys };
+    doc.environments.prod.approvals = { required: 1 };
+    assert.deepEqual(problems(doc), [
+      'environments.prod.approvals: prod has approval rules but no gate: add it to approvals.requiredFor',
+    ]);
     doc.approvals = { requiredFor: ['prod'], approvers: keys };
     doc.environments.prod.approvals = { required: 2, separateFromStarter: true };
     assert.deepEqual(problems(doc), [

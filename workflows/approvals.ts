@@ -36,6 +36,9 @@ export interface RequestedBy {
   schedule?: string;
 }
 
+/** The longest comment a decision may carry (it is shown in the progress and the Web UI). */
+const MAX_COMMENT = 500;
+
 /** How far a signed request's `at` may be from the run's start. */
 export const REQUEST_WINDOW_MS = 10 * 60_000;
 
@@ -93,7 +96,7 @@ export class Gates {
    * `requestedBy` names (and on signed gates signs) the starter. */
   constructor(
     private readonly tracker: ProgressTracker,
-    private readonly request?: { type: string; input: Record<string, unknown> },
+    private readonly request?: { type: string; input: Record<string, unknown>; startedAt?: number },
   ) {
     if (this.legacy) return;
     for (const [update, kind] of [
@@ -217,7 +220,7 @@ export class Gates {
         'this run needs an approver other than its starter, but its input names no starter (requestedBy): start it with rekey and --as NAME; nothing was changed',
       );
     if (policy.mode === 'named') return req.name;
-    const key = policy.approvers[req.name];
+    const key = Object.hasOwn(policy.approvers, req.name) ? policy.approvers[req.name] : undefined;
     if (!key || !req.signature)
       throw fail(
         FailureType.BadInput,
@@ -233,7 +236,8 @@ export class Gates {
           `requestedBy: signed for schedule ${req.schedule}, but ${by ? `schedule ${by}` : 'no schedule'} started this run; nothing was changed`,
         );
     } else {
-      const started = workflowInfo().startTime.getTime();
+      // The run the request started: a hop's is its promotion, which may have begun hours ago.
+      const started = this.request.startedAt ?? workflowInfo().startTime.getTime();
       const at = Date.parse(req.at ?? '');
       if (!(Math.abs(at - started) <= REQUEST_WINDOW_MS))
         throw fail(
@@ -269,6 +273,10 @@ export class Gates {
     }
     if (typeof d?.by !== 'string' || typeof d?.digest !== 'string')
       throw new Error('a decision needs "by" (an approver) and "digest" (the plan digest shown at the gate)');
+    if (d.signature !== undefined && typeof d.signature !== 'string')
+      throw new Error('"signature" must be text');
+    if (d.comment !== undefined && (typeof d.comment !== 'string' || d.comment.length > MAX_COMMENT))
+      throw new Error(`"comment" must be text of at most ${MAX_COMMENT} characters`);
     const approvers = Object.keys(gate.policy.approvers);
     if (!approvers.includes(d.by))
       throw new Error(`"${d.by}" is not an approver (approvers: ${approvers.join(', ')})`);
@@ -280,7 +288,7 @@ export class Gates {
         `the decision names plan ${d.digest} but the plan at this gate is ${gate.digest}: read it (rekey status) and decide on that one`,
       );
     if (gate.policy.mode === 'signed') {
-      const key = gate.policy.approvers[d.by];
+      const key = Object.hasOwn(gate.policy.approvers, d.by) ? gate.policy.approvers[d.by] : undefined;
       if (!d.signature)
         throw new Error(`this gate needs ${d.by}'s SSH signature over "${kind} ${gate.digest}"`);
       if (!key) throw new Error(`${d.by} has no configured key`);

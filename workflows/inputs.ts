@@ -77,6 +77,8 @@ export const HopInput = z.strictObject({
   ...promotionOptions,
   /** The promotion's own input, when a promotion started this hop: its requestedBy signed it. */
   promotion: z.record(z.string(), z.unknown()).optional(),
+  /** When that promotion started (its request's time window is measured from there). */
+  promotionStartedAt: z.iso.datetime().optional(),
   requestedBy,
 });
 export type HopInput = z.input<typeof HopInput>;

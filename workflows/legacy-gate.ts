@@ -13,6 +13,9 @@ import type { DecisionKind, GateOutcome, Progress, ProgressTracker } from './pro
 /** At most this many ignored decisions are kept; later ones are only counted. */
 const MAX_IGNORED_DECISIONS = 20;
 
+/** A signal's field as text; anything else (a client may send any JSON) as empty. */
+const text = (v: unknown): string => (typeof v === 'string' ? v.slice(0, 200) : '');
+
 function record(
   progress: Progress,
   decision: DecisionKind,
@@ -25,8 +28,8 @@ function record(
   }
   progress.decisions.push({
     decision,
-    by: String(input?.by ?? ''),
-    comment: input?.comment,
+    by: text(input?.by),
+    ...(typeof input?.comment === 'string' ? { comment: input.comment.slice(0, 500) } : {}),
     at: new Date(Date.now()).toISOString(),
     accepted,
   });
@@ -52,7 +55,7 @@ export async function legacyApprovalGate(
 
   let outcome: GateOutcome | undefined;
   const decide = (decision: 'approve' | 'reject') => (input: LegacyDecision) => {
-    const by = String(input?.by ?? '');
+    const by = text(input?.by);
     if (!record(progress, decision, input, gate.approvers.includes(by) && outcome === undefined)) return;
     outcome =
       decision === 'approve'
@@ -79,8 +82,9 @@ export async function legacyExpeditableWait(
   setHandler(
     legacyExpediteSignal,
     (s: LegacyDecision) => {
-      if (!record(tracker.progress, 'expedite', s, approvers.includes(s.by) && !expedited)) return;
-      expedited = { by: s.by, ...(s.comment ? { comment: s.comment } : {}) };
+      const by = text(s?.by);
+      if (!record(tracker.progress, 'expedite', s, approvers.includes(by) && !expedited)) return;
+      expedited = { by, ...(typeof s.comment === 'string' && s.comment ? { comment: s.comment } : {}) };
     },
     { description: 'End the wait of a rollover started by an older rekey: {"by": NAME}' },
   );

@@ -136,7 +136,10 @@ export class ProgressTracker {
   closeGate(name: string, outcome?: GateOutcome): void {
     this.progress.pendingGate = undefined;
     this.progress.state = 'running';
-    if (!outcome) return this.show();
+    if (!outcome) {
+      this.show();
+      return;
+    }
     this.set(
       name,
       outcome.approved ? 'done' : 'failed',
@@ -228,7 +231,7 @@ export function progressMarkdown(title: string, p: Progress): string {
     lines.push('', '#### Decisions');
     for (const d of p.decisions)
       lines.push(
-        `- ${d.decision} by ${d.by} at ${d.at}${d.accepted ? '' : ' (ignored: not an approver)'}${d.signature ? ' (signed)' : ''}${d.comment ? `: ${d.comment}` : ''}`,
+        `- ${d.decision} by ${d.by} at ${d.at}${d.accepted ? '' : ' (ignored: not an approver)'}${d.signature ? ' (signed)' : ''}${d.comment ? `: ${d.comment.replace(/\s+/g, ' ')}` : ''}`,
       );
   }
   return lines.join('\n');

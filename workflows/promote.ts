@@ -117,7 +117,12 @@ function hopRequest(raw: HopInput, input: HopOptions) {
       FailureType.BadInput,
       `promotion: ${input.from} -> ${input.to} was not started by the promotion its input names; nothing was changed`,
     );
-  return { type: 'promote', input: promotion };
+  // The parent (checked above) names its own start: the request was made for that.
+  return {
+    type: 'promote',
+    input: promotion,
+    startedAt: Date.parse(input.promotionStartedAt ?? '') || undefined,
+  };
 }
 
 async function hop(
@@ -355,7 +360,13 @@ export async function promote(raw: PromoteInput): Promise<HopResult[]> {
               dryRun: input.dryRun,
               consistent: input.consistent,
               allowShrink: input.allowShrink,
-              ...(newHops && input.requestedBy ? { promotion: raw, requestedBy: input.requestedBy } : {}),
+              ...(newHops && input.requestedBy
+                ? {
+                    promotion: raw,
+                    promotionStartedAt: workflowInfo().startTime.toISOString(),
+                    requestedBy: input.requestedBy,
+                  }
+                : {}),
             },
           ],
           ...(newHops ? { parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL } : {}),

@@ -86,6 +86,11 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
       throw fail(FailureType.BadInput, `keyring ${input.keyring} has no active key to roll over`);
     }
     const old = before.active;
+    // Before any change: a run that cannot know its gate's rules must not add a key first.
+    const policy = gates.policyOf(before.approval, {
+      approvers: before.approvers,
+      timeoutMs: parseDuration(before.approvalTimeout),
+    });
     if (input.dryRun) {
       tracker.skipRest('dry run');
       tracker.finish('completed');
@@ -102,10 +107,6 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
     const replicas = before.replicas.length;
     await tracker.run('roll out new key', () => rollOutAll(replicas, before.maxUnavailable));
 
-    const policy = gates.policyOf(before.approval, {
-      approvers: before.approvers,
-      timeoutMs: parseDuration(before.approvalTimeout),
-    });
     if (input.requireApproval) {
       const outcome = await gates.approval({
         name: 'approval',

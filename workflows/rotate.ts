@@ -69,15 +69,19 @@ function planSummary(plan: RotationPlan): string {
 const short = (fp: string | null | undefined) => (fp ? fp.slice(0, 16) : 'none');
 
 /** What an approver is asked to allow: every key, host and token identity the run changes. */
-function gatePlan(plan: RotationPlan): string {
+function gatePlan(plan: RotationPlan, input: RotateOptions): string {
   return plan.environments
     .map(
       (e) =>
         `${e.env}: new ES256 pair for key group ${e.group} in store ${e.store} (replacing ${short(e.current?.fingerprint)}); ` +
-        `key files on host ${e.host} (now ${short(e.hostFingerprint)}), service restarted; ` +
-        (e.token
-          ? `publisher token re-signed keeping identity sub=${e.token.sub} iss=${e.token.iss}`
-          : 'no token to re-sign'),
+        (input.syncMountedKeys
+          ? `key files on host ${e.host} (now ${short(e.hostFingerprint)}), service restarted; `
+          : `host ${e.host} NOT changed (stores only); `) +
+        (!e.token
+          ? 'no token to re-sign'
+          : input.preserveToken
+            ? `publisher token re-signed keeping identity sub=${e.token.sub} iss=${e.token.iss}`
+            : `publisher token of sub=${e.token.sub} NOT re-signed: it stops working with the new key`),
     )
     .join('\n');
 }
@@ -131,7 +135,7 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
     const outcome = await gates.approval({
       name: 'approval',
       policy: gates.policyOf(plan.approval, { approvers: plan.approvers, timeoutMs: plan.approvalTimeoutMs }),
-      plan: plan.approval ? gatePlan(plan) : planSummary(plan),
+      plan: plan.approval ? gatePlan(plan, input) : planSummary(plan),
     });
     if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
   } else {

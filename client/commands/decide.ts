@@ -7,12 +7,15 @@ import { CliError } from '../cli-error';
 import { decideGate, withClient } from '../runs';
 import { type Command, configPath, runIdArg } from './common';
 
+/** sha256: and 16 hex digits: a prefix nobody can match with another plan by trying. */
+const MIN_DIGEST = 23;
+
 /** Refuses a gate other than the one the approver read: by --digest, or by asking on a terminal. */
 async function confirmGate(kind: DecisionKind, gate: PendingGate, digest?: string): Promise<void> {
   if (digest !== undefined) {
-    if (digest.length < 12 || !gate.digest?.startsWith(digest))
+    if (digest.length < MIN_DIGEST || !gate.digest?.startsWith(digest))
       throw new CliError(
-        `the plan at the gate is ${gate.digest ?? 'a run of an older rekey'}, not ${digest}${digest.length < 12 ? ' (give at least 12 characters)' : ''}: read it again (rekey status) and decide on that one`,
+        `the plan at the gate is ${gate.digest ?? 'a run of an older rekey'}, not ${digest}${digest.length < MIN_DIGEST ? ` (give at least ${MIN_DIGEST} characters)` : ''}: read it again (rekey status) and decide on that one`,
       );
     return;
   }
@@ -50,7 +53,7 @@ function decide(kind: DecisionKind): (args: string[]) => Promise<number> {
     if (!values.by) throw new CliError(`${kind} needs --by NAME (a configured approver)`);
     if (!values.digest && !(process.stdin.isTTY && process.stdout.isTTY))
       throw new CliError(
-        `${kind} needs --digest PREFIX, the plan digest (or its first 12+ characters) that rekey status ${id} shows: you decide on the plan you read`,
+        `${kind} needs --digest PREFIX, the plan digest (or its first ${MIN_DIGEST}+ characters) that rekey status ${id} shows: you decide on the plan you read`,
       );
     const config = loadConfig(configPath(values.config));
     const by = values.by;
@@ -91,7 +94,7 @@ ${what}, as a Workflow Update the run checks: NAME must be a configured approver
 names the digest of the plan shown at the gate, and on signed gates carries NAME's SSH signature
 over "${kind} <digest>", made with ssh-keygen -Y sign from --key FILE or ssh-agent. A refused
 decision changes nothing (exit 2). Off a terminal --digest is required (the digest, or its first
-12+ characters, that rekey status ID shows); on a terminal rekey shows the plan and asks.
+23+ characters, that rekey status ID shows); on a terminal rekey shows the plan and asks.
 
 Example:
   rekey ${kind} ${example} --by alice --key ~/.ssh/id_ed25519 --digest sha256:3f2a9c41d0e7`;

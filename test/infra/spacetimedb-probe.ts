@@ -58,7 +58,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    console.log(`PUBLISH_FAILED ${(err as Error).message}`);
+    // Not the error's text: a TOML parse error quotes the line, which is the token's.
+    console.log(`PUBLISH_FAILED probe error (${(err as Error).name})`);
     process.exit(1);
   },
 );
