@@ -97,7 +97,7 @@ decision changes nothing (exit 2). Off a terminal --digest is required (the dige
 23+ characters, that rekey status ID shows); on a terminal rekey shows the plan and asks.
 
 Example:
-  rekey ${kind} ${example} --by alice --key ~/.ssh/id_ed25519 --digest sha256:3f2a9c41d0e7`;
+  rekey ${kind} ${example} --by alice --key ~/.ssh/id_ed25519 --digest sha256:3f2a9c41d0e7b85a`;
 
 export const approve: Command = { usage: usage('approve', "Approves a run's gate"), run: decide('approve') };
 export const reject: Command = {
