@@ -8,7 +8,7 @@ import { asyncLocalStorage, Context } from '@temporalio/activity';
 import { gatePolicy } from '../config/approvals';
 import { type Config, type SshHostConfig, unsafeDirReason } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
-import { TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from '../shared/transfer';
+import type { TransferProgress } from '../shared/transfer';
 import { heartbeating } from './heartbeat';
 import { type ExecOptions, type Host, resolveOnHost, shellQuote, withHost } from './hosts';
 import { createServiceDriver, durationMs } from './service';
@@ -167,10 +167,6 @@ export function exclusive(to: string, owner: string, command: string, waitSecond
     `exec ${command}`,
   ].join('\n');
 }
-
-/** How often a running copy tells its workflow where it is. Each report adds events to the hop's
- * history, so the interval grows with the copy: every 5 s at first, about 500 reports in 6 h. */
-const signalIntervalMs = (elapsedMs: number) => Math.max(5_000, elapsedMs / 100);
 
 type SyncConfig = NonNullable<SshHostConfig['sync']>;
 
@@ -421,7 +417,7 @@ export function createPromotionActivities(deps: { config: Config }) {
 
     /**
      * The copy itself. `maxDelete` bounds deletions by the approved plan (null: unbounded). It
-     * heartbeats rsync's progress and signals it to the hop workflow for its `progress` query. A
+     * heartbeats rsync's progress (the heartbeat details `rekey status` and the Web UI show). A
      * retry after a lost worker picks up the partial file the broken attempt left. Files that
      * vanished from a live source while it was read (rsync exit 24) are reported, not fatal.
      */
@@ -435,25 +431,9 @@ export function createPromotionActivities(deps: { config: Config }) {
         '--info=progress2,name1',
         '--stats',
       ]);
-      const workflow = workflowExecution
-        ? ctx.client.workflow.getHandle(workflowExecution.workflowId, workflowExecution.runId)
-        : undefined;
-      const startedAt = Date.now();
-      let lastSignal = 0;
-      let signalling = false;
       let latest: TransferProgress | undefined;
       const follow = followRsync((p) => {
         latest = { ...p, attempt };
-        const now = Date.now();
-        if (!workflow || signalling || now - lastSignal < signalIntervalMs(now - startedAt)) return;
-        lastSignal = now;
-        signalling = true;
-        workflow
-          .signal(TRANSFER_PROGRESS_SIGNAL, latest)
-          .catch((err: Error) => ctx.log.warn(`progress signal not delivered: ${err.message}`))
-          .finally(() => {
-            signalling = false;
-          });
       });
       const owner = workflowExecution?.workflowId ?? `${input.from}-${input.to}`;
       return withHost(source.hostName, source.host, async (h) => {

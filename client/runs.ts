@@ -7,9 +7,11 @@ import {
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { hopProblem } from '../activities/promotion';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
+import type { TransferProgress } from '../shared/transfer';
 import { keyGroupMembers } from '../config/summary';
 import { promote, rolloverSigningKey, rotateJwtKeys } from '../workflows';
 import { requestMessage } from '../workflows/approvals';
@@ -148,9 +150,32 @@ async function startOnce<W extends typeof rotateJwtKeys | typeof promote | typeo
   }
 }
 
-export async function progressOf(client: Client, workflowId: string): Promise<Progress> {
-  return client.workflow.getHandle(workflowId).query(progressQuery);
+/** A run's progress, and while it copies data, rsync's last report (the copy activity's heartbeat
+ * details: the server keeps them with the pending activity, out of the history). */
+export interface RunProgress extends Progress {
+  transfer?: TransferProgress;
 }
+
+export async function progressOf(client: Client, workflowId: string): Promise<RunProgress> {
+  const handle = client.workflow.getHandle(workflowId);
+  const progress: RunProgress = await handle.query(progressQuery);
+  const copying = progress.current ? progress.steps.find((s) => s.name === progress.current) : undefined;
+  if (copying?.status !== 'running') return progress;
+  const { raw } = await handle.describe();
+  const copy = raw.pendingActivities?.find((a) => a.activityType?.name === 'syncData');
+  if (!copy?.heartbeatDetails?.payloads?.length) return progress;
+  const transfer = await decodeFromPayloadsAtIndex<TransferProgress | undefined>(
+    client.workflow.options.loadedDataConverter,
+    0,
+    copy.heartbeatDetails.payloads,
+  );
+  if (!transfer) return progress;
+  copying.detail = transferText(transfer);
+  return { ...progress, transfer };
+}
+
+const transferText = (t: TransferProgress) =>
+  `${t.bytes} bytes, ${t.percent}%, ${t.rate}${t.file ? `, at ${t.file}` : ''}${t.attempt > 1 ? `, attempt ${t.attempt}` : ''}`;
 
 const UPDATES = { approve: approveUpdate, reject: rejectUpdate, expedite: expediteUpdate } as const;
 const LEGACY_SIGNALS = {

@@ -1,7 +1,7 @@
-// What the copy activity reports to its hop workflow while rsync runs (a signal: the activity
-// side names it, the workflow side defines it in workflows/messages.ts).
+// What the copy activity reports while rsync runs: its heartbeat details, which the server keeps
+// with the pending activity (describe, `rekey status`, the Web UI) and never adds to the history.
 
-/** What a running rsync last reported, sent by the copy activity to its hop workflow. */
+/** What a running rsync last reported. */
 export interface TransferProgress {
   /** Bytes of file data the transfer has got through (rsync --info=progress2). */
   bytes: number;
@@ -13,5 +13,3 @@ export interface TransferProgress {
   /** 1 for the first attempt; more after a worker was lost or the transfer broke. */
   attempt: number;
 }
-
-export const TRANSFER_PROGRESS_SIGNAL = 'transferProgress';

@@ -1,7 +1,6 @@
 // Every message a rekey run takes or answers, defined once: workflows register handlers for
 // these, the CLI and the tests send them through the same definitions (never by string name).
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import { TRANSFER_PROGRESS_SIGNAL, type TransferProgress } from '../shared/transfer';
 import type { Progress } from './progress';
 
 /** A decision at a gate, sent as an Update (from `rekey approve` or the Web UI's Update dialog). */
@@ -28,9 +27,6 @@ export const progressQuery = defineQuery<Progress>('progress');
 export const approveUpdate = defineUpdate<DecisionResult, [DecisionInput]>('approve');
 export const rejectUpdate = defineUpdate<DecisionResult, [DecisionInput]>('reject');
 export const expediteUpdate = defineUpdate<DecisionResult, [DecisionInput]>('expedite');
-
-/** The copy activity's rsync reports, sent to its hop. */
-export const transferProgressSignal = defineSignal<[TransferProgress]>(TRANSFER_PROGRESS_SIGNAL);
 
 /** Decisions as signals: only runs started before approvals became Updates listen to them. */
 export interface LegacyDecision {

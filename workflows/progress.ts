@@ -2,7 +2,6 @@
 // for the Web UI's "current details" (with the pending gate's plan and how to decide it).
 // Deterministic code only: no Node imports, time from the workflow clock.
 import { setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { TransferProgress } from '../shared/transfer';
 import { errorText } from './errors';
 import { progressQuery } from './messages';
 
@@ -60,8 +59,6 @@ export interface Progress {
   steps: Step[];
   pendingGate?: PendingGate;
   decisions: Decision[];
-  /** While a data copy runs: rsync's last report. */
-  transfer?: TransferProgress;
   /** The child workflow doing the current step (a promotion's hop); its progress has the detail. */
   childWorkflowId?: string;
   /** Ignored decisions beyond the ones recorded in `decisions` (signals of older runs). */

@@ -5,7 +5,7 @@
 // source for a final pass), re-sign the destination's token with its own key, start, publish,
 // markers. A failure starts the destination again on its old data (restoring the snapshot once
 // the copy began). A hop that succeeded is not redone when a later one fails. The copy activity
-// signals rsync's progress to its hop for the progress query.
+// heartbeats rsync's progress (shown with the pending activity, not added to the history).
 
 import {
   CancellationScope,
@@ -13,20 +13,17 @@ import {
   ParentClosePolicy,
   patched,
   proxyActivities,
-  setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CopyStats, PromotionActivities, SyncPlan } from '../activities/promotion';
 import type { RotationActivities } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { FailureType, fail } from '../shared/failures';
-import type { TransferProgress } from '../shared/transfer';
 import { quickActivity, serviceActivity, summarized } from './activity-options';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
 import { HopInput, type HopOptions, PromoteInput, promoteHopWorkflowId } from './inputs';
-import { transferProgressSignal } from './messages';
 import { ProgressTracker } from './progress';
 
 const quick = proxyActivities<PromotionActivities>(quickActivity);
@@ -63,9 +60,6 @@ function planText(p: SyncPlan): string {
 const copyText = (c: CopyStats) =>
   `${c.bytes} bytes (${c.matchedBytes} matched at the destination)${c.attempt > 1 ? `, attempt ${c.attempt}` : ''}` +
   (c.vanished ? '; some source files vanished while they were read (live source)' : '');
-
-const transferText = (t: TransferProgress) =>
-  `${t.bytes} bytes, ${t.percent}%, ${t.rate}${t.file ? `, at ${t.file}` : ''}${t.attempt > 1 ? `, attempt ${t.attempt}` : ''}`;
 
 export async function promoteHop(raw: HopInput): Promise<HopResult> {
   const input = parseInput(HopInput, raw);
@@ -134,28 +128,8 @@ async function hop(
   const { from, to } = input;
   // Snapshots are named by the first run of this workflow, so a reset run finds them again.
   const runId = workflowInfo().firstExecutionRunId;
-  const copySteps = ['copy', 'final pass'];
-  setHandler(
-    transferProgressSignal,
-    (t) => {
-      const step = tracker.progress.current;
-      if (!step || !copySteps.includes(step)) return; // late report of a finished copy
-      tracker.progress.transfer = t;
-      tracker.set(step, 'running', transferText(t));
-    },
-    { description: "rsync's progress, sent by this hop's copy activity (not for operators)" },
-  );
-  const copyStep = async (name: string, maxDelete: number | null) => {
-    try {
-      return await tracker.run(
-        name,
-        () => copy(`${name}: rsync ${from} -> ${to}`).syncData({ from, to, maxDelete }),
-        copyText,
-      );
-    } finally {
-      tracker.progress.transfer = undefined;
-    }
-  };
+  const copyStep = (name: string, maxDelete: number | null) =>
+    tracker.run(name, () => copy(`${name}: rsync ${from} -> ${to}`).syncData({ from, to, maxDelete }), copyText);
 
   /** --consistent: the source stopped for a final pass, then started again whatever happened. */
   const finalPass = async (): Promise<Pick<HopResult, 'finalPass' | 'sourceDowntimeMs'>> => {
