@@ -7,10 +7,15 @@ import { after, before, describe, it } from 'node:test';
 import type { ScheduleHandle } from '@temporalio/client';
 import { resolveOnHost } from '../activities/hosts';
 import { readTokenFromToml } from '../activities/tokens';
-import { createRotationSchedule } from '../client/schedules';
+import { createRolloverSchedule, createRotationSchedule } from '../client/schedules';
+import { progressQuery } from '../workflows/messages';
+import type { RolloverResult } from '../workflows/rollover';
 import { type TemporalFixture, temporalFixture } from './helpers';
+import { decide } from './infra/approvers';
 import { testEnv } from './infra/env';
+import { keyringTopology, seedKeyring, stopReplicas } from './infra/keyring-topology';
 import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
+import { until } from './infra/until';
 
 describe('rotation schedules', () => {
   let fx: TemporalFixture;
@@ -75,10 +80,9 @@ describe('rotation schedules', () => {
     assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 401);
   });
 
-  it('a quarterly rollover schedule starts rolloverSigningKey', async () => {
-    const { keyringTopology } = await import('./infra/keyring-topology');
+  it('a quarterly rollover schedule starts rolloverSigningKey; its run names the next start as due', async () => {
     const k = keyringTopology('schedules-ring', 3122, '90d');
-    const { createRolloverSchedule } = await import('../client/schedules');
+    await seedKeyring(k, 3122);
     const h = await createRolloverSchedule(fx.client, k.config, {
       keyring: 'api',
       every: 'quarter',
@@ -90,8 +94,22 @@ describe('rotation schedules', () => {
       assert.equal(d.action.type === 'startWorkflow' && d.action.workflowType, 'rolloverSigningKey');
       assert.equal(d.policies.overlap, 'SKIP');
       assert.ok(d.info.nextActionTimes.every((at) => at.getUTCDate() === 1 && at.getUTCMonth() % 3 === 0));
+
+      await h.trigger();
+      const workflowId = await until('the triggered rollover', async () =>
+        (await h.describe()).info.recentActions.at(-1)?.action.workflow.workflowId,
+      );
+      const result: RolloverResult = await fx.withWorker(k.config, async () => {
+        const run = fx.client.workflow.getHandle(workflowId);
+        // The 90-day overlap wait, ended by an approver.
+        await until('the wait', async () => (await run.query(progressQuery)).pendingGate?.kind || undefined);
+        await decide(fx.client, k.config, workflowId, 'expedite', 'alice', 'schedule test');
+        return run.result();
+      });
+      assert.equal(result.nextRotation, d.info.nextActionTimes[0]?.toISOString());
     } finally {
       await h.delete();
+      await stopReplicas(k);
     }
   });
 

@@ -4,6 +4,7 @@ import { createKeyringActivities } from '../activities/keyring';
 import { createLockActivities } from '../activities/locks';
 import { createPromotionActivities } from '../activities/promotion';
 import { createRotationActivities } from '../activities/rotation';
+import { createScheduleActivities } from '../activities/schedules';
 import { createSecretStore, type SecretStore } from '../activities/secret-store';
 import type { Config } from '../config/schema';
 import { TASK_QUEUE } from '../workflows/inputs';
@@ -45,6 +46,7 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
       ...createKeyringActivities({ config: opts.config, store }),
       ...createPromotionActivities({ config: opts.config }),
       ...createLockActivities(),
+      ...createScheduleActivities(),
     },
   });
 }

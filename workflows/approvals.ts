@@ -4,7 +4,6 @@
 // digest of the plan shown at this gate, and on signed gates carry the approver's SSH signature
 // over "<decision> <digest>", verified here against the configured key (never the client's word).
 // A refused decision leaves no trace in the history; an accepted one keeps its signature.
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { type ApplicationFailure, condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { GatePolicy } from '../config/approvals';
 import { FailureType, fail } from '../shared/failures';
@@ -24,6 +23,7 @@ import {
   rejectUpdate,
 } from './messages';
 import type { DecisionKind, GateOutcome, PendingGate, ProgressTracker } from './progress';
+import { startingSchedule } from './scheduled';
 
 export type { GateOutcome } from './progress';
 
@@ -53,8 +53,6 @@ export function requestMessage(
   const bound = binding.schedule !== undefined ? `schedule=${binding.schedule}` : `at=${binding.at}`;
   return `request ${workflowType} ${digestOf([canonicalJson(rest)])} ${bound}`;
 }
-
-const scheduledBy = defineSearchAttributeKey('TemporalScheduledById', SearchAttributeType.KEYWORD);
 
 /** The failure that ends a run whose gate was not passed; `consequence` says what was left as is. */
 export function notApproved(
@@ -229,7 +227,7 @@ export class Gates {
     // The binding: a request signed for this run's start, or for the schedule that started it
     // (the server sets TemporalScheduledById; a client cannot).
     if (req.schedule !== undefined) {
-      const by = workflowInfo().typedSearchAttributes.get(scheduledBy);
+      const by = startingSchedule();
       if (by !== req.schedule)
         throw fail(
           FailureType.BadInput,

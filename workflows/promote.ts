@@ -129,7 +129,11 @@ async function hop(
   // Snapshots are named by the first run of this workflow, so a reset run finds them again.
   const runId = workflowInfo().firstExecutionRunId;
   const copyStep = (name: string, maxDelete: number | null) =>
-    tracker.run(name, () => copy(`${name}: rsync ${from} -> ${to}`).syncData({ from, to, maxDelete }), copyText);
+    tracker.run(
+      name,
+      () => copy(`${name}: rsync ${from} -> ${to}`).syncData({ from, to, maxDelete }),
+      copyText,
+    );
 
   /** --consistent: the source stopped for a final pass, then started again whatever happened. */
   const finalPass = async (): Promise<Pick<HopResult, 'finalPass' | 'sourceDowntimeMs'>> => {

@@ -4,6 +4,7 @@
 
 import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { KeyringActivities, RingFacts } from '../activities/keyring';
+import type { ScheduleActivities } from '../activities/schedules';
 import { parseDuration } from '../config/duration';
 import { FailureType, fail } from '../shared/failures';
 import { quickActivity, serviceActivity, summarized } from './activity-options';
@@ -12,9 +13,11 @@ import { withLocks } from './environment-lock';
 import { parseInput, runFailure } from './errors';
 import { RolloverInput } from './inputs';
 import { ProgressTracker } from './progress';
+import { startingSchedule } from './scheduled';
 
 const ring = proxyActivities<KeyringActivities>(quickActivity);
 const rollout = summarized<KeyringActivities>(serviceActivity);
+const schedules = proxyActivities<ScheduleActivities>(quickActivity);
 
 export interface RolloverResult {
   keyring: string;
@@ -25,10 +28,19 @@ export interface RolloverResult {
   active?: string;
   /** When the TTL wait ended early: who ended it and how much of it was cut short. */
   expedited?: { by: string; comment?: string; cutShortMs: number };
+  /** When the schedule that started this run starts the next one (absent: not scheduled). */
   nextRotation?: string;
 }
 
-const QUARTER_MS = 91 * 86400e3;
+/** The schedule's next start (runs recorded before this said "a quarter from now" whatever
+ * started them; a run no schedule started has no next rotation). */
+async function nextRotation(): Promise<Pick<RolloverResult, 'nextRotation'>> {
+  if (!patched('next-rotation-from-schedule'))
+    return { nextRotation: new Date(Date.now() + 91 * 86400e3).toISOString() };
+  const scheduleId = startingSchedule();
+  const next = scheduleId ? await schedules.nextScheduledStart({ scheduleId }) : null;
+  return next ? { nextRotation: next } : {};
+}
 
 export async function rolloverSigningKey(rawInput: RolloverInput): Promise<RolloverResult> {
   const input = parseInput(RolloverInput, rawInput);
@@ -160,7 +172,7 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
       removed: old,
       active: added,
       ...(expedited ? { expedited } : {}),
-      nextRotation: new Date(Date.now() + QUARTER_MS).toISOString(),
+      ...(await nextRotation()),
     };
   };
   try {

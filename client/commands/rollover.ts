@@ -51,7 +51,7 @@ async function rollover(args: string[]): Promise<number> {
     console.log(
       r.dryRun
         ? `dry run: keyring ${r.keyring} holds ${r.before.kids.join(', ')}, active ${r.before.active}; nothing was changed`
-        : `keyring ${r.keyring}: active ${r.active}, removed ${r.removed}${r.expedited ? ` (wait expedited by ${r.expedited.by}, ${Math.round(r.expedited.cutShortMs / 3600e3)}h cut short)` : ''}; next rotation due ${r.nextRotation}`,
+        : `keyring ${r.keyring}: active ${r.active}, removed ${r.removed}${r.expedited ? ` (wait expedited by ${r.expedited.by}, ${Math.round(r.expedited.cutShortMs / 3600e3)}h cut short)` : ''}; ${r.nextRotation ? `next rotation due ${r.nextRotation}` : `no schedule: rekey schedule create rollover ${r.keyring} --every quarter`}`,
     );
     return 0;
   });
