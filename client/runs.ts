@@ -6,13 +6,13 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
-import { hopProblem } from '../activities/promotion';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
+import { hopProblem } from '../activities/promotion';
 import { gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
-import type { TransferProgress } from '../shared/transfer';
 import { keyGroupMembers } from '../config/summary';
+import type { TransferProgress } from '../shared/transfer';
 import { promote, rolloverSigningKey, rotateJwtKeys } from '../workflows';
 import { requestMessage } from '../workflows/approvals';
 import { errorText } from '../workflows/errors';

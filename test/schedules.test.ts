@@ -96,8 +96,9 @@ describe('rotation schedules', () => {
       assert.ok(d.info.nextActionTimes.every((at) => at.getUTCDate() === 1 && at.getUTCMonth() % 3 === 0));
 
       await h.trigger();
-      const workflowId = await until('the triggered rollover', async () =>
-        (await h.describe()).info.recentActions.at(-1)?.action.workflow.workflowId,
+      const workflowId = await until(
+        'the triggered rollover',
+        async () => (await h.describe()).info.recentActions.at(-1)?.action.workflow.workflowId,
       );
       const result: RolloverResult = await fx.withWorker(k.config, async () => {
         const run = fx.client.workflow.getHandle(workflowId);
