@@ -2,17 +2,20 @@
 // copy of the source's, made by rsync running on the source host straight to the destination
 // over SSH (StrictHostKeyChecking=yes with a pinned known_hosts, BatchMode), after a dry run, an
 // approval and a hard-link snapshot that a failure restores.
-import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { asyncLocalStorage, Context } from '@temporalio/activity';
 import { gatePolicy } from '../config/approvals';
-import { type Config, type SshHostConfig, unsafeDirReason } from '../config/schema';
+import type { Config, SshHostConfig } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
 import type { TransferProgress } from '../shared/transfer';
 import { heartbeating } from './heartbeat';
-import { type ExecOptions, type Host, resolveOnHost, shellQuote, withHost } from './hosts';
+import { dataDirProblems, type HostPaths, hopProblem, shrinkProblem } from './hop-checks';
+import { type ExecOptions, type Host, resolveOnHost, withHost } from './hosts';
+import { followRsync, parseItemized, parseStats, type SyncStats } from './rsync-output';
 import { createServiceDriver, durationMs } from './service';
+import { shellQuote } from './shell';
 import { resignCliToml, type TokenIdentity } from './tokens';
+import { exclusive } from './transfer-lock';
 
 export interface SyncPlan {
   add: number;
@@ -35,173 +38,11 @@ export interface SyncPlan {
   deletionsDigest?: string;
 }
 
-/** The share of the destination's files a plan may delete before it needs allowShrink. */
-export const DEFAULT_MAX_DELETE_SHARE = 0.5;
-
-/** Why a plan empties or mostly empties the destination, or undefined when it does not. */
-export function shrinkProblem(plan: SyncPlan, maxShare = DEFAULT_MAX_DELETE_SHARE): string | undefined {
-  const dest = plan.destinationFiles ?? 0;
-  const deleting = plan.deleteFiles ?? 0;
-  if (plan.sourceFiles === 0 && dest > 0)
-    return `the source holds no files: the copy would empty the destination (${dest} files)`;
-  if (dest > 0 && deleting / dest > maxShare)
-    return `the copy deletes ${deleting} of the destination's ${dest} files (${Math.round((100 * deleting) / dest)}%, more than ${Math.round(100 * maxShare)}%)`;
-  return undefined;
-}
-
-/** Whether normalised absolute path `x` is `y` or inside it. */
-export function within(x: string, y: string): boolean {
-  return y === '/' || x === y || x.startsWith(`${y}/`);
-}
-
-/** Whether two normalised absolute paths are the same directory or one holds the other. */
-export function pathsOverlap(a: string, b: string): boolean {
-  return within(a, b) || within(b, a);
-}
-
 /** What one copy did: rsync's --stats, the attempt that made it, whether source files vanished
  * while it ran (a live source). */
 export type CopyStats = SyncStats & { attempt: number; vanished?: boolean };
 
-/** What one rsync run did, from its --stats. */
-export interface SyncStats {
-  /** Size of the files it transferred (new or changed). */
-  bytes: number;
-  /** Sent over the wire as data, and reconstructed from what the destination already had (a
-   * partial file left by an interrupted attempt counts here). */
-  literalBytes: number;
-  matchedBytes: number;
-}
-
-const statNumber = (out: string, label: string) => {
-  const m = new RegExp(`${label}: ([\\d,]+)`).exec(out);
-  return m ? Number((m[1] as string).replace(/,/g, '')) : 0;
-};
-
-export function parseStats(out: string): SyncStats {
-  return {
-    bytes: statNumber(out, 'Total transferred file size'),
-    literalBytes: statNumber(out, 'Literal data'),
-    matchedBytes: statNumber(out, 'Matched data'),
-  };
-}
-
-/** Parses `rsync --itemize-changes --stats` output. */
-export function parseItemized(out: string): SyncPlan {
-  const plan: SyncPlan = { add: 0, change: 0, delete: 0, deletions: [], bytes: 0, deleteFiles: 0 };
-  const deleted: string[] = [];
-  for (const line of out.split('\n')) {
-    if (line.startsWith('*deleting ')) {
-      plan.delete++;
-      const name = line.slice(10).trim();
-      deleted.push(name);
-      if (!name.endsWith('/')) plan.deleteFiles = (plan.deleteFiles ?? 0) + 1;
-      if (plan.deletions.length < 20) plan.deletions.push(name);
-    } else if (/^[<>ch.][fdLDS]\+{9}/.test(line)) plan.add++;
-    else if (/^[<>c.][fdLDS][.a-zA-Z+]{9} /.test(line) && !/^\.d\.{9}|^\.[fdL]\.{9}/.test(line))
-      plan.change++;
-  }
-  plan.bytes = parseStats(out).bytes;
-  plan.deletionsDigest = createHash('sha256').update(deleted.sort().join('\n')).digest('hex');
-  // "Number of files: 7 (reg: 5, dir: 2)": the source's file list; no "reg:" means none.
-  // rsync before 3.1 prints no breakdown: the count is then unknown, not zero.
-  const files = /Number of files: [\d,]+ \(([^)]*)\)/.exec(out);
-  if (files) plan.sourceFiles = Number((/reg: ([\d,]+)/.exec(files[1] ?? '')?.[1] ?? '0').replace(/,/g, ''));
-  return plan;
-}
-
-const PROGRESS_LINE = /^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+\d+:\d\d:\d\d/;
-
-/**
- * Follows the stdout of `rsync --info=progress2,name1 --stats` as it arrives: progress lines
- * (ended by \r) carry the bytes so far, name lines the file being sent. Returns the chunk sink.
- */
-export function followRsync(
-  onProgress: (p: { bytes: number; percent: number; rate: string; file?: string }) => void,
-): (chunk: string) => void {
-  let partial = '';
-  let file: string | undefined;
-  let inStats = false;
-  return (chunk) => {
-    const pieces = (partial + chunk).split(/[\r\n]/);
-    partial = pieces.pop() ?? '';
-    for (const line of pieces) {
-      if (inStats || line === '') continue;
-      const m = PROGRESS_LINE.exec(line);
-      if (m) {
-        onProgress({
-          bytes: Number((m[1] as string).replace(/,/g, '')),
-          percent: Number(m[2]),
-          rate: m[3] as string,
-          file,
-        });
-      } else if (line.startsWith('Number of files: ')) inStats = true;
-      else file = line;
-    }
-  };
-}
-
-/**
- * Runs `command` (an rsync) as the only transfer into `to` from this host. rsync carries on when
- * the session that started it is gone (it ignores a closed stdout), so a retry after a lost
- * worker would race the old transfer: the retry of the same hop stops it first (its partial file
- * stays for the retry to build on); a transfer of another run is waited for, then refused.
- */
-export function exclusive(to: string, owner: string, command: string, waitSeconds = 120): string {
-  const me = shellQuote(owner);
-  return [
-    // In the login user's own directory: a lock in world-writable /tmp could be taken (or be a
-    // symlink planted) by any other user of the host.
-    'lockdir="$HOME/.rekey/locks"',
-    'mkdir -p -m 700 "$lockdir" || exit 1',
-    `lock="$lockdir/rsync-${to}.lock"`,
-    `ownerfile="$lockdir/rsync-${to}.owner"`,
-    'exec 9>>"$lock"',
-    'if ! flock -n 9; then',
-    '  read -r pid holder < "$ownerfile"',
-    // Only a process that still holds this lock is stopped, never one that reused its pid.
-    `  if [ "$holder" = ${me} ] && [ "$(readlink /proc/$pid/fd/9)" = "$lock" ]; then kill -TERM "$pid"; fi`,
-    `  flock -w ${waitSeconds} 9 || { echo "another transfer into ${to} is running ($holder)" >&2; exit 75; }`,
-    'fi',
-    `echo "$$ "${me} > "$ownerfile"`,
-    `exec ${command}`,
-  ].join('\n');
-}
-
 type SyncConfig = NonNullable<SshHostConfig['sync']>;
-
-/** Why `from -> to` cannot be a promotion hop under `config`, or undefined when it can. */
-export function hopProblem(config: Config, from: string, to: string): string | undefined {
-  const known = Object.keys(config.environments).join(', ');
-  for (const e of [from, to])
-    if (!config.environments[e]) return `unknown environment "${e}"; configured: ${known}`;
-  if (from === to) return `${from} -> ${to}: an environment cannot be copied onto itself`;
-  const sourceName = config.environments[from]?.host as string;
-  const destName = config.environments[to]?.host as string;
-  const source = config.hosts[sourceName];
-  const dest = config.hosts[destName];
-  if (source?.type !== 'ssh' || !source.sync)
-    return `${from} -> ${to}: the source host needs hosts.${sourceName}.sync (identityFile, knownHosts on it)`;
-  if (dest?.type !== 'ssh') return `${from} -> ${to}: the destination host ${destName} must be an SSH host`;
-  // Two host entries may name one machine: compare where they connect, not their names.
-  const sameMachine = source.address === dest.address && source.port === dest.port;
-  const [a, b] = [posix.normalize(source.dataDir), posix.normalize(dest.dataDir)].map((p) =>
-    p.length > 1 ? p.replace(/\/+$/, '') : p,
-  ) as [string, string];
-  if (sameMachine && pathsOverlap(a, b))
-    return `${from} -> ${to}: ${a} and ${b} are on the same machine (${dest.address}:${dest.port}) and one holds the other`;
-  return undefined;
-}
-
-/** Real paths on a host, for the preflight's checks (a symlinked data dir is refused). */
-interface HostPaths {
-  symlink: string | null;
-  data: string;
-  app: string;
-  home: string;
-  /** /etc/machine-id: two host entries (other names, addresses or ports) may be one machine. */
-  machine: string;
-}
 
 export function createPromotionActivities(deps: { config: Config }) {
   const { config } = deps;
@@ -306,41 +147,6 @@ export function createPromotionActivities(deps: { config: Config }) {
     };
   }
 
-  /** Refuses data dirs that a copy, snapshot or restore would act on wrongly (checked by real path
-   * on the hosts: config can name one directory several ways). */
-  function dataDirProblems(from: string, to: string, s: HostPaths, d: HostPaths): string[] {
-    const source = env(from);
-    const dest = env(to);
-    const problems: string[] = [];
-    for (const [e, p] of [
-      [source, s],
-      [dest, d],
-    ] as const) {
-      if (p.symlink !== null)
-        problems.push(
-          `${e.name}: data dir ${e.host.dataDir} on host ${e.hostName} is a symlink (to ${p.symlink}): set dataDir to the real directory`,
-        );
-    }
-    const where = `${to}: data dir ${dest.host.dataDir} on host ${dest.hostName} (${d.data})`;
-    const unsafe = d.data ? unsafeDirReason(d.data) : 'is the root directory';
-    if (unsafe) problems.push(`${where} ${unsafe}`);
-    else {
-      if (within(d.app, d.data))
-        problems.push(`${where} holds the app dir ${d.app}: the copy would delete it`);
-      if (within(d.home, d.data))
-        problems.push(`${where} holds the login home ${d.home}: the copy would delete it`);
-    }
-    const s2 = source.host as SshHostConfig;
-    const d2 = dest.host as SshHostConfig;
-    const sameMachine =
-      (s2.address === d2.address && s2.port === d2.port) || (s.machine !== '' && s.machine === d.machine);
-    if (sameMachine && pathsOverlap(s.data, d.data))
-      problems.push(
-        `${from} -> ${to}: ${s.data} and ${d.data} are on the same machine (${d2.address}:${d2.port}) and one holds the other`,
-      );
-    return problems;
-  }
-
   return {
     /** Both hosts reachable (pinned keys), rsync on both, data dirs safe to copy into (real
      * paths: no symlink, no overlap, not holding the app dir or home), room for the data + 10%. */
@@ -358,7 +164,7 @@ export function createPromotionActivities(deps: { config: Config }) {
       });
       const freeBytes = await withHost(d.hostName, d.host, async (h) => {
         await run(h, 'rsync --version >/dev/null', `host ${d.hostName}: rsync`);
-        const problems = dataDirProblems(input.from, input.to, sourcePaths, await hostPaths(h, d.hostName));
+        const problems = dataDirProblems(s, d, sourcePaths, await hostPaths(h, d.hostName));
         if (problems.length > 0)
           throw fail(FailureType.BadInput, `${problems.join('; ')}; nothing was changed`);
         await run(h, `mkdir -p ${shellQuote(h.dataDir)}`, `host ${d.hostName}: mkdir`);

@@ -4,7 +4,8 @@ import { parseDuration } from '../config/duration';
 import type { ServiceConfig } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
 import { beat, heartbeating } from './heartbeat';
-import { type ExecResult, type Host, shellQuote } from './hosts';
+import type { ExecResult, Host } from './hosts';
+import { shellQuote } from './shell';
 
 export interface MarkerWait {
   /** Log text already seen before the action: markers in it don't count. */

@@ -1,7 +1,8 @@
 // `rekey sync-status`: how much data each environment holds, as the guide's sync-status shows,
 // read with `du` on each host (over SSH with pinned host keys). Changes nothing.
 import { ApplicationFailure } from '@temporalio/common';
-import { shellQuote, withHost } from '../activities/hosts';
+import { withHost } from '../activities/hosts';
+import { shellQuote } from '../activities/shell';
 import type { Config } from '../config/schema';
 
 export interface DataSize {

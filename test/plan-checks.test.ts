@@ -2,7 +2,8 @@
 // which log lines belong to this restart.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseItemized, pathsOverlap, shrinkProblem, within } from '../activities/promotion';
+import { pathsOverlap, shrinkProblem, within } from '../activities/hop-checks';
+import { parseItemized } from '../activities/rsync-output';
 import { findMarker, linesAfter } from '../activities/service';
 
 const stats = (files: string) =>

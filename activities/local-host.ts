@@ -1,0 +1,85 @@
+// The local host: commands and files on this machine, behind the same Host interface as SSH hosts.
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { posix } from 'node:path';
+import type { ExecOptions, ExecResult, FileStat, Host } from './hosts';
+import { writeFileAtomicSync } from './local-files';
+import { DEFAULT_TIMEOUT_MS, onAbort, stdoutCollector } from './shell';
+
+export class LocalHost implements Host {
+  constructor(
+    readonly name: string,
+    readonly appDir: string,
+    readonly dataDir: string,
+  ) {}
+
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    return new Promise((resolve, reject) => {
+      // Its own process group, so that a timeout or cancellation stops the command's children too.
+      const child = spawn('/bin/sh', ['-c', command], {
+        cwd: opts.cwd,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      const killGroup = (signal: NodeJS.Signals) => {
+        try {
+          if (child.pid) process.kill(-child.pid, signal);
+        } catch {
+          /* already gone */
+        }
+      };
+      const stdout = stdoutCollector(opts.onStdout);
+      const errOut: string[] = [];
+      child.stdout.setEncoding('utf8').on('data', stdout.push);
+      child.stderr.setEncoding('utf8').on('data', (d: string) => errOut.push(d));
+      const timer = setTimeout(() => {
+        killGroup('SIGKILL');
+        reject(new Error(`host ${this.name}: "${command}" timed out after ${timeoutMs / 1000}s`));
+      }, timeoutMs);
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        reject(new Error(`host ${this.name}: "${command}": ${err.message}`));
+      });
+      const unsubscribe = onAbort(opts.signal, () => {
+        killGroup('SIGTERM');
+        reject(new Error(`host ${this.name}: "${command}" abandoned: ${String(opts.signal?.reason)}`));
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve({ code: code ?? -1, stdout: stdout.text(), stderr: errOut.join('') });
+      });
+    });
+  }
+
+  async readFile(path: string): Promise<Buffer | null> {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async writeFileAtomic(path: string, data: string | Buffer, mode: number): Promise<void> {
+    await mkdir(posix.dirname(path), { recursive: true });
+    writeFileAtomicSync(path, data, mode);
+  }
+
+  async stat(path: string): Promise<FileStat | null> {
+    try {
+      const st = await stat(path);
+      return { mode: st.mode & 0o777, size: st.size };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async remove(path: string): Promise<void> {
+    await rm(path, { force: true });
+  }
+
+  async close(): Promise<void> {}
+}

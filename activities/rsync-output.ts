@@ -1,0 +1,82 @@
+// Parsers of rsync's output: the dry run's itemized changes, --stats, and the progress a copy
+// streams. Text in, numbers out, so they are tested without hosts.
+import { createHash } from 'node:crypto';
+import type { SyncPlan } from './promotion';
+
+/** What one rsync run did, from its --stats. */
+export interface SyncStats {
+  /** Size of the files it transferred (new or changed). */
+  bytes: number;
+  /** Sent over the wire as data, and reconstructed from what the destination already had (a
+   * partial file left by an interrupted attempt counts here). */
+  literalBytes: number;
+  matchedBytes: number;
+}
+
+const statNumber = (out: string, label: string) => {
+  const m = new RegExp(`${label}: ([\\d,]+)`).exec(out);
+  return m ? Number((m[1] as string).replace(/,/g, '')) : 0;
+};
+
+export function parseStats(out: string): SyncStats {
+  return {
+    bytes: statNumber(out, 'Total transferred file size'),
+    literalBytes: statNumber(out, 'Literal data'),
+    matchedBytes: statNumber(out, 'Matched data'),
+  };
+}
+
+/** Parses `rsync --itemize-changes --stats` output. */
+export function parseItemized(out: string): SyncPlan {
+  const plan: SyncPlan = { add: 0, change: 0, delete: 0, deletions: [], bytes: 0, deleteFiles: 0 };
+  const deleted: string[] = [];
+  for (const line of out.split('\n')) {
+    if (line.startsWith('*deleting ')) {
+      plan.delete++;
+      const name = line.slice(10).trim();
+      deleted.push(name);
+      if (!name.endsWith('/')) plan.deleteFiles = (plan.deleteFiles ?? 0) + 1;
+      if (plan.deletions.length < 20) plan.deletions.push(name);
+    } else if (/^[<>ch.][fdLDS]\+{9}/.test(line)) plan.add++;
+    else if (/^[<>c.][fdLDS][.a-zA-Z+]{9} /.test(line) && !/^\.d\.{9}|^\.[fdL]\.{9}/.test(line))
+      plan.change++;
+  }
+  plan.bytes = parseStats(out).bytes;
+  plan.deletionsDigest = createHash('sha256').update(deleted.sort().join('\n')).digest('hex');
+  // "Number of files: 7 (reg: 5, dir: 2)": the source's file list; no "reg:" means none.
+  // rsync before 3.1 prints no breakdown: the count is then unknown, not zero.
+  const files = /Number of files: [\d,]+ \(([^)]*)\)/.exec(out);
+  if (files) plan.sourceFiles = Number((/reg: ([\d,]+)/.exec(files[1] ?? '')?.[1] ?? '0').replace(/,/g, ''));
+  return plan;
+}
+
+const PROGRESS_LINE = /^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+\d+:\d\d:\d\d/;
+
+/**
+ * Follows the stdout of `rsync --info=progress2,name1 --stats` as it arrives: progress lines
+ * (ended by \r) carry the bytes so far, name lines the file being sent. Returns the chunk sink.
+ */
+export function followRsync(
+  onProgress: (p: { bytes: number; percent: number; rate: string; file?: string }) => void,
+): (chunk: string) => void {
+  let partial = '';
+  let file: string | undefined;
+  let inStats = false;
+  return (chunk) => {
+    const pieces = (partial + chunk).split(/[\r\n]/);
+    partial = pieces.pop() ?? '';
+    for (const line of pieces) {
+      if (inStats || line === '') continue;
+      const m = PROGRESS_LINE.exec(line);
+      if (m) {
+        onProgress({
+          bytes: Number((m[1] as string).replace(/,/g, '')),
+          percent: Number(m[2]),
+          rate: m[3] as string,
+          file,
+        });
+      } else if (line.startsWith('Number of files: ')) inStats = true;
+      else file = line;
+    }
+  };
+}
