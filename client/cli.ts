@@ -1,12 +1,16 @@
 // The `rekey` command line: a dispatcher. Each command lives in client/commands/, with its own
 // --help, and is loaded only when it runs. Exit codes: 0 done, 1 the run failed, 2 bad usage or
 // input (or a run refused before it changed anything).
-import { WorkflowFailedError } from '@temporalio/client';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConfigError } from '../config/load';
+import { closest } from '../config/suggest';
 import { errorText } from '../workflows/errors';
 import { CliError } from './cli-error';
 import type { Command } from './commands/common';
+import { connectConfig } from './connection';
 
 interface Entry {
   summary: string;
@@ -33,6 +37,10 @@ const COMMANDS: Record<string, Entry> = {
   status: {
     summary: 'steps of a run, its pending gate (plan, digest) and decisions',
     load: async () => (await import('./commands/status')).command,
+  },
+  cancel: {
+    summary: 'stop a run: its undo (rollback, restore, source started again) runs first',
+    load: async () => (await import('./commands/cancel')).command,
   },
   approve: {
     summary: "approve a run's gate (a signed Update)",
@@ -102,12 +110,22 @@ Temporal connection: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPA
 TEMPORAL_TLS_* or a temporal.toml profile. REKEY_TASK_QUEUE overrides the task queue ("rekey").
 Exit codes: 0 done, 1 the run failed, 2 bad usage or input, or a run refused before any change.`;
 
+function version(): string {
+  // dist/client/cli.js and client/cli.ts both sit two levels below package.json.
+  for (const up of ['../..', '..']) {
+    try {
+      return JSON.parse(readFileSync(join(__dirname, up, 'package.json'), 'utf8')).version;
+    } catch {}
+  }
+  return 'unknown';
+}
+
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.summary}`);
   return `rekey: secret rotation and data promotion runbooks as durable Temporal workflows
 
-Usage: rekey <command> [options]      rekey <command> --help for its options and examples
+Usage: rekey <command> [options]      rekey <command> --help for its options and examples\n       rekey --version
 
 Commands:
 ${lines.join('\n')}
@@ -120,11 +138,19 @@ export async function run(argv: string[]): Promise<number> {
     console.log(help());
     return argv.length === 0 ? 2 : 0;
   }
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    console.log(`rekey ${version()}`);
+    return 0;
+  }
   const two = argv.slice(0, 2).join(' ');
   const [name, rest] = two in COMMANDS ? [two, argv.slice(2)] : [argv[0] as string, argv.slice(1)];
   const entry = COMMANDS[name];
   if (!entry) {
-    console.error(`rekey: unknown command "${argv.join(' ')}"; see rekey --help`);
+    const known = [...new Set(Object.keys(COMMANDS).map((c) => c.split(' ')[0] as string))];
+    const guess = closest(argv[0] as string, known);
+    console.error(
+      `rekey: unknown command "${argv[0]}"${guess ? `; did you mean \`${guess}\`?` : ''} (see rekey --help)`,
+    );
     return 2;
   }
   try {
@@ -155,6 +181,13 @@ function reportError(err: unknown): number {
   if (err instanceof ApplicationFailure) {
     console.error(`rekey: ${err.message}`);
     return err.type === 'BadInput' ? 2 : 1;
+  }
+  if (err instanceof WorkflowNotFoundError) {
+    const { connectionOptions, namespace } = connectConfig();
+    console.error(
+      `rekey: no run "${err.workflowId}" in namespace ${namespace} at ${connectionOptions.address}`,
+    );
+    return 2;
   }
   if (err instanceof WorkflowFailedError) {
     console.error(`rekey: the run failed: ${errorText(err)}`);

@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -16,9 +16,10 @@ import { fingerprint, generateKeyPair, parsePrivateKey } from '../activities/key
 import { writeFileAtomicSync } from '../activities/local-files';
 import { createSecretStore, storeKeyPair } from '../activities/secret-store';
 import { createServiceDriver } from '../activities/service';
+import { shellQuote } from '../activities/shell';
 import { loadConfig } from '../config/load';
 import { createRekeyWorker } from '../worker/worker';
-import type { Progress } from '../workflows/progress';
+import { progressQuery } from '../workflows/messages';
 import { formatRotateResult } from './format';
 import { startRotation } from './runs';
 
@@ -58,6 +59,11 @@ function findTemporalCli(): string | undefined {
   return undefined; // the SDK downloads a CLI itself
 }
 
+/** The shim's docker compose command line for the stand-in, as a YAML plain scalar. */
+const composeLine = (what: string) =>
+  `${shellQuote(join(SHIM_BIN, 'docker'))} compose -f ./.generated/docker-compose.yaml ${what} spacetimedb`;
+const compose = (what: string) => JSON.stringify(composeLine(what));
+
 const YAML = (
   dir: string,
   port: number,
@@ -69,10 +75,15 @@ stores:
 hosts:
   workstation: { type: local, appDir: ${join(dir, 'app')}, dataDir: ${join(dir, 'app', 'data')} }
 services:
+  # No Docker is assumed: rekey's compose shim runs the SpacetimeDB stand-in, named here so that
+  # any worker started with this file (rekey worker --config ...) drives the same service.
   spacetimedb:
-    driver: compose
-    composeFile: ./.generated/docker-compose.yaml
-    service: spacetimedb
+    driver: command
+    start: ${compose('up -d')}
+    stop: ${compose('stop')}
+    # stop, then start: the log is kept, so rekey tells this start's markers from older ones.
+    restart: ${JSON.stringify(`${composeLine('stop')} && ${composeLine('up -d')}`)}
+    logs: ${compose('logs --no-color --tail=200')}
     markerTimeout: 30s
 environments:
   local: { store: local-files, host: workstation, service: spacetimedb }
@@ -135,11 +146,14 @@ async function seed(dir: string, configFile: string, port: number) {
   return { config, fingerprint: fingerprint(pair.publicPem) };
 }
 
-async function stopService(dir: string) {
-  spawnSync('docker', ['compose', '-f', './.generated/docker-compose.yaml', 'stop', 'spacetimedb'], {
-    cwd: join(dir, 'app'),
-    env: process.env,
-  });
+function stopService(dir: string) {
+  spawnSync(
+    join(SHIM_BIN, 'docker'),
+    ['compose', '-f', './.generated/docker-compose.yaml', 'stop', 'spacetimedb'],
+    {
+      cwd: join(dir, 'app'),
+    },
+  );
 }
 
 /** Prints each step as its state changes; the returned function prints the last changes. */
@@ -147,7 +161,7 @@ function watchProgress(client: Client, workflowId: string): () => Promise<void> 
   const seen = new Map<string, string>();
   const poll = async () => {
     try {
-      const p = await client.workflow.getHandle(workflowId).query<Progress>('progress');
+      const p = await client.workflow.getHandle(workflowId).query(progressQuery);
       for (const s of p.steps) {
         const line = `${s.status}${s.detail ? `: ${s.detail}` : ''}`;
         if (seen.get(s.name) !== line && s.status !== 'pending') {
@@ -166,12 +180,24 @@ function watchProgress(client: Client, workflowId: string): () => Promise<void> 
   };
 }
 
+/** Resolves at SIGINT or SIGTERM; a timer keeps Node alive until then. */
+function untilStopped(): Promise<string> {
+  const alive = setInterval(() => {}, 1 << 30);
+  return new Promise((res) => {
+    const stop = (signal: string) => {
+      clearInterval(alive);
+      process.off('SIGINT', stop).off('SIGTERM', stop);
+      res(signal);
+    };
+    process.once('SIGINT', stop).once('SIGTERM', stop);
+  });
+}
+
 export async function quickstart(opts: { dir?: string; keep?: boolean } = {}): Promise<number> {
   const dir = resolve(opts.dir ?? join('.rekey', 'quickstart'));
   if (!existsSync(STANDIN)) throw new Error(`${STANDIN} missing: run "npm run build" first`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'app'), { recursive: true });
-  process.env.PATH = `${SHIM_BIN}${delimiter}${process.env.PATH ?? ''}`;
 
   const port = await freePort();
   const configFile = join(dir, 'rekey.yaml');
@@ -191,6 +217,12 @@ export async function quickstart(opts: { dir?: string; keep?: boolean } = {}): P
       log: { format: 'pretty', level: 'error' },
     },
   });
+  // Ctrl-C at any point: the service and the dev server go with this process.
+  const interrupted = (signal: NodeJS.Signals) => {
+    stopService(dir);
+    void env.teardown().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
   try {
     const { config, fingerprint: before } = await seed(dir, configFile, port);
     console.log(
@@ -217,17 +249,34 @@ export async function quickstart(opts: { dir?: string; keep?: boolean } = {}): P
       console.log(`fingerprint after  ${local.fingerprintAfter}`);
       console.log(`identity preserved: iss=${local.identity?.iss} sub=${local.identity?.sub}`);
     }
-    if (!opts.keep)
-      console.log(
-        '(the dev server stops now; run "node bin/rekey quickstart --keep" to browse the run in the Web UI)',
-      );
-    if (opts.keep) {
-      console.log(`Temporal Web UI: http://127.0.0.1:${uiPort} (Ctrl-C to stop the server and the service)`);
-      await new Promise((res) => process.once('SIGINT', res));
+    const rekey = `node ${join(repo, 'bin/rekey')}`;
+    const cfg = relative(process.cwd(), configFile) || configFile;
+    if (!opts.keep) {
+      console.log(`
+next:
+  ${rekey} quickstart --keep      the same, then the dev server, the Web UI and a worker stay up
+  with a Temporal server and a worker of your own, this environment works as it is:
+    ${rekey} worker --config ${cfg}
+    ${rekey} rotate --env local --yes --wait --config ${cfg}
+  then rekey.example.yaml and the README's "Deploy to your VMs" for a real deployment`);
+      return result.ok ? 0 : 1;
     }
+    process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
+    console.log(`
+the dev server, the Web UI and a worker stay up until Ctrl-C:
+  Web UI: http://127.0.0.1:${uiPort}
+  in another terminal:
+    export TEMPORAL_ADDRESS=${env.address}
+    ${rekey} rotate --env local --dry-run --config ${cfg}
+    ${rekey} rotate --env local --yes --wait --config ${cfg}
+    ${rekey} status rotate-jwt/local`);
+    // A worker runs once: a second one serves the runs started from the other terminal.
+    const serving = await createRekeyWorker({ config, connection: env.nativeConnection });
+    await serving.runUntil(untilStopped());
     return result.ok ? 0 : 1;
   } finally {
-    await stopService(dir);
+    process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
+    stopService(dir);
     await env.teardown();
   }
 }

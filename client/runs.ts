@@ -1,17 +1,23 @@
 // The small library behind the CLI: start, decide, query and await rekey workflow runs, always
 // through the definitions in workflows/ (workflow functions, messages), never by string names.
+import { randomUUID } from 'node:crypto';
 import {
   Client,
   Connection,
+  type Workflow,
   WorkflowExecutionAlreadyStartedError,
+  type WorkflowHandle,
+  type WorkflowResultType,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
+import { temporal } from '@temporalio/proto';
 import { hopProblem } from '../activities/hop-checks';
 import { gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
 import { keyGroupMembers } from '../config/summary';
+import { taskQueue } from '../shared/task-queue';
 import type { TransferProgress } from '../shared/transfer';
 import { promote, rolloverSigningKey, rotateJwtKeys } from '../workflows';
 import { requestMessage } from '../workflows/approvals';
@@ -23,7 +29,6 @@ import {
   RotateInput,
   rolloverWorkflowId,
   rotateWorkflowId,
-  TASK_QUEUE,
 } from '../workflows/inputs';
 import {
   approveUpdate,
@@ -42,13 +47,87 @@ import { CliError } from './cli-error';
 import { connectConfig } from './connection';
 import { signAs } from './sign';
 
-export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` with a client of the configured Temporal server. `needsWorker`: the command starts or
+ * decides a run, which would wait silently with no worker on the task queue, so it is refused.
+ */
+export async function withClient<T>(
+  fn: (client: Client) => Promise<T>,
+  opts: { needsWorker?: boolean } = {},
+): Promise<T> {
   const { connectionOptions, namespace } = connectConfig();
-  const connection = await Connection.connect(connectionOptions);
+  const address = connectionOptions.address;
+  let connection: Connection;
   try {
-    return await fn(new Client({ connection, namespace }));
+    connection = await Connection.connect({ ...connectionOptions, connectTimeout: '10s' });
+  } catch (err) {
+    throw new CliError(
+      `cannot reach the Temporal server at ${address} (${errorText(err)}): set TEMPORAL_ADDRESS=host:port or a temporal.toml profile (TEMPORAL_PROFILE), or start one (rekey quickstart --keep, temporal server start-dev)`,
+      1,
+    );
+  }
+  try {
+    const client = new Client({ connection, namespace });
+    if (opts.needsWorker) await requireWorker(client, address);
+    return await fn(client);
   } finally {
     await connection.close();
+  }
+}
+
+/** Refuses when no worker has polled the task queue lately (the server keeps recent pollers). */
+async function requireWorker(client: Client, address: string): Promise<void> {
+  const queue = taskQueue();
+  const { pollers } = await client.workflowService.describeTaskQueue({
+    namespace: client.options.namespace,
+    taskQueue: { name: queue },
+    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+  });
+  if (!pollers?.length)
+    throw new CliError(
+      `no worker is polling task queue "${queue}" at ${address} (namespace ${client.options.namespace}): start one with rekey worker --config FILE`,
+    );
+}
+
+/** Requests cancellation of `workflowId` with a reason (kept in its history). */
+export async function cancelRun(client: Client, workflowId: string, reason: string): Promise<void> {
+  await client.workflowService.requestCancelWorkflowExecution({
+    namespace: client.options.namespace,
+    workflowExecution: { workflowId },
+    reason,
+    identity: client.options.identity,
+    requestId: randomUUID(),
+  });
+}
+
+/**
+ * The run's result, saying while it waits what the run is at: each step it reaches, a gate that
+ * waits for a decision (and how to give it), and every minute that nothing changed.
+ */
+export async function followRun<W extends Workflow>(
+  client: Client,
+  handle: WorkflowHandle<W>,
+  everyMs = 2000,
+): Promise<WorkflowResultType<W>> {
+  let last = '';
+  let said = Date.now();
+  const say = async () => {
+    const p = await progressOf(client, handle.workflowId).catch(() => undefined);
+    if (!p || p.state === 'completed' || p.state === 'failed') return;
+    const step = p.steps.find((s) => s.name === p.current);
+    const now = p.pendingGate
+      ? `waiting at ${p.pendingGate.name} for ${p.pendingGate.approvers.join(', ')} (rekey ${p.pendingGate.kind === 'expedite' ? 'expedite' : 'approve'} ${handle.workflowId} --by NAME)`
+      : `at ${p.current ?? 'the start'}${step?.detail ? `: ${step.detail}` : ''}`;
+    if (now !== last || Date.now() - said > 60_000) {
+      console.log(`  ${now === last ? 'still ' : ''}${now}`);
+      [last, said] = [now, Date.now()];
+    }
+  };
+  const timer = setInterval(() => void say(), everyMs);
+  try {
+    return await handle.result();
+  } finally {
+    clearInterval(timer);
   }
 }
 
@@ -137,7 +216,7 @@ async function startOnce<W extends typeof rotateJwtKeys | typeof promote | typeo
   const { workflowId, what } = opts;
   try {
     return await client.workflow.start(workflow, {
-      taskQueue: opts.taskQueue ?? process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
+      taskQueue: taskQueue(opts.taskQueue),
       workflowId,
       args: opts.args,
       staticSummary: opts.summary,

@@ -10,13 +10,13 @@ import {
   ScheduleOverlapPolicy,
 } from '@temporalio/client';
 import type { Config } from '../config/schema';
+import { taskQueue } from '../shared/task-queue';
 import { rolloverSigningKey, rotateJwtKeys } from '../workflows';
 import {
   type RolloverInput,
   type RotateInput,
   rolloverWorkflowId,
   rotateWorkflowId,
-  TASK_QUEUE,
 } from '../workflows/inputs';
 import { CliError } from './cli-error';
 import { checkRolloverTtl, expandToKeyGroups, type Requester, withRequester } from './runs';
@@ -59,7 +59,7 @@ async function createSchedule(
         type: 'startWorkflow',
         workflowType: workflow,
         workflowId: id,
-        taskQueue: opts.taskQueue ?? process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
+        taskQueue: taskQueue(opts.taskQueue),
         args,
         staticSummary: opts.summary,
       },

@@ -2,21 +2,33 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { parse } from 'yaml';
-import { formatIssues } from './issues';
+import { type Document, LineCounter, parseDocument } from 'yaml';
+import { describeIssues, type Problem, problemText } from './issues';
+import { locate, type Position } from './locate';
 import { Config, unsafeDirReason } from './schema';
 
+/** Every problem of a config file, each as `path: message`, and in the message with its place in
+ * the file (`file:line:col: path: message`) when the file's text is known. */
 export class ConfigError extends Error {
+  readonly problems: string[];
+
   constructor(
     readonly file: string,
-    readonly problems: string[],
+    problems: (string | Problem)[],
+    where?: (p: Problem) => Position | undefined,
   ) {
+    const texts = problems.map((p) => (typeof p === 'string' ? p : problemText(p)));
+    const lines = problems.map((p, i) => {
+      const at = typeof p === 'string' ? undefined : (p.at ?? where?.(p));
+      return at ? `${file}:${at.line}:${at.col}: ${texts[i]}` : `${file}: ${texts[i]}`;
+    });
     super(
-      problems.length === 1
-        ? `${file}: ${problems[0]}`
-        : `${file}: ${problems.length} problems\n${problems.map((p) => `  ${p}`).join('\n')}`,
+      lines.length === 1
+        ? (lines[0] as string)
+        : `${file}: ${lines.length} problems\n${lines.map((l) => `  ${l}`).join('\n')}`,
     );
     this.name = 'ConfigError';
+    this.problems = texts;
   }
 }
 
@@ -26,21 +38,26 @@ export function resolvePath(base: string, p: string): string {
   return resolve(base, p);
 }
 
-/** Validates an already parsed document; throws ConfigError listing every problem. */
-export function parseConfig(doc: unknown, file = 'rekey.yaml'): Config {
+/** Validates an already parsed document; throws ConfigError listing every problem (placed in
+ * the file by `where` when the caller has its text). */
+export function parseConfig(
+  doc: unknown,
+  file = 'rekey.yaml',
+  where?: (p: Problem) => Position | undefined,
+): Config {
   if (doc === null || doc === undefined) throw new ConfigError(file, ['the file is empty']);
   if (typeof doc !== 'object' || Array.isArray(doc)) {
     const found = Array.isArray(doc) ? 'a list' : `a ${typeof doc} (${JSON.stringify(doc)})`;
     throw new ConfigError(file, [`expected a mapping of settings at the top level, found ${found}`]);
   }
   const result = Config.safeParse(doc);
-  if (!result.success) throw new ConfigError(file, formatIssues(result.error.issues));
+  if (!result.success) throw new ConfigError(file, describeIssues(result.error.issues, Config), where);
   const cfg = result.data;
   const base = dirname(resolve(file));
   for (const store of Object.values(cfg.stores)) {
     if (store.type === 'file') store.dir = resolvePath(base, store.dir);
   }
-  const problems: string[] = [];
+  const problems: Problem[] = [];
   for (const [hostName, host] of Object.entries(cfg.hosts)) {
     if (host.type === 'ssh') {
       host.identityFile = resolvePath(base, host.identityFile);
@@ -53,14 +70,15 @@ export function parseConfig(doc: unknown, file = 'rekey.yaml'): Config {
         const reason = localDirReason(host[field], field);
         if (reason) {
           const shown = written === host[field] ? `"${written}"` : `"${written}" (${host[field]})`;
-          problems.push(
-            `hosts.${hostName}.${field}: ${shown} ${reason}: use a directory of its own below it`,
-          );
+          problems.push({
+            path: ['hosts', hostName, field],
+            message: `${shown} ${reason}: use a directory of its own below it`,
+          });
         }
       }
     }
   }
-  if (problems.length > 0) throw new ConfigError(file, problems);
+  if (problems.length > 0) throw new ConfigError(file, problems, where);
   return cfg;
 }
 
@@ -80,17 +98,23 @@ export function loadConfig(file: string): Config {
   } catch (err) {
     throw new ConfigError(file, [`cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
   }
-  let doc: unknown;
-  try {
-    doc = parse(text);
-  } catch (err) {
-    throw new ConfigError(file, [`not valid YAML: ${(err as Error).message.split('\n')[0]}`]);
+  const lines = new LineCounter();
+  const doc: Document = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const [syntax] = doc.errors;
+  if (syntax) {
+    const { line, col } = lines.linePos(syntax.pos[0]);
+    const shown = text.split(/\r?\n/)[line - 1] ?? '';
+    const message = syntax.message.split('\n')[0];
+    throw new ConfigError(file, [
+      { at: { line, col }, message: `not valid YAML: ${message}\n    ${shown}\n    ${' '.repeat(col - 1)}^` },
+    ]);
   }
+  const value: unknown = doc.toJS();
   // An empty file, or only comments, parses as null; a document that says `null` or `~` is not empty.
-  if (doc === null && !isBlank(text)) {
+  if (value === null && !isBlank(text)) {
     throw new ConfigError(file, ['expected a mapping of settings at the top level, found null']);
   }
-  return parseConfig(doc, file);
+  return parseConfig(value, file, (p) => locate(doc, lines, p.path ?? [], p.key));
 }
 
 /** Nothing but whitespace, comments and document markers. */

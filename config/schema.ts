@@ -1,7 +1,8 @@
 // The schema of rekey.yaml. Every type the rest of rekey uses for configuration comes from here.
 import { posix } from 'node:path';
 import { z } from 'zod';
-import { parseSshPublicKey, sshFingerprint } from '../shared/sshsig';
+import { parseSshPublicKey } from '../shared/sshsig';
+import { crossCheck } from './cross-checks';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, "-" and "_"');
 const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 90s, 10m, 2h or 90d');
@@ -303,167 +304,10 @@ export const Config = z
     approvals: Approvals.prefault({}),
     promotion: Promotion.prefault({}),
   })
-  .superRefine((cfg, ctx) => {
-    const refs = [
-      ['store', cfg.stores],
-      ['host', cfg.hosts],
-      ['service', cfg.services],
-    ] as const;
-    for (const [envName, env] of Object.entries(cfg.environments)) {
-      for (const [field, table] of refs) {
-        if (!(env[field] in table)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['environments', envName, field],
-            message: `unknown ${field} "${env[field]}"`,
-          });
-        }
-      }
-    }
-    const groupOf = new Map<string, string>();
-    for (const [group, envs] of Object.entries(cfg.keyGroups)) {
-      envs.forEach((envName, i) => {
-        if (!(envName in cfg.environments)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['keyGroups', group, i],
-            message: `unknown environment "${envName}"`,
-          });
-        }
-        const other = groupOf.get(envName);
-        if (other) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['keyGroups', group, i],
-            message: `environment "${envName}" is already in key group "${other}"`,
-          });
-        }
-        groupOf.set(envName, group);
-      });
-    }
-    for (const envName of Object.keys(cfg.environments)) {
-      if (!groupOf.has(envName)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['environments', envName],
-          message: `environment "${envName}" is in no key group`,
-        });
-      }
-    }
-    for (const [ringName, ring] of Object.entries(cfg.keyrings)) {
-      if (ring.replicas.length > 1 && ring.maxUnavailable >= ring.replicas.length) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['keyrings', ringName, 'maxUnavailable'],
-          message: `${ring.maxUnavailable} of ${ring.replicas.length} replicas at once would take the whole service down: use fewer`,
-        });
-      }
-      if (!(ring.store in cfg.stores)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['keyrings', ringName, 'store'],
-          message: `unknown store "${ring.store}"`,
-        });
-      }
-      ring.replicas.forEach((r, i) => {
-        for (const [field, table] of [
-          ['host', cfg.hosts],
-          ['service', cfg.services],
-        ] as const) {
-          if (!(r[field] in table)) {
-            ctx.addIssue({
-              code: 'custom',
-              path: ['keyrings', ringName, 'replicas', i, field],
-              message: `unknown ${field} "${r[field]}"`,
-            });
-          }
-        }
-      });
-    }
-    cfg.approvals.requiredFor.forEach((envName, i) => {
-      if (!(envName in cfg.environments)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['approvals', 'requiredFor', i],
-          message: `unknown environment "${envName}"`,
-        });
-      }
-    });
-    const approvers = Object.entries(cfg.approvals.approvers);
-    if (cfg.approvals.requiredFor.length > 0 && approvers.length === 0) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['approvals', 'approvers'],
-        message: 'approval is required for some environments but no approver is configured',
-      });
-    }
-    const signedIn = [
-      ...(cfg.approvals.mode === 'signed' ? ['approvals.mode'] : []),
-      ...Object.entries(cfg.environments)
-        .filter(([, e]) => (e.approvals?.mode ?? cfg.approvals.mode) === 'signed' && e.approvals?.mode)
-        .map(([n]) => `environments.${n}.approvals.mode`),
-    ];
-    for (const [approver, key] of approvers) {
-      if (key === null && signedIn.length > 0) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['approvals', 'approvers', approver],
-          message: `no SSH public key for ${approver}, but decisions are signed (${signedIn[0]}): list approvers as NAME: "ssh-ed25519 AAAA...", or set approvals.mode: named`,
-        });
-      }
-    }
-    // One key, one person: two names with the same key would let one holder be a quorum of two.
-    const byKey = new Map<string, string>();
-    for (const [approver, key] of approvers) {
-      if (key === null) continue;
-      let blob: string;
-      try {
-        blob = sshFingerprint(parseSshPublicKey(key));
-      } catch {
-        continue; // reported by the key's own check
-      }
-      const other = byKey.get(blob);
-      if (other)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['approvals', 'approvers', approver],
-          message: `the same key as ${other}: each approver needs a key of their own`,
-        });
-      byKey.set(blob, approver);
-    }
-    for (const [envName, env] of Object.entries(cfg.environments)) {
-      if (!env.approvals) continue;
-      // Named gates take every name on trust: a quorum or a separate starter would mean nothing.
-      if (
-        (env.approvals.mode ?? cfg.approvals.mode) === 'named' &&
-        (env.approvals.required > 1 || env.approvals.separateFromStarter)
-      )
-        ctx.addIssue({
-          code: 'custom',
-          path: ['environments', envName, 'approvals'],
-          message:
-            'required > 1 and separateFromStarter need signed approvals (mode: signed): named ones are taken on trust',
-        });
-      if (!cfg.approvals.requiredFor.includes(envName)) {
-        // Rules for a gate that never opens would read as protection that is not there.
-        ctx.addIssue({
-          code: 'custom',
-          path: ['environments', envName, 'approvals'],
-          message: `${envName} has approval rules but no gate: add it to approvals.requiredFor`,
-        });
-        continue;
-      }
-      // The starter of a run is one of the approvers, and may not approve it.
-      const needed = env.approvals.required + (env.approvals.separateFromStarter ? 1 : 0);
-      if (approvers.length > 0 && needed > 1 && needed > approvers.length) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['environments', envName, 'approvals', 'required'],
-          message: `${env.approvals.required} distinct approvers${env.approvals.separateFromStarter ? ' besides the starter' : ''} required but ${approvers.length} configured`,
-        });
-      }
-    }
-  });
+  // The checks across sections (references, key groups, approvals): config/cross-checks.ts.
+  .superRefine((cfg, ctx) =>
+    crossCheck(cfg, (path, message) => ctx.addIssue({ code: 'custom', path, message })),
+  );
 
 export type Config = z.infer<typeof Config>;
 export type StoreConfig = z.infer<typeof Store>;

@@ -7,8 +7,16 @@ import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { startRotation } from '../client/runs';
 import { createRotationSchedule } from '../client/schedules';
+import { rotateJwtKeys } from '../workflows';
 import { requestMessage } from '../workflows/approvals';
-import { approveUpdate, type DecisionInput, expediteUpdate, progressQuery } from '../workflows/messages';
+import type { RotateInput } from '../workflows/inputs';
+import {
+  approveUpdate,
+  type DecisionInput,
+  expediteUpdate,
+  legacyApproveSignal,
+  progressQuery,
+} from '../workflows/messages';
 import type { Progress } from '../workflows/progress';
 import { failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { type ApproverName, approversConfig, assertRefused, decide, keyFile, sign } from './infra/approvers';
@@ -76,7 +84,7 @@ describe('approvals', () => {
       { environments: ['prod'] },
       { taskQueue: fx.taskQueue },
     );
-    await h.signal('approve', { by: 'alice' }); // an older rekey's approval, by name
+    await h.signal(legacyApproveSignal, { by: 'alice' }); // an older rekey's approval, by name
     const early = h.executeUpdate(approveUpdate, { args: [raw('alice', 'sha256:guessed')] });
     const result = await fx.withWorker(t.config, async () => {
       await assertRefused(early, /^rotate-jwt\/prod: no approval pending.*: nothing was recorded$/);
@@ -203,8 +211,8 @@ describe('approvals', () => {
   it('separateFromStarter: the starter must be named and signed, and may not approve', async () => {
     const testBefore = await versions('test');
     const input = { environments: ['test'] };
-    const start = (args: Record<string, unknown>, id: string) =>
-      fx.client.workflow.start('rotateJwtKeys', { taskQueue: fx.taskQueue, workflowId: id, args: [args] });
+    const start = (args: RotateInput, id: string) =>
+      fx.client.workflow.start(rotateJwtKeys, { taskQueue: fx.taskQueue, workflowId: id, args: [args] });
     await fx.withWorker(t.config, async () => {
       const anonymous = await failureOf((await start(input, 'rotate-jwt/anon')).result());
       assert.equal(anonymous.type, 'BadInput');

@@ -52,6 +52,15 @@ describe('rekey CLI with a worker', () => {
     worker.stderr?.on('data', (d) => {
       workerLog += d;
     });
+    // The CLI refuses to start runs no worker would pick up: wait for this one to poll.
+    await until(
+      'the worker to poll',
+      () =>
+        rekey('rotate', '--env', 'dev', '--dry-run', '--config', t.configFile).status === 0
+          ? true
+          : undefined,
+      { timeoutMs: 60_000, everyMs: 500 },
+    );
   });
   after(async () => {
     if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
@@ -166,10 +175,47 @@ describe('rekey CLI with a worker', () => {
     assert.match(refused.stdout, /^dev +vm-dev +HostKeyMismatch/m);
   });
 
-  it('status of an unknown run fails clearly', () => {
+  it('status of an unknown run is bad input: exit 2, naming the run and the namespace', () => {
     const res = rekey('status', 'rotate-jwt/nope');
-    assert.equal(res.status, 1);
-    assert.match(res.stderr, /rotate-jwt\/nope/);
+    assert.equal(res.status, 2);
+    assert.match(res.stderr, /no run "rotate-jwt\/nope" in namespace cli-temporal at /);
+  });
+
+  it('--wait says what the run waits for; cancel ends it, runs its undo and says what happened', async () => {
+    const versions = async () => (await t.store('prod').listVersions(t.config.secretNames.privateKey)).length;
+    const before = await versions();
+    const waiter = spawn(
+      process.execPath,
+      [join(repo, 'bin/rekey'), 'rotate', '--env', 'prod', '--wait', '--config', t.configFile],
+      {
+        env: env(),
+      },
+    );
+    let out = '';
+    waiter.stdout?.on('data', (d) => {
+      out += d;
+    });
+    waiter.stderr?.on('data', (d) => {
+      out += d;
+    });
+    const exited = new Promise<number | null>((res) => waiter.once('exit', res));
+    await until('the waiter to say what it waits for', () =>
+      /waiting at approval for alice, bob \(rekey approve rotate-jwt\/prod --by NAME\)/.test(out)
+        ? true
+        : undefined,
+    );
+    const cancelled = rekey('cancel', 'rotate-jwt/prod', '--reason', 'wrong window');
+    assert.equal(cancelled.status, 0, cancelled.stderr);
+    assert.match(cancelled.stdout, /cancel requested for rotate-jwt\/prod/);
+    assert.match(cancelled.stdout, /rotate-jwt\/prod: cancelled/);
+    assert.match(cancelled.stdout, /\[done {3}\] plan/);
+    assert.equal(await exited, 1, out);
+    assert.match(out, /the run failed: .*cancel/i);
+    assert.equal(await versions(), before, 'nothing was staged');
+
+    const again = rekey('cancel', 'rotate-jwt/prod');
+    assert.equal(again.status, 2);
+    assert.match(again.stderr, /rotate-jwt\/prod is not running: it is cancelled/);
   });
 
   it('the worker shuts down gracefully on SIGTERM', async () => {

@@ -63,7 +63,22 @@ describe('rekey CLI', () => {
     }
     const bad = rekey('rotat');
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /unknown command "rotat"/);
+    assert.match(bad.stderr, /unknown command "rotat"; did you mean `rotate`\?/);
+    const version = rekey('--version');
+    assert.equal(version.status, 0);
+    assert.equal(
+      version.stdout.trim(),
+      `rekey ${JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).version}`,
+    );
+  });
+
+  it('names the Temporal address it cannot reach and how to change it', () => {
+    const res = rekey('status', 'rotate-jwt/prod');
+    assert.equal(res.status, 1);
+    assert.match(
+      res.stderr,
+      /cannot reach the Temporal server at 127\.0\.0\.1:1 .*set TEMPORAL_ADDRESS=host:port or a temporal\.toml profile/,
+    );
   });
 
   it('refuses a mutating rotation without --yes when no approval gate applies', () => {

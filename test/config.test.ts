@@ -52,8 +52,8 @@ describe('config', () => {
     doc.environments.test.store = 'kv-tset';
     doc.environments.dev.service = 'nope';
     assert.deepEqual(problems(doc), [
-      'environments.prod.host: unknown host "azvmprd"',
-      'environments.test.store: unknown store "kv-tset"',
+      'environments.prod.host: unknown host "azvmprd" (did you mean "azvmprod"?)',
+      'environments.test.store: unknown store "kv-tset" (did you mean "kv-test"?)',
       'environments.dev.service: unknown service "nope"',
     ]);
   });
@@ -149,12 +149,60 @@ describe('config', () => {
 
     const missing = rekey('config', 'check', '--config', join(dir, 'absent.yaml'));
     assert.equal(missing.status, 2);
-    assert.match(missing.stderr, /absent\.yaml: .*cannot read: ENOENT/);
+    assert.match(
+      missing.stderr,
+      /no config file: rekey looked for --config .*absent\.yaml.*start from rekey\.example\.yaml/,
+    );
+    const none = spawnSync(process.execPath, [join(repo, 'bin/rekey'), 'config', 'check'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, REKEY_CONFIG: '' },
+    });
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /looked for \.\/rekey\.yaml \(no --config given, REKEY_CONFIG not set\)/);
 
     writeFileSync(join(dir, 'broken.yaml'), 'environments: [\n');
     const broken = rekey('config', 'check', '--config', join(dir, 'broken.yaml'));
     assert.equal(broken.status, 2);
-    assert.match(broken.stderr, /broken\.yaml: .*not valid YAML/);
+    assert.match(broken.stderr, /broken\.yaml:\d+:\d+: not valid YAML: .*\n {4}.*\n {4} *\^/);
+  });
+
+  it('places every problem at its line and column, says "missing", and suggests the closest name', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-config-'));
+    const lines = readFileSync(example, 'utf8').split('\n');
+    const lineOf = (re: RegExp, from = 0) => lines.findIndex((l, i) => i >= from && re.test(l)) + 1;
+    const edited = lines
+      .map((l) => l.replace(/^keyGroups:/, 'keyGroup:'))
+      .map((l, i) => (i + 1 === lineOf(/^ {4}user: deploy/) ? l.replace('user:', 'usr:') : l))
+      .map((l, i) => (i + 1 === lineOf(/^ {4}address: az-lxweb02/) ? '' : l));
+    const file = join(dir, 'rekey.yaml');
+    writeFileSync(file, edited.join('\n'));
+    const res = rekey('config', 'check', '--config', file);
+    assert.equal(res.status, 2, res.stderr);
+    const at = (re: RegExp) => `${file}:${lineOf(re)}:`;
+    const err = res.stderr;
+    assert.match(err, /: 3 problems\n/);
+    assert.ok(
+      err.includes(`${at(/^keyGroups:/)}1: top level: unknown key "keyGroup" (did you mean "keyGroups"?)`),
+      err,
+    );
+    assert.ok(
+      err.includes(`${at(/^ {4}user: deploy/)}5: hosts.azvmprod: unknown key "usr" (did you mean "user"?)`),
+      err,
+    );
+    assert.ok(err.includes(`${at(/^ {2}azvmtest:/)}3: hosts.azvmtest.address: missing`), err);
+    assert.doesNotMatch(err, /hosts\.azvmprod\.user: missing/, 'a misspelt key is reported once');
+
+    // References are checked once the file's shape is right.
+    writeFileSync(file, lines.map((l) => l.replace('store: kv-prod', 'store: kv-prd')).join('\n'));
+    const ref = rekey('config', 'check', '--config', file).stderr;
+    const storeLine = lineOf(/store: kv-prod/);
+    assert.ok(
+      ref.includes(
+        `${file}:${storeLine}:${(lines[storeLine - 1] ?? '').indexOf('kv-prod') + 1}: environments.prod.store: unknown store "kv-prd" (did you mean "kv-prod"?)`,
+      ),
+      ref,
+    );
   });
 
   it('refuses SSH data and app dirs that are not absolute, or are /, a system or a home directory', () => {

@@ -12,7 +12,7 @@ import { type Client, Connection, Client as TemporalClient } from '@temporalio/c
 import { decodeTimeoutType } from '@temporalio/common';
 import { signedBy } from '../activities/tokens';
 import { progressOf, type RunProgress, startPromotion } from '../client/runs';
-import type { HopResult } from '../workflows/promote';
+import type { HopResult } from '../workflows/promote-hop';
 import { testEnv } from './infra/env';
 import {
   buildTopology,

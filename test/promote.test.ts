@@ -12,8 +12,9 @@ import { followRsync, parseStats } from '../activities/rsync-output';
 import { shellQuote } from '../activities/shell';
 import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
 import { exclusive } from '../activities/transfer-lock';
+import { promote } from '../workflows';
 import { progressQuery } from '../workflows/messages';
-import type { HopResult } from '../workflows/promote';
+import type { HopResult } from '../workflows/promote-hop';
 import { assertNoSecrets, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { approversConfig, decide } from './infra/approvers';
 import {
@@ -85,7 +86,7 @@ describe('promote', () => {
 
   it('prod -> test -> dev: same data, hard links kept, destination-only file gone, own key, same identity', async () => {
     const hops: HopResult[] = await fx.withWorker(t.config, async () => {
-      const h = await fx.client.workflow.start('promote', {
+      const h = await fx.client.workflow.start(promote, {
         taskQueue: fx.taskQueue,
         workflowId: 'promote/prod..test..dev',
         args: [{ chain: ['prod', 'test', 'dev'] }],
@@ -145,7 +146,7 @@ describe('promote', () => {
     );
     await onHost(t, 'dev', (h) => h.writeFileAtomic(resolveOnHost(h, '.standin/fail-publish'), 'x', 0o644));
     const error = await fx.withWorker(t.config, async () => {
-      const h = await fx.client.workflow.start('promote', {
+      const h = await fx.client.workflow.start(promote, {
         taskQueue: fx.taskQueue,
         workflowId: 'promote/test-dev',
         args: [{ chain: ['test', 'dev'] }],
@@ -169,7 +170,7 @@ describe('promote', () => {
       await onHost(g, 'test', (h) => h.exec(`cd ${h.dataDir} && echo keep > mine.txt`));
       const before = await dataManifest(g, 'test');
       const error = await fx.withWorker(g.config, async () => {
-        const h = await fx.client.workflow.start('promote', {
+        const h = await fx.client.workflow.start(promote, {
           taskQueue: fx.taskQueue,
           workflowId: 'promote/prod-test-gate',
           args: [{ chain: ['prod', 'test'] }],
@@ -246,7 +247,7 @@ describe('promote', () => {
     );
     const workflowId = 'promote/prod-test-consistent';
     const hops: HopResult[] = await fx.withWorker(t.config, async () => {
-      const h = await fx.client.workflow.start('promote', {
+      const h = await fx.client.workflow.start(promote, {
         taskQueue: fx.taskQueue,
         workflowId,
         args: [{ chain: ['prod', 'test'], consistent: true }],

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
+import { workflowBundle } from '../worker/bundle';
 import { assertNoSecrets } from './assertions';
 
 const dir = resolve(__dirname, '../../test/histories');
@@ -18,11 +19,7 @@ describe('recorded histories replay', () => {
   for (const file of files) {
     const json = JSON.parse(readFileSync(join(dir, file), 'utf8'));
     it(file, async () => {
-      await Worker.runReplayHistory(
-        { workflowsPath: require.resolve('../workflows') },
-        historyFromJSON(json),
-        file,
-      );
+      await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, historyFromJSON(json), file);
     });
     it(`${file} holds no key or token`, () => {
       // Payload data is base64 in proto JSON: decode every payload before looking.

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createRekeyWorker } from '../worker/worker';
+import { rolloverSigningKey } from '../workflows';
 import { progressQuery } from '../workflows/messages';
 import type { Progress } from '../workflows/progress';
 import type { RolloverResult } from '../workflows/rollover';
@@ -52,7 +53,7 @@ describe('rollover TTL wait (time-skipping server)', () => {
       ...(cache === undefined ? {} : { maxCachedWorkflows: cache }),
     });
   const start = () =>
-    env.client.workflow.start('rolloverSigningKey', {
+    env.client.workflow.start(rolloverSigningKey, {
       taskQueue: 'rollover-ts',
       workflowId: `rollover/api-${n++}`,
       args: [{ keyring: 'api' }],

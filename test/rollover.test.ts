@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createKeyringActivities } from '../activities/keyring';
+import { rolloverSigningKey } from '../workflows';
 import { rolloverWorkflowId } from '../workflows/inputs';
 import { progressQuery } from '../workflows/messages';
 import type { RolloverResult } from '../workflows/rollover';
@@ -37,7 +38,7 @@ describe('rolloverSigningKey', () => {
   it('refuses a --ttl shorter than the token lifetime and changes nothing', async () => {
     const beforeRing = await keyringActivities(t).readKeyring({ keyring: 'api' });
     const error = await fx.withWorker(t.config, async () => {
-      const h = await fx.client.workflow.start('rolloverSigningKey', {
+      const h = await fx.client.workflow.start(rolloverSigningKey, {
         taskQueue: fx.taskQueue,
         workflowId: `${rolloverWorkflowId('api')}-short`,
         args: [{ keyring: 'api', ttl: '2s' }],
@@ -58,7 +59,7 @@ describe('rolloverSigningKey', () => {
     assert.equal(old.kid, v1);
     let during: { oldStatus: number[]; newKid: string } | undefined;
     const result: RolloverResult = await fx.withWorker(t.config, async () => {
-      const h = await fx.client.workflow.start('rolloverSigningKey', {
+      const h = await fx.client.workflow.start(rolloverSigningKey, {
         taskQueue: fx.taskQueue,
         workflowId: rolloverWorkflowId('api'),
         args: [{ keyring: 'api' }],
@@ -120,7 +121,7 @@ describe('rolloverSigningKey', () => {
       await createServiceDriver(host, t.config.services.api as never).stop();
       await new Promise<void>((r) => blocker.listen(port, t.env.hosts.dev.address, () => r()));
       const error = await fx.withWorker(t.config, async () => {
-        const h = await fx.client.workflow.start('rolloverSigningKey', {
+        const h = await fx.client.workflow.start(rolloverSigningKey, {
           taskQueue: fx.taskQueue,
           workflowId: `${rolloverWorkflowId('api')}-broken`,
           args: [{ keyring: 'api' }],

@@ -7,7 +7,8 @@ import { createRotationActivities } from '../activities/rotation';
 import { createScheduleActivities } from '../activities/schedules';
 import { createSecretStore, type SecretStore } from '../activities/secret-store';
 import type { Config } from '../config/schema';
-import { TASK_QUEUE } from '../workflows/inputs';
+import { taskQueue } from '../shared/task-queue';
+import { workflowBundle } from './bundle';
 
 export interface RekeyWorkerOptions {
   config: Config;
@@ -38,8 +39,8 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
-    taskQueue: opts.taskQueue ?? process.env.REKEY_TASK_QUEUE ?? TASK_QUEUE,
-    workflowsPath: require.resolve('../workflows'),
+    taskQueue: taskQueue(opts.taskQueue),
+    workflowBundle: workflowBundle(),
     ...(opts.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: opts.maxCachedWorkflows }),
     activities: {
       ...createRotationActivities({ config: opts.config, store }),

@@ -16,7 +16,7 @@ export const retry: RetryPolicy = {
 };
 
 /** Store and host reads/writes: seconds each; a lost worker's attempt is retried after 30s. */
-export const quickActivity: ActivityOptions = { startToCloseTimeout: '30s', retry };
+export const shortActivity: ActivityOptions = { startToCloseTimeout: '30s', retry };
 
 /** Restarts, roll-outs and marker waits: they heartbeat, so a killed worker's attempt is retried
  * within seconds rather than at the start-to-close timeout. */

@@ -19,9 +19,9 @@ import {
 } from '@temporalio/workflow';
 import type { LockActivities } from '../activities/locks';
 import { FailureType, fail } from '../shared/failures';
-import { quickActivity } from './activity-options';
+import { shortActivity } from './activity-options';
 
-const locks = proxyActivities<LockActivities>(quickActivity);
+const locks = proxyActivities<LockActivities>(shortActivity);
 
 export const lockWorkflowId = (resource: string) => `lock/${resource}`;
 

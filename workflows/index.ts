@@ -1,6 +1,7 @@
 // Every workflow the rekey worker registers.
 
 export { environmentLock } from './environment-lock';
-export { promote, promoteHop } from './promote';
+export { promote } from './promote';
+export { promoteHop } from './promote-hop';
 export { rolloverSigningKey } from './rollover';
 export { rotateJwtKeys } from './rotate';

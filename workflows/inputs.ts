@@ -2,8 +2,6 @@
 // validated by the same zod schema in the CLI and in the workflow.
 import { z } from 'zod';
 
-export const TASK_QUEUE = 'rekey';
-
 /** Who asked for the run. Checked where an environment's gates must be passed by someone else
  * (approvals.separateFromStarter); on signed gates `signature` is the requester's SSHSIG over the
  * request (see requestMessage in approvals.ts), which `rekey ... --as NAME` makes. A request is

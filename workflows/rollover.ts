@@ -5,9 +5,10 @@
 import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { KeyringActivities, RingFacts } from '../activities/keyring';
 import type { ScheduleActivities } from '../activities/schedules';
+import type { GatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import { FailureType, fail } from '../shared/failures';
-import { quickActivity, serviceActivity, summarized } from './activity-options';
+import { serviceActivity, shortActivity, summarized } from './activity-options';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { parseInput, runFailure } from './errors';
@@ -15,9 +16,11 @@ import { RolloverInput } from './inputs';
 import { ProgressTracker } from './progress';
 import { startingSchedule } from './scheduled';
 
-const ring = proxyActivities<KeyringActivities>(quickActivity);
+const keyrings = proxyActivities<KeyringActivities>(shortActivity);
+/** A keyring as the plan reads it: its keys, replicas, token lifetime and gate rules. */
+type Ring = Awaited<ReturnType<KeyringActivities['readKeyring']>>;
 const rollout = summarized<KeyringActivities>(serviceActivity);
-const schedules = proxyActivities<ScheduleActivities>(quickActivity);
+const schedules = proxyActivities<ScheduleActivities>(shortActivity);
 
 export interface RolloverResult {
   keyring: string;
@@ -44,7 +47,6 @@ async function nextRotation(): Promise<Pick<RolloverResult, 'nextRotation'>> {
 
 export async function rolloverSigningKey(rawInput: RolloverInput): Promise<RolloverResult> {
   const input = parseInput(RolloverInput, rawInput);
-  const { runId } = workflowInfo();
   const tracker = new ProgressTracker(
     [
       'plan',
@@ -66,106 +68,66 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
   // A batch of at most maxUnavailable replicas at a time, each checked (its JWKS lists the ring)
   // before the next restarts: the service never goes down as a whole. Runs recorded before this
   // restarted every replica at once.
-  const oneBatchAtATime = patched('roll-out-in-batches');
-  const rollOutAll = async (replicas: number, maxUnavailable = 1) => {
-    const all = Array.from({ length: replicas }, (_, replica) => replica);
-    const size = oneBatchAtATime ? maxUnavailable : replicas;
-    for (let i = 0; i < all.length; i += size) {
-      await Promise.all(
-        all.slice(i, i + size).map((replica) =>
-          rollout(`roll out ${input.keyring} to replica ${replica}: restart, check its JWKS`).rollOut({
-            keyring: input.keyring,
-            replica,
-          }),
-        ),
-      );
-    }
-  };
-  const body = async (): Promise<RolloverResult> => {
+  const rollover = new Rollover(tracker, gates, input, patched('roll-out-in-batches'));
+  try {
+    // A dry run changes nothing and takes no lock.
+    return await (input.dryRun
+      ? rollover.run()
+      : withLocks(
+          () => [`keyring/${input.keyring}`],
+          () => rollover.run(),
+        ));
+  } catch (err) {
+    tracker.finish('failed');
+    throw runFailure(err);
+  }
+}
+
+/** The steps of one rollover, in the order `run` takes them. */
+class Rollover {
+  private readonly runId = workflowInfo().runId;
+  private readonly keyring: string;
+
+  constructor(
+    private readonly tracker: ProgressTracker,
+    private readonly gates: Gates,
+    private readonly input: RolloverInput,
+    private readonly oneBatchAtATime: boolean,
+  ) {
+    this.keyring = input.keyring;
+  }
+
+  async run(): Promise<RolloverResult> {
+    const { keyring, tracker } = this;
     const before = await tracker.run(
       'plan',
-      () => ring.readKeyring({ keyring: input.keyring }),
+      () => keyrings.readKeyring({ keyring }),
       (f) => `kids ${f.kids.join(', ') || 'none'}, active ${f.active ?? 'none'}`,
     );
-    const ttl = input.ttl ?? before.tokenLifetime;
-    if (parseDuration(ttl) < parseDuration(before.tokenLifetime)) {
-      throw fail(
-        FailureType.BadInput,
-        `a ${ttl} wait is shorter than keyring ${input.keyring}'s token lifetime ${before.tokenLifetime}: tokens signed by the old key could outlive it; nothing was changed`,
-      );
-    }
-    if (!before.active) {
-      throw fail(FailureType.BadInput, `keyring ${input.keyring} has no active key to roll over`);
-    }
+    const ttl = this.checkedTtl(before);
     const old = before.active;
+    if (!old) throw fail(FailureType.BadInput, `keyring ${keyring} has no active key to roll over`);
     // Before any change: a run that cannot know its gate's rules must not add a key first.
-    const policy = gates.policyOf(before.approval, {
+    const policy = this.gates.policyOf(before.approval, {
       approvers: before.approvers,
       timeoutMs: parseDuration(before.approvalTimeout),
     });
-    if (input.dryRun) {
+    if (this.input.dryRun) {
       tracker.skipRest('dry run');
       tracker.finish('completed');
-      return { keyring: input.keyring, dryRun: true, before };
+      return { keyring, dryRun: true, before };
     }
-
-    const added = (
-      await tracker.run(
-        'add',
-        () => ring.addKey({ keyring: input.keyring, runId }),
-        (f) => `added ${f.added}`,
-      )
-    ).added;
-    const replicas = before.replicas.length;
-    await tracker.run('roll out new key', () => rollOutAll(replicas, before.maxUnavailable));
-
-    if (input.requireApproval) {
-      const outcome = await gates.approval({
-        name: 'approval',
-        policy,
-        plan: `keyring ${input.keyring}: make ${added} the active signing key (replacing ${old}, which stays accepted until the wait ends); ${replicas} replica(s) restarted in batches of ${before.maxUnavailable}`,
-      });
-      if (!outcome.approved) throw notApproved(outcome, `${old} stays active`);
-    } else {
-      tracker.set('approval', 'skipped', 'not required');
-    }
-
-    await tracker.run(
-      'activate',
-      () => ring.activate({ keyring: input.keyring, runId, kid: added }),
-      () => `active ${added}`,
-    );
-    await tracker.run('roll out flip', () => rollOutAll(replicas, before.maxUnavailable));
-
-    // The durable wait: tokens signed by the old key may live this long.
-    const ttlMs = parseDuration(ttl);
-    const waitStart = Date.now();
-    tracker.set(
-      'wait',
-      'running',
-      `until ${new Date(waitStart + ttlMs).toISOString()} (${ttl}); ${old} still accepted`,
-    );
-    const ended = await gates.expeditableWait({
-      name: 'wait',
-      policy,
-      plan: `keyring ${input.keyring}: end the ${ttl} wait now and remove ${old}; tokens it signed stop working at once`,
-      ms: ttlMs,
-    });
-    const expedited: RolloverResult['expedited'] = ended && {
-      ...ended,
-      cutShortMs: Math.max(0, waitStart + ttlMs - Date.now()),
-    };
-    tracker.set('wait', 'done', expedited ? `expedited by ${expedited.by}` : `waited ${ttl}`);
-
+    const added = await this.addAndActivate(before, old, policy);
+    const expedited = await this.waitOut(old, ttl, policy);
     await tracker.run(
       'remove',
-      () => ring.removeKey({ keyring: input.keyring, runId, kid: old }),
+      () => keyrings.removeKey({ keyring, runId: this.runId, kid: old }),
       () => `removed ${old}`,
     );
-    await tracker.run('roll out removal', () => rollOutAll(replicas, before.maxUnavailable));
+    await tracker.run('roll out removal', () => this.rollOut(before));
     tracker.finish('completed');
     return {
-      keyring: input.keyring,
+      keyring,
       dryRun: false,
       before,
       added,
@@ -174,12 +136,82 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
       ...(expedited ? { expedited } : {}),
       ...(await nextRotation()),
     };
-  };
-  try {
-    // A dry run changes nothing and takes no lock.
-    return await (input.dryRun ? body() : withLocks(() => [`keyring/${input.keyring}`], body));
-  } catch (err) {
-    tracker.finish('failed');
-    throw runFailure(err);
+  }
+
+  /** The wait asked for, refused when tokens signed by the old key could outlive it. */
+  private checkedTtl(before: Ring): string {
+    const ttl = this.input.ttl ?? before.tokenLifetime;
+    if (parseDuration(ttl) < parseDuration(before.tokenLifetime)) {
+      throw fail(
+        FailureType.BadInput,
+        `a ${ttl} wait is shorter than keyring ${this.keyring}'s token lifetime ${before.tokenLifetime}: tokens signed by the old key could outlive it; nothing was changed`,
+      );
+    }
+    return ttl;
+  }
+
+  /** The new key added and rolled out beside the old, approved (if required), made active. */
+  private async addAndActivate(before: Ring, old: string, policy: GatePolicy): Promise<string> {
+    const { keyring, tracker, runId } = this;
+    const { added } = await tracker.run(
+      'add',
+      () => keyrings.addKey({ keyring, runId }),
+      (f) => `added ${f.added}`,
+    );
+    await tracker.run('roll out new key', () => this.rollOut(before));
+    if (this.input.requireApproval) {
+      const outcome = await this.gates.approval({
+        name: 'approval',
+        policy,
+        plan: `keyring ${keyring}: make ${added} the active signing key (replacing ${old}, which stays accepted until the wait ends); ${before.replicas.length} replica(s) restarted in batches of ${before.maxUnavailable}`,
+      });
+      if (!outcome.approved) throw notApproved(outcome, `${old} stays active`);
+    } else {
+      tracker.set('approval', 'skipped', 'not required');
+    }
+    await tracker.run(
+      'activate',
+      () => keyrings.activate({ keyring, runId, kid: added }),
+      () => `active ${added}`,
+    );
+    await tracker.run('roll out flip', () => this.rollOut(before));
+    return added;
+  }
+
+  /** The durable wait: tokens signed by the old key may live this long. An approver may end it. */
+  private async waitOut(old: string, ttl: string, policy: GatePolicy): Promise<RolloverResult['expedited']> {
+    const ttlMs = parseDuration(ttl);
+    const waitStart = Date.now();
+    this.tracker.set(
+      'wait',
+      'running',
+      `until ${new Date(waitStart + ttlMs).toISOString()} (${ttl}); ${old} still accepted`,
+    );
+    const ended = await this.gates.expeditableWait({
+      name: 'wait',
+      policy,
+      plan: `keyring ${this.keyring}: end the ${ttl} wait now and remove ${old}; tokens it signed stop working at once`,
+      ms: ttlMs,
+    });
+    const expedited = ended && { ...ended, cutShortMs: Math.max(0, waitStart + ttlMs - Date.now()) };
+    this.tracker.set('wait', 'done', expedited ? `expedited by ${expedited.by}` : `waited ${ttl}`);
+    return expedited;
+  }
+
+  /** Every replica restarted, each checked (its JWKS lists the ring), in batches. */
+  private async rollOut(ring: Ring): Promise<void> {
+    const replicas = ring.replicas.length;
+    const size = this.oneBatchAtATime ? ring.maxUnavailable : replicas;
+    for (let first = 0; first < replicas; first += size) {
+      const batch = Array.from({ length: Math.min(size, replicas - first) }, (_, i) => first + i);
+      await Promise.all(
+        batch.map((replica) =>
+          rollout(`roll out ${this.keyring} to replica ${replica}: restart, check its JWKS`).rollOut({
+            keyring: this.keyring,
+            replica,
+          }),
+        ),
+      );
+    }
   }
 }

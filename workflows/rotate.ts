@@ -14,19 +14,22 @@ import {
 import type { EnvPlan, RotationActivities, RotationPlan, StagedGroup } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { FailureType, fail } from '../shared/failures';
-import { quickActivity, serviceActivity, summarized } from './activity-options';
+import { serviceActivity, shortActivity, summarized } from './activity-options';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
 import { RotateInput, type RotateOptions } from './inputs';
 import { ProgressTracker } from './progress';
 
-const quick = proxyActivities<RotationActivities>(quickActivity);
-const named = summarized<RotationActivities>(quickActivity);
-const gated = summarized<RotationActivities>(serviceActivity);
+// Store and host reads/writes of the plan, stage and verify.
+const rotation = proxyActivities<RotationActivities>(shortActivity);
+// Per-environment steps, named in the history for the Web UI.
+const onEnv = summarized<RotationActivities>(shortActivity);
+// Restarts with publish and marker waits, and the roll-back that includes one.
+const onService = summarized<RotationActivities>(serviceActivity);
 // A cancelled run waits for a store write in flight to end before it puts the stores back.
 const staging = proxyActivities<RotationActivities>({
-  ...quickActivity,
+  ...shortActivity,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
@@ -98,7 +101,7 @@ export async function rotateJwtKeys(rawInput: RotateInput): Promise<RotateResult
     // groups from the plan to the end.
     if (input.dryRun) return await rotate(tracker, gates, input);
     return await withLocks(
-      async () => (await quick.rotationScope({ environments: input.environments })).map((e) => `env/${e}`),
+      async () => (await rotation.rotationScope({ environments: input.environments })).map((e) => `env/${e}`),
       () => rotate(tracker, gates, input),
     );
   } catch (err) {
@@ -113,7 +116,7 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   const runId = workflowInfo().firstExecutionRunId;
   const plan = await tracker.run(
     'plan',
-    () => quick.planRotation({ environments: input.environments, preserveToken: input.preserveToken }),
+    () => rotation.planRotation({ environments: input.environments, preserveToken: input.preserveToken }),
     (p) => planSummary(p),
   );
   for (const e of plan.environments) tracker.set(`rotate ${e.env}`, 'pending');
@@ -130,6 +133,23 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
     };
   }
 
+  await approve(tracker, gates, plan, input);
+  const staged = await stageAndVerify(tracker, plan, runId);
+  const outcomes = await Promise.all(
+    plan.environments.map((e) => rotateEnvironment(tracker, input, runId, e, staged)),
+  );
+  await CancellationScope.nonCancellable(() => rollBackSplitGroups(tracker, runId, plan, outcomes));
+  // A cancelled run has rolled back what it had changed; it ends cancelled, not completed.
+  if (CancellationScope.current().consideredCancelled) {
+    throw new CancelledFailure(`cancelled; ${outcomes.map((o) => `${o.env}: ${o.status}`).join(', ')}`);
+  }
+  const ok = outcomes.every((o) => o.status === 'rotated');
+  tracker.finish(ok ? 'completed' : 'failed');
+  return { dryRun: false, plan, staged, environments: outcomes, ok };
+}
+
+/** The approval gate, when any environment of the plan requires one. */
+async function approve(tracker: ProgressTracker, gates: Gates, plan: RotationPlan, input: RotateOptions) {
   const needsApproval = plan.environments.filter((e) => e.approvalRequired).map((e) => e.env);
   if (needsApproval.length > 0) {
     const outcome = await gates.approval({
@@ -141,7 +161,15 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   } else {
     tracker.set('approval', 'skipped', 'no environment requires approval');
   }
+}
 
+/** The new key pair of every group staged in its stores and read back from every store; until
+ * the hosts change, a failure puts the previous versions back in every store. */
+async function stageAndVerify(
+  tracker: ProgressTracker,
+  plan: RotationPlan,
+  runId: string,
+): Promise<StagedGroup[]> {
   // Nothing depends on staged keys until the hosts change: a failure up to there puts the
   // previous versions back in every store (those this run did not write stay as they are).
   // Also when the run is being cancelled.
@@ -149,7 +177,7 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
     CancellationScope.nonCancellable(() =>
       Promise.all(
         plan.environments.flatMap((e) =>
-          e.current ? [quick.restoreSecrets({ env: e.env, runId, previous: e.current })] : [],
+          e.current ? [rotation.restoreSecrets({ env: e.env, runId, previous: e.current })] : [],
         ),
       ),
     );
@@ -161,7 +189,7 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
       'stage',
       async () => {
         const writes = Object.entries(plan.groups).map(([group, environments]) =>
-          (unstageOnFailure ? staging : quick).stageKeyPair({ runId, group, environments }),
+          (unstageOnFailure ? staging : rotation).stageKeyPair({ runId, group, environments }),
         );
         if (!unstageOnFailure) return Promise.all(writes);
         // Every group's stage settles before a failure is acted on: putting a store back while
@@ -187,7 +215,7 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   const expect: Record<string, string> = {};
   for (const g of staged) for (const env of Object.keys(g.refs)) expect[env] = g.fingerprint;
   const environments = plan.environments.map((e) => e.env);
-  const report = await tracker.run('verify', () => quick.verifyKeys({ expect, environments }));
+  const report = await tracker.run('verify', () => rotation.verifyKeys({ expect, environments }));
   if (!report.ok) {
     tracker.set('verify', 'failed', report.problems.join('; '));
     await unstage();
@@ -196,18 +224,7 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
       `${report.problems.join('; ')}; the previous keys are current again`,
     );
   }
-
-  const outcomes = await Promise.all(
-    plan.environments.map((e) => rotateEnvironment(tracker, input, runId, e, staged)),
-  );
-  await CancellationScope.nonCancellable(() => rollBackSplitGroups(tracker, runId, plan, outcomes));
-  // A cancelled run has rolled back what it had changed; it ends cancelled, not completed.
-  if (CancellationScope.current().consideredCancelled) {
-    throw new CancelledFailure(`cancelled; ${outcomes.map((o) => `${o.env}: ${o.status}`).join(', ')}`);
-  }
-  const ok = outcomes.every((o) => o.status === 'rotated');
-  tracker.finish(ok ? 'completed' : 'failed');
-  return { dryRun: false, plan, staged, environments: outcomes, ok };
+  return staged;
 }
 
 /**
@@ -252,7 +269,7 @@ async function rollBack(
   try {
     const restored: string[] = [];
     if (plan.current) {
-      const r = await named(`roll back ${env}: previous versions current again`).restoreSecrets({
+      const r = await onEnv(`roll back ${env}: previous versions current again`).restoreSecrets({
         env,
         runId,
         previous: plan.current,
@@ -260,7 +277,7 @@ async function rollBack(
       restored.push(`secrets in ${r.store}`);
     }
     restored.push(
-      ...(await gated(`roll back ${env}: key files and token back, restart`).restoreHost({ env, runId }))
+      ...(await onService(`roll back ${env}: key files and token back, restart`).restoreHost({ env, runId }))
         .restored,
     );
     tracker.set(step, 'failed', `rolled back: ${reason}`);
@@ -293,10 +310,10 @@ async function rotateEnvironment(
   let identity: TokenIdentity | null = null;
   try {
     if (input.syncMountedKeys)
-      await named(`install the new key files on ${env}`).installKeyFiles({ env, runId, ref });
+      await onEnv(`install the new key files on ${env}`).installKeyFiles({ env, runId, ref });
     if (input.preserveToken) {
       tracker.set(step, 'running', 're-signing publisher token');
-      const token = await named(`re-sign ${env}'s publisher token, same identity`).resignPublisherToken({
+      const token = await onEnv(`re-sign ${env}'s publisher token, same identity`).resignPublisherToken({
         env,
         runId,
         ref,
@@ -312,7 +329,8 @@ async function rotateEnvironment(
     let marker: string | undefined;
     if (input.syncMountedKeys) {
       tracker.set(step, 'running', 'restarting and waiting for publish markers');
-      marker = (await gated(`restart ${env}, publish, wait for markers`).restartAndVerify({ env })).marker;
+      marker = (await onService(`restart ${env}, publish, wait for markers`).restartAndVerify({ env }))
+        .marker;
     }
     tracker.set(step, 'done', `now ${group.fingerprint.slice(0, 16)}`);
     return {

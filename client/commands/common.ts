@@ -1,5 +1,7 @@
 // Pieces every command shares: where the config is, who starts a run, run ids, local files.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { loadConfig } from '../../config/load';
+import type { Config } from '../../config/schema';
 import { CliError } from '../cli-error';
 import type { Requester } from '../runs';
 
@@ -11,6 +13,23 @@ export interface Command {
 
 export function configPath(value: string | undefined): string {
   return value ?? process.env.REKEY_CONFIG ?? 'rekey.yaml';
+}
+
+/** The config named by --config, else $REKEY_CONFIG, else ./rekey.yaml; a missing file says
+ * where rekey looked and how to start one. */
+export function loadCliConfig(value: string | undefined): Config {
+  const file = configPath(value);
+  if (!existsSync(file)) {
+    const how = value
+      ? `--config ${value}`
+      : process.env.REKEY_CONFIG
+        ? `REKEY_CONFIG=${process.env.REKEY_CONFIG}`
+        : `./rekey.yaml (no --config given, REKEY_CONFIG not set)`;
+    throw new CliError(
+      `no config file: rekey looked for ${how} in ${process.cwd()}; start from rekey.example.yaml (cp rekey.example.yaml rekey.yaml, then edit it), or try rekey quickstart first`,
+    );
+  }
+  return loadConfig(file);
 }
 
 /** --as NAME [--key FILE]: who starts the run (signed when NAME has a configured key). */

@@ -1,15 +1,14 @@
 // rekey config check / schema.
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { loadConfig } from '../../config/load';
 import { Config } from '../../config/schema';
 import { summarize } from '../../config/summary';
-import { type Command, configPath } from './common';
+import { type Command, configPath, loadCliConfig } from './common';
 
 async function configCheck(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
   const file = configPath(values.config);
-  const cfg = loadConfig(file);
+  const cfg = loadCliConfig(values.config);
   console.log(`${file}: ok`);
   console.log(summarize(cfg));
   return 0;

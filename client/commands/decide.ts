@@ -1,11 +1,10 @@
 // rekey approve / reject / expedite: a decision at a run's gate, sent as a Workflow Update.
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../config/load';
 import type { DecisionKind, PendingGate } from '../../workflows/progress';
 import { CliError } from '../cli-error';
 import { decideGate, withClient } from '../runs';
-import { type Command, configPath, runIdArg } from './common';
+import { type Command, loadCliConfig, runIdArg } from './common';
 
 /** sha256: and 16 hex digits: a prefix nobody can match with another plan by trying. */
 const MIN_DIGEST = 23;
@@ -55,32 +54,35 @@ function decide(kind: DecisionKind): (args: string[]) => Promise<number> {
       throw new CliError(
         `${kind} needs --digest PREFIX, the plan digest (or its first ${MIN_DIGEST}+ characters) that rekey status ${id} shows: you decide on the plan you read`,
       );
-    const config = loadConfig(configPath(values.config));
+    const config = loadCliConfig(values.config);
     const by = values.by;
-    return withClient(async (client) => {
-      const decided = await decideGate(client, config, id, kind, {
-        by,
-        ...(values.comment ? { comment: values.comment } : {}),
-        ...(values.key ? { keyFile: values.key } : {}),
-        confirm: (gate) => confirmGate(kind, gate, values.digest),
-      });
-      const { result } = decided;
-      console.log(`${DONE[kind]} ${decided.id} as ${by}: ${decided.summary}`);
-      if (!result) console.log(`sent as a signal (a run of an older rekey); see rekey status ${id}`);
-      else if (result.outcome === 'waiting')
-        console.log(
-          `waiting for ${result.required - result.approvedBy.length} more approval(s) (so far: ${result.approvedBy.join(', ')})`,
-        );
-      else if (kind === 'expedite')
-        console.log('the wait ends now and the old key is removed next; tokens it signed stop working');
-      else
-        console.log(
-          result.outcome === 'passed'
-            ? 'the gate is passed: the run goes on'
-            : 'the run ends; nothing more is changed',
-        );
-      return 0;
-    });
+    return withClient(
+      async (client) => {
+        const decided = await decideGate(client, config, id, kind, {
+          by,
+          ...(values.comment ? { comment: values.comment } : {}),
+          ...(values.key ? { keyFile: values.key } : {}),
+          confirm: (gate) => confirmGate(kind, gate, values.digest),
+        });
+        const { result } = decided;
+        console.log(`${DONE[kind]} ${decided.id} as ${by}: ${decided.summary}`);
+        if (!result) console.log(`sent as a signal (a run of an older rekey); see rekey status ${id}`);
+        else if (result.outcome === 'waiting')
+          console.log(
+            `waiting for ${result.required - result.approvedBy.length} more approval(s) (so far: ${result.approvedBy.join(', ')})`,
+          );
+        else if (kind === 'expedite')
+          console.log('the wait ends now and the old key is removed next; tokens it signed stop working');
+        else
+          console.log(
+            result.outcome === 'passed'
+              ? 'the gate is passed: the run goes on'
+              : 'the run ends; nothing more is changed',
+          );
+        return 0;
+      },
+      { needsWorker: true },
+    );
   };
 }
 

@@ -1,11 +1,10 @@
 // rekey promote: staged data promotion down a chain of environments.
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../config/load';
-import type { HopResult } from '../../workflows/promote';
+import type { HopResult } from '../../workflows/promote-hop';
 import { CliError } from '../cli-error';
 import { formatHops } from '../format';
-import { checkChain, startPromotion, withClient } from '../runs';
-import { type Command, configPath, requester } from './common';
+import { checkChain, followRun, startPromotion, withClient } from '../runs';
+import { type Command, loadCliConfig, requester } from './common';
 
 async function promote(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -24,7 +23,7 @@ async function promote(args: string[]): Promise<number> {
   });
   if (positionals.length < 2)
     throw new CliError('promote needs a chain of at least two environments, e.g. prod test dev');
-  const config = loadConfig(configPath(values.config));
+  const config = loadCliConfig(values.config);
   checkChain(config, positionals);
   const dryRun = values['dry-run'];
   const gated = positionals.slice(1).every((e) => config.approvals.requiredFor.includes(e));
@@ -33,26 +32,29 @@ async function promote(args: string[]): Promise<number> {
       `promote replaces the data of ${positionals.slice(1).join(', ')} (files only there are deleted): pass --yes, require an approval for them, or preview with --dry-run`,
     );
   }
-  return withClient(async (client) => {
-    const handle = await startPromotion(
-      client,
-      config,
-      {
-        chain: positionals,
-        dryRun,
-        consistent: values.consistent,
-        allowShrink: values['allow-shrink'],
-      },
-      { as: requester(values) },
-    );
-    console.log(
-      `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
-    );
-    if (!values.wait && !dryRun) return 0;
-    const hops: HopResult[] = await handle.result();
-    console.log(formatHops(hops));
-    return 0;
-  });
+  return withClient(
+    async (client) => {
+      const handle = await startPromotion(
+        client,
+        config,
+        {
+          chain: positionals,
+          dryRun,
+          consistent: values.consistent,
+          allowShrink: values['allow-shrink'],
+        },
+        { as: requester(values) },
+      );
+      console.log(
+        `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
+      );
+      if (!values.wait && !dryRun) return 0;
+      const hops: HopResult[] = await followRun(client, handle);
+      console.log(formatHops(hops));
+      return 0;
+    },
+    { needsWorker: true },
+  );
 }
 
 export const command: Command = {

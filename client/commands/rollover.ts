@@ -1,10 +1,9 @@
 // rekey rollover: overlap (kid) rollover of a keyring, with a durable wait.
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../config/load';
 import type { RolloverResult } from '../../workflows/rollover';
 import { CliError } from '../cli-error';
-import { checkRolloverTtl, startRollover, withClient } from '../runs';
-import { type Command, configPath, requester } from './common';
+import { checkRolloverTtl, followRun, startRollover, withClient } from '../runs';
+import { type Command, loadCliConfig, requester } from './common';
 
 async function rollover(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -23,7 +22,7 @@ async function rollover(args: string[]): Promise<number> {
   });
   const [keyring] = positionals;
   if (!keyring) throw new CliError('rollover needs a keyring name');
-  const config = loadConfig(configPath(values.config));
+  const config = loadCliConfig(values.config);
   checkRolloverTtl(config, keyring, values.ttl);
   const dryRun = values['dry-run'];
   if (!dryRun && !values.yes && !values.approval) {
@@ -31,30 +30,33 @@ async function rollover(args: string[]): Promise<number> {
       `rollover changes keyring ${keyring}: pass --yes, or --approval to wait for an approver before the flip`,
     );
   }
-  return withClient(async (client) => {
-    const handle = await startRollover(
-      client,
-      config,
-      {
-        keyring,
-        dryRun,
-        requireApproval: values.approval,
-        ...(values.ttl ? { ttl: values.ttl } : {}),
-      },
-      { as: requester(values) },
-    );
-    console.log(
-      `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
-    );
-    if (!values.wait && !dryRun) return 0;
-    const r: RolloverResult = await handle.result();
-    console.log(
-      r.dryRun
-        ? `dry run: keyring ${r.keyring} holds ${r.before.kids.join(', ')}, active ${r.before.active}; nothing was changed`
-        : `keyring ${r.keyring}: active ${r.active}, removed ${r.removed}${r.expedited ? ` (wait expedited by ${r.expedited.by}, ${Math.round(r.expedited.cutShortMs / 3600e3)}h cut short)` : ''}; ${r.nextRotation ? `next rotation due ${r.nextRotation}` : `no schedule: rekey schedule create rollover ${r.keyring} --every quarter`}`,
-    );
-    return 0;
-  });
+  return withClient(
+    async (client) => {
+      const handle = await startRollover(
+        client,
+        config,
+        {
+          keyring,
+          dryRun,
+          requireApproval: values.approval,
+          ...(values.ttl ? { ttl: values.ttl } : {}),
+        },
+        { as: requester(values) },
+      );
+      console.log(
+        `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
+      );
+      if (!values.wait && !dryRun) return 0;
+      const r: RolloverResult = await followRun(client, handle);
+      console.log(
+        r.dryRun
+          ? `dry run: keyring ${r.keyring} holds ${r.before.kids.join(', ')}, active ${r.before.active}; nothing was changed`
+          : `keyring ${r.keyring}: active ${r.active}, removed ${r.removed}${r.expedited ? ` (wait expedited by ${r.expedited.by}, ${Math.round(r.expedited.cutShortMs / 3600e3)}h cut short)` : ''}; ${r.nextRotation ? `next rotation due ${r.nextRotation}` : `no schedule: rekey schedule create rollover ${r.keyring} --every quarter`}`,
+      );
+      return 0;
+    },
+    { needsWorker: true },
+  );
 }
 
 export const command: Command = {

@@ -1,10 +1,9 @@
 // rekey rotate: JWT signing-key rotation of environments (and their key groups).
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../config/load';
 import { CliError } from '../cli-error';
 import { formatRotateResult } from '../format';
-import { expandToKeyGroups, startRotation, withClient } from '../runs';
-import { type Command, configPath, requester } from './common';
+import { expandToKeyGroups, followRun, startRotation, withClient } from '../runs';
+import { type Command, loadCliConfig, requester } from './common';
 
 async function rotate(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -22,7 +21,7 @@ async function rotate(args: string[]): Promise<number> {
     },
   });
   if (!values.env?.length) throw new CliError('rotate needs at least one --env');
-  const config = loadConfig(configPath(values.config));
+  const config = loadCliConfig(values.config);
   const environments = expandToKeyGroups(config, values.env);
   const added = environments.filter((e) => !values.env?.includes(e));
   if (added.length > 0) console.log(`also rotating (same key group): ${added.join(', ')}`);
@@ -33,29 +32,32 @@ async function rotate(args: string[]): Promise<number> {
       `rotate changes keys of ${environments.join(', ')}: pass --yes, or require an approval for them in the config (approvals.requiredFor), or preview with --dry-run`,
     );
   }
-  return withClient(async (client) => {
-    const handle = await startRotation(
-      client,
-      config,
-      {
-        environments,
-        dryRun,
-        preserveToken: !values['no-preserve-token'],
-        syncMountedKeys: !values['no-sync-mounted-keys'],
-      },
-      { as: requester(values) },
-    );
-    console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
-    if (gated && !dryRun)
-      console.log(`waiting for approval: rekey approve ${handle.workflowId} --by NAME [--key FILE]`);
-    if (!values.wait && !dryRun) {
-      console.log(`follow it: rekey status ${handle.workflowId}`);
-      return 0;
-    }
-    const result = await handle.result();
-    console.log(formatRotateResult(result));
-    return result.ok ? 0 : 1;
-  });
+  return withClient(
+    async (client) => {
+      const handle = await startRotation(
+        client,
+        config,
+        {
+          environments,
+          dryRun,
+          preserveToken: !values['no-preserve-token'],
+          syncMountedKeys: !values['no-sync-mounted-keys'],
+        },
+        { as: requester(values) },
+      );
+      console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
+      if (gated && !dryRun)
+        console.log(`waiting for approval: rekey approve ${handle.workflowId} --by NAME [--key FILE]`);
+      if (!values.wait && !dryRun) {
+        console.log(`follow it: rekey status ${handle.workflowId}`);
+        return 0;
+      }
+      const result = await followRun(client, handle);
+      console.log(formatRotateResult(result));
+      return result.ok ? 0 : 1;
+    },
+    { needsWorker: true },
+  );
 }
 
 export const command: Command = {

@@ -1,11 +1,10 @@
 // rekey schedule: Temporal Schedules for recurring rotations and rollovers.
 import { parseArgs } from 'node:util';
 import type { ScheduleHandle } from '@temporalio/client';
-import { loadConfig } from '../../config/load';
 import { CliError } from '../cli-error';
 import { expandToKeyGroups, withClient } from '../runs';
 import { createRolloverSchedule, createRotationSchedule, formatSchedule } from '../schedules';
-import { type Command, configPath, requester, runIdArg } from './common';
+import { type Command, loadCliConfig, requester, runIdArg } from './common';
 
 async function scheduleCreate(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -22,7 +21,7 @@ async function scheduleCreate(args: string[]): Promise<number> {
   });
   const every = values.every;
   if (!every) throw new CliError('schedule create needs --every PERIOD');
-  const config = loadConfig(configPath(values.config));
+  const config = loadCliConfig(values.config);
   if (positionals[0] === 'rollover') {
     const keyring = positionals[1];
     if (!keyring) throw new CliError('schedule create rollover needs a keyring name');

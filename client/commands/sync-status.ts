@@ -1,12 +1,11 @@
 // rekey sync-status: data dir sizes on every environment's host (read-only).
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../config/load';
 import { dataSizes, formatBytes } from '../sync-status';
-import { type Command, configPath } from './common';
+import { type Command, loadCliConfig } from './common';
 
 async function syncStatus(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
-  const config = loadConfig(configPath(values.config));
+  const config = loadCliConfig(values.config);
   const rows = await dataSizes(config);
   console.log(`${'ENVIRONMENT'.padEnd(12)} ${'HOST'.padEnd(14)} ${'SIZE'.padStart(10)}  DATA DIR`);
   for (const r of rows) {

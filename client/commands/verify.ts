@@ -1,14 +1,13 @@
 // rekey verify: read-only parity and policy check of stores and host key files.
 import { parseArgs } from 'node:util';
 import { createRotationActivities } from '../../activities/rotation';
-import { loadConfig } from '../../config/load';
 import { storeRegistry } from '../../worker/worker';
 import { formatVerify } from '../format';
-import { type Command, configPath } from './common';
+import { type Command, loadCliConfig } from './common';
 
 async function verify(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
-  const config = loadConfig(configPath(values.config));
+  const config = loadCliConfig(values.config);
   const activities = createRotationActivities({ config, store: storeRegistry(config) });
   const report = await activities.verifyKeys({ includeHosts: true });
   console.log(formatVerify(report));

@@ -6,10 +6,11 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import type { RotationPlan, StagedGroup } from '../../activities/rotation';
 import type { GatePolicy } from '../../config/approvals';
 import { FailureType, fail } from '../../shared/failures';
+import { workflowBundle } from '../../worker/bundle';
 import { rotateJwtKeys } from '../../workflows';
 import { progressQuery, rejectUpdate } from '../../workflows/messages';
 import type { RotateResult } from '../../workflows/rotate';
@@ -86,15 +87,9 @@ function mocks(approval: boolean, overrides: Record<string, (...args: never[]) =
 
 describe('rotateJwtKeys against mocked activities', () => {
   let env: TestWorkflowEnvironment;
-  let bundle: WorkflowBundle;
   let n = 0;
 
   before(async () => {
-    // One bundle for every worker here (bundling is most of a worker's start).
-    bundle = await bundleWorkflowCode({
-      workflowsPath: require.resolve('../../workflows'),
-      logger: new DefaultLogger('WARN'),
-    });
     env = await TestWorkflowEnvironment.createTimeSkipping({
       server: { executable: { type: 'existing-path', path: server } },
     });
@@ -106,7 +101,7 @@ describe('rotateJwtKeys against mocked activities', () => {
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
-      workflowBundle: bundle,
+      workflowBundle: workflowBundle(),
       activities,
     });
     return worker.runUntil(() => fn(taskQueue));

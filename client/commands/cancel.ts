@@ -1,0 +1,60 @@
+// rekey cancel: asks a run to stop. Its undo runs before it ends: a rotation puts back what it had
+// changed, a promotion's hop restores the destination's snapshot and starts it, a stopped source
+// is started again. The command waits for that and prints what the undo did.
+import { parseArgs } from 'node:util';
+import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
+import { errorText } from '../../workflows/errors';
+import { CliError } from '../cli-error';
+import { formatProgress } from '../format';
+import { cancelRun, followRun, progressOf, withClient } from '../runs';
+import { type Command, runIdArg } from './common';
+
+async function cancel(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { reason: { type: 'string' }, config: { type: 'string' } },
+  });
+  const id = runIdArg(positionals, 'cancel');
+  return withClient(
+    async (client) => {
+      const handle = client.workflow.getHandle(id);
+      const { status } = await handle.describe();
+      if (status.name !== 'RUNNING')
+        throw new CliError(`${id} is not running: it is ${status.name.toLowerCase()}`);
+      await cancelRun(client, id, values.reason ?? 'cancelled with rekey cancel');
+      console.log(`cancel requested for ${id}; its undo runs now (waiting for it to end)`);
+      try {
+        await followRun(client, handle);
+        console.log(`${id} completed before the cancel took effect`);
+      } catch (err) {
+        const cancelled = err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure;
+        console.log(cancelled ? `${id}: cancelled` : `${id}: ended: ${errorText(err)}`);
+      }
+      const progress = await progressOf(client, id).catch(() => undefined);
+      if (progress) console.log(formatProgress(progress));
+      return 0;
+    },
+    { needsWorker: true },
+  );
+}
+
+export const command: Command = {
+  usage: `rekey cancel ID [--reason TEXT]
+
+Asks a running run to stop and waits while its undo runs: a rotation puts the previous keys back
+in the stores and on the hosts it had changed; a promotion's hop restores the destination from its
+snapshot (once the copy had begun) and starts it; a source stopped for a final pass is started
+again. Prints the run's steps at the end, the undo among them. Needs a worker on the task queue.
+A run that cannot be cancelled (its worker gone for good) can be terminated with the temporal CLI
+(temporal workflow terminate --workflow-id ID): then no undo runs.
+
+Options:
+  --reason TEXT   recorded with the cancel request in the run's history
+
+Exit codes: 0 the run ended (cancelled, or completed first); 2 no such run, or not running.
+
+Example:
+  rekey cancel promote/prod..test..dev --reason "wrong source"`,
+  run: cancel,
+};

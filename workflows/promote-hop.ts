@@ -1,0 +1,324 @@
+// One hop of a promotion (prod -> test): it holds the locks of both environments and runs
+// preflight (real paths checked on the hosts), a dry run on the running destination, the shrink
+// guard, the approval showing the plan, stop the destination, re-check the plan, snapshot, the
+// copy bounded by the approved deletions (with --consistent: the source stopped for a final
+// pass), re-sign the destination's token with its own key, start, publish, markers. A failure
+// starts the destination again on its old data (restoring the snapshot once the copy began).
+// The copy heartbeats rsync's progress (shown with the pending activity, kept out of history).
+
+import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { CopyStats, PromotionActivities, SyncPlan } from '../activities/promotion';
+import type { RotationActivities } from '../activities/rotation';
+import type { TokenIdentity } from '../activities/tokens';
+import { FailureType, fail } from '../shared/failures';
+import { serviceActivity, shortActivity, summarized } from './activity-options';
+import { Gates, notApproved } from './approvals';
+import { withLocks } from './environment-lock';
+import { errorText, parseInput, runFailure } from './errors';
+import { HopInput, type HopOptions, PromoteInput } from './inputs';
+import { ProgressTracker } from './progress';
+
+/** Reads and writes of seconds: the promotion's gate rules, the token re-sign. */
+const promotion = proxyActivities<PromotionActivities>(shortActivity);
+// Work on a data dir (du, dry run, snapshot, restore) takes as long as the dir is large; it
+// heartbeats, so a lost worker is noticed within seconds all the same.
+const onDataDir = summarized<PromotionActivities>({ ...serviceActivity, startToCloseTimeout: '1h' });
+// A copy may take hours.
+const copying = summarized<PromotionActivities>({ ...serviceActivity, startToCloseTimeout: '6h' });
+const onService = summarized<RotationActivities>(serviceActivity);
+
+export interface HopResult {
+  from: string;
+  to: string;
+  dryRun: boolean;
+  plan: SyncPlan;
+  /** The copy (with --consistent: the live pass). */
+  copied?: CopyStats;
+  /** --consistent: the pass made while the source was stopped, and how long it was down. */
+  finalPass?: CopyStats;
+  sourceDowntimeMs?: number;
+  identity?: TokenIdentity;
+  marker?: string;
+}
+
+type GateRules = Awaited<ReturnType<PromotionActivities['promotionGate']>>;
+
+function planText(p: SyncPlan): string {
+  const del =
+    p.delete > 0
+      ? `, DELETE ${p.delete}${p.deletions.length ? ` (${p.deletions.join(', ')}${p.delete > p.deletions.length ? ', ...' : ''})` : ''}`
+      : ', delete 0';
+  const shrink = p.shrink ? `; SHRINK: ${p.shrink}` : '';
+  return `add ${p.add}, change ${p.change}${del}; ${p.bytes} bytes to move${shrink}`;
+}
+
+const copyText = (c: CopyStats) =>
+  `${c.bytes} bytes (${c.matchedBytes} matched at the destination)${c.attempt > 1 ? `, attempt ${c.attempt}` : ''}` +
+  (c.vanished ? '; some source files vanished while they were read (live source)' : '');
+
+export async function promoteHop(raw: HopInput): Promise<HopResult> {
+  const input = parseInput(HopInput, raw);
+  // Runs recorded before the destination stayed up through the approval wait replay as they were.
+  const gateFirst = patched('gate-before-stop');
+  const tracker = new ProgressTracker(
+    [
+      'preflight',
+      ...(gateFirst ? ['dry run', 'approval', 'stop', 're-check'] : ['stop', 'dry run', 'approval']),
+      'snapshot',
+      'copy',
+      ...(input.consistent ? ['stop source', 'final pass', 'start source'] : []),
+      're-sign token',
+      'start and publish',
+    ],
+    `${input.dryRun ? 'plan copying' : 'copy'} the data of ${input.from} to ${input.to}`,
+  );
+  const hop = new Hop(tracker, new Gates(tracker, hopRequest(raw, input)), input, gateFirst);
+  try {
+    // A dry run changes nothing and takes no lock.
+    if (input.dryRun) return await hop.run();
+    return await withLocks(
+      () => [`env/${input.from}`, `env/${input.to}`],
+      () => hop.run(),
+    );
+  } catch (err) {
+    tracker.finish('failed');
+    throw runFailure(err);
+  }
+}
+
+/** What the starter of a hop asked for: the promotion that started it (its parent, whose chain
+ * has this hop and whose options are the hop's), or the hop itself when started on its own. */
+function hopRequest(raw: HopInput, input: HopOptions) {
+  const promotion = input.promotion;
+  if (!promotion) return { type: 'promoteHop', input: raw as Record<string, unknown> };
+  const parsed = PromoteInput.safeParse(promotion);
+  const chain = parsed.success ? parsed.data.chain : [];
+  const at = chain.indexOf(input.from);
+  const ours =
+    parsed.success &&
+    at >= 0 &&
+    chain[at + 1] === input.to &&
+    // Only `promote` starts hops as children: a hop started on its own cannot borrow a request.
+    workflowInfo().parent !== undefined &&
+    (['dryRun', 'consistent', 'allowShrink'] as const).every((k) => parsed.data[k] === input[k]);
+  if (!ours)
+    throw fail(
+      FailureType.BadInput,
+      `promotion: ${input.from} -> ${input.to} was not started by the promotion its input names; nothing was changed`,
+    );
+  // The parent (checked above) names its own start: the request was made for that.
+  return {
+    type: 'promote',
+    input: promotion,
+    startedAt: Date.parse(input.promotionStartedAt ?? '') || undefined,
+  };
+}
+
+/** The steps of one hop, in the order `run` takes them; each throws to end the hop. */
+class Hop {
+  private readonly from: string;
+  private readonly to: string;
+  /** Snapshots are named by the first run of this workflow, so a reset run finds them again. */
+  private readonly runId = workflowInfo().firstExecutionRunId;
+  private snapshotTaken = false;
+
+  constructor(
+    private readonly tracker: ProgressTracker,
+    private readonly gates: Gates,
+    private readonly input: HopOptions,
+    /** Runs recorded before the destination stayed up through the approval wait replay as they were. */
+    private readonly gateFirst: boolean,
+  ) {
+    this.from = input.from;
+    this.to = input.to;
+  }
+
+  async run(): Promise<HopResult> {
+    const { from, to, tracker } = this;
+    await tracker.run(
+      'preflight',
+      () => onDataDir(`preflight ${from} -> ${to}: paths, space, machines`).preflightHop({ from, to }),
+      (r) => `${r.sourceBytes} bytes to copy, ${r.freeBytes} free`,
+    );
+    if (this.input.dryRun) {
+      const plan = await this.dryRun();
+      tracker.skipRest('dry run');
+      tracker.finish('completed');
+      return { from, to, dryRun: true, plan };
+    }
+    let approved: SyncPlan | undefined;
+    if (this.gateFirst) {
+      // The destination keeps serving while the plan waits for its approval.
+      approved = await this.approvedPlan();
+    }
+    const gate = this.gateFirst ? undefined : await promotion.promotionGate({ to });
+    let result: HopResult;
+    try {
+      result = await this.replaceData(approved, gate);
+    } catch (err) {
+      // Also when the run is being cancelled: the destination must not stay stopped or half-copied.
+      await CancellationScope.nonCancellable(() => this.undo(err));
+      throw err;
+    }
+    // The hop has passed; a snapshot left behind only takes space.
+    await onDataDir(`drop ${to}'s snapshot`)
+      .dropSnapshot({ to, runId: this.runId })
+      .catch((err) => tracker.set('drop snapshot', 'failed', `${errorText(err)}; remove it by hand`));
+    tracker.finish('completed');
+    return result;
+  }
+
+  /** From the stop on: a failure here leaves the destination running again (see `undo`). */
+  private async replaceData(approved: SyncPlan | undefined, gate: GateRules | undefined): Promise<HopResult> {
+    const { from, to, tracker, runId } = this;
+    await tracker.run('stop', () => onDataDir(`stop ${to}`).stopService({ env: to }));
+    const plan = gate ? await this.approvedPlan(gate) : approved;
+    if (!plan) throw new Error('unreachable: no plan');
+    if (this.gateFirst) await this.recheck(plan);
+    await tracker.run('snapshot', () => onDataDir(`snapshot ${to}'s data dir`).snapshot({ to, runId }));
+    this.snapshotTaken = true;
+    // The copy deletes no more than the approved plan showed (rsync exit 25 otherwise).
+    const copied = await this.copy('copy', plan.delete);
+    const final = this.input.consistent ? await this.finalPass() : {};
+    const token = await tracker.run(
+      're-sign token',
+      () => promotion.resignDestinationToken({ from, to }),
+      (r) => `iss=${r.after.iss} sub=${r.after.sub}`,
+    );
+    const started = await tracker.run(
+      'start and publish',
+      () => onService(`start ${to} and publish`).restartAndVerify({ env: to }),
+      (r) => r.marker,
+    );
+    return { from, to, dryRun: false, plan, copied, ...final, identity: token.after, marker: started.marker };
+  }
+
+  private dryRun(): Promise<SyncPlan> {
+    const { from, to } = this;
+    return this.tracker.run(
+      'dry run',
+      () => onDataDir(`dry run: rsync -n ${from} -> ${to}`).planSync({ from, to }),
+      planText,
+    );
+  }
+
+  /** The dry run's plan, refused if it empties the destination (unless allowed), then approved
+   * under the destination's gate rules (read here unless read before the stop). */
+  private async approvedPlan(rules?: GateRules): Promise<SyncPlan> {
+    const { from, to, input } = this;
+    const plan = await this.dryRun();
+    if (plan.shrink && !input.allowShrink)
+      throw fail(
+        FailureType.PolicyViolation,
+        `${from} -> ${to}: ${plan.shrink}; nothing was changed (allowShrink / --allow-shrink if this is intended)`,
+      );
+    const gate = rules ?? (await promotion.promotionGate({ to }));
+    if (!gate.required) {
+      this.tracker.set('approval', 'skipped', `no approval required for ${to}`);
+      return plan;
+    }
+    const outcome = await this.gates.approval({
+      name: 'approval',
+      policy: this.gates.policyOf(gate.policy, gate),
+      plan: `${from} -> ${to}: ${planText(plan)}${input.consistent ? `; then ${from} is STOPPED for a final pass and started again` : ''}`,
+    });
+    if (!outcome.approved) throw notApproved(outcome, `${to} data unchanged`);
+    return plan;
+  }
+
+  /** The destination ran during the approval wait: the copy may delete only what was approved. */
+  private recheck(approved: SyncPlan) {
+    const { from, to } = this;
+    return this.tracker.run(
+      're-check',
+      async () => {
+        const now = await onDataDir(`re-check: rsync -n ${from} -> ${to}, ${to} stopped`).planSync({
+          from,
+          to,
+        });
+        if (now.deletionsDigest === approved.deletionsDigest) return now;
+        throw fail(
+          FailureType.PolicyViolation,
+          `${from} -> ${to}: with ${to} stopped the copy would delete other files than the approved plan (approved: ${planText(approved)}; now: ${planText(now)}); nothing was deleted: start the promotion again for a new plan`,
+        );
+      },
+      () => 'deletions as approved',
+    );
+  }
+
+  private copy(step: string, maxDelete: number | null): Promise<CopyStats> {
+    const { from, to } = this;
+    return this.tracker.run(
+      step,
+      () => copying(`${step}: rsync ${from} -> ${to}`).syncData({ from, to, maxDelete }),
+      copyText,
+    );
+  }
+
+  /** --consistent: the source stopped for a final pass, then started again whatever happened. */
+  private async finalPass(): Promise<Pick<HopResult, 'finalPass' | 'sourceDowntimeMs'>> {
+    const { from, tracker } = this;
+    const stoppedAt = Date.now();
+    let passed: CopyStats | undefined;
+    let passError: unknown;
+    try {
+      await tracker.run('stop source', () => onDataDir(`stop ${from} (source)`).stopService({ env: from }));
+      // Unbounded: after the bounded live pass, the destination holds only what the source
+      // held, so this pass deletes only what the source itself removed meanwhile.
+      passed = await this.copy('final pass', null);
+    } catch (err) {
+      passError = err;
+    }
+    try {
+      // Also when the run is being cancelled: the source must not stay stopped.
+      await CancellationScope.nonCancellable(() =>
+        tracker.run(
+          'start source',
+          () => onService(`start ${from} (source) again`).restartAndVerify({ env: from }),
+          () => `${from} was down ${Date.now() - stoppedAt} ms`,
+        ),
+      );
+    } catch (err) {
+      throw fail(
+        FailureType.SourceNotStarted,
+        `${passError ? `${errorText(passError)}; then ` : ''}${from} did not start again: ${errorText(err)}`,
+      );
+    }
+    if (passError) throw passError;
+    return { finalPass: passed, sourceDowntimeMs: Date.now() - stoppedAt };
+  }
+
+  /** After a failure: the destination's old data back (if the copy had begun) and it running. */
+  private async undo(err: unknown): Promise<void> {
+    const { to, tracker, snapshotTaken } = this;
+    const step = snapshotTaken ? 'restore' : 'start again';
+    tracker.set(step, 'running');
+    try {
+      if (snapshotTaken) {
+        const { restored } = await onDataDir(`restore ${to}'s snapshot`).restoreSnapshot({
+          to,
+          runId: this.runId,
+        });
+        if (!restored)
+          throw fail(
+            FailureType.RestoreFailed,
+            `the snapshot of ${to} made by this run is gone: its data dir was NOT restored`,
+          );
+      }
+      await onService(`start ${to} on its old data`).restartAndVerify({ env: to });
+    } catch (failure) {
+      tracker.set(step, 'failed', errorText(failure));
+      throw fail(
+        FailureType.RestoreFailed,
+        `${errorText(err)}; then ${step} of ${to} failed: ${errorText(failure)}`,
+      );
+    }
+    tracker.set(
+      step,
+      'done',
+      snapshotTaken
+        ? 'snapshot restored, service running on the old data'
+        : 'service running, data unchanged',
+    );
+  }
+}
