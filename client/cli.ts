@@ -9,7 +9,7 @@ import { ConfigError } from '../config/load';
 import { closest } from '../config/suggest';
 import { errorText } from '../workflows/errors';
 import { CliError } from './cli-error';
-import type { Command } from './commands/common';
+import { type Command, checkArgs } from './commands/common';
 import { connectConfig } from './connection';
 
 interface Entry {
@@ -125,7 +125,8 @@ function help(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.summary}`);
   return `rekey: secret rotation and data promotion runbooks as durable Temporal workflows
 
-Usage: rekey <command> [options]      rekey <command> --help for its options and examples\n       rekey --version
+Usage: rekey <command> [options]      rekey <command> --help for its options and examples
+       rekey --version
 
 Commands:
 ${lines.join('\n')}
@@ -142,17 +143,12 @@ export async function run(argv: string[]): Promise<number> {
     console.log(`rekey ${version()}`);
     return 0;
   }
-  const two = argv.slice(0, 2).join(' ');
-  const [name, rest] = two in COMMANDS ? [two, argv.slice(2)] : [argv[0] as string, argv.slice(1)];
-  const entry = COMMANDS[name];
-  if (!entry) {
-    const known = [...new Set(Object.keys(COMMANDS).map((c) => c.split(' ')[0] as string))];
-    const guess = closest(argv[0] as string, known);
-    console.error(
-      `rekey: unknown command "${argv[0]}"${guess ? `; did you mean \`${guess}\`?` : ''} (see rekey --help)`,
-    );
+  const found = resolve(argv);
+  if ('unknown' in found) {
+    console.error(found.unknown);
     return 2;
   }
+  const { entry, rest } = found;
   try {
     const command = await entry.load();
     if (rest.includes('-h') || rest.includes('--help')) {
@@ -162,6 +158,32 @@ export async function run(argv: string[]): Promise<number> {
     return await command.run(rest);
   } catch (err) {
     return reportError(err);
+  }
+}
+
+/** The command `argv` names (one or two words) and its arguments, or why there is none. */
+function resolve(argv: string[]): { entry: Entry; rest: string[] } | { unknown: string } {
+  const two = argv.slice(0, 2).join(' ');
+  const [name, rest] = two in COMMANDS ? [two, argv.slice(2)] : [argv[0] as string, argv.slice(1)];
+  const entry = COMMANDS[name];
+  if (entry) return { entry, rest };
+  const known = [...new Set(Object.keys(COMMANDS).map((c) => c.split(' ')[0] as string))];
+  const guess = closest(argv[0] as string, known);
+  return {
+    unknown: `rekey: unknown command "${argv[0]}"${guess ? `; did you mean \`${guess}\`?` : ''} (see rekey --help)`,
+  };
+}
+
+/** Whether `argv` is a command line rekey accepts (command, options, argument count), without
+ * running it: the README's examples are checked with this. */
+export async function accepts(argv: string[]): Promise<true | string> {
+  const found = resolve(argv);
+  if ('unknown' in found) return found.unknown;
+  try {
+    checkArgs(await found.entry.load(), found.rest);
+    return true;
+  } catch (err) {
+    return (err as Error).message;
   }
 }
 

@@ -72,6 +72,18 @@ describe('rekey CLI', () => {
     );
   });
 
+  it('takes --config after the positional arguments, on every command; refuses extra arguments', () => {
+    const after = rekey('rollover', 'api', '--dry-run', '--config', join(tmpdir(), 'absent-rekey.yaml'));
+    assert.equal(after.status, 2);
+    assert.match(after.stderr, /no config file: rekey looked for --config .*absent-rekey\.yaml/);
+    const extra = rekey('status', 'rotate-jwt/prod', 'rotate-jwt/test');
+    assert.equal(extra.status, 2);
+    assert.match(extra.stderr, /unexpected argument "rotate-jwt\/test"; see --help/);
+    const unknown = rekey('verify', '--confg', 'rekey.yaml');
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /unknown option --confg; did you mean --config\?/);
+  });
+
   it('names the Temporal address it cannot reach and how to change it', () => {
     const res = rekey('status', 'rotate-jwt/prod');
     assert.equal(res.status, 1);

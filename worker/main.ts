@@ -2,11 +2,10 @@
 // finish or are cancelled; workflows resume on the next worker).
 import { NativeConnection } from '@temporalio/worker';
 import { connectConfig } from '../client/connection';
-import { loadConfig } from '../config/load';
+import type { Config } from '../config/schema';
 import { createRekeyWorker } from './worker';
 
-export async function runWorker(configFile: string): Promise<void> {
-  const config = loadConfig(configFile);
+export async function runWorker(config: Config): Promise<void> {
   const { connectionOptions, namespace } = connectConfig();
   const connection = await NativeConnection.connect(connectionOptions);
   try {

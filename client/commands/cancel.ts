@@ -1,20 +1,17 @@
 // rekey cancel: asks a run to stop. Its undo runs before it ends: a rotation puts back what it had
 // changed, a promotion's hop restores the destination's snapshot and starts it, a stopped source
 // is started again. The command waits for that and prints what the undo did.
-import { parseArgs } from 'node:util';
 import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { errorText } from '../../workflows/errors';
 import { CliError } from '../cli-error';
 import { formatProgress } from '../format';
 import { cancelRun, followRun, progressOf, withClient } from '../runs';
-import { type Command, runIdArg } from './common';
+import { type Command, type Options, parse, runIdArg } from './common';
+
+const OPTIONS = { reason: { type: 'string' } } satisfies Options;
 
 async function cancel(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { reason: { type: 'string' }, config: { type: 'string' } },
-  });
+  const { values, positionals } = parse(args, OPTIONS, 1);
   const id = runIdArg(positionals, 'cancel');
   return withClient(
     async (client) => {
@@ -56,5 +53,7 @@ Exit codes: 0 the run ended (cancelled, or completed first); 2 no such run, or n
 
 Example:
   rekey cancel promote/prod..test..dev --reason "wrong source"`,
+  options: OPTIONS,
+  positionals: 1,
   run: cancel,
 };

@@ -1,14 +1,48 @@
 // Pieces every command shares: where the config is, who starts a run, run ids, local files.
 import { existsSync, readFileSync } from 'node:fs';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { loadConfig } from '../../config/load';
 import type { Config } from '../../config/schema';
+import { closest } from '../../config/suggest';
 import { CliError } from '../cli-error';
 import type { Requester } from '../runs';
 
-/** A command: its --help text and what it does; the dispatcher loads it only when it is run. */
+/** The options a command takes, as node:util's parseArgs reads them. */
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** A command: its --help text, the options and positional arguments it takes, and what it
+ * does; the dispatcher loads it only when it is run. */
 export interface Command {
   usage: string;
+  options: Options;
+  /** How many positional arguments it takes (0 unless said). */
+  positionals?: number;
   run(args: string[]): Promise<number>;
+}
+
+/**
+ * Parses a command's arguments: its options anywhere among its positionals, plus --config,
+ * which every command accepts (global). Unknown options and extra arguments are usage errors.
+ */
+export function parse<O extends Options>(args: string[], options: O, positionals = 0) {
+  const all = { ...options, config: { type: 'string' } } as O & { config: { type: 'string' } };
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof all; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args, options: all, allowPositionals: true, strict: true });
+  } catch (err) {
+    const unknown = /Unknown option '(--?[^']+)'/.exec((err as Error).message)?.[1];
+    if (!unknown) throw err;
+    const guess = closest(unknown.replace(/^-+/, ''), Object.keys(all));
+    throw new CliError(`unknown option ${unknown}${guess ? `; did you mean --${guess}?` : ''} (see --help)`);
+  }
+  const extra = parsed.positionals[positionals];
+  if (extra !== undefined) throw new CliError(`unexpected argument "${extra}"; see --help`);
+  return parsed;
+}
+
+/** Checks `args` against `command` without running it (the README's examples test uses this). */
+export function checkArgs(command: Command, args: string[]): void {
+  parse(args, command.options, command.positionals);
 }
 
 export function configPath(value: string | undefined): string {

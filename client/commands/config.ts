@@ -1,12 +1,13 @@
 // rekey config check / schema.
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { Config } from '../../config/schema';
 import { summarize } from '../../config/summary';
-import { type Command, configPath, loadCliConfig } from './common';
+import { type Command, configPath, loadCliConfig, type Options, parse } from './common';
+
+const OPTIONS = {} satisfies Options;
 
 async function configCheck(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
+  const { values } = parse(args, OPTIONS);
   const file = configPath(values.config);
   const cfg = loadCliConfig(values.config);
   console.log(`${file}: ok`);
@@ -23,11 +24,16 @@ export const check: Command = {
   usage: `rekey config check [--config F]
 
 Validates rekey.yaml and prints a summary, or every problem with its path (exit 2).`,
+  options: OPTIONS,
   run: configCheck,
 };
 export const schema: Command = {
   usage: `rekey config schema
 
 Prints the JSON Schema of rekey.yaml (for editors).`,
-  run: () => configSchema(),
+  options: {},
+  run: async (args) => {
+    parse(args, {});
+    return configSchema();
+  },
 };

@@ -1,10 +1,16 @@
 // rekey approve / reject / expedite: a decision at a run's gate, sent as a Workflow Update.
 import { createInterface } from 'node:readline/promises';
-import { parseArgs } from 'node:util';
 import type { DecisionKind, PendingGate } from '../../workflows/progress';
 import { CliError } from '../cli-error';
 import { decideGate, withClient } from '../runs';
-import { type Command, loadCliConfig, runIdArg } from './common';
+import { type Command, loadCliConfig, type Options, parse, runIdArg } from './common';
+
+const OPTIONS = {
+  by: { type: 'string' },
+  key: { type: 'string' },
+  digest: { type: 'string' },
+  comment: { type: 'string' },
+} satisfies Options;
 
 /** sha256: and 16 hex digits: a prefix nobody can match with another plan by trying. */
 const MIN_DIGEST = 23;
@@ -37,17 +43,7 @@ const DONE: Record<DecisionKind, string> = {
 /** approve / reject / expedite: an Update the run's validator checks (signature, digest, approver). */
 function decide(kind: DecisionKind): (args: string[]) => Promise<number> {
   return async (args) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string' },
-        by: { type: 'string' },
-        key: { type: 'string' },
-        digest: { type: 'string' },
-        comment: { type: 'string' },
-      },
-    });
+    const { values, positionals } = parse(args, OPTIONS, 1);
     const id = runIdArg(positionals, kind);
     if (!values.by) throw new CliError(`${kind} needs --by NAME (a configured approver)`);
     if (!values.digest && !(process.stdin.isTTY && process.stdout.isTTY))
@@ -101,12 +97,21 @@ decision changes nothing (exit 2). Off a terminal --digest is required (the dige
 Example:
   rekey ${kind} ${example} --by alice --key ~/.ssh/id_ed25519 --digest sha256:3f2a9c41d0e7b85a`;
 
-export const approve: Command = { usage: usage('approve', "Approves a run's gate"), run: decide('approve') };
+export const approve: Command = {
+  usage: usage('approve', "Approves a run's gate"),
+  options: OPTIONS,
+  positionals: 1,
+  run: decide('approve'),
+};
 export const reject: Command = {
   usage: usage('reject', "Refuses a run's gate (the run ends)"),
+  options: OPTIONS,
+  positionals: 1,
   run: decide('reject'),
 };
 export const expedite: Command = {
   usage: usage('expedite', "Ends a rollover's wait early (the old key is removed next)", 'rollover/api'),
+  options: OPTIONS,
+  positionals: 1,
   run: decide('expedite'),
 };

@@ -1,26 +1,22 @@
 // rekey promote: staged data promotion down a chain of environments.
-import { parseArgs } from 'node:util';
 import type { HopResult } from '../../workflows/promote-hop';
 import { CliError } from '../cli-error';
 import { formatHops } from '../format';
 import { checkChain, followRun, startPromotion, withClient } from '../runs';
-import { type Command, loadCliConfig, requester } from './common';
+import { type Command, loadCliConfig, type Options, parse, requester } from './common';
+
+const OPTIONS = {
+  'dry-run': { type: 'boolean', default: false },
+  consistent: { type: 'boolean', default: false },
+  'allow-shrink': { type: 'boolean', default: false },
+  yes: { type: 'boolean', default: false },
+  wait: { type: 'boolean', default: false },
+  as: { type: 'string' },
+  key: { type: 'string' },
+} satisfies Options;
 
 async function promote(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      'dry-run': { type: 'boolean', default: false },
-      consistent: { type: 'boolean', default: false },
-      'allow-shrink': { type: 'boolean', default: false },
-      yes: { type: 'boolean', default: false },
-      wait: { type: 'boolean', default: false },
-      as: { type: 'string' },
-      key: { type: 'string' },
-    },
-  });
+  const { values, positionals } = parse(args, OPTIONS, Number.POSITIVE_INFINITY);
   if (positionals.length < 2)
     throw new CliError('promote needs a chain of at least two environments, e.g. prod test dev');
   const config = loadCliConfig(values.config);
@@ -75,5 +71,7 @@ there are deleted. Needs --yes unless every destination requires an approval
 Examples:
   rekey promote prod test dev --dry-run
   rekey promote prod test --yes --wait`,
+  options: OPTIONS,
+  positionals: Number.POSITIVE_INFINITY,
   run: promote,
 };

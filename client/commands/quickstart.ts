@@ -1,13 +1,14 @@
 // rekey quickstart: rekey on this machine with an embedded dev server.
-import { parseArgs } from 'node:util';
 import { CliError } from '../cli-error';
-import type { Command } from './common';
+import { type Command, type Options, parse } from './common';
+
+const OPTIONS = {
+  dir: { type: 'string' },
+  keep: { type: 'boolean', default: false },
+} satisfies Options;
 
 async function quickstartCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { dir: { type: 'string' }, keep: { type: 'boolean', default: false } },
-  });
+  const { values } = parse(args, OPTIONS);
   let quickstart: typeof import('../quickstart').quickstart;
   try {
     ({ quickstart } = await import('../quickstart'));
@@ -32,5 +33,6 @@ export const command: Command = {
 Tries rekey on this machine: starts a local Temporal dev server and a worker, sets up a 'local'
 environment in D (default .rekey/quickstart) and rotates its key; --keep leaves the Web UI up
 until Ctrl-C. Needs no cloud account.`,
+  options: OPTIONS,
   run: quickstartCommand,
 };

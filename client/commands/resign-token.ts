@@ -1,22 +1,20 @@
 // rekey resign-token: re-sign a cli.toml's publisher token locally, keeping its identity.
 import { statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { parsePrivateKey } from '../../activities/keys';
 import { writeFileAtomicSync } from '../../activities/local-files';
 import { resignCliToml } from '../../activities/tokens';
 import { CliError } from '../cli-error';
-import { type Command, readLocal } from './common';
+import { type Command, type Options, parse, readLocal } from './common';
+
+const OPTIONS = {
+  'cli-toml': { type: 'string' },
+  'private-key': { type: 'string' },
+  'old-public-key': { type: 'string' },
+  field: { type: 'string', default: 'spacetimedb_token' },
+} satisfies Options;
 
 async function resignToken(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      'cli-toml': { type: 'string' },
-      'private-key': { type: 'string' },
-      'old-public-key': { type: 'string' },
-      field: { type: 'string', default: 'spacetimedb_token' },
-    },
-  });
+  const { values } = parse(args, OPTIONS);
   const tomlPath = values['cli-toml'];
   const keyPath = values['private-key'];
   if (!tomlPath || !keyPath) throw new CliError('resign-token needs --cli-toml P and --private-key P');
@@ -46,5 +44,6 @@ Re-signs the publisher token in a cli.toml with a private key, keeping its ident
 aud, hex_identity); local, no Temporal needed. Use it on a destination after copying data from
 another environment. --old-public-key: the key that signed the token (the source's); a token it
 did not sign is refused. Without it nothing is checked.`,
+  options: OPTIONS,
   run: resignToken,
 };

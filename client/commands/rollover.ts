@@ -1,25 +1,21 @@
 // rekey rollover: overlap (kid) rollover of a keyring, with a durable wait.
-import { parseArgs } from 'node:util';
 import type { RolloverResult } from '../../workflows/rollover';
 import { CliError } from '../cli-error';
 import { checkRolloverTtl, followRun, startRollover, withClient } from '../runs';
-import { type Command, loadCliConfig, requester } from './common';
+import { type Command, loadCliConfig, type Options, parse, requester } from './common';
+
+const OPTIONS = {
+  ttl: { type: 'string' },
+  'dry-run': { type: 'boolean', default: false },
+  approval: { type: 'boolean', default: false },
+  yes: { type: 'boolean', default: false },
+  wait: { type: 'boolean', default: false },
+  as: { type: 'string' },
+  key: { type: 'string' },
+} satisfies Options;
 
 async function rollover(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      ttl: { type: 'string' },
-      'dry-run': { type: 'boolean', default: false },
-      approval: { type: 'boolean', default: false },
-      yes: { type: 'boolean', default: false },
-      wait: { type: 'boolean', default: false },
-      as: { type: 'string' },
-      key: { type: 'string' },
-    },
-  });
+  const { values, positionals } = parse(args, OPTIONS, 1);
   const [keyring] = positionals;
   if (!keyring) throw new CliError('rollover needs a keyring name');
   const config = loadCliConfig(values.config);
@@ -72,5 +68,7 @@ rekey expedite ID ends the wait early.
 Examples:
   rekey rollover api --yes
   rekey rollover api --ttl 120d --approval`,
+  options: OPTIONS,
+  positionals: 1,
   run: rollover,
 };

@@ -1,25 +1,22 @@
 // rekey rotate: JWT signing-key rotation of environments (and their key groups).
-import { parseArgs } from 'node:util';
 import { CliError } from '../cli-error';
 import { formatRotateResult } from '../format';
 import { expandToKeyGroups, followRun, startRotation, withClient } from '../runs';
-import { type Command, loadCliConfig, requester } from './common';
+import { type Command, loadCliConfig, type Options, parse, requester } from './common';
+
+const OPTIONS = {
+  env: { type: 'string', multiple: true },
+  'dry-run': { type: 'boolean', default: false },
+  'no-preserve-token': { type: 'boolean', default: false },
+  'no-sync-mounted-keys': { type: 'boolean', default: false },
+  yes: { type: 'boolean', default: false },
+  wait: { type: 'boolean', default: false },
+  as: { type: 'string' },
+  key: { type: 'string' },
+} satisfies Options;
 
 async function rotate(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      config: { type: 'string' },
-      env: { type: 'string', multiple: true },
-      'dry-run': { type: 'boolean', default: false },
-      'no-preserve-token': { type: 'boolean', default: false },
-      'no-sync-mounted-keys': { type: 'boolean', default: false },
-      yes: { type: 'boolean', default: false },
-      wait: { type: 'boolean', default: false },
-      as: { type: 'string' },
-      key: { type: 'string' },
-    },
-  });
+  const { values } = parse(args, OPTIONS);
   if (!values.env?.length) throw new CliError('rotate needs at least one --env');
   const config = loadCliConfig(values.config);
   const environments = expandToKeyGroups(config, values.env);
@@ -79,5 +76,6 @@ Examples:
   rekey rotate --env prod --dry-run
   rekey rotate --env prod --env test --yes --wait
   rekey rotate --env prod --as alice            # prod waits for an approver other than alice`,
+  options: OPTIONS,
   run: rotate,
 };

@@ -1,24 +1,21 @@
 // rekey schedule: Temporal Schedules for recurring rotations and rollovers.
-import { parseArgs } from 'node:util';
 import type { ScheduleHandle } from '@temporalio/client';
 import { CliError } from '../cli-error';
 import { expandToKeyGroups, withClient } from '../runs';
 import { createRolloverSchedule, createRotationSchedule, formatSchedule } from '../schedules';
-import { type Command, loadCliConfig, requester, runIdArg } from './common';
+import { type Command, loadCliConfig, type Options, parse, requester, runIdArg } from './common';
+
+const CREATE_OPTIONS = {
+  env: { type: 'string', multiple: true },
+  every: { type: 'string' },
+  yes: { type: 'boolean', default: false },
+  as: { type: 'string' },
+  key: { type: 'string' },
+} satisfies Options;
+const ACTION_OPTIONS = { note: { type: 'string' } } satisfies Options;
 
 async function scheduleCreate(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      env: { type: 'string', multiple: true },
-      every: { type: 'string' },
-      yes: { type: 'boolean', default: false },
-      as: { type: 'string' },
-      key: { type: 'string' },
-    },
-  });
+  const { values, positionals } = parse(args, CREATE_OPTIONS, 2);
   const every = values.every;
   if (!every) throw new CliError('schedule create needs --every PERIOD');
   const config = loadCliConfig(values.config);
@@ -58,11 +55,7 @@ function scheduleCommand(
   action: (handle: ScheduleHandle, values: { note?: string }) => Promise<string | undefined>,
 ): (args: string[]) => Promise<number> {
   return async (args) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { note: { type: 'string' } },
-    });
+    const { values, positionals } = parse(args, ACTION_OPTIONS, 1);
     const id = runIdArg(positionals, 'schedule');
     return withClient(async (client) => {
       const out = await action(client.schedule.getHandle(id), values);
@@ -97,14 +90,25 @@ every scheduled rollover, needs --yes at creation (they change keys unattended).
 Example:
   rekey schedule create rotate-jwt --env prod --every quarter --as alice`;
 
-export const create: Command = { usage, run: scheduleCreate };
-export const list: Command = { usage, run: () => scheduleList() };
+export const create: Command = { usage, options: CREATE_OPTIONS, positionals: 2, run: scheduleCreate };
+export const list: Command = {
+  usage,
+  options: {},
+  run: async (args) => {
+    parse(args, {});
+    return scheduleList();
+  },
+};
 export const describe: Command = {
   usage,
+  options: ACTION_OPTIONS,
+  positionals: 1,
   run: scheduleCommand(async (h) => formatSchedule(await h.describe())),
 };
 export const pause: Command = {
   usage,
+  options: ACTION_OPTIONS,
+  positionals: 1,
   run: scheduleCommand(async (h, v) => {
     await h.pause(v.note ?? 'paused with rekey');
     return `paused ${h.scheduleId}`;
@@ -112,6 +116,8 @@ export const pause: Command = {
 };
 export const unpause: Command = {
   usage,
+  options: ACTION_OPTIONS,
+  positionals: 1,
   run: scheduleCommand(async (h) => {
     await h.unpause();
     return `unpaused ${h.scheduleId}`;
@@ -119,6 +125,8 @@ export const unpause: Command = {
 };
 export const trigger: Command = {
   usage,
+  options: ACTION_OPTIONS,
+  positionals: 1,
   run: scheduleCommand(async (h) => {
     await h.trigger();
     return `triggered ${h.scheduleId}: a run starts now; its workflow id shows in rekey schedule describe ${h.scheduleId}`;
@@ -126,6 +134,8 @@ export const trigger: Command = {
 };
 export const remove: Command = {
   usage,
+  options: ACTION_OPTIONS,
+  positionals: 1,
   run: scheduleCommand(async (h) => {
     await h.delete();
     return `deleted ${h.scheduleId}`;

@@ -1,11 +1,12 @@
 // rekey status: where a run is.
-import { parseArgs } from 'node:util';
 import { formatProgress } from '../format';
 import { progressOf, withClient } from '../runs';
-import { type Command, runIdArg } from './common';
+import { type Command, type Options, parse, runIdArg } from './common';
+
+const OPTIONS = {} satisfies Options;
 
 async function status(args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const { positionals } = parse(args, OPTIONS, 1);
   const id = runIdArg(positionals, 'status');
   return withClient(async (client) => {
     const desc = await client.workflow.getHandle(id).describe();
@@ -29,5 +30,7 @@ a promotion also the running hop and its copy (bytes, current file). Exit 1 for 
 
 Example:
   rekey status rotate-jwt/prod`,
+  options: OPTIONS,
+  positionals: 1,
   run: status,
 };

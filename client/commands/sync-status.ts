@@ -1,10 +1,11 @@
 // rekey sync-status: data dir sizes on every environment's host (read-only).
-import { parseArgs } from 'node:util';
 import { dataSizes, formatBytes } from '../sync-status';
-import { type Command, loadCliConfig } from './common';
+import { type Command, loadCliConfig, type Options, parse } from './common';
+
+const OPTIONS = {} satisfies Options;
 
 async function syncStatus(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
+  const { values } = parse(args, OPTIONS);
   const config = loadCliConfig(values.config);
   const rows = await dataSizes(config);
   console.log(`${'ENVIRONMENT'.padEnd(12)} ${'HOST'.padEnd(14)} ${'SIZE'.padStart(10)}  DATA DIR`);
@@ -20,5 +21,6 @@ export const command: Command = {
   usage: `rekey sync-status [--config F]
 
 Data size of every environment's data dir (du over SSH), read-only.`,
+  options: OPTIONS,
   run: syncStatus,
 };

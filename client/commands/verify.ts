@@ -1,12 +1,13 @@
 // rekey verify: read-only parity and policy check of stores and host key files.
-import { parseArgs } from 'node:util';
 import { createRotationActivities } from '../../activities/rotation';
 import { storeRegistry } from '../../worker/worker';
 import { formatVerify } from '../format';
-import { type Command, loadCliConfig } from './common';
+import { type Command, loadCliConfig, type Options, parse } from './common';
+
+const OPTIONS = {} satisfies Options;
 
 async function verify(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' } } });
+  const { values } = parse(args, OPTIONS);
   const config = loadCliConfig(values.config);
   const activities = createRotationActivities({ config, store: storeRegistry(config) });
   const report = await activities.verifyKeys({ includeHosts: true });
@@ -19,5 +20,6 @@ export const command: Command = {
 
 Read-only: pair parity, fingerprints and key-group policy of every environment's store and host
 key files. Exit 1 when a problem is found.`,
+  options: OPTIONS,
   run: verify,
 };

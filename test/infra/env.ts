@@ -20,6 +20,7 @@ export const TEST_NAMESPACES = [
   'web-ui',
   'spacetimedb',
   'bench',
+  'readme',
 ] as const;
 
 export type HostName = 'prod' | 'test' | 'dev';

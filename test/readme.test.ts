@@ -1,0 +1,119 @@
+// The README's command examples stay true to the CLI: every `node bin/rekey ...` line in it is a
+// command line rekey accepts (command, options, argument count), and the read-only ones (config
+// check, verify, sync-status, dry runs, status) run against the test servers and succeed.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { accepts } from '../client/cli';
+import { type TemporalFixture, temporalFixture } from './helpers';
+import { testEnv } from './infra/env';
+import { keyringActivities } from './infra/keyring-topology';
+import { buildTopology, seed, stopServices, type Topology } from './infra/topology';
+
+const repo = resolve(__dirname, '../..');
+
+/** Shell words of a line: quotes kept together, an unquoted # ends the line. */
+function words(line: string): string[] {
+  const out: string[] = [];
+  const re = /\s*(?:'([^']*)'|"([^"]*)"|(#.*)|(\S+))/g;
+  for (let m = re.exec(line); m; m = re.exec(line)) {
+    if (m[3] !== undefined) break;
+    const w = m[1] ?? m[2] ?? m[4];
+    if (w !== undefined && w !== '') out.push(w);
+  }
+  return out;
+}
+
+/** Every `node bin/rekey ...` command line in the README's shell blocks, as argv after `rekey`. */
+function examples(): { line: string; argv: string[] }[] {
+  const text = readFileSync(join(repo, 'README.md'), 'utf8');
+  const blocks = [...text.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+  return blocks
+    .flatMap((b) => b.split('\n'))
+    .map((line) => ({ line, w: words(line) }))
+    .filter(({ w }) => w[0] === 'node' && w[1] === 'bin/rekey')
+    .map(({ line, w }) => ({ line: line.trim(), argv: w.slice(2) }));
+}
+
+/** Runs bin/rekey; its exit code and everything it printed. */
+function run(argv: string[], opts: { env: NodeJS.ProcessEnv }): Promise<{ code: number; out: string }> {
+  return new Promise((res) => {
+    execFile(
+      process.execPath,
+      [join(repo, 'bin/rekey'), ...argv],
+      { ...opts, timeout: 120_000 },
+      (err, stdout, stderr) =>
+        res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr }),
+    );
+  });
+}
+
+const READ_ONLY = (argv: string[]) =>
+  ['verify', 'sync-status', 'status'].includes(argv[0] ?? '') ||
+  (argv[0] === 'config' && argv[1] === 'check') ||
+  argv.includes('--dry-run');
+
+describe('README examples', () => {
+  const all = examples();
+
+  it('every rekey command line in the README is one rekey accepts', async () => {
+    assert.ok(all.length >= 20, `found ${all.length} examples`);
+    for (const { line, argv } of all) assert.equal(await accepts(argv), true, line);
+  });
+
+  describe('the read-only ones run against the test servers', () => {
+    let fx: TemporalFixture;
+    let t: Topology;
+    before(async () => {
+      fx = await temporalFixture('readme');
+      // The README's keyring `api`, read by its rollover dry run (its replicas are never touched).
+      t = buildTopology('readme', 3210, {
+        keyrings: {
+          api: {
+            store: 'kv-prod',
+            secret: 'readme-keyring',
+            tokenLifetime: '90d',
+            replicas: [{ host: 'vm-prod', service: 'spacetimedb', url: 'http://127.0.0.2:3211' }],
+          },
+        },
+      });
+      await seed(t);
+      await keyringActivities(t).addKey({ keyring: 'api', runId: 'readme-seed' });
+    });
+    after(async () => {
+      await stopServices(t);
+      await fx.close();
+    });
+
+    it('succeed (exit 0), dry runs before the status of the runs they start', async () => {
+      // The README's --config names its own file: here the test topology's.
+      const runs = all
+        .filter(({ argv }) => READ_ONLY(argv))
+        .map(({ line, argv }) => ({
+          line,
+          argv: argv.map((a, i) => (argv[i - 1] === '--config' ? t.configFile : a)),
+        }))
+        .sort((a, b) => Number(a.argv[0] === 'status') - Number(b.argv[0] === 'status'));
+      assert.ok(
+        runs.some(({ argv }) => argv.includes('--dry-run')) && runs.some(({ argv }) => argv[0] === 'status'),
+      );
+      await fx.withWorker(t.config, async () => {
+        for (const { line, argv } of runs) {
+          // Not spawnSync: the worker runs in this process and must keep polling meanwhile.
+          const res = await run(argv, {
+            env: {
+              ...process.env,
+              TEMPORAL_ADDRESS: testEnv().temporal.address,
+              TEMPORAL_NAMESPACE: 'readme',
+              REKEY_TASK_QUEUE: fx.taskQueue,
+              REKEY_CONFIG: t.configFile,
+            },
+          });
+          assert.equal(res.code, 0, `${line}\n${res.out}`);
+        }
+      });
+    });
+  });
+});
