@@ -152,9 +152,16 @@ export function createRotationActivities(deps: RotationDeps) {
               }
               const raw = readTokenFromToml(text.toString(), paths.tokenField, where);
               token = tokenIdentity(raw, where);
-              // Re-signing must not launder a token the host's own key never signed.
+              // Re-signing must not launder a token the host's own key never signed, and with no
+              // key file there is nothing to tell: refused here, before anything changes.
               const pub = await h.readFile(keyFile(h, paths.publicKeyFile));
-              if (pub && !(await signedByAny(raw, [pub.toString()]))) {
+              if (!pub) {
+                throw fail(
+                  FailureType.BadInput,
+                  `${where}: the host has no public key file (${keyFile(h, paths.publicKeyFile)}), so rekey cannot tell whether the service's key signed the token, and will not re-sign it: put the key pair the service runs with there first (or rotate with --no-preserve-token); nothing was changed`,
+                );
+              }
+              if (!(await signedByAny(raw, [pub.toString()]))) {
                 throw fail(
                   FailureType.BadInput,
                   `${where}: the token is not signed by the host's current key (${keyFile(h, paths.publicKeyFile)}); refusing to re-sign it; nothing was changed`,

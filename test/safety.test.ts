@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { resolveOnHost } from '../activities/hosts';
+import { type Host, resolveOnHost } from '../activities/hosts';
 import { generateKeyPair } from '../activities/keys';
 import { createPromotionActivities } from '../activities/promotion';
 import { loadConfig } from '../config/load';
@@ -315,6 +315,30 @@ describe('safety', () => {
       await onHost(t, 'dev', (h) =>
         h.writeFileAtomic(resolveOnHost(h, t.config.paths.cliToml), original, 0o600),
       );
+    }
+  });
+
+  it('a host without key files stops the rotation at its plan (no token re-signed, nothing installed)', async () => {
+    const pub = (h: Host) => `${resolveOnHost(h, t.config.paths.keyDir)}/${t.config.paths.publicKeyFile}`;
+    await onHost(t, 'dev', (h) => h.exec(`mv ${pub(h)} ${pub(h)}.aside`));
+    const versions = await storeVersions('dev');
+    try {
+      const failure = await fx.withWorker(t.config, () =>
+        failureOf(
+          start('rotateJwtKeys', { environments: ['dev'] }, 'rotate-jwt/no-key-files').then((h) =>
+            h.result(),
+          ),
+        ),
+      );
+      assert.equal(failure.type, 'BadInput');
+      assert.match(
+        failure.message,
+        /dev: \S+cli\.toml: the host has no public key file .*nothing was changed/,
+      );
+      assert.equal(await storeVersions('dev'), versions);
+      assert.equal(await onHost(t, 'dev', (h) => h.stat(pub(h))), null, 'no key file was installed');
+    } finally {
+      await onHost(t, 'dev', (h) => h.exec(`mv ${pub(h)}.aside ${pub(h)}`));
     }
   });
 

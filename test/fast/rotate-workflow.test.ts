@@ -2,24 +2,18 @@
 // (no hosts, stores or services): a dry run stops at its plan, a rejected gate stages nothing, a
 // failed publish whose rollback also fails is reported as such.
 import assert from 'node:assert/strict';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { RotationPlan, StagedGroup } from '../../activities/rotation';
 import type { GatePolicy } from '../../config/approvals';
 import { FailureType, fail } from '../../shared/failures';
-import { workflowBundle } from '../../worker/bundle';
 import { rotateJwtKeys } from '../../workflows';
 import { progressQuery, rejectUpdate } from '../../workflows/messages';
 import type { RotateResult } from '../../workflows/rotate';
-// helpers also installs the quiet worker logger.
 import { failureOf } from '../helpers';
 import { publicKey, sign } from '../infra/approvers';
 import { until } from '../infra/until';
-
-const server = join(process.env.REKEY_CACHE ?? join(homedir(), '.cache/rekey'), 'bin/temporal-test-server');
+import { recording, withWorker as run, timeSkipping } from './harness';
 
 const policy = (): GatePolicy => ({
   mode: 'signed',
@@ -53,7 +47,6 @@ function plan(approval: boolean): RotationPlan {
 
 /** Activities that record their calls; `overrides` replace some of them. */
 function mocks(approval: boolean, overrides: Record<string, (...args: never[]) => Promise<unknown>> = {}) {
-  const calls: string[] = [];
   const staged: StagedGroup = {
     group: 'prod',
     fingerprint: 'b'.repeat(64),
@@ -73,39 +66,20 @@ function mocks(approval: boolean, overrides: Record<string, (...args: never[]) =
     lockHolder: async () => null,
     ...overrides,
   };
-  const recorded = Object.fromEntries(
-    Object.entries(base).map(([name, fn]) => [
-      name,
-      async (...args: never[]) => {
-        calls.push(name);
-        return fn(...args);
-      },
-    ]),
-  );
-  return { calls, activities: recorded };
+  return recording(base);
 }
 
 describe('rotateJwtKeys against mocked activities', () => {
   let env: TestWorkflowEnvironment;
-  let n = 0;
+  const n = 0;
 
   before(async () => {
-    env = await TestWorkflowEnvironment.createTimeSkipping({
-      server: { executable: { type: 'existing-path', path: server } },
-    });
+    env = await timeSkipping();
   });
   after(() => env?.teardown());
 
-  async function withWorker<T>(activities: object, fn: (taskQueue: string) => Promise<T>): Promise<T> {
-    const taskQueue = `fast-${++n}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: workflowBundle(),
-      activities,
-    });
-    return worker.runUntil(() => fn(taskQueue));
-  }
+  const withWorker = <T>(activities: Parameters<typeof run>[1], fn: (taskQueue: string) => Promise<T>) =>
+    run(env, activities, fn);
 
   it('a dry run returns its plan and calls nothing that writes', async () => {
     const { calls, activities } = mocks(false);

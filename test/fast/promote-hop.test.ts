@@ -1,0 +1,119 @@
+// Fast tier: one promotion hop against mocked activities on the time-skipping test server. What a
+// failure leaves behind is the point: a copy that fails restores the destination's snapshot and
+// starts it; a snapshot that is gone fails RestoreFailed; a source that does not start again after
+// a --consistent final pass fails SourceNotStarted, and the destination is still put back.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { SyncPlan } from '../../activities/promotion';
+import { FailureType, fail } from '../../shared/failures';
+import { promoteHop } from '../../workflows';
+import type { HopInput } from '../../workflows/inputs';
+import { failureOf } from '../helpers';
+import { recording, timeSkipping, withWorker } from './harness';
+
+type Activity = (...args: never[]) => Promise<unknown>;
+
+const plan: SyncPlan = { add: 3, change: 1, delete: 0, deletions: [], bytes: 1000, deletionsDigest: 'none' };
+
+function mocks(overrides: Record<string, Activity> = {}) {
+  return recording({
+    lockHolder: async () => null,
+    preflightHop: async () => ({ sourceBytes: 1000, freeBytes: 10_000 }),
+    planSync: async () => plan,
+    promotionGate: async () => ({ required: false, approvers: [], timeoutMs: 3600_000 }),
+    stopService: async () => undefined,
+    snapshot: async () => ({ snapshot: '/data.snap' }),
+    syncData: async () => ({ bytes: 1000, matchedBytes: 0, literalBytes: 1000, attempt: 1 }),
+    resignDestinationToken: async () => ({ after: { iss: 'localhost', sub: 'publisher' } }),
+    restartAndVerify: async () => ({ marker: 'PUBLISH_SUCCESS' }),
+    restoreSnapshot: async () => ({ restored: true }),
+    dropSnapshot: async () => undefined,
+    ...overrides,
+  });
+}
+
+describe('promoteHop against mocked activities', () => {
+  let env: TestWorkflowEnvironment;
+  let n = 0;
+  before(async () => {
+    env = await timeSkipping();
+  });
+  after(() => env?.teardown());
+
+  const hop = (activities: Record<string, Activity>, input: Partial<HopInput> = {}) =>
+    withWorker(env, activities, (taskQueue) =>
+      failureOf(
+        env.client.workflow.execute(promoteHop, {
+          taskQueue,
+          workflowId: `hop-${++n}`,
+          args: [{ from: 'prod', to: 'test', ...input }],
+        }),
+      ),
+    );
+
+  it('a failed copy restores the snapshot and starts the destination on its old data', async () => {
+    const { calls, inputs, activities } = mocks({
+      syncData: async () => {
+        throw fail(FailureType.CommandFailed, 'rsync: connection unexpectedly closed');
+      },
+    });
+    const failure = await hop(activities);
+    assert.equal(failure.type, 'CommandFailed');
+    assert.match(failure.message, /connection unexpectedly closed/);
+    assert.deepEqual(calls.slice(calls.indexOf('syncData')), [
+      'syncData',
+      'restoreSnapshot',
+      'restartAndVerify',
+    ]);
+    assert.deepEqual(inputs.at(-1), { name: 'restartAndVerify', input: { env: 'test' } });
+    assert.ok(!calls.includes('dropSnapshot'), 'the snapshot stays after a failure');
+  });
+
+  it('a snapshot that is gone fails RestoreFailed, saying the data dir was not restored', async () => {
+    const { calls, activities } = mocks({
+      syncData: async () => {
+        throw fail(FailureType.CommandFailed, 'rsync: connection unexpectedly closed');
+      },
+      restoreSnapshot: async () => ({ restored: false }),
+    });
+    const failure = await hop(activities);
+    assert.equal(failure.type, 'RestoreFailed');
+    assert.match(
+      failure.message,
+      /connection unexpectedly closed; then restore of test failed: .*NOT restored/,
+    );
+    assert.ok(!calls.includes('restartAndVerify'), 'not started on data that is not the old data');
+  });
+
+  it('a source that does not start again after the final pass fails SourceNotStarted; the destination is put back', async () => {
+    const { calls, inputs, activities } = mocks({
+      restartAndVerify: async (input: { env: string }) => {
+        if (input.env === 'prod')
+          throw fail(FailureType.MarkerTimeout, 'host vm-prod: no PUBLISH_SUCCESS within 90s');
+        return { marker: 'PUBLISH_SUCCESS' };
+      },
+    });
+    const failure = await hop(activities as Record<string, Activity>, { consistent: true });
+    assert.equal(failure.type, 'SourceNotStarted');
+    assert.match(failure.message, /prod did not start again: host vm-prod: no PUBLISH_SUCCESS/);
+    const stops = inputs.filter((c) => c.name === 'stopService').map((c) => c.input);
+    assert.deepEqual(stops, [{ env: 'test' }, { env: 'prod' }]);
+    assert.equal(calls.filter((c) => c === 'syncData').length, 2, 'the live pass and the final pass');
+    assert.deepEqual(calls.slice(-2), ['restoreSnapshot', 'restartAndVerify']);
+    assert.deepEqual(inputs.at(-1)?.input, { env: 'test' });
+  });
+
+  it('a dry run plans and changes nothing', async () => {
+    const { calls, activities } = mocks();
+    const result = await withWorker(env, activities, (taskQueue) =>
+      env.client.workflow.execute(promoteHop, {
+        taskQueue,
+        workflowId: `hop-${++n}`,
+        args: [{ from: 'prod', to: 'test', dryRun: true }],
+      }),
+    );
+    assert.equal(result.dryRun, true);
+    assert.deepEqual(calls, ['preflightHop', 'planSync']);
+  });
+});
