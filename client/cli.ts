@@ -162,7 +162,10 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /** The command `argv` names (one or two words) and its arguments, or why there is none. */
-function resolve(argv: string[]): { entry: Entry; rest: string[] } | { unknown: string } {
+function resolve(args: string[]): { entry: Entry; rest: string[] } | { unknown: string } {
+  // A global option before the command goes after it: `rekey --config F rotate ...`.
+  const global = args[0] === '--config' ? 2 : args[0]?.startsWith('--config=') ? 1 : 0;
+  const argv = [...args.slice(global), ...args.slice(0, global)];
   const two = argv.slice(0, 2).join(' ');
   const [name, rest] = two in COMMANDS ? [two, argv.slice(2)] : [argv[0] as string, argv.slice(1)];
   const entry = COMMANDS[name];
@@ -213,10 +216,17 @@ function reportError(err: unknown): number {
   }
   if (err instanceof WorkflowFailedError) {
     console.error(`rekey: the run failed: ${errorText(err)}`);
-    return 1;
+    return refusedBeforeAnyChange(err) ? 2 : 1;
   }
   console.error(`rekey: ${err instanceof Error ? err.message : String(err)}`);
   return 1;
+}
+
+/** A run that ended at its first checks: bad input, or its environments held by another run. */
+function refusedBeforeAnyChange(err: Error): boolean {
+  let cause: unknown = err;
+  while (cause instanceof Error && cause.cause) cause = cause.cause;
+  return cause instanceof ApplicationFailure && ['BadInput', 'EnvironmentBusy'].includes(cause.type ?? '');
 }
 
 export function main(argv: string[]): void {

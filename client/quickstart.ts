@@ -11,12 +11,17 @@ import type { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { SignJWT } from 'jose';
-import { openHost } from '../activities/hosts';
-import { fingerprint, generateKeyPair, parsePrivateKey } from '../activities/keys';
-import { writeFileAtomicSync } from '../activities/local-files';
-import { createSecretStore, storeKeyPair } from '../activities/secret-store';
-import { createServiceDriver } from '../activities/service';
-import { shellQuote } from '../activities/shell';
+import {
+  createSecretStore,
+  createServiceDriver,
+  fingerprint,
+  generateKeyPair,
+  openHost,
+  parsePrivateKey,
+  shellQuote,
+  storeKeyPair,
+  writeFileAtomicSync,
+} from '../activities/library';
 import { loadConfig } from '../config/load';
 import { createRekeyWorker } from '../worker/worker';
 import { progressQuery } from '../workflows/messages';
@@ -59,7 +64,7 @@ function findTemporalCli(): string | undefined {
   return undefined; // the SDK downloads a CLI itself
 }
 
-/** The shim's docker compose command line for the stand-in, as a YAML plain scalar. */
+/** The shim's docker compose command line for the stand-in, as a YAML double-quoted string. */
 const composeLine = (what: string) =>
   `${shellQuote(join(SHIM_BIN, 'docker'))} compose -f ./.generated/docker-compose.yaml ${what} spacetimedb`;
 const compose = (what: string) => JSON.stringify(composeLine(what));
@@ -180,17 +185,23 @@ function watchProgress(client: Client, workflowId: string): () => Promise<void> 
   };
 }
 
-/** Resolves at SIGINT or SIGTERM; a timer keeps Node alive until then. */
-function untilStopped(): Promise<string> {
+/** `stopped` resolves at SIGINT or SIGTERM; a timer keeps Node alive until then, or until
+ * `release` (a failure on the way). */
+function untilStopped(): { stopped: Promise<string>; release: () => void } {
   const alive = setInterval(() => {}, 1 << 30);
-  return new Promise((res) => {
+  let release = () => {};
+  const stopped = new Promise<string>((res) => {
     const stop = (signal: string) => {
+      release();
+      res(signal);
+    };
+    release = () => {
       clearInterval(alive);
       process.off('SIGINT', stop).off('SIGTERM', stop);
-      res(signal);
     };
     process.once('SIGINT', stop).once('SIGTERM', stop);
   });
+  return { stopped, release };
 }
 
 export async function quickstart(opts: { dir?: string; keep?: boolean } = {}): Promise<number> {
@@ -261,6 +272,8 @@ next:
   then rekey.example.yaml and the README's "Deploy to your VMs" for a real deployment`);
       return result.ok ? 0 : 1;
     }
+    // From here a signal ends the wait below (handlers in place before anything else awaits).
+    const wait = untilStopped();
     process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
     console.log(`
 the dev server, the Web UI and a worker stay up until Ctrl-C:
@@ -271,8 +284,12 @@ the dev server, the Web UI and a worker stay up until Ctrl-C:
     ${rekey} rotate --env local --yes --wait --config ${cfg}
     ${rekey} status rotate-jwt/local`);
     // A worker runs once: a second one serves the runs started from the other terminal.
-    const serving = await createRekeyWorker({ config, connection: env.nativeConnection });
-    await serving.runUntil(untilStopped());
+    try {
+      const serving = await createRekeyWorker({ config, connection: env.nativeConnection });
+      await serving.runUntil(wait.stopped);
+    } finally {
+      wait.release();
+    }
     return result.ok ? 0 : 1;
   } finally {
     process.off('SIGINT', interrupted).off('SIGTERM', interrupted);

@@ -12,7 +12,7 @@ import {
 } from '@temporalio/client';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { temporal } from '@temporalio/proto';
-import { hopProblem } from '../activities/hop-checks';
+import { hopProblem } from '../activities/library';
 import { gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
@@ -112,12 +112,18 @@ export async function followRun<W extends Workflow>(
   let last = '';
   let said = Date.now();
   const say = async () => {
-    const p = await progressOf(client, handle.workflowId).catch(() => undefined);
-    if (!p || p.state === 'completed' || p.state === 'failed') return;
+    const run = await progressOf(client, handle.workflowId).catch(() => undefined);
+    if (!run || run.state === 'completed' || run.state === 'failed') return;
+    // A promotion's gate and copy are in its running hop.
+    const hop = run.childWorkflowId
+      ? await progressOf(client, run.childWorkflowId).catch(() => undefined)
+      : undefined;
+    const p = hop ?? run;
     const step = p.steps.find((s) => s.name === p.current);
+    const where = hop ? `${run.current}: ` : '';
     const now = p.pendingGate
-      ? `waiting at ${p.pendingGate.name} for ${p.pendingGate.approvers.join(', ')} (rekey ${p.pendingGate.kind === 'expedite' ? 'expedite' : 'approve'} ${handle.workflowId} --by NAME)`
-      : `at ${p.current ?? 'the start'}${step?.detail ? `: ${step.detail}` : ''}`;
+      ? `${where}waiting at ${p.pendingGate.name} for ${p.pendingGate.approvers.join(', ')} (rekey ${p.pendingGate.kind === 'expedite' ? 'expedite' : 'approve'} ${handle.workflowId} --by NAME)`
+      : `${where}at ${p.current ?? 'the start'}${step?.detail ? `: ${step.detail}` : ''}`;
     if (now !== last || Date.now() - said > 60_000) {
       console.log(`  ${now === last ? 'still ' : ''}${now}`);
       [last, said] = [now, Date.now()];

@@ -1,8 +1,7 @@
 // `rekey sync-status`: how much data each environment holds, as the guide's sync-status shows,
 // read with `du` on each host (over SSH with pinned host keys). Changes nothing.
 import { ApplicationFailure } from '@temporalio/common';
-import { withHost } from '../activities/hosts';
-import { shellQuote } from '../activities/shell';
+import { shellQuote, withHost } from '../activities/library';
 import type { Config } from '../config/schema';
 
 export interface DataSize {

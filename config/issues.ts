@@ -35,6 +35,11 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], schema?: z.Z
       .map((i) => String(i.path.at(-1)));
     const known = [...new Set([...siblingsMissing, ...(schema ? keysAt(schema, issue.path) : [])])];
     for (const key of issue.keys) {
+      if (known.includes(key)) {
+        // Known to another kind of entry at this place (a union: an ssh host's `port` on a local one).
+        problems.push({ path: issue.path, key, message: `"${key}" does not apply to this kind of entry` });
+        continue;
+      }
       const guess = closest(key, known);
       if (guess && siblingsMissing.includes(guess))
         explained.add([...issue.path, guess].map(String).join('.'));

@@ -1,11 +1,12 @@
 // The operator's path end to end: a `rekey worker` process and the CLI's rotate, status,
 // approve and verify commands against the real dev server and hosts.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { approversConfig, keyFile } from './infra/approvers';
 import { testEnv } from './infra/env';
@@ -204,6 +205,18 @@ describe('rekey CLI with a worker', () => {
         ? true
         : undefined,
     );
+    // Meanwhile prod is held: a promotion out of it is refused before any change, exit 2.
+    const busy = await promisify(execFile)(
+      process.execPath,
+      [join(repo, 'bin/rekey'), 'promote', 'prod', 'test', '--yes', '--wait', '--config', t.configFile],
+      { env: env() },
+    ).then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    assert.equal(busy?.code, 2, busy?.stderr);
+    assert.match(busy?.stderr ?? '', /env prod is in use by rotate-jwt\/prod; nothing was changed/);
+
     const cancelled = rekey('cancel', 'rotate-jwt/prod', '--reason', 'wrong window');
     assert.equal(cancelled.status, 0, cancelled.stderr);
     assert.match(cancelled.stdout, /cancel requested for rotate-jwt\/prod/);

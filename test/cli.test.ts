@@ -73,6 +73,9 @@ describe('rekey CLI', () => {
   });
 
   it('takes --config after the positional arguments, on every command; refuses extra arguments', () => {
+    const before = rekey('--config', join(tmpdir(), 'absent-rekey.yaml'), 'verify');
+    assert.equal(before.status, 2);
+    assert.match(before.stderr, /no config file: rekey looked for --config .*absent-rekey\.yaml/);
     const after = rekey('rollover', 'api', '--dry-run', '--config', join(tmpdir(), 'absent-rekey.yaml'));
     assert.equal(after.status, 2);
     assert.match(after.stderr, /no config file: rekey looked for --config .*absent-rekey\.yaml/);

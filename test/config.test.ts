@@ -167,6 +167,12 @@ describe('config', () => {
     assert.match(broken.stderr, /broken\.yaml:\d+:\d+: not valid YAML: .*\n {4}.*\n {4} *\^/);
   });
 
+  it('a key of another kind of entry is named as such, not suggested as itself', () => {
+    const doc = exampleDoc();
+    doc.hosts.workstation.port = 22;
+    assert.deepEqual(problems(doc), ['hosts.workstation: "port" does not apply to this kind of entry']);
+  });
+
   it('places every problem at its line and column, says "missing", and suggests the closest name', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rekey-config-'));
     const lines = readFileSync(example, 'utf8').split('\n');

@@ -118,6 +118,15 @@ describe('install', () => {
         JSON.stringify({ compilerOptions: { strict: true, outDir: 'dist', types: [] }, files: ['main.ts'] }),
       );
       writeFileSync(join(dir, 'main.ts'), source);
+      // prepare runs the package's own build script.
+      writeFileSync(
+        join(dir, 'package.json'),
+        JSON.stringify({
+          name: 'rekey-prepare-test',
+          private: true,
+          scripts: { build: 'tsc -p tsconfig.json' },
+        }),
+      );
       return dir;
     }
 

@@ -41,8 +41,14 @@ async function nextRotation(): Promise<Pick<RolloverResult, 'nextRotation'>> {
   if (!patched('next-rotation-from-schedule'))
     return { nextRotation: new Date(Date.now() + 91 * 86400e3).toISOString() };
   const scheduleId = startingSchedule();
-  const next = scheduleId ? await schedules.nextScheduledStart({ scheduleId }) : null;
-  return next ? { nextRotation: next } : {};
+  if (!scheduleId) return {};
+  try {
+    const next = await schedules.nextScheduledStart({ scheduleId });
+    return next ? { nextRotation: next } : {};
+  } catch {
+    // Only a note in the result: the rollover itself is done and must not end failed over it.
+    return {};
+  }
 }
 
 export async function rolloverSigningKey(rawInput: RolloverInput): Promise<RolloverResult> {

@@ -21,16 +21,19 @@ async function cancel(args: string[]): Promise<number> {
         throw new CliError(`${id} is not running: it is ${status.name.toLowerCase()}`);
       await cancelRun(client, id, values.reason ?? 'cancelled with rekey cancel');
       console.log(`cancel requested for ${id}; its undo runs now (waiting for it to end)`);
+      let code = 0;
       try {
         await followRun(client, handle);
         console.log(`${id} completed before the cancel took effect`);
       } catch (err) {
         const cancelled = err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure;
-        console.log(cancelled ? `${id}: cancelled` : `${id}: ended: ${errorText(err)}`);
+        // Not cancelled: the undo itself failed (a snapshot gone, a source that did not start).
+        console.log(cancelled ? `${id}: cancelled` : `${id}: FAILED while stopping: ${errorText(err)}`);
+        code = cancelled ? 0 : 1;
       }
       const progress = await progressOf(client, id).catch(() => undefined);
       if (progress) console.log(formatProgress(progress));
-      return 0;
+      return code;
     },
     { needsWorker: true },
   );
@@ -49,7 +52,8 @@ A run that cannot be cancelled (its worker gone for good) can be terminated with
 Options:
   --reason TEXT   recorded with the cancel request in the run's history
 
-Exit codes: 0 the run ended (cancelled, or completed first); 2 no such run, or not running.
+Exit codes: 0 the run ended (cancelled, or completed first); 1 its undo failed (the output says
+what was left); 2 no such run, or not running.
 
 Example:
   rekey cancel promote/prod..test..dev --reason "wrong source"`,

@@ -1,8 +1,6 @@
 // rekey resign-token: re-sign a cli.toml's publisher token locally, keeping its identity.
 import { statSync } from 'node:fs';
-import { parsePrivateKey } from '../../activities/keys';
-import { writeFileAtomicSync } from '../../activities/local-files';
-import { resignCliToml } from '../../activities/tokens';
+import { parsePrivateKey, resignCliToml, writeFileAtomicSync } from '../../activities/library';
 import { CliError } from '../cli-error';
 import { type Command, type Options, parse, readLocal } from './common';
 

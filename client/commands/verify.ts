@@ -1,5 +1,5 @@
 // rekey verify: read-only parity and policy check of stores and host key files.
-import { createRotationActivities } from '../../activities/rotation';
+import { createRotationActivities } from '../../activities/library';
 import { storeRegistry } from '../../worker/worker';
 import { formatVerify } from '../format';
 import { type Command, loadCliConfig, type Options, parse } from './common';
