@@ -237,6 +237,8 @@ describe('rekey CLI with a worker', () => {
       worker.kill('SIGTERM');
     });
     assert.equal(code, 0, workerLog);
-    assert.match(workerLog, /rekey worker: .* task queue rekey-cli-/);
+    assert.match(workerLog, /^rekey worker: .* task queue rekey-cli-\S+\n/);
+    assert.match(workerLog, /\nrekey worker: stopped\n$/);
+    assert.doesNotMatch(workerLog, /\[INFO\]|bundle/i, 'no SDK or bundler chatter at the default level');
   });
 });

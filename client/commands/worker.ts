@@ -11,7 +11,11 @@ async function worker(args: string[]): Promise<number> {
 export const command: Command = {
   usage: `rekey worker [--config F]
 
-Runs a rekey worker (task queue "rekey", or $REKEY_TASK_QUEUE) until SIGINT/SIGTERM.`,
+Runs a rekey worker (task queue "rekey", or $REKEY_TASK_QUEUE) until SIGINT/SIGTERM, then lets
+the activities in flight finish. Prints one line when it polls and one when it has stopped; the
+Temporal SDK's own log lines with REKEY_LOG_LEVEL=INFO (TRACE, DEBUG, INFO, WARN, ERROR).
+
+Exit codes: 0 stopped by a signal; 1 the Temporal server cannot be reached; 2 a bad config.`,
   options: {},
   run: worker,
 };
