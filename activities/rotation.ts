@@ -2,8 +2,8 @@
 // references, fingerprints and identities: key values and tokens stay inside this module.
 import { posix } from 'node:path';
 import { type GatePolicy, gatePolicy } from '../config/approvals';
+import { keyGroupMembers, keyGroupOf } from '../config/key-groups';
 import type { Config } from '../config/schema';
-import { keyGroupMembers, keyGroupOf } from '../config/summary';
 import { FailureType, fail } from '../shared/failures';
 import { type Host, resolveOnHost, withHost } from './hosts';
 import { assertPairMatches, generateKeyPair, keyFacts, publicPemOf } from './keys';

@@ -1,19 +1,8 @@
 // One screen describing a valid config: what `rekey config check` prints.
 import { parseSshPublicKey, sshFingerprint } from '../shared/sshsig';
 import { gatePolicy } from './approvals';
+import { keyGroupOf } from './key-groups';
 import type { Config } from './schema';
-
-export function keyGroupOf(cfg: Config, env: string): string {
-  const group = Object.entries(cfg.keyGroups).find(([, envs]) => envs.includes(env));
-  if (!group) throw new Error(`environment "${env}" is in no key group`);
-  return group[0];
-}
-
-/** `environments` plus every environment sharing a key group with one of them (known ones). */
-export function keyGroupMembers(cfg: Config, environments: string[]): string[] {
-  const groups = new Set(environments.map((e) => keyGroupOf(cfg, e)));
-  return Object.keys(cfg.environments).filter((e) => groups.has(keyGroupOf(cfg, e)));
-}
 
 export function summarize(cfg: Config): string {
   const lines = ['environments:'];

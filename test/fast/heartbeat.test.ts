@@ -1,9 +1,15 @@
-// Fast tier: the heartbeat helpers in an activity context (MockActivityEnvironment), with mocked
-// timers: no server, no waiting.
+// Fast tier: the heartbeat helpers and cancellation in an activity context
+// (MockActivityEnvironment): no server.
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it, mock } from 'node:test';
+import { Context } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { beat, heartbeating } from '../../activities/heartbeat';
+import { LocalHost } from '../../activities/local-host';
+import { until } from '../infra/until';
 
 describe('heartbeats', () => {
   it('heartbeating() beats every 5 s while the work runs, and stops with it', async () => {
@@ -33,6 +39,29 @@ describe('heartbeats', () => {
     } finally {
       mock.timers.reset();
     }
+  });
+
+  it('a cancelled activity stops its host command, children and all', async () => {
+    const env = new MockActivityEnvironment();
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-cancel-'));
+    const host = new LocalHost('local', dir, dir);
+    const pidFile = join(dir, 'child.pid');
+    const running = env.run(() =>
+      host.exec(`sleep 30 & echo $! > ${pidFile}; wait`, { signal: Context.current().cancellationSignal }),
+    );
+    const child = await until('the command to start', () =>
+      existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) || undefined : undefined,
+    );
+    env.cancel('CANCELLED');
+    await assert.rejects(running, /abandoned: .*CANCELLED/);
+    await until('its child to be gone', () => {
+      try {
+        process.kill(child, 0);
+        return undefined;
+      } catch {
+        return true;
+      }
+    });
   });
 
   it('beat() reports details inside an activity and does nothing outside one', async () => {
