@@ -6,7 +6,14 @@
 // starts the destination again on its old data (restoring the snapshot once the copy began).
 // The copy heartbeats rsync's progress (shown with the pending activity, kept out of history).
 
-import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  type ActivityOptions,
+  CancellationScope,
+  patched,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { CopyStats, PromotionActivities, SyncPlan } from '../activities/promotion';
 import type { RotationActivities } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
@@ -22,9 +29,16 @@ import { ProgressTracker } from './progress';
 const promotion = proxyActivities<PromotionActivities>(shortActivity);
 // Work on a data dir (du, dry run, snapshot, restore) takes as long as the dir is large; it
 // heartbeats, so a lost worker is noticed within seconds all the same.
-const onDataDir = summarized<PromotionActivities>({ ...serviceActivity, startToCloseTimeout: '1h' });
+const dataDirWork: ActivityOptions = { ...serviceActivity, startToCloseTimeout: '1h' };
+const onDataDir = summarized<PromotionActivities>(dataDirWork);
+// What stops a service or writes a data dir, when the run is cancelled meanwhile, is waited for
+// until it has ended: the undo (start again, restore) must not race a stop or copy still running.
+const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
+const changingDataDir = summarized<PromotionActivities>({ ...dataDirWork, ...settled });
 // A copy may take hours.
-const copying = summarized<PromotionActivities>({ ...serviceActivity, startToCloseTimeout: '6h' });
+const copyWork: ActivityOptions = { ...serviceActivity, startToCloseTimeout: '6h' };
+const copying = summarized<PromotionActivities>(copyWork);
+const settledCopying = summarized<PromotionActivities>({ ...copyWork, ...settled });
 const onService = summarized<RotationActivities>(serviceActivity);
 
 export interface HopResult {
@@ -72,7 +86,9 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
     ],
     `${input.dryRun ? 'plan copying' : 'copy'} the data of ${input.from} to ${input.to}`,
   );
-  const hop = new Hop(tracker, new Gates(tracker, hopRequest(raw, input)), input, gateFirst);
+  // Runs recorded before a cancel waited for the host work in flight replay as they were.
+  const settle = patched('settle-host-work-on-cancel');
+  const hop = new Hop(tracker, new Gates(tracker, hopRequest(raw, input)), input, gateFirst, settle);
   try {
     // A dry run changes nothing and takes no lock.
     if (input.dryRun) return await hop.run();
@@ -128,9 +144,16 @@ class Hop {
     private readonly input: HopOptions,
     /** Runs recorded before the destination stayed up through the approval wait replay as they were. */
     private readonly gateFirst: boolean,
+    /** Stop, snapshot and copy are waited for when the run is cancelled while they run. */
+    private readonly settle: boolean,
   ) {
     this.from = input.from;
     this.to = input.to;
+  }
+
+  /** The proxy for a step that stops a service or writes a data dir. */
+  private changing(summary: string) {
+    return (this.settle ? changingDataDir : onDataDir)(summary);
   }
 
   async run(): Promise<HopResult> {
@@ -171,11 +194,11 @@ class Hop {
   /** From the stop on: a failure here leaves the destination running again (see `undo`). */
   private async replaceData(approved: SyncPlan | undefined, gate: GateRules | undefined): Promise<HopResult> {
     const { from, to, tracker, runId } = this;
-    await tracker.run('stop', () => onDataDir(`stop ${to}`).stopService({ env: to }));
+    await tracker.run('stop', () => this.changing(`stop ${to}`).stopService({ env: to }));
     const plan = gate ? await this.approvedPlan(gate) : approved;
     if (!plan) throw new Error('unreachable: no plan');
     if (this.gateFirst) await this.recheck(plan);
-    await tracker.run('snapshot', () => onDataDir(`snapshot ${to}'s data dir`).snapshot({ to, runId }));
+    await tracker.run('snapshot', () => this.changing(`snapshot ${to}'s data dir`).snapshot({ to, runId }));
     this.snapshotTaken = true;
     // The copy deletes no more than the approved plan showed (rsync exit 25 otherwise).
     const copied = await this.copy('copy', plan.delete);
@@ -250,7 +273,12 @@ class Hop {
     const { from, to } = this;
     return this.tracker.run(
       step,
-      () => copying(`${step}: rsync ${from} -> ${to}`).syncData({ from, to, maxDelete }),
+      () =>
+        (this.settle ? settledCopying : copying)(`${step}: rsync ${from} -> ${to}`).syncData({
+          from,
+          to,
+          maxDelete,
+        }),
       copyText,
     );
   }
@@ -262,7 +290,9 @@ class Hop {
     let passed: CopyStats | undefined;
     let passError: unknown;
     try {
-      await tracker.run('stop source', () => onDataDir(`stop ${from} (source)`).stopService({ env: from }));
+      await tracker.run('stop source', () =>
+        this.changing(`stop ${from} (source)`).stopService({ env: from }),
+      );
       // Unbounded: after the bounded live pass, the destination holds only what the source
       // held, so this pass deletes only what the source itself removed meanwhile.
       passed = await this.copy('final pass', null);

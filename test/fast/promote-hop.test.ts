@@ -1,7 +1,8 @@
 // Fast tier: one promotion hop against mocked activities on the time-skipping test server. What a
 // failure leaves behind is the point: a copy that fails restores the destination's snapshot and
 // starts it; a snapshot that is gone fails RestoreFailed; a source that does not start again after
-// a --consistent final pass fails SourceNotStarted, and the destination is still put back.
+// a --consistent final pass fails SourceNotStarted, and the destination is still put back; a
+// cancel while a stop runs waits for it before the undo starts the service again.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -10,6 +11,7 @@ import { FailureType, fail } from '../../shared/failures';
 import { promoteHop } from '../../workflows';
 import type { HopInput } from '../../workflows/inputs';
 import { failureOf } from '../helpers';
+import { until } from '../infra/until';
 import { recording, timeSkipping, withWorker } from './harness';
 
 type Activity = (...args: never[]) => Promise<unknown>;
@@ -102,6 +104,33 @@ describe('promoteHop against mocked activities', () => {
     assert.equal(calls.filter((c) => c === 'syncData').length, 2, 'the live pass and the final pass');
     assert.deepEqual(calls.slice(-2), ['restoreSnapshot', 'restartAndVerify']);
     assert.deepEqual(inputs.at(-1)?.input, { env: 'test' });
+  });
+
+  it('a run cancelled while its destination stops waits for the stop before starting it again', async () => {
+    const events: string[] = [];
+    const { activities } = mocks({
+      stopService: async () => {
+        events.push('stop begins');
+        await new Promise((r) => setTimeout(r, 1500));
+        events.push('stop ends');
+      },
+      restartAndVerify: async (input: { env: string }) => {
+        events.push(`start ${input.env}`);
+        return { marker: 'PUBLISH_SUCCESS' };
+      },
+    });
+    const failure = await withWorker(env, activities as Record<string, Activity>, async (taskQueue) => {
+      const h = await env.client.workflow.start(promoteHop, {
+        taskQueue,
+        workflowId: `hop-${++n}`,
+        args: [{ from: 'prod', to: 'test' }],
+      });
+      await until('the stop to begin', () => (events.includes('stop begins') ? true : undefined));
+      await h.cancel();
+      return failureOf(h.result());
+    });
+    assert.match(failure.message, /cancel/i);
+    assert.deepEqual(events, ['stop begins', 'stop ends', 'start test']);
   });
 
   it('a dry run plans and changes nothing', async () => {
