@@ -27,11 +27,12 @@ const rotation = proxyActivities<RotationActivities>(shortActivity);
 const onEnv = summarized<RotationActivities>(shortActivity);
 // Restarts with publish and marker waits, and the roll-back that includes one.
 const onService = summarized<RotationActivities>(serviceActivity);
-// A cancelled run waits for a store write in flight to end before it puts the stores back.
-const staging = proxyActivities<RotationActivities>({
-  ...shortActivity,
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-});
+// A cancelled run waits for a store write, a host change or a restart in flight to end before it
+// puts things back: the undo must not race them.
+const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
+const onEnvSettled = summarized<RotationActivities>({ ...shortActivity, ...settled });
+const onServiceSettled = summarized<RotationActivities>({ ...serviceActivity, ...settled });
+const staging = proxyActivities<RotationActivities>({ ...shortActivity, ...settled });
 
 export type EnvOutcome =
   | {
@@ -135,8 +136,10 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
 
   await approve(tracker, gates, plan, input);
   const staged = await stageAndVerify(tracker, plan, runId);
+  // Runs recorded before a cancel waited for the host work in flight replay as they were.
+  const settle = patched('settle-host-work-on-cancel');
   const outcomes = await Promise.all(
-    plan.environments.map((e) => rotateEnvironment(tracker, input, runId, e, staged)),
+    plan.environments.map((e) => rotateEnvironment(tracker, input, runId, e, staged, settle)),
   );
   await CancellationScope.nonCancellable(() => rollBackSplitGroups(tracker, runId, plan, outcomes));
   // A cancelled run has rolled back what it had changed; it ends cancelled, not completed.
@@ -300,8 +303,12 @@ async function rotateEnvironment(
   runId: string,
   plan: EnvPlan,
   staged: StagedGroup[],
+  /** A cancel waits for the install, re-sign or restart in flight before the rollback. */
+  settle: boolean,
 ): Promise<EnvOutcome> {
   const { env } = plan;
+  const onHost = settle ? onEnvSettled : onEnv;
+  const service = settle ? onServiceSettled : onService;
   const step = `rotate ${env}`;
   const group = staged.find((g) => g.refs[env]);
   const ref = group?.refs[env];
@@ -310,10 +317,10 @@ async function rotateEnvironment(
   let identity: TokenIdentity | null = null;
   try {
     if (input.syncMountedKeys)
-      await onEnv(`install the new key files on ${env}`).installKeyFiles({ env, runId, ref });
+      await onHost(`install the new key files on ${env}`).installKeyFiles({ env, runId, ref });
     if (input.preserveToken) {
       tracker.set(step, 'running', 're-signing publisher token');
-      const token = await onEnv(`re-sign ${env}'s publisher token, same identity`).resignPublisherToken({
+      const token = await onHost(`re-sign ${env}'s publisher token, same identity`).resignPublisherToken({
         env,
         runId,
         ref,
@@ -329,8 +336,7 @@ async function rotateEnvironment(
     let marker: string | undefined;
     if (input.syncMountedKeys) {
       tracker.set(step, 'running', 'restarting and waiting for publish markers');
-      marker = (await onService(`restart ${env}, publish, wait for markers`).restartAndVerify({ env }))
-        .marker;
+      marker = (await service(`restart ${env}, publish, wait for markers`).restartAndVerify({ env })).marker;
     }
     tracker.set(step, 'done', `now ${group.fingerprint.slice(0, 16)}`);
     return {

@@ -140,4 +140,36 @@ describe('rotateJwtKeys against mocked activities', () => {
     );
     assert.ok(calls.includes('restoreSecrets'), 'the stores were put back before the host failed');
   });
+
+  it('a run cancelled while key files are installed waits for the install, then rolls back', async () => {
+    const events: string[] = [];
+    const { calls, activities } = mocks(false, {
+      installKeyFiles: async () => {
+        events.push('install begins');
+        await new Promise((r) => setTimeout(r, 1500));
+        events.push('install ends');
+        return {};
+      },
+      restoreHost: async () => {
+        events.push('roll back');
+        return { restored: ['key files', 'token'] };
+      },
+    });
+    const failure = await withWorker(activities, async (taskQueue) => {
+      const h = await env.client.workflow.start(rotateJwtKeys, {
+        taskQueue,
+        workflowId: `cancel-${n}`,
+        args: [{ environments: ['prod'] }],
+      });
+      await until('the install to begin', () => (events.includes('install begins') ? true : undefined));
+      await h.cancel();
+      return failureOf(h.result());
+    });
+    assert.match(failure.message, /cancel/i);
+    assert.deepEqual(events, ['install begins', 'install ends', 'roll back']);
+    assert.ok(
+      !calls.includes('resignPublisherToken') && !calls.includes('restartAndVerify'),
+      calls.join(', '),
+    );
+  });
 });
