@@ -91,6 +91,10 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'run a rekey worker until SIGINT/SIGTERM',
     load: async () => (await import('./commands/worker')).command,
   },
+  'codec-server': {
+    summary: 'the payload codec over HTTP for the Web UI and the temporal CLI',
+    load: async () => (await import('./commands/codec-server')).command,
+  },
   'config check': {
     summary: 'validate rekey.yaml and summarize it',
     load: async () => (await import('./commands/config')).check,
@@ -218,7 +222,14 @@ function reportError(err: unknown): number {
     console.error(`rekey: the run failed: ${errorText(err)}`);
     return refusedBeforeAnyChange(err) ? 2 : 1;
   }
-  console.error(`rekey: ${err instanceof Error ? err.message : String(err)}`);
+  const message = err instanceof Error ? err.message : String(err);
+  if (/binary\/encrypted/.test(message)) {
+    console.error(
+      `rekey: ${message}: the run's payloads are sealed with a codec; use the config that has it (--config F or REKEY_CONFIG)`,
+    );
+    return 2;
+  }
+  console.error(`rekey: ${message}`);
   return 1;
 }
 

@@ -13,6 +13,7 @@ import {
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { temporal } from '@temporalio/proto';
 import { hopProblem } from '../activities/library';
+import { dataConverterOf } from '../codec/keys';
 import { gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import { keyGroupMembers } from '../config/key-groups';
@@ -53,7 +54,7 @@ import { signAs } from './sign';
  */
 export async function withClient<T>(
   fn: (client: Client) => Promise<T>,
-  opts: { needsWorker?: boolean } = {},
+  opts: { needsWorker?: boolean; config?: Config } = {},
 ): Promise<T> {
   const { connectionOptions, namespace } = connectConfig();
   const address = connectionOptions.address;
@@ -67,7 +68,8 @@ export async function withClient<T>(
     );
   }
   try {
-    const client = new Client({ connection, namespace });
+    // With a codec configured, payloads are sealed on the way out and opened on the way in.
+    const client = new Client({ connection, namespace, ...dataConverterOf(opts.config) });
     if (opts.needsWorker) await requireWorker(client, address);
     return await fn(client);
   } finally {

@@ -57,6 +57,9 @@ export function parseConfig(
   for (const store of Object.values(cfg.stores)) {
     if (store.type === 'file') store.dir = resolvePath(base, store.dir);
   }
+  for (const source of Object.values(cfg.codec?.keys ?? {})) {
+    if ('file' in source) source.file = resolvePath(base, source.file);
+  }
   const problems: Problem[] = [];
   for (const [hostName, host] of Object.entries(cfg.hosts)) {
     if (host.type === 'ssh') {

@@ -284,6 +284,20 @@ export const Approvals = z.strictObject({
   mode: ApprovalMode.default('signed'),
 });
 
+/** Where a codec key comes from: a file or an environment variable holding base64 of 32 bytes. */
+const CodecKeySource = z.union([
+  z.strictObject({ file: z.string().min(1) }),
+  z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }),
+]);
+
+/** The payload codec (AES-256-GCM): `active` seals new payloads, every key in `keys` opens. */
+export const Codec = z
+  .strictObject({
+    active: name,
+    keys: z.record(name, CodecKeySource),
+  })
+  .refine((c) => c.active in c.keys, { message: 'active must name one of codec.keys', path: ['active'] });
+
 export const Promotion = z.strictObject({
   /** A hop whose plan deletes more than this share of the destination's files (or whose source
    * is empty) is refused unless run with --allow-shrink. */
@@ -303,6 +317,7 @@ export const Config = z
     keyrings: z.record(name, Keyring).default({}),
     approvals: Approvals.prefault({}),
     promotion: Promotion.prefault({}),
+    codec: Codec.optional(),
   })
   // The checks across sections (references, key groups, approvals): config/cross-checks.ts.
   .superRefine((cfg, ctx) =>

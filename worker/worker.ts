@@ -6,6 +6,7 @@ import { createPromotionActivities } from '../activities/promotion';
 import { createRotationActivities } from '../activities/rotation';
 import { createScheduleActivities } from '../activities/schedules';
 import { createSecretStore, type SecretStore } from '../activities/secret-store';
+import { dataConverterOf } from '../codec/keys';
 import type { Config } from '../config/schema';
 import { taskQueue } from '../shared/task-queue';
 import { workflowBundle } from './bundle';
@@ -41,6 +42,7 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
     namespace: opts.namespace ?? 'default',
     taskQueue: taskQueue(opts.taskQueue),
     workflowBundle: workflowBundle(),
+    ...dataConverterOf(opts.config),
     ...(opts.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: opts.maxCachedWorkflows }),
     activities: {
       ...createRotationActivities({ config: opts.config, store }),

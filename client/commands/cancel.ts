@@ -6,7 +6,7 @@ import { errorText } from '../../workflows/errors';
 import { CliError } from '../cli-error';
 import { formatProgress } from '../format';
 import { cancelRun, followRun, progressOf, withClient } from '../runs';
-import { type Command, type Options, parse, runIdArg } from './common';
+import { type Command, type Options, optionalCliConfig, parse, runIdArg } from './common';
 
 const OPTIONS = { reason: { type: 'string' } } satisfies Options;
 
@@ -35,7 +35,7 @@ async function cancel(args: string[]): Promise<number> {
       if (progress) console.log(formatProgress(progress));
       return code;
     },
-    { needsWorker: true },
+    { needsWorker: true, config: optionalCliConfig(values.config) },
   );
 }
 

@@ -49,6 +49,12 @@ export function configPath(value: string | undefined): string {
   return value ?? process.env.REKEY_CONFIG ?? 'rekey.yaml';
 }
 
+/** For commands that work without a config but use its codec when there is one: the config
+ * named by --config (which must exist), else $REKEY_CONFIG or ./rekey.yaml when present. */
+export function optionalCliConfig(value: string | undefined): Config | undefined {
+  return value || existsSync(configPath(undefined)) ? loadCliConfig(value) : undefined;
+}
+
 /** The config named by --config, else $REKEY_CONFIG, else ./rekey.yaml; a missing file says
  * where rekey looked and how to start one. */
 export function loadCliConfig(value: string | undefined): Config {

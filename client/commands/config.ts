@@ -1,7 +1,9 @@
 // rekey config check / schema.
 import { z } from 'zod';
+import { codecOf } from '../../codec/keys';
 import { Config } from '../../config/schema';
 import { summarize } from '../../config/summary';
+import { CliError } from '../cli-error';
 import { type Command, configPath, loadCliConfig, type Options, parse } from './common';
 
 const OPTIONS = {} satisfies Options;
@@ -10,8 +12,18 @@ async function configCheck(args: string[]): Promise<number> {
   const { values } = parse(args, OPTIONS);
   const file = configPath(values.config);
   const cfg = loadCliConfig(values.config);
+  // The codec's keys are read here too, so that a missing or short key shows before a worker starts.
+  try {
+    codecOf(cfg);
+  } catch (err) {
+    throw new CliError(`${file}: ${(err as Error).message}`);
+  }
   console.log(`${file}: ok`);
   console.log(summarize(cfg));
+  if (cfg.codec)
+    console.log(
+      `codec: payloads sealed with key ${cfg.codec.active}; opens ${Object.keys(cfg.codec.keys).join(', ')}`,
+    );
   return 0;
 }
 

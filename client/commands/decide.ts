@@ -77,7 +77,7 @@ function decide(kind: DecisionKind): (args: string[]) => Promise<number> {
           );
         return 0;
       },
-      { needsWorker: true },
+      { needsWorker: true, config },
     );
   };
 }

@@ -49,7 +49,7 @@ async function promote(args: string[]): Promise<number> {
       console.log(formatHops(hops));
       return 0;
     },
-    { needsWorker: true },
+    { needsWorker: true, config },
   );
 }
 

@@ -51,7 +51,7 @@ async function rollover(args: string[]): Promise<number> {
       );
       return 0;
     },
-    { needsWorker: true },
+    { needsWorker: true, config },
   );
 }
 

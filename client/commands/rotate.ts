@@ -53,7 +53,7 @@ async function rotate(args: string[]): Promise<number> {
       console.log(formatRotateResult(result));
       return result.ok ? 0 : 1;
     },
-    { needsWorker: true },
+    { needsWorker: true, config },
   );
 }
 

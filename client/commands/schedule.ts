@@ -3,7 +3,15 @@ import type { ScheduleHandle } from '@temporalio/client';
 import { CliError } from '../cli-error';
 import { expandToKeyGroups, withClient } from '../runs';
 import { createRolloverSchedule, createRotationSchedule, formatSchedule } from '../schedules';
-import { type Command, loadCliConfig, type Options, parse, requester, runIdArg } from './common';
+import {
+  type Command,
+  loadCliConfig,
+  type Options,
+  optionalCliConfig,
+  parse,
+  requester,
+  runIdArg,
+} from './common';
 
 const CREATE_OPTIONS = {
   env: { type: 'string', multiple: true },
@@ -24,12 +32,15 @@ async function scheduleCreate(args: string[]): Promise<number> {
     if (!keyring) throw new CliError('schedule create rollover needs a keyring name');
     if (!values.yes)
       throw new CliError(`scheduled rollovers change keyring ${keyring} unattended: pass --yes`);
-    return withClient(async (client) => {
-      console.log(
-        formatSchedule(await (await createRolloverSchedule(client, config, { keyring, every })).describe()),
-      );
-      return 0;
-    });
+    return withClient(
+      async (client) => {
+        console.log(
+          formatSchedule(await (await createRolloverSchedule(client, config, { keyring, every })).describe()),
+        );
+        return 0;
+      },
+      { config },
+    );
   }
   if (positionals[0] !== 'rotate-jwt')
     throw new CliError('schedule create takes rotate-jwt or rollover KEYRING');
@@ -40,15 +51,18 @@ async function scheduleCreate(args: string[]): Promise<number> {
       `scheduled rotations of ${environments.join(', ')} would change keys unattended: pass --yes, or require an approval for them (approvals.requiredFor)`,
     );
   }
-  return withClient(async (client) => {
-    const handle = await createRotationSchedule(client, config, {
-      environments,
-      every,
-      as: requester(values),
-    });
-    console.log(formatSchedule(await handle.describe()));
-    return 0;
-  });
+  return withClient(
+    async (client) => {
+      const handle = await createRotationSchedule(client, config, {
+        environments,
+        every,
+        as: requester(values),
+      });
+      console.log(formatSchedule(await handle.describe()));
+      return 0;
+    },
+    { config },
+  );
 }
 
 function scheduleCommand(
@@ -57,11 +71,14 @@ function scheduleCommand(
   return async (args) => {
     const { values, positionals } = parse(args, ACTION_OPTIONS, 1);
     const id = runIdArg(positionals, 'schedule');
-    return withClient(async (client) => {
-      const out = await action(client.schedule.getHandle(id), values);
-      if (out) console.log(out);
-      return 0;
-    });
+    return withClient(
+      async (client) => {
+        const out = await action(client.schedule.getHandle(id), values);
+        if (out) console.log(out);
+        return 0;
+      },
+      { config: optionalCliConfig(values.config) },
+    );
   };
 }
 

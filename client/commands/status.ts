@@ -1,25 +1,28 @@
 // rekey status: where a run is.
 import { formatProgress } from '../format';
 import { progressOf, withClient } from '../runs';
-import { type Command, type Options, parse, runIdArg } from './common';
+import { type Command, type Options, optionalCliConfig, parse, runIdArg } from './common';
 
 const OPTIONS = {} satisfies Options;
 
 async function status(args: string[]): Promise<number> {
-  const { positionals } = parse(args, OPTIONS, 1);
+  const { values, positionals } = parse(args, OPTIONS, 1);
   const id = runIdArg(positionals, 'status');
-  return withClient(async (client) => {
-    const desc = await client.workflow.getHandle(id).describe();
-    console.log(`${id}: ${desc.status.name}`);
-    const progress = await progressOf(client, id);
-    console.log(formatProgress(progress));
-    // A promotion's hop runs as a child workflow: show where it is too.
-    if (progress.childWorkflowId && progress.state === 'running') {
-      const child = await progressOf(client, progress.childWorkflowId).catch(() => undefined);
-      if (child) console.log(`${progress.childWorkflowId}:\n${formatProgress(child)}`);
-    }
-    return ['FAILED', 'TERMINATED', 'CANCELLED', 'TIMED_OUT'].includes(desc.status.name) ? 1 : 0;
-  });
+  return withClient(
+    async (client) => {
+      const desc = await client.workflow.getHandle(id).describe();
+      console.log(`${id}: ${desc.status.name}`);
+      const progress = await progressOf(client, id);
+      console.log(formatProgress(progress));
+      // A promotion's hop runs as a child workflow: show where it is too.
+      if (progress.childWorkflowId && progress.state === 'running') {
+        const child = await progressOf(client, progress.childWorkflowId).catch(() => undefined);
+        if (child) console.log(`${progress.childWorkflowId}:\n${formatProgress(child)}`);
+      }
+      return ['FAILED', 'TERMINATED', 'CANCELLED', 'TIMED_OUT'].includes(desc.status.name) ? 1 : 0;
+    },
+    { config: optionalCliConfig(values.config) },
+  );
 }
 
 export const command: Command = {

@@ -21,6 +21,7 @@ export const TEST_NAMESPACES = [
   'spacetimedb',
   'bench',
   'readme',
+  'codec',
 ] as const;
 
 export type HostName = 'prod' | 'test' | 'dev';
