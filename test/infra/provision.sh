@@ -4,6 +4,7 @@
 #   - the Temporal CLI v1.5.1 (dev server with Web UI), built with `go install`
 #   - the Temporal Java time-skipping test server and its classpath, from Maven Central
 #   - the real SpacetimeDB server (spacetimedb-standalone 1.2.0) from crates.io, built with cargo
+#   - compose-go v2.16.2 (the compose specification's reference loader), built with `go install`
 # Prints what it did; a second run does nothing but check.
 set -euo pipefail
 
@@ -53,6 +54,16 @@ if [ ! -x "$spacetime" ]; then
   echo "provision: building spacetimedb-standalone 1.2.0 from crates.io (about 17 minutes on 2 cores, once)"
   cargo install spacetimedb-standalone --version 1.2.0 --locked --quiet --root "$cache/spacetimedb"
   ln -sf "$cache/spacetimedb/bin/spacetimedb-standalone" "$spacetime"
+fi
+
+# Validates docker-compose.temporal.yaml against the compose specification (no Docker engine here).
+composego="$cache/bin/compose-go"
+if [ ! -x "$composego" ]; then
+  echo "provision: building compose-go v2.16.2 (once)"
+  tmp=$(mktemp -d)
+  GOBIN="$tmp" go install github.com/compose-spec/compose-go/v2/cmd@v2.16.2
+  mv "$tmp/cmd" "$composego"
+  rmdir "$tmp"
 fi
 
 echo "provision: ready (cache $cache)"

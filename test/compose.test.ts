@@ -1,0 +1,183 @@
+// docker-compose.temporal.yaml and the Dockerfile, proved without a Docker engine: the compose
+// file loads under the compose specification's reference loader (compose-go, provisioned), its
+// services point at each other consistently, every image is pinned, no secret value is in it, and
+// the image's build context holds no key material.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { DEFAULT_TASK_QUEUE } from '../shared/task-queue';
+
+const repo = resolve(__dirname, '../..');
+const composeGo = join(process.env.REKEY_CACHE ?? join(homedir(), '.cache/rekey'), 'bin/compose-go');
+const file = join(repo, 'docker-compose.temporal.yaml');
+
+interface Service {
+  image?: string;
+  command?: string[];
+  environment?: Record<string, string | null>;
+  depends_on?: Record<string, { condition: string }>;
+  ports?: { target: number; published: string; host_ip?: string }[];
+  volumes?: { type: string; source: string; target: string; read_only?: boolean }[];
+  env_file?: { path: string }[];
+  build?: unknown;
+  user?: string;
+}
+
+/** The file as compose-go normalizes it (env files need not exist for that). */
+function load(path: string): {
+  status: number | null;
+  model?: { services: Record<string, Service> };
+  stderr: string;
+} {
+  const res = spawnSync(composeGo, ['-format', 'json', path], { encoding: 'utf8', cwd: repo });
+  return {
+    status: res.status,
+    stderr: res.stderr,
+    ...(res.status === 0 ? { model: JSON.parse(res.stdout) } : {}),
+  };
+}
+
+const arg = (s: Service, flag: string) => s.command?.[(s.command?.indexOf(flag) ?? -2) + 1];
+
+describe('docker-compose.temporal.yaml', () => {
+  const { status, model, stderr } = load(file);
+  const services = model?.services ?? {};
+  const svc = (name: string) => {
+    const s = services[name];
+    assert.ok(s, `service ${name}`);
+    return s;
+  };
+
+  it('loads under the compose specification, and a broken copy does not', () => {
+    assert.equal(status, 0, stderr);
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-compose-'));
+    const broken = join(dir, 'docker-compose.yaml');
+    writeFileSync(
+      broken,
+      readFileSync(file, 'utf8').replace('condition: service_healthy', 'condition: when_it_feels_like_it'),
+    );
+    assert.notEqual(load(broken).status, 0, 'compose-go refuses an unknown depends_on condition');
+  });
+
+  it('has the production topology, with pinned images and no auto-setup', () => {
+    assert.deepEqual(Object.keys(services).sort(), [
+      'postgresql',
+      'rekey-codec',
+      'rekey-worker',
+      'temporal',
+      'temporal-namespace',
+      'temporal-schema',
+      'temporal-ui',
+    ]);
+    for (const [name, s] of Object.entries(services)) {
+      assert.ok(s.image, `${name} names its image`);
+      assert.match(s.image ?? '', /^[^:]+:(?!latest$)[\w.-]+$/, `${name}: ${s.image} is pinned`);
+      assert.doesNotMatch(s.image ?? '', /auto-setup/);
+    }
+    assert.match(svc('temporal').image ?? '', /^temporalio\/server:1\.30\.\d+$/);
+    assert.equal(svc('temporal-schema').image, svc('temporal-namespace').image);
+    const [major, minor, patch] = (svc('temporal-ui').image?.split(':')[1] ?? '').split('.').map(Number);
+    assert.ok(
+      (major ?? 0) * 1e6 + (minor ?? 0) * 1e3 + (patch ?? 0) >= 2_034_004,
+      'UI 2.34.4 or later: Updates from the UI',
+    );
+    assert.match(svc('postgresql').image ?? '', /^postgres:16\./);
+    assert.ok(
+      svc('postgresql').environment === undefined ||
+        !('POSTGRES_PASSWORD' in (svc('postgresql').environment ?? {})),
+    );
+  });
+
+  it('its services refer to each other consistently', () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const target of Object.keys(s.depends_on ?? {}))
+        assert.ok(target in services, `${name} depends on ${target}`);
+    }
+    assert.equal(
+      svc('temporal').depends_on?.['temporal-schema']?.condition,
+      'service_completed_successfully',
+    );
+    assert.equal(
+      svc('rekey-worker').depends_on?.['temporal-namespace']?.condition,
+      'service_completed_successfully',
+    );
+    const frontend = svc('temporal').ports?.find((p) => p.target === 7233);
+    assert.ok(frontend, 'the frontend port is published');
+    const worker = svc('rekey-worker');
+    assert.equal(worker.environment?.TEMPORAL_ADDRESS, `temporal:${frontend.target}`);
+    assert.equal(worker.environment?.TEMPORAL_NAMESPACE, svc('temporal-namespace').environment?.NAMESPACE);
+    assert.equal(worker.environment?.REKEY_TASK_QUEUE, DEFAULT_TASK_QUEUE);
+    assert.deepEqual(worker.command, ['worker', '--config', '/etc/rekey/rekey.yaml']);
+    assert.equal(svc('temporal-ui').environment?.TEMPORAL_ADDRESS, `temporal:${frontend.target}`);
+    // The browser calls the codec server at its published port, from the UI's published origin.
+    const codec = svc('rekey-codec');
+    const codecPort = codec.ports?.find((p) => String(p.target) === arg(codec, '--port'));
+    assert.ok(codecPort, 'the codec server publishes the port it listens on');
+    assert.equal(
+      svc('temporal-ui').environment?.TEMPORAL_CODEC_ENDPOINT,
+      `http://localhost:${codecPort.published}`,
+    );
+    const ui = svc('temporal-ui').ports?.find((p) => p.target === 8080);
+    assert.equal(arg(codec, '--origin'), `http://localhost:${ui?.published}`);
+    assert.equal(codec.image, worker.image);
+    // Everything published listens on loopback only.
+    for (const [name, s] of Object.entries(services))
+      for (const p of s.ports ?? [])
+        assert.equal(p.host_ip, '127.0.0.1', `${name} publishes ${p.published} on loopback`);
+    // Mounted repository files exist, operator files are read-only.
+    for (const [name, s] of Object.entries(services)) {
+      for (const v of s.volumes ?? []) {
+        if (v.type !== 'bind') continue;
+        if (v.source.startsWith(join(repo, 'deploy/temporal')))
+          assert.ok(existsSync(v.source), `${name}: ${v.source}`);
+        assert.equal(v.read_only, true, `${name}: ${v.target} read-only`);
+      }
+    }
+  });
+
+  it('holds no secret value: passwords and credentials come from env files kept out of git', () => {
+    const text = readFileSync(file, 'utf8');
+    assert.doesNotMatch(text, /(PASSWORD|PWD|SECRET|TOKEN|API_KEY)[A-Z_]*\s*[:=]\s*\S/);
+    for (const s of Object.values(services))
+      for (const e of s.env_file ?? []) assert.match(e.path, /deploy\/(temporal|worker)\.env$/);
+    const ignored = readFileSync(join(repo, '.gitignore'), 'utf8');
+    for (const pattern of ['/deploy/*.env', '/deploy/ssh/', '/deploy/codec/', '/rekey.yaml'])
+      assert.ok(ignored.includes(pattern), pattern);
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = readFileSync(join(repo, 'Dockerfile'), 'utf8');
+
+  it('runs rekey worker as a non-root user on Node 20 slim, with ssh and rsync', () => {
+    const final = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    assert.match(final, /^\nFROM node:20-[\w-]*slim\b/);
+    assert.match(final, /apt-get install -y --no-install-recommends openssh-client rsync/);
+    assert.match(final, /\nUSER rekey\n/);
+    assert.match(final, /ENTRYPOINT \["node", "\/opt\/rekey\/bin\/rekey"\]/);
+    assert.match(final, /CMD \["worker", "--config", "\/etc\/rekey\/rekey\.yaml"\]/);
+  });
+
+  it('builds from a context that holds no key material', () => {
+    // .dockerignore lists what the build may see; everything else stays out.
+    const allowed = readFileSync(join(repo, '.dockerignore'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('!'))
+      .map((l) => join(repo, l.slice(1)));
+    assert.ok(
+      !allowed.some((p) => /\/(test|deploy|docs|dist|node_modules)\/?$/.test(p)),
+      'no fixtures or operator files',
+    );
+    const walk = (p: string): string[] =>
+      !existsSync(p) ? [] : statSync(p).isDirectory() ? readdirSync(p).flatMap((f) => walk(join(p, f))) : [p];
+    const files = allowed.flatMap(walk);
+    assert.ok(files.length > 50, `${files.length} files in the context`);
+    for (const f of files) {
+      const text = readFileSync(f, 'utf8');
+      assert.doesNotMatch(text, /-----BEGIN [A-Z ]*PRIVATE KEY-----|-----BEGIN OPENSSH PRIVATE KEY-----/, f);
+    }
+  });
+});
