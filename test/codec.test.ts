@@ -108,9 +108,7 @@ describe('payload codec', () => {
       await seed(t);
       const keyFile = join(t.dir, 'codec-k1.key');
       writeFileSync(keyFile, `${Buffer.from(key()).toString('base64')}\n`, { mode: 0o600 });
-      const doc = {
-        ...(await import('yaml')).parse((await import('node:fs')).readFileSync(t.configFile, 'utf8')),
-      };
+      const doc = parse(readFileSync(t.configFile, 'utf8'));
       doc.codec = { active: 'k1', keys: { k1: { file: keyFile } } };
       configFile = join(t.dir, 'rekey-codec.yaml');
       writeFileSync(configFile, stringify(doc));
