@@ -138,6 +138,23 @@ describe('docker-compose.temporal.yaml', () => {
     }
   });
 
+  it("its server's dynamic config passes the server's own validation (known keys, right types)", () => {
+    const server = join(composeGo, '..', 'temporal-server');
+    const check = (path: string) =>
+      spawnSync(server, ['validate-dynamic-config', path], { encoding: 'utf8' }).stdout;
+    const mount = svc('temporal').volumes?.find(
+      (v) => v.target === svc('temporal').environment?.DYNAMIC_CONFIG_FILE_PATH,
+    );
+    assert.ok(mount, 'the server mounts the file DYNAMIC_CONFIG_FILE_PATH names');
+    const out = check(mount.source);
+    assert.match(out, /dynamicconfig\.yaml/);
+    assert.doesNotMatch(out, /warning/);
+    // The validator does report a misspelt key (it exits 0 all the same).
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-dc-'));
+    writeFileSync(join(dir, 'dc.yaml'), 'limit.maxIDLenght:\n  - value: 255\n');
+    assert.match(check(join(dir, 'dc.yaml')), /warning: unregistered key/);
+  });
+
   it('holds no secret value: passwords and credentials come from env files kept out of git', () => {
     const text = readFileSync(file, 'utf8');
     assert.doesNotMatch(text, /(PASSWORD|PWD|SECRET|TOKEN|API_KEY)[A-Z_]*\s*[:=]\s*\S/);

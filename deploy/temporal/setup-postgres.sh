@@ -5,7 +5,8 @@ set -eu
 : "${POSTGRES_SEEDS:?}" "${POSTGRES_USER:?}" "${POSTGRES_PWD:?set in deploy/temporal.env}"
 export SQL_PASSWORD="$POSTGRES_PWD"
 port=${DB_PORT:-5432}
-schema=/etc/temporal/schema/postgresql/v12
+# The admin-tools image keeps the schemas here; the test that runs this script points elsewhere.
+schema=${SCHEMA_DIR:-/etc/temporal/schema/postgresql/v12}
 for db in temporal temporal_visibility; do
   dir=$schema/$db
   [ "$db" = temporal_visibility ] && dir=$schema/visibility

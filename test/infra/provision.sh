@@ -5,6 +5,8 @@
 #   - the Temporal Java time-skipping test server and its classpath, from Maven Central
 #   - the real SpacetimeDB server (spacetimedb-standalone 1.2.0) from crates.io, built with cargo
 #   - compose-go v2.16.2 (the compose specification's reference loader), built with `go install`
+#   - the Temporal server 1.30.1 and its SQL tool, built with `go install` (their schemas come
+#     with the module source in Go's module cache)
 # Prints what it did; a second run does nothing but check.
 set -euo pipefail
 
@@ -18,6 +20,8 @@ command -v rsync >/dev/null || need_apt+=(rsync)
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 # The Web UI suite drives Debian's chromium (playwright-core never downloads a browser here).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# Temporal on PostgreSQL (test/production.test.ts) runs on Debian's PostgreSQL.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "provision: apt-get install ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then
@@ -63,6 +67,17 @@ if [ ! -x "$composego" ]; then
   tmp=$(mktemp -d)
   GOBIN="$tmp" go install github.com/compose-spec/compose-go/v2/cmd@v2.16.2
   mv "$tmp/cmd" "$composego"
+  rmdir "$tmp"
+fi
+
+# The Temporal server the compose file runs, from source: no Docker engine here.
+server="$cache/bin/temporal-server"
+if [ ! -x "$server" ] || [ ! -x "$cache/bin/temporal-sql-tool" ]; then
+  echo "provision: building the Temporal server 1.30.1 and temporal-sql-tool (a few minutes, once)"
+  tmp=$(mktemp -d)
+  GOBIN="$tmp" go install go.temporal.io/server/cmd/server@v1.30.1 go.temporal.io/server/cmd/tools/sql@v1.30.1
+  mv "$tmp/server" "$server"
+  mv "$tmp/sql" "$cache/bin/temporal-sql-tool"
   rmdir "$tmp"
 fi
 

@@ -1,0 +1,188 @@
+// The compose file's Temporal topology from real binaries, without Docker: Debian's PostgreSQL
+// (initdb as the postgres user, scram-sha-256, loopback), the schema job's script
+// (deploy/temporal/setup-postgres.sh) with temporal-sql-tool and the schemas from Go's module
+// cache, the Temporal server 1.30.1 with the compose file's dynamic config, and the namespace
+// job's script. All under one directory, stopped (and removed) by `stop()`.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { until } from './until';
+
+const repo = resolve(__dirname, '../../..');
+const cache = process.env.REKEY_CACHE ?? join(homedir(), '.cache/rekey');
+
+export interface TemporalOnPostgres {
+  address: string;
+  /** The server process (its log is `${dir}/server.log`). */
+  server: ChildProcess;
+  stop(): Promise<void>;
+}
+
+function pgBin(tool: string): string {
+  const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a));
+  return join('/usr/lib/postgresql', versions[0] ?? '', 'bin', tool);
+}
+
+const asPostgres = (cmd: string, args: string[]) =>
+  execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe' });
+
+export async function startTemporalOnPostgres(dir: string, ports: { pg: number; frontend: number }) {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const pgData = join(dir, 'pg');
+  mkdirSync(pgData);
+  chownSync(
+    pgData,
+    Number(execFileSync('id', ['-u', 'postgres']).toString()),
+    Number(execFileSync('id', ['-g', 'postgres']).toString()),
+  );
+  // Fresh passwords per run, in files only the test reads.
+  const adminPw = randomBytes(12).toString('hex');
+  const temporalPw = randomBytes(12).toString('hex');
+  const pwFile = join(dir, 'pg-admin-pw');
+  writeFileSync(pwFile, adminPw, { mode: 0o600 });
+  chownSync(pwFile, Number(execFileSync('id', ['-u', 'postgres']).toString()), 0);
+  asPostgres(pgBin('initdb'), ['-D', pgData, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwFile}`]);
+  asPostgres(pgBin('pg_ctl'), [
+    '-D',
+    pgData,
+    '-l',
+    join(pgData, 'log'),
+    '-o',
+    `-p ${ports.pg} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${pgData}`,
+    '-w',
+    'start',
+  ]);
+  const psql = (sql: string) =>
+    execFileSync(
+      'psql',
+      ['-h', '127.0.0.1', '-p', String(ports.pg), '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+      {
+        env: { ...process.env, PGPASSWORD: adminPw },
+        stdio: 'pipe',
+      },
+    );
+  psql(`CREATE ROLE temporal LOGIN CREATEDB PASSWORD '${temporalPw}'`);
+
+  // The schema job, as the compose file runs it.
+  const gomod = execFileSync('go', ['env', 'GOMODCACHE']).toString().trim();
+  execFileSync('sh', [join(repo, 'deploy/temporal/setup-postgres.sh')], {
+    env: {
+      ...process.env,
+      PATH: `${join(cache, 'bin')}:${process.env.PATH}`,
+      POSTGRES_SEEDS: '127.0.0.1',
+      DB_PORT: String(ports.pg),
+      POSTGRES_USER: 'temporal',
+      POSTGRES_PWD: temporalPw,
+      SCHEMA_DIR: join(gomod, 'go.temporal.io/server@v1.30.1/schema/postgresql/v12'),
+    },
+    stdio: 'pipe',
+  });
+
+  const configFile = join(dir, 'server.yaml');
+  writeFileSync(configFile, serverConfig(ports, temporalPw), { mode: 0o600 });
+  const server = spawn(
+    join(cache, 'bin/temporal-server'),
+    ['--config-file', configFile, '--allow-no-auth', 'start'],
+    {
+      stdio: ['ignore', 'ignore', 'ignore'],
+      cwd: dir,
+    },
+  );
+  const address = `127.0.0.1:${ports.frontend}`;
+  const temporalCli = join(cache, 'bin/temporal');
+  await until(
+    'the Temporal server to answer',
+    () => {
+      try {
+        execFileSync(temporalCli, ['operator', 'cluster', 'health', '--address', address], { stdio: 'pipe' });
+        return true;
+      } catch {
+        return undefined;
+      }
+    },
+    { timeoutMs: 120_000, everyMs: 1000 },
+  );
+  // The namespace job, as the compose file runs it.
+  execFileSync('sh', [join(repo, 'deploy/temporal/create-namespace.sh')], {
+    env: {
+      ...process.env,
+      PATH: `${join(cache, 'bin')}:${process.env.PATH}`,
+      TEMPORAL_ADDRESS: address,
+      NAMESPACE: 'default',
+    },
+    stdio: 'pipe',
+  });
+  return {
+    address,
+    server,
+    async stop() {
+      await new Promise<void>((res) => {
+        if (server.exitCode !== null || server.signalCode !== null) return res();
+        server.once('exit', () => res());
+        server.kill('SIGTERM');
+      });
+      if (existsSync(join(pgData, 'postmaster.pid')))
+        asPostgres(pgBin('pg_ctl'), ['-D', pgData, '-m', 'fast', '-w', 'stop']);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  } satisfies TemporalOnPostgres;
+}
+
+/** The server's static config: PostgreSQL for both stores, every service on loopback. */
+function serverConfig(ports: { pg: number; frontend: number }, password: string): string {
+  const store = (db: string, conns: number) => `
+      sql:
+        pluginName: postgres12
+        databaseName: ${db}
+        connectAddr: "127.0.0.1:${ports.pg}"
+        connectProtocol: tcp
+        user: temporal
+        password: "${password}"
+        maxConns: ${conns}
+        maxIdleConns: ${conns}
+        maxConnLifetime: 1h`;
+  const svc = (offset: number) => `
+    rpc:
+      grpcPort: ${ports.frontend + offset}
+      membershipPort: ${ports.frontend + 100 + offset}
+      bindOnLocalHost: true`;
+  return `log:
+  stdout: true
+  level: warn
+persistence:
+  defaultStore: default
+  visibilityStore: visibility
+  numHistoryShards: 4
+  datastores:
+    default:${store('temporal', 20)}
+    visibility:${store('temporal_visibility', 4)}
+global:
+  membership:
+    maxJoinDuration: 30s
+    broadcastAddress: 127.0.0.1
+services:
+  frontend:${svc(0)}
+  history:${svc(1)}
+  matching:${svc(2)}
+  worker:${svc(6)}
+clusterMetadata:
+  enableGlobalNamespace: false
+  failoverVersionIncrement: 10
+  masterClusterName: active
+  currentClusterName: active
+  clusterInformation:
+    active:
+      enabled: true
+      initialFailoverVersion: 1
+      rpcName: frontend
+      rpcAddress: "127.0.0.1:${ports.frontend}"
+dcRedirectionPolicy:
+  policy: noop
+dynamicConfigClient:
+  filepath: ${join(repo, 'deploy/temporal/dynamicconfig.yaml')}
+  pollInterval: 10s
+`;
+}

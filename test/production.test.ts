@@ -1,0 +1,184 @@
+// The production shape without Docker: the compose file's topology from real binaries (Temporal
+// server 1.30.1 on Debian's PostgreSQL, its schema and namespace jobs' scripts, the compose file's
+// dynamic config), two `rekey worker` processes on one task queue and the codec server, all with
+// the payload codec. A rotation on the test hosts survives the worker that runs its restart being
+// SIGKILLed: the other worker finishes it; the history holds only sealed payloads.
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+import { parse, stringify } from 'yaml';
+import { ENCODING } from '../codec/aes-gcm';
+import { dataConverterOf } from '../codec/keys';
+import { loadConfig } from '../config/load';
+import type { Config } from '../config/schema';
+import type { RotateResult } from '../workflows/rotate';
+import { testEnv } from './infra/env';
+import { startTemporalOnPostgres, type TemporalOnPostgres } from './infra/temporal-postgres';
+import {
+  buildTopology,
+  cliToken,
+  type Seeded,
+  seed,
+  stopServices,
+  type Topology,
+  whoami,
+} from './infra/topology';
+import { until } from './infra/until';
+import { kill } from './infra/worker-process';
+
+const repo = resolve(__dirname, '../..');
+const workflowId = 'rotate-jwt/test';
+
+describe('production shape: Temporal on PostgreSQL, two workers, the codec', () => {
+  let temporal: TemporalOnPostgres;
+  let t: Topology;
+  let seeded: Seeded;
+  let config: Config;
+  let configFile: string;
+  let connection: Connection;
+  let client: Client;
+  const workers: ChildProcess[] = [];
+  let codecServer: ChildProcess | undefined;
+  let codecUrl = '';
+  let killed = '';
+  let result: RotateResult;
+
+  const env = () => ({ ...process.env, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: 'default' });
+  const rekey = (...args: string[]) =>
+    new Promise<{ code: number; out: string }>((res) =>
+      execFile(process.execPath, [join(repo, 'bin/rekey'), ...args], { env: env() }, (err, stdout, stderr) =>
+        res({ code: err ? Number(err.code ?? 1) : 0, out: stdout + stderr }),
+      ),
+    );
+  const worker = () =>
+    spawn(process.execPath, [join(repo, 'bin/rekey'), 'worker', '--config', configFile], {
+      env: env(),
+      stdio: 'ignore',
+    });
+
+  before(async () => {
+    temporal = await startTemporalOnPostgres(join(testEnv().root, 'production-temporal'), {
+      pg: 15432,
+      frontend: 17400,
+    });
+    t = buildTopology('production', 3230);
+    seeded = await seed(t);
+    const keyFile = join(t.dir, 'codec-k1.key');
+    writeFileSync(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
+    const doc = parse(readFileSync(t.configFile, 'utf8'));
+    doc.codec = { active: 'k1', keys: { k1: { file: keyFile } } };
+    configFile = join(t.dir, 'rekey-production.yaml');
+    writeFileSync(configFile, stringify(doc));
+    config = loadConfig(configFile);
+    connection = await Connection.connect({ address: temporal.address });
+    client = new Client({ connection, namespace: 'default', ...dataConverterOf(config) });
+
+    workers.push(worker(), worker());
+    codecServer = spawn(
+      process.execPath,
+      [join(repo, 'bin/rekey'), 'codec-server', '--port', '0', '--config', configFile],
+      {
+        env: env(),
+      },
+    );
+    let codecOut = '';
+    codecServer.stdout?.on('data', (d) => {
+      codecOut += d;
+    });
+    codecUrl = await until(
+      'the codec server',
+      () => /rekey codec server: (http:\/\/\S+)/.exec(codecOut)?.[1],
+    );
+    await until(
+      'a worker to poll',
+      async () =>
+        (await rekey('rotate', '--env', 'test', '--dry-run', '--config', configFile)).code === 0
+          ? true
+          : undefined,
+      {
+        everyMs: 1000,
+        timeoutMs: 60_000,
+      },
+    );
+
+    const started = await rekey('rotate', '--env', 'test', '--yes', '--config', configFile);
+    assert.equal(started.code, 0, started.out);
+    // The worker running the restart (its identity is pid@host) is killed mid-activity.
+    const pids = workers.map((w) => w.pid);
+    killed = await until(
+      'the restart to run on a worker',
+      async () => {
+        const { raw } = await client.workflow.getHandle(workflowId).describe();
+        const restart = raw.pendingActivities?.find(
+          (a) => a.activityType?.name === 'restartAndVerify' && a.lastWorkerIdentity,
+        );
+        const pid = Number(restart?.lastWorkerIdentity?.split('@')[0]);
+        return pids.includes(pid) ? String(pid) : undefined;
+      },
+      { everyMs: 100, timeoutMs: 60_000 },
+    );
+    await kill(workers.find((w) => String(w.pid) === killed) as ChildProcess);
+    result = await client.workflow.getHandle(workflowId).result();
+  });
+
+  after(async () => {
+    await Promise.all(workers.map(kill));
+    if (codecServer) await kill(codecServer);
+    await connection?.close();
+    await stopServices(t);
+    await temporal?.stop();
+  });
+
+  it('the other worker finished the rotation the killed one was running', async () => {
+    assert.ok(killed);
+    assert.equal(result.ok, true, JSON.stringify(result.environments));
+    assert.equal(result.environments[0]?.status, 'rotated');
+    const token = await cliToken(t, 'test');
+    assert.equal((await whoami(t, 'test', token)).status, 200, 'the re-signed token works');
+    assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 401, 'the old one does not');
+    // The restart ran twice: the killed worker's attempt timed out on its heartbeat.
+    const { events } = await client.workflow.getHandle(workflowId).fetchHistory();
+    const retried = events?.some((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 0) >= 2);
+    assert.ok(retried, 'an activity attempt 2 started on the surviving worker');
+  });
+
+  it('the history in PostgreSQL holds sealed payloads, which the codec server opens', async () => {
+    const plain = new Client({ connection, namespace: 'default' });
+    const { events } = await plain.workflow.getHandle(workflowId).fetchHistory();
+    const input = events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0] as Payload;
+    assert.equal(new TextDecoder().decode(input.metadata?.encoding ?? new Uint8Array()), ENCODING);
+    const res = await fetch(`${codecUrl}/decode`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-namespace': 'default' },
+      body: JSON.stringify({
+        payloads: [
+          {
+            metadata: Object.fromEntries(
+              Object.entries(input.metadata ?? {}).map(([k, v]) => [
+                k,
+                Buffer.from(v ?? []).toString('base64'),
+              ]),
+            ),
+            data: Buffer.from(input.data ?? []).toString('base64'),
+          },
+        ],
+      }),
+    });
+    const opened = (await res.json()) as { payloads: { data: string }[] };
+    assert.match(
+      Buffer.from(opened.payloads[0]?.data ?? '', 'base64').toString(),
+      /"environments":\["test"\]/,
+    );
+  });
+
+  it('rekey status reads the run from this server with the config', async () => {
+    const status = await rekey('status', workflowId, '--config', configFile);
+    assert.equal(status.code, 0, status.out);
+    assert.match(status.out, /rotate-jwt\/test: COMPLETED/);
+  });
+});
