@@ -51,19 +51,24 @@ export class AesGcmCodec implements PayloadCodec {
           `payload sealed with codec key "${id}", which this codec does not have (codec.keys: ${[...this.keys.keys()].join(', ')})`,
         );
       const data = p.data ?? new Uint8Array();
+      if (data.length < NONCE_BYTES + TAG_BYTES)
+        throw new Error(`payload sealed with codec key "${id}" is truncated (${data.length} bytes)`);
+      let plain: Buffer;
       try {
-        const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, NONCE_BYTES));
+        const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, NONCE_BYTES), {
+          authTagLength: TAG_BYTES,
+        });
         decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
-        const plain = Buffer.concat([
+        plain = Buffer.concat([
           decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES)),
           decipher.final(),
         ]);
-        return temporal.api.common.v1.Payload.decode(plain) as Payload;
       } catch {
         throw new Error(
           `payload sealed with codec key "${id}" does not open with this codec's "${id}": wrong key material`,
         );
       }
+      return temporal.api.common.v1.Payload.decode(plain) as Payload;
     });
   }
 }

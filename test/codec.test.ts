@@ -134,9 +134,7 @@ describe('payload codec', () => {
       started = (events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? []) as Payload[];
     });
     after(async () => {
-      await stopServices(t);
-      await connection.close();
-      await fx.close();
+      await Promise.allSettled([t && stopServices(t), connection?.close(), fx?.close()]);
     });
 
     it('the raw history holds only sealed payloads', async () => {

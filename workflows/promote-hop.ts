@@ -10,6 +10,7 @@ import {
   ActivityCancellationType,
   type ActivityOptions,
   CancellationScope,
+  CancelledFailure,
   patched,
   proxyActivities,
   workflowInfo,
@@ -39,6 +40,8 @@ const changingDataDir = summarized<PromotionActivities>({ ...dataDirWork, ...set
 const copyWork: ActivityOptions = { ...serviceActivity, startToCloseTimeout: '6h' };
 const copying = summarized<PromotionActivities>(copyWork);
 const settledCopying = summarized<PromotionActivities>({ ...copyWork, ...settled });
+const settledPromotion = proxyActivities<PromotionActivities>({ ...shortActivity, ...settled });
+const settledService = summarized<RotationActivities>({ ...serviceActivity, ...settled });
 const onService = summarized<RotationActivities>(serviceActivity);
 
 export interface HopResult {
@@ -144,7 +147,8 @@ class Hop {
     private readonly input: HopOptions,
     /** Runs recorded before the destination stayed up through the approval wait replay as they were. */
     private readonly gateFirst: boolean,
-    /** Stop, snapshot and copy are waited for when the run is cancelled while they run. */
+    /** The steps that change a host (stop, snapshot, copy, re-sign, start) are waited for when the
+     * run is cancelled while they run; then the undo runs. */
     private readonly settle: boolean,
   ) {
     this.from = input.from;
@@ -205,14 +209,18 @@ class Hop {
     const final = this.input.consistent ? await this.finalPass() : {};
     const token = await tracker.run(
       're-sign token',
-      () => promotion.resignDestinationToken({ from, to }),
+      () => (this.settle ? settledPromotion : promotion).resignDestinationToken({ from, to }),
       (r) => `iss=${r.after.iss} sub=${r.after.sub}`,
     );
     const started = await tracker.run(
       'start and publish',
-      () => onService(`start ${to} and publish`).restartAndVerify({ env: to }),
+      () =>
+        (this.settle ? settledService : onService)(`start ${to} and publish`).restartAndVerify({ env: to }),
       (r) => r.marker,
     );
+    // A cancel that came while the last step ran (waited for) still puts the old data back.
+    if (this.settle && CancellationScope.current().consideredCancelled)
+      throw new CancelledFailure('cancelled');
     return { from, to, dryRun: false, plan, copied, ...final, identity: token.after, marker: started.marker };
   }
 

@@ -338,6 +338,8 @@ async function rotateEnvironment(
       tracker.set(step, 'running', 'restarting and waiting for publish markers');
       marker = (await service(`restart ${env}, publish, wait for markers`).restartAndVerify({ env })).marker;
     }
+    // A cancel that came while the last step ran (waited for, see `settle`) still undoes it.
+    if (settle && CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled');
     tracker.set(step, 'done', `now ${group.fingerprint.slice(0, 16)}`);
     return {
       env,

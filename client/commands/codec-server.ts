@@ -22,6 +22,8 @@ async function serve(args: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new CliError(`--port ${values.port}: not a port`);
   const token = values['token-file'] ? readFileSync(values['token-file'], 'utf8').trim() : undefined;
+  // An empty file must not quietly turn the check off.
+  if (token === '') throw new CliError(`--token-file ${values['token-file']}: the file is empty`);
   const origins = values.origin ?? ['http://localhost:8080'];
   const server = codecServer(codec, { origins, ...(token ? { token } : {}) });
   await new Promise<void>((res, rej) => server.once('error', rej).listen(port, values.host, res));
@@ -48,7 +50,8 @@ keys: listen where only operators reach it.
 
 Options:
   --origin URL      the Web UI's origin, allowed by CORS (default http://localhost:8080; repeat)
-  --token-file F    require "Authorization: Bearer <token>" (the UI's pass-access-token, https)
+  --token-file F    require "Authorization: Bearer <token>" (temporal --codec-auth; the Web UI sends
+                    its users' own OIDC tokens instead, and only to https endpoints)
 
 Exit codes: 0 stopped by a signal; 2 no codec in the config, or bad options.
 

@@ -172,4 +172,32 @@ describe('rotateJwtKeys against mocked activities', () => {
       calls.join(', '),
     );
   });
+
+  it('a run cancelled during the restart waits for it, then rolls back all the same', async () => {
+    const events: string[] = [];
+    const { activities } = mocks(false, {
+      restartAndVerify: async () => {
+        events.push('restart begins');
+        await new Promise((r) => setTimeout(r, 1500));
+        events.push('restart ends');
+        return { marker: 'PUBLISH_SUCCESS' };
+      },
+      restoreHost: async () => {
+        events.push('roll back');
+        return { restored: ['key files', 'token'] };
+      },
+    });
+    const failure = await withWorker(activities, async (taskQueue) => {
+      const h = await env.client.workflow.start(rotateJwtKeys, {
+        taskQueue,
+        workflowId: `cancel-restart-${n}`,
+        args: [{ environments: ['prod'] }],
+      });
+      await until('the restart to begin', () => (events.includes('restart begins') ? true : undefined));
+      await h.cancel();
+      return failureOf(h.result());
+    });
+    assert.match(failure.message, /cancel/i);
+    assert.deepEqual(events, ['restart begins', 'restart ends', 'roll back']);
+  });
 });

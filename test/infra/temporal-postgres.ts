@@ -5,7 +5,7 @@
 // job's script. All under one directory, stopped (and removed) by `stop()`.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { until } from './until';
@@ -29,106 +29,135 @@ const asPostgres = (cmd: string, args: string[]) =>
   execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe' });
 
 export async function startTemporalOnPostgres(dir: string, ports: { pg: number; frontend: number }) {
+  // A postmaster a failed earlier run left behind holds the port: stop it before anything else.
+  const stale = join(dir, 'pg');
+  if (existsSync(join(stale, 'postmaster.pid'))) {
+    try {
+      asPostgres(pgBin('pg_ctl'), ['-D', stale, '-m', 'immediate', '-w', 'stop']);
+    } catch {}
+  }
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const pgData = join(dir, 'pg');
   mkdirSync(pgData);
-  chownSync(
-    pgData,
-    Number(execFileSync('id', ['-u', 'postgres']).toString()),
-    Number(execFileSync('id', ['-g', 'postgres']).toString()),
-  );
-  // Fresh passwords per run, in files only the test reads.
-  const adminPw = randomBytes(12).toString('hex');
-  const temporalPw = randomBytes(12).toString('hex');
-  const pwFile = join(dir, 'pg-admin-pw');
-  writeFileSync(pwFile, adminPw, { mode: 0o600 });
-  chownSync(pwFile, Number(execFileSync('id', ['-u', 'postgres']).toString()), 0);
-  asPostgres(pgBin('initdb'), ['-D', pgData, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwFile}`]);
-  asPostgres(pgBin('pg_ctl'), [
-    '-D',
-    pgData,
-    '-l',
-    join(pgData, 'log'),
-    '-o',
-    `-p ${ports.pg} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${pgData}`,
-    '-w',
-    'start',
-  ]);
-  const psql = (sql: string) =>
-    execFileSync(
-      'psql',
-      ['-h', '127.0.0.1', '-p', String(ports.pg), '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+  let server: ChildProcess | undefined;
+  // Stops whatever was started (also after a failed start); the directory's log stays on failure.
+  const stop = async (): Promise<void> => {
+    const s = server;
+    if (s && s.exitCode === null && s.signalCode === null)
+      await new Promise<void>((res) => {
+        s.once('exit', () => res());
+        s.kill('SIGTERM');
+      });
+    if (existsSync(join(pgData, 'postmaster.pid')))
+      asPostgres(pgBin('pg_ctl'), ['-D', pgData, '-m', 'fast', '-w', 'stop']);
+  };
+  try {
+    chownSync(
+      pgData,
+      Number(execFileSync('id', ['-u', 'postgres']).toString()),
+      Number(execFileSync('id', ['-g', 'postgres']).toString()),
+    );
+    // Fresh passwords per run, in files only the test reads.
+    const adminPw = randomBytes(12).toString('hex');
+    const temporalPw = randomBytes(12).toString('hex');
+    const pwFile = join(dir, 'pg-admin-pw');
+    writeFileSync(pwFile, adminPw, { mode: 0o600 });
+    chownSync(pwFile, Number(execFileSync('id', ['-u', 'postgres']).toString()), 0);
+    asPostgres(pgBin('initdb'), [
+      '-D',
+      pgData,
+      '-U',
+      'postgres',
+      '--auth=scram-sha-256',
+      `--pwfile=${pwFile}`,
+    ]);
+    asPostgres(pgBin('pg_ctl'), [
+      '-D',
+      pgData,
+      '-l',
+      join(pgData, 'log'),
+      '-o',
+      `-p ${ports.pg} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${pgData}`,
+      '-w',
+      'start',
+    ]);
+    const psql = (sql: string) =>
+      execFileSync(
+        'psql',
+        ['-h', '127.0.0.1', '-p', String(ports.pg), '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+        {
+          env: { ...process.env, PGPASSWORD: adminPw },
+          stdio: 'pipe',
+        },
+      );
+    psql(`CREATE ROLE temporal LOGIN CREATEDB PASSWORD '${temporalPw}'`);
+
+    // The schema job, as the compose file runs it.
+    const gomod = execFileSync('go', ['env', 'GOMODCACHE']).toString().trim();
+    execFileSync('sh', [join(repo, 'deploy/temporal/setup-postgres.sh')], {
+      env: {
+        ...process.env,
+        PATH: `${join(cache, 'bin')}:${process.env.PATH}`,
+        POSTGRES_SEEDS: '127.0.0.1',
+        DB_PORT: String(ports.pg),
+        POSTGRES_USER: 'temporal',
+        POSTGRES_PWD: temporalPw,
+        SCHEMA_DIR: join(gomod, 'go.temporal.io/server@v1.30.1/schema/postgresql/v12'),
+      },
+      stdio: 'pipe',
+    });
+
+    const configFile = join(dir, 'server.yaml');
+    writeFileSync(configFile, serverConfig(ports, temporalPw), { mode: 0o600 });
+    const log = openSync(join(dir, 'server.log'), 'a');
+    server = spawn(
+      join(cache, 'bin/temporal-server'),
+      ['--config-file', configFile, '--allow-no-auth', 'start'],
       {
-        env: { ...process.env, PGPASSWORD: adminPw },
-        stdio: 'pipe',
+        stdio: ['ignore', log, log],
+        cwd: dir,
       },
     );
-  psql(`CREATE ROLE temporal LOGIN CREATEDB PASSWORD '${temporalPw}'`);
-
-  // The schema job, as the compose file runs it.
-  const gomod = execFileSync('go', ['env', 'GOMODCACHE']).toString().trim();
-  execFileSync('sh', [join(repo, 'deploy/temporal/setup-postgres.sh')], {
-    env: {
-      ...process.env,
-      PATH: `${join(cache, 'bin')}:${process.env.PATH}`,
-      POSTGRES_SEEDS: '127.0.0.1',
-      DB_PORT: String(ports.pg),
-      POSTGRES_USER: 'temporal',
-      POSTGRES_PWD: temporalPw,
-      SCHEMA_DIR: join(gomod, 'go.temporal.io/server@v1.30.1/schema/postgresql/v12'),
-    },
-    stdio: 'pipe',
-  });
-
-  const configFile = join(dir, 'server.yaml');
-  writeFileSync(configFile, serverConfig(ports, temporalPw), { mode: 0o600 });
-  const server = spawn(
-    join(cache, 'bin/temporal-server'),
-    ['--config-file', configFile, '--allow-no-auth', 'start'],
-    {
-      stdio: ['ignore', 'ignore', 'ignore'],
-      cwd: dir,
-    },
-  );
-  const address = `127.0.0.1:${ports.frontend}`;
-  const temporalCli = join(cache, 'bin/temporal');
-  await until(
-    'the Temporal server to answer',
-    () => {
-      try {
-        execFileSync(temporalCli, ['operator', 'cluster', 'health', '--address', address], { stdio: 'pipe' });
-        return true;
-      } catch {
-        return undefined;
-      }
-    },
-    { timeoutMs: 120_000, everyMs: 1000 },
-  );
-  // The namespace job, as the compose file runs it.
-  execFileSync('sh', [join(repo, 'deploy/temporal/create-namespace.sh')], {
-    env: {
-      ...process.env,
-      PATH: `${join(cache, 'bin')}:${process.env.PATH}`,
-      TEMPORAL_ADDRESS: address,
-      NAMESPACE: 'default',
-    },
-    stdio: 'pipe',
-  });
-  return {
-    address,
-    server,
-    async stop() {
-      await new Promise<void>((res) => {
-        if (server.exitCode !== null || server.signalCode !== null) return res();
-        server.once('exit', () => res());
-        server.kill('SIGTERM');
-      });
-      if (existsSync(join(pgData, 'postmaster.pid')))
-        asPostgres(pgBin('pg_ctl'), ['-D', pgData, '-m', 'fast', '-w', 'stop']);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  } satisfies TemporalOnPostgres;
+    const address = `127.0.0.1:${ports.frontend}`;
+    const temporalCli = join(cache, 'bin/temporal');
+    await until(
+      'the Temporal server to answer',
+      () => {
+        try {
+          execFileSync(temporalCli, ['operator', 'cluster', 'health', '--address', address], {
+            stdio: 'pipe',
+          });
+          return true;
+        } catch {
+          return undefined;
+        }
+      },
+      { timeoutMs: 120_000, everyMs: 1000 },
+    );
+    // The namespace job, as the compose file runs it.
+    execFileSync('sh', [join(repo, 'deploy/temporal/create-namespace.sh')], {
+      env: {
+        ...process.env,
+        PATH: `${join(cache, 'bin')}:${process.env.PATH}`,
+        TEMPORAL_ADDRESS: address,
+        NAMESPACE: 'default',
+      },
+      stdio: 'pipe',
+    });
+    const started = server;
+    return {
+      address,
+      server: started,
+      async stop() {
+        await stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    } satisfies TemporalOnPostgres;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
 
 /** The server's static config: PostgreSQL for both stores, every service on loopback. */
