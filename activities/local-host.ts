@@ -4,7 +4,7 @@ import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { ExecOptions, ExecResult, FileStat, Host } from './hosts';
 import { writeFileAtomicSync } from './local-files';
-import { DEFAULT_TIMEOUT_MS, onAbort, stdoutCollector } from './shell';
+import { ABANDON_WAIT_MS, DEFAULT_TIMEOUT_MS, onAbort, stdoutCollector } from './shell';
 
 export class LocalHost implements Host {
   constructor(
@@ -41,13 +41,20 @@ export class LocalHost implements Host {
         clearTimeout(timer);
         reject(new Error(`host ${this.name}: "${command}": ${err.message}`));
       });
+      // Abandoned (the activity was cancelled): the command's group is stopped and the answer
+      // waits until it has exited (SIGKILL after ABANDON_WAIT_MS), so that the work a cancel waits
+      // for has really stopped before the undo starts.
+      let abandoned: (() => void) | undefined;
       const unsubscribe = onAbort(opts.signal, () => {
+        abandoned = () =>
+          reject(new Error(`host ${this.name}: "${command}" abandoned: ${String(opts.signal?.reason)}`));
         killGroup('SIGTERM');
-        reject(new Error(`host ${this.name}: "${command}" abandoned: ${String(opts.signal?.reason)}`));
+        setTimeout(() => killGroup('SIGKILL'), ABANDON_WAIT_MS).unref();
       });
       child.on('close', (code) => {
         clearTimeout(timer);
         unsubscribe();
+        if (abandoned) return abandoned();
         resolve({ code: code ?? -1, stdout: stdout.text(), stderr: errOut.join('') });
       });
     });

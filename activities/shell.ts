@@ -18,6 +18,9 @@ export function stdoutCollector(onStdout?: (chunk: string) => void) {
 }
 
 /** Calls `stop` when `signal` aborts (at once if it already has); returns the unsubscribe. */
+/** How long an abandoned command is given to stop before its answer goes out anyway. */
+export const ABANDON_WAIT_MS = 15_000;
+
 export function onAbort(signal: AbortSignal | undefined, stop: () => void): () => void {
   if (signal?.aborted) stop();
   signal?.addEventListener('abort', stop, { once: true });

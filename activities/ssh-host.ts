@@ -8,7 +8,7 @@ import type { SshHostConfig } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
 import type { ExecOptions, ExecResult, FileStat, Host } from './hosts';
 import { type KnownHost, parseKnownHosts, sshFingerprint, verifyHostKey } from './known-hosts';
-import { DEFAULT_TIMEOUT_MS, onAbort, shellQuote, stdoutCollector, withCwd } from './shell';
+import { ABANDON_WAIT_MS, DEFAULT_TIMEOUT_MS, onAbort, shellQuote, stdoutCollector, withCwd } from './shell';
 
 function sftpCall<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
@@ -57,15 +57,22 @@ class SshHost implements Host {
           },
           timeoutMs + (opts.pty ? 0 : 10_000),
         );
+        // Abandoned (the activity was cancelled): the channel is closed (a pty hangs the command up)
+        // and the answer waits until it has closed, at most ABANDON_WAIT_MS, so that the work a
+        // cancel waits for has really stopped before the undo starts.
+        let abandoned: (() => void) | undefined;
         const unsubscribe = onAbort(opts.signal, () => {
+          abandoned = () =>
+            reject(new Error(`${this.where()}: "${command}" abandoned: ${String(opts.signal?.reason)}`));
           stream.close();
-          reject(new Error(`${this.where()}: "${command}" abandoned: ${String(opts.signal?.reason)}`));
+          setTimeout(() => abandoned?.(), ABANDON_WAIT_MS).unref();
         });
         stream.setEncoding('utf8').on('data', stdout.push);
         stream.stderr.on('data', (d: Buffer) => errOut.push(d));
         stream.on('close', (code: number | null) => {
           clearTimeout(timer);
           unsubscribe();
+          if (abandoned) return abandoned();
           // timeout(1) exits 124 (137 after -k) when it had to stop the command.
           if (!opts.pty && (code === 124 || code === 137) && Date.now() - startedAt >= timeoutMs - 1000)
             return reject(timedOut());
