@@ -50,7 +50,10 @@ export function codecServer(codec: PayloadCodec, opts: CodecServerOptions): Serv
       res.setHeader('Access-Control-Allow-Origin', origin);
       res.setHeader('Access-Control-Allow-Credentials', 'true');
       res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
-      res.setHeader('Access-Control-Allow-Headers', 'content-type, x-namespace, authorization');
+      res.setHeader(
+        'Access-Control-Allow-Headers',
+        'content-type, x-namespace, authorization, authorization-extras',
+      );
       res.setHeader('Vary', 'Origin');
     }
   };
@@ -61,14 +64,19 @@ export function codecServer(codec: PayloadCodec, opts: CodecServerOptions): Serv
   return createServer(async (req, res) => {
     cors(req, res);
     if (req.method === 'OPTIONS') return void res.writeHead(204).end();
-    const op = req.url === '/encode' ? 'encode' : req.url === '/decode' ? 'decode' : undefined;
+    // The endpoint may sit under a path of its own (https://host/codec/decode): the last segment counts.
+    const last = new URL(req.url ?? '/', 'http://codec').pathname.replace(/\/+$/, '').split('/').pop();
+    const op = last === 'encode' || last === 'decode' ? last : undefined;
     if (req.method !== 'POST' || !op) return answer(res, 404, { error: 'POST /encode or /decode' });
     if (!allowed(req)) return answer(res, 401, { error: 'a bearer token is required' });
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > MAX_BODY) return answer(res, 413, { error: 'body too large' });
+      if (size > MAX_BODY) {
+        res.setHeader('Connection', 'close');
+        return answer(res, 413, { error: 'body too large' });
+      }
       chunks.push(chunk as Buffer);
     }
     let payloads: Payload[];

@@ -242,6 +242,12 @@ describe('payload codec', () => {
         const back = (await (await post('/decode', encoded)).json()) as { payloads: (typeof input)[] };
         assert.deepEqual(back.payloads[0], input);
         assert.equal((await post('/decode', { nope: 1 })).status, 400);
+        // Under a path of its own, as behind a proxy: the last segment names the operation.
+        const nested = (await (await post('/codec/decode/', encoded)).json()) as {
+          payloads: (typeof input)[];
+        };
+        assert.deepEqual(nested.payloads[0], input);
+        assert.equal((await post('/codec/other', encoded)).status, 404);
       } finally {
         server.close();
       }

@@ -24,7 +24,7 @@ async function serve(args: string[]): Promise<number> {
   const token = values['token-file'] ? readFileSync(values['token-file'], 'utf8').trim() : undefined;
   // An empty file must not quietly turn the check off.
   if (token === '') throw new CliError(`--token-file ${values['token-file']}: the file is empty`);
-  const origins = values.origin ?? ['http://localhost:8080'];
+  const origins = values.origin ?? ['http://localhost:8080', 'http://127.0.0.1:8080'];
   const server = codecServer(codec, { origins, ...(token ? { token } : {}) });
   await new Promise<void>((res, rej) => server.once('error', rej).listen(port, values.host, res));
   const address = server.address();
@@ -49,7 +49,8 @@ server's --ui-codec-endpoint) and the temporal CLI with --codec-endpoint. It hol
 keys: listen where only operators reach it.
 
 Options:
-  --origin URL      the Web UI's origin, allowed by CORS (default http://localhost:8080; repeat)
+  --origin URL      the Web UI's origin, allowed by CORS (default http://localhost:8080 and
+                    http://127.0.0.1:8080; repeat)
   --token-file F    require "Authorization: Bearer <token>" (temporal --codec-auth; the Web UI sends
                     its users' own OIDC tokens instead, and only to https endpoints)
 
