@@ -9,7 +9,6 @@ RUN npm install --ignore-scripts --no-audit --no-fund
 COPY bin ./bin
 COPY activities ./activities
 COPY client ./client
-COPY codec ./codec
 COPY config ./config
 COPY shared ./shared
 COPY worker ./worker

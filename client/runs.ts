@@ -13,13 +13,13 @@ import {
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { temporal } from '@temporalio/proto';
 import { hopProblem } from '../activities/library';
-import { dataConverterOf } from '../codec/keys';
 import { gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import { keyGroupMembers } from '../config/key-groups';
 import type { Config } from '../config/schema';
 import { taskQueue } from '../shared/task-queue';
 import type { TransferProgress } from '../shared/transfer';
+import { dataConverterOf } from '../worker/codec-keys';
 import { promote, rolloverSigningKey, rotateJwtKeys } from '../workflows';
 import { requestMessage } from '../workflows/approvals';
 import { errorText } from '../workflows/errors';

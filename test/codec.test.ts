@@ -3,26 +3,24 @@
 // holding only ciphertext, `rekey status` opening it with the config and failing clearly without,
 // and the codec server answering the Web UI's /decode and /encode with CORS and a bearer token.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { parse, stringify } from 'yaml';
+import { codecServer, toJson } from '../client/codec-server';
 import { startRotation } from '../client/runs';
-import { AesGcmCodec, ENCODING } from '../codec/aes-gcm';
-import { codecOf } from '../codec/keys';
-import { codecServer } from '../codec/server';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
-import { type TemporalFixture, temporalFixture } from './helpers';
+import { AesGcmCodec, ENCODING } from '../worker/codec';
+import { codecOf } from '../worker/codec-keys';
+import { rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
 import { testEnv } from './infra/env';
 import { buildTopology, seed, stopServices, type Topology } from './infra/topology';
 
-const repo = resolve(__dirname, '../..');
 const key = () => new Uint8Array(randomBytes(32));
 const payload = (text: string): Payload => ({
   metadata: { encoding: new TextEncoder().encode('json/plain') },
@@ -161,15 +159,7 @@ describe('payload codec', () => {
         REKEY_CONFIG: '',
       };
       // A query needs a worker, even on a closed run; not spawnSync: the worker runs in this process.
-      const rekey = (...args: string[]) =>
-        new Promise<{ code: number; stdout: string; stderr: string }>((res) =>
-          execFile(
-            process.execPath,
-            [join(repo, 'bin/rekey'), ...args],
-            { env, cwd: t.dir },
-            (err, stdout, stderr) => res({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-          ),
-        );
+      const rekey = (...args: string[]) => rekeyAsync(args, { env, cwd: t.dir });
       await fx.withWorker(config, async () => {
         const opened = await rekey('status', workflowId, '--config', configFile);
         assert.equal(opened.code, 0, opened.stderr);
@@ -189,12 +179,6 @@ describe('payload codec', () => {
       });
       await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      const json = (p: Payload) => ({
-        metadata: Object.fromEntries(
-          Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? []).toString('base64')]),
-        ),
-        data: Buffer.from(p.data ?? []).toString('base64'),
-      });
       const post = (path: string, body: unknown, auth = 'Bearer ui-token') =>
         fetch(`${url}${path}`, {
           method: 'POST',
@@ -219,8 +203,8 @@ describe('payload codec', () => {
         assert.equal(preflight.headers.get('access-control-allow-origin'), 'http://127.0.0.1:18233');
         assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /x-namespace/);
 
-        assert.equal((await post('/decode', { payloads: started.map(json) }, 'Bearer wrong')).status, 401);
-        const decoded = (await (await post('/decode', { payloads: started.map(json) })).json()) as {
+        assert.equal((await post('/decode', { payloads: started.map(toJson) }, 'Bearer wrong')).status, 401);
+        const decoded = (await (await post('/decode', { payloads: started.map(toJson) })).json()) as {
           payloads: { data: string }[];
         };
         assert.match(

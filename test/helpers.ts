@@ -1,7 +1,9 @@
 // Shared test helpers: an in-process worker on the real Temporal dev server, history scans.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import type { Config } from '../config/schema';
@@ -67,3 +69,27 @@ export async function failureOf(run: Promise<unknown>): Promise<{ type?: string;
 }
 
 export { assertNoSecrets } from './assertions';
+
+/**
+ * bin/rekey in a child process without blocking this one (a worker running here keeps polling):
+ * its exit code, what it printed, and both together as `out`.
+ */
+export function rekeyAsync(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string; out: string }> {
+  return new Promise((res) =>
+    execFile(
+      process.execPath,
+      [join(__dirname, '../../bin/rekey'), ...args],
+      { ...opts, timeout: 120_000 },
+      (err, stdout, stderr) =>
+        res({
+          code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
+          stdout,
+          stderr,
+          out: stdout + stderr,
+        }),
+    ),
+  );
+}

@@ -4,7 +4,7 @@
 // the payload codec. A rotation on the test hosts survives the worker that runs its restart being
 // SIGKILLed: the other worker finishes it; the history holds only sealed payloads.
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -12,11 +12,13 @@ import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { parse, stringify } from 'yaml';
-import { ENCODING } from '../codec/aes-gcm';
-import { dataConverterOf } from '../codec/keys';
+import { toJson } from '../client/codec-server';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
+import { ENCODING } from '../worker/codec';
+import { dataConverterOf } from '../worker/codec-keys';
 import type { RotateResult } from '../workflows/rotate';
+import { rekeyAsync } from './helpers';
 import { testEnv } from './infra/env';
 import { startTemporalOnPostgres, type TemporalOnPostgres } from './infra/temporal-postgres';
 import {
@@ -49,12 +51,7 @@ describe('production shape: Temporal on PostgreSQL, two workers, the codec', () 
   let result: RotateResult;
 
   const env = () => ({ ...process.env, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: 'default' });
-  const rekey = (...args: string[]) =>
-    new Promise<{ code: number; out: string }>((res) =>
-      execFile(process.execPath, [join(repo, 'bin/rekey'), ...args], { env: env() }, (err, stdout, stderr) =>
-        res({ code: err ? Number(err.code ?? 1) : 0, out: stdout + stderr }),
-      ),
-    );
+  const rekey = (...args: string[]) => rekeyAsync(args, { env: env() });
   const worker = () =>
     spawn(process.execPath, [join(repo, 'bin/rekey'), 'worker', '--config', configFile], {
       env: env(),
@@ -167,17 +164,7 @@ describe('production shape: Temporal on PostgreSQL, two workers, the codec', () 
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-namespace': 'default' },
       body: JSON.stringify({
-        payloads: [
-          {
-            metadata: Object.fromEntries(
-              Object.entries(input.metadata ?? {}).map(([k, v]) => [
-                k,
-                Buffer.from(v ?? []).toString('base64'),
-              ]),
-            ),
-            data: Buffer.from(input.data ?? []).toString('base64'),
-          },
-        ],
+        payloads: [toJson(input)],
       }),
     });
     const opened = (await res.json()) as { payloads: { data: string }[] };

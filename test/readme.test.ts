@@ -2,12 +2,11 @@
 // command line rekey accepts (command, options, argument count), and the read-only ones (config
 // check, verify, sync-status, dry runs, status) run against the test servers and succeed.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { accepts } from '../client/cli';
-import { type TemporalFixture, temporalFixture } from './helpers';
+import { rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
 import { testEnv } from './infra/env';
 import { keyringActivities } from './infra/keyring-topology';
 import { buildTopology, seed, stopServices, type Topology } from './infra/topology';
@@ -35,19 +34,6 @@ function examples(): { line: string; argv: string[] }[] {
     .map((line) => ({ line, w: words(line) }))
     .filter(({ w }) => w[0] === 'node' && w[1] === 'bin/rekey')
     .map(({ line, w }) => ({ line: line.trim(), argv: w.slice(2) }));
-}
-
-/** Runs bin/rekey; its exit code and everything it printed. */
-function run(argv: string[], opts: { env: NodeJS.ProcessEnv }): Promise<{ code: number; out: string }> {
-  return new Promise((res) => {
-    execFile(
-      process.execPath,
-      [join(repo, 'bin/rekey'), ...argv],
-      { ...opts, timeout: 120_000 },
-      (err, stdout, stderr) =>
-        res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr }),
-    );
-  });
 }
 
 const READ_ONLY = (argv: string[]) =>
@@ -102,7 +88,7 @@ describe('README examples', () => {
       await fx.withWorker(t.config, async () => {
         for (const { line, argv } of runs) {
           // Not spawnSync: the worker runs in this process and must keep polling meanwhile.
-          const res = await run(argv, {
+          const res = await rekeyAsync(argv, {
             env: {
               ...process.env,
               TEMPORAL_ADDRESS: testEnv().temporal.address,

@@ -6,10 +6,10 @@ import { createPromotionActivities } from '../activities/promotion';
 import { createRotationActivities } from '../activities/rotation';
 import { createScheduleActivities } from '../activities/schedules';
 import { createSecretStore, type SecretStore } from '../activities/secret-store';
-import { dataConverterOf } from '../codec/keys';
 import type { Config } from '../config/schema';
 import { taskQueue } from '../shared/task-queue';
 import { workflowBundle } from './bundle';
+import { dataConverterOf } from './codec-keys';
 
 export interface RekeyWorkerOptions {
   config: Config;

@@ -1,8 +1,8 @@
 // rekey codec-server: the payload codec over HTTP, for the Temporal Web UI and the temporal CLI.
 import { readFileSync } from 'node:fs';
-import { codecOf } from '../../codec/keys';
-import { codecServer } from '../../codec/server';
+import { codecOf } from '../../worker/codec-keys';
 import { CliError } from '../cli-error';
+import { codecServer } from '../codec-server';
 import { type Command, loadCliConfig, type Options, parse } from './common';
 
 const OPTIONS = {

@@ -20,6 +20,15 @@ export interface Command {
   run(args: string[]): Promise<number>;
 }
 
+/** The options of every command that starts a run (rotate, promote, rollover). */
+export const START_OPTIONS = {
+  'dry-run': { type: 'boolean', default: false },
+  yes: { type: 'boolean', default: false },
+  wait: { type: 'boolean', default: false },
+  as: { type: 'string' },
+  key: { type: 'string' },
+} satisfies Options;
+
 /**
  * Parses a command's arguments: its options anywhere among its positionals, plus --config,
  * which every command accepts (global). Unknown options and extra arguments are usage errors.

@@ -1,8 +1,8 @@
 // rekey config check / schema.
 import { z } from 'zod';
-import { codecOf } from '../../codec/keys';
 import { Config } from '../../config/schema';
 import { summarize } from '../../config/summary';
+import { codecOf } from '../../worker/codec-keys';
 import { CliError } from '../cli-error';
 import { type Command, configPath, loadCliConfig, type Options, parse } from './common';
 

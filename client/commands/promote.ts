@@ -3,16 +3,12 @@ import type { HopResult } from '../../workflows/promote-hop';
 import { CliError } from '../cli-error';
 import { formatHops } from '../format';
 import { checkChain, followRun, startPromotion, withClient } from '../runs';
-import { type Command, loadCliConfig, type Options, parse, requester } from './common';
+import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
 
 const OPTIONS = {
-  'dry-run': { type: 'boolean', default: false },
+  ...START_OPTIONS,
   consistent: { type: 'boolean', default: false },
   'allow-shrink': { type: 'boolean', default: false },
-  yes: { type: 'boolean', default: false },
-  wait: { type: 'boolean', default: false },
-  as: { type: 'string' },
-  key: { type: 'string' },
 } satisfies Options;
 
 async function promote(args: string[]): Promise<number> {

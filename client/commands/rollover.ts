@@ -2,16 +2,12 @@
 import type { RolloverResult } from '../../workflows/rollover';
 import { CliError } from '../cli-error';
 import { checkRolloverTtl, followRun, startRollover, withClient } from '../runs';
-import { type Command, loadCliConfig, type Options, parse, requester } from './common';
+import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
 
 const OPTIONS = {
+  ...START_OPTIONS,
   ttl: { type: 'string' },
-  'dry-run': { type: 'boolean', default: false },
   approval: { type: 'boolean', default: false },
-  yes: { type: 'boolean', default: false },
-  wait: { type: 'boolean', default: false },
-  as: { type: 'string' },
-  key: { type: 'string' },
 } satisfies Options;
 
 async function rollover(args: string[]): Promise<number> {

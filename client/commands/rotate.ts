@@ -2,17 +2,13 @@
 import { CliError } from '../cli-error';
 import { formatRotateResult } from '../format';
 import { expandToKeyGroups, followRun, startRotation, withClient } from '../runs';
-import { type Command, loadCliConfig, type Options, parse, requester } from './common';
+import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
 
 const OPTIONS = {
+  ...START_OPTIONS,
   env: { type: 'string', multiple: true },
-  'dry-run': { type: 'boolean', default: false },
   'no-preserve-token': { type: 'boolean', default: false },
   'no-sync-mounted-keys': { type: 'boolean', default: false },
-  yes: { type: 'boolean', default: false },
-  wait: { type: 'boolean', default: false },
-  as: { type: 'string' },
-  key: { type: 'string' },
 } satisfies Options;
 
 async function rotate(args: string[]): Promise<number> {

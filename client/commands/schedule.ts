@@ -116,45 +116,28 @@ export const list: Command = {
     return scheduleList();
   },
 };
-export const describe: Command = {
+/** A command on one schedule: `rekey schedule <action> ID`. */
+const onSchedule = (action: Parameters<typeof scheduleCommand>[0]): Command => ({
   usage,
   options: ACTION_OPTIONS,
   positionals: 1,
-  run: scheduleCommand(async (h) => formatSchedule(await h.describe())),
-};
-export const pause: Command = {
-  usage,
-  options: ACTION_OPTIONS,
-  positionals: 1,
-  run: scheduleCommand(async (h, v) => {
-    await h.pause(v.note ?? 'paused with rekey');
-    return `paused ${h.scheduleId}`;
-  }),
-};
-export const unpause: Command = {
-  usage,
-  options: ACTION_OPTIONS,
-  positionals: 1,
-  run: scheduleCommand(async (h) => {
-    await h.unpause();
-    return `unpaused ${h.scheduleId}`;
-  }),
-};
-export const trigger: Command = {
-  usage,
-  options: ACTION_OPTIONS,
-  positionals: 1,
-  run: scheduleCommand(async (h) => {
-    await h.trigger();
-    return `triggered ${h.scheduleId}: a run starts now; its workflow id shows in rekey schedule describe ${h.scheduleId}`;
-  }),
-};
-export const remove: Command = {
-  usage,
-  options: ACTION_OPTIONS,
-  positionals: 1,
-  run: scheduleCommand(async (h) => {
-    await h.delete();
-    return `deleted ${h.scheduleId}`;
-  }),
-};
+  run: scheduleCommand(action),
+});
+
+export const describe = onSchedule(async (h) => formatSchedule(await h.describe()));
+export const pause = onSchedule(async (h, v) => {
+  await h.pause(v.note ?? 'paused with rekey');
+  return `paused ${h.scheduleId}`;
+});
+export const unpause = onSchedule(async (h) => {
+  await h.unpause();
+  return `unpaused ${h.scheduleId}`;
+});
+export const trigger = onSchedule(async (h) => {
+  await h.trigger();
+  return `triggered ${h.scheduleId}: a run starts now; its workflow id shows in rekey schedule describe ${h.scheduleId}`;
+});
+export const remove = onSchedule(async (h) => {
+  await h.delete();
+  return `deleted ${h.scheduleId}`;
+});

@@ -6,19 +6,20 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 
-interface JsonPayload {
+/** A payload as the codec protocol carries it in JSON: metadata values and data in base64. */
+export interface JsonPayload {
   metadata?: Record<string, string>;
   data?: string;
 }
 
-const fromJson = (p: JsonPayload): Payload => ({
+export const fromJson = (p: JsonPayload): Payload => ({
   metadata: Object.fromEntries(
     Object.entries(p.metadata ?? {}).map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))]),
   ),
   data: new Uint8Array(Buffer.from(p.data ?? '', 'base64')),
 });
 
-const toJson = (p: Payload): JsonPayload => ({
+export const toJson = (p: Payload): JsonPayload => ({
   metadata: Object.fromEntries(
     Object.entries(p.metadata ?? {}).map(([k, v]) => [
       k,

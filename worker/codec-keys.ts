@@ -3,7 +3,7 @@
 // codec server starts.
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema';
-import { AesGcmCodec } from './aes-gcm';
+import { AesGcmCodec } from './codec';
 
 export function codecOf(config: Config): AesGcmCodec | undefined {
   if (!config.codec) return undefined;
