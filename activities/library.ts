@@ -2,6 +2,7 @@
 // for read-only checks (verify, sync-status, a promotion hop's pre-start check), the local
 // token re-sign, and the quickstart's seeding. The client imports activities only from here.
 
+export { addCodecKey, codecKeyringOf } from './codec-keyring';
 export { hopProblem } from './hop-checks';
 export { openHost, withHost } from './hosts';
 export { fingerprint, generateKeyPair, parsePrivateKey } from './keys';

@@ -95,6 +95,14 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'the payload codec over HTTP for the Web UI and the temporal CLI',
     load: async () => (await import('./commands/codec-server')).command,
   },
+  'codec-key init': {
+    summary: "create the codec's keyring (codec: {store, secret}) with its first key",
+    load: async () => (await import('./commands/codec-key')).initCommand,
+  },
+  'codec-key rotate': {
+    summary: 'add a fresh codec key to the keyring and make it active (a workflow)',
+    load: async () => (await import('./commands/codec-key')).rotateCommand,
+  },
   'config check': {
     summary: 'validate rekey.yaml and summarize it',
     load: async () => (await import('./commands/config')).check,

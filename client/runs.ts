@@ -12,7 +12,7 @@ import {
 } from '@temporalio/client';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { temporal } from '@temporalio/proto';
-import { hopProblem } from '../activities/library';
+import { codecKeyringOf, hopProblem } from '../activities/library';
 import { gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import { keyGroupMembers } from '../config/key-groups';
@@ -20,10 +20,11 @@ import type { Config } from '../config/schema';
 import { taskQueue } from '../shared/task-queue';
 import type { TransferProgress } from '../shared/transfer';
 import { dataConverterOf } from '../worker/codec-keys';
-import { promote, rolloverSigningKey, rotateJwtKeys } from '../workflows';
+import { promote, rolloverSigningKey, rotateCodecKey, rotateJwtKeys } from '../workflows';
 import { requestMessage } from '../workflows/approvals';
 import { errorText } from '../workflows/errors';
 import {
+  codecKeyWorkflowId,
   PromoteInput,
   promoteWorkflowId,
   RolloverInput,
@@ -69,7 +70,7 @@ export async function withClient<T>(
   }
   try {
     // With a codec configured, payloads are sealed on the way out and opened on the way in.
-    const client = new Client({ connection, namespace, ...dataConverterOf(opts.config) });
+    const client = new Client({ connection, namespace, ...(await dataConverterOf(opts.config)) });
     if (opts.needsWorker) await requireWorker(client, address);
     return await fn(client);
   } finally {
@@ -216,7 +217,9 @@ export async function startRotation(
 }
 
 /** Starts a run unless one with the same intent (workflow id) is already running. */
-async function startOnce<W extends typeof rotateJwtKeys | typeof promote | typeof rolloverSigningKey>(
+async function startOnce<
+  W extends typeof rotateJwtKeys | typeof promote | typeof rolloverSigningKey | typeof rotateCodecKey,
+>(
   client: Client,
   workflow: W,
   opts: { workflowId: string; args: Parameters<W>; taskQueue?: string; what: string; summary: string },
@@ -401,6 +404,22 @@ export async function startPromotion(
     taskQueue: opts.taskQueue,
     what: `a promotion ${input.chain.join(' -> ')}`,
     summary: `${input.dryRun ? 'plan: ' : ''}promote data ${input.chain.join(' -> ')}`,
+  });
+}
+
+/** Starts the rotation of the codec's own key (a keyring in a store; see codec-key init). */
+export async function startCodecKeyRotation(
+  client: Client,
+  config: Config,
+  opts: { taskQueue?: string } = {},
+) {
+  const { store, secret } = codecKeyringOf(config);
+  return startOnce(client, rotateCodecKey, {
+    workflowId: codecKeyWorkflowId(store, secret),
+    args: [{}],
+    taskQueue: opts.taskQueue,
+    what: `a rotation of codec keyring ${store}/${secret}`,
+    summary: `rotate the payload codec key (keyring ${store}/${secret})`,
   });
 }
 

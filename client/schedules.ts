@@ -9,10 +9,13 @@ import {
   type ScheduleHandle,
   ScheduleOverlapPolicy,
 } from '@temporalio/client';
+import { codecKeyringOf } from '../activities/library';
 import type { Config } from '../config/schema';
 import { taskQueue } from '../shared/task-queue';
-import { rolloverSigningKey, rotateJwtKeys } from '../workflows';
+import { rolloverSigningKey, rotateCodecKey, rotateJwtKeys } from '../workflows';
 import {
+  type CodecKeyInput,
+  codecKeyWorkflowId,
   type RolloverInput,
   type RotateInput,
   rolloverWorkflowId,
@@ -47,8 +50,8 @@ async function createSchedule(
   client: Client,
   id: string,
   calendar: CalendarSpec,
-  workflow: typeof rotateJwtKeys | typeof rolloverSigningKey,
-  args: [RotateInput] | [RolloverInput],
+  workflow: typeof rotateJwtKeys | typeof rolloverSigningKey | typeof rotateCodecKey,
+  args: [RotateInput] | [RolloverInput] | [CodecKeyInput],
   opts: { summary: string; taskQueue?: string },
 ): Promise<ScheduleHandle> {
   try {
@@ -102,6 +105,19 @@ export async function createRolloverSchedule(
   // A rollover runs as long as its TTL wait; a run due meanwhile is skipped.
   return createSchedule(client, id, calendar, rolloverSigningKey, [{ keyring: opts.keyring }], {
     summary: `scheduled: roll over keyring ${opts.keyring} every ${opts.every}`,
+    taskQueue: opts.taskQueue,
+  });
+}
+
+export async function createCodecKeySchedule(
+  client: Client,
+  config: Config,
+  opts: { every: string; taskQueue?: string },
+): Promise<ScheduleHandle> {
+  const calendar = cadence(opts.every);
+  const { store, secret } = codecKeyringOf(config);
+  return createSchedule(client, codecKeyWorkflowId(store, secret), calendar, rotateCodecKey, [{}], {
+    summary: `scheduled: rotate the payload codec key (keyring ${store}/${secret}) every ${opts.every}`,
     taskQueue: opts.taskQueue,
   });
 }

@@ -13,6 +13,11 @@ export function crossCheck(cfg: Config, issue: Issue): void {
   checkKeyrings(cfg, issue);
   checkApprovers(cfg, issue);
   checkEnvironmentApprovals(cfg, issue);
+  if (cfg.codec && 'store' in cfg.codec && !(cfg.codec.store in cfg.stores))
+    issue(
+      ['codec', 'store'],
+      `unknown store "${cfg.codec.store}"${didYouMean(cfg.codec.store, Object.keys(cfg.stores))}`,
+    );
 }
 
 function checkEnvironments(cfg: Config, issue: Issue) {

@@ -24,7 +24,8 @@ export const problemText = (p: Problem) => (p.path ? `${pathText(p.path)}: ${p.m
  * One problem per issue. `schema`, when given, supplies the known keys for a "did you mean"; a
  * missing field explained by a misspelt key beside it is reported once, as the misspelling.
  */
-export function describeIssues(issues: readonly z.core.$ZodIssue[], schema?: z.ZodType): Problem[] {
+export function describeIssues(all: readonly z.core.$ZodIssue[], schema?: z.ZodType): Problem[] {
+  const issues = all.flatMap(closestBranch);
   const missing = (i: z.core.$ZodIssue) => i.code === 'invalid_type' && /received undefined$/.test(i.message);
   const explained = new Set<string>();
   const problems: Problem[] = [];
@@ -60,6 +61,15 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], schema?: z.Z
     }
   }
   return problems;
+}
+
+/** A value that fits no kind of a union ("Invalid input") is described by the kind it comes
+ * closest to: the one with the fewest problems (a codec with `store` but no `secret` is a
+ * keyring missing its secret, not a list of keys missing `active` and `keys`). */
+function closestBranch(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== 'invalid_union' || !issue.errors?.length) return [issue];
+  const best = issue.errors.reduce((a, b) => (b.length < a.length ? b : a));
+  return best.flatMap((i) => closestBranch({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
 }
 
 /** `path: message` lines, for a workflow's bad input. */

@@ -57,7 +57,7 @@ export function parseConfig(
   for (const store of Object.values(cfg.stores)) {
     if (store.type === 'file') store.dir = resolvePath(base, store.dir);
   }
-  for (const source of Object.values(cfg.codec?.keys ?? {})) {
+  for (const source of Object.values(cfg.codec && 'keys' in cfg.codec ? cfg.codec.keys : {})) {
     if ('file' in source) source.file = resolvePath(base, source.file);
   }
   const problems: Problem[] = [];

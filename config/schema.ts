@@ -290,13 +290,24 @@ const CodecKeySource = z.union([
   z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }),
 ]);
 
-/** The payload codec (AES-256-GCM): `active` seals new payloads, every key in `keys` opens. */
-export const Codec = z
+/** The payload codec (AES-256-GCM), keys named in rekey.yaml: `active` seals new payloads, every
+ * key in `keys` opens. */
+export const StaticCodec = z
   .strictObject({
     active: name,
     keys: z.record(name, CodecKeySource),
   })
   .refine((c) => c.active in c.keys, { message: 'active must name one of codec.keys', path: ['active'] });
+
+/** The payload codec's keys as a keyring in a secret store (Key Vault, or a file store): which
+ * key is active and every key that still opens older payloads, one secret version per change.
+ * `rekey codec-key init` makes it, `rekey codec-key rotate` adds a key and makes it active. */
+export const KeyringCodec = z.strictObject({
+  store: name,
+  secret: z.string().regex(/^[A-Za-z0-9-]+$/, 'a Key Vault secret name: letters, digits and "-"'),
+});
+
+export const Codec = z.union([StaticCodec, KeyringCodec]);
 
 export const Promotion = z.strictObject({
   /** A hop whose plan deletes more than this share of the destination's files (or whose source
@@ -331,5 +342,6 @@ export type SshHostConfig = z.infer<typeof SshHost>;
 export type ServiceConfig = z.infer<typeof Service>;
 export type EnvironmentConfig = z.infer<typeof Environment>;
 export type KeyringConfig = z.infer<typeof Keyring>;
+export type CodecConfig = z.infer<typeof Codec>;
 export type PathsConfig = z.infer<typeof Paths>;
 export type SecretNamesConfig = z.infer<typeof SecretNames>;

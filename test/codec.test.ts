@@ -11,21 +11,26 @@ import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { parse, stringify } from 'yaml';
+import { readCodecKeyring } from '../activities/codec-keyring';
+import { createSecretStore } from '../activities/secret-store';
 import { codecServer, toJson } from '../client/codec-server';
-import { startRotation } from '../client/runs';
+import { startCodecKeyRotation, startRotation } from '../client/runs';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { AesGcmCodec, ENCODING } from '../worker/codec';
-import { codecOf } from '../worker/codec-keys';
-import { rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
+import { dataConverterOf, loadCodec } from '../worker/codec-keys';
+import { assertNoSecrets, historyText, rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
+import { openUi, startFromUi, uiUrl } from './infra/browser';
 import { testEnv } from './infra/env';
 import { buildTopology, seed, stopServices, type Topology } from './infra/topology';
+import { until } from './infra/until';
 
 const key = () => new Uint8Array(randomBytes(32));
 const payload = (text: string): Payload => ({
   metadata: { encoding: new TextEncoder().encode('json/plain') },
   data: new TextEncoder().encode(text),
 });
+const utf8 = (s: string) => new TextEncoder().encode(s);
 const text = (p: Payload) => new TextDecoder().decode(p.data ?? new Uint8Array());
 const encodingOf = (p: Payload) => new TextDecoder().decode(p.metadata?.encoding ?? new Uint8Array());
 
@@ -66,7 +71,7 @@ describe('payload codec', () => {
     const other = new AesGcmCodec(new Map([['k9', key()]]), 'k9');
     await assert.rejects(
       other.decode([sealed as Payload]),
-      /codec key "k1", which this codec does not have \(codec.keys: k9\)/,
+      /codec key "k1", which this codec does not have \(codec keys: k9\)/,
     );
     assert.throws(
       () => new AesGcmCodec(new Map([['k1', new Uint8Array(16)]]), 'k1'),
@@ -74,20 +79,41 @@ describe('payload codec', () => {
     );
   });
 
-  it('reads its keys from files and the environment, and refuses a key that is not 32 bytes', () => {
+  it('reads its keys from files and the environment, and refuses a key that is not 32 bytes', async () => {
     const cfg = (keys: Config['codec']) => ({ codec: keys }) as Config;
     process.env.REKEY_TEST_CODEC_KEY = Buffer.from(key()).toString('base64');
-    assert.ok(codecOf(cfg({ active: 'a', keys: { a: { env: 'REKEY_TEST_CODEC_KEY' } } })));
+    assert.ok(await loadCodec(cfg({ active: 'a', keys: { a: { env: 'REKEY_TEST_CODEC_KEY' } } })));
     process.env.REKEY_TEST_CODEC_KEY = Buffer.from(randomBytes(16)).toString('base64');
-    assert.throws(
-      () => codecOf(cfg({ active: 'a', keys: { a: { env: 'REKEY_TEST_CODEC_KEY' } } })),
+    await assert.rejects(
+      loadCodec(cfg({ active: 'a', keys: { a: { env: 'REKEY_TEST_CODEC_KEY' } } })),
       /codec key "a" \(\$REKEY_TEST_CODEC_KEY\): not base64 of 32 bytes/,
     );
-    assert.throws(
-      () => codecOf(cfg({ active: 'a', keys: { a: { file: '/nonexistent/key' } } })),
+    await assert.rejects(
+      loadCodec(cfg({ active: 'a', keys: { a: { file: '/nonexistent/key' } } })),
       /cannot read file/,
     );
     delete process.env.REKEY_TEST_CODEC_KEY;
+  });
+
+  it('a codec on a keyring re-reads it when a payload names a key it does not have yet', async () => {
+    const ring = new Map([['k1', key()]]);
+    let reads = 0;
+    const reader = new AesGcmCodec(new Map(ring), 'k1', async () => {
+      reads++;
+      return { keys: new Map(ring), active: 'k1' };
+    });
+    // Another process rotated the ring: k2 is active there.
+    ring.set('k2', key());
+    const [sealed] = await new AesGcmCodec(new Map(ring), 'k2').encode([payload('"after"')]);
+    const [opened] = await reader.decode([sealed as Payload]);
+    assert.equal(text(opened as Payload), '"after"');
+    assert.equal(reads, 1);
+    assert.deepEqual(reader.keyIds, ['k1', 'k2']);
+    // A junk key id does not turn every decode into a read of the store (at most one per 2 s).
+    const junk = { ...sealed, metadata: { ...sealed?.metadata, 'encryption-key-id': utf8('nope') } };
+    await assert.rejects(reader.decode([junk]), /codec key "nope", which this codec does not have/);
+    await assert.rejects(reader.decode([junk]), /codec key "nope"/);
+    assert.equal(reads, 1);
   });
 
   describe('on the dev server', () => {
@@ -98,6 +124,7 @@ describe('payload codec', () => {
     let plain: Client;
     let connection: Connection;
     let started: Payload[];
+    let sealing: Client;
     const workflowId = 'rotate-jwt/prod';
 
     before(async () => {
@@ -113,10 +140,10 @@ describe('payload codec', () => {
       config = loadConfig(configFile);
       connection = await Connection.connect({ address: testEnv().temporal.address });
       plain = new Client({ connection, namespace: 'codec' });
-      const sealing = new Client({
+      sealing = new Client({
         connection,
         namespace: 'codec',
-        dataConverter: { payloadCodecs: [codecOf(config) as AesGcmCodec] },
+        dataConverter: { payloadCodecs: [(await loadCodec(config)) as AesGcmCodec] },
       });
       await fx.withWorker(config, async () => {
         const h = await startRotation(
@@ -172,8 +199,64 @@ describe('payload codec', () => {
       assert.match(check.stdout, /codec: payloads sealed with key k1; opens k1/);
     });
 
+    it('the Web UI pointed at the codec server starts a run with a sealed input and shows it opened', async () => {
+      const origin = `http://127.0.0.1:${testEnv().temporal.uiPort}`;
+      const server = codecServer((await loadCodec(config)) as AesGcmCodec, { origins: [origin] });
+      await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+      const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const ui = await openUi('codec');
+      const id = 'rotate-jwt/prod-from-ui';
+      try {
+        await fx.withWorker(config, async () => {
+          // The endpoint set in the UI's own Codec Server settings (kept in this browser).
+          await ui.page.goto(`${uiUrl('codec')}/workflows`, { waitUntil: 'load' });
+          await ui.page.getByTestId('data-encoder-status').click();
+          await ui.page.locator('#data-encoder-endpoint-input').fill(endpoint);
+          await ui.shot('codec-endpoint');
+          await ui.page.getByTestId('confirm-data-encoder-button').click();
+          await startFromUi(
+            ui,
+            'codec',
+            {
+              workflowId: id,
+              taskQueue: fx.taskQueue,
+              workflowType: 'rotateJwtKeys',
+              input: { environments: ['prod'], dryRun: true },
+            },
+            (wid) => plain.workflow.getHandle(wid).describe(),
+          );
+          // The UI sealed the input through /encode: the worker opened it and ran the dry run.
+          assert.equal((await sealing.workflow.getHandle(id).result()).dryRun, true);
+          const { events } = await plain.workflow.getHandle(id).fetchHistory();
+          const input = events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
+          assert.equal(input.length, 1);
+          assert.equal(encodingOf(input[0] as Payload), ENCODING);
+          assert.ok(!(await historyText(plain, id)).includes('"environments"'), 'no plaintext input');
+
+          // The run's page shows the input and the current details opened through /decode.
+          const { runId } = await plain.workflow.getHandle(id).describe();
+          await ui.page.goto(`${uiUrl('codec')}/workflows/${encodeURIComponent(id)}/${runId}/history`, {
+            waitUntil: 'load',
+          });
+          await until('the page to show the opened input', async () => {
+            const text = await ui.text();
+            return /"environments":\s*\[\s*"prod"\s*\]/.test(text) || undefined;
+          });
+          await ui.page.getByText('User Metadata', { exact: true }).click();
+          await until(
+            'the page to show the opened current details',
+            async () => (await ui.text()).includes('plan a rotation') || undefined,
+          );
+          await ui.shot('opened');
+        });
+      } finally {
+        await ui.close();
+        server.close();
+      }
+    });
+
     it('the codec server opens and seals payloads for the Web UI, with CORS and a bearer token', async () => {
-      const server = codecServer(codecOf(config) as AesGcmCodec, {
+      const server = codecServer((await loadCodec(config)) as AesGcmCodec, {
         origins: ['http://127.0.0.1:18233'],
         token: 'ui-token',
       });
@@ -235,6 +318,115 @@ describe('payload codec', () => {
       } finally {
         server.close();
       }
+    });
+  });
+
+  describe('a keyring in Key Vault (the stand-in), rotated by a rekey workflow', () => {
+    let fx: TemporalFixture;
+    let t: Topology;
+    const secret = `codec-ring-${randomBytes(4).toString('hex')}`;
+    let env: NodeJS.ProcessEnv;
+    const rekey = (...args: string[]) => rekeyAsync([...args, '--config', t.configFile], { env, cwd: t.dir });
+
+    before(async () => {
+      fx = await temporalFixture('codec');
+      t = buildTopology('codec-keyring', 3240, { codec: { store: 'kv-prod', secret } });
+      env = {
+        ...process.env,
+        TEMPORAL_ADDRESS: testEnv().temporal.address,
+        TEMPORAL_NAMESPACE: 'codec',
+        REKEY_TASK_QUEUE: fx.taskQueue,
+        REKEY_CONFIG: '',
+      };
+    });
+    after(async () => {
+      await fx?.close();
+    });
+
+    it('init makes it once; rotate adds a key; old and new payloads open; a running worker picks the new key up', async () => {
+      const before = await rekey('config', 'check');
+      assert.equal(before.code, 2);
+      assert.match(
+        before.stderr,
+        /secret codec-ring-\w+ not found: create the keyring with rekey codec-key init/,
+      );
+
+      const init = await rekey('codec-key', 'init');
+      assert.equal(init.code, 0, init.stderr);
+      const k1 = /created: key (c\d{8}-[0-9a-f]{6}) active/.exec(init.stdout)?.[1];
+      assert.ok(k1, init.stdout);
+      const again = await rekey('codec-key', 'init');
+      assert.equal(again.code, 2);
+      assert.match(again.stderr, /already exists \(1 version\(s\)\): rotate it with rekey codec-key rotate/);
+      assert.match(
+        (await rekey('codec-key', 'rotate', '--dry-run')).stdout,
+        new RegExp(`holds ${k1} \\(active first\\)`),
+      );
+
+      const config = loadConfig(t.configFile);
+      const workflowId = `rotate-codec-key/kv-prod/${secret}`;
+      const keyIdOf = async (runId: string) => {
+        const { events } = await fx.client.workflow.getHandle(workflowId, runId).fetchHistory();
+        const input = events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0] as Payload;
+        assert.equal(encodingOf(input), ENCODING);
+        return new TextDecoder().decode(input.metadata?.['encryption-key-id']);
+      };
+      await fx.withWorker(config, async () => {
+        // The worker read the ring at start: k1 only.
+        const first = await rekey('codec-key', 'rotate');
+        assert.equal(first.code, 0, first.stderr);
+        const k2 = /: key (\S+) active; the ring holds (\S+), (\S+) /.exec(first.stdout);
+        assert.ok(k2 && k2[1] !== k1 && k2[2] === k2[1] && k2[3] === k1, first.stdout);
+        const firstRun = (await fx.client.workflow.getHandle(workflowId).describe()).runId;
+        assert.equal(await keyIdOf(firstRun), k1);
+
+        // A client that reads the ring now seals with k2; the worker, still on k1, re-reads the
+        // ring when it meets k2 and runs it.
+        const client = new Client({
+          connection: fx.client.connection,
+          namespace: 'codec',
+          ...(await dataConverterOf(config)),
+        });
+        const second = await startCodecKeyRotation(client, config, { taskQueue: fx.taskQueue });
+        const facts = await second.result();
+        assert.equal(await keyIdOf(second.firstExecutionRunId), k2?.[1]);
+        assert.equal(facts.keys.length, 3);
+        assert.deepEqual(facts.keys.slice(1), [k2?.[1], k1]);
+
+        // The first run, sealed under k1, still opens with the rotated ring.
+        const status = await rekey('status', workflowId);
+        assert.equal(status.code, 0, status.stderr);
+        assert.match(status.stdout, /add key.*active/);
+
+        // No key material in the runs' results, the raw history, or the CLI's output.
+        const ring = await readCodecKeyring(
+          createSecretStore('kv-prod', config.stores['kv-prod'] as never),
+          secret,
+        );
+        const keys = [...ring.keys.values()].map((k) => Buffer.from(k).toString('base64'));
+        assertNoSecrets(JSON.stringify(facts) + (await historyText(fx.client, workflowId)), keys);
+        assertNoSecrets(init.out + first.out + status.out, keys);
+
+        // Every quarter from a schedule; triggered now, its run adds a fourth key.
+        const created = await rekey('schedule', 'create', 'codec-key', '--every', 'quarter');
+        assert.equal(created.code, 0, created.stderr);
+        assert.match(
+          created.stdout,
+          /^rotate-codec-key\/kv-prod\/codec-ring-\w+: active\n {2}every: quarterly/,
+        );
+        try {
+          assert.equal((await rekey('schedule', 'trigger', workflowId)).code, 0);
+          await until('the scheduled run to add a key', async () => {
+            const now = await readCodecKeyring(
+              createSecretStore('kv-prod', config.stores['kv-prod'] as never),
+              secret,
+            );
+            return now.keys.size === 4 || undefined;
+          });
+        } finally {
+          await rekey('schedule', 'delete', workflowId);
+        }
+      });
     });
   });
 });

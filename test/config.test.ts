@@ -173,6 +173,16 @@ describe('config', () => {
     assert.deepEqual(problems(doc), ['hosts.workstation: "port" does not apply to this kind of entry']);
   });
 
+  it('a codec is described as the kind it comes closest to: listed keys or a keyring in a store', () => {
+    const withCodec = (codec: unknown) => ({ ...exampleDoc(), codec });
+    assert.deepEqual(problems(withCodec({ store: 'kv-prod' })), ['codec.secret: missing']);
+    assert.deepEqual(problems(withCodec({ active: 'k1' })), ['codec.keys: missing']);
+    assert.deepEqual(problems(withCodec({ store: 'kv-prd', secret: 'rekey-codec' })), [
+      'codec.store: unknown store "kv-prd" (did you mean "kv-prod"?)',
+    ]);
+    assert.ok(parseConfig(withCodec({ store: 'kv-prod', secret: 'rekey-codec' }), 'rekey.yaml').codec);
+  });
+
   it('places every problem at its line and column, says "missing", and suggests the closest name', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rekey-config-'));
     const lines = readFileSync(example, 'utf8').split('\n');

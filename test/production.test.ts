@@ -73,7 +73,7 @@ describe('production shape: Temporal on PostgreSQL, two workers, the codec', () 
     writeFileSync(configFile, stringify(doc));
     config = loadConfig(configFile);
     connection = await Connection.connect({ address: temporal.address });
-    client = new Client({ connection, namespace: 'default', ...dataConverterOf(config) });
+    client = new Client({ connection, namespace: 'default', ...(await dataConverterOf(config)) });
 
     workers.push(worker(), worker());
     codecServer = spawn(

@@ -4,15 +4,12 @@
 // made, see a forged approval refused, and a run started with bad input fail naming the field.
 // Every step leaves a screenshot in <test root>/artifacts/web-ui/.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
 import { tokenIdentity } from '../activities/tokens';
 import { progressQuery } from '../workflows/messages';
 import { historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { approversConfig, sign } from './infra/approvers';
-import { testEnv } from './infra/env';
+import { openUi, startFromUi as startOnUi, type UiSession, uiUrl } from './infra/browser';
 import {
   buildTopology,
   cliToken,
@@ -32,17 +29,8 @@ describe('the Web UI as console', () => {
   let fx: TemporalFixture;
   let t: Topology;
   let seeded: Seeded;
-  let browser: Browser;
-  let page: Page;
-  let shots: string;
-  let step = 0;
-  const ui = () => `http://127.0.0.1:${testEnv().temporal.uiPort}/namespaces/${NAMESPACE}`;
-  const shot = async (name: string) => {
-    await page.screenshot({
-      path: join(shots, `${String(++step).padStart(2, '0')}-${name}.png`),
-      fullPage: true,
-    });
-  };
+  let ui: UiSession;
+  const shot = (name: string) => ui.shot(name);
 
   before(async () => {
     fx = await temporalFixture(NAMESPACE);
@@ -59,54 +47,23 @@ describe('the Web UI as console', () => {
     await onHost(t, 'test', (h) =>
       h.exec(`cd ${h.dataDir} && mkdir -p db && echo test-1 > db/segment-1.bin && echo old > db/stale.bin`),
     );
-    shots = join(testEnv().root, 'artifacts', 'web-ui');
-    mkdirSync(shots, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: process.env.REKEY_CHROMIUM ?? '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-    page.setDefaultTimeout(60_000);
+    ui = await openUi('web-ui');
   });
   after(async () => {
-    await browser?.close();
+    await ui?.close();
     await stopServices(t);
     await fx.close();
   });
 
-  /** Fills the Start Workflow form and presses Start; returns once the UI navigated away. */
-  async function startFromUi(workflowId: string, workflowType: string, input: unknown) {
-    await page.goto(`${ui()}/workflows/start-workflow`, { waitUntil: 'load' });
-    await page.locator('#workflowId').fill(workflowId);
-    await page.locator('#taskQueue').fill(fx.taskQueue);
-    await page.locator('#workflowType').fill(workflowType);
-    const editor = page.locator('.cm-content').first();
-    await editor.click();
-    await editor.fill(JSON.stringify(input));
-    // Leaving the editor reformats the JSON, which moves the button: leave it first.
-    await page.getByRole('heading', { name: 'Start a Workflow' }).click();
-    await shot(`start-${workflowType}`);
-    await page.getByTestId('start-workflow-button').click();
-    await until(`${workflowId} to be started`, () => fx.client.workflow.getHandle(workflowId).describe());
-    await shot(`started-${workflowType}`);
-  }
-
-  /** The text of the page and its frames (the UI renders current details in a sandboxed frame). */
-  const pageText = async () =>
-    (
-      await Promise.all(
-        page.frames().map((f) =>
-          f
-            .locator('body')
-            .textContent()
-            .catch(() => ''),
-        ),
-      )
-    ).join('\n');
+  const startFromUi = (workflowId: string, workflowType: string, input: unknown) =>
+    startOnUi(ui, NAMESPACE, { workflowId, taskQueue: fx.taskQueue, workflowType, input }, (id) =>
+      fx.client.workflow.getHandle(id).describe(),
+    );
+  const pageText = () => ui.text();
 
   const workflowPage = async (workflowId: string) => {
     const { runId } = await fx.client.workflow.getHandle(workflowId).describe();
-    await page.goto(`${ui()}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`, {
+    await ui.page.goto(`${uiUrl(NAMESPACE)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`, {
       waitUntil: 'load',
     });
   };
@@ -114,13 +71,16 @@ describe('the Web UI as console', () => {
   /** Sends an Update from the workflow page's More Actions menu with `input` as its JSON; returns
    * what the UI said (the dialog's error, or its confirmation). */
   async function updateFromUi(name: string, input: unknown): Promise<string> {
-    await page.getByRole('button', { name: 'More Actions' }).filter({ visible: true }).first().click();
-    await page.getByTestId('update-button').filter({ visible: true }).first().click();
-    const dialog = page.locator('dialog[open], [role=dialog]').filter({ hasText: 'Send an Update' }).last();
+    await ui.page.getByRole('button', { name: 'More Actions' }).filter({ visible: true }).first().click();
+    await ui.page.getByTestId('update-button').filter({ visible: true }).first().click();
+    const dialog = ui.page
+      .locator('dialog[open], [role=dialog]')
+      .filter({ hasText: 'Send an Update' })
+      .last();
     await shot(`update-${name}-dialog`);
     await dialog.getByTestId('update-select-button').click();
     await shot(`update-${name}-select`);
-    await page
+    await ui.page
       .getByRole('option', { name: new RegExp(`^${name}`) })
       .first()
       .click();
@@ -165,7 +125,7 @@ describe('the Web UI as console', () => {
       const digest = gate.digest ?? '';
 
       await workflowPage(hopId);
-      await page.getByText('User Metadata', { exact: true }).click();
+      await ui.page.getByText('User Metadata', { exact: true }).click();
       const details = await until('the current details to show the gate', async () => {
         const text = await pageText();
         return text.includes('Waiting for approval: approval') ? text : undefined;
@@ -203,7 +163,7 @@ describe('the Web UI as console', () => {
       ])
         assert.ok(events.includes(step), `the history names "${step}"`);
       await workflowPage('promote/prod..test');
-      await page
+      await ui.page
         .getByText(/completed/i)
         .first()
         .waitFor({ timeout: 30_000 });
@@ -223,7 +183,7 @@ describe('the Web UI as console', () => {
         return status.name === 'FAILED' || undefined;
       });
       await workflowPage('rotate-jwt/from-ui');
-      await page
+      await ui.page
         .getByText(/bad input: environments/)
         .first()
         .waitFor({ timeout: 30_000 });

@@ -1,5 +1,6 @@
 // Builds the rekey worker: real dependencies from config, the workflows, the activities.
 import { type NativeConnection, Worker } from '@temporalio/worker';
+import { createCodecKeyActivities } from '../activities/codec-keyring';
 import { createKeyringActivities } from '../activities/keyring';
 import { createLockActivities } from '../activities/locks';
 import { createPromotionActivities } from '../activities/promotion';
@@ -42,11 +43,12 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
     namespace: opts.namespace ?? 'default',
     taskQueue: taskQueue(opts.taskQueue),
     workflowBundle: workflowBundle(),
-    ...dataConverterOf(opts.config),
+    ...(await dataConverterOf(opts.config)),
     ...(opts.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: opts.maxCachedWorkflows }),
     activities: {
       ...createRotationActivities({ config: opts.config, store }),
       ...createKeyringActivities({ config: opts.config, store }),
+      ...createCodecKeyActivities({ config: opts.config, store }),
       ...createPromotionActivities({ config: opts.config }),
       ...createLockActivities(),
       ...createScheduleActivities(),

@@ -53,6 +53,16 @@ export function rolloverWorkflowId(keyring: string): string {
   return `rollover/${keyring}`;
 }
 
+/** A codec key rotation takes nothing: the keyring is the worker's config's. A JSON object with
+ * any field in it (from the Web UI, say) is refused. */
+export const CodecKeyInput = z.strictObject({});
+export type CodecKeyInput = z.input<typeof CodecKeyInput>;
+
+/** One codec key rotation at a time per keyring. */
+export function codecKeyWorkflowId(store: string, secret: string): string {
+  return `rotate-codec-key/${store}/${secret}`;
+}
+
 const promotionOptions = {
   dryRun: z.boolean().default(false),
   /** Copy live, then stop the source for a short final pass, then start it again. */

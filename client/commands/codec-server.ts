@@ -1,6 +1,6 @@
 // rekey codec-server: the payload codec over HTTP, for the Temporal Web UI and the temporal CLI.
 import { readFileSync } from 'node:fs';
-import { codecOf } from '../../worker/codec-keys';
+import { loadCodec } from '../../worker/codec-keys';
 import { CliError } from '../cli-error';
 import { codecServer } from '../codec-server';
 import { type Command, loadCliConfig, type Options, parse } from './common';
@@ -15,7 +15,7 @@ const OPTIONS = {
 async function serve(args: string[]): Promise<number> {
   const { values } = parse(args, OPTIONS);
   const config = loadCliConfig(values.config);
-  const codec = codecOf(config);
+  const codec = await loadCodec(config);
   if (!codec)
     throw new CliError('the config has no codec: add codec.active and codec.keys (see rekey.example.yaml)');
   const port = Number(values.port);

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { Config } from '../../config/schema';
 import { summarize } from '../../config/summary';
-import { codecOf } from '../../worker/codec-keys';
+import { loadCodec } from '../../worker/codec-keys';
 import { CliError } from '../cli-error';
 import { type Command, configPath, loadCliConfig, type Options, parse } from './common';
 
@@ -12,18 +12,22 @@ async function configCheck(args: string[]): Promise<number> {
   const { values } = parse(args, OPTIONS);
   const file = configPath(values.config);
   const cfg = loadCliConfig(values.config);
-  // The codec's keys are read here too, so that a missing or short key shows before a worker starts.
+  // The codec's keys are read here too, so that a missing or short key (or an unreadable keyring)
+  // shows before a worker starts.
+  let codec: Awaited<ReturnType<typeof loadCodec>>;
   try {
-    codecOf(cfg);
+    codec = await loadCodec(cfg);
   } catch (err) {
     throw new CliError(`${file}: ${(err as Error).message}`);
   }
   console.log(`${file}: ok`);
   console.log(summarize(cfg));
-  if (cfg.codec)
-    console.log(
-      `codec: payloads sealed with key ${cfg.codec.active}; opens ${Object.keys(cfg.codec.keys).join(', ')}`,
-    );
+  if (codec) {
+    const [active, ...older] = codec.keyIds;
+    const where =
+      cfg.codec && 'store' in cfg.codec ? ` (keyring ${cfg.codec.store}/${cfg.codec.secret})` : '';
+    console.log(`codec${where}: payloads sealed with key ${active}; opens ${[active, ...older].join(', ')}`);
+  }
   return 0;
 }
 

@@ -2,7 +2,12 @@
 import type { ScheduleHandle } from '@temporalio/client';
 import { CliError } from '../cli-error';
 import { expandToKeyGroups, withClient } from '../runs';
-import { createRolloverSchedule, createRotationSchedule, formatSchedule } from '../schedules';
+import {
+  createCodecKeySchedule,
+  createRolloverSchedule,
+  createRotationSchedule,
+  formatSchedule,
+} from '../schedules';
 import {
   type Command,
   loadCliConfig,
@@ -42,8 +47,20 @@ async function scheduleCreate(args: string[]): Promise<number> {
       { config },
     );
   }
+  if (positionals[0] === 'codec-key') {
+    // Adds a key and removes none: nothing to approve, so no --yes.
+    return withClient(
+      async (client) => {
+        console.log(
+          formatSchedule(await (await createCodecKeySchedule(client, config, { every })).describe()),
+        );
+        return 0;
+      },
+      { config },
+    );
+  }
   if (positionals[0] !== 'rotate-jwt')
-    throw new CliError('schedule create takes rotate-jwt or rollover KEYRING');
+    throw new CliError('schedule create takes rotate-jwt, rollover KEYRING or codec-key');
   if (!values.env?.length) throw new CliError('schedule create rotate-jwt needs --env E');
   const environments = expandToKeyGroups(config, values.env);
   if (!values.yes && !environments.some((e) => config.approvals.requiredFor.includes(e))) {
@@ -96,10 +113,11 @@ async function scheduleList(): Promise<number> {
 const usage = `rekey schedule create rotate-jwt --env E [--env E ...] --every quarter|month|week
                               [--as NAME [--key FILE]] [--yes]
 rekey schedule create rollover KEYRING --every quarter|month|week --yes
+rekey schedule create codec-key --every quarter|month|week
 rekey schedule list | describe ID | pause ID [--note T] | unpause ID | trigger ID | delete ID
 
-A Temporal Schedule that rotates those environments (or rolls over a keyring) at 06:00 UTC on the
-first day of each period; a run still going when the next is due is skipped; missed runs are
+A Temporal Schedule that rotates those environments (or rolls over a keyring, or rotates the
+payload codec's keyring) at 06:00 UTC on the first day of each period; a run still going when the next is due is skipped; missed runs are
 caught up within a day. A scheduled rotation of environments without an approval gate, and
 every scheduled rollover, needs --yes at creation (they change keys unattended). create takes
 --config F.

@@ -1,0 +1,84 @@
+// rekey codec-key init / rotate: the payload codec's own key, kept as a keyring in a store.
+import { randomUUID } from 'node:crypto';
+import type { CodecKeyringFacts } from '../../activities/codec-keyring';
+import { addCodecKey, codecKeyringOf, createSecretStore } from '../../activities/library';
+import type { Config } from '../../config/schema';
+import { loadCodec } from '../../worker/codec-keys';
+import { CliError } from '../cli-error';
+import { followRun, startCodecKeyRotation, withClient } from '../runs';
+import { type Command, loadCliConfig, type Options, parse } from './common';
+
+const ring = (f: CodecKeyringFacts) =>
+  `key ${f.active} active; the ring holds ${f.keys.join(', ')} (version ${f.version})`;
+
+function keyringOf(config: Config) {
+  const { store, secret } = codecKeyringOf(config);
+  return { store, secret, secrets: createSecretStore(store, config.stores[store] as never) };
+}
+
+async function init(args: string[]): Promise<number> {
+  const { values } = parse(args, {});
+  const config = loadCliConfig(values.config);
+  const { store, secret, secrets } = keyringOf(config);
+  const facts = await addCodecKey(secrets, secret, `init-${randomUUID()}`, { create: true });
+  console.log(`codec keyring ${store}/${secret} created: ${ring(facts)}`);
+  return 0;
+}
+
+const ROTATE_OPTIONS = { 'dry-run': { type: 'boolean', default: false } } satisfies Options;
+
+async function rotate(args: string[]): Promise<number> {
+  const { values } = parse(args, ROTATE_OPTIONS);
+  const config = loadCliConfig(values.config);
+  const { store, secret } = keyringOf(config);
+  if (values['dry-run']) {
+    const codec = await loadCodec(config);
+    console.log(
+      `dry run: codec keyring ${store}/${secret} holds ${codec?.keyIds.join(', ')} (active first); a rotation adds a key and makes it active, and removes none; nothing was changed`,
+    );
+    return 0;
+  }
+  return withClient(
+    async (client) => {
+      const handle = await startCodecKeyRotation(client, config);
+      console.log(`started ${handle.workflowId}`);
+      const facts = await followRun(client, handle);
+      console.log(
+        `codec keyring ${store}/${secret}: ${ring(facts)}. Workers, the CLI and codec servers seal with it once they re-read the ring (within 5 minutes, or at a restart) and open payloads under it at once.`,
+      );
+      return 0;
+    },
+    { needsWorker: true, config },
+  );
+}
+
+export const initCommand: Command = {
+  usage: `rekey codec-key init [--config F]
+
+Creates the codec keyring that rekey.yaml names (codec: {store: S, secret: NAME}): one fresh
+AES-256 key, active. Refused when the secret already exists. Run it once, before the first
+worker starts with that config; the key never leaves the store (only its id is printed).
+
+Exit codes: 0 created; 1 the store failed; 2 no keyring in the config, or it exists already.
+
+Example:
+  rekey codec-key init --config rekey.yaml`,
+  options: {},
+  run: init,
+};
+
+export const rotateCommand: Command = {
+  usage: `rekey codec-key rotate [--dry-run] [--config F]
+
+Rotates the payload codec's own key: a workflow adds a fresh key to the keyring and makes it
+active. No key is removed, so every payload sealed before still opens; workers, the CLI and
+codec servers seal with the new key once they re-read the ring (every 5 minutes, and at start)
+and open payloads sealed under it at once. --dry-run shows the ring and changes nothing.
+
+Exit codes: 0 rotated; 1 the run failed; 2 no keyring in the config, or bad options.
+
+Example:
+  rekey codec-key rotate --config rekey.yaml`,
+  options: ROTATE_OPTIONS,
+  run: rotate,
+};
