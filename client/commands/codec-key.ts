@@ -4,7 +4,6 @@ import type { CodecKeyringFacts } from '../../activities/codec-keyring';
 import { addCodecKey, codecKeyringOf, createSecretStore } from '../../activities/library';
 import type { Config } from '../../config/schema';
 import { loadCodec } from '../../worker/codec-keys';
-import { CliError } from '../cli-error';
 import { followRun, startCodecKeyRotation, withClient } from '../runs';
 import { type Command, loadCliConfig, type Options, parse } from './common';
 
