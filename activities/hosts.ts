@@ -22,6 +22,9 @@ export interface ExecOptions {
   pty?: boolean;
   /** Aborting closes the session's channel (with `pty`, the command is hung up) and rejects. */
   signal?: AbortSignal;
+  /** The command's standard input (a secret value goes here: never into its arguments, where
+   * the host's process list would show it). Without it, stdin is empty. */
+  stdin?: string;
 }
 
 export interface FileStat {

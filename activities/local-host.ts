@@ -19,9 +19,12 @@ export class LocalHost implements Host {
       // Its own process group, so that a timeout or cancellation stops the command's children too.
       const child = spawn('/bin/sh', ['-c', command], {
         cwd: opts.cwd,
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
       });
+      // A command that exits without reading its input must not fail the write.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.stdin ?? '');
       const killGroup = (signal: NodeJS.Signals) => {
         try {
           if (child.pid) process.kill(-child.pid, signal);

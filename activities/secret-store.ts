@@ -1,6 +1,7 @@
-// Secret stores behind one interface: Azure Key Vault (the real SDK) and a file store for the
-// `local` environment. Versions are immutable; the current version is the newest one, as in
-// Key Vault. Values stay inside activities: workflows get SecretRefs.
+// Secret stores behind one interface: Azure Key Vault (the real SDK), AWS SSM Parameter Store
+// (ssm-store.ts) and a file store for the `local` environment. Versions are immutable; the
+// current version is the newest one, as in Key Vault. Values stay inside activities: workflows
+// get SecretRefs.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -17,6 +18,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import type { StoreConfig } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
 import { writeFileAtomicSync } from './local-files';
+import { SsmStore } from './ssm-store';
 
 export interface SecretVersionInfo {
   name: string;
@@ -249,7 +251,14 @@ export function createSecretStore(
   cfg: StoreConfig,
   opts: SecretStoreOptions = {},
 ): SecretStore {
-  return cfg.type === 'file' ? new FileStore(storeName, cfg.dir) : new KeyVaultStore(storeName, cfg, opts);
+  switch (cfg.type) {
+    case 'file':
+      return new FileStore(storeName, cfg.dir);
+    case 'aws-ssm':
+      return new SsmStore(storeName, cfg);
+    default:
+      return new KeyVaultStore(storeName, cfg, opts);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

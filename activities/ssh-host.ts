@@ -44,6 +44,9 @@ class SshHost implements Host {
       ? withCwd(command, opts.cwd)
       : `timeout -k 5 ${Math.ceil(timeoutMs / 1000)} sh -c ${shellQuote(withCwd(command, opts.cwd))}`;
     const startedAt = Date.now();
+    // A terminal would echo it into the output.
+    if (opts.pty && opts.stdin !== undefined)
+      return Promise.reject(new Error(`${this.where()}: a command under a pty takes no stdin`));
     return new Promise((resolve, reject) => {
       this.client.exec(remote, { pty: opts.pty ?? false }, (err, stream) => {
         if (err) return reject(new Error(`${this.where()}: exec failed: ${err.message}`));
@@ -69,6 +72,8 @@ class SshHost implements Host {
         });
         stream.setEncoding('utf8').on('data', stdout.push);
         stream.stderr.on('data', (d: Buffer) => errOut.push(d));
+        // Without a pty, the command reads this and then end of file.
+        if (!opts.pty) stream.end(opts.stdin ?? '');
         stream.on('close', (code: number | null) => {
           clearTimeout(timer);
           unsubscribe();

@@ -34,6 +34,14 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'copy data down a chain (prod test dev), re-signing each destination token',
     load: async () => (await import('./commands/promote')).command,
   },
+  'secret rotate': {
+    summary: 'rotate a secret recipe (secrets:) in an environment: write, restart, verify, revoke',
+    load: async () => (await import('./commands/secret')).rotateCommand,
+  },
+  'secret status': {
+    summary: "read-only: each secret's current version, age and next due date",
+    load: async () => (await import('./commands/secret')).statusCommand,
+  },
   status: {
     summary: 'steps of a run, its pending gate (plan, digest) and decisions',
     load: async () => (await import('./commands/status')).command,

@@ -17,10 +17,11 @@ import { gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import { keyGroupMembers } from '../config/key-groups';
 import type { Config } from '../config/schema';
+import { closest } from '../config/suggest';
 import { taskQueue } from '../shared/task-queue';
 import type { TransferProgress } from '../shared/transfer';
 import { dataConverterOf } from '../worker/codec-keys';
-import { promote, rolloverSigningKey, rotateCodecKey, rotateJwtKeys } from '../workflows';
+import { promote, rolloverSigningKey, rotateCodecKey, rotateJwtKeys, rotateSecret } from '../workflows';
 import { requestMessage } from '../workflows/approvals';
 import { errorText } from '../workflows/errors';
 import {
@@ -29,8 +30,10 @@ import {
   promoteWorkflowId,
   RolloverInput,
   RotateInput,
+  RotateSecretInput,
   rolloverWorkflowId,
   rotateWorkflowId,
+  secretWorkflowId,
 } from '../workflows/inputs';
 import {
   approveUpdate,
@@ -218,7 +221,12 @@ export async function startRotation(
 
 /** Starts a run unless one with the same intent (workflow id) is already running. */
 async function startOnce<
-  W extends typeof rotateJwtKeys | typeof promote | typeof rolloverSigningKey | typeof rotateCodecKey,
+  W extends
+    | typeof rotateJwtKeys
+    | typeof promote
+    | typeof rolloverSigningKey
+    | typeof rotateCodecKey
+    | typeof rotateSecret,
 >(
   client: Client,
   workflow: W,
@@ -404,6 +412,39 @@ export async function startPromotion(
     taskQueue: opts.taskQueue,
     what: `a promotion ${input.chain.join(' -> ')}`,
     summary: `${input.dryRun ? 'plan: ' : ''}promote data ${input.chain.join(' -> ')}`,
+  });
+}
+
+/** Refuses, before anything starts, a secret or environment the config does not have for it. */
+export function checkSecret(config: Config, secret: string, env: string): void {
+  const recipe = config.secrets[secret];
+  if (!recipe) {
+    const known = Object.keys(config.secrets);
+    const guess = closest(secret, known);
+    throw new CliError(
+      `unknown secret "${secret}"${guess ? `; did you mean "${guess}"?` : ''} (secrets: ${known.join(', ') || 'none in the config'})`,
+    );
+  }
+  if (!recipe.environments.includes(env))
+    throw new CliError(
+      `secret ${secret} is not rotated in environment "${env}" (its environments: ${recipe.environments.join(', ')})`,
+    );
+}
+
+export async function startSecretRotation(
+  client: Client,
+  config: Config,
+  raw: RotateSecretInput,
+  opts: { as?: Requester; taskQueue?: string } = {},
+) {
+  const input = RotateSecretInput.parse(raw);
+  checkSecret(config, input.secret, input.environment);
+  return startOnce(client, rotateSecret, {
+    workflowId: secretWorkflowId(input.secret, input.environment),
+    args: [withRequester(config, 'rotateSecret', raw, [input.environment], opts.as)],
+    taskQueue: opts.taskQueue,
+    what: `a rotation of secret ${input.secret} in ${input.environment}`,
+    summary: `${input.dryRun ? 'plan: ' : ''}rotate secret ${input.secret} in ${input.environment}`,
   });
 }
 

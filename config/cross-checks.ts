@@ -13,6 +13,7 @@ export function crossCheck(cfg: Config, issue: Issue): void {
   checkKeyrings(cfg, issue);
   checkApprovers(cfg, issue);
   checkEnvironmentApprovals(cfg, issue);
+  checkSecrets(cfg, issue);
   if (cfg.codec && 'store' in cfg.codec && !(cfg.codec.store in cfg.stores))
     issue(
       ['codec', 'store'],
@@ -162,5 +163,56 @@ function checkEnvironmentApprovals(cfg: Config, issue: Issue) {
         `${env.approvals.required} distinct approvers${env.approvals.separateFromStarter ? ' besides the starter' : ''} required but ${approvers} configured`,
       );
     }
+  }
+}
+
+function checkSecrets(cfg: Config, issue: Issue) {
+  for (const [envName, env] of Object.entries(cfg.environments))
+    if (cfg.stores[env.store]?.type === 'aws-ssm')
+      issue(
+        ['environments', envName, 'store'],
+        `store "${env.store}" is an aws-ssm store: it holds secret recipes' values (secrets:), not an environment's key pair (use an azure-keyvault or file store)`,
+      );
+  for (const [secretName, recipe] of Object.entries(cfg.secrets)) {
+    const at = (...path: (string | number)[]) => ['secrets', secretName, ...path];
+    recipe.environments.forEach((envName, i) => {
+      if (!(envName in cfg.environments))
+        issue(
+          at('environments', i),
+          `unknown environment "${envName}"${didYouMean(envName, Object.keys(cfg.environments))}`,
+        );
+    });
+    recipe.consumers.forEach((service, i) => {
+      if (!(service in cfg.services))
+        issue(
+          at('consumers', i),
+          `unknown service "${service}"${didYouMean(service, Object.keys(cfg.services))}`,
+        );
+    });
+    recipe.locations.forEach((l, i) => {
+      if (l.store !== undefined && !(l.store in cfg.stores)) {
+        issue(
+          at('locations', i, 'store'),
+          `unknown store "${l.store}"${didYouMean(l.store, Object.keys(cfg.stores))}`,
+        );
+        return;
+      }
+      for (const envName of recipe.environments) {
+        const storeName = l.store ?? cfg.environments[envName]?.store;
+        const store = storeName === undefined ? undefined : cfg.stores[storeName];
+        const resolved = l.name.replaceAll('{env}', envName);
+        const ok =
+          store?.type === 'aws-ssm'
+            ? /^\/?[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(resolved)
+            : /^[A-Za-z0-9-]+$/.test(resolved);
+        if (store && !ok) {
+          issue(
+            at('locations', i, 'name'),
+            `"${resolved}" (in ${envName}) is not a ${store.type === 'aws-ssm' ? 'parameter name (a path of letters, digits, . - _)' : `secret name for ${store.type} store ${storeName} (letters, digits and -)`}`,
+          );
+          break;
+        }
+      }
+    });
   }
 }

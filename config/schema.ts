@@ -3,6 +3,7 @@ import { posix } from 'node:path';
 import { z } from 'zod';
 import { parseSshPublicKey } from '../shared/sshsig';
 import { crossCheck } from './cross-checks';
+import { SecretRecipe } from './secret-recipes';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, "-" and "_"');
 const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 90s, 10m, 2h or 90d');
@@ -135,7 +136,17 @@ export const FileStore = z.strictObject({
   dir: z.string().min(1),
 });
 
-export const Store = z.discriminatedUnion('type', [AzureKeyVaultStore, FileStore]);
+/** AWS SSM Parameter Store: SecureString parameters, for secret recipes (`secrets:`). */
+export const AwsSsmStore = z.strictObject({
+  type: z.literal('aws-ssm'),
+  region: z.string().min(1),
+  /** Another endpoint than AWS's (a VPC endpoint, or moto in tests). */
+  endpoint: z.url().optional(),
+  /** The KMS key that encrypts the SecureStrings; default: the account's aws/ssm key. */
+  kmsKeyId: z.string().optional(),
+});
+
+export const Store = z.discriminatedUnion('type', [AzureKeyVaultStore, FileStore, AwsSsmStore]);
 
 export const SshHost = z.strictObject({
   type: z.literal('ssh'),
@@ -329,6 +340,7 @@ export const Config = z
     approvals: Approvals.prefault({}),
     promotion: Promotion.prefault({}),
     codec: Codec.optional(),
+    secrets: z.record(name, SecretRecipe).default({}),
   })
   // The checks across sections (references, key groups, approvals): config/cross-checks.ts.
   .superRefine((cfg, ctx) =>

@@ -9,7 +9,12 @@ export function summarize(cfg: Config): string {
   for (const [name, env] of Object.entries(cfg.environments)) {
     const store = cfg.stores[env.store];
     const host = cfg.hosts[env.host];
-    const where = store?.type === 'azure-keyvault' ? store.vaultUrl : `file ${store?.dir}`;
+    const where =
+      store?.type === 'azure-keyvault'
+        ? store.vaultUrl
+        : store?.type === 'aws-ssm'
+          ? `SSM ${store.region}`
+          : `file ${store?.dir}`;
     const on = host?.type === 'ssh' ? `${host.user}@${host.address}:${host.port}` : 'this machine';
     const policy = gatePolicy(cfg, [name]);
     const gate = cfg.approvals.requiredFor.includes(name)

@@ -30,6 +30,8 @@ export const FailureType = {
   StageFailed: 'StageFailed',
   /** A promotion could not put the destination's old data back or start it again. */
   RestoreFailed: 'RestoreFailed',
+  /** A secret's consumers did not pass a verify probe with the new value. */
+  VerifyFailed: 'VerifyFailed',
   /** A consistent promotion could not start its source again. */
   SourceNotStarted: 'SourceNotStarted',
 } as const;

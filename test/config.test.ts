@@ -183,6 +183,33 @@ describe('config', () => {
     assert.ok(parseConfig(withCodec({ store: 'kv-prod', secret: 'rekey-codec' }), 'rekey.yaml').codec);
   });
 
+  it('secret recipes: references, names a store can hold, and a password policy that can be met', () => {
+    const doc = exampleDoc();
+    doc.stores.ssm = { type: 'aws-ssm', region: 'us-east-1' };
+    doc.secrets = {
+      token: {
+        environments: ['prod', 'nope'],
+        generator: { type: 'password', length: 12, classes: ['lower', 'digit'], exclude: '0123456789' },
+        locations: [
+          { store: 'ssm', name: '/app/{env}/TOKEN' },
+          { name: 'token_{env}' },
+          { store: 'kv-prd', name: 'x' },
+        ],
+        consumers: ['spacetimedbb'],
+      },
+    };
+    assert.deepEqual(problems(doc), [
+      'secrets.token.generator.exclude: leaves no character of class digit',
+      'secrets.token.environments.1: unknown environment "nope"',
+      'secrets.token.consumers.0: unknown service "spacetimedbb" (did you mean "spacetimedb"?)',
+      'secrets.token.locations.1.name: "token_prod" (in prod) is not a secret name for azure-keyvault store kv-prod (letters, digits and -)',
+      'secrets.token.locations.2.store: unknown store "kv-prd" (did you mean "kv-prod"?)',
+    ]);
+    doc.environments.prod.store = 'ssm';
+    doc.secrets = {};
+    assert.match(problems(doc).join('\n'), /environments\.prod\.store: store "ssm" is an aws-ssm store/);
+  });
+
   it('places every problem at its line and column, says "missing", and suggests the closest name', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rekey-config-'));
     const lines = readFileSync(example, 'utf8').split('\n');

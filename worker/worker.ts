@@ -6,6 +6,7 @@ import { createLockActivities } from '../activities/locks';
 import { createPromotionActivities } from '../activities/promotion';
 import { createRotationActivities } from '../activities/rotation';
 import { createScheduleActivities } from '../activities/schedules';
+import { createSecretActivities } from '../activities/secret-rotation';
 import { createSecretStore, type SecretStore } from '../activities/secret-store';
 import type { Config } from '../config/schema';
 import { taskQueue } from '../shared/task-queue';
@@ -49,6 +50,7 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
       ...createRotationActivities({ config: opts.config, store }),
       ...createKeyringActivities({ config: opts.config, store }),
       ...createCodecKeyActivities({ config: opts.config, store }),
+      ...createSecretActivities({ config: opts.config, store }),
       ...createPromotionActivities({ config: opts.config }),
       ...createLockActivities(),
       ...createScheduleActivities(),

@@ -20,6 +20,19 @@ function innermost(err: unknown): unknown {
   return e;
 }
 
+/** `err` with `more` added to its message, keeping its failure type; a cancellation passes
+ * through unchanged. */
+export function withMore(err: unknown, more: string): unknown {
+  const inner = innermost(err);
+  if (err instanceof CancelledFailure || inner instanceof CancelledFailure) return err;
+  return ApplicationFailure.create({
+    type: (inner instanceof ApplicationFailure && inner.type) || 'Failed',
+    message: `${errorText(err)}; ${more}`,
+    nonRetryable: true,
+    cause: err instanceof Error ? err : undefined,
+  });
+}
+
 /**
  * Parses a workflow's input. Bad input (from the CLI, the Web UI or any client) fails the run at
  * once with a non-retryable `BadInput` naming the field; a ZodError thrown instead would fail the

@@ -6,3 +6,4 @@ export { promote } from './promote';
 export { promoteHop } from './promote-hop';
 export { rolloverSigningKey } from './rollover';
 export { rotateJwtKeys } from './rotate';
+export { rotateSecret } from './rotate-secret';

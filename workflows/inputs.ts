@@ -53,6 +53,20 @@ export function rolloverWorkflowId(keyring: string): string {
   return `rollover/${keyring}`;
 }
 
+export const RotateSecretInput = z.strictObject({
+  /** A recipe of `secrets:` in rekey.yaml. */
+  secret: z.string().min(1),
+  environment: z.string().min(1),
+  dryRun: z.boolean().default(false),
+  requestedBy,
+});
+export type RotateSecretInput = z.input<typeof RotateSecretInput>;
+
+/** One rotation of a secret per environment at a time. */
+export function secretWorkflowId(secret: string, environment: string): string {
+  return `rotate-secret/${secret}/${environment}`;
+}
+
 /** A codec key rotation takes nothing: the keyring is the worker's config's. A JSON object with
  * any field in it (from the Web UI, say) is refused. */
 export const CodecKeyInput = z.strictObject({});

@@ -22,6 +22,7 @@ export const TEST_NAMESPACES = [
   'bench',
   'readme',
   'codec',
+  'secrets',
 ] as const;
 
 export type HostName = 'prod' | 'test' | 'dev';
@@ -49,6 +50,10 @@ export interface TestEnv {
   /** One vault per hosted environment, each on its own loopback address. */
   keyVault: { vaults: Record<HostName, string>; caCertPath: string };
   hosts: Record<HostName, TestHost>;
+  /** moto_server: SSM Parameter Store and S3. */
+  aws: { endpoint: string; region: string };
+  /** The venv's python (moto, cryptography). */
+  python: string;
   /** Directory with the docker compose shim (`docker`) to put first on PATH. */
   shimBin: string;
 }

@@ -7,6 +7,7 @@
 #   - compose-go v2.16.2 (the compose specification's reference loader), built with `go install`
 #   - the Temporal server 1.30.1 and its SQL tool, built with `go install` (their schemas come
 #     with the module source in Go's module cache)
+#   - moto_server (AWS SSM Parameter Store, S3) and Python's cryptography, in a venv
 # Prints what it did; a second run does nothing but check.
 set -euo pipefail
 
@@ -79,6 +80,15 @@ if [ ! -x "$server" ] || [ ! -x "$cache/bin/temporal-sql-tool" ]; then
   mv "$tmp/server" "$server"
   mv "$tmp/sql" "$cache/bin/temporal-sql-tool"
   rmdir "$tmp"
+fi
+
+# moto_server (AWS SSM and S3 for the secret recipes) and Python's cryptography (Fernet), in a venv.
+pyenv="$cache/pyenv"
+if [ ! -x "$pyenv/bin/moto_server" ] || [ ! -f "$pyenv/.complete" ]; then
+  echo "provision: installing moto[server] 5.2.5 and cryptography into $pyenv (once)"
+  python3 -m venv "$pyenv"
+  "$pyenv/bin/pip" install -q 'moto[server]==5.2.5' cryptography
+  touch "$pyenv/.complete"
 fi
 
 echo "provision: ready (cache $cache)"

@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ENV_FILE, TEST_ROOT, type TestEnv } from './env';
 import { startKeyVault } from './keyvault-standin';
+import { startMoto } from './moto';
 import { startHosts } from './sshd';
 import { startTemporal } from './temporal';
 
@@ -13,10 +14,11 @@ async function main() {
   rmSync(TEST_ROOT, { recursive: true, force: true });
   mkdirSync(TEST_ROOT, { recursive: true });
   const shimBin = resolve(__dirname, '../../../test/infra/shim');
-  const [temporal, keyVault, hosts] = await Promise.all([
+  const [temporal, keyVault, hosts, aws] = await Promise.all([
     startTemporal(TEST_ROOT, join(cache, 'bin', 'temporal')),
     startKeyVault(TEST_ROOT),
     startHosts(TEST_ROOT, shimBin),
+    startMoto(TEST_ROOT, join(cache, 'pyenv', 'bin', 'moto_server')),
   ]);
   const env: TestEnv = {
     root: TEST_ROOT,
@@ -24,11 +26,13 @@ async function main() {
     timeSkippingServerPath: join(cache, 'bin', 'temporal-test-server'),
     keyVault: { vaults: keyVault.vaults, caCertPath: keyVault.caCertPath },
     hosts,
+    aws,
+    python: join(cache, 'pyenv', 'bin', 'python'),
     shimBin,
   };
   writeFileSync(ENV_FILE, JSON.stringify(env, null, 2));
   console.log(
-    `test servers up: Temporal ${temporal.address} (Web UI :${temporal.uiPort}), Key Vault stand-in ${Object.values(keyVault.vaults).join(' ')}, sshd ${Object.values(
+    `test servers up: Temporal ${temporal.address} (Web UI :${temporal.uiPort}), moto ${aws.endpoint}, Key Vault stand-in ${Object.values(keyVault.vaults).join(' ')}, sshd ${Object.values(
       hosts,
     )
       .map((h) => `${h.address}:${h.port}`)

@@ -1,0 +1,60 @@
+// New secret values, made inside the activity that writes them (a value never travels through a
+// workflow): random bytes, passwords under a policy, Fernet keys, or a command's output for
+// credentials another system issues.
+import { randomBytes, randomInt } from 'node:crypto';
+import { type CharacterClass, type GeneratorConfig, policyAlphabets } from '../config/secret-recipes';
+import { FailureType, fail } from '../shared/failures';
+import type { Host } from './hosts';
+
+/** A password of `length` characters with at least one of each class, from a CSPRNG. */
+export function password(length: number, classes: CharacterClass[], exclude: string): string {
+  const alphabets = Object.values(policyAlphabets(classes, exclude));
+  if (alphabets.some((a) => a.length === 0) || alphabets.length > length)
+    throw fail(FailureType.BadInput, 'the password policy cannot be met');
+  const all = alphabets.join('');
+  const chars = [
+    ...alphabets.map((a) => a[randomInt(a.length)] as string),
+    ...Array.from({ length: length - alphabets.length }, () => all[randomInt(all.length)] as string),
+  ];
+  // Fisher-Yates, so the guaranteed characters are not always first.
+  for (let i = chars.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [chars[i], chars[j]] = [chars[j] as string, chars[i] as string];
+  }
+  return chars.join('');
+}
+
+/** A Fernet key as Python's Fernet.generate_key() writes it: URL-safe base64 of 32 bytes. */
+export const fernetKey = () => randomBytes(32).toString('base64').replaceAll('+', '-').replaceAll('/', '_');
+
+export async function generate(
+  gen: GeneratorConfig,
+  where: { host: Host; env: string; secret: string },
+): Promise<string> {
+  switch (gen.type) {
+    case 'random':
+      return randomBytes(gen.bytes).toString(gen.encoding);
+    case 'password':
+      return password(gen.length, gen.classes, gen.exclude);
+    case 'fernet':
+      return fernetKey();
+    case 'command': {
+      const r = await where.host.exec(`REKEY_ENV=${where.env} REKEY_SECRET=${where.secret} ${gen.run}`, {
+        cwd: where.host.appDir,
+      });
+      // Its output is the secret: never quoted in an error.
+      if (r.code !== 0)
+        throw fail(
+          FailureType.CommandFailed,
+          `secret ${where.secret}: the generator command exited ${r.code} on ${where.host.name} (output not shown)`,
+        );
+      const value = r.stdout.trim();
+      if (!value)
+        throw fail(
+          FailureType.CommandFailed,
+          `secret ${where.secret}: the generator command printed nothing on ${where.host.name}`,
+        );
+      return value;
+    }
+  }
+}

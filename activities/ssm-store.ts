@@ -1,0 +1,187 @@
+// AWS SSM Parameter Store behind the SecretStore interface: SecureString parameters, each write a
+// new version. A version's tags (the run that wrote it, what it restores) are kept as JSON in
+// that version's description, which the parameter's history returns per version; labels mark
+// the version consumers should read (current), the one before (previous) and one being tried
+// (pending).
+import {
+  GetParameterHistoryCommand,
+  LabelParameterVersionCommand,
+  type ParameterHistory,
+  PutParameterCommand,
+  SSMClient,
+  UnlabelParameterVersionCommand,
+} from '@aws-sdk/client-ssm';
+import type { StoreConfig } from '../config/schema';
+import { FailureType, fail } from '../shared/failures';
+import type { SecretStore, SecretVersionInfo } from './secret-store';
+
+type SsmConfig = Extract<StoreConfig, { type: 'aws-ssm' }>;
+
+/** Parameter names: a path of letters, digits and . - _ segments (AWS's rule, 1011 chars). */
+const NAME = /^\/?[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+
+export class SsmStore implements SecretStore {
+  private readonly client: SSMClient;
+
+  constructor(
+    readonly name: string,
+    private readonly cfg: SsmConfig,
+    client?: SSMClient,
+  ) {
+    // rekey runs on Node 20; the SDK's notice that its releases after January 2027 need Node 22
+    // would otherwise print on every command that reads a parameter (package-lock pins this one).
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    // The SDK's standard retry mode backs off and retries throttling (ThrottlingException,
+    // TooManyUpdates) and 5xx; what is left is retried by the workflow's activity retry policy.
+    this.client =
+      client ??
+      new SSMClient({
+        region: cfg.region,
+        maxAttempts: 5,
+        ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
+      });
+  }
+
+  private check(secret: string): void {
+    if (!NAME.test(secret) || secret.length > 1011)
+      throw fail(FailureType.BadInput, `store ${this.name}: bad parameter name "${secret}"`);
+  }
+
+  private mapError(err: unknown, secret: string, version?: string): unknown {
+    const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    const what = `${secret}${version ? ` version ${version}` : ''}`;
+    if (e?.name === 'AccessDeniedException' || e?.$metadata?.httpStatusCode === 403)
+      return fail(
+        FailureType.StoreUnauthorized,
+        `store ${this.name}: SSM refused the credential for ${what}: ${e.message ?? e.name}`,
+      );
+    if (e?.name === 'ParameterNotFound' || e?.name === 'ParameterVersionNotFound')
+      return fail(FailureType.NotFound, `store ${this.name}: parameter ${what} not found`);
+    if (
+      [
+        'ValidationException',
+        'HierarchyLevelLimitExceededException',
+        'ParameterPatternMismatchException',
+      ].includes(e?.name ?? '')
+    )
+      return fail(FailureType.BadInput, `store ${this.name}: SSM refused ${what}: ${e.message}`);
+    // Retryable. A plain Error: the SDK's error keeps the request, whose body holds a value.
+    const out = new Error(
+      `store ${this.name}: SSM ${e?.name ?? 'error'} for ${what}: ${e?.message ?? String(err)}`,
+    );
+    out.name = 'SsmError';
+    return out;
+  }
+
+  private async history(secret: string): Promise<ParameterHistory[]> {
+    this.check(secret);
+    const all: ParameterHistory[] = [];
+    let NextToken: string | undefined;
+    do {
+      const page = await this.client.send(
+        new GetParameterHistoryCommand({ Name: secret, WithDecryption: true, MaxResults: 50, NextToken }),
+      );
+      all.push(...(page.Parameters ?? []));
+      NextToken = page.NextToken;
+    } while (NextToken);
+    return all.sort((a, b) => (a.Version ?? 0) - (b.Version ?? 0));
+  }
+
+  async set(secret: string, value: string, tags: Record<string, string>): Promise<SecretVersionInfo> {
+    this.check(secret);
+    try {
+      const out = await this.client.send(
+        new PutParameterCommand({
+          Name: secret,
+          Value: value,
+          Type: 'SecureString',
+          Overwrite: true,
+          Description: JSON.stringify(tags),
+          ...(this.cfg.kmsKeyId ? { KeyId: this.cfg.kmsKeyId } : {}),
+        }),
+      );
+      return {
+        name: secret,
+        version: String(out.Version),
+        tags,
+        createdOn: new Date().toISOString(),
+        enabled: true,
+      };
+    } catch (err) {
+      throw this.mapError(err, secret);
+    }
+  }
+
+  async get(secret: string, version?: string) {
+    let versions: ParameterHistory[];
+    try {
+      versions = await this.history(secret);
+    } catch (err) {
+      throw this.mapError(err, secret, version);
+    }
+    const v = version ? versions.find((p) => String(p.Version) === version) : versions.at(-1);
+    if (!v)
+      throw fail(
+        FailureType.NotFound,
+        `store ${this.name}: parameter ${secret}${version ? ` version ${version}` : ''} not found`,
+      );
+    return { ...info(secret, v), value: v.Value ?? '' };
+  }
+
+  async listVersions(secret: string): Promise<SecretVersionInfo[]> {
+    try {
+      return (await this.history(secret)).map((p) => info(secret, p));
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ParameterNotFound') return [];
+      throw this.mapError(err, secret);
+    }
+  }
+
+  /** Moves `labels` to `version` (a label is on one version of a parameter at a time). */
+  async label(secret: string, version: string, labels: string[]): Promise<void> {
+    try {
+      await this.client.send(
+        new LabelParameterVersionCommand({ Name: secret, ParameterVersion: Number(version), Labels: labels }),
+      );
+    } catch (err) {
+      throw this.mapError(err, secret, version);
+    }
+  }
+
+  /** Takes `labels` off `version` (labels it does not have are ignored). */
+  async unlabel(secret: string, version: string, labels: string[]): Promise<void> {
+    try {
+      await this.client.send(
+        new UnlabelParameterVersionCommand({
+          Name: secret,
+          ParameterVersion: Number(version),
+          Labels: labels,
+        }),
+      );
+    } catch (err) {
+      throw this.mapError(err, secret, version);
+    }
+  }
+
+  /** The labels on each version, for status and tests. */
+  async labels(secret: string): Promise<Record<string, string[]>> {
+    return Object.fromEntries((await this.history(secret)).map((p) => [String(p.Version), p.Labels ?? []]));
+  }
+}
+
+function info(secret: string, p: ParameterHistory): SecretVersionInfo {
+  let tags: Record<string, string> = {};
+  try {
+    const parsed = JSON.parse(p.Description ?? '{}');
+    if (parsed && typeof parsed === 'object') tags = parsed;
+  } catch {
+    // A version written by hand, with a description of its own: no tags.
+  }
+  return {
+    name: secret,
+    version: String(p.Version),
+    tags,
+    createdOn: (p.LastModifiedDate ?? new Date(0)).toISOString(),
+    enabled: true,
+  };
+}

@@ -1,0 +1,114 @@
+// Secret recipes (`secrets:` in rekey.yaml): how one secret is made, where it lives, who reads it,
+// how a new value is proved, and what becomes of the old one. One generic workflow
+// (rotateSecret) runs every recipe.
+import { z } from 'zod';
+
+const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 90s, 10m, 2h or 90d');
+const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, "-" and "_"');
+
+export const CHARACTER_CLASSES = {
+  lower: 'abcdefghijklmnopqrstuvwxyz',
+  upper: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+  digit: '0123456789',
+  symbol: '!#$%&()*+,-./:;<=>?@[]^_{|}~',
+} as const;
+export type CharacterClass = keyof typeof CHARACTER_CLASSES;
+
+/** The characters a password policy leaves in each class it asks for. */
+export function policyAlphabets(classes: CharacterClass[], exclude: string): Record<string, string> {
+  return Object.fromEntries(
+    classes.map((c) => [c, [...CHARACTER_CLASSES[c]].filter((ch) => !exclude.includes(ch)).join('')]),
+  );
+}
+
+const Password = z
+  .strictObject({
+    type: z.literal('password'),
+    length: z.number().int().min(12).max(256).default(32),
+    /** Every class listed appears at least once. */
+    classes: z
+      .array(z.enum(Object.keys(CHARACTER_CLASSES) as [CharacterClass, ...CharacterClass[]]))
+      .min(1)
+      .default(['lower', 'upper', 'digit']),
+    /** Characters never used (say, quotes a connection string would need escaped). */
+    exclude: z.string().default(''),
+  })
+  .superRefine((p, ctx) => {
+    for (const [cls, chars] of Object.entries(policyAlphabets(p.classes, p.exclude)))
+      if (!chars)
+        ctx.addIssue({ code: 'custom', path: ['exclude'], message: `leaves no character of class ${cls}` });
+    if (p.classes.length > p.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['classes'],
+        message: `${p.classes.length} classes cannot all fit in ${p.length} characters`,
+      });
+  });
+
+export const Generator = z.discriminatedUnion('type', [
+  /** Random bytes, as hex or base64url (`openssl rand -hex 24` is bytes: 24, encoding: hex). */
+  z.strictObject({
+    type: z.literal('random'),
+    bytes: z.number().int().min(16).max(1024).default(32),
+    encoding: z.enum(['hex', 'base64url']).default('hex'),
+  }),
+  Password,
+  /** A Fernet key: base64url of 32 random bytes (signing half, encryption half). */
+  z.strictObject({ type: z.literal('fernet') }),
+  /** An externally issued credential: the command prints the new value on stdout (run on the
+   * environment's host, in its app dir; REKEY_ENV and REKEY_SECRET are set). */
+  z.strictObject({ type: z.literal('command'), run: z.string().min(1) }),
+]);
+
+/** Where a secret's value is written. `{env}` in `name` is the environment's name. */
+export const SecretLocation = z.strictObject({
+  /** A store of `stores:` (an aws-ssm store, a Key Vault, a file store); default: the
+   * environment's own store. */
+  store: name.optional(),
+  name: z.string().min(1),
+});
+
+/** A check that the consumers work with the new value, tried until it passes or `within` ends. */
+export const Probe = z.union([
+  z.strictObject({
+    /** GET this URL (`{env}` substituted); passes on this status. */
+    http: z.url(),
+    status: z.number().int().min(100).max(599).default(200),
+    within: duration.default('60s'),
+  }),
+  z.strictObject({
+    /** A shell command on the environment's host, in its app dir; with `secretOnStdin` the new
+     * value is its standard input (never an argument or a variable). */
+    command: z.string().min(1),
+    /** A regular expression its stdout must match; without one, exit 0 passes. */
+    expect: z.string().optional(),
+    secretOnStdin: z.boolean().default(false),
+    within: duration.default('60s'),
+  }),
+]);
+
+export const SecretRecipe = z.strictObject({
+  /** What it is, for the plan and the Web UI. */
+  description: z.string().optional(),
+  /** The environments it is rotated in, one run each. */
+  environments: z.array(name).min(1),
+  generator: Generator,
+  /** `replace`: write every location in order, redeploy, verify, then revoke the old value; a
+   * failure puts every location back and redeploys. */
+  strategy: z.literal('replace').default('replace'),
+  /** Written in this order; put back in the reverse order. */
+  locations: z.array(SecretLocation).min(1),
+  /** Services that read it, restarted together on the environment's host after the writes. */
+  consumers: z.array(name).default([]),
+  verify: z.array(Probe).default([]),
+  /** Retires the old value once the new one is verified (at its issuer, say): a command on the
+   * environment's host with the old value on stdin. */
+  revoke: z.strictObject({ command: z.string().min(1) }).optional(),
+  /** How often it should be rotated, for `rekey secret status`. */
+  rotateEvery: duration.optional(),
+});
+
+export type SecretRecipe = z.infer<typeof SecretRecipe>;
+export type SecretLocationConfig = z.infer<typeof SecretLocation>;
+export type ProbeConfig = z.infer<typeof Probe>;
+export type GeneratorConfig = z.infer<typeof Generator>;

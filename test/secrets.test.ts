@@ -1,0 +1,280 @@
+// Secret recipes (rotateSecret, `replace`) against moto_server's SSM Parameter Store, a file
+// store and a consumer app on the local host that reads its token from SSM when deployed: the
+// new value reaches every location and the app, a failed probe or a refused write puts every
+// location back, throttling is ridden out, and no value reaches the history or the output.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse, stringify } from 'yaml';
+import { openHost } from '../activities/hosts';
+import { createSecretStore } from '../activities/secret-store';
+import { SsmStore } from '../activities/ssm-store';
+import { startSecretRotation } from '../client/runs';
+import { loadConfig } from '../config/load';
+import type { Config } from '../config/schema';
+import {
+  assertNoSecrets,
+  failureOf,
+  historyText,
+  rekeyAsync,
+  type TemporalFixture,
+  temporalFixture,
+} from './helpers';
+import { type AwsFaults, awsFaults } from './infra/aws-faults';
+import { testEnv } from './infra/env';
+import { buildTopology, type Topology } from './infra/topology';
+
+process.env.AWS_ACCESS_KEY_ID ??= 'testing';
+process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const CONSUMER = join(__dirname, 'infra', 'secret-consumer.js');
+
+describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => {
+  let fx: TemporalFixture;
+  let t: Topology;
+  let faults: AwsFaults;
+  let config: Config;
+  let configFile: string;
+  let ssm: SsmStore;
+  const values: string[] = [];
+  // Parameters of this run only: moto keeps state as long as the test servers run.
+  const prefix = `/secrets-${randomBytes(3).toString('hex')}`;
+  const param = (what: string) => `${prefix}/local/${what}`;
+
+  /** A command service: the consumer app in its own dir under the local host's app dir. */
+  const consumer = (dir: string, port: number, what: string, extra = '') => {
+    const run = (cmd: string) =>
+      `mkdir -p ${dir} && cd ${dir} && SSM_ENDPOINT=${testEnv().aws.endpoint} PARAM=${param(what)} PORT=${port} ${extra} node ${CONSUMER} ${cmd}`;
+    return {
+      driver: 'command',
+      start: run('deploy'),
+      restart: run('deploy'),
+      stop: run('stop'),
+      logs: run('logs'),
+    };
+  };
+  const probe = (dir: string, port: number) => `cd ${dir} && PORT=${port} node ${CONSUMER} probe`;
+
+  before(async () => {
+    fx = await temporalFixture('secrets');
+    faults = await awsFaults(testEnv().aws.endpoint);
+    t = buildTopology('secrets', 3250);
+    // An earlier run's apps are stopped; its local store would change the version counts.
+    await stopApps();
+    for (const d of ['local-secrets', 'local-app']) rmSync(join(t.dir, d), { recursive: true, force: true });
+    const doc = parse(readFileSync(t.configFile, 'utf8'));
+    doc.stores.ssm = { type: 'aws-ssm', region: testEnv().aws.region, endpoint: faults.endpoint };
+    doc.services['runner-app'] = consumer('runner', 3251, 'RUNNER_TOKEN');
+    doc.services['fussy-app'] = consumer('fussy', 3252, 'APP_TOKEN', 'FAIL_ON_NEW=1');
+    doc.secrets = {
+      'runner-token': {
+        description: 'shared by the app and the runner',
+        environments: ['local'],
+        generator: { type: 'random', bytes: 32, encoding: 'hex' },
+        locations: [{ store: 'ssm', name: `${prefix}/{env}/RUNNER_TOKEN` }, { name: 'runner-token' }],
+        consumers: ['runner-app'],
+        verify: [
+          { command: probe('runner', 3251), secretOnStdin: true, expect: 'status 200', within: '20s' },
+          { http: 'http://127.0.0.1:3251/health' },
+        ],
+        revoke: { command: 'sha256sum | cut -d" " -f1 > revoked.sha256' },
+        rotateEvery: '90d',
+      },
+      'webhook-key': {
+        environments: ['local'],
+        generator: { type: 'fernet' },
+        locations: [{ store: 'ssm', name: `${prefix}/{env}/WEBHOOK_KEY` }],
+        verify: [{ command: 'exit 3', within: '2s' }],
+      },
+      'db-password': {
+        environments: ['local'],
+        generator: { type: 'password', length: 24, classes: ['lower', 'upper', 'digit'], exclude: 'lIO0' },
+        locations: [{ name: 'db-password' }, { store: 'ssm', name: `${prefix}/{env}/DB_PASSWORD` }],
+      },
+      'app-token': {
+        environments: ['local'],
+        generator: { type: 'random', bytes: 24, encoding: 'base64url' },
+        locations: [{ store: 'ssm', name: `${prefix}/{env}/APP_TOKEN` }],
+        consumers: ['fussy-app'],
+      },
+    };
+    configFile = join(t.dir, 'rekey-secrets.yaml');
+    writeFileSync(configFile, stringify(doc));
+    config = loadConfig(configFile);
+    // The first values, written by hand (rekey never creates a location).
+    ssm = new SsmStore('ssm', {
+      type: 'aws-ssm',
+      region: testEnv().aws.region,
+      endpoint: testEnv().aws.endpoint,
+    });
+    const file = createSecretStore('kv-local', config.stores['kv-local'] as never);
+    for (const [what, value] of [
+      ['RUNNER_TOKEN', 'first-runner-token-0123456789abcdef'],
+      ['WEBHOOK_KEY', 'first-webhook-key-0123456789abcdefXYZ='],
+      ['DB_PASSWORD', 'first-db-password-0123456789'],
+      ['APP_TOKEN', 'first-app-token-0123456789abcdef'],
+    ] as const) {
+      await ssm.set(param(what), value, {});
+      values.push(value);
+    }
+    await file.set('runner-token', 'first-runner-token-0123456789abcdef', {});
+    await file.set('db-password', 'first-db-password-0123456789', {});
+    // The fussy app deployed on its first value: it refuses any other at start.
+    const local = await openHost('workstation', config.hosts.workstation as never);
+    mkdirSync(local.appDir, { recursive: true });
+    const deployed = await local.exec(consumer('fussy', 3252, 'APP_TOKEN', 'FAIL_ON_NEW=1').start, {
+      cwd: local.appDir,
+    });
+    assert.equal(deployed.code, 0, deployed.stderr);
+  });
+  after(async () => {
+    await stopApps();
+    await Promise.allSettled([faults?.close(), fx?.close()]);
+  });
+
+  async function stopApps() {
+    const dir = join(t.dir, 'local-app');
+    if (!existsSync(dir)) return;
+    const local = await openHost('workstation', { type: 'local', appDir: dir, dataDir: dir });
+    for (const [app, port] of [
+      ['runner', 3251],
+      ['fussy', 3252],
+    ] as const)
+      await local.exec(consumer(app, port, '').stop, { cwd: dir });
+  }
+
+  const rotate = (secret: string, dryRun = false) =>
+    startSecretRotation(
+      fx.client,
+      config,
+      { secret, environment: 'local', dryRun },
+      { taskQueue: fx.taskQueue },
+    );
+  const file = () => createSecretStore('kv-local', config.stores['kv-local'] as never);
+
+  it('a dry run shows the plan and changes nothing', async () => {
+    await fx.withWorker(config, async () => {
+      const env = {
+        ...process.env,
+        TEMPORAL_ADDRESS: testEnv().temporal.address,
+        TEMPORAL_NAMESPACE: 'secrets',
+        REKEY_TASK_QUEUE: fx.taskQueue,
+      };
+      const r = await rekeyAsync(
+        ['secret', 'rotate', 'runner-token', '--env', 'local', '--dry-run', '--config', configFile],
+        { env },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /1\. write ssm:\/secrets-\w+\/local\/RUNNER_TOKEN \(now version 1\)/);
+      assert.match(r.stdout, /2\. write kv-local:runner-token/);
+      assert.match(r.stdout, /restart: runner-app/);
+      assert.match(r.stdout, /dry run: nothing was changed/);
+    });
+    assert.equal((await ssm.listVersions(param('RUNNER_TOKEN'))).length, 1);
+  });
+
+  it('writes every location in order, restarts the consumer, verifies, revokes the old value', async () => {
+    const old = (await ssm.get(param('RUNNER_TOKEN'))).value;
+    await fx.withWorker(config, async () => {
+      // The app runs on the old token first.
+      const h = await rotate('runner-token');
+      const result = await h.result();
+      assert.deepEqual(result.written.length, 2);
+      const now = (await ssm.get(param('RUNNER_TOKEN'))).value;
+      assert.notEqual(now, old);
+      assert.match(now, /^[0-9a-f]{64}$/);
+      assert.equal((await file().get('runner-token')).value, now, 'both locations hold the new value');
+      assert.equal(
+        readFileSync(join(t.dir, 'local-app', 'runner', '.env'), 'utf8'),
+        `TOKEN=${now}\n`,
+        'the app was redeployed with it',
+      );
+      assert.equal(
+        readFileSync(join(t.dir, 'local-app', 'revoked.sha256'), 'utf8').trim(),
+        sha(old),
+        'the old value was revoked',
+      );
+      const labels = await ssm.labels(param('RUNNER_TOKEN'));
+      assert.deepEqual(labels[result.written[0] as string], ['current']);
+      assert.deepEqual(labels[result.plan.locations[0]?.current as string], ['previous']);
+      assertNoSecrets(JSON.stringify(result) + (await historyText(fx.client, h.workflowId)), [old, now]);
+    });
+  });
+
+  it('a probe that fails puts every location back', async () => {
+    const before = (await ssm.get(param('WEBHOOK_KEY'))).value;
+    await fx.withWorker(config, async () => {
+      const f = await failureOf((await rotate('webhook-key')).result());
+      assert.equal(f.type, 'VerifyFailed');
+      assert.match(f.message, /exit 3 did not pass within 2s: exit 3; every location was put back$/);
+    });
+    const versions = await ssm.listVersions(param('WEBHOOK_KEY'));
+    assert.equal(versions.length, 3, 'the first value, the tried one, the first value again');
+    assert.equal((await ssm.get(param('WEBHOOK_KEY'))).value, before);
+    assert.deepEqual((await ssm.labels(param('WEBHOOK_KEY')))['3'], ['current']);
+  });
+
+  it('rides out SSM throttling', async () => {
+    faults.inject('PutParameter', 'ThrottlingException', 2);
+    const injected = faults.injected;
+    const old = (await ssm.get(param('DB_PASSWORD'))).value;
+    await fx.withWorker(config, async () => {
+      await (await rotate('db-password')).result();
+    });
+    assert.equal(faults.injected - injected, 2, 'two throttled writes, both retried');
+    const now = (await ssm.get(param('DB_PASSWORD'))).value;
+    assert.notEqual(now, old);
+    assert.equal((await file().get('db-password')).value, now);
+    assert.match(now, /^[A-Za-z1-9]{24}$/);
+    assert.doesNotMatch(now, /[lIO0]/);
+  });
+
+  it('a refused write (AccessDenied) fails naming the store, with every location as it was', async () => {
+    const before = [(await file().get('db-password')).value, (await ssm.get(param('DB_PASSWORD'))).value];
+    faults.inject('PutParameter', 'AccessDeniedException', 1);
+    await fx.withWorker(config, async () => {
+      const f = await failureOf((await rotate('db-password')).result());
+      assert.equal(f.type, 'StoreUnauthorized');
+      assert.match(
+        f.message,
+        /store ssm: SSM refused the credential for \/secrets-\w+\/local\/DB_PASSWORD.*every location was put back/,
+      );
+      assertNoSecrets(f.message, before);
+    });
+    assert.deepEqual(
+      [(await file().get('db-password')).value, (await ssm.get(param('DB_PASSWORD'))).value],
+      before,
+    );
+  });
+
+  it('a consumer that refuses the new value: put back and restarted on the old one', async () => {
+    await fx.withWorker(config, async () => {
+      const f = await failureOf((await rotate('app-token')).result());
+      assert.equal(f.type, 'CommandFailed');
+      assert.match(
+        f.message,
+        /restart failed .*every location was put back and the consumers restarted on the old value$/,
+      );
+    });
+    const now = (await ssm.get(param('APP_TOKEN'))).value;
+    assert.equal(now, 'first-app-token-0123456789abcdef');
+    assert.equal(readFileSync(join(t.dir, 'local-app', 'fussy', '.env'), 'utf8'), `TOKEN=${now}\n`);
+  });
+
+  it('secret status: version, age, who wrote it, when it is due', async () => {
+    const r = await rekeyAsync(['secret', 'status', '--config', configFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /runner-token local: ssm:\/secrets-\w+\/local\/RUNNER_TOKEN version 2, changed \d{4}-\d\d-\d\d \(0d ago, rotated by rekey\); every 90d: next due/,
+    );
+    assert.match(
+      r.stdout,
+      /app-token local: ssm:\/secrets-\w+\/local\/APP_TOKEN version 3, changed \d{4}-\d\d-\d\d \(0d ago, put back by rekey after a failed rotation\)$/m,
+    );
+    assertNoSecrets(r.out, values);
+  });
+});

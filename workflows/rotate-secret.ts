@@ -1,0 +1,154 @@
+// Rotation of one secret recipe in one environment (`replace`): plan, the gate where the config
+// asks for one, a new value written to every location in order, the consumers restarted together,
+// every probe passed, then the old value revoked. A failure (or a cancel) before the probes pass
+// puts every location back, in the reverse order, and restarts the consumers on the old value.
+import {
+  ActivityCancellationType,
+  CancellationScope,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { SecretActivities, SecretPlan } from '../activities/secret-rotation';
+import { FailureType, fail } from '../shared/failures';
+import { serviceActivity, shortActivity, summarized } from './activity-options';
+import { Gates, notApproved } from './approvals';
+import { withLocks } from './environment-lock';
+import { errorText, parseInput, runFailure, withMore } from './errors';
+import { RotateSecretInput } from './inputs';
+import { ProgressTracker } from './progress';
+
+// A cancel waits for a write or a restart in flight to end before it puts things back.
+const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
+const secrets = proxyActivities<SecretActivities>(shortActivity);
+const writing = summarized<SecretActivities>({ ...shortActivity, ...settled });
+const consumers = summarized<SecretActivities>({ ...serviceActivity, ...settled });
+const probing = summarized<SecretActivities>(serviceActivity);
+
+export interface RotateSecretResult {
+  dryRun: boolean;
+  plan: SecretPlan;
+  /** The version written at each location, in the plan's order. */
+  written: string[];
+  revoked: boolean;
+}
+
+export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateSecretResult> {
+  const input = parseInput(RotateSecretInput, rawInput);
+  const target = { secret: input.secret, env: input.environment };
+  const tracker = new ProgressTracker(
+    ['plan', 'approval', 'write', 'restart', 'verify', 'revoke'],
+    `${input.dryRun ? 'plan a rotation of' : 'rotate'} secret ${input.secret} in ${input.environment}`,
+  );
+  const gates = new Gates(tracker, { type: 'rotateSecret', input: rawInput as Record<string, unknown> });
+  const run = async (): Promise<RotateSecretResult> => {
+    const plan = await tracker.run(
+      'plan',
+      () => secrets.planSecretRotation(target),
+      (p) => p.text.join('\n'),
+    );
+    if (input.dryRun) {
+      tracker.skipRest('dry run');
+      tracker.finish('completed');
+      return { dryRun: true, plan, written: [], revoked: false };
+    }
+    if (plan.approvalRequired) {
+      const outcome = await gates.approval({
+        name: 'approval',
+        policy: gates.policyOf(plan.approval, { approvers: [], timeoutMs: 0 }),
+        plan: plan.text.join('\n'),
+      });
+      if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
+    } else tracker.set('approval', 'skipped', `${input.environment} requires no approval`);
+    const written = await replace(tracker, plan);
+    let revoked = false;
+    if (plan.revoke) {
+      await tracker.run('revoke', async () => {
+        try {
+          await secrets.revokeOldSecret({ ...target, previous: plan.locations[0]?.current ?? '' });
+        } catch (err) {
+          throw fail(
+            FailureType.CommandFailed,
+            `the new value is in place and verified, but the old one was NOT revoked: ${errorText(err)}`,
+          );
+        }
+      });
+      revoked = true;
+    } else tracker.set('revoke', 'skipped', 'the recipe has no revoke');
+    tracker.finish('completed');
+    return { dryRun: false, plan, written, revoked };
+  };
+  try {
+    // A dry run changes nothing and takes no lock; a rotation holds its environment.
+    return await (input.dryRun ? run() : withLocks(() => [`env/${input.environment}`], run));
+  } catch (err) {
+    tracker.finish('failed');
+    throw runFailure(err);
+  }
+}
+
+/** Writes, restarts and probes; on a failure or a cancel, puts every location back (reverse
+ * order) and restarts the consumers on the old value before failing. */
+async function replace(tracker: ProgressTracker, plan: SecretPlan): Promise<string[]> {
+  const runId = workflowInfo().runId;
+  const target = { secret: plan.secret, env: plan.env };
+  const written: string[] = [];
+  // Locations a write was sent to (the last may have been written although its answer was lost).
+  let reached = 0;
+  let restarted = false;
+  try {
+    await tracker.run('write', async () => {
+      for (const [index, l] of plan.locations.entries()) {
+        reached = index + 1;
+        written.push(
+          await writing(`write ${l.store}:${l.name}`).writeSecretLocation({ ...target, runId, index }),
+        );
+      }
+    });
+    if (plan.consumers.length) {
+      restarted = true;
+      await tracker.run('restart', () =>
+        consumers(`restart ${plan.consumers.join(', ')}`).restartConsumers(target),
+      );
+    } else tracker.set('restart', 'skipped', 'no consumers');
+    if (plan.probes.length)
+      await tracker.run('verify', async () => {
+        for (const [index, probe] of plan.probes.entries())
+          await probing(`verify: ${probe}`).probeSecret({ ...target, runId, index });
+      });
+    else tracker.set('verify', 'skipped', 'no probes');
+  } catch (err) {
+    try {
+      await CancellationScope.nonCancellable(async () => {
+        for (let index = reached - 1; index >= 0; index--) {
+          const l = plan.locations[index] as SecretPlan['locations'][number];
+          await writing(`put back ${l.store}:${l.name}`).restoreSecretLocation({
+            ...target,
+            runId,
+            index,
+            previous: l.current,
+          });
+        }
+        if (restarted) await consumers('restart on the old value').restartConsumers(target);
+      });
+    } catch (undoErr) {
+      tracker.set('revoke', 'skipped', 'the undo failed');
+      throw fail(
+        FailureType.RestoreFailed,
+        `${errorText(err)}; putting the old value back failed too: ${errorText(undoErr)}`,
+      );
+    }
+    tracker.set('revoke', 'skipped', 'every location was put back');
+    throw withMore(
+      err,
+      `every location was put back${restarted ? ' and the consumers restarted on the old value' : ''}`,
+    );
+  }
+  for (const [index, l] of plan.locations.entries())
+    await secrets.labelSecretLocation({
+      ...target,
+      index,
+      current: written[index] as string,
+      previous: l.current,
+    });
+  return written;
+}
