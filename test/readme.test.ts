@@ -2,9 +2,11 @@
 // command line rekey accepts (command, options, argument count), and the read-only ones (config
 // check, verify, sync-status, dry runs, status) run against the test servers and succeed.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createSecretStore } from '../activities/secret-store';
 import { accepts } from '../client/cli';
 import { rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
 import { testEnv } from './infra/env';
@@ -38,7 +40,7 @@ function examples(): { line: string; argv: string[] }[] {
 
 const READ_ONLY = (argv: string[]) =>
   ['verify', 'sync-status', 'status'].includes(argv[0] ?? '') ||
-  (argv[0] === 'config' && argv[1] === 'check') ||
+  ['config check', 'secret status'].includes(argv.slice(0, 2).join(' ')) ||
   argv.includes('--dry-run');
 
 describe('README examples', () => {
@@ -54,8 +56,17 @@ describe('README examples', () => {
     let t: Topology;
     before(async () => {
       fx = await temporalFixture('readme');
-      // The README's keyring `api`, read by its rollover dry run (its replicas are never touched).
+      // The README's keyring `api`, read by its rollover dry run (its replicas are never touched),
+      // and its secret `runner-token`, planned by its dry run (here in prod's vault).
       t = buildTopology('readme', 3210, {
+        secrets: {
+          'runner-token': {
+            environments: ['prod'],
+            generator: { type: 'random', bytes: 32, encoding: 'hex' },
+            locations: [{ name: 'readme-runner-token' }],
+            rotateEvery: '90d',
+          },
+        },
         keyrings: {
           api: {
             store: 'kv-prod',
@@ -67,6 +78,11 @@ describe('README examples', () => {
       });
       await seed(t);
       await keyringActivities(t).addKey({ keyring: 'api', runId: 'readme-seed' });
+      await createSecretStore('kv-prod', t.config.stores['kv-prod'] as never).set(
+        'readme-runner-token',
+        randomBytes(32).toString('hex'),
+        {},
+      );
     });
     after(async () => {
       await stopServices(t);
