@@ -1,8 +1,14 @@
 // Activities of a secret recipe's rotation (rotateSecret): plan, write each location, restart the
 // consumers, probe, put locations back, revoke the old value. The new value is made inside the
-// write of the first location and copied from there to the others; workflows see store names,
-// parameter names and versions only. Every write is tagged with the run, so a retried write
-// finds its own version instead of writing again.
+// write of the first location (a store rekey can read back) and copied from there to the others
+// (stores, or PostgreSQL roles whose password is set); workflows see store names, parameter
+// names, versions and role names only. Every store write is tagged with the run, so a retried
+// write finds its own version instead of writing again; setting a role's password twice to the
+// same value is harmless.
+//
+// `alternating` (two login roles with the same grants, taking turns): the first write gives the
+// role not in use a fresh password and then stores {"username", "password"} naming it; the role
+// in use keeps its password, so the consumers log in all along, before and after their restart.
 import { type GatePolicy, gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
@@ -11,6 +17,7 @@ import { FailureType, fail } from '../shared/failures';
 import { generate } from './generators';
 import { beat, heartbeating } from './heartbeat';
 import { type Host, withHost } from './hosts';
+import { PostgresServer } from './postgres-role';
 import { restoreVersion, type SecretStore } from './secret-store';
 import { createServiceDriver } from './service';
 import { SsmStore } from './ssm-store';
@@ -23,13 +30,16 @@ export interface SecretTarget {
 export interface LocationPlan {
   store: string;
   name: string;
-  /** The version consumers read now; every location has one (rekey never creates a location, so
-   * a failed rotation can always put each one back). */
+  /** A store's version consumers read now (every store location has one: rekey never creates a
+   * location, so a failed rotation can always put each one back); "role" for a PostgreSQL role,
+   * whose password is set from the first location's value. */
   current: string;
 }
 
 export interface SecretPlan extends SecretTarget {
   locations: LocationPlan[];
+  /** `alternating`: the role in use now, and the one the rotation gives a fresh password. */
+  alternate?: { from: string; to: string };
   consumers: string[];
   probes: string[];
   revoke: boolean;
@@ -47,9 +57,23 @@ export interface SecretDeps {
 const fill = (template: string, env: string) => template.replaceAll('{env}', env);
 
 export function probeText(p: SecretRecipe['verify'][number]): string {
-  return 'http' in p
-    ? `GET ${p.http} -> ${p.status}`
-    : `${p.command}${p.expect ? ` prints /${p.expect}/` : ''}${p.secretOnStdin ? ' (new value on stdin)' : ''}`;
+  if ('http' in p) return `GET ${p.http} -> ${p.status}`;
+  if ('postgresLogin' in p)
+    return `log in to ${p.postgresLogin} as ${p.user ?? 'the new user'} with the new value`;
+  return `${p.command}${p.expect ? ` prints /${p.expect}/` : ''}${p.secretOnStdin ? ' (new value on stdin)' : ''}`;
+}
+
+/** An alternating recipe's value: the role to log in as and its password. */
+function credential(value: string, where: string): { username: string; password: string } {
+  let c: { username?: unknown; password?: unknown };
+  try {
+    c = JSON.parse(value);
+  } catch {
+    throw fail(FailureType.BadInput, `${where}: not {"username", "password"} (value not shown)`);
+  }
+  if (typeof c?.username !== 'string' || typeof c.password !== 'string')
+    throw fail(FailureType.BadInput, `${where}: not {"username", "password"} (value not shown)`);
+  return { username: c.username, password: c.password };
 }
 
 export function createSecretActivities(deps: SecretDeps) {
@@ -70,25 +94,63 @@ export function createSecretActivities(deps: SecretDeps) {
     return recipe;
   }
 
-  function locationsOf(t: SecretTarget) {
+  /** A `postgres` store as a server whose roles' passwords rekey sets. */
+  function postgresServer(name: string): PostgresServer {
+    const cfg = config.stores[name];
+    if (cfg?.type !== 'postgres') throw fail(FailureType.BadInput, `store "${name}" is not a postgres store`);
+    const from = cfg.password;
+    return new PostgresServer(name, cfg, async () => {
+      if ('env' in from) {
+        const v = process.env[from.env];
+        if (v === undefined) throw fail(FailureType.BadInput, `store ${name}: $${from.env} is not set`);
+        return v;
+      }
+      return (await deps.store(from.store).get(from.name)).value;
+    });
+  }
+
+  type Location =
+    | { kind: 'store'; store: string; name: string; secrets: SecretStore }
+    | { kind: 'role'; store: string; name: string; server: PostgresServer };
+
+  function locationsOf(t: SecretTarget): Location[] {
     const envCfg = config.environments[t.env];
     if (!envCfg) throw fail(FailureType.BadInput, `unknown environment "${t.env}"`);
-    return recipeOf(t).locations.map((l) => {
-      const storeName = l.store ?? envCfg.store;
-      return { store: storeName, name: fill(l.name, t.env), secrets: deps.store(storeName) };
+    return recipeOf(t).locations.map((l): Location => {
+      const store = l.store ?? envCfg.store;
+      const name = fill(l.name, t.env);
+      return config.stores[store]?.type === 'postgres'
+        ? { kind: 'role', store, name, server: postgresServer(store) }
+        : { kind: 'store', store, name, secrets: deps.store(store) };
     });
+  }
+
+  /** The first location: always a store (the config check makes sure). */
+  function firstOf(t: SecretTarget) {
+    const first = locationsOf(t)[0];
+    if (first?.kind !== 'store')
+      throw fail(FailureType.BadInput, `secret ${t.secret}: its first location is not a store`);
+    return first;
+  }
+
+  /** The value at the first location: its version `version`, else this run's, else the newest. */
+  async function valueAt(t: SecretTarget, opts: { version?: string; runId?: string } = {}): Promise<string> {
+    const first = firstOf(t);
+    let version = opts.version;
+    if (!version && opts.runId) {
+      version = (await writtenBy(first.secrets, first.name, opts.runId))?.version;
+      if (!version)
+        throw fail(
+          FailureType.NotFound,
+          `secret ${t.secret}: this run's value is not at ${first.store}:${first.name}`,
+        );
+    }
+    return (await first.secrets.get(first.name, version)).value;
   }
 
   function onEnvHost<T>(env: string, fn: (h: Host) => Promise<T>): Promise<T> {
     const hostName = config.environments[env]?.host as string;
     return withHost(hostName, config.hosts[hostName] as never, fn);
-  }
-
-  /** The first location's newest value, for a probe that logs in with it (never returned from
-   * an activity: it would be in the history). */
-  async function currentValue(t: SecretTarget): Promise<string> {
-    const first = locationsOf(t)[0] as ReturnType<typeof locationsOf>[number];
-    return (await first.secrets.get(first.name)).value;
   }
 
   /** The version this run wrote at `name`, if it did. */
@@ -103,6 +165,15 @@ export function createSecretActivities(deps: SecretDeps) {
       const recipe = recipeOf(t);
       const locations: LocationPlan[] = [];
       for (const l of locationsOf(t)) {
+        if (l.kind === 'role') {
+          if (!(await l.server.roleCanLogin(l.name)))
+            throw fail(
+              FailureType.BadInput,
+              `secret ${t.secret} in ${t.env}: ${l.store} has no login role "${l.name}"; nothing was changed`,
+            );
+          locations.push({ store: l.store, name: l.name, current: 'role' });
+          continue;
+        }
         const current = (await l.secrets.listVersions(l.name)).at(-1);
         if (!current)
           throw fail(
@@ -111,11 +182,39 @@ export function createSecretActivities(deps: SecretDeps) {
           );
         locations.push({ store: l.store, name: l.name, current: current.version });
       }
+      let alternate: SecretPlan['alternate'];
+      if (recipe.strategy === 'alternating' && recipe.alternate) {
+        const { store, users } = recipe.alternate;
+        const first = locations[0] as LocationPlan;
+        const from = credential(
+          await valueAt(t, { version: first.current }),
+          `${first.store}:${first.name}`,
+        ).username;
+        if (!users.includes(from))
+          throw fail(
+            FailureType.BadInput,
+            `secret ${t.secret} in ${t.env}: ${first.store}:${first.name} names role "${from}", not one of ${users.join(', ')}; nothing was changed`,
+          );
+        const to = users[0] === from ? users[1] : users[0];
+        if (!(await postgresServer(store).roleCanLogin(to)))
+          throw fail(
+            FailureType.BadInput,
+            `secret ${t.secret} in ${t.env}: ${store} has no login role "${to}"; nothing was changed`,
+          );
+        alternate = { from, to };
+      }
       const approvalRequired = config.approvals.requiredFor.includes(t.env);
       const probes = recipe.verify.map(probeText);
       const text = [
         `secret ${t.secret} in ${t.env}: new value (${recipe.generator.type}), strategy ${recipe.strategy}`,
-        ...locations.map((l, i) => `  ${i + 1}. write ${l.store}:${l.name} (now version ${l.current})`),
+        ...(alternate
+          ? [`  role ${alternate.to} gets a fresh password; ${alternate.from} (in use now) keeps its own`]
+          : []),
+        ...locations.map((l, i) =>
+          l.current === 'role'
+            ? `  ${i + 1}. set the password of role ${l.name} on ${l.store}`
+            : `  ${i + 1}. write ${l.store}:${l.name} (now version ${l.current})${alternate ? ` naming ${alternate.to}` : ''}`,
+        ),
         `  restart: ${recipe.consumers.join(', ') || 'none'}`,
         `  verify: ${probes.join('; ') || 'none'}`,
         `  then ${recipe.revoke ? 'revoke the old value' : 'keep no copy of the old value beyond the stores'}; on a failure every location is put back${recipe.consumers.length ? ' and the consumers restarted' : ''}`,
@@ -123,6 +222,7 @@ export function createSecretActivities(deps: SecretDeps) {
       return {
         ...t,
         locations,
+        ...(alternate ? { alternate } : {}),
         consumers: recipe.consumers,
         probes,
         revoke: recipe.revoke !== undefined,
@@ -132,29 +232,32 @@ export function createSecretActivities(deps: SecretDeps) {
       };
     },
 
-    /** Writes location `index` (in the recipe's order): the first gets a fresh value, the others
-     * the value this run wrote to the first. Once per run and location. */
-    async writeSecretLocation(input: SecretTarget & { runId: string; index: number }): Promise<string> {
-      const locations = locationsOf(input);
-      const l = locations[input.index];
+    /** Writes location `index` (in the recipe's order): the first gets a fresh value (for
+     * `alternating`, the role `alternateTo` gets it as its password first), the others the value
+     * this run wrote to the first. Once per run and location. */
+    async writeSecretLocation(
+      input: SecretTarget & { runId: string; index: number; alternateTo?: string },
+    ): Promise<string> {
+      const l = locationsOf(input)[input.index];
       if (!l) throw fail(FailureType.BadInput, `secret ${input.secret}: no location ${input.index + 1}`);
+      if (l.kind === 'role') {
+        await l.server.setPassword(l.name, await valueAt(input, { runId: input.runId }));
+        return 'role';
+      }
       const done = await writtenBy(l.secrets, l.name, input.runId);
       if (done) return done.version;
       let value: string;
       if (input.index === 0) {
+        const recipe = recipeOf(input);
         value = await onEnvHost(input.env, (host) =>
-          generate(recipeOf(input).generator, { host, env: input.env, secret: input.secret }),
+          generate(recipe.generator, { host, env: input.env, secret: input.secret }),
         );
-      } else {
-        const first = locations[0] as (typeof locations)[number];
-        const source = await writtenBy(first.secrets, first.name, input.runId);
-        if (!source)
-          throw fail(
-            FailureType.NotFound,
-            `secret ${input.secret}: this run's value is not at ${first.store}:${first.name}`,
-          );
-        value = (await first.secrets.get(first.name, source.version)).value;
-      }
+        if (recipe.alternate && input.alternateTo) {
+          // The role not in use takes the password before any location names it.
+          await postgresServer(recipe.alternate.store).setPassword(input.alternateTo, value);
+          value = JSON.stringify({ username: input.alternateTo, password: value });
+        }
+      } else value = await valueAt(input, { runId: input.runId });
       const v = await l.secrets.set(l.name, value, {
         rekeyRunId: input.runId,
         step: 'write',
@@ -164,12 +267,18 @@ export function createSecretActivities(deps: SecretDeps) {
       return v.version;
     },
 
-    /** Makes `previous` current again at location `index`, if this run changed it; once per run. */
+    /** Puts location `index` back as it was before the run: a store's `previous` version made
+     * current again (if this run changed it), a role's password set back to the first location's
+     * old value (`firstPrevious`). Once per run. */
     async restoreSecretLocation(
-      input: SecretTarget & { runId: string; index: number; previous: string },
+      input: SecretTarget & { runId: string; index: number; previous: string; firstPrevious: string },
     ): Promise<string> {
       const l = locationsOf(input)[input.index];
       if (!l) throw fail(FailureType.BadInput, `secret ${input.secret}: no location ${input.index + 1}`);
+      if (l.kind === 'role') {
+        await l.server.setPassword(l.name, await valueAt(input, { version: input.firstPrevious }));
+        return 'role';
+      }
       const ref = await restoreVersion(l.secrets, l.name, input.previous, input.runId);
       if (l.secrets instanceof SsmStore) {
         const tried = await writtenBy(l.secrets, l.name, input.runId);
@@ -182,7 +291,7 @@ export function createSecretActivities(deps: SecretDeps) {
     /** After the run passed its probes: the new version is current, the old one previous. */
     async labelSecretLocation(input: SecretTarget & { index: number; current: string; previous: string }) {
       const l = locationsOf(input)[input.index];
-      if (l?.secrets instanceof SsmStore) {
+      if (l?.kind === 'store' && l.secrets instanceof SsmStore) {
         await l.secrets.unlabel(l.name, input.current, ['pending']);
         await l.secrets.label(l.name, input.current, ['current']);
         await l.secrets.label(l.name, input.previous, ['previous']);
@@ -211,7 +320,8 @@ export function createSecretActivities(deps: SecretDeps) {
       const probe = recipe.verify[input.index];
       if (!probe) throw fail(FailureType.BadInput, `secret ${input.secret}: no probe ${input.index + 1}`);
       const deadline = Date.now() + parseDuration(probe.within);
-      const value = 'command' in probe && probe.secretOnStdin ? await currentValue(input) : undefined;
+      const needsValue = ('command' in probe && probe.secretOnStdin) || 'postgresLogin' in probe;
+      const value = needsValue ? await valueAt(input, { runId: input.runId }) : undefined;
       return heartbeating(async () => {
         let last = '';
         for (;;) {
@@ -232,6 +342,12 @@ export function createSecretActivities(deps: SecretDeps) {
         env: string,
         secret: string | undefined,
       ): Promise<string> {
+        if ('postgresLogin' in p) {
+          const login = p.user
+            ? { username: p.user, password: secret ?? '' }
+            : credential(secret ?? '', `secret ${input.secret}`);
+          return postgresServer(p.postgresLogin).tryLogin(login.username, login.password, p.database);
+        }
         if ('http' in p) {
           const url = fill(p.http, env);
           try {
@@ -258,8 +374,7 @@ export function createSecretActivities(deps: SecretDeps) {
     async revokeOldSecret(input: SecretTarget & { previous: string }): Promise<void> {
       const recipe = recipeOf(input);
       if (!recipe.revoke) return;
-      const first = locationsOf(input)[0] as ReturnType<typeof locationsOf>[number];
-      const old = (await first.secrets.get(first.name, input.previous)).value;
+      const old = await valueAt(input, { version: input.previous });
       const command = recipe.revoke.command;
       await onEnvHost(input.env, async (host) => {
         const r = await host.exec(`REKEY_ENV=${input.env} REKEY_SECRET=${input.secret} ${command}`, {

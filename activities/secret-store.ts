@@ -256,6 +256,11 @@ export function createSecretStore(
       return new FileStore(storeName, cfg.dir);
     case 'aws-ssm':
       return new SsmStore(storeName, cfg);
+    case 'postgres':
+      throw fail(
+        FailureType.BadInput,
+        `store ${storeName} is a PostgreSQL server: it holds role passwords rekey sets, not values it can read (use it as a secret recipe's location)`,
+      );
     default:
       return new KeyVaultStore(storeName, cfg, opts);
   }

@@ -167,12 +167,14 @@ function checkEnvironmentApprovals(cfg: Config, issue: Issue) {
 }
 
 function checkSecrets(cfg: Config, issue: Issue) {
-  for (const [envName, env] of Object.entries(cfg.environments))
-    if (cfg.stores[env.store]?.type === 'aws-ssm')
+  for (const [envName, env] of Object.entries(cfg.environments)) {
+    const type = cfg.stores[env.store]?.type;
+    if (type === 'aws-ssm' || type === 'postgres')
       issue(
         ['environments', envName, 'store'],
-        `store "${env.store}" is an aws-ssm store: it holds secret recipes' values (secrets:), not an environment's key pair (use an azure-keyvault or file store)`,
+        `store "${env.store}" is an ${type} store: it is for secret recipes (secrets:), not an environment's key pair (use an azure-keyvault or file store)`,
       );
+  }
   for (const [secretName, recipe] of Object.entries(cfg.secrets)) {
     const at = (...path: (string | number)[]) => ['secrets', secretName, ...path];
     recipe.environments.forEach((envName, i) => {
@@ -189,7 +191,36 @@ function checkSecrets(cfg: Config, issue: Issue) {
           `unknown service "${service}"${didYouMean(service, Object.keys(cfg.services))}`,
         );
     });
+    const postgres = (store: string | undefined) =>
+      store !== undefined && cfg.stores[store]?.type === 'postgres';
+    if (recipe.strategy === 'alternating') {
+      if (!recipe.alternate)
+        issue(at('alternate'), 'an alternating recipe needs alternate: {store, users: [A, B]}');
+      else if (!postgres(recipe.alternate.store))
+        issue(at('alternate', 'store'), `"${recipe.alternate.store}" is not a postgres store`);
+      else if (recipe.alternate.users[0] === recipe.alternate.users[1])
+        issue(at('alternate', 'users'), 'two different roles');
+    } else if (recipe.alternate) issue(at('alternate'), 'only for strategy: alternating');
+    recipe.verify.forEach((p, i) => {
+      if ('postgresLogin' in p && !postgres(p.postgresLogin))
+        issue(at('verify', i, 'postgresLogin'), `"${p.postgresLogin}" is not a postgres store`);
+    });
     recipe.locations.forEach((l, i) => {
+      if (postgres(l.store)) {
+        // The new value is made in the first location and read back from it: a role's password
+        // cannot be read.
+        if (i === 0)
+          issue(
+            at('locations', 0, 'store'),
+            'the first location must be a store rekey can read back (a postgres role cannot)',
+          );
+        if (recipe.strategy === 'alternating')
+          issue(
+            at('locations', i, 'store'),
+            'an alternating recipe sets its roles through alternate:, not as a location',
+          );
+        return;
+      }
       if (l.store !== undefined && !(l.store in cfg.stores)) {
         issue(
           at('locations', i, 'store'),
@@ -201,6 +232,7 @@ function checkSecrets(cfg: Config, issue: Issue) {
         const storeName = l.store ?? cfg.environments[envName]?.store;
         const store = storeName === undefined ? undefined : cfg.stores[storeName];
         const resolved = l.name.replaceAll('{env}', envName);
+        if (store?.type === 'postgres') continue;
         const ok =
           store?.type === 'aws-ssm'
             ? /^\/?[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(resolved)

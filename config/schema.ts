@@ -146,7 +146,31 @@ export const AwsSsmStore = z.strictObject({
   kmsKeyId: z.string().optional(),
 });
 
-export const Store = z.discriminatedUnion('type', [AzureKeyVaultStore, FileStore, AwsSsmStore]);
+/** A PostgreSQL server whose login roles' passwords secret recipes set (a location `{store,
+ * name: ROLE}`, or the two roles of an `alternating` recipe). Not a store of values: rekey never
+ * reads a password from it. */
+export const PostgresServerStore = z.strictObject({
+  type: z.literal('postgres'),
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(5432),
+  database: z.string().min(1).default('postgres'),
+  /** A role that may change the rotated roles' passwords (CREATEROLE, or a superuser). */
+  user: z.string().min(1),
+  /** That role's password: a secret of another store, or an environment variable. */
+  password: z.union([
+    z.strictObject({ store: name, name: z.string().min(1) }),
+    z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }),
+  ]),
+  /** TLS to the server, its certificate checked against the system's CAs. */
+  ssl: z.boolean().default(true),
+});
+
+export const Store = z.discriminatedUnion('type', [
+  AzureKeyVaultStore,
+  FileStore,
+  AwsSsmStore,
+  PostgresServerStore,
+]);
 
 export const SshHost = z.strictObject({
   type: z.literal('ssh'),

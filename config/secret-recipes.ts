@@ -77,6 +77,15 @@ export const Probe = z.union([
     within: duration.default('60s'),
   }),
   z.strictObject({
+    /** Log in to this PostgreSQL server (a `postgres` store) with a new connection, as `user`
+     * with the new value as its password; without `user`, as the username in the value (an
+     * `alternating` recipe's {"username", "password"}). */
+    postgresLogin: name,
+    user: z.string().min(1).optional(),
+    database: z.string().min(1).default('postgres'),
+    within: duration.default('60s'),
+  }),
+  z.strictObject({
     /** A shell command on the environment's host, in its app dir; with `secretOnStdin` the new
      * value is its standard input (never an argument or a variable). */
     command: z.string().min(1),
@@ -94,8 +103,14 @@ export const SecretRecipe = z.strictObject({
   environments: z.array(name).min(1),
   generator: Generator,
   /** `replace`: write every location in order, redeploy, verify, then revoke the old value; a
-   * failure puts every location back and redeploys. */
-  strategy: z.literal('replace').default('replace'),
+   * failure puts every location back and redeploys. `alternating`: two login roles take turns
+   * (see `alternate`): the one not in use gets a fresh password, then the locations name it. */
+  strategy: z.enum(['replace', 'alternating']).default('replace'),
+  /** For `alternating`: the PostgreSQL server (a `postgres` store) and its two login roles with
+   * the same grants (members of one group role). The locations hold {"username", "password"}. */
+  alternate: z
+    .strictObject({ store: name, users: z.tuple([z.string().min(1), z.string().min(1)]) })
+    .optional(),
   /** Written in this order; put back in the reverse order. */
   locations: z.array(SecretLocation).min(1),
   /** Services that read it, restarted together on the environment's host after the writes. */

@@ -14,7 +14,9 @@ export function summarize(cfg: Config): string {
         ? store.vaultUrl
         : store?.type === 'aws-ssm'
           ? `SSM ${store.region}`
-          : `file ${store?.dir}`;
+          : store?.type === 'file'
+            ? `file ${store.dir}`
+            : `PostgreSQL ${store?.host}`;
     const on = host?.type === 'ssh' ? `${host.user}@${host.address}:${host.port}` : 'this machine';
     const policy = gatePolicy(cfg, [name]);
     const gate = cfg.approvals.requiredFor.includes(name)

@@ -207,7 +207,10 @@ describe('config', () => {
     ]);
     doc.environments.prod.store = 'ssm';
     doc.secrets = {};
-    assert.match(problems(doc).join('\n'), /environments\.prod\.store: store "ssm" is an aws-ssm store/);
+    assert.match(
+      problems(doc).join('\n'),
+      /environments\.prod\.store: store "ssm" is an aws-ssm store: it is for secret recipes/,
+    );
   });
 
   it('places every problem at its line and column, says "missing", and suggests the closest name', () => {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { openHost } from '../activities/hosts';
+import { PostgresServer } from '../activities/postgres-role';
 import { createSecretStore } from '../activities/secret-store';
 import { SsmStore } from '../activities/ssm-store';
 import { startSecretRotation } from '../client/runs';
@@ -24,6 +25,7 @@ import {
 } from './helpers';
 import { type AwsFaults, awsFaults } from './infra/aws-faults';
 import { testEnv } from './infra/env';
+import { type PostgresCluster, startPostgres } from './infra/postgres';
 import { buildTopology, type Topology } from './infra/topology';
 
 process.env.AWS_ACCESS_KEY_ID ??= 'testing';
@@ -31,6 +33,12 @@ process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const CONSUMER = join(__dirname, 'infra', 'secret-consumer.js');
+const PG_PORT = 15440;
+const FIRST = {
+  db: 'first-db-password-abcdefghij0123',
+  legacy: 'first-legacy-password-abcdef0123',
+  appA: 'first-app-a-password-abcdefgh0123',
+};
 
 describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => {
   let fx: TemporalFixture;
@@ -39,6 +47,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
   let config: Config;
   let configFile: string;
   let ssm: SsmStore;
+  let pg: PostgresCluster;
   const values: string[] = [];
   // Parameters of this run only: moto keeps state as long as the test servers run.
   const prefix = `/secrets-${randomBytes(3).toString('hex')}`;
@@ -65,8 +74,30 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     // An earlier run's apps are stopped; its local store would change the version counts.
     await stopApps();
     for (const d of ['local-secrets', 'local-app']) rmSync(join(t.dir, d), { recursive: true, force: true });
+    pg = startPostgres(join(t.dir, 'pg'), PG_PORT);
+    process.env.REKEY_TEST_PG_ADMIN = pg.adminPassword;
+    // One role for `replace`, and two with the same grants (a group) taking turns for `alternating`.
+    pg.psql(`CREATE TABLE notes (body text); INSERT INTO notes VALUES ('hello');
+      CREATE ROLE musehub LOGIN PASSWORD '${FIRST.db}'; GRANT SELECT ON notes TO musehub;
+      CREATE ROLE legacy LOGIN PASSWORD '${FIRST.legacy}';
+      CREATE ROLE app NOLOGIN; GRANT SELECT ON notes TO app;
+      CREATE ROLE app_a LOGIN IN ROLE app PASSWORD '${FIRST.appA}';
+      CREATE ROLE app_b LOGIN IN ROLE app PASSWORD 'unused-until-rotated-0123456789'`);
+    // From here on the server logs every statement: a password sent as text would show.
+    pg.psql("ALTER SYSTEM SET log_statement = 'all'");
+    pg.psql('SELECT pg_reload_conf()');
     const doc = parse(readFileSync(t.configFile, 'utf8'));
     doc.stores.ssm = { type: 'aws-ssm', region: testEnv().aws.region, endpoint: faults.endpoint };
+    doc.stores.pg = {
+      type: 'postgres',
+      host: '127.0.0.1',
+      port: PG_PORT,
+      user: 'postgres',
+      password: { env: 'REKEY_TEST_PG_ADMIN' },
+      ssl: false,
+    };
+    doc.services['db-app'] = consumer('db', 3253, 'PG_PASSWORD');
+    doc.services['cred-app'] = consumer('cred', 3254, 'PG_CREDENTIAL');
     doc.services['runner-app'] = consumer('runner', 3251, 'RUNNER_TOKEN');
     doc.services['fussy-app'] = consumer('fussy', 3252, 'APP_TOKEN', 'FAIL_ON_NEW=1');
     doc.secrets = {
@@ -100,6 +131,34 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
         locations: [{ store: 'ssm', name: `${prefix}/{env}/APP_TOKEN` }],
         consumers: ['fussy-app'],
       },
+      'pg-password': {
+        environments: ['local'],
+        generator: { type: 'password', length: 32 },
+        locations: [
+          { store: 'ssm', name: `${prefix}/{env}/PG_PASSWORD` },
+          { store: 'pg', name: 'musehub' },
+        ],
+        consumers: ['db-app'],
+        verify: [{ postgresLogin: 'pg', user: 'musehub' }],
+      },
+      'pg-legacy': {
+        environments: ['local'],
+        generator: { type: 'password', length: 32 },
+        locations: [
+          { store: 'ssm', name: `${prefix}/{env}/PG_LEGACY` },
+          { store: 'pg', name: 'legacy' },
+        ],
+        verify: [{ command: 'exit 4', within: '2s' }],
+      },
+      'pg-login': {
+        environments: ['local'],
+        strategy: 'alternating',
+        generator: { type: 'password', length: 32 },
+        alternate: { store: 'pg', users: ['app_a', 'app_b'] },
+        locations: [{ store: 'ssm', name: `${prefix}/{env}/PG_CREDENTIAL` }],
+        consumers: ['cred-app'],
+        verify: [{ postgresLogin: 'pg' }],
+      },
     };
     configFile = join(t.dir, 'rekey-secrets.yaml');
     writeFileSync(configFile, stringify(doc));
@@ -116,6 +175,9 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       ['WEBHOOK_KEY', 'first-webhook-key-0123456789abcdefXYZ='],
       ['DB_PASSWORD', 'first-db-password-0123456789'],
       ['APP_TOKEN', 'first-app-token-0123456789abcdef'],
+      ['PG_PASSWORD', FIRST.db],
+      ['PG_LEGACY', FIRST.legacy],
+      ['PG_CREDENTIAL', JSON.stringify({ username: 'app_a', password: FIRST.appA })],
     ] as const) {
       await ssm.set(param(what), value, {});
       values.push(value);
@@ -125,6 +187,13 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     // The fussy app deployed on its first value: it refuses any other at start.
     const local = await openHost('workstation', config.hosts.workstation as never);
     mkdirSync(local.appDir, { recursive: true });
+    for (const [dir, port, what] of [
+      ['db', 3253, 'PG_PASSWORD'],
+      ['cred', 3254, 'PG_CREDENTIAL'],
+    ] as const) {
+      const r = await local.exec(consumer(dir, port, what).start, { cwd: local.appDir });
+      assert.equal(r.code, 0, r.stderr);
+    }
     const deployed = await local.exec(consumer('fussy', 3252, 'APP_TOKEN', 'FAIL_ON_NEW=1').start, {
       cwd: local.appDir,
     });
@@ -132,6 +201,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
   });
   after(async () => {
     await stopApps();
+    pg?.stop();
     await Promise.allSettled([faults?.close(), fx?.close()]);
   });
 
@@ -142,6 +212,8 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     for (const [app, port] of [
       ['runner', 3251],
       ['fussy', 3252],
+      ['db', 3253],
+      ['cred', 3254],
     ] as const)
       await local.exec(consumer(app, port, '').stop, { cwd: dir });
   }
@@ -262,6 +334,87 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     const now = (await ssm.get(param('APP_TOKEN'))).value;
     assert.equal(now, 'first-app-token-0123456789abcdef');
     assert.equal(readFileSync(join(t.dir, 'local-app', 'fussy', '.env'), 'utf8'), `TOKEN=${now}\n`);
+  });
+
+  /** Logs in every 50 ms with the credential the app was deployed with (its .env), as a client
+   * of the app would, until stopped; counts the logins that failed. */
+  function loginLoop(app: string, user?: string) {
+    let stop = false;
+    const seen = { ok: 0, failed: 0, errors: new Set<string>() };
+    const done = (async () => {
+      const server = new PostgresServer('pg', config.stores.pg as never, async () => '');
+      while (!stop) {
+        const token =
+          /^TOKEN=(.*)$/m.exec(readFileSync(join(t.dir, 'local-app', app, '.env'), 'utf8'))?.[1] ?? '';
+        const login = user ? { username: user, password: token } : JSON.parse(token);
+        const why = await server.tryLogin(login.username, login.password);
+        if (why) {
+          seen.failed++;
+          seen.errors.add(why);
+        } else seen.ok++;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    return {
+      stop: async () => {
+        stop = true;
+        await done;
+        return seen;
+      },
+    };
+  }
+
+  it('PostgreSQL, replace: the role takes the new password, the app is redeployed, a new login works', async (ctx) => {
+    const loop = loginLoop('db', 'musehub');
+    await fx.withWorker(config, async () => {
+      await (await rotate('pg-password')).result();
+    });
+    const seen = await loop.stop();
+    const now = (await ssm.get(param('PG_PASSWORD'))).value;
+    const server = new PostgresServer('pg', config.stores.pg as never, async () => '');
+    assert.equal(await server.tryLogin('musehub', now), '');
+    assert.match(await server.tryLogin('musehub', FIRST.db), /password authentication failed/);
+    // One password per role: between ALTER ROLE and the redeploy, the app's logins fail.
+    ctx.diagnostic(`replace: ${seen.ok} logins, ${seen.failed} failed (${[...seen.errors].join('; ')})`);
+    assert.ok(seen.ok > 0);
+  });
+
+  it("PostgreSQL, replace: a failed probe sets the role's old password back", async () => {
+    await fx.withWorker(config, async () => {
+      const f = await failureOf((await rotate('pg-legacy')).result());
+      assert.match(f.message, /exit 4 did not pass within 2s.*every location was put back$/);
+    });
+    const server = new PostgresServer('pg', config.stores.pg as never, async () => '');
+    assert.equal(await server.tryLogin('legacy', FIRST.legacy), '', 'the old password works again');
+    assert.equal((await ssm.get(param('PG_LEGACY'))).value, FIRST.legacy);
+    // Both passwords reached the server as SCRAM verifiers, never as text.
+    const log = readFileSync(join(t.dir, 'pg', 'log'), 'utf8');
+    assert.match(log, /ALTER ROLE "legacy" PASSWORD 'SCRAM-SHA-256\$4096:/);
+    assert.doesNotMatch(log, /PASSWORD '(?!SCRAM-SHA-256\$)/);
+    assertNoSecrets(log, [FIRST.legacy, FIRST.db]);
+  });
+
+  it('PostgreSQL, alternating: the other role takes a fresh password and no login fails', async () => {
+    const loop = loginLoop('cred');
+    await fx.withWorker(config, async () => {
+      const h = await rotate('pg-login');
+      const r = await h.result();
+      assert.deepEqual(r.plan.alternate, { from: 'app_a', to: 'app_b' });
+    });
+    const seen = await loop.stop();
+    assert.equal(seen.failed, 0, [...seen.errors].join('; '));
+    assert.ok(seen.ok > 0);
+    const cred = JSON.parse((await ssm.get(param('PG_CREDENTIAL'))).value);
+    assert.equal(cred.username, 'app_b');
+    const server = new PostgresServer('pg', config.stores.pg as never, async () => '');
+    assert.equal(await server.tryLogin('app_b', cred.password), '');
+    assert.equal(await server.tryLogin('app_a', FIRST.appA), '', 'app_a keeps its password until its turn');
+    // The next rotation goes back to app_a.
+    await fx.withWorker(config, async () => {
+      const r = await (await rotate('pg-login')).result();
+      assert.deepEqual(r.plan.alternate, { from: 'app_b', to: 'app_a' });
+    });
+    assert.match(await server.tryLogin('app_a', FIRST.appA), /password authentication failed/);
   });
 
   it('secret status: version, age, who wrote it, when it is due', async () => {

@@ -100,7 +100,12 @@ async function replace(tracker: ProgressTracker, plan: SecretPlan): Promise<stri
       for (const [index, l] of plan.locations.entries()) {
         reached = index + 1;
         written.push(
-          await writing(`write ${l.store}:${l.name}`).writeSecretLocation({ ...target, runId, index }),
+          await writing(`write ${l.store}:${l.name}`).writeSecretLocation({
+            ...target,
+            runId,
+            index,
+            ...(plan.alternate ? { alternateTo: plan.alternate.to } : {}),
+          }),
         );
       }
     });
@@ -126,6 +131,7 @@ async function replace(tracker: ProgressTracker, plan: SecretPlan): Promise<stri
             runId,
             index,
             previous: l.current,
+            firstPrevious: plan.locations[0]?.current ?? '',
           });
         }
         if (restarted) await consumers('restart on the old value').restartConsumers(target);

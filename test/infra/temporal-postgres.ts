@@ -5,9 +5,10 @@
 // job's script. All under one directory, stopped (and removed) by `stop()`.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { type PostgresCluster, startPostgres, stopStalePostgres } from './postgres';
 import { until } from './until';
 
 const repo = resolve(__dirname, '../../..');
@@ -20,27 +21,12 @@ export interface TemporalOnPostgres {
   stop(): Promise<void>;
 }
 
-function pgBin(tool: string): string {
-  const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a));
-  return join('/usr/lib/postgresql', versions[0] ?? '', 'bin', tool);
-}
-
-const asPostgres = (cmd: string, args: string[]) =>
-  execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe' });
-
 export async function startTemporalOnPostgres(dir: string, ports: { pg: number; frontend: number }) {
-  // A postmaster a failed earlier run left behind holds the port: stop it before anything else.
-  const stale = join(dir, 'pg');
-  if (existsSync(join(stale, 'postmaster.pid'))) {
-    try {
-      asPostgres(pgBin('pg_ctl'), ['-D', stale, '-m', 'immediate', '-w', 'stop']);
-    } catch {}
-  }
+  stopStalePostgres(join(dir, 'pg'));
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const pgData = join(dir, 'pg');
-  mkdirSync(pgData);
   let server: ChildProcess | undefined;
+  let pg: PostgresCluster | undefined;
   // Stops whatever was started (also after a failed start); the directory's log stays on failure.
   const stop = async (): Promise<void> => {
     const s = server;
@@ -49,48 +35,13 @@ export async function startTemporalOnPostgres(dir: string, ports: { pg: number; 
         s.once('exit', () => res());
         s.kill('SIGTERM');
       });
-    if (existsSync(join(pgData, 'postmaster.pid')))
-      asPostgres(pgBin('pg_ctl'), ['-D', pgData, '-m', 'fast', '-w', 'stop']);
+    pg?.stop();
   };
   try {
-    chownSync(
-      pgData,
-      Number(execFileSync('id', ['-u', 'postgres']).toString()),
-      Number(execFileSync('id', ['-g', 'postgres']).toString()),
-    );
-    // Fresh passwords per run, in files only the test reads.
-    const adminPw = randomBytes(12).toString('hex');
+    pg = startPostgres(join(dir, 'pg'), ports.pg);
+    const { psql } = pg;
+    // A fresh password per run.
     const temporalPw = randomBytes(12).toString('hex');
-    const pwFile = join(dir, 'pg-admin-pw');
-    writeFileSync(pwFile, adminPw, { mode: 0o600 });
-    chownSync(pwFile, Number(execFileSync('id', ['-u', 'postgres']).toString()), 0);
-    asPostgres(pgBin('initdb'), [
-      '-D',
-      pgData,
-      '-U',
-      'postgres',
-      '--auth=scram-sha-256',
-      `--pwfile=${pwFile}`,
-    ]);
-    asPostgres(pgBin('pg_ctl'), [
-      '-D',
-      pgData,
-      '-l',
-      join(pgData, 'log'),
-      '-o',
-      `-p ${ports.pg} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${pgData}`,
-      '-w',
-      'start',
-    ]);
-    const psql = (sql: string) =>
-      execFileSync(
-        'psql',
-        ['-h', '127.0.0.1', '-p', String(ports.pg), '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql],
-        {
-          env: { ...process.env, PGPASSWORD: adminPw },
-          stdio: 'pipe',
-        },
-      );
     psql(`CREATE ROLE temporal LOGIN CREATEDB PASSWORD '${temporalPw}'`);
 
     // The schema job, as the compose file runs it.

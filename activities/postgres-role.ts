@@ -1,0 +1,102 @@
+// Login roles' passwords on a PostgreSQL server, for secret recipes. PostgreSQL keeps one
+// password per role: a new one takes effect for new logins at once, while sessions already open
+// live on. The password is sent as a SCRAM-SHA-256 verifier computed here (as psql's \password
+// does), so the plaintext never reaches the server, its statement log or pg_stat_activity.
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import type { StoreConfig } from '../config/schema';
+import { FailureType, fail } from '../shared/failures';
+
+type PostgresConfig = Extract<StoreConfig, { type: 'postgres' }>;
+
+const ITERATIONS = 4096;
+
+/** The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677). Generated
+ * passwords are ASCII, which SASLprep leaves as they are. */
+export function scramVerifier(password: string, salt = randomBytes(16)): string {
+  const salted = pbkdf2Sync(password, salt, ITERATIONS, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${ITERATIONS}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+export class PostgresServer {
+  constructor(
+    readonly name: string,
+    private readonly cfg: PostgresConfig,
+    private readonly adminPassword: () => Promise<string>,
+  ) {}
+
+  private async connect(user: string, password: string, database = this.cfg.database): Promise<Client> {
+    const client = new Client({
+      host: this.cfg.host,
+      port: this.cfg.port,
+      database,
+      user,
+      password,
+      ssl: this.cfg.ssl ? { rejectUnauthorized: true } : false,
+      connectionTimeoutMillis: 10_000,
+    });
+    // A dropped connection must not crash the worker: the query in flight fails instead.
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  }
+
+  private async asAdmin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+    let client: Client;
+    try {
+      client = await this.connect(this.cfg.user, await this.adminPassword());
+    } catch (err) {
+      throw this.mapError(err, `log in as ${this.cfg.user}`);
+    }
+    try {
+      return await fn(client);
+    } catch (err) {
+      throw this.mapError(err, 'change a role');
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  private mapError(err: unknown, what: string): unknown {
+    const e = err as { code?: string; message?: string };
+    // 28P01 bad password, 28000 no such role or not allowed, 42501 not permitted.
+    if (e?.code === '28P01' || e?.code === '28000' || e?.code === '42501')
+      return fail(FailureType.StoreUnauthorized, `store ${this.name}: ${what}: ${e.message} (${e.code})`);
+    if (e?.code?.startsWith('42'))
+      return fail(FailureType.BadInput, `store ${this.name}: ${what}: ${e.message} (${e.code})`);
+    return new Error(`store ${this.name}: ${what}: ${e?.message ?? String(err)}`);
+  }
+
+  async roleCanLogin(role: string): Promise<boolean> {
+    return this.asAdmin(async (c) => {
+      const r = await c.query('SELECT rolcanlogin FROM pg_roles WHERE rolname = $1', [role]);
+      return r.rows[0]?.rolcanlogin === true;
+    });
+  }
+
+  /** Sets `role`'s password (new logins need it from now on). */
+  async setPassword(role: string, password: string): Promise<void> {
+    await this.asAdmin(async (c) => {
+      // ALTER ROLE takes no parameters: the name and the verifier are quoted by the client library.
+      await c.query(
+        `ALTER ROLE ${c.escapeIdentifier(role)} PASSWORD ${c.escapeLiteral(scramVerifier(password))}`,
+      );
+    });
+  }
+
+  /** Logs in as `role` with a new connection; the error says why not (never the password). */
+  async tryLogin(role: string, password: string, database?: string): Promise<string> {
+    try {
+      const c = await this.connect(role, password, database);
+      await c.query('SELECT 1');
+      await c.end();
+      return '';
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      return `login as ${role} failed: ${e.code ?? ''} ${e.message ?? ''}`.trim();
+    }
+  }
+}
