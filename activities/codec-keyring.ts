@@ -26,11 +26,15 @@ export interface OpenCodecKeyring {
   version: string;
 }
 
-/** The keyring in the secret's newest version. A value that is not a keyring fails without
+/** The keyring in the secret's newest version (or `atVersion`). A value that is not a keyring fails without
  * echoing any of it (it holds the keys). */
-export async function readCodecKeyring(store: SecretStore, secret: string): Promise<OpenCodecKeyring> {
-  const where = `codec keyring ${store.name}/${secret}`;
-  const { value, version } = await store.get(secret);
+export async function readCodecKeyring(
+  store: SecretStore,
+  secret: string,
+  atVersion?: string,
+): Promise<OpenCodecKeyring> {
+  const where = `codec keyring ${store.name}/${secret}${atVersion ? ` version ${atVersion}` : ''}`;
+  const { value, version } = await store.get(secret, atVersion);
   let doc: { active?: unknown; keys?: unknown };
   try {
     doc = JSON.parse(value);
@@ -72,7 +76,7 @@ export async function addCodecKey(
   const versions = await store.listVersions(secret);
   const mine = versions.find((v) => v.tags.rekeyRunId === runId);
   if (mine) {
-    const ring = await readCodecKeyring(store, secret);
+    const ring = await readCodecKeyring(store, secret, mine.version);
     return factsOf(ring.active, ring.keys.keys(), ring.version);
   }
   if (!versions.length && !opts.create)
@@ -85,12 +89,15 @@ export async function addCodecKey(
       FailureType.BadInput,
       `codec keyring ${store.name}/${secret} already exists (${versions.length} version(s)): rotate it with rekey codec-key rotate`,
     );
-  const ring = versions.length
-    ? await readCodecKeyring(store, secret)
-    : { active: '', keys: new Map<string, Uint8Array>(), version: '' };
+  // Every key any version of the ring ever held: a version written by hand (or by a run that
+  // overlapped another) must not drop a key some payload is sealed with.
+  const keys: Record<string, string> = {};
   const id = newKeyId();
-  const keys = { [id]: randomBytes(32).toString('base64') };
-  for (const [k, v] of ring.keys) keys[k] = Buffer.from(v).toString('base64');
+  keys[id] = randomBytes(32).toString('base64');
+  for (const v of [...versions].reverse()) {
+    const ring = await readCodecKeyring(store, secret, v.version);
+    for (const [k, key] of ring.keys) keys[k] ??= Buffer.from(key).toString('base64');
+  }
   const written = await store.set(secret, JSON.stringify({ active: id, keys }), {
     rekeyRunId: runId,
     role: 'codec-keyring',

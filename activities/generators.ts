@@ -27,9 +27,10 @@ export function password(length: number, classes: CharacterClass[], exclude: str
 /** A Fernet key as Python's Fernet.generate_key() writes it: URL-safe base64 of 32 bytes. */
 export const fernetKey = () => randomBytes(32).toString('base64').replaceAll('+', '-').replaceAll('/', '_');
 
+/** A new value; `host` (the environment's) runs a `command` generator. */
 export async function generate(
   gen: GeneratorConfig,
-  where: { host: Host; env: string; secret: string },
+  where: { host?: Host; env: string; secret: string },
 ): Promise<string> {
   switch (gen.type) {
     case 'random':
@@ -39,6 +40,8 @@ export async function generate(
     case 'fernet':
       return fernetKey();
     case 'command': {
+      if (!where.host)
+        throw new Error(`secret ${where.secret}: a command generator needs the environment's host`);
       const r = await where.host.exec(`REKEY_ENV=${where.env} REKEY_SECRET=${where.secret} ${gen.run}`, {
         cwd: where.host.appDir,
       });

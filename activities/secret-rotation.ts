@@ -9,6 +9,7 @@
 // `alternating` (two login roles with the same grants, taking turns): the first write gives the
 // role not in use a fresh password and then stores {"username", "password"} naming it; the role
 // in use keeps its password, so the consumers log in all along, before and after their restart.
+import { asyncLocalStorage } from '@temporalio/activity';
 import { type GatePolicy, gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
@@ -48,6 +49,15 @@ export interface SecretPlan extends SecretTarget {
   /** Lines for the dry run, the gate and the Web UI. */
   text: string[];
 }
+
+/** One location's step: where the approved plan had it (its store, name and current version). */
+export interface LocationStep extends SecretTarget {
+  index: number;
+  expect: LocationPlan;
+}
+
+const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
+const typeOf = (err: unknown) => (err as { type?: FailureType } | null)?.type;
 
 export interface SecretDeps {
   config: Config;
@@ -133,24 +143,44 @@ export function createSecretActivities(deps: SecretDeps) {
     return first;
   }
 
-  /** The value at the first location: its version `version`, else this run's, else the newest. */
-  async function valueAt(t: SecretTarget, opts: { version?: string; runId?: string } = {}): Promise<string> {
+  /** The value of version `version` at the first location. */
+  async function valueAt(t: SecretTarget, opts: { version: string }): Promise<string> {
     const first = firstOf(t);
-    let version = opts.version;
-    if (!version && opts.runId) {
-      version = (await writtenBy(first.secrets, first.name, opts.runId))?.version;
-      if (!version)
-        throw fail(
-          FailureType.NotFound,
-          `secret ${t.secret}: this run's value is not at ${first.store}:${first.name}`,
-        );
-    }
-    return (await first.secrets.get(first.name, version)).value;
+    return (await first.secrets.get(first.name, opts.version)).value;
   }
 
   function onEnvHost<T>(env: string, fn: (h: Host) => Promise<T>): Promise<T> {
     const hostName = config.environments[env]?.host as string;
     return withHost(hostName, config.hosts[hostName] as never, fn);
+  }
+
+  /** Location `index` of the recipe, checked against where the approved plan had it: a config
+   * changed since the plan must not send a write (or a put-back) somewhere nobody approved. */
+  function planned(input: LocationStep): Location {
+    const l = locationsOf(input)[input.index];
+    if (!l || l.store !== input.expect.store || l.name !== input.expect.name)
+      throw fail(
+        FailureType.PolicyViolation,
+        `secret ${input.secret} in ${input.env}: location ${input.index + 1} is ${l ? `${l.store}:${l.name}` : 'gone'} in the worker's config, but the plan had ${input.expect.store}:${input.expect.name}; the config changed since the plan`,
+      );
+    return l;
+  }
+
+  function sourceOf(input: LocationStep & { source?: string }): string {
+    if (!input.source)
+      throw fail(
+        FailureType.BadInput,
+        `secret ${input.secret}: no source version for location ${input.index + 1}`,
+      );
+    return input.source;
+  }
+
+  /** A fresh value; only a `command` generator needs the environment's host. */
+  async function newValue(t: SecretTarget, recipe: SecretRecipe): Promise<string> {
+    const gen = recipe.generator;
+    if (gen.type === 'command')
+      return onEnvHost(t.env, (host) => generate(gen, { host, env: t.env, secret: t.secret }));
+    return generate(gen, { env: t.env, secret: t.secret });
   }
 
   /** The version this run wrote at `name`, if it did. */
@@ -232,79 +262,74 @@ export function createSecretActivities(deps: SecretDeps) {
       };
     },
 
-    /** Writes location `index` (in the recipe's order): the first gets a fresh value (for
-     * `alternating`, the role `alternateTo` gets it as its password first), the others the value
-     * this run wrote to the first. Once per run and location. */
+    /** Writes location `index` (in the recipe's order; `expect` is where the approved plan put
+     * it): the first gets a fresh value (for `alternating`, the role `alternateTo` gets it as its
+     * password first), the others the value this run wrote to the first (`source`, its version).
+     * Once per run and location. The new version is labelled `current` on SSM, the one it
+     * replaces `previous`. */
     async writeSecretLocation(
-      input: SecretTarget & { runId: string; index: number; alternateTo?: string },
+      input: LocationStep & { runId: string; source?: string; alternateTo?: string },
     ): Promise<string> {
-      const l = locationsOf(input)[input.index];
-      if (!l) throw fail(FailureType.BadInput, `secret ${input.secret}: no location ${input.index + 1}`);
-      if (l.kind === 'role') {
-        await l.server.setPassword(l.name, await valueAt(input, { runId: input.runId }));
-        return 'role';
-      }
-      const done = await writtenBy(l.secrets, l.name, input.runId);
-      if (done) return done.version;
-      let value: string;
-      if (input.index === 0) {
-        const recipe = recipeOf(input);
-        value = await onEnvHost(input.env, (host) =>
-          generate(recipe.generator, { host, env: input.env, secret: input.secret }),
-        );
-        if (recipe.alternate && input.alternateTo) {
-          // The role not in use takes the password before any location names it.
-          await postgresServer(recipe.alternate.store).setPassword(input.alternateTo, value);
-          value = JSON.stringify({ username: input.alternateTo, password: value });
+      const l = planned(input);
+      return heartbeating(async () => {
+        if (l.kind === 'role') {
+          await l.server.setPassword(l.name, await valueAt(input, { version: sourceOf(input) }));
+          return 'role';
         }
-      } else value = await valueAt(input, { runId: input.runId });
-      const v = await l.secrets.set(l.name, value, {
-        rekeyRunId: input.runId,
-        step: 'write',
-        secret: input.secret,
+        const done = await writtenBy(l.secrets, l.name, input.runId);
+        if (done) return done.version;
+        let value: string;
+        if (input.index === 0) {
+          const recipe = recipeOf(input);
+          value = await newValue(input, recipe);
+          if (recipe.alternate && input.alternateTo) {
+            // The role not in use takes the password before any location names it.
+            await postgresServer(recipe.alternate.store).setPassword(input.alternateTo, value);
+            value = JSON.stringify({ username: input.alternateTo, password: value });
+          }
+        } else value = await valueAt(input, { version: sourceOf(input) });
+        const v = await l.secrets.set(l.name, value, {
+          rekeyRunId: input.runId,
+          step: 'write',
+          secret: input.secret,
+        });
+        if (l.secrets instanceof SsmStore) {
+          await l.secrets.label(l.name, v.version, ['current']);
+          await l.secrets.label(l.name, input.expect.current, ['previous']);
+        }
+        return v.version;
       });
-      if (l.secrets instanceof SsmStore) await l.secrets.label(l.name, v.version, ['pending']);
-      return v.version;
     },
 
-    /** Puts location `index` back as it was before the run: a store's `previous` version made
-     * current again (if this run changed it), a role's password set back to the first location's
-     * old value (`firstPrevious`). Once per run. */
+    /** Puts location `index` back as the plan found it: a store's version made current again if
+     * this run wrote one (nothing else is touched: a version written meanwhile by someone else
+     * stays), a role's password set back to the first location's old value (`firstPrevious`).
+     * Once per run. */
     async restoreSecretLocation(
-      input: SecretTarget & { runId: string; index: number; previous: string; firstPrevious: string },
+      input: LocationStep & { runId: string; firstPrevious: string },
     ): Promise<string> {
-      const l = locationsOf(input)[input.index];
-      if (!l) throw fail(FailureType.BadInput, `secret ${input.secret}: no location ${input.index + 1}`);
-      if (l.kind === 'role') {
-        await l.server.setPassword(l.name, await valueAt(input, { version: input.firstPrevious }));
-        return 'role';
-      }
-      const ref = await restoreVersion(l.secrets, l.name, input.previous, input.runId);
-      if (l.secrets instanceof SsmStore) {
-        const tried = await writtenBy(l.secrets, l.name, input.runId);
-        if (tried) await l.secrets.unlabel(l.name, tried.version, ['pending']);
-        await l.secrets.label(l.name, ref.version, ['current']);
-      }
-      return ref.version;
-    },
-
-    /** After the run passed its probes: the new version is current, the old one previous. */
-    async labelSecretLocation(input: SecretTarget & { index: number; current: string; previous: string }) {
-      const l = locationsOf(input)[input.index];
-      if (l?.kind === 'store' && l.secrets instanceof SsmStore) {
-        await l.secrets.unlabel(l.name, input.current, ['pending']);
-        await l.secrets.label(l.name, input.current, ['current']);
-        await l.secrets.label(l.name, input.previous, ['previous']);
-      }
+      const l = planned(input);
+      return heartbeating(async () => {
+        if (l.kind === 'role') {
+          await l.server.setPassword(l.name, await valueAt(input, { version: input.firstPrevious }));
+          return 'role';
+        }
+        if (!(await writtenBy(l.secrets, l.name, input.runId))) return input.expect.current;
+        const ref = await restoreVersion(l.secrets, l.name, input.expect.current, input.runId);
+        if (l.secrets instanceof SsmStore) await l.secrets.label(l.name, ref.version, ['current']);
+        return ref.version;
+      });
     },
 
     /** Restarts every consumer at once (they share the value: none may run with the old one
-     * while another has the new). */
-    async restartConsumers(t: SecretTarget): Promise<void> {
+     * while another has the new), and waits for all of them even when one fails: a restart
+     * still running must not finish after a rollback's. `values` (versions of the first
+     * location) are cut out of a failure's text: a consumer may print what it loaded. */
+    async restartConsumers(t: SecretTarget & { values: string[] }): Promise<void> {
       const recipe = recipeOf(t);
-      await heartbeating(() =>
+      const results = await heartbeating(() =>
         onEnvHost(t.env, (host) =>
-          Promise.all(
+          Promise.allSettled(
             recipe.consumers.map(async (name) => {
               await createServiceDriver(host, config.services[name] as never).restart();
               beat(`restarted ${name}`);
@@ -312,19 +337,33 @@ export function createSecretActivities(deps: SecretDeps) {
           ),
         ),
       );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (!failed) return;
+      let message = errorMessage(failed.reason);
+      for (const version of t.values) {
+        const value = await valueAt(t, { version }).catch(() => '');
+        if (value) message = message.replaceAll(value, '[secret]');
+      }
+      throw fail(typeOf(failed.reason) ?? FailureType.CommandFailed, message);
     },
 
     /** Tries probe `index` until it passes or its `within` ends. */
-    async probeSecret(input: SecretTarget & { runId: string; index: number }): Promise<string> {
+    async probeSecret(input: SecretTarget & { index: number; source: string }): Promise<string> {
       const recipe = recipeOf(input);
       const probe = recipe.verify[input.index];
       if (!probe) throw fail(FailureType.BadInput, `secret ${input.secret}: no probe ${input.index + 1}`);
-      const deadline = Date.now() + parseDuration(probe.within);
+      const ctx = asyncLocalStorage.getStore();
+      // A cancelled run stops probing at once (its undo is waiting for nothing else).
+      const signal = ctx?.cancellationSignal;
+      // From the first attempt: a retried attempt (a lost SSH session) does not get a fresh `within`.
+      const firstTry = ctx?.info.scheduledTimestampMs ?? Date.now();
+      const deadline = firstTry + parseDuration(probe.within);
       const needsValue = ('command' in probe && probe.secretOnStdin) || 'postgresLogin' in probe;
-      const value = needsValue ? await valueAt(input, { runId: input.runId }) : undefined;
+      const value = needsValue ? await valueAt(input, { version: input.source }) : undefined;
       return heartbeating(async () => {
         let last = '';
         for (;;) {
+          signal?.throwIfAborted();
           last = await tryProbe(probe, input.env, value);
           if (!last) return probeText(probe);
           beat(last);
@@ -351,7 +390,11 @@ export function createSecretActivities(deps: SecretDeps) {
         if ('http' in p) {
           const url = fill(p.http, env);
           try {
-            const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+            const res = await fetch(url, {
+              signal: signal
+                ? AbortSignal.any([signal, AbortSignal.timeout(10_000)])
+                : AbortSignal.timeout(10_000),
+            });
             await res.body?.cancel();
             return res.status === p.status ? '' : `status ${res.status}`;
           } catch (err) {
@@ -361,6 +404,7 @@ export function createSecretActivities(deps: SecretDeps) {
         return onEnvHost(env, async (host) => {
           const r = await host.exec(fill(p.command, env), {
             cwd: host.appDir,
+            ...(signal ? { signal } : {}),
             ...(secret === undefined ? {} : { stdin: secret }),
           });
           if (r.code !== 0) return `exit ${r.code}`;
@@ -370,24 +414,28 @@ export function createSecretActivities(deps: SecretDeps) {
       }
     },
 
-    /** Retires the old value: the revoke command with it on stdin. */
-    async revokeOldSecret(input: SecretTarget & { previous: string }): Promise<void> {
+    /** Retires the old value (the first location's version the plan found): the revoke command
+     * with it on stdin. */
+    async revokeOldSecret(input: LocationStep): Promise<void> {
       const recipe = recipeOf(input);
       if (!recipe.revoke) return;
-      const old = await valueAt(input, { version: input.previous });
+      planned(input);
+      const old = await valueAt(input, { version: input.expect.current });
       const command = recipe.revoke.command;
-      await onEnvHost(input.env, async (host) => {
-        const r = await host.exec(`REKEY_ENV=${input.env} REKEY_SECRET=${input.secret} ${command}`, {
-          cwd: host.appDir,
-          stdin: old,
-        });
-        // Its stderr may echo the value it was given: that is cut out before it is quoted.
-        if (r.code !== 0)
-          throw fail(
-            FailureType.CommandFailed,
-            `secret ${input.secret} in ${input.env}: the revoke command exited ${r.code}: ${r.stderr.replaceAll(old, '[old value]').trim().slice(-300)}`,
-          );
-      });
+      await heartbeating(() =>
+        onEnvHost(input.env, async (host) => {
+          const r = await host.exec(`REKEY_ENV=${input.env} REKEY_SECRET=${input.secret} ${command}`, {
+            cwd: host.appDir,
+            stdin: old,
+          });
+          // Its stderr may echo the value it was given: that is cut out before it is quoted.
+          if (r.code !== 0)
+            throw fail(
+              FailureType.CommandFailed,
+              `secret ${input.secret} in ${input.env}: the revoke command exited ${r.code}: ${r.stderr.replaceAll(old, '[old value]').trim().slice(-300)}`,
+            );
+        }),
+      );
     },
   };
 }

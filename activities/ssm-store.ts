@@ -1,15 +1,15 @@
 // AWS SSM Parameter Store behind the SecretStore interface: SecureString parameters, each write a
 // new version. A version's tags (the run that wrote it, what it restores) are kept as JSON in
-// that version's description, which the parameter's history returns per version; labels mark
-// the version consumers should read (current), the one before (previous) and one being tried
-// (pending).
+// that version's description, which the parameter's history returns per version. Labels mark
+// what a rotation did: `current` on the version it wrote (and on the one a put-back wrote),
+// `previous` on the one that was replaced. Consumers read the newest version or `:current`:
+// both are the same from the write on.
 import {
   GetParameterHistoryCommand,
   LabelParameterVersionCommand,
   type ParameterHistory,
   PutParameterCommand,
   SSMClient,
-  UnlabelParameterVersionCommand,
 } from '@aws-sdk/client-ssm';
 import type { StoreConfig } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
@@ -59,6 +59,8 @@ export class SsmStore implements SecretStore {
       return fail(FailureType.NotFound, `store ${this.name}: parameter ${what} not found`);
     if (
       [
+        'InvalidKeyId',
+        'ParameterMaxVersionLimitExceeded',
         'ValidationException',
         'HierarchyLevelLimitExceededException',
         'ParameterPatternMismatchException',
@@ -142,21 +144,6 @@ export class SsmStore implements SecretStore {
     try {
       await this.client.send(
         new LabelParameterVersionCommand({ Name: secret, ParameterVersion: Number(version), Labels: labels }),
-      );
-    } catch (err) {
-      throw this.mapError(err, secret, version);
-    }
-  }
-
-  /** Takes `labels` off `version` (labels it does not have are ignored). */
-  async unlabel(secret: string, version: string, labels: string[]): Promise<void> {
-    try {
-      await this.client.send(
-        new UnlabelParameterVersionCommand({
-          Name: secret,
-          ParameterVersion: Number(version),
-          Labels: labels,
-        }),
       );
     } catch (err) {
       throw this.mapError(err, secret, version);

@@ -175,8 +175,36 @@ function checkSecrets(cfg: Config, issue: Issue) {
         `store "${env.store}" is an ${type} store: it is for secret recipes (secrets:), not an environment's key pair (use an azure-keyvault or file store)`,
       );
   }
+  // Each place a secret lives is one recipe's in one environment: a rotation locks its
+  // environment, so two runs sharing a place could undo each other's value; and the places the
+  // key pairs, keyrings and the codec keep theirs are not a recipe's.
+  const owner = new Map<string, string>();
+  for (const env of Object.values(cfg.environments))
+    for (const name of [cfg.secretNames.privateKey, cfg.secretNames.publicKey])
+      owner.set(`${env.store}\0${name}`, 'the JWT key pair');
+  for (const [ring, k] of Object.entries(cfg.keyrings))
+    owner.set(`${k.store}\0${k.secret}`, `keyring ${ring}`);
+  if (cfg.codec && 'store' in cfg.codec)
+    owner.set(`${cfg.codec.store}\0${cfg.codec.secret}`, 'the codec keyring');
   for (const [secretName, recipe] of Object.entries(cfg.secrets)) {
     const at = (...path: (string | number)[]) => ['secrets', secretName, ...path];
+    recipe.locations.forEach((l, i) => {
+      for (const envName of recipe.environments) {
+        const store = l.store ?? cfg.environments[envName]?.store;
+        // Unknown names are reported on their own.
+        if (!(envName in cfg.environments) || store === undefined || !(store in cfg.stores)) continue;
+        const key = `${store}\0${l.name.replaceAll('{env}', envName)}`;
+        const other = owner.get(key);
+        if (other && other !== `${secretName} in ${envName}`) {
+          issue(
+            at('locations', i, 'name'),
+            `${store}:${l.name.replaceAll('{env}', envName)} is already where ${other} lives${other.includes(' in ') ? ' (put {env} in the name?)' : ''}`,
+          );
+          break;
+        }
+        owner.set(key, `${secretName} in ${envName}`);
+      }
+    });
     recipe.environments.forEach((envName, i) => {
       if (!(envName in cfg.environments))
         issue(

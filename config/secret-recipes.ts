@@ -2,8 +2,13 @@
 // how a new value is proved, and what becomes of the old one. One generic workflow
 // (rotateSecret) runs every recipe.
 import { z } from 'zod';
+import { parseDuration } from './duration';
 
 const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 90s, 10m, 2h or 90d');
+/** How long a probe is tried: at most 9 minutes, inside its activity's 10-minute attempt. */
+const within = duration
+  .refine((d) => parseDuration(d) <= 9 * 60_000, 'at most 9m (a probe runs inside one 10-minute step)')
+  .default('60s');
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, "-" and "_"');
 
 export const CHARACTER_CLASSES = {
@@ -74,7 +79,7 @@ export const Probe = z.union([
     /** GET this URL (`{env}` substituted); passes on this status. */
     http: z.url(),
     status: z.number().int().min(100).max(599).default(200),
-    within: duration.default('60s'),
+    within,
   }),
   z.strictObject({
     /** Log in to this PostgreSQL server (a `postgres` store) with a new connection, as `user`
@@ -83,7 +88,7 @@ export const Probe = z.union([
     postgresLogin: name,
     user: z.string().min(1).optional(),
     database: z.string().min(1).default('postgres'),
-    within: duration.default('60s'),
+    within,
   }),
   z.strictObject({
     /** A shell command on the environment's host, in its app dir; with `secretOnStdin` the new
@@ -92,7 +97,7 @@ export const Probe = z.union([
     /** A regular expression its stdout must match; without one, exit 0 passes. */
     expect: z.string().optional(),
     secretOnStdin: z.boolean().default(false),
-    within: duration.default('60s'),
+    within,
   }),
 ]);
 

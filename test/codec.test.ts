@@ -100,7 +100,7 @@ describe('payload codec', () => {
     let reads = 0;
     const reader = new AesGcmCodec(new Map(ring), 'k1', async () => {
       reads++;
-      return { keys: new Map(ring), active: 'k1' };
+      return { keys: new Map(ring), active: 'k2' };
     });
     // Another process rotated the ring: k2 is active there.
     ring.set('k2', key());
@@ -108,12 +108,20 @@ describe('payload codec', () => {
     const [opened] = await reader.decode([sealed as Payload]);
     assert.equal(text(opened as Payload), '"after"');
     assert.equal(reads, 1);
-    assert.deepEqual(reader.keyIds, ['k1', 'k2']);
-    // A junk key id does not turn every decode into a read of the store (at most one per 2 s).
+    assert.deepEqual(reader.keyIds, ['k2', 'k1'], 'k2 is active now');
+    // A junk key id does not turn every decode into a read of the store: at most one per 2 s.
     const junk = { ...sealed, metadata: { ...sealed?.metadata, 'encryption-key-id': utf8('nope') } };
+    await new Promise((r) => setTimeout(r, 2100));
     await assert.rejects(reader.decode([junk]), /codec key "nope", which this codec does not have/);
     await assert.rejects(reader.decode([junk]), /codec key "nope"/);
-    assert.equal(reads, 1);
+    await assert.rejects(reader.decode([junk]), /codec key "nope"/);
+    assert.equal(reads, 2);
+    // A ring that lost a key (written by hand, say) does not take it from this codec.
+    ring.delete('k1');
+    await new Promise((r) => setTimeout(r, 2100));
+    await assert.rejects(reader.decode([junk]));
+    assert.equal(reads, 3);
+    assert.deepEqual(reader.keyIds.sort(), ['k1', 'k2']);
   });
 
   describe('on the dev server', () => {
@@ -404,7 +412,27 @@ describe('payload codec', () => {
           secret,
         );
         const keys = [...ring.keys.values()].map((k) => Buffer.from(k).toString('base64'));
-        assertNoSecrets(JSON.stringify(facts) + (await historyText(fx.client, workflowId)), keys);
+        // The history's payloads opened with the codec: what the run really recorded.
+        const codec = (await loadCodec(config)) as AesGcmCodec;
+        const opened: string[] = [];
+        for (const runId of [firstRun, second.firstExecutionRunId]) {
+          const { events } = await fx.client.workflow.getHandle(workflowId, runId).fetchHistory();
+          const sealed: Payload[] = [];
+          const collect = (v: unknown) => {
+            if (!v || typeof v !== 'object') return;
+            if ('data' in v && 'metadata' in v && encodingOf(v as Payload) === ENCODING)
+              sealed.push(v as Payload);
+            else for (const x of Object.values(v)) collect(x);
+          };
+          collect(events);
+          assert.ok(sealed.length >= 3, `${sealed.length} sealed payloads`);
+          opened.push(...(await codec.decode(sealed)).map(text));
+        }
+        assert.ok(
+          opened.some((o) => o.includes(k2?.[1] ?? '-')),
+          'the opened history names the new key id',
+        );
+        assertNoSecrets(JSON.stringify(facts) + opened.join('\n'), keys);
         assertNoSecrets(init.out + first.out + status.out, keys);
 
         // Every quarter from a schedule; triggered now, its run adds a fourth key.

@@ -205,6 +205,22 @@ describe('config', () => {
       'secrets.token.locations.1.name: "token_prod" (in prod) is not a secret name for azure-keyvault store kv-prod (letters, digits and -)',
       'secrets.token.locations.2.store: unknown store "kv-prd" (did you mean "kv-prod"?)',
     ]);
+    doc.secrets = {
+      shared: {
+        environments: ['prod', 'test'],
+        generator: { type: 'fernet' },
+        locations: [{ store: 'ssm', name: '/app/WEBHOOK_KEY' }],
+      },
+      jwt: {
+        environments: ['prod'],
+        generator: { type: 'fernet' },
+        locations: [{ name: 'spacetimedb-jwt-private-key' }],
+      },
+    };
+    assert.deepEqual(problems(doc), [
+      'secrets.shared.locations.0.name: ssm:/app/WEBHOOK_KEY is already where shared in prod lives (put {env} in the name?)',
+      'secrets.jwt.locations.0.name: kv-prod:spacetimedb-jwt-private-key is already where the JWT key pair lives',
+    ]);
     doc.environments.prod.store = 'ssm';
     doc.secrets = {};
     assert.match(

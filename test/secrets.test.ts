@@ -27,6 +27,7 @@ import { type AwsFaults, awsFaults } from './infra/aws-faults';
 import { testEnv } from './infra/env';
 import { type PostgresCluster, startPostgres } from './infra/postgres';
 import { buildTopology, type Topology } from './infra/topology';
+import { until } from './infra/until';
 
 process.env.AWS_ACCESS_KEY_ID ??= 'testing';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
@@ -131,6 +132,12 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
         locations: [{ store: 'ssm', name: `${prefix}/{env}/APP_TOKEN` }],
         consumers: ['fussy-app'],
       },
+      'slow-token': {
+        environments: ['local'],
+        generator: { type: 'random', bytes: 16, encoding: 'hex' },
+        locations: [{ store: 'ssm', name: `${prefix}/{env}/SLOW_TOKEN` }],
+        verify: [{ command: 'sleep 1; exit 1', within: '5m' }],
+      },
       'pg-password': {
         environments: ['local'],
         generator: { type: 'password', length: 32 },
@@ -175,6 +182,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       ['WEBHOOK_KEY', 'first-webhook-key-0123456789abcdefXYZ='],
       ['DB_PASSWORD', 'first-db-password-0123456789'],
       ['APP_TOKEN', 'first-app-token-0123456789abcdef'],
+      ['SLOW_TOKEN', 'first-slow-token-0123456789abcdef'],
       ['PG_PASSWORD', FIRST.db],
       ['PG_LEGACY', FIRST.legacy],
       ['PG_CREDENTIAL', JSON.stringify({ username: 'app_a', password: FIRST.appA })],
@@ -286,17 +294,23 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     const versions = await ssm.listVersions(param('WEBHOOK_KEY'));
     assert.equal(versions.length, 3, 'the first value, the tried one, the first value again');
     assert.equal((await ssm.get(param('WEBHOOK_KEY'))).value, before);
-    assert.deepEqual((await ssm.labels(param('WEBHOOK_KEY')))['3'], ['current']);
+    // The put-back version is current again; the one tried keeps no label.
+    assert.deepEqual(await ssm.labels(param('WEBHOOK_KEY')), {
+      '1': ['previous'],
+      '2': [],
+      '3': ['current'],
+    });
   });
 
-  it('rides out SSM throttling', async () => {
-    faults.inject('PutParameter', 'ThrottlingException', 2);
+  it('rides out SSM throttling: the SDK retries, then the activity', async () => {
+    // Six: more than the SDK's own five attempts, so the activity's retry takes the last one.
+    faults.inject('PutParameter', 'ThrottlingException', 6);
     const injected = faults.injected;
     const old = (await ssm.get(param('DB_PASSWORD'))).value;
     await fx.withWorker(config, async () => {
       await (await rotate('db-password')).result();
     });
-    assert.equal(faults.injected - injected, 2, 'two throttled writes, both retried');
+    assert.equal(faults.injected - injected, 6, 'six throttled writes, all retried');
     const now = (await ssm.get(param('DB_PASSWORD'))).value;
     assert.notEqual(now, old);
     assert.equal((await file().get('db-password')).value, now);
@@ -308,7 +322,13 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     const before = [(await file().get('db-password')).value, (await ssm.get(param('DB_PASSWORD'))).value];
     faults.inject('PutParameter', 'AccessDeniedException', 1);
     await fx.withWorker(config, async () => {
-      const f = await failureOf((await rotate('db-password')).result());
+      const h = await rotate('db-password');
+      const f = await failureOf(h.result());
+      // The value tried at the first location (written, then put back) is nowhere in the run.
+      const versions = await file().listVersions('db-password');
+      const tried = (await file().get('db-password', versions.at(-2)?.version)).value;
+      assert.notEqual(tried, before[0]);
+      assertNoSecrets(f.message + (await historyText(fx.client, h.workflowId)), [...before, tried]);
       assert.equal(f.type, 'StoreUnauthorized');
       assert.match(
         f.message,
@@ -415,6 +435,25 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       assert.deepEqual(r.plan.alternate, { from: 'app_b', to: 'app_a' });
     });
     assert.match(await server.tryLogin('app_a', FIRST.appA), /password authentication failed/);
+  });
+
+  it('a cancel during the probes puts every location back', async () => {
+    const before = (await ssm.get(param('SLOW_TOKEN'))).value;
+    await fx.withWorker(config, async () => {
+      const h = await rotate('slow-token');
+      await until('the run to probe', async () => {
+        const { raw } = await h.describe();
+        return raw.pendingActivities?.some((a) => a.activityType?.name === 'probeSecret') || undefined;
+      });
+      await h.cancel();
+      const f = await h.result().then(
+        () => assert.fail('cancelled'),
+        (e: unknown) => e as Error,
+      );
+      assert.match(String((f as { cause?: Error }).cause?.name ?? f), /CancelledFailure/);
+    });
+    assert.equal((await ssm.get(param('SLOW_TOKEN'))).value, before);
+    assert.equal((await ssm.listVersions(param('SLOW_TOKEN'))).length, 3);
   });
 
   it('secret status: version, age, who wrote it, when it is due', async () => {

@@ -61,12 +61,14 @@ export class AesGcmCodec implements PayloadCodec {
   }
 
   /** Re-reads the keys (one read at a time). A failed read keeps the keys it had: they still
-   * seal and open everything they did before. */
+   * seal and open everything they did before. Keys it had stay too, should a ring ever lose
+   * one: a payload it sealed must still open here. */
   private refresh(): Promise<void> {
     if (!this.reload) return Promise.resolve();
     this.reloading ??= this.reload()
       .then((k) => {
-        this.current = checked(k);
+        const fresh = checked(k);
+        this.current = { active: fresh.active, keys: new Map([...this.current.keys, ...fresh.keys]) };
       })
       .catch(() => undefined)
       .finally(() => {
@@ -77,7 +79,9 @@ export class AesGcmCodec implements PayloadCodec {
   }
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
-    if (this.reload && Date.now() - this.loadedAt > KEYRING_REFRESH_MS) await this.refresh();
+    // In the background: a slow store must not hold up the payloads (the current keys still work).
+    if (this.reload && Date.now() - this.loadedAt > KEYRING_REFRESH_MS && !this.reloading)
+      void this.refresh();
     const { keys, active } = this.current;
     const key = keys.get(active) as Uint8Array;
     return payloads.map((p) => {
@@ -96,7 +100,9 @@ export class AesGcmCodec implements PayloadCodec {
     const idOf = (p: Payload) => text(p.metadata?.[KEY_ID]);
     const sealed = payloads.filter((p) => text(p.metadata?.encoding) === ENCODING);
     const miss = sealed.some((p) => !this.current.keys.has(idOf(p)));
-    if (miss && Date.now() - this.missedAt > MISS_REFRESH_MS) {
+    // A read already under way is waited for; a new one starts at most every MISS_REFRESH_MS.
+    if (miss && this.reloading) await this.reloading;
+    else if (miss && Date.now() - this.missedAt > MISS_REFRESH_MS) {
       this.missedAt = Date.now();
       await this.refresh();
     }

@@ -5,6 +5,7 @@
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { CodecKeyActivities, CodecKeyringFacts } from '../activities/codec-keyring';
 import { shortActivity } from './activity-options';
+import { withLocks } from './environment-lock';
 import { parseInput, runFailure } from './errors';
 import { CodecKeyInput } from './inputs';
 import { ProgressTracker } from './progress';
@@ -19,10 +20,15 @@ export async function rotateCodecKey(rawInput: CodecKeyInput): Promise<CodecKeyr
   parseInput(CodecKeyInput, rawInput ?? {});
   const tracker = new ProgressTracker(['add key'], 'rotate the payload codec key');
   try {
-    const facts = await tracker.run(
-      'add key',
-      () => codecKeys.rotateCodecKeyring(workflowInfo().runId),
-      (f) => `active ${f.active}; the ring holds ${f.keys.length} key(s)`,
+    // One rotation of the ring at a time, whatever its workflow id (a schedule's runs, the Web UI's).
+    const facts = await withLocks(
+      () => ['codec-keyring'],
+      () =>
+        tracker.run(
+          'add key',
+          () => codecKeys.rotateCodecKeyring(workflowInfo().runId),
+          (f) => `active ${f.active}; the ring holds ${f.keys.length} key(s)`,
+        ),
     );
     tracker.finish('completed');
     return facts;

@@ -20,9 +20,16 @@ import { ProgressTracker } from './progress';
 // A cancel waits for a write or a restart in flight to end before it puts things back.
 const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
 const secrets = proxyActivities<SecretActivities>(shortActivity);
-const writing = summarized<SecretActivities>({ ...shortActivity, ...settled });
+// Writes, restarts and revokes heartbeat: a step that takes long is alive, a lost worker's is
+// retried within seconds, and no second attempt runs beside a first that is still going.
+const writing = summarized<SecretActivities>({ ...serviceActivity, ...settled });
 const consumers = summarized<SecretActivities>({ ...serviceActivity, ...settled });
 const probing = summarized<SecretActivities>(serviceActivity);
+// The undo outlasts a store's or a host's bad half hour; a refusal (non-retryable) ends it at once.
+const undoing = summarized<SecretActivities>({
+  ...serviceActivity,
+  retry: { ...serviceActivity.retry, maximumInterval: '1m', maximumAttempts: 40 },
+});
 
 export interface RotateSecretResult {
   dryRun: boolean;
@@ -64,7 +71,11 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
     if (plan.revoke) {
       await tracker.run('revoke', async () => {
         try {
-          await secrets.revokeOldSecret({ ...target, previous: plan.locations[0]?.current ?? '' });
+          await writing('revoke the old value').revokeOldSecret({
+            ...target,
+            index: 0,
+            expect: plan.locations[0] as SecretPlan['locations'][number],
+          });
         } catch (err) {
           throw fail(
             FailureType.CommandFailed,
@@ -91,6 +102,7 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
 async function replace(tracker: ProgressTracker, plan: SecretPlan): Promise<string[]> {
   const runId = workflowInfo().runId;
   const target = { secret: plan.secret, env: plan.env };
+  const firstPrevious = plan.locations[0]?.current ?? '';
   const written: string[] = [];
   // Locations a write was sent to (the last may have been written although its answer was lost).
   let reached = 0;
@@ -104,6 +116,8 @@ async function replace(tracker: ProgressTracker, plan: SecretPlan): Promise<stri
             ...target,
             runId,
             index,
+            expect: l,
+            ...(index > 0 ? { source: written[0] } : {}),
             ...(plan.alternate ? { alternateTo: plan.alternate.to } : {}),
           }),
         );
@@ -112,49 +126,50 @@ async function replace(tracker: ProgressTracker, plan: SecretPlan): Promise<stri
     if (plan.consumers.length) {
       restarted = true;
       await tracker.run('restart', () =>
-        consumers(`restart ${plan.consumers.join(', ')}`).restartConsumers(target),
+        consumers(`restart ${plan.consumers.join(', ')}`).restartConsumers({
+          ...target,
+          values: [written[0] as string, firstPrevious],
+        }),
       );
     } else tracker.set('restart', 'skipped', 'no consumers');
     if (plan.probes.length)
       await tracker.run('verify', async () => {
         for (const [index, probe] of plan.probes.entries())
-          await probing(`verify: ${probe}`).probeSecret({ ...target, runId, index });
+          await probing(`verify: ${probe}`).probeSecret({ ...target, index, source: written[0] as string });
       });
     else tracker.set('verify', 'skipped', 'no probes');
   } catch (err) {
-    try {
-      await CancellationScope.nonCancellable(async () => {
-        for (let index = reached - 1; index >= 0; index--) {
-          const l = plan.locations[index] as SecretPlan['locations'][number];
-          await writing(`put back ${l.store}:${l.name}`).restoreSecretLocation({
+    // Every location is tried, whatever failed before it; then the consumers, if restarted.
+    const problems: string[] = [];
+    await CancellationScope.nonCancellable(async () => {
+      for (let index = reached - 1; index >= 0; index--) {
+        const l = plan.locations[index] as SecretPlan['locations'][number];
+        try {
+          await undoing(`put back ${l.store}:${l.name}`).restoreSecretLocation({
             ...target,
             runId,
             index,
-            previous: l.current,
-            firstPrevious: plan.locations[0]?.current ?? '',
+            expect: l,
+            firstPrevious,
           });
+        } catch (undoErr) {
+          problems.push(`${l.store}:${l.name} NOT put back (${errorText(undoErr)})`);
         }
-        if (restarted) await consumers('restart on the old value').restartConsumers(target);
-      });
-    } catch (undoErr) {
-      tracker.set('revoke', 'skipped', 'the undo failed');
-      throw fail(
-        FailureType.RestoreFailed,
-        `${errorText(err)}; putting the old value back failed too: ${errorText(undoErr)}`,
-      );
-    }
-    tracker.set('revoke', 'skipped', 'every location was put back');
+      }
+      if (restarted)
+        try {
+          await undoing('restart on the old value').restartConsumers({ ...target, values: [firstPrevious] });
+        } catch (undoErr) {
+          problems.push(`consumers NOT restarted on the old value (${errorText(undoErr)})`);
+        }
+    });
+    tracker.set('revoke', 'skipped', problems.length ? 'the undo failed' : 'every location was put back');
+    if (problems.length)
+      throw fail(FailureType.RestoreFailed, `${errorText(err)}; the undo failed: ${problems.join('; ')}`);
     throw withMore(
       err,
       `every location was put back${restarted ? ' and the consumers restarted on the old value' : ''}`,
     );
   }
-  for (const [index, l] of plan.locations.entries())
-    await secrets.labelSecretLocation({
-      ...target,
-      index,
-      current: written[index] as string,
-      previous: l.current,
-    });
   return written;
 }
