@@ -8,21 +8,24 @@ import {
   type ScheduleDescription,
   type ScheduleHandle,
   ScheduleOverlapPolicy,
+  type ScheduleSpec,
 } from '@temporalio/client';
 import { codecKeyringOf } from '../activities/library';
 import type { Config } from '../config/schema';
 import { taskQueue } from '../shared/task-queue';
-import { rolloverSigningKey, rotateCodecKey, rotateJwtKeys } from '../workflows';
+import { rolloverSigningKey, rotateCodecKey, rotateJwtKeys, rotateSecret } from '../workflows';
 import {
   type CodecKeyInput,
   codecKeyWorkflowId,
   type RolloverInput,
   type RotateInput,
+  type RotateSecretInput,
   rolloverWorkflowId,
   rotateWorkflowId,
+  secretWorkflowId,
 } from '../workflows/inputs';
 import { CliError } from './cli-error';
-import { checkRolloverTtl, expandToKeyGroups, type Requester, withRequester } from './runs';
+import { checkRolloverTtl, checkSecret, expandToKeyGroups, type Requester, withRequester } from './runs';
 
 /** 06:00 UTC on the first day of the period: early, before the working day in most of Europe. */
 export const CADENCES: Record<string, CalendarSpec> = {
@@ -39,25 +42,31 @@ export const CADENCES: Record<string, CalendarSpec> = {
 
 export const CATCHUP_WINDOW = '1 day';
 
-function cadence(every: string): CalendarSpec {
+/** A named cadence (06:00 UTC on the first day of the period), or every N days (`90d`: from
+ * 06:00 UTC on days counted from 1970-01-01, so the dates do not drift). */
+function cadence(every: string): ScheduleSpec {
   const calendar = CADENCES[every];
-  if (!calendar)
-    throw new CliError(`--every must be one of ${Object.keys(CADENCES).join(', ')}, not "${every}"`);
-  return calendar;
+  if (calendar) return { calendars: [calendar] };
+  const days = /^(\d+)d$/.exec(every)?.[1];
+  if (days && Number(days) >= 1 && Number(days) <= 3660)
+    return { intervals: [{ every: `${Number(days)}d`, offset: '6h' }] };
+  throw new CliError(
+    `--every must be one of ${Object.keys(CADENCES).join(', ')} or a number of days (90d), not "${every}"`,
+  );
 }
 
 async function createSchedule(
   client: Client,
   id: string,
-  calendar: CalendarSpec,
-  workflow: typeof rotateJwtKeys | typeof rolloverSigningKey | typeof rotateCodecKey,
-  args: [RotateInput] | [RolloverInput] | [CodecKeyInput],
+  spec: ScheduleSpec,
+  workflow: typeof rotateJwtKeys | typeof rolloverSigningKey | typeof rotateCodecKey | typeof rotateSecret,
+  args: [RotateInput] | [RolloverInput] | [CodecKeyInput] | [RotateSecretInput],
   opts: { summary: string; taskQueue?: string },
 ): Promise<ScheduleHandle> {
   try {
     return await client.schedule.create({
       scheduleId: id,
-      spec: { calendars: [calendar] },
+      spec,
       action: {
         type: 'startWorkflow',
         workflowType: workflow,
@@ -81,14 +90,14 @@ export async function createRotationSchedule(
   config: Config,
   opts: { environments: string[]; every: string; as?: Requester; taskQueue?: string },
 ): Promise<ScheduleHandle> {
-  const calendar = cadence(opts.every);
+  const spec = cadence(opts.every);
   const environments = expandToKeyGroups(config, opts.environments);
   const id = rotateWorkflowId(environments);
   // Each scheduled run carries the request of whoever made the schedule (--as), signed once here.
   const input = withRequester(config, 'rotateJwtKeys', { environments }, environments, opts.as, {
     schedule: id,
   });
-  return createSchedule(client, id, calendar, rotateJwtKeys, [input], {
+  return createSchedule(client, id, spec, rotateJwtKeys, [input], {
     summary: `scheduled: rotate ${environments.join('+')} JWT keys every ${opts.every}`,
     taskQueue: opts.taskQueue,
   });
@@ -99,11 +108,11 @@ export async function createRolloverSchedule(
   config: Config,
   opts: { keyring: string; every: string; taskQueue?: string },
 ): Promise<ScheduleHandle> {
-  const calendar = cadence(opts.every);
+  const spec = cadence(opts.every);
   checkRolloverTtl(config, opts.keyring);
   const id = rolloverWorkflowId(opts.keyring);
   // A rollover runs as long as its TTL wait; a run due meanwhile is skipped.
-  return createSchedule(client, id, calendar, rolloverSigningKey, [{ keyring: opts.keyring }], {
+  return createSchedule(client, id, spec, rolloverSigningKey, [{ keyring: opts.keyring }], {
     summary: `scheduled: roll over keyring ${opts.keyring} every ${opts.every}`,
     taskQueue: opts.taskQueue,
   });
@@ -114,19 +123,42 @@ export async function createCodecKeySchedule(
   config: Config,
   opts: { every: string; taskQueue?: string },
 ): Promise<ScheduleHandle> {
-  const calendar = cadence(opts.every);
+  const spec = cadence(opts.every);
   const { store, secret } = codecKeyringOf(config);
-  return createSchedule(client, codecKeyWorkflowId(store, secret), calendar, rotateCodecKey, [{}], {
+  return createSchedule(client, codecKeyWorkflowId(store, secret), spec, rotateCodecKey, [{}], {
     summary: `scheduled: rotate the payload codec key (keyring ${store}/${secret}) every ${opts.every}`,
+    taskQueue: opts.taskQueue,
+  });
+}
+
+export async function createSecretSchedule(
+  client: Client,
+  config: Config,
+  opts: { secret: string; environment: string; every: string; as?: Requester; taskQueue?: string },
+): Promise<ScheduleHandle> {
+  const spec = cadence(opts.every);
+  checkSecret(config, opts.secret, opts.environment);
+  const id = secretWorkflowId(opts.secret, opts.environment);
+  const input = withRequester(
+    config,
+    'rotateSecret',
+    { secret: opts.secret, environment: opts.environment },
+    [opts.environment],
+    opts.as,
+    { schedule: id },
+  );
+  return createSchedule(client, id, spec, rotateSecret, [input], {
+    summary: `scheduled: rotate secret ${opts.secret} in ${opts.environment} every ${opts.every}`,
     taskQueue: opts.taskQueue,
   });
 }
 
 export function formatSchedule(d: ScheduleDescription): string {
   const cal = d.spec.calendars?.[0];
+  const interval = d.spec.intervals?.[0];
   const lines = [
     `${d.scheduleId}: ${d.state.paused ? `paused${d.state.note ? ` (${d.state.note})` : ''}` : 'active'}`,
-    `  every: ${cal?.comment ?? JSON.stringify(d.spec)}; overlap ${d.policies.overlap}, catch-up window ${d.policies.catchupWindow / 3600_000}h`,
+    `  every: ${cal?.comment ?? (interval ? `${Math.round(Number(interval.every) / 86_400_000)} days` : JSON.stringify(d.spec))}; overlap ${d.policies.overlap}, catch-up window ${d.policies.catchupWindow / 3600_000}h`,
     `  next: ${
       d.info.nextActionTimes
         .slice(0, 2)

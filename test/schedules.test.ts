@@ -145,7 +145,10 @@ describe('rotation schedules', () => {
       t.configFile,
     );
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /--every must be one of quarter, month, week, not "fortnight"/);
+    assert.match(
+      bad.stderr,
+      /--every must be one of quarter, month, week or a number of days \(90d\), not "fortnight"/,
+    );
     const dup = rekey(
       'create',
       'rotate-jwt',

@@ -99,7 +99,9 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     };
     doc.services['db-app'] = consumer('db', 3253, 'PG_PASSWORD');
     doc.services['cred-app'] = consumer('cred', 3254, 'PG_CREDENTIAL');
+    // The runner token is shared by the app and the runner: both restarted together, both probed.
     doc.services['runner-app'] = consumer('runner', 3251, 'RUNNER_TOKEN');
+    doc.services['runner-worker'] = consumer('runner-worker', 3255, 'RUNNER_TOKEN');
     doc.services['fussy-app'] = consumer('fussy', 3252, 'APP_TOKEN', 'FAIL_ON_NEW=1');
     doc.secrets = {
       'runner-token': {
@@ -107,9 +109,10 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
         environments: ['local'],
         generator: { type: 'random', bytes: 32, encoding: 'hex' },
         locations: [{ store: 'ssm', name: `${prefix}/{env}/RUNNER_TOKEN` }, { name: 'runner-token' }],
-        consumers: ['runner-app'],
+        consumers: ['runner-app', 'runner-worker'],
         verify: [
           { command: probe('runner', 3251), secretOnStdin: true, expect: 'status 200', within: '20s' },
+          { command: probe('runner-worker', 3255), secretOnStdin: true, expect: 'status 200', within: '20s' },
           { http: 'http://127.0.0.1:3251/health' },
         ],
         revoke: { command: 'sha256sum | cut -d" " -f1 > revoked.sha256' },
@@ -222,6 +225,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       ['fussy', 3252],
       ['db', 3253],
       ['cred', 3254],
+      ['runner-worker', 3255],
     ] as const)
       await local.exec(consumer(app, port, '').stop, { cwd: dir });
   }
@@ -250,7 +254,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /1\. write ssm:\/secrets-\w+\/local\/RUNNER_TOKEN \(now version 1\)/);
       assert.match(r.stdout, /2\. write kv-local:runner-token/);
-      assert.match(r.stdout, /restart: runner-app/);
+      assert.match(r.stdout, /restart: runner-app, runner-worker/);
       assert.match(r.stdout, /dry run: nothing was changed/);
     });
     assert.equal((await ssm.listVersions(param('RUNNER_TOKEN'))).length, 1);
@@ -267,11 +271,12 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       assert.notEqual(now, old);
       assert.match(now, /^[0-9a-f]{64}$/);
       assert.equal((await file().get('runner-token')).value, now, 'both locations hold the new value');
-      assert.equal(
-        readFileSync(join(t.dir, 'local-app', 'runner', '.env'), 'utf8'),
-        `TOKEN=${now}\n`,
-        'the app was redeployed with it',
-      );
+      for (const app of ['runner', 'runner-worker'])
+        assert.equal(
+          readFileSync(join(t.dir, 'local-app', app, '.env'), 'utf8'),
+          `TOKEN=${now}\n`,
+          `${app} was redeployed with it`,
+        );
       assert.equal(
         readFileSync(join(t.dir, 'local-app', 'revoked.sha256'), 'utf8').trim(),
         sha(old),
@@ -454,6 +459,55 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     });
     assert.equal((await ssm.get(param('SLOW_TOKEN'))).value, before);
     assert.equal((await ssm.listVersions(param('SLOW_TOKEN'))).length, 3);
+  });
+
+  it('a schedule every 90 days; triggered, it rotates', async () => {
+    const env = {
+      ...process.env,
+      TEMPORAL_ADDRESS: testEnv().temporal.address,
+      TEMPORAL_NAMESPACE: 'secrets',
+      REKEY_TASK_QUEUE: fx.taskQueue,
+    };
+    const rekey = (...args: string[]) => rekeyAsync([...args, '--config', configFile], { env });
+    const unattended = await rekey(
+      'schedule',
+      'create',
+      'secret',
+      'db-password',
+      '--env',
+      'local',
+      '--every',
+      '90d',
+    );
+    assert.equal(unattended.code, 2);
+    assert.match(unattended.stderr, /would change it unattended: pass --yes/);
+    const created = await rekey(
+      'schedule',
+      'create',
+      'secret',
+      'db-password',
+      '--env',
+      'local',
+      '--every',
+      '90d',
+      '--yes',
+    );
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /^rotate-secret\/db-password\/local: active\n {2}every: 90 days;/);
+    assert.match(created.stdout, /next: \d{4}-\d\d-\d\dT06:00:00\.000Z/);
+    const id = 'rotate-secret/db-password/local';
+    try {
+      const before = (await ssm.listVersions(param('DB_PASSWORD'))).length;
+      await fx.withWorker(config, async () => {
+        assert.equal((await rekey('schedule', 'trigger', id)).code, 0);
+        await until('the scheduled run to write a new version', async () => {
+          const versions = await ssm.listVersions(param('DB_PASSWORD'));
+          return (versions.length > before && versions.at(-1)?.tags.rekeyRunId) || undefined;
+        });
+      });
+    } finally {
+      await rekey('schedule', 'delete', id);
+    }
   });
 
   it('secret status: version, age, who wrote it, when it is due', async () => {

@@ -1,11 +1,12 @@
 // rekey schedule: Temporal Schedules for recurring rotations and rollovers.
 import type { ScheduleHandle } from '@temporalio/client';
 import { CliError } from '../cli-error';
-import { expandToKeyGroups, withClient } from '../runs';
+import { checkSecret, expandToKeyGroups, withClient } from '../runs';
 import {
   createCodecKeySchedule,
   createRolloverSchedule,
   createRotationSchedule,
+  createSecretSchedule,
   formatSchedule,
 } from '../schedules';
 import {
@@ -47,6 +48,30 @@ async function scheduleCreate(args: string[]): Promise<number> {
       { config },
     );
   }
+  if (positionals[0] === 'secret') {
+    const secret = positionals[1];
+    const environment = values.env?.[0];
+    if (!secret || !environment || values.env?.length !== 1)
+      throw new CliError('schedule create secret needs a secret name and one --env E');
+    checkSecret(config, secret, environment);
+    if (!values.yes && !config.approvals.requiredFor.includes(environment))
+      throw new CliError(
+        `scheduled rotations of ${secret} in ${environment} would change it unattended: pass --yes, or require an approval for ${environment} (approvals.requiredFor)`,
+      );
+    return withClient(
+      async (client) => {
+        const handle = await createSecretSchedule(client, config, {
+          secret,
+          environment,
+          every,
+          as: requester(values),
+        });
+        console.log(formatSchedule(await handle.describe()));
+        return 0;
+      },
+      { config },
+    );
+  }
   if (positionals[0] === 'codec-key') {
     // Adds a key and removes none: nothing to approve, so no --yes.
     return withClient(
@@ -60,7 +85,7 @@ async function scheduleCreate(args: string[]): Promise<number> {
     );
   }
   if (positionals[0] !== 'rotate-jwt')
-    throw new CliError('schedule create takes rotate-jwt, rollover KEYRING or codec-key');
+    throw new CliError('schedule create takes rotate-jwt, rollover KEYRING, secret NAME or codec-key');
   if (!values.env?.length) throw new CliError('schedule create rotate-jwt needs --env E');
   const environments = expandToKeyGroups(config, values.env);
   if (!values.yes && !environments.some((e) => config.approvals.requiredFor.includes(e))) {
@@ -110,17 +135,19 @@ async function scheduleList(): Promise<number> {
   });
 }
 
-const usage = `rekey schedule create rotate-jwt --env E [--env E ...] --every quarter|month|week
+const usage = `rekey schedule create rotate-jwt --env E [--env E ...] --every quarter|month|week|90d
                               [--as NAME [--key FILE]] [--yes]
-rekey schedule create rollover KEYRING --every quarter|month|week --yes
-rekey schedule create codec-key --every quarter|month|week
+rekey schedule create rollover KEYRING --every quarter|month|week|90d --yes
+rekey schedule create secret NAME --env E --every quarter|month|week|90d [--as NAME [--key FILE]] [--yes]
+rekey schedule create codec-key --every quarter|month|week|90d
 rekey schedule list | describe ID | pause ID [--note T] | unpause ID | trigger ID | delete ID
 
-A Temporal Schedule that rotates those environments (or rolls over a keyring, or rotates the
-payload codec's keyring) at 06:00 UTC on the first day of each period; a run still going when the next is due is skipped; missed runs are
-caught up within a day. A scheduled rotation of environments without an approval gate, and
-every scheduled rollover, needs --yes at creation (they change keys unattended). create takes
---config F.
+A Temporal Schedule that rotates those environments (or rolls over a keyring, rotates a secret
+recipe in an environment, or the payload codec's keyring) at 06:00 UTC on the first day of each
+period, or every N days (90d, 180d: at 06:00 UTC, counted from 1970-01-01). A run still going
+when the next is due is skipped; missed runs are caught up within a day. A scheduled rotation of
+environments (or of a secret) without an approval gate, and every scheduled rollover, needs
+--yes at creation (they change keys unattended). create takes --config F.
 
 Example:
   rekey schedule create rotate-jwt --env prod --every quarter --as alice`;
