@@ -4,6 +4,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { type CharacterClass, type GeneratorConfig, policyAlphabets } from '../config/secret-recipes';
 import { FailureType, fail } from '../shared/failures';
+import { fernetKey } from './fernet';
 import type { Host } from './hosts';
 
 /** A password of `length` characters with at least one of each class, from a CSPRNG. */
@@ -23,9 +24,6 @@ export function password(length: number, classes: CharacterClass[], exclude: str
   }
   return chars.join('');
 }
-
-/** A Fernet key as Python's Fernet.generate_key() writes it: URL-safe base64 of 32 bytes. */
-export const fernetKey = () => randomBytes(32).toString('base64').replaceAll('+', '-').replaceAll('/', '_');
 
 /** A new value; `host` (the environment's) runs a `command` generator. */
 export async function generate(
