@@ -15,6 +15,7 @@ import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
 import type { SecretRecipe } from '../config/secret-recipes';
 import { FailureType, fail } from '../shared/failures';
+import { fernetDecrypt, fernetEncrypt, parseFernetKey } from './fernet';
 import { generate } from './generators';
 import { beat, heartbeating } from './heartbeat';
 import { type Host, withHost } from './hosts';
@@ -41,6 +42,8 @@ export interface SecretPlan extends SecretTarget {
   locations: LocationPlan[];
   /** `alternating`: the role in use now, and the one the rotation gives a fresh password. */
   alternate?: { from: string; to: string };
+  /** `keyring`: how many keys the list holds now, and how long the old ones are kept. */
+  keyring?: { keys: number; overlap: string };
   consumers: string[];
   probes: string[];
   revoke: boolean;
@@ -50,10 +53,16 @@ export interface SecretPlan extends SecretTarget {
   text: string[];
 }
 
-/** One location's step: where the approved plan had it (its store, name and current version). */
+/** A rotation's writes (`write`), and a keyring rotation's second ones after the overlap
+ * (`drop`: the old keys dropped). Each write is tagged with its phase. */
+export type Phase = 'write' | 'drop';
+
+/** One location's step: where the approved plan had it (its store, name and the version the step
+ * starts from), and the phase. */
 export interface LocationStep extends SecretTarget {
   index: number;
   expect: LocationPlan;
+  phase?: Phase;
 }
 
 const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -184,10 +193,41 @@ export function createSecretActivities(deps: SecretDeps) {
   }
 
   /** The version this run wrote at `name`, if it did. */
-  async function writtenBy(secrets: SecretStore, name: string, runId: string) {
+  async function writtenBy(secrets: SecretStore, name: string, runId: string, step: Phase = 'write') {
     return (await secrets.listVersions(name)).find(
-      (v) => v.tags.rekeyRunId === runId && v.tags.step === 'write',
+      (v) => v.tags.rekeyRunId === runId && v.tags.step === step,
     );
+  }
+
+  /** A keyring recipe's key list, checked: no empty key, and for Fernet keys, each one a key. */
+  function keyList(recipe: SecretRecipe, value: string, where: string): string[] {
+    const sep = recipe.keyring?.separator ?? ',';
+    const keys = value.split(sep).map((k) => k.trim());
+    if (keys.some((k) => !k))
+      throw fail(FailureType.BadInput, `${where}: an empty key in the list (value not shown)`);
+    if (recipe.generator.type === 'fernet')
+      keys.forEach((k, i) => {
+        try {
+          parseFernetKey(k);
+        } catch {
+          throw fail(
+            FailureType.BadInput,
+            `${where}: key ${i + 1} of the list is not a Fernet key (value not shown)`,
+          );
+        }
+      });
+    return keys;
+  }
+
+  /** The list a keyring rotation writes: the new key first, then the old ones. For Fernet keys,
+   * checked before it is written: what each old key sealed opens with the new list. */
+  function withNewKey(recipe: SecretRecipe, key: string, old: string[]): string {
+    const list = [key, ...old];
+    if (recipe.generator.type === 'fernet')
+      for (const k of old)
+        if (fernetDecrypt(list, fernetEncrypt(k, 'rekey')).toString() !== 'rekey')
+          throw fail(FailureType.BadInput, 'the new key list does not open what the old keys sealed');
+    return list.join(recipe.keyring?.separator ?? ',');
   }
 
   return {
@@ -233,12 +273,26 @@ export function createSecretActivities(deps: SecretDeps) {
           );
         alternate = { from, to };
       }
+      let keyring: SecretPlan['keyring'];
+      if (recipe.strategy === 'keyring' && recipe.keyring) {
+        const first = locations[0] as LocationPlan;
+        const where = `${first.store}:${first.name}`;
+        keyring = {
+          keys: keyList(recipe, await valueAt(t, { version: first.current }), where).length,
+          overlap: recipe.keyring.overlap,
+        };
+      }
       const approvalRequired = config.approvals.requiredFor.includes(t.env);
       const probes = recipe.verify.map(probeText);
       const text = [
         `secret ${t.secret} in ${t.env}: new value (${recipe.generator.type}), strategy ${recipe.strategy}`,
         ...(alternate
           ? [`  role ${alternate.to} gets a fresh password; ${alternate.from} (in use now) keeps its own`]
+          : []),
+        ...(keyring
+          ? [
+              `  a new key in front of the ${keyring.keys} in the list; after ${keyring.overlap} the old ones are dropped (a second write, restart and verify)`,
+            ]
           : []),
         ...locations.map((l, i) =>
           l.current === 'role'
@@ -253,6 +307,7 @@ export function createSecretActivities(deps: SecretDeps) {
         ...t,
         locations,
         ...(alternate ? { alternate } : {}),
+        ...(keyring ? { keyring } : {}),
         consumers: recipe.consumers,
         probes,
         revoke: recipe.revoke !== undefined,
@@ -276,11 +331,18 @@ export function createSecretActivities(deps: SecretDeps) {
           await l.server.setPassword(l.name, await valueAt(input, { version: sourceOf(input) }));
           return 'role';
         }
-        const done = await writtenBy(l.secrets, l.name, input.runId);
+        const phase = input.phase ?? 'write';
+        const done = await writtenBy(l.secrets, l.name, input.runId, phase);
         if (done) return done.version;
         let value: string;
-        if (input.index === 0) {
-          const recipe = recipeOf(input);
+        const recipe = recipeOf(input);
+        const where = `${l.store}:${l.name}`;
+        if (input.index === 0 && recipe.strategy === 'keyring') {
+          // The new key in front of the list as the plan found it; after the overlap, alone.
+          const old = keyList(recipe, await valueAt(input, { version: input.expect.current }), where);
+          value =
+            phase === 'drop' ? (old[0] as string) : withNewKey(recipe, await newValue(input, recipe), old);
+        } else if (input.index === 0) {
           value = await newValue(input, recipe);
           if (recipe.alternate && input.alternateTo) {
             // The role not in use takes the password before any location names it.
@@ -290,7 +352,7 @@ export function createSecretActivities(deps: SecretDeps) {
         } else value = await valueAt(input, { version: sourceOf(input) });
         const v = await l.secrets.set(l.name, value, {
           rekeyRunId: input.runId,
-          step: 'write',
+          step: phase,
           secret: input.secret,
         });
         if (l.secrets instanceof SsmStore) {
@@ -314,7 +376,7 @@ export function createSecretActivities(deps: SecretDeps) {
           await l.server.setPassword(l.name, await valueAt(input, { version: input.firstPrevious }));
           return 'role';
         }
-        if (!(await writtenBy(l.secrets, l.name, input.runId))) return input.expect.current;
+        if (!(await writtenBy(l.secrets, l.name, input.runId, input.phase))) return input.expect.current;
         const ref = await restoreVersion(l.secrets, l.name, input.expect.current, input.runId);
         if (l.secrets instanceof SsmStore) await l.secrets.label(l.name, ref.version, ['current']);
         return ref.version;

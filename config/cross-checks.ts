@@ -229,6 +229,11 @@ function checkSecrets(cfg: Config, issue: Issue) {
       else if (recipe.alternate.users[0] === recipe.alternate.users[1])
         issue(at('alternate', 'users'), 'two different roles');
     } else if (recipe.alternate) issue(at('alternate'), 'only for strategy: alternating');
+    if (recipe.strategy === 'keyring') {
+      if (!recipe.keyring) issue(at('keyring'), 'a keyring recipe needs keyring: {overlap}');
+      // The old keys are dropped after the overlap: there is no single old value to revoke.
+      if (recipe.revoke) issue(at('revoke'), 'a keyring recipe drops its old keys instead');
+    } else if (recipe.keyring) issue(at('keyring'), 'only for strategy: keyring');
     recipe.verify.forEach((p, i) => {
       if ('postgresLogin' in p && !postgres(p.postgresLogin))
         issue(at('verify', i, 'postgresLogin'), `"${p.postgresLogin}" is not a postgres store`);
@@ -242,10 +247,10 @@ function checkSecrets(cfg: Config, issue: Issue) {
             at('locations', 0, 'store'),
             'the first location must be a store rekey can read back (a postgres role cannot)',
           );
-        if (recipe.strategy === 'alternating')
+        if (recipe.strategy !== 'replace')
           issue(
             at('locations', i, 'store'),
-            'an alternating recipe sets its roles through alternate:, not as a location',
+            `a postgres role is a location of a replace recipe only (${recipe.strategy === 'alternating' ? 'an alternating recipe sets its roles through alternate:' : 'a role holds one password, not a key list'})`,
           );
         return;
       }

@@ -109,8 +109,13 @@ export const SecretRecipe = z.strictObject({
   generator: Generator,
   /** `replace`: write every location in order, redeploy, verify, then revoke the old value; a
    * failure puts every location back and redeploys. `alternating`: two login roles take turns
-   * (see `alternate`): the one not in use gets a fresh password, then the locations name it. */
-  strategy: z.enum(['replace', 'alternating']).default('replace'),
+   * (see `alternate`): the one not in use gets a fresh password, then the locations name it.
+   * `keyring`: the value is a key list, new key first (see `keyring`). */
+  strategy: z.enum(['replace', 'alternating', 'keyring']).default('replace'),
+  /** For `keyring`: the locations hold keys joined by `separator`, the newest first (a Fernet
+   * MultiFernet list, Airflow's `fernet_key`). A rotation puts a fresh key in front, keeps the
+   * old ones for `overlap` (a durable wait, so what they sealed still opens), then drops them. */
+  keyring: z.strictObject({ overlap: duration, separator: z.string().min(1).default(',') }).optional(),
   /** For `alternating`: the PostgreSQL server (a `postgres` store) and its two login roles with
    * the same grants (members of one group role). The locations hold {"username", "password"}. */
   alternate: z

@@ -221,6 +221,26 @@ describe('config', () => {
       'secrets.shared.locations.0.name: ssm:/app/WEBHOOK_KEY is already where shared in prod lives (put {env} in the name?)',
       'secrets.jwt.locations.0.name: kv-prod:spacetimedb-jwt-private-key is already where the JWT key pair lives',
     ]);
+    doc.secrets = {
+      keys: {
+        environments: ['prod'],
+        strategy: 'keyring',
+        generator: { type: 'fernet' },
+        locations: [{ store: 'ssm', name: '/app/{env}/KEYS' }],
+        revoke: { command: 'true' },
+      },
+      plain: {
+        environments: ['prod'],
+        generator: { type: 'fernet' },
+        keyring: { overlap: '7d' },
+        locations: [{ store: 'ssm', name: '/app/{env}/PLAIN' }],
+      },
+    };
+    assert.deepEqual(problems(doc), [
+      'secrets.keys.keyring: a keyring recipe needs keyring: {overlap}',
+      'secrets.keys.revoke: a keyring recipe drops its old keys instead',
+      'secrets.plain.keyring: only for strategy: keyring',
+    ]);
     doc.environments.prod.store = 'ssm';
     doc.secrets = {};
     assert.match(

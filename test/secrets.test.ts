@@ -3,6 +3,7 @@
 // new value reaches every location and the app, a failed probe or a refused write puts every
 // location back, throttling is ridden out, and no value reaches the history or the output.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { SsmStore } from '../activities/ssm-store';
 import { startSecretRotation } from '../client/runs';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
+import { progressQuery } from '../workflows/messages';
 import {
   assertNoSecrets,
   failureOf,
@@ -35,7 +37,17 @@ process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const CONSUMER = join(__dirname, 'infra', 'secret-consumer.js');
 const PG_PORT = 15440;
+/** Python with cryptography (the test venv); `args` reach it as sys.argv[1:]. */
+const py = (code: string, ...args: string[]) =>
+  execFileSync(testEnv().python, [
+    '-c',
+    `import sys\nfrom cryptography.fernet import Fernet, MultiFernet\n${code}`,
+    ...args,
+  ])
+    .toString()
+    .trim();
 const FIRST = {
+  webhookKey: '',
   db: 'first-db-password-abcdefghij0123',
   legacy: 'first-legacy-password-abcdef0123',
   appA: 'first-app-a-password-abcdefgh0123',
@@ -69,6 +81,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
   const probe = (dir: string, port: number) => `cd ${dir} && PORT=${port} node ${CONSUMER} probe`;
 
   before(async () => {
+    FIRST.webhookKey = py('print(Fernet.generate_key().decode())');
     fx = await temporalFixture('secrets');
     faults = await awsFaults(testEnv().aws.endpoint);
     t = buildTopology('secrets', 3250);
@@ -98,6 +111,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       ssl: false,
     };
     doc.services['db-app'] = consumer('db', 3253, 'PG_PASSWORD');
+    doc.services['hook-app'] = consumer('hook', 3256, 'WEBHOOK_KEYS');
     doc.services['cred-app'] = consumer('cred', 3254, 'PG_CREDENTIAL');
     // The runner token is shared by the app and the runner: both restarted together, both probed.
     doc.services['runner-app'] = consumer('runner', 3251, 'RUNNER_TOKEN');
@@ -140,6 +154,15 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
         generator: { type: 'random', bytes: 16, encoding: 'hex' },
         locations: [{ store: 'ssm', name: `${prefix}/{env}/SLOW_TOKEN` }],
         verify: [{ command: 'sleep 1; exit 1', within: '5m' }],
+      },
+      'webhook-keys': {
+        environments: ['local'],
+        strategy: 'keyring',
+        generator: { type: 'fernet' },
+        keyring: { overlap: '6s' },
+        locations: [{ store: 'ssm', name: `${prefix}/{env}/WEBHOOK_KEYS` }],
+        consumers: ['hook-app'],
+        verify: [{ http: 'http://127.0.0.1:3256/health' }],
       },
       'pg-password': {
         environments: ['local'],
@@ -186,6 +209,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       ['DB_PASSWORD', 'first-db-password-0123456789'],
       ['APP_TOKEN', 'first-app-token-0123456789abcdef'],
       ['SLOW_TOKEN', 'first-slow-token-0123456789abcdef'],
+      ['WEBHOOK_KEYS', FIRST.webhookKey],
       ['PG_PASSWORD', FIRST.db],
       ['PG_LEGACY', FIRST.legacy],
       ['PG_CREDENTIAL', JSON.stringify({ username: 'app_a', password: FIRST.appA })],
@@ -201,6 +225,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     for (const [dir, port, what] of [
       ['db', 3253, 'PG_PASSWORD'],
       ['cred', 3254, 'PG_CREDENTIAL'],
+      ['hook', 3256, 'WEBHOOK_KEYS'],
     ] as const) {
       const r = await local.exec(consumer(dir, port, what).start, { cwd: local.appDir });
       assert.equal(r.code, 0, r.stderr);
@@ -226,6 +251,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       ['db', 3253],
       ['cred', 3254],
       ['runner-worker', 3255],
+      ['hook', 3256],
     ] as const)
       await local.exec(consumer(app, port, '').stop, { cwd: dir });
   }
@@ -440,6 +466,45 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       assert.deepEqual(r.plan.alternate, { from: 'app_b', to: 'app_a' });
     });
     assert.match(await server.tryLogin('app_a', FIRST.appA), /password authentication failed/);
+  });
+
+  it('Fernet keyring: a new key in front, webhooks sealed under the old one open through the overlap, then it goes', async () => {
+    // A webhook registration sealed under the first key, by Python's cryptography.
+    const sealed = py('print(Fernet(sys.argv[1]).encrypt(b"hook-1").decode())', FIRST.webhookKey);
+    const opens = (keys: string) => {
+      try {
+        return py(
+          'print(MultiFernet([Fernet(k) for k in sys.argv[1].split(",")]).decrypt(sys.argv[2].encode()).decode())',
+          keys,
+          sealed,
+        );
+      } catch {
+        return 'InvalidToken';
+      }
+    };
+    const deployed = () =>
+      /^TOKEN=(.*)$/m.exec(readFileSync(join(t.dir, 'local-app', 'hook', '.env'), 'utf8'))?.[1] ?? '';
+    await fx.withWorker(config, async () => {
+      const h = await rotate('webhook-keys');
+      await until('the old key to be kept for the overlap', async () => {
+        const p = await h.query(progressQuery);
+        return p.steps.find((s) => s.name === 'overlap')?.status === 'running' || undefined;
+      });
+      const during = deployed().split(',');
+      assert.equal(during.length, 2);
+      assert.equal(during[1], FIRST.webhookKey, 'the old key stays, second');
+      assert.equal(opens(deployed()), 'hook-1', 'what the old key sealed still opens');
+      const r = await h.result();
+      assert.equal(r.plan.keyring?.keys, 1);
+      const after = deployed();
+      assert.equal(after, during[0], 'only the new key is left');
+      assert.equal((await ssm.get(param('WEBHOOK_KEYS'))).value, after);
+      assert.equal(opens(after), 'InvalidToken', 'the old key is gone');
+      assertNoSecrets(JSON.stringify(r) + (await historyText(fx.client, h.workflowId)), [
+        FIRST.webhookKey,
+        after,
+      ]);
+    });
   });
 
   it('a cancel during the probes puts every location back', async () => {

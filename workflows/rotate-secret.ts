@@ -6,9 +6,11 @@ import {
   ActivityCancellationType,
   CancellationScope,
   proxyActivities,
+  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { SecretActivities, SecretPlan } from '../activities/secret-rotation';
+import type { Phase, SecretActivities, SecretPlan } from '../activities/secret-rotation';
+import { parseDuration } from '../config/duration';
 import { FailureType, fail } from '../shared/failures';
 import { serviceActivity, shortActivity, summarized } from './activity-options';
 import { Gates, notApproved } from './approvals';
@@ -67,6 +69,16 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
       if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
     } else tracker.set('approval', 'skipped', `${input.environment} requires no approval`);
     const written = await replace(tracker, plan);
+    if (plan.keyring) {
+      // What the old keys sealed still opens while they stay; then they go. A cancel during the
+      // wait leaves the list with every key (the run ends there, safe).
+      const overlap = plan.keyring.overlap;
+      await tracker.run('overlap', () =>
+        sleep(parseDuration(overlap), { summary: `keep the old keys ${overlap}` }),
+      );
+      const phase1 = plan.locations.map((l, i) => ({ ...l, current: written[i] as string }));
+      written.splice(0, written.length, ...(await replace(tracker, plan, 'drop', phase1)));
+    }
     let revoked = false;
     if (plan.revoke) {
       await tracker.run('revoke', async () => {
@@ -99,17 +111,27 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
 
 /** Writes, restarts and probes; on a failure or a cancel, puts every location back (reverse
  * order) and restarts the consumers on the old value before failing. */
-async function replace(tracker: ProgressTracker, plan: SecretPlan): Promise<string[]> {
+async function replace(
+  tracker: ProgressTracker,
+  plan: SecretPlan,
+  phase: Phase = 'write',
+  from: SecretPlan['locations'] = plan.locations,
+): Promise<string[]> {
   const runId = workflowInfo().runId;
   const target = { secret: plan.secret, env: plan.env };
-  const firstPrevious = plan.locations[0]?.current ?? '';
+  const firstPrevious = from[0]?.current ?? '';
+  // A keyring's second phase has steps of its own.
+  const step = (name: 'write' | 'restart' | 'verify') =>
+    phase === 'write'
+      ? name
+      : ({ write: 'drop', restart: 'restart after drop', verify: 'verify after drop' } as const)[name];
   const written: string[] = [];
   // Locations a write was sent to (the last may have been written although its answer was lost).
   let reached = 0;
   let restarted = false;
   try {
-    await tracker.run('write', async () => {
-      for (const [index, l] of plan.locations.entries()) {
+    await tracker.run(step('write'), async () => {
+      for (const [index, l] of from.entries()) {
         reached = index + 1;
         written.push(
           await writing(`write ${l.store}:${l.name}`).writeSecretLocation({
@@ -117,6 +139,7 @@ async function replace(tracker: ProgressTracker, plan: SecretPlan): Promise<stri
             runId,
             index,
             expect: l,
+            phase,
             ...(index > 0 ? { source: written[0] } : {}),
             ...(plan.alternate ? { alternateTo: plan.alternate.to } : {}),
           }),
@@ -125,31 +148,32 @@ async function replace(tracker: ProgressTracker, plan: SecretPlan): Promise<stri
     });
     if (plan.consumers.length) {
       restarted = true;
-      await tracker.run('restart', () =>
+      await tracker.run(step('restart'), () =>
         consumers(`restart ${plan.consumers.join(', ')}`).restartConsumers({
           ...target,
           values: [written[0] as string, firstPrevious],
         }),
       );
-    } else tracker.set('restart', 'skipped', 'no consumers');
+    } else tracker.set(step('restart'), 'skipped', 'no consumers');
     if (plan.probes.length)
-      await tracker.run('verify', async () => {
+      await tracker.run(step('verify'), async () => {
         for (const [index, probe] of plan.probes.entries())
           await probing(`verify: ${probe}`).probeSecret({ ...target, index, source: written[0] as string });
       });
-    else tracker.set('verify', 'skipped', 'no probes');
+    else tracker.set(step('verify'), 'skipped', 'no probes');
   } catch (err) {
     // Every location is tried, whatever failed before it; then the consumers, if restarted.
     const problems: string[] = [];
     await CancellationScope.nonCancellable(async () => {
       for (let index = reached - 1; index >= 0; index--) {
-        const l = plan.locations[index] as SecretPlan['locations'][number];
+        const l = from[index] as SecretPlan['locations'][number];
         try {
           await undoing(`put back ${l.store}:${l.name}`).restoreSecretLocation({
             ...target,
             runId,
             index,
             expect: l,
+            phase,
             firstPrevious,
           });
         } catch (undoErr) {
