@@ -231,6 +231,11 @@ export function createSecretActivities(deps: SecretDeps) {
   }
 
   return {
+    /** The services a rotation of this secret restarts (what its lock covers depends on it). */
+    async secretConsumers(t: SecretTarget): Promise<string[]> {
+      return recipeOf(t).consumers;
+    },
+
     async planSecretRotation(t: SecretTarget): Promise<SecretPlan> {
       const recipe = recipeOf(t);
       const locations: LocationPlan[] = [];

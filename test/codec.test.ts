@@ -451,6 +451,11 @@ describe('payload codec', () => {
             );
             return now.keys.size === 4 || undefined;
           });
+          // The run ends before the worker stops: a run left open would hold the ring's lock.
+          const run = (await client.schedule.getHandle(workflowId).describe()).info.recentActions.at(-1)
+            ?.action.workflow;
+          assert.ok(run);
+          await client.workflow.getHandle(run.workflowId, run.firstExecutionRunId).result();
         } finally {
           await rekey('schedule', 'delete', workflowId);
         }

@@ -565,10 +565,15 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       const before = (await ssm.listVersions(param('DB_PASSWORD'))).length;
       await fx.withWorker(config, async () => {
         assert.equal((await rekey('schedule', 'trigger', id)).code, 0);
-        await until('the scheduled run to write a new version', async () => {
-          const versions = await ssm.listVersions(param('DB_PASSWORD'));
-          return (versions.length > before && versions.at(-1)?.tags.rekeyRunId) || undefined;
-        });
+        const started = await until(
+          'the schedule to start a run',
+          async () =>
+            (await fx.client.schedule.getHandle(id).describe()).info.recentActions.at(-1)?.action.workflow,
+        );
+        // The run ends before the worker stops: a run left open would hold its lock.
+        await fx.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result();
+        const versions = await ssm.listVersions(param('DB_PASSWORD'));
+        assert.ok(versions.length > before && versions.at(-1)?.tags.rekeyRunId, 'a new version, by rekey');
       });
     } finally {
       await rekey('schedule', 'delete', id);

@@ -101,8 +101,15 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
     return { dryRun: false, plan, written, revoked };
   };
   try {
-    // A dry run changes nothing and takes no lock; a rotation holds its environment.
-    return await (input.dryRun ? run() : withLocks(() => [`env/${input.environment}`], run));
+    // A dry run changes nothing and takes no lock. A rotation that restarts services holds its
+    // environment (no other run restarts or changes it meanwhile); one without consumers changes
+    // only its own places (one recipe's in one environment, the config check makes sure), so it
+    // holds just those: many such secrets of one environment rotate side by side.
+    const locks = async () =>
+      (await secrets.secretConsumers(target)).length
+        ? [`env/${input.environment}`]
+        : [`secret/${input.secret}/${input.environment}`];
+    return await (input.dryRun ? run() : withLocks(locks, run));
   } catch (err) {
     tracker.finish('failed');
     throw runFailure(err);
