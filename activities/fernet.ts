@@ -20,8 +20,10 @@ const b64urlPadded = (b: Buffer) => b.toString('base64').replaceAll('+', '-').re
 export const fernetKey = () => b64urlPadded(randomBytes(32));
 
 export function parseFernetKey(key: string): { signing: Buffer; encryption: Buffer } {
-  const raw = fromB64url(key.trim());
-  if (!raw || raw.length !== 32) throw new Error('not a Fernet key (URL-safe base64 of 32 bytes)');
+  // 44 characters with the padding, as Python's Fernet() requires.
+  const raw = key.length === 44 ? fromB64url(key) : undefined;
+  if (!raw || raw.length !== 32)
+    throw new Error('not a Fernet key (URL-safe base64 of 32 bytes, 44 characters)');
   return { signing: raw.subarray(0, 16), encryption: raw.subarray(16) };
 }
 
@@ -52,8 +54,9 @@ export function fernetDecrypt(
     throw new Error('invalid token');
   const ts = Number(data.readBigUInt64BE(1));
   const now = opts.nowS ?? Math.floor(Date.now() / 1000);
-  if (ts > now + MAX_CLOCK_SKEW_S) throw new Error('invalid token');
-  if (opts.ttlS !== undefined && ts + opts.ttlS < now) throw new Error('invalid token');
+  // As Python's: the time checks apply with a TTL only.
+  if (opts.ttlS !== undefined && (ts > now + MAX_CLOCK_SKEW_S || ts + opts.ttlS < now))
+    throw new Error('invalid token');
   const body = data.subarray(0, data.length - 32);
   const mac = data.subarray(data.length - 32);
   for (const key of keys) {

@@ -79,6 +79,13 @@ export class PostgresServer {
 
   /** Sets `role`'s password (new logins need it from now on). */
   async setPassword(role: string, password: string): Promise<void> {
+    // SASLprep (which PostgreSQL applies) leaves printable ASCII as it is; other characters it may
+    // change, and the verifier would then not match.
+    if (!/^[\x21-\x7e]+$/.test(password))
+      throw fail(
+        FailureType.BadInput,
+        `store ${this.name}: role ${role}: the new password is not printable ASCII (not shown)`,
+      );
     await this.asAdmin(async (c) => {
       // ALTER ROLE takes no parameters: the name and the verifier are quoted by the client library.
       await c.query(
@@ -89,14 +96,16 @@ export class PostgresServer {
 
   /** Logs in as `role` with a new connection; the error says why not (never the password). */
   async tryLogin(role: string, password: string, database?: string): Promise<string> {
+    let c: Client | undefined;
     try {
-      const c = await this.connect(role, password, database);
+      c = await this.connect(role, password, database);
       await c.query('SELECT 1');
-      await c.end();
       return '';
     } catch (err) {
       const e = err as { code?: string; message?: string };
       return `login as ${role} failed: ${e.code ?? ''} ${e.message ?? ''}`.trim();
+    } finally {
+      await c?.end().catch(() => undefined);
     }
   }
 }

@@ -9,6 +9,7 @@
 // `alternating` (two login roles with the same grants, taking turns): the first write gives the
 // role not in use a fresh password and then stores {"username", "password"} naming it; the role
 // in use keeps its password, so the consumers log in all along, before and after their restart.
+import { createHash } from 'node:crypto';
 import { asyncLocalStorage } from '@temporalio/activity';
 import { type GatePolicy, gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
@@ -27,6 +28,9 @@ import { SsmStore } from './ssm-store';
 export interface SecretTarget {
   secret: string;
   env: string;
+  /** The recipe as the approved plan saw it (a digest): every later step refuses a recipe that
+   * changed since (other consumers, commands or probes than the ones approved). */
+  recipe?: string;
 }
 
 export interface LocationPlan {
@@ -39,6 +43,8 @@ export interface LocationPlan {
 }
 
 export interface SecretPlan extends SecretTarget {
+  /** The recipe's digest: later steps carry it and refuse a changed recipe. */
+  recipe: string;
   locations: LocationPlan[];
   /** `alternating`: the role in use now, and the one the rotation gives a fresh password. */
   alternate?: { from: string; to: string };
@@ -65,6 +71,8 @@ export interface LocationStep extends SecretTarget {
   phase?: Phase;
 }
 
+/** The running activity's cancellation (a lost worker's attempt is cancelled at its heartbeat). */
+const signal = () => asyncLocalStorage.getStore()?.cancellationSignal;
 const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const typeOf = (err: unknown) => (err as { type?: FailureType } | null)?.type;
 
@@ -74,6 +82,10 @@ export interface SecretDeps {
 }
 
 const fill = (template: string, env: string) => template.replaceAll('{env}', env);
+
+/** A recipe's digest: what the plan approved (consumers, commands, probes, locations). */
+export const recipeDigest = (recipe: SecretRecipe) =>
+  createHash('sha256').update(JSON.stringify(recipe)).digest('hex').slice(0, 16);
 
 export function probeText(p: SecretRecipe['verify'][number]): string {
   if ('http' in p) return `GET ${p.http} -> ${p.status}`;
@@ -98,7 +110,7 @@ function credential(value: string, where: string): { username: string; password:
 export function createSecretActivities(deps: SecretDeps) {
   const { config } = deps;
 
-  function recipeOf({ secret, env }: SecretTarget): SecretRecipe {
+  function recipeOf({ secret, env, recipe: approved }: SecretTarget): SecretRecipe {
     const recipe = config.secrets[secret];
     if (!recipe)
       throw fail(
@@ -109,6 +121,11 @@ export function createSecretActivities(deps: SecretDeps) {
       throw fail(
         FailureType.BadInput,
         `secret ${secret} is not rotated in environment "${env}" (its environments: ${recipe.environments.join(', ')})`,
+      );
+    if (approved !== undefined && approved !== recipeDigest(recipe))
+      throw fail(
+        FailureType.PolicyViolation,
+        `secret ${secret}: its recipe in the worker's config is not the one the plan was made with; the config changed since the plan`,
       );
     return recipe;
   }
@@ -192,6 +209,19 @@ export function createSecretActivities(deps: SecretDeps) {
     return generate(gen, { env: t.env, secret: t.secret });
   }
 
+  /** What a consumer might print of a value: all of it, an alternating value's password, each
+   * key of a list (empty and very short pieces left out: they would mangle the message). */
+  function secretParts(recipe: SecretRecipe, value: string): string[] {
+    const parts = [value];
+    if (recipe.strategy === 'alternating') {
+      try {
+        parts.push(credential(value, '').password);
+      } catch {}
+    }
+    if (recipe.strategy === 'keyring') parts.push(...value.split(recipe.keyring?.separator ?? ','));
+    return parts.map((p) => p.trim()).filter((p) => p.length >= 8);
+  }
+
   /** The version this run wrote at `name`, if it did. */
   async function writtenBy(secrets: SecretStore, name: string, runId: string, step: Phase = 'write') {
     return (await secrets.listVersions(name)).find(
@@ -221,13 +251,26 @@ export function createSecretActivities(deps: SecretDeps) {
 
   /** The list a keyring rotation writes: the new key first, then the old ones. For Fernet keys,
    * checked before it is written: what each old key sealed opens with the new list. */
-  function withNewKey(recipe: SecretRecipe, key: string, old: string[]): string {
-    const list = [key, ...old];
+  function withNewKey(recipe: SecretRecipe, key: string, old: string[], where: string): string {
+    const sep = recipe.keyring?.separator ?? ',';
+    if (key.includes(sep))
+      throw fail(
+        FailureType.BadInput,
+        `${where}: the new key holds the list's separator "${sep}" (key not shown)`,
+      );
+    const joined = [key, ...old].join(sep);
+    // What consumers will parse: the same keys, in order, and (Fernet) opening what each old one sealed.
+    const parsed = keyList(recipe, joined, where);
+    if (parsed.length !== old.length + 1 || parsed[0] !== key)
+      throw fail(
+        FailureType.BadInput,
+        `${where}: the new list does not read back as written (value not shown)`,
+      );
     if (recipe.generator.type === 'fernet')
       for (const k of old)
-        if (fernetDecrypt(list, fernetEncrypt(k, 'rekey')).toString() !== 'rekey')
-          throw fail(FailureType.BadInput, 'the new key list does not open what the old keys sealed');
-    return list.join(recipe.keyring?.separator ?? ',');
+        if (fernetDecrypt(parsed, fernetEncrypt(k, 'rekey')).toString() !== 'rekey')
+          throw fail(FailureType.BadInput, `${where}: the new list does not open what the old keys sealed`);
+    return joined;
   }
 
   return {
@@ -259,7 +302,9 @@ export function createSecretActivities(deps: SecretDeps) {
       }
       let alternate: SecretPlan['alternate'];
       if (recipe.strategy === 'alternating' && recipe.alternate) {
-        const { store, users } = recipe.alternate;
+        const { store } = recipe.alternate;
+        // `{env}` in the role names gives each environment its own pair.
+        const users = recipe.alternate.users.map((u) => fill(u, t.env));
         const first = locations[0] as LocationPlan;
         const from = credential(
           await valueAt(t, { version: first.current }),
@@ -270,7 +315,7 @@ export function createSecretActivities(deps: SecretDeps) {
             FailureType.BadInput,
             `secret ${t.secret} in ${t.env}: ${first.store}:${first.name} names role "${from}", not one of ${users.join(', ')}; nothing was changed`,
           );
-        const to = users[0] === from ? users[1] : users[0];
+        const to = (users[0] === from ? users[1] : users[0]) as string;
         if (!(await postgresServer(store).roleCanLogin(to)))
           throw fail(
             FailureType.BadInput,
@@ -310,6 +355,7 @@ export function createSecretActivities(deps: SecretDeps) {
       ];
       return {
         ...t,
+        recipe: recipeDigest(recipe),
         locations,
         ...(alternate ? { alternate } : {}),
         ...(keyring ? { keyring } : {}),
@@ -337,8 +383,24 @@ export function createSecretActivities(deps: SecretDeps) {
           return 'role';
         }
         const phase = input.phase ?? 'write';
+        const label = async (version: string) => {
+          if (!(l.secrets instanceof SsmStore)) return;
+          await l.secrets.label(l.name, version, ['current']);
+          await l.secrets.label(l.name, input.expect.current, ['previous']);
+        };
         const done = await writtenBy(l.secrets, l.name, input.runId, phase);
-        if (done) return done.version;
+        if (done) {
+          // A retry after the write: the labels may not have followed.
+          await label(done.version);
+          return done.version;
+        }
+        // The place is as the plan (or the first phase) left it, or nobody approved this write.
+        const newest = (await l.secrets.listVersions(l.name)).at(-1)?.version;
+        if (newest !== input.expect.current)
+          throw fail(
+            FailureType.PolicyViolation,
+            `${l.store}:${l.name} changed since the plan (now version ${newest}, the plan had ${input.expect.current}); nothing was written there`,
+          );
         let value: string;
         const recipe = recipeOf(input);
         const where = `${l.store}:${l.name}`;
@@ -346,11 +408,14 @@ export function createSecretActivities(deps: SecretDeps) {
           // The new key in front of the list as the plan found it; after the overlap, alone.
           const old = keyList(recipe, await valueAt(input, { version: input.expect.current }), where);
           value =
-            phase === 'drop' ? (old[0] as string) : withNewKey(recipe, await newValue(input, recipe), old);
+            phase === 'drop'
+              ? (old[0] as string)
+              : withNewKey(recipe, await newValue(input, recipe), old, where);
         } else if (input.index === 0) {
           value = await newValue(input, recipe);
           if (recipe.alternate && input.alternateTo) {
             // The role not in use takes the password before any location names it.
+            signal()?.throwIfAborted();
             await postgresServer(recipe.alternate.store).setPassword(input.alternateTo, value);
             value = JSON.stringify({ username: input.alternateTo, password: value });
           }
@@ -381,7 +446,15 @@ export function createSecretActivities(deps: SecretDeps) {
           await l.server.setPassword(l.name, await valueAt(input, { version: input.firstPrevious }));
           return 'role';
         }
-        if (!(await writtenBy(l.secrets, l.name, input.runId, input.phase))) return input.expect.current;
+        const mine = await writtenBy(l.secrets, l.name, input.runId, input.phase);
+        if (!mine) return input.expect.current;
+        // Someone else's value written after ours stays: it is theirs to put back.
+        const newest = (await l.secrets.listVersions(l.name)).at(-1);
+        if (newest && newest.version !== mine.version && newest.tags.rekeyRunId !== input.runId)
+          throw fail(
+            FailureType.RestoreFailed,
+            `${l.store}:${l.name}: version ${newest.version} was written by someone else after this run's ${mine.version}; left as it is`,
+          );
         const ref = await restoreVersion(l.secrets, l.name, input.expect.current, input.runId);
         if (l.secrets instanceof SsmStore) await l.secrets.label(l.name, ref.version, ['current']);
         return ref.version;
@@ -409,7 +482,7 @@ export function createSecretActivities(deps: SecretDeps) {
       let message = errorMessage(failed.reason);
       for (const version of t.values) {
         const value = await valueAt(t, { version }).catch(() => '');
-        if (value) message = message.replaceAll(value, '[secret]');
+        for (const part of secretParts(recipe, value)) message = message.replaceAll(part, '[secret]');
       }
       throw fail(typeOf(failed.reason) ?? FailureType.CommandFailed, message);
     },

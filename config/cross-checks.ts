@@ -186,8 +186,39 @@ function checkSecrets(cfg: Config, issue: Issue) {
     owner.set(`${k.store}\0${k.secret}`, `keyring ${ring}`);
   if (cfg.codec && 'store' in cfg.codec)
     owner.set(`${cfg.codec.store}\0${cfg.codec.secret}`, 'the codec keyring');
+  // A postgres store's admin password and role: rotating them as a recipe would lock rekey out.
+  for (const [storeName, store] of Object.entries(cfg.stores))
+    if (store.type === 'postgres') {
+      if ('store' in store.password)
+        owner.set(`${store.password.store}\0${store.password.name}`, `the admin password of ${storeName}`);
+      owner.set(`${storeName}\0${store.user}`, `the admin role of ${storeName}`);
+    }
   for (const [secretName, recipe] of Object.entries(cfg.secrets)) {
     const at = (...path: (string | number)[]) => ['secrets', secretName, ...path];
+    // An alternating recipe's two roles are places too, each environment's own.
+    if (recipe.alternate) {
+      const { store, users } = recipe.alternate;
+      for (const envName of recipe.environments)
+        for (const user of users) {
+          const key = `${store}\0${user.replaceAll('{env}', envName)}`;
+          const other = owner.get(key);
+          if (other && other !== `${secretName} in ${envName}`) {
+            issue(
+              at('alternate', 'users'),
+              `role ${user.replaceAll('{env}', envName)} on ${store} is already where ${other} lives${recipe.environments.length > 1 ? ' (put {env} in the role names?)' : ''}`,
+            );
+            break;
+          }
+          owner.set(key, `${secretName} in ${envName}`);
+        }
+    }
+    recipe.verify.forEach((p, i) => {
+      if ('postgresLogin' in p && !p.user && recipe.strategy !== 'alternating')
+        issue(
+          at('verify', i, 'user'),
+          'missing: the role to log in as (only an alternating recipe names it in its value)',
+        );
+    });
     recipe.locations.forEach((l, i) => {
       for (const envName of recipe.environments) {
         const store = l.store ?? cfg.environments[envName]?.store;

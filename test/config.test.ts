@@ -241,6 +241,44 @@ describe('config', () => {
       'secrets.keys.revoke: a keyring recipe drops its old keys instead',
       'secrets.plain.keyring: only for strategy: keyring',
     ]);
+    doc.stores.pg = {
+      type: 'postgres',
+      host: 'db',
+      user: 'rekey_admin',
+      password: { store: 'kv-prod', name: 'pg-admin' },
+    };
+    doc.secrets = {
+      login: {
+        environments: ['prod', 'test'],
+        strategy: 'alternating',
+        generator: { type: 'password' },
+        alternate: { store: 'pg', users: ['app_a', 'app_b'] },
+        locations: [{ store: 'ssm', name: '/app/{env}/LOGIN' }],
+      },
+      admin: {
+        environments: ['prod'],
+        generator: { type: 'password' },
+        locations: [{ name: 'pg-admin' }],
+        verify: [{ postgresLogin: 'pg' }],
+      },
+      roles: {
+        environments: ['prod'],
+        generator: { type: 'password' },
+        locations: [
+          { store: 'pg', name: 'app' },
+          { store: 'ssm', name: '/app/{env}/ROLE' },
+          { store: 'pg', name: 'rekey_admin' },
+        ],
+      },
+    };
+    assert.deepEqual(problems(doc), [
+      'secrets.login.alternate.users: role app_a on pg is already where login in prod lives (put {env} in the role names?)',
+      'secrets.admin.verify.0.user: missing: the role to log in as (only an alternating recipe names it in its value)',
+      'secrets.admin.locations.0.name: kv-prod:pg-admin is already where the admin password of pg lives',
+      'secrets.roles.locations.2.name: pg:rekey_admin is already where the admin role of pg lives',
+      'secrets.roles.locations.0.store: the first location must be a store rekey can read back (a postgres role cannot)',
+    ]);
+    delete doc.stores.pg;
     doc.environments.prod.store = 'ssm';
     doc.secrets = {};
     assert.match(

@@ -11,12 +11,15 @@ import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { openHost } from '../activities/hosts';
 import { PostgresServer } from '../activities/postgres-role';
+import { createSecretActivities } from '../activities/secret-rotation';
 import { createSecretStore } from '../activities/secret-store';
 import { SsmStore } from '../activities/ssm-store';
 import { startSecretRotation } from '../client/runs';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
+import { storeRegistry } from '../worker/worker';
 import { progressQuery } from '../workflows/messages';
+import { namedFailure } from './assertions';
 import {
   assertNoSecrets,
   failureOf,
@@ -438,11 +441,13 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     const server = new PostgresServer('pg', config.stores.pg as never, async () => '');
     assert.equal(await server.tryLogin('legacy', FIRST.legacy), '', 'the old password works again');
     assert.equal((await ssm.get(param('PG_LEGACY'))).value, FIRST.legacy);
-    // Both passwords reached the server as SCRAM verifiers, never as text.
+    // The tried password and the old one put back reached the server as SCRAM verifiers only.
     const log = readFileSync(join(t.dir, 'pg', 'log'), 'utf8');
-    assert.match(log, /ALTER ROLE "legacy" PASSWORD 'SCRAM-SHA-256\$4096:/);
-    assert.doesNotMatch(log, /PASSWORD '(?!SCRAM-SHA-256\$)/);
-    assertNoSecrets(log, [FIRST.legacy, FIRST.db]);
+    assert.equal(log.match(/ALTER ROLE "legacy" PASSWORD 'SCRAM-SHA-256\$4096:/g)?.length, 2);
+    assert.doesNotMatch(log, /PASSWORD E?'(?!SCRAM-SHA-256\$)/);
+    const tried = (await ssm.get(param('PG_LEGACY'), '2')).value;
+    assert.notEqual(tried, FIRST.legacy);
+    assertNoSecrets(log, [FIRST.legacy, FIRST.db, tried]);
   });
 
   it('PostgreSQL, alternating: the other role takes a fresh password and no login fails', async () => {
@@ -578,6 +583,35 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     } finally {
       await rekey('schedule', 'delete', id);
     }
+  });
+
+  it('a step refuses what the plan did not approve: a changed recipe, another place, a newer version', async () => {
+    const a = createSecretActivities({ config, store: storeRegistry(config) });
+    const target = { secret: 'db-password', env: 'local' };
+    const plan = await a.planSecretRotation(target);
+    const step = { ...target, recipe: plan.recipe, runId: 'refusals', index: 1, source: '1' };
+    const second = plan.locations[1] as (typeof plan.locations)[number];
+    await assert.rejects(
+      a.writeSecretLocation({ ...step, recipe: 'another-recipe', expect: second }),
+      namedFailure(
+        'PolicyViolation',
+        /its recipe in the worker's config is not the one the plan was made with/,
+      ),
+    );
+    await assert.rejects(
+      a.writeSecretLocation({ ...step, expect: { ...second, name: '/elsewhere' } }),
+      namedFailure('PolicyViolation', /location 2 is ssm:.* but the plan had ssm:\/elsewhere/),
+    );
+    // Someone wrote a version after the plan: nothing is written over it.
+    await ssm.set(second.name, 'written-by-someone-else-0123456789', {});
+    await assert.rejects(
+      a.writeSecretLocation({ ...step, expect: second }),
+      namedFailure('PolicyViolation', /changed since the plan .*nothing was written there/),
+    );
+    await assert.rejects(
+      a.restartConsumers({ secret: 'runner-token', env: 'local', recipe: plan.recipe, values: [] }),
+      namedFailure('PolicyViolation', /not the one the plan was made with/),
+    );
   });
 
   it('secret status: version, age, who wrote it, when it is due', async () => {

@@ -49,17 +49,34 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
     `${input.dryRun ? 'plan a rotation of' : 'rotate'} secret ${input.secret} in ${input.environment}`,
   );
   const gates = new Gates(tracker, { type: 'rotateSecret', input: rawInput as Record<string, unknown> });
-  const run = async (): Promise<RotateSecretResult> => {
+  // A dry run changes nothing and takes no lock. A rotation always holds its own recipe in its
+  // environment (its places are that recipe's only: the config check makes sure); one that
+  // restarts services also holds the environment (no other run restarts or changes it
+  // meanwhile). Many secrets without consumers of one environment rotate side by side.
+  let lockedFor: string[] = [];
+  const locked = <T>(fn: () => Promise<T>): Promise<T> =>
+    input.dryRun
+      ? fn()
+      : withLocks(async () => {
+          lockedFor = await secrets.secretConsumers(target);
+          return [
+            `secret/${input.secret}/${input.environment}`,
+            ...(lockedFor.length ? [`env/${input.environment}`] : []),
+          ];
+        }, fn);
+
+  const first = async () => {
     const plan = await tracker.run(
       'plan',
       () => secrets.planSecretRotation(target),
       (p) => p.text.join('\n'),
     );
-    if (input.dryRun) {
-      tracker.skipRest('dry run');
-      tracker.finish('completed');
-      return { dryRun: true, plan, written: [], revoked: false };
-    }
+    if (input.dryRun) return { plan, written: [] as string[] };
+    if (plan.consumers.join() !== lockedFor.join())
+      throw fail(
+        FailureType.PolicyViolation,
+        "the recipe's consumers changed while the run took its locks; start it again",
+      );
     if (plan.approvalRequired) {
       const outcome = await gates.approval({
         name: 'approval',
@@ -69,51 +86,62 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
       if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
     } else tracker.set('approval', 'skipped', `${input.environment} requires no approval`);
     const written = await replace(tracker, plan);
+    if (plan.revoke) await revoke(tracker, plan);
+    else
+      tracker.set(
+        'revoke',
+        'skipped',
+        plan.keyring ? 'the old keys are dropped after the overlap' : 'the recipe has no revoke',
+      );
+    return { plan, written };
+  };
+
+  try {
+    const { plan, written } = await locked(first);
+    if (input.dryRun) {
+      tracker.skipRest('dry run');
+      tracker.finish('completed');
+      return { dryRun: true, plan, written: [], revoked: false };
+    }
     if (plan.keyring) {
-      // What the old keys sealed still opens while they stay; then they go. A cancel during the
-      // wait leaves the list with every key (the run ends there, safe).
+      // What the old keys sealed still opens while they stay; then they go. The wait holds no
+      // lock (other runs of the environment go on); the drop takes them again and writes only
+      // where the first phase's version is still the newest. A cancel during the wait leaves the
+      // list with every key (safe).
       const overlap = plan.keyring.overlap;
       await tracker.run('overlap', () =>
         sleep(parseDuration(overlap), { summary: `keep the old keys ${overlap}` }),
       );
       const phase1 = plan.locations.map((l, i) => ({ ...l, current: written[i] as string }));
-      written.splice(0, written.length, ...(await replace(tracker, plan, 'drop', phase1)));
+      const dropped = await locked(() => replace(tracker, plan, 'drop', phase1));
+      written.splice(0, written.length, ...dropped);
     }
-    let revoked = false;
-    if (plan.revoke) {
-      await tracker.run('revoke', async () => {
-        try {
-          await writing('revoke the old value').revokeOldSecret({
-            ...target,
-            index: 0,
-            expect: plan.locations[0] as SecretPlan['locations'][number],
-          });
-        } catch (err) {
-          throw fail(
-            FailureType.CommandFailed,
-            `the new value is in place and verified, but the old one was NOT revoked: ${errorText(err)}`,
-          );
-        }
-      });
-      revoked = true;
-    } else tracker.set('revoke', 'skipped', 'the recipe has no revoke');
     tracker.finish('completed');
-    return { dryRun: false, plan, written, revoked };
-  };
-  try {
-    // A dry run changes nothing and takes no lock. A rotation that restarts services holds its
-    // environment (no other run restarts or changes it meanwhile); one without consumers changes
-    // only its own places (one recipe's in one environment, the config check makes sure), so it
-    // holds just those: many such secrets of one environment rotate side by side.
-    const locks = async () =>
-      (await secrets.secretConsumers(target)).length
-        ? [`env/${input.environment}`]
-        : [`secret/${input.secret}/${input.environment}`];
-    return await (input.dryRun ? run() : withLocks(locks, run));
+    return { dryRun: false, plan, written, revoked: plan.revoke };
   } catch (err) {
     tracker.finish('failed');
     throw runFailure(err);
   }
+}
+
+/** Retires the old value; a failure says the new one is in place. */
+async function revoke(tracker: ProgressTracker, plan: SecretPlan): Promise<void> {
+  await tracker.run('revoke', async () => {
+    try {
+      await writing('revoke the old value').revokeOldSecret({
+        secret: plan.secret,
+        env: plan.env,
+        recipe: plan.recipe,
+        index: 0,
+        expect: plan.locations[0] as SecretPlan['locations'][number],
+      });
+    } catch (err) {
+      throw fail(
+        FailureType.CommandFailed,
+        `the new value is in place and verified, but the old one was NOT revoked: ${errorText(err)}`,
+      );
+    }
+  });
 }
 
 /** Writes, restarts and probes; on a failure or a cancel, puts every location back (reverse
@@ -125,7 +153,8 @@ async function replace(
   from: SecretPlan['locations'] = plan.locations,
 ): Promise<string[]> {
   const runId = workflowInfo().runId;
-  const target = { secret: plan.secret, env: plan.env };
+  // Every step carries the recipe's digest: a recipe changed since the plan is refused.
+  const target = { secret: plan.secret, env: plan.env, recipe: plan.recipe };
   const firstPrevious = from[0]?.current ?? '';
   // A keyring's second phase has steps of its own.
   const step = (name: 'write' | 'restart' | 'verify') =>
@@ -189,7 +218,10 @@ async function replace(
       }
       if (restarted)
         try {
-          await undoing('restart on the old value').restartConsumers({ ...target, values: [firstPrevious] });
+          await undoing('restart on the old value').restartConsumers({
+            ...target,
+            values: [firstPrevious, ...(written[0] ? [written[0]] : [])],
+          });
         } catch (undoErr) {
           problems.push(`consumers NOT restarted on the old value (${errorText(undoErr)})`);
         }
