@@ -440,10 +440,13 @@ export function createSecretActivities(deps: SecretDeps) {
     async restoreSecretLocation(
       input: LocationStep & { runId: string; firstPrevious: string },
     ): Promise<string> {
-      const l = planned(input);
+      // Putting back what this run wrote is what the approved plan implies, even if the recipe
+      // changed since (only the place itself must still be the plan's).
+      const open = { ...input, recipe: undefined };
+      const l = planned(open);
       return heartbeating(async () => {
         if (l.kind === 'role') {
-          await l.server.setPassword(l.name, await valueAt(input, { version: input.firstPrevious }));
+          await l.server.setPassword(l.name, await valueAt(open, { version: input.firstPrevious }));
           return 'role';
         }
         const mine = await writtenBy(l.secrets, l.name, input.runId, input.phase);

@@ -608,6 +608,16 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       a.writeSecretLocation({ ...step, expect: second }),
       namedFailure('PolicyViolation', /changed since the plan .*nothing was written there/),
     );
+    // A put-back is not refused for a changed recipe: here it has nothing of this run's to undo.
+    assert.equal(
+      await a.restoreSecretLocation({
+        ...step,
+        recipe: 'another-recipe',
+        expect: second,
+        firstPrevious: '1',
+      }),
+      second.current,
+    );
     await assert.rejects(
       a.restartConsumers({ secret: 'runner-token', env: 'local', recipe: plan.recipe, values: [] }),
       namedFailure('PolicyViolation', /not the one the plan was made with/),
