@@ -259,6 +259,16 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       await local.exec(consumer(app, port, '').stop, { cwd: dir });
   }
 
+  /** bin/rekey with this suite's config, on its namespace and task queue. */
+  const rekey = (...args: string[]) =>
+    rekeyAsync([...args, '--config', configFile], {
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: testEnv().temporal.address,
+        TEMPORAL_NAMESPACE: 'secrets',
+        REKEY_TASK_QUEUE: fx.taskQueue,
+      },
+    });
   const rotate = (secret: string, dryRun = false) =>
     startSecretRotation(
       fx.client,
@@ -270,16 +280,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
 
   it('a dry run shows the plan and changes nothing', async () => {
     await fx.withWorker(config, async () => {
-      const env = {
-        ...process.env,
-        TEMPORAL_ADDRESS: testEnv().temporal.address,
-        TEMPORAL_NAMESPACE: 'secrets',
-        REKEY_TASK_QUEUE: fx.taskQueue,
-      };
-      const r = await rekeyAsync(
-        ['secret', 'rotate', 'runner-token', '--env', 'local', '--dry-run', '--config', configFile],
-        { env },
-      );
+      const r = await rekey('secret', 'rotate', 'runner-token', '--env', 'local', '--dry-run');
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /1\. write ssm:\/secrets-\w+\/local\/RUNNER_TOKEN \(now version 1\)/);
       assert.match(r.stdout, /2\. write kv-local:runner-token/);
@@ -532,36 +533,11 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
   });
 
   it('a schedule every 90 days; triggered, it rotates', async () => {
-    const env = {
-      ...process.env,
-      TEMPORAL_ADDRESS: testEnv().temporal.address,
-      TEMPORAL_NAMESPACE: 'secrets',
-      REKEY_TASK_QUEUE: fx.taskQueue,
-    };
-    const rekey = (...args: string[]) => rekeyAsync([...args, '--config', configFile], { env });
-    const unattended = await rekey(
-      'schedule',
-      'create',
-      'secret',
-      'db-password',
-      '--env',
-      'local',
-      '--every',
-      '90d',
-    );
+    const create = ['schedule', 'create', 'secret', 'db-password', '--env', 'local', '--every', '90d'];
+    const unattended = await rekey(...create);
     assert.equal(unattended.code, 2);
     assert.match(unattended.stderr, /would change it unattended: pass --yes/);
-    const created = await rekey(
-      'schedule',
-      'create',
-      'secret',
-      'db-password',
-      '--env',
-      'local',
-      '--every',
-      '90d',
-      '--yes',
-    );
+    const created = await rekey(...create, '--yes');
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stdout, /^rotate-secret\/db-password\/local: active\n {2}every: 90 days;/);
     assert.match(created.stdout, /next: \d{4}-\d\d-\d\dT06:00:00\.000Z/);
