@@ -55,7 +55,27 @@ export async function generate(
           FailureType.CommandFailed,
           `secret ${where.secret}: the generator command printed nothing on ${where.host.name}`,
         );
-      return value;
+      return gen.fields
+        ? credentialOf(value, gen.fields, `secret ${where.secret}: the generator command`)
+        : value;
     }
   }
+}
+
+/** A credential of several fields (an access key pair) as one value: `text` must be a JSON object
+ * with exactly `fields`, each a non-empty string; kept in the fields' order. Never quoted. */
+export function credentialOf(text: string, fields: string[], what: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {}
+  const obj = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  const wrong = fields.filter((f) => typeof obj[f] !== 'string' || !obj[f]);
+  const extra = Object.keys(obj).filter((k) => !fields.includes(k));
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || wrong.length || extra.length)
+    throw fail(
+      FailureType.BadInput,
+      `${what} did not print a JSON object with the string fields ${fields.join(', ')}${wrong.length && typeof parsed === 'object' ? ` (missing or empty: ${wrong.join(', ')})` : ''}${extra.length ? ` (unexpected: ${extra.join(', ')})` : ''}; output not shown`,
+    );
+  return JSON.stringify(Object.fromEntries(fields.map((f) => [f, obj[f]])));
 }

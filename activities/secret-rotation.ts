@@ -10,6 +10,7 @@
 // role not in use a fresh password and then stores {"username", "password"} naming it; the role
 // in use keeps its password, so the consumers log in all along, before and after their restart.
 import { createHash } from 'node:crypto';
+import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { asyncLocalStorage } from '@temporalio/activity';
 import { type GatePolicy, gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
@@ -53,6 +54,9 @@ export interface SecretPlan extends SecretTarget {
   consumers: string[];
   probes: string[];
   revoke: boolean;
+  /** The new value is issued elsewhere (a command generator) and revoked there too when the
+   * rotation fails after making it (put back everywhere, it is nobody's). */
+  revokeUnused?: boolean;
   approvalRequired: boolean;
   approval?: GatePolicy;
   /** Lines for the dry run, the gate and the Web UI. */
@@ -91,7 +95,20 @@ export function probeText(p: SecretRecipe['verify'][number]): string {
   if ('http' in p) return `GET ${p.http} -> ${p.status}`;
   if ('postgresLogin' in p)
     return `log in to ${p.postgresLogin} as ${p.user ?? 'the new user'} with the new value`;
+  if ('s3' in p) return `S3 HeadBucket ${p.s3}${p.endpoint ? ` at ${p.endpoint}` : ''} with the new key pair`;
   return `${p.command}${p.expect ? ` prints /${p.expect}/` : ''}${p.secretOnStdin ? ' (new value on stdin)' : ''}`;
+}
+
+/** One field of a `fields` credential (a location's `field`), or the whole value. */
+function project(value: string, field: string | undefined, where: string): string {
+  if (field === undefined) return value;
+  let v: unknown;
+  try {
+    v = JSON.parse(value)?.[field];
+  } catch {}
+  if (typeof v !== 'string')
+    throw fail(FailureType.BadInput, `${where}: the credential has no field "${field}" (value not shown)`);
+  return v;
 }
 
 /** An alternating recipe's value: the role to log in as and its password. */
@@ -175,6 +192,13 @@ export function createSecretActivities(deps: SecretDeps) {
     return (await first.secrets.get(first.name, opts.version)).value;
   }
 
+  /** What location `index` holds of version `version` of the first location: all of it, or its
+   * `field`. */
+  async function fieldAt(t: LocationStep, version: string): Promise<string> {
+    const l = recipeOf(t).locations[t.index];
+    return project(await valueAt(t, { version }), l?.field, `${t.expect.store}:${t.expect.name}`);
+  }
+
   function onEnvHost<T>(env: string, fn: (h: Host) => Promise<T>): Promise<T> {
     const hostName = config.environments[env]?.host as string;
     return withHost(hostName, config.hosts[hostName] as never, fn);
@@ -219,6 +243,11 @@ export function createSecretActivities(deps: SecretDeps) {
       } catch {}
     }
     if (recipe.strategy === 'keyring') parts.push(...value.split(recipe.keyring?.separator ?? ','));
+    if (recipe.generator.type === 'command' && recipe.generator.fields)
+      for (const f of recipe.generator.fields)
+        try {
+          parts.push(project(value, f, ''));
+        } catch {}
     return parts.map((p) => p.trim()).filter((p) => p.length >= 8);
   }
 
@@ -333,6 +362,11 @@ export function createSecretActivities(deps: SecretDeps) {
         };
       }
       const approvalRequired = config.approvals.requiredFor.includes(t.env);
+      const revokeUnused = recipe.generator.type === 'command' && recipe.revoke !== undefined;
+      const fieldOf = (i: number) => {
+        const f = recipe.locations[i]?.field;
+        return f ? ` (field ${f})` : '';
+      };
       const probes = recipe.verify.map(probeText);
       const text = [
         `secret ${t.secret} in ${t.env}: new value (${recipe.generator.type}), strategy ${recipe.strategy}`,
@@ -346,12 +380,12 @@ export function createSecretActivities(deps: SecretDeps) {
           : []),
         ...locations.map((l, i) =>
           l.current === 'role'
-            ? `  ${i + 1}. set the password of role ${l.name} on ${l.store}`
-            : `  ${i + 1}. write ${l.store}:${l.name} (now version ${l.current})${alternate ? ` naming ${alternate.to}` : ''}`,
+            ? `  ${i + 1}. set the password of role ${l.name} on ${l.store}${fieldOf(i)}`
+            : `  ${i + 1}. write ${l.store}:${l.name}${fieldOf(i)} (now version ${l.current})${alternate ? ` naming ${alternate.to}` : ''}`,
         ),
         `  restart: ${recipe.consumers.join(', ') || 'none'}`,
         `  verify: ${probes.join('; ') || 'none'}`,
-        `  then ${recipe.revoke ? 'revoke the old value' : 'keep no copy of the old value beyond the stores'}; on a failure every location is put back${recipe.consumers.length ? ' and the consumers restarted' : ''}`,
+        `  then ${recipe.revoke ? 'revoke the old value' : 'keep no copy of the old value beyond the stores'}; on a failure every location is put back${recipe.consumers.length ? ' and the consumers restarted' : ''}${revokeUnused ? ', then the unused new value revoked' : ''}`,
       ];
       return {
         ...t,
@@ -362,6 +396,7 @@ export function createSecretActivities(deps: SecretDeps) {
         consumers: recipe.consumers,
         probes,
         revoke: recipe.revoke !== undefined,
+        ...(revokeUnused ? { revokeUnused } : {}),
         approvalRequired,
         ...(approvalRequired ? { approval: gatePolicy(config, [t.env]) } : {}),
         text,
@@ -379,7 +414,7 @@ export function createSecretActivities(deps: SecretDeps) {
       const l = planned(input);
       return heartbeating(async () => {
         if (l.kind === 'role') {
-          await l.server.setPassword(l.name, await valueAt(input, { version: sourceOf(input) }));
+          await l.server.setPassword(l.name, await fieldAt(input, sourceOf(input)));
           return 'role';
         }
         const phase = input.phase ?? 'write';
@@ -419,7 +454,7 @@ export function createSecretActivities(deps: SecretDeps) {
             await postgresServer(recipe.alternate.store).setPassword(input.alternateTo, value);
             value = JSON.stringify({ username: input.alternateTo, password: value });
           }
-        } else value = await valueAt(input, { version: sourceOf(input) });
+        } else value = await fieldAt(input, sourceOf(input));
         const v = await l.secrets.set(l.name, value, {
           rekeyRunId: input.runId,
           step: phase,
@@ -446,7 +481,7 @@ export function createSecretActivities(deps: SecretDeps) {
       const l = planned(open);
       return heartbeating(async () => {
         if (l.kind === 'role') {
-          await l.server.setPassword(l.name, await valueAt(open, { version: input.firstPrevious }));
+          await l.server.setPassword(l.name, await fieldAt(open, input.firstPrevious));
           return 'role';
         }
         const mine = await writtenBy(l.secrets, l.name, input.runId, input.phase);
@@ -483,10 +518,8 @@ export function createSecretActivities(deps: SecretDeps) {
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (!failed) return;
       let message = errorMessage(failed.reason);
-      for (const version of t.values) {
-        const value = await valueAt(t, { version }).catch(() => '');
-        for (const part of secretParts(recipe, value)) message = message.replaceAll(part, '[secret]');
-      }
+      for (const version of t.values)
+        message = redact(message, secretParts(recipe, await valueAt(t, { version }).catch(() => '')));
       throw fail(typeOf(failed.reason) ?? FailureType.CommandFailed, message);
     },
 
@@ -501,7 +534,8 @@ export function createSecretActivities(deps: SecretDeps) {
       // From the first attempt: a retried attempt (a lost SSH session) does not get a fresh `within`.
       const firstTry = ctx?.info.scheduledTimestampMs ?? Date.now();
       const deadline = firstTry + parseDuration(probe.within);
-      const needsValue = ('command' in probe && probe.secretOnStdin) || 'postgresLogin' in probe;
+      const needsValue =
+        ('command' in probe && probe.secretOnStdin) || 'postgresLogin' in probe || 's3' in probe;
       const value = needsValue ? await valueAt(input, { version: input.source }) : undefined;
       return heartbeating(async () => {
         let last = '';
@@ -530,6 +564,7 @@ export function createSecretActivities(deps: SecretDeps) {
             : credential(secret ?? '', `secret ${input.secret}`);
           return postgresServer(p.postgresLogin).tryLogin(login.username, login.password, p.database);
         }
+        if ('s3' in p) return tryS3(p, secret ?? '', signal);
         if ('http' in p) {
           const url = fill(p.http, env);
           try {
@@ -557,13 +592,15 @@ export function createSecretActivities(deps: SecretDeps) {
       }
     },
 
-    /** Retires the old value (the first location's version the plan found): the revoke command
-     * with it on stdin. */
-    async revokeOldSecret(input: LocationStep): Promise<void> {
+    /** Retires the old value (the first location's version the plan found; with `unused`, the
+     * failed run's new one, `expect.current` then its version): the revoke command with it on
+     * stdin. */
+    async revokeOldSecret(input: LocationStep & { unused?: boolean }): Promise<void> {
       const recipe = recipeOf(input);
       if (!recipe.revoke) return;
       planned(input);
       const old = await valueAt(input, { version: input.expect.current });
+      const which = input.unused ? 'unused new value' : 'old value';
       const command = recipe.revoke.command;
       await heartbeating(() =>
         onEnvHost(input.env, async (host) => {
@@ -575,7 +612,7 @@ export function createSecretActivities(deps: SecretDeps) {
           if (r.code !== 0)
             throw fail(
               FailureType.CommandFailed,
-              `secret ${input.secret} in ${input.env}: the revoke command exited ${r.code}: ${r.stderr.replaceAll(old, '[old value]').trim().slice(-300)}`,
+              `secret ${input.secret} in ${input.env}: the revoke command (${which}) exited ${r.code}: ${redact(r.stderr, secretParts(recipe, old)).trim().slice(-300)}`,
             );
         }),
       );
@@ -584,3 +621,37 @@ export function createSecretActivities(deps: SecretDeps) {
 }
 
 export type SecretActivities = ReturnType<typeof createSecretActivities>;
+
+/** `text` with every part of a value cut out (the longest first: a part may hold a shorter one). */
+function redact(text: string, parts: string[]): string {
+  return [...parts].sort((a, b) => b.length - a.length).reduce((t, p) => t.replaceAll(p, '[secret]'), text);
+}
+
+/** HeadBucket signed with the access key pair in `value` ({accessKeyId, secretAccessKey}): ''
+ * when it answers 200, else what the store said (an error name, never the key). */
+async function tryS3(
+  p: { s3: string; endpoint?: string | undefined; region: string },
+  value: string,
+  signal: AbortSignal | undefined,
+): Promise<string> {
+  const { accessKeyId, secretAccessKey } = JSON.parse(value) as Record<string, string>;
+  const client = new S3Client({
+    region: p.region,
+    credentials: { accessKeyId: accessKeyId ?? '', secretAccessKey: secretAccessKey ?? '' },
+    maxAttempts: 1,
+    ...(p.endpoint ? { endpoint: p.endpoint, forcePathStyle: true } : {}),
+  });
+  try {
+    await client.send(new HeadBucketCommand({ Bucket: p.s3 }), {
+      abortSignal: signal
+        ? AbortSignal.any([signal, AbortSignal.timeout(10_000)])
+        : AbortSignal.timeout(10_000),
+    });
+    return '';
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    return `${e.name ?? 'error'}${e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : ''}`;
+  } finally {
+    client.destroy();
+  }
+}

@@ -265,7 +265,29 @@ function checkSecrets(cfg: Config, issue: Issue) {
       // The old keys are dropped after the overlap: there is no single old value to revoke.
       if (recipe.revoke) issue(at('revoke'), 'a keyring recipe drops its old keys instead');
     } else if (recipe.keyring) issue(at('keyring'), 'only for strategy: keyring');
+    // A credential of several fields: the first location holds it whole, others one field each.
+    const fields = recipe.generator.type === 'command' ? recipe.generator.fields : undefined;
+    recipe.locations.forEach((l, i) => {
+      if (l.field === undefined) return;
+      if (!fields) issue(at('locations', i, 'field'), 'only for a command generator with fields:');
+      else if (i === 0)
+        issue(at('locations', 0, 'field'), 'the first location holds the whole credential (every field)');
+      else if (!fields.includes(l.field))
+        issue(
+          at('locations', i, 'field'),
+          `"${l.field}" is not one of the generator's fields (${fields.join(', ')})${didYouMean(l.field, fields)}`,
+        );
+      else if (recipe.strategy !== 'replace')
+        issue(at('locations', i, 'field'), 'only for strategy: replace');
+    });
+    if (fields && recipe.strategy !== 'replace')
+      issue(at('generator', 'fields'), 'a credential of several fields is rotated by strategy: replace');
     recipe.verify.forEach((p, i) => {
+      if ('s3' in p && !(fields?.includes('accessKeyId') && fields.includes('secretAccessKey')))
+        issue(
+          at('verify', i, 's3'),
+          "an s3 probe signs with the value's accessKeyId and secretAccessKey: the generator must be a command with fields: [accessKeyId, secretAccessKey]",
+        );
       if ('postgresLogin' in p && !postgres(p.postgresLogin))
         issue(at('verify', i, 'postgresLogin'), `"${p.postgresLogin}" is not a postgres store`);
     });

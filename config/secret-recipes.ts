@@ -62,7 +62,17 @@ export const Generator = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('fernet') }),
   /** An externally issued credential: the command prints the new value on stdout (run on the
    * environment's host, in its app dir; REKEY_ENV and REKEY_SECRET are set). */
-  z.strictObject({ type: z.literal('command'), run: z.string().min(1) }),
+  z.strictObject({
+    type: z.literal('command'),
+    run: z.string().min(1),
+    /** A credential of several parts issued together (an access key pair: accessKeyId,
+     * secretAccessKey): the command prints a JSON object with exactly these string fields, kept
+     * as one value; a location with `field` holds one of them. */
+    fields: z
+      .array(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'letters, digits and _'))
+      .min(1)
+      .optional(),
+  }),
 ]);
 
 /** Where a secret's value is written. `{env}` in `name` is the environment's name. */
@@ -71,6 +81,9 @@ export const SecretLocation = z.strictObject({
    * environment's own store. */
   store: name.optional(),
   name: z.string().min(1),
+  /** Only this field of a `fields` credential (R2_ACCESS_KEY_ID beside R2_SECRET_ACCESS_KEY);
+   * not on the first location, which holds the whole credential. */
+  field: z.string().min(1).optional(),
 });
 
 /** A check that the consumers work with the new value, tried until it passes or `within` ends. */
@@ -88,6 +101,15 @@ export const Probe = z.union([
     postgresLogin: name,
     user: z.string().min(1).optional(),
     database: z.string().min(1).default('postgres'),
+    within,
+  }),
+  z.strictObject({
+    /** An S3 call (HeadBucket on this bucket) signed with the new access key pair: the value's
+     * `accessKeyId` and `secretAccessKey` fields. `endpoint` for an S3-compatible store (R2,
+     * MinIO); path-style addressing then. */
+    s3: z.string().min(3),
+    endpoint: z.url().optional(),
+    region: z.string().min(1).default('us-east-1'),
     within,
   }),
   z.strictObject({

@@ -279,6 +279,34 @@ describe('config', () => {
       'secrets.roles.locations.0.store: the first location must be a store rekey can read back (a postgres role cannot)',
     ]);
     delete doc.stores.pg;
+    // A credential of several fields: the first location holds it whole, others one field each.
+    const pair = { type: 'command', run: 'issue-key', fields: ['accessKeyId', 'secretAccessKey'] };
+    doc.secrets = {
+      r2: {
+        environments: ['prod'],
+        generator: pair,
+        locations: [
+          { store: 'ssm', name: '/app/{env}/R2', field: 'accessKeyId' },
+          { store: 'ssm', name: '/app/{env}/R2_ID', field: 'accesKeyId' },
+        ],
+        verify: [{ s3: 'media' }],
+      },
+      token: {
+        environments: ['prod'],
+        generator: { type: 'random' },
+        locations: [
+          { store: 'ssm', name: '/app/{env}/TOKEN' },
+          { store: 'ssm', name: '/app/{env}/TOKEN_ID', field: 'id' },
+        ],
+        verify: [{ s3: 'media', endpoint: 'https://acct.r2.cloudflarestorage.com', region: 'auto' }],
+      },
+    };
+    assert.deepEqual(problems(doc), [
+      'secrets.r2.locations.0.field: the first location holds the whole credential (every field)',
+      'secrets.r2.locations.1.field: "accesKeyId" is not one of the generator\'s fields (accessKeyId, secretAccessKey) (did you mean "accessKeyId"?)',
+      'secrets.token.locations.1.field: only for a command generator with fields:',
+      "secrets.token.verify.0.s3: an s3 probe signs with the value's accessKeyId and secretAccessKey: the generator must be a command with fields: [accessKeyId, secretAccessKey]",
+    ]);
     doc.environments.prod.store = 'ssm';
     doc.secrets = {};
     assert.match(

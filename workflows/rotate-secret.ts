@@ -200,6 +200,8 @@ async function replace(
   } catch (err) {
     // Every location is tried, whatever failed before it; then the consumers, if restarted.
     const problems: string[] = [];
+    let revokedUnused = false;
+    let unrevoked = '';
     await CancellationScope.nonCancellable(async () => {
       for (let index = reached - 1; index >= 0; index--) {
         const l = from[index] as SecretPlan['locations'][number];
@@ -225,13 +227,27 @@ async function replace(
         } catch (undoErr) {
           problems.push(`consumers NOT restarted on the old value (${errorText(undoErr)})`);
         }
+      // Put back everywhere, an issued value is nobody's: it is retired at its issuer too.
+      const fresh = written[0];
+      if (!problems.length && plan.revokeUnused && fresh)
+        try {
+          await undoing('revoke the unused new value').revokeOldSecret({
+            ...target,
+            index: 0,
+            expect: { ...(from[0] as SecretPlan['locations'][number]), current: fresh },
+            unused: true,
+          });
+          revokedUnused = true;
+        } catch (undoErr) {
+          unrevoked = `; the unused new value was NOT revoked (${errorText(undoErr)})`;
+        }
     });
     tracker.set('revoke', 'skipped', problems.length ? 'the undo failed' : 'every location was put back');
     if (problems.length)
       throw fail(FailureType.RestoreFailed, `${errorText(err)}; the undo failed: ${problems.join('; ')}`);
     throw withMore(
       err,
-      `every location was put back${restarted ? ' and the consumers restarted on the old value' : ''}`,
+      `every location was put back${restarted ? ' and the consumers restarted on the old value' : ''}${revokedUnused ? ', the unused new value revoked' : ''}${unrevoked}`,
     );
   }
   return written;
