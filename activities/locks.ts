@@ -13,6 +13,8 @@ export function createLockActivities() {
       const workflows = Context.current().client.workflow;
       const lock = await workflows.getHandle(input.workflowId).describe();
       if (lock.status.name !== 'RUNNING') return null;
+      // A run holding its own lock (a secret's rotation under its business id).
+      if (lock.type !== 'environmentLock') return input.workflowId;
       const holder = lock.parentExecution?.workflowId ?? '';
       const parent = holder
         ? await workflows.getHandle(holder, lock.parentExecution?.runId ?? undefined).describe()

@@ -242,7 +242,16 @@ async function startOnce<
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new CliError(`${what} is already running (${workflowId}); see rekey status ${workflowId}`);
+      // The id may be held as a lock by a run started under another id (the Web UI, a schedule).
+      const running = await client.workflow
+        .getHandle(workflowId)
+        .describe()
+        .catch(() => undefined);
+      const id =
+        running?.type === 'environmentLock'
+          ? (running.parentExecution?.workflowId ?? workflowId)
+          : workflowId;
+      throw new CliError(`${what} is already running (${id}); see rekey status ${id}`);
     }
     throw err;
   }

@@ -3,9 +3,14 @@
 // Format: https://github.com/openssh/openssh-portable/blob/master/PROTOCOL.sshsig
 // Supported keys: ssh-ed25519 and ecdsa-sha2-nistp256 (what ssh-keygen makes by default and what
 // hardware-backed agents offer). No Node imports: this module is bundled into workflows.
-import { ed25519 } from '@noble/curves/ed25519';
-import { p256 } from '@noble/curves/p256';
+import type * as Ed25519 from '@noble/curves/ed25519';
+import type * as P256 from '@noble/curves/p256';
 import { sha256, sha512 } from '@noble/hashes/sha2';
+
+// Setting up a curve takes milliseconds, and a workflow evaluates its modules afresh at every run:
+// they are loaded when a signature is checked, not when any run starts.
+const ed25519 = () => (require('@noble/curves/ed25519') as typeof Ed25519).ed25519;
+const p256 = () => (require('@noble/curves/p256') as typeof P256).p256;
 
 export const APPROVAL_NAMESPACE = 'rekey-approval';
 
@@ -187,7 +192,7 @@ export function verifySshSignature(
   let ok = false;
   try {
     if (publicKey.type === 'ssh-ed25519' && sigType === 'ssh-ed25519') {
-      ok = ed25519.verify(sig, signed, publicKey.point);
+      ok = ed25519().verify(sig, signed, publicKey.point);
     } else if (publicKey.type === 'ecdsa-sha2-nistp256' && sigType === 'ecdsa-sha2-nistp256') {
       const rs = new Reader(sig);
       const int32 = (b: Uint8Array) => {
@@ -198,7 +203,7 @@ export function verifySshSignature(
         return out;
       };
       const compact = concat([int32(rs.string()), int32(rs.string())]);
-      ok = p256.verify(compact, sha256(signed), publicKey.point, { lowS: false, format: 'compact' });
+      ok = p256().verify(compact, sha256(signed), publicKey.point, { lowS: false, format: 'compact' });
     }
   } catch {
     ok = false;

@@ -513,23 +513,66 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     });
   });
 
-  it('a cancel during the probes puts every location back', async () => {
+  it('one run per secret and environment, under any id; a cancel during the probes puts every location back', async () => {
     const before = (await ssm.get(param('SLOW_TOKEN'))).value;
+    const input = { secret: 'slow-token', environment: 'local' };
     await fx.withWorker(config, async () => {
-      const h = await rotate('slow-token');
+      // Started as the Web UI would, under an id of its own: it takes the secret's lock, which is
+      // the id the CLI starts the secret's rotation with.
+      const h = await fx.client.workflow.start('rotateSecret', {
+        taskQueue: fx.taskQueue,
+        workflowId: 'web-ui-slow-token',
+        args: [input],
+      });
       await until('the run to probe', async () => {
         const { raw } = await h.describe();
         return raw.pendingActivities?.some((a) => a.activityType?.name === 'probeSecret') || undefined;
       });
+      await assert.rejects(
+        rotate('slow-token'),
+        /already running \(web-ui-slow-token\); see rekey status web-ui-slow-token/,
+      );
+      const other = await fx.client.workflow.start('rotateSecret', {
+        taskQueue: fx.taskQueue,
+        workflowId: 'another-slow-token',
+        args: [input],
+      });
+      const busy = await failureOf(other.result());
+      assert.equal(busy.type, 'EnvironmentBusy');
+      assert.match(
+        busy.message,
+        /^secret slow-token\/local is in use by web-ui-slow-token; nothing was changed/,
+      );
       await h.cancel();
       const f = await h.result().then(
         () => assert.fail('cancelled'),
         (e: unknown) => e as Error,
       );
       assert.match(String((f as { cause?: Error }).cause?.name ?? f), /CancelledFailure/);
+
+      // Under the CLI's id the run is the lock itself (no child): another id is refused, naming it.
+      const cli = await rotate('slow-token');
+      await until('the CLI run to probe', async () => {
+        const { raw } = await cli.describe();
+        return raw.pendingActivities?.some((a) => a.activityType?.name === 'probeSecret') || undefined;
+      });
+      const refused = await failureOf(
+        fx.client.workflow
+          .start('rotateSecret', { taskQueue: fx.taskQueue, workflowId: 'web-ui-again', args: [input] })
+          .then((r) => r.result()),
+      );
+      assert.equal(refused.type, 'EnvironmentBusy');
+      assert.match(
+        refused.message,
+        /^secret slow-token\/local is in use by rotate-secret\/slow-token\/local;/,
+      );
+      assert.equal((await cli.describe()).status.name, 'RUNNING', 'the holder runs on');
+      await cli.cancel();
+      await assert.rejects(cli.result());
     });
     assert.equal((await ssm.get(param('SLOW_TOKEN'))).value, before);
-    assert.equal((await ssm.listVersions(param('SLOW_TOKEN'))).length, 3);
+    // Each run wrote a version and put the old value back as another.
+    assert.equal((await ssm.listVersions(param('SLOW_TOKEN'))).length, 5);
   });
 
   it('a schedule every 90 days; triggered, it rotates', async () => {

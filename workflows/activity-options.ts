@@ -2,6 +2,7 @@
 import {
   type ActivityInterfaceFor,
   type ActivityOptions,
+  type LocalActivityOptions,
   proxyActivities,
   type RetryPolicy,
 } from '@temporalio/workflow';
@@ -17,6 +18,11 @@ export const retry: RetryPolicy = {
 
 /** Store and host reads/writes: seconds each; a lost worker's attempt is retried after 30s. */
 export const shortActivity: ActivityOptions = { startToCloseTimeout: '30s', retry };
+
+/** Reads that change nothing (a recipe's consumers, a plan), run by the worker that runs the
+ * workflow task: no round trip through the server's activity queue; a lost worker's read is
+ * simply made again by the next one. */
+export const localRead: LocalActivityOptions = { startToCloseTimeout: '30s', retry };
 
 /** Restarts, roll-outs and marker waits: they heartbeat, so a killed worker's attempt is retried
  * within seconds rather than at the start-to-close timeout. */

@@ -4,6 +4,13 @@
 // is having that child running. The run releases it (cancels it and waits until it has ended)
 // before it closes, also after a failure or a cancellation; if the run is terminated or reset the
 // server ends it (parent close policy). A run that finds a lock whose holder has closed removes it.
+//
+// A secret's lock (`secret/<name>/<env>`) has the id of that secret's rotation run
+// (`rotate-secret/<name>/<env>`, the id the CLI starts it with): a run
+// started with that id holds it by running, without a child; a run started with any other id takes
+// it as a child of that id, which Temporal refuses while such a run is going (and the other way
+// round). It is the same exclusion at a fraction of the cost, which many secrets rotated side by
+// side notice.
 
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
@@ -20,10 +27,16 @@ import {
 import type { LockActivities } from '../activities/locks';
 import { FailureType, fail } from '../shared/failures';
 import { shortActivity } from './activity-options';
+import { secretWorkflowId } from './inputs';
 
 const locks = proxyActivities<LockActivities>(shortActivity);
 
-export const lockWorkflowId = (resource: string) => `lock/${resource}`;
+/** The workflow id whose running workflow holds `resource`. */
+export function lockWorkflowId(resource: string, selfHeld = true): string {
+  const [kind, secret, env] = resource.split('/');
+  if (selfHeld && kind === 'secret' && secret && env) return secretWorkflowId(secret, env);
+  return `lock/${resource}`;
+}
 
 /** Holds a lock until cancelled by its holder. It wakes once a day, which costs a few events a
  * day and bounds how far a time-skipping test server can jump while a release is in flight. */
@@ -46,6 +59,8 @@ export async function withLocks<T>(
   if (!patched('environment-locks')) return fn();
   const resources = await resourcesOf();
   const holder = workflowInfo().workflowId;
+  // Runs recorded before a rotation could be its own secret's lock took a child for it.
+  const selfHeld = patched('secret-run-holds-its-lock');
   // Detached from the run's own cancellation: a cancelled run keeps its locks through its undo.
   const scope = await CancellationScope.nonCancellable(async () => new CancellationScope());
   const held: ChildWorkflowHandle<typeof environmentLock>[] = [];
@@ -54,7 +69,11 @@ export async function withLocks<T>(
     await CancellationScope.nonCancellable(() => Promise.allSettled(held.map((h) => h.result())));
   };
   try {
-    for (const resource of [...new Set(resources)].sort()) held.push(await acquire(scope, resource, holder));
+    for (const resource of [...new Set(resources)].sort()) {
+      const workflowId = lockWorkflowId(resource, selfHeld);
+      // Held by this run's being: Temporal runs one workflow per id at a time.
+      if (workflowId !== holder) held.push(await acquire(scope, resource, workflowId, holder));
+    }
     return await fn();
   } finally {
     await release();
@@ -64,9 +83,9 @@ export async function withLocks<T>(
 async function acquire(
   scope: CancellationScope,
   resource: string,
+  workflowId: string,
   holder: string,
 ): Promise<ChildWorkflowHandle<typeof environmentLock>> {
-  const workflowId = lockWorkflowId(resource);
   for (let attempt = 1; ; attempt++) {
     try {
       return await scope.run(() =>

@@ -5,14 +5,16 @@
 import {
   ActivityCancellationType,
   CancellationScope,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Phase, SecretActivities, SecretPlan } from '../activities/secret-rotation';
 import { parseDuration } from '../config/duration';
 import { FailureType, fail } from '../shared/failures';
-import { serviceActivity, shortActivity, summarized } from './activity-options';
+import { localRead, serviceActivity, shortActivity, summarized } from './activity-options';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure, withMore } from './errors';
@@ -21,7 +23,8 @@ import { ProgressTracker } from './progress';
 
 // A cancel waits for a write or a restart in flight to end before it puts things back.
 const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
-const secrets = proxyActivities<SecretActivities>(shortActivity);
+const remoteReads = proxyActivities<SecretActivities>(shortActivity);
+const localReads = proxyLocalActivities<SecretActivities>(localRead);
 // Writes, restarts and revokes heartbeat: a step that takes long is alive, a lost worker's is
 // retried within seconds, and no second attempt runs beside a first that is still going.
 const writing = summarized<SecretActivities>({ ...serviceActivity, ...settled });
@@ -43,6 +46,8 @@ export interface RotateSecretResult {
 
 export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateSecretResult> {
   const input = parseInput(RotateSecretInput, rawInput);
+  // Runs recorded before the reads were local activities replay with activities.
+  const secrets = patched('secret-reads-local') ? localReads : remoteReads;
   const target = { secret: input.secret, env: input.environment };
   const tracker = new ProgressTracker(
     ['plan', 'approval', 'write', 'restart', 'verify', 'revoke'],
@@ -105,7 +110,8 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
     }
     if (plan.keyring) {
       // What the old keys sealed still opens while they stay; then they go. The wait holds no
-      // lock (other runs of the environment go on); the drop takes them again and writes only
+      // environment lock (other runs of the environment go on; a run under the CLI's id stays its
+      // recipe's lock by running); the drop takes the locks again and writes only
       // where the first phase's version is still the newest. A cancel during the wait leaves the
       // list with every key (safe).
       const overlap = plan.keyring.overlap;
