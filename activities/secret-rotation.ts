@@ -19,6 +19,7 @@ import type { SecretRecipe } from '../config/secret-recipes';
 import { FailureType, fail } from '../shared/failures';
 import { fernetDecrypt, fernetEncrypt, parseFernetKey } from './fernet';
 import { generate } from './generators';
+import { GitHubActionsSecrets } from './github-secrets';
 import { beat, heartbeating } from './heartbeat';
 import { type Host, withHost } from './hosts';
 import { PostgresServer } from './postgres-role';
@@ -147,24 +148,87 @@ export function createSecretActivities(deps: SecretDeps) {
     return recipe;
   }
 
+  /** A secret a store's own access needs (an admin password, an API token). */
+  const reference =
+    (store: string, from: { env: string } | { store: string; name: string }) => async (): Promise<string> => {
+      if ('env' in from) {
+        const v = process.env[from.env];
+        if (v === undefined) throw fail(FailureType.BadInput, `store ${store}: $${from.env} is not set`);
+        return v;
+      }
+      return (await deps.store(from.store).get(from.name)).value;
+    };
+
   /** A `postgres` store as a server whose roles' passwords rekey sets. */
   function postgresServer(name: string): PostgresServer {
     const cfg = config.stores[name];
     if (cfg?.type !== 'postgres') throw fail(FailureType.BadInput, `store "${name}" is not a postgres store`);
-    const from = cfg.password;
-    return new PostgresServer(name, cfg, async () => {
-      if ('env' in from) {
-        const v = process.env[from.env];
-        if (v === undefined) throw fail(FailureType.BadInput, `store ${name}: $${from.env} is not set`);
-        return v;
-      }
-      return (await deps.store(from.store).get(from.name)).value;
-    });
+    return new PostgresServer(name, cfg, reference(name, cfg.password));
   }
 
-  type Location =
-    | { kind: 'store'; store: string; name: string; secrets: SecretStore }
-    | { kind: 'role'; store: string; name: string; server: PostgresServer };
+  /** A place rekey writes but cannot read back (a role's password, a GitHub Actions secret, a
+   * command's): set from the first location's value, put back from its old version. */
+  interface Sink {
+    kind: 'sink';
+    store: string;
+    name: string;
+    /** The plan's `current` for it: "role" for a PostgreSQL role, else "write-only". */
+    marker: 'role' | 'write-only';
+    text: string;
+    exists(): Promise<boolean>;
+    set(value: string): Promise<void>;
+  }
+  type Location = { kind: 'store'; store: string; name: string; secrets: SecretStore } | Sink;
+
+  function sinkOf(env: string, store: string, name: string): Sink | undefined {
+    const cfg = config.stores[store];
+    if (cfg?.type === 'postgres') {
+      const server = postgresServer(store);
+      return {
+        kind: 'sink',
+        store,
+        name,
+        marker: 'role',
+        text: `set the password of role ${name} on ${store}`,
+        exists: () => server.roleCanLogin(name),
+        set: (value) => server.setPassword(name, value),
+      };
+    }
+    if (cfg?.type === 'github-actions') {
+      const github = new GitHubActionsSecrets(store, cfg, reference(store, cfg.token));
+      return {
+        kind: 'sink',
+        store,
+        name,
+        marker: 'write-only',
+        text: `set GitHub Actions secret ${name} of ${cfg.repository}`,
+        exists: () => github.exists(name),
+        set: (value) => github.set(name, value),
+      };
+    }
+    if (cfg?.type === 'command')
+      return {
+        kind: 'sink',
+        store,
+        name,
+        marker: 'write-only',
+        text: `set ${name} with \`${cfg.write}\` (${cfg.stdin === 'value' ? 'the value' : `${name}=value`} on stdin)`,
+        exists: async () => true,
+        set: (value) =>
+          onEnvHost(env, async (host) => {
+            const r = await host.exec(`REKEY_ENV=${env} REKEY_NAME=${name} ${cfg.write}`, {
+              cwd: host.appDir,
+              stdin: cfg.stdin === 'value' ? value : `${name}=${value}\n`,
+            });
+            // Its output may echo what it was given: not quoted.
+            if (r.code !== 0)
+              throw new Error(
+                `store ${store}: \`${cfg.write}\` for ${name} exited ${r.code} on ${host.name} (output not shown)`,
+              );
+          }),
+      };
+    return undefined;
+  }
 
   function locationsOf(t: SecretTarget): Location[] {
     const envCfg = config.environments[t.env];
@@ -172,9 +236,7 @@ export function createSecretActivities(deps: SecretDeps) {
     return recipeOf(t).locations.map((l): Location => {
       const store = l.store ?? envCfg.store;
       const name = fill(l.name, t.env);
-      return config.stores[store]?.type === 'postgres'
-        ? { kind: 'role', store, name, server: postgresServer(store) }
-        : { kind: 'store', store, name, secrets: deps.store(store) };
+      return sinkOf(t.env, store, name) ?? { kind: 'store', store, name, secrets: deps.store(store) };
     });
   }
 
@@ -311,14 +373,16 @@ export function createSecretActivities(deps: SecretDeps) {
     async planSecretRotation(t: SecretTarget): Promise<SecretPlan> {
       const recipe = recipeOf(t);
       const locations: LocationPlan[] = [];
+      const sinks: (string | undefined)[] = [];
       for (const l of locationsOf(t)) {
-        if (l.kind === 'role') {
-          if (!(await l.server.roleCanLogin(l.name)))
+        sinks.push(l.kind === 'sink' ? l.text : undefined);
+        if (l.kind === 'sink') {
+          if (!(await l.exists()))
             throw fail(
               FailureType.BadInput,
-              `secret ${t.secret} in ${t.env}: ${l.store} has no login role "${l.name}"; nothing was changed`,
+              `secret ${t.secret} in ${t.env}: ${l.marker === 'role' ? `${l.store} has no login role "${l.name}"` : `${l.store} has no secret ${l.name} yet; set a first value by hand (rekey never creates a location)`}; nothing was changed`,
             );
-          locations.push({ store: l.store, name: l.name, current: 'role' });
+          locations.push({ store: l.store, name: l.name, current: l.marker });
           continue;
         }
         const current = (await l.secrets.listVersions(l.name)).at(-1);
@@ -379,8 +443,8 @@ export function createSecretActivities(deps: SecretDeps) {
             ]
           : []),
         ...locations.map((l, i) =>
-          l.current === 'role'
-            ? `  ${i + 1}. set the password of role ${l.name} on ${l.store}${fieldOf(i)}`
+          sinks[i]
+            ? `  ${i + 1}. ${sinks[i]}${fieldOf(i)}`
             : `  ${i + 1}. write ${l.store}:${l.name}${fieldOf(i)} (now version ${l.current})${alternate ? ` naming ${alternate.to}` : ''}`,
         ),
         `  restart: ${recipe.consumers.join(', ') || 'none'}`,
@@ -413,9 +477,9 @@ export function createSecretActivities(deps: SecretDeps) {
     ): Promise<string> {
       const l = planned(input);
       return heartbeating(async () => {
-        if (l.kind === 'role') {
-          await l.server.setPassword(l.name, await fieldAt(input, sourceOf(input)));
-          return 'role';
+        if (l.kind === 'sink') {
+          await l.set(await fieldAt(input, sourceOf(input)));
+          return l.marker;
         }
         const phase = input.phase ?? 'write';
         const label = async (version: string) => {
@@ -480,9 +544,9 @@ export function createSecretActivities(deps: SecretDeps) {
       const open = { ...input, recipe: undefined };
       const l = planned(open);
       return heartbeating(async () => {
-        if (l.kind === 'role') {
-          await l.server.setPassword(l.name, await fieldAt(open, input.firstPrevious));
-          return 'role';
+        if (l.kind === 'sink') {
+          await l.set(await fieldAt(open, input.firstPrevious));
+          return l.marker;
         }
         const mine = await writtenBy(l.secrets, l.name, input.runId, input.phase);
         if (!mine) return input.expect.current;

@@ -257,9 +257,11 @@ export function createSecretStore(
     case 'aws-ssm':
       return new SsmStore(storeName, cfg);
     case 'postgres':
+    case 'github-actions':
+    case 'command':
       throw fail(
         FailureType.BadInput,
-        `store ${storeName} is a PostgreSQL server: it holds role passwords rekey sets, not values it can read (use it as a secret recipe's location)`,
+        `store ${storeName} (${cfg.type}) is write-only: rekey sets values there but cannot read them back (use it as a secret recipe's location after the first)`,
       );
     default:
       return new KeyVaultStore(storeName, cfg, opts);

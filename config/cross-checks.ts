@@ -1,7 +1,7 @@
 // The checks of rekey.yaml that span its sections: every name an entry refers to exists, each
 // environment is in exactly one key group, and the approval rules can be met and mean something.
 import { parseSshPublicKey, sshFingerprint } from '../shared/sshsig';
-import type { Config } from './schema';
+import { type Config, isWriteOnly } from './schema';
 import { didYouMean } from './suggest';
 
 /** Reports one problem at `path` (the config's keys and indexes down to the field). */
@@ -14,12 +14,20 @@ export function crossCheck(cfg: Config, issue: Issue): void {
   checkApprovers(cfg, issue);
   checkEnvironmentApprovals(cfg, issue);
   checkSecrets(cfg, issue);
-  if (cfg.codec && 'store' in cfg.codec && !(cfg.codec.store in cfg.stores))
-    issue(
-      ['codec', 'store'],
-      `unknown store "${cfg.codec.store}"${didYouMean(cfg.codec.store, Object.keys(cfg.stores))}`,
-    );
+  if (cfg.codec && 'store' in cfg.codec) {
+    if (!(cfg.codec.store in cfg.stores))
+      issue(
+        ['codec', 'store'],
+        `unknown store "${cfg.codec.store}"${didYouMean(cfg.codec.store, Object.keys(cfg.stores))}`,
+      );
+    else if (isWriteOnly(cfg.stores[cfg.codec.store]?.type))
+      issue(['codec', 'store'], writeOnly(cfg, cfg.codec.store));
+  }
 }
+
+/** Why a write-only store cannot hold what rekey must read back. */
+const writeOnly = (cfg: Config, store: string) =>
+  `store "${store}" is write-only (${cfg.stores[store]?.type}): rekey cannot read a value back from it`;
 
 function checkEnvironments(cfg: Config, issue: Issue) {
   const refs = [
@@ -72,6 +80,8 @@ function checkKeyrings(cfg: Config, issue: Issue) {
         ['keyrings', ringName, 'store'],
         `unknown store "${ring.store}"${didYouMean(ring.store, Object.keys(cfg.stores))}`,
       );
+    else if (isWriteOnly(cfg.stores[ring.store]?.type))
+      issue(['keyrings', ringName, 'store'], writeOnly(cfg, ring.store));
     ring.replicas.forEach((r, i) => {
       for (const [field, table] of [
         ['host', cfg.hosts],
@@ -169,7 +179,7 @@ function checkEnvironmentApprovals(cfg: Config, issue: Issue) {
 function checkSecrets(cfg: Config, issue: Issue) {
   for (const [envName, env] of Object.entries(cfg.environments)) {
     const type = cfg.stores[env.store]?.type;
-    if (type === 'aws-ssm' || type === 'postgres')
+    if (type === 'aws-ssm' || isWriteOnly(type))
       issue(
         ['environments', envName, 'store'],
         `store "${env.store}" is an ${type} store: it is for secret recipes (secrets:), not an environment's key pair (use an azure-keyvault or file store)`,
@@ -252,6 +262,7 @@ function checkSecrets(cfg: Config, issue: Issue) {
     });
     const postgres = (store: string | undefined) =>
       store !== undefined && cfg.stores[store]?.type === 'postgres';
+    const sink = (store: string | undefined) => store !== undefined && isWriteOnly(cfg.stores[store]?.type);
     if (recipe.strategy === 'alternating') {
       if (!recipe.alternate)
         issue(at('alternate'), 'an alternating recipe needs alternate: {store, users: [A, B]}');
@@ -292,18 +303,28 @@ function checkSecrets(cfg: Config, issue: Issue) {
         issue(at('verify', i, 'postgresLogin'), `"${p.postgresLogin}" is not a postgres store`);
     });
     recipe.locations.forEach((l, i) => {
-      if (postgres(l.store)) {
-        // The new value is made in the first location and read back from it: a role's password
-        // cannot be read.
+      if (sink(l.store)) {
+        const what = postgres(l.store) ? 'a postgres role' : `a ${cfg.stores[l.store as string]?.type} store`;
+        // The new value is made in the first location and read back from it (the others are
+        // copied from it, and put back from its old version): a write-only place cannot be read.
         if (i === 0)
           issue(
             at('locations', 0, 'store'),
-            'the first location must be a store rekey can read back (a postgres role cannot)',
+            `the first location must be a store rekey can read back (${what} cannot)`,
           );
         if (recipe.strategy !== 'replace')
           issue(
             at('locations', i, 'store'),
-            `a postgres role is a location of a replace recipe only (${recipe.strategy === 'alternating' ? 'an alternating recipe sets its roles through alternate:' : 'a role holds one password, not a key list'})`,
+            `${what} is a location of a replace recipe only (${recipe.strategy === 'alternating' ? 'an alternating recipe sets its roles through alternate:' : 'the key list is read back at each rotation'})`,
+          );
+        const store = cfg.stores[l.store as string];
+        if (
+          store?.type === 'github-actions' &&
+          !/^(?!GITHUB_)(?![0-9])[A-Za-z0-9_]+$/i.test(l.name.replaceAll('{env}', 'x'))
+        )
+          issue(
+            at('locations', i, 'name'),
+            `"${l.name}" is not a GitHub Actions secret name (letters, digits and _, not starting with a digit or GITHUB_)`,
           );
         return;
       }

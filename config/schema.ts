@@ -146,6 +146,13 @@ export const AwsSsmStore = z.strictObject({
   kmsKeyId: z.string().optional(),
 });
 
+/** A secret rekey needs to reach a store (an admin password, an API token): a secret of another
+ * store, or an environment variable. */
+const SecretReference = z.union([
+  z.strictObject({ store: name, name: z.string().min(1) }),
+  z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }),
+]);
+
 /** A PostgreSQL server whose login roles' passwords secret recipes set (a location `{store,
  * name: ROLE}`, or the two roles of an `alternating` recipe). Not a store of values: rekey never
  * reads a password from it. */
@@ -157,12 +164,31 @@ export const PostgresServerStore = z.strictObject({
   /** A role that may change the rotated roles' passwords (CREATEROLE, or a superuser). */
   user: z.string().min(1),
   /** That role's password: a secret of another store, or an environment variable. */
-  password: z.union([
-    z.strictObject({ store: name, name: z.string().min(1) }),
-    z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }),
-  ]),
+  password: SecretReference,
   /** TLS to the server, its certificate checked against the system's CAs. */
   ssl: z.boolean().default(true),
+});
+
+/** A GitHub repository's Actions secrets (a location `{store, name: FLY_API_TOKEN}`): each value
+ * sealed to the repository's public key (a libsodium sealed box) and PUT through the REST API.
+ * Write-only: GitHub never gives a value back. */
+export const GitHubActionsStore = z.strictObject({
+  type: z.literal('github-actions'),
+  repository: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'owner/name'),
+  /** GitHub Enterprise Server: https://HOST/api/v3. */
+  api: z.url({ protocol: /^https$/ }).default('https://api.github.com'),
+  /** A token that may write the repository's secrets (fine-grained: "Secrets" read and write). */
+  token: SecretReference,
+});
+
+/** Secrets another tool sets (`flyctl secrets import --app molecule-cp`): a command on the
+ * environment's host, in its app dir, given the value on stdin, never as an argument.
+ * Write-only. */
+export const CommandStore = z.strictObject({
+  type: z.literal('command'),
+  write: z.string().min(1),
+  /** What stdin holds: the value, or `NAME=value` (the location's name; flyctl secrets import). */
+  stdin: z.enum(['value', 'name=value']).default('value'),
 });
 
 export const Store = z.discriminatedUnion('type', [
@@ -170,7 +196,15 @@ export const Store = z.discriminatedUnion('type', [
   FileStore,
   AwsSsmStore,
   PostgresServerStore,
+  GitHubActionsStore,
+  CommandStore,
 ]);
+
+/** Stores rekey writes but cannot read back: never a recipe's first location, never an
+ * environment's or the codec's store. */
+export const WRITE_ONLY_STORES = ['postgres', 'github-actions', 'command'] as const;
+export const isWriteOnly = (type: string | undefined) =>
+  (WRITE_ONLY_STORES as readonly string[]).includes(type ?? '');
 
 export const SshHost = z.strictObject({
   type: z.literal('ssh'),

@@ -16,7 +16,7 @@ export function summarize(cfg: Config): string {
           ? `SSM ${store.region}`
           : store?.type === 'file'
             ? `file ${store.dir}`
-            : `PostgreSQL ${store?.host}`;
+            : `${store?.type} (write-only)`;
     const on = host?.type === 'ssh' ? `${host.user}@${host.address}:${host.port}` : 'this machine';
     const policy = gatePolicy(cfg, [name]);
     const gate = cfg.approvals.requiredFor.includes(name)

@@ -307,6 +307,32 @@ describe('config', () => {
       'secrets.token.locations.1.field: only for a command generator with fields:',
       "secrets.token.verify.0.s3: an s3 probe signs with the value's accessKeyId and secretAccessKey: the generator must be a command with fields: [accessKeyId, secretAccessKey]",
     ]);
+    // Write-only stores: never first, never an environment's, the codec's or a keyring's store.
+    doc.stores.gh = { type: 'github-actions', repository: 'acme/app', token: { env: 'GH_TOKEN' } };
+    doc.stores.fly = { type: 'command', write: 'flyctl secrets import --app app', stdin: 'name=value' };
+    doc.secrets = {
+      fly: {
+        environments: ['prod'],
+        generator: { type: 'random' },
+        locations: [
+          { store: 'gh', name: 'FLY_API_TOKEN' },
+          { store: 'fly', name: 'FLY_API_TOKEN' },
+          { store: 'gh', name: 'GITHUB_TOKEN_{env}' },
+        ],
+      },
+    };
+    assert.deepEqual(problems(doc), [
+      'secrets.fly.locations.0.store: the first location must be a store rekey can read back (a github-actions store cannot)',
+      'secrets.fly.locations.2.name: "GITHUB_TOKEN_{env}" is not a GitHub Actions secret name (letters, digits and _, not starting with a digit or GITHUB_)',
+    ]);
+    doc.secrets = {};
+    doc.codec = { store: 'fly', secret: 'codec' };
+    assert.deepEqual(problems(doc), [
+      'codec.store: store "fly" is write-only (command): rekey cannot read a value back from it',
+    ]);
+    delete doc.codec;
+    delete doc.stores.gh;
+    delete doc.stores.fly;
     doc.environments.prod.store = 'ssm';
     doc.secrets = {};
     assert.match(

@@ -48,6 +48,12 @@ export function standinAccessToken(root: string): string {
   return readFileSync(join(root, 'keyvault', 'access-token'), 'utf8').trim();
 }
 
+/** The TLS key and certificate the stand-ins serve (one test CA, trusted via NODE_EXTRA_CA_CERTS;
+ * the certificate names localhost and 127.0.0.1). */
+export function standinTls(root: string): { key: string; cert: string; ca: string } {
+  return certificates(join(root, 'keyvault'));
+}
+
 function certificates(dir: string): { key: string; cert: string; ca: string } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const f = (n: string) => join(dir, n);
