@@ -42,6 +42,10 @@ const COMMANDS: Record<string, Entry> = {
     summary: "read-only: each secret's current version, age and next due date",
     load: async () => (await import('./commands/secret')).statusCommand,
   },
+  'audit image': {
+    summary: 'read-only: secrets baked into a container image (layer history, Env); exit 1 on findings',
+    load: async () => (await import('./commands/audit')).image,
+  },
   status: {
     summary: 'steps of a run, its pending gate (plan, digest) and decisions',
     load: async () => (await import('./commands/status')).command,
