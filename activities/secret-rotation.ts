@@ -370,7 +370,8 @@ export function createSecretActivities(deps: SecretDeps) {
       return recipeOf(t).consumers;
     },
 
-    async planSecretRotation(t: SecretTarget): Promise<SecretPlan> {
+    /** `compromised`: a compromise response's plan (a keyring's old keys dropped at once). */
+    async planSecretRotation(t: SecretTarget & { compromised?: boolean }): Promise<SecretPlan> {
       const recipe = recipeOf(t);
       const locations: LocationPlan[] = [];
       const sinks: (string | undefined)[] = [];
@@ -422,7 +423,7 @@ export function createSecretActivities(deps: SecretDeps) {
         const where = `${first.store}:${first.name}`;
         keyring = {
           keys: keyList(recipe, await valueAt(t, { version: first.current }), where).length,
-          overlap: recipe.keyring.overlap,
+          overlap: t.compromised ? '0s' : recipe.keyring.overlap,
         };
       }
       const approvalRequired = config.approvals.requiredFor.includes(t.env);
@@ -437,9 +438,12 @@ export function createSecretActivities(deps: SecretDeps) {
         ...(alternate
           ? [`  role ${alternate.to} gets a fresh password; ${alternate.from} (in use now) keeps its own`]
           : []),
+        ...(t.compromised
+          ? ['  COMPROMISE RESPONSE: rotated now, the old value revoked (or dropped) at once']
+          : []),
         ...(keyring
           ? [
-              `  a new key in front of the ${keyring.keys} in the list; after ${keyring.overlap} the old ones are dropped (a second write, restart and verify)`,
+              `  a new key in front of the ${keyring.keys} in the list; ${t.compromised ? 'then at once' : `after ${keyring.overlap}`} the old ones are dropped (a second write, restart and verify)`,
             ]
           : []),
         ...locations.map((l, i) =>
@@ -451,8 +455,9 @@ export function createSecretActivities(deps: SecretDeps) {
         `  verify: ${probes.join('; ') || 'none'}`,
         `  then ${recipe.revoke ? 'revoke the old value' : 'keep no copy of the old value beyond the stores'}; on a failure every location is put back${recipe.consumers.length ? ' and the consumers restarted' : ''}${revokeUnused ? ', then the unused new value revoked' : ''}`,
       ];
+      const { compromised: _, ...target } = t;
       return {
-        ...t,
+        ...target,
         recipe: recipeDigest(recipe),
         locations,
         ...(alternate ? { alternate } : {}),

@@ -42,6 +42,10 @@ const COMMANDS: Record<string, Entry> = {
     summary: "read-only: each secret's current version, age and next due date",
     load: async () => (await import('./commands/secret')).statusCommand,
   },
+  respond: {
+    summary: 'compromise response: rotate secrets of an environment now, revoke, write an incident record',
+    load: async () => (await import('./commands/respond')).command,
+  },
   'audit image': {
     summary: 'read-only: secrets baked into a container image (layer history, Env); exit 1 on findings',
     load: async () => (await import('./commands/audit')).image,

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
@@ -575,6 +575,59 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     assert.equal((await ssm.listVersions(param('SLOW_TOKEN'))).length, 5);
   });
 
+  it("respond: rotated now, a key list's old keys dropped at once (no overlap), an incident record written", async () => {
+    const oldRunner = (await ssm.get(param('RUNNER_TOKEN'))).value;
+    const oldKeys = (await ssm.get(param('WEBHOOK_KEYS'))).value.split(',');
+    const out = join(t.dir, 'incidents');
+    rmSync(out, { recursive: true, force: true });
+    const r = await fx.withWorker(config, () =>
+      rekey(
+        'respond',
+        '--env',
+        'local',
+        '--secret',
+        'runner-token',
+        '--secret',
+        'webhook-keys',
+        '--reason',
+        'token printed in a CI log',
+        '--yes',
+        '--out',
+        out,
+      ),
+    );
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.stdout, /contained: every secret rotated, old values revoked/);
+    const keys = (await ssm.get(param('WEBHOOK_KEYS'))).value.split(',');
+    assert.equal(keys.length, 1, 'the old keys are gone without waiting out the 6s overlap');
+    assert.ok(!oldKeys.includes(keys[0] as string));
+    const newRunner = (await ssm.get(param('RUNNER_TOKEN'))).value;
+    assert.notEqual(newRunner, oldRunner);
+    assert.equal(readFileSync(join(t.dir, 'local-app', 'revoked.sha256'), 'utf8').trim(), sha(oldRunner));
+    const files = readdirSync(out).sort();
+    assert.equal(files.length, 2);
+    assert.match(files[0] as string, /^incident-local-\d{8}T\d{6}Z\.json$/);
+    const json = readFileSync(join(out, files[0] as string), 'utf8');
+    const md = readFileSync(join(out, files[1] as string), 'utf8');
+    const record = JSON.parse(json);
+    assert.equal(record.contained, true);
+    assert.equal(record.reason, 'token printed in a CI log');
+    assert.deepEqual(
+      record.secrets.map((e: { secret: string; status: string; revoked: boolean }) => [
+        e.secret,
+        e.status,
+        e.revoked,
+      ]),
+      [
+        ['runner-token', 'rotated', true],
+        ['webhook-keys', 'rotated', true],
+      ],
+    );
+    assert.match(md, new RegExp(`- runner-token: ssm:${prefix}/local/RUNNER_TOKEN \\d+ -> \\d+`));
+    assert.match(md, /\| webhook-keys \| rotated \| yes \| - \| rotate-secret\/webhook-keys\/local \|/);
+    assertNoSecrets(r.out + json + md, [oldRunner, newRunner, ...oldKeys, ...keys]);
+  });
+
   it('a schedule every 90 days; triggered, it rotates', async () => {
     const create = ['schedule', 'create', 'secret', 'db-password', '--env', 'local', '--every', '90d'];
     const unattended = await rekey(...create);
@@ -648,7 +701,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stdout,
-      /runner-token local: ssm:\/secrets-\w+\/local\/RUNNER_TOKEN version 2, changed \d{4}-\d\d-\d\d \(0d ago, rotated by rekey\); every 90d: next due/,
+      /runner-token local: ssm:\/secrets-\w+\/local\/RUNNER_TOKEN version 3, changed \d{4}-\d\d-\d\d \(0d ago, rotated by rekey\); every 90d: next due/,
     );
     assert.match(
       r.stdout,

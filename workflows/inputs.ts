@@ -58,6 +58,11 @@ export const RotateSecretInput = z.strictObject({
   secret: z.string().min(1),
   environment: z.string().min(1),
   dryRun: z.boolean().default(false),
+  /** A compromise response (rekey respond): a keyring's old keys go at once (no overlap), and an
+   * old value that cannot be revoked is recorded in the result rather than failing the run. */
+  compromised: z.boolean().default(false),
+  /** Why, for the incident record (free text; never a secret). */
+  reason: z.string().max(500).optional(),
   requestedBy,
 });
 export type RotateSecretInput = z.input<typeof RotateSecretInput>;

@@ -42,6 +42,14 @@ export interface RotateSecretResult {
   /** The version written at each location, in the plan's order. */
   written: string[];
   revoked: boolean;
+  /** A compromise response whose old value could not be revoked: why (the new value is in place). */
+  notRevoked?: string;
+  /** Who approved the plan at its gate (none where the environment requires no approval). */
+  approvedBy: string[];
+  startedAt: string;
+  finishedAt: string;
+  compromised: boolean;
+  reason?: string;
 }
 
 export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateSecretResult> {
@@ -49,10 +57,22 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
   // Runs recorded before the reads were local activities replay with activities.
   const secrets = patched('secret-reads-local') ? localReads : remoteReads;
   const target = { secret: input.secret, env: input.environment };
+  const startedAt = new Date().toISOString();
   const tracker = new ProgressTracker(
     ['plan', 'approval', 'write', 'restart', 'verify', 'revoke'],
-    `${input.dryRun ? 'plan a rotation of' : 'rotate'} secret ${input.secret} in ${input.environment}`,
+    `${input.dryRun ? 'plan a rotation of' : input.compromised ? 'respond to a compromise of' : 'rotate'} secret ${input.secret} in ${input.environment}`,
   );
+  const approvedBy: string[] = [];
+  let notRevoked: string | undefined;
+  const ended = (r: { dryRun: boolean; plan: SecretPlan; written: string[]; revoked: boolean }) => ({
+    ...r,
+    ...(notRevoked ? { notRevoked } : {}),
+    approvedBy,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    compromised: input.compromised,
+    ...(input.reason ? { reason: input.reason } : {}),
+  });
   const gates = new Gates(tracker, { type: 'rotateSecret', input: rawInput as Record<string, unknown> });
   // A dry run changes nothing and takes no lock. A rotation always holds its own recipe in its
   // environment (its places are that recipe's only: the config check makes sure); one that
@@ -73,7 +93,7 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
   const first = async () => {
     const plan = await tracker.run(
       'plan',
-      () => secrets.planSecretRotation(target),
+      () => secrets.planSecretRotation(input.compromised ? { ...target, compromised: true } : target),
       (p) => p.text.join('\n'),
     );
     if (input.dryRun) return { plan, written: [] as string[] };
@@ -89,9 +109,17 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
         plan: plan.text.join('\n'),
       });
       if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
+      approvedBy.push(...outcome.by);
     } else tracker.set('approval', 'skipped', `${input.environment} requires no approval`);
     const written = await replace(tracker, plan);
-    if (plan.revoke) await revoke(tracker, plan);
+    if (plan.revoke)
+      try {
+        await revoke(tracker, plan);
+      } catch (err) {
+        // A compromise response goes on and records it: the incident record lists what is left.
+        if (!input.compromised) throw err;
+        notRevoked = errorText(err);
+      }
     else
       tracker.set(
         'revoke',
@@ -106,7 +134,7 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
     if (input.dryRun) {
       tracker.skipRest('dry run');
       tracker.finish('completed');
-      return { dryRun: true, plan, written: [], revoked: false };
+      return ended({ dryRun: true, plan, written: [], revoked: false });
     }
     if (plan.keyring) {
       // What the old keys sealed still opens while they stay; then they go. The wait holds no
@@ -114,16 +142,19 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
       // recipe's lock by running); the drop takes the locks again and writes only
       // where the first phase's version is still the newest. A cancel during the wait leaves the
       // list with every key (safe).
+      // A compromise response drops them at once.
       const overlap = plan.keyring.overlap;
-      await tracker.run('overlap', () =>
-        sleep(parseDuration(overlap), { summary: `keep the old keys ${overlap}` }),
-      );
+      if (input.compromised) tracker.set('overlap', 'skipped', 'compromised: the old keys go at once');
+      else
+        await tracker.run('overlap', () =>
+          sleep(parseDuration(overlap), { summary: `keep the old keys ${overlap}` }),
+        );
       const phase1 = plan.locations.map((l, i) => ({ ...l, current: written[i] as string }));
       const dropped = await locked(() => replace(tracker, plan, 'drop', phase1));
       written.splice(0, written.length, ...dropped);
     }
     tracker.finish('completed');
-    return { dryRun: false, plan, written, revoked: plan.revoke };
+    return ended({ dryRun: false, plan, written, revoked: plan.revoke && !notRevoked });
   } catch (err) {
     tracker.finish('failed');
     throw runFailure(err);

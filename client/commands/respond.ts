@@ -1,0 +1,145 @@
+// rekey respond: a compromise response. Every named secret (or every secret of the environment)
+// rotated now, old values revoked (a key list's old keys dropped at once, no overlap), and an
+// incident record written as JSON and Markdown.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { errorText } from '../../workflows/errors';
+import type { RotateSecretResult } from '../../workflows/rotate-secret';
+import { CliError } from '../cli-error';
+import { type IncidentEntry, incidentMarkdown, incidentRecord, rotatedEntry } from '../incident';
+import { checkSecret, startSecretRotation, withClient } from '../runs';
+import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
+
+const OPTIONS = {
+  'dry-run': START_OPTIONS['dry-run'],
+  yes: START_OPTIONS.yes,
+  as: START_OPTIONS.as,
+  key: START_OPTIONS.key,
+  env: { type: 'string' },
+  secret: { type: 'string', multiple: true },
+  reason: { type: 'string' },
+  out: { type: 'string' },
+} satisfies Options;
+
+async function respond(args: string[]): Promise<number> {
+  const { values } = parse(args, OPTIONS);
+  if (!values.env) throw new CliError('respond needs --env E (the environment whose secrets are exposed)');
+  const env = values.env;
+  const config = loadCliConfig(values.config);
+  if (!(env in config.environments)) throw new CliError(`unknown environment "${env}"`);
+  const secrets =
+    values.secret ?? Object.keys(config.secrets).filter((s) => config.secrets[s]?.environments.includes(env));
+  if (!secrets.length) throw new CliError(`no secret recipe is rotated in ${env} (secrets: in rekey.yaml)`);
+  for (const s of secrets) checkSecret(config, s, env);
+  const dryRun = values['dry-run'];
+  const gated = config.approvals.requiredFor.includes(env);
+  if (!dryRun && !values.yes && !gated)
+    throw new CliError(
+      `respond rotates ${secrets.join(', ')} in ${env} now and revokes the old values: pass --yes, or preview with --dry-run`,
+    );
+  const reason = values.reason ?? 'compromise response';
+  const startedAt = new Date().toISOString();
+  return withClient(
+    async (client) => {
+      const one = async (secret: string): Promise<IncidentEntry> => {
+        let handle: Awaited<ReturnType<typeof startSecretRotation>>;
+        try {
+          handle = await startSecretRotation(
+            client,
+            config,
+            { secret, environment: env, dryRun, compromised: true, reason },
+            { as: requester(values) },
+          );
+        } catch (err) {
+          console.log(`not started: ${secret}: ${errorText(err)}`);
+          return { secret, workflowId: '-', status: 'refused', problem: errorText(err) };
+        }
+        console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
+        if (gated && !dryRun)
+          console.log(`  waiting for approval: rekey approve ${handle.workflowId} --by NAME`);
+        try {
+          const r: RotateSecretResult = await handle.result();
+          if (dryRun) console.log(r.plan.text.join('\n'));
+          else console.log(`done: ${secret}${r.notRevoked ? ' (old value NOT revoked)' : ''}`);
+          return rotatedEntry(secret, handle.workflowId, r);
+        } catch (err) {
+          const cause = err instanceof WorkflowFailedError && err.cause ? err.cause : err;
+          console.log(`failed: ${secret}: ${errorText(cause)}`);
+          const refused = ['EnvironmentBusy', 'BadInput', 'NotApproved'].includes(
+            String((cause as { type?: string }).type),
+          );
+          return {
+            secret,
+            workflowId: handle.workflowId,
+            status: refused ? 'refused' : 'failed',
+            problem: errorText(cause),
+          };
+        }
+      };
+      // Secrets without consumers hold only their own lock: side by side. The others restart
+      // services of the environment, which one run at a time may do: one after another.
+      const restarting = secrets.filter((s) => config.secrets[s]?.consumers.length);
+      const sequence = async () => {
+        const done: IncidentEntry[] = [];
+        for (const s of restarting) done.push(await one(s));
+        return done;
+      };
+      const [alone, inTurn] = await Promise.all([
+        Promise.all(secrets.filter((s) => !restarting.includes(s)).map(one)),
+        sequence(),
+      ]);
+      const entries = secrets.map((s) => [...alone, ...inTurn].find((e) => e.secret === s) as IncidentEntry);
+      if (dryRun) {
+        console.log('dry run: nothing was changed, no incident record written');
+        return entries.every((e) => e.status === 'rotated') ? 0 : 1;
+      }
+      const finishedAt = new Date().toISOString();
+      const record = incidentRecord({
+        incident: `${env}-${startedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`,
+        environment: env,
+        reason,
+        startedBy: values.as ?? userInfo().username,
+        startedAt,
+        finishedAt,
+        secrets: entries,
+      });
+      const dir = resolve(values.out ?? '.');
+      mkdirSync(dir, { recursive: true });
+      const base = join(dir, `incident-${record.incident}`);
+      writeFileSync(`${base}.json`, `${JSON.stringify(record, null, 2)}\n`);
+      writeFileSync(`${base}.md`, incidentMarkdown(record));
+      console.log(`incident record: ${base}.json, ${base}.md`);
+      console.log(
+        record.contained
+          ? 'contained: every secret rotated, old values revoked'
+          : 'NOT contained: see the record',
+      );
+      return record.contained ? 0 : 1;
+    },
+    { needsWorker: true, config },
+  );
+}
+
+export const command: Command = {
+  usage: `rekey respond --env E [--secret NAME]... [--reason TEXT] [--out DIR] [--dry-run] [--as NAME [--key FILE]] [--yes] [--config F]
+
+A compromise response: rotates now every secret NAME given (default: every secret recipe of
+environment E), one run each: side by side, except those that restart services, which go one
+after another (one run at a time restarts an environment's services). Unlike a scheduled rotation, a key list's old keys
+are dropped at once (no overlap: whatever they sealed stops opening), and an old value that
+cannot be revoked does not stop the response: it is recorded. Approvals still apply where E
+requires them. Waits for every run, then writes an incident record (what was rotated, the
+versions at each place, when, who approved, what could not be rotated or revoked; never a value)
+to DIR (default: here) as incident-E-TIME.json and .md.
+
+Exit codes: 0 contained (every secret rotated, old values revoked); 1 not contained (see the
+record); 2 bad input.
+
+Examples:
+  rekey respond --env prod --secret runner-token --reason "token printed in a CI log" --dry-run
+  rekey respond --env prod --reason "laptop with prod access lost" --yes --out incidents/`,
+  options: OPTIONS,
+  run: respond,
+};
