@@ -57,10 +57,10 @@ export async function withLocks<T>(
 ): Promise<T> {
   // Runs recorded before locks existed replay without them.
   if (!patched('environment-locks')) return fn();
-  const resources = await resourcesOf();
-  const holder = workflowInfo().workflowId;
   // Runs recorded before a rotation could be its own secret's lock took a child for it.
   const selfHeld = patched('secret-run-holds-its-lock');
+  const resources = await resourcesOf();
+  const holder = workflowInfo().workflowId;
   // Detached from the run's own cancellation: a cancelled run keeps its locks through its undo.
   const scope = await CancellationScope.nonCancellable(async () => new CancellationScope());
   const held: ChildWorkflowHandle<typeof environmentLock>[] = [];

@@ -54,7 +54,8 @@ export interface RotateSecretResult {
 
 export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateSecretResult> {
   const input = parseInput(RotateSecretInput, rawInput);
-  // Runs recorded before the reads were local activities replay with activities.
+  // Reads that change nothing (the recipe's consumers, the plan) are local activities: no round
+  // trip through the server. Runs recorded before that replay with activities.
   const secrets = patched('secret-reads-local') ? localReads : remoteReads;
   const target = { secret: input.secret, env: input.environment };
   const startedAt = new Date().toISOString();

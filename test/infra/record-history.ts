@@ -13,7 +13,9 @@ async function main() {
   const connection = await Connection.connect({ address: testEnv().temporal.address });
   try {
     const history = await new Client({ connection, namespace }).workflow.getHandle(workflowId).fetchHistory();
-    writeFileSync(out, `${historyToJSON(history)}\n`);
+    // The id too: a run's path may depend on it (a secret rotation under its CLI id is its lock).
+    const json = JSON.stringify({ workflowId, ...JSON.parse(historyToJSON(history)) });
+    writeFileSync(out, `${json}\n`);
     console.log(`${out}: ${history.events?.length} events`);
   } finally {
     await connection.close();
