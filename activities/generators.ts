@@ -75,7 +75,7 @@ export function credentialOf(text: string, fields: string[], what: string): stri
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || wrong.length || extra.length)
     throw fail(
       FailureType.BadInput,
-      `${what} did not print a JSON object with the string fields ${fields.join(', ')}${wrong.length && typeof parsed === 'object' ? ` (missing or empty: ${wrong.join(', ')})` : ''}${extra.length ? ` (unexpected: ${extra.join(', ')})` : ''}; output not shown`,
+      `${what} did not print a JSON object with the string fields ${fields.join(', ')}${wrong.length && typeof parsed === 'object' ? ` (missing or empty: ${wrong.join(', ')})` : ''}${extra.length ? ` (unexpected: ${extra.join(', ')})` : ''}; output not shown (if it issued a credential, revoke that at the issuer)`,
     );
   return JSON.stringify(Object.fromEntries(fields.map((f) => [f, obj[f]])));
 }

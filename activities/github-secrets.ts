@@ -49,17 +49,19 @@ export class GitHubActionsSecrets {
     const said = `${method} ${path}: ${res.status}${message ? ` ${message}` : ''}`;
     // Primary and secondary rate limits: 403 or 429 with Retry-After, or no requests left until
     // x-ratelimit-reset. Retried (by the activity) no sooner than GitHub asks.
+    // x-ratelimit-reset; a secondary limit may say neither (GitHub: wait at least a minute).
     const retryAfter = Number(res.headers.get('retry-after'));
     const reset = Number(res.headers.get('x-ratelimit-reset'));
     if (
       (res.status === 403 || res.status === 429) &&
-      (retryAfter > 0 || res.headers.get('x-ratelimit-remaining') === '0')
+      (retryAfter > 0 || res.headers.get('x-ratelimit-remaining') === '0' || /rate limit/i.test(message))
     )
       throw ApplicationFailure.create({
         type: 'Throttled',
         message: `${this.where}: rate limited (${said})`,
         nonRetryable: false,
-        nextRetryDelay: retryAfter > 0 ? retryAfter * 1000 : Math.max(1000, reset * 1000 - Date.now()),
+        nextRetryDelay:
+          retryAfter > 0 ? retryAfter * 1000 : reset > 0 ? Math.max(1000, reset * 1000 - Date.now()) : 60_000,
       });
     if (res.status === 401 || res.status === 403)
       throw fail(FailureType.StoreUnauthorized, `${this.where}: refused (${said}); check its token`);

@@ -20,8 +20,9 @@ export function createLockActivities() {
         ? await workflows.getHandle(holder, lock.parentExecution?.runId ?? undefined).describe()
         : undefined;
       if (parent?.status.name === 'RUNNING') return holder;
+      // By its run id: the id may be a secret rotation's CLI id, taken by a new run meanwhile.
       await workflows
-        .getHandle(input.workflowId)
+        .getHandle(input.workflowId, lock.runId)
         .terminate(`its holder ${holder || '(unknown)'} has ended`)
         .catch(() => undefined); // ended meanwhile
       return null;

@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { asyncLocalStorage } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import { type GatePolicy, gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
@@ -216,6 +217,12 @@ export function createSecretActivities(deps: SecretDeps) {
         exists: async () => true,
         set: (value) =>
           onEnvHost(env, async (host) => {
+            // NAME=value lines: a line break in the value would cut it or set another name.
+            if (cfg.stdin === 'name=value' && /[\r\n]/.test(value))
+              throw fail(
+                FailureType.BadInput,
+                `store ${store}: the value for ${name} holds a line break, which NAME=value input cannot carry (value not shown)`,
+              );
             const r = await host.exec(`REKEY_ENV=${env} REKEY_NAME=${name} ${cfg.write}`, {
               cwd: host.appDir,
               stdin: cfg.stdin === 'value' ? value : `${name}=${value}\n`,
@@ -320,6 +327,23 @@ export function createSecretActivities(deps: SecretDeps) {
     );
   }
 
+  /** Runs the recipe's revoke command with `value` on stdin. */
+  function revokeValue(t: SecretTarget, recipe: SecretRecipe, value: string, which: string): Promise<void> {
+    const command = recipe.revoke?.command as string;
+    return onEnvHost(t.env, async (host) => {
+      const r = await host.exec(`REKEY_ENV=${t.env} REKEY_SECRET=${t.secret} ${command}`, {
+        cwd: host.appDir,
+        stdin: value,
+      });
+      // Its stderr may echo the value it was given: that is cut out before it is quoted.
+      if (r.code !== 0)
+        throw fail(
+          FailureType.CommandFailed,
+          `secret ${t.secret} in ${t.env}: the revoke command (${which}) exited ${r.code}: ${redact(r.stderr, secretParts(recipe, value)).trim().slice(-300)}`,
+        );
+    });
+  }
+
   /** A keyring recipe's key list, checked: no empty key, and for Fernet keys, each one a key. */
   function keyList(recipe: SecretRecipe, value: string, where: string): string[] {
     const sep = recipe.keyring?.separator ?? ',';
@@ -393,6 +417,22 @@ export function createSecretActivities(deps: SecretDeps) {
             `secret ${t.secret} in ${t.env}: location ${l.store}:${l.name} has no value yet; write a first one by hand (rekey never creates a location, so that a failed rotation can always put each one back); nothing was changed`,
           );
         locations.push({ store: l.store, name: l.name, current: current.version });
+      }
+      // A credential of several fields: the value now in place must have them (a put-back of a
+      // field location reads it), or nothing starts.
+      const fields = recipe.generator.type === 'command' ? recipe.generator.fields : undefined;
+      const first = locations[0];
+      if (fields && first) {
+        const value = await valueAt(t, { version: first.current });
+        for (const f of fields)
+          try {
+            project(value, f, '');
+          } catch {
+            throw fail(
+              FailureType.BadInput,
+              `secret ${t.secret} in ${t.env}: the value at ${first.store}:${first.name} (version ${first.current}) is not a credential with the fields ${fields.join(', ')} (value not shown); nothing was changed`,
+            );
+          }
       }
       let alternate: SecretPlan['alternate'];
       if (recipe.strategy === 'alternating' && recipe.alternate) {
@@ -524,11 +564,19 @@ export function createSecretActivities(deps: SecretDeps) {
             value = JSON.stringify({ username: input.alternateTo, password: value });
           }
         } else value = await fieldAt(input, sourceOf(input));
-        const v = await l.secrets.set(l.name, value, {
-          rekeyRunId: input.runId,
-          step: phase,
-          secret: input.secret,
-        });
+        const issued = input.index === 0 && phase === 'write' && recipe.generator.type === 'command';
+        const v = await l.secrets
+          .set(l.name, value, { rekeyRunId: input.runId, step: phase, secret: input.secret })
+          .catch(async (err: unknown) => {
+            // A credential issued for a write that did not happen is nobody's: retired at once, or
+            // every retry would leave one more live key behind (and IAM allows two per user).
+            if (!issued || !recipe.revoke) throw err;
+            const revoked = await revokeValue(input, recipe, value, 'issued value, not stored').then(
+              () => 'the value issued for it was revoked',
+              (e: unknown) => `the value issued for it could NOT be revoked: ${errorMessage(e)}`,
+            );
+            throw withText(err, revoked);
+          });
         if (l.secrets instanceof SsmStore) {
           await l.secrets.label(l.name, v.version, ['current']);
           await l.secrets.label(l.name, input.expect.current, ['previous']);
@@ -669,27 +717,25 @@ export function createSecretActivities(deps: SecretDeps) {
       if (!recipe.revoke) return;
       planned(input);
       const old = await valueAt(input, { version: input.expect.current });
-      const which = input.unused ? 'unused new value' : 'old value';
-      const command = recipe.revoke.command;
       await heartbeating(() =>
-        onEnvHost(input.env, async (host) => {
-          const r = await host.exec(`REKEY_ENV=${input.env} REKEY_SECRET=${input.secret} ${command}`, {
-            cwd: host.appDir,
-            stdin: old,
-          });
-          // Its stderr may echo the value it was given: that is cut out before it is quoted.
-          if (r.code !== 0)
-            throw fail(
-              FailureType.CommandFailed,
-              `secret ${input.secret} in ${input.env}: the revoke command (${which}) exited ${r.code}: ${redact(r.stderr, secretParts(recipe, old)).trim().slice(-300)}`,
-            );
-        }),
+        revokeValue(input, recipe, old, input.unused ? 'unused new value' : 'old value'),
       );
     },
   };
 }
 
 export type SecretActivities = ReturnType<typeof createSecretActivities>;
+
+/** `err` with `more` added to its message, keeping its type and whether it is retried. */
+function withText(err: unknown, more: string): unknown {
+  if (err instanceof ApplicationFailure)
+    return ApplicationFailure.create({
+      type: err.type ?? undefined,
+      message: `${err.message}; ${more}`,
+      nonRetryable: err.nonRetryable ?? false,
+    });
+  return new Error(`${errorMessage(err)}; ${more}`);
+}
 
 /** `text` with every part of a value cut out (the longest first: a part may hold a shorter one). */
 function redact(text: string, parts: string[]): string {
@@ -703,7 +749,16 @@ async function tryS3(
   value: string,
   signal: AbortSignal | undefined,
 ): Promise<string> {
-  const { accessKeyId, secretAccessKey } = JSON.parse(value) as Record<string, string>;
+  // A parse error would quote the value: read the fields quietly.
+  const field = (f: string) => {
+    try {
+      return project(value, f, '');
+    } catch {
+      return '';
+    }
+  };
+  const [accessKeyId, secretAccessKey] = [field('accessKeyId'), field('secretAccessKey')];
+  if (!accessKeyId || !secretAccessKey) return 'the value has no accessKeyId and secretAccessKey';
   const client = new S3Client({
     region: p.region,
     credentials: { accessKeyId: accessKeyId ?? '', secretAccessKey: secretAccessKey ?? '' },

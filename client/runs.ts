@@ -219,6 +219,20 @@ export async function startRotation(
   });
 }
 
+/** The run an id names: a run under another id may hold a secret's CLI id as its lock (a child
+ * `environmentLock`); status, cancel and decisions then go to that run, never to the lock. */
+export async function runBehind(client: Client, id: string): Promise<string> {
+  const d = await client.workflow
+    .getHandle(id)
+    .describe()
+    .catch(() => undefined);
+  if (d?.type !== 'environmentLock') return id;
+  const holder = d.parentExecution?.workflowId;
+  if (!holder) throw new CliError(`${id} is a lock, not a run, and names no holder`);
+  console.log(`${id} is held as a lock by ${holder}: acting on ${holder}`);
+  return holder;
+}
+
 /** Starts a run unless one with the same intent (workflow id) is already running. */
 async function startOnce<
   W extends

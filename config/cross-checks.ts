@@ -202,7 +202,8 @@ function checkSecrets(cfg: Config, issue: Issue) {
       if ('store' in store.password)
         owner.set(`${store.password.store}\0${store.password.name}`, `the admin password of ${storeName}`);
       owner.set(`${storeName}\0${store.user}`, `the admin role of ${storeName}`);
-    }
+    } else if (store.type === 'github-actions' && 'store' in store.token)
+      owner.set(`${store.token.store}\0${store.token.name}`, `the token of ${storeName}`);
   for (const [secretName, recipe] of Object.entries(cfg.secrets)) {
     const at = (...path: (string | number)[]) => ['secrets', secretName, ...path];
     // An alternating recipe's two roles are places too, each environment's own.
@@ -318,14 +319,24 @@ function checkSecrets(cfg: Config, issue: Issue) {
             `${what} is a location of a replace recipe only (${recipe.strategy === 'alternating' ? 'an alternating recipe sets its roles through alternate:' : 'the key list is read back at each rotation'})`,
           );
         const store = cfg.stores[l.store as string];
-        if (
-          store?.type === 'github-actions' &&
-          !/^(?!GITHUB_)(?![0-9])[A-Za-z0-9_]+$/i.test(l.name.replaceAll('{env}', 'x'))
-        )
-          issue(
-            at('locations', i, 'name'),
-            `"${l.name}" is not a GitHub Actions secret name (letters, digits and _, not starting with a digit or GITHUB_)`,
-          );
+        // Each environment's name: GitHub's rules, or a variable name a command can be given.
+        for (const envName of recipe.environments) {
+          const resolved = l.name.replaceAll('{env}', envName);
+          if (store?.type === 'github-actions' && !/^(?!GITHUB_)(?![0-9])[A-Za-z0-9_]+$/i.test(resolved)) {
+            issue(
+              at('locations', i, 'name'),
+              `"${resolved}" (in ${envName}) is not a GitHub Actions secret name (letters, digits and _, not starting with a digit or GITHUB_)`,
+            );
+            break;
+          }
+          if (store?.type === 'command' && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(resolved)) {
+            issue(
+              at('locations', i, 'name'),
+              `"${resolved}" (in ${envName}) is not a variable name (letters, digits and _) for command store ${l.store}`,
+            );
+            break;
+          }
+        }
         return;
       }
       if (l.store !== undefined && !(l.store in cfg.stores)) {

@@ -318,12 +318,14 @@ describe('config', () => {
           { store: 'gh', name: 'FLY_API_TOKEN' },
           { store: 'fly', name: 'FLY_API_TOKEN' },
           { store: 'gh', name: 'GITHUB_TOKEN_{env}' },
+          { store: 'fly', name: 'FLY-{env}' },
         ],
       },
     };
     assert.deepEqual(problems(doc), [
       'secrets.fly.locations.0.store: the first location must be a store rekey can read back (a github-actions store cannot)',
-      'secrets.fly.locations.2.name: "GITHUB_TOKEN_{env}" is not a GitHub Actions secret name (letters, digits and _, not starting with a digit or GITHUB_)',
+      'secrets.fly.locations.2.name: "GITHUB_TOKEN_prod" (in prod) is not a GitHub Actions secret name (letters, digits and _, not starting with a digit or GITHUB_)',
+      'secrets.fly.locations.3.name: "FLY-prod" (in prod) is not a variable name (letters, digits and _) for command store fly',
     ]);
     doc.secrets = {};
     doc.codec = { store: 'fly', secret: 'codec' };

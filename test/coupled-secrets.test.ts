@@ -177,12 +177,25 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
   it('GitHub refusing the second write: Fly put back on the old token, the new one revoked, the run names GitHub', async () => {
     const before = await everywhere();
     const tokens = fly.liveCount();
-    gh.inject('PUT', /FLY_API_TOKEN$/, {
-      status: 401,
-      body: { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' },
-    });
+    // Refused as long as it is asked: a put-back of GitHub would be refused too.
+    gh.inject(
+      'PUT',
+      /FLY_API_TOKEN$/,
+      {
+        status: 401,
+        body: { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' },
+      },
+      2,
+    );
+    const from = gh.log.length;
     const h = await rotate();
     const err = await fx.withWorker(config, () => failureOf(h.result()));
+    gh.clearFaults();
+    // GitHub refused the write, so it still holds the old token: not written again to put it back.
+    assert.deepEqual(
+      gh.log.slice(from).filter((l) => l.startsWith('PUT')),
+      [`PUT /repos/${REPO}/actions/secrets/FLY_API_TOKEN 401`],
+    );
     assert.equal(err.type, 'StoreUnauthorized');
     assert.match(
       err.message,
@@ -193,7 +206,10 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
     assert.equal(fly.live(before.vault), true, 'the old token still works');
     assert.equal(fly.liveCount(), tokens, 'the token issued for the run was revoked');
     assert.equal(await health(), 200);
-    assertNoSecrets(err.message + (await historyText(fx.client, h.workflowId)), [before.vault]);
+    assertNoSecrets(err.message + (await historyText(fx.client, h.workflowId)), [
+      before.vault,
+      ...fly.revoked,
+    ]);
   });
 
   it('honours a secondary rate limit: the write is retried after Retry-After', async () => {
@@ -212,6 +228,16 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
       `PUT /repos/${REPO}/actions/secrets/FLY_API_TOKEN 403`,
       `PUT /repos/${REPO}/actions/secrets/FLY_API_TOKEN 204`,
     ]);
+    // Not the activity's own backoff (1s): the delay GitHub asked for.
+    const [first, second] = gh.log
+      .map((l, i) => [l, gh.at[i] as number] as const)
+      .slice(from)
+      .filter(([l]) => l.startsWith('PUT'))
+      .map(([, t]) => t);
+    assert.ok(
+      (second as number) - (first as number) >= 2000,
+      `retried after ${(second as number) - (first as number)} ms`,
+    );
     // The retry came no sooner than GitHub asked (the activity's own backoff would be 1s).
     const history = await fx.client.workflow.getHandle(h.workflowId).fetchHistory();
     const write = history.events?.find(

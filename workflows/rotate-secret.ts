@@ -4,6 +4,8 @@
 // puts every location back, in the reverse order, and restarts the consumers on the old value.
 import {
   ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
   CancellationScope,
   patched,
   proxyActivities,
@@ -207,17 +209,34 @@ async function replace(
     await tracker.run(step('write'), async () => {
       for (const [index, l] of from.entries()) {
         reached = index + 1;
-        written.push(
-          await writing(`write ${l.store}:${l.name}`).writeSecretLocation({
-            ...target,
-            runId,
-            index,
-            expect: l,
-            phase,
-            ...(index > 0 ? { source: written[0] } : {}),
-            ...(plan.alternate ? { alternateTo: plan.alternate.to } : {}),
-          }),
-        );
+        try {
+          written.push(
+            await writing(`write ${l.store}:${l.name}`).writeSecretLocation({
+              ...target,
+              runId,
+              index,
+              expect: l,
+              phase,
+              ...(index > 0 ? { source: written[0] } : {}),
+              ...(plan.alternate ? { alternateTo: plan.alternate.to } : {}),
+            }),
+          );
+        } catch (err) {
+          // A write-only place (a GitHub secret, a role) that refused the write outright (401, a
+          // permission) is as it was: putting it back would be refused too and hide the old
+          // value's being intact behind a failed undo.
+          const refused =
+            err instanceof ActivityFailure &&
+            err.cause instanceof ApplicationFailure &&
+            err.cause.nonRetryable;
+          if (
+            refused &&
+            (l.current === 'write-only' || l.current === 'role') &&
+            patched('refused-place-unchanged')
+          )
+            reached = index;
+          throw err;
+        }
       }
     });
     if (plan.consumers.length) {

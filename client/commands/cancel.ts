@@ -5,16 +5,18 @@ import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { errorText } from '../../workflows/errors';
 import { CliError } from '../cli-error';
 import { formatProgress } from '../format';
-import { cancelRun, followRun, progressOf, withClient } from '../runs';
+import { cancelRun, followRun, progressOf, runBehind, withClient } from '../runs';
 import { type Command, type Options, optionalCliConfig, parse, runIdArg } from './common';
 
 const OPTIONS = { reason: { type: 'string' } } satisfies Options;
 
 async function cancel(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, OPTIONS, 1);
-  const id = runIdArg(positionals, 'cancel');
+  const given = runIdArg(positionals, 'cancel');
   return withClient(
     async (client) => {
+      // Never the lock a run holds under a secret's id: cancelling it would free the secret.
+      const id = await runBehind(client, given);
       const handle = client.workflow.getHandle(id);
       const { status } = await handle.describe();
       if (status.name !== 'RUNNING')

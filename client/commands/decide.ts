@@ -2,7 +2,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { DecisionKind, PendingGate } from '../../workflows/progress';
 import { CliError } from '../cli-error';
-import { decideGate, withClient } from '../runs';
+import { decideGate, runBehind, withClient } from '../runs';
 import { type Command, loadCliConfig, type Options, parse, runIdArg } from './common';
 
 const OPTIONS = {
@@ -54,7 +54,7 @@ function decide(kind: DecisionKind): (args: string[]) => Promise<number> {
     const by = values.by;
     return withClient(
       async (client) => {
-        const decided = await decideGate(client, config, id, kind, {
+        const decided = await decideGate(client, config, await runBehind(client, id), kind, {
           by,
           ...(values.comment ? { comment: values.comment } : {}),
           ...(values.key ? { keyFile: values.key } : {}),

@@ -1,15 +1,16 @@
 // rekey status: where a run is.
 import { formatProgress } from '../format';
-import { progressOf, withClient } from '../runs';
+import { progressOf, runBehind, withClient } from '../runs';
 import { type Command, type Options, optionalCliConfig, parse, runIdArg } from './common';
 
 const OPTIONS = {} satisfies Options;
 
 async function status(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, OPTIONS, 1);
-  const id = runIdArg(positionals, 'status');
+  const given = runIdArg(positionals, 'status');
   return withClient(
     async (client) => {
+      const id = await runBehind(client, given);
       const desc = await client.workflow.getHandle(id).describe();
       console.log(`${id}: ${desc.status.name}`);
       const progress = await progressOf(client, id);

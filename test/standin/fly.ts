@@ -27,11 +27,14 @@ export interface FlyStandin {
   setSecret(app: string, name: string, value: string): void;
   /** How many tokens are live (issued and not revoked), the admin token included. */
   liveCount(): number;
+  /** Every token revoked so far. */
+  revoked: string[];
   close(): Promise<void>;
 }
 
 export async function startFlyStandin(tls: { key: string; cert: string }): Promise<FlyStandin> {
   const tokens = new Map<string, string>(); // id -> token
+  const revoked: string[] = [];
   const secrets = new Map<string, Map<string, string>>();
   const issue = () => {
     const id = randomBytes(6).toString('hex');
@@ -71,7 +74,13 @@ export async function startFlyStandin(tls: { key: string; cert: string }): Promi
       }
       if (req.method === 'POST' && path === '/v1/tokens') return send(201, { token: issue() });
       const revoke = /^\/v1\/tokens\/(\w+)$/.exec(path)?.[1];
-      if (req.method === 'DELETE' && revoke) return send(tokens.delete(revoke) ? 204 : 404);
+      if (req.method === 'DELETE' && revoke) {
+        const token = tokens.get(revoke);
+        if (!token) return send(404, { error: 'not found' });
+        tokens.delete(revoke);
+        revoked.push(token);
+        return send(204);
+      }
       const app = /^\/v1\/apps\/([\w-]+)\/(secrets|machines)$/.exec(path);
       if (app && app[2] === 'machines' && req.method === 'GET') return send(200, []);
       if (app && app[2] === 'secrets' && req.method === 'POST') {
@@ -98,6 +107,7 @@ export async function startFlyStandin(tls: { key: string; cert: string }): Promi
     secret: (app, name) => secrets.get(app)?.get(name),
     setSecret: (app, name, value) => appSecrets(app).set(name, value),
     liveCount: () => tokens.size,
+    revoked,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();

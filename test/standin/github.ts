@@ -70,8 +70,11 @@ export interface GitHubStandin {
   ): void;
   /** Holds the next request matching until released; resolves when it arrives. */
   hold(method: string, path: RegExp): { arrived: Promise<void>; release(): void };
-  /** Requests served, as "METHOD path status". */
+  /** Requests served, as "METHOD path status", and when (ms since the epoch). */
   log: string[];
+  at: number[];
+  /** Drops the faults not yet served. */
+  clearFaults(): void;
   close(): Promise<void>;
 }
 
@@ -84,6 +87,7 @@ export async function startGitHubStandin(tls: { key: string; cert: string }): Pr
   const faults: Fault[] = [];
   const holds: { method: string; path: RegExp; arrived: () => void; released: Promise<void> }[] = [];
   const log: string[] = [];
+  const at: number[] = [];
   let runIds = 1000;
 
   const server: Server = createServer(tls, (req, res) => {
@@ -94,6 +98,7 @@ export async function startGitHubStandin(tls: { key: string; cert: string }): Pr
       const method = req.method ?? 'GET';
       const send = (status: number, body?: unknown, headers: Record<string, string> = {}) => {
         log.push(`${method} ${url.pathname} ${status}`);
+        at.push(Date.now());
         res.writeHead(status, {
           'content-type': 'application/json; charset=utf-8',
           'x-github-api-version-selected': '2022-11-28',
@@ -206,6 +211,10 @@ export async function startGitHubStandin(tls: { key: string; cert: string }): Pr
     url,
     token,
     log,
+    at,
+    clearFaults: () => {
+      faults.length = 0;
+    },
     addRepo(fullName) {
       const pair = sodium.crypto_box_keypair();
       repos.set(fullName, {
