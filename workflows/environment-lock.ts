@@ -54,6 +54,8 @@ export async function environmentLock(input: { resource: string; holder: string 
 export async function withLocks<T>(
   resourcesOf: () => Promise<string[]> | string[],
   fn: () => Promise<T>,
+  /** What a refusal says of the run's state (a run taking its locks again has changed things). */
+  state = 'nothing was changed',
 ): Promise<T> {
   // Runs recorded before locks existed replay without them.
   if (!patched('environment-locks')) return fn();
@@ -72,7 +74,7 @@ export async function withLocks<T>(
     for (const resource of [...new Set(resources)].sort()) {
       const workflowId = lockWorkflowId(resource, selfHeld);
       // Held by this run's being: Temporal runs one workflow per id at a time.
-      if (workflowId !== holder) held.push(await acquire(scope, resource, workflowId, holder));
+      if (workflowId !== holder) held.push(await acquire(scope, resource, workflowId, holder, state));
     }
     return await fn();
   } finally {
@@ -85,6 +87,7 @@ async function acquire(
   resource: string,
   workflowId: string,
   holder: string,
+  state: string,
 ): Promise<ChildWorkflowHandle<typeof environmentLock>> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -104,7 +107,7 @@ async function acquire(
     if (owner || attempt >= 5) {
       throw fail(
         FailureType.EnvironmentBusy,
-        `${resource.replace('/', ' ')} is in use by ${owner ?? 'another run'}; nothing was changed (see rekey status ${owner ?? workflowId})`,
+        `${resource.replace('/', ' ')} is in use by ${owner ?? 'another run'}; ${state} (see rekey status ${owner ?? workflowId})`,
       );
     }
     // Free now: its holder had closed and the lock was removed.

@@ -82,16 +82,20 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
   // restarts services also holds the environment (no other run restarts or changes it
   // meanwhile). Many secrets without consumers of one environment rotate side by side.
   let lockedFor: string[] = [];
-  const locked = <T>(fn: () => Promise<T>): Promise<T> =>
+  const locked = <T>(fn: () => Promise<T>, state?: string): Promise<T> =>
     input.dryRun
       ? fn()
-      : withLocks(async () => {
-          lockedFor = await secrets.secretConsumers(target);
-          return [
-            `secret/${input.secret}/${input.environment}`,
-            ...(lockedFor.length ? [`env/${input.environment}`] : []),
-          ];
-        }, fn);
+      : withLocks(
+          async () => {
+            lockedFor = await secrets.secretConsumers(target);
+            return [
+              `secret/${input.secret}/${input.environment}`,
+              ...(lockedFor.length ? [`env/${input.environment}`] : []),
+            ];
+          },
+          fn,
+          state,
+        );
 
   const first = async () => {
     const plan = await tracker.run(
@@ -153,7 +157,10 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
           sleep(parseDuration(overlap), { summary: `keep the old keys ${overlap}` }),
         );
       const phase1 = plan.locations.map((l, i) => ({ ...l, current: written[i] as string }));
-      const dropped = await locked(() => replace(tracker, plan, 'drop', phase1));
+      const dropped = await locked(
+        () => replace(tracker, plan, 'drop', phase1),
+        'the new key is in front of the list and the old keys are still in it: rotate again to drop them',
+      );
       written.splice(0, written.length, ...dropped);
     }
     tracker.finish('completed');
