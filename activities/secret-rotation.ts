@@ -101,14 +101,22 @@ export function probeText(p: SecretRecipe['verify'][number]): string {
   return `${p.command}${p.expect ? ` prints /${p.expect}/` : ''}${p.secretOnStdin ? ' (new value on stdin)' : ''}`;
 }
 
+/** Field `field` of a `fields` credential, if the value is one that has it. Quiet: a parse
+ * error would quote the value. */
+function fieldOf(value: string, field: string): string | undefined {
+  try {
+    const v = JSON.parse(value)?.[field];
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** One field of a `fields` credential (a location's `field`), or the whole value. */
 function project(value: string, field: string | undefined, where: string): string {
   if (field === undefined) return value;
-  let v: unknown;
-  try {
-    v = JSON.parse(value)?.[field];
-  } catch {}
-  if (typeof v !== 'string')
+  const v = fieldOf(value, field);
+  if (v === undefined)
     throw fail(FailureType.BadInput, `${where}: the credential has no field "${field}" (value not shown)`);
   return v;
 }
@@ -313,10 +321,7 @@ export function createSecretActivities(deps: SecretDeps) {
     }
     if (recipe.strategy === 'keyring') parts.push(...value.split(recipe.keyring?.separator ?? ','));
     if (recipe.generator.type === 'command' && recipe.generator.fields)
-      for (const f of recipe.generator.fields)
-        try {
-          parts.push(project(value, f, ''));
-        } catch {}
+      for (const f of recipe.generator.fields) parts.push(fieldOf(value, f) ?? '');
     return parts.map((p) => p.trim()).filter((p) => p.length >= 8);
   }
 
@@ -424,15 +429,11 @@ export function createSecretActivities(deps: SecretDeps) {
       const first = locations[0];
       if (fields && first) {
         const value = await valueAt(t, { version: first.current });
-        for (const f of fields)
-          try {
-            project(value, f, '');
-          } catch {
-            throw fail(
-              FailureType.BadInput,
-              `secret ${t.secret} in ${t.env}: the value at ${first.store}:${first.name} (version ${first.current}) is not a credential with the fields ${fields.join(', ')} (value not shown); nothing was changed`,
-            );
-          }
+        if (fields.some((f) => fieldOf(value, f) === undefined))
+          throw fail(
+            FailureType.BadInput,
+            `secret ${t.secret} in ${t.env}: the value at ${first.store}:${first.name} (version ${first.current}) is not a credential with the fields ${fields.join(', ')} (value not shown); nothing was changed`,
+          );
       }
       let alternate: SecretPlan['alternate'];
       if (recipe.strategy === 'alternating' && recipe.alternate) {
@@ -468,7 +469,7 @@ export function createSecretActivities(deps: SecretDeps) {
       }
       const approvalRequired = config.approvals.requiredFor.includes(t.env);
       const revokeUnused = recipe.generator.type === 'command' && recipe.revoke !== undefined;
-      const fieldOf = (i: number) => {
+      const fieldNote = (i: number) => {
         const f = recipe.locations[i]?.field;
         return f ? ` (field ${f})` : '';
       };
@@ -488,8 +489,8 @@ export function createSecretActivities(deps: SecretDeps) {
           : []),
         ...locations.map((l, i) =>
           sinks[i]
-            ? `  ${i + 1}. ${sinks[i]}${fieldOf(i)}`
-            : `  ${i + 1}. write ${l.store}:${l.name}${fieldOf(i)} (now version ${l.current})${alternate ? ` naming ${alternate.to}` : ''}`,
+            ? `  ${i + 1}. ${sinks[i]}${fieldNote(i)}`
+            : `  ${i + 1}. write ${l.store}:${l.name}${fieldNote(i)} (now version ${l.current})${alternate ? ` naming ${alternate.to}` : ''}`,
         ),
         `  restart: ${recipe.consumers.join(', ') || 'none'}`,
         `  verify: ${probes.join('; ') || 'none'}`,
@@ -749,15 +750,7 @@ async function tryS3(
   value: string,
   signal: AbortSignal | undefined,
 ): Promise<string> {
-  // A parse error would quote the value: read the fields quietly.
-  const field = (f: string) => {
-    try {
-      return project(value, f, '');
-    } catch {
-      return '';
-    }
-  };
-  const [accessKeyId, secretAccessKey] = [field('accessKeyId'), field('secretAccessKey')];
+  const [accessKeyId, secretAccessKey] = [fieldOf(value, 'accessKeyId'), fieldOf(value, 'secretAccessKey')];
   if (!accessKeyId || !secretAccessKey) return 'the value has no accessKeyId and secretAccessKey';
   const client = new S3Client({
     region: p.region,

@@ -222,15 +222,20 @@ export async function startRotation(
 /** The run an id names: a run under another id may hold a secret's CLI id as its lock (a child
  * `environmentLock`); status, cancel and decisions then go to that run, never to the lock. */
 export async function runBehind(client: Client, id: string): Promise<string> {
+  const held = await heldBy(client, id);
+  if (held === undefined) return id;
+  if (!held) throw new CliError(`${id} is a lock, not a run, and names no holder`);
+  console.log(`${id} is held as a lock by ${held}: acting on ${held}`);
+  return held;
+}
+
+/** For an id that is a lock: its holder's id ('' if it names none); undefined for anything else. */
+async function heldBy(client: Client, id: string): Promise<string | undefined> {
   const d = await client.workflow
     .getHandle(id)
     .describe()
     .catch(() => undefined);
-  if (d?.type !== 'environmentLock') return id;
-  const holder = d.parentExecution?.workflowId;
-  if (!holder) throw new CliError(`${id} is a lock, not a run, and names no holder`);
-  console.log(`${id} is held as a lock by ${holder}: acting on ${holder}`);
-  return holder;
+  return d?.type === 'environmentLock' ? (d.parentExecution?.workflowId ?? '') : undefined;
 }
 
 /** Starts a run unless one with the same intent (workflow id) is already running. */
@@ -257,14 +262,7 @@ async function startOnce<
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       // The id may be held as a lock by a run started under another id (the Web UI, a schedule).
-      const running = await client.workflow
-        .getHandle(workflowId)
-        .describe()
-        .catch(() => undefined);
-      const id =
-        running?.type === 'environmentLock'
-          ? (running.parentExecution?.workflowId ?? workflowId)
-          : workflowId;
+      const id = (await heldBy(client, workflowId)) || workflowId;
       throw new CliError(`${what} is already running (${id}); see rekey status ${id}`);
     }
     throw err;
