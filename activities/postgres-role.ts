@@ -3,6 +3,7 @@
 // live on. The password is sent as a SCRAM-SHA-256 verifier computed here (as psql's \password
 // does), so the plaintext never reaches the server, its statement log or pg_stat_activity.
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
 import { Client } from 'pg';
 import type { StoreConfig } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
@@ -44,23 +45,27 @@ export class PostgresServer {
     return client;
   }
 
-  private async asAdmin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+  /** `fn` on a connection as the store's user (to `database`, default the store's); an error
+   * names the store and `what` was being done. */
+  async asAdmin<T>(fn: (c: Client) => Promise<T>, what = 'change a role', database?: string): Promise<T> {
     let client: Client;
     try {
-      client = await this.connect(this.cfg.user, await this.adminPassword());
+      client = await this.connect(this.cfg.user, await this.adminPassword(), database);
     } catch (err) {
       throw this.mapError(err, `log in as ${this.cfg.user}`);
     }
     try {
       return await fn(client);
     } catch (err) {
-      throw this.mapError(err, 'change a role');
+      throw this.mapError(err, what);
     } finally {
       await client.end().catch(() => undefined);
     }
   }
 
   private mapError(err: unknown, what: string): unknown {
+    // Already named by the caller (a row that does not open): as it is.
+    if (err instanceof ApplicationFailure) return err;
     const e = err as { code?: string; message?: string };
     // 28P01 bad password, 28000 no such role or not allowed, 42501 not permitted.
     if (e?.code === '28P01' || e?.code === '28000' || e?.code === '42501')

@@ -24,6 +24,7 @@ import { GitHubActionsSecrets } from './github-secrets';
 import { beat, heartbeating } from './heartbeat';
 import { type Host, withHost } from './hosts';
 import { PostgresServer } from './postgres-role';
+import { aesKey, checkFirstRow, describeTable, keyTypeOf, reencryptPage } from './reencrypt';
 import { restoreVersion, type SecretStore } from './secret-store';
 import { createServiceDriver } from './service';
 import { SsmStore } from './ssm-store';
@@ -51,8 +52,9 @@ export interface SecretPlan extends SecretTarget {
   locations: LocationPlan[];
   /** `alternating`: the role in use now, and the one the rotation gives a fresh password. */
   alternate?: { from: string; to: string };
-  /** `keyring`: how many keys the list holds now, and how long the old ones are kept. */
-  keyring?: { keys: number; overlap: string };
+  /** `keyring`: how many keys the list holds now, and how long the old ones are kept; the table
+   * whose rows are re-encrypted under the new key before the old ones go. */
+  keyring?: { keys: number; overlap: string; reencrypt?: { table: string; rows: number } };
   consumers: string[];
   probes: string[];
   revoke: boolean;
@@ -75,6 +77,19 @@ export interface LocationStep extends SecretTarget {
   index: number;
   expect: LocationPlan;
   phase?: Phase;
+}
+
+/** Pages per call of reencryptRows: the activity's round trip is paid once per ten pages. */
+const PAGES_PER_CALL = 10;
+
+/** What a re-encryption's calls did so far: where the next page starts, and the counts. */
+export interface RowsDone {
+  last: string | null;
+  rows: number;
+  reencrypted: number;
+  pages: number;
+  /** The table's end was reached. */
+  end: boolean;
 }
 
 /** The running activity's cancellation (a lost worker's attempt is cancelled at its heartbeat). */
@@ -462,10 +477,24 @@ export function createSecretActivities(deps: SecretDeps) {
       if (recipe.strategy === 'keyring' && recipe.keyring) {
         const first = locations[0] as LocationPlan;
         const where = `${first.store}:${first.name}`;
-        keyring = {
-          keys: keyList(recipe, await valueAt(t, { version: first.current }), where).length,
-          overlap: t.compromised ? '0s' : recipe.keyring.overlap,
-        };
+        const keys = keyList(recipe, await valueAt(t, { version: first.current }), where);
+        keyring = { keys: keys.length, overlap: t.compromised ? '0s' : recipe.keyring.overlap };
+        const rows = recipe.keyring.reencrypt;
+        // The table is there, its columns text, and what it holds opens with the list now.
+        if (rows)
+          keyring.reencrypt = await postgresServer(rows.store).asAdmin(
+            async (c) => {
+              const facts = await describeTable(c, rows);
+              await checkFirstRow(
+                c,
+                rows,
+                keys.map((k) => aesKey(k, where)),
+              );
+              return { table: rows.table, rows: facts.rows };
+            },
+            `read table ${rows.table}`,
+            rows.database,
+          );
       }
       const approvalRequired = config.approvals.requiredFor.includes(t.env);
       const revokeUnused = recipe.generator.type === 'command' && recipe.revoke !== undefined;
@@ -485,6 +514,11 @@ export function createSecretActivities(deps: SecretDeps) {
         ...(keyring
           ? [
               `  a new key in front of the ${keyring.keys} in the list; ${t.compromised ? 'then at once' : `after ${keyring.overlap}`} the old ones are dropped (a second write, restart and verify)`,
+              ...(keyring.reencrypt && recipe.keyring?.reencrypt
+                ? [
+                    `  once the consumers read with the new list: UPDATE ${keyring.reencrypt.table} (${keyring.reencrypt.rows} rows now; columns ${recipe.keyring.reencrypt.columns.join(', ')} on ${recipe.keyring.reencrypt.store}), each value sealed again with the new key, ${recipe.keyring.reencrypt.pageSize} rows a transaction; swept again just before the drop`,
+                  ]
+                : []),
             ]
           : []),
         ...locations.map((l, i) =>
@@ -708,6 +742,48 @@ export function createSecretActivities(deps: SecretDeps) {
           return '';
         });
       }
+    },
+
+    /** Pages of a keyring recipe's `reencrypt` (up to PAGES_PER_CALL, one transaction each): the
+     * rows after `after` sealed again with the first key of the list this run wrote (`version` of
+     * the first location). Each page's end is heartbeated: a retried call goes on from there. */
+    async reencryptRows(input: SecretTarget & { version: string; after: string | null }): Promise<RowsDone> {
+      const recipe = recipeOf(input);
+      const rows = recipe.keyring?.reencrypt;
+      if (!rows) throw fail(FailureType.BadInput, `secret ${input.secret} has no keyring.reencrypt`);
+      const first = firstOf(input);
+      const where = `${first.store}:${first.name} version ${input.version}`;
+      // Only the newest list: one that was changed since (another run) is not this run's to finish.
+      const newest = (await first.secrets.listVersions(first.name)).at(-1)?.version;
+      if (newest !== input.version)
+        throw fail(
+          FailureType.PolicyViolation,
+          `secret ${input.secret} in ${input.env}: ${first.store}:${first.name} is at version ${newest}, not the list this run wrote (${input.version}); another change since: the rows are left as they are`,
+        );
+      const keys = keyList(recipe, await valueAt(input, input), where).map((k) => aesKey(k, where));
+      const resumed = asyncLocalStorage.getStore()?.info.heartbeatDetails as RowsDone | undefined;
+      const done: RowsDone = resumed ?? { last: input.after, rows: 0, reencrypted: 0, pages: 0, end: false };
+      return postgresServer(rows.store).asAdmin(
+        (c) =>
+          heartbeating(
+            async () => {
+              const keyType = await keyTypeOf(c, rows);
+              for (let i = 0; i < PAGES_PER_CALL && !done.end; i++) {
+                const page = await reencryptPage(c, rows, keyType, keys, done.last);
+                done.rows += page.rows;
+                done.reencrypted += page.reencrypted;
+                done.pages += 1;
+                done.end = page.done || page.last === null;
+                done.last = page.last ?? done.last;
+                beat(done);
+              }
+              return done;
+            },
+            () => done,
+          ),
+        `re-encrypt rows of ${rows.table}`,
+        rows.database,
+      );
     },
 
     /** Retires the old value (the first location's version the plan found; with `unused`, the

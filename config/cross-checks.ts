@@ -276,6 +276,19 @@ function checkSecrets(cfg: Config, issue: Issue) {
       if (!recipe.keyring) issue(at('keyring'), 'a keyring recipe needs keyring: {overlap}');
       // The old keys are dropped after the overlap: there is no single old value to revoke.
       if (recipe.revoke) issue(at('revoke'), 'a keyring recipe drops its old keys instead');
+      const rows = recipe.keyring?.reencrypt;
+      if (rows) {
+        const g = recipe.generator;
+        if (!postgres(rows.store))
+          issue(at('keyring', 'reencrypt', 'store'), `"${rows.store}" is not a postgres store`);
+        if (g.type !== 'random' || g.bytes !== 32)
+          issue(
+            at('generator'),
+            'rows are re-encrypted with AES-256-GCM: the generator must be {type: random, bytes: 32}',
+          );
+        if (rows.columns.includes(rows.key) || new Set(rows.columns).size !== rows.columns.length)
+          issue(at('keyring', 'reencrypt', 'columns'), 'each sealed column once, and not the key column');
+      }
     } else if (recipe.keyring) issue(at('keyring'), 'only for strategy: keyring');
     // A credential of several fields: the first location holds it whole, others one field each.
     const fields = recipe.generator.type === 'command' ? recipe.generator.fields : undefined;

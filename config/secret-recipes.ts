@@ -123,6 +123,29 @@ export const Probe = z.union([
   }),
 ]);
 
+/** A table name (optionally schema.table) or a column name. */
+const sqlName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and _');
+
+/** Rows sealed with a keyring's keys (AES-256-GCM, each value the base64 of a 12-byte nonce, the
+ * ciphertext and the 16-byte tag: the app reads with the list, new key first), re-encrypted under
+ * the new key once the consumers read with the new list, and swept again before the old keys are
+ * dropped. */
+export const Reencrypt = z.strictObject({
+  /** The PostgreSQL server: a `postgres` store whose user may read and update the table. */
+  store: name,
+  /** Default: the store's database. */
+  database: z.string().min(1).optional(),
+  table: z
+    .string()
+    .regex(/^[A-Za-z_]\w*(\.[A-Za-z_]\w*)?$/, 'a table name, or schema.table (letters, digits and _)'),
+  /** A unique column the pages are taken in the order of (the primary key). */
+  key: sqlName,
+  /** The sealed columns (text). */
+  columns: z.array(sqlName).min(1),
+  /** Rows per page: one transaction each. */
+  pageSize: z.number().int().min(1).max(10_000).default(1000),
+});
+
 export const SecretRecipe = z.strictObject({
   /** What it is, for the plan and the Web UI. */
   description: z.string().optional(),
@@ -137,7 +160,13 @@ export const SecretRecipe = z.strictObject({
   /** For `keyring`: the locations hold keys joined by `separator`, the newest first (a Fernet
    * MultiFernet list, Airflow's `fernet_key`). A rotation puts a fresh key in front, keeps the
    * old ones for `overlap` (a durable wait, so what they sealed still opens), then drops them. */
-  keyring: z.strictObject({ overlap: duration, separator: z.string().min(1).default(',') }).optional(),
+  keyring: z
+    .strictObject({
+      overlap: duration,
+      separator: z.string().min(1).default(','),
+      reencrypt: Reencrypt.optional(),
+    })
+    .optional(),
   /** For `alternating`: the PostgreSQL server (a `postgres` store) and its two login roles with
    * the same grants (members of one group role). The locations hold {"username", "password"}. */
   alternate: z
@@ -158,4 +187,5 @@ export const SecretRecipe = z.strictObject({
 export type SecretRecipe = z.infer<typeof SecretRecipe>;
 export type SecretLocationConfig = z.infer<typeof SecretLocation>;
 export type ProbeConfig = z.infer<typeof Probe>;
+export type Reencrypt = z.infer<typeof Reencrypt>;
 export type GeneratorConfig = z.infer<typeof Generator>;

@@ -241,6 +241,33 @@ describe('config', () => {
       'secrets.keys.revoke: a keyring recipe drops its old keys instead',
       'secrets.plain.keyring: only for strategy: keyring',
     ]);
+    // Rows re-encrypted with AES-256-GCM: a 32-byte key, a postgres server, each column once.
+    doc.secrets = {
+      rows: {
+        environments: ['prod'],
+        strategy: 'keyring',
+        generator: { type: 'random', bytes: 24 },
+        keyring: {
+          overlap: '1h',
+          reencrypt: { store: 'ssm', table: 'org_instances', key: 'id', columns: ['url', 'id'] },
+        },
+        locations: [{ store: 'ssm', name: '/app/{env}/ROWS_KEY' }],
+      },
+      badTable: {
+        environments: ['prod'],
+        strategy: 'keyring',
+        generator: { type: 'random', bytes: 32 },
+        keyring: { overlap: '1h', reencrypt: { store: 'ssm', table: 'x; DROP', key: 'id', columns: ['u'] } },
+        locations: [{ store: 'ssm', name: '/app/{env}/T_KEY' }],
+      },
+    };
+    assert.deepEqual(problems(doc), [
+      'secrets.badTable.keyring.reencrypt.table: a table name, or schema.table (letters, digits and _)',
+      'secrets.rows.keyring.reencrypt.store: "ssm" is not a postgres store',
+      'secrets.rows.generator: rows are re-encrypted with AES-256-GCM: the generator must be {type: random, bytes: 32}',
+      'secrets.rows.keyring.reencrypt.columns: each sealed column once, and not the key column',
+      'secrets.badTable.keyring.reencrypt.store: "ssm" is not a postgres store',
+    ]);
     doc.stores.pg = {
       type: 'postgres',
       host: 'db',

@@ -4,6 +4,7 @@ export { rotateCodecKey } from './codec-key';
 export { environmentLock } from './environment-lock';
 export { promote } from './promote';
 export { promoteHop } from './promote-hop';
+export { reencryptRows } from './reencrypt-rows';
 export { rolloverSigningKey } from './rollover';
 export { rotateJwtKeys } from './rotate';
 export { rotateSecret } from './rotate-secret';

@@ -72,6 +72,21 @@ export function secretWorkflowId(secret: string, environment: string): string {
   return `rotate-secret/${secret}/${environment}`;
 }
 
+/** A rotateSecret's re-encryption of its recipe's rows (a child run): the list the run wrote
+ * (the first location's version), where the next page starts, and what is done so far. */
+export const ReencryptRowsInput = z.strictObject({
+  secret: z.string().min(1),
+  env: z.string().min(1),
+  /** The recipe's digest the plan was approved with. */
+  recipe: z.string().min(1),
+  version: z.string().min(1),
+  after: z.string().nullable().default(null),
+  done: z
+    .strictObject({ rows: z.number().int(), reencrypted: z.number().int(), pages: z.number().int() })
+    .default({ rows: 0, reencrypted: 0, pages: 0 }),
+});
+export type ReencryptRowsInput = z.input<typeof ReencryptRowsInput>;
+
 /** A codec key rotation takes nothing: the keyring is the worker's config's. A JSON object with
  * any field in it (from the Web UI, say) is refused. */
 export const CodecKeyInput = z.strictObject({});

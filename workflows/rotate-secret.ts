@@ -7,6 +7,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  executeChild,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -22,6 +23,7 @@ import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure, withMore } from './errors';
 import { RotateSecretInput } from './inputs';
 import { ProgressTracker } from './progress';
+import { reencryptRows } from './reencrypt-rows';
 
 // A cancel waits for a write or a restart in flight to end before it puts things back.
 const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
@@ -119,6 +121,9 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
       approvedBy.push(...outcome.by);
     } else tracker.set('approval', 'skipped', `${input.environment} requires no approval`);
     const written = await replace(tracker, plan);
+    // The consumers read with the new list: what the old keys sealed is sealed again with the new.
+    // Not undone on a failure: the list keeps every key, so every row opens either way.
+    if (plan.keyring?.reencrypt) await reencrypt(tracker, plan, written[0] as string, 'reencrypt');
     if (plan.revoke)
       try {
         await revoke(tracker, plan);
@@ -157,10 +162,11 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
           sleep(parseDuration(overlap), { summary: `keep the old keys ${overlap}` }),
         );
       const phase1 = plan.locations.map((l, i) => ({ ...l, current: written[i] as string }));
-      const dropped = await locked(
-        () => replace(tracker, plan, 'drop', phase1),
-        'the new key is in front of the list and the old keys are still in it: rotate again to drop them',
-      );
+      const dropped = await locked(async () => {
+        // Rows written under an old key since (an app not yet restarted) are caught just before.
+        if (plan.keyring?.reencrypt) await reencrypt(tracker, plan, written[0] as string, 'sweep');
+        return replace(tracker, plan, 'drop', phase1);
+      }, 'the new key is in front of the list and the old keys are still in it: rotate again to drop them');
       written.splice(0, written.length, ...dropped);
     }
     tracker.finish('completed');
@@ -169,6 +175,34 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
     tracker.finish('failed');
     throw runFailure(err);
   }
+}
+
+/** The recipe's rows sealed again with the first key of `version`'s list (a child run of its own,
+ * continuing as new page after page); a failure says every key is still in the list. */
+async function reencrypt(
+  tracker: ProgressTracker,
+  plan: SecretPlan,
+  version: string,
+  pass: 'reencrypt' | 'sweep',
+): Promise<void> {
+  const table = plan.keyring?.reencrypt?.table;
+  await tracker.run(
+    pass === 'reencrypt' ? 're-encrypt rows' : 'sweep rows',
+    async () => {
+      try {
+        return await executeChild(reencryptRows, {
+          workflowId: `${workflowInfo().workflowId}/${pass}`,
+          args: [{ secret: plan.secret, env: plan.env, recipe: plan.recipe, version }],
+        });
+      } catch (err) {
+        throw withMore(
+          err,
+          `the new key is in front of the list and the old keys are still in it, so every row of ${table} opens; rotate again to finish`,
+        );
+      }
+    },
+    (r) => `${r.reencrypted} of ${r.rows} rows of ${table} sealed again with the new key (${r.pages} pages)`,
+  );
 }
 
 /** Retires the old value; a failure says the new one is in place. */
