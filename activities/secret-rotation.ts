@@ -23,6 +23,7 @@ import { generate } from './generators';
 import { GitHubActionsSecrets } from './github-secrets';
 import { beat, heartbeating } from './heartbeat';
 import { type Host, withHost } from './hosts';
+import { KubernetesSecrets, secretKeyOf } from './kube-secret';
 import { PostgresServer } from './postgres-role';
 import { aesKey, checkFirstRow, describeTable, keyTypeOf, reencryptPage } from './reencrypt';
 import { restoreVersion, type SecretStore } from './secret-store';
@@ -228,6 +229,19 @@ export function createSecretActivities(deps: SecretDeps) {
         text: `set GitHub Actions secret ${name} of ${cfg.repository}`,
         exists: () => github.exists(name),
         set: (value) => github.set(name, value),
+      };
+    }
+    if (cfg?.type === 'kubernetes') {
+      const kube = new KubernetesSecrets(store, cfg, reference(store, cfg.token));
+      const { secret, key } = secretKeyOf(name);
+      return {
+        kind: 'sink',
+        store,
+        name,
+        marker: 'write-only',
+        text: `set key ${key} of Kubernetes Secret ${cfg.namespace}/${secret} in place`,
+        exists: () => kube.exists(name),
+        set: (value) => kube.set(name, value),
       };
     }
     if (cfg?.type === 'command')

@@ -259,9 +259,10 @@ export function createSecretStore(
     case 'postgres':
     case 'github-actions':
     case 'command':
+    case 'kubernetes':
       throw fail(
         FailureType.BadInput,
-        `store ${storeName} (${cfg.type}) is write-only: rekey sets values there but cannot read them back (use it as a secret recipe's location after the first)`,
+        `store ${storeName} (${cfg.type}) ${cfg.type === 'kubernetes' ? 'keeps no versions' : 'is write-only: rekey sets values there but cannot read them back'} (use it as a secret recipe's location after the first)`,
       );
     default:
       return new KeyVaultStore(storeName, cfg, opts);

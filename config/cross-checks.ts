@@ -202,7 +202,7 @@ function checkSecrets(cfg: Config, issue: Issue) {
       if ('store' in store.password)
         owner.set(`${store.password.store}\0${store.password.name}`, `the admin password of ${storeName}`);
       owner.set(`${storeName}\0${store.user}`, `the admin role of ${storeName}`);
-    } else if (store.type === 'github-actions' && 'store' in store.token)
+    } else if ((store.type === 'github-actions' || store.type === 'kubernetes') && 'store' in store.token)
       owner.set(`${store.token.store}\0${store.token.name}`, `the token of ${storeName}`);
   for (const [secretName, recipe] of Object.entries(cfg.secrets)) {
     const at = (...path: (string | number)[]) => ['secrets', secretName, ...path];
@@ -324,12 +324,13 @@ function checkSecrets(cfg: Config, issue: Issue) {
         if (i === 0)
           issue(
             at('locations', 0, 'store'),
-            `the first location must be a store rekey can read back (${what} cannot)`,
+            `the first location must be a store rekey can read back (${what} ${cfg.stores[l.store as string]?.type === 'kubernetes' ? 'keeps no versions to put back' : 'cannot'})`,
           );
-        if (recipe.strategy !== 'replace')
+        // A key list is copied from the first location like any value; a role's password is not one.
+        if (recipe.strategy === 'alternating' || (recipe.strategy === 'keyring' && postgres(l.store)))
           issue(
             at('locations', i, 'store'),
-            `${what} is a location of a replace recipe only (${recipe.strategy === 'alternating' ? 'an alternating recipe sets its roles through alternate:' : 'the key list is read back at each rotation'})`,
+            `${what} is not a location of ${recipe.strategy === 'alternating' ? 'an alternating recipe (it sets its roles through alternate:)' : 'a keyring recipe (a password is not a key list)'}`,
           );
         const store = cfg.stores[l.store as string];
         // Each environment's name: GitHub's rules, or a variable name a command can be given.
@@ -339,6 +340,16 @@ function checkSecrets(cfg: Config, issue: Issue) {
             issue(
               at('locations', i, 'name'),
               `"${resolved}" (in ${envName}) is not a GitHub Actions secret name (letters, digits and _, not starting with a digit or GITHUB_)`,
+            );
+            break;
+          }
+          if (
+            store?.type === 'kubernetes' &&
+            !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[-._a-zA-Z0-9]+$/.test(resolved)
+          ) {
+            issue(
+              at('locations', i, 'name'),
+              `"${resolved}" (in ${envName}) is not SECRET/KEY (a Secret's name, "/", one of its keys) for kubernetes store ${l.store}`,
             );
             break;
           }

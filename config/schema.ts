@@ -191,6 +191,21 @@ export const CommandStore = z.strictObject({
   stdin: z.enum(['value', 'name=value']).default('value'),
 });
 
+/** Keys of Kubernetes Secrets in one namespace (a location `{store, name: SECRET/KEY}`), each
+ * edited in place through the API server: the Secret's other keys, labels and annotations (such
+ * as helm.sh/resource-policy: keep) stay as they are. Rekey reads no versions from it: never a
+ * recipe's first location. */
+export const KubernetesStore = z.strictObject({
+  type: z.literal('kubernetes'),
+  /** The API server, https://HOST:PORT. */
+  server: z.url({ protocol: /^https$/ }),
+  namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a namespace name'),
+  /** A bearer token that may get and patch the Secrets (a service account's, say). */
+  token: SecretReference,
+  /** The CA certificate (PEM) the API server's certificate is checked against. */
+  caFile: z.string().min(1),
+});
+
 export const Store = z.discriminatedUnion('type', [
   AzureKeyVaultStore,
   FileStore,
@@ -198,11 +213,12 @@ export const Store = z.discriminatedUnion('type', [
   PostgresServerStore,
   GitHubActionsStore,
   CommandStore,
+  KubernetesStore,
 ]);
 
-/** Stores rekey writes but cannot read back: never a recipe's first location, never an
- * environment's or the codec's store. */
-export const WRITE_ONLY_STORES = ['postgres', 'github-actions', 'command'] as const;
+/** Stores rekey writes but cannot read back (or, a Kubernetes Secret, keeps no versions of): never
+ * a recipe's first location, never an environment's or the codec's store. */
+export const WRITE_ONLY_STORES = ['postgres', 'github-actions', 'command', 'kubernetes'] as const;
 export const isWriteOnly = (type: string | undefined) =>
   (WRITE_ONLY_STORES as readonly string[]).includes(type ?? '');
 

@@ -268,6 +268,39 @@ describe('config', () => {
       'secrets.rows.keyring.reencrypt.columns: each sealed column once, and not the key column',
       'secrets.badTable.keyring.reencrypt.store: "ssm" is not a postgres store',
     ]);
+    // A Kubernetes Secret's key: SECRET/KEY, after a store rekey reads back; it may hold a key list.
+    doc.stores.k8s = {
+      type: 'kubernetes',
+      server: 'https://10.0.0.1:6443',
+      namespace: 'proxy',
+      token: { env: 'KUBE_TOKEN' },
+      caFile: 'ca.pem',
+    };
+    doc.secrets = {
+      list: {
+        environments: ['prod'],
+        strategy: 'keyring',
+        generator: { type: 'random', bytes: 32 },
+        keyring: { overlap: '1h' },
+        locations: [
+          { store: 'ssm', name: '/app/{env}/LIST' },
+          { store: 'k8s', name: 'rp-admin/SIGNING_KEYS' },
+        ],
+      },
+      flat: {
+        environments: ['prod'],
+        generator: { type: 'random', bytes: 32 },
+        locations: [
+          { store: 'k8s', name: 'rp-admin/TOKEN' },
+          { store: 'k8s', name: 'no-key' },
+        ],
+      },
+    };
+    assert.deepEqual(problems(doc), [
+      'secrets.flat.locations.0.store: the first location must be a store rekey can read back (a kubernetes store keeps no versions to put back)',
+      'secrets.flat.locations.1.name: "no-key" (in prod) is not SECRET/KEY (a Secret\'s name, "/", one of its keys) for kubernetes store k8s',
+    ]);
+    delete doc.stores.k8s;
     doc.stores.pg = {
       type: 'postgres',
       host: 'db',

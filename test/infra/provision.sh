@@ -7,6 +7,8 @@
 #   - compose-go v2.16.2 (the compose specification's reference loader), built with `go install`
 #   - the Temporal server 1.30.1 and its SQL tool, built with `go install` (their schemas come
 #     with the module source in Go's module cache)
+#   - a Kubernetes control plane (kube-apiserver, kube-controller-manager, kubectl, etcd, and kwok
+#     for the kubelet), built from source by build-kubernetes.sh
 #   - moto_server (AWS SSM Parameter Store, S3) and Python's cryptography, in a venv
 # Prints what it did; a second run does nothing but check.
 set -euo pipefail
@@ -80,6 +82,15 @@ if [ ! -x "$server" ] || [ ! -x "$cache/bin/temporal-sql-tool" ]; then
   mv "$tmp/server" "$server"
   mv "$tmp/sql" "$cache/bin/temporal-sql-tool"
   rmdir "$tmp"
+fi
+
+# A Kubernetes control plane (the kubernetes store and rollouts): built from source, see the script.
+kube="$cache/kubernetes"
+if [ ! -f "$kube/.complete" ]; then
+  echo "provision: building kube-apiserver, kube-controller-manager, kubectl 1.31.0, etcd 3.5.16 and kwok 0.6.1 (about 6 minutes, once)"
+  mkdir -p "$kube"
+  bash "$here/build-kubernetes.sh" "$kube"
+  touch "$kube/.complete"
 fi
 
 # moto_server (AWS SSM and S3 for the secret recipes) and Python's cryptography (Fernet), in a venv.

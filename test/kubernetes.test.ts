@@ -1,0 +1,249 @@
+// A Kubernetes Secret as a secret recipe's location, against a real kube-apiserver (with etcd,
+// RBAC and kube-controller-manager; kwok stands in for the kubelet, see test/infra/kubernetes.ts):
+// the requests-proxy keyring of runbook 002 lives in a Secret that helm must not overwrite
+// (helm.sh/resource-policy: keep), so rekey edits one key in place and keeps the rest; the
+// consumer is a Deployment rolled out with `kubectl rollout restart` and `rollout status`.
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse, stringify } from 'yaml';
+import { KubernetesSecrets } from '../activities/kube-secret';
+import { createSecretStore } from '../activities/secret-store';
+import { startSecretRotation } from '../client/runs';
+import { loadConfig } from '../config/load';
+import type { Config } from '../config/schema';
+import { assertNoSecrets, failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
+import { type Cluster, startCluster } from './infra/kubernetes';
+import { buildTopology, type Topology } from './infra/topology';
+
+const NS = 'proxy';
+const SECRET = 'requests-proxy-admin';
+
+describe('kubernetes: a Secret edited in place, a Deployment rolled out', () => {
+  let fx: TemporalFixture;
+  let t: Topology;
+  let kube: Cluster;
+  let config: Config;
+  const values: string[] = [];
+  const store = () => createSecretStore('kv-local', config.stores['kv-local'] as never);
+  const secretObject = () =>
+    JSON.parse(kube.kubectl(['-n', NS, 'get', 'secret', SECRET, '-o', 'json'])) as {
+      metadata: { annotations?: Record<string, string>; labels?: Record<string, string> };
+      data: Record<string, string>;
+    };
+  const key = (obj: ReturnType<typeof secretObject>, k: string) =>
+    Buffer.from(obj.data[k] ?? '', 'base64').toString('utf8');
+  const restartedAt = () =>
+    kube.kubectl([
+      '-n',
+      NS,
+      'get',
+      'deployment',
+      'requests-proxy',
+      '-o',
+      'jsonpath={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}',
+    ]);
+
+  before(async () => {
+    fx = await temporalFixture('secrets');
+    t = buildTopology('kubernetes', 3300);
+    rmSync(join(t.dir, 'local-secrets'), { recursive: true, force: true });
+    mkdirSync(join(t.dir, 'local-app'), { recursive: true });
+    kube = await startCluster(join(t.dir, 'kube'), 16443, ['rekey']);
+    const first = ['a'.repeat(64), 'b'.repeat(64)].map((c, i) => `${i}${c.slice(1)}`);
+    values.push(...first);
+    // The Secret as helm made it, kept on upgrades; rekey may get both Secrets and patch only this one.
+    kube.kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
+          {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: {
+              name: SECRET,
+              namespace: NS,
+              annotations: { 'helm.sh/resource-policy': 'keep', 'meta.helm.sh/release-name': 'rp' },
+              labels: { 'app.kubernetes.io/managed-by': 'Helm' },
+            },
+            stringData: { SIGNING_KEYS: first[0], ACTIVE: 'v1', OTHER: 'left-alone' },
+          },
+          {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: 'locked', namespace: NS },
+            stringData: { TOKEN: first[1] },
+          },
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'Role',
+            metadata: { name: 'rekey', namespace: NS },
+            rules: [
+              { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: [SECRET, 'locked'] },
+              { apiGroups: [''], resources: ['secrets'], verbs: ['patch'], resourceNames: [SECRET] },
+            ],
+          },
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'RoleBinding',
+            metadata: { name: 'rekey', namespace: NS },
+            roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'rekey' },
+            subjects: [{ kind: 'User', name: 'rekey', apiGroup: 'rbac.authorization.k8s.io' }],
+          },
+          {
+            apiVersion: 'apps/v1',
+            kind: 'Deployment',
+            metadata: { name: 'requests-proxy', namespace: NS },
+            spec: {
+              replicas: 2,
+              selector: { matchLabels: { app: 'requests-proxy' } },
+              template: {
+                metadata: { labels: { app: 'requests-proxy' } },
+                spec: { nodeName: 'kwok-node-0', containers: [{ name: 'proxy', image: 'requests-proxy:1' }] },
+              },
+            },
+          },
+        ],
+      }),
+    );
+    process.env.REKEY_TEST_KUBE_TOKEN = kube.tokenOf('rekey');
+    const kubectl = `${join(process.env.REKEY_CACHE ?? join(process.env.HOME ?? '', '.cache', 'rekey'), 'kubernetes', 'kubectl')} --kubeconfig ${kube.kubeconfig} -n ${NS}`;
+    const doc = parse(readFileSync(t.configFile, 'utf8'));
+    doc.stores.kube = {
+      type: 'kubernetes',
+      server: kube.server,
+      namespace: NS,
+      token: { env: 'REKEY_TEST_KUBE_TOKEN' },
+      caFile: kube.caFile,
+    };
+    const rollout = `${kubectl} rollout status deployment/requests-proxy --timeout=60s`;
+    doc.services['requests-proxy'] = {
+      driver: 'command',
+      start: rollout,
+      restart: `${kubectl} rollout restart deployment/requests-proxy && ${rollout}`,
+      stop: `${kubectl} scale deployment/requests-proxy --replicas=0`,
+      logs: `${kubectl} get pods -l app=requests-proxy`,
+    };
+    // What the Deployment's pods would mount: the key list in the Secret is the one on stdin.
+    const sameInSecret = (k: string, secret = SECRET) =>
+      `test "$(cat)" = "$(${kubectl} get secret ${secret} -o jsonpath={.data.${k}} | base64 -d)" && echo same`;
+    doc.secrets = {
+      'proxy-signing-keys': {
+        description: "requests-proxy's signing keys (runbook 002), in a Secret helm keeps",
+        environments: ['local'],
+        strategy: 'keyring',
+        generator: { type: 'random', bytes: 32, encoding: 'hex' },
+        keyring: { overlap: '3s' },
+        locations: [{ name: 'proxy-signing-keys' }, { store: 'kube', name: `${SECRET}/SIGNING_KEYS` }],
+        consumers: ['requests-proxy'],
+        verify: [
+          { command: sameInSecret('SIGNING_KEYS'), secretOnStdin: true, expect: '^same', within: '20s' },
+        ],
+      },
+      'locked-token': {
+        environments: ['local'],
+        generator: { type: 'random', bytes: 32, encoding: 'hex' },
+        locations: [{ name: 'locked-token' }, { store: 'kube', name: 'locked/TOKEN' }],
+      },
+    };
+    writeFileSync(t.configFile, stringify(doc));
+    config = loadConfig(t.configFile);
+    await store().set('proxy-signing-keys', first[0] as string, {});
+    await store().set('locked-token', first[1] as string, {});
+  });
+  after(async () => {
+    kube?.stop();
+    await fx?.close();
+  });
+
+  const rotate = (secret: string) =>
+    startSecretRotation(fx.client, config, { secret, environment: 'local' }, { taskQueue: fx.taskQueue });
+
+  it('a keyring in a Secret helm keeps: the new key in front, rolled out, then the old one dropped; the rest untouched', async () => {
+    const before = secretObject();
+    const old = key(before, 'SIGNING_KEYS');
+    const restartsBefore = restartedAt();
+    const result = await fx.withWorker(config, async () => {
+      const h = await rotate('proxy-signing-keys');
+      // During the overlap the Secret holds both keys, new first, and the pods were rolled.
+      const overlap = await (async () => {
+        for (let i = 0; i < 200; i++) {
+          const list = key(secretObject(), 'SIGNING_KEYS').split(',');
+          if (list.length === 2) return list;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return [];
+      })();
+      assert.equal(overlap[1], old);
+      values.push(overlap[0] as string);
+      return h.result();
+    });
+    assert.equal(result.plan.keyring?.keys, 1);
+    assert.match(
+      result.plan.text.join('\n'),
+      new RegExp(`set key SIGNING_KEYS of Kubernetes Secret ${NS}/${SECRET} in place`),
+    );
+    const now = secretObject();
+    const list = key(now, 'SIGNING_KEYS').split(',');
+    assert.equal(list.length, 1, 'the old key is dropped');
+    assert.notEqual(list[0], old);
+    assert.equal((await store().get('proxy-signing-keys')).value, list[0]);
+    // Edited in place: helm's annotations and labels, and the other keys, as they were.
+    assert.deepEqual(now.metadata.annotations, before.metadata.annotations);
+    assert.deepEqual(now.metadata.labels, before.metadata.labels);
+    assert.equal(key(now, 'OTHER'), 'left-alone');
+    assert.equal(key(now, 'ACTIVE'), 'v1');
+    // Rolled out (twice: after the new key, after the drop) and every replica ready.
+    assert.notEqual(restartedAt(), restartsBefore);
+    const ready = kube.kubectl([
+      '-n',
+      NS,
+      'get',
+      'deployment',
+      'requests-proxy',
+      '-o',
+      'jsonpath={.status.readyReplicas}/{.status.updatedReplicas}',
+    ]);
+    assert.equal(ready, '2/2');
+    const sets = kube
+      .kubectl(['-n', NS, 'get', 'replicasets', '-l', 'app=requests-proxy', '-o', 'name'])
+      .trim()
+      .split('\n');
+    assert.ok(sets.length >= 3, `${sets.length} replica sets: one per roll-out`);
+    assertNoSecrets(await historyText(fx.client, `rotate-secret/proxy-signing-keys/local`), values);
+  });
+
+  it('RBAC refuses the patch: the run fails naming the Secret, the first location is put back, the Secret unchanged', async () => {
+    const k8s = new KubernetesSecrets('kube', config.stores.kube as never, async () => kube.tokenOf('rekey'));
+    const old = await k8s.get('locked/TOKEN');
+    const err = await fx.withWorker(config, async () => failureOf((await rotate('locked-token')).result()));
+    assert.equal(err.type, 'StoreUnauthorized');
+    assert.match(err.message, /store kube \(Secret proxy\/locked\): refused \(PATCH: 403/);
+    assert.match(err.message, /every location was put back/);
+    assertNoSecrets(err.message, [old as string]);
+    assert.equal(await k8s.get('locked/TOKEN'), old);
+    assert.equal(
+      (await store().get('locked-token')).value,
+      old,
+      'the first location holds the old value again',
+    );
+  });
+
+  it('a key or Secret that is not there, or a token that may not read it: refused naming it, nothing written', async () => {
+    const k8s = new KubernetesSecrets('kube', config.stores.kube as never, async () => kube.tokenOf('rekey'));
+    assert.equal(await k8s.exists(`${SECRET}/NOPE`), false);
+    await assert.rejects(
+      k8s.set(`${SECRET}/NOPE`, 'x'.repeat(32)),
+      /has no key NOPE; set a first value by hand/,
+    );
+    await assert.rejects(k8s.exists('missing/KEY'), /refused \(GET: 403/);
+    const admin = new KubernetesSecrets('kube', config.stores.kube as never, async () =>
+      kube.tokenOf('admin'),
+    );
+    await assert.rejects(admin.exists('missing/KEY'), /Secret proxy\/missing\): no such Secret \(GET: 404/);
+  });
+});
