@@ -4,11 +4,14 @@
 // retried step finds its own version instead of changing the ring twice.
 import { posix } from 'node:path';
 import { gatePolicy } from '../config/approvals';
+import { parseDuration } from '../config/duration';
 import type { Config, KeyringConfig } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
+import { beat } from './heartbeat';
 import { resolveOnHost, withHost } from './hosts';
 import { generateKeyPair, jwkThumbprint } from './keys';
-import type { SecretStore } from './secret-store';
+import { KubernetesClient } from './kube-secret';
+import { referencedSecret, type SecretStore } from './secret-store';
 import { createServiceDriver, restartAndCheck } from './service';
 
 interface RingKey {
@@ -109,6 +112,62 @@ export function createKeyringActivities(deps: KeyringDeps) {
     return facts(next, v.version);
   }
 
+  /**
+   * Writes the ring's current version into the Secret (`key.<kid>` for each key, `active`; keys
+   * of kids no longer in the ring removed), then restarts Deployment `index` and waits for its
+   * roll-out. Done again after a lost worker, it writes the same and restarts once more.
+   */
+  async function rollOutOnKubernetes(
+    name: string,
+    target: NonNullable<KeyringConfig['kubernetes']>,
+    index: number,
+  ): Promise<{ url: string; kids: string[] }> {
+    const deployment = target.deployments[index];
+    if (!deployment) throw fail(FailureType.BadInput, `keyring ${name}: no deployment ${index}`);
+    const storeCfg = deps.config.stores[target.store];
+    if (storeCfg?.type !== 'kubernetes')
+      throw fail(FailureType.BadInput, `keyring ${name}: "${target.store}" is not a kubernetes store`);
+    const kube = new KubernetesClient(
+      target.store,
+      storeCfg,
+      referencedSecret(target.store, storeCfg.token, deps.store),
+    );
+    const { ring } = await load(name);
+    const kids = ring.keys.map((k) => k.kid);
+    await kube.patchKeys(target.secret, (data) => ({
+      ...Object.fromEntries(
+        Object.keys(data)
+          .filter((k) => k.startsWith('key.') && !kids.includes(k.slice(4)))
+          .map((k) => [k, null]),
+      ),
+      ...Object.fromEntries(ring.keys.map((k) => [`key.${k.kid}`, k.privatePem])),
+      active: ring.active ?? '',
+    }));
+    await kube.restartDeployment(deployment);
+    const deadline = Date.now() + parseDuration(target.rolloutTimeout);
+    for (;;) {
+      const state = await kube.rolledOut(deployment);
+      beat(state.text);
+      if (state.done) break;
+      if (Date.now() > deadline)
+        throw fail(
+          FailureType.MarkerTimeout,
+          `keyring ${name}: deployment ${deployment} did not finish its roll-out within ${target.rolloutTimeout} (${state.text})`,
+        );
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    // What the pods mount: the Secret as the server has it now.
+    const installed = Object.keys(await kube.data(target.secret))
+      .filter((k) => k.startsWith('key.'))
+      .map((k) => k.slice(4))
+      .sort();
+    if (JSON.stringify(installed) !== JSON.stringify([...kids].sort()))
+      throw new Error(
+        `Secret ${target.secret} lists ${installed.join(',')} after the write, expected ${kids.join(',')}`,
+      );
+    return { url: `deployment/${deployment}`, kids: installed };
+  }
+
   return {
     async readKeyring(input: { keyring: string }) {
       const cfg = ringConfig(input.keyring);
@@ -116,7 +175,9 @@ export function createKeyringActivities(deps: KeyringDeps) {
       return {
         ...facts(ring, version),
         tokenLifetime: cfg.tokenLifetime,
-        replicas: cfg.replicas.map((r) => r.url),
+        replicas: cfg.kubernetes
+          ? cfg.kubernetes.deployments.map((d) => `deployment/${d}`)
+          : cfg.replicas.map((r) => r.url),
         maxUnavailable: cfg.maxUnavailable,
         approvers: Object.keys(deps.config.approvals.approvers),
         approvalTimeout: deps.config.approvals.timeout,
@@ -164,6 +225,7 @@ export function createKeyringActivities(deps: KeyringDeps) {
      */
     async rollOut(input: { keyring: string; replica: number }): Promise<{ url: string; kids: string[] }> {
       const cfg = ringConfig(input.keyring);
+      if (cfg.kubernetes) return rollOutOnKubernetes(input.keyring, cfg.kubernetes, input.replica);
       const replica = cfg.replicas[input.replica];
       if (!replica) throw fail(FailureType.BadInput, `keyring ${input.keyring}: no replica ${input.replica}`);
       const hostCfg = deps.config.hosts[replica.host];

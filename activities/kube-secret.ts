@@ -1,9 +1,10 @@
-// A key of a Kubernetes Secret, edited in place through the API server: everything else in the
-// Secret (its other keys, labels and annotations such as helm.sh/resource-policy: keep) stays as
-// it is, which is what a Secret that `helm upgrade` must not overwrite needs. rekey never creates
-// a Secret or a key. A write is a JSON merge patch of that one key carrying the resourceVersion it
-// read: a change made in between is refused by the server (409), read again and tried again.
-// Errors name the store, the Secret and the status, never the token or a value.
+// Kubernetes through the API server: keys of a Secret edited in place (everything else in the
+// Secret, its other keys, labels and annotations such as helm.sh/resource-policy: keep, stays as
+// it is, which is what a Secret that `helm upgrade` must not overwrite needs), and Deployments
+// restarted as `kubectl rollout restart` does and awaited as `kubectl rollout status` does. rekey
+// never creates a Secret. A write is a JSON merge patch of the keys it changes carrying the
+// resourceVersion it read: a change made in between is refused by the server (409), read again
+// and tried again. Errors name the store, the object and the status, never the token or a value.
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import type { StoreConfig } from '../config/schema';
@@ -23,24 +24,25 @@ export function secretKeyOf(name: string): { secret: string; key: string } {
   return { secret, key };
 }
 
-export class KubernetesSecrets {
+export class KubernetesClient {
   constructor(
     readonly storeName: string,
     private readonly cfg: KubernetesConfig,
     private readonly token: () => Promise<string>,
   ) {}
 
-  private where(secret: string) {
-    return `store ${this.storeName} (Secret ${this.cfg.namespace}/${secret})`;
+  private where(secret: string, kind = 'Secret') {
+    return `store ${this.storeName} (${kind} ${this.cfg.namespace}/${secret})`;
   }
 
-  private async call(
+  private async call<T = SecretObject>(
     method: 'GET' | 'PATCH',
     secret: string,
     body?: unknown,
-  ): Promise<{ status: number; json: SecretObject & { message?: string } }> {
+    resource = 'api/v1/namespaces/NS/secrets',
+  ): Promise<{ status: number; json: T & { message?: string } }> {
     const url = new URL(
-      `/api/v1/namespaces/${encodeURIComponent(this.cfg.namespace)}/secrets/${encodeURIComponent(secret)}`,
+      `/${resource.replace('NS', encodeURIComponent(this.cfg.namespace))}/${encodeURIComponent(secret)}`,
       this.cfg.server,
     );
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -63,7 +65,7 @@ export class KubernetesSecrets {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            let json = {} as SecretObject & { message?: string };
+            let json = {} as T & { message?: string };
             try {
               json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
             } catch {}
@@ -84,17 +86,21 @@ export class KubernetesSecrets {
     throw this.refused('GET', secret, status, json.message);
   }
 
-  private refused(method: string, secret: string, status: number, message?: string): unknown {
+  private refused(
+    method: string,
+    secret: string,
+    status: number,
+    message?: string,
+    kind = 'Secret',
+  ): unknown {
+    const where = this.where(secret, kind);
     const said = `${method}: ${status}${message ? ` ${message}` : ''}`;
     if (status === 401 || status === 403)
-      return fail(
-        FailureType.StoreUnauthorized,
-        `${this.where(secret)}: refused (${said}); check its token and RBAC`,
-      );
-    if (status === 404) return fail(FailureType.BadInput, `${this.where(secret)}: no such Secret (${said})`);
+      return fail(FailureType.StoreUnauthorized, `${where}: refused (${said}); check its token and RBAC`);
+    if (status === 404) return fail(FailureType.BadInput, `${where}: no such ${kind} (${said})`);
     // Throttled (429), unavailable (5xx): retried by the activity.
-    if (status === 429 || status >= 500) return new Error(`${this.where(secret)}: ${said}`);
-    return fail(FailureType.BadInput, `${this.where(secret)}: ${said}`);
+    if (status === 429 || status >= 500) return new Error(`${where}: ${said}`);
+    return fail(FailureType.BadInput, `${where}: ${said}`);
   }
 
   /** Whether the Secret has the key (a missing Secret is an error of its own). */
@@ -113,16 +119,34 @@ export class KubernetesSecrets {
   /** Sets the key, leaving the rest of the Secret as it is. */
   async set(name: string, value: string): Promise<void> {
     const { secret, key } = secretKeyOf(name);
-    for (let attempt = 1; ; attempt++) {
-      const current = await this.read(secret);
-      if (current.data?.[key] === undefined)
+    await this.patchKeys(secret, (data) => {
+      if (data[key] === undefined)
         throw fail(
           FailureType.BadInput,
           `${this.where(secret)} has no key ${key}; set a first value by hand (rekey never creates a location)`,
         );
+      return { [key]: value };
+    });
+  }
+
+  /** The Secret's keys as `change` wants them given the ones it has (a value sets a key, null
+   * removes it; keys it leaves out stay as they are). */
+  async patchKeys(
+    secret: string,
+    change: (data: Record<string, string>) => Record<string, string | null>,
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.read(secret);
+      const data = current.data ?? {};
+      const wanted = change(data);
       const { status, json } = await this.call('PATCH', secret, {
         metadata: { resourceVersion: current.metadata.resourceVersion },
-        data: { [key]: Buffer.from(value, 'utf8').toString('base64') },
+        data: Object.fromEntries(
+          Object.entries(wanted).map(([k, v]) => [
+            k,
+            v === null ? null : Buffer.from(v, 'utf8').toString('base64'),
+          ]),
+        ),
       });
       if (status === 200) return;
       // Changed by someone else since the read: read it again (a few times, then the activity's
@@ -131,4 +155,62 @@ export class KubernetesSecrets {
       throw this.refused('PATCH', secret, status, json.message);
     }
   }
+
+  /** The Secret's keys and values. */
+  async data(secret: string): Promise<Record<string, string>> {
+    const data = (await this.read(secret)).data ?? {};
+    return Object.fromEntries(
+      Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+    );
+  }
+
+  /** Restarts a Deployment's pods as `kubectl rollout restart` does (a new pod template
+   * annotation: the controller rolls the pods by the Deployment's own strategy). */
+  async restartDeployment(name: string): Promise<void> {
+    const { status, json } = await this.call(
+      'PATCH',
+      name,
+      {
+        spec: {
+          template: {
+            metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } },
+          },
+        },
+      },
+      'apis/apps/v1/namespaces/NS/deployments',
+    );
+    if (status !== 200) throw this.refused('PATCH', name, status, json.message, 'Deployment');
+  }
+
+  /** Whether the Deployment's roll-out is complete, as `kubectl rollout status` decides: the
+   * controller saw the latest spec, every replica is updated and available, none old is left. */
+  async rolledOut(name: string): Promise<{ done: boolean; text: string }> {
+    const { status, json } = await this.call<Deployment>(
+      'GET',
+      name,
+      undefined,
+      'apis/apps/v1/namespaces/NS/deployments',
+    );
+    if (status !== 200) throw this.refused('GET', name, status, json.message, 'Deployment');
+    const want = json.spec?.replicas ?? 1;
+    const st = json.status ?? {};
+    const text = `${st.updatedReplicas ?? 0} of ${want} updated, ${st.availableReplicas ?? 0} available`;
+    const done =
+      (st.observedGeneration ?? 0) >= (json.metadata?.generation ?? 0) &&
+      (st.updatedReplicas ?? 0) === want &&
+      (st.replicas ?? 0) === want &&
+      (st.availableReplicas ?? 0) === want;
+    return { done, text };
+  }
+}
+
+interface Deployment {
+  metadata?: { generation?: number };
+  spec?: { replicas?: number };
+  status?: {
+    observedGeneration?: number;
+    replicas?: number;
+    updatedReplicas?: number;
+    availableReplicas?: number;
+  };
 }

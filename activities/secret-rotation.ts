@@ -23,10 +23,10 @@ import { generate } from './generators';
 import { GitHubActionsSecrets } from './github-secrets';
 import { beat, heartbeating } from './heartbeat';
 import { type Host, withHost } from './hosts';
-import { KubernetesSecrets, secretKeyOf } from './kube-secret';
+import { KubernetesClient, secretKeyOf } from './kube-secret';
 import { PostgresServer } from './postgres-role';
 import { aesKey, checkFirstRow, describeTable, keyTypeOf, reencryptPage } from './reencrypt';
-import { restoreVersion, type SecretStore } from './secret-store';
+import { type AccessSecret, referencedSecret, restoreVersion, type SecretStore } from './secret-store';
 import { createServiceDriver } from './service';
 import { SsmStore } from './ssm-store';
 
@@ -173,16 +173,7 @@ export function createSecretActivities(deps: SecretDeps) {
     return recipe;
   }
 
-  /** A secret a store's own access needs (an admin password, an API token). */
-  const reference =
-    (store: string, from: { env: string } | { store: string; name: string }) => async (): Promise<string> => {
-      if ('env' in from) {
-        const v = process.env[from.env];
-        if (v === undefined) throw fail(FailureType.BadInput, `store ${store}: $${from.env} is not set`);
-        return v;
-      }
-      return (await deps.store(from.store).get(from.name)).value;
-    };
+  const reference = (store: string, from: AccessSecret) => referencedSecret(store, from, deps.store);
 
   /** A `postgres` store as a server whose roles' passwords rekey sets. */
   function postgresServer(name: string): PostgresServer {
@@ -232,7 +223,7 @@ export function createSecretActivities(deps: SecretDeps) {
       };
     }
     if (cfg?.type === 'kubernetes') {
-      const kube = new KubernetesSecrets(store, cfg, reference(store, cfg.token));
+      const kube = new KubernetesClient(store, cfg, reference(store, cfg.token));
       const { secret, key } = secretKeyOf(name);
       return {
         kind: 'sink',

@@ -269,6 +269,21 @@ export function createSecretStore(
   }
 }
 
+/** Where a store's own access secret is: another store's secret, or an environment variable. */
+export type AccessSecret = { env: string } | { store: string; name: string };
+
+/** A secret a store's own access needs (an admin password, an API token), read when used. */
+export const referencedSecret =
+  (store: string, from: AccessSecret, storeOf: (name: string) => SecretStore) =>
+  async (): Promise<string> => {
+    if ('env' in from) {
+      const v = process.env[from.env];
+      if (v === undefined) throw fail(FailureType.BadInput, `store ${store}: $${from.env} is not set`);
+      return v;
+    }
+    return (await storeOf(from.store).get(from.name)).value;
+  };
+
 // ---------------------------------------------------------------------------------------------
 // Pairs
 

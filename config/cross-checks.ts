@@ -82,6 +82,13 @@ function checkKeyrings(cfg: Config, issue: Issue) {
       );
     else if (isWriteOnly(cfg.stores[ring.store]?.type))
       issue(['keyrings', ringName, 'store'], writeOnly(cfg, ring.store));
+    const kube = ring.kubernetes;
+    if (!kube && !ring.replicas.length)
+      issue(['keyrings', ringName], 'where is it installed? replicas: (hosts) or kubernetes: (a Secret)');
+    if (kube && ring.replicas.length)
+      issue(['keyrings', ringName, 'kubernetes'], 'either replicas: or kubernetes:, not both');
+    if (kube && cfg.stores[kube.store]?.type !== 'kubernetes')
+      issue(['keyrings', ringName, 'kubernetes', 'store'], `"${kube.store}" is not a kubernetes store`);
     ring.replicas.forEach((r, i) => {
       for (const [field, table] of [
         ['host', cfg.hosts],

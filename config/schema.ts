@@ -329,6 +329,22 @@ export const Replica = z.strictObject({
   url: z.url(),
 });
 
+const kubeName = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a Kubernetes object name');
+
+/** A keyring installed in a Kubernetes Secret instead of on hosts: the Secret holds `key.<kid>`
+ * (that key's private key, PEM) for every key of the ring and `active` (the kid to sign with),
+ * edited in place; its other keys, labels and annotations stay. */
+export const KeyringOnKubernetes = z.strictObject({
+  /** A `kubernetes` store: the API server, the namespace, a token that may get and patch the
+   * Secret and the Deployments. */
+  store: name,
+  secret: kubeName,
+  /** Deployments that mount the Secret, restarted (as `kubectl rollout restart`) and awaited
+   * (as `kubectl rollout status`) in batches of maxUnavailable after each change of the ring. */
+  deployments: z.array(kubeName).min(1),
+  rolloutTimeout: duration.default('5m'),
+});
+
 /** A set of signing keys that services accept all at once (JWKS style), one of them active. */
 export const Keyring = z.strictObject({
   store: name,
@@ -338,7 +354,9 @@ export const Keyring = z.strictObject({
   tokenLifetime: duration.default('90d'),
   /** Where the ring is installed on each replica's host, relative to its app dir. */
   file: z.string().default('./.generated/keyring.json'),
-  replicas: z.array(Replica).min(1),
+  /** Where it is installed: each replica's host (the `file`), or (instead) a Kubernetes Secret. */
+  replicas: z.array(Replica).default([]),
+  kubernetes: KeyringOnKubernetes.optional(),
   /** Replicas restarted at once in a roll-out; each batch must list the new ring before the
    * next restarts, so the service never goes down as a whole. */
   maxUnavailable: z.number().int().min(1).default(1),

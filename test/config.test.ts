@@ -300,6 +300,22 @@ describe('config', () => {
       'secrets.flat.locations.0.store: the first location must be a store rekey can read back (a kubernetes store keeps no versions to put back)',
       'secrets.flat.locations.1.name: "no-key" (in prod) is not SECRET/KEY (a Secret\'s name, "/", one of its keys) for kubernetes store k8s',
     ]);
+    // A keyring goes to hosts or to a Kubernetes Secret.
+    doc.secrets = {};
+    const rings = doc.keyrings;
+    doc.keyrings = {
+      nowhere: { store: 'kv-prod', secret: 'ring-a' },
+      kube: {
+        store: 'kv-prod',
+        secret: 'ring-b',
+        kubernetes: { store: 'ssm', secret: 'rp', deployments: ['rp'] },
+      },
+    };
+    assert.deepEqual(problems(doc), [
+      'keyrings.nowhere: where is it installed? replicas: (hosts) or kubernetes: (a Secret)',
+      'keyrings.kube.kubernetes.store: "ssm" is not a kubernetes store',
+    ]);
+    doc.keyrings = rings;
     delete doc.stores.k8s;
     doc.stores.pg = {
       type: 'postgres',

@@ -8,9 +8,10 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { KubernetesSecrets } from '../activities/kube-secret';
+import { generateKeyPair, jwkThumbprint } from '../activities/keys';
+import { KubernetesClient } from '../activities/kube-secret';
 import { createSecretStore } from '../activities/secret-store';
-import { startSecretRotation } from '../client/runs';
+import { startRollover, startSecretRotation } from '../client/runs';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { assertNoSecrets, failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
@@ -85,6 +86,7 @@ describe('kubernetes: a Secret edited in place, a Deployment rolled out', () => 
             rules: [
               { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: [SECRET, 'locked'] },
               { apiGroups: [''], resources: ['secrets'], verbs: ['patch'], resourceNames: [SECRET] },
+              { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch'] },
             ],
           },
           {
@@ -94,19 +96,19 @@ describe('kubernetes: a Secret edited in place, a Deployment rolled out', () => 
             roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'rekey' },
             subjects: [{ kind: 'User', name: 'rekey', apiGroup: 'rbac.authorization.k8s.io' }],
           },
-          {
+          ...['requests-proxy', 'jobs-manager'].map((app) => ({
             apiVersion: 'apps/v1',
             kind: 'Deployment',
-            metadata: { name: 'requests-proxy', namespace: NS },
+            metadata: { name: app, namespace: NS },
             spec: {
               replicas: 2,
-              selector: { matchLabels: { app: 'requests-proxy' } },
+              selector: { matchLabels: { app } },
               template: {
-                metadata: { labels: { app: 'requests-proxy' } },
-                spec: { nodeName: 'kwok-node-0', containers: [{ name: 'proxy', image: 'requests-proxy:1' }] },
+                metadata: { labels: { app } },
+                spec: { nodeName: 'kwok-node-0', containers: [{ name: app, image: `${app}:1` }] },
               },
             },
-          },
+          })),
         ],
       }),
     );
@@ -150,10 +152,36 @@ describe('kubernetes: a Secret edited in place, a Deployment rolled out', () => 
         locations: [{ name: 'locked-token' }, { store: 'kube', name: 'locked/TOKEN' }],
       },
     };
+    // Runbook 002's layout: key.<kid> beside key.<kid>, and `active`, in the Secret helm keeps.
+    doc.keyrings = {
+      'requests-proxy': {
+        store: 'kv-local',
+        secret: 'requests-proxy-ring',
+        tokenLifetime: '3s',
+        kubernetes: { store: 'kube', secret: SECRET, deployments: ['requests-proxy', 'jobs-manager'] },
+      },
+    };
     writeFileSync(t.configFile, stringify(doc));
     config = loadConfig(t.configFile);
     await store().set('proxy-signing-keys', first[0] as string, {});
     await store().set('locked-token', first[1] as string, {});
+    const pair = generateKeyPair();
+    const kid = await jwkThumbprint(pair.publicPem);
+    values.push(pair.privatePem);
+    await store().set(
+      'requests-proxy-ring',
+      JSON.stringify({ keys: [{ kid, ...pair, created: new Date().toISOString() }], active: kid }),
+      {},
+    );
+    kube.kubectl([
+      '-n',
+      NS,
+      'patch',
+      'secret',
+      SECRET,
+      '-p',
+      JSON.stringify({ stringData: { [`key.${kid}`]: pair.privatePem, active: kid } }),
+    ]);
   });
   after(async () => {
     kube?.stop();
@@ -217,8 +245,67 @@ describe('kubernetes: a Secret edited in place, a Deployment rolled out', () => 
     assertNoSecrets(await historyText(fx.client, `rotate-secret/proxy-signing-keys/local`), values);
   });
 
+  it('a rollover into the Secret: key.<new> beside key.<old>, rolled out, active flipped, then key.<old> removed', async () => {
+    const kidsIn = () =>
+      Object.keys(secretObject().data)
+        .filter((k) => k.startsWith('key.'))
+        .map((k) => k.slice(4));
+    const [old] = kidsIn();
+    const before = secretObject();
+    const restarts = () =>
+      ['requests-proxy', 'jobs-manager'].map((d) =>
+        kube.kubectl(['-n', NS, 'get', 'deployment', d, '-o', 'jsonpath={.metadata.generation}']),
+      );
+    const generations = restarts();
+    const result = await fx.withWorker(config, async () => {
+      const h = await startRollover(
+        fx.client,
+        config,
+        { keyring: 'requests-proxy' },
+        { taskQueue: fx.taskQueue },
+      );
+      // The wait: both keys in the Secret, the new one active, both Deployments rolled.
+      for (let i = 0; i < 200 && !(kidsIn().length === 2 && key(secretObject(), 'active') !== old); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      const during = secretObject();
+      assert.equal(kidsIn().length, 2);
+      assert.notEqual(key(during, 'active'), old);
+      assert.ok(kidsIn().includes(old as string));
+      return h.result();
+    });
+    assert.equal(result.removed, old);
+    const after = secretObject();
+    assert.deepEqual(kidsIn(), [result.added]);
+    assert.equal(key(after, 'active'), result.added);
+    // The new key's private half, as the ring holds it; the rest of the Secret as it was.
+    const stored = JSON.parse((await store().get('requests-proxy-ring')).value) as {
+      keys: { kid: string; privatePem: string }[];
+    };
+    values.push(...stored.keys.map((k) => k.privatePem));
+    assert.equal(key(after, `key.${result.added}`), stored.keys[0]?.privatePem);
+    assert.deepEqual(after.metadata.annotations, before.metadata.annotations);
+    assert.equal(key(after, 'OTHER'), 'left-alone');
+    assert.equal(key(after, 'SIGNING_KEYS'), key(before, 'SIGNING_KEYS'));
+    // Three roll-outs of each Deployment (new key, flip, removal), each finished.
+    restarts().forEach((g, i) => assert.ok(Number(g) >= Number(generations[i]) + 3, `generation ${g}`));
+    for (const d of ['requests-proxy', 'jobs-manager'])
+      assert.equal(
+        kube.kubectl([
+          '-n',
+          NS,
+          'get',
+          'deployment',
+          d,
+          '-o',
+          'jsonpath={.status.updatedReplicas}/{.status.availableReplicas}',
+        ]),
+        '2/2',
+      );
+    assertNoSecrets(await historyText(fx.client, 'rollover/requests-proxy'), values);
+  });
+
   it('RBAC refuses the patch: the run fails naming the Secret, the first location is put back, the Secret unchanged', async () => {
-    const k8s = new KubernetesSecrets('kube', config.stores.kube as never, async () => kube.tokenOf('rekey'));
+    const k8s = new KubernetesClient('kube', config.stores.kube as never, async () => kube.tokenOf('rekey'));
     const old = await k8s.get('locked/TOKEN');
     const err = await fx.withWorker(config, async () => failureOf((await rotate('locked-token')).result()));
     assert.equal(err.type, 'StoreUnauthorized');
@@ -234,14 +321,14 @@ describe('kubernetes: a Secret edited in place, a Deployment rolled out', () => 
   });
 
   it('a key or Secret that is not there, or a token that may not read it: refused naming it, nothing written', async () => {
-    const k8s = new KubernetesSecrets('kube', config.stores.kube as never, async () => kube.tokenOf('rekey'));
+    const k8s = new KubernetesClient('kube', config.stores.kube as never, async () => kube.tokenOf('rekey'));
     assert.equal(await k8s.exists(`${SECRET}/NOPE`), false);
     await assert.rejects(
       k8s.set(`${SECRET}/NOPE`, 'x'.repeat(32)),
       /has no key NOPE; set a first value by hand/,
     );
     await assert.rejects(k8s.exists('missing/KEY'), /refused \(GET: 403/);
-    const admin = new KubernetesSecrets('kube', config.stores.kube as never, async () =>
+    const admin = new KubernetesClient('kube', config.stores.kube as never, async () =>
       kube.tokenOf('admin'),
     );
     await assert.rejects(admin.exists('missing/KEY'), /Secret proxy\/missing\): no such Secret \(GET: 404/);
