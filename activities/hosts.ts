@@ -1,9 +1,10 @@
 // Hosts that activities act on: over SSH (ssh-host.ts, host key pinned in known_hosts) or this machine
 // (local-host.ts). One interface, so every activity works the same on both.
+import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { HostConfig } from '../config/schema';
 import { LocalHost } from './local-host';
-import { openSsh } from './ssh-host';
+import { openSsh, setIdle } from './ssh-host';
 
 export interface ExecResult {
   code: number;
@@ -57,11 +58,63 @@ export async function openHost(name: string, cfg: HostConfig): Promise<Host> {
   return cfg.type === 'ssh' ? openSsh(name, cfg) : new LocalHost(name, cfg.appDir, cfg.dataDir);
 }
 
+/** SSH sessions kept open between activities for a few seconds: a rotation's steps on one host
+ * (install, re-sign, restart) then pay one handshake, not three. Keyed by everything the session
+ * was opened with, the pinned known_hosts and identity file included, so a changed pin or key
+ * opens a new session (checked again). A session that closed or failed is dropped. */
+const IDLE_MS = 5000;
+const sessions = new Map<string, { host: Promise<Host>; users: number; idle?: NodeJS.Timeout }>();
+
+function sessionKey(name: string, cfg: Extract<HostConfig, { type: 'ssh' }>): string {
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  return JSON.stringify([name, cfg, read(cfg.knownHosts), read(cfg.identityFile)]);
+}
+
+/** Closes the sessions no one is using (a benchmark starts each side cold). */
+export async function closeIdleSessions(): Promise<void> {
+  for (const [key, e] of sessions)
+    if (e.users === 0) {
+      clearTimeout(e.idle);
+      sessions.delete(key);
+      await e.host.then((h) => h.close()).catch(() => undefined);
+    }
+}
+
 export async function withHost<T>(name: string, cfg: HostConfig, fn: (h: Host) => Promise<T>): Promise<T> {
-  const host = await openHost(name, cfg);
+  if (cfg.type !== 'ssh') return fn(await openHost(name, cfg));
+  const key = sessionKey(name, cfg);
+  let entry = sessions.get(key);
+  if (!entry) {
+    const created = {
+      host: openSsh(name, cfg, () => sessions.get(key) === created && sessions.delete(key)),
+      users: 0,
+    };
+    entry = created;
+    sessions.set(key, created);
+    created.host.catch(() => sessions.get(key) === created && sessions.delete(key));
+  }
+  const e = entry;
+  e.users++;
+  clearTimeout(e.idle);
   try {
+    const host = await e.host;
+    setIdle(host, false);
     return await fn(host);
   } finally {
-    await host.close();
+    e.users--;
+    if (e.users === 0) {
+      e.host.then((h) => setIdle(h, true)).catch(() => undefined);
+      e.idle = setTimeout(() => {
+        if (sessions.get(key) === e) sessions.delete(key);
+        e.host.then((h) => h.close()).catch(() => undefined);
+      }, IDLE_MS);
+      e.idle.unref();
+    }
   }
 }

@@ -30,6 +30,10 @@ export async function startTemporal(root: string, cliPath: string) {
       'synchronous=OFF',
       '--log-level',
       'warn',
+      // As in deploy/temporal/dynamicconfig.yaml: an activity a workflow task schedules goes back
+      // to its worker in the task's answer instead of through the activity queue.
+      '--dynamic-config-value',
+      'system.enableActivityEagerExecution=true',
       ...TEST_NAMESPACES.flatMap((ns) => ['--namespace', ns]),
     ],
     join(dir, 'server.log'),
