@@ -2,7 +2,7 @@
 // references, fingerprints and identities: key values and tokens stay inside this module.
 import { posix } from 'node:path';
 import { type GatePolicy, gatePolicy } from '../config/approvals';
-import { keyGroupMembers, keyGroupOf } from '../config/key-groups';
+import { keyGroupMembers, keyGroupOf, secretNamesOf } from '../config/key-groups';
 import type { Config } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
 import { type Host, resolveOnHost, withHost } from './hosts';
@@ -64,7 +64,7 @@ const BACKUP_DIR = '.rekey/backup';
 export function createRotationActivities(deps: RotationDeps) {
   const { config } = deps;
   const paths = config.paths;
-  const names = config.secretNames;
+  const names = (env: string) => secretNamesOf(config, env);
 
   function envConfig(env: string) {
     const e = config.environments[env];
@@ -87,9 +87,9 @@ export function createRotationActivities(deps: RotationDeps) {
 
   async function currentPair(env: string): Promise<EnvPlan['current']> {
     const store = deps.store(envConfig(env).store);
-    const versions = await store.listVersions(names.privateKey);
+    const versions = await store.listVersions(names(env).privateKey);
     if (versions.length === 0) return null;
-    const pair = await readKeyPair(store, names);
+    const pair = await readKeyPair(store, names(env));
     assertPairMatches(pair, `${env}: current secrets in store ${store.name}`);
     return {
       privateKey: pair.ref.privateKey.version,
@@ -99,14 +99,15 @@ export function createRotationActivities(deps: RotationDeps) {
   }
 
   /** The pair an earlier attempt of this run already stored, so a retry doesn't make another. */
-  async function pairFromEarlierAttempt(stores: SecretStore[], runId: string) {
-    for (const store of stores) {
-      const mine = (await store.listVersions(names.privateKey)).find(
+  async function pairFromEarlierAttempt(stores: SecretStore[], envs: string[], runId: string) {
+    for (const [i, store] of stores.entries()) {
+      const name = names(envs[i] as string).privateKey;
+      const mine = (await store.listVersions(name)).find(
         (v: SecretVersionInfo) =>
           v.tags.rekeyRunId === runId && v.tags.role === 'private' && !v.tags.restoredFrom,
       );
       if (mine) {
-        const { value } = await store.get(names.privateKey, mine.version);
+        const { value } = await store.get(name, mine.version);
         return { privatePem: value, publicPem: publicPemOf(value) };
       }
     }
@@ -206,14 +207,14 @@ export function createRotationActivities(deps: RotationDeps) {
       environments: string[];
     }): Promise<StagedGroup> {
       const stores = input.environments.map((env) => deps.store(envConfig(env).store));
-      const pair = (await pairFromEarlierAttempt(stores, input.runId)) ?? generateKeyPair();
+      const pair = (await pairFromEarlierAttempt(stores, input.environments, input.runId)) ?? generateKeyPair();
       assertPairMatches(pair, `key group ${input.group}`);
       const facts = await keyFacts(pair.publicPem);
       const refs: Record<string, PairRef> = {};
       for (const [i, env] of input.environments.entries()) {
         refs[env] = await storeKeyPair(
           stores[i] as SecretStore,
-          names,
+          names(env),
           { ...pair, fingerprint: facts.fingerprint },
           input.runId,
         );
@@ -229,10 +230,18 @@ export function createRotationActivities(deps: RotationDeps) {
       expect?: Record<string, string>;
       includeHosts?: boolean;
       /** Judge only these environments (a run's): another environment's empty or unreadable
-       * store is not this run's problem; its key still counts against sharing across groups. */
+       * store is not this run's problem; one whose key lives in the same place still counts
+       * against sharing across groups. */
       environments?: string[];
     }): Promise<VerifyReport> {
-      const envs = Object.keys(config.environments);
+      // A run's check reads its own environments and those whose key lives in the same place
+      // (store and secret name: a misconfiguration that makes two groups overwrite each other).
+      // A fresh key can be nowhere else, so a fleet's run does not read every other vault.
+      const place = (env: string) => `${envConfig(env).store}\0${names(env).privateKey}`;
+      const mine = new Set((input.environments ?? []).map(place));
+      const envs = Object.keys(config.environments).filter(
+        (env) => !input.environments || input.environments.includes(env) || mine.has(place(env)),
+      );
       const rows = await Promise.all(
         envs.map(async (env): Promise<VerifyRow> => {
           const row: VerifyRow = { env, group: keyGroupOf(config, env), fingerprint: null };
@@ -262,7 +271,7 @@ export function createRotationActivities(deps: RotationDeps) {
     /** Backs up the host's key files (once per run), then installs the staged pair atomically. */
     async installKeyFiles(input: { env: string; runId: string; ref: PairRef }) {
       const store = deps.store(input.ref.privateKey.store);
-      const pair = await readKeyPair(store, names, {
+      const pair = await readKeyPair(store, names(input.env), {
         privateKey: input.ref.privateKey.version,
         publicKey: input.ref.publicKey.version,
       });
@@ -301,7 +310,7 @@ export function createRotationActivities(deps: RotationDeps) {
     /** Re-signs the host's cached publisher token with the staged private key; same identity. */
     async resignPublisherToken(input: { env: string; runId: string; ref: PairRef }) {
       const store = deps.store(input.ref.privateKey.store);
-      const { value: privatePem } = await store.get(names.privateKey, input.ref.privateKey.version);
+      const { value: privatePem } = await store.get(names(input.env).privateKey, input.ref.privateKey.version);
       return onHost(input.env, async (h) => {
         const path = cliToml(h);
         const where = `${input.env}: ${path}`;
@@ -345,8 +354,9 @@ export function createRotationActivities(deps: RotationDeps) {
     }) {
       const e = envConfig(input.env);
       const store = deps.store(e.store);
-      await restoreVersion(store, names.privateKey, input.previous.privateKey, input.runId);
-      await restoreVersion(store, names.publicKey, input.previous.publicKey, input.runId);
+      const { privateKey, publicKey } = names(input.env);
+      await restoreVersion(store, privateKey, input.previous.privateKey, input.runId);
+      await restoreVersion(store, publicKey, input.previous.publicKey, input.runId);
       return { store: e.store };
     },
 

@@ -196,9 +196,11 @@ function checkSecrets(cfg: Config, issue: Issue) {
   // environment, so two runs sharing a place could undo each other's value; and the places the
   // key pairs, keyrings and the codec keep theirs are not a recipe's.
   const owner = new Map<string, string>();
-  for (const env of Object.values(cfg.environments))
-    for (const name of [cfg.secretNames.privateKey, cfg.secretNames.publicKey])
-      owner.set(`${env.store}\0${name}`, 'the JWT key pair');
+  for (const [envName, env] of Object.entries(cfg.environments))
+    for (const name of [cfg.secretNames.privateKey, cfg.secretNames.publicKey]) {
+      const group = Object.entries(cfg.keyGroups).find(([, envs]) => envs.includes(envName))?.[0] ?? '';
+      owner.set(`${env.store}\0${name.replaceAll('{group}', group)}`, 'the JWT key pair');
+    }
   for (const [ring, k] of Object.entries(cfg.keyrings))
     owner.set(`${k.store}\0${k.secret}`, `keyring ${ring}`);
   if (cfg.codec && 'store' in cfg.codec)

@@ -317,6 +317,8 @@ export const Paths = z.strictObject({
   tokenField: z.string().default('spacetimedb_token'),
 });
 
+/** The key pair's secret names in each environment's store; `{group}` is replaced by the key
+ * group's name (many key sets in one vault, each under its own names). */
 export const SecretNames = z.strictObject({
   privateKey: z.string().default('spacetimedb-jwt-private-key'),
   publicKey: z.string().default('spacetimedb-jwt-public-key'),

@@ -15,7 +15,10 @@
 //   nextLink with $skiptoken), PATCH /secrets/{name}/{version} (attributes, tags, contentType);
 //   errors in Key Vault's {error:{code,message}} shape (SecretNotFound 404, BadParameter 400,
 //   Forbidden 403 on a disabled version); `api-version` required and checked for form;
-// - one vault per listen address (127.0.0.11-13, see VAULT_ADDRESSES), state in memory.
+// - one vault per listen address and port (127.0.0.11-13, see VAULT_ADDRESSES), state in memory;
+// - Key Vault's service limits when started with --throttle W,R,MS (a token bucket per vault: W
+//   secret writes and R reads per MS milliseconds, 429 Throttled with Retry-After beyond them,
+//   as the service answers past 300 writes / 4,000 reads per 10 s).
 // Not implemented: keys, certificates, deletion/recovery/purge, backup/restore, RBAC, token
 // validation beyond comparing with the accepted token, expiry (`exp`/`nbf`) enforcement.
 //
@@ -25,9 +28,13 @@
 //     replaces the rule for the same scope, so count 0 clears it;
 //   GET  /_standin/requests[?secret=NAME] : the data requests seen {method, path, secret, at, status};
 //   POST /_standin/reset : forget this vault's secrets, faults and requests;
-//   GET  /_standin/health : {pid}, so a starter can tell its own server from a stale one.
+//   GET  /_standin/health : {pid}, so a starter can tell its own server from a stale one;
+//   GET  /_standin/stats : {writes, reads, throttled, early}: requests served, 429s sent, and
+//     requests for a secret that came before the Retry-After its last 429 gave;
+//   POST /_standin/throttle {on} : the --throttle limits off (seeding) or on again (every vault).
 //
 //   node dist/test/infra/keyvault-standin.js serve --root R [--port P]
+//     [--listen ADDR:PORT,...] [--throttle W,R,MS]
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -146,9 +153,44 @@ interface Vault {
   secrets: Map<string, Version[]>;
   faults: Fault[];
   requests: SeenRequest[];
+  /** Tokens left in the write and read buckets, refilled continuously. */
+  buckets: { writes: number; reads: number; at: number };
+  stats: { writes: number; reads: number; throttled: number; early: number };
+  /** Per secret: when the Retry-After of its last 429 ends. */
+  notBefore: Map<string, number>;
 }
 
-const newVault = (): Vault => ({ secrets: new Map(), faults: [], requests: [] });
+export interface Throttle {
+  writes: number;
+  reads: number;
+  windowMs: number;
+}
+
+const newVault = (t?: Throttle): Vault => ({
+  secrets: new Map(),
+  faults: [],
+  requests: [],
+  buckets: { writes: t?.writes ?? 0, reads: t?.reads ?? 0, at: Date.now() },
+  stats: { writes: 0, reads: 0, throttled: 0, early: 0 },
+  notBefore: new Map(),
+});
+
+/** Takes a token from the request's bucket; without one, the seconds until one is back. */
+function take(vault: Vault, t: Throttle, write: boolean): number {
+  const now = Date.now();
+  const b = vault.buckets;
+  const elapsed = now - b.at;
+  b.writes = Math.min(t.writes, b.writes + (elapsed * t.writes) / t.windowMs);
+  b.reads = Math.min(t.reads, b.reads + (elapsed * t.reads) / t.windowMs);
+  b.at = now;
+  const kind = write ? 'writes' : 'reads';
+  if (b[kind] >= 1) {
+    b[kind] -= 1;
+    return 0;
+  }
+  const per = t.windowMs / (write ? t.writes : t.reads);
+  return Math.max(1, Math.ceil(((1 - b[kind]) * per) / 1000));
+}
 
 function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}) {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
@@ -178,11 +220,12 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   return text ? JSON.parse(text) : {};
 }
 
-function serve(root: string, port: number) {
+function serve(root: string, port: number, listen?: string[], throttle?: Throttle) {
   const dir = join(root, 'keyvault');
   const { key, cert } = certificates(dir);
   const token = standinAccessToken(root);
   const vaults = new Map<string, Vault>();
+  let throttling = Boolean(throttle);
 
   function bundle(base: string, name: string, v: Version, withValue: boolean) {
     return {
@@ -215,10 +258,10 @@ function serve(root: string, port: number) {
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
     const base = `https://${req.headers.host}`;
     const url = new URL(req.url ?? '/', base);
-    const vaultKey = req.socket.localAddress ?? base;
+    const vaultKey = `${req.socket.localAddress}:${req.socket.localPort}`;
     let vault = vaults.get(vaultKey);
     if (!vault) {
-      vault = newVault();
+      vault = newVault(throttle);
       vaults.set(vaultKey, vault);
     }
     let raw: unknown;
@@ -231,6 +274,13 @@ function serve(root: string, port: number) {
     if (url.pathname.startsWith('/_standin/')) {
       const hook = url.pathname.slice('/_standin/'.length);
       if (req.method === 'GET' && hook === 'health') return send(res, 200, { pid: process.pid });
+      if (req.method === 'GET' && hook === 'stats') return send(res, 200, vault.stats);
+      if (req.method === 'POST' && hook === 'throttle') {
+        // Off while a benchmark seeds its vaults; on again with full buckets and fresh counts.
+        throttling = (raw as { on?: unknown } | undefined)?.on === true;
+        for (const [key, v] of vaults) vaults.set(key, { ...v, ...newVault(throttle), secrets: v.secrets });
+        return send(res, 200, { on: throttling });
+      }
       if (req.method === 'POST' && hook === 'faults') {
         const f = raw as Partial<Fault> | undefined;
         if (!f || typeof f.status !== 'number' || typeof f.count !== 'number')
@@ -256,7 +306,7 @@ function serve(root: string, port: number) {
         );
       }
       if (req.method === 'POST' && hook === 'reset') {
-        vaults.set(vaultKey, newVault());
+        vaults.set(vaultKey, newVault(throttle));
         return send(res, 200, {});
       }
       return error(res, 404, 'NotFound', `unknown stand-in hook ${req.method} ${url.pathname}`);
@@ -288,6 +338,25 @@ function serve(root: string, port: number) {
     }
     if (auth !== `Bearer ${token}`) {
       return fault(401, 'Unauthorized', 'AKV10032: Invalid issuer or token.', challenge);
+    }
+    if (throttle && throttling && seen.secret) {
+      const write = req.method !== 'GET';
+      const until = vault.notBefore.get(seen.secret);
+      if (until !== undefined && Date.now() < until) vault.stats.early++;
+      const wait = take(vault, throttle, write);
+      if (wait > 0) {
+        vault.stats.throttled++;
+        vault.notBefore.set(seen.secret, Date.now() + wait * 1000);
+        return fault(
+          429,
+          'Throttled',
+          'Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached',
+          {
+            'retry-after': String(wait),
+          },
+        );
+      }
+      vault.stats[write ? 'writes' : 'reads']++;
     }
     const injected = vault.faults.find((f) => f.count > 0 && (!f.secret || f.secret === seen.secret));
     if (injected) {
@@ -385,21 +454,22 @@ function serve(root: string, port: number) {
     return fault(405, 'MethodNotAllowed', `${req.method} ${url.pathname} is not supported.`);
   };
 
-  const addresses = Object.values(VAULT_ADDRESSES);
+  const addresses = listen ?? Object.values(VAULT_ADDRESSES).map((a) => `${a}:${port}`);
   let listening = 0;
-  for (const address of addresses) {
+  for (const at of addresses) {
+    const [address = '', listenPort = ''] = at.split(':');
     const server = createServer({ key, cert }, (req, res) => {
       handler(req, res).catch((err) => {
         if (!res.headersSent) error(res, 500, 'InternalServerError', String(err));
       });
     });
     server.on('error', (err) => {
-      console.error(`Key Vault stand-in: cannot listen on ${address}:${port}: ${err.message}`);
+      console.error(`Key Vault stand-in: cannot listen on ${at}: ${err.message}`);
       process.exit(1);
     });
-    server.listen(port, address, () => {
+    server.listen(Number(listenPort), address, () => {
       if (++listening === addresses.length)
-        console.log(`Key Vault stand-in (pid ${process.pid}) on ${addresses.join(', ')}:${port}`);
+        console.log(`Key Vault stand-in (pid ${process.pid}) on ${addresses.join(', ')}`);
     });
   }
 }
@@ -468,11 +538,24 @@ export async function stopKeyVault(root: string): Promise<void> {
 if (require.main === module) {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { root: { type: 'string' }, port: { type: 'string' } },
+    options: {
+      root: { type: 'string' },
+      port: { type: 'string' },
+      listen: { type: 'string' },
+      throttle: { type: 'string' },
+    },
   });
   if (positionals[0] !== 'serve' || !values.root) {
-    console.error('usage: keyvault-standin.js serve --root R [--port P]');
+    console.error(
+      'usage: keyvault-standin.js serve --root R [--port P] [--listen ADDR:PORT,...] [--throttle W,R,MS]',
+    );
     process.exit(2);
   }
-  serve(values.root, Number(values.port ?? KV_PORT));
+  const [writes = 0, reads = 0, windowMs = 0] = (values.throttle ?? '').split(',').map(Number);
+  serve(
+    values.root,
+    Number(values.port ?? KV_PORT),
+    values.listen?.split(','),
+    values.throttle ? { writes, reads, windowMs } : undefined,
+  );
 }

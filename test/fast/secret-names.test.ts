@@ -1,0 +1,63 @@
+// `{group}` in secretNames: many key groups in one store, each pair under its own names, staged,
+// verified and restored by the real rotation activities over a file store.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createRotationActivities } from '../../activities/rotation';
+import { createSecretStore } from '../../activities/secret-store';
+import { parseConfig } from '../../config/load';
+
+describe('secretNames with {group}', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rekey-names-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const envs = ['a', 'b', 'c'];
+  const config = parseConfig(
+    {
+      stores: { shared: { type: 'file', dir: join(dir, 'store') } },
+      hosts: Object.fromEntries(
+        envs.map((e) => [e, { type: 'local', appDir: join(dir, e), dataDir: join(dir, e, 'd') }]),
+      ),
+      services: { none: { driver: 'command', start: 'true', stop: 'true', restart: 'true', logs: 'true' } },
+      environments: Object.fromEntries(envs.map((e) => [e, { store: 'shared', host: e, service: 'none' }])),
+      keyGroups: { one: ['a', 'b'], two: ['c'] },
+      secretNames: { privateKey: 'jwt-{group}-private', publicKey: 'jwt-{group}-public' },
+    },
+    join(dir, 'rekey.yaml'),
+  );
+  const store = createSecretStore('shared', config.stores.shared as never);
+  const rotation = createRotationActivities({ config, store: () => store });
+
+  it('stages each group under its own names in one store, and the check tells them apart', async () => {
+    const one = await rotation.stageKeyPair({ runId: 'r1', group: 'one', environments: ['a', 'b'] });
+    const two = await rotation.stageKeyPair({ runId: 'r1', group: 'two', environments: ['c'] });
+    assert.notEqual(one.fingerprint, two.fingerprint);
+    assert.equal(
+      (await store.listVersions('jwt-one-private')).length,
+      1,
+      'a and b share the place: written once per run',
+    );
+    assert.equal((await store.listVersions('jwt-two-public')).length, 1);
+    const report = await rotation.verifyKeys({
+      environments: ['c'],
+      expect: { c: two.fingerprint },
+    });
+    assert.deepEqual(report.problems, []);
+    // Only c's place is read: a and b keep theirs elsewhere in the same store.
+    assert.deepEqual(
+      report.rows.map((r) => r.env),
+      ['c'],
+    );
+    const all = await rotation.verifyKeys({});
+    assert.equal(all.ok, true, all.problems.join('; '));
+    assert.deepEqual(
+      all.rows.map((r) => [r.env, r.fingerprint]),
+      [
+        ['a', one.fingerprint],
+        ['b', one.fingerprint],
+        ['c', two.fingerprint],
+      ],
+    );
+  });
+});
