@@ -207,7 +207,8 @@ export function createRotationActivities(deps: RotationDeps) {
       environments: string[];
     }): Promise<StagedGroup> {
       const stores = input.environments.map((env) => deps.store(envConfig(env).store));
-      const pair = (await pairFromEarlierAttempt(stores, input.environments, input.runId)) ?? generateKeyPair();
+      const pair =
+        (await pairFromEarlierAttempt(stores, input.environments, input.runId)) ?? generateKeyPair();
       assertPairMatches(pair, `key group ${input.group}`);
       const facts = await keyFacts(pair.publicPem);
       const refs: Record<string, PairRef> = {};
@@ -310,7 +311,10 @@ export function createRotationActivities(deps: RotationDeps) {
     /** Re-signs the host's cached publisher token with the staged private key; same identity. */
     async resignPublisherToken(input: { env: string; runId: string; ref: PairRef }) {
       const store = deps.store(input.ref.privateKey.store);
-      const { value: privatePem } = await store.get(names(input.env).privateKey, input.ref.privateKey.version);
+      const { value: privatePem } = await store.get(
+        names(input.env).privateKey,
+        input.ref.privateKey.version,
+      );
       return onHost(input.env, async (h) => {
         const path = cliToml(h);
         const where = `${input.env}: ${path}`;

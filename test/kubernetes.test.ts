@@ -287,7 +287,8 @@ describe('kubernetes: a Secret edited in place, a Deployment rolled out', () => 
     assert.equal(key(after, 'OTHER'), 'left-alone');
     assert.equal(key(after, 'SIGNING_KEYS'), key(before, 'SIGNING_KEYS'));
     // Three roll-outs of each Deployment (new key, flip, removal), each finished.
-    restarts().forEach((g, i) => assert.ok(Number(g) >= Number(generations[i]) + 3, `generation ${g}`));
+    for (const [i, g] of restarts().entries())
+      assert.ok(Number(g) >= Number(generations[i]) + 3, `generation ${g}`);
     for (const d of ['requests-proxy', 'jobs-manager'])
       assert.equal(
         kube.kubectl([
