@@ -43,14 +43,7 @@ async function main() {
       ...doc,
       stores: {
         ...doc.stores,
-        pg: {
-          type: 'postgres',
-          host: '127.0.0.1',
-          port: PG_PORT,
-          user: 'postgres',
-          password: { env: 'REKEY_BENCH_PG_ADMIN' },
-          ssl: false,
-        },
+        pg: pg.storeConfig('REKEY_BENCH_PG_ADMIN'),
       },
       secrets: {
         'rows-key': {

@@ -134,14 +134,7 @@ describe('re-encryption under a new key: SECRETS_ENCRYPTION_KEY over tenant rows
     db = new Client({ host: '127.0.0.1', port: PG_PORT, user: 'postgres', password: pg.adminPassword });
     await db.connect();
     const doc = parse(readFileSync(t.configFile, 'utf8'));
-    doc.stores.pg = {
-      type: 'postgres',
-      host: '127.0.0.1',
-      port: PG_PORT,
-      user: 'postgres',
-      password: { env: 'REKEY_TEST_PG_ADMIN' },
-      ssl: false,
-    };
+    doc.stores.pg = pg.storeConfig('REKEY_TEST_PG_ADMIN');
     doc.secrets = {
       'secrets-encryption-key': recipe('org_instances', 'secrets-encryption-key'),
       'webhook-encryption-key': recipe('webhooks', 'webhook-encryption-key'),

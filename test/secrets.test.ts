@@ -105,14 +105,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     pg.psql('SELECT pg_reload_conf()');
     const doc = parse(readFileSync(t.configFile, 'utf8'));
     doc.stores.ssm = { type: 'aws-ssm', region: testEnv().aws.region, endpoint: faults.endpoint };
-    doc.stores.pg = {
-      type: 'postgres',
-      host: '127.0.0.1',
-      port: PG_PORT,
-      user: 'postgres',
-      password: { env: 'REKEY_TEST_PG_ADMIN' },
-      ssl: false,
-    };
+    doc.stores.pg = pg.storeConfig('REKEY_TEST_PG_ADMIN');
     doc.services['db-app'] = consumer('db', 3253, 'PG_PASSWORD');
     doc.services['hook-app'] = consumer('hook', 3256, 'WEBHOOK_KEYS');
     doc.services['cred-app'] = consumer('cred', 3254, 'PG_CREDENTIAL');

@@ -8,6 +8,9 @@ import { join } from 'node:path';
 
 export interface PostgresCluster {
   port: number;
+  /** A `postgres` store for this cluster in a rekey.yaml: the superuser, its password read from
+   * the environment variable `passwordEnv` (set it to adminPassword). */
+  storeConfig(passwordEnv: string): Record<string, unknown>;
   /** The `postgres` superuser's password. */
   adminPassword: string;
   /** Runs SQL as the superuser with psql (ON_ERROR_STOP). */
@@ -73,7 +76,15 @@ export function startPostgres(pgData: string, port: number): PostgresCluster {
         ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-At', '-c', sql],
         { env: { ...process.env, PGPASSWORD: adminPassword }, stdio: 'pipe' },
       ).toString();
-    return { port, adminPassword, psql, stop };
+    const storeConfig = (passwordEnv: string) => ({
+      type: 'postgres',
+      host: '127.0.0.1',
+      port,
+      user: 'postgres',
+      password: { env: passwordEnv },
+      ssl: false,
+    });
+    return { port, adminPassword, psql, stop, storeConfig };
   } catch (err) {
     stop();
     throw err;
