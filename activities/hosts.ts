@@ -2,6 +2,7 @@
 // (local-host.ts). One interface, so every activity works the same on both.
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import type { HostConfig } from '../config/schema';
 import { LocalHost } from './local-host';
 import { openSsh, setIdle } from './ssh-host';
@@ -63,7 +64,10 @@ export async function openHost(name: string, cfg: HostConfig): Promise<Host> {
  * was opened with, the pinned known_hosts and identity file included, so a changed pin or key
  * opens a new session (checked again). A session that closed or failed is dropped. */
 const IDLE_MS = 5000;
-const sessions = new Map<string, { host: Promise<Host>; users: number; idle?: NodeJS.Timeout }>();
+const sessions = new Map<
+  string,
+  { host: Promise<Host>; users: number; idle?: NodeJS.Timeout; suspect?: boolean }
+>();
 
 function sessionKey(name: string, cfg: Extract<HostConfig, { type: 'ssh' }>): string {
   const read = (f: string) => {
@@ -106,9 +110,18 @@ export async function withHost<T>(name: string, cfg: HostConfig, fn: (h: Host) =
     const host = await e.host;
     setIdle(host, false);
     return await fn(host);
+  } catch (err) {
+    // A transient failure (a timeout, a dropped channel) may be the session's own: the next
+    // activity opens a new one. A named failure (a refusal, bad input) says nothing about it.
+    if (!(err instanceof ApplicationFailure)) {
+      e.suspect = true;
+      if (sessions.get(key) === e) sessions.delete(key);
+    }
+    throw err;
   } finally {
     e.users--;
-    if (e.users === 0) {
+    if (e.users === 0 && e.suspect) e.host.then((h) => h.close()).catch(() => undefined);
+    else if (e.users === 0) {
       e.host.then((h) => setIdle(h, true)).catch(() => undefined);
       e.idle = setTimeout(() => {
         if (sessions.get(key) === e) sessions.delete(key);
