@@ -1,5 +1,6 @@
 // Hosts that activities act on: over SSH (ssh-host.ts, host key pinned in known_hosts) or this machine
 // (local-host.ts). One interface, so every activity works the same on both.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
@@ -33,6 +34,7 @@ export interface FileStat {
   /** Permission bits (mode & 0o777). */
   mode: number;
   size: number;
+  directory: boolean;
 }
 
 export interface Host {
@@ -64,6 +66,7 @@ export async function openHost(name: string, cfg: HostConfig): Promise<Host> {
  * was opened with, the pinned known_hosts and identity file included, so a changed pin or key
  * opens a new session (checked again). A session that closed or failed is dropped. */
 const IDLE_MS = 5000;
+const SHARED_USERS = 4;
 const sessions = new Map<
   string,
   { host: Promise<Host>; users: number; idle?: NodeJS.Timeout; suspect?: boolean }
@@ -77,7 +80,10 @@ function sessionKey(name: string, cfg: Extract<HostConfig, { type: 'ssh' }>): st
       return '';
     }
   };
-  return JSON.stringify([name, cfg, read(cfg.knownHosts), read(cfg.identityFile)]);
+  // A digest: the identity file's key is not kept in the map for the worker's lifetime.
+  return createHash('sha256')
+    .update(JSON.stringify([name, cfg, read(cfg.knownHosts), read(cfg.identityFile)]))
+    .digest('hex');
 }
 
 /** Closes the sessions no one is using (a benchmark starts each side cold). */
@@ -94,6 +100,16 @@ export async function withHost<T>(name: string, cfg: HostConfig, fn: (h: Host) =
   if (cfg.type !== 'ssh') return fn(await openHost(name, cfg));
   const key = sessionKey(name, cfg);
   let entry = sessions.get(key);
+  // Each user may hold a channel or two; sshd allows 10 per connection by default (MaxSessions):
+  // past SHARED_USERS, a call opens a session of its own.
+  if (entry && entry.users >= SHARED_USERS) {
+    const own = await openSsh(name, cfg, () => undefined);
+    try {
+      return await fn(own);
+    } finally {
+      await own.close().catch(() => undefined);
+    }
+  }
   if (!entry) {
     const created = {
       host: openSsh(name, cfg, () => sessions.get(key) === created && sessions.delete(key)),

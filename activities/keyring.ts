@@ -2,17 +2,23 @@
 // active, installed on every replica of a service that accepts all of them (JWKS style).
 // Each change to the ring is a new version of one secret, tagged with the run and the step, so a
 // retried step finds its own version instead of changing the ring twice.
+import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
+import { asyncLocalStorage } from '@temporalio/activity';
 import { gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import type { Config, KeyringConfig } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
-import { beat } from './heartbeat';
+import { beat, heartbeating } from './heartbeat';
 import { resolveOnHost, withHost } from './hosts';
 import { generateKeyPair, jwkThumbprint } from './keys';
 import { KubernetesClient } from './kube-secret';
 import { referencedSecret, type SecretStore } from './secret-store';
 import { createServiceDriver, restartAndCheck } from './service';
+
+/** The Secret's annotation listing the kids whose `key.<kid>` rekey wrote: only those are ever
+ * removed (a `key.*` written by hand or by another tool stays). */
+const KIDS_ANNOTATION = 'rekey.dev/keyring-kids';
 
 interface RingKey {
   kid: string;
@@ -112,10 +118,23 @@ export function createKeyringActivities(deps: KeyringDeps) {
     return facts(next, v.version);
   }
 
+  /** The keyring's Secret through its store. */
+  function kubernetesOf(name: string, target: NonNullable<KeyringConfig['kubernetes']>): KubernetesClient {
+    const storeCfg = deps.config.stores[target.store];
+    if (storeCfg?.type !== 'kubernetes')
+      throw fail(FailureType.BadInput, `keyring ${name}: "${target.store}" is not a kubernetes store`);
+    return new KubernetesClient(
+      target.store,
+      storeCfg,
+      referencedSecret(target.store, storeCfg.token, deps.store),
+    );
+  }
+
   /**
-   * Writes the ring's current version into the Secret (`key.<kid>` for each key, `active`; keys
-   * of kids no longer in the ring removed), then restarts Deployment `index` and waits for its
-   * roll-out. Done again after a lost worker, it writes the same and restarts once more.
+   * Writes the ring's current version into the Secret (`key.<kid>` for each key, `active`; the
+   * keys of kids rekey wrote before and the ring no longer has removed, no other key), then
+   * restarts Deployment `index` and waits for its roll-out. Done again after a lost worker, it
+   * writes the same and finds its own restart.
    */
   async function rollOutOnKubernetes(
     name: string,
@@ -124,54 +143,60 @@ export function createKeyringActivities(deps: KeyringDeps) {
   ): Promise<{ url: string; kids: string[] }> {
     const deployment = target.deployments[index];
     if (!deployment) throw fail(FailureType.BadInput, `keyring ${name}: no deployment ${index}`);
-    const storeCfg = deps.config.stores[target.store];
-    if (storeCfg?.type !== 'kubernetes')
-      throw fail(FailureType.BadInput, `keyring ${name}: "${target.store}" is not a kubernetes store`);
-    const kube = new KubernetesClient(
-      target.store,
-      storeCfg,
-      referencedSecret(target.store, storeCfg.token, deps.store),
-    );
-    const { ring } = await load(name);
-    const kids = ring.keys.map((k) => k.kid);
-    await kube.patchKeys(target.secret, (data) => ({
-      ...Object.fromEntries(
-        Object.keys(data)
-          .filter((k) => k.startsWith('key.') && !kids.includes(k.slice(4)))
-          .map((k) => [k, null]),
-      ),
-      ...Object.fromEntries(ring.keys.map((k) => [`key.${k.kid}`, k.privatePem])),
-      active: ring.active ?? '',
-    }));
-    await kube.restartDeployment(deployment);
-    const deadline = Date.now() + parseDuration(target.rolloutTimeout);
-    for (;;) {
-      const state = await kube.rolledOut(deployment);
-      beat(state.text);
-      if (state.done) break;
-      if (Date.now() > deadline)
-        throw fail(
-          FailureType.MarkerTimeout,
-          `keyring ${name}: deployment ${deployment} did not finish its roll-out within ${target.rolloutTimeout} (${state.text})`,
+    const kube = kubernetesOf(name, target);
+    const info = asyncLocalStorage.getStore()?.info;
+    const restart = info?.workflowExecution
+      ? `${info.workflowExecution.runId}/${info.activityId}`
+      : randomUUID();
+    return heartbeating(async () => {
+      const { ring } = await load(name);
+      const kids = ring.keys.map((k) => k.kid);
+      await kube.patchKeys(target.secret, (_data, annotations) => {
+        const wrote = (annotations[KIDS_ANNOTATION] ?? '').split(',').filter(Boolean);
+        return {
+          data: {
+            ...Object.fromEntries(wrote.filter((k) => !kids.includes(k)).map((k) => [`key.${k}`, null])),
+            ...Object.fromEntries(ring.keys.map((k) => [`key.${k.kid}`, k.privatePem])),
+            active: ring.active ?? '',
+          },
+          annotations: { [KIDS_ANNOTATION]: kids.join(',') },
+        };
+      });
+      await kube.restartDeployment(deployment, restart);
+      const deadline = Date.now() + parseDuration(target.rolloutTimeout);
+      for (;;) {
+        const state = await kube.rolledOut(deployment);
+        beat(state.text);
+        if (state.done) break;
+        if (Date.now() > deadline)
+          throw fail(
+            FailureType.MarkerTimeout,
+            `keyring ${name}: deployment ${deployment} did not finish its roll-out within ${target.rolloutTimeout} (${state.text})`,
+          );
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      // What the pods mount: the Secret as the server has it now holds every key of the ring.
+      const data = await kube.data(target.secret);
+      const missing = ring.keys.filter((k) => data[`key.${k.kid}`] !== k.privatePem).map((k) => k.kid);
+      if (missing.length || data.active !== (ring.active ?? ''))
+        throw new Error(
+          `Secret ${target.secret} after the write: ${missing.length ? `key(s) ${missing.join(',')} missing or changed` : 'active changed'} (another writer?)`,
         );
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    // What the pods mount: the Secret as the server has it now.
-    const installed = Object.keys(await kube.data(target.secret))
-      .filter((k) => k.startsWith('key.'))
-      .map((k) => k.slice(4))
-      .sort();
-    if (JSON.stringify(installed) !== JSON.stringify([...kids].sort()))
-      throw new Error(
-        `Secret ${target.secret} lists ${installed.join(',')} after the write, expected ${kids.join(',')}`,
-      );
-    return { url: `deployment/${deployment}`, kids: installed };
+      return { url: `deployment/${deployment}`, kids: [...kids].sort() };
+    });
   }
 
   return {
     async readKeyring(input: { keyring: string }) {
       const cfg = ringConfig(input.keyring);
       const { ring, version } = await load(input.keyring);
+      // The plan's check that every step may do what it will: nothing is changed before it.
+      if (cfg.kubernetes) {
+        const kube = kubernetesOf(input.keyring, cfg.kubernetes);
+        await kube.data(cfg.kubernetes.secret);
+        await kube.mayPatch(cfg.kubernetes.secret);
+        for (const d of cfg.kubernetes.deployments) await kube.checkDeployment(d);
+      }
       return {
         ...facts(ring, version),
         tokenLifetime: cfg.tokenLifetime,

@@ -11,10 +11,24 @@ import type { StoreConfig } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
 
 type KubernetesConfig = Extract<StoreConfig, { type: 'kubernetes' }>;
+type Kind = 'Secret' | 'Deployment';
+const RESOURCES: Record<Kind, string> = {
+  Secret: 'api/v1/namespaces/NS/secrets',
+  Deployment: 'apis/apps/v1/namespaces/NS/deployments',
+};
+/** The pod template annotation naming the restart that set it: a retried restart is not done twice. */
+const RESTART_ANNOTATION = 'rekey.dev/restart';
 
 interface SecretObject {
-  metadata: { resourceVersion: string };
+  metadata: { resourceVersion: string; annotations?: Record<string, string> };
   data?: Record<string, string>;
+}
+
+/** What a change of a Secret sets: keys (a value sets one, null removes it; keys left out stay as
+ * they are) and annotations. */
+export interface SecretChange {
+  data: Record<string, string | null>;
+  annotations?: Record<string, string>;
 }
 
 /** A location's name: `SECRET/KEY` (the Secret in the store's namespace, one of its keys). */
@@ -31,39 +45,53 @@ export class KubernetesClient {
     private readonly token: () => Promise<string>,
   ) {}
 
-  private where(secret: string, kind = 'Secret') {
-    return `store ${this.storeName} (${kind} ${this.cfg.namespace}/${secret})`;
+  private where(name: string, kind: Kind = 'Secret') {
+    return `store ${this.storeName} (${kind} ${this.cfg.namespace}/${name})`;
   }
 
   private async call<T = SecretObject>(
     method: 'GET' | 'PATCH',
-    secret: string,
+    name: string,
     body?: unknown,
-    resource = 'api/v1/namespaces/NS/secrets',
+    kind: Kind = 'Secret',
+    dryRun = false,
   ): Promise<{ status: number; json: T & { message?: string } }> {
-    const url = new URL(
-      `/${resource.replace('NS', encodeURIComponent(this.cfg.namespace))}/${encodeURIComponent(secret)}`,
-      this.cfg.server,
-    );
+    const where = this.where(name, kind);
+    const url = new URL(this.cfg.server);
+    // A server URL may carry a path (an API proxy): the resource goes after it.
+    url.pathname = `${url.pathname.replace(/\/+$/, '')}/${RESOURCES[kind].replace('NS', encodeURIComponent(this.cfg.namespace))}/${encodeURIComponent(name)}`;
+    if (dryRun) url.searchParams.set('dryRun', 'All');
     const payload = body === undefined ? undefined : JSON.stringify(body);
+    let ca: Buffer;
+    try {
+      ca = readFileSync(this.cfg.caFile);
+    } catch (err) {
+      throw fail(
+        FailureType.BadInput,
+        `store ${this.storeName}: cannot read caFile: ${(err as Error).message}`,
+      );
+    }
     const token = await this.token();
     return new Promise((resolve, reject) => {
+      const failed = (err: Error) => reject(new Error(`${where}: ${method}: ${err.message}`));
       const req = request(
         url,
         {
           method,
           // The API server's certificate is checked against the store's CA only.
-          ca: readFileSync(this.cfg.caFile),
+          ca,
           headers: {
             authorization: `Bearer ${token}`,
             accept: 'application/json',
             ...(payload ? { 'content-type': 'application/merge-patch+json' } : {}),
           },
-          timeout: 30_000,
+          timeout: 15_000,
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', failed);
+          res.on('aborted', () => failed(new Error('the answer was cut off')));
           res.on('end', () => {
             let json = {} as T & { message?: string };
             try {
@@ -73,8 +101,8 @@ export class KubernetesClient {
           });
         },
       );
-      req.on('timeout', () => req.destroy(new Error('no answer within 30s')));
-      req.on('error', (err) => reject(new Error(`${this.where(secret)}: ${method}: ${err.message}`)));
+      req.on('timeout', () => req.destroy(new Error('no answer within 15s')));
+      req.on('error', failed);
       req.end(payload);
     });
   }
@@ -88,13 +116,18 @@ export class KubernetesClient {
 
   private refused(
     method: string,
-    secret: string,
+    name: string,
     status: number,
     message?: string,
-    kind = 'Secret',
+    kind: Kind = 'Secret',
+    sent: string[] = [],
   ): unknown {
-    const where = this.where(secret, kind);
-    const said = `${method}: ${status}${message ? ` ${message}` : ''}`;
+    const where = this.where(name, kind);
+    // The server's message may quote what it was sent (an admission webhook's may): not the values.
+    let text = message ?? '';
+    for (const v of sent)
+      if (v) text = text.replaceAll(v, '[value]').replaceAll(Buffer.from(v).toString('base64'), '[value]');
+    const said = `${method}: ${status}${text ? ` ${text}` : ''}`;
     if (status === 401 || status === 403)
       return fail(FailureType.StoreUnauthorized, `${where}: refused (${said}); check its token and RBAC`);
     if (status === 404) return fail(FailureType.BadInput, `${where}: no such ${kind} (${said})`);
@@ -125,35 +158,49 @@ export class KubernetesClient {
           FailureType.BadInput,
           `${this.where(secret)} has no key ${key}; set a first value by hand (rekey never creates a location)`,
         );
-      return { [key]: value };
+      return { data: { [key]: value } };
     });
   }
 
-  /** The Secret's keys as `change` wants them given the ones it has (a value sets a key, null
-   * removes it; keys it leaves out stay as they are). */
+  /** Changes the Secret as `change` wants it given the keys and annotations it has; a change
+   * made by someone else in between (409) is read again and tried again. */
   async patchKeys(
     secret: string,
-    change: (data: Record<string, string>) => Record<string, string | null>,
+    change: (data: Record<string, string>, annotations: Record<string, string>) => SecretChange,
   ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const current = await this.read(secret);
-      const data = current.data ?? {};
-      const wanted = change(data);
+      const wanted = change(current.data ?? {}, current.metadata.annotations ?? {});
+      const values = Object.values(wanted.data).filter((v): v is string => v !== null);
       const { status, json } = await this.call('PATCH', secret, {
-        metadata: { resourceVersion: current.metadata.resourceVersion },
+        metadata: {
+          resourceVersion: current.metadata.resourceVersion,
+          ...(wanted.annotations ? { annotations: wanted.annotations } : {}),
+        },
         data: Object.fromEntries(
-          Object.entries(wanted).map(([k, v]) => [
+          Object.entries(wanted.data).map(([k, v]) => [
             k,
             v === null ? null : Buffer.from(v, 'utf8').toString('base64'),
           ]),
         ),
       });
       if (status === 200) return;
-      // Changed by someone else since the read: read it again (a few times, then the activity's
-      // retry takes over).
-      if (status === 409 && attempt < 5) continue;
-      throw this.refused('PATCH', secret, status, json.message);
+      if (status === 409) {
+        // Still contended after a few reads: a transient failure, for the activity's retry.
+        if (attempt >= 5)
+          throw new Error(`${this.where(secret)}: changed by someone else 5 times in a row (409)`);
+        await new Promise((r) => setTimeout(r, 100 * attempt + Math.random() * 100));
+        continue;
+      }
+      throw this.refused('PATCH', secret, status, json.message, 'Secret', values);
     }
+  }
+
+  /** Refused unless this store's token may patch the object: a server-side dry run of an empty
+   * patch, authorized as a real one and then discarded (the plan's check, before any change). */
+  async mayPatch(name: string, kind: Kind = 'Secret'): Promise<void> {
+    const { status, json } = await this.call('PATCH', name, {}, kind, true);
+    if (status !== 200) throw this.refused('PATCH', name, status, json.message, kind);
   }
 
   /** The Secret's keys and values. */
@@ -164,37 +211,67 @@ export class KubernetesClient {
     );
   }
 
+  private async deployment(name: string): Promise<Deployment> {
+    const { status, json } = await this.call<Deployment>('GET', name, undefined, 'Deployment');
+    if (status !== 200) throw this.refused('GET', name, status, json.message, 'Deployment');
+    return json;
+  }
+
+  /** The Deployment is there, may be patched, and is not paused (a paused one never rolls). */
+  async checkDeployment(name: string): Promise<void> {
+    const d = await this.deployment(name);
+    if (d.spec?.paused)
+      throw fail(
+        FailureType.BadInput,
+        `${this.where(name, 'Deployment')} is paused, so a restart would not roll out; resume it (kubectl rollout resume) first`,
+      );
+    await this.mayPatch(name, 'Deployment');
+  }
+
   /** Restarts a Deployment's pods as `kubectl rollout restart` does (a new pod template
-   * annotation: the controller rolls the pods by the Deployment's own strategy). */
-  async restartDeployment(name: string): Promise<void> {
+   * annotation: the controller rolls the pods by the Deployment's own strategy). `restart` names
+   * this restart: done again (a retried step), it finds its own mark and restarts nothing. */
+  async restartDeployment(name: string, restart: string): Promise<void> {
+    const d = await this.deployment(name);
+    if (d.spec?.template?.metadata?.annotations?.[RESTART_ANNOTATION] === restart) return;
+    if (d.spec?.paused)
+      throw fail(FailureType.BadInput, `${this.where(name, 'Deployment')} is paused; resume it first`);
     const { status, json } = await this.call(
       'PATCH',
       name,
       {
         spec: {
           template: {
-            metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } },
+            metadata: {
+              annotations: {
+                'kubectl.kubernetes.io/restartedAt': new Date().toISOString(),
+                [RESTART_ANNOTATION]: restart,
+              },
+            },
           },
         },
       },
-      'apis/apps/v1/namespaces/NS/deployments',
+      'Deployment',
     );
     if (status !== 200) throw this.refused('PATCH', name, status, json.message, 'Deployment');
   }
 
   /** Whether the Deployment's roll-out is complete, as `kubectl rollout status` decides: the
-   * controller saw the latest spec, every replica is updated and available, none old is left. */
+   * controller saw the latest spec, every replica is updated and available, none old is left; one
+   * past its progress deadline has failed. */
   async rolledOut(name: string): Promise<{ done: boolean; text: string }> {
-    const { status, json } = await this.call<Deployment>(
-      'GET',
-      name,
-      undefined,
-      'apis/apps/v1/namespaces/NS/deployments',
-    );
-    if (status !== 200) throw this.refused('GET', name, status, json.message, 'Deployment');
+    const json = await this.deployment(name);
     const want = json.spec?.replicas ?? 1;
     const st = json.status ?? {};
     const text = `${st.updatedReplicas ?? 0} of ${want} updated, ${st.availableReplicas ?? 0} available`;
+    const stalled = st.conditions?.find(
+      (c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded',
+    );
+    if (stalled)
+      throw fail(
+        FailureType.MarkerTimeout,
+        `${this.where(name, 'Deployment')}: the roll-out exceeded its progress deadline (${text})`,
+      );
     const done =
       (st.observedGeneration ?? 0) >= (json.metadata?.generation ?? 0) &&
       (st.updatedReplicas ?? 0) === want &&
@@ -206,8 +283,13 @@ export class KubernetesClient {
 
 interface Deployment {
   metadata?: { generation?: number };
-  spec?: { replicas?: number };
+  spec?: {
+    replicas?: number;
+    paused?: boolean;
+    template?: { metadata?: { annotations?: Record<string, string> } };
+  };
   status?: {
+    conditions?: { type: string; reason?: string }[];
     observedGeneration?: number;
     replicas?: number;
     updatedReplicas?: number;

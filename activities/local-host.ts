@@ -80,7 +80,7 @@ export class LocalHost implements Host {
   async stat(path: string): Promise<FileStat | null> {
     try {
       const st = await stat(path);
-      return { mode: st.mode & 0o777, size: st.size };
+      return { mode: st.mode & 0o777, size: st.size, directory: st.isDirectory() };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;

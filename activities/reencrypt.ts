@@ -62,34 +62,58 @@ export async function describeTable(c: ClientBase, spec: Reencrypt): Promise<Tab
   return { keyType, rows: Number(count.rows[0].n) };
 }
 
-/** The key column's type, once the table is checked: it exists, its key column exists, the
- * sealed columns are text. */
+// The page key's alias in queries: a sealed column may not be called that.
+const K = '__rekey_key';
+
+/** The key column's type, once the table is checked: it exists, its key column is NOT NULL with a
+ * unique index of its own (pages go by it: a key shared by rows would skip or mix them), the
+ * sealed columns are text, and row-level security hides no row from this session. */
 export async function keyTypeOf(c: ClientBase, spec: Reencrypt): Promise<string> {
   const where = `table ${spec.table}`;
   const exists = await c.query('SELECT to_regclass($1) AS t', [quote(spec.table)]);
   if (!exists.rows[0]?.t) throw fail(FailureType.BadInput, `${where} does not exist`);
   const cols = await c.query(
-    `SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute
-      WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
+    `SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS notnull,
+            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisunique
+                     AND i.indnatts = 1 AND i.indkey[0] = a.attnum AND i.indpred IS NULL) AS unique
+       FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped`,
     [quote(spec.table)],
   );
-  const types = new Map<string, string>(cols.rows.map((r) => [r.attname, r.type]));
-  const keyType = types.get(spec.key);
-  if (!keyType) throw fail(FailureType.BadInput, `${where} has no column "${spec.key}" (key)`);
+  const byName = new Map(cols.rows.map((r) => [r.attname as string, r]));
+  const keyCol = byName.get(spec.key);
+  if (!keyCol) throw fail(FailureType.BadInput, `${where} has no column "${spec.key}" (key)`);
+  if (!keyCol.notnull || !keyCol.unique)
+    throw fail(
+      FailureType.BadInput,
+      `${where}: key column "${spec.key}" must be NOT NULL with a unique index of its own (the primary key): rows are re-encrypted page by page in its order`,
+    );
   for (const col of spec.columns) {
-    const type = types.get(col);
+    const type = byName.get(col)?.type as string | undefined;
     if (!type) throw fail(FailureType.BadInput, `${where} has no column "${col}"`);
+    if (col === K) throw fail(FailureType.BadInput, `${where}: a sealed column may not be named ${K}`);
     if (type !== 'text' && !type.startsWith('character varying'))
       throw fail(FailureType.BadInput, `${where}: column "${col}" is ${type}, not text (base64 values)`);
   }
-  return keyType;
+  // With row security off, a table whose policies apply to this role fails to read instead of
+  // showing some rows: a row not seen would not be sealed again, and would not open after the drop.
+  await c.query('SET row_security = off');
+  try {
+    await c.query(`SELECT 1 FROM ${quote(spec.table)} LIMIT 0`);
+  } catch (err) {
+    if ((err as { code?: string }).code !== '42501') throw err;
+    throw fail(
+      FailureType.BadInput,
+      `${where}: row-level security applies to the store's role, which would not see every row; re-encrypt as its owner or a role with BYPASSRLS`,
+    );
+  }
+  return keyCol.type as string;
 }
 
 /** The first row of the table opens with one of `keys` (the plan's check that the format and the
  * list fit, before anything changes). */
 export async function checkFirstRow(c: ClientBase, spec: Reencrypt, keys: Buffer[]): Promise<void> {
   const r = await c.query(
-    `SELECT ${quote(spec.key)}::text AS k, ${spec.columns.map(quote).join(', ')} FROM ${quote(spec.table)} ORDER BY ${quote(spec.key)} LIMIT 1`,
+    `SELECT ${quote(spec.key)}::text AS ${K}, ${spec.columns.map(quote).join(', ')} FROM ${quote(spec.table)} ORDER BY ${quote(spec.key)} LIMIT 1`,
   );
   const row = r.rows[0];
   if (row) for (const col of spec.columns) openCell(spec, row, col, keys, 'with the keys in the list now');
@@ -110,7 +134,7 @@ function openCell(
   if (!opened)
     throw fail(
       FailureType.BadInput,
-      `table ${spec.table}: ${spec.key} ${row.k}, column ${col} does not open ${which} (AES-256-GCM, base64 of nonce, ciphertext and tag; value not shown)`,
+      `table ${spec.table}: ${spec.key} ${row[K]}, column ${col} does not open ${which} (AES-256-GCM, base64 of nonce, ciphertext and tag; value not shown)`,
     );
   return { value, ...opened };
 }
@@ -144,7 +168,7 @@ export async function reencryptPage(
   await c.query('BEGIN');
   try {
     const page = await c.query(
-      `SELECT ${key}::text AS k, ${cols.join(', ')} FROM ${table}
+      `SELECT ${key}::text AS ${K}, ${cols.join(', ')} FROM ${table}
         ${after === null ? '' : `WHERE ${key} > $2::${keyType}`}
         ORDER BY ${key} LIMIT $1 FOR UPDATE`,
       after === null ? [spec.pageSize] : [spec.pageSize, after],
@@ -158,21 +182,27 @@ export async function reencryptPage(
         stale = true;
         return seal(newKey, cell.plain);
       });
-      if (stale) changed.push([row.k, ...(values as string[])]);
+      if (stale) changed.push([row[K], ...(values as string[])]);
     }
     if (changed.length) {
       const arrays = spec.columns.map((_, i) => changed.map((r) => r[i + 1] ?? null));
-      await c.query(
+      const updated = await c.query(
         `UPDATE ${table} AS t SET ${cols.map((col, i) => `${col} = v.c${i}`).join(', ')}
           FROM unnest($1::text[], ${cols.map((_, i) => `$${i + 2}::text[]`).join(', ')})
             AS v(k, ${cols.map((_, i) => `c${i}`).join(', ')})
           WHERE t.${key} = v.k::${keyType}`,
         [changed.map((r) => r[0]), ...arrays],
       );
+      // One row per key (the unique index): anything else is not the table the plan checked.
+      if (updated.rowCount !== changed.length)
+        throw fail(
+          FailureType.BadInput,
+          `table ${spec.table}: ${updated.rowCount} rows updated for ${changed.length} keys; the page was rolled back`,
+        );
     }
     await c.query('COMMIT');
     return {
-      last: page.rows.at(-1)?.k ?? null,
+      last: page.rows.at(-1)?.[K] ?? null,
       rows: page.rows.length,
       reencrypted: changed.length,
       done: page.rows.length < spec.pageSize,

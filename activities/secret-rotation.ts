@@ -231,7 +231,8 @@ export function createSecretActivities(deps: SecretDeps) {
         name,
         marker: 'write-only',
         text: `set key ${key} of Kubernetes Secret ${cfg.namespace}/${secret} in place`,
-        exists: () => kube.exists(name),
+        // The plan's check: there, and this token may patch it (a dry run), before any change.
+        exists: async () => (await kube.exists(name)) && (await kube.mayPatch(secret), true),
         set: (value) => kube.set(name, value),
       };
     }
@@ -521,7 +522,7 @@ export function createSecretActivities(deps: SecretDeps) {
               `  a new key in front of the ${keyring.keys} in the list; ${t.compromised ? 'then at once' : `after ${keyring.overlap}`} the old ones are dropped (a second write, restart and verify)`,
               ...(keyring.reencrypt && recipe.keyring?.reencrypt
                 ? [
-                    `  once the consumers read with the new list: UPDATE ${keyring.reencrypt.table} (${keyring.reencrypt.rows} rows now; columns ${recipe.keyring.reencrypt.columns.join(', ')} on ${recipe.keyring.reencrypt.store}), each value sealed again with the new key, ${recipe.keyring.reencrypt.pageSize} rows a transaction; swept again just before the drop`,
+                    `  ${recipe.consumers.length ? 'once the consumers read with the new list' : 'right after the write (no consumers are restarted: whatever reads these rows must read the list anew, or it fails on a row sealed with the new key)'}: UPDATE ${keyring.reencrypt.table} (${keyring.reencrypt.rows} rows now; columns ${recipe.keyring.reencrypt.columns.join(', ')} on ${recipe.keyring.reencrypt.store}), each value sealed again with the new key, ${recipe.keyring.reencrypt.pageSize} rows a transaction; swept again just before the drop`,
                   ]
                 : []),
             ]
@@ -758,20 +759,21 @@ export function createSecretActivities(deps: SecretDeps) {
       if (!rows) throw fail(FailureType.BadInput, `secret ${input.secret} has no keyring.reencrypt`);
       const first = firstOf(input);
       const where = `${first.store}:${first.name} version ${input.version}`;
-      // Only the newest list: one that was changed since (another run) is not this run's to finish.
-      const newest = (await first.secrets.listVersions(first.name)).at(-1)?.version;
-      if (newest !== input.version)
-        throw fail(
-          FailureType.PolicyViolation,
-          `secret ${input.secret} in ${input.env}: ${first.store}:${first.name} is at version ${newest}, not the list this run wrote (${input.version}); another change since: the rows are left as they are`,
-        );
-      const keys = keyList(recipe, await valueAt(input, input), where).map((k) => aesKey(k, where));
       const resumed = asyncLocalStorage.getStore()?.info.heartbeatDetails as RowsDone | undefined;
       const done: RowsDone = resumed ?? { last: input.after, rows: 0, reencrypted: 0, pages: 0, end: false };
-      return postgresServer(rows.store).asAdmin(
-        (c) =>
-          heartbeating(
-            async () => {
+      // Alive from the start: a throttled store read or a slow connect is not a lost worker.
+      return heartbeating(
+        async () => {
+          // Only the newest list: one changed since (another run) is not this run's to finish.
+          const newest = (await first.secrets.listVersions(first.name)).at(-1)?.version;
+          if (newest !== input.version)
+            throw fail(
+              FailureType.PolicyViolation,
+              `secret ${input.secret} in ${input.env}: ${first.store}:${first.name} is at version ${newest}, not the list this run wrote (${input.version}); another change since: the rows are left as they are`,
+            );
+          const keys = keyList(recipe, await valueAt(input, input), where).map((k) => aesKey(k, where));
+          return postgresServer(rows.store).asAdmin(
+            async (c) => {
               const keyType = await keyTypeOf(c, rows);
               for (let i = 0; i < PAGES_PER_CALL && !done.end; i++) {
                 const page = await reencryptPage(c, rows, keyType, keys, done.last);
@@ -784,10 +786,11 @@ export function createSecretActivities(deps: SecretDeps) {
               }
               return done;
             },
-            () => done,
-          ),
-        `re-encrypt rows of ${rows.table}`,
-        rows.database,
+            `re-encrypt rows of ${rows.table}`,
+            rows.database,
+          );
+        },
+        () => done,
       );
     },
 

@@ -106,7 +106,7 @@ class SshHost implements Host {
     const sftp = await this.sftp();
     try {
       const st = await sftpCall<{ mode: number; size: number }>((cb) => sftp.stat(path, cb));
-      return { mode: st.mode & 0o777, size: st.size };
+      return { mode: st.mode & 0o777, size: st.size, directory: (st.mode & 0o170000) === 0o040000 };
     } catch (err) {
       if ((err as { code?: number }).code === 2) return null;
       throw new Error(`${this.where()}: stat ${path}: ${(err as Error).message}`);
@@ -116,7 +116,13 @@ class SshHost implements Host {
   async writeFileAtomic(path: string, data: string | Buffer, mode: number): Promise<void> {
     const dir = posix.dirname(path);
     // A command costs a session and a shell on the host (~0.1 s); an SFTP stat does not.
-    if (!(await this.stat(dir))) {
+    const dirStat = await this.stat(dir);
+    if (dirStat && !dirStat.directory)
+      throw fail(
+        FailureType.CommandFailed,
+        `${this.where()}: cannot write ${path}: ${dir} is not a directory`,
+      );
+    if (!dirStat) {
       const mk = await this.exec(`mkdir -p ${shellQuote(dir)}`);
       if (mk.code !== 0)
         throw fail(FailureType.CommandFailed, `${this.where()}: cannot create ${dir}: ${mk.stderr.trim()}`);
@@ -192,6 +198,10 @@ export async function openSsh(name: string, cfg: SshHostConfig, onClosed?: () =>
     username: cfg.user,
     privateKey,
     readyTimeout: 10_000,
+    // A pooled session on a connection that died silently (a NAT or firewall dropping the flow)
+    // is noticed within 15 s and dropped, instead of hanging its users until TCP gives up.
+    keepaliveInterval: 5000,
+    keepaliveCountMax: 3,
     // Always set: ssh2 accepts ANY host key when hostVerifier is missing.
     hostVerifier: (key: Buffer) => {
       const v = verifyHostKey(knownHosts, cfg.address, cfg.port, key);

@@ -183,6 +183,46 @@ function checkEnvironmentApprovals(cfg: Config, issue: Issue) {
   }
 }
 
+/** Two key groups' pairs in one place would overwrite each other: each group's names differ
+ * (`{group}` in secretNames), compared as the store compares them (Key Vault: one vault whatever
+ * store entry names it, names without regard to case). */
+function checkPairPlaces(cfg: Config, issue: Issue) {
+  const { privateKey, publicKey } = cfg.secretNames;
+  if (privateKey.includes('{group}') !== publicKey.includes('{group}'))
+    issue(
+      ['secretNames'],
+      '{group} in both names or in neither: a name without it is shared by every key group in a store',
+    );
+  const groupOf = new Map<string, string>();
+  for (const [group, envs] of Object.entries(cfg.keyGroups))
+    for (const env of envs) if (!groupOf.has(env)) groupOf.set(env, group);
+  const placed = new Map<string, string>();
+  for (const [envName, env] of Object.entries(cfg.environments)) {
+    const group = groupOf.get(envName);
+    const store = cfg.stores[env.store];
+    if (group === undefined || !store) continue;
+    const keyVault = store.type === 'azure-keyvault';
+    const where = keyVault
+      ? store.vaultUrl.toLowerCase().replace(/\/+$/, '')
+      : store.type === 'file'
+        ? store.dir
+        : env.store;
+    for (const template of [privateKey, publicKey]) {
+      const name = template.replaceAll('{group}', group);
+      const place = `${where}\0${keyVault ? name.toLowerCase() : name}`;
+      const other = placed.get(place);
+      if (other === undefined) placed.set(place, group);
+      else if (other !== group) {
+        issue(
+          ['environments', envName, 'store'],
+          `key group ${group}'s ${name} would be where key group ${other}'s is (store ${env.store}): put {group} in secretNames or give the groups different stores`,
+        );
+        break;
+      }
+    }
+  }
+}
+
 function checkSecrets(cfg: Config, issue: Issue) {
   for (const [envName, env] of Object.entries(cfg.environments)) {
     const type = cfg.stores[env.store]?.type;
@@ -192,6 +232,7 @@ function checkSecrets(cfg: Config, issue: Issue) {
         `store "${env.store}" is an ${type} store: it is for secret recipes (secrets:), not an environment's key pair (use an azure-keyvault or file store)`,
       );
   }
+  checkPairPlaces(cfg, issue);
   // Each place a secret lives is one recipe's in one environment: a rotation locks its
   // environment, so two runs sharing a place could undo each other's value; and the places the
   // key pairs, keyrings and the codec keep theirs are not a recipe's.

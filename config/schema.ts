@@ -3,6 +3,7 @@ import { posix } from 'node:path';
 import { z } from 'zod';
 import { parseSshPublicKey } from '../shared/sshsig';
 import { crossCheck } from './cross-checks';
+import { parseDuration } from './duration';
 import { SecretRecipe } from './secret-recipes';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, "-" and "_"');
@@ -344,7 +345,13 @@ export const KeyringOnKubernetes = z.strictObject({
   /** Deployments that mount the Secret, restarted (as `kubectl rollout restart`) and awaited
    * (as `kubectl rollout status`) in batches of maxUnavailable after each change of the ring. */
   deployments: z.array(kubeName).min(1),
-  rolloutTimeout: duration.default('5m'),
+  /** At most 9m: the roll-out activity's own limit is 10m. */
+  rolloutTimeout: duration
+    .refine(
+      (d) => !/^\d+(ms|s|m|h|d)$/.test(d) || parseDuration(d) <= 9 * 60_000,
+      'at most 9m (the roll-out step ends at 10m)',
+    )
+    .default('5m'),
 });
 
 /** A set of signing keys that services accept all at once (JWKS style), one of them active. */

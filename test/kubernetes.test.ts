@@ -4,10 +4,13 @@
 // (helm.sh/resource-policy: keep), so rekey edits one key in place and keeps the rest; the
 // consumer is a Deployment rolled out with `kubectl rollout restart` and `rollout status`.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { parse, stringify } from 'yaml';
+import { createKeyringActivities } from '../activities/keyring';
 import { generateKeyPair, jwkThumbprint } from '../activities/keys';
 import { KubernetesClient } from '../activities/kube-secret';
 import { createSecretStore } from '../activities/secret-store';
@@ -46,6 +49,9 @@ describe('kubernetes: a Secret edited in place, a Deployment rolled out', () => 
       'jsonpath={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}',
     ]);
 
+  const clientAs = (user: string) =>
+    new KubernetesClient('kube', config.stores.kube as never, async () => kube.tokenOf(user));
+
   before(async () => {
     fx = await temporalFixture('secrets');
     t = buildTopology('kubernetes', 3300);
@@ -71,7 +77,12 @@ describe('kubernetes: a Secret edited in place, a Deployment rolled out', () => 
               annotations: { 'helm.sh/resource-policy': 'keep', 'meta.helm.sh/release-name': 'rp' },
               labels: { 'app.kubernetes.io/managed-by': 'Helm' },
             },
-            stringData: { SIGNING_KEYS: first[0], ACTIVE: 'v1', OTHER: 'left-alone' },
+            stringData: {
+              SIGNING_KEYS: first[0],
+              ACTIVE: 'v1',
+              OTHER: 'left-alone',
+              'key.legacy': 'hand-made',
+            },
           },
           {
             apiVersion: 'v1',
@@ -246,9 +257,10 @@ describe('kubernetes: a Secret edited in place, a Deployment rolled out', () => 
   });
 
   it('a rollover into the Secret: key.<new> beside key.<old>, rolled out, active flipped, then key.<old> removed', async () => {
+    // key.legacy was written by hand, not by rekey: it stays.
     const kidsIn = () =>
       Object.keys(secretObject().data)
-        .filter((k) => k.startsWith('key.'))
+        .filter((k) => k.startsWith('key.') && k !== 'key.legacy')
         .map((k) => k.slice(4));
     const [old] = kidsIn();
     const before = secretObject();
@@ -283,8 +295,11 @@ describe('kubernetes: a Secret edited in place, a Deployment rolled out', () => 
     };
     values.push(...stored.keys.map((k) => k.privatePem));
     assert.equal(key(after, `key.${result.added}`), stored.keys[0]?.privatePem);
-    assert.deepEqual(after.metadata.annotations, before.metadata.annotations);
+    const { 'rekey.dev/keyring-kids': kids, ...annotations } = after.metadata.annotations ?? {};
+    assert.equal(kids, result.added, 'the kids rekey wrote, the only key.* it ever removes');
+    assert.deepEqual(annotations, before.metadata.annotations);
     assert.equal(key(after, 'OTHER'), 'left-alone');
+    assert.equal(key(after, 'key.legacy'), 'hand-made');
     assert.equal(key(after, 'SIGNING_KEYS'), key(before, 'SIGNING_KEYS'));
     // Three roll-outs of each Deployment (new key, flip, removal), each finished.
     for (const [i, g] of restarts().entries())
@@ -305,33 +320,79 @@ describe('kubernetes: a Secret edited in place, a Deployment rolled out', () => 
     assertNoSecrets(await historyText(fx.client, 'rollover/requests-proxy'), values);
   });
 
-  it('RBAC refuses the patch: the run fails naming the Secret, the first location is put back, the Secret unchanged', async () => {
-    const k8s = new KubernetesClient('kube', config.stores.kube as never, async () => kube.tokenOf('rekey'));
+  it('RBAC refuses the patch: the plan (a server-side dry run) fails naming the Secret, nothing written anywhere', async () => {
+    const k8s = clientAs('rekey');
     const old = await k8s.get('locked/TOKEN');
+    const versions = (await store().listVersions('locked-token')).length;
     const err = await fx.withWorker(config, async () => failureOf((await rotate('locked-token')).result()));
     assert.equal(err.type, 'StoreUnauthorized');
     assert.match(err.message, /store kube \(Secret proxy\/locked\): refused \(PATCH: 403/);
-    assert.match(err.message, /every location was put back/);
     assertNoSecrets(err.message, [old as string]);
     assert.equal(await k8s.get('locked/TOKEN'), old);
     assert.equal(
-      (await store().get('locked-token')).value,
-      old,
-      'the first location holds the old value again',
+      (await store().listVersions('locked-token')).length,
+      versions,
+      'the first location not written',
     );
   });
 
+  it('a paused Deployment or one rekey may not patch: the rollover fails at its plan, nothing changed', async () => {
+    const ring = () => store().listVersions('requests-proxy-ring');
+    const versions = (await ring()).length;
+    kube.kubectl(['-n', NS, 'rollout', 'pause', 'deployment/jobs-manager']);
+    try {
+      const err = await fx.withWorker(config, async () =>
+        failureOf(
+          (
+            await startRollover(fx.client, config, { keyring: 'requests-proxy' }, { taskQueue: fx.taskQueue })
+          ).result(),
+        ),
+      );
+      assert.match(err.message, /store kube \(Deployment proxy\/jobs-manager\) is paused/);
+    } finally {
+      kube.kubectl(['-n', NS, 'rollout', 'resume', 'deployment/jobs-manager']);
+    }
+    assert.equal((await ring()).length, versions, 'no key added');
+  });
+
+  it('a roll-out done again (a retried step) finds its own restart: one roll-out, not two', async () => {
+    const keyrings = createKeyringActivities({
+      config,
+      store: (name) => createSecretStore(name, config.stores[name] as never),
+    });
+    const generation = () =>
+      Number(
+        kube.kubectl([
+          '-n',
+          NS,
+          'get',
+          'deployment',
+          'requests-proxy',
+          '-o',
+          'jsonpath={.metadata.generation}',
+        ]),
+      );
+    const env = new MockActivityEnvironment({
+      activityId: 'roll-out-1',
+      workflowExecution: { workflowId: 'test-retry', runId: randomUUID() },
+    });
+    const before = generation();
+    await env.run(keyrings.rollOut, { keyring: 'requests-proxy', replica: 0 });
+    await env.run(keyrings.rollOut, { keyring: 'requests-proxy', replica: 0 });
+    assert.equal(generation(), before + 1);
+  });
+
   it('a key or Secret that is not there, or a token that may not read it: refused naming it, nothing written', async () => {
-    const k8s = new KubernetesClient('kube', config.stores.kube as never, async () => kube.tokenOf('rekey'));
+    const k8s = clientAs('rekey');
     assert.equal(await k8s.exists(`${SECRET}/NOPE`), false);
     await assert.rejects(
       k8s.set(`${SECRET}/NOPE`, 'x'.repeat(32)),
       /has no key NOPE; set a first value by hand/,
     );
     await assert.rejects(k8s.exists('missing/KEY'), /refused \(GET: 403/);
-    const admin = new KubernetesClient('kube', config.stores.kube as never, async () =>
-      kube.tokenOf('admin'),
+    await assert.rejects(
+      clientAs('admin').exists('missing/KEY'),
+      /Secret proxy\/missing\): no such Secret \(GET: 404/,
     );
-    await assert.rejects(admin.exists('missing/KEY'), /Secret proxy\/missing\): no such Secret \(GET: 404/);
   });
 });

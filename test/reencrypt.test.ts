@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
 import { parse, stringify } from 'yaml';
-import { aesKey, open, seal } from '../activities/reencrypt';
+import { aesKey, keyTypeOf, open, seal } from '../activities/reencrypt';
 import { createSecretStore } from '../activities/secret-store';
 import { startSecretRotation } from '../client/runs';
 import { loadConfig } from '../config/load';
@@ -242,6 +242,52 @@ describe('re-encryption under a new key: SECRETS_ENCRYPTION_KEY over tenant rows
     assert.equal(now.length, 1);
     assert.ok(!list.includes(now[0] as string));
     await assertAllOpen('webhooks', now[0] as string);
+  });
+
+  it('a table its pages cannot cover is refused before anything changes: a key not unique or NULL, rows hidden by row security, a column named like the page key', async () => {
+    const spec = (table: string, key = 'id', columns = ['secret']) => ({
+      store: 'pg',
+      table,
+      key,
+      columns,
+      pageSize: 1000,
+    });
+    await db.query('CREATE TABLE shared_key (tenant_id bigint, secret text)');
+    await db.query('CREATE TABLE nullable_key (id bigint UNIQUE, secret text)');
+    await db.query('CREATE TABLE odd_column (id bigint PRIMARY KEY, __rekey_key text)');
+    await assert.rejects(
+      keyTypeOf(db, spec('shared_key', 'tenant_id')),
+      /table shared_key: key column "tenant_id" must be NOT NULL with a unique index of its own/,
+    );
+    await assert.rejects(keyTypeOf(db, spec('nullable_key')), /key column "id" must be NOT NULL/);
+    await assert.rejects(
+      keyTypeOf(db, spec('odd_column', 'id', ['__rekey_key'])),
+      /may not be named __rekey_key/,
+    );
+    // Row security that applies to the store's role: it would see some rows only.
+    await db.query('CREATE TABLE tenants_rls (id bigint PRIMARY KEY, secret text)');
+    await db.query('ALTER TABLE tenants_rls ENABLE ROW LEVEL SECURITY');
+    await db.query('CREATE POLICY mine ON tenants_rls USING (id < 10)');
+    await db.query("CREATE ROLE rls_reader LOGIN PASSWORD 'rls-reader-pw'");
+    await db.query('GRANT SELECT ON tenants_rls TO rls_reader');
+    const reader = new Client({
+      host: '127.0.0.1',
+      port: PG_PORT,
+      user: 'rls_reader',
+      password: 'rls-reader-pw',
+      database: 'postgres',
+    });
+    await reader.connect();
+    try {
+      await assert.rejects(
+        keyTypeOf(reader, spec('tenants_rls')),
+        /table tenants_rls: row-level security applies to the store's role, which would not see every row/,
+      );
+    } finally {
+      await reader.end();
+    }
+    // The owner (here a superuser) sees every row: accepted.
+    assert.equal(await keyTypeOf(db, spec('tenants_rls')), 'bigint');
   });
 
   it('reencryptRows started on its own (any client) is refused', async () => {

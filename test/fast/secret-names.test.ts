@@ -13,19 +13,45 @@ describe('secretNames with {group}', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rekey-names-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const envs = ['a', 'b', 'c'];
-  const config = parseConfig(
-    {
-      stores: { shared: { type: 'file', dir: join(dir, 'store') } },
-      hosts: Object.fromEntries(
-        envs.map((e) => [e, { type: 'local', appDir: join(dir, e), dataDir: join(dir, e, 'd') }]),
-      ),
-      services: { none: { driver: 'command', start: 'true', stop: 'true', restart: 'true', logs: 'true' } },
-      environments: Object.fromEntries(envs.map((e) => [e, { store: 'shared', host: e, service: 'none' }])),
-      keyGroups: { one: ['a', 'b'], two: ['c'] },
-      secretNames: { privateKey: 'jwt-{group}-private', publicKey: 'jwt-{group}-public' },
-    },
-    join(dir, 'rekey.yaml'),
-  );
+  const doc = (over: Record<string, unknown> = {}) => ({
+    stores: { shared: { type: 'file', dir: join(dir, 'store') } },
+    hosts: Object.fromEntries(
+      envs.map((e) => [e, { type: 'local', appDir: join(dir, e), dataDir: join(dir, e, 'd') }]),
+    ),
+    services: { none: { driver: 'command', start: 'true', stop: 'true', restart: 'true', logs: 'true' } },
+    environments: Object.fromEntries(envs.map((e) => [e, { store: 'shared', host: e, service: 'none' }])),
+    keyGroups: { one: ['a', 'b'], two: ['c'] },
+    secretNames: { privateKey: 'jwt-{group}-private', publicKey: 'jwt-{group}-public' },
+    ...over,
+  });
+  const config = parseConfig(doc(), join(dir, 'rekey.yaml'));
+
+  it('refuses two key groups whose pairs would share a place (a name without {group}, one vault)', () => {
+    const parse = (over: Record<string, unknown>) => () => parseConfig(doc(over), join(dir, 'rekey.yaml'));
+    assert.throws(
+      parse({ secretNames: { privateKey: 'jwt-{group}-private', publicKey: 'jwt-public' } }),
+      /secretNames: \{group\} in both names or in neither/,
+    );
+    assert.throws(
+      parse({ secretNames: { privateKey: 'jwt-private', publicKey: 'jwt-public' } }),
+      /environments\.c\.store: key group two's jwt-private would be where key group one's is \(store shared\)/,
+    );
+    // Key Vault: names without regard to case, one vault whatever store entry names it.
+    const vault = (url: string) => ({ type: 'azure-keyvault', vaultUrl: url });
+    assert.throws(
+      parse({
+        stores: { kv1: vault('https://v.vault.azure.net'), kv2: vault('https://V.vault.azure.net/') },
+        environments: {
+          a: { store: 'kv1', host: 'a', service: 'none' },
+          b: { store: 'kv1', host: 'b', service: 'none' },
+          c: { store: 'kv2', host: 'c', service: 'none' },
+        },
+        keyGroups: { one: ['a', 'b'], ONE: ['c'] },
+      }),
+      /key group ONE's jwt-ONE-private would be where key group one's is \(store kv2\)/,
+    );
+  });
+
   const store = createSecretStore('shared', config.stores.shared as never);
   const rotation = createRotationActivities({ config, store: () => store });
 

@@ -16,8 +16,8 @@
 //   errors in Key Vault's {error:{code,message}} shape (SecretNotFound 404, BadParameter 400,
 //   Forbidden 403 on a disabled version); `api-version` required and checked for form;
 // - one vault per listen address and port (127.0.0.11-13, see VAULT_ADDRESSES), state in memory;
-// - Key Vault's service limits when started with --throttle W,R,MS (a token bucket per vault: W
-//   secret writes and R reads per MS milliseconds, 429 Throttled with Retry-After beyond them,
+// - Key Vault's service limits when started with --throttle W,R,MS (a sliding window per vault: W
+//   secret writes and R reads in any MS milliseconds, 429 Throttled with Retry-After beyond them,
 //   as the service answers past 300 writes / 4,000 reads per 10 s).
 // Not implemented: keys, certificates, deletion/recovery/purge, backup/restore, RBAC, token
 // validation beyond comparing with the accepted token, expiry (`exp`/`nbf`) enforcement.
@@ -43,6 +43,7 @@ import { createServer, get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDetached, stopByPidFile, waitForPort } from './process';
+import { makeServerCertificate } from './test-ca';
 
 export const KV_PORT = 18443;
 export const VAULT_ADDRESSES = { prod: '127.0.0.11', test: '127.0.0.12', dev: '127.0.0.13' } as const;
@@ -74,49 +75,13 @@ function certificates(dir: string): { key: string; cert: string; ca: string } {
       return false; // missing, unreadable or expiring within a day
     }
   };
-  if (!fresh()) {
-    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-    ssl(
-      'req',
-      '-x509',
-      ...ec,
-      '-days',
-      '30',
-      '-subj',
-      '/CN=rekey test CA (Key Vault stand-in)',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-      '-keyout',
-      f('ca-key.pem'),
-      '-out',
-      f('ca.pem'),
-    );
-    ssl('req', ...ec, '-subj', '/CN=localhost', '-keyout', f('server-key.pem'), '-out', f('server.csr'));
-    const sans = ['DNS:localhost', 'IP:127.0.0.1', ...Object.values(VAULT_ADDRESSES).map((a) => `IP:${a}`)];
-    writeFileSync(
-      f('ext.cnf'),
-      `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`,
-    );
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      f('server.csr'),
-      '-CA',
-      f('ca.pem'),
-      '-CAkey',
-      f('ca-key.pem'),
-      '-CAcreateserial',
-      '-days',
-      '30',
-      '-extfile',
-      f('ext.cnf'),
-      '-out',
-      f('server.pem'),
-    );
-  }
+  if (!fresh())
+    makeServerCertificate(dir, {
+      caName: 'rekey test CA (Key Vault stand-in)',
+      serverName: 'localhost',
+      sans: ['DNS:localhost', 'IP:127.0.0.1', ...Object.values(VAULT_ADDRESSES).map((a) => `IP:${a}`)],
+      days: 30,
+    });
   return {
     key: readFileSync(f('server-key.pem'), 'utf8'),
     cert: readFileSync(f('server.pem'), 'utf8'),
@@ -153,8 +118,8 @@ interface Vault {
   secrets: Map<string, Version[]>;
   faults: Fault[];
   requests: SeenRequest[];
-  /** Tokens left in the write and read buckets, refilled continuously. */
-  buckets: { writes: number; reads: number; at: number };
+  /** When each write and read of the last window was served (oldest first). */
+  served: { writes: number[]; reads: number[] };
   stats: { writes: number; reads: number; throttled: number; early: number };
   /** Per secret: when the Retry-After of its last 429 ends. */
   notBefore: Map<string, number>;
@@ -166,30 +131,26 @@ export interface Throttle {
   windowMs: number;
 }
 
-const newVault = (t?: Throttle): Vault => ({
+const newVault = (): Vault => ({
   secrets: new Map(),
   faults: [],
   requests: [],
-  buckets: { writes: t?.writes ?? 0, reads: t?.reads ?? 0, at: Date.now() },
+  served: { writes: [], reads: [] },
   stats: { writes: 0, reads: 0, throttled: 0, early: 0 },
   notBefore: new Map(),
 });
 
-/** Takes a token from the request's bucket; without one, the seconds until one is back. */
+/** Counts the request in its window if the window has room: at most W writes and R reads in any
+ * MS milliseconds, as Key Vault counts; else the seconds until the window's oldest leaves it. */
 function take(vault: Vault, t: Throttle, write: boolean): number {
   const now = Date.now();
-  const b = vault.buckets;
-  const elapsed = now - b.at;
-  b.writes = Math.min(t.writes, b.writes + (elapsed * t.writes) / t.windowMs);
-  b.reads = Math.min(t.reads, b.reads + (elapsed * t.reads) / t.windowMs);
-  b.at = now;
-  const kind = write ? 'writes' : 'reads';
-  if (b[kind] >= 1) {
-    b[kind] -= 1;
+  const served = vault.served[write ? 'writes' : 'reads'];
+  while (served.length && (served[0] as number) <= now - t.windowMs) served.shift();
+  if (served.length < (write ? t.writes : t.reads)) {
+    served.push(now);
     return 0;
   }
-  const per = t.windowMs / (write ? t.writes : t.reads);
-  return Math.max(1, Math.ceil(((1 - b[kind]) * per) / 1000));
+  return Math.max(1, Math.ceil(((served[0] as number) + t.windowMs - now) / 1000));
 }
 
 function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}) {
@@ -261,7 +222,7 @@ function serve(root: string, port: number, listen?: string[], throttle?: Throttl
     const vaultKey = `${req.socket.localAddress}:${req.socket.localPort}`;
     let vault = vaults.get(vaultKey);
     if (!vault) {
-      vault = newVault(throttle);
+      vault = newVault();
       vaults.set(vaultKey, vault);
     }
     let raw: unknown;
@@ -276,9 +237,9 @@ function serve(root: string, port: number, listen?: string[], throttle?: Throttl
       if (req.method === 'GET' && hook === 'health') return send(res, 200, { pid: process.pid });
       if (req.method === 'GET' && hook === 'stats') return send(res, 200, vault.stats);
       if (req.method === 'POST' && hook === 'throttle') {
-        // Off while a benchmark seeds its vaults; on again with full buckets and fresh counts.
+        // Off while a benchmark seeds its vaults; on again with empty windows and fresh counts.
         throttling = (raw as { on?: unknown } | undefined)?.on === true;
-        for (const [key, v] of vaults) vaults.set(key, { ...v, ...newVault(throttle), secrets: v.secrets });
+        for (const [key, v] of vaults) vaults.set(key, { ...v, ...newVault(), secrets: v.secrets });
         return send(res, 200, { on: throttling });
       }
       if (req.method === 'POST' && hook === 'faults') {
@@ -306,7 +267,7 @@ function serve(root: string, port: number, listen?: string[], throttle?: Throttl
         );
       }
       if (req.method === 'POST' && hook === 'reset') {
-        vaults.set(vaultKey, newVault(throttle));
+        vaults.set(vaultKey, newVault());
         return send(res, 200, {});
       }
       return error(res, 404, 'NotFound', `unknown stand-in hook ${req.method} ${url.pathname}`);

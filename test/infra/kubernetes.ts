@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { startDetached } from './process';
+import { makeServerCertificate } from './test-ca';
 import { until } from './until';
 
 const bin = (tool: string) =>
@@ -47,56 +48,13 @@ export async function startCluster(dir: string, port: number, users: string[]): 
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const f = (name: string) => join(dir, name);
+  makeServerCertificate(dir, {
+    caName: 'rekey-test-kubernetes-ca',
+    serverName: 'kube-apiserver',
+    sans: ['IP:127.0.0.1', 'DNS:localhost'],
+    days: 2,
+  });
   const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    f('ca.key'),
-    '-out',
-    f('ca.pem'),
-    '-days',
-    '2',
-    '-subj',
-    '/CN=rekey-test-kubernetes-ca',
-  );
-  openssl(
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    f('server.key'),
-    '-out',
-    f('server.csr'),
-    '-subj',
-    '/CN=kube-apiserver',
-  );
-  writeFileSync(f('ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    f('server.csr'),
-    '-CA',
-    f('ca.pem'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f('server.pem'),
-    '-days',
-    '2',
-    '-extfile',
-    f('ext'),
-  );
   openssl('genrsa', '-out', f('sa.key'), '2048');
   openssl('rsa', '-in', f('sa.key'), '-pubout', '-out', f('sa.pub'));
   const tokens = new Map(['admin', ...users].map((u) => [u, randomBytes(24).toString('hex')]));
@@ -143,7 +101,7 @@ export async function startCluster(dir: string, port: number, users: string[]): 
         '--bind-address=127.0.0.1',
         '--advertise-address=127.0.0.1',
         `--tls-cert-file=${f('server.pem')}`,
-        `--tls-private-key-file=${f('server.key')}`,
+        `--tls-private-key-file=${f('server-key.pem')}`,
         '--service-account-issuer=https://kubernetes.default.svc',
         `--service-account-key-file=${f('sa.pub')}`,
         `--service-account-signing-key-file=${f('sa.key')}`,
