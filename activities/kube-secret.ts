@@ -39,6 +39,8 @@ export function secretKeyOf(name: string): { secret: string; key: string } {
 }
 
 export class KubernetesClient {
+  private tokenRead?: Promise<string>;
+
   constructor(
     readonly storeName: string,
     private readonly cfg: KubernetesConfig,
@@ -71,7 +73,12 @@ export class KubernetesClient {
         `store ${this.storeName}: cannot read caFile: ${(err as Error).message}`,
       );
     }
-    const token = await this.token();
+    // Read once per client (one activity's calls): a roll-out polls every 500 ms.
+    this.tokenRead ??= this.token();
+    const token = await this.tokenRead.catch((err) => {
+      this.tokenRead = undefined;
+      throw err;
+    });
     return new Promise((resolve, reject) => {
       const failed = (err: Error) => reject(new Error(`${where}: ${method}: ${err.message}`));
       const req = request(
