@@ -13,6 +13,7 @@ import { parseConfig } from '../config/load';
 import { temporalFixture } from '../test/helpers';
 import { testEnv } from '../test/infra/env';
 import { buildTopology } from '../test/infra/topology';
+import { CpuMeter } from './cpu';
 
 const N = Number(process.env.BENCH_SECRETS_N ?? 100);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -64,6 +65,8 @@ async function main() {
     }
   };
   const times = { rekey: [] as number[], direct: [] as number[] };
+  // CPU seconds each process spent per side: where the time goes on a machine they share.
+  const cpu = { rekey: new CpuMeter(), direct: new CpuMeter() };
   try {
     await fx.withWorker(config, async () => {
       for (let i = 0; i < ROUNDS; i++) {
@@ -71,6 +74,7 @@ async function main() {
         const order = i % 2 === 0 ? (['rekey', 'direct'] as const) : (['direct', 'rekey'] as const);
         for (const side of order) {
           const start = performance.now();
+          cpu[side].start();
           if (side === 'rekey') {
             const runs = await Promise.all(
               names.map((secret) =>
@@ -85,6 +89,7 @@ async function main() {
             await Promise.all(runs.map((h) => h.result()));
           } else await direct(i);
           times[side].push(performance.now() - start);
+          cpu[side].stop();
         }
       }
     });
@@ -97,6 +102,8 @@ async function main() {
   console.log(`rounds: ${ROUNDS} (median of each side), ${N} parameters each`);
   console.log(`rekey (a rotateSecret workflow per parameter, side by side): ${rekey.toFixed(0)} ms`);
   console.log(`direct (the same SDK calls, one parameter after another):   ${seq.toFixed(0)} ms`);
+  for (const side of ['rekey', 'direct'] as const)
+    console.log(`CPU ms per parameter, ${side}: ${cpu[side].perItem(N * ROUNDS)}`);
   console.log(`secrets ratio=${(rekey / seq).toFixed(2)}`);
 }
 

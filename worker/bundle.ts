@@ -23,6 +23,9 @@ export function workflowBundle(): { codePath: string } {
 if (require.main === module) {
   bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),
+    // zod evaluated once per worker instead of once per workflow run: it holds no per-run state,
+    // and its evaluation was most of a short run's workflow-thread CPU (bench:secrets).
+    preloadModules: [require.resolve('../workflows/preloaded')],
     logger: new DefaultLogger('WARN'),
   }).then(
     ({ code }) => writeFileSync(BUNDLE_PATH, code),
