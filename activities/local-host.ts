@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { FailureType, fail } from '../shared/failures';
 import type { ExecOptions, ExecResult, FileStat, Host } from './hosts';
 import { writeFileAtomicSync } from './local-files';
 import { ABANDON_WAIT_MS, DEFAULT_TIMEOUT_MS, onAbort, stdoutCollector } from './shell';
@@ -73,7 +74,13 @@ export class LocalHost implements Host {
   }
 
   async writeFileAtomic(path: string, data: string | Buffer, mode: number): Promise<void> {
-    await mkdir(posix.dirname(path), { recursive: true });
+    const dir = posix.dirname(path);
+    if ((await this.stat(dir))?.directory === false)
+      throw fail(
+        FailureType.CommandFailed,
+        `host ${this.name}: cannot write ${path}: ${dir} is not a directory`,
+      );
+    await mkdir(dir, { recursive: true });
     writeFileAtomicSync(path, data, mode);
   }
 

@@ -2,7 +2,7 @@
 // references, fingerprints and identities: key values and tokens stay inside this module.
 import { posix } from 'node:path';
 import { type GatePolicy, gatePolicy } from '../config/approvals';
-import { keyGroupMembers, keyGroupOf, secretNamesOf } from '../config/key-groups';
+import { keyGroupMembers, keyGroupOf, secretNamesOf, secretPlace } from '../config/key-groups';
 import type { Config } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
 import { type Host, resolveOnHost, withHost } from './hosts';
@@ -238,7 +238,8 @@ export function createRotationActivities(deps: RotationDeps) {
       // A run's check reads its own environments and those whose key lives in the same place
       // (store and secret name: a misconfiguration that makes two groups overwrite each other).
       // A fresh key can be nowhere else, so a fleet's run does not read every other vault.
-      const place = (env: string) => `${envConfig(env).store}\0${names(env).privateKey}`;
+      const place = (env: string) =>
+        secretPlace(envConfig(env).store, config.stores[envConfig(env).store], names(env).privateKey);
       const mine = new Set((input.environments ?? []).map(place));
       const envs = Object.keys(config.environments).filter(
         (env) => !input.environments || input.environments.includes(env) || mine.has(place(env)),

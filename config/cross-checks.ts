@@ -1,6 +1,7 @@
 // The checks of rekey.yaml that span its sections: every name an entry refers to exists, each
 // environment is in exactly one key group, and the approval rules can be met and mean something.
 import { parseSshPublicKey, sshFingerprint } from '../shared/sshsig';
+import { secretPlace } from './key-groups';
 import { type Config, isWriteOnly } from './schema';
 import { didYouMean } from './suggest';
 
@@ -183,9 +184,10 @@ function checkEnvironmentApprovals(cfg: Config, issue: Issue) {
   }
 }
 
-/** Two key groups' pairs in one place would overwrite each other: each group's names differ
- * (`{group}` in secretNames), compared as the store compares them (Key Vault: one vault whatever
- * store entry names it, names without regard to case). */
+/** With `{group}` in secretNames, each key group's pair has names of its own: in both names or in
+ * neither, and no two groups' names the same place (Key Vault: one vault whatever store entry
+ * names it, names without regard to case; `Prod` and `prod` collide). Without it, groups sharing
+ * a store clash at once, which a rotation's check after staging refuses. */
 function checkPairPlaces(cfg: Config, issue: Issue) {
   const { privateKey, publicKey } = cfg.secretNames;
   if (privateKey.includes('{group}') !== publicKey.includes('{group}'))
@@ -193,29 +195,23 @@ function checkPairPlaces(cfg: Config, issue: Issue) {
       ['secretNames'],
       '{group} in both names or in neither: a name without it is shared by every key group in a store',
     );
+  if (!privateKey.includes('{group}')) return;
   const groupOf = new Map<string, string>();
   for (const [group, envs] of Object.entries(cfg.keyGroups))
     for (const env of envs) if (!groupOf.has(env)) groupOf.set(env, group);
   const placed = new Map<string, string>();
   for (const [envName, env] of Object.entries(cfg.environments)) {
     const group = groupOf.get(envName);
-    const store = cfg.stores[env.store];
-    if (group === undefined || !store) continue;
-    const keyVault = store.type === 'azure-keyvault';
-    const where = keyVault
-      ? store.vaultUrl.toLowerCase().replace(/\/+$/, '')
-      : store.type === 'file'
-        ? store.dir
-        : env.store;
+    if (group === undefined) continue;
     for (const template of [privateKey, publicKey]) {
       const name = template.replaceAll('{group}', group);
-      const place = `${where}\0${keyVault ? name.toLowerCase() : name}`;
+      const place = secretPlace(env.store, cfg.stores[env.store], name);
       const other = placed.get(place);
       if (other === undefined) placed.set(place, group);
       else if (other !== group) {
         issue(
           ['environments', envName, 'store'],
-          `key group ${group}'s ${name} would be where key group ${other}'s is (store ${env.store}): put {group} in secretNames or give the groups different stores`,
+          `key group ${group}'s ${name} would be where key group ${other}'s is (store ${env.store}): give the groups names that differ in more than case, or different stores`,
         );
         break;
       }

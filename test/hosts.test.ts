@@ -41,12 +41,14 @@ async function contract(host: Host) {
   await host.writeFileAtomic(priv, 'private\n', 0o600);
   await host.writeFileAtomic(pub, 'public\n', 0o644);
   assert.equal((await host.readFile(priv))?.toString(), 'private\n');
-  assert.deepEqual(await host.stat(priv), { mode: 0o600, size: 8 });
-  assert.deepEqual(await host.stat(pub), { mode: 0o644, size: 7 });
+  assert.deepEqual(await host.stat(priv), { mode: 0o600, size: 8, directory: false });
+  assert.deepEqual(await host.stat(pub), { mode: 0o644, size: 7, directory: false });
   await host.writeFileAtomic(priv, 'replaced\n', 0o600); // rename over an existing target
   assert.equal((await host.readFile(priv))?.toString(), 'replaced\n');
   const listing = (await host.exec(`ls -A ${join(dir, 'keys')}`)).stdout.split('\n').filter(Boolean).sort();
   assert.deepEqual(listing, ['id_ecdsa', 'id_ecdsa.pub'], 'no temp files left behind');
+  // A file where the directory should be: a clear refusal, not a retried transfer error.
+  await assert.rejects(host.writeFileAtomic(join(priv, 'nested'), 'x', 0o600), /not a directory/);
   assert.equal(await host.readFile(join(dir, 'absent')), null);
   assert.equal(await host.stat(join(dir, 'absent')), null);
   await host.remove(priv);

@@ -9,6 +9,7 @@ import { type Host, openHost, resolveOnHost } from '../../activities/hosts';
 import { fingerprint, generateKeyPair, type KeyPairPem, parsePrivateKey } from '../../activities/keys';
 import { createSecretStore, type SecretStore, storeKeyPair } from '../../activities/secret-store';
 import { createServiceDriver } from '../../activities/service';
+import { shellQuote } from '../../activities/shell';
 import { readTokenFromToml } from '../../activities/tokens';
 import { loadConfig } from '../../config/load';
 import type { Config } from '../../config/schema';
@@ -187,6 +188,10 @@ export async function seed(t: Topology): Promise<Seeded> {
       const host = await t.host(e);
       try {
         const p = t.config.paths;
+        // A fresh topology: data an earlier, failed run of the suite left (a database promoted
+        // from another environment, owned by that one's publisher) would refuse this publisher.
+        const dataDir = shellQuote(host.dataDir);
+        await host.exec(`rm -rf ${dataDir} && mkdir -p ${dataDir}`);
         await host.writeFileAtomic(
           resolveOnHost(host, `${p.keyDir}/${p.privateKeyFile}`),
           pair.privatePem,
