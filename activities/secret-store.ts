@@ -2,6 +2,7 @@
 // (ssm-store.ts) and a file store for the `local` environment. Versions are immutable; the
 // current version is the newest one, as in Key Vault. Values stay inside activities: workflows
 // get SecretRefs.
+
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import {
   ManagedIdentityCredential,
 } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
+import { ApplicationFailure } from '@temporalio/common';
 import type { StoreConfig } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
 import { writeFileAtomicSync } from './local-files';
@@ -113,6 +115,22 @@ class KeyVaultStore implements SecretStore {
       );
     }
     if (status === 404) return fail(FailureType.NotFound, `store ${this.name}: secret ${what} not found`);
+    if (status === 429) {
+      // Still throttled after the pipeline's retries: the activity's next attempt waits as long
+      // as the vault asked, not the retry policy's shorter interval, and up to a second more at
+      // random, so that the many requests a fleet has waiting do not all come back at once.
+      const retryAfter = Number(
+        (err as { response?: { headers?: { get(n: string): string | undefined } } }).response?.headers?.get(
+          'retry-after',
+        ),
+      );
+      return ApplicationFailure.create({
+        type: 'Throttled',
+        message: `store ${this.name}: Key Vault throttled the request for ${what} (429)`,
+        nonRetryable: false,
+        nextRetryDelay: (retryAfter > 0 ? retryAfter * 1000 : 10_000) + Math.random() * 1000,
+      });
+    }
     const e = err as { name?: string; message?: string; code?: string } | null;
     if (e?.name === 'AuthenticationError' || e?.name === 'AggregateAuthenticationError') {
       return fail(

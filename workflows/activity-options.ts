@@ -19,6 +19,11 @@ export const retry: RetryPolicy = {
 /** Store and host reads/writes: seconds each; a lost worker's attempt is retried after 30s. */
 export const shortActivity: ActivityOptions = { startToCloseTimeout: '30s', retry };
 
+/** Key pair reads and writes in the stores: a vault at its service limit answers 429 for as long
+ * as a fleet keeps it busy, so more attempts, each no sooner than the vault's Retry-After (the
+ * store's failure carries it). */
+export const vaultActivity: ActivityOptions = { ...shortActivity, retry: { ...retry, maximumAttempts: 10 } };
+
 /** Reads that change nothing (a recipe's consumers, a plan), run by the worker that runs the
  * workflow task: no round trip through the server's activity queue; a lost worker's read is
  * simply made again by the next one. */

@@ -14,7 +14,7 @@ import {
 import type { EnvPlan, RotationActivities, RotationPlan, StagedGroup } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { FailureType, fail } from '../shared/failures';
-import { serviceActivity, shortActivity, summarized } from './activity-options';
+import { serviceActivity, shortActivity, summarized, vaultActivity } from './activity-options';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
@@ -22,7 +22,7 @@ import { RotateInput, type RotateOptions } from './inputs';
 import { ProgressTracker } from './progress';
 
 // Store and host reads/writes of the plan, stage and verify.
-const rotation = proxyActivities<RotationActivities>(shortActivity);
+const rotation = proxyActivities<RotationActivities>(vaultActivity);
 // Per-environment steps, named in the history for the Web UI.
 const onEnv = summarized<RotationActivities>(shortActivity);
 // Restarts with publish and marker waits, and the roll-back that includes one.
@@ -32,7 +32,7 @@ const onService = summarized<RotationActivities>(serviceActivity);
 const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
 const onEnvSettled = summarized<RotationActivities>({ ...shortActivity, ...settled });
 const onServiceSettled = summarized<RotationActivities>({ ...serviceActivity, ...settled });
-const staging = proxyActivities<RotationActivities>({ ...shortActivity, ...settled });
+const staging = proxyActivities<RotationActivities>({ ...vaultActivity, ...settled });
 
 export type EnvOutcome =
   | {
