@@ -149,13 +149,24 @@ export function createKeyringActivities(deps: KeyringDeps) {
       ? `${info.workflowExecution.runId}/${info.activityId}`
       : randomUUID();
     return heartbeating(async () => {
-      const { ring } = await load(name);
+      const { ring, store } = await load(name);
       const kids = ring.keys.map((k) => k.kid);
+      // A Secret written before the annotation existed: the kids of every version of the ring
+      // are the ones rekey wrote (a kid removed from the ring must leave the Secret too).
+      const everyRingKid = new Set<string>();
+      if ((await kube.annotations(target.secret))[KIDS_ANNOTATION] === undefined) {
+        const ringSecret = ringConfig(name).secret;
+        for (const v of await store.listVersions(ringSecret))
+          for (const k of parseRing((await store.get(ringSecret, v.version)).value, `keyring ${name}`).keys)
+            everyRingKid.add(k.kid);
+      }
+      let retired: string[] = [];
       await kube.patchKeys(target.secret, (_data, annotations) => {
-        const wrote = (annotations[KIDS_ANNOTATION] ?? '').split(',').filter(Boolean);
+        const wrote = annotations[KIDS_ANNOTATION]?.split(',').filter(Boolean) ?? [...everyRingKid];
+        retired = wrote.filter((k) => !kids.includes(k));
         return {
           data: {
-            ...Object.fromEntries(wrote.filter((k) => !kids.includes(k)).map((k) => [`key.${k}`, null])),
+            ...Object.fromEntries(retired.map((k) => [`key.${k}`, null])),
             ...Object.fromEntries(ring.keys.map((k) => [`key.${k.kid}`, k.privatePem])),
             active: ring.active ?? '',
           },
@@ -178,9 +189,10 @@ export function createKeyringActivities(deps: KeyringDeps) {
       // What the pods mount: the Secret as the server has it now holds every key of the ring.
       const data = await kube.data(target.secret);
       const missing = ring.keys.filter((k) => data[`key.${k.kid}`] !== k.privatePem).map((k) => k.kid);
-      if (missing.length || data.active !== (ring.active ?? ''))
+      const left = retired.filter((k) => data[`key.${k}`] !== undefined);
+      if (missing.length || left.length || data.active !== (ring.active ?? ''))
         throw new Error(
-          `Secret ${target.secret} after the write: ${missing.length ? `key(s) ${missing.join(',')} missing or changed` : 'active changed'} (another writer?)`,
+          `Secret ${target.secret} after the write: ${missing.length ? `key(s) ${missing.join(',')} missing or changed` : left.length ? `retired key(s) ${left.join(',')} still there` : 'active changed'} (another writer?)`,
         );
       return { url: `deployment/${deployment}`, kids: [...kids].sort() };
     });

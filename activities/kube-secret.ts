@@ -210,6 +210,11 @@ export class KubernetesClient {
     if (status !== 200) throw this.refused('PATCH', name, status, json.message, kind);
   }
 
+  /** The Secret's annotations. */
+  async annotations(secret: string): Promise<Record<string, string>> {
+    return (await this.read(secret)).metadata.annotations ?? {};
+  }
+
   /** The Secret's keys and values. */
   async data(secret: string): Promise<Record<string, string>> {
     const data = (await this.read(secret)).data ?? {};
@@ -271,16 +276,18 @@ export class KubernetesClient {
     const want = json.spec?.replicas ?? 1;
     const st = json.status ?? {};
     const text = `${st.updatedReplicas ?? 0} of ${want} updated, ${st.availableReplicas ?? 0} available`;
-    const stalled = st.conditions?.find(
-      (c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded',
-    );
+    const observed = (st.observedGeneration ?? 0) >= (json.metadata?.generation ?? 0);
+    // A condition the controller set before it saw this restart is not this roll-out's.
+    const stalled =
+      observed &&
+      st.conditions?.find((c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded');
     if (stalled)
       throw fail(
         FailureType.MarkerTimeout,
         `${this.where(name, 'Deployment')}: the roll-out exceeded its progress deadline (${text})`,
       );
     const done =
-      (st.observedGeneration ?? 0) >= (json.metadata?.generation ?? 0) &&
+      observed &&
       (st.updatedReplicas ?? 0) === want &&
       (st.replicas ?? 0) === want &&
       (st.availableReplicas ?? 0) === want;

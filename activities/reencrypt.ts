@@ -103,7 +103,9 @@ export async function keyTypeOf(c: ClientBase, spec: Reencrypt): Promise<string>
     if ((err as { code?: string }).code !== '42501') throw err;
     throw fail(
       FailureType.BadInput,
-      `${where}: row-level security applies to the store's role, which would not see every row; re-encrypt as its owner or a role with BYPASSRLS`,
+      /row-level security/.test((err as Error).message)
+        ? `${where}: row-level security applies to the store's role, which would not see every row; re-encrypt as its owner or a role with BYPASSRLS`
+        : `${where}: the store's role may not read it (permission denied)`,
     );
   }
   return keyCol.type as string;

@@ -10,8 +10,24 @@ import type { ExecOptions, ExecResult, FileStat, Host } from './hosts';
 import { type KnownHost, parseKnownHosts, sshFingerprint, verifyHostKey } from './known-hosts';
 import { ABANDON_WAIT_MS, DEFAULT_TIMEOUT_MS, onAbort, shellQuote, stdoutCollector, withCwd } from './shell';
 
+/** An SFTP request fails after this long without an answer: on a connection that died silently
+ * (a NAT or firewall dropping the flow) the step fails and its pooled session is dropped, instead
+ * of hanging until TCP gives up. (ssh2's keepalives would do it too, but their timer keeps an
+ * idle pooled session's process alive.) */
+const SFTP_TIMEOUT_MS = 20_000;
+
 function sftpCall<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no SFTP answer within ${SFTP_TIMEOUT_MS / 1000}s`)),
+      SFTP_TIMEOUT_MS,
+    );
+    fn((err, v) => {
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(v as T);
+    });
+  });
 }
 
 class SshHost implements Host {
@@ -198,10 +214,6 @@ export async function openSsh(name: string, cfg: SshHostConfig, onClosed?: () =>
     username: cfg.user,
     privateKey,
     readyTimeout: 10_000,
-    // A pooled session on a connection that died silently (a NAT or firewall dropping the flow)
-    // is noticed within 15 s and dropped, instead of hanging its users until TCP gives up.
-    keepaliveInterval: 5000,
-    keepaliveCountMax: 3,
     // Always set: ssh2 accepts ANY host key when hostVerifier is missing.
     hostVerifier: (key: Buffer) => {
       const v = verifyHostKey(knownHosts, cfg.address, cfg.port, key);

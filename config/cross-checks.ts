@@ -238,8 +238,20 @@ function checkSecrets(cfg: Config, issue: Issue) {
       const group = Object.entries(cfg.keyGroups).find(([, envs]) => envs.includes(envName))?.[0] ?? '';
       owner.set(`${env.store}\0${name.replaceAll('{group}', group)}`, 'the JWT key pair');
     }
-  for (const [ring, k] of Object.entries(cfg.keyrings))
+  // A keyring installed in a Kubernetes Secret owns its key.* and active keys.
+  const kubeRing = new Map<string, string>();
+  for (const [ring, k] of Object.entries(cfg.keyrings)) {
     owner.set(`${k.store}\0${k.secret}`, `keyring ${ring}`);
+    if (!k.kubernetes) continue;
+    const place = `${k.kubernetes.store}\0${k.kubernetes.secret}`;
+    const other = kubeRing.get(place);
+    if (other)
+      issue(
+        ['keyrings', ring, 'kubernetes', 'secret'],
+        `Secret ${k.kubernetes.secret} already holds keyring ${other}: each keyring needs a Secret of its own`,
+      );
+    else kubeRing.set(place, ring);
+  }
   if (cfg.codec && 'store' in cfg.codec)
     owner.set(`${cfg.codec.store}\0${cfg.codec.secret}`, 'the codec keyring');
   // A postgres store's admin password and role: rotating them as a recipe would lock rekey out.
@@ -282,6 +294,15 @@ function checkSecrets(cfg: Config, issue: Issue) {
         // Unknown names are reported on their own.
         if (!(envName in cfg.environments) || store === undefined || !(store in cfg.stores)) continue;
         const key = `${store}\0${l.name.replaceAll('{env}', envName)}`;
+        const [kubeSecret, kubeKey = ''] = l.name.split('/');
+        const ring = kubeRing.get(`${store}\0${kubeSecret}`);
+        if (ring && (kubeKey === 'active' || kubeKey.startsWith('key.'))) {
+          issue(
+            at('locations', i, 'name'),
+            `${kubeKey} of Secret ${kubeSecret} is keyring ${ring}'s (its key.* and active keys)`,
+          );
+          break;
+        }
         const other = owner.get(key);
         if (other && other !== `${secretName} in ${envName}`) {
           issue(

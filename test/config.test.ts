@@ -315,6 +315,29 @@ describe('config', () => {
       'keyrings.nowhere: where is it installed? replicas: (hosts) or kubernetes: (a Secret)',
       'keyrings.kube.kubernetes.store: "ssm" is not a kubernetes store',
     ]);
+    // A keyring's Secret: no second keyring in it, no recipe location on its key.* or active keys
+    // (another key of the Secret is fine).
+    const inSecret = { store: 'k8s', secret: 'rp-admin', deployments: ['rp'] };
+    doc.keyrings = {
+      one: { store: 'kv-prod', secret: 'ring-a', kubernetes: inSecret },
+      two: { store: 'kv-prod', secret: 'ring-b', kubernetes: inSecret },
+    };
+    doc.secrets = {
+      flat: {
+        environments: ['prod'],
+        generator: { type: 'random', bytes: 32 },
+        locations: [
+          { store: 'ssm', name: '/app/{env}/FLAT' },
+          { store: 'k8s', name: 'rp-admin/active' },
+          { store: 'k8s', name: 'rp-admin/TOKEN' },
+        ],
+      },
+    };
+    assert.deepEqual(problems(doc), [
+      'keyrings.two.kubernetes.secret: Secret rp-admin already holds keyring one: each keyring needs a Secret of its own',
+      "secrets.flat.locations.1.name: active of Secret rp-admin is keyring one's (its key.* and active keys)",
+    ]);
+    doc.secrets = {};
     doc.keyrings = rings;
     delete doc.stores.k8s;
     doc.stores.pg = {

@@ -22,7 +22,11 @@ export const shortActivity: ActivityOptions = { startToCloseTimeout: '30s', retr
 /** Key pair reads and writes in the stores: a vault at its service limit answers 429 for as long
  * as a fleet keeps it busy, so more attempts, each no sooner than the vault's Retry-After (the
  * store's failure carries it). */
-export const vaultActivity: ActivityOptions = { ...shortActivity, retry: { ...retry, maximumAttempts: 10 } };
+export const vaultActivity: ActivityOptions = {
+  // The SDK's own retries of a 429 each wait its Retry-After (up to 10 s): room for four.
+  startToCloseTimeout: '2m',
+  retry: { ...retry, maximumAttempts: 10 },
+};
 
 /** Reads that change nothing (a recipe's consumers, a plan), run by the worker that runs the
  * workflow task: no round trip through the server's activity queue; a lost worker's read is

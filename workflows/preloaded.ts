@@ -6,7 +6,10 @@
 import { z } from 'zod';
 
 // zod writes its defaults (locale, memoizer) into its global config when the first schema is
-// built: one is built now, before the freeze, or that write would fail in every run.
+// built: one is built now, before the freeze, or that write would fail in every run. Frozen too
+// are zod's shared format regexes, whose lastIndex a check resets: workflow inputs must not use
+// z.email(), z.guid(), z.uuid(), z.ipv4(), z.base64(), z.iso.date() or .lowercase() (a regex
+// literal of the input's own module, made anew for each run, is fine).
 z.strictObject({ ready: z.string() });
 
 export { z };

@@ -191,7 +191,8 @@ export async function seed(t: Topology): Promise<Seeded> {
         // A fresh topology: data an earlier, failed run of the suite left (a database promoted
         // from another environment, owned by that one's publisher) would refuse this publisher.
         const dataDir = shellQuote(host.dataDir);
-        await host.exec(`rm -rf ${dataDir} && mkdir -p ${dataDir}`);
+        const fresh = await host.exec(`rm -rf ${dataDir} && mkdir -p ${dataDir}`);
+        if (fresh.code !== 0) throw new Error(`seed: cannot empty ${host.dataDir}: ${fresh.stderr}`);
         await host.writeFileAtomic(
           resolveOnHost(host, `${p.keyDir}/${p.privateKeyFile}`),
           pair.privatePem,
