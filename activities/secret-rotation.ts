@@ -811,13 +811,14 @@ export function createSecretActivities(deps: SecretDeps) {
 
 export type SecretActivities = ReturnType<typeof createSecretActivities>;
 
-/** `err` with `more` added to its message, keeping its type and whether it is retried. */
+/** `err` with `more` added to its message, keeping its type, whether it is retried and when. */
 function withText(err: unknown, more: string): unknown {
   if (err instanceof ApplicationFailure)
     return ApplicationFailure.create({
       type: err.type ?? undefined,
       message: `${err.message}; ${more}`,
       nonRetryable: err.nonRetryable ?? false,
+      ...(err.nextRetryDelay == null ? {} : { nextRetryDelay: err.nextRetryDelay }),
     });
   return new Error(`${errorMessage(err)}; ${more}`);
 }

@@ -9,7 +9,7 @@ import { z } from 'zod';
 // built: one is built now, before the freeze, or that write would fail in every run. Frozen too
 // are zod's shared format regexes, whose lastIndex a check resets: workflow inputs must not use
 // z.email(), z.guid(), z.uuid(), z.ipv4(), z.base64(), z.iso.date() or .lowercase() (a regex
-// literal of the input's own module, made anew for each run, is fine).
+// literal of the input's own module, made anew for each run, is fine; test/fast/preloaded-zod).
 z.strictObject({ ready: z.string() });
 
 export { z };
