@@ -229,14 +229,18 @@ export class KubernetesClient {
     return json;
   }
 
-  /** The Deployment is there, may be patched, and is not paused (a paused one never rolls). */
-  async checkDeployment(name: string): Promise<void> {
-    const d = await this.deployment(name);
+  /** A paused Deployment never rolls out: refused. */
+  private refusePaused(name: string, d: Deployment): void {
     if (d.spec?.paused)
       throw fail(
         FailureType.BadInput,
         `${this.where(name, 'Deployment')} is paused, so a restart would not roll out; resume it (kubectl rollout resume) first`,
       );
+  }
+
+  /** The Deployment is there, may be patched, and is not paused. */
+  async checkDeployment(name: string): Promise<void> {
+    this.refusePaused(name, await this.deployment(name));
     await this.mayPatch(name, 'Deployment');
   }
 
@@ -246,8 +250,7 @@ export class KubernetesClient {
   async restartDeployment(name: string, restart: string): Promise<void> {
     const d = await this.deployment(name);
     if (d.spec?.template?.metadata?.annotations?.[RESTART_ANNOTATION] === restart) return;
-    if (d.spec?.paused)
-      throw fail(FailureType.BadInput, `${this.where(name, 'Deployment')} is paused; resume it first`);
+    this.refusePaused(name, d);
     const { status, json } = await this.call(
       'PATCH',
       name,

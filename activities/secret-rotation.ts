@@ -232,7 +232,11 @@ export function createSecretActivities(deps: SecretDeps) {
         marker: 'write-only',
         text: `set key ${key} of Kubernetes Secret ${cfg.namespace}/${secret} in place`,
         // The plan's check: there, and this token may patch it (a dry run), before any change.
-        exists: async () => (await kube.exists(name)) && (await kube.mayPatch(secret), true),
+        exists: async () => {
+          if (!(await kube.exists(name))) return false;
+          await kube.mayPatch(secret);
+          return true;
+        },
         set: (value) => kube.set(name, value),
       };
     }

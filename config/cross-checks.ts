@@ -294,7 +294,7 @@ function checkSecrets(cfg: Config, issue: Issue) {
         // Unknown names are reported on their own.
         if (!(envName in cfg.environments) || store === undefined || !(store in cfg.stores)) continue;
         const key = `${store}\0${l.name.replaceAll('{env}', envName)}`;
-        const [kubeSecret, kubeKey = ''] = l.name.split('/');
+        const [kubeSecret, kubeKey = ''] = l.name.replaceAll('{env}', envName).split('/');
         const ring = kubeRing.get(`${store}\0${kubeSecret}`);
         if (ring && (kubeKey === 'active' || kubeKey.startsWith('key.'))) {
           issue(

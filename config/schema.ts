@@ -3,11 +3,11 @@ import { posix } from 'node:path';
 import { z } from 'zod';
 import { parseSshPublicKey } from '../shared/sshsig';
 import { crossCheck } from './cross-checks';
-import { parseDuration } from './duration';
+import { DURATION, parseDuration } from './duration';
 import { SecretRecipe } from './secret-recipes';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, "-" and "_"');
-const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 90s, 10m, 2h or 90d');
+const duration = z.string().regex(DURATION, 'a duration such as 90s, 10m, 2h or 90d');
 
 /** Top-level directories of a Linux system: never a data or app dir themselves (subdirectories are fine). */
 export const SYSTEM_DIRS = [
@@ -348,7 +348,7 @@ export const KeyringOnKubernetes = z.strictObject({
   /** At most 9m: the roll-out activity's own limit is 10m. */
   rolloutTimeout: duration
     .refine(
-      (d) => !/^\d+(ms|s|m|h|d)$/.test(d) || parseDuration(d) <= 9 * 60_000,
+      (d) => !DURATION.test(d) || parseDuration(d) <= 9 * 60_000,
       'at most 9m (the roll-out step ends at 10m)',
     )
     .default('5m'),
