@@ -1,7 +1,7 @@
 // Activities of a promotion hop (source -> destination): the destination's data dir becomes a
 // copy of the source's, made by rsync running on the source host straight to the destination
 // over SSH (StrictHostKeyChecking=yes with a pinned known_hosts, BatchMode), after a dry run, an
-// approval and a hard-link snapshot that a failure restores.
+// approval and an exact snapshot (reflink or copy) that a failure restores.
 import { posix } from 'node:path';
 import { asyncLocalStorage, Context } from '@temporalio/activity';
 import { gatePolicy } from '../config/approvals';
@@ -9,12 +9,12 @@ import type { Config, SshHostConfig } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
 import type { TransferProgress } from '../shared/transfer';
 import { heartbeating } from './heartbeat';
-import { dataDirProblems, type HostPaths, hopProblem, shrinkProblem } from './hop-checks';
+import { dataDirProblems, type HostPaths, hopProblem, shrinkProblem, within } from './hop-checks';
 import { type ExecOptions, type Host, resolveOnHost, withHost } from './hosts';
 import { followRsync, parseItemized, parseStats, type SyncStats } from './rsync-output';
 import { createServiceDriver, durationMs } from './service';
 import { shellQuote } from './shell';
-import { resignCliToml, type TokenIdentity } from './tokens';
+import { readTokenFromToml, resignCliToml, type TokenIdentity, withToken } from './tokens';
 import { exclusive } from './transfer-lock';
 
 export interface SyncPlan {
@@ -36,6 +36,33 @@ export interface SyncPlan {
   /** SHA-256 of every path the copy deletes, sorted: the approved deletions, to compare a later
    * plan with. */
   deletionsDigest?: string;
+}
+
+/** How a hop's snapshot of the destination is made, and what it costs: `reflink` shares the
+ * data's blocks until either side changes them; `copy` writes all of `bytes` again. */
+export interface SnapshotPlan {
+  method: 'reflink' | 'copy';
+  bytes: number;
+}
+
+export interface HopPreflight {
+  sourceBytes: number;
+  /** Free bytes on the destination's filesystem. */
+  freeBytes: number;
+  snapshot?: SnapshotPlan;
+}
+
+/** Whether `cp --reflink=always` works from the host's data dir to beside it, where the snapshot
+ * goes: tried on one of its files (copied, then removed), never writing inside the data dir. An
+ * empty data dir has nothing to share: a copy of it costs nothing. */
+async function reflinks(h: Host, hostName: string): Promise<boolean> {
+  const probe = shellQuote(`${h.dataDir.replace(/\/+$/, '')}.rekey-reflink-probe`);
+  const res = await h.exec(
+    `f=$(find ${shellQuote(h.dataDir)} -type f -size +0 -print -quit 2>/dev/null); [ -n "$f" ] || exit 3; rm -f ${probe}; cp --reflink=always -- "$f" ${probe} 2>/dev/null; rc=$?; rm -f ${probe}; exit $rc`,
+  );
+  if (res.code === 0) return true;
+  if (res.code === 3 || res.code === 1) return false;
+  throw new Error(`host ${hostName}: reflink probe: exit ${res.code}: ${res.stderr.trim()}`);
 }
 
 /** What one copy did: rsync's --stats, the attempt that made it, whether source files vanished
@@ -149,8 +176,11 @@ export function createPromotionActivities(deps: { config: Config }) {
 
   return {
     /** Both hosts reachable (pinned keys), rsync on both, data dirs safe to copy into (real
-     * paths: no symlink, no overlap, not holding the app dir or home), room for the data + 10%. */
-    async preflightHop(input: { from: string; to: string }) {
+     * paths: no symlink, no overlap, not holding the app dir or home), and room for the data + 10%
+     * plus the snapshot: a reflink where the destination's filesystem has them (it shares
+     * nothing writable with the live files, and costs no space until they change), else a full
+     * copy of the destination's data. */
+    async preflightHop(input: { from: string; to: string }): Promise<HopPreflight> {
       const problem = hopProblem(config, input.from, input.to);
       if (problem) throw fail(FailureType.BadInput, problem);
       const s = env(input.from);
@@ -162,23 +192,33 @@ export function createPromotionActivities(deps: { config: Config }) {
         const du = await run(h, `du -sb ${shellQuote(h.dataDir)}`, `host ${s.hostName}: du`);
         return { sourceBytes: Number(du.stdout.split(/\s/)[0]), sourcePaths };
       });
-      const freeBytes = await withHost(d.hostName, d.host, async (h) => {
+      const dest = await withHost(d.hostName, d.host, async (h) => {
         await run(h, 'rsync --version >/dev/null', `host ${d.hostName}: rsync`);
         const problems = dataDirProblems(s, d, sourcePaths, await hostPaths(h, d.hostName));
         if (problems.length > 0)
           throw fail(FailureType.BadInput, `${problems.join('; ')}; nothing was changed`);
         await run(h, `mkdir -p ${shellQuote(h.dataDir)}`, `host ${d.hostName}: mkdir`);
-        const out = (await run(h, `df -B1 --output=avail ${shellQuote(h.dataDir)}`, `host ${d.hostName}: df`))
-          .stdout;
-        return Number(out.trim().split('\n').at(-1));
+        const out = (
+          await run(
+            h,
+            `du -sb ${shellQuote(h.dataDir)} | cut -f1 && df -B1 --output=avail ${shellQuote(h.dataDir)} | tail -n1`,
+            `host ${d.hostName}: du, df`,
+          )
+        ).stdout
+          .trim()
+          .split(/\s+/)
+          .map(Number);
+        return { bytes: out[0] ?? 0, free: out[1] ?? 0, reflink: await reflinks(h, d.hostName) };
       });
-      if (freeBytes < sourceBytes * 1.1) {
+      const snapshot: SnapshotPlan = { method: dest.reflink ? 'reflink' : 'copy', bytes: dest.bytes };
+      const needed = Math.ceil(sourceBytes * 1.1) + (snapshot.method === 'copy' ? dest.bytes : 0);
+      if (dest.free < needed) {
         throw fail(
           FailureType.PolicyViolation,
-          `${input.to}: ${freeBytes} bytes free, ${input.from} holds ${sourceBytes} (+10% margin)`,
+          `${input.to}: ${dest.free} bytes free on host ${d.hostName}, the hop needs ${needed}: ${input.from} holds ${sourceBytes} (+10% margin)${snapshot.method === 'copy' ? ` and the snapshot is a full copy of ${input.to}'s ${dest.bytes} bytes (its filesystem has no reflinks)` : ''}; nothing was changed`,
         );
       }
-      return { sourceBytes, freeBytes };
+      return { sourceBytes, freeBytes: dest.free, snapshot };
     },
 
     /** What the copy would do: files to add, change and delete, bytes to move, and whether it
@@ -202,18 +242,22 @@ export function createPromotionActivities(deps: { config: Config }) {
       return shrink ? { ...plan, shrink } : plan;
     },
 
-    /** Hard-link copy of the destination's data dir, once per run: cheap, and what a failure
-     * restores. It carries a mark of the run, so that a restore can tell it is back. */
+    /** An exact copy of the destination's data dir, once per run: what a failure restores. A
+     * reflink copy where the filesystem has them, else a full one (`cp -a`: content, modes,
+     * owners, times, hard links, xattrs); never hard links, which share every later in-place
+     * write (an appended log, rsync's chmod) with the live files. It carries a mark of the run,
+     * so that a restore can tell it is back; the mark keeps the directory's own mtime. */
     async snapshot(input: { to: string; runId: string }) {
       const d = env(input.to);
       return withHost(d.hostName, d.host, async (h) => {
         const snap = shellQuote(snapshotPath(h, input.runId));
         const tmp = shellQuote(`${snapshotPath(h, input.runId)}.tmp`);
         const mark = shellQuote(`${snapshotPath(h, input.runId)}.tmp/${snapshotMark(input.runId)}`);
+        const data = shellQuote(h.dataDir);
         // A retry after a lost attempt starts the copy again rather than adding to its leftovers.
         await run(
           h,
-          `[ -e ${snap} ] || { rm -rf ${tmp} && cp -al ${shellQuote(h.dataDir)}/. ${tmp} && : > ${mark} && mv ${tmp} ${snap}; }`,
+          `[ -e ${snap} ] || { rm -rf ${tmp} && cp -a --reflink=auto ${data}/. ${tmp} && touch -r ${data} ${mark} && touch -m -r ${data} ${tmp} && mv ${tmp} ${snap}; }`,
           `host ${d.hostName}: snapshot`,
           { pty: true },
         );
@@ -253,33 +297,61 @@ export function createPromotionActivities(deps: { config: Config }) {
       });
     },
 
-    /** Re-signs the copied publisher token with the destination's own private key file. */
+    /** Re-signs the publisher token the destination will publish with (its paths.cliToml) with
+     * the destination's own private key, keeping the source's identity: the copied database's
+     * owner. A token inside the data dir came with the copy; one outside it (the guide's default
+     * ./data/.config/spacetime/cli.toml beside a data dir elsewhere) is carried from the source:
+     * its token is put into the destination's file, whose other settings stay. */
     async resignDestinationToken(input: {
       from: string;
       to: string;
-    }): Promise<{ before: TokenIdentity; after: TokenIdentity }> {
+    }): Promise<{ before: TokenIdentity; after: TokenIdentity; carried?: boolean }> {
       const d = env(input.to);
-      // The copied token must carry the source's signature: re-signing is not a signing oracle.
       const s = env(input.from);
-      const sourceKey = await withHost(s.hostName, s.host, (h) =>
-        h.readFile(resolveOnHost(h, posix.join(config.paths.keyDir, config.paths.publicKeyFile))),
-      );
+      const field = config.paths.tokenField;
+      // The token must carry the source's signature: re-signing is not a signing oracle.
+      const source = await withHost(s.hostName, s.host, async (h) => {
+        const key = await h.readFile(
+          resolveOnHost(h, posix.join(config.paths.keyDir, config.paths.publicKeyFile)),
+        );
+        const tomlPath = resolveOnHost(h, config.paths.cliToml);
+        const copied = within(posix.normalize(tomlPath), posix.normalize(h.dataDir).replace(/\/+$/, ''));
+        const text = copied ? null : await h.readFile(tomlPath);
+        if (!copied && !text)
+          throw fail(
+            FailureType.BadInput,
+            `${input.from}: no ${tomlPath}: no publisher token to carry to ${input.to}`,
+          );
+        return { key, tomlPath, text };
+      });
       return withHost(d.hostName, d.host, async (h) => {
         const keyPath = resolveOnHost(h, posix.join(config.paths.keyDir, config.paths.privateKeyFile));
         const key = await h.readFile(keyPath);
         if (!key) throw fail(FailureType.BadInput, `${input.to}: no private key at ${keyPath}`);
         const tomlPath = resolveOnHost(h, config.paths.cliToml);
-        const text = await h.readFile(tomlPath);
-        if (!text) throw fail(FailureType.BadInput, `${input.to}: no ${tomlPath} after the copy`);
+        const own = await h.readFile(tomlPath);
+        let text: string;
+        if (source.text === null) {
+          if (!own) throw fail(FailureType.BadInput, `${input.to}: no ${tomlPath} after the copy`);
+          text = own.toString();
+        } else {
+          const token = readTokenFromToml(
+            source.text.toString('utf8'),
+            field,
+            `${input.from}: ${source.tomlPath}`,
+          );
+          text = withToken(own?.toString() ?? '', field, token, `${input.to}: ${tomlPath}`);
+        }
         const r = await resignCliToml(
-          text.toString(),
+          text,
           key.toString(),
-          config.paths.tokenField,
+          field,
           `${input.to}: ${tomlPath}`,
-          sourceKey ? [sourceKey.toString()] : [],
+          source.key ? [source.key.toString()] : [],
         );
-        if (r.changed) await h.writeFileAtomic(tomlPath, r.text, (await h.stat(tomlPath))?.mode ?? 0o600);
-        return { before: r.before, after: r.after };
+        if (r.text !== own?.toString())
+          await h.writeFileAtomic(tomlPath, r.text, (await h.stat(tomlPath))?.mode ?? 0o600);
+        return { before: r.before, after: r.after, ...(source.text === null ? {} : { carried: true }) };
       });
     },
 
@@ -292,7 +364,8 @@ export function createPromotionActivities(deps: { config: Config }) {
         const data = shellQuote(h.dataDir);
         const base = h.dataDir.replace(/\/+$/, '');
         const mark = shellQuote(`${base}/${snapshotMark(input.runId)}`);
-        // Where the mark goes once the data dir is back: outside it, so it is never copied on.
+        // Where the mark goes once the data dir is back: outside it, so it is never copied on. It
+        // carries the data dir's mtime from the snapshot, which the move out changed.
         const done = shellQuote(`${base}.rekey-restored-${input.runId}`);
         const failed = shellQuote(`${base}.rekey-failed-${input.runId}`);
         // Renames first, deletions last: a retry of an interrupted restore finds either the
@@ -300,7 +373,7 @@ export function createPromotionActivities(deps: { config: Config }) {
         // A snapshot taken before snapshots were marked counts as restored once it is moved in.
         const res = await run(
           h,
-          `if [ -e ${snap} ]; then { [ ! -e ${data} ] || { rm -rf ${failed} && mv ${data} ${failed}; }; } && mv ${snap} ${data} && echo moved; fi && rm -rf ${failed} && { [ ! -e ${mark} ] || mv ${mark} ${done}; } && if [ -e ${done} ]; then echo restored; fi`,
+          `if [ -e ${snap} ]; then { [ ! -e ${data} ] || { rm -rf ${failed} && mv ${data} ${failed}; }; } && mv ${snap} ${data} && echo moved; fi && rm -rf ${failed} && { [ ! -e ${mark} ] || mv ${mark} ${done}; } && if [ -e ${done} ]; then touch -m -r ${done} ${data} && echo restored; fi`,
           `host ${d.hostName}: restore`,
           { pty: true },
         );

@@ -16,7 +16,16 @@ import {
   storeKeyPair,
 } from './secret-store';
 import { createServiceDriver, durationMs, restartAndCheck } from './service';
-import { readTokenFromToml, resignCliToml, signedByAny, type TokenIdentity, tokenIdentity } from './tokens';
+import {
+  isExternalIssuer,
+  readTokenFromToml,
+  refuseExpired,
+  resignCliToml,
+  signedByAny,
+  type TokenIdentity,
+  tokenIdentity,
+  withoutToken,
+} from './tokens';
 
 export interface RotationDeps {
   config: Config;
@@ -35,6 +44,9 @@ export interface EnvPlan {
   hostFingerprint: string | null;
   /** Identity of the cached publisher token, when a token is present. */
   token: TokenIdentity | null;
+  /** The token was issued by another issuer (an OIDC provider, `iss` an https URL) and not signed
+   * by the host's key: the rotation does not affect it and leaves it alone. */
+  tokenExternal?: boolean;
   /** Whether the config requires an approval before changing this environment. */
   approvalRequired: boolean;
 }
@@ -139,37 +151,46 @@ export function createRotationActivities(deps: RotationDeps) {
         all.map(async (env): Promise<EnvPlan> => {
           const e = envConfig(env);
           const current = await currentPair(env);
-          const { fp, token } = await onHost(env, async (h) => {
+          const { fp, token, tokenExternal } = await onHost(env, async (h) => {
             const fp = await hostFingerprint(h);
             let token: TokenIdentity | null = null;
-            if (input.preserveToken) {
-              const where = `${env}: ${cliToml(h)}`;
-              const text = await h.readFile(cliToml(h));
-              if (!text) {
-                throw fail(
-                  FailureType.BadInput,
-                  `${where}: missing; a token can't be preserved (use --no-preserve-token to rotate without it)`,
-                );
-              }
-              const raw = readTokenFromToml(text.toString(), paths.tokenField, where);
+            let tokenExternal = false;
+            const where = `${env}: ${cliToml(h)}`;
+            const text = await h.readFile(cliToml(h));
+            if (!text && input.preserveToken) {
+              throw fail(
+                FailureType.BadInput,
+                `${where}: missing; a token can't be preserved (use --clean-slate to rotate into a new identity)`,
+              );
+            }
+            const raw = text
+              ? readTokenFromToml(text.toString(), paths.tokenField, where, !input.preserveToken)
+              : '';
+            if (raw) {
               token = tokenIdentity(raw, where);
               // Re-signing must not launder a token the host's own key never signed, and with no
               // key file there is nothing to tell: refused here, before anything changes.
               const pub = await h.readFile(keyFile(h, paths.publicKeyFile));
-              if (!pub) {
-                throw fail(
-                  FailureType.BadInput,
-                  `${where}: the host has no public key file (${keyFile(h, paths.publicKeyFile)}), so rekey cannot tell whether the service's key signed the token, and will not re-sign it: put the key pair the service runs with there first (or rotate with --no-preserve-token); nothing was changed`,
-                );
-              }
-              if (!(await signedByAny(raw, [pub.toString()]))) {
-                throw fail(
-                  FailureType.BadInput,
-                  `${where}: the token is not signed by the host's current key (${keyFile(h, paths.publicKeyFile)}); refusing to re-sign it; nothing was changed`,
-                );
+              if (pub && !(await signedByAny(raw, [pub.toString()])) && isExternalIssuer(token.iss)) {
+                // OIDC-backed identity: the provider signed it; this rotation is not its concern.
+                tokenExternal = true;
+              } else if (input.preserveToken) {
+                if (!pub) {
+                  throw fail(
+                    FailureType.BadInput,
+                    `${where}: the host has no public key file (${keyFile(h, paths.publicKeyFile)}), so rekey cannot tell whether the service's key signed the token, and will not re-sign it: put the key pair the service runs with there first (or rotate with --clean-slate); nothing was changed`,
+                  );
+                }
+                if (!(await signedByAny(raw, [pub.toString()]))) {
+                  throw fail(
+                    FailureType.BadInput,
+                    `${where}: the token is not signed by the host's current key (${keyFile(h, paths.publicKeyFile)}), nor issued by an OIDC provider (iss ${token.iss} is not an https URL); refusing to re-sign it; nothing was changed`,
+                  );
+                }
+                refuseExpired(raw, where);
               }
             }
-            return { fp, token };
+            return { fp, token, tokenExternal };
           });
           return {
             env,
@@ -179,6 +200,7 @@ export function createRotationActivities(deps: RotationDeps) {
             current,
             hostFingerprint: fp,
             token,
+            ...(tokenExternal ? { tokenExternal } : {}),
             approvalRequired: config.approvals.requiredFor.includes(env),
           };
         }),
@@ -339,6 +361,28 @@ export function createRotationActivities(deps: RotationDeps) {
           await h.writeFileAtomic(path, result.text, mode);
         }
         return { before: result.before, after: result.after, changed: result.changed };
+      });
+    },
+
+    /** Clean-slate rotation (the guide's Strategy A): removes the cached publisher token from
+     * cli.toml (its other settings stay; the file is backed up for a rollback), so the next
+     * publish logs in afresh and gets a new owner identity from the server's new key. */
+    async clearPublisherToken(input: { env: string; runId: string }) {
+      return onHost(input.env, async (h) => {
+        const path = cliToml(h);
+        const text = await h.readFile(path);
+        if (!text) return { cleared: null };
+        const where = `${input.env}: ${path}`;
+        const raw = readTokenFromToml(text.toString(), paths.tokenField, where, true);
+        if (!raw) return { cleared: null };
+        const backup = resolveOnHost(h, posix.join(BACKUP_DIR, input.runId, 'cli.toml'));
+        if (!(await h.stat(backup))) await h.writeFileAtomic(backup, text, 0o600);
+        await h.writeFileAtomic(
+          path,
+          withoutToken(text.toString(), paths.tokenField),
+          (await h.stat(path))?.mode ?? 0o600,
+        );
+        return { cleared: tokenIdentity(raw, where) };
       });
     },
 

@@ -25,7 +25,8 @@ export interface ServiceDriver {
   stop(): Promise<void>;
   start(): Promise<void>;
   logs(): Promise<string>;
-  /** Runs the configured publish command; null when none is configured. */
+  /** Runs the configured publish command; null when none is configured. A non-zero exit fails
+   * (PublishFailed) whatever the logs say: a container's own start may print a success marker. */
   publish(): Promise<ExecResult | null>;
   waitForMarkers(opts: MarkerWait): Promise<{ marker: string; line: string }>;
 }
@@ -61,6 +62,23 @@ export function linesAfter(before: string, after: string): string {
       return a.slice(tail.length).join('\n');
   }
   return after;
+}
+
+/** Tokens and keys cut out of command output shown in an error: a JWT (three base64url parts,
+ * the first a JSON header) and a PEM block. */
+export function redactValues(text: string): string {
+  return text
+    .replace(/eyJ[\w-]*\.[\w-]+\.[\w-]*/g, '[token]')
+    .replace(/-----BEGIN [A-Z ]+-----[\s\S]*?(-----END [A-Z ]+-----|$)/g, '[key]');
+}
+
+/** What a failed publish means and what to do next, for the two failures the guide names. */
+export function publishHint(text: string): string {
+  if (/InvalidSignature|\b401\b|Unauthorized/i.test(text))
+    return " (401: the server's key and the token's signature disagree: run `rekey verify`)";
+  if (/not authorized|\b403\b|Forbidden/i.test(text))
+    return " (403: the token's identity does not own the database: it was re-signed with another identity, or replaced; see the README's rotation strategies)";
+  return '';
 }
 
 /** The first line holding a failure or success marker, failures first. */
@@ -125,7 +143,18 @@ export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriv
     },
     async publish() {
       if (!cfg.publish) return null;
-      return host.exec(cfg.publish, { cwd: host.appDir, timeoutMs: durationMs(cfg.markerTimeout) });
+      const res = await host.exec(cfg.publish, {
+        cwd: host.appDir,
+        timeoutMs: durationMs(cfg.markerTimeout),
+      });
+      if (res.code !== 0) {
+        const output = redactValues(lastLines(`${res.stdout}\n${res.stderr}`, 8)).slice(-600);
+        throw fail(
+          FailureType.PublishFailed,
+          `host ${host.name}: the publish command exited ${res.code}: ${cfg.publish}: ${output || '(no output)'}${publishHint(output)}`,
+        );
+      }
+      return res;
     },
     async waitForMarkers(opts) {
       const timeoutMs = opts.timeoutMs ?? durationMs(cfg.markerTimeout);
@@ -139,7 +168,10 @@ export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriv
           found = findMarker(logs, cfg.markers);
         }
         if (found?.kind === 'failure') {
-          throw fail(FailureType.PublishFailed, `host ${host.name}: ${found.line}`);
+          throw fail(
+            FailureType.PublishFailed,
+            `host ${host.name}: ${redactValues(found.line)}${publishHint(found.line)}`,
+          );
         }
         if (found) return { marker: found.marker, line: found.line };
         if (Date.now() > deadline) {

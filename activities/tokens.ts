@@ -50,11 +50,25 @@ export function tokenIdentity(token: string, where = 'token'): TokenIdentity {
   };
 }
 
-/** New token, same identity: keeps iss, sub, aud, hex_identity; fresh iat; no exp; ES256. */
+/** Refuses (BadInput) a token whose `exp` has passed: re-signing it would revive it. */
+export function refuseExpired(token: string, where = 'token'): void {
+  const { exp } = decode(token, where);
+  if (typeof exp === 'number' && exp * 1000 <= Date.now())
+    throw fail(
+      FailureType.BadInput,
+      `${where}: the token expired at ${new Date(exp * 1000).toISOString()}; an expired token is not re-signed (that would revive it): log in again for a new one`,
+    );
+}
+
+/** New token, same identity: keeps iss, sub, aud, hex_identity, and exp and nbf (a token that
+ * expires keeps expiring); fresh iat; ES256. An expired token is refused, never revived. */
 export async function resignToken(token: string, privatePem: string, where = 'token'): Promise<string> {
   const id = tokenIdentity(token, where);
-  const claims: JWTPayload = { hex_identity: id.hexIdentity };
-  if (id.hexIdentity === undefined) delete claims.hex_identity;
+  refuseExpired(token, where);
+  const { exp, nbf } = decode(token, where);
+  const claims: JWTPayload = id.hexIdentity === undefined ? {} : { hex_identity: id.hexIdentity };
+  if (typeof exp === 'number') claims.exp = exp;
+  if (typeof nbf === 'number') claims.nbf = nbf;
   const jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
     .setIssuer(id.iss)
@@ -90,18 +104,43 @@ export async function signedByAny(token: string, publicPems: string[]): Promise<
   return false;
 }
 
-export function readTokenFromToml(text: string, field: string, where: string): string {
-  let doc: Record<string, unknown>;
-  try {
-    doc = parseToml(text);
-  } catch {
-    throw fail(FailureType.BadInput, `${where}: not valid TOML`);
-  }
-  const token = doc[field];
+/** The token in a cli.toml text. Missing is BadInput, or '' with `optional`. */
+export function readTokenFromToml(text: string, field: string, where: string, optional = false): string {
+  const token = parseCliToml(text, where)[field];
+  if (optional && (token === undefined || token === '')) return '';
   if (typeof token !== 'string' || token === '') {
     throw fail(FailureType.BadInput, `${where}: no ${field} in the file`);
   }
   return token;
+}
+
+function parseCliToml(text: string, where: string): Record<string, unknown> {
+  try {
+    return parseToml(text);
+  } catch {
+    throw fail(FailureType.BadInput, `${where}: not valid TOML`);
+  }
+}
+
+/** A cli.toml text (empty: none yet) with `field` set to `token`, its other settings kept. */
+export function withToken(text: string, field: string, token: string, where: string): string {
+  const doc = parseCliToml(text, where);
+  doc[field] = token;
+  return stringifyToml(doc);
+}
+
+/** A cli.toml text without `field`: the CLI logs in afresh at its next publish. */
+export function withoutToken(text: string, field: string): string {
+  const doc = parseToml(text);
+  delete doc[field];
+  return stringifyToml(doc);
+}
+
+/** Whether a token's issuer is an OpenID provider rather than the SpacetimeDB server: OIDC issuer
+ * identifiers are https URLs (OpenID Connect Core 1.0, section 2); the server's own tokens carry
+ * a host name (`localhost`). */
+export function isExternalIssuer(iss: string): boolean {
+  return /^https:\/\/[^/\s]+/i.test(iss);
 }
 
 export interface ResignResult {

@@ -108,6 +108,29 @@ describe('service drivers', () => {
     }
   });
 
+  it('a publish command that exits 1 fails the gate, though the service start printed PUBLISH_SUCCESS', async () => {
+    const host = await t.host('dev');
+    try {
+      const token = seeded.tokens.dev;
+      // The failing publish prints a token and the server's 401, as a CLI might.
+      const service = createServiceDriver(host, {
+        ...compose(),
+        publish: `echo "using token ${token}"; echo "Error: 401 Unauthorized: InvalidSignature" >&2; exit 1`,
+      });
+      await assert.rejects(restartAndCheck(service), (err: Error) => {
+        namedFailure('PublishFailed', /^host vm-dev: the publish command exited 1: .*InvalidSignature/)(err);
+        assert.match(err.message, /using token \[token\]/, 'the output is shown with the token cut out');
+        assert.ok(!err.message.includes(token), 'no token in the error');
+        assert.match(err.message, /run `rekey verify`/, 'a 401 names the next step');
+        return true;
+      });
+      // The service itself did publish on start: only the exit status failed the gate.
+      assert.match(await service.logs(), /PUBLISH_SUCCESS/);
+    } finally {
+      await host.close();
+    }
+  });
+
   it('no marker within the bound is a MarkerTimeout', async () => {
     const host = await t.host('dev');
     try {

@@ -172,6 +172,32 @@ describe('the real SpacetimeDB server', () => {
     assert.equal(await verify(url.prod, identityOf(old), old), 204);
   });
 
+  it('a clean-slate rotation clears the token: the next publish logs in as a NEW identity that verifies (204)', async () => {
+    const old = await cliToken(t, 'prod');
+    const result = await fx.withWorker(t.config, async () =>
+      (
+        await startRotation(
+          fx.client,
+          t.config,
+          { environments: ['prod'], preserveToken: false },
+          { taskQueue: fx.taskQueue },
+        )
+      ).result(),
+    );
+    assert.equal(result.environments[0]?.status, 'rotated', JSON.stringify(result.environments[0]));
+    const token = await cliToken(t, 'prod');
+    assert.notEqual(identityOf(token), identityOf(old), 'a new owner identity');
+    assert.equal(await verify(url.prod, identityOf(token), token), 204, 'the new identity verifies');
+    assert.equal(await verify(url.prod, identityOf(old), old), 401, 'the old token is dead with the old key');
+    const stored = (await t.store('prod').get(t.config.secretNames.publicKey))?.value ?? '';
+    assert.equal(await publicKeyOf(url.prod), stored.trim(), "the server serves the store's new public key");
+    assert.equal(
+      result.plan.environments[0]?.token?.sub,
+      decodeJwt(old).sub,
+      'the plan named the identity given up',
+    );
+  });
+
   it('the stand-in answers the identity endpoints as the real server does', async () => {
     // The stand-in, started on prod's key files beside prod's real server.
     const dir = join(testEnv().root, 'suites', 'stdb-parity');

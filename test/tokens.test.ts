@@ -13,9 +13,12 @@ const identity = {
   hex_identity: 'c200abcdef',
 };
 
+/** A year in the far future: a token that expires, but not while the suite lives. */
+const EXP = 4_000_000_000;
+
 async function token(privatePem: string, claims: Record<string, unknown> = identity, exp = true) {
   const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setIssuedAt(1_700_000_000);
-  if (exp) jwt.setExpirationTime(1_800_000_000);
+  if (exp) jwt.setExpirationTime(EXP);
   return jwt.sign(parsePrivateKey(privatePem));
 }
 
@@ -24,7 +27,7 @@ function toml(tok: string) {
 }
 
 describe('tokens', () => {
-  it('re-signs with the new key keeping iss, sub, aud, hex_identity; fresh iat; no exp', async () => {
+  it('re-signs with the new key keeping iss, sub, aud, hex_identity and exp; fresh iat', async () => {
     const oldKey = generateKeyPair();
     const newKey = generateKeyPair();
     const before = await token(oldKey.privatePem);
@@ -35,11 +38,48 @@ describe('tokens', () => {
     assert.equal(claims.sub, identity.sub);
     assert.deepEqual(claims.aud, identity.aud);
     assert.equal(claims.hex_identity, identity.hex_identity);
-    assert.equal(claims.exp, undefined);
+    assert.equal(claims.exp, EXP, 'a token that expires keeps expiring');
     assert.ok((claims.iat ?? 0) > 1_700_000_000);
     assert.equal(await signedBy(after, newKey.privatePem), true);
     assert.equal(await signedBy(after, oldKey.privatePem), false);
     assert.deepEqual(tokenIdentity(after), tokenIdentity(before));
+  });
+
+  it('keeps nbf; a token without exp (as spacetimedb-standalone issues them) gets none', async () => {
+    const key = generateKeyPair();
+    const withNbf = await new SignJWT(identity)
+      .setProtectedHeader({ alg: 'ES256' })
+      .setNotBefore(1_700_000_100)
+      .setExpirationTime(EXP)
+      .sign(parsePrivateKey(key.privatePem));
+    const claims = decodeJwt(await resignToken(withNbf, generateKeyPair().privatePem));
+    assert.equal(claims.nbf, 1_700_000_100);
+    assert.equal(claims.exp, EXP);
+    const noExp = await token(key.privatePem, { ...identity, exp: null }, false);
+    const resigned = decodeJwt(await resignToken(noExp, generateKeyPair().privatePem));
+    assert.equal(resigned.exp, undefined);
+  });
+
+  it('refuses an expired token, in a cli.toml too, and names when it expired', async () => {
+    const oldKey = generateKeyPair();
+    const expired = await new SignJWT(identity)
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuedAt(1_600_000_000)
+      .setExpirationTime(1_600_000_600)
+      .sign(parsePrivateKey(oldKey.privatePem));
+    await assert.rejects(
+      resignCliToml(
+        toml(expired),
+        generateKeyPair().privatePem,
+        'spacetimedb_token',
+        'vm-dev: cli.toml',
+        null,
+      ),
+      namedFailure(
+        'BadInput',
+        /^vm-dev: cli\.toml: the token expired at 2020-09-13T12:36:40\.000Z; an expired token is not re-signed/,
+      ),
+    );
   });
 
   it('rewrites cli.toml keeping the other keys, and is idempotent', async () => {

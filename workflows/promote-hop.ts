@@ -15,7 +15,13 @@ import {
   proxyActivities,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { CopyStats, PromotionActivities, SyncPlan } from '../activities/promotion';
+import type {
+  CopyStats,
+  HopPreflight,
+  PromotionActivities,
+  SnapshotPlan,
+  SyncPlan,
+} from '../activities/promotion';
 import type { RotationActivities } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
 import { FailureType, fail } from '../shared/failures';
@@ -68,6 +74,12 @@ function planText(p: SyncPlan): string {
   const shrink = p.shrink ? `; SHRINK: ${p.shrink}` : '';
   return `add ${p.add}, change ${p.change}${del}; ${p.bytes} bytes to move${shrink}`;
 }
+
+/** The snapshot's method and cost, for the preflight line and the approval's plan. */
+const snapshotText = (s: SnapshotPlan) =>
+  s.method === 'reflink'
+    ? `snapshot by reflink (${s.bytes} bytes shared, not copied)`
+    : `snapshot by full copy (${s.bytes} bytes to copy: no reflinks on the destination's filesystem)`;
 
 const copyText = (c: CopyStats) =>
   `${c.bytes} bytes (${c.matchedBytes} matched at the destination)${c.attempt > 1 ? `, attempt ${c.attempt}` : ''}` +
@@ -140,6 +152,7 @@ class Hop {
   /** Snapshots are named by the first run of this workflow, so a reset run finds them again. */
   private readonly runId = workflowInfo().firstExecutionRunId;
   private snapshotTaken = false;
+  private preflight: HopPreflight | undefined;
 
   constructor(
     private readonly tracker: ProgressTracker,
@@ -162,10 +175,11 @@ class Hop {
 
   async run(): Promise<HopResult> {
     const { from, to, tracker } = this;
-    await tracker.run(
+    this.preflight = await tracker.run(
       'preflight',
       () => onDataDir(`preflight ${from} -> ${to}: paths, space, machines`).preflightHop({ from, to }),
-      (r) => `${r.sourceBytes} bytes to copy, ${r.freeBytes} free`,
+      (r) =>
+        `${r.sourceBytes} bytes to copy, ${r.freeBytes} free${r.snapshot ? `; ${snapshotText(r.snapshot)}` : ''}`,
     );
     if (this.input.dryRun) {
       const plan = await this.dryRun();
@@ -210,7 +224,8 @@ class Hop {
     const token = await tracker.run(
       're-sign token',
       () => (this.settle ? settledPromotion : promotion).resignDestinationToken({ from, to }),
-      (r) => `iss=${r.after.iss} sub=${r.after.sub}`,
+      (r) =>
+        `iss=${r.after.iss} sub=${r.after.sub}${r.carried ? ` (carried from ${from}: its token file is outside the data dir)` : ''}`,
     );
     const started = await tracker.run(
       'start and publish',
@@ -251,7 +266,7 @@ class Hop {
     const outcome = await this.gates.approval({
       name: 'approval',
       policy: this.gates.policyOf(gate.policy, gate),
-      plan: `${from} -> ${to}: ${planText(plan)}${input.consistent ? `; then ${from} is STOPPED for a final pass and started again` : ''}`,
+      plan: `${from} -> ${to}: ${planText(plan)}${this.preflight?.snapshot ? `; ${snapshotText(this.preflight.snapshot)}` : ''}${input.consistent ? `; then ${from} is STOPPED for a final pass and started again` : ''}`,
     });
     if (!outcome.approved) throw notApproved(outcome, `${to} data unchanged`);
     return plan;
@@ -333,6 +348,10 @@ class Hop {
     tracker.set(step, 'running');
     try {
       if (snapshotTaken) {
+        // The destination may be running (a failed publish starts it) and writing its data dir:
+        // stopped first, so nothing it writes lands in the restored data.
+        if (patched('stop-before-restore'))
+          await onDataDir(`stop ${to} before the restore`).stopService({ env: to });
         const { restored } = await onDataDir(`restore ${to}'s snapshot`).restoreSnapshot({
           to,
           runId: this.runId,

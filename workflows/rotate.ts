@@ -61,19 +61,38 @@ export interface RotateResult {
   ok: boolean;
 }
 
-function planSummary(plan: RotationPlan): string {
+/** What the run does with an environment's publisher token, in words. */
+function tokenText(e: EnvPlan, input: RotateOptions, cleanSlate: boolean): string {
+  if (e.token && e.tokenExternal)
+    return `publisher token issued by ${e.token.iss}: not re-signed, not affected by this rotation (OIDC-backed identity)`;
+  if (cleanSlate)
+    return e.token
+      ? `CLEAN SLATE: publisher token of sub=${e.token.sub} cleared; the next publish gets a NEW owner identity, and databases owned by sub=${e.token.sub} can no longer be published to (recreate them)`
+      : 'CLEAN SLATE: no cached publisher token; the next publish gets a new owner identity';
+  if (!e.token) return 'no token to re-sign';
+  return input.preserveToken
+    ? `publisher token re-signed keeping identity sub=${e.token.sub} iss=${e.token.iss}`
+    : `publisher token of sub=${e.token.sub} NOT re-signed: it stops working with the new key`;
+}
+
+function planSummary(plan: RotationPlan, input: RotateOptions, cleanSlate: boolean): string {
   return plan.environments
-    .map(
-      (e) =>
-        `${e.env}: new key for group ${e.group} in ${e.store}, install on ${e.host}${e.token ? `, re-sign token of ${e.token.sub}` : ''}`,
-    )
+    .map((e) => {
+      const token =
+        e.tokenExternal || cleanSlate
+          ? `, ${tokenText(e, input, cleanSlate)}`
+          : e.token
+            ? `, re-sign token of ${e.token.sub}`
+            : '';
+      return `${e.env}: new key for group ${e.group} in ${e.store}, install on ${e.host}${token}`;
+    })
     .join('; ');
 }
 
 const short = (fp: string | null | undefined) => (fp ? fp.slice(0, 16) : 'none');
 
 /** What an approver is asked to allow: every key, host and token identity the run changes. */
-function gatePlan(plan: RotationPlan, input: RotateOptions): string {
+function gatePlan(plan: RotationPlan, input: RotateOptions, cleanSlate: boolean): string {
   return plan.environments
     .map(
       (e) =>
@@ -81,11 +100,7 @@ function gatePlan(plan: RotationPlan, input: RotateOptions): string {
         (input.syncMountedKeys
           ? `key files on host ${e.host} (now ${short(e.hostFingerprint)}), service restarted; `
           : `host ${e.host} NOT changed (stores only); `) +
-        (!e.token
-          ? 'no token to re-sign'
-          : input.preserveToken
-            ? `publisher token re-signed keeping identity sub=${e.token.sub} iss=${e.token.iss}`
-            : `publisher token of sub=${e.token.sub} NOT re-signed: it stops working with the new key`),
+        tokenText(e, input, cleanSlate),
     )
     .join('\n');
 }
@@ -115,10 +130,13 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   // Secret versions and host backups are tagged with the first run of this workflow, so a run
   // reset by an operator finds its own staged keys and backups again.
   const runId = workflowInfo().firstExecutionRunId;
+  // Without preserveToken, runs recorded before clean-slate rotation cleared the token (they left
+  // it to fail with the new key) replay as they were.
+  const cleanSlate = !input.preserveToken && patched('clean-slate-clears-token');
   const plan = await tracker.run(
     'plan',
     () => rotation.planRotation({ environments: input.environments, preserveToken: input.preserveToken }),
-    (p) => planSummary(p),
+    (p) => planSummary(p, input, cleanSlate),
   );
   for (const e of plan.environments) tracker.set(`rotate ${e.env}`, 'pending');
 
@@ -134,12 +152,12 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
     };
   }
 
-  await approve(tracker, gates, plan, input);
+  await approve(tracker, gates, plan, input, cleanSlate);
   const staged = await stageAndVerify(tracker, plan, runId);
   // Runs recorded before a cancel waited for the host work in flight replay as they were.
   const settle = patched('settle-host-work-on-cancel');
   const outcomes = await Promise.all(
-    plan.environments.map((e) => rotateEnvironment(tracker, input, runId, e, staged, settle)),
+    plan.environments.map((e) => rotateEnvironment(tracker, input, runId, e, staged, settle, cleanSlate)),
   );
   await CancellationScope.nonCancellable(() => rollBackSplitGroups(tracker, runId, plan, outcomes));
   // A cancelled run has rolled back what it had changed; it ends cancelled, not completed.
@@ -152,13 +170,19 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
 }
 
 /** The approval gate, when any environment of the plan requires one. */
-async function approve(tracker: ProgressTracker, gates: Gates, plan: RotationPlan, input: RotateOptions) {
+async function approve(
+  tracker: ProgressTracker,
+  gates: Gates,
+  plan: RotationPlan,
+  input: RotateOptions,
+  cleanSlate: boolean,
+) {
   const needsApproval = plan.environments.filter((e) => e.approvalRequired).map((e) => e.env);
   if (needsApproval.length > 0) {
     const outcome = await gates.approval({
       name: 'approval',
       policy: gates.policyOf(plan.approval, { approvers: plan.approvers, timeoutMs: plan.approvalTimeoutMs }),
-      plan: plan.approval ? gatePlan(plan, input) : planSummary(plan),
+      plan: plan.approval ? gatePlan(plan, input, cleanSlate) : planSummary(plan, input, cleanSlate),
     });
     if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
   } else {
@@ -305,6 +329,8 @@ async function rotateEnvironment(
   staged: StagedGroup[],
   /** A cancel waits for the install, re-sign or restart in flight before the rollback. */
   settle: boolean,
+  /** The token is cleared, not re-signed: the next publish gets a new identity. */
+  cleanSlate: boolean,
 ): Promise<EnvOutcome> {
   const { env } = plan;
   const onHost = settle ? onEnvSettled : onEnv;
@@ -318,7 +344,7 @@ async function rotateEnvironment(
   try {
     if (input.syncMountedKeys)
       await onHost(`install the new key files on ${env}`).installKeyFiles({ env, runId, ref });
-    if (input.preserveToken) {
+    if (input.preserveToken && !plan.tokenExternal) {
       tracker.set(step, 'running', 're-signing publisher token');
       const token = await onHost(`re-sign ${env}'s publisher token, same identity`).resignPublisherToken({
         env,
@@ -332,6 +358,12 @@ async function rotateEnvironment(
           `${env}: token identity changed from ${plan.token.sub} to ${token.after.sub}`,
         );
       }
+    } else if (cleanSlate && plan.token && !plan.tokenExternal) {
+      tracker.set(step, 'running', 'clearing the publisher token (clean slate)');
+      await onHost(`clear ${env}'s publisher token: a new identity at the next publish`).clearPublisherToken({
+        env,
+        runId,
+      });
     }
     let marker: string | undefined;
     if (input.syncMountedKeys) {

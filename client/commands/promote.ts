@@ -54,8 +54,8 @@ export const command: Command = {
               [--yes] [--wait] [--config F]
 
 Copies FROM's data dir down the chain one hop at a time (rsync from host to host, --delete): dry
-run on the running destination, approval (config), stop the destination, hard-link snapshot,
-copy (deleting no more than the plan showed), re-sign the destination token with its own key,
+run on the running destination, approval (config), stop the destination, exact snapshot (a
+reflink, else a full copy: the plan shows its cost), copy (deleting no more than the plan showed), re-sign the destination token with its own key,
 start, publish; a failure restores the snapshot. DESTRUCTIVE for the destinations: files only
 there are deleted. Needs --yes unless every destination requires an approval
 (approvals.requiredFor), or --dry-run.

@@ -7,6 +7,7 @@ import { type Command, loadCliConfig, type Options, parse, requester, START_OPTI
 const OPTIONS = {
   ...START_OPTIONS,
   env: { type: 'string', multiple: true },
+  'clean-slate': { type: 'boolean', default: false },
   'no-preserve-token': { type: 'boolean', default: false },
   'no-sync-mounted-keys': { type: 'boolean', default: false },
 } satisfies Options;
@@ -20,6 +21,13 @@ async function rotate(args: string[]): Promise<number> {
   if (added.length > 0) console.log(`also rotating (same key group): ${added.join(', ')}`);
   const gated = environments.some((e) => config.approvals.requiredFor.includes(e));
   const dryRun = values['dry-run'];
+  const cleanSlate = values['clean-slate'] || values['no-preserve-token'];
+  // A new owner identity cannot be undone by a rollback of keys: asked for by name, every time.
+  if (cleanSlate && !dryRun && !values.yes) {
+    throw new CliError(
+      `--clean-slate gives ${environments.join(', ')} a NEW publisher identity: the cached token is cleared and the next publish logs in afresh, so databases owned by the current identity can no longer be published to (recreate them). Pass --yes to confirm, or preview with --dry-run`,
+    );
+  }
   if (!dryRun && !values.yes && !gated) {
     throw new CliError(
       `rotate changes keys of ${environments.join(', ')}: pass --yes, or require an approval for them in the config (approvals.requiredFor), or preview with --dry-run`,
@@ -33,7 +41,7 @@ async function rotate(args: string[]): Promise<number> {
         {
           environments,
           dryRun,
-          preserveToken: !values['no-preserve-token'],
+          preserveToken: !cleanSlate,
           syncMountedKeys: !values['no-sync-mounted-keys'],
         },
         { as: requester(values) },
@@ -54,16 +62,20 @@ async function rotate(args: string[]): Promise<number> {
 }
 
 export const command: Command = {
-  usage: `rekey rotate --env E [--env E ...] [--dry-run] [--no-preserve-token] [--no-sync-mounted-keys]
+  usage: `rekey rotate --env E [--env E ...] [--dry-run] [--clean-slate] [--no-sync-mounted-keys]
              [--as NAME [--key FILE]] [--yes] [--wait] [--config F]
 
 Rotates the JWT signing keys of the environments (and of every environment sharing their key
 group): a new pair in each store, key files on each host, the publisher token re-signed with the
 same identity, the service restarted and its publish checked; an environment that fails is
-rolled back. Needs --yes unless the config requires an approval for one of them.
+rolled back. Needs --yes unless the config requires an approval for one of them. A token issued
+by an OIDC provider (iss an https URL) is not the server's to re-sign: it is left alone.
 
   --dry-run                the plan only (stores, hosts, fingerprints, token identities)
-  --no-preserve-token      do not re-sign the cached publisher token
+  --clean-slate            the guide's Strategy A: clear the cached publisher token instead of
+                           re-signing it; the next publish gets a NEW owner identity (databases
+                           owned by the old one must be recreated). Always needs --yes.
+                           Alias: --no-preserve-token
   --no-sync-mounted-keys   only the stores and the token; no key files, no restart
   --as NAME, --key FILE    who starts it, signed (required where approvals.separateFromStarter)
   --wait                   wait for the result and print it

@@ -65,6 +65,7 @@ describe('promoteHop against mocked activities', () => {
     assert.match(failure.message, /connection unexpectedly closed/);
     assert.deepEqual(calls.slice(calls.indexOf('syncData')), [
       'syncData',
+      'stopService',
       'restoreSnapshot',
       'restartAndVerify',
     ]);
@@ -100,7 +101,11 @@ describe('promoteHop against mocked activities', () => {
     assert.equal(failure.type, 'SourceNotStarted');
     assert.match(failure.message, /prod did not start again: host vm-prod: no PUBLISH_SUCCESS/);
     const stops = inputs.filter((c) => c.name === 'stopService').map((c) => c.input);
-    assert.deepEqual(stops, [{ env: 'test' }, { env: 'prod' }]);
+    assert.deepEqual(
+      stops,
+      [{ env: 'test' }, { env: 'prod' }, { env: 'test' }],
+      'test stopped again before its restore',
+    );
     assert.equal(calls.filter((c) => c === 'syncData').length, 2, 'the live pass and the final pass');
     assert.deepEqual(calls.slice(-2), ['restoreSnapshot', 'restartAndVerify']);
     assert.deepEqual(inputs.at(-1)?.input, { env: 'test' });

@@ -23,6 +23,7 @@ export const TEST_NAMESPACES = [
   'readme',
   'codec',
   'secrets',
+  'guide-paths',
 ] as const;
 
 export type HostName = 'prod' | 'test' | 'dev';

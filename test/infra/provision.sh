@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test servers need, once, into a cache that later runs reuse:
-#   - openssh-server and rsync (Debian packages) for the three test hosts, chromium for the Web UI
+#   - openssh-server and rsync (Debian packages) for the three test hosts, chromium for the Web UI,
+#     xfsprogs for a loop-mounted XFS (snapshots by reflink)
 #   - the Temporal CLI v1.5.1 (dev server with Web UI), built with `go install`
 #   - the Temporal Java time-skipping test server and its classpath, from Maven Central
 #   - the real SpacetimeDB server (spacetimedb-standalone 1.2.0) from crates.io, built with cargo
@@ -25,6 +26,8 @@ command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 # Temporal on PostgreSQL (test/production.test.ts) runs on Debian's PostgreSQL.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+# Exact snapshots on a filesystem with reflinks (test/guide-paths.test.ts): a loop-mounted XFS.
+command -v mkfs.xfs >/dev/null || need_apt+=(xfsprogs)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "provision: apt-get install ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then

@@ -25,6 +25,8 @@ export interface Topology {
   config: Config;
   env: TestEnv;
   servicePort: number;
+  /** Each host's data dir, relative to its app dir (the stand-in's database lives there). */
+  dataDir: string;
   /** Address the stand-in of each environment listens on. */
   serviceUrl: Record<Env, string>;
   store(env: Env): SecretStore;
@@ -33,13 +35,15 @@ export interface Topology {
 
 /**
  * `extra` replaces top-level sections of the generated rekey.yaml; `hostSync` is merged into
- * every SSH host's `sync` (e.g. a bandwidth limit).
+ * every SSH host's `sync` (e.g. a bandwidth limit); `dataDir` is each host's data dir relative to
+ * its app dir (the example config's is `.config/spacetimedb/data`).
  */
 export function buildTopology(
   name: string,
   servicePort: number,
   extra: Partial<Record<string, unknown>> = {},
   hostSync: Record<string, unknown> = {},
+  dataDir = 'data',
 ): Topology {
   const env = testEnv();
   // The local host runs `docker compose` like the SSH hosts do: through the shim.
@@ -79,14 +83,14 @@ export function buildTopology(
               identityFile: th.identityFile,
               knownHosts: th.knownHosts,
               appDir: join(th.appDir, name),
-              dataDir: join(th.appDir, name, 'data'),
+              dataDir: join(th.appDir, name, dataDir),
               // The hosts reach each other (for promotion) with the same pinned keys.
               sync: { identityFile: th.identityFile, knownHosts: th.knownHosts, ...hostSync },
             },
           ];
         }),
       ),
-      workstation: { type: 'local', appDir: localApp, dataDir: join(localApp, 'data') },
+      workstation: { type: 'local', appDir: localApp, dataDir: join(localApp, dataDir) },
     },
     services: {
       spacetimedb: { driver: 'compose', markerTimeout: '20s' },
@@ -110,6 +114,7 @@ export function buildTopology(
     configFile,
     config,
     env,
+    dataDir,
     servicePort,
     serviceUrl: Object.fromEntries(ENVS.map((e) => [e, `http://${addr[e]}:${servicePort}`])) as Record<
       Env,
@@ -139,7 +144,7 @@ export async function publisherToken(privatePem: string, sub: string): Promise<s
     .sign(parsePrivateKey(privatePem));
 }
 
-function composeFile(address: string, port: number): string {
+function composeFile(address: string, port: number, dataDir: string): string {
   return [
     '# Run through the docker compose shim: starts the SpacetimeDB stand-in.',
     'services:',
@@ -150,6 +155,7 @@ function composeFile(address: string, port: number): string {
     '      - --jwt-priv-key-path=/etc/spacetimedb/id_ecdsa',
     '      - --jwt-pub-key-path=/etc/spacetimedb/id_ecdsa.pub',
     '    volumes:',
+    `      - "./${dataDir}:/home/spacetime/.local/share/spacetime/data"`,
     '      - "./.generated/spacetimedb-keys:/etc/spacetimedb:ro"',
     '',
   ].join('\n');
@@ -211,7 +217,7 @@ export async function seed(t: Topology): Promise<Seeded> {
         const address = new URL(t.serviceUrl[e]).hostname;
         await host.writeFileAtomic(
           resolveOnHost(host, './.generated/docker-compose.yaml'),
-          composeFile(address, t.servicePort),
+          composeFile(address, t.servicePort, t.dataDir),
           0o644,
         );
         const service = createServiceDriver(host, t.config.services.spacetimedb as never);

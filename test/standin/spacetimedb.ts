@@ -16,17 +16,24 @@
 // public key; GET /v1/identity/{identity}/verify answers 204 (the token is valid for it), 400
 // (valid, another identity; or not a hex identity), 401 (no token, or a bad one). Unlike the real
 // server it does not derive identities from iss/sub with BLAKE3: it reads the token's hex_identity.
+// OIDC-backed identity: issuers listed in <appDir>/.standin/oidc-issuers.json ({"<iss>": "<public
+// PEM>"}, read at start) are trusted: a token whose `iss` is listed is checked against that key,
+// as the real server checks one against the issuer's JWKS (which it fetches; no provider runs
+// here). Identity still comes from iss and sub.
 // Test hook: while <appDir>/.standin/fail-publish exists, the next publish fails (the file is
 // consumed), standing in for a broken deploy.
 //
-//   node spacetimedb.js serve   --app-dir D --listen ADDR:PORT [--db NAME]
+// The database (its owner files) lives in --data-dir, by default <appDir>/data: the dir the
+// guide's compose file mounts as the server's data volume, and the one a promotion copies.
+//
+//   node spacetimedb.js serve   --app-dir D --listen ADDR:PORT [--db NAME] [--data-dir DIR]
 //   node spacetimedb.js publish --app-dir D --server http://ADDR:PORT [--db NAME]
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { compactVerify, decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { compactVerify, decodeJwt, decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { parse } from 'smol-toml';
 
 const KEY_FILE = '.generated/spacetimedb-keys/id_ecdsa.pub';
@@ -43,7 +50,7 @@ interface Ring {
   keys: { kid: string; publicPem: string; privatePem?: string }[];
 }
 
-function serve(appDir: string, listen: string, db: string) {
+function serve(appDir: string, listen: string, db: string, dataDir: string) {
   const ringFile = join(appDir, RING_FILE);
   const ring = existsSync(ringFile) ? (JSON.parse(readFileSync(ringFile, 'utf8')) as Ring) : null;
   const ringKeys = new Map((ring?.keys ?? []).map((k) => [k.kid, createPublicKey(k.publicPem)]));
@@ -51,8 +58,16 @@ function serve(appDir: string, listen: string, db: string) {
   const publicKey: KeyObject | null = ring
     ? null
     : createPublicKey(readFileSync(join(appDir, KEY_FILE), 'utf8'));
-  const ownerFile = (name: string) => join(appDir, 'data', `owner-${name}.json`);
+  const ownerFile = (name: string) => join(dataDir, `owner-${name}.json`);
   const publicPem = ring ? null : readFileSync(join(appDir, KEY_FILE), 'utf8');
+  const issuersFile = join(appDir, '.standin', 'oidc-issuers.json');
+  const issuers = new Map<string, KeyObject>(
+    existsSync(issuersFile)
+      ? Object.entries(JSON.parse(readFileSync(issuersFile, 'utf8')) as Record<string, string>).map(
+          ([iss, pem]) => [iss, createPublicKey(pem)],
+        )
+      : [],
+  );
   const privateFile = join(appDir, PRIVATE_KEY_FILE);
   const privateKey =
     !ring && existsSync(privateFile) ? createPrivateKey(readFileSync(privateFile, 'utf8')) : null;
@@ -111,7 +126,9 @@ function serve(appDir: string, listen: string, db: string) {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (!token) return null;
     try {
-      const key = publicKey ?? ringKeys.get(String(decodeProtectedHeader(token).kid));
+      const iss = decodeJwt(token).iss;
+      const key =
+        (iss && issuers.get(iss)) || publicKey || ringKeys.get(String(decodeProtectedHeader(token).kid));
       if (!key) return null;
       const { payload } = await jwtVerify(token, key, { algorithms: ['ES256'] });
       return identityOf(payload);
@@ -165,7 +182,7 @@ function serve(appDir: string, listen: string, db: string) {
         return send(res, 403, { error: `not authorized to perform action: update database ${name}` });
       }
       if (!owner) {
-        mkdirSync(join(appDir, 'data'), { recursive: true });
+        mkdirSync(dataDir, { recursive: true });
         writeFileSync(file, JSON.stringify({ identity }));
       }
       return send(res, 200, { database: name, identity });
@@ -227,11 +244,13 @@ function main() {
       listen: { type: 'string' },
       server: { type: 'string' },
       db: { type: 'string', default: 'spacetime' },
+      'data-dir': { type: 'string' },
     },
   });
   const appDir = values['app-dir'];
   if (!appDir) throw new Error('--app-dir is required');
-  if (positionals[0] === 'serve' && values.listen) return serve(appDir, values.listen, values.db);
+  if (positionals[0] === 'serve' && values.listen)
+    return serve(appDir, values.listen, values.db, values['data-dir'] ?? join(appDir, 'data'));
   if (positionals[0] === 'publish' && values.server) {
     return void publish(appDir, values.server, values.db).then((ok) => process.exit(ok ? 0 : 1));
   }

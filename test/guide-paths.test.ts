@@ -1,0 +1,390 @@
+// The SpacetimeDB guide's paths that the other suites do not walk, on real sshd hosts and rsync:
+// - a failed hop restores the destination exactly, although the service appended to a file the
+//   copy left alone and rsync changed a mode in place (both reach a hard-link "snapshot"), on
+//   ext4 (a full-copy snapshot) and on a loop-mounted XFS with reflinks;
+// - the shipped example config's layout (the publisher token outside the data dir) promotes with
+//   the token re-signed and accepted;
+// - the strategies: a token from an OIDC provider is left alone by a rotation, an expired token
+//   is refused at the plan, a clean slate asks for confirmation (clean slate on the real server:
+//   test/spacetimedb-real.test.ts).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, posix, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Client } from '@temporalio/client';
+import { SignJWT } from 'jose';
+import { parse } from 'yaml';
+import { within } from '../activities/hop-checks';
+import { resolveOnHost } from '../activities/hosts';
+import { generateKeyPair, parsePrivateKey } from '../activities/keys';
+import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
+import { startRotation } from '../client/runs';
+import { promote, promoteHop } from '../workflows';
+import type { HopResult } from '../workflows/promote-hop';
+import { failureOf, rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
+import { testEnv } from './infra/env';
+import {
+  buildTopology,
+  type Env,
+  onHost,
+  type Seeded,
+  seed,
+  stopServices,
+  type Topology,
+  whoami,
+} from './infra/topology';
+
+const repo = resolve(__dirname, '../..');
+
+/** Every entry of a data dir: type, mode, owner, mtime (ns), links, and each file's sha256. */
+function exactManifest(t: Topology, e: Env): Promise<string> {
+  return onHost(t, e, async (h) => {
+    const res = await h.exec(
+      `cd ${h.dataDir} && find . -printf '%p %y %m %U:%G %T@ %n\\n' | sort && find . -type f -print0 | sort -z | xargs -0 -r sha256sum`,
+    );
+    if (res.code !== 0) throw new Error(`manifest of ${e}: ${res.stderr}`);
+    return res.stdout;
+  });
+}
+
+/** The activities a run scheduled, in order, each with its parsed result (when it completed). */
+async function activities(client: Client, workflowId: string) {
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const byId = new Map<string, { name: string; result?: unknown }>();
+  const order: { name: string; result?: unknown }[] = [];
+  for (const e of events) {
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled) {
+      const entry = { name: scheduled.activityType?.name ?? '' };
+      byId.set(String(e.eventId), entry);
+      order.push(entry);
+    }
+    const done = e.activityTaskCompletedEventAttributes;
+    if (done) {
+      const entry = byId.get(String(done.scheduledEventId));
+      const data = done.result?.payloads?.[0]?.data;
+      if (entry && data) entry.result = JSON.parse(Buffer.from(data).toString());
+    }
+  }
+  return order;
+}
+
+/** A publish that, once (while <appDir>/.fail-once exists), appends to the commit log in place,
+ * as a starting service would, and fails. */
+const appendingPublish = (dataDir: string) =>
+  `if [ -e .fail-once ]; then rm -f .fail-once; echo late-write >> ${dataDir}/db/segment.log; echo 'PUBLISH_FAILED simulated'; exit 1; fi; echo 'PUBLISH_SUCCESS database=spacetime'`;
+
+/**
+ * prod and test hold the same commit log (same bytes and mtime: rsync leaves it alone) and the
+ * same key file, 0644 on prod and 0600 on test (rsync chmods it in place); prod has a new file.
+ * The hop's publish appends to test's log and fails. Returns the failure and test's manifests.
+ */
+async function failingHop(fx: TemporalFixture, t: Topology, workflowId: string) {
+  const same = `mkdir -p db && printf 'segment-1\\n' > db/segment.log && printf 'k' > db/keys.bin && touch -d '2026-01-01 00:00:00' db/segment.log db/keys.bin`;
+  await onHost(t, 'prod', (h) =>
+    h.exec(`cd ${h.dataDir} && ${same} && chmod 0644 db/keys.bin && echo new > db/new.txt`),
+  );
+  await onHost(t, 'test', (h) => h.exec(`cd ${h.dataDir} && ${same} && chmod 0600 db/keys.bin`));
+  await onHost(t, 'test', (h) => h.writeFileAtomic(resolveOnHost(h, '.fail-once'), '', 0o644));
+  const before = await exactManifest(t, 'test');
+  const failure = await fx.withWorker(t.config, () =>
+    failureOf(
+      fx.client.workflow.execute(promoteHop, {
+        taskQueue: fx.taskQueue,
+        workflowId,
+        args: [{ from: 'prod', to: 'test' }],
+      }),
+    ),
+  );
+  return {
+    failure,
+    before,
+    after: await exactManifest(t, 'test'),
+    steps: await activities(fx.client, workflowId),
+  };
+}
+
+function assertExactRestore(r: Awaited<ReturnType<typeof failingHop>>, method: 'copy' | 'reflink') {
+  assert.equal(r.failure.type, 'PublishFailed', r.failure.message);
+  const names = r.steps.map((s) => s.name);
+  assert.deepEqual(names.slice(names.indexOf('snapshot')), [
+    'snapshot',
+    'syncData',
+    'resignDestinationToken',
+    'restartAndVerify',
+    'stopService',
+    'restoreSnapshot',
+    'restartAndVerify',
+  ]);
+  assert.ok(
+    r.steps.find((s) => s.name === 'syncData')?.result,
+    'the copy ran to its end (the restore undid a real copy)',
+  );
+  assert.deepEqual(r.steps.find((s) => s.name === 'restoreSnapshot')?.result, { restored: true });
+  const preflight = r.steps.find((s) => s.name === 'preflightHop')?.result as {
+    snapshot?: { method: string; bytes: number };
+  };
+  assert.equal(preflight?.snapshot?.method, method, JSON.stringify(preflight));
+  assert.ok((preflight?.snapshot?.bytes ?? 0) > 0, 'the plan names the bytes the snapshot covers');
+  assert.match(r.after, /\.\/db\/keys\.bin f 600 /, 'the mode rsync changed in place is back');
+  assert.doesNotMatch(r.after, /new\.txt/);
+  assert.equal(r.after, r.before, 'byte-, mode-, owner- and mtime-identical to the data before the hop');
+}
+
+/** Whether `cp --reflink=always` works in `dir` (a filesystem with reflinks). */
+function reflinksIn(dir: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `cd ${dir} && echo x > .probe-a && cp --reflink=always .probe-a .probe-b`], {
+      stdio: 'ignore',
+    });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(join(dir, '.probe-a'), { force: true });
+    rmSync(join(dir, '.probe-b'), { force: true });
+  }
+}
+
+describe('guide paths: an exact snapshot', () => {
+  let fx: TemporalFixture;
+  before(async () => {
+    fx = await temporalFixture('guide-paths');
+  });
+  after(() => fx.close());
+
+  it('a failed hop restores the destination exactly: in-place append and chmod undone (full copy on ext4)', async () => {
+    const t = buildTopology('exact-copy', 3310, {
+      services: {
+        spacetimedb: { driver: 'compose', markerTimeout: '20s', publish: appendingPublish('data') },
+      },
+    });
+    await seed(t);
+    try {
+      const testApp = (t.config.hosts['vm-test'] as { appDir: string }).appDir;
+      // The suite's premise: the hosts' filesystem (the root's ext4 here) has no reflinks.
+      assert.equal(reflinksIn(testApp), false, `${testApp} has reflinks: this case tests the copy`);
+      const r = await failingHop(fx, t, 'exact-copy/prod..test');
+      assertExactRestore(r, 'copy');
+    } finally {
+      await stopServices(t);
+    }
+  });
+
+  it('on a filesystem with reflinks (loop-mounted XFS) the snapshot is a reflink, restored as exactly', async () => {
+    const env = testEnv();
+    const mount = join(env.hosts.test.appDir, 'exact-xfs');
+    const image = join(env.root, 'exact-xfs.img');
+    mkdirSync(mount, { recursive: true });
+    rmSync(image, { force: true });
+    execFileSync('truncate', ['-s', '320M', image]);
+    execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', image]);
+    execFileSync('mount', ['-o', 'loop', image, mount]);
+    const t = buildTopology('exact-xfs', 3311, {
+      services: {
+        spacetimedb: { driver: 'compose', markerTimeout: '20s', publish: appendingPublish('data') },
+      },
+    });
+    try {
+      assert.equal(reflinksIn(mount), true, 'the XFS image takes reflinks');
+      await seed(t);
+      const r = await failingHop(fx, t, 'exact-xfs/prod..test');
+      assertExactRestore(r, 'reflink');
+    } finally {
+      await stopServices(t);
+      execFileSync('umount', [mount]);
+      rmSync(image, { force: true });
+    }
+  });
+});
+
+describe('guide paths: the example config as shipped', () => {
+  let fx: TemporalFixture;
+  let t: Topology;
+  let seeded: Seeded;
+  // The layout of rekey.example.yaml: its paths, and its VMs' data dir relative to their app dir.
+  const example = parse(readFileSync(join(repo, 'rekey.example.yaml'), 'utf8'));
+  const vm = example.hosts.azvmtest as { appDir: string; dataDir: string };
+  const dataDir = posix.relative(vm.appDir, vm.dataDir);
+
+  before(async () => {
+    fx = await temporalFixture('guide-paths');
+    t = buildTopology('example-layout', 3312, { paths: example.paths }, {}, dataDir);
+    seeded = await seed(t);
+  });
+  after(async () => {
+    await stopServices(t);
+    await fx.close();
+  });
+
+  it("promotes prod -> test: the token outside the data dir is carried, re-signed with test's key, accepted", async () => {
+    const cliToml = posix.join(vm.appDir, example.paths.cliToml);
+    assert.equal(
+      within(posix.normalize(cliToml), vm.dataDir),
+      false,
+      'the example keeps its token outside dataDir',
+    );
+    await onHost(t, 'prod', (h) => h.exec(`cd ${h.dataDir} && echo prod-data > table.dat`));
+    const [hop] = (await fx.withWorker(t.config, () =>
+      fx.client.workflow.execute(promote, {
+        taskQueue: fx.taskQueue,
+        workflowId: 'example-layout/prod..test',
+        args: [{ chain: ['prod', 'test'] }],
+      }),
+    )) as HopResult[];
+    assert.equal(hop?.identity?.sub, 'publisher-prod', "test now publishes as the copied database's owner");
+    const { token, key, data } = await onHost(t, 'test', async (h) => ({
+      token: readTokenFromToml(
+        (await h.readFile(resolveOnHost(h, t.config.paths.cliToml)))?.toString() ?? '',
+        'spacetimedb_token',
+        'test',
+      ),
+      key: (await h.readFile(resolveOnHost(h, '.generated/spacetimedb-keys/id_ecdsa')))?.toString() ?? '',
+      data: (await h.readFile(join(h.dataDir, 'table.dat')))?.toString(),
+    }));
+    assert.equal(data, 'prod-data\n');
+    assert.deepEqual(tokenIdentity(token), tokenIdentity(seeded.tokens.prod));
+    assert.equal(await signedBy(token, key), true, "signed by test's own key");
+    assert.equal((await whoami(t, 'test', token)).status, 200, "test's service accepts it");
+    assert.ok(
+      existsSync(join(testEnv().hosts.test.appDir, 'example-layout', dataDir, 'owner-spacetime.json')),
+    );
+  });
+});
+
+describe('guide paths: the strategies', () => {
+  let fx: TemporalFixture;
+  let t: Topology;
+  let seeded: Seeded;
+  before(async () => {
+    fx = await temporalFixture('guide-paths');
+    t = buildTopology('strategies', 3313);
+    seeded = await seed(t);
+  });
+  after(async () => {
+    await stopServices(t);
+    await fx.close();
+  });
+
+  const cliText = (e: Env) =>
+    onHost(t, e, async (h) => (await h.readFile(resolveOnHost(h, t.config.paths.cliToml)))?.toString() ?? '');
+
+  it('OIDC-backed identity: a token from another issuer is named in the plan and left alone', async () => {
+    // dev publishes with a token its OIDC provider issued; its service trusts that provider.
+    const idp = generateKeyPair();
+    const oidc = await new SignJWT({ hex_identity: 'c200oidc' })
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuer('https://idp.example.test/realms/ops')
+      .setSubject('ci-publisher')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(parsePrivateKey(idp.privatePem));
+    await onHost(t, 'dev', async (h) => {
+      await h.writeFileAtomic(
+        resolveOnHost(h, '.standin/oidc-issuers.json'),
+        JSON.stringify({ 'https://idp.example.test/realms/ops': idp.publicPem }),
+        0o644,
+      );
+      await h.writeFileAtomic(
+        resolveOnHost(h, t.config.paths.cliToml),
+        `spacetimedb_token = "${oidc}"\n`,
+        0o600,
+      );
+      await h.exec(`cd ${h.dataDir} && rm -f owner-*.json`);
+    });
+    const before = await cliText('dev');
+    const result = await fx.withWorker(t.config, async () =>
+      (
+        await startRotation(fx.client, t.config, { environments: ['dev'] }, { taskQueue: fx.taskQueue })
+      ).result(),
+    );
+    const dev = result.plan.environments.find((e) => e.env === 'dev');
+    assert.equal(dev?.tokenExternal, true, JSON.stringify(dev));
+    assert.equal(dev?.token?.iss, 'https://idp.example.test/realms/ops');
+    assert.deepEqual(
+      result.environments.map((e) => [e.env, e.status]),
+      [
+        ['dev', 'rotated'],
+        ['local', 'rotated'],
+      ],
+      JSON.stringify(result.environments),
+    );
+    assert.equal(await cliText('dev'), before, "the provider's token is byte for byte as it was");
+    assert.equal((await whoami(t, 'dev', oidc)).status, 200, 'dev (on its new key) still accepts it');
+    const local = readTokenFromToml(await cliText('local'), 'spacetimedb_token', 'local');
+    assert.deepEqual(
+      tokenIdentity(local),
+      tokenIdentity(seeded.tokens.local),
+      "local's own token was re-signed",
+    );
+  });
+
+  it('an expired publisher token stops the rotation at its plan, nothing changed', async () => {
+    const key = await onHost(
+      t,
+      'test',
+      async (h) =>
+        (await h.readFile(resolveOnHost(h, '.generated/spacetimedb-keys/id_ecdsa')))?.toString() ?? '',
+    );
+    const expired = await new SignJWT({ hex_identity: 'c200test' })
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuer('localhost')
+      .setSubject('publisher-test')
+      .setIssuedAt(1_600_000_000)
+      .setExpirationTime(1_600_000_600)
+      .sign(parsePrivateKey(key));
+    await onHost(t, 'test', (h) =>
+      h.writeFileAtomic(
+        resolveOnHost(h, t.config.paths.cliToml),
+        `spacetimedb_token = "${expired}"\n`,
+        0o600,
+      ),
+    );
+    const versions = (await t.store('test').listVersions(t.config.secretNames.privateKey)).length;
+    const failure = await fx.withWorker(t.config, async () =>
+      failureOf(
+        (
+          await startRotation(fx.client, t.config, { environments: ['test'] }, { taskQueue: fx.taskQueue })
+        ).result(),
+      ),
+    );
+    assert.equal(failure.type, 'BadInput');
+    assert.match(
+      failure.message,
+      /test: .*cli\.toml: the token expired at 2020-09-13T12:36:40\.000Z; an expired token is not re-signed/,
+    );
+    assert.equal(
+      (await t.store('test').listVersions(t.config.secretNames.privateKey)).length,
+      versions,
+      'no new key',
+    );
+    assert.equal(
+      readTokenFromToml(await cliText('test'), 'spacetimedb_token', 'test'),
+      expired,
+      'token unchanged',
+    );
+  });
+
+  it('`rekey rotate --clean-slate` without --yes says what it costs and starts nothing', async () => {
+    const cli = await rekeyAsync(['rotate', '--env', 'test', '--clean-slate', '--config', t.configFile]);
+    assert.equal(cli.code, 2, cli.out);
+    assert.match(
+      cli.stderr,
+      /--clean-slate gives test a NEW publisher identity: .*databases owned by the current identity can no longer be published to/,
+    );
+    const alias = await rekeyAsync([
+      'rotate',
+      '--env',
+      'test',
+      '--no-preserve-token',
+      '--config',
+      t.configFile,
+    ]);
+    assert.match(
+      alias.stderr,
+      /--clean-slate gives test a NEW publisher identity/,
+      'the old flag is its alias',
+    );
+  });
+});
