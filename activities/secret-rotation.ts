@@ -440,7 +440,7 @@ export function createSecretActivities(deps: SecretDeps) {
           locations.push({ store: l.store, name: l.name, current: l.marker });
           continue;
         }
-        const current = (await l.secrets.listVersions(l.name)).at(-1);
+        const current = await l.secrets.current(l.name);
         if (!current)
           throw fail(
             FailureType.BadInput,
@@ -584,7 +584,7 @@ export function createSecretActivities(deps: SecretDeps) {
           return done.version;
         }
         // The place is as the plan (or the first phase) left it, or nobody approved this write.
-        const newest = (await l.secrets.listVersions(l.name)).at(-1)?.version;
+        const newest = (await l.secrets.current(l.name))?.version;
         if (newest !== input.expect.current)
           throw fail(
             FailureType.PolicyViolation,
@@ -649,7 +649,7 @@ export function createSecretActivities(deps: SecretDeps) {
         const mine = await writtenBy(l.secrets, l.name, input.runId, input.phase);
         if (!mine) return input.expect.current;
         // Someone else's value written after ours stays: it is theirs to put back.
-        const newest = (await l.secrets.listVersions(l.name)).at(-1);
+        const newest = await l.secrets.current(l.name);
         if (newest && newest.version !== mine.version && newest.tags.rekeyRunId !== input.runId)
           throw fail(
             FailureType.RestoreFailed,
@@ -769,7 +769,7 @@ export function createSecretActivities(deps: SecretDeps) {
       return heartbeating(
         async () => {
           // Only the newest list: one changed since (another run) is not this run's to finish.
-          const newest = (await first.secrets.listVersions(first.name)).at(-1)?.version;
+          const newest = (await first.secrets.current(first.name))?.version;
           if (newest !== input.version)
             throw fail(
               FailureType.PolicyViolation,

@@ -37,8 +37,11 @@ export interface SecretStore {
   set(name: string, value: string, tags: Record<string, string>): Promise<SecretVersionInfo>;
   /** The newest version when `version` is omitted; a missing one fails with NotFound. */
   get(name: string, version?: string): Promise<SecretVersionInfo & { value: string }>;
-  /** Oldest first; [] when the secret doesn't exist. */
+  /** Oldest first; [] when the secret doesn't exist. Versions written in the same second may
+   * be listed in either order (Key Vault): ask `current` which one readers get. */
   listVersions(name: string): Promise<SecretVersionInfo[]>;
+  /** The version readers get now (what `get` without a version returns); null when none. */
+  current(name: string): Promise<SecretVersionInfo | null>;
 }
 
 export interface SecretRef {
@@ -181,7 +184,24 @@ class KeyVaultStore implements SecretStore {
       if (restStatus(err) === 404) return [];
       throw this.mapError(err, name);
     }
-    return out.sort((a, b) => a.createdOn.localeCompare(b.createdOn));
+    // Key Vault lists versions in no promised order (by version id, as seen): oldest first by
+    // `created`, whose resolution is a second; within one, a put-back after what it restores.
+    return out.sort(
+      (a, b) =>
+        a.createdOn.localeCompare(b.createdOn) ||
+        Number('restoredFrom' in a.tags) - Number('restoredFrom' in b.tags),
+    );
+  }
+
+  /** The unversioned GET: the version Key Vault itself serves as current. */
+  async current(name: string) {
+    try {
+      const s = await this.client.getSecret(name);
+      return info(name, s.properties);
+    } catch (err) {
+      if (restStatus(err) === 404) return null;
+      throw this.mapError(err, name);
+    }
   }
 }
 
@@ -261,6 +281,10 @@ class FileStore implements SecretStore {
 
   async listVersions(name: string) {
     return this.load(name).versions.map(({ value: _value, ...rest }) => rest);
+  }
+
+  async current(name: string) {
+    return (await this.listVersions(name)).at(-1) ?? null;
   }
 }
 
@@ -366,12 +390,11 @@ export async function previewStoreKeyPair(
 ): Promise<{ privateKey: StorePreview; publicKey: StorePreview }> {
   checkNames(store, names);
   const one = async (name: string, role: Role): Promise<StorePreview> => {
-    const versions = await store.listVersions(name);
-    const mine = versions.find(mineFor(runId, role, fingerprint));
+    const mine = (await store.listVersions(name)).find(mineFor(runId, role, fingerprint));
     return {
       store: store.name,
       name,
-      currentVersion: versions.at(-1)?.version ?? null,
+      currentVersion: (await store.current(name))?.version ?? null,
       wouldCreate: !mine,
       ...(mine ? { reusedVersion: mine.version } : {}),
     };
@@ -412,8 +435,7 @@ export async function restoreVersion(
   );
   if (done) return { store: store.name, name, version: done.version };
   // Still current (this run never wrote a version of it): nothing to put back.
-  if ((await store.listVersions(name)).at(-1)?.version === version)
-    return { store: store.name, name, version };
+  if ((await store.current(name))?.version === version) return { store: store.name, name, version };
   const old = await store.get(name, version);
   const v = await store.set(name, old.value, { ...old.tags, rekeyRunId: runId, restoredFrom: version });
   return { store: store.name, name, version: v.version };

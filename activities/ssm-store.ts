@@ -139,6 +139,11 @@ export class SsmStore implements SecretStore {
     }
   }
 
+  /** Parameter history is in version order: the newest is current. */
+  async current(secret: string): Promise<SecretVersionInfo | null> {
+    return (await this.listVersions(secret)).at(-1) ?? null;
+  }
+
   /** Moves `labels` to `version` (a label is on one version of a parameter at a time). */
   async label(secret: string, version: string, labels: string[]): Promise<void> {
     try {

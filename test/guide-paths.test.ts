@@ -12,7 +12,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Client } from '@temporalio/client';
 import { SignJWT } from 'jose';
 import { parse } from 'yaml';
 import { within } from '../activities/hop-checks';
@@ -22,7 +21,7 @@ import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens
 import { startRotation } from '../client/runs';
 import { promote, promoteHop } from '../workflows';
 import type { HopResult } from '../workflows/promote-hop';
-import { failureOf, rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
+import { activitySteps, failureOf, rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
 import { testEnv } from './infra/env';
 import {
   buildTopology,
@@ -46,28 +45,6 @@ function exactManifest(t: Topology, e: Env): Promise<string> {
     if (res.code !== 0) throw new Error(`manifest of ${e}: ${res.stderr}`);
     return res.stdout;
   });
-}
-
-/** The activities a run scheduled, in order, each with its parsed result (when it completed). */
-async function activities(client: Client, workflowId: string) {
-  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-  const byId = new Map<string, { name: string; result?: unknown }>();
-  const order: { name: string; result?: unknown }[] = [];
-  for (const e of events) {
-    const scheduled = e.activityTaskScheduledEventAttributes;
-    if (scheduled) {
-      const entry = { name: scheduled.activityType?.name ?? '' };
-      byId.set(String(e.eventId), entry);
-      order.push(entry);
-    }
-    const done = e.activityTaskCompletedEventAttributes;
-    if (done) {
-      const entry = byId.get(String(done.scheduledEventId));
-      const data = done.result?.payloads?.[0]?.data;
-      if (entry && data) entry.result = JSON.parse(Buffer.from(data).toString());
-    }
-  }
-  return order;
 }
 
 /** A publish that, once (while <appDir>/.fail-once exists), appends to the commit log in place,
@@ -101,7 +78,7 @@ async function failingHop(fx: TemporalFixture, t: Topology, workflowId: string) 
     failure,
     before,
     after: await exactManifest(t, 'test'),
-    steps: await activities(fx.client, workflowId),
+    steps: await activitySteps(fx.client, workflowId),
   };
 }
 

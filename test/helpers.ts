@@ -57,6 +57,35 @@ export async function historyText(client: Client, workflowId: string): Promise<s
   );
 }
 
+/** The activities a run scheduled, in order, each with its parsed result once it completed and
+ * whether it failed: what a test reads to tell which steps really ran. */
+export async function activitySteps(
+  client: Client,
+  workflowId: string,
+): Promise<{ name: string; result?: unknown; failed?: boolean }[]> {
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const byId = new Map<string, { name: string; result?: unknown; failed?: boolean }>();
+  const order: { name: string; result?: unknown; failed?: boolean }[] = [];
+  for (const e of events) {
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled) {
+      const entry = { name: scheduled.activityType?.name ?? '' };
+      byId.set(String(e.eventId), entry);
+      order.push(entry);
+    }
+    const done = e.activityTaskCompletedEventAttributes;
+    if (done) {
+      const entry = byId.get(String(done.scheduledEventId));
+      const data = done.result?.payloads?.[0]?.data;
+      if (entry && data) entry.result = JSON.parse(Buffer.from(data).toString());
+    }
+    const failed = e.activityTaskFailedEventAttributes;
+    const entry = failed && byId.get(String(failed.scheduledEventId));
+    if (entry) entry.failed = true;
+  }
+  return order;
+}
+
 /** The failure a run ended with: the ApplicationFailure under WorkflowFailedError. */
 export async function failureOf(run: Promise<unknown>): Promise<{ type?: string; message: string }> {
   const err = await run.then(

@@ -15,7 +15,14 @@ import { exclusive } from '../activities/transfer-lock';
 import { promote } from '../workflows';
 import { progressQuery } from '../workflows/messages';
 import type { HopResult } from '../workflows/promote-hop';
-import { assertNoSecrets, historyText, type TemporalFixture, temporalFixture } from './helpers';
+import {
+  activitySteps,
+  assertNoSecrets,
+  failureOf,
+  historyText,
+  type TemporalFixture,
+  temporalFixture,
+} from './helpers';
 import { approversConfig, decide } from './infra/approvers';
 import {
   buildTopology,
@@ -145,18 +152,20 @@ describe('promote', () => {
       ),
     );
     await onHost(t, 'dev', (h) => h.writeFileAtomic(resolveOnHost(h, '.standin/fail-publish'), 'x', 0o644));
-    const error = await fx.withWorker(t.config, async () => {
+    const failure = await fx.withWorker(t.config, async () => {
       const h = await fx.client.workflow.start(promote, {
         taskQueue: fx.taskQueue,
         workflowId: 'promote/test-dev',
         args: [{ chain: ['test', 'dev'] }],
       });
-      return h.result().then(
-        () => undefined,
-        (e: Error) => e,
-      );
+      return failureOf(h.result());
     });
-    assert.ok(error, 'the hop failed');
+    assert.equal(failure.type, 'PublishFailed', failure.message);
+    assert.match(failure.message, /PUBLISH_FAILED forced_by_test/);
+    const steps = await activitySteps(fx.client, 'promote/test-dev/test..dev');
+    const copy = steps.find((s) => s.name === 'syncData');
+    assert.ok(copy?.result && !copy.failed, 'the copy ran to its end: there was something to restore');
+    assert.deepEqual(steps.find((s) => s.name === 'restoreSnapshot')?.result, { restored: true });
     assert.equal(await dataManifest(t, 'dev'), before, 'the snapshot is back');
     assert.equal((await whoami(t, 'dev', token)).status, 200, 'dev serves again on the old data and token');
   });

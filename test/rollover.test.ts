@@ -7,7 +7,7 @@ import { rolloverSigningKey } from '../workflows';
 import { rolloverWorkflowId } from '../workflows/inputs';
 import { progressQuery } from '../workflows/messages';
 import type { RolloverResult } from '../workflows/rollover';
-import { type TemporalFixture, temporalFixture } from './helpers';
+import { activitySteps, type TemporalFixture, temporalFixture } from './helpers';
 import {
   accepted,
   keyringActivities,
@@ -132,6 +132,11 @@ describe('rolloverSigningKey', () => {
         );
       });
       assert.ok(error, 'the run failed');
+      const steps = (await activitySteps(fx.client, `${rolloverWorkflowId('api')}-broken`)).map(
+        (s) => s.name,
+      );
+      assert.ok(steps.includes('addKey'), `the new key was added: ${steps.join(', ')}`);
+      assert.ok(!steps.includes('activate'), `the run stopped before the flip: ${steps.join(', ')}`);
       const after = await keyringActivities(t).readKeyring({ keyring: 'api' });
       assert.equal(after.active, ring.active, 'the old key is still active');
       assert.equal((await mint(urls()[0] as string, 'client-e')).kid, ring.active);

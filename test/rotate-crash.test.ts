@@ -28,6 +28,7 @@ describe('rotateJwtKeys survives worker crashes', () => {
   let connection: Connection;
   let result: RotateResult;
   let runId: string;
+  let workflowId: string;
   const workers: ChildProcess[] = [];
 
   before(async () => {
@@ -45,6 +46,7 @@ describe('rotateJwtKeys survives worker crashes', () => {
       { taskQueue: taskQueue },
     );
     runId = (await handle.describe()).runId;
+    workflowId = handle.workflowId;
 
     await activityStarted(client, handle.workflowId, 'installKeyFiles');
     await kill(workers[0] as ChildProcess);
@@ -68,6 +70,22 @@ describe('rotateJwtKeys survives worker crashes', () => {
       result.environments.map((e) => e.status),
       ENVS.map(() => 'rotated'),
     );
+  });
+
+  it('the first kill landed while key files were being installed: an attempt was lost and retried', async () => {
+    const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const installs = new Set(
+      events
+        .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'installKeyFiles')
+        .map((e) => String(e.eventId)),
+    );
+    const retried = events.some(
+      (e) =>
+        (installs.has(String(e.activityTaskStartedEventAttributes?.scheduledEventId)) &&
+          (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1) ||
+        installs.has(String(e.activityTaskTimedOutEventAttributes?.scheduledEventId)),
+    );
+    assert.equal(retried, true, 'an installKeyFiles attempt was cut off by the kill (timed out or retried)');
   });
 
   it('made exactly one new version of each secret in each store', async () => {

@@ -49,6 +49,25 @@ const stores: Record<string, () => SecretStore> = {
   },
 };
 
+/** A history as listed, against the versions in the order they were written: oldest first by
+ * creation time. Key Vault's `created` has a resolution of one second and its list is in
+ * version-id order, so versions written in the same second may come in either order there (ask
+ * `current` which is current); the file store keeps the order of writing. */
+function assertHistory(listed: { version: string; createdOn: string }[], written: string[]) {
+  assert.deepEqual(listed.map((v) => v.version).sort(), [...written].sort(), 'every version, once');
+  const created = new Map(listed.map((v) => [v.version, Date.parse(v.createdOn)]));
+  for (let i = 1; i < listed.length; i++)
+    assert.ok(
+      (created.get(listed[i - 1]?.version ?? '') ?? 0) <= (created.get(listed[i]?.version ?? '') ?? 0),
+      'oldest first by creation time',
+    );
+  for (let i = 1; i < written.length; i++)
+    assert.ok(
+      (created.get(written[i - 1] ?? '') ?? 0) <= (created.get(written[i] ?? '') ?? 0),
+      'creation times follow the writes',
+    );
+}
+
 let n = 0;
 const unique = () => `st-${process.pid}-${Date.now()}-${n++}`;
 const pairNames = () => {
@@ -109,11 +128,12 @@ for (const [kind, make] of Object.entries(stores)) {
       assert.notEqual(second.publicKey.version, first.publicKey.version);
       const third = await storeKeyPair(store, names, newPair(), 'run-2');
       assert.notEqual(third.privateKey.version, second.privateKey.version, 'a different key is not reused');
-      assert.deepEqual(
-        (await store.listVersions(names.privateKey)).map((v) => v.version),
-        [first.privateKey.version, second.privateKey.version, third.privateKey.version],
-        'oldest first',
-      );
+      assertHistory(await store.listVersions(names.privateKey), [
+        first.privateKey.version,
+        second.privateKey.version,
+        third.privateKey.version,
+      ]);
+      assert.equal((await store.current(names.privateKey))?.version, third.privateKey.version);
     });
 
     it('completes a pair whose public half a crashed attempt did not write', async () => {
@@ -143,13 +163,12 @@ for (const [kind, make] of Object.entries(stores)) {
       assert.equal(old.version, v1.version);
       assert.deepEqual(old.tags, { n: '1' });
       assert.ok(old.value === 'value one');
-      assert.deepEqual(
-        (await store.listVersions(name)).map((v) => [v.version, v.tags.n]),
-        [
-          [v1.version, '1'],
-          [v2.version, '2'],
-        ],
-      );
+      const listed = await store.listVersions(name);
+      assertHistory(listed, [v1.version, v2.version]);
+      assert.deepEqual(Object.fromEntries(listed.map((v) => [v.version, v.tags.n])), {
+        [v1.version]: '1',
+        [v2.version]: '2',
+      });
     });
 
     it('lists every version, oldest first, past one page', async () => {
@@ -157,10 +176,30 @@ for (const [kind, make] of Object.entries(stores)) {
       const name = unique();
       const made: string[] = [];
       for (let i = 0; i < 30; i++) made.push((await store.set(name, `v${i}`, { i: String(i) })).version);
-      assert.deepEqual(
-        (await store.listVersions(name)).map((v) => v.version),
-        made,
-      );
+      assertHistory(await store.listVersions(name), made);
+      assert.equal((await store.current(name))?.version, made.at(-1));
+    });
+
+    it('writes in the same second, then a failed run: the put-back restores what readers had', async () => {
+      const store = make();
+      const name = unique();
+      // Several writes within one second (Key Vault's `created` resolution): the newest is current
+      // whatever order the list gives them in.
+      let written: { version: string }[] = [];
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const start = Math.floor(Date.now() / 1000);
+        written = [];
+        for (let i = 0; i < 6; i++) written.push(await store.set(name, `value ${i}`, { n: String(i) }));
+        if (Math.floor(Date.now() / 1000) === start) break;
+      }
+      const before = await store.current(name);
+      assert.equal(before?.version, written.at(-1)?.version, 'current is the last written');
+      // A run writes its value in the same second and fails: its put-back makes `before` current.
+      await store.set(name, 'the run value', { rekeyRunId: 'run-same-second' });
+      await restoreVersion(store, name, before?.version ?? '', 'run-same-second');
+      const now = await store.get(name);
+      assert.ok(now.value === 'value 5', 'the value readers had before the run is current again');
+      assert.equal(now.tags.restoredFrom, before?.version);
     });
 
     it('makes a previous version current again, once per run', async () => {

@@ -404,6 +404,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       }
     })();
     return {
+      seen,
       stop: async () => {
         stop = true;
         await done;
@@ -425,6 +426,18 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     // One password per role: between ALTER ROLE and the redeploy, the app's logins fail.
     ctx.diagnostic(`replace: ${seen.ok} logins, ${seen.failed} failed (${[...seen.errors].join('; ')})`);
     assert.ok(seen.ok > 0);
+    // The control for the alternating case's "no login fails": the same loop, given the password
+    // an app that was not redeployed would still hold, does report every login failing.
+    const stale = join(t.dir, 'local-app', 'db-stale');
+    mkdirSync(stale, { recursive: true });
+    writeFileSync(join(stale, '.env'), `TOKEN=${FIRST.db}\n`, { mode: 0o600 });
+    const control = loginLoop('db-stale', 'musehub');
+    await until('the loop to try the stale password', async () =>
+      control.seen.failed >= 3 ? true : undefined,
+    );
+    const stopped = await control.stop();
+    assert.equal(stopped.ok, 0, 'no login with the old password succeeds');
+    assert.match([...stopped.errors].join('; '), /password authentication failed/);
   });
 
   it("PostgreSQL, replace: a failed probe sets the role's old password back", async () => {

@@ -19,6 +19,7 @@ import {
   type Topology,
   whoami,
 } from './infra/topology';
+import { until } from './infra/until';
 
 describe('service drivers', () => {
   let t: Topology;
@@ -47,6 +48,26 @@ describe('service drivers', () => {
         401,
         'a token signed by another key is refused',
       );
+      // New key files: only a restart makes the service read them.
+      const keyDir = resolveOnHost(host, '.generated/spacetimedb-keys');
+      const old = {
+        priv: (await host.readFile(`${keyDir}/id_ecdsa`)) ?? '',
+        pub: (await host.readFile(`${keyDir}/id_ecdsa.pub`)) ?? '',
+      };
+      const next = generateKeyPair();
+      await host.writeFileAtomic(`${keyDir}/id_ecdsa`, next.privatePem, 0o600);
+      await host.writeFileAtomic(`${keyDir}/id_ecdsa.pub`, next.publicPem, 0o644);
+      const signedByNext = await publisherToken(next.privatePem, 'publisher-dev');
+      assert.equal((await whoami(t, 'dev', signedByNext)).status, 401, 'not before the restart');
+      await service.restart();
+      await until('dev to listen again', async () => (await portOpen('127.0.0.4', 3106)) || undefined);
+      assert.equal((await whoami(t, 'dev', signedByNext)).status, 200, 'the restart loaded the new key');
+      assert.equal((await whoami(t, 'dev', seeded.tokens.dev)).status, 401, 'and dropped the old one');
+      await host.writeFileAtomic(`${keyDir}/id_ecdsa`, old.priv, 0o600);
+      await host.writeFileAtomic(`${keyDir}/id_ecdsa.pub`, old.pub, 0o644);
+      await service.restart();
+      await service.waitForMarkers({});
+      assert.equal((await whoami(t, 'dev', seeded.tokens.dev)).status, 200);
     } finally {
       await host.close();
     }

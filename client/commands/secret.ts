@@ -62,7 +62,7 @@ export async function secretStatus(config: Config, env?: string, now = Date.now(
       const name = first.name.replaceAll('{env}', e);
       const store = createSecretStore(storeName, config.stores[storeName] as never);
       const versions = await store.listVersions(name);
-      const current = versions.at(-1);
+      const current = await store.current(name);
       if (!current) {
         lines.push(`${secret} ${e}: ${storeName}:${name} has no value yet`);
         continue;
