@@ -6,6 +6,7 @@ import { keyGroupMembers, keyGroupOf, secretNamesOf, secretPlace } from '../conf
 import type { Config } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
 import { type Host, resolveOnHost, withHost } from './hosts';
+import { keyFileProblems } from './key-file-checks';
 import { assertPairMatches, generateKeyPair, keyFacts, publicPemOf } from './keys';
 import {
   type PairRef,
@@ -124,6 +125,27 @@ export function createRotationActivities(deps: RotationDeps) {
       }
     }
     return undefined;
+  }
+
+  /** The guide's checklist for an environment with a current pair (see key-file-checks.ts). */
+  async function checklist(env: string): Promise<string[]> {
+    const e = envConfig(env);
+    const store = deps.store(e.store);
+    const pair = await readKeyPair(store, names(env));
+    return onHost(env, (h) =>
+      keyFileProblems(h, {
+        paths,
+        service: e.serviceConfig,
+        stored: {
+          store: e.store,
+          privateName: names(env).privateKey,
+          publicName: names(env).publicKey,
+          privatePem: pair.privatePem,
+          publicPem: pair.publicPem,
+        },
+        ...(e.url ? { url: e.url } : {}),
+      }),
+    );
   }
 
   async function hostFingerprint(h: Host): Promise<string | null> {
@@ -276,6 +298,7 @@ export function createRotationActivities(deps: RotationDeps) {
               if (row.hostFingerprint !== row.fingerprint) {
                 row.problem = `key file on host ${envConfig(env).host} (${row.hostFingerprint?.slice(0, 12) ?? 'missing'}) differs from the store`;
               }
+              if (row.fingerprint) row.findings = await checklist(env);
             }
           } catch (err) {
             row.problem = messageOf(err);
@@ -284,6 +307,7 @@ export function createRotationActivities(deps: RotationDeps) {
         }),
       );
       const problems = policyProblems(rows, input.environments);
+      for (const r of rows) for (const f of r.findings ?? []) problems.push(`${r.env}: ${f}`);
       for (const [env, fp] of Object.entries(input.expect ?? {})) {
         const row = rows.find((r) => r.env === env);
         if (row?.fingerprint !== fp)
@@ -438,6 +462,8 @@ export interface VerifyRow {
   fingerprint: string | null;
   hostFingerprint?: string | null;
   problem?: string;
+  /** The guide's checklist on the host, the stored values and the service (verify only). */
+  findings?: string[];
 }
 
 export interface VerifyReport {

@@ -306,6 +306,9 @@ export const Environment = z.strictObject({
   store: name,
   host: name,
   service: name,
+  /** Where the environment's SpacetimeDB answers: `rekey verify` checks that it serves the store's
+   * public key (`<url>/v1/identity/public-key`). */
+  url: z.url().optional(),
   approvals: EnvironmentApprovals.optional(),
 });
 

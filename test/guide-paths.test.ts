@@ -9,22 +9,25 @@
 //   test/spacetimedb-real.test.ts).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { within } from '../activities/hop-checks';
-import { resolveOnHost } from '../activities/hosts';
+import { type Host, resolveOnHost } from '../activities/hosts';
 import { generateKeyPair, parsePrivateKey } from '../activities/keys';
+import { createRotationActivities } from '../activities/rotation';
 import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
 import { startRotation } from '../client/runs';
+import { loadConfig } from '../config/load';
 import { promote, promoteHop } from '../workflows';
 import type { HopResult } from '../workflows/promote-hop';
 import { activitySteps, failureOf, rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
 import { testEnv } from './infra/env';
 import {
   buildTopology,
+  ENVS,
   type Env,
   onHost,
   type Seeded,
@@ -363,5 +366,192 @@ describe('guide paths: the strategies', () => {
       /--clean-slate gives test a NEW publisher identity/,
       'the old flag is its alias',
     );
+  });
+});
+
+describe("guide paths: `rekey verify` as strong as the guide's checklist", () => {
+  let t: Topology;
+  let seeded: Seeded;
+  before(async () => {
+    const base = buildTopology('verify-list', 3314);
+    // dev's service URL is configured: verify asks the running server for its public key.
+    const doc = parse(readFileSync(base.configFile, 'utf8'));
+    doc.environments.dev.url = base.serviceUrl.dev;
+    writeFileSync(base.configFile, stringify(doc));
+    t = { ...base, config: loadConfig(base.configFile) };
+    seeded = await seed(t);
+  });
+  after(() => stopServices(t));
+
+  const verify = () =>
+    createRotationActivities({
+      config: t.config,
+      store: (s) => t.store(ENVS.find((e) => t.config.environments[e]?.store === s) as Env),
+    }).verifyKeys({
+      includeHosts: true,
+    });
+  const keyDir = (h: Host) => resolveOnHost(h, '.generated/spacetimedb-keys');
+
+  /** Runs verify with dev changed by `change`, then puts dev back with `undo`. */
+  async function findings(change: (h: Host) => Promise<unknown>, undo: (h: Host) => Promise<unknown>) {
+    await onHost(t, 'dev', change);
+    try {
+      return (await verify()).problems;
+    } finally {
+      await onHost(t, 'dev', undo);
+    }
+  }
+
+  it('a clean environment passes: files, modes, stored values, compose mounts, the served key', async () => {
+    const report = await verify();
+    assert.deepEqual(report.problems, []);
+    const cli = await rekeyAsync(['verify', '--config', t.configFile], { env: { ...process.env } });
+    assert.equal(cli.code, 0, cli.out);
+  });
+
+  it('each finding names the file, secret or URL, and the CLI exits 1', async () => {
+    const other = generateKeyPair();
+    const cases: [string, (h: Host) => Promise<unknown>, (h: Host) => Promise<unknown>, RegExp][] = [
+      [
+        'private key mode',
+        (h) => h.exec(`chmod 0644 ${keyDir(h)}/id_ecdsa`),
+        (h) => h.exec(`chmod 0600 ${keyDir(h)}/id_ecdsa`),
+        /^dev: \S+\/id_ecdsa has mode 0644: a private key must be 0600/,
+      ],
+      [
+        'public key mode',
+        (h) => h.exec(`chmod 0666 ${keyDir(h)}/id_ecdsa.pub`),
+        (h) => h.exec(`chmod 0644 ${keyDir(h)}/id_ecdsa.pub`),
+        /^dev: \S+\/id_ecdsa\.pub has mode 0666: expected 0644/,
+      ],
+      [
+        'halves of two pairs',
+        (h) => h.writeFileAtomic(`${keyDir(h)}/id_ecdsa.pub`, other.publicPem, 0o644),
+        (h) => h.writeFileAtomic(`${keyDir(h)}/id_ecdsa.pub`, seeded.pairs.shared?.publicPem ?? '', 0o644),
+        /^dev: \S+\/id_ecdsa and \S+\/id_ecdsa\.pub are not one pair/,
+      ],
+      [
+        'a private key that is not P-256',
+        (h) => h.writeFileAtomic(`${keyDir(h)}/id_ecdsa`, 'not a key\n', 0o600),
+        (h) => h.writeFileAtomic(`${keyDir(h)}/id_ecdsa`, seeded.pairs.shared?.privatePem ?? '', 0o600),
+        /^dev: \S+\/id_ecdsa: not a PEM private key/,
+      ],
+      [
+        "a private key that is not the store's",
+        (h) =>
+          Promise.all([
+            h.writeFileAtomic(`${keyDir(h)}/id_ecdsa`, other.privatePem, 0o600),
+            h.writeFileAtomic(`${keyDir(h)}/id_ecdsa.pub`, other.publicPem, 0o644),
+          ]),
+        (h) =>
+          Promise.all([
+            h.writeFileAtomic(`${keyDir(h)}/id_ecdsa`, seeded.pairs.shared?.privatePem ?? '', 0o600),
+            h.writeFileAtomic(`${keyDir(h)}/id_ecdsa.pub`, seeded.pairs.shared?.publicPem ?? '', 0o644),
+          ]),
+        /^dev: \S+\/id_ecdsa is not the store's current private key .*store kv-dev holds/,
+      ],
+      [
+        'a compose file mounting the keys read-write',
+        (h) =>
+          h.exec(
+            `sed -i 's#/etc/spacetimedb:ro#/etc/spacetimedb#' ${h.appDir}/.generated/docker-compose.yaml`,
+          ),
+        (h) =>
+          h.exec(
+            `sed -i 's#:/etc/spacetimedb"#:/etc/spacetimedb:ro"#' ${h.appDir}/.generated/docker-compose.yaml`,
+          ),
+        /^dev: \S+docker-compose\.yaml: the key dir is mounted at \/etc\/spacetimedb read-write; mount it :ro/,
+      ],
+      [
+        'a compose file passing another key path',
+        (h) =>
+          h.exec(
+            `sed -i 's#jwt-priv-key-path=/etc/spacetimedb/id_ecdsa#jwt-priv-key-path=/keys/id_ecdsa#' ${h.appDir}/.generated/docker-compose.yaml`,
+          ),
+        (h) =>
+          h.exec(
+            `sed -i 's#jwt-priv-key-path=/keys/id_ecdsa#jwt-priv-key-path=/etc/spacetimedb/id_ecdsa#' ${h.appDir}/.generated/docker-compose.yaml`,
+          ),
+        /^dev: \S+docker-compose\.yaml: --jwt-priv-key-path is \/keys\/id_ecdsa, expected \/etc\/spacetimedb\/id_ecdsa/,
+      ],
+    ];
+    for (const [what, change, undo, finding] of cases) {
+      const problems = await findings(change, undo);
+      assert.ok(
+        problems.some((p) => finding.test(p)),
+        `${what}: ${JSON.stringify(problems)}`,
+      );
+      assert.deepEqual((await verify()).problems, [], `${what}: undone`);
+    }
+    // The CLI: exit 1, the finding printed.
+    await onHost(t, 'dev', (h) => h.exec(`chmod 0644 ${keyDir(h)}/id_ecdsa`));
+    try {
+      const cli = await rekeyAsync(['verify', '--config', t.configFile]);
+      assert.equal(cli.code, 1, cli.out);
+      assert.match(cli.stdout, /problem: dev: \S+\/id_ecdsa has mode 0644/);
+    } finally {
+      await onHost(t, 'dev', (h) => h.exec(`chmod 0600 ${keyDir(h)}/id_ecdsa`));
+    }
+  });
+
+  it('stored values with CRLF or without a trailing newline are findings', async () => {
+    const names = t.config.secretNames;
+    const pair = seeded.pairs.shared as { privatePem: string; publicPem: string };
+    const store = t.store('dev');
+    await store.set(names.publicKey, pair.publicPem.replace(/\n/g, '\r\n'), {});
+    await store.set(names.privateKey, pair.privatePem.trimEnd(), {});
+    try {
+      const { problems } = await verify();
+      assert.ok(
+        problems.includes(
+          `dev: store kv-dev: ${names.publicKey} holds CRLF line ends (store it with LF only)`,
+        ),
+        JSON.stringify(problems),
+      );
+      assert.ok(
+        problems.includes(`dev: store kv-dev: ${names.privateKey} has no trailing newline`),
+        JSON.stringify(problems),
+      );
+    } finally {
+      await store.set(names.publicKey, pair.publicPem, {});
+      await store.set(names.privateKey, pair.privatePem, {});
+    }
+    assert.deepEqual((await verify()).problems, []);
+  });
+
+  it('a running server that serves another public key than the store is a finding', async () => {
+    // dev's key files and store move on, but the service was not restarted: it serves the old key.
+    const next = generateKeyPair();
+    const names = t.config.secretNames;
+    const store = t.store('dev');
+    const pair = seeded.pairs.shared as { privatePem: string; publicPem: string };
+    await store.set(names.privateKey, next.privatePem, {});
+    await store.set(names.publicKey, next.publicPem, {});
+    await onHost(t, 'dev', (h) =>
+      Promise.all([
+        h.writeFileAtomic(`${keyDir(h)}/id_ecdsa`, next.privatePem, 0o600),
+        h.writeFileAtomic(`${keyDir(h)}/id_ecdsa.pub`, next.publicPem, 0o644),
+      ]),
+    );
+    try {
+      const { problems } = await verify();
+      assert.ok(
+        problems.some((p) =>
+          /^dev: http:\/\/127\.0\.0\.4:3314\/v1\/identity\/public-key serves another key \(\w+\) than store kv-dev holds: the service was not restarted/.test(
+            p,
+          ),
+        ),
+        JSON.stringify(problems),
+      );
+    } finally {
+      await store.set(names.privateKey, pair.privatePem, {});
+      await store.set(names.publicKey, pair.publicPem, {});
+      await onHost(t, 'dev', (h) =>
+        Promise.all([
+          h.writeFileAtomic(`${keyDir(h)}/id_ecdsa`, pair.privatePem, 0o600),
+          h.writeFileAtomic(`${keyDir(h)}/id_ecdsa.pub`, pair.publicPem, 0o644),
+        ]),
+      );
+    }
   });
 });

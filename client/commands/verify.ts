@@ -18,8 +18,12 @@ async function verify(args: string[]): Promise<number> {
 export const command: Command = {
   usage: `rekey verify [--config F]
 
-Read-only: pair parity, fingerprints and key-group policy of every environment's store and host
-key files. Exit 1 when a problem is found.`,
+Read-only, the guide's checklist for every environment: each store's pair matches and the key
+groups hold to the policy; the host's key files parse as P-256, are one pair, are the store's
+current pair and have modes 0600 (0640) / 0644; stored values have LF line ends and a trailing
+newline; a compose service mounts the key dir read-only where --jwt-priv-key-path and
+--jwt-pub-key-path point; with environments.E.url, the running server serves the store's public
+key. Each finding names the environment and the file, secret or URL. Exit 1 on any finding.`,
   options: OPTIONS,
   run: verify,
 };
