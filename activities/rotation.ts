@@ -17,6 +17,7 @@ import {
   storeKeyPair,
 } from './secret-store';
 import { createServiceDriver, durationMs, restartAndCheck } from './service';
+import { shellQuote } from './shell';
 import {
   isExternalIssuer,
   readTokenFromToml,
@@ -63,6 +64,8 @@ export interface RotationPlan {
   approvalTimeoutMs: number;
   /** Who decides the gate, and how, for these environments. */
   approval: GatePolicy;
+  /** What a run keeps of old keys once it passed (config retention). */
+  retention?: { backups: number; versions: number };
 }
 
 export interface StagedGroup {
@@ -238,6 +241,7 @@ export function createRotationActivities(deps: RotationDeps) {
           config,
           all.filter((e) => config.approvals.requiredFor.includes(e)),
         ),
+        retention: config.retention,
       };
     },
 
@@ -408,6 +412,46 @@ export function createRotationActivities(deps: RotationDeps) {
         );
         return { cleared: tokenIdentity(raw, where) };
       });
+    },
+
+    /** After an environment passed its gates: the host's backups of all but the last
+     * `retention.backups` runs are removed (old private keys do not stay on the host forever), and
+     * the store's key versions beyond the newest `retention.versions` are disabled (never purged;
+     * stores that cannot disable keep them, said in the result). Idempotent. */
+    async retireOldKeys(input: { env: string; runId: string }) {
+      const e = envConfig(input.env);
+      const keep = config.retention;
+      const removed = await onHost(input.env, async (h) => {
+        const dir = resolveOnHost(h, BACKUP_DIR);
+        // Newest first by mtime; this run's own backup is always kept.
+        const res = await h.exec(
+          `[ -d ${shellQuote(dir)} ] || exit 0; cd ${shellQuote(dir)} && ls -1t --indicator-style=none`,
+        );
+        if (res.code !== 0) throw new Error(`${input.env}: cannot list ${dir}: ${res.stderr.trim()}`);
+        const runs = res.stdout.split('\n').filter((r) => r && r !== input.runId);
+        const old = runs.slice(Math.max(0, keep.backups - 1));
+        for (const r of old) {
+          const rm = await h.exec(`rm -rf -- ${shellQuote(posix.join(dir, r))}`);
+          if (rm.code !== 0)
+            throw new Error(`${input.env}: cannot remove ${posix.join(dir, r)}: ${rm.stderr.trim()}`);
+        }
+        return old;
+      });
+      const store = deps.store(e.store);
+      const disabled: string[] = [];
+      if (store.disable) {
+        for (const name of [names(input.env).privateKey, names(input.env).publicKey]) {
+          const current = (await store.current(name))?.version;
+          const versions = (await store.listVersions(name)).filter((v) => v.version !== current);
+          // The newest `versions - 1` besides the current one stay enabled: a rollback's put-back.
+          for (const v of versions.slice(0, Math.max(0, versions.length - (keep.versions - 1))))
+            if (v.enabled) {
+              await store.disable(name, v.version);
+              disabled.push(`${name}@${v.version}`);
+            }
+        }
+      }
+      return { removedBackups: removed, disabledVersions: disabled, storeKeepsAll: !store.disable };
     },
 
     /** Restarts the service so it loads the key files, publishes, and waits for the markers. */

@@ -42,6 +42,9 @@ export interface SecretStore {
   listVersions(name: string): Promise<SecretVersionInfo[]>;
   /** The version readers get now (what `get` without a version returns); null when none. */
   current(name: string): Promise<SecretVersionInfo | null>;
+  /** Disables an old version (kept, not readable until enabled again); absent where the store
+   * cannot (SSM parameter versions). */
+  disable?(name: string, version: string): Promise<void>;
 }
 
 export interface SecretRef {
@@ -111,6 +114,20 @@ class KeyVaultStore implements SecretStore {
   private mapError(err: unknown, secret: string, version?: string): unknown {
     const status = restStatus(err);
     const what = `${secret}${version ? ` version ${version}` : ''}`;
+    // A disabled (retired) version answers 403 SecretDisabled: not a credential problem.
+    const e403 = (err ?? {}) as {
+      message?: string;
+      details?: { error?: { innererror?: { code?: string } } };
+    };
+    if (
+      status === 403 &&
+      (e403.details?.error?.innererror?.code === 'SecretDisabled' ||
+        /disabled secret/.test(e403.message ?? ''))
+    )
+      return fail(
+        FailureType.NotFound,
+        `store ${this.name}: secret ${what} is disabled (retired); enable it in the vault to read it`,
+      );
     if (status === 401 || status === 403) {
       return fail(
         FailureType.StoreUnauthorized,
@@ -191,6 +208,14 @@ class KeyVaultStore implements SecretStore {
         a.createdOn.localeCompare(b.createdOn) ||
         Number('restoredFrom' in a.tags) - Number('restoredFrom' in b.tags),
     );
+  }
+
+  async disable(name: string, version: string) {
+    try {
+      await this.client.updateSecretProperties(name, version, { enabled: false });
+    } catch (err) {
+      throw this.mapError(err, name, version);
+    }
   }
 
   /** The unversioned GET: the version Key Vault itself serves as current. */
@@ -285,6 +310,14 @@ class FileStore implements SecretStore {
 
   async current(name: string) {
     return (await this.listVersions(name)).at(-1) ?? null;
+  }
+
+  async disable(name: string, version: string) {
+    const doc = this.load(name);
+    const v = doc.versions.find((x) => x.version === version);
+    if (!v?.enabled) return;
+    v.enabled = false;
+    writeFileAtomicSync(this.path(name), JSON.stringify(doc, null, 2), 0o600);
   }
 }
 

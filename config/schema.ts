@@ -430,6 +430,15 @@ export const Promotion = z.strictObject({
   maxDeleteShare: z.number().min(0).max(1).default(0.5),
 });
 
+/** How much of the past a rotation keeps once it has passed its gates: the backups on each host
+ * (the key files and token a rollback puts back) of the last `backups` runs, and the newest
+ * `versions` versions of each key secret enabled in its store (older ones are disabled, never
+ * purged: Key Vault keeps them recoverable). */
+export const Retention = z.strictObject({
+  backups: z.number().int().min(1).default(3),
+  versions: z.number().int().min(2).default(3),
+});
+
 export const Config = z
   .strictObject({
     paths: Paths.prefault({}),
@@ -443,6 +452,7 @@ export const Config = z
     keyrings: z.record(name, Keyring).default({}),
     approvals: Approvals.prefault({}),
     promotion: Promotion.prefault({}),
+    retention: Retention.prefault({}),
     codec: Codec.optional(),
     secrets: z.record(name, SecretRecipe).default({}),
   })

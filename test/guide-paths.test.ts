@@ -23,6 +23,7 @@ import { startRotation } from '../client/runs';
 import { loadConfig } from '../config/load';
 import { promote, promoteHop } from '../workflows';
 import type { HopResult } from '../workflows/promote-hop';
+import { namedFailure } from './assertions';
 import { activitySteps, failureOf, rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
 import { testEnv } from './infra/env';
 import {
@@ -553,5 +554,67 @@ describe("guide paths: `rekey verify` as strong as the guide's checklist", () =>
         ]),
       );
     }
+  });
+});
+
+describe('guide paths: old keys retire', () => {
+  let fx: TemporalFixture;
+  let t: Topology;
+  before(async () => {
+    fx = await temporalFixture('guide-paths');
+    t = buildTopology('retire', 3315, { retention: { backups: 2, versions: 2 } });
+    await seed(t);
+  });
+  after(async () => {
+    await stopServices(t);
+    await fx.close();
+  });
+
+  it('after three rotations: backups of the last two runs on the host, older key versions disabled', async () => {
+    const runs: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const result = await fx.withWorker(t.config, async () => {
+        const h = await startRotation(
+          fx.client,
+          t.config,
+          { environments: ['prod'] },
+          { taskQueue: fx.taskQueue },
+        );
+        runs.push((await h.describe()).runId);
+        return h.result();
+      });
+      assert.equal(result.environments[0]?.status, 'rotated', JSON.stringify(result.environments));
+      const steps = (await activitySteps(fx.client, 'rotate-jwt/prod')).map((s) => s.name);
+      assert.ok(steps.includes('retireOldKeys'), steps.join(', '));
+    }
+    const backups = await onHost(t, 'prod', async (h) =>
+      (await h.exec(`ls -1 ${resolveOnHost(h, '.rekey/backup')}`)).stdout.trim().split('\n').sort(),
+    );
+    assert.deepEqual(backups, runs.slice(1).sort(), "the first run's backup (the seed key) is gone");
+    for (const name of [t.config.secretNames.privateKey, t.config.secretNames.publicKey]) {
+      const store = t.store('prod');
+      const versions = await store.listVersions(name);
+      assert.equal(versions.length, 4, 'the seed and three rotations: nothing purged');
+      const current = (await store.current(name))?.version;
+      const enabled = versions.filter((v) => v.enabled).map((v) => v.version);
+      assert.equal(enabled.length, 2, JSON.stringify(versions));
+      assert.ok(current && enabled.includes(current), 'the current version stays enabled');
+      const retired = versions.find((v) => !v.enabled) as { version: string };
+      await assert.rejects(
+        store.get(name, retired.version),
+        namedFailure('NotFound', /is disabled \(retired\)/),
+      );
+    }
+    assert.deepEqual(
+      (
+        await createRotationActivities({
+          config: t.config,
+          store: (s) => t.store(s === 'kv-prod' ? 'prod' : 'test'),
+        }).verifyKeys({
+          environments: ['prod'],
+        })
+      ).problems,
+      [],
+    );
   });
 });

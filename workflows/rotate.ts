@@ -133,6 +133,8 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   // Without preserveToken, runs recorded before clean-slate rotation cleared the token (they left
   // it to fail with the new key) replay as they were.
   const cleanSlate = !input.preserveToken && patched('clean-slate-clears-token');
+  // Runs recorded before old keys were retired replay as they were.
+  const retireOld = !input.dryRun && input.syncMountedKeys && patched('retire-old-keys');
   const plan = await tracker.run(
     'plan',
     () => rotation.planRotation({ environments: input.environments, preserveToken: input.preserveToken }),
@@ -152,7 +154,7 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
     };
   }
 
-  await approve(tracker, gates, plan, input, cleanSlate);
+  await approve(tracker, gates, plan, input, cleanSlate, retireOld);
   const staged = await stageAndVerify(tracker, plan, runId);
   // Runs recorded before a cancel waited for the host work in flight replay as they were.
   const settle = patched('settle-host-work-on-cancel');
@@ -164,9 +166,30 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   if (CancellationScope.current().consideredCancelled) {
     throw new CancelledFailure(`cancelled; ${outcomes.map((o) => `${o.env}: ${o.status}`).join(', ')}`);
   }
+  if (retireOld) await retire(tracker, runId, outcomes);
   const ok = outcomes.every((o) => o.status === 'rotated');
   tracker.finish(ok ? 'completed' : 'failed');
   return { dryRun: false, plan, staged, environments: outcomes, ok };
+}
+
+/** Old keys retire once an environment has passed its gates: host backups and store versions
+ * beyond the configured retention. A failure here is reported, not a failed rotation. */
+async function retire(tracker: ProgressTracker, runId: string, outcomes: EnvOutcome[]): Promise<void> {
+  await Promise.all(
+    outcomes
+      .filter((o) => o.status === 'rotated')
+      .map(async ({ env }) => {
+        const step = `retire old keys of ${env}`;
+        await tracker
+          .run(
+            step,
+            () => onEnv(`retire ${env}'s old backups and key versions`).retireOldKeys({ env, runId }),
+            (r) =>
+              `${r.removedBackups.length} backup(s) removed, ${r.disabledVersions.length} version(s) disabled${r.storeKeepsAll ? ' (the store cannot disable versions)' : ''}`,
+          )
+          .catch((err) => tracker.set(step, 'failed', `${errorText(err)}; the rotation itself passed`));
+      }),
+  );
 }
 
 /** The approval gate, when any environment of the plan requires one. */
@@ -176,13 +199,18 @@ async function approve(
   plan: RotationPlan,
   input: RotateOptions,
   cleanSlate: boolean,
+  retireOld: boolean,
 ) {
   const needsApproval = plan.environments.filter((e) => e.approvalRequired).map((e) => e.env);
   if (needsApproval.length > 0) {
     const outcome = await gates.approval({
       name: 'approval',
       policy: gates.policyOf(plan.approval, { approvers: plan.approvers, timeoutMs: plan.approvalTimeoutMs }),
-      plan: plan.approval ? gatePlan(plan, input, cleanSlate) : planSummary(plan, input, cleanSlate),
+      plan:
+        (plan.approval ? gatePlan(plan, input, cleanSlate) : planSummary(plan, input, cleanSlate)) +
+        (retireOld && plan.retention
+          ? `\nthen, once each environment passed: host backups kept for the last ${plan.retention.backups} runs, store versions beyond the newest ${plan.retention.versions} disabled`
+          : ''),
     });
     if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
   } else {

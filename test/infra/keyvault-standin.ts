@@ -11,16 +11,26 @@
 //   resource="https://vault.azure.net"` (the SDK's challenge policy then gets a token and
 //   retries); a token other than the accepted one (<root>/keyvault/access-token) -> 401;
 // - PUT /secrets/{name} (new version, 32 hex chars), GET /secrets/{name}[/{version}] (empty
-//   version = newest), GET /secrets/{name}/versions and GET /secrets (paged: maxresults,
-//   nextLink with $skiptoken), PATCH /secrets/{name}/{version} (attributes, tags, contentType);
-//   errors in Key Vault's {error:{code,message}} shape (SecretNotFound 404, BadParameter 400,
-//   Forbidden 403 on a disabled version); `api-version` required and checked for form;
+//   version = newest), GET /secrets/{name}/versions (in version-id order; a secret that does not
+//   exist lists empty, not 404) and GET /secrets (by name, case-insensitively), both paged
+//   (maxresults up to 25; nextLink with an opaque $skiptoken naming the next item, so a write
+//   between pages neither repeats nor skips what was there), PATCH /secrets/{name}/{version}
+//   (enabled, nbf, exp, tags, contentType; allowed on a disabled version); bodies as the service
+//   writes them: no `value` in lists or PATCH answers, `tags`/`contentType`/`nbf`/`exp` only when
+//   set; errors in Key Vault's {error:{code,message[,innererror]}} shape (SecretNotFound 404,
+//   Forbidden 403 + innererror SecretDisabled on a disabled version, BadParameter 400,
+//   MethodNotAllowed 405); Key Vault's response headers (x-ms-request-id, x-ms-client-request-id
+//   echoed, x-ms-keyvault-service-version, cache-control, content-length...); `api-version`
+//   required and checked for form. Facts observed in the recorded sessions of the Azure SDK for
+//   JS (Azure/azure-sdk-for-js sdk/keyvault/keyvault-secrets/recordings/ and Azure/azure-sdk-assets
+//   js/sdk/keyvault/keyvault-secrets/recordings/); test/keyvault-parity.test.ts checks them;
 // - one vault per listen address and port (127.0.0.11-13, see VAULT_ADDRESSES), state in memory;
 // - Key Vault's service limits when started with --throttle W,R,MS (a sliding window per vault: W
 //   secret writes and R reads in any MS milliseconds, 429 Throttled with Retry-After beyond them,
 //   as the service answers past 300 writes / 4,000 reads per 10 s).
 // Not implemented: keys, certificates, deletion/recovery/purge, backup/restore, RBAC, token
-// validation beyond comparing with the accepted token, expiry (`exp`/`nbf`) enforcement.
+// validation beyond comparing with the accepted token, expiry (`exp`/`nbf`) enforcement (they
+// are kept and returned only), `managed`/`kid` (certificate-backed secrets), short pages.
 //
 // Test hooks (not part of Key Vault, no auth, per vault i.e. per address):
 //   POST /_standin/faults {status, count, retryAfterSeconds?, secret?} : the next `count` data
@@ -36,7 +46,7 @@
 //   node dist/test/infra/keyvault-standin.js serve --root R [--port P]
 //     [--listen ADDR:PORT,...] [--throttle W,R,MS]
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, get as httpsGet } from 'node:https';
@@ -50,6 +60,9 @@ export const VAULT_ADDRESSES = { prod: '127.0.0.11', test: '127.0.0.12', dev: '1
 const TENANT = '00000000-0000-0000-0000-000000000000';
 const SECRET_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 const API_VERSION = /^(\d+\.\d+|\d{4}-\d{2}-\d{2})(-preview(\.\d+)?)?$/;
+/** The x-ms-keyvault-service-version the service sent in the newest recorded sessions
+ * (Azure/azure-sdk-assets js/sdk/keyvault/keyvault-secrets/recordings/node/listoperations/). */
+const SERVICE_VERSION = '1.9.3070.2';
 
 /** The bearer token the stand-in at `root` accepts (what a test's credential should return). */
 export function standinAccessToken(root: string): string {
@@ -92,9 +105,12 @@ function certificates(dir: string): { key: string; cert: string; ca: string } {
 interface Version {
   version: string;
   value: string;
-  tags: Record<string, string>;
+  /** Absent until a request sets tags: the service then leaves `tags` out of its answers. */
+  tags?: Record<string, string>;
   contentType?: string;
   enabled: boolean;
+  nbf?: number;
+  exp?: number;
   created: number;
   updated: number;
 }
@@ -154,8 +170,13 @@ function take(vault: Vault, t: Throttle, write: boolean): number {
 }
 
 function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}) {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
-  res.end(body === undefined ? '' : JSON.stringify(body));
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+    ...headers,
+  });
+  res.end(text);
 }
 
 function error(
@@ -168,8 +189,13 @@ function error(
   send(res, status, { error: { code, message } }, headers);
 }
 
+/** The 429 message as the service words it (recorded in vcsjones/AzureSignTool issue #219; no 429
+ * is among the SDK's recordings). */
+const THROTTLED =
+  'Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached';
+
 const THROTTLE_CODES: Record<number, [string, string]> = {
-  429: ['Throttled', 'Request was not processed because too many requests were received.'],
+  429: ['Throttled', THROTTLED],
   500: ['InternalServerError', 'An unexpected error occurred (injected by the stand-in).'],
   503: ['ServiceUnavailable', 'The service is temporarily unavailable (injected by the stand-in).'],
 };
@@ -188,32 +214,65 @@ function serve(root: string, port: number, listen?: string[], throttle?: Throttl
   const vaults = new Map<string, Vault>();
   let throttling = Boolean(throttle);
 
-  function bundle(base: string, name: string, v: Version, withValue: boolean) {
+  // A secret bundle as the service writes it (fields in its order): `value` only where a value is
+  // asked for (not in lists, not in PATCH answers), `contentType`, `nbf`, `exp` and `tags` only
+  // when set; a vault with the default soft-delete (90 days) reports Recoverable+Purgeable.
+  function bundle(base: string, name: string, v: Version, withValue: boolean, id = `${name}/${v.version}`) {
     return {
       ...(withValue ? { value: v.value } : {}),
-      id: `${base}/secrets/${name}/${v.version}`,
-      ...(v.contentType ? { contentType: v.contentType } : {}),
+      ...(v.contentType !== undefined ? { contentType: v.contentType } : {}),
+      id: `${base}/secrets/${id}`,
       attributes: {
         enabled: v.enabled,
+        ...(v.nbf !== undefined ? { nbf: v.nbf } : {}),
+        ...(v.exp !== undefined ? { exp: v.exp } : {}),
         created: v.created,
         updated: v.updated,
         recoveryLevel: 'Recoverable+Purgeable',
         recoverableDays: 90,
       },
-      tags: v.tags,
+      ...(v.tags !== undefined ? { tags: v.tags } : {}),
     };
   }
 
-  function page<T>(url: URL, base: string, all: T[]): { items: T[]; nextLink: string | null } {
-    const max = Math.min(Math.max(Number(url.searchParams.get('maxresults') ?? 25) || 25, 1), 25);
-    const skip = Math.max(Number(url.searchParams.get('$skiptoken') ?? 0) || 0, 0);
-    const items = all.slice(skip, skip + max);
-    if (skip + max >= all.length) return { items, nextLink: null };
+  // Paging as the service does it: items in key order (version ids; names compared without case),
+  // `maxresults` up to 25 (more is taken as 25), and a nextLink carrying api-version, an opaque $skiptoken that names the
+  // next item (the service's is base64 JSON {NextMarker, TargetLocation}, the marker being the
+  // upper-cased path of the next item) and the client's maxresults, if it gave one, in that order.
+  // A page starts at the first item at or after the marker, so a version written between two pages
+  // is listed once or not at all and nothing listed before it is repeated or skipped.
+  function page<T>(
+    url: URL,
+    base: string,
+    all: { key: string; item: T }[],
+  ): { items: T[]; nextLink: string | null } | { bad: string } {
+    const given = url.searchParams.get('maxresults');
+    const max = Math.min(Math.max(Math.trunc(Number(given ?? 25)) || 25, 1), 25);
+    const token = url.searchParams.get('$skiptoken');
+    let marker = '';
+    if (token !== null) {
+      try {
+        const m = (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { NextMarker?: unknown })
+          .NextMarker;
+        if (typeof m !== 'string') throw new Error('no marker');
+        marker = m;
+      } catch {
+        return { bad: 'The specified $skiptoken is not valid.' };
+      }
+    }
+    const sorted = [...all].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const from = sorted.filter((x) => x.key >= marker);
+    const items = from.slice(0, max).map((x) => x.item);
+    const nextItem = from[max];
+    if (!nextItem) return { items, nextLink: null };
+    const skiptoken = Buffer.from(JSON.stringify({ NextMarker: nextItem.key, TargetLocation: 0 })).toString(
+      'base64url',
+    );
     const next = new URL(`${base}${url.pathname}`);
     next.searchParams.set('api-version', url.searchParams.get('api-version') ?? '');
-    next.searchParams.set('maxresults', String(max));
-    next.searchParams.set('$skiptoken', String(skip + max));
-    return { items, nextLink: next.toString() };
+    next.searchParams.set('$skiptoken', skiptoken);
+    if (given !== null) next.searchParams.set('maxresults', String(max));
+    return { items, nextLink: next.toString().replace('%24skiptoken=', '$skiptoken=') };
   }
 
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
@@ -283,19 +342,50 @@ function serve(root: string, port: number, listen?: string[], throttle?: Throttl
       status: 0,
     };
     vault.requests.push(seen);
+    // The headers every answer of the service carries (its recorded sessions), the request's
+    // x-ms-client-request-id echoed.
+    const clientRequestId = req.headers['x-ms-client-request-id'];
+    const common: Record<string, string> = {
+      'cache-control': 'no-cache',
+      pragma: 'no-cache',
+      expires: '-1',
+      'strict-transport-security': 'max-age=31536000;includeSubDomains',
+      'x-content-type-options': 'nosniff',
+      'x-ms-keyvault-region': 'standin',
+      'x-ms-keyvault-service-version': SERVICE_VERSION,
+      'x-ms-keyvault-network-info': `conn_type=Ipv4;addr=${req.socket.remoteAddress ?? ''};act_addr_fam=InterNetwork;`,
+      'x-ms-request-id': randomUUID(),
+      ...(typeof clientRequestId === 'string' ? { 'x-ms-client-request-id': clientRequestId } : {}),
+    };
     const reply = (status: number, body: unknown, headers?: Record<string, string>) => {
       seen.status = status;
-      send(res, status, body, headers);
+      send(res, status, body, { ...common, ...headers });
     };
-    const fault = (status: number, code: string, message: string, headers?: Record<string, string>) =>
-      reply(status, { error: { code, message } }, headers);
+    const fault = (
+      status: number,
+      code: string,
+      message: string,
+      headers?: Record<string, string>,
+      innererror?: { code: string },
+    ) => reply(status, { error: { code, message, ...(innererror ? { innererror } : {}) } }, headers);
+    const notFound = (id: string) =>
+      fault(
+        404,
+        'SecretNotFound',
+        `A secret with (name/id) ${id} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
+      );
 
     const challenge = {
       'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${TENANT}", resource="https://vault.azure.net"`,
     };
     const auth = req.headers.authorization;
     if (!auth) {
-      return fault(401, 'Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.', challenge);
+      return fault(
+        401,
+        'Unauthorized',
+        'AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token.',
+        challenge,
+      );
     }
     if (auth !== `Bearer ${token}`) {
       return fault(401, 'Unauthorized', 'AKV10032: Invalid issuer or token.', challenge);
@@ -308,14 +398,7 @@ function serve(root: string, port: number, listen?: string[], throttle?: Throttl
       if (wait > 0) {
         vault.stats.throttled++;
         vault.notBefore.set(seen.secret, Date.now() + wait * 1000);
-        return fault(
-          429,
-          'Throttled',
-          'Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached',
-          {
-            'retry-after': String(wait),
-          },
-        );
+        return fault(429, 'Throttled', THROTTLED, { 'retry-after': String(wait) });
       }
       vault.stats[write ? 'writes' : 'reads']++;
     }
@@ -343,34 +426,42 @@ function serve(root: string, port: number, listen?: string[], throttle?: Throttl
     const now = Math.floor(Date.now() / 1000);
 
     if (!name) {
-      if (req.method !== 'GET')
-        return fault(405, 'MethodNotAllowed', `${req.method} /secrets is not supported.`);
+      if (req.method !== 'GET') return fault(405, 'MethodNotAllowed', `HTTP ${req.method} not allowed`);
+      // Each secret's newest version, its id without the version, by name without case.
       const latest = [...vault.secrets.entries()].flatMap(([n, vs]) => {
         const v = vs.at(-1);
-        if (!v) return [];
-        const { value: _v, ...b } = bundle(base, n, v, false) as { value?: string; id: string };
-        return [{ ...b, id: `${base}/secrets/${n}` }];
+        return v ? [{ key: n.toUpperCase(), item: bundle(base, n, v, false, n) }] : [];
       });
-      const { items, nextLink } = page(url, base, latest);
-      return reply(200, { value: items, nextLink });
+      const p = page(url, base, latest);
+      if ('bad' in p) return fault(400, 'BadParameter', p.bad);
+      return reply(200, { value: p.items, nextLink: p.nextLink });
     }
     if (!SECRET_NAME.test(name)) {
       return fault(400, 'BadParameter', `The request URI contains an invalid name: ${name}`);
     }
     const versions = vault.secrets.get(name) ?? [];
 
+    type Attributes = { enabled?: unknown; nbf?: unknown; exp?: unknown };
+    const times = (a: Attributes | undefined) => ({
+      ...(typeof a?.nbf === 'number' ? { nbf: a.nbf } : {}),
+      ...(typeof a?.exp === 'number' ? { exp: a.exp } : {}),
+    });
+    const isTags = (t: unknown): t is Record<string, string> =>
+      typeof t === 'object' && t !== null && !Array.isArray(t);
+
     if (req.method === 'PUT' && third === undefined) {
       const b = raw as
-        | { value?: unknown; tags?: unknown; contentType?: unknown; attributes?: { enabled?: unknown } }
+        | { value?: unknown; tags?: unknown; contentType?: unknown; attributes?: Attributes }
         | undefined;
       if (!b || typeof b.value !== 'string')
         return fault(400, 'BadParameter', 'Property value is required and must be a string.');
       const v: Version = {
         version: randomBytes(16).toString('hex'),
         value: b.value,
-        tags: (b.tags as Record<string, string> | undefined) ?? {},
+        ...(isTags(b.tags) ? { tags: b.tags } : {}),
         ...(typeof b.contentType === 'string' ? { contentType: b.contentType } : {}),
         enabled: typeof b.attributes?.enabled === 'boolean' ? b.attributes.enabled : true,
+        ...times(b.attributes),
         created: now,
         updated: now,
       };
@@ -378,41 +469,37 @@ function serve(root: string, port: number, listen?: string[], throttle?: Throttl
       return reply(200, bundle(base, name, v, true));
     }
     if (req.method === 'GET' && third === 'versions') {
-      if (versions.length === 0) {
-        return fault(
-          404,
-          'SecretNotFound',
-          `A secret with (name/id) ${name} was not found in this key vault.`,
-        );
-      }
-      const { items, nextLink } = page(
+      // In version-id order, not the order of writing (Azure/azure-sdk-for-js
+      // sdk/keyvault/keyvault-secrets/recordings/node/secret_client__list_secrets_in_various_ways/
+      // recording_can_retrieve_all_versions_of_a_secret.js: three versions written 14 s apart);
+      // a secret that does not exist lists empty (recording_can_list_secret_versions_non_existing.json).
+      const p = page(
         url,
         base,
-        versions.map((v) => bundle(base, name, v, false)),
+        versions.map((v) => ({ key: v.version.toUpperCase(), item: bundle(base, name, v, false) })),
       );
-      return reply(200, { value: items, nextLink });
+      if ('bad' in p) return fault(400, 'BadParameter', p.bad);
+      return reply(200, { value: p.items, nextLink: p.nextLink });
     }
     const v = third ? versions.find((x) => x.version === third) : versions.at(-1);
-    if (!v) {
-      return fault(
-        404,
-        'SecretNotFound',
-        `A secret with (name/id) ${name}${third ? `/${third}` : ''} was not found in this key vault.`,
-      );
-    }
+    if (req.method !== 'GET' && req.method !== 'PATCH')
+      return fault(405, 'MethodNotAllowed', `HTTP ${req.method} not allowed`);
+    if (!v) return notFound(third ? `${name}/${third}` : name);
     if (req.method === 'GET') {
-      if (!v.enabled) return fault(403, 'Forbidden', 'Operation get is not allowed on a disabled secret.');
+      if (!v.enabled)
+        return fault(403, 'Forbidden', 'Operation get is not allowed on a disabled secret.', undefined, {
+          code: 'SecretDisabled',
+        });
       return reply(200, bundle(base, name, v, true));
     }
-    if (req.method === 'PATCH') {
-      const b = (raw ?? {}) as { tags?: unknown; contentType?: unknown; attributes?: { enabled?: unknown } };
-      if (typeof b.attributes?.enabled === 'boolean') v.enabled = b.attributes.enabled;
-      if (b.tags && typeof b.tags === 'object') v.tags = b.tags as Record<string, string>;
-      if (typeof b.contentType === 'string') v.contentType = b.contentType;
-      v.updated = now;
-      return reply(200, bundle(base, name, v, false));
-    }
-    return fault(405, 'MethodNotAllowed', `${req.method} ${url.pathname} is not supported.`);
+    // PATCH: allowed on a disabled version too; the answer has no value.
+    const b = (raw ?? {}) as { tags?: unknown; contentType?: unknown; attributes?: Attributes };
+    if (typeof b.attributes?.enabled === 'boolean') v.enabled = b.attributes.enabled;
+    Object.assign(v, times(b.attributes));
+    if (isTags(b.tags)) v.tags = b.tags;
+    if (typeof b.contentType === 'string') v.contentType = b.contentType;
+    v.updated = now;
+    return reply(200, bundle(base, name, v, false));
   };
 
   const addresses = listen ?? Object.values(VAULT_ADDRESSES).map((a) => `${a}:${port}`);
