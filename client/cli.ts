@@ -127,6 +127,10 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'the JSON Schema of rekey.yaml',
     load: async () => (await import('./commands/config')).schema,
   },
+  'keys import': {
+    summary: "adopt a running deployment's key pair as the first version in empty stores",
+    load: async () => (await import('./commands/keys')).importCommand,
+  },
   'resign-token': {
     summary: "re-sign a cli.toml's publisher token locally, keeping its identity",
     load: async () => (await import('./commands/resign-token')).command,

@@ -618,3 +618,97 @@ describe('guide paths: old keys retire', () => {
     );
   });
 });
+
+describe('guide paths: keys for an existing deployment, the first rotation on an empty vault', () => {
+  let fx: TemporalFixture;
+  let t: Topology;
+  let seeded: Seeded;
+  before(async () => {
+    fx = await temporalFixture('guide-paths');
+    const base = buildTopology('first-keys', 3316);
+    seeded = await seed(base);
+    // The same hosts, but secret names no store holds yet: running deployments, empty vaults.
+    const doc = parse(readFileSync(base.configFile, 'utf8'));
+    doc.secretNames = { privateKey: 'first-keys-fresh-private', publicKey: 'first-keys-fresh-public' };
+    const configFile = join(base.dir, 'rekey-empty.yaml');
+    writeFileSync(configFile, stringify(doc));
+    t = { ...base, configFile, config: loadConfig(configFile) };
+  });
+  after(async () => {
+    await stopServices(t);
+    await fx.close();
+  });
+
+  it('`rekey keys import` stores the running pair as the first version, and refuses once one exists', async () => {
+    const keyFile = join(t.dir, 'test-id_ecdsa');
+    const pem = await onHost(
+      t,
+      'test',
+      async (h) =>
+        (await h.readFile(resolveOnHost(h, '.generated/spacetimedb-keys/id_ecdsa')))?.toString() ?? '',
+    );
+    writeFileSync(keyFile, pem, { mode: 0o600 });
+    const names = t.config.secretNames;
+    assert.deepEqual(await t.store('test').listVersions(names.privateKey), []);
+    const first = await rekeyAsync([
+      'keys',
+      'import',
+      '--env',
+      'test',
+      '--private-key',
+      keyFile,
+      '--config',
+      t.configFile,
+    ]);
+    assert.equal(first.code, 0, first.out);
+    const stored = await t.store('test').get(names.publicKey);
+    assert.ok(stored.value === seeded.pairs.test?.publicPem, "the host's public key is the store's");
+    const again = await rekeyAsync([
+      'keys',
+      'import',
+      '--env',
+      'test',
+      '--private-key',
+      keyFile,
+      '--config',
+      t.configFile,
+    ]);
+    assert.equal(again.code, 2, again.out);
+    assert.match(
+      again.stderr,
+      /test: store kv-test already holds first-keys-fresh-private: import only adopts a pair into empty stores/,
+    );
+    assert.equal((await t.store('test').listVersions(names.privateKey)).length, 1, 'nothing written');
+    assert.ok(!first.out.includes(pem.trim().split('\n')[1] ?? 'x'), 'no key in the output');
+  });
+
+  it('the first rotation on an empty vault stores the new pair as the first version and keeps the identity', async () => {
+    const names = t.config.secretNames;
+    assert.deepEqual(await t.store('prod').listVersions(names.privateKey), []);
+    const result = await fx.withWorker(t.config, async () =>
+      (
+        await startRotation(fx.client, t.config, { environments: ['prod'] }, { taskQueue: fx.taskQueue })
+      ).result(),
+    );
+    assert.equal(result.plan.environments[0]?.current, null, 'planned with no current pair');
+    assert.equal(result.environments[0]?.status, 'rotated', JSON.stringify(result.environments));
+    const versions = await t.store('prod').listVersions(names.privateKey);
+    assert.equal(versions.length, 1);
+    const token = readTokenFromToml(
+      await onHost(
+        t,
+        'prod',
+        async (h) => (await h.readFile(resolveOnHost(h, t.config.paths.cliToml)))?.toString() ?? '',
+      ),
+      'spacetimedb_token',
+      'prod',
+    );
+    assert.deepEqual(tokenIdentity(token), tokenIdentity(seeded.tokens.prod));
+    assert.equal((await whoami(t, 'prod', token)).status, 200);
+    const report = await createRotationActivities({
+      config: t.config,
+      store: (s) => t.store(ENVS.find((e) => t.config.environments[e]?.store === s) as Env),
+    }).verifyKeys({ environments: ['prod'], includeHosts: true });
+    assert.deepEqual(report.problems, []);
+  });
+});

@@ -353,12 +353,34 @@ describe('safety', () => {
       await fetch(`${vault}/_standin/faults`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ status: 403, count: 1, secret: t.config.secretNames.publicKey }),
+        body: JSON.stringify({
+          status: 403,
+          count: 1,
+          secret: t.config.secretNames.publicKey,
+          method: 'PUT',
+        }),
       });
       await decide(fx.client, t.config, h.workflowId, 'approve', 'alice');
       return failureOf(h.result());
     });
     assert.equal(failure.type, 'StageFailed');
+    // The refusal hit the write itself (a PUT answered 403), after prod's private key was written.
+    const seen = (await (await fetch(`${vault}/_standin/requests`)).json()) as {
+      method: string;
+      secret: string;
+      status: number;
+    }[];
+    assert.ok(
+      seen.some((r) => r.method === 'PUT' && r.secret === t.config.secretNames.publicKey && r.status === 403),
+      'the public-key PUT was refused',
+    );
+    const runId = (await fx.client.workflow.getHandle('rotate-jwt/stage-fault').describe()).runId;
+    const mine = (await t.store('prod').listVersions(t.config.secretNames.privateKey)).filter(
+      (v) => v.tags.rekeyRunId === runId,
+    );
+    const written = mine.filter((v) => v.tags.role === 'private' && !v.tags.restoredFrom);
+    const undone = mine.filter((v) => v.tags.restoredFrom);
+    assert.ok(written.length > 0 && undone.length > 0, "prod's new private key was written, then put back");
     assert.match(failure.message, /the previous keys are current again/);
     for (const [e, was] of [
       ['prod', prodBefore],

@@ -33,7 +33,7 @@
 // are kept and returned only), `managed`/`kid` (certificate-backed secrets), short pages.
 //
 // Test hooks (not part of Key Vault, no auth, per vault i.e. per address):
-//   POST /_standin/faults {status, count, retryAfterSeconds?, secret?} : the next `count` data
+//   POST /_standin/faults {status, count, retryAfterSeconds?, secret?, method?} : the next `count` data
 //     requests (for `secret` only, when given) are answered with `status` (+ Retry-After); it
 //     replaces the rule for the same scope, so count 0 clears it;
 //   GET  /_standin/requests[?secret=NAME] : the data requests seen {method, path, secret, at, status};
@@ -120,6 +120,8 @@ interface Fault {
   count: number;
   retryAfterSeconds?: number;
   secret?: string;
+  /** Only requests with this method (e.g. PUT: the write, not the reads before it). */
+  method?: string;
 }
 
 interface SeenRequest {
@@ -314,6 +316,7 @@ function serve(root: string, port: number, listen?: string[], throttle?: Throttl
           count: f.count,
           ...(typeof f.retryAfterSeconds === 'number' ? { retryAfterSeconds: f.retryAfterSeconds } : {}),
           ...(typeof f.secret === 'string' ? { secret: f.secret } : {}),
+          ...(typeof f.method === 'string' ? { method: f.method.toUpperCase() } : {}),
         });
         return send(res, 200, { faults: vault.faults });
       }
@@ -402,7 +405,9 @@ function serve(root: string, port: number, listen?: string[], throttle?: Throttl
       }
       vault.stats[write ? 'writes' : 'reads']++;
     }
-    const injected = vault.faults.find((f) => f.count > 0 && (!f.secret || f.secret === seen.secret));
+    const injected = vault.faults.find(
+      (f) => f.count > 0 && (!f.secret || f.secret === seen.secret) && (!f.method || f.method === req.method),
+    );
     if (injected) {
       injected.count--;
       const [code, message] = THROTTLE_CODES[injected.status] ?? [

@@ -1,0 +1,71 @@
+// rekey keys import: adopt a running deployment's key pair as the first version in its stores.
+import { fingerprint, parsePrivateKey, publicPemOf, storeKeyPair } from '../../activities/library';
+import { keyGroupMembers, secretNamesOf } from '../../config/key-groups';
+import { storeRegistry } from '../../worker/worker';
+import { CliError } from '../cli-error';
+import { type Command, loadCliConfig, type Options, parse, readLocal } from './common';
+
+const OPTIONS = {
+  env: { type: 'string' },
+  'private-key': { type: 'string' },
+} satisfies Options;
+
+async function importKeys(args: string[]): Promise<number> {
+  const { values } = parse(args, OPTIONS);
+  const env = values.env;
+  const file = values['private-key'];
+  if (!env || !file) throw new CliError('keys import needs --env E and --private-key FILE');
+  const config = loadCliConfig(values.config);
+  if (!config.environments[env])
+    throw new CliError(
+      `unknown environment "${env}"; configured: ${Object.keys(config.environments).join(', ')}`,
+    );
+  const privatePem = readLocal(file, 'private key');
+  parsePrivateKey(privatePem, file);
+  const publicPem = publicPemOf(privatePem);
+  const fp = fingerprint(publicPem);
+  const store = storeRegistry(config);
+  // A key group holds one pair: every store of the group gets it, and none may hold one yet.
+  const members = keyGroupMembers(config, [env]);
+  const targets = members.map((e) => ({
+    env: e,
+    storeName: config.environments[e]?.store as string,
+    names: secretNamesOf(config, e),
+  }));
+  for (const t of targets) {
+    const s = store(t.storeName);
+    for (const name of [t.names.privateKey, t.names.publicKey])
+      if ((await s.listVersions(name)).length > 0)
+        throw new CliError(
+          `${t.env}: store ${t.storeName} already holds ${name}: import only adopts a pair into empty stores (rotate to replace a key); nothing was changed`,
+        );
+  }
+  const runId = `import-${new Date().toISOString()}`;
+  const done = new Set<string>();
+  for (const t of targets) {
+    const key = `${t.storeName}/${t.names.privateKey}`;
+    if (done.has(key)) continue;
+    done.add(key);
+    await storeKeyPair(store(t.storeName), t.names, { privatePem, publicPem, fingerprint: fp }, runId);
+    console.log(
+      `${t.env}: stored in ${t.storeName} as the first versions of ${t.names.privateKey} / ${t.names.publicKey}`,
+    );
+  }
+  console.log(`imported ${fp.slice(0, 16)} for ${members.join(', ')}; check with: rekey verify`);
+  return 0;
+}
+
+export const importCommand: Command = {
+  usage: `rekey keys import --env E --private-key FILE [--config F]
+
+Adopts a running deployment: stores the key pair of FILE (an EC P-256 private key in PEM; the
+public half is derived) as the first versions of the key secrets in the stores of E and of every
+environment in its key group. Refused, with nothing changed, when any of those stores already
+holds a version: import never replaces a key (rotate does). Runs here with this machine's store
+credentials; no Temporal needed. The host's key files are not touched.
+
+Example:
+  rekey keys import --env prod --private-key ./.generated/spacetimedb-keys/id_ecdsa`,
+  options: OPTIONS,
+  run: importKeys,
+};
