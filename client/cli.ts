@@ -138,6 +138,8 @@ const COMMANDS: Record<string, Entry> = {
 };
 
 const FOOTER = `--config F, where a command takes it: default ./rekey.yaml, or $REKEY_CONFIG. -h, --help.
+The SpacetimeDB guide's tool flags run as \`rekey rotate\` flags (--dry-run --yes --verify-only
+--resign-token-only --publisher-cli-toml-path --private-key-path): see rekey rotate --help.
 Temporal connection: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
 TEMPORAL_TLS_* or a temporal.toml profile. REKEY_TASK_QUEUE overrides the task queue ("rekey").
 Exit codes: 0 done, 1 the run failed, 2 bad usage or input, or a run refused before any change.`;

@@ -221,6 +221,62 @@ describe('rekey CLI', () => {
     assert.match(again.stdout, /the token's signature is not checked \(pass --old-public-key/);
   });
 
+  it("the guide's tool flags: --resign-token-only with its paths re-signs; --verify-only is verify", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-guide-flags-'));
+    const oldKey = generateKeyPair();
+    const newKey = generateKeyPair();
+    const toml = join(dir, 'cli.toml');
+    const keyFile = join(dir, 'id_ecdsa');
+    const before = await publisherToken(oldKey.privatePem, 'publisher-local');
+    writeFileSync(toml, `spacetimedb_token = "${before}"\n`, { mode: 0o600 });
+    writeFileSync(keyFile, newKey.privatePem, { mode: 0o600 });
+    const res = rekey(
+      'rotate',
+      '--resign-token-only',
+      '--publisher-cli-toml-path',
+      toml,
+      '--private-key-path',
+      keyFile,
+    );
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stdout, /re-signed/);
+    const after = readTokenFromToml(readFileSync(toml, 'utf8'), 'spacetimedb_token', toml);
+    assert.deepEqual(tokenIdentity(after), tokenIdentity(before));
+    assert.equal(await signedBy(after, newKey.privatePem), true);
+    const noKey = rekey('rotate', '--resign-token-only', '--publisher-cli-toml-path', toml);
+    assert.equal(noKey.status, 2);
+    assert.match(noKey.stderr, /--resign-token-only needs --private-key-path/);
+    const stray = rekey(
+      'rotate',
+      '--env',
+      'prod',
+      '--private-key-path',
+      keyFile,
+      '--config',
+      configWithoutApprovals(),
+    );
+    assert.equal(stray.status, 2);
+    assert.match(stray.stderr, /go with --resign-token-only/);
+    // --verify-only is `rekey verify`: a local environment with an empty file store.
+    const config = join(dir, 'rekey.yaml');
+    writeFileSync(
+      config,
+      stringify({
+        keyGroups: { local: ['local'] },
+        stores: { files: { type: 'file', dir: join(dir, 'secrets') } },
+        hosts: { here: { type: 'local', appDir: dir, dataDir: join(dir, 'data') } },
+        services: { app: { driver: 'compose' } },
+        environments: { local: { store: 'files', host: 'here', service: 'app' } },
+      }),
+    );
+    const verify = rekey('verify', '--config', config);
+    const verifyOnly = rekey('rotate', '--verify-only', '--config', config);
+    assert.equal(verify.status, 1, verify.stdout + verify.stderr);
+    assert.equal(verifyOnly.status, verify.status);
+    assert.equal(verifyOnly.stdout, verify.stdout);
+    assert.match(verifyOnly.stdout, /problem: local: no key pair in its store/);
+  });
+
   it('resign-token rejects bad input with one clear error and leaves the file alone', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rekey-resign-'));
     const key = generateKeyPair();

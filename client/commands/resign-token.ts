@@ -7,14 +7,17 @@ import { type Command, type Options, parse, readLocal } from './common';
 const OPTIONS = {
   'cli-toml': { type: 'string' },
   'private-key': { type: 'string' },
+  // The guide's names for the same two.
+  'publisher-cli-toml-path': { type: 'string' },
+  'private-key-path': { type: 'string' },
   'old-public-key': { type: 'string' },
   field: { type: 'string', default: 'spacetimedb_token' },
 } satisfies Options;
 
 async function resignToken(args: string[]): Promise<number> {
   const { values } = parse(args, OPTIONS);
-  const tomlPath = values['cli-toml'];
-  const keyPath = values['private-key'];
+  const tomlPath = values['cli-toml'] ?? values['publisher-cli-toml-path'];
+  const keyPath = values['private-key'] ?? values['private-key-path'];
   if (!tomlPath || !keyPath) throw new CliError('resign-token needs --cli-toml P and --private-key P');
   const text = readLocal(tomlPath, 'cli.toml');
   const privatePem = readLocal(keyPath, 'private key');
@@ -41,7 +44,8 @@ export const command: Command = {
 Re-signs the publisher token in a cli.toml with a private key, keeping its identity (iss, sub,
 aud, hex_identity); local, no Temporal needed. Use it on a destination after copying data from
 another environment. --old-public-key: the key that signed the token (the source's); a token it
-did not sign is refused. Without it nothing is checked.`,
+did not sign is refused. Without it nothing is checked. --publisher-cli-toml-path and
+--private-key-path (the guide's names) are accepted for --cli-toml and --private-key.`,
   options: OPTIONS,
   run: resignToken,
 };

@@ -9,19 +9,41 @@ const OPTIONS = {
   env: { type: 'string', multiple: true },
   'clean-slate': { type: 'boolean', default: false },
   'no-preserve-token': { type: 'boolean', default: false },
+  // The guide's tool's flags (spacetimedb-tooling.ts), so automation written for it runs here.
+  'verify-only': { type: 'boolean', default: false },
+  'resign-token-only': { type: 'boolean', default: false },
+  'publisher-cli-toml-path': { type: 'string' },
+  'private-key-path': { type: 'string' },
+  'preserve-publisher-token-env': { type: 'string', multiple: true },
+  'no-preserve-publisher-token': { type: 'boolean', default: false },
   'no-sync-mounted-keys': { type: 'boolean', default: false },
 } satisfies Options;
 
 async function rotate(args: string[]): Promise<number> {
   const { values } = parse(args, OPTIONS);
-  if (!values.env?.length) throw new CliError('rotate needs at least one --env');
+  const config_ = values.config ? ['--config', values.config] : [];
+  // The guide's modes: --verify-only is `rekey verify`, --resign-token-only is `rekey resign-token`.
+  if (values['verify-only']) return (await import('./verify')).command.run(config_);
+  if (values['resign-token-only']) {
+    const toml = values['publisher-cli-toml-path'] ?? './data/.config/spacetime/cli.toml';
+    const key = values['private-key-path'];
+    if (!key) throw new CliError('--resign-token-only needs --private-key-path P (the key to sign with)');
+    return (await import('./resign-token')).command.run(['--cli-toml', toml, '--private-key', key]);
+  }
+  if (values['publisher-cli-toml-path'] || values['private-key-path'])
+    throw new CliError(
+      '--publisher-cli-toml-path and --private-key-path go with --resign-token-only; a rotation uses paths.cliToml and the stores',
+    );
+  values.env = [...(values.env ?? []), ...(values['preserve-publisher-token-env'] ?? [])];
+  if (!values.env.length) throw new CliError('rotate needs at least one --env');
   const config = loadCliConfig(values.config);
   const environments = expandToKeyGroups(config, values.env);
   const added = environments.filter((e) => !values.env?.includes(e));
   if (added.length > 0) console.log(`also rotating (same key group): ${added.join(', ')}`);
   const gated = environments.some((e) => config.approvals.requiredFor.includes(e));
   const dryRun = values['dry-run'];
-  const cleanSlate = values['clean-slate'] || values['no-preserve-token'];
+  const cleanSlate =
+    values['clean-slate'] || values['no-preserve-token'] || values['no-preserve-publisher-token'];
   // A new owner identity cannot be undone by a rollback of keys: asked for by name, every time.
   if (cleanSlate && !dryRun && !values.yes) {
     throw new CliError(
@@ -79,6 +101,10 @@ by an OIDC provider (iss an https URL) is not the server's to re-sign: it is lef
   --no-sync-mounted-keys   only the stores and the token; no key files, no restart
   --as NAME, --key FILE    who starts it, signed (required where approvals.separateFromStarter)
   --wait                   wait for the result and print it
+
+The guide's tool's flags are accepted where they mean the same: --preserve-publisher-token-env E
+(--env E), --no-preserve-publisher-token (--clean-slate), --verify-only (rekey verify),
+--resign-token-only --publisher-cli-toml-path P --private-key-path K (rekey resign-token).
 
 Examples:
   rekey rotate --env prod --dry-run
