@@ -12,7 +12,7 @@ import { heartbeating } from './heartbeat';
 import { dataDirProblems, type HostPaths, hopProblem, shrinkProblem, within } from './hop-checks';
 import { type ExecOptions, type Host, resolveOnHost, withHost } from './hosts';
 import { followRsync, parseItemized, parseStats, type SyncStats } from './rsync-output';
-import { createServiceDriver, durationMs } from './service';
+import { createServiceDriver, durationMs, serviceProblems } from './service';
 import { shellQuote } from './shell';
 import { readTokenFromToml, resignCliToml, type TokenIdentity, withToken } from './tokens';
 import { exclusive } from './transfer-lock';
@@ -197,6 +197,10 @@ export function createPromotionActivities(deps: { config: Config }) {
         const problems = dataDirProblems(s, d, sourcePaths, await hostPaths(h, d.hostName));
         if (problems.length > 0)
           throw fail(FailureType.BadInput, `${problems.join('; ')}; nothing was changed`);
+        const svc = config.services[config.environments[input.to]?.service ?? ''];
+        const serviceIssues = svc ? await serviceProblems(h, svc) : [];
+        if (serviceIssues.length > 0)
+          throw fail(FailureType.BadInput, `${input.to}: ${serviceIssues.join('; ')}; nothing was changed`);
         await run(h, `mkdir -p ${shellQuote(h.dataDir)}`, `host ${d.hostName}: mkdir`);
         const out = (
           await run(

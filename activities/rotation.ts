@@ -16,7 +16,7 @@ import {
   type SecretVersionInfo,
   storeKeyPair,
 } from './secret-store';
-import { createServiceDriver, durationMs, restartAndCheck } from './service';
+import { createServiceDriver, durationMs, restartAndCheck, serviceProblems } from './service';
 import { shellQuote } from './shell';
 import {
   isExternalIssuer,
@@ -177,6 +177,10 @@ export function createRotationActivities(deps: RotationDeps) {
           const e = envConfig(env);
           const current = await currentPair(env);
           const { fp, token, tokenExternal } = await onHost(env, async (h) => {
+            // What the run will start must be there before anything is written.
+            const problems = await serviceProblems(h, e.serviceConfig);
+            if (problems.length > 0)
+              throw fail(FailureType.BadInput, `${env}: ${problems.join('; ')}; nothing was changed`);
             const fp = await hostFingerprint(h);
             let token: TokenIdentity | null = null;
             let tokenExternal = false;

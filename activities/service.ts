@@ -187,6 +187,67 @@ export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriv
   };
 }
 
+/** The program a configured command line starts (after any VAR=value prefixes), or undefined
+ * when it starts with something the shell itself resolves (a keyword or a path that `command -v`
+ * checks as well). */
+export function programOf(command: string): string | undefined {
+  const m = /^\s*(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*([^\s;&|()<>]+)/.exec(command);
+  return m?.[1];
+}
+
+/**
+ * Read-only checks of a service before a run changes anything: for compose, `docker compose
+ * config --quiet` (the file parses, the service is there, docker answers); every program the
+ * configured commands start (the publish command's first) exists on the host. Each problem names
+ * the host and what to fix.
+ */
+export async function serviceProblems(host: Host, cfg: ServiceConfig): Promise<string[]> {
+  const problems: string[] = [];
+  const commands =
+    cfg.driver === 'compose'
+      ? { publish: cfg.publish }
+      : { start: cfg.start, stop: cfg.stop, restart: cfg.restart, logs: cfg.logs, publish: cfg.publish };
+  if (cfg.driver === 'compose') {
+    const check = `docker compose -f ${shellQuote(cfg.composeFile)} config --quiet`;
+    const res = await host.exec(check, { cwd: host.appDir, timeoutMs: 60_000 });
+    if (res.code === 127) problems.push(`host ${host.name}: docker is not installed (${check})`);
+    else if (res.code !== 0)
+      problems.push(
+        `host ${host.name}: ${check} failed (exit ${res.code}): ${lastLines(res.stderr || res.stdout, 3)}`,
+      );
+    else {
+      const listed = await host.exec(`docker compose -f ${shellQuote(cfg.composeFile)} config --services`, {
+        cwd: host.appDir,
+        timeoutMs: 60_000,
+      });
+      if (
+        listed.code === 0 &&
+        !listed.stdout
+          .split('\n')
+          .map((l) => l.trim())
+          .includes(cfg.service)
+      )
+        problems.push(`host ${host.name}: ${cfg.composeFile} has no service "${cfg.service}"`);
+    }
+  }
+  const programs = [...new Set(Object.values(commands).flatMap((c) => (c ? [programOf(c)] : [])))].filter(
+    (p): p is string => !!p,
+  );
+  if (programs.length > 0) {
+    const res = await host.exec(
+      `for p in ${programs.map(shellQuote).join(' ')}; do command -v "$p" >/dev/null 2>&1 || echo "$p"; done`,
+      { cwd: host.appDir },
+    );
+    for (const missing of res.stdout.split('\n').filter(Boolean)) {
+      const which = Object.entries(commands).find(([, c]) => c && programOf(c) === missing)?.[0];
+      problems.push(
+        `host ${host.name}: the ${which} command's program "${missing}" is not found (command -v ${missing})`,
+      );
+    }
+  }
+  return problems;
+}
+
 /**
  * Restarts the service so it loads its key files, runs the publish command (not for a keyring
  * replica, which only reloads its keys), and waits for the markers of this restart (older log

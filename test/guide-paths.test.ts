@@ -347,6 +347,54 @@ describe('guide paths: the strategies', () => {
     );
   });
 
+  it('preflight: a publish program that is not installed, or a compose file that does not parse, stops the plan before any write', async () => {
+    const doc = parse(readFileSync(t.configFile, 'utf8'));
+    doc.services.spacetimedb.publish = 'spacetime-publish-missing --yes';
+    const file = join(t.dir, 'rekey-no-publisher.yaml');
+    writeFileSync(file, stringify(doc));
+    const config = loadConfig(file);
+    const versions = (await t.store('prod').listVersions(t.config.secretNames.privateKey)).length;
+    const missing = await fx.withWorker(config, async () =>
+      failureOf(
+        (
+          await startRotation(fx.client, config, { environments: ['prod'] }, { taskQueue: fx.taskQueue })
+        ).result(),
+      ),
+    );
+    assert.equal(missing.type, 'BadInput');
+    assert.match(
+      missing.message,
+      /prod: host vm-prod: the publish command's program "spacetime-publish-missing" is not found \(command -v spacetime-publish-missing\); nothing was changed/,
+    );
+    const compose = await onHost(t, 'prod', async (h) => {
+      const f = resolveOnHost(h, '.generated/docker-compose.yaml');
+      const text = (await h.readFile(f))?.toString() ?? '';
+      await h.writeFileAtomic(f, `${text}  broken: [\n`, 0o644);
+      return { f, text };
+    });
+    try {
+      const broken = await fx.withWorker(t.config, async () =>
+        failureOf(
+          (
+            await startRotation(fx.client, t.config, { environments: ['prod'] }, { taskQueue: fx.taskQueue })
+          ).result(),
+        ),
+      );
+      assert.equal(broken.type, 'BadInput');
+      assert.match(
+        broken.message,
+        /prod: host vm-prod: docker compose -f .*config --quiet failed \(exit 15\)/,
+      );
+    } finally {
+      await onHost(t, 'prod', (h) => h.writeFileAtomic(compose.f, compose.text, 0o644));
+    }
+    assert.equal(
+      (await t.store('prod').listVersions(t.config.secretNames.privateKey)).length,
+      versions,
+      'no write',
+    );
+  });
+
   it('`rekey rotate --clean-slate` without --yes says what it costs and starts nothing', async () => {
     const cli = await rekeyAsync(['rotate', '--env', 'test', '--clean-slate', '--config', t.configFile]);
     assert.equal(cli.code, 2, cli.out);
