@@ -38,7 +38,11 @@ export function hopProblem(config: Config, from: string, to: string): string | u
   const destName = config.environments[to]?.host as string;
   const source = config.hosts[sourceName];
   const dest = config.hosts[destName];
-  if (source?.type !== 'ssh' || !source.sync)
+  if (source?.type !== 'ssh')
+    return `${from} -> ${to}: the source host ${sourceName} must be an SSH host (a local environment is not a promotion's source)`;
+  // A local destination (a workstation) pulls over the worker's own SSH key for the source.
+  if (dest?.type === 'local') return undefined;
+  if (!source.sync)
     return `${from} -> ${to}: the source host needs hosts.${sourceName}.sync (identityFile, knownHosts on it)`;
   if (dest?.type !== 'ssh') return `${from} -> ${to}: the destination host ${destName} must be an SSH host`;
   // Two host entries may name one machine: compare where they connect, not their names.

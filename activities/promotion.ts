@@ -84,35 +84,45 @@ export function createPromotionActivities(deps: { config: Config }) {
   const snapshotPath = (h: Host, runId: string) => `${h.dataDir.replace(/\/+$/, '')}.rekey-snapshot-${runId}`;
   const snapshotMark = (runId: string) => `.rekey-snapshot-${runId}`;
 
-  /** The rsync command line, run on the source host. */
+  /** The rsync command line and the host it runs on: the source pushes to an SSH destination
+   * over its own `sync` key; a local destination (a workstation) pulls from the source over the
+   * worker's SSH key for it, with the same pinned known_hosts. */
   function rsync(
     from: string,
     to: string,
     extra: string[],
-  ): { source: ReturnType<typeof env>; command: string } {
+  ): { runner: ReturnType<typeof env>; command: string } {
     const problem = hopProblem(config, from, to);
     if (problem) throw fail(FailureType.BadInput, problem);
     const source = env(from);
-    const sync = (source.host as SshHostConfig).sync as SyncConfig;
-    const d = env(to).host as SshHostConfig;
+    const dest = env(to);
+    const s = source.host as SshHostConfig;
+    const pull = dest.host.type === 'local';
+    // Who connects to whom: the destination over the source's sync key, or the source over ours.
+    const remote = pull ? s : (dest.host as SshHostConfig);
+    const key = pull ? { identityFile: s.identityFile, knownHosts: s.knownHosts } : (s.sync as SyncConfig);
     const ssh = [
       'ssh',
-      `-i ${shellQuote(sync.identityFile)}`,
-      `-o UserKnownHostsFile=${shellQuote(sync.knownHosts)}`,
+      `-i ${shellQuote(key.identityFile)}`,
+      `-o UserKnownHostsFile=${shellQuote(key.knownHosts)}`,
       '-o StrictHostKeyChecking=yes',
       '-o BatchMode=yes',
-      `-p ${d.port}`,
+      `-p ${remote.port}`,
     ].join(' ');
+    const bandwidth = s.sync?.bandwidthLimit;
     const args = [
       '-aHAX',
       '--delete',
       '--numeric-ids',
       '--timeout=60',
-      ...(sync.bandwidthLimit ? [`--bwlimit=${sync.bandwidthLimit}`] : []),
+      ...(bandwidth ? [`--bwlimit=${bandwidth}`] : []),
       ...extra,
     ];
-    const command = `rsync ${args.join(' ')} -e ${shellQuote(ssh)} ${shellQuote(`${source.host.dataDir.replace(/\/+$/, '')}/`)} ${shellQuote(`${d.user}@${d.address}:${d.dataDir.replace(/\/+$/, '')}/`)}`;
-    return { source, command };
+    const dir = (d: string) => `${d.replace(/\/+$/, '')}/`;
+    const src = pull ? `${s.user}@${s.address}:${dir(s.dataDir)}` : dir(s.dataDir);
+    const dst = pull ? dir(dest.host.dataDir) : `${remote.user}@${remote.address}:${dir(dest.host.dataDir)}`;
+    const command = `rsync ${args.join(' ')} -e ${shellQuote(ssh)} ${shellQuote(src)} ${shellQuote(dst)}`;
+    return { runner: pull ? dest : source, command };
   }
 
   /**
@@ -194,6 +204,9 @@ export function createPromotionActivities(deps: { config: Config }) {
       });
       const dest = await withHost(d.hostName, d.host, async (h) => {
         await run(h, 'rsync --version >/dev/null', `host ${d.hostName}: rsync`);
+        // A workstation pulls: the copy (and its lock) runs there.
+        if (d.host.type === 'local')
+          await run(h, 'command -v flock >/dev/null', `host ${d.hostName}: flock (util-linux)`);
         const problems = dataDirProblems(s, d, sourcePaths, await hostPaths(h, d.hostName));
         if (problems.length > 0)
           throw fail(FailureType.BadInput, `${problems.join('; ')}; nothing was changed`);
@@ -228,7 +241,7 @@ export function createPromotionActivities(deps: { config: Config }) {
     /** What the copy would do: files to add, change and delete, bytes to move, and whether it
      * would empty or mostly empty the destination. Changes nothing. */
     async planSync(input: { from: string; to: string }): Promise<SyncPlan> {
-      const { source, command } = rsync(input.from, input.to, ['--dry-run', '--itemize-changes', '--stats']);
+      const { runner, command } = rsync(input.from, input.to, ['--dry-run', '--itemize-changes', '--stats']);
       const d = env(input.to);
       const destinationFiles = await withHost(d.hostName, d.host, async (h) => {
         const out = await run(
@@ -238,7 +251,7 @@ export function createPromotionActivities(deps: { config: Config }) {
         );
         return Number(out.stdout.trim());
       });
-      const plan = await withHost(source.hostName, source.host, async (h) =>
+      const plan = await withHost(runner.hostName, runner.host, async (h) =>
         parseItemized((await run(h, command, `rsync dry run ${input.from} -> ${input.to}`)).stdout),
       );
       plan.destinationFiles = destinationFiles;
@@ -278,7 +291,7 @@ export function createPromotionActivities(deps: { config: Config }) {
     async syncData(input: { from: string; to: string; maxDelete: number | null }): Promise<CopyStats> {
       const ctx = Context.current();
       const { attempt, workflowExecution } = ctx.info;
-      const { source, command } = rsync(input.from, input.to, [
+      const { runner, command } = rsync(input.from, input.to, [
         // No option means no limit: rsync reads 0 and negative numbers as "no deletions".
         ...(input.maxDelete === null ? [] : [`--max-delete=${input.maxDelete}`]),
         '--partial-dir=.rsync-partial',
@@ -290,7 +303,7 @@ export function createPromotionActivities(deps: { config: Config }) {
         latest = { ...p, attempt };
       });
       const owner = workflowExecution?.workflowId ?? `${input.from}-${input.to}`;
-      return withHost(source.hostName, source.host, async (h) => {
+      return withHost(runner.hostName, runner.host, async (h) => {
         const res = await run(h, exclusive(input.to, owner, command), `rsync ${input.from} -> ${input.to}`, {
           onStdout: follow,
           pty: true,

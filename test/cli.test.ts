@@ -117,9 +117,9 @@ describe('rekey CLI', () => {
 
   it('refuses a promotion hop it cannot make, naming the host', () => {
     const cfg = configWithoutApprovals();
-    const local = rekey('promote', 'test', 'local', '--yes', '--config', cfg);
+    const local = rekey('promote', 'local', 'test', '--yes', '--config', cfg);
     assert.equal(local.status, 2);
-    assert.match(local.stderr, /test -> local: the destination host workstation must be an SSH host/);
+    assert.match(local.stderr, /local -> test: the source host workstation must be an SSH host/);
     const noSync = rekey('promote', 'dev', 'test', '--yes', '--config', cfg);
     assert.equal(noSync.status, 2);
     assert.match(noSync.stderr, /dev -> test: the source host needs hosts\.azvmdev\.sync/);

@@ -28,6 +28,7 @@ import { activitySteps, failureOf, rekeyAsync, type TemporalFixture, temporalFix
 import { testEnv } from './infra/env';
 import {
   buildTopology,
+  dataManifest,
   ENVS,
   type Env,
   onHost,
@@ -758,5 +759,48 @@ describe('guide paths: keys for an existing deployment, the first rotation on an
       store: (s) => t.store(ENVS.find((e) => t.config.environments[e]?.store === s) as Env),
     }).verifyKeys({ environments: ['prod'], includeHosts: true });
     assert.deepEqual(report.problems, []);
+  });
+});
+
+describe("guide paths: promotion to a local workstation (the guide's sync-from-prod)", () => {
+  let fx: TemporalFixture;
+  let t: Topology;
+  let seeded: Seeded;
+  before(async () => {
+    fx = await temporalFixture('guide-paths');
+    t = buildTopology('to-local', 3317);
+    seeded = await seed(t);
+  });
+  after(async () => {
+    await stopServices(t);
+    await fx.close();
+  });
+
+  it("prod -> local pulls over the worker's key with the same plan, snapshot and re-sign", async () => {
+    await onHost(t, 'prod', (h) => h.exec(`cd ${h.dataDir} && mkdir -p db && echo prod-row > db/table.dat`));
+    await onHost(t, 'local', (h) => h.exec(`cd ${h.dataDir} && echo local-only > scratch.txt`));
+    const [hop] = (await fx.withWorker(t.config, () =>
+      fx.client.workflow.execute(promote, {
+        taskQueue: fx.taskQueue,
+        workflowId: 'to-local/prod..local',
+        args: [{ chain: ['prod', 'local'], allowShrink: true }],
+      }),
+    )) as HopResult[];
+    assert.deepEqual(hop?.plan.deletions, ['scratch.txt'], 'the plan showed the deletion');
+    const steps = (await activitySteps(fx.client, 'to-local/prod..local/prod..local')).map((s) => s.name);
+    assert.ok(steps.includes('snapshot') && steps.includes('resignDestinationToken'), steps.join(', '));
+    assert.equal(await dataManifest(t, 'local'), await dataManifest(t, 'prod'));
+    const token = readTokenFromToml(
+      await onHost(
+        t,
+        'local',
+        async (h) => (await h.readFile(resolveOnHost(h, t.config.paths.cliToml)))?.toString() ?? '',
+      ),
+      'spacetimedb_token',
+      'local',
+    );
+    assert.deepEqual(tokenIdentity(token), tokenIdentity(seeded.tokens.prod));
+    assert.equal(await signedBy(token, seeded.pairs.shared?.privatePem ?? ''), true, "signed by local's key");
+    assert.equal((await whoami(t, 'local', token)).status, 200, "local's service accepts it");
   });
 });
