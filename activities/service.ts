@@ -74,10 +74,11 @@ export function redactValues(text: string): string {
 
 /** What a failed publish means and what to do next, for the two failures the guide names. */
 export function publishHint(text: string): string {
-  if (/InvalidSignature|\b401\b|Unauthorized/i.test(text))
-    return " (401: the server's key and the token's signature disagree: run `rekey verify`)";
-  if (/not authorized|\b403\b|Forbidden/i.test(text))
+  // 403 first: the guide's entrypoint calls a 403 "publish_unauthorized".
+  if (/not authorized|\b403\b|Forbidden|publish_unauthorized/i.test(text))
     return " (403: the token's identity does not own the database: it was re-signed with another identity, or replaced; see the README's rotation strategies)";
+  if (/InvalidSignature|\b401\b|\bUnauthorized\b/.test(text))
+    return " (401: the server's key and the token's signature disagree: run `rekey verify`)";
   return '';
 }
 

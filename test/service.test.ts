@@ -117,7 +117,10 @@ describe('service drivers', () => {
       await service.restart();
       await assert.rejects(
         service.waitForMarkers({}),
-        namedFailure('PublishFailed', /403 Forbidden: not authorized to perform action/),
+        namedFailure(
+          'PublishFailed',
+          /403 Forbidden: not authorized to perform action.*\(403: the token's identity does not own the database/,
+        ),
       );
       await host.writeFileAtomic(
         resolveOnHost(host, t.config.paths.cliToml),
