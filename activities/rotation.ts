@@ -164,7 +164,12 @@ export function createRotationActivities(deps: RotationDeps) {
     },
 
     /** Reads every store and host involved; changes nothing. */
-    async planRotation(input: { environments: string[]; preserveToken: boolean }): Promise<RotationPlan> {
+    async planRotation(input: {
+      environments: string[];
+      preserveToken: boolean;
+      /** keys install: the store's current pair goes on the host, which may have no key files. */
+      installOnly?: boolean;
+    }): Promise<RotationPlan> {
       const groups: Record<string, string[]> = {};
       for (const env of input.environments) {
         envConfig(env);
@@ -199,7 +204,10 @@ export function createRotationActivities(deps: RotationDeps) {
               token = tokenIdentity(raw, where);
               // Re-signing must not launder a token the host's own key never signed, and with no
               // key file there is nothing to tell: refused here, before anything changes.
-              const pub = await h.readFile(keyFile(h, paths.publicKeyFile));
+              let pub = await h.readFile(keyFile(h, paths.publicKeyFile));
+              // A rebuilt VM has no key files: the token must then be the store's key's.
+              if (!pub && input.installOnly && current)
+                pub = Buffer.from((await readKeyPair(deps.store(e.store), names(env))).publicPem);
               if (pub && !(await signedByAny(raw, [pub.toString()])) && isExternalIssuer(token.iss)) {
                 // OIDC-backed identity: the provider signed it; this rotation is not its concern.
                 tokenExternal = true;
@@ -273,6 +281,36 @@ export function createRotationActivities(deps: RotationDeps) {
         );
       }
       return { group: input.group, fingerprint: facts.fingerprint, kid: facts.kid, refs };
+    },
+
+    /** keys install: each group's current pair, as the stage step would have returned a new one;
+     * every store of a group must hold the same pair. Writes nothing. */
+    async currentKeys(input: { groups: Record<string, string[]> }): Promise<StagedGroup[]> {
+      const out: StagedGroup[] = [];
+      for (const [group, environments] of Object.entries(input.groups)) {
+        const refs: Record<string, PairRef> = {};
+        let facts: { fingerprint: string; kid: string } | undefined;
+        for (const env of environments) {
+          const store = deps.store(envConfig(env).store);
+          if ((await store.listVersions(names(env).privateKey)).length === 0)
+            throw fail(
+              FailureType.BadInput,
+              `${env}: store ${store.name} holds no key pair to install (rekey keys import, or rotate); nothing was changed`,
+            );
+          const pair = await readKeyPair(store, names(env));
+          assertPairMatches(pair, `${env}: current secrets in store ${store.name}`);
+          const f = await keyFacts(pair.publicPem);
+          if (facts && f.fingerprint !== facts.fingerprint)
+            throw fail(
+              FailureType.PolicyViolation,
+              `key group ${group}: its stores hold different pairs (${facts.fingerprint.slice(0, 12)}, ${env}: ${f.fingerprint.slice(0, 12)}); rotate the group to make them one; nothing was changed`,
+            );
+          facts = f;
+          refs[env] = { ...pair.ref, fingerprint: f.fingerprint };
+        }
+        if (facts) out.push({ group, fingerprint: facts.fingerprint, kid: facts.kid, refs });
+      }
+      return out;
     },
 
     /**

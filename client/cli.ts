@@ -127,6 +127,10 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'the JSON Schema of rekey.yaml',
     load: async () => (await import('./commands/config')).schema,
   },
+  'keys install': {
+    summary: "put the stores' current key pair on an environment's hosts (a rebuilt VM)",
+    load: async () => (await import('./commands/keys')).installCommand,
+  },
   'keys import': {
     summary: "adopt a running deployment's key pair as the first version in empty stores",
     load: async () => (await import('./commands/keys')).importCommand,

@@ -43,7 +43,7 @@ export function formatRotateResult(r: RotateResult): string {
     switch (o.status) {
       case 'rotated':
         lines.push(
-          `${o.env}: rotated ${short(o.fingerprintBefore)} -> ${short(o.fingerprintAfter)}` +
+          `${o.env}: ${r.installOnly ? 'installed' : 'rotated'} ${short(o.fingerprintBefore)} -> ${short(o.fingerprintAfter)}` +
             (o.identity ? `; identity kept iss=${o.identity.iss} sub=${o.identity.sub}` : ''),
         );
         break;

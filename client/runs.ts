@@ -211,11 +211,11 @@ export async function startRotation(
   const environments = expandToKeyGroups(config, input.environments);
   const args = withRequester(config, 'rotateJwtKeys', { ...raw, environments }, environments, opts.as);
   return startOnce(client, rotateJwtKeys, {
-    workflowId: rotateWorkflowId(environments),
+    workflowId: rotateWorkflowId(environments, input.installOnly),
     args: [args],
     taskQueue: opts.taskQueue,
-    what: `a rotation of ${environments.join(', ')}`,
-    summary: `${input.dryRun ? 'plan: ' : ''}rotate ${environments.join('+')} JWT keys`,
+    what: `${input.installOnly ? 'a key install on' : 'a rotation of'} ${environments.join(', ')}`,
+    summary: `${input.dryRun ? 'plan: ' : ''}${input.installOnly ? 'install the current' : 'rotate'} ${environments.join('+')} JWT keys`,
   });
 }
 

@@ -731,6 +731,40 @@ describe('guide paths: keys for an existing deployment, the first rotation on an
     assert.ok(!first.out.includes(pem.trim().split('\n')[1] ?? 'x'), 'no key in the output');
   });
 
+  it("`keys install` puts the store's pair back on a rebuilt VM: files, modes, restart, publish; no new version", async () => {
+    const names = t.config.secretNames;
+    const versions = (await t.store('test').listVersions(names.privateKey)).length;
+    assert.equal(versions, 1, 'imported by the test before');
+    // The VM was rebuilt: no key files; its publisher token came back from the old disk.
+    await onHost(t, 'test', (h) => h.exec(`rm -rf ${resolveOnHost(h, '.generated/spacetimedb-keys')}`));
+    const result = await fx.withWorker(t.config, async () =>
+      (
+        await startRotation(
+          fx.client,
+          t.config,
+          { environments: ['test'], installOnly: true },
+          { taskQueue: fx.taskQueue },
+        )
+      ).result(),
+    );
+    assert.equal(result.environments[0]?.status, 'rotated', JSON.stringify(result.environments));
+    assert.equal(result.installOnly, true);
+    assert.equal((await t.store('test').listVersions(names.privateKey)).length, versions, 'no new version');
+    const files = await onHost(t, 'test', async (h) => {
+      const dir = resolveOnHost(h, '.generated/spacetimedb-keys');
+      return {
+        priv: (await h.readFile(`${dir}/id_ecdsa`))?.toString(),
+        privMode: (await h.stat(`${dir}/id_ecdsa`))?.mode,
+        pubMode: (await h.stat(`${dir}/id_ecdsa.pub`))?.mode,
+      };
+    });
+    assert.ok(files.priv === seeded.pairs.test?.privatePem, "the store's private key is on the host");
+    assert.deepEqual([files.privMode, files.pubMode], [0o600, 0o644]);
+    assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 200, 'restarted on it, token valid');
+    const steps = (await activitySteps(fx.client, 'keys-install/test')).map((s) => s.name);
+    assert.ok(!steps.includes('stageKeyPair') && steps.includes('currentKeys'), steps.join(', '));
+  });
+
   it('the first rotation on an empty vault stores the new pair as the first version and keeps the identity', async () => {
     const names = t.config.secretNames;
     assert.deepEqual(await t.store('prod').listVersions(names.privateKey), []);

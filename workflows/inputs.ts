@@ -25,13 +25,16 @@ export const RotateInput = z.strictObject({
   preserveToken: z.boolean().default(true),
   /** Install the new key files on each host and restart the service. */
   syncMountedKeys: z.boolean().default(true),
+  /** `rekey keys install`: put the stores' current pair on the hosts (a rebuilt VM) as a
+   * rotation installs a new one (backups, restart, publish gate, rollback); no new version. */
+  installOnly: z.boolean().default(false),
   requestedBy,
 });
 export type RotateInput = z.input<typeof RotateInput>;
 export type RotateOptions = z.output<typeof RotateInput>;
 
-export function rotateWorkflowId(environments: string[]): string {
-  return `rotate-jwt/${[...new Set(environments)].sort().join('+')}`;
+export function rotateWorkflowId(environments: string[], installOnly = false): string {
+  return `${installOnly ? 'keys-install' : 'rotate-jwt'}/${[...new Set(environments)].sort().join('+')}`;
 }
 
 export const RolloverInput = z.strictObject({

@@ -59,6 +59,8 @@ export interface RotateResult {
   staged: StagedGroup[];
   environments: EnvOutcome[];
   ok: boolean;
+  /** keys install: the stores' current pair was put on the hosts. */
+  installOnly?: boolean;
 }
 
 /** What the run does with an environment's publisher token, in words. */
@@ -84,7 +86,7 @@ function planSummary(plan: RotationPlan, input: RotateOptions, cleanSlate: boole
           : e.token
             ? `, re-sign token of ${e.token.sub}`
             : '';
-      return `${e.env}: new key for group ${e.group} in ${e.store}, install on ${e.host}${token}`;
+      return `${e.env}: ${input.installOnly ? 'the current key of' : 'new key for'} group ${e.group} in ${e.store}, install on ${e.host}${token}`;
     })
     .join('; ');
 }
@@ -96,7 +98,9 @@ function gatePlan(plan: RotationPlan, input: RotateOptions, cleanSlate: boolean)
   return plan.environments
     .map(
       (e) =>
-        `${e.env}: new ES256 pair for key group ${e.group} in store ${e.store} (replacing ${short(e.current?.fingerprint)}); ` +
+        (input.installOnly
+          ? `${e.env}: the current pair ${short(e.current?.fingerprint)} of key group ${e.group} from store ${e.store} (no new version); `
+          : `${e.env}: new ES256 pair for key group ${e.group} in store ${e.store} (replacing ${short(e.current?.fingerprint)}); `) +
         (input.syncMountedKeys
           ? `key files on host ${e.host} (now ${short(e.hostFingerprint)}), service restarted; `
           : `host ${e.host} NOT changed (stores only); `) +
@@ -108,8 +112,10 @@ function gatePlan(plan: RotationPlan, input: RotateOptions, cleanSlate: boolean)
 export async function rotateJwtKeys(rawInput: RotateInput): Promise<RotateResult> {
   const input = parseInput(RotateInput, rawInput);
   const tracker = new ProgressTracker(
-    ['plan', 'approval', 'stage', 'verify'],
-    `${input.dryRun ? 'plan a rotation' : 'rotate JWT signing keys'} of ${input.environments.join(', ')}`,
+    input.installOnly ? ['plan', 'approval', 'current keys'] : ['plan', 'approval', 'stage', 'verify'],
+    input.installOnly
+      ? `${input.dryRun ? 'plan installing' : 'install'} the stores' current keys on ${input.environments.join(', ')}`
+      : `${input.dryRun ? 'plan a rotation' : 'rotate JWT signing keys'} of ${input.environments.join(', ')}`,
   );
   const gates = new Gates(tracker, { type: 'rotateJwtKeys', input: rawInput as Record<string, unknown> });
   try {
@@ -134,10 +140,16 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   // it to fail with the new key) replay as they were.
   const cleanSlate = !input.preserveToken && patched('clean-slate-clears-token');
   // Runs recorded before old keys were retired replay as they were.
-  const retireOld = !input.dryRun && input.syncMountedKeys && patched('retire-old-keys');
+  const retireOld =
+    !input.dryRun && !input.installOnly && input.syncMountedKeys && patched('retire-old-keys');
   const plan = await tracker.run(
     'plan',
-    () => rotation.planRotation({ environments: input.environments, preserveToken: input.preserveToken }),
+    () =>
+      rotation.planRotation({
+        environments: input.environments,
+        preserveToken: input.preserveToken,
+        ...(input.installOnly ? { installOnly: true } : {}),
+      }),
     (p) => planSummary(p, input, cleanSlate),
   );
   for (const e of plan.environments) tracker.set(`rotate ${e.env}`, 'pending');
@@ -155,7 +167,14 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   }
 
   await approve(tracker, gates, plan, input, cleanSlate, retireOld);
-  const staged = await stageAndVerify(tracker, plan, runId);
+  // keys install: the stores' current pair, where a rotation stages a new one.
+  const staged = input.installOnly
+    ? await tracker.run(
+        'current keys',
+        () => rotation.currentKeys({ groups: plan.groups }),
+        (s) => s.map((g) => `${g.group}: ${g.fingerprint.slice(0, 16)}`).join(', '),
+      )
+    : await stageAndVerify(tracker, plan, runId);
   // Runs recorded before a cancel waited for the host work in flight replay as they were.
   const settle = patched('settle-host-work-on-cancel');
   const outcomes = await Promise.all(
@@ -169,7 +188,14 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   if (retireOld) await retire(tracker, runId, outcomes);
   const ok = outcomes.every((o) => o.status === 'rotated');
   tracker.finish(ok ? 'completed' : 'failed');
-  return { dryRun: false, plan, staged, environments: outcomes, ok };
+  return {
+    dryRun: false,
+    plan,
+    staged,
+    environments: outcomes,
+    ok,
+    ...(input.installOnly ? { installOnly: true } : {}),
+  };
 }
 
 /** Old keys retire once an environment has passed its gates: host backups and store versions

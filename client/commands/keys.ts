@@ -1,9 +1,20 @@
 // rekey keys import: adopt a running deployment's key pair as the first version in its stores.
+// rekey keys install: put the stores' current pair on an environment's hosts (a rebuilt VM).
 import { fingerprint, parsePrivateKey, publicPemOf, storeKeyPair } from '../../activities/library';
 import { keyGroupMembers, secretNamesOf } from '../../config/key-groups';
 import { storeRegistry } from '../../worker/worker';
 import { CliError } from '../cli-error';
-import { type Command, loadCliConfig, type Options, parse, readLocal } from './common';
+import { formatRotateResult } from '../format';
+import { expandToKeyGroups, followRun, startRotation, withClient } from '../runs';
+import {
+  type Command,
+  loadCliConfig,
+  type Options,
+  parse,
+  readLocal,
+  requester,
+  START_OPTIONS,
+} from './common';
 
 const OPTIONS = {
   env: { type: 'string' },
@@ -68,4 +79,58 @@ Example:
   rekey keys import --env prod --private-key ./.generated/spacetimedb-keys/id_ecdsa`,
   options: OPTIONS,
   run: importKeys,
+};
+
+const INSTALL_OPTIONS = { ...START_OPTIONS, env: { type: 'string', multiple: true } } satisfies Options;
+
+async function installKeys(args: string[]): Promise<number> {
+  const { values } = parse(args, INSTALL_OPTIONS);
+  if (!values.env?.length) throw new CliError('keys install needs at least one --env');
+  const config = loadCliConfig(values.config);
+  const environments = expandToKeyGroups(config, values.env);
+  const gated = environments.some((e) => config.approvals.requiredFor.includes(e));
+  const dryRun = values['dry-run'];
+  if (!dryRun && !values.yes && !gated)
+    throw new CliError(
+      `keys install replaces the key files on ${environments.join(', ')} and restarts them: pass --yes, or preview with --dry-run`,
+    );
+  return withClient(
+    async (client) => {
+      const handle = await startRotation(
+        client,
+        config,
+        { environments, dryRun, installOnly: true },
+        { as: requester(values) },
+      );
+      console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
+      if (gated && !dryRun)
+        console.log(`waiting for approval: rekey approve ${handle.workflowId} --by NAME [--key FILE]`);
+      if (!values.wait && !dryRun) {
+        console.log(`follow it: rekey status ${handle.workflowId}`);
+        return 0;
+      }
+      const result = await followRun(client, handle);
+      console.log(formatRotateResult(result));
+      return result.ok ? 0 : 1;
+    },
+    { needsWorker: true, config },
+  );
+}
+
+export const installCommand: Command = {
+  usage: `rekey keys install --env E [--env E ...] [--dry-run] [--as NAME [--key FILE]] [--yes] [--wait]
+                   [--config F]
+
+Puts the stores' current key pair on the hosts of E (and of its key group), as a rotation installs
+a new one: the old files backed up, the new ones written atomically (0600/0644), the publisher
+token re-signed if another key signed it (same identity), the service restarted and its publish
+checked; a failure puts the backed-up files back. No new version is written: for a rebuilt VM, or
+a host whose files drifted from the store. A host without key files is accepted; its token must
+then be signed by the store's key. Needs --yes unless the config requires an approval.
+
+Examples:
+  rekey keys install --env test --dry-run
+  rekey keys install --env test --yes --wait`,
+  options: INSTALL_OPTIONS,
+  run: installKeys,
 };
