@@ -40,8 +40,12 @@ export function hopProblem(config: Config, from: string, to: string): string | u
   const dest = config.hosts[destName];
   if (source?.type !== 'ssh')
     return `${from} -> ${to}: the source host ${sourceName} must be an SSH host (a local environment is not a promotion's source)`;
-  // A local destination (a workstation) pulls over the worker's own SSH key for the source.
-  if (dest?.type === 'local') return undefined;
+  // A local destination (a workstation) pulls over the worker's own SSH key for the source. Its
+  // paths must not depend on the directory the worker was started in.
+  if (dest?.type === 'local')
+    return posix.isAbsolute(dest.dataDir)
+      ? undefined
+      : `${from} -> ${to}: hosts.${destName}.dataDir (${dest.dataDir}) must be an absolute path for a promotion into it`;
   if (!source.sync)
     return `${from} -> ${to}: the source host needs hosts.${sourceName}.sync (identityFile, knownHosts on it)`;
   if (dest?.type !== 'ssh') return `${from} -> ${to}: the destination host ${destName} must be an SSH host`;
@@ -63,6 +67,9 @@ export interface HostPaths {
   home: string;
   /** /etc/machine-id: two host entries (other names, addresses or ports) may be one machine. */
   machine: string;
+  /** Whether the data dir is a mount point (another device than its parent): its snapshot, beside
+   * it on the parent's filesystem, could not be moved back in place. */
+  mountPoint?: boolean;
 }
 
 /** An environment of a hop, resolved in config: its host entry and that entry's name. */
@@ -86,6 +93,10 @@ export function dataDirProblems(source: HopEnd, dest: HopEnd, s: HostPaths, d: H
       );
   }
   const where = `${dest.name}: data dir ${dest.host.dataDir} on host ${dest.hostName} (${d.data})`;
+  if (d.mountPoint)
+    problems.push(
+      `${where} is a mount point: its snapshot beside it would be on another filesystem and could not be moved back; set dataDir to a directory inside the mounted volume`,
+    );
   const unsafe = d.data ? unsafeDirReason(d.data) : 'is the root directory';
   if (unsafe) problems.push(`${where} ${unsafe}`);
   else {

@@ -136,9 +136,10 @@ async function composeProblems(h: Host, c: KeyFileCheck): Promise<string[]> {
   const path = resolveOnHost(h, c.service.composeFile);
   const text = await h.readFile(path);
   if (!text) return [`no compose file at ${path}`];
-  let doc: { services?: Record<string, { volumes?: unknown[]; command?: unknown }> };
+  let doc: { services?: Record<string, { volumes?: unknown[]; command?: unknown; entrypoint?: unknown }> };
   try {
-    doc = parseYaml(text.toString()) ?? {};
+    // `<<: *anchor` merge keys resolved, as compose resolves them.
+    doc = parseYaml(text.toString(), { merge: true }) ?? {};
   } catch (err) {
     return [`${path}: not valid YAML (${messageOf(err).split('\n')[0]})`];
   }
@@ -171,11 +172,11 @@ async function composeProblems(h: Host, c: KeyFileCheck): Promise<string[]> {
     if (!bind.readOnly)
       problems.push(`${path}: the key dir is mounted at ${target} read-write; mount it :ro`);
   }
-  const args = Array.isArray(svc.command)
-    ? svc.command.map(String)
-    : typeof svc.command === 'string'
-      ? svc.command.split(/\s+/)
-      : [];
+  const words = (v: unknown) =>
+    Array.isArray(v) ? v.map(String) : typeof v === 'string' ? v.split(/\s+/) : [];
+  const args = [...words(svc.entrypoint), ...words(svc.command)];
+  // Flags passed by a script the entrypoint runs cannot be seen here: only what is written is judged.
+  if (!args.some((a) => a.startsWith('--jwt-'))) return problems;
   for (const [flag, fileName] of [
     ['--jwt-priv-key-path', c.paths.privateKeyFile],
     ['--jwt-pub-key-path', c.paths.publicKeyFile],

@@ -5,7 +5,7 @@
 export { addCodecKey, codecKeyringOf } from './codec-keyring';
 export { hopProblem } from './hop-checks';
 export { openHost, withHost } from './hosts';
-export { fingerprint, generateKeyPair, parsePrivateKey, publicPemOf } from './keys';
+export { fingerprint, generateKeyPair, normalizePem, parsePrivateKey, publicPemOf } from './keys';
 export { writeFileAtomicSync } from './local-files';
 export { createRotationActivities, type VerifyReport } from './rotation';
 export { createSecretStore, storeKeyPair } from './secret-store';

@@ -14,7 +14,16 @@ import { type ExecOptions, type Host, resolveOnHost, withHost } from './hosts';
 import { followRsync, parseItemized, parseStats, type SyncStats } from './rsync-output';
 import { createServiceDriver, durationMs, serviceProblems } from './service';
 import { shellQuote } from './shell';
-import { readTokenFromToml, resignCliToml, type TokenIdentity, withToken } from './tokens';
+import {
+  isExternalIssuer,
+  readTokenFromToml,
+  refuseExpired,
+  resignCliToml,
+  signedByAny,
+  type TokenIdentity,
+  tokenIdentity,
+  withToken,
+} from './tokens';
 import { exclusive } from './transfer-lock';
 
 export interface SyncPlan {
@@ -65,6 +74,9 @@ async function reflinks(h: Host, hostName: string): Promise<boolean> {
   throw new Error(`host ${hostName}: reflink probe: exit ${res.code}: ${res.stderr.trim()}`);
 }
 
+/** Saved in place of a token file that did not exist (restored by removing the file). */
+const ABSENT = '# rekey: no cli.toml here before the hop\n';
+
 /** What one copy did: rsync's --stats, the attempt that made it, whether source files vanished
  * while it ran (a live source). */
 export type CopyStats = SyncStats & { attempt: number; vanished?: boolean };
@@ -83,6 +95,8 @@ export function createPromotionActivities(deps: { config: Config }) {
 
   const snapshotPath = (h: Host, runId: string) => `${h.dataDir.replace(/\/+$/, '')}.rekey-snapshot-${runId}`;
   const snapshotMark = (runId: string) => `.rekey-snapshot-${runId}`;
+  /** Where a hop saves the destination's token file before carrying another into it. */
+  const tokenBackupPath = (h: Host, runId: string) => `${h.dataDir.replace(/\/+$/, '')}.rekey-token-${runId}`;
 
   /** The rsync command line and the host it runs on: the source pushes to an SSH destination
    * over its own `sync` key; a local destination (a workstation) pulls from the source over the
@@ -170,6 +184,7 @@ export function createPromotionActivities(deps: { config: Config }) {
           `printf "app=%s\\n" "$(readlink -m -- ${shellQuote(h.appDir)})"`,
           'printf "home=%s\\n" "$(readlink -m -- "$HOME")"',
           'printf "machine=%s\\n" "$(cat /etc/machine-id 2>/dev/null)"',
+          'if [ -d "$d" ] && [ "$(stat -c %d -- "$d")" != "$(stat -c %d -- "$d/..")" ]; then echo mount=yes; fi',
         ].join('\n'),
         `host ${hostName}: real paths`,
       )
@@ -181,7 +196,54 @@ export function createPromotionActivities(deps: { config: Config }) {
       app: field('app') ?? '',
       home: field('home') ?? '',
       machine: field('machine') ?? '',
+      mountPoint: field('mount') === 'yes',
     };
+  }
+
+  /** Whether the copy itself brings the publisher token: both hosts keep cli.toml inside their
+   * data dirs, at the same place. */
+  async function tokenTravelsWithData(
+    s: ReturnType<typeof env>,
+    d: ReturnType<typeof env>,
+  ): Promise<boolean> {
+    const rel = async (e: ReturnType<typeof env>) =>
+      withHost(e.hostName, e.host, async (h) => {
+        const data = posix.normalize(h.dataDir).replace(/\/+$/, '');
+        const toml = posix.normalize(resolveOnHost(h, config.paths.cliToml));
+        return within(toml, data) ? posix.relative(data, toml) : null;
+      });
+    const [a, b] = [await rel(s), await rel(d)];
+    return a !== null && a === b;
+  }
+
+  /** The source's publisher token and the key that should have signed it, checked: present, not
+   * expired, signed by the source's key or issued by an OIDC provider (carried as it is). */
+  async function sourceToken(s: ReturnType<typeof env>, copied: boolean) {
+    return withHost(s.hostName, s.host, async (h) => {
+      const tomlPath = resolveOnHost(h, config.paths.cliToml);
+      const where = `${s.name}: ${tomlPath}`;
+      const text = await h.readFile(tomlPath);
+      if (!text)
+        throw fail(
+          FailureType.BadInput,
+          `${where}: missing: ${copied ? 'the copy would bring' : 'there is'} no publisher token for the destination`,
+        );
+      const token = readTokenFromToml(text.toString(), config.paths.tokenField, where);
+      const id = tokenIdentity(token, where);
+      const pub = await h.readFile(
+        resolveOnHost(h, posix.join(config.paths.keyDir, config.paths.publicKeyFile)),
+      );
+      const key = pub?.toString() ?? null;
+      const signed = key !== null && (await signedByAny(token, [key]));
+      const external = !signed && isExternalIssuer(id.iss);
+      if (!signed && !external)
+        throw fail(
+          FailureType.BadInput,
+          `${where}: the token is not signed by ${s.name}'s key${key ? '' : ' (it has no public key file)'}, nor issued by an OIDC provider; refusing to re-sign it for the destination`,
+        );
+      if (!external) refuseExpired(token, where);
+      return { token, key, external };
+    });
   }
 
   return {
@@ -227,6 +289,8 @@ export function createPromotionActivities(deps: { config: Config }) {
           .map(Number);
         return { bytes: out[0] ?? 0, free: out[1] ?? 0, reflink: await reflinks(h, d.hostName) };
       });
+      // The token the hop will re-sign is checked now, not after the copy.
+      await sourceToken(s, await tokenTravelsWithData(s, d));
       const snapshot: SnapshotPlan = { method: dest.reflink ? 'reflink' : 'copy', bytes: dest.bytes };
       const needed = Math.ceil(sourceBytes * 1.1) + (snapshot.method === 'copy' ? dest.bytes : 0);
       if (dest.free < needed) {
@@ -274,7 +338,7 @@ export function createPromotionActivities(deps: { config: Config }) {
         // A retry after a lost attempt starts the copy again rather than adding to its leftovers.
         await run(
           h,
-          `[ -e ${snap} ] || { rm -rf ${tmp} && cp -a --reflink=auto ${data}/. ${tmp} && touch -r ${data} ${mark} && touch -m -r ${data} ${tmp} && mv ${tmp} ${snap}; }`,
+          `[ -e ${snap} ] || { rm -rf ${tmp} && { cp -a --reflink=auto ${data}/. ${tmp} || { rc=$?; rm -rf ${tmp}; exit $rc; }; } && touch -r ${data} ${mark} && touch -m -r ${data} ${tmp} && mv ${tmp} ${snap}; }`,
           `host ${d.hostName}: snapshot`,
           { pty: true },
         );
@@ -316,59 +380,47 @@ export function createPromotionActivities(deps: { config: Config }) {
 
     /** Re-signs the publisher token the destination will publish with (its paths.cliToml) with
      * the destination's own private key, keeping the source's identity: the copied database's
-     * owner. A token inside the data dir came with the copy; one outside it (the guide's default
-     * ./data/.config/spacetime/cli.toml beside a data dir elsewhere) is carried from the source:
-     * its token is put into the destination's file, whose other settings stay. */
+     * owner. A token file both hosts keep at the same place inside their data dirs came with the
+     * copy; otherwise (the guide's default ./data/.config/spacetime/cli.toml beside a data dir
+     * elsewhere) the source's token is carried: put into the destination's file, whose other
+     * settings stay, after that file is saved beside the snapshot for a restore. A token from an
+     * OIDC provider is carried unchanged: no server key signed it. */
     async resignDestinationToken(input: {
       from: string;
       to: string;
+      runId?: string;
     }): Promise<{ before: TokenIdentity; after: TokenIdentity; carried?: boolean }> {
       const d = env(input.to);
       const s = env(input.from);
       const field = config.paths.tokenField;
-      // The token must carry the source's signature: re-signing is not a signing oracle.
-      const source = await withHost(s.hostName, s.host, async (h) => {
-        const key = await h.readFile(
-          resolveOnHost(h, posix.join(config.paths.keyDir, config.paths.publicKeyFile)),
-        );
-        const tomlPath = resolveOnHost(h, config.paths.cliToml);
-        const copied = within(posix.normalize(tomlPath), posix.normalize(h.dataDir).replace(/\/+$/, ''));
-        const text = copied ? null : await h.readFile(tomlPath);
-        if (!copied && !text)
-          throw fail(
-            FailureType.BadInput,
-            `${input.from}: no ${tomlPath}: no publisher token to carry to ${input.to}`,
-          );
-        return { key, tomlPath, text };
-      });
+      const copied = await tokenTravelsWithData(s, d);
+      const source = await sourceToken(s, copied);
       return withHost(d.hostName, d.host, async (h) => {
         const keyPath = resolveOnHost(h, posix.join(config.paths.keyDir, config.paths.privateKeyFile));
         const key = await h.readFile(keyPath);
         if (!key) throw fail(FailureType.BadInput, `${input.to}: no private key at ${keyPath}`);
         const tomlPath = resolveOnHost(h, config.paths.cliToml);
+        const where = `${input.to}: ${tomlPath}`;
         const own = await h.readFile(tomlPath);
-        let text: string;
-        if (source.text === null) {
-          if (!own) throw fail(FailureType.BadInput, `${input.to}: no ${tomlPath} after the copy`);
-          text = own.toString();
-        } else {
-          const token = readTokenFromToml(
-            source.text.toString('utf8'),
-            field,
-            `${input.from}: ${source.tomlPath}`,
-          );
-          text = withToken(own?.toString() ?? '', field, token, `${input.to}: ${tomlPath}`);
+        if (copied && !own) throw fail(FailureType.BadInput, `${input.to}: no ${tomlPath} after the copy`);
+        if (!copied && input.runId) {
+          // The destination's own token lives outside what the snapshot restores: saved first.
+          const saved = tokenBackupPath(h, input.runId);
+          if (!(await h.stat(saved))) await h.writeFileAtomic(saved, own ?? ABSENT, 0o600);
         }
-        const r = await resignCliToml(
-          text,
-          key.toString(),
-          field,
-          `${input.to}: ${tomlPath}`,
-          source.key ? [source.key.toString()] : [],
-        );
+        const text = copied
+          ? (own as Buffer).toString()
+          : withToken(own?.toString() ?? '', field, source.token, where);
+        if (source.external) {
+          if (text !== own?.toString())
+            await h.writeFileAtomic(tomlPath, text, (await h.stat(tomlPath))?.mode ?? 0o600);
+          const id = tokenIdentity(source.token, where);
+          return { before: id, after: id, ...(copied ? {} : { carried: true }) };
+        }
+        const r = await resignCliToml(text, key.toString(), field, where, source.key ? [source.key] : []);
         if (r.text !== own?.toString())
           await h.writeFileAtomic(tomlPath, r.text, (await h.stat(tomlPath))?.mode ?? 0o600);
-        return { before: r.before, after: r.after, ...(source.text === null ? {} : { carried: true }) };
+        return { before: r.before, after: r.after, ...(copied ? {} : { carried: true }) };
       });
     },
 
@@ -394,7 +446,17 @@ export function createPromotionActivities(deps: { config: Config }) {
           `host ${d.hostName}: restore`,
           { pty: true },
         );
-        return { restored: /restored|moved/.test(res.stdout) };
+        const restored = /restored|moved/.test(res.stdout);
+        // A carried token was written outside the data dir: its saved original goes back too.
+        const saved = tokenBackupPath(h, input.runId);
+        const original = await h.readFile(saved);
+        if (restored && original) {
+          const tomlPath = resolveOnHost(h, config.paths.cliToml);
+          if (original.toString() === ABSENT) await h.remove(tomlPath);
+          else await h.writeFileAtomic(tomlPath, original, (await h.stat(tomlPath))?.mode ?? 0o600);
+          await h.remove(saved);
+        }
+        return { restored };
       });
     },
 
@@ -402,9 +464,14 @@ export function createPromotionActivities(deps: { config: Config }) {
     async dropSnapshot(input: { to: string; runId: string }) {
       const d = env(input.to);
       await withHost(d.hostName, d.host, (h) =>
-        run(h, `rm -rf ${shellQuote(snapshotPath(h, input.runId))}`, `host ${d.hostName}: drop snapshot`, {
-          pty: true,
-        }),
+        run(
+          h,
+          `rm -rf ${shellQuote(snapshotPath(h, input.runId))} ${shellQuote(tokenBackupPath(h, input.runId))}`,
+          `host ${d.hostName}: drop snapshot`,
+          {
+            pty: true,
+          },
+        ),
       );
     },
 

@@ -441,12 +441,17 @@ export function createRotationActivities(deps: RotationDeps) {
       return onHost(input.env, async (h) => {
         const path = cliToml(h);
         const text = await h.readFile(path);
-        if (!text) return { cleared: null };
+        // Saved either way: the next publish writes a new token, which a rollback must take away.
+        const backup = backupFile(h, input.runId, 'cli.toml');
+        const absent = backupFile(h, input.runId, 'cli.toml.absent');
+        if (!text) {
+          if (!(await h.stat(absent))) await h.writeFileAtomic(absent, '', 0o600);
+          return { cleared: null };
+        }
+        if (!(await h.stat(backup))) await h.writeFileAtomic(backup, text, 0o600);
         const where = `${input.env}: ${path}`;
         const raw = readTokenFromToml(text.toString(), paths.tokenField, where, true);
         if (!raw) return { cleared: null };
-        const backup = resolveOnHost(h, posix.join(BACKUP_DIR, input.runId, 'cli.toml'));
-        if (!(await h.stat(backup))) await h.writeFileAtomic(backup, text, 0o600);
         await h.writeFileAtomic(
           path,
           withoutToken(text.toString(), paths.tokenField),
@@ -460,17 +465,29 @@ export function createRotationActivities(deps: RotationDeps) {
      * `retention.backups` runs are removed (old private keys do not stay on the host forever), and
      * the store's key versions beyond the newest `retention.versions` are disabled (never purged;
      * stores that cannot disable keep them, said in the result). Idempotent. */
-    async retireOldKeys(input: { env: string; runId: string }) {
+    async retireOldKeys(input: {
+      env: string;
+      runId: string;
+      retention?: { backups: number; versions: number };
+    }) {
       const e = envConfig(input.env);
-      const keep = config.retention;
+      // What the approved plan showed, not config read again.
+      const keep = input.retention ?? config.retention;
       const removed = await onHost(input.env, async (h) => {
         const dir = resolveOnHost(h, BACKUP_DIR);
-        // Newest first by mtime; this run's own backup is always kept.
+        // Run directories only (run ids: letters, digits, dashes), newest first by mtime; this
+        // run's own backup is always kept.
         const res = await h.exec(
-          `[ -d ${shellQuote(dir)} ] || exit 0; cd ${shellQuote(dir)} && ls -1t --indicator-style=none`,
+          `[ -d ${shellQuote(dir)} ] || exit 0; find ${shellQuote(dir)} -mindepth 1 -maxdepth 1 -type d -printf '%T@ %f\\n'`,
         );
         if (res.code !== 0) throw new Error(`${input.env}: cannot list ${dir}: ${res.stderr.trim()}`);
-        const runs = res.stdout.split('\n').filter((r) => r && r !== input.runId);
+        const runs = res.stdout
+          .split('\n')
+          .map((l) => /^(\d+(?:\.\d+)?) ([A-Za-z0-9][A-Za-z0-9-]*)$/.exec(l))
+          .filter((m): m is RegExpExecArray => m !== null)
+          .sort((a, b) => Number(b[1]) - Number(a[1]))
+          .map((m) => m[2] as string)
+          .filter((r) => r !== input.runId);
         const old = runs.slice(Math.max(0, keep.backups - 1));
         for (const r of old) {
           const rm = await h.exec(`rm -rf -- ${shellQuote(posix.join(dir, r))}`);
@@ -530,6 +547,12 @@ export function createRotationActivities(deps: RotationDeps) {
           [paths.publicKeyFile, keyFile(h, paths.publicKeyFile), 0o644],
           ['cli.toml', cliToml(h), 0o600],
         ] as const) {
+          // A clean slate on a host without cli.toml: the one its publish wrote goes away.
+          if (file === 'cli.toml' && (await h.stat(backupFile(h, input.runId, 'cli.toml.absent')))) {
+            await h.remove(target);
+            restored.push(file);
+            continue;
+          }
           const saved = await h.readFile(backupFile(h, input.runId, file));
           if (!saved) continue;
           await h.writeFileAtomic(target, saved, (await h.stat(target))?.mode ?? mode);

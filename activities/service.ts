@@ -67,9 +67,13 @@ export function linesAfter(before: string, after: string): string {
 /** Tokens and keys cut out of command output shown in an error: a JWT (three base64url parts,
  * the first a JSON header) and a PEM block. */
 export function redactValues(text: string): string {
-  return text
-    .replace(/eyJ[\w-]*\.[\w-]+\.[\w-]*/g, '[token]')
-    .replace(/-----BEGIN [A-Z ]+-----[\s\S]*?(-----END [A-Z ]+-----|$)/g, '[key]');
+  return (
+    text
+      .replace(/eyJ[\w-]*\.[\w-]+\.[\w-]*/g, '[token]')
+      .replace(/-----BEGIN [A-Z ]+-----[\s\S]*?(-----END [A-Z ]+-----|$)/g, '[key]')
+      // A key's body without its BEGIN line (a cut log): long base64 runs.
+      .replace(/[A-Za-z0-9+/]{40,}={0,2}/g, '[base64]')
+  );
 }
 
 /** What a failed publish means and what to do next, for the two failures the guide names. */
@@ -149,10 +153,10 @@ export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriv
         timeoutMs: durationMs(cfg.markerTimeout),
       });
       if (res.code !== 0) {
-        const output = redactValues(lastLines(`${res.stdout}\n${res.stderr}`, 8)).slice(-600);
+        const output = lastLines(redactValues(`${res.stdout}\n${res.stderr}`), 8).slice(-600);
         throw fail(
           FailureType.PublishFailed,
-          `host ${host.name}: the publish command exited ${res.code}: ${cfg.publish}: ${output || '(no output)'}${publishHint(output)}`,
+          `host ${host.name}: the publish command exited ${res.code}: ${redactValues(cfg.publish)}: ${output || '(no output)'}${publishHint(output)}`,
         );
       }
       return res;
@@ -192,8 +196,11 @@ export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriv
  * when it starts with something the shell itself resolves (a keyword or a path that `command -v`
  * checks as well). */
 export function programOf(command: string): string | undefined {
-  const m = /^\s*(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*([^\s;&|()<>]+)/.exec(command);
-  return m?.[1];
+  // VAR=value prefixes (a quoted value may hold spaces), then the first word.
+  const m = /^\s*(?:[A-Za-z_][A-Za-z0-9_]*=(?:'[^']*'|"[^"]*"|\S*)\s+)*([^\s;&|()<>]+)/.exec(command);
+  const word = m?.[1];
+  // Quotes, ~ or $ need the shell's own expansion to name the program: not checked here.
+  return word && !/['"~$`\\]/.test(word) ? word : undefined;
 }
 
 /**

@@ -230,14 +230,29 @@ describe('rekey CLI', () => {
     const before = await publisherToken(oldKey.privatePem, 'publisher-local');
     writeFileSync(toml, `spacetimedb_token = "${before}"\n`, { mode: 0o600 });
     writeFileSync(keyFile, newKey.privatePem, { mode: 0o600 });
-    const res = rekey(
+    const args = [
       'rotate',
       '--resign-token-only',
       '--publisher-cli-toml-path',
       toml,
       '--private-key-path',
       keyFile,
+    ];
+    const unconfirmed = rekey(...args);
+    assert.equal(unconfirmed.status, 2);
+    assert.match(
+      unconfirmed.stderr,
+      /--resign-token-only rewrites .*cli\.toml: pass --yes, or preview with --dry-run/,
     );
+    const preview = rekey(...args, '--dry-run');
+    assert.equal(preview.status, 0, preview.stderr);
+    assert.match(preview.stdout, /would be re-signed \(dry run: unchanged\)/);
+    assert.equal(
+      readFileSync(toml, 'utf8'),
+      `spacetimedb_token = "${before}"\n`,
+      'the dry run wrote nothing',
+    );
+    const res = rekey(...args, '--yes');
     assert.equal(res.status, 0, res.stderr);
     assert.match(res.stdout, /re-signed/);
     const after = readTokenFromToml(readFileSync(toml, 'utf8'), 'spacetimedb_token', toml);

@@ -207,7 +207,13 @@ describe('guide paths: the example config as shipped', () => {
       false,
       'the example keeps its token outside dataDir',
     );
-    await onHost(t, 'prod', (h) => h.exec(`cd ${h.dataDir} && echo prod-data > table.dat`));
+    // seed() wrote every host's files in the same second with the same sizes (the owner files
+    // too): prod's get their own mtime, or rsync's quick check would rightly skip them.
+    await onHost(t, 'prod', (h) =>
+      h.exec(
+        `cd ${h.dataDir} && echo prod-data > table.dat && find . -exec touch -h -d '2026-01-01 00:00:00' {} +`,
+      ),
+    );
     const [hop] = (await fx.withWorker(t.config, () =>
       fx.client.workflow.execute(promote, {
         taskQueue: fx.taskQueue,
@@ -621,6 +627,13 @@ describe('guide paths: old keys retire', () => {
 
   it('after three rotations: backups of the last two runs on the host, older key versions disabled', async () => {
     const runs: string[] = [];
+    const before = Object.fromEntries(
+      await Promise.all(
+        [t.config.secretNames.privateKey, t.config.secretNames.publicKey].map(
+          async (n) => [n, (await t.store('prod').listVersions(n)).length] as const,
+        ),
+      ),
+    );
     for (let i = 0; i < 3; i++) {
       const result = await fx.withWorker(t.config, async () => {
         const h = await startRotation(
@@ -643,7 +656,7 @@ describe('guide paths: old keys retire', () => {
     for (const name of [t.config.secretNames.privateKey, t.config.secretNames.publicKey]) {
       const store = t.store('prod');
       const versions = await store.listVersions(name);
-      assert.equal(versions.length, 4, 'the seed and three rotations: nothing purged');
+      assert.equal(versions.length, (before[name] ?? 0) + 3, 'three rotations more: nothing purged');
       const current = (await store.current(name))?.version;
       const enabled = versions.filter((v) => v.enabled).map((v) => v.version);
       assert.equal(enabled.length, 2, JSON.stringify(versions));
@@ -678,7 +691,9 @@ describe('guide paths: keys for an existing deployment, the first rotation on an
     seeded = await seed(base);
     // The same hosts, but secret names no store holds yet: running deployments, empty vaults.
     const doc = parse(readFileSync(base.configFile, 'utf8'));
-    doc.secretNames = { privateKey: 'first-keys-fresh-private', publicKey: 'first-keys-fresh-public' };
+    // Names no earlier run against these servers used either.
+    const fresh = `first-keys-${Date.now()}`;
+    doc.secretNames = { privateKey: `${fresh}-private`, publicKey: `${fresh}-public` };
     const configFile = join(base.dir, 'rekey-empty.yaml');
     writeFileSync(configFile, stringify(doc));
     t = { ...base, configFile, config: loadConfig(configFile) };
@@ -712,7 +727,8 @@ describe('guide paths: keys for an existing deployment, the first rotation on an
     assert.equal(first.code, 0, first.out);
     const stored = await t.store('test').get(names.publicKey);
     assert.ok(stored.value === seeded.pairs.test?.publicPem, "the host's public key is the store's");
-    const again = await rekeyAsync([
+    // The same key again (an import that stopped half way, run again): nothing new is written.
+    const same = await rekeyAsync([
       'keys',
       'import',
       '--env',
@@ -722,10 +738,31 @@ describe('guide paths: keys for an existing deployment, the first rotation on an
       '--config',
       t.configFile,
     ]);
+    assert.equal(same.code, 0, same.out);
+    assert.equal(
+      (await t.store('test').listVersions(names.privateKey)).length,
+      1,
+      'reused, not written again',
+    );
+    // Another key: refused, the store already holds one.
+    const otherFile = join(t.dir, 'other-id_ecdsa');
+    writeFileSync(otherFile, generateKeyPair().privatePem, { mode: 0o600 });
+    const again = await rekeyAsync([
+      'keys',
+      'import',
+      '--env',
+      'test',
+      '--private-key',
+      otherFile,
+      '--config',
+      t.configFile,
+    ]);
     assert.equal(again.code, 2, again.out);
     assert.match(
       again.stderr,
-      /test: store kv-test already holds first-keys-fresh-private: import only adopts a pair into empty stores/,
+      new RegExp(
+        `test: store kv-test already holds ${names.privateKey}: import only adopts a pair into empty stores`,
+      ),
     );
     assert.equal((await t.store('test').listVersions(names.privateKey)).length, 1, 'nothing written');
     assert.ok(!first.out.includes(pem.trim().split('\n')[1] ?? 'x'), 'no key in the output');
@@ -811,7 +848,11 @@ describe("guide paths: promotion to a local workstation (the guide's sync-from-p
   });
 
   it("prod -> local pulls over the worker's key with the same plan, snapshot and re-sign", async () => {
-    await onHost(t, 'prod', (h) => h.exec(`cd ${h.dataDir} && mkdir -p db && echo prod-row > db/table.dat`));
+    await onHost(t, 'prod', (h) =>
+      h.exec(
+        `cd ${h.dataDir} && mkdir -p db && echo prod-row > db/table.dat && find . -exec touch -h -d '2026-01-01 00:00:00' {} +`,
+      ),
+    );
     await onHost(t, 'local', (h) => h.exec(`cd ${h.dataDir} && echo local-only > scratch.txt`));
     const [hop] = (await fx.withWorker(t.config, () =>
       fx.client.workflow.execute(promote, {

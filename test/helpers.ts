@@ -77,7 +77,8 @@ export async function activitySteps(
     if (done) {
       const entry = byId.get(String(done.scheduledEventId));
       const data = done.result?.payloads?.[0]?.data;
-      if (entry && data) entry.result = JSON.parse(Buffer.from(data).toString());
+      // A void result is a binary/null payload with no data.
+      if (entry) entry.result = data?.length ? JSON.parse(Buffer.from(data).toString()) : null;
     }
     const failed = e.activityTaskFailedEventAttributes;
     const entry = failed && byId.get(String(failed.scheduledEventId));

@@ -216,14 +216,17 @@ class Hop {
     const plan = gate ? await this.approvedPlan(gate) : approved;
     if (!plan) throw new Error('unreachable: no plan');
     if (this.gateFirst) await this.recheck(plan);
-    await tracker.run('snapshot', () => this.changing(`snapshot ${to}'s data dir`).snapshot({ to, runId }));
+    // A full copy of a large data dir may take hours, like the copy itself.
+    await tracker.run('snapshot', () =>
+      (this.settle ? settledCopying : copying)(`snapshot ${to}'s data dir`).snapshot({ to, runId }),
+    );
     this.snapshotTaken = true;
     // The copy deletes no more than the approved plan showed (rsync exit 25 otherwise).
     const copied = await this.copy('copy', plan.delete);
     const final = this.input.consistent ? await this.finalPass() : {};
     const token = await tracker.run(
       're-sign token',
-      () => (this.settle ? settledPromotion : promotion).resignDestinationToken({ from, to }),
+      () => (this.settle ? settledPromotion : promotion).resignDestinationToken({ from, to, runId }),
       (r) =>
         `iss=${r.after.iss} sub=${r.after.sub}${r.carried ? ` (carried from ${from}: its token file is outside the data dir)` : ''}`,
     );
@@ -352,7 +355,7 @@ class Hop {
         // stopped first, so nothing it writes lands in the restored data.
         if (patched('stop-before-restore'))
           await onDataDir(`stop ${to} before the restore`).stopService({ env: to });
-        const { restored } = await onDataDir(`restore ${to}'s snapshot`).restoreSnapshot({
+        const { restored } = await copying(`restore ${to}'s snapshot`).restoreSnapshot({
           to,
           runId: this.runId,
         });

@@ -185,7 +185,7 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   if (CancellationScope.current().consideredCancelled) {
     throw new CancelledFailure(`cancelled; ${outcomes.map((o) => `${o.env}: ${o.status}`).join(', ')}`);
   }
-  if (retireOld) await retire(tracker, runId, outcomes);
+  if (retireOld) await retire(tracker, runId, outcomes, plan.retention);
   const ok = outcomes.every((o) => o.status === 'rotated');
   tracker.finish(ok ? 'completed' : 'failed');
   return {
@@ -200,7 +200,12 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
 
 /** Old keys retire once an environment has passed its gates: host backups and store versions
  * beyond the configured retention. A failure here is reported, not a failed rotation. */
-async function retire(tracker: ProgressTracker, runId: string, outcomes: EnvOutcome[]): Promise<void> {
+async function retire(
+  tracker: ProgressTracker,
+  runId: string,
+  outcomes: EnvOutcome[],
+  retention: RotationPlan['retention'],
+): Promise<void> {
   await Promise.all(
     outcomes
       .filter((o) => o.status === 'rotated')
@@ -209,7 +214,12 @@ async function retire(tracker: ProgressTracker, runId: string, outcomes: EnvOutc
         await tracker
           .run(
             step,
-            () => onEnv(`retire ${env}'s old backups and key versions`).retireOldKeys({ env, runId }),
+            () =>
+              onEnv(`retire ${env}'s old backups and key versions`).retireOldKeys({
+                env,
+                runId,
+                ...(retention ? { retention } : {}),
+              }),
             (r) =>
               `${r.removedBackups.length} backup(s) removed, ${r.disabledVersions.length} version(s) disabled${r.storeKeepsAll ? ' (the store cannot disable versions)' : ''}`,
           )
@@ -412,7 +422,7 @@ async function rotateEnvironment(
           `${env}: token identity changed from ${plan.token.sub} to ${token.after.sub}`,
         );
       }
-    } else if (cleanSlate && plan.token && !plan.tokenExternal) {
+    } else if (cleanSlate && !plan.tokenExternal) {
       tracker.set(step, 'running', 'clearing the publisher token (clean slate)');
       await onHost(`clear ${env}'s publisher token: a new identity at the next publish`).clearPublisherToken({
         env,

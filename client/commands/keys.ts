@@ -1,6 +1,12 @@
 // rekey keys import: adopt a running deployment's key pair as the first version in its stores.
 // rekey keys install: put the stores' current pair on an environment's hosts (a rebuilt VM).
-import { fingerprint, parsePrivateKey, publicPemOf, storeKeyPair } from '../../activities/library';
+import {
+  fingerprint,
+  normalizePem,
+  parsePrivateKey,
+  publicPemOf,
+  storeKeyPair,
+} from '../../activities/library';
 import { keyGroupMembers, secretNamesOf } from '../../config/key-groups';
 import { storeRegistry } from '../../worker/worker';
 import { CliError } from '../cli-error';
@@ -31,7 +37,8 @@ async function importKeys(args: string[]): Promise<number> {
     throw new CliError(
       `unknown environment "${env}"; configured: ${Object.keys(config.environments).join(', ')}`,
     );
-  const privatePem = readLocal(file, 'private key');
+  // Stored as rekey stores every key: LF line ends, one trailing newline.
+  const privatePem = normalizePem(readLocal(file, 'private key'));
   parsePrivateKey(privatePem, file);
   const publicPem = publicPemOf(privatePem);
   const fp = fingerprint(publicPem);
@@ -43,15 +50,18 @@ async function importKeys(args: string[]): Promise<number> {
     storeName: config.environments[e]?.store as string,
     names: secretNamesOf(config, e),
   }));
+  // An import of this very key that stopped half way may be run again: its versions are reused.
+  const runId = `import-${fp.slice(0, 16)}`;
   for (const t of targets) {
     const s = store(t.storeName);
-    for (const name of [t.names.privateKey, t.names.publicKey])
-      if ((await s.listVersions(name)).length > 0)
+    for (const name of [t.names.privateKey, t.names.publicKey]) {
+      const other = (await s.listVersions(name)).find((v) => v.tags.rekeyRunId !== runId);
+      if (other)
         throw new CliError(
           `${t.env}: store ${t.storeName} already holds ${name}: import only adopts a pair into empty stores (rotate to replace a key); nothing was changed`,
         );
+    }
   }
-  const runId = `import-${new Date().toISOString()}`;
   const done = new Set<string>();
   for (const t of targets) {
     const key = `${t.storeName}/${t.names.privateKey}`;
@@ -72,7 +82,8 @@ export const importCommand: Command = {
 Adopts a running deployment: stores the key pair of FILE (an EC P-256 private key in PEM; the
 public half is derived) as the first versions of the key secrets in the stores of E and of every
 environment in its key group. Refused, with nothing changed, when any of those stores already
-holds a version: import never replaces a key (rotate does). Runs here with this machine's store
+holds a version (but this key's, from an import that stopped half way: run it again): import
+never replaces a key (rotate does). Runs here with this machine's store
 credentials; no Temporal needed. The host's key files are not touched.
 
 Example:

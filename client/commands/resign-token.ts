@@ -12,6 +12,7 @@ const OPTIONS = {
   'private-key-path': { type: 'string' },
   'old-public-key': { type: 'string' },
   field: { type: 'string', default: 'spacetimedb_token' },
+  'dry-run': { type: 'boolean', default: false },
 } satisfies Options;
 
 async function resignToken(args: string[]): Promise<number> {
@@ -29,9 +30,12 @@ async function resignToken(args: string[]): Promise<number> {
       `${tomlPath}: the token's signature is not checked (pass --old-public-key with the key that signed it)`,
     );
   const result = await resignCliToml(text, privatePem, values.field, tomlPath, signers);
-  if (result.changed) writeFileAtomicSync(tomlPath, result.text, statSync(tomlPath).mode & 0o777);
+  const dryRun = values['dry-run'];
+  if (result.changed && !dryRun) writeFileAtomicSync(tomlPath, result.text, statSync(tomlPath).mode & 0o777);
   const id = result.after;
-  console.log(`${tomlPath}: ${result.changed ? 're-signed' : 'already signed by this key; unchanged'}`);
+  console.log(
+    `${tomlPath}: ${result.changed ? (dryRun ? 'would be re-signed (dry run: unchanged)' : 're-signed') : 'already signed by this key; unchanged'}`,
+  );
   console.log(
     `identity kept: iss=${id.iss} sub=${id.sub}${id.hexIdentity ? ` hex_identity=${id.hexIdentity}` : ''}`,
   );
@@ -39,13 +43,14 @@ async function resignToken(args: string[]): Promise<number> {
 }
 
 export const command: Command = {
-  usage: `rekey resign-token --cli-toml P --private-key P [--old-public-key P] [--field NAME]
+  usage: `rekey resign-token --cli-toml P --private-key P [--old-public-key P] [--field NAME] [--dry-run]
 
 Re-signs the publisher token in a cli.toml with a private key, keeping its identity (iss, sub,
 aud, hex_identity); local, no Temporal needed. Use it on a destination after copying data from
 another environment. --old-public-key: the key that signed the token (the source's); a token it
 did not sign is refused. Without it nothing is checked. --publisher-cli-toml-path and
---private-key-path (the guide's names) are accepted for --cli-toml and --private-key.`,
+--private-key-path (the guide's names) are accepted for --cli-toml and --private-key. --dry-run:
+check and say what would change, write nothing.`,
   options: OPTIONS,
   run: resignToken,
 };

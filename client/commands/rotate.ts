@@ -28,7 +28,16 @@ async function rotate(args: string[]): Promise<number> {
     const toml = values['publisher-cli-toml-path'] ?? './data/.config/spacetime/cli.toml';
     const key = values['private-key-path'];
     if (!key) throw new CliError('--resign-token-only needs --private-key-path P (the key to sign with)');
-    return (await import('./resign-token')).command.run(['--cli-toml', toml, '--private-key', key]);
+    // As the guide's tool: a change needs --yes; --dry-run only says what would change.
+    if (!values.yes && !values['dry-run'])
+      throw new CliError(`--resign-token-only rewrites ${toml}: pass --yes, or preview with --dry-run`);
+    return (await import('./resign-token')).command.run([
+      '--cli-toml',
+      toml,
+      '--private-key',
+      key,
+      ...(values['dry-run'] ? ['--dry-run'] : []),
+    ]);
   }
   if (values['publisher-cli-toml-path'] || values['private-key-path'])
     throw new CliError(
