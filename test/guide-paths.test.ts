@@ -52,6 +52,13 @@ function exactManifest(t: Topology, e: Env): Promise<string> {
   });
 }
 
+/** The rotation activities against a topology's own stores (verify runs as the CLI runs it). */
+const rotationActivities = (t: Topology) =>
+  createRotationActivities({
+    config: t.config,
+    store: (s) => t.store(ENVS.find((e) => t.config.environments[e]?.store === s) as Env),
+  });
+
 /** A publish that, once (while <appDir>/.fail-once exists), appends to the commit log in place,
  * as a starting service would, and fails. */
 const appendingPublish = (dataDir: string) =>
@@ -439,13 +446,7 @@ describe("guide paths: `rekey verify` as strong as the guide's checklist", () =>
   });
   after(() => stopServices(t));
 
-  const verify = () =>
-    createRotationActivities({
-      config: t.config,
-      store: (s) => t.store(ENVS.find((e) => t.config.environments[e]?.store === s) as Env),
-    }).verifyKeys({
-      includeHosts: true,
-    });
+  const verify = () => rotationActivities(t).verifyKeys({ includeHosts: true });
   const keyDir = (h: Host) => resolveOnHost(h, '.generated/spacetimedb-keys');
 
   /** Runs verify with dev changed by `change`, then puts dev back with `undo`. */
@@ -667,17 +668,7 @@ describe('guide paths: old keys retire', () => {
         namedFailure('NotFound', /is disabled \(retired\)/),
       );
     }
-    assert.deepEqual(
-      (
-        await createRotationActivities({
-          config: t.config,
-          store: (s) => t.store(s === 'kv-prod' ? 'prod' : 'test'),
-        }).verifyKeys({
-          environments: ['prod'],
-        })
-      ).problems,
-      [],
-    );
+    assert.deepEqual((await rotationActivities(t).verifyKeys({ environments: ['prod'] })).problems, []);
   });
 });
 
@@ -825,10 +816,7 @@ describe('guide paths: keys for an existing deployment, the first rotation on an
     );
     assert.deepEqual(tokenIdentity(token), tokenIdentity(seeded.tokens.prod));
     assert.equal((await whoami(t, 'prod', token)).status, 200);
-    const report = await createRotationActivities({
-      config: t.config,
-      store: (s) => t.store(ENVS.find((e) => t.config.environments[e]?.store === s) as Env),
-    }).verifyKeys({ environments: ['prod'], includeHosts: true });
+    const report = await rotationActivities(t).verifyKeys({ environments: ['prod'], includeHosts: true });
     assert.deepEqual(report.problems, []);
   });
 });

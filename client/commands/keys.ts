@@ -10,8 +10,7 @@ import {
 import { keyGroupMembers, secretNamesOf } from '../../config/key-groups';
 import { storeRegistry } from '../../worker/worker';
 import { CliError } from '../cli-error';
-import { formatRotateResult } from '../format';
-import { expandToKeyGroups, followRun, startRotation, withClient } from '../runs';
+import { expandToKeyGroups } from '../runs';
 import {
   type Command,
   loadCliConfig,
@@ -21,6 +20,7 @@ import {
   requester,
   START_OPTIONS,
 } from './common';
+import { startAndFollow } from './rotate';
 
 const OPTIONS = {
   env: { type: 'string' },
@@ -105,26 +105,10 @@ async function installKeys(args: string[]): Promise<number> {
     throw new CliError(
       `keys install replaces the key files on ${environments.join(', ')} and restarts them: pass --yes, or preview with --dry-run`,
     );
-  return withClient(
-    async (client) => {
-      const handle = await startRotation(
-        client,
-        config,
-        { environments, dryRun, installOnly: true },
-        { as: requester(values) },
-      );
-      console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
-      if (gated && !dryRun)
-        console.log(`waiting for approval: rekey approve ${handle.workflowId} --by NAME [--key FILE]`);
-      if (!values.wait && !dryRun) {
-        console.log(`follow it: rekey status ${handle.workflowId}`);
-        return 0;
-      }
-      const result = await followRun(client, handle);
-      console.log(formatRotateResult(result));
-      return result.ok ? 0 : 1;
-    },
-    { needsWorker: true, config },
+  return startAndFollow(
+    config,
+    { environments, dryRun, installOnly: true },
+    { gated, wait: values.wait, as: requester(values) },
   );
 }
 

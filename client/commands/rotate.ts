@@ -1,7 +1,10 @@
 // rekey rotate: JWT signing-key rotation of environments (and their key groups).
+
+import type { Config } from '../../config/schema';
+import type { RotateInput } from '../../workflows/inputs';
 import { CliError } from '../cli-error';
 import { formatRotateResult } from '../format';
-import { expandToKeyGroups, followRun, startRotation, withClient } from '../runs';
+import { expandToKeyGroups, followRun, type Requester, startRotation, withClient } from '../runs';
 import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
 
 const OPTIONS = {
@@ -64,23 +67,33 @@ async function rotate(args: string[]): Promise<number> {
       `rotate changes keys of ${environments.join(', ')}: pass --yes, or require an approval for them in the config (approvals.requiredFor), or preview with --dry-run`,
     );
   }
+  return startAndFollow(
+    config,
+    {
+      environments,
+      dryRun,
+      preserveToken: !cleanSlate,
+      syncMountedKeys: !values['no-sync-mounted-keys'],
+    },
+    { gated, wait: values.wait, as: requester(values) },
+  );
+}
+
+/** Starts a rotation (or a keys install), says where it waits, and with --wait (or a dry run)
+ * follows it to its result: exit 0 when every environment passed. */
+export function startAndFollow(
+  config: Config,
+  input: RotateInput,
+  opts: { gated: boolean; wait: boolean; as: Requester | undefined },
+): Promise<number> {
+  const dryRun = input.dryRun === true;
   return withClient(
     async (client) => {
-      const handle = await startRotation(
-        client,
-        config,
-        {
-          environments,
-          dryRun,
-          preserveToken: !cleanSlate,
-          syncMountedKeys: !values['no-sync-mounted-keys'],
-        },
-        { as: requester(values) },
-      );
+      const handle = await startRotation(client, config, input, { as: opts.as });
       console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
-      if (gated && !dryRun)
+      if (opts.gated && !dryRun)
         console.log(`waiting for approval: rekey approve ${handle.workflowId} --by NAME [--key FILE]`);
-      if (!values.wait && !dryRun) {
+      if (!opts.wait && !dryRun) {
         console.log(`follow it: rekey status ${handle.workflowId}`);
         return 0;
       }
