@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -326,6 +327,65 @@ describe('payload codec', () => {
       } finally {
         server.close();
       }
+    });
+
+    it('the codec server refuses callers it does not know: Host, Origin, namespace; the CLI wants a token', async () => {
+      const server = codecServer((await loadCodec(config)) as AesGcmCodec, {
+        origins: ['http://127.0.0.1:18233'],
+        token: 'ui-token',
+        namespaces: ['codec'],
+      });
+      await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+      const port = (server.address() as AddressInfo).port;
+      // Raw requests: fetch will not send a Host header other than the URL's.
+      const send = (headers: Record<string, string>) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = request(
+            {
+              host: '127.0.0.1',
+              port,
+              path: '/decode',
+              method: 'POST',
+              headers: {
+                host: `127.0.0.1:${port}`,
+                'content-type': 'application/json',
+                authorization: 'Bearer ui-token',
+                'x-namespace': 'codec',
+                ...headers,
+              },
+            },
+            (res) => {
+              let body = '';
+              res.on('data', (d) => {
+                body += d;
+              });
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+            },
+          );
+          req.on('error', reject);
+          req.end(JSON.stringify({ payloads: started.map(toJson) }));
+        });
+      try {
+        assert.equal((await send({})).status, 200, 'the known caller is answered');
+        // A page on attacker.example whose name now resolves to 127.0.0.1 (DNS rebinding).
+        const rebound = await send({
+          host: `attacker.example:${port}`,
+          origin: `http://attacker.example:${port}`,
+        });
+        assert.equal(rebound.status, 421);
+        assert.doesNotMatch(rebound.body, /environments/);
+        const foreign = await send({ origin: 'http://evil.example' });
+        assert.equal(foreign.status, 403);
+        assert.match(foreign.body, /origin http:\/\/evil\.example is not allowed/);
+        const namespace = await send({ 'x-namespace': 'other' });
+        assert.equal(namespace.status, 403);
+        assert.match(namespace.body, /namespace other is not served here/);
+      } finally {
+        server.close();
+      }
+      const noAuth = await rekeyAsync(['codec-server', '--port', '0', '--config', configFile]);
+      assert.equal(noAuth.code, 2);
+      assert.match(noAuth.stderr, /give --token-file F, or --insecure-no-auth/);
     });
   });
 

@@ -78,7 +78,7 @@ describe('production shape: Temporal on PostgreSQL, two workers, the codec', () 
     workers.push(worker(), worker());
     codecServer = spawn(
       process.execPath,
-      [join(repo, 'bin/rekey'), 'codec-server', '--port', '0', '--config', configFile],
+      [join(repo, 'bin/rekey'), 'codec-server', '--insecure-no-auth', '--port', '0', '--config', configFile],
       {
         env: env(),
       },
