@@ -112,7 +112,13 @@ export function loadConfig(file: string): Config {
       { at: { line, col }, message: `not valid YAML: ${message}\n    ${shown}\n    ${' '.repeat(col - 1)}^` },
     ]);
   }
-  const value: unknown = doc.toJS();
+  let value: unknown;
+  try {
+    value = doc.toJS();
+  } catch (err) {
+    // An alias bomb ("Excessive alias count ..."), or an alias to an anchor that is not there.
+    throw new ConfigError(file, [`not valid YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
   // An empty file, or only comments, parses as null; a document that says `null` or `~` is not empty.
   if (value === null && !isBlank(text)) {
     throw new ConfigError(file, ['expected a mapping of settings at the top level, found null']);

@@ -46,6 +46,23 @@ describe('config', () => {
     assert.deepEqual(svc?.markers.failure, ['PUBLISH_FAILED', 'InvalidSignature', 'not authorized']);
   });
 
+  it("a YAML alias bomb is a config error naming the file (exit 2), not the library's exception", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-bomb-'));
+    const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 8; i++) {
+      const prev = String.fromCharCode(96 + i);
+      const name = String.fromCharCode(97 + i);
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(',')}]`);
+    }
+    writeFileSync(join(dir, 'rekey.yaml'), `${levels.join('\n')}\n`);
+    const res = rekeyIn(dir, 'config', 'check', '--config', 'rekey.yaml');
+    assert.equal(res.status, 2, res.stderr);
+    assert.equal(
+      res.stderr,
+      'rekey: rekey.yaml: not valid YAML: Excessive alias count indicates a resource exhaustion attack\n',
+    );
+  });
+
   it('names an unknown host, store and service reference by path', () => {
     const doc = exampleDoc();
     doc.environments.prod.host = 'azvmprd';
