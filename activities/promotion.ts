@@ -335,6 +335,13 @@ export function createPromotionActivities(deps: { config: Config }) {
         const tmp = shellQuote(`${snapshotPath(h, input.runId)}.tmp`);
         const mark = shellQuote(`${snapshotPath(h, input.runId)}.tmp/${snapshotMark(input.runId)}`);
         const data = shellQuote(h.dataDir);
+        // The token file, when it lies outside the data dir (a carried token is written there),
+        // is saved with the snapshot, before anything changes; once per run.
+        const tomlPath = resolveOnHost(h, config.paths.cliToml);
+        const data_ = posix.normalize(h.dataDir).replace(/\/+$/, '');
+        const saved = tokenBackupPath(h, input.runId);
+        if (!within(posix.normalize(tomlPath), data_) && !(await h.stat(saved)))
+          await h.writeFileAtomic(saved, (await h.readFile(tomlPath)) ?? ABSENT, 0o600);
         // A retry after a lost attempt starts the copy again rather than adding to its leftovers.
         await run(
           h,
@@ -383,12 +390,11 @@ export function createPromotionActivities(deps: { config: Config }) {
      * owner. A token file both hosts keep at the same place inside their data dirs came with the
      * copy; otherwise (the guide's default ./data/.config/spacetime/cli.toml beside a data dir
      * elsewhere) the source's token is carried: put into the destination's file, whose other
-     * settings stay, after that file is saved beside the snapshot for a restore. A token from an
+     * settings stay (the snapshot step saved that file for a restore). A token from an
      * OIDC provider is carried unchanged: no server key signed it. */
     async resignDestinationToken(input: {
       from: string;
       to: string;
-      runId?: string;
     }): Promise<{ before: TokenIdentity; after: TokenIdentity; carried?: boolean }> {
       const d = env(input.to);
       const s = env(input.from);
@@ -403,11 +409,6 @@ export function createPromotionActivities(deps: { config: Config }) {
         const where = `${input.to}: ${tomlPath}`;
         const own = await h.readFile(tomlPath);
         if (copied && !own) throw fail(FailureType.BadInput, `${input.to}: no ${tomlPath} after the copy`);
-        if (!copied && input.runId) {
-          // The destination's own token lives outside what the snapshot restores: saved first.
-          const saved = tokenBackupPath(h, input.runId);
-          if (!(await h.stat(saved))) await h.writeFileAtomic(saved, own ?? ABSENT, 0o600);
-        }
         const text = copied
           ? (own as Buffer).toString()
           : withToken(own?.toString() ?? '', field, source.token, where);

@@ -7,7 +7,7 @@ import type { Config } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
 import { type Host, resolveOnHost, withHost } from './hosts';
 import { keyFileProblems } from './key-file-checks';
-import { assertPairMatches, generateKeyPair, keyFacts, publicPemOf } from './keys';
+import { assertPairMatches, generateKeyPair, keyFacts, normalizePem, publicPemOf } from './keys';
 import {
   type PairRef,
   readKeyPair,
@@ -191,7 +191,7 @@ export function createRotationActivities(deps: RotationDeps) {
             let tokenExternal = false;
             const where = `${env}: ${cliToml(h)}`;
             const text = await h.readFile(cliToml(h));
-            if (!text && input.preserveToken) {
+            if (!text && input.preserveToken && !input.installOnly) {
               throw fail(
                 FailureType.BadInput,
                 `${where}: missing; a token can't be preserved (use --clean-slate to rotate into a new identity)`,
@@ -205,9 +205,12 @@ export function createRotationActivities(deps: RotationDeps) {
               // Re-signing must not launder a token the host's own key never signed, and with no
               // key file there is nothing to tell: refused here, before anything changes.
               let pub = await h.readFile(keyFile(h, paths.publicKeyFile));
-              // A rebuilt VM has no key files: the token must then be the store's key's.
-              if (!pub && input.installOnly && current)
-                pub = Buffer.from((await readKeyPair(deps.store(e.store), names(env))).publicPem);
+              // keys install: the token may be the host's key's or the store's (a rebuilt VM has no
+              // key files; a drifted host has other ones).
+              if (input.installOnly && current) {
+                const stored = (await readKeyPair(deps.store(e.store), names(env))).publicPem;
+                if (!pub || !(await signedByAny(raw, [pub.toString()]))) pub = Buffer.from(stored);
+              }
               if (pub && !(await signedByAny(raw, [pub.toString()])) && isExternalIssuer(token.iss)) {
                 // OIDC-backed identity: the provider signed it; this rotation is not its concern.
                 tokenExternal = true;
@@ -221,7 +224,7 @@ export function createRotationActivities(deps: RotationDeps) {
                 if (!(await signedByAny(raw, [pub.toString()]))) {
                   throw fail(
                     FailureType.BadInput,
-                    `${where}: the token is not signed by the host's current key (${keyFile(h, paths.publicKeyFile)}), nor issued by an OIDC provider (iss ${token.iss} is not an https URL); refusing to re-sign it; nothing was changed`,
+                    `${where}: the token is not signed by ${input.installOnly ? `the host's key nor the key in store ${e.store}` : `the host's current key (${keyFile(h, paths.publicKeyFile)})`}, nor issued by an OIDC provider (iss ${token.iss} is not an https URL); refusing to re-sign it; nothing was changed`,
                   );
                 }
                 refuseExpired(raw, where);
@@ -285,7 +288,11 @@ export function createRotationActivities(deps: RotationDeps) {
 
     /** keys install: each group's current pair, as the stage step would have returned a new one;
      * every store of a group must hold the same pair. Writes nothing. */
-    async currentKeys(input: { groups: Record<string, string[]> }): Promise<StagedGroup[]> {
+    async currentKeys(input: {
+      groups: Record<string, string[]>;
+      /** What the plan (and its gate) showed as current: installed only if still current. */
+      approved?: Record<string, EnvPlan['current']>;
+    }): Promise<StagedGroup[]> {
       const out: StagedGroup[] = [];
       for (const [group, environments] of Object.entries(input.groups)) {
         const refs: Record<string, PairRef> = {};
@@ -300,6 +307,12 @@ export function createRotationActivities(deps: RotationDeps) {
           const pair = await readKeyPair(store, names(env));
           assertPairMatches(pair, `${env}: current secrets in store ${store.name}`);
           const f = await keyFacts(pair.publicPem);
+          const shown = input.approved?.[env];
+          if (input.approved && shown?.fingerprint !== f.fingerprint)
+            throw fail(
+              FailureType.PolicyViolation,
+              `${env}: store ${store.name} now holds ${f.fingerprint.slice(0, 12)}, the plan showed ${shown?.fingerprint.slice(0, 12) ?? 'none'}: it changed since; nothing was changed, start again for a new plan`,
+            );
           if (facts && f.fingerprint !== facts.fingerprint)
             throw fail(
               FailureType.PolicyViolation,
@@ -371,7 +384,13 @@ export function createRotationActivities(deps: RotationDeps) {
       });
       return onHost(input.env, async (h) => {
         const previous = await hostFingerprint(h);
-        if (previous === input.ref.fingerprint)
+        // Both files, not only the public key: a host may hold the right .pub beside another key.
+        const privateNow = await h.readFile(keyFile(h, paths.privateKeyFile));
+        if (
+          previous === input.ref.fingerprint &&
+          privateNow &&
+          normalizePem(privateNow.toString()) === normalizePem(pair.privatePem)
+        )
           return { previous: null, installed: previous, changed: false };
         for (const file of [paths.privateKeyFile, paths.publicKeyFile]) {
           const current = await h.readFile(keyFile(h, file));

@@ -71,8 +71,11 @@ export function redactValues(text: string): string {
     text
       .replace(/eyJ[\w-]*\.[\w-]+\.[\w-]*/g, '[token]')
       .replace(/-----BEGIN [A-Z ]+-----[\s\S]*?(-----END [A-Z ]+-----|$)/g, '[key]')
-      // A key's body without its BEGIN line (a cut log): long base64 runs.
-      .replace(/[A-Za-z0-9+/]{40,}={0,2}/g, '[base64]')
+      // A key's body without its BEGIN line (a cut log): long base64 runs that mix upper and
+      // lower case and digits (hex identities and paths are left readable).
+      .replace(/[A-Za-z0-9+/]{40,}={0,2}/g, (run) =>
+        /[A-Z]/.test(run) && /[a-z]/.test(run) && /[0-9]/.test(run) ? '[base64]' : run,
+      )
   );
 }
 
@@ -197,8 +200,10 @@ export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriv
  * checks as well). */
 export function programOf(command: string): string | undefined {
   // VAR=value prefixes (a quoted value may hold spaces), then the first word.
-  const m = /^\s*(?:[A-Za-z_][A-Za-z0-9_]*=(?:'[^']*'|"[^"]*"|\S*)\s+)*([^\s;&|()<>]+)/.exec(command);
-  const word = m?.[1];
+  const m = /^\s*((?:[A-Za-z_][A-Za-z0-9_]*=(?:'[^']*'|"[^"]*"|\S*)\s+)*)([^\s;&|()<>]+)/.exec(command);
+  // An assignment that runs something ($(...), backquotes) is the shell's to read.
+  if (m?.[1] && /\$\(|`/.test(m[1])) return undefined;
+  const word = m?.[2];
   // Quotes, ~ or $ need the shell's own expansion to name the program: not checked here.
   return word && !/['"~$`\\]/.test(word) ? word : undefined;
 }

@@ -48,9 +48,11 @@ export function unsafeDirReason(p: string): string | undefined {
 // Values that go into ssh/rsync command lines on a host. rsync splits its `-e` command at
 // whitespace with its own quoting rules, and before 3.2.4 its remote arguments are re-split by
 // the remote shell: refusing these characters is safer than quoting for every version.
-const UNSAFE_CHARS = /[\s'"\\]/;
+// Shell metacharacters too: rsync before 3.2.4 hands `$()` or `${IFS}` in a remote path to the
+// remote shell, which would run it.
+const UNSAFE_CHARS = /[\s'"\\$`;|&<>(){}*?!#]/;
 const UNSAFE_CHARS_MESSAGE =
-  "contains whitespace, a quote or a backslash: rekey refuses these in SSH hosts' paths, users and addresses (they go into rsync and ssh command lines, where quoting them is fragile)";
+  "contains whitespace, a quote, a backslash or a shell metacharacter ($ ` ; | & < > ( ) { } * ? ! #): rekey refuses these in SSH hosts' paths, users and addresses (they go into rsync and ssh command lines, where a remote shell may read them)";
 
 function absolutePathProblems(p: string): string[] {
   if (p === '') return []; // min(1) reports it

@@ -512,9 +512,15 @@ describe('config', () => {
       ['/var/', /^"\/var\/" \(\/var\) is a system directory/],
       ['/home/deploy', /^"\/home\/deploy" is a home directory/],
       ['/home/deploy/./', /^"\/home\/deploy\/\.\/" \(\/home\/deploy\) is a home directory/],
-      ['/srv/stdb data', /^"\/srv\/stdb data" contains whitespace, a quote or a backslash/],
-      ["/srv/it's", /contains whitespace, a quote or a backslash/],
-      ['/srv/a\\b', /contains whitespace, a quote or a backslash/],
+      [
+        '/srv/stdb data',
+        /^"\/srv\/stdb data" contains whitespace, a quote, a backslash or a shell metacharacter/,
+      ],
+      ["/srv/it's", /contains whitespace, a quote, a backslash or a shell metacharacter/],
+      ['/srv/a\\b', /contains whitespace, a quote, a backslash or a shell metacharacter/],
+      ['/srv/$(touch x)', /contains whitespace, a quote, a backslash or a shell metacharacter/],
+      ['/srv/${IFS}data', /contains whitespace, a quote, a backslash or a shell metacharacter/],
+      ['/srv/a;b', /contains whitespace, a quote, a backslash or a shell metacharacter/],
     ];
     const system = [
       '/bin',
@@ -566,9 +572,9 @@ describe('config', () => {
     doc.hosts.azvmdev.user = 'de"ploy';
     assert.deepEqual(problems(doc), [
       'hosts.azvmprod.address: "-oProxyCommand=touch /tmp/x" starts with "-": ssh and rsync would read it as an option, not a host address',
-      'hosts.azvmprod.address: "-oProxyCommand=touch /tmp/x" contains whitespace, a quote or a backslash: rekey refuses these in SSH hosts\' paths, users and addresses (they go into rsync and ssh command lines, where quoting them is fragile)',
-      'hosts.azvmtest.address: "host name" contains whitespace, a quote or a backslash: rekey refuses these in SSH hosts\' paths, users and addresses (they go into rsync and ssh command lines, where quoting them is fragile)',
-      'hosts.azvmdev.user: "de\\"ploy" contains whitespace, a quote or a backslash: rekey refuses these in SSH hosts\' paths, users and addresses (they go into rsync and ssh command lines, where quoting them is fragile)',
+      'hosts.azvmprod.address: "-oProxyCommand=touch /tmp/x" contains whitespace, a quote, a backslash or a shell metacharacter ($ ` ; | & < > ( ) { } * ? ! #): rekey refuses these in SSH hosts\' paths, users and addresses (they go into rsync and ssh command lines, where a remote shell may read them)',
+      'hosts.azvmtest.address: "host name" contains whitespace, a quote, a backslash or a shell metacharacter ($ ` ; | & < > ( ) { } * ? ! #): rekey refuses these in SSH hosts\' paths, users and addresses (they go into rsync and ssh command lines, where a remote shell may read them)',
+      'hosts.azvmdev.user: "de\\"ploy" contains whitespace, a quote, a backslash or a shell metacharacter ($ ` ; | & < > ( ) { } * ? ! #): rekey refuses these in SSH hosts\' paths, users and addresses (they go into rsync and ssh command lines, where a remote shell may read them)',
     ]);
   });
 
@@ -583,7 +589,7 @@ describe('config', () => {
     assert.match(found[1] ?? '', /^hosts\.azvmprod\.sync\.knownHosts: "\.ssh\/known_hosts" is relative/);
     assert.match(
       found[2] ?? '',
-      /^hosts\.azvmtest\.sync\.identityFile: .* contains whitespace, a quote or a backslash/,
+      /^hosts\.azvmtest\.sync\.identityFile: .* contains whitespace, a quote, a backslash or a shell metacharacter/,
     );
   });
 

@@ -793,6 +793,36 @@ describe('guide paths: keys for an existing deployment, the first rotation on an
     assert.ok(!steps.includes('stageKeyPair') && steps.includes('currentKeys'), steps.join(', '));
   });
 
+  it("`keys install` on a drifted host (other key files, the token still the store key's) puts the store's pair back", async () => {
+    const other = generateKeyPair();
+    await onHost(t, 'test', (h) =>
+      Promise.all([
+        h.writeFileAtomic(resolveOnHost(h, '.generated/spacetimedb-keys/id_ecdsa'), other.privatePem, 0o600),
+        h.writeFileAtomic(
+          resolveOnHost(h, '.generated/spacetimedb-keys/id_ecdsa.pub'),
+          other.publicPem,
+          0o644,
+        ),
+      ]),
+    );
+    const result = await fx.withWorker(t.config, async () =>
+      (
+        await startRotation(
+          fx.client,
+          t.config,
+          { environments: ['test'], installOnly: true },
+          { taskQueue: fx.taskQueue },
+        )
+      ).result(),
+    );
+    assert.equal(result.environments[0]?.status, 'rotated', JSON.stringify(result.environments));
+    const priv = await onHost(t, 'test', async (h) =>
+      (await h.readFile(resolveOnHost(h, '.generated/spacetimedb-keys/id_ecdsa')))?.toString(),
+    );
+    assert.ok(priv === seeded.pairs.test?.privatePem, "the store's private key is back");
+    assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 200);
+  });
+
   it('the first rotation on an empty vault stores the new pair as the first version and keeps the identity', async () => {
     const names = t.config.secretNames;
     assert.deepEqual(await t.store('prod').listVersions(names.privateKey), []);

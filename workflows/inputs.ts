@@ -16,20 +16,26 @@ const requestedBy = z
   })
   .optional();
 
-export const RotateInput = z.strictObject({
-  /** Environments to rotate; the rest of each one's key group is rotated with it. */
-  environments: z.array(z.string().min(1)).min(1),
-  /** Plan only: read everything, change nothing. */
-  dryRun: z.boolean().default(false),
-  /** Re-sign each host's cached publisher token with the new key, keeping its identity. */
-  preserveToken: z.boolean().default(true),
-  /** Install the new key files on each host and restart the service. */
-  syncMountedKeys: z.boolean().default(true),
-  /** `rekey keys install`: put the stores' current pair on the hosts (a rebuilt VM) as a
-   * rotation installs a new one (backups, restart, publish gate, rollback); no new version. */
-  installOnly: z.boolean().default(false),
-  requestedBy,
-});
+export const RotateInput = z
+  .strictObject({
+    /** Environments to rotate; the rest of each one's key group is rotated with it. */
+    environments: z.array(z.string().min(1)).min(1),
+    /** Plan only: read everything, change nothing. */
+    dryRun: z.boolean().default(false),
+    /** Re-sign each host's cached publisher token with the new key, keeping its identity. */
+    preserveToken: z.boolean().default(true),
+    /** Install the new key files on each host and restart the service. */
+    syncMountedKeys: z.boolean().default(true),
+    /** `rekey keys install`: put the stores' current pair on the hosts (a rebuilt VM) as a
+     * rotation installs a new one (backups, restart, publish gate, rollback); no new version. */
+    installOnly: z.boolean().default(false),
+    requestedBy,
+  })
+  .refine((i) => !i.installOnly || (i.syncMountedKeys && i.preserveToken), {
+    message:
+      'installOnly installs the key files and keeps the token: it cannot go with syncMountedKeys: false or preserveToken: false',
+    path: ['installOnly'],
+  });
 export type RotateInput = z.input<typeof RotateInput>;
 export type RotateOptions = z.output<typeof RotateInput>;
 

@@ -226,7 +226,7 @@ class Hop {
     const final = this.input.consistent ? await this.finalPass() : {};
     const token = await tracker.run(
       're-sign token',
-      () => (this.settle ? settledPromotion : promotion).resignDestinationToken({ from, to, runId }),
+      () => (this.settle ? settledPromotion : promotion).resignDestinationToken({ from, to }),
       (r) =>
         `iss=${r.after.iss} sub=${r.after.sub}${r.carried ? ` (carried from ${from}: its token file is outside the data dir)` : ''}`,
     );

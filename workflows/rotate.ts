@@ -171,7 +171,11 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   const staged = input.installOnly
     ? await tracker.run(
         'current keys',
-        () => rotation.currentKeys({ groups: plan.groups }),
+        () =>
+          rotation.currentKeys({
+            groups: plan.groups,
+            approved: Object.fromEntries(plan.environments.map((e) => [e.env, e.current])),
+          }),
         (s) => s.map((g) => `${g.group}: ${g.fingerprint.slice(0, 16)}`).join(', '),
       )
     : await stageAndVerify(tracker, plan, runId);
@@ -180,7 +184,9 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   const outcomes = await Promise.all(
     plan.environments.map((e) => rotateEnvironment(tracker, input, runId, e, staged, settle, cleanSlate)),
   );
-  await CancellationScope.nonCancellable(() => rollBackSplitGroups(tracker, runId, plan, outcomes));
+  await CancellationScope.nonCancellable(() =>
+    rollBackSplitGroups(tracker, runId, plan, outcomes, input.installOnly),
+  );
   // A cancelled run has rolled back what it had changed; it ends cancelled, not completed.
   if (CancellationScope.current().consideredCancelled) {
     throw new CancelledFailure(`cancelled; ${outcomes.map((o) => `${o.env}: ${o.status}`).join(', ')}`);
@@ -327,6 +333,7 @@ async function rollBackSplitGroups(
   runId: string,
   plan: RotationPlan,
   outcomes: EnvOutcome[],
+  installOnly: boolean,
 ): Promise<void> {
   const failedGroups = new Map<string, string>();
   for (const o of outcomes) {
@@ -342,7 +349,7 @@ async function rollBackSplitGroups(
     toUndo.map(async (e) => {
       const reason = `key group ${e.group} moves as a whole and ${failedGroups.get(e.group)} failed`;
       const i = outcomes.findIndex((o) => o.env === e.env);
-      outcomes[i] = await rollBack(tracker, runId, e, reason);
+      outcomes[i] = await rollBack(tracker, runId, e, reason, installOnly);
     }),
   );
 }
@@ -353,13 +360,15 @@ async function rollBack(
   runId: string,
   plan: EnvPlan,
   reason: string,
+  /** keys install wrote no version: nothing to put back in the store. */
+  installOnly = false,
 ): Promise<EnvOutcome> {
   const { env } = plan;
   const step = `rotate ${env}`;
   tracker.set(step, 'running', `rolling back: ${reason}`);
   try {
     const restored: string[] = [];
-    if (plan.current) {
+    if (plan.current && !installOnly) {
       const r = await onEnv(`roll back ${env}: previous versions current again`).restoreSecrets({
         env,
         runId,
@@ -408,7 +417,8 @@ async function rotateEnvironment(
   try {
     if (input.syncMountedKeys)
       await onHost(`install the new key files on ${env}`).installKeyFiles({ env, runId, ref });
-    if (input.preserveToken && !plan.tokenExternal) {
+    // keys install on a host without a cached token: nothing to re-sign.
+    if (input.preserveToken && !plan.tokenExternal && !(input.installOnly && plan.token === null)) {
       tracker.set(step, 'running', 're-signing publisher token');
       const token = await onHost(`re-sign ${env}'s publisher token, same identity`).resignPublisherToken({
         env,
@@ -422,7 +432,12 @@ async function rotateEnvironment(
           `${env}: token identity changed from ${plan.token.sub} to ${token.after.sub}`,
         );
       }
-    } else if (cleanSlate && !plan.tokenExternal) {
+    } else if (
+      cleanSlate &&
+      !plan.tokenExternal &&
+      // Runs recorded before a host without a token was cleared too replay as they were.
+      (plan.token !== null || patched('clean-slate-without-token'))
+    ) {
       tracker.set(step, 'running', 'clearing the publisher token (clean slate)');
       await onHost(`clear ${env}'s publisher token: a new identity at the next publish`).clearPublisherToken({
         env,
@@ -440,13 +455,18 @@ async function rotateEnvironment(
     return {
       env,
       status: 'rotated',
-      fingerprintBefore: plan.current?.fingerprint ?? plan.hostFingerprint,
+      // keys install replaced what the host had, not what the store holds.
+      fingerprintBefore: input.installOnly
+        ? plan.hostFingerprint
+        : (plan.current?.fingerprint ?? plan.hostFingerprint),
       fingerprintAfter: group.fingerprint,
       identity,
       ...(marker ? { marker } : {}),
     };
   } catch (err) {
     // Also when the run is being cancelled: the environment must not stay half-rotated.
-    return CancellationScope.nonCancellable(() => rollBack(tracker, runId, plan, errorText(err)));
+    return CancellationScope.nonCancellable(() =>
+      rollBack(tracker, runId, plan, errorText(err), input.installOnly),
+    );
   }
 }

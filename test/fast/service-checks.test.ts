@@ -17,6 +17,7 @@ describe('service checks', () => {
     assert.equal(programOf("'/usr/bin/env' x"), undefined);
     assert.equal(programOf('~/bin/publish'), undefined);
     assert.equal(programOf('$HOME/bin/publish'), undefined);
+    assert.equal(programOf('A=1 B=$(cat t) cmd'), undefined);
   });
 
   it('cuts tokens and keys out of command output, with or without their PEM lines', () => {
@@ -27,6 +28,14 @@ describe('service checks', () => {
     );
     assert.ok(!out.includes(jwt) && !out.includes(body), out);
     assert.match(out, /using \[token\]/);
+    // A 64-hex identity and a path stay readable.
+    const id = 'c200ab12'.repeat(8);
+    assert.equal(
+      redactValues(
+        `identity ${id} at /home/deploy/spacetimedb-app/data/abcdefghijklmnopqrstuvwxyz0123456789`,
+      ),
+      `identity ${id} at /home/deploy/spacetimedb-app/data/abcdefghijklmnopqrstuvwxyz0123456789`,
+    );
   });
 
   it('names the failure: a 403 (not the owner) before a 401 (key and signature disagree)', () => {
