@@ -476,13 +476,19 @@ export function createPromotionActivities(deps: { config: Config }) {
       );
     },
 
-    /** Whether config asks for an approval before data lands in `to`. */
-    async promotionGate(input: { to: string }) {
+    /** Whether config asks for an approval before data lands in `to`, or leaves `from` (prod's
+     * data going to an ungated environment is prod's business too): one gate under the stricter
+     * policy of the two. */
+    async promotionGate(input: { to: string; from?: string }) {
+      const gated = [input.from, input.to].filter(
+        (e): e is string => e !== undefined && config.approvals.requiredFor.includes(e),
+      );
       return {
-        required: config.approvals.requiredFor.includes(input.to),
+        required: gated.length > 0,
         approvers: Object.keys(config.approvals.approvers),
         timeoutMs: durationMs(config.approvals.timeout),
-        policy: gatePolicy(config, [input.to]),
+        policy: gatePolicy(config, gated.length > 0 ? gated : [input.to]),
+        ...(gated.length > 0 ? { gatedBy: gated } : {}),
       };
     },
 

@@ -20,6 +20,7 @@ import {
   assertNoSecrets,
   failureOf,
   historyText,
+  rekeyAsync,
   type TemporalFixture,
   temporalFixture,
 } from './helpers';
@@ -222,6 +223,40 @@ describe('promote', () => {
     }
   });
 
+  it("a hop out of a gated environment waits for that environment's approval (to an ungated one)", async () => {
+    const g = buildTopology('promote-source-gate', 3133, {
+      approvals: { requiredFor: ['prod'], approvers: approversConfig(['alice']), timeout: '1h' },
+    });
+    await seed(g);
+    try {
+      await onHost(g, 'dev', (h) => h.exec(`cd ${h.dataDir} && echo keep > mine.txt`));
+      const before = await dataManifest(g, 'dev');
+      const failure = await fx.withWorker(g.config, async () => {
+        const h = await fx.client.workflow.start(promote, {
+          taskQueue: fx.taskQueue,
+          workflowId: 'promote/prod-dev-source-gate',
+          args: [{ chain: ['prod', 'dev'], allowShrink: true }],
+        });
+        const child = fx.client.workflow.getHandle('promote/prod-dev-source-gate/prod..dev');
+        const gate = await until(
+          'the hop to reach its gate',
+          async () => (await child.query(progressQuery)).pendingGate,
+        );
+        assert.match(gate.summary, /prod -> dev: /);
+        await decide(fx.client, g.config, 'promote/prod-dev-source-gate', 'reject', 'alice', 'not prod data');
+        return failureOf(h.result());
+      });
+      assert.equal(failure.type, 'NotApproved', failure.message);
+      assert.equal(await dataManifest(g, 'dev'), before, 'dev unchanged');
+      const cli = await rekeyAsync(['promote', 'prod', 'dev', '--config', g.configFile], {
+        env: { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1' },
+      });
+      assert.doesNotMatch(cli.stderr, /pass --yes/, 'the CLI knows the hop is gated');
+    } finally {
+      await stopServices(g);
+    }
+  });
+
   it('one transfer per destination: a retry of the same hop stops the old one, another run waits', async () => {
     await onHost(t, 'prod', async (h) => {
       // In the login's own ~/.rekey/locks, not in world-writable /tmp.
@@ -283,7 +318,7 @@ describe('promote', () => {
     assert.deepEqual(steps, [
       'preflightHop(prod>test)',
       'planSync(prod>test)',
-      'promotionGate(test)',
+      'promotionGate(prod>test)',
       'stopService(test)',
       'planSync(prod>test)',
       'snapshot(test)',

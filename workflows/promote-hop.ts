@@ -192,7 +192,7 @@ class Hop {
       // The destination keeps serving while the plan waits for its approval.
       approved = await this.approvedPlan();
     }
-    const gate = this.gateFirst ? undefined : await promotion.promotionGate({ to });
+    const gate = this.gateFirst ? undefined : await promotion.promotionGate({ from, to });
     let result: HopResult;
     try {
       result = await this.replaceData(approved, gate);
@@ -261,9 +261,9 @@ class Hop {
         FailureType.PolicyViolation,
         `${from} -> ${to}: ${plan.shrink}; nothing was changed (allowShrink / --allow-shrink if this is intended)`,
       );
-    const gate = rules ?? (await promotion.promotionGate({ to }));
+    const gate = rules ?? (await promotion.promotionGate({ from, to }));
     if (!gate.required) {
-      this.tracker.set('approval', 'skipped', `no approval required for ${to}`);
+      this.tracker.set('approval', 'skipped', `no approval required for ${from} or ${to}`);
       return plan;
     }
     const outcome = await this.gates.approval({

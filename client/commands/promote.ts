@@ -18,7 +18,14 @@ async function promote(args: string[]): Promise<number> {
   const config = loadCliConfig(values.config);
   checkChain(config, positionals);
   const dryRun = values['dry-run'];
-  const gated = positionals.slice(1).every((e) => config.approvals.requiredFor.includes(e));
+  // Every hop waits for an approval when its source or its destination requires one.
+  const gated = positionals
+    .slice(1)
+    .every(
+      (e, i) =>
+        config.approvals.requiredFor.includes(e) ||
+        config.approvals.requiredFor.includes(positionals[i] as string),
+    );
   if (!dryRun && !values.yes && !gated) {
     throw new CliError(
       `promote replaces the data of ${positionals.slice(1).join(', ')} (files only there are deleted): pass --yes, require an approval for them, or preview with --dry-run`,
@@ -58,7 +65,7 @@ run on the running destination, approval (config), stop the destination, exact s
 reflink, else a full copy: the plan shows its cost), copy (deleting no more than the plan showed), re-sign the destination token with its own key,
 start, publish; a failure restores the snapshot. DESTRUCTIVE for the destinations: files only
 there are deleted. Needs --yes unless every destination requires an approval
-(approvals.requiredFor), or --dry-run.
+(approvals.requiredFor: a hop out of a gated environment waits for its approval too), or --dry-run.
 
   --allow-shrink   allow a plan that empties the destination or deletes more than
                    promotion.maxDeleteShare (50%) of its files
