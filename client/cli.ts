@@ -186,6 +186,11 @@ export async function run(argv: string[]): Promise<number> {
     console.error(found.unknown);
     return 2;
   }
+  if ('group' in found) {
+    // `--help` asked for it: stdout, exit 0; a bare or wrong group word: stderr, exit 2.
+    (found.ok ? console.log : console.error)(found.group);
+    return found.ok ? 0 : 2;
+  }
   const { entry, rest } = found;
   try {
     const command = await entry.load();
@@ -200,7 +205,9 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /** The command `argv` names (one or two words) and its arguments, or why there is none. */
-function resolve(args: string[]): { entry: Entry; rest: string[] } | { unknown: string } {
+function resolve(
+  args: string[],
+): { entry: Entry; rest: string[] } | { unknown: string } | { group: string; ok: boolean } {
   // A global option before the command goes after it: `rekey --config F rotate ...`.
   const global = args[0] === '--config' ? 2 : args[0]?.startsWith('--config=') ? 1 : 0;
   const argv = [...args.slice(global), ...args.slice(0, global)];
@@ -208,6 +215,17 @@ function resolve(args: string[]): { entry: Entry; rest: string[] } | { unknown: 
   const [name, rest] = two in COMMANDS ? [two, argv.slice(2)] : [argv[0] as string, argv.slice(1)];
   const entry = COMMANDS[name];
   if (entry) return { entry, rest };
+  // A group (`rekey secret`, `rekey secret --help`): its commands, with their summaries.
+  const group = Object.entries(COMMANDS).filter(([c]) => c.startsWith(`${argv[0]} `));
+  if (group.length > 0) {
+    const width = Math.max(...group.map(([c]) => c.length)) + 2;
+    const lines = group.map(([c, e]) => `  rekey ${c.padEnd(width)}${e.summary}`);
+    const asked = argv[1] === undefined || argv[1] === '-h' || argv[1] === '--help';
+    return {
+      group: `${asked ? '' : `rekey: unknown command "${argv[0]} ${argv[1]}"\n`}rekey ${argv[0]}: one of\n${lines.join('\n')}\n(rekey ${argv[0]} <command> --help for its options)`,
+      ok: asked && argv[1] !== undefined,
+    };
+  }
   const known = [...new Set(Object.keys(COMMANDS).map((c) => c.split(' ')[0] as string))];
   const guess = closest(argv[0] as string, known);
   return {
@@ -220,6 +238,7 @@ function resolve(args: string[]): { entry: Entry; rest: string[] } | { unknown: 
 export async function accepts(argv: string[]): Promise<true | string> {
   const found = resolve(argv);
   if ('unknown' in found) return found.unknown;
+  if ('group' in found) return found.ok ? true : found.group;
   try {
     checkArgs(await found.entry.load(), found.rest);
     return true;

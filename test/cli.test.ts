@@ -221,6 +221,24 @@ describe('rekey CLI', () => {
     assert.match(again.stdout, /the token's signature is not checked \(pass --old-public-key/);
   });
 
+  it('a command group lists its commands: `rekey secret --help` (exit 0), `rekey secret` and a wrong word (exit 2)', () => {
+    for (const group of ['secret', 'schedule', 'config', 'audit', 'codec-key', 'keys']) {
+      const help = rekey(group, '--help');
+      assert.equal(help.status, 0, `${group} --help: ${help.stderr}`);
+      assert.match(help.stdout, new RegExp(`^rekey ${group}: one of\\n  rekey ${group} \\S+`), group);
+      assert.doesNotMatch(help.stdout + help.stderr, /unknown command/);
+      const bare = rekey(group);
+      assert.equal(bare.status, 2, group);
+      assert.match(bare.stderr, new RegExp(`^rekey ${group}: one of`));
+    }
+    const wrong = rekey('secret', 'rotat');
+    assert.equal(wrong.status, 2);
+    assert.match(
+      wrong.stderr,
+      /^rekey: unknown command "secret rotat"\nrekey secret: one of\n {2}rekey secret rotate /,
+    );
+  });
+
   it("the guide's tool flags: --resign-token-only with its paths re-signs; --verify-only is verify", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rekey-guide-flags-'));
     const oldKey = generateKeyPair();
