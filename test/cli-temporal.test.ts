@@ -139,6 +139,26 @@ describe('rekey CLI with a worker', () => {
     assert.equal((await whoami(t, 'prod', seeded.tokens.prod)).status, 401, 'the old key is gone from prod');
   });
 
+  it('a gate the CLI announces is a gate the run has: a worker whose config disagrees refuses', async () => {
+    // The CLI's copy of rekey.yaml requires an approval for dev; the running worker's does not.
+    const doc = parse(readFileSync(t.configFile, 'utf8'));
+    doc.approvals.requiredFor = ['prod', 'dev'];
+    const edited = join(t.dir, 'rekey-edited.yaml');
+    writeFileSync(edited, stringify(doc));
+    const versions = (await t.store('dev').listVersions(t.config.secretNames.privateKey)).length;
+    const res = rekey('rotate', '--env', 'dev', '--wait', '--config', edited);
+    assert.equal(res.status, 2, 'refused at its first checks, nothing changed');
+    assert.match(
+      res.stdout + res.stderr,
+      /the starter's config requires an approval for dev, local, the worker's does not: the worker reads rekey\.yaml only at start \(restart it after editing\).*nothing was changed/,
+    );
+    assert.equal(
+      (await t.store('dev').listVersions(t.config.secretNames.privateKey)).length,
+      versions,
+      'no key',
+    );
+  });
+
   it('verify reports parity and policy across stores and hosts', () => {
     const res = rekey('verify', '--config', t.configFile);
     assert.equal(res.status, 0, res.stdout + res.stderr);

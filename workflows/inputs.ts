@@ -29,6 +29,10 @@ export const RotateInput = z
     /** `rekey keys install`: put the stores' current pair on the hosts (a rebuilt VM) as a
      * rotation installs a new one (backups, restart, publish gate, rollback); no new version. */
     installOnly: z.boolean().default(false),
+    /** What the starter's own rekey.yaml says about the gate (the CLI sets it): a worker whose
+     * config says otherwise refuses the run before any change, rather than skip a gate the
+     * starter was told about or add one it was not. */
+    expectApproval: z.boolean().optional(),
     requestedBy,
   })
   .refine((i) => !i.installOnly || (i.syncMountedKeys && i.preserveToken), {

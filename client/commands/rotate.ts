@@ -89,7 +89,13 @@ export function startAndFollow(
   const dryRun = input.dryRun === true;
   return withClient(
     async (client) => {
-      const handle = await startRotation(client, config, input, { as: opts.as });
+      // The worker checks that its config agrees about the gate this command announces.
+      const handle = await startRotation(
+        client,
+        config,
+        { ...input, ...(dryRun ? {} : { expectApproval: opts.gated }) },
+        { as: opts.as },
+      );
       console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
       if (opts.gated && !dryRun)
         console.log(`waiting for approval: rekey approve ${handle.workflowId} --by NAME [--key FILE]`);
