@@ -1,6 +1,6 @@
 // The small library behind the CLI: start, decide, query and await rekey workflow runs, always
 // through the definitions in workflows/ (workflow functions, messages), never by string names.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import {
   Client,
   Connection,
@@ -175,7 +175,8 @@ export function withRequester<T extends Record<string, unknown>>(
   input: T,
   environments: string[],
   as: Requester | undefined,
-  binding: { schedule?: string } = {},
+  /** A schedule's runs, or the one run (workflow id) this request starts, once. */
+  binding: { schedule?: string; workflowId?: string } = {},
 ): T {
   // Only environments whose changes wait for an approval have a gate to pass.
   const separate = environments.filter(
@@ -189,7 +190,14 @@ export function withRequester<T extends Record<string, unknown>>(
     return input;
   }
   const bound =
-    binding.schedule !== undefined ? { schedule: binding.schedule } : { at: new Date().toISOString() };
+    binding.schedule !== undefined
+      ? { schedule: binding.schedule }
+      : {
+          at: new Date().toISOString(),
+          ...(binding.workflowId !== undefined
+            ? { workflowId: binding.workflowId, nonce: randomBytes(16).toString('hex') }
+            : {}),
+        };
   const signature =
     Object.hasOwn(config.approvals.approvers, as.name) && config.approvals.approvers[as.name]
       ? signAs(config, as.name, requestMessage(workflowType, input, bound), as.keyFile)
@@ -209,9 +217,12 @@ export async function startRotation(
 ) {
   const input = RotateInput.parse(raw);
   const environments = expandToKeyGroups(config, input.environments);
-  const args = withRequester(config, 'rotateJwtKeys', { ...raw, environments }, environments, opts.as);
+  const workflowId = rotateWorkflowId(environments, input.installOnly);
+  const args = withRequester(config, 'rotateJwtKeys', { ...raw, environments }, environments, opts.as, {
+    workflowId,
+  });
   return startOnce(client, rotateJwtKeys, {
-    workflowId: rotateWorkflowId(environments, input.installOnly),
+    workflowId,
     args: [args],
     taskQueue: opts.taskQueue,
     what: `${input.installOnly ? 'a key install on' : 'a rotation of'} ${environments.join(', ')}`,
@@ -401,7 +412,11 @@ export async function startRollover(
   checkRolloverTtl(config, input.keyring, input.ttl);
   return startOnce(client, rolloverSigningKey, {
     workflowId: rolloverWorkflowId(input.keyring),
-    args: [withRequester(config, 'rolloverSigningKey', raw, [], opts.as)],
+    args: [
+      withRequester(config, 'rolloverSigningKey', raw, [], opts.as, {
+        workflowId: rolloverWorkflowId(input.keyring),
+      }),
+    ],
     taskQueue: opts.taskQueue,
     what: `a rollover of ${input.keyring}`,
     summary: `${input.dryRun ? 'plan: ' : ''}roll over keyring ${input.keyring}`,
@@ -429,7 +444,11 @@ export async function startPromotion(
   checkChain(config, input.chain);
   return startOnce(client, promote, {
     workflowId: promoteWorkflowId(input.chain),
-    args: [withRequester(config, 'promote', raw, input.chain.slice(1), opts.as)],
+    args: [
+      withRequester(config, 'promote', raw, input.chain.slice(1), opts.as, {
+        workflowId: promoteWorkflowId(input.chain),
+      }),
+    ],
     taskQueue: opts.taskQueue,
     what: `a promotion ${input.chain.join(' -> ')}`,
     summary: `${input.dryRun ? 'plan: ' : ''}promote data ${input.chain.join(' -> ')}`,
@@ -462,7 +481,11 @@ export async function startSecretRotation(
   checkSecret(config, input.secret, input.environment);
   return startOnce(client, rotateSecret, {
     workflowId: secretWorkflowId(input.secret, input.environment),
-    args: [withRequester(config, 'rotateSecret', raw, [input.environment], opts.as)],
+    args: [
+      withRequester(config, 'rotateSecret', raw, [input.environment], opts.as, {
+        workflowId: secretWorkflowId(input.secret, input.environment),
+      }),
+    ],
     taskQueue: opts.taskQueue,
     what: `a rotation of secret ${input.secret} in ${input.environment}`,
     summary: `${input.dryRun ? 'plan: ' : ''}rotate secret ${input.secret} in ${input.environment}`,

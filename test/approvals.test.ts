@@ -3,6 +3,7 @@
 // non-approver, naming another plan, without the approver's SSH signature or with another key's,
 // twice by the same approver, or by the run's own starter; a quorum needs distinct approvers.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { startRotation } from '../client/runs';
@@ -220,12 +221,14 @@ describe('approvals', () => {
 
       // bob signs a request in alice's name, so that he could approve it himself.
       const at = new Date().toISOString();
+      const nonce = () => randomBytes(16).toString('hex');
+      const forgedBinding = { at, workflowId: 'rotate-jwt/forged', nonce: nonce() };
       const forgedRequest = {
         ...input,
         requestedBy: {
           name: 'alice',
-          at,
-          signature: sign('bob', requestMessage('rotateJwtKeys', input, { at })),
+          ...forgedBinding,
+          signature: sign('bob', requestMessage('rotateJwtKeys', input, forgedBinding)),
         },
       };
       const forged = await failureOf((await start(forgedRequest, 'rotate-jwt/forged')).result());
@@ -235,12 +238,13 @@ describe('approvals', () => {
       );
       // alice's own request, signed an hour ago (say, read from an old run's history).
       const old = new Date(Date.now() - 3600_000).toISOString();
+      const oldBinding = { at: old, workflowId: 'rotate-jwt/replayed', nonce: nonce() };
       const replayed = {
         ...input,
         requestedBy: {
           name: 'alice',
-          at: old,
-          signature: sign('alice', requestMessage('rotateJwtKeys', input, { at: old })),
+          ...oldBinding,
+          signature: sign('alice', requestMessage('rotateJwtKeys', input, oldBinding)),
         },
       };
       const late = await failureOf((await start(replayed, 'rotate-jwt/replayed')).result());
@@ -259,6 +263,37 @@ describe('approvals', () => {
       );
       await decide(fx.client, t.config, h.workflowId, 'approve', 'carol');
       assert.equal((await h.result()).environments[0]?.status, 'rotated');
+
+      // alice's request copied from that run's input: it starts nothing a second time...
+      const { events } = await fx.client.workflow.getHandle(h.workflowId).fetchHistory();
+      const copied = JSON.parse(
+        Buffer.from(
+          events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data ?? [],
+        ).toString(),
+      ) as RotateInput;
+      const again = await failureOf((await start(copied, h.workflowId)).result());
+      assert.equal(again.type, 'BadInput');
+      assert.match(
+        again.message,
+        /this signed request of alice was used before .*: a request starts one run/,
+      );
+      // ...nor another run: it names the run it was signed for.
+      const elsewhere = await failureOf((await start(copied, 'rotate-jwt/elsewhere')).result());
+      assert.match(
+        elsewhere.message,
+        /alice signed a request for rotate-jwt\/test, not for rotate-jwt\/elsewhere/,
+      );
+      // A request naming no run (an older client's) is refused too.
+      const unbound = {
+        ...input,
+        requestedBy: {
+          name: 'alice',
+          at,
+          signature: sign('alice', requestMessage('rotateJwtKeys', input, { at })),
+        },
+      };
+      const noRun = await failureOf((await start(unbound, 'rotate-jwt/unbound')).result());
+      assert.match(noRun.message, /the request names no run \(workflowId, nonce\)/);
     });
     assert.equal(await versions('test'), testBefore + 1);
   });

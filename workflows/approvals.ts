@@ -4,7 +4,16 @@
 // digest of the plan shown at this gate, and on signed gates carry the approver's SSH signature
 // over "<decision> <digest>", verified here against the configured key (never the client's word).
 // A refused decision leaves no trace in the history; an accepted one keeps its signature.
-import { type ApplicationFailure, condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import {
+  type ApplicationFailure,
+  condition,
+  patched,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { GatePolicy } from '../config/approvals';
 import { FailureType, fail } from '../shared/failures';
 import {
@@ -34,6 +43,10 @@ export interface RequestedBy {
   /** When the request was signed (ISO time), or the schedule it was signed for. */
   at?: string;
   schedule?: string;
+  /** A time-bound request names the run it starts (its workflow id) and a nonce: it starts one
+   * run, once (see `claimRequest`). */
+  workflowId?: string;
+  nonce?: string;
 }
 
 /** The longest comment a decision may carry (it is shown in the progress and the Web UI). */
@@ -47,12 +60,19 @@ export const REQUEST_WINDOW_MS = 10 * 60_000;
 export function requestMessage(
   workflowType: string,
   input: Record<string, unknown>,
-  binding: Pick<RequestedBy, 'at' | 'schedule'>,
+  binding: Pick<RequestedBy, 'at' | 'schedule' | 'workflowId' | 'nonce'>,
 ): string {
   const { requestedBy: _, ...rest } = input;
-  const bound = binding.schedule !== undefined ? `schedule=${binding.schedule}` : `at=${binding.at}`;
+  const bound =
+    binding.schedule !== undefined
+      ? `schedule=${binding.schedule}`
+      : `at=${binding.at}${binding.workflowId !== undefined ? ` workflow=${binding.workflowId} nonce=${binding.nonce}` : ''}`;
   return `request ${workflowType} ${digestOf([canonicalJson(rest)])} ${bound}`;
 }
+
+/** A trivial run whose id records that a signed request was used: started once per request and
+ * run (the id is refused a second time), so a copied request starts nothing. */
+export async function requestClaim(): Promise<void> {}
 
 /** The failure that ends a run whose gate was not passed; `consequence` says what was left as is. */
 export function notApproved(
@@ -89,6 +109,8 @@ export class Gates {
   private readonly legacy = !patched('approval-updates');
   private open?: OpenGate;
   private opened = 0;
+  /** Whether this run has claimed its signed request (claimRequest). */
+  private claimed = false;
 
   /** `request`: what the starter asked for: a workflow type and its raw input, whose
    * `requestedBy` names (and on signed gates signs) the starter. */
@@ -139,6 +161,7 @@ export class Gates {
         timeoutMs: gate.policy.timeoutMs,
         summary: gate.plan,
       });
+    if (gate.policy.separateFromStarter) await this.claimRequest(gate.policy);
     const open = this.openGate('approval', gate.name, gate.policy, gate.plan, gate.policy.timeoutMs);
     this.tracker.progress.state = 'waiting-approval';
     this.tracker.set(
@@ -205,6 +228,38 @@ export class Gates {
     return this.open;
   }
 
+  /** The workflow id a request for this run names: a hop's request is its promotion's. */
+  private requestedRun(): string {
+    const info = workflowInfo();
+    return this.request?.type === 'promote' ? (info.parent?.workflowId ?? info.workflowId) : info.workflowId;
+  }
+
+  /** A signed, time-bound request starts one run, once: this run claims it by starting a child
+   * whose id is the nonce and this run's id; a second start with the same request finds the id
+   * taken and is refused (a hop claims it for itself: each hop of the promotion once). */
+  private async claimRequest(policy: GatePolicy): Promise<void> {
+    const req = this.request?.input.requestedBy as RequestedBy | undefined;
+    if (policy.mode !== 'signed' || !req?.nonce || req.schedule !== undefined) return;
+    this.starter(policy); // verified before it is claimed
+    if (this.claimed || !patched('request-claimed-once')) return;
+    this.claimed = true;
+    const { workflowId } = workflowInfo();
+    try {
+      await startChild(requestClaim, {
+        workflowId: `request/${req.nonce}/${workflowId}`,
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        parentClosePolicy: 'ABANDON',
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError)
+        throw fail(
+          FailureType.BadInput,
+          `requestedBy: this signed request of ${req.name} was used before (request/${req.nonce}/${workflowId}): a request starts one run; sign a new one; nothing was changed`,
+        );
+      throw err;
+    }
+  }
+
   /**
    * The run's starter, for a gate that must be passed by someone else. Fails the run (nothing has
    * changed yet: gates come before changes) when the input names none or, on signed gates, when
@@ -234,6 +289,20 @@ export class Gates {
           `requestedBy: signed for schedule ${req.schedule}, but ${by ? `schedule ${by}` : 'no schedule'} started this run; nothing was changed`,
         );
     } else {
+      // Runs recorded before requests named their run replay as they were.
+      if (patched('requests-bound-to-run')) {
+        const run = this.requestedRun();
+        if (req.workflowId === undefined || req.nonce === undefined)
+          throw fail(
+            FailureType.BadInput,
+            `requestedBy: the request names no run (workflowId, nonce): sign it with this version of rekey (--as NAME); nothing was changed`,
+          );
+        if (req.workflowId !== run)
+          throw fail(
+            FailureType.BadInput,
+            `requestedBy: ${req.name} signed a request for ${req.workflowId}, not for ${run}; nothing was changed`,
+          );
+      }
       // The run the request started: a hop's is its promotion, which may have begun hours ago.
       const started = this.request.startedAt ?? workflowInfo().startTime.getTime();
       const at = Date.parse(req.at ?? '');

@@ -1,5 +1,6 @@
 // Every workflow the rekey worker registers.
 
+export { requestClaim } from './approvals';
 export { rotateCodecKey } from './codec-key';
 export { environmentLock } from './environment-lock';
 export { promote } from './promote';

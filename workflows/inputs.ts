@@ -13,6 +13,12 @@ const requestedBy = z
     signature: z.string().min(1).optional(),
     at: z.iso.datetime().optional(),
     schedule: z.string().min(1).optional(),
+    /** The run the request was signed for, and a nonce that makes it good for one start. */
+    workflowId: z.string().min(1).optional(),
+    nonce: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/, '32 hex digits')
+      .optional(),
   })
   .optional();
 
