@@ -222,7 +222,8 @@ function resolve(
     const lines = group.map(([c, e]) => `  rekey ${c.padEnd(width)}${e.summary}`);
     const asked = argv[1] === undefined || argv[1] === '-h' || argv[1] === '--help';
     return {
-      group: `${asked ? '' : `rekey: unknown command "${argv[0]} ${argv[1]}"\n`}rekey ${argv[0]}: one of\n${lines.join('\n')}\n(rekey ${argv[0]} <command> --help for its options)`,
+      // An option where the command should be (`rekey config --config F`) names no command.
+      group: `${asked || argv[1]?.startsWith('-') ? '' : `rekey: unknown command "${argv[0]} ${argv[1]}"\n`}rekey ${argv[0]}: one of\n${lines.join('\n')}\n(rekey ${argv[0]} <command> --help for its options)`,
       ok: asked && argv[1] !== undefined,
     };
   }

@@ -445,7 +445,8 @@ export async function startPromotion(
   return startOnce(client, promote, {
     workflowId: promoteWorkflowId(input.chain),
     args: [
-      withRequester(config, 'promote', raw, input.chain.slice(1), opts.as, {
+      // A hop out of a gated environment is gated too: the source counts.
+      withRequester(config, 'promote', raw, input.chain, opts.as, {
         workflowId: promoteWorkflowId(input.chain),
       }),
     ],

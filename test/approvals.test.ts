@@ -283,17 +283,6 @@ describe('approvals', () => {
         elsewhere.message,
         /alice signed a request for rotate-jwt\/test, not for rotate-jwt\/elsewhere/,
       );
-      // A request naming no run (an older client's) is refused too.
-      const unbound = {
-        ...input,
-        requestedBy: {
-          name: 'alice',
-          at,
-          signature: sign('alice', requestMessage('rotateJwtKeys', input, { at })),
-        },
-      };
-      const noRun = await failureOf((await start(unbound, 'rotate-jwt/unbound')).result());
-      assert.match(noRun.message, /the request names no run \(workflowId, nonce\)/);
     });
     assert.equal(await versions('test'), testBefore + 1);
   });

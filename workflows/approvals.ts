@@ -74,6 +74,44 @@ export function requestMessage(
  * run (the id is refused a second time), so a copied request starts nothing. */
 export async function requestClaim(): Promise<void> {}
 
+/**
+ * At the start of a run (its first workflow task): a time-bound signed request that names its run
+ * and a nonce is claimed, once, by starting `request/<nonce>/<workflow id>` (the server refuses
+ * the id a second time), and must be fresh now, not only at the recorded start (a delayed start).
+ * A copied request then starts nothing again. The signature itself is checked at the gate.
+ */
+export async function claimSignedRequest(input: Record<string, unknown>): Promise<void> {
+  const req = input.requestedBy as RequestedBy | undefined;
+  if (!req?.nonce || req.schedule !== undefined) return;
+  const { workflowId } = workflowInfo();
+  if (req.workflowId !== workflowId)
+    throw fail(
+      FailureType.BadInput,
+      `requestedBy: ${req.name} signed a request for ${req.workflowId ?? '(no run)'}, not for ${workflowId}; nothing was changed`,
+    );
+  const at = Date.parse(req.at ?? '');
+  if (!(Math.abs(at - Date.now()) <= REQUEST_WINDOW_MS))
+    throw fail(
+      FailureType.BadInput,
+      `requestedBy: the request was signed at ${req.at ?? '(no time)'}, it is now ${new Date().toISOString()}: a signed request is good for ${REQUEST_WINDOW_MS / 60_000} minutes; nothing was changed`,
+    );
+  const id = `request/${req.nonce}/${workflowId}`;
+  try {
+    await startChild(requestClaim, {
+      workflowId: id,
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      parentClosePolicy: 'ABANDON',
+    });
+  } catch (err) {
+    throw fail(
+      FailureType.BadInput,
+      err instanceof WorkflowExecutionAlreadyStartedError
+        ? `requestedBy: this signed request of ${req.name} was used before (${id}; or this run was reset to its start): a request starts one run; sign a new one; nothing was changed`
+        : `requestedBy: the request of ${req.name} could not be recorded as used (${id}): ${(err as Error).message}; nothing was changed`,
+    );
+  }
+}
+
 /** The failure that ends a run whose gate was not passed; `consequence` says what was left as is. */
 export function notApproved(
   outcome: GateOutcome & { approved: false },
@@ -109,8 +147,6 @@ export class Gates {
   private readonly legacy = !patched('approval-updates');
   private open?: OpenGate;
   private opened = 0;
-  /** Whether this run has claimed its signed request (claimRequest). */
-  private claimed = false;
 
   /** `request`: what the starter asked for: a workflow type and its raw input, whose
    * `requestedBy` names (and on signed gates signs) the starter. */
@@ -161,7 +197,6 @@ export class Gates {
         timeoutMs: gate.policy.timeoutMs,
         summary: gate.plan,
       });
-    if (gate.policy.separateFromStarter) await this.claimRequest(gate.policy);
     const open = this.openGate('approval', gate.name, gate.policy, gate.plan, gate.policy.timeoutMs);
     this.tracker.progress.state = 'waiting-approval';
     this.tracker.set(
@@ -234,32 +269,6 @@ export class Gates {
     return this.request?.type === 'promote' ? (info.parent?.workflowId ?? info.workflowId) : info.workflowId;
   }
 
-  /** A signed, time-bound request starts one run, once: this run claims it by starting a child
-   * whose id is the nonce and this run's id; a second start with the same request finds the id
-   * taken and is refused (a hop claims it for itself: each hop of the promotion once). */
-  private async claimRequest(policy: GatePolicy): Promise<void> {
-    const req = this.request?.input.requestedBy as RequestedBy | undefined;
-    if (policy.mode !== 'signed' || !req?.nonce || req.schedule !== undefined) return;
-    this.starter(policy); // verified before it is claimed
-    if (this.claimed || !patched('request-claimed-once')) return;
-    this.claimed = true;
-    const { workflowId } = workflowInfo();
-    try {
-      await startChild(requestClaim, {
-        workflowId: `request/${req.nonce}/${workflowId}`,
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        parentClosePolicy: 'ABANDON',
-      });
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError)
-        throw fail(
-          FailureType.BadInput,
-          `requestedBy: this signed request of ${req.name} was used before (request/${req.nonce}/${workflowId}): a request starts one run; sign a new one; nothing was changed`,
-        );
-      throw err;
-    }
-  }
-
   /**
    * The run's starter, for a gate that must be passed by someone else. Fails the run (nothing has
    * changed yet: gates come before changes) when the input names none or, on signed gates, when
@@ -289,20 +298,14 @@ export class Gates {
           `requestedBy: signed for schedule ${req.schedule}, but ${by ? `schedule ${by}` : 'no schedule'} started this run; nothing was changed`,
         );
     } else {
-      // Runs recorded before requests named their run replay as they were.
-      if (patched('requests-bound-to-run')) {
-        const run = this.requestedRun();
-        if (req.workflowId === undefined || req.nonce === undefined)
-          throw fail(
-            FailureType.BadInput,
-            `requestedBy: the request names no run (workflowId, nonce): sign it with this version of rekey (--as NAME); nothing was changed`,
-          );
-        if (req.workflowId !== run)
-          throw fail(
-            FailureType.BadInput,
-            `requestedBy: ${req.name} signed a request for ${req.workflowId}, not for ${run}; nothing was changed`,
-          );
-      }
+      // A request that names its run (every rekey client's since it could) is good for that run
+      // only; the signature covers the name, so it cannot be taken off.
+      const run = this.requestedRun();
+      if (req.workflowId !== undefined && req.workflowId !== run)
+        throw fail(
+          FailureType.BadInput,
+          `requestedBy: ${req.name} signed a request for ${req.workflowId}, not for ${run}; nothing was changed`,
+        );
       // The run the request started: a hop's is its promotion, which may have begun hours ago.
       const started = this.request.startedAt ?? workflowInfo().startTime.getTime();
       const at = Date.parse(req.at ?? '');

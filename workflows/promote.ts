@@ -2,6 +2,7 @@
 // (promote-hop.ts), in order. A hop that succeeded is not redone when a later one fails.
 
 import { executeChild, ParentClosePolicy, patched, workflowInfo } from '@temporalio/workflow';
+import { claimSignedRequest } from './approvals';
 import { parseInput, runFailure } from './errors';
 import { PromoteInput, promoteHopWorkflowId } from './inputs';
 import { ProgressTracker } from './progress';
@@ -20,6 +21,7 @@ export async function promote(raw: PromoteInput): Promise<HopResult[]> {
   const newHops = patched('hop-ids-and-cancel-on-close');
   const results: HopResult[] = [];
   try {
+    await claimSignedRequest(raw as Record<string, unknown>);
     for (const hop of hops) {
       const childId = newHops
         ? promoteHopWorkflowId(workflowId, hop.from, hop.to)

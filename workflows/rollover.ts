@@ -9,7 +9,7 @@ import type { GatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import { FailureType, fail } from '../shared/failures';
 import { serviceActivity, shortActivity, summarized } from './activity-options';
-import { Gates, notApproved } from './approvals';
+import { claimSignedRequest, Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { parseInput, runFailure } from './errors';
 import { RolloverInput } from './inputs';
@@ -76,6 +76,7 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
   // restarted every replica at once.
   const rollover = new Rollover(tracker, gates, input, patched('roll-out-in-batches'));
   try {
+    await claimSignedRequest(rawInput as Record<string, unknown>);
     // A dry run changes nothing and takes no lock.
     return await (input.dryRun
       ? rollover.run()

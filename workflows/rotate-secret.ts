@@ -18,7 +18,7 @@ import type { Phase, SecretActivities, SecretPlan } from '../activities/secret-r
 import { parseDuration } from '../config/duration';
 import { FailureType, fail } from '../shared/failures';
 import { localRead, serviceActivity, shortActivity, summarized } from './activity-options';
-import { Gates, notApproved } from './approvals';
+import { claimSignedRequest, Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure, withMore } from './errors';
 import { RotateSecretInput } from './inputs';
@@ -142,6 +142,7 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
   };
 
   try {
+    await claimSignedRequest(rawInput as Record<string, unknown>);
     const { plan, written } = await locked(first);
     if (input.dryRun) {
       tracker.skipRest('dry run');

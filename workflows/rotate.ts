@@ -15,7 +15,7 @@ import type { EnvPlan, RotationActivities, RotationPlan, StagedGroup } from '../
 import type { TokenIdentity } from '../activities/tokens';
 import { FailureType, fail } from '../shared/failures';
 import { serviceActivity, shortActivity, summarized, vaultActivity } from './activity-options';
-import { Gates, notApproved } from './approvals';
+import { claimSignedRequest, Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
 import { RotateInput, type RotateOptions } from './inputs';
@@ -119,6 +119,7 @@ export async function rotateJwtKeys(rawInput: RotateInput): Promise<RotateResult
   );
   const gates = new Gates(tracker, { type: 'rotateJwtKeys', input: rawInput as Record<string, unknown> });
   try {
+    await claimSignedRequest(rawInput as Record<string, unknown>);
     // A dry run changes nothing and takes no lock; a rotation holds every environment of its key
     // groups from the plan to the end.
     if (input.dryRun) return await rotate(tracker, gates, input);
