@@ -128,7 +128,7 @@ export async function followRun<W extends Workflow>(
     const step = p.steps.find((s) => s.name === p.current);
     const where = hop ? `${run.current}: ` : '';
     const now = p.pendingGate
-      ? `${where}waiting at ${p.pendingGate.name} for ${p.pendingGate.approvers.join(', ')} (rekey ${p.pendingGate.kind === 'expedite' ? 'expedite' : 'approve'} ${handle.workflowId} --by NAME)`
+      ? `${where}waiting at ${p.pendingGate.name} for ${p.pendingGate.approvers.join(', ')} (${decideHint(handle.workflowId, p.pendingGate)})`
       : `${where}at ${p.current ?? 'the start'}${step?.detail ? `: ${step.detail}` : ''}`;
     if (now !== last || Date.now() - said > 60_000) {
       console.log(`  ${now === last ? 'still ' : ''}${now}`);
@@ -313,6 +313,33 @@ const LEGACY_SIGNALS = {
   reject: legacyRejectSignal,
   expedite: legacyExpediteSignal,
 } as const;
+
+/** The command that decides a gate, with the digest of the plan it shows: off a terminal
+ * `approve` needs it, and it names the plan the approver read. */
+export function decideHint(workflowId: string, gate: PendingGate): string {
+  const verb = gate.kind === 'expedite' ? 'expedite' : 'approve';
+  return `rekey ${verb} ${workflowId} --by NAME${gate.digest ? ` --digest ${gate.digest.slice(0, 23)}` : ''} [--key FILE]`;
+}
+
+/** The gate a just-started run opens, once its plan is done: undefined when the run ended or
+ * moved on first (a refusal, a skipped gate), or `waitMs` passed. */
+export async function openedGate(
+  client: Client,
+  workflowId: string,
+  waitMs = 60_000,
+): Promise<{ id: string; gate: PendingGate } | undefined> {
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    const { status } = await client.workflow.getHandle(workflowId).describe();
+    if (status.name !== 'RUNNING') return undefined;
+    const p = await progressOf(client, workflowId).catch(() => undefined);
+    if (p?.pendingGate) return { id: workflowId, gate: p.pendingGate };
+    if (p?.steps.some((s) => s.name === 'approval' && s.status !== 'pending' && s.status !== 'running'))
+      return undefined;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return undefined;
+}
 
 /** Where a decision goes: the run itself, or the child it waits on (a promotion's hop). */
 async function gateHolder(client: Client, workflowId: string, kind: DecisionKind) {

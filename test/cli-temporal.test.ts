@@ -72,10 +72,12 @@ describe('rekey CLI with a worker', () => {
     const started = rekey('rotate', '--env', 'prod', '--config', t.configFile);
     assert.equal(started.status, 0, started.stderr);
     assert.match(started.stdout, /started rotate-jwt\/prod/);
-    assert.match(
-      started.stdout,
-      /waiting for approval: rekey approve rotate-jwt\/prod --by NAME \[--key FILE\]/,
-    );
+    // Announced once the run opened its gate, with the digest `approve` needs off a terminal.
+    const hinted =
+      /waiting for approval: rekey approve rotate-jwt\/prod --by NAME --digest (sha256:[0-9a-f]{16}) \[--key FILE\]/.exec(
+        started.stdout,
+      );
+    assert.ok(hinted, started.stdout);
 
     const waiting = await until('the gate', () => {
       const s = rekey('status', 'rotate-jwt/prod');
@@ -109,12 +111,17 @@ describe('rekey CLI with a worker', () => {
       blind.stderr,
       /approve needs --digest PREFIX, the plan digest .* that rekey status rotate-jwt\/prod shows/,
     );
+    assert.ok(digest.startsWith(hinted?.[1] ?? '-'), 'the hint names the digest status shows');
     const otherPlan = approve('alice', 'alice', '--digest', 'sha256:0123456789abcdef');
     assert.equal(otherPlan.status, 2);
     assert.match(
       otherPlan.stderr,
-      /the plan at the gate is sha256:[0-9a-f]{64}, not sha256:0123456789abcdef/,
+      /the plan at the gate is sha256:[0-9a-f]{64}, not sha256:0123456789abcdef:/,
     );
+    // The right plan, but too little of its digest: said so, not "not".
+    const short = approve('alice', 'alice', '--digest', digest.slice(0, 15));
+    assert.equal(short.status, 2);
+    assert.match(short.stderr, /--digest sha256:[0-9a-f]{8} is too short: give at least 23 characters/);
 
     const mallory = approve('mallory', 'mallory', '--digest', digest.slice(0, 30));
     assert.equal(mallory.status, 2);
@@ -221,7 +228,9 @@ describe('rekey CLI with a worker', () => {
     });
     const exited = new Promise<number | null>((res) => waiter.once('exit', res));
     await until('the waiter to say what it waits for', () =>
-      /waiting at approval for alice, bob \(rekey approve rotate-jwt\/prod --by NAME\)/.test(out)
+      /waiting at approval for alice, bob \(rekey approve rotate-jwt\/prod --by NAME --digest sha256:[0-9a-f]{16} \[--key FILE\]\)/.test(
+        out,
+      )
         ? true
         : undefined,
     );

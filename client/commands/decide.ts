@@ -18,9 +18,13 @@ const MIN_DIGEST = 23;
 /** Refuses a gate other than the one the approver read: by --digest, or by asking on a terminal. */
 async function confirmGate(kind: DecisionKind, gate: PendingGate, digest?: string): Promise<void> {
   if (digest !== undefined) {
-    if (digest.length < MIN_DIGEST || !gate.digest?.startsWith(digest))
+    if (digest.length < MIN_DIGEST)
       throw new CliError(
-        `the plan at the gate is ${gate.digest ?? 'a run of an older rekey'}, not ${digest}${digest.length < MIN_DIGEST ? ` (give at least ${MIN_DIGEST} characters)` : ''}: read it again (rekey status) and decide on that one`,
+        `--digest ${digest} is too short: give at least ${MIN_DIGEST} characters (sha256: and 16 hex digits) of the digest rekey status shows`,
+      );
+    if (!gate.digest?.startsWith(digest))
+      throw new CliError(
+        `the plan at the gate is ${gate.digest ?? 'a run of an older rekey'}, not ${digest}: read it again (rekey status) and decide on that one`,
       );
     return;
   }

@@ -9,7 +9,7 @@ import { errorText } from '../../workflows/errors';
 import type { RotateSecretResult } from '../../workflows/rotate-secret';
 import { CliError } from '../cli-error';
 import { type IncidentEntry, incidentMarkdown, incidentRecord, rotatedEntry } from '../incident';
-import { checkSecret, startSecretRotation, withClient } from '../runs';
+import { checkSecret, decideHint, openedGate, startSecretRotation, withClient } from '../runs';
 import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
 
 const OPTIONS = {
@@ -57,8 +57,10 @@ async function respond(args: string[]): Promise<number> {
           return { secret, workflowId: '-', status: 'refused', problem: errorText(err) };
         }
         console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
-        if (gated && !dryRun)
-          console.log(`  waiting for approval: rekey approve ${handle.workflowId} --by NAME`);
+        if (gated && !dryRun) {
+          const opened = await openedGate(client, handle.workflowId);
+          if (opened) console.log(`  waiting for approval: ${decideHint(handle.workflowId, opened.gate)}`);
+        }
         try {
           const r: RotateSecretResult = await handle.result();
           if (dryRun) console.log(r.plan.text.join('\n'));

@@ -4,7 +4,15 @@ import type { Config } from '../../config/schema';
 import type { RotateInput } from '../../workflows/inputs';
 import { CliError } from '../cli-error';
 import { formatRotateResult } from '../format';
-import { expandToKeyGroups, followRun, type Requester, startRotation, withClient } from '../runs';
+import {
+  decideHint,
+  expandToKeyGroups,
+  followRun,
+  openedGate,
+  type Requester,
+  startRotation,
+  withClient,
+} from '../runs';
 import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
 
 const OPTIONS = {
@@ -97,8 +105,15 @@ export function startAndFollow(
         { as: opts.as },
       );
       console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
-      if (opts.gated && !dryRun)
-        console.log(`waiting for approval: rekey approve ${handle.workflowId} --by NAME [--key FILE]`);
+      if (opts.gated && !dryRun) {
+        // Announced once the run has opened it: the gate is the worker's, with its plan's digest.
+        const opened = await openedGate(client, handle.workflowId);
+        console.log(
+          opened
+            ? `waiting for approval: ${decideHint(handle.workflowId, opened.gate)}`
+            : `not waiting at a gate yet: rekey status ${handle.workflowId}`,
+        );
+      }
       if (!opts.wait && !dryRun) {
         console.log(`follow it: rekey status ${handle.workflowId}`);
         return 0;
