@@ -38,5 +38,39 @@ export function summarize(cfg: Config): string {
     ([n, key]) => `${n}${key ? ` (${sshFingerprint(parseSshPublicKey(key))})` : ''}`,
   );
   lines.push(`approvers: ${approvers.join(', ') || 'none'}`);
+  const recipes = Object.entries(cfg.secrets).map(
+    ([n, r]) =>
+      `  ${n}: ${r.environments.join(', ')}; ${r.locations.length} location(s), ${r.strategy}${r.rotateEvery ? `, every ${r.rotateEvery}` : ''}`,
+  );
+  lines.push(recipes.length ? `secret recipes:\n${recipes.join('\n')}` : 'secret recipes: none');
+  for (const w of placeholders(cfg)) lines.push(`warning: ${w}`);
   return lines.join('\n');
 }
+
+/** Values left from the shipped example that cannot be anyone's real ones: reserved example
+ * domains (RFC 2606), and the example's approver keys. */
+export function placeholders(cfg: Config, exampleKeys: string[] = EXAMPLE_APPROVER_KEYS): string[] {
+  const out: string[] = [];
+  const reserved = /(^|\.)example\.(com|net|org)$|\.(example|invalid|test)$/i;
+  for (const [name, h] of Object.entries(cfg.hosts))
+    if (h.type === 'ssh' && reserved.test(h.address))
+      out.push(
+        `hosts.${name}.address ${h.address} is a placeholder (a reserved example domain): set the VM's address`,
+      );
+  for (const [name, st] of Object.entries(cfg.stores))
+    if (
+      st.type === 'azure-keyvault' &&
+      /^https:\/\/kv-(prod|test|dev)\.vault\.azure\.net\/?$/.test(st.vaultUrl)
+    )
+      out.push(`stores.${name}.vaultUrl ${st.vaultUrl} is the example's: set your vault's URL`);
+  for (const [name, key] of Object.entries(cfg.approvals.approvers))
+    if (key && exampleKeys.some((k) => key.split(/\s+/)[1] === k))
+      out.push(`approvals.approvers.${name} is the example's key: put that approver's own SSH public key`);
+  return out;
+}
+
+/** The approver keys rekey.example.yaml ships with (nobody holds their private halves). */
+const EXAMPLE_APPROVER_KEYS = [
+  'AAAAC3NzaC1lZDI1NTE5AAAAICsD4I2QQ1tHToKVvdAvf/FCVYRWU4lGrBNS9MxHkaRh',
+  'AAAAC3NzaC1lZDI1NTE5AAAAIFdTPUSgw9WTgVuuTUJgEAtANe6FagdLO/FWKZXMztal',
+];

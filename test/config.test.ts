@@ -6,6 +6,7 @@ import { join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { ConfigError, loadConfig, parseConfig } from '../config/load';
+import { approversConfig } from './infra/approvers';
 
 const repo = resolve(__dirname, '../..');
 const example = join(repo, 'rekey.example.yaml');
@@ -152,6 +153,32 @@ describe('config', () => {
     const ok = rekey('config', 'check', '--config', example);
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stdout, /dev, local \(one shared pair\)/);
+    // The example's placeholders are named (valid config, so exit 0).
+    assert.match(ok.stdout, /warning: hosts\.azvmprod\.address az-lxweb01\.example\.com is a placeholder/);
+    assert.match(
+      ok.stdout,
+      /warning: stores\.kv-prod\.vaultUrl https:\/\/kv-prod\.vault\.azure\.net is the example's/,
+    );
+    assert.match(ok.stdout, /warning: approvals\.approvers\.alice is the example's key/);
+    assert.match(ok.stdout, /secret recipes: none/);
+    const own = exampleDoc();
+    own.hosts.azvmprod.address = '10.0.0.5';
+    own.stores['kv-prod'].vaultUrl = 'https://acme-stdb-prod.vault.azure.net';
+    own.approvals.approvers = approversConfig(['alice', 'bob']);
+    own.secrets = {
+      'runner-token': {
+        environments: ['prod'],
+        generator: { type: 'random', bytes: 32, encoding: 'hex' },
+        locations: [{ store: 'kv-prod', name: 'runner-token' }],
+        rotateEvery: '90d',
+      },
+    };
+    const ownFile = join(mkdtempSync(join(tmpdir(), 'rekey-own-')), 'rekey.yaml');
+    writeFileSync(ownFile, stringify(own));
+    const mine = rekey('config', 'check', '--config', ownFile);
+    assert.equal(mine.status, 0, mine.stderr);
+    assert.doesNotMatch(mine.stdout, /azvmprod\.address|kv-prod\.vaultUrl|approvers\.(alice|bob)/);
+    assert.match(mine.stdout, /secret recipes:\n {2}runner-token: prod; 1 location\(s\), replace, every 90d/);
 
     const dir = mkdtempSync(join(tmpdir(), 'rekey-config-'));
     const doc = exampleDoc();
