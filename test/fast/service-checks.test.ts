@@ -2,6 +2,7 @@
 // (checked with `command -v` before a run), and what a failed publish's output shows.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { generateKeyPair } from '../../activities/keys';
 import { programOf, publishHint, redactValues } from '../../activities/service';
 
 describe('service checks', () => {
@@ -22,11 +23,13 @@ describe('service checks', () => {
 
   it('cuts tokens and keys out of command output, with or without their PEM lines', () => {
     const jwt = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJwdWJsaXNoZXIifQ.c2lnbmF0dXJlLWJ5dGVzLWFyZS1oZXJl';
-    const body = 'MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgabcdefghijklmnopqrstuvwxyz0123';
-    const out = redactValues(
-      `using ${jwt}\n-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n${body}\nok`,
-    );
-    assert.ok(!out.includes(jwt) && !out.includes(body), out);
+    // A key made now: its PEM, and its body alone (a log cut above the BEGIN line).
+    const pem = generateKeyPair().privatePem;
+    const body = pem.split('\n').slice(1, -2).join('\n');
+    const out = redactValues(`using ${jwt}\n${pem}${body}\nok`);
+    assert.ok(!out.includes(jwt) && !out.includes(body), 'the token and the key body are cut out');
+    for (const line of body.split('\n').filter((l) => l.length >= 40))
+      assert.ok(!out.includes(line), 'no line of the key body is left');
     assert.match(out, /using \[token\]/);
     // A 64-hex identity and a path stay readable.
     const id = 'c200ab12'.repeat(8);
