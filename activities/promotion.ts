@@ -200,18 +200,21 @@ export function createPromotionActivities(deps: { config: Config }) {
     };
   }
 
+  /** Where the publisher token file lies inside the host's data dir (a relative path), or null
+   * when it lies outside it. */
+  function tokenInData(h: Host): string | null {
+    const data = posix.normalize(h.dataDir).replace(/\/+$/, '');
+    const toml = posix.normalize(resolveOnHost(h, config.paths.cliToml));
+    return within(toml, data) ? posix.relative(data, toml) : null;
+  }
+
   /** Whether the copy itself brings the publisher token: both hosts keep cli.toml inside their
    * data dirs, at the same place. */
   async function tokenTravelsWithData(
     s: ReturnType<typeof env>,
     d: ReturnType<typeof env>,
   ): Promise<boolean> {
-    const rel = async (e: ReturnType<typeof env>) =>
-      withHost(e.hostName, e.host, async (h) => {
-        const data = posix.normalize(h.dataDir).replace(/\/+$/, '');
-        const toml = posix.normalize(resolveOnHost(h, config.paths.cliToml));
-        return within(toml, data) ? posix.relative(data, toml) : null;
-      });
+    const rel = (e: ReturnType<typeof env>) => withHost(e.hostName, e.host, async (h) => tokenInData(h));
     const [a, b] = [await rel(s), await rel(d)];
     return a !== null && a === b;
   }
@@ -337,11 +340,13 @@ export function createPromotionActivities(deps: { config: Config }) {
         const data = shellQuote(h.dataDir);
         // The token file, when it lies outside the data dir (a carried token is written there),
         // is saved with the snapshot, before anything changes; once per run.
-        const tomlPath = resolveOnHost(h, config.paths.cliToml);
-        const data_ = posix.normalize(h.dataDir).replace(/\/+$/, '');
         const saved = tokenBackupPath(h, input.runId);
-        if (!within(posix.normalize(tomlPath), data_) && !(await h.stat(saved)))
-          await h.writeFileAtomic(saved, (await h.readFile(tomlPath)) ?? ABSENT, 0o600);
+        if (tokenInData(h) === null && !(await h.stat(saved)))
+          await h.writeFileAtomic(
+            saved,
+            (await h.readFile(resolveOnHost(h, config.paths.cliToml))) ?? ABSENT,
+            0o600,
+          );
         // A retry after a lost attempt starts the copy again rather than adding to its leftovers.
         await run(
           h,
