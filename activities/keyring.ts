@@ -5,9 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
 import { asyncLocalStorage } from '@temporalio/activity';
-import { gatePolicy } from '../config/approvals';
+import { gatedOf, gatePolicy, keyringEnvironments, scopeOf } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import type { Config, KeyringConfig } from '../config/schema';
+import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import { beat, heartbeating } from './heartbeat';
 import { resolveOnHost, withHost } from './hosts';
@@ -209,8 +210,14 @@ export function createKeyringActivities(deps: KeyringDeps) {
         await kube.mayPatch(cfg.kubernetes.secret);
         for (const d of cfg.kubernetes.deployments) await kube.checkDeployment(d);
       }
+      // The gate is the config's: the rules of the environments the ring serves.
+      const environments = keyringEnvironments(deps.config, input.keyring);
+      const gated = gatedOf(deps.config, environments);
       return {
         ...facts(ring, version),
+        environments,
+        approvalRequired: gated.length > 0,
+        scope: scopeOf(deps.config, environments),
         tokenLifetime: cfg.tokenLifetime,
         replicas: cfg.kubernetes
           ? cfg.kubernetes.deployments.map((d) => `deployment/${d}`)
@@ -218,12 +225,14 @@ export function createKeyringActivities(deps: KeyringDeps) {
         maxUnavailable: cfg.maxUnavailable,
         approvers: Object.keys(deps.config.approvals.approvers),
         approvalTimeout: deps.config.approvals.timeout,
-        approval: gatePolicy(deps.config, []),
+        approval: gatePolicy(deps.config, gated),
       };
     },
 
     /** Adds a new key beside the others; the active key stays as it is. */
-    async addKey(input: { keyring: string; runId: string }): Promise<RingFacts & { added: string }> {
+    async addKey(
+      input: { keyring: string; runId: string } & Approved,
+    ): Promise<RingFacts & { added: string }> {
       const result = await change(input.keyring, input.runId, 'add', async (ring) => {
         const pair = generateKeyPair();
         const kid = await jwkThumbprint(pair.publicPem);
@@ -235,7 +244,7 @@ export function createKeyringActivities(deps: KeyringDeps) {
       return { ...result, added: result.kids.at(-1) as string };
     },
 
-    async activate(input: { keyring: string; runId: string; kid: string }): Promise<RingFacts> {
+    async activate(input: { keyring: string; runId: string; kid: string } & Approved): Promise<RingFacts> {
       return change(input.keyring, input.runId, 'activate', async (ring) => {
         if (!ring.keys.some((k) => k.kid === input.kid)) {
           throw fail(FailureType.BadInput, `keyring ${input.keyring}: no key ${input.kid} to activate`);
@@ -244,7 +253,7 @@ export function createKeyringActivities(deps: KeyringDeps) {
       });
     },
 
-    async removeKey(input: { keyring: string; runId: string; kid: string }): Promise<RingFacts> {
+    async removeKey(input: { keyring: string; runId: string; kid: string } & Approved): Promise<RingFacts> {
       return change(input.keyring, input.runId, 'remove', async (ring) => {
         if (ring.active === input.kid) {
           throw fail(
@@ -260,7 +269,9 @@ export function createKeyringActivities(deps: KeyringDeps) {
      * Installs the ring's current version on one replica (every public key, the active private
      * key; mode 0600), restarts it, and checks its JWKS lists exactly the ring's kids.
      */
-    async rollOut(input: { keyring: string; replica: number }): Promise<{ url: string; kids: string[] }> {
+    async rollOut(
+      input: { keyring: string; replica: number } & Approved,
+    ): Promise<{ url: string; kids: string[] }> {
       const cfg = ringConfig(input.keyring);
       if (cfg.kubernetes) return rollOutOnKubernetes(input.keyring, cfg.kubernetes, input.replica);
       const replica = cfg.replicas[input.replica];

@@ -4,8 +4,9 @@
 // approval and an exact snapshot (reflink or copy) that a failure restores.
 import { posix } from 'node:path';
 import { asyncLocalStorage, Context } from '@temporalio/activity';
-import { gatePolicy } from '../config/approvals';
+import { gatePolicy, scopeOf } from '../config/approvals';
 import type { Config, SshHostConfig } from '../config/schema';
+import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import type { TransferProgress } from '../shared/transfer';
 import { heartbeating } from './heartbeat';
@@ -331,7 +332,7 @@ export function createPromotionActivities(deps: { config: Config }) {
      * owners, times, hard links, xattrs); never hard links, which share every later in-place
      * write (an appended log, rsync's chmod) with the live files. It carries a mark of the run,
      * so that a restore can tell it is back; the mark keeps the directory's own mtime. */
-    async snapshot(input: { to: string; runId: string }) {
+    async snapshot(input: { to: string; runId: string } & Approved) {
       const d = env(input.to);
       return withHost(d.hostName, d.host, async (h) => {
         const snap = shellQuote(snapshotPath(h, input.runId));
@@ -364,7 +365,9 @@ export function createPromotionActivities(deps: { config: Config }) {
      * retry after a lost worker picks up the partial file the broken attempt left. Files that
      * vanished from a live source while it was read (rsync exit 24) are reported, not fatal.
      */
-    async syncData(input: { from: string; to: string; maxDelete: number | null }): Promise<CopyStats> {
+    async syncData(
+      input: { from: string; to: string; maxDelete: number | null } & Approved,
+    ): Promise<CopyStats> {
       const ctx = Context.current();
       const { attempt, workflowExecution } = ctx.info;
       const { runner, command } = rsync(input.from, input.to, [
@@ -397,10 +400,12 @@ export function createPromotionActivities(deps: { config: Config }) {
      * elsewhere) the source's token is carried: put into the destination's file, whose other
      * settings stay (the snapshot step saved that file for a restore). A token from an
      * OIDC provider is carried unchanged: no server key signed it. */
-    async resignDestinationToken(input: {
-      from: string;
-      to: string;
-    }): Promise<{ before: TokenIdentity; after: TokenIdentity; carried?: boolean }> {
+    async resignDestinationToken(
+      input: {
+        from: string;
+        to: string;
+      } & Approved,
+    ): Promise<{ before: TokenIdentity; after: TokenIdentity; carried?: boolean }> {
       const d = env(input.to);
       const s = env(input.from);
       const field = config.paths.tokenField;
@@ -432,7 +437,7 @@ export function createPromotionActivities(deps: { config: Config }) {
 
     /** Puts the snapshot back as the destination's data dir. `restored` is true only when the
      * data dir is the snapshot again (its mark found there, then removed). */
-    async restoreSnapshot(input: { to: string; runId: string }) {
+    async restoreSnapshot(input: { to: string; runId: string } & Approved) {
       const d = env(input.to);
       return withHost(d.hostName, d.host, async (h) => {
         const snap = shellQuote(snapshotPath(h, input.runId));
@@ -467,7 +472,7 @@ export function createPromotionActivities(deps: { config: Config }) {
     },
 
     /** After a hop passed its gates the snapshot is no longer needed. */
-    async dropSnapshot(input: { to: string; runId: string }) {
+    async dropSnapshot(input: { to: string; runId: string } & Approved) {
       const d = env(input.to);
       await withHost(d.hostName, d.host, (h) =>
         run(
@@ -494,10 +499,15 @@ export function createPromotionActivities(deps: { config: Config }) {
         timeoutMs: durationMs(config.approvals.timeout),
         policy: gatePolicy(config, gated.length > 0 ? gated : [input.to]),
         ...(gated.length > 0 ? { gatedBy: gated } : {}),
+        // What the plan is made from: the steps refuse an environment configured otherwise since.
+        scope: scopeOf(
+          config,
+          [input.from, input.to].filter((e): e is string => e !== undefined),
+        ),
       };
     },
 
-    async stopService(input: { env: string }) {
+    async stopService(input: { env: string } & Approved) {
       const d = env(input.env);
       const svc = config.services[config.environments[input.env]?.service ?? ''];
       if (!svc) throw fail(FailureType.BadInput, `${input.env}: no service`);

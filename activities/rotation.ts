@@ -1,9 +1,10 @@
 // Activities of the JWT key rotation. Each one is idempotent under retry and returns only
 // references, fingerprints and identities: key values and tokens stay inside this module.
 import { posix } from 'node:path';
-import { type GatePolicy, gatePolicy } from '../config/approvals';
+import { type GatePolicy, gatePolicy, scopeOf } from '../config/approvals';
 import { keyGroupMembers, keyGroupOf, secretNamesOf, secretPlace } from '../config/key-groups';
 import type { Config } from '../config/schema';
+import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import { type Host, resolveOnHost, withHost } from './hosts';
 import { keyFileProblems } from './key-file-checks';
@@ -64,6 +65,8 @@ export interface RotationPlan {
   approvalTimeoutMs: number;
   /** Who decides the gate, and how, for these environments. */
   approval: GatePolicy;
+  /** What the plan was made from, per environment (absent from plans of an older rekey). */
+  scope?: Record<string, string>;
   /** What a run keeps of old keys once it passed (config retention). */
   retention?: { backups: number; versions: number };
 }
@@ -256,6 +259,7 @@ export function createRotationActivities(deps: RotationDeps) {
           config,
           all.filter((e) => config.approvals.requiredFor.includes(e)),
         ),
+        scope: scopeOf(config, all),
         retention: config.retention,
       };
     },
@@ -264,11 +268,13 @@ export function createRotationActivities(deps: RotationDeps) {
      * Creates one new pair for a key group and stores it as new versions in every store of the
      * group. A retry finds the versions tagged with this run and reuses that pair.
      */
-    async stageKeyPair(input: {
-      runId: string;
-      group: string;
-      environments: string[];
-    }): Promise<StagedGroup> {
+    async stageKeyPair(
+      input: {
+        runId: string;
+        group: string;
+        environments: string[];
+      } & Approved,
+    ): Promise<StagedGroup> {
       const stores = input.environments.map((env) => deps.store(envConfig(env).store));
       const pair =
         (await pairFromEarlierAttempt(stores, input.environments, input.runId)) ?? generateKeyPair();
@@ -376,7 +382,7 @@ export function createRotationActivities(deps: RotationDeps) {
     },
 
     /** Backs up the host's key files (once per run), then installs the staged pair atomically. */
-    async installKeyFiles(input: { env: string; runId: string; ref: PairRef }) {
+    async installKeyFiles(input: { env: string; runId: string; ref: PairRef } & Approved) {
       const store = deps.store(input.ref.privateKey.store);
       const pair = await readKeyPair(store, names(input.env), {
         privateKey: input.ref.privateKey.version,
@@ -421,7 +427,7 @@ export function createRotationActivities(deps: RotationDeps) {
     },
 
     /** Re-signs the host's cached publisher token with the staged private key; same identity. */
-    async resignPublisherToken(input: { env: string; runId: string; ref: PairRef }) {
+    async resignPublisherToken(input: { env: string; runId: string; ref: PairRef } & Approved) {
       const store = deps.store(input.ref.privateKey.store);
       const { value: privatePem } = await store.get(
         names(input.env).privateKey,
@@ -456,7 +462,7 @@ export function createRotationActivities(deps: RotationDeps) {
     /** Clean-slate rotation (the guide's Strategy A): removes the cached publisher token from
      * cli.toml (its other settings stay; the file is backed up for a rollback), so the next
      * publish logs in afresh and gets a new owner identity from the server's new key. */
-    async clearPublisherToken(input: { env: string; runId: string }) {
+    async clearPublisherToken(input: { env: string; runId: string } & Approved) {
       return onHost(input.env, async (h) => {
         const path = cliToml(h);
         const text = await h.readFile(path);
@@ -484,11 +490,13 @@ export function createRotationActivities(deps: RotationDeps) {
      * `retention.backups` runs are removed (old private keys do not stay on the host forever), and
      * the store's key versions beyond the newest `retention.versions` are disabled (never purged;
      * stores that cannot disable keep them, said in the result). Idempotent. */
-    async retireOldKeys(input: {
-      env: string;
-      runId: string;
-      retention?: { backups: number; versions: number };
-    }) {
+    async retireOldKeys(
+      input: {
+        env: string;
+        runId: string;
+        retention?: { backups: number; versions: number };
+      } & Approved,
+    ) {
       const e = envConfig(input.env);
       // What the approved plan showed, not config read again.
       const keep = input.retention ?? config.retention;
@@ -533,7 +541,7 @@ export function createRotationActivities(deps: RotationDeps) {
     },
 
     /** Restarts the service so it loads the key files, publishes, and waits for the markers. */
-    async restartAndVerify(input: { env: string }) {
+    async restartAndVerify(input: { env: string } & Approved) {
       const e = envConfig(input.env);
       return onHost(input.env, async (h) => ({
         marker: (await restartAndCheck(createServiceDriver(h, e.serviceConfig))).line,
@@ -542,11 +550,13 @@ export function createRotationActivities(deps: RotationDeps) {
 
     /** Makes the versions current before this run current again (as new versions: Key Vault's
      * current version is always the newest). Idempotent per run. */
-    async restoreSecrets(input: {
-      env: string;
-      runId: string;
-      previous: { privateKey: string; publicKey: string };
-    }) {
+    async restoreSecrets(
+      input: {
+        env: string;
+        runId: string;
+        previous: { privateKey: string; publicKey: string };
+      } & Approved,
+    ) {
       const e = envConfig(input.env);
       const store = deps.store(e.store);
       const { privateKey, publicKey } = names(input.env);
@@ -557,7 +567,7 @@ export function createRotationActivities(deps: RotationDeps) {
 
     /** Puts the run's backed-up key files and token back on the host, then restarts the service
      * and waits for its publish markers with the old key. */
-    async restoreHost(input: { env: string; runId: string }) {
+    async restoreHost(input: { env: string; runId: string } & Approved) {
       const e = envConfig(input.env);
       return onHost(input.env, async (h) => {
         const restored: string[] = [];

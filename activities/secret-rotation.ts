@@ -13,10 +13,11 @@ import { createHash } from 'node:crypto';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { asyncLocalStorage } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { type GatePolicy, gatePolicy } from '../config/approvals';
+import { type GatePolicy, gatePolicy, scopeOf } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
 import type { SecretRecipe } from '../config/secret-recipes';
+import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import { fernetDecrypt, fernetEncrypt, parseFernetKey } from './fernet';
 import { generate } from './generators';
@@ -64,6 +65,8 @@ export interface SecretPlan extends SecretTarget {
   revokeUnused?: boolean;
   approvalRequired: boolean;
   approval?: GatePolicy;
+  /** What the plan was made from (see config/approvals.ts scopeOf). */
+  scope?: Record<string, string>;
   /** Lines for the dry run, the gate and the Web UI. */
   text: string[];
 }
@@ -74,7 +77,8 @@ export type Phase = 'write' | 'drop';
 
 /** One location's step: where the approved plan had it (its store, name and the version the step
  * starts from), and the phase. */
-export interface LocationStep extends SecretTarget {
+/** `approval`: a step that changes the environment checks it (worker/guard.ts). */
+export interface LocationStep extends SecretTarget, Approved {
   index: number;
   expect: LocationPlan;
   phase?: Phase;
@@ -553,6 +557,7 @@ export function createSecretActivities(deps: SecretDeps) {
         ...(revokeUnused ? { revokeUnused } : {}),
         approvalRequired,
         ...(approvalRequired ? { approval: gatePolicy(config, [t.env]) } : {}),
+        scope: scopeOf(config, [t.env]),
         text,
       };
     },
@@ -665,7 +670,7 @@ export function createSecretActivities(deps: SecretDeps) {
      * while another has the new), and waits for all of them even when one fails: a restart
      * still running must not finish after a rollback's. `values` (versions of the first
      * location) are cut out of a failure's text: a consumer may print what it loaded. */
-    async restartConsumers(t: SecretTarget & { values: string[] }): Promise<void> {
+    async restartConsumers(t: SecretTarget & Approved & { values: string[] }): Promise<void> {
       const recipe = recipeOf(t);
       const results = await heartbeating(() =>
         onEnvHost(t.env, (host) =>

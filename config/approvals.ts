@@ -1,4 +1,5 @@
 // Who may decide a gate, and how, for the environments a run changes.
+import { canonicalJson, digestOf } from '../shared/sshsig';
 import { parseDuration } from './duration';
 import type { Config } from './schema';
 
@@ -25,4 +26,45 @@ export function gatePolicy(config: Config, environments: string[]): GatePolicy {
     separateFromStarter: own.some((a) => a?.separateFromStarter === true),
     timeoutMs: parseDuration(config.approvals.timeout),
   };
+}
+
+/** The environments that require approval, of `environments`. */
+export function gatedOf(config: Config, environments: string[]): string[] {
+  return environments.filter((e) => config.approvals.requiredFor.includes(e));
+}
+
+/** A fingerprint of everything an environment's steps act on (its store, host, service, paths,
+ * key group, promotion rules): an approved plan carries it, and a step refuses an environment
+ * whose configuration changed since. A hash, so no credential reference shows in a history. */
+export function environmentFingerprint(config: Config, env: string): string {
+  const e = config.environments[env];
+  return digestOf([
+    canonicalJson({
+      environment: e ?? null,
+      store: (e && config.stores[e.store]) ?? null,
+      host: (e && config.hosts[e.host]) ?? null,
+      service: (e && config.services[e.service]) ?? null,
+      paths: config.paths,
+      secretNames: config.secretNames,
+      group: Object.entries(config.keyGroups).find(([, members]) => members.includes(env)) ?? null,
+      promotion: config.promotion,
+    }),
+  ]);
+}
+
+/** What an approved plan of `environments` was made from (see `environmentFingerprint`). */
+export function scopeOf(config: Config, environments: string[]): Record<string, string> {
+  return Object.fromEntries(environments.map((e) => [e, environmentFingerprint(config, e)]));
+}
+
+/** The environments a keyring serves, whose approval rules its rollovers follow: those whose
+ * store holds the ring (or its Kubernetes Secret), or whose host runs one of its replicas. */
+export function keyringEnvironments(config: Config, keyring: string): string[] {
+  const ring = config.keyrings[keyring];
+  if (!ring) return [];
+  const stores = [ring.store, ring.kubernetes?.store];
+  const hosts = ring.replicas.map((r) => r.host);
+  return Object.entries(config.environments)
+    .filter(([, e]) => stores.includes(e.store) || hosts.includes(e.host))
+    .map(([name]) => name);
 }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { startRotation } from '../client/runs';
 import { createRotationSchedule } from '../client/schedules';
 import { rotateJwtKeys } from '../workflows';
@@ -19,9 +20,19 @@ import {
   progressQuery,
 } from '../workflows/messages';
 import type { Progress } from '../workflows/progress';
+import { foreignCaller } from './foreign/workflows';
 import { failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { type ApproverName, approversConfig, assertRefused, decide, keyFile, sign } from './infra/approvers';
-import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
+import {
+  buildTopology,
+  cliToken,
+  hostFile,
+  type Seeded,
+  seed,
+  stopServices,
+  type Topology,
+  whoami,
+} from './infra/topology';
 import { until } from './infra/until';
 
 const gateOf = (h: WorkflowHandle) =>
@@ -338,4 +349,92 @@ describe('approvals', () => {
       await schedule.delete();
     }
   });
+
+  it("rekey's activities refuse a workflow that is not an approved rekey run: none given, or decisions copied from a real run", async () => {
+    const keyPath = `${t.config.paths.keyDir}/${t.config.paths.privateKeyFile}`;
+    await fx.withWorker(t.config, async () => {
+      // A real, approved rotation of prod: the decisions a forger would copy from its history.
+      const h = await startRotation(
+        fx.client,
+        t.config,
+        { environments: ['prod'] },
+        { taskQueue: fx.taskQueue },
+      );
+      await gateOf(h);
+      await decide(fx.client, t.config, h.workflowId, 'approve', 'alice');
+      await decide(fx.client, t.config, h.workflowId, 'approve', 'bob');
+      assert.equal((await h.result()).environments[0]?.status, 'rotated');
+      const install = await scheduledInput(h, 'installKeyFiles');
+      const copied = install.approval;
+      assert.ok(copied, 'the real run gave its destructive steps the approval');
+      const runId = install.runId as string;
+
+      const before = {
+        versions: await versions('prod'),
+        keyFile: (await hostFile(t, 'prod', keyPath)).text,
+        token: await cliToken(t, 'prod'),
+      };
+      // Another task queue, another worker, a workflow rekey never wrote.
+      const foreign = await Worker.create({
+        connection: fx.nativeConnection,
+        namespace: 'approvals',
+        taskQueue: `${fx.taskQueue}-foreign`,
+        workflowsPath: require.resolve('./foreign/workflows'),
+      });
+      const outcomes = await foreign.runUntil(
+        fx.client.workflow.execute(foreignCaller, {
+          taskQueue: `${fx.taskQueue}-foreign`,
+          workflowId: `foreign/${runId}`,
+          args: [
+            fx.taskQueue,
+            [
+              {
+                activity: 'stageKeyPair',
+                input: { runId: 'foreign', group: 'prod', environments: ['prod'] },
+              },
+              { activity: 'stopService', input: { env: 'prod' } },
+              { activity: 'restartAndVerify', input: { env: 'prod' } },
+              { activity: 'syncData', input: { from: 'test', to: 'prod', maxDelete: null } },
+              // The real run's own steps and its approvers' signatures, replayed from its history.
+              { activity: 'restoreHost', input: { env: 'prod', runId, approval: copied } },
+              { activity: 'installKeyFiles', input: { ...install, approval: copied } },
+              {
+                activity: 'stageKeyPair',
+                input: { runId, group: 'prod', environments: ['prod'], approval: copied },
+              },
+            ],
+          ],
+        }),
+      );
+      for (const [i, o] of outcomes.entries()) {
+        assert.equal(o.ok, false, `${o.activity} was refused`);
+        assert.equal(o.type, 'PolicyViolation', `${o.activity}: ${o.message}`);
+        assert.match(
+          o.message ?? '',
+          i < 4
+            ? /changes (test, )?prod, which requires? approval, but was given none: .*nothing was changed$/
+            : /the approval it was given is not one for this run: .*nothing was changed$/,
+        );
+      }
+      assert.deepEqual(
+        {
+          versions: await versions('prod'),
+          keyFile: (await hostFile(t, 'prod', keyPath)).text,
+          token: await cliToken(t, 'prod'),
+        },
+        before,
+        'no version staged, key files and token as they were',
+      );
+      assert.equal((await whoami(t, 'prod', before.token)).status, 200, 'prod still serves its token');
+    });
+  });
 });
+
+/** The input an activity of a run was scheduled with (the first such activity). */
+async function scheduledInput(h: WorkflowHandle, activity: string): Promise<Record<string, unknown>> {
+  const events = (await h.fetchHistory()).events ?? [];
+  const e = events.find((x) => x.activityTaskScheduledEventAttributes?.activityType?.name === activity);
+  const data = e?.activityTaskScheduledEventAttributes?.input?.payloads?.[0]?.data;
+  assert.ok(data, `${h.workflowId} scheduled ${activity}`);
+  return JSON.parse(Buffer.from(data).toString()) as Record<string, unknown>;
+}

@@ -161,9 +161,25 @@ describe('rekey CLI', () => {
     const unknown = rekey('rollover', 'web', '--yes', '--config', cfg);
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /unknown keyring "web"; configured: api/);
-    const noYes = rekey('rollover', 'api', '--config', cfg);
+    // The example gates prod, which the ring serves (its store, its replica's host): there the
+    // gate is the confirmation. Without a gate, --yes is.
+    const ungated = join(dir, 'ungated.yaml');
+    const open = structuredClone(doc);
+    open.approvals.requiredFor = [];
+    for (const e of Object.values(open.environments) as { approvals?: unknown }[]) delete e.approvals;
+    writeFileSync(ungated, stringify(open));
+    const noYes = rekey('rollover', 'api', '--config', ungated);
     assert.equal(noYes.status, 2);
-    assert.match(noYes.stderr, /rollover changes keyring api: pass --yes, or --approval/);
+    assert.match(
+      noYes.stderr,
+      /rollover changes keyring api: pass --yes, or require an approval for an environment it serves/,
+    );
+    const oldFlag = rekey('rollover', 'api', '--approval', '--config', cfg);
+    assert.equal(oldFlag.status, 2);
+    assert.match(
+      oldFlag.stderr,
+      /--approval is gone: a rollover waits for an approver when rekey\.yaml requires one/,
+    );
     const badTtl = rekey('rollover', 'api', '--ttl', 'soon', '--yes', '--config', cfg);
     assert.equal(badTtl.status, 2);
     assert.match(badTtl.stderr, /--ttl: bad duration "soon"/);

@@ -16,6 +16,8 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
 
 export interface TemporalFixture {
   client: Client;
+  /** For a worker of the test's own (another task queue, other workflows). */
+  nativeConnection: NativeConnection;
   taskQueue: string;
   /** Runs `fn` while a rekey worker for `config` polls this fixture's task queue. */
   withWorker<T>(config: Config, fn: (worker: Worker) => Promise<T>): Promise<T>;
@@ -30,6 +32,7 @@ export async function temporalFixture(namespace: (typeof TEST_NAMESPACES)[number
   const taskQueue = `rekey-test-${randomUUID()}`;
   return {
     client,
+    nativeConnection: native,
     taskQueue,
     async withWorker(config, fn) {
       const worker = await createRekeyWorker({

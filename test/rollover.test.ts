@@ -2,12 +2,15 @@
 // mode: no token is rejected while it may be valid, and the old key is gone at the end.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Worker } from '@temporalio/worker';
 import { createKeyringActivities } from '../activities/keyring';
 import { rolloverSigningKey } from '../workflows';
 import { rolloverWorkflowId } from '../workflows/inputs';
 import { progressQuery } from '../workflows/messages';
 import type { RolloverResult } from '../workflows/rollover';
+import { foreignCaller } from './foreign/workflows';
 import { activitySteps, type TemporalFixture, temporalFixture } from './helpers';
+import { decide } from './infra/approvers';
 import {
   accepted,
   keyringActivities,
@@ -165,5 +168,86 @@ describe('rolloverSigningKey', () => {
       assert.doesNotMatch(err.message, /SECRET|oops|kid/);
       return true;
     });
+  });
+
+  it('a keyring serving a gated environment waits for its approvers before any change; roll-outs hold the environments; a foreign workflow is refused', async () => {
+    // prod requires approval: the ring is in prod's store and a replica runs on prod's host.
+    const gated = { ...t.config, approvals: { ...t.config.approvals, requiredFor: ['prod'] } };
+    const id = `${rolloverWorkflowId('api')}-gated`;
+    const ringBefore = await keyringActivities(t).readKeyring({ keyring: 'api' });
+    const { result, copied } = await fx.withWorker(gated, async () => {
+      const h = await fx.client.workflow.start(rolloverSigningKey, {
+        taskQueue: fx.taskQueue,
+        workflowId: id,
+        // The starter asked for no gate: the config's is the one that counts.
+        args: [{ keyring: 'api', requireApproval: false }],
+      });
+      for (let i = 0; i < 400 && !(await h.query(progressQuery)).pendingGate; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      const gate = (await h.query(progressQuery)).pendingGate;
+      assert.match(gate?.summary ?? '', /keyring api \(serving prod, test, dev\): a new key added beside/);
+      assert.deepEqual(
+        (await keyringActivities(t).readKeyring({ keyring: 'api' })).kids,
+        ringBefore.kids,
+        'nothing added before the gate',
+      );
+      await decide(fx.client, gated, id, 'approve', 'alice');
+      const result = await h.result();
+      const events = (await h.fetchHistory()).events ?? [];
+      const add = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'addKey');
+      const data = add?.activityTaskScheduledEventAttributes?.input?.payloads?.[0]?.data;
+      const locks = events
+        .map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId)
+        .filter((w): w is string => typeof w === 'string');
+      assert.deepEqual(
+        [...new Set(locks)].sort(),
+        ['lock/env/dev', 'lock/env/prod', 'lock/env/test', 'lock/keyring/api'],
+        'each roll-out held the environments the ring serves',
+      );
+      return { result, copied: JSON.parse(Buffer.from(data ?? []).toString()).approval };
+    });
+    assert.equal(result.removed, ringBefore.active);
+    assert.ok(copied, 'the ring’s steps carried the approval');
+
+    const ringAfter = await keyringActivities(t).readKeyring({ keyring: 'api' });
+    const outcomes = await fx.withWorker(gated, async () => {
+      const foreign = await Worker.create({
+        connection: fx.nativeConnection,
+        namespace: 'rollover',
+        taskQueue: `${fx.taskQueue}-foreign`,
+        workflowsPath: require.resolve('./foreign/workflows'),
+      });
+      return foreign.runUntil(
+        fx.client.workflow.execute(foreignCaller, {
+          taskQueue: `${fx.taskQueue}-foreign`,
+          workflowId: `foreign/${id}`,
+          args: [
+            fx.taskQueue,
+            [
+              { activity: 'addKey', input: { keyring: 'api', runId: 'foreign' } },
+              { activity: 'rollOut', input: { keyring: 'api', replica: 0 } },
+              {
+                activity: 'removeKey',
+                input: { keyring: 'api', runId: 'foreign', kid: ringAfter.active, approval: copied },
+              },
+            ],
+          ],
+        }),
+      );
+    });
+    assert.deepEqual(
+      outcomes.map((o) => [o.activity, o.ok, o.type]),
+      [
+        ['addKey', false, 'PolicyViolation'],
+        ['rollOut', false, 'PolicyViolation'],
+        ['removeKey', false, 'PolicyViolation'],
+      ],
+    );
+    assert.match(outcomes[2]?.message ?? '', /the approval it was given is not one for this run/);
+    assert.deepEqual(
+      await keyringActivities(t).readKeyring({ keyring: 'api' }),
+      ringAfter,
+      'the ring as it was',
+    );
   });
 });

@@ -12,6 +12,7 @@ import type { Config } from '../config/schema';
 import { taskQueue } from '../shared/task-queue';
 import { workflowBundle } from './bundle';
 import { dataConverterOf } from './codec-keys';
+import { guarded } from './guard';
 
 export interface RekeyWorkerOptions {
   config: Config;
@@ -46,7 +47,8 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
     workflowBundle: workflowBundle(),
     ...(await dataConverterOf(opts.config)),
     ...(opts.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: opts.maxCachedWorkflows }),
-    activities: {
+    // Every activity that changes an environment checks its run's approval itself (guard.ts).
+    activities: guarded(opts.config, {
       ...createRotationActivities({ config: opts.config, store }),
       ...createKeyringActivities({ config: opts.config, store }),
       ...createCodecKeyActivities({ config: opts.config, store }),
@@ -54,6 +56,6 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
       ...createPromotionActivities({ config: opts.config }),
       ...createLockActivities(),
       ...createScheduleActivities(),
-    },
+    }),
   });
 }

@@ -15,6 +15,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { GatePolicy } from '../config/approvals';
+import { type ApprovalProof, type Approved, gateDigest } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import {
   APPROVAL_NAMESPACE,
@@ -124,7 +125,12 @@ export function notApproved(
 interface OpenGate {
   kind: 'approval' | 'expedite';
   name: string;
+  /** Its place among the run's gates, and the plan shown: with the run, what the digest binds. */
+  ordinal: number;
+  plan: string;
   digest: string;
+  /** The accepted approvals, each with its signature on signed gates. */
+  approvals: { by: string; signature?: string }[];
   policy: GatePolicy;
   starter?: string;
   approvedBy: string[];
@@ -147,6 +153,7 @@ export class Gates {
   private readonly legacy = !patched('approval-updates');
   private open?: OpenGate;
   private opened = 0;
+  private passed?: ApprovalProof;
 
   /** `request`: what the starter asked for: a workflow type and its raw input, whose
    * `requestedBy` names (and on signed gates signs) the starter. */
@@ -188,8 +195,22 @@ export class Gates {
     );
   }
 
-  /** Waits for the gate's quorum of approvals, a rejection, or the timeout. */
-  async approval(gate: { name: string; policy: GatePolicy; plan: string }): Promise<GateOutcome> {
+  /** What the steps that change an environment are given once the gate has passed: its approvals
+   * and plan, so that each checks them itself (shared/approval-proof.ts); nothing before. */
+  get approved(): Approved {
+    return this.passed ? { approval: this.passed } : {};
+  }
+
+  /**
+   * Waits for the gate's quorum of approvals, a rejection, or the timeout. `scope`: what the plan
+   * was made from (fingerprints of its environments' configuration), handed on with the approvals.
+   */
+  async approval(gate: {
+    name: string;
+    policy: GatePolicy;
+    plan: string;
+    scope?: Record<string, string>;
+  }): Promise<GateOutcome> {
     if (this.legacy)
       return legacyApprovalGate(this.tracker, {
         name: gate.name,
@@ -210,6 +231,14 @@ export class Gates {
     const outcome: GateOutcome =
       decided && open.outcome ? open.outcome : { approved: false, reason: 'timeout' };
     this.open = undefined;
+    if (outcome.approved)
+      this.passed = {
+        gate: open.name,
+        ordinal: open.ordinal,
+        plan: open.plan,
+        scope: gate.scope ?? {},
+        approvals: open.approvals,
+      };
     this.tracker.closeGate(gate.name, outcome);
     return outcome;
   }
@@ -238,12 +267,21 @@ export class Gates {
     plan: string,
     ms: number,
   ): OpenGate {
-    const { workflowId, runId } = workflowInfo();
-    // The digest binds this run (a reset run or another run with the same plan needs a decision
-    // of its own), this gate, and the plan's text as shown.
-    const digest = digestOf([workflowId, runId, name, String(++this.opened), plan]);
+    const ordinal = ++this.opened;
+    const digest = gateDigest(workflowInfo(), name, ordinal, plan);
     const starter = policy.separateFromStarter ? this.starter(policy) : undefined;
-    this.open = { kind, name, digest, policy, starter, approvedBy: [], decided: false };
+    this.open = {
+      kind,
+      name,
+      ordinal,
+      plan,
+      digest,
+      approvals: [],
+      policy,
+      starter,
+      approvedBy: [],
+      decided: false,
+    };
     const now = Date.now();
     const pending: PendingGate = {
       name,
@@ -393,6 +431,10 @@ export class Gates {
       };
     } else {
       gate.approvedBy.push(d.by);
+      gate.approvals.push({
+        by: d.by,
+        ...(gate.policy.mode === 'signed' && d.signature ? { signature: d.signature.trim() } : {}),
+      });
       if (this.tracker.progress.pendingGate)
         this.tracker.progress.pendingGate.approvedBy = [...gate.approvedBy];
       if (gate.approvedBy.length >= gate.policy.required) {

@@ -1,7 +1,7 @@
 // One run at a time per environment (and per keyring), whoever starts it: the CLI, a schedule, the
 // Web UI with any workflow id. The lock is a child workflow whose id names the environment
 // (`lock/env/test`): Temporal refuses a second running workflow with that id, so holding the lock
-// is having that child running. The run releases it (cancels it and waits until it has ended)
+// is having that child running. The run releases it (signals it and waits until it has ended)
 // before it closes, also after a failure or a cancellation; if the run is terminated or reset the
 // server ends it (parent close policy). A run that finds a lock whose holder has closed removes it.
 //
@@ -17,10 +17,12 @@ import {
   CancellationScope,
   ChildWorkflowCancellationType,
   type ChildWorkflowHandle,
+  condition,
+  defineSignal,
   ParentClosePolicy,
   patched,
   proxyActivities,
-  sleep,
+  setHandler,
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -38,11 +40,19 @@ export function lockWorkflowId(resource: string, selfHeld = true): string {
   return `lock/${resource}`;
 }
 
-/** Holds a lock until cancelled by its holder. It wakes once a day, which costs a few events a
- * day and bounds how far a time-skipping test server can jump while a release is in flight. */
+/** Sent by the holder to end its lock. */
+export const releaseLockSignal = defineSignal('release');
+
+/** Holds a lock until its holder releases it (a signal; holders recorded before that cancel it).
+ * It wakes once a day, which costs a few events a day and bounds how far a time-skipping test
+ * server can jump while a release is in flight. */
 export async function environmentLock(input: { resource: string; holder: string }): Promise<void> {
   void input;
-  for (;;) await sleep('1 day');
+  let released = false;
+  setHandler(releaseLockSignal, () => {
+    released = true;
+  });
+  while (!released) await condition(() => released, '1 day');
 }
 
 /**
@@ -61,13 +71,21 @@ export async function withLocks<T>(
   if (!patched('environment-locks')) return fn();
   // Runs recorded before a rotation could be its own secret's lock took a child for it.
   const selfHeld = patched('secret-run-holds-its-lock');
+  // Runs recorded before locks were released by a signal cancelled them. A signal lets a run take
+  // the same lock again later (a rollover's roll-outs): a second cancel of one child id is refused
+  // by some servers.
+  const bySignal = patched('release-locks-by-signal');
   const resources = await resourcesOf();
   const holder = workflowInfo().workflowId;
   // Detached from the run's own cancellation: a cancelled run keeps its locks through its undo.
   const scope = await CancellationScope.nonCancellable(async () => new CancellationScope());
   const held: ChildWorkflowHandle<typeof environmentLock>[] = [];
   const release = async () => {
-    scope.cancel();
+    if (bySignal)
+      await CancellationScope.nonCancellable(() =>
+        Promise.allSettled(held.map((h) => h.signal(releaseLockSignal))),
+      );
+    else scope.cancel();
     await CancellationScope.nonCancellable(() => Promise.allSettled(held.map((h) => h.result())));
   };
   try {

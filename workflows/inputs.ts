@@ -62,8 +62,11 @@ export const RolloverInput = z.strictObject({
     .regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 90d, 12h or 30m')
     .optional(),
   dryRun: z.boolean().default(false),
-  /** Wait for a configured approver before activating the new key. */
+  /** Read by runs whose plan came from an older worker only: the gate is the config's now (the
+   * approval rules of the environments the keyring serves). */
   requireApproval: z.boolean().default(false),
+  /** Whether the starter's config gates this keyring: a worker whose config disagrees refuses. */
+  expectApproval: z.boolean().optional(),
   requestedBy,
 });
 export type RolloverInput = z.input<typeof RolloverInput>;

@@ -203,7 +203,7 @@ class Hop {
     }
     // The hop has passed; a snapshot left behind only takes space.
     await onDataDir(`drop ${to}'s snapshot`)
-      .dropSnapshot({ to, runId: this.runId })
+      .dropSnapshot({ to, runId: this.runId, ...this.gates.approved })
       .catch((err) => tracker.set('drop snapshot', 'failed', `${errorText(err)}; remove it by hand`));
     tracker.finish('completed');
     return result;
@@ -212,13 +212,19 @@ class Hop {
   /** From the stop on: a failure here leaves the destination running again (see `undo`). */
   private async replaceData(approved: SyncPlan | undefined, gate: GateRules | undefined): Promise<HopResult> {
     const { from, to, tracker, runId } = this;
-    await tracker.run('stop', () => this.changing(`stop ${to}`).stopService({ env: to }));
+    await tracker.run('stop', () =>
+      this.changing(`stop ${to}`).stopService({ env: to, ...this.gates.approved }),
+    );
     const plan = gate ? await this.approvedPlan(gate) : approved;
     if (!plan) throw new Error('unreachable: no plan');
     if (this.gateFirst) await this.recheck(plan);
     // A full copy of a large data dir may take hours, like the copy itself.
     await tracker.run('snapshot', () =>
-      (this.settle ? settledCopying : copying)(`snapshot ${to}'s data dir`).snapshot({ to, runId }),
+      (this.settle ? settledCopying : copying)(`snapshot ${to}'s data dir`).snapshot({
+        to,
+        runId,
+        ...this.gates.approved,
+      }),
     );
     this.snapshotTaken = true;
     // The copy deletes no more than the approved plan showed (rsync exit 25 otherwise).
@@ -226,14 +232,22 @@ class Hop {
     const final = this.input.consistent ? await this.finalPass() : {};
     const token = await tracker.run(
       're-sign token',
-      () => (this.settle ? settledPromotion : promotion).resignDestinationToken({ from, to }),
+      () =>
+        (this.settle ? settledPromotion : promotion).resignDestinationToken({
+          from,
+          to,
+          ...this.gates.approved,
+        }),
       (r) =>
         `iss=${r.after.iss} sub=${r.after.sub}${r.carried ? ` (carried from ${from}: its token file is outside the data dir)` : ''}`,
     );
     const started = await tracker.run(
       'start and publish',
       () =>
-        (this.settle ? settledService : onService)(`start ${to} and publish`).restartAndVerify({ env: to }),
+        (this.settle ? settledService : onService)(`start ${to} and publish`).restartAndVerify({
+          env: to,
+          ...this.gates.approved,
+        }),
       (r) => r.marker,
     );
     // A cancel that came while the last step ran (waited for) still puts the old data back.
@@ -269,6 +283,7 @@ class Hop {
     const outcome = await this.gates.approval({
       name: 'approval',
       policy: this.gates.policyOf(gate.policy, gate),
+      ...(gate.scope ? { scope: gate.scope } : {}),
       plan: `${from} -> ${to}: ${planText(plan)}${this.preflight?.snapshot ? `; ${snapshotText(this.preflight.snapshot)}` : ''}${input.consistent ? `; then ${from} is STOPPED for a final pass and started again` : ''}`,
     });
     if (!outcome.approved) throw notApproved(outcome, `${to} data unchanged`);
@@ -304,6 +319,7 @@ class Hop {
           from,
           to,
           maxDelete,
+          ...this.gates.approved,
         }),
       copyText,
     );
@@ -317,7 +333,7 @@ class Hop {
     let passError: unknown;
     try {
       await tracker.run('stop source', () =>
-        this.changing(`stop ${from} (source)`).stopService({ env: from }),
+        this.changing(`stop ${from} (source)`).stopService({ env: from, ...this.gates.approved }),
       );
       // Unbounded: after the bounded live pass, the destination holds only what the source
       // held, so this pass deletes only what the source itself removed meanwhile.
@@ -330,7 +346,8 @@ class Hop {
       await CancellationScope.nonCancellable(() =>
         tracker.run(
           'start source',
-          () => onService(`start ${from} (source) again`).restartAndVerify({ env: from }),
+          () =>
+            onService(`start ${from} (source) again`).restartAndVerify({ env: from, ...this.gates.approved }),
           () => `${from} was down ${Date.now() - stoppedAt} ms`,
         ),
       );
@@ -354,10 +371,11 @@ class Hop {
         // The destination may be running (a failed publish starts it) and writing its data dir:
         // stopped first, so nothing it writes lands in the restored data.
         if (patched('stop-before-restore'))
-          await onDataDir(`stop ${to} before the restore`).stopService({ env: to });
+          await onDataDir(`stop ${to} before the restore`).stopService({ env: to, ...this.gates.approved });
         const { restored } = await copying(`restore ${to}'s snapshot`).restoreSnapshot({
           to,
           runId: this.runId,
+          ...this.gates.approved,
         });
         if (!restored)
           throw fail(
@@ -365,7 +383,7 @@ class Hop {
             `the snapshot of ${to} made by this run is gone: its data dir was NOT restored`,
           );
       }
-      await onService(`start ${to} on its old data`).restartAndVerify({ env: to });
+      await onService(`start ${to} on its old data`).restartAndVerify({ env: to, ...this.gates.approved });
     } catch (failure) {
       tracker.set(step, 'failed', errorText(failure));
       throw fail(

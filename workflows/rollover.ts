@@ -94,6 +94,8 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
 class Rollover {
   private readonly runId = workflowInfo().runId;
   private readonly keyring: string;
+  /** The environments whose locks each roll-out holds. */
+  private rolloutLocks: string[] = [];
 
   constructor(
     private readonly tracker: ProgressTracker,
@@ -124,11 +126,21 @@ class Rollover {
       tracker.finish('completed');
       return { keyring, dryRun: true, before };
     }
-    const added = await this.addAndActivate(before, old, policy);
+    // The gate comes from the config (the rules of the environments the ring serves) and is passed
+    // before any change, so that every step carries its approvals (worker/guard.ts); runs recorded
+    // before took it from the input, after the new key was added and rolled out.
+    const fromConfig = patched('rollover-policy-from-config');
+    this.rolloutLocks = fromConfig ? (before.environments ?? []) : [];
+    const gated = fromConfig ? this.gated(before) : (this.input.requireApproval ?? false);
+    if (fromConfig) {
+      if (gated) await this.approve(before, old, ttl, policy);
+      else tracker.set('approval', 'skipped', 'not required');
+    }
+    const added = await this.addAndActivate(before, old, policy, !fromConfig && gated);
     const expedited = await this.waitOut(old, ttl, policy);
     await tracker.run(
       'remove',
-      () => keyrings.removeKey({ keyring, runId: this.runId, kid: old }),
+      () => keyrings.removeKey({ keyring, runId: this.runId, kid: old, ...this.gates.approved }),
       () => `removed ${old}`,
     );
     await tracker.run('roll out removal', () => this.rollOut(before));
@@ -145,6 +157,32 @@ class Rollover {
     };
   }
 
+  /** Whether the ring's environments require approval (plans of an older worker: the input's
+   * word); a starter whose config says otherwise is refused, as for a rotation. */
+  private gated(before: Ring): boolean {
+    const gated = before.approvalRequired ?? this.input.requireApproval ?? false;
+    const expected = this.input.expectApproval;
+    if (expected !== undefined && expected !== gated)
+      throw fail(
+        FailureType.BadInput,
+        expected
+          ? `the starter's config requires an approval for keyring ${this.keyring}, the worker's does not: the worker reads rekey.yaml only at start (restart it after editing), or another worker with another config polls this task queue; nothing was changed`
+          : `the worker's config requires an approval for keyring ${this.keyring} (environments ${(before.environments ?? []).join(', ')}), the starter's does not: restart the worker after editing rekey.yaml, or use the same config for both; nothing was changed`,
+      );
+    return gated;
+  }
+
+  /** The gate, before the ring changes: what the whole rollover will do. */
+  private async approve(before: Ring, old: string, ttl: string, policy: GatePolicy): Promise<void> {
+    const outcome = await this.gates.approval({
+      name: 'approval',
+      policy,
+      plan: `keyring ${this.keyring} (serving ${(before.environments ?? []).join(', ') || 'no environment'}): a new key added beside ${old} and rolled out, then made the active signing key; ${old} stays accepted ${ttl}, then is removed and rolled out again; ${before.replicas.length} replica(s) restarted in batches of ${before.maxUnavailable} at each roll-out`,
+      ...(before.scope ? { scope: before.scope } : {}),
+    });
+    if (!outcome.approved) throw notApproved(outcome, `keyring ${this.keyring} unchanged`);
+  }
+
   /** The wait asked for, refused when tokens signed by the old key could outlive it. */
   private checkedTtl(before: Ring): string {
     const ttl = this.input.ttl ?? before.tokenLifetime;
@@ -158,27 +196,33 @@ class Rollover {
   }
 
   /** The new key added and rolled out beside the old, approved (if required), made active. */
-  private async addAndActivate(before: Ring, old: string, policy: GatePolicy): Promise<string> {
+  private async addAndActivate(
+    before: Ring,
+    old: string,
+    policy: GatePolicy,
+    /** Runs recorded before the gate came first: it came here, after the new key was out. */
+    gateHere: boolean,
+  ): Promise<string> {
     const { keyring, tracker, runId } = this;
     const { added } = await tracker.run(
       'add',
-      () => keyrings.addKey({ keyring, runId }),
+      () => keyrings.addKey({ keyring, runId, ...this.gates.approved }),
       (f) => `added ${f.added}`,
     );
     await tracker.run('roll out new key', () => this.rollOut(before));
-    if (this.input.requireApproval) {
+    if (gateHere) {
       const outcome = await this.gates.approval({
         name: 'approval',
         policy,
         plan: `keyring ${keyring}: make ${added} the active signing key (replacing ${old}, which stays accepted until the wait ends); ${before.replicas.length} replica(s) restarted in batches of ${before.maxUnavailable}`,
       });
       if (!outcome.approved) throw notApproved(outcome, `${old} stays active`);
-    } else {
+    } else if (!this.gates.approved.approval) {
       tracker.set('approval', 'skipped', 'not required');
     }
     await tracker.run(
       'activate',
-      () => keyrings.activate({ keyring, runId, kid: added }),
+      () => keyrings.activate({ keyring, runId, kid: added, ...this.gates.approved }),
       () => `active ${added}`,
     );
     await tracker.run('roll out flip', () => this.rollOut(before));
@@ -205,8 +249,18 @@ class Rollover {
     return expedited;
   }
 
-  /** Every replica restarted, each checked (its JWKS lists the ring), in batches. */
-  private async rollOut(ring: Ring): Promise<void> {
+  /** Every replica restarted, each checked (its JWKS lists the ring), in batches, holding the
+   * locks of the environments the ring serves (no rotation restarts them meanwhile). */
+  private rollOut(ring: Ring): Promise<void> {
+    if (this.rolloutLocks.length === 0) return this.rollOutBatches(ring);
+    return withLocks(
+      () => this.rolloutLocks.map((e) => `env/${e}`),
+      () => this.rollOutBatches(ring),
+      `keyring ${this.keyring} changed but not rolled out to every replica: run the rollover again`,
+    );
+  }
+
+  private async rollOutBatches(ring: Ring): Promise<void> {
     const replicas = ring.replicas.length;
     const size = this.oneBatchAtATime ? ring.maxUnavailable : replicas;
     for (let first = 0; first < replicas; first += size) {
@@ -216,6 +270,7 @@ class Rollover {
           rollout(`roll out ${this.keyring} to replica ${replica}: restart, check its JWKS`).rollOut({
             keyring: this.keyring,
             replica,
+            ...this.gates.approved,
           }),
         ),
       );

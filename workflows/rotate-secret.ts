@@ -16,6 +16,7 @@ import {
 } from '@temporalio/workflow';
 import type { Phase, SecretActivities, SecretPlan } from '../activities/secret-rotation';
 import { parseDuration } from '../config/duration';
+import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import { localRead, serviceActivity, shortActivity, summarized } from './activity-options';
 import { claimSignedRequest, Gates, notApproved } from './approvals';
@@ -116,17 +117,18 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
         name: 'approval',
         policy: gates.policyOf(plan.approval, { approvers: [], timeoutMs: 0 }),
         plan: plan.text.join('\n'),
+        ...(plan.scope ? { scope: plan.scope } : {}),
       });
       if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
       approvedBy.push(...outcome.by);
     } else tracker.set('approval', 'skipped', `${input.environment} requires no approval`);
-    const written = await replace(tracker, plan);
+    const written = await replace(tracker, plan, gates.approved);
     // The consumers read with the new list: what the old keys sealed is sealed again with the new.
     // Not undone on a failure: the list keeps every key, so every row opens either way.
     if (plan.keyring?.reencrypt) await reencrypt(tracker, plan, written[0] as string, 'reencrypt');
     if (plan.revoke)
       try {
-        await revoke(tracker, plan);
+        await revoke(tracker, plan, gates.approved);
       } catch (err) {
         // A compromise response goes on and records it: the incident record lists what is left.
         if (!input.compromised) throw err;
@@ -166,7 +168,7 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
       const dropped = await locked(async () => {
         // Rows written under an old key since (an app not yet restarted) are caught just before.
         if (plan.keyring?.reencrypt) await reencrypt(tracker, plan, written[0] as string, 'sweep');
-        return replace(tracker, plan, 'drop', phase1);
+        return replace(tracker, plan, gates.approved, 'drop', phase1);
       }, 'the new key is in front of the list and the old keys are still in it: rotate again to drop them');
       written.splice(0, written.length, ...dropped);
     }
@@ -207,7 +209,7 @@ async function reencrypt(
 }
 
 /** Retires the old value; a failure says the new one is in place. */
-async function revoke(tracker: ProgressTracker, plan: SecretPlan): Promise<void> {
+async function revoke(tracker: ProgressTracker, plan: SecretPlan, approved: Approved): Promise<void> {
   await tracker.run('revoke', async () => {
     try {
       await writing('revoke the old value').revokeOldSecret({
@@ -216,6 +218,7 @@ async function revoke(tracker: ProgressTracker, plan: SecretPlan): Promise<void>
         recipe: plan.recipe,
         index: 0,
         expect: plan.locations[0] as SecretPlan['locations'][number],
+        ...approved,
       });
     } catch (err) {
       throw fail(
@@ -231,12 +234,14 @@ async function revoke(tracker: ProgressTracker, plan: SecretPlan): Promise<void>
 async function replace(
   tracker: ProgressTracker,
   plan: SecretPlan,
+  /** The gate's approvals: every step here changes the environment. */
+  approved: Approved,
   phase: Phase = 'write',
   from: SecretPlan['locations'] = plan.locations,
 ): Promise<string[]> {
   const runId = workflowInfo().runId;
   // Every step carries the recipe's digest: a recipe changed since the plan is refused.
-  const target = { secret: plan.secret, env: plan.env, recipe: plan.recipe };
+  const target = { secret: plan.secret, env: plan.env, recipe: plan.recipe, ...approved };
   const firstPrevious = from[0]?.current ?? '';
   // A keyring's second phase has steps of its own.
   const step = (name: 'write' | 'restart' | 'verify') =>

@@ -13,6 +13,7 @@ import {
 } from '@temporalio/workflow';
 import type { EnvPlan, RotationActivities, RotationPlan, StagedGroup } from '../activities/rotation';
 import type { TokenIdentity } from '../activities/tokens';
+import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import { serviceActivity, shortActivity, summarized, vaultActivity } from './activity-options';
 import { claimSignedRequest, Gates, notApproved } from './approvals';
@@ -168,6 +169,8 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
   }
 
   await approve(tracker, gates, plan, input, cleanSlate, retireOld);
+  // Every step that changes an environment carries the gate's approvals and checks them itself.
+  const approved = gates.approved;
   // keys install: the stores' current pair, where a rotation stages a new one.
   const staged = input.installOnly
     ? await tracker.run(
@@ -179,20 +182,22 @@ async function rotate(tracker: ProgressTracker, gates: Gates, input: RotateOptio
           }),
         (s) => s.map((g) => `${g.group}: ${g.fingerprint.slice(0, 16)}`).join(', '),
       )
-    : await stageAndVerify(tracker, plan, runId);
+    : await stageAndVerify(tracker, plan, runId, approved);
   // Runs recorded before a cancel waited for the host work in flight replay as they were.
   const settle = patched('settle-host-work-on-cancel');
   const outcomes = await Promise.all(
-    plan.environments.map((e) => rotateEnvironment(tracker, input, runId, e, staged, settle, cleanSlate)),
+    plan.environments.map((e) =>
+      rotateEnvironment(tracker, input, runId, e, staged, settle, cleanSlate, approved),
+    ),
   );
   await CancellationScope.nonCancellable(() =>
-    rollBackSplitGroups(tracker, runId, plan, outcomes, input.installOnly),
+    rollBackSplitGroups(tracker, runId, plan, outcomes, input.installOnly, approved),
   );
   // A cancelled run has rolled back what it had changed; it ends cancelled, not completed.
   if (CancellationScope.current().consideredCancelled) {
     throw new CancelledFailure(`cancelled; ${outcomes.map((o) => `${o.env}: ${o.status}`).join(', ')}`);
   }
-  if (retireOld) await retire(tracker, runId, outcomes, plan.retention);
+  if (retireOld) await retire(tracker, runId, outcomes, plan.retention, approved);
   const ok = outcomes.every((o) => o.status === 'rotated');
   tracker.finish(ok ? 'completed' : 'failed');
   return {
@@ -212,6 +217,7 @@ async function retire(
   runId: string,
   outcomes: EnvOutcome[],
   retention: RotationPlan['retention'],
+  approved: Approved,
 ): Promise<void> {
   await Promise.all(
     outcomes
@@ -226,6 +232,7 @@ async function retire(
                 env,
                 runId,
                 ...(retention ? { retention } : {}),
+                ...approved,
               }),
             (r) =>
               `${r.removedBackups.length} backup(s) removed, ${r.disabledVersions.length} version(s) disabled${r.storeKeepsAll ? ' (the store cannot disable versions)' : ''}`,
@@ -256,6 +263,7 @@ async function approve(
     const outcome = await gates.approval({
       name: 'approval',
       policy: gates.policyOf(plan.approval, { approvers: plan.approvers, timeoutMs: plan.approvalTimeoutMs }),
+      ...(plan.scope ? { scope: plan.scope } : {}),
       plan:
         (plan.approval ? gatePlan(plan, input, cleanSlate) : planSummary(plan, input, cleanSlate)) +
         (retireOld && plan.retention
@@ -274,6 +282,7 @@ async function stageAndVerify(
   tracker: ProgressTracker,
   plan: RotationPlan,
   runId: string,
+  approved: Approved,
 ): Promise<StagedGroup[]> {
   // Nothing depends on staged keys until the hosts change: a failure up to there puts the
   // previous versions back in every store (those this run did not write stay as they are).
@@ -282,7 +291,7 @@ async function stageAndVerify(
     CancellationScope.nonCancellable(() =>
       Promise.all(
         plan.environments.flatMap((e) =>
-          e.current ? [rotation.restoreSecrets({ env: e.env, runId, previous: e.current })] : [],
+          e.current ? [rotation.restoreSecrets({ env: e.env, runId, previous: e.current, ...approved })] : [],
         ),
       ),
     );
@@ -294,7 +303,7 @@ async function stageAndVerify(
       'stage',
       async () => {
         const writes = Object.entries(plan.groups).map(([group, environments]) =>
-          (unstageOnFailure ? staging : rotation).stageKeyPair({ runId, group, environments }),
+          (unstageOnFailure ? staging : rotation).stageKeyPair({ runId, group, environments, ...approved }),
         );
         if (!unstageOnFailure) return Promise.all(writes);
         // Every group's stage settles before a failure is acted on: putting a store back while
@@ -342,6 +351,7 @@ async function rollBackSplitGroups(
   plan: RotationPlan,
   outcomes: EnvOutcome[],
   installOnly: boolean,
+  approved: Approved,
 ): Promise<void> {
   const failedGroups = new Map<string, string>();
   for (const o of outcomes) {
@@ -357,7 +367,7 @@ async function rollBackSplitGroups(
     toUndo.map(async (e) => {
       const reason = `key group ${e.group} moves as a whole and ${failedGroups.get(e.group)} failed`;
       const i = outcomes.findIndex((o) => o.env === e.env);
-      outcomes[i] = await rollBack(tracker, runId, e, reason, installOnly);
+      outcomes[i] = await rollBack(tracker, runId, e, reason, approved, installOnly);
     }),
   );
 }
@@ -368,6 +378,7 @@ async function rollBack(
   runId: string,
   plan: EnvPlan,
   reason: string,
+  approved: Approved,
   /** keys install wrote no version: nothing to put back in the store. */
   installOnly = false,
 ): Promise<EnvOutcome> {
@@ -381,12 +392,18 @@ async function rollBack(
         env,
         runId,
         previous: plan.current,
+        ...approved,
       });
       restored.push(`secrets in ${r.store}`);
     }
     restored.push(
-      ...(await onService(`roll back ${env}: key files and token back, restart`).restoreHost({ env, runId }))
-        .restored,
+      ...(
+        await onService(`roll back ${env}: key files and token back, restart`).restoreHost({
+          env,
+          runId,
+          ...approved,
+        })
+      ).restored,
     );
     tracker.set(step, 'failed', `rolled back: ${reason}`);
     return {
@@ -412,6 +429,7 @@ async function rotateEnvironment(
   settle: boolean,
   /** The token is cleared, not re-signed: the next publish gets a new identity. */
   cleanSlate: boolean,
+  approved: Approved,
 ): Promise<EnvOutcome> {
   const { env } = plan;
   const onHost = settle ? onEnvSettled : onEnv;
@@ -424,7 +442,7 @@ async function rotateEnvironment(
   let identity: TokenIdentity | null = null;
   try {
     if (input.syncMountedKeys)
-      await onHost(`install the new key files on ${env}`).installKeyFiles({ env, runId, ref });
+      await onHost(`install the new key files on ${env}`).installKeyFiles({ env, runId, ref, ...approved });
     // keys install on a host without a cached token: nothing to re-sign.
     if (input.preserveToken && !plan.tokenExternal && !(input.installOnly && plan.token === null)) {
       tracker.set(step, 'running', 're-signing publisher token');
@@ -432,6 +450,7 @@ async function rotateEnvironment(
         env,
         runId,
         ref,
+        ...approved,
       });
       identity = token.after;
       if (plan.token && (plan.token.iss !== token.after.iss || plan.token.sub !== token.after.sub)) {
@@ -450,12 +469,15 @@ async function rotateEnvironment(
       await onHost(`clear ${env}'s publisher token: a new identity at the next publish`).clearPublisherToken({
         env,
         runId,
+        ...approved,
       });
     }
     let marker: string | undefined;
     if (input.syncMountedKeys) {
       tracker.set(step, 'running', 'restarting and waiting for publish markers');
-      marker = (await service(`restart ${env}, publish, wait for markers`).restartAndVerify({ env })).marker;
+      marker = (
+        await service(`restart ${env}, publish, wait for markers`).restartAndVerify({ env, ...approved })
+      ).marker;
     }
     // A cancel that came while the last step ran (waited for, see `settle`) still undoes it.
     if (settle && CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled');
@@ -474,7 +496,7 @@ async function rotateEnvironment(
   } catch (err) {
     // Also when the run is being cancelled: the environment must not stay half-rotated.
     return CancellationScope.nonCancellable(() =>
-      rollBack(tracker, runId, plan, errorText(err), input.installOnly),
+      rollBack(tracker, runId, plan, errorText(err), approved, input.installOnly),
     );
   }
 }

@@ -1,7 +1,9 @@
 // rekey rollover: overlap (kid) rollover of a keyring, with a durable wait.
+
+import { gatedOf, keyringEnvironments } from '../../config/approvals';
 import type { RolloverResult } from '../../workflows/rollover';
 import { CliError } from '../cli-error';
-import { checkRolloverTtl, followRun, startRollover, withClient } from '../runs';
+import { checkRolloverTtl, decideHint, followRun, openedGate, startRollover, withClient } from '../runs';
 import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
 
 const OPTIONS = {
@@ -16,10 +18,17 @@ async function rollover(args: string[]): Promise<number> {
   if (!keyring) throw new CliError('rollover needs a keyring name');
   const config = loadCliConfig(values.config);
   checkRolloverTtl(config, keyring, values.ttl);
-  const dryRun = values['dry-run'];
-  if (!dryRun && !values.yes && !values.approval) {
+  // The gate is the config's: the approval rules of the environments the keyring serves.
+  const serves = keyringEnvironments(config, keyring);
+  const gated = gatedOf(config, serves).length > 0;
+  if (values.approval)
     throw new CliError(
-      `rollover changes keyring ${keyring}: pass --yes, or --approval to wait for an approver before the flip`,
+      `--approval is gone: a rollover waits for an approver when rekey.yaml requires one (approvals.requiredFor) for an environment keyring ${keyring} serves (${serves.join(', ') || 'none'}: those whose store holds it or whose host runs a replica)`,
+    );
+  const dryRun = values['dry-run'];
+  if (!dryRun && !values.yes && !gated) {
+    throw new CliError(
+      `rollover changes keyring ${keyring}: pass --yes, or require an approval for an environment it serves (${serves.join(', ') || 'none'}) in the config (approvals.requiredFor), or preview with --dry-run`,
     );
   }
   return withClient(
@@ -30,7 +39,8 @@ async function rollover(args: string[]): Promise<number> {
         {
           keyring,
           dryRun,
-          requireApproval: values.approval,
+          // The worker checks that its config agrees about the gate this command announces.
+          ...(dryRun ? {} : { expectApproval: gated }),
           ...(values.ttl ? { ttl: values.ttl } : {}),
         },
         { as: requester(values) },
@@ -38,6 +48,14 @@ async function rollover(args: string[]): Promise<number> {
       console.log(
         `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
       );
+      if (gated && !dryRun) {
+        const opened = await openedGate(client, handle.workflowId);
+        console.log(
+          opened
+            ? `waiting for approval before the ring changes: ${decideHint(handle.workflowId, opened.gate)}`
+            : `not waiting at a gate yet: rekey status ${handle.workflowId}`,
+        );
+      }
       if (!values.wait && !dryRun) return 0;
       const r: RolloverResult = await followRun(client, handle);
       console.log(
@@ -52,18 +70,20 @@ async function rollover(args: string[]): Promise<number> {
 }
 
 export const command: Command = {
-  usage: `rekey rollover KEYRING [--ttl 90d] [--dry-run] [--approval] [--as NAME [--key FILE]] [--yes] [--wait]
+  usage: `rekey rollover KEYRING [--ttl 90d] [--dry-run] [--as NAME [--key FILE]] [--yes] [--wait]
                [--config F]
 
 Overlap rollover for services that accept several keys: add a key, roll out, flip active, wait
 --ttl (default: the keyring's tokenLifetime; shorter is refused), remove the old key, roll out.
 rekey expedite ID ends the wait early.
 
-  --approval   wait for an approver before the flip (instead of --yes)
+A keyring serving an environment that requires approval (approvals.requiredFor: those whose
+store holds the ring or whose host runs a replica) waits for its approvers before any change;
+otherwise --yes is required.
 
 Examples:
   rekey rollover api --yes
-  rekey rollover api --ttl 120d --approval`,
+  rekey rollover api --ttl 120d`,
   options: OPTIONS,
   positionals: 1,
   run: rollover,

@@ -1,0 +1,74 @@
+// What a run hands its destructive activities once its gate has passed, and how an activity checks
+// it on its own: the gate's digest rebuilt from the run the server says scheduled the activity,
+// the plan shown and the gate's name and place, then every approver's signature over it verified
+// against the configured keys. A workflow that is not that approved run (another task queue,
+// decisions copied from a real run's history) cannot produce one. No Node imports: the workflow
+// bundle builds the digest with the same function.
+import type { GatePolicy } from '../config/approvals';
+import { APPROVAL_NAMESPACE, digestOf, parseSshPublicKey, verifySshSignature } from './sshsig';
+
+export interface ApprovalProof {
+  /** The gate's name and its place among the run's gates. */
+  gate: string;
+  ordinal: number;
+  /** The plan as the approvers were shown it. */
+  plan: string;
+  /** What the plan was made from: a fingerprint of each environment's configuration (see
+   * `environmentFingerprint`), so a step refuses an environment whose configuration changed since. */
+  scope: Record<string, string>;
+  /** The accepted approvals, each with its signature on signed gates. */
+  approvals: { by: string; signature?: string }[];
+}
+
+/** The input field of every activity that changes an environment. */
+export interface Approved {
+  approval?: ApprovalProof;
+}
+
+/** The digest an approver signs at a gate: the run (a reset run or another run with the same plan
+ * needs a decision of its own), the gate and its place, and the plan's text as shown. */
+export function gateDigest(
+  run: { workflowId: string; runId: string },
+  gate: string,
+  ordinal: number,
+  plan: string,
+): string {
+  return digestOf([run.workflowId, run.runId, gate, String(ordinal), plan]);
+}
+
+/**
+ * Why `proof` does not approve changes under `policy` for the run `run`, or undefined when it
+ * does: a quorum of distinct configured approvers, each (on signed gates) with a signature over
+ * "approve <digest>" by their configured key.
+ */
+export function approvalProblem(
+  policy: GatePolicy,
+  proof: ApprovalProof,
+  run: { workflowId: string; runId: string },
+): string | undefined {
+  if (typeof proof.gate !== 'string' || typeof proof.plan !== 'string' || !Array.isArray(proof.approvals))
+    return 'it is malformed';
+  const digest = gateDigest(run, proof.gate, Number(proof.ordinal), proof.plan);
+  const valid = new Set<string>();
+  const problems: string[] = [];
+  for (const a of proof.approvals) {
+    const by = typeof a?.by === 'string' ? a.by : '';
+    if (!Object.hasOwn(policy.approvers, by)) {
+      problems.push(`"${by}" is not an approver`);
+      continue;
+    }
+    if (policy.mode === 'signed') {
+      const key = policy.approvers[by];
+      try {
+        if (!key || typeof a.signature !== 'string') throw new Error('no signature');
+        verifySshSignature(a.signature, parseSshPublicKey(key), APPROVAL_NAMESPACE, `approve ${digest}`);
+      } catch (err) {
+        problems.push(`${by}'s signature: ${(err as Error).message}`);
+        continue;
+      }
+    }
+    valid.add(by);
+  }
+  if (valid.size >= policy.required) return undefined;
+  return `${valid.size} valid approval(s) of ${policy.required} needed${problems.length ? ` (${problems.join('; ')})` : ''}`;
+}

@@ -1,0 +1,176 @@
+// The activities' own approval check (worker/guard.ts): every activity is listed as a change or a
+// read; a change of a gated environment needs the approvals of the run that scheduled it, signed
+// over that run's gate digest by configured approvers, a quorum of them, and a plan made from the
+// environment's configuration as it is now.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createCodecKeyActivities } from '../../activities/codec-keyring';
+import { createKeyringActivities } from '../../activities/keyring';
+import { createLockActivities } from '../../activities/locks';
+import { createPromotionActivities } from '../../activities/promotion';
+import { createRotationActivities } from '../../activities/rotation';
+import { createScheduleActivities } from '../../activities/schedules';
+import { createSecretActivities } from '../../activities/secret-rotation';
+import { scopeOf } from '../../config/approvals';
+import { parseConfig } from '../../config/load';
+import { type ApprovalProof, gateDigest } from '../../shared/approval-proof';
+import { ACTIVITY_KINDS, checkApproval, guarded } from '../../worker/guard';
+import { approversConfig, sign } from '../infra/approvers';
+
+describe('activities check their approval', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rekey-guard-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const doc = (over: Record<string, unknown> = {}) => ({
+    stores: { files: { type: 'file', dir: join(dir, 'store') } },
+    hosts: Object.fromEntries(
+      ['prod', 'dev'].map((e) => [e, { type: 'local', appDir: join(dir, e), dataDir: join(dir, e, 'd') }]),
+    ),
+    services: { none: { driver: 'command', start: 'true', stop: 'true', restart: 'true', logs: 'true' } },
+    environments: {
+      prod: { store: 'files', host: 'prod', service: 'none', approvals: { required: 2 } },
+      dev: { store: 'files', host: 'dev', service: 'none' },
+    },
+    keyGroups: { prod: ['prod'], dev: ['dev'] },
+    approvals: { requiredFor: ['prod'], approvers: approversConfig(), mode: 'signed' },
+    ...over,
+  });
+  const config = parseConfig(doc(), join(dir, 'rekey.yaml'));
+  const run = { workflowId: 'rotate-jwt/prod', runId: 'run-1', workflowType: 'rotateJwtKeys' };
+  const proof = (
+    by: ('alice' | 'bob' | 'carol')[],
+    over: Partial<ApprovalProof> = {},
+    signedFor = run,
+  ): ApprovalProof => {
+    const base = { gate: 'approval', ordinal: 1, plan: 'prod: new pair', scope: scopeOf(config, ['prod']) };
+    const digest = gateDigest(signedFor, base.gate, base.ordinal, base.plan);
+    return {
+      ...base,
+      approvals: by.map((b) => ({ by: b, signature: sign(b, `approve ${digest}`) })),
+      ...over,
+    };
+  };
+  const refused = (fn: () => void, message: RegExp) =>
+    assert.throws(fn, (err: Error & { type?: string }) => {
+      assert.equal(err.type, 'PolicyViolation');
+      assert.match(err.message, message);
+      assert.match(err.message, /nothing was changed/);
+      return true;
+    });
+
+  it('lists every activity of the worker as a change or a read, and refuses one it does not know', () => {
+    const store = () => {
+      throw new Error('not used');
+    };
+    const names = Object.keys({
+      ...createRotationActivities({ config, store }),
+      ...createKeyringActivities({ config, store }),
+      ...createCodecKeyActivities({ config, store }),
+      ...createSecretActivities({ config, store }),
+      ...createPromotionActivities({ config }),
+      ...createLockActivities(),
+      ...createScheduleActivities(),
+    }).sort();
+    assert.deepEqual(names, [...ACTIVITY_KINDS.changes, ...ACTIVITY_KINDS.reads].sort());
+    assert.throws(
+      () => guarded(config, { wipeEverything: async () => undefined }),
+      /activity wipeEverything is neither a read nor a change in worker\/guard\.ts/,
+    );
+  });
+
+  it('a gated environment needs a quorum of signatures over this run’s gate; an ungated one nothing', () => {
+    checkApproval(config, 'installKeyFiles', ['dev'], undefined, run);
+    refused(
+      () => checkApproval(config, 'installKeyFiles', ['prod'], undefined, run),
+      /installKeyFiles changes prod, which requires approval, but was given none.*rotateJwtKeys rotate-jwt\/prod/,
+    );
+    checkApproval(config, 'installKeyFiles', ['prod'], proof(['alice', 'bob']), run);
+    refused(
+      () => checkApproval(config, 'installKeyFiles', ['prod', 'dev'], proof(['alice']), run),
+      /1 valid approval\(s\) of 2 needed/,
+    );
+    refused(
+      () => checkApproval(config, 'installKeyFiles', ['prod'], proof(['alice', 'alice' as 'bob']), run),
+      /1 valid approval\(s\) of 2 needed/,
+    );
+    // The same decisions handed to another run (copied from this one's history).
+    refused(
+      () =>
+        checkApproval(config, 'restoreHost', ['prod'], proof(['alice', 'bob']), {
+          ...run,
+          runId: 'run-2',
+        }),
+      /restoreHost on prod: the approval it was given is not one for this run: 0 valid approval\(s\) of 2 needed \(alice's signature: the signature does not match/,
+    );
+    // Another plan than the one signed, a name that is no approver, a signature by another key.
+    refused(
+      () =>
+        checkApproval(
+          config,
+          'x',
+          ['prod'],
+          { ...proof(['alice', 'bob']), plan: 'prod: something else' },
+          run,
+        ),
+      /0 valid approval/,
+    );
+    const p = proof(['alice', 'bob']);
+    refused(
+      () =>
+        checkApproval(
+          config,
+          'x',
+          ['prod'],
+          {
+            ...p,
+            approvals: [
+              { by: 'mallory', signature: 'x' },
+              { by: 'alice', signature: p.approvals[1]?.signature },
+            ],
+          },
+          run,
+        ),
+      /"mallory" is not an approver; alice's signature: signed by another key/,
+    );
+    refused(() => checkApproval(config, 'x', ['prod'], { junk: true } as never, run), /it is malformed/);
+  });
+
+  it('named gates count names; a plan made from another configuration of the environment is refused', () => {
+    const named = parseConfig(
+      doc({
+        environments: {
+          prod: { store: 'files', host: 'prod', service: 'none' },
+          dev: { store: 'files', host: 'dev', service: 'none' },
+        },
+        approvals: { requiredFor: ['prod'], approvers: ['alice', 'bob'], mode: 'named' },
+      }),
+      join(dir, 'rekey.yaml'),
+    );
+    const scope = scopeOf(named, ['prod']);
+    checkApproval(named, 'x', ['prod'], { ...proof([]), scope, approvals: [{ by: 'bob' }] }, run);
+    refused(
+      () => checkApproval(named, 'x', ['prod'], { ...proof([]), scope, approvals: [{ by: 'mallory' }] }, run),
+      /0 valid approval\(s\) of 1 needed \("mallory" is not an approver\)/,
+    );
+    // The worker's rekey.yaml now points prod at another host than the approved plan's.
+    const moved = parseConfig(
+      doc({
+        environments: {
+          prod: { store: 'files', host: 'dev', service: 'none', approvals: { required: 2 } },
+          dev: { store: 'files', host: 'dev', service: 'none' },
+        },
+      }),
+      join(dir, 'rekey.yaml'),
+    );
+    refused(
+      () => checkApproval(moved, 'syncData', ['prod'], proof(['alice', 'bob']), run),
+      /syncData: the configuration of prod \(its store, host, service or paths\) changed since the plan was approved/,
+    );
+    refused(
+      () => checkApproval(config, 'syncData', ['prod'], proof(['alice', 'bob'], { scope: {} }), run),
+      /syncData: the approved plan does not cover prod/,
+    );
+  });
+});

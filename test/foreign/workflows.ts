@@ -1,0 +1,40 @@
+// A workflow that is not rekey's: started by anyone who may start workflows in the namespace, on
+// a task queue of their own, it schedules rekey's activities by name on rekey's task queue (what
+// the review's attack did). rekey's worker must refuse every one that changes a gated environment.
+import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+
+export interface ForeignCall {
+  activity: string;
+  input: Record<string, unknown>;
+}
+
+export interface ForeignOutcome {
+  activity: string;
+  ok: boolean;
+  type?: string;
+  message?: string;
+}
+
+export async function foreignCaller(taskQueue: string, calls: ForeignCall[]): Promise<ForeignOutcome[]> {
+  const acts = proxyActivities<Record<string, (input: unknown) => Promise<unknown>>>({
+    taskQueue,
+    startToCloseTimeout: '2m',
+    retry: { maximumAttempts: 1 },
+  });
+  const out: ForeignOutcome[] = [];
+  for (const c of calls) {
+    try {
+      await acts[c.activity]?.(c.input);
+      out.push({ activity: c.activity, ok: true });
+    } catch (err) {
+      const cause = err instanceof ActivityFailure ? err.cause : err;
+      out.push({
+        activity: c.activity,
+        ok: false,
+        ...(cause instanceof ApplicationFailure && cause.type ? { type: cause.type } : {}),
+        message: (cause as Error).message,
+      });
+    }
+  }
+  return out;
+}
