@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { startRotation } from '../client/runs';
 import { createRotationSchedule } from '../client/schedules';
@@ -20,7 +21,7 @@ import {
   progressQuery,
 } from '../workflows/messages';
 import type { Progress } from '../workflows/progress';
-import { foreignCaller } from './foreign/workflows';
+import { foreignCaller, foreignParent } from './foreign/workflows';
 import { failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { type ApproverName, approversConfig, assertRefused, decide, keyFile, sign } from './infra/approvers';
 import {
@@ -344,6 +345,28 @@ describe('approvals', () => {
         await assertRefused(decide(fx.client, t.config, runId, 'approve', 'alice'), /alice started this run/);
         await decide(fx.client, t.config, runId, 'reject', 'carol');
         await failureOf(h.result());
+
+        // The schedule's signed request, copied into a run a client starts with the schedule's id
+        // set as TemporalScheduledById by hand: the schedule's own record says it did not start it.
+        const { action } = await schedule.describe();
+        const args = (action as { args?: unknown[] }).args ?? [];
+        const forged = await fx.client.workflow.start(rotateJwtKeys, {
+          taskQueue: fx.taskQueue,
+          workflowId: 'rotate-jwt/test-not-scheduled',
+          args: args as [RotateInput],
+          typedSearchAttributes: [
+            {
+              key: defineSearchAttributeKey('TemporalScheduledById', SearchAttributeType.KEYWORD),
+              value: schedule.scheduleId,
+            },
+          ],
+        });
+        const refused = await failureOf(forged.result());
+        assert.equal(refused.type, 'BadInput');
+        assert.match(
+          refused.message,
+          /alice signed a request for schedule .*, but that schedule did not start rotate-jwt\/test-not-scheduled .*nothing was changed/,
+        );
       });
     } finally {
       await schedule.delete();
@@ -427,6 +450,50 @@ describe('approvals', () => {
       );
       assert.equal((await whoami(t, 'prod', before.token)).status, 200, 'prod still serves its token');
     });
+  });
+
+  it('a hop started by a workflow that is not a rekey promotion is refused before anything runs', async () => {
+    const at = new Date().toISOString();
+    const promotion = {
+      chain: ['prod', 'test'],
+      requestedBy: {
+        name: 'alice',
+        at,
+        workflowId: 'promote/prod-test',
+        nonce: randomBytes(16).toString('hex'),
+      },
+    };
+    const outcome = await fx.withWorker(t.config, async () => {
+      const foreign = await Worker.create({
+        connection: fx.nativeConnection,
+        namespace: 'approvals',
+        taskQueue: `${fx.taskQueue}-foreign-parent`,
+        workflowsPath: require.resolve('./foreign/workflows'),
+      });
+      return foreign.runUntil(
+        fx.client.workflow.execute(foreignParent, {
+          taskQueue: `${fx.taskQueue}-foreign-parent`,
+          workflowId: 'foreign/promote',
+          args: [
+            fx.taskQueue,
+            {
+              from: 'prod',
+              to: 'test',
+              promotion,
+              // What the promotion would say of its start: chosen by this parent.
+              promotionStartedAt: at,
+              requestedBy: promotion.requestedBy,
+            },
+          ],
+        }),
+      );
+    });
+    assert.equal(outcome.ok, false);
+    assert.equal(outcome.type, 'BadInput');
+    assert.match(
+      outcome.message ?? '',
+      /promotion: prod -> test was started by foreign\/promote \(a foreignParent on task queue .*-foreign-parent\), not by a rekey promotion on .*; nothing was changed/,
+    );
   });
 });
 

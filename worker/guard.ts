@@ -59,6 +59,8 @@ const READS: Record<string, string> = {
   probeSecret: 'runs the recipe’s read-only probe',
   lockHolder: 'reads Temporal',
   nextScheduledStart: 'reads Temporal',
+  scheduleStartedRun: 'reads Temporal',
+  runFacts: 'reads Temporal',
   readKeyring: 'reads the store',
   // Not an environment: the codec's own keyring, where a new key is added and made active and
   // every older key stays (everything sealed still opens).

@@ -10,10 +10,12 @@ import {
   type ApplicationFailure,
   condition,
   patched,
+  proxyActivities,
   setHandler,
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { ScheduleActivities } from '../activities/schedules';
 import type { GatePolicy } from '../config/approvals';
 import { type ApprovalProof, type Approved, gateDigest } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
@@ -24,6 +26,7 @@ import {
   parseSshPublicKey,
   verifySshSignature,
 } from '../shared/sshsig';
+import { shortActivity } from './activity-options';
 import { legacyApprovalGate, legacyExpeditableWait } from './legacy-gate';
 import {
   approveUpdate,
@@ -36,6 +39,8 @@ import type { DecisionKind, GateOutcome, PendingGate, ProgressTracker } from './
 import { startingSchedule } from './scheduled';
 
 export type { GateOutcome } from './progress';
+
+const temporalReads = proxyActivities<ScheduleActivities>(shortActivity);
 
 /** Who asked for a run, as its input names them: signed over the request on signed gates. */
 export interface RequestedBy {
@@ -83,6 +88,18 @@ export async function requestClaim(): Promise<void> {}
  */
 export async function claimSignedRequest(input: Record<string, unknown>): Promise<void> {
   const req = input.requestedBy as RequestedBy | undefined;
+  // A request signed for a schedule is good for the runs that schedule started, as the schedule
+  // records them (a client may set TemporalScheduledById itself). Runs recorded before replay
+  // without the check.
+  if (req?.schedule !== undefined && req.signature && patched('schedule-request-checked')) {
+    const { workflowId } = workflowInfo();
+    if (!(await temporalReads.scheduleStartedRun({ scheduleId: req.schedule, workflowId })))
+      throw fail(
+        FailureType.BadInput,
+        `requestedBy: ${req.name} signed a request for schedule ${req.schedule}, but that schedule did not start ${workflowId} (the schedule's own record of its runs); nothing was changed`,
+      );
+    return;
+  }
   if (!req?.nonce || req.schedule !== undefined) return;
   const { workflowId } = workflowInfo();
   if (req.workflowId !== workflowId)

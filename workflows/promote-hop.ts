@@ -23,6 +23,7 @@ import type {
   SyncPlan,
 } from '../activities/promotion';
 import type { RotationActivities } from '../activities/rotation';
+import type { ScheduleActivities } from '../activities/schedules';
 import type { TokenIdentity } from '../activities/tokens';
 import { FailureType, fail } from '../shared/failures';
 import { serviceActivity, shortActivity, summarized } from './activity-options';
@@ -49,6 +50,7 @@ const settledCopying = summarized<PromotionActivities>({ ...copyWork, ...settled
 const settledPromotion = proxyActivities<PromotionActivities>({ ...shortActivity, ...settled });
 const settledService = summarized<RotationActivities>({ ...serviceActivity, ...settled });
 const onService = summarized<RotationActivities>(serviceActivity);
+const temporalReads = proxyActivities<ScheduleActivities>(shortActivity);
 
 export interface HopResult {
   from: string;
@@ -103,8 +105,13 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
   );
   // Runs recorded before a cancel waited for the host work in flight replay as they were.
   const settle = patched('settle-host-work-on-cancel');
-  const hop = new Hop(tracker, new Gates(tracker, hopRequest(raw, input)), input, gateFirst, settle);
+  const request = hopRequest(raw, input);
+  const hop = new Hop(tracker, new Gates(tracker, request), input, gateFirst, settle);
   try {
+    // The request's window runs from the promotion's start as the server reports it, not as the
+    // hop's input says (runs recorded before replay with the input's). The gate reads it later.
+    if (input.promotion && patched('hop-window-from-parent'))
+      request.startedAt = await promotionStart(input.from, input.to);
     // A dry run changes nothing and takes no lock.
     if (input.dryRun) return await hop.run();
     return await withLocks(
@@ -117,9 +124,26 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
   }
 }
 
+/** When the promotion that started this hop began, from the server; refused unless that run is a
+ * rekey promotion on this task queue (any client may start a workflow that starts a hop). */
+async function promotionStart(from: string, to: string): Promise<number> {
+  const { parent, taskQueue } = workflowInfo();
+  const facts =
+    parent && (await temporalReads.runFacts({ workflowId: parent.workflowId, runId: parent.runId }));
+  if (!facts || facts.type !== 'promote' || facts.taskQueue !== taskQueue)
+    throw fail(
+      FailureType.BadInput,
+      `promotion: ${from} -> ${to} was started by ${parent?.workflowId ?? 'no run'}${facts ? ` (a ${facts.type} on task queue ${facts.taskQueue})` : ''}, not by a rekey promotion on ${taskQueue}; nothing was changed`,
+    );
+  return Date.parse(facts.startTime);
+}
+
 /** What the starter of a hop asked for: the promotion that started it (its parent, whose chain
  * has this hop and whose options are the hop's), or the hop itself when started on its own. */
-function hopRequest(raw: HopInput, input: HopOptions) {
+function hopRequest(
+  raw: HopInput,
+  input: HopOptions,
+): { type: string; input: Record<string, unknown>; startedAt?: number } {
   const promotion = input.promotion;
   if (!promotion) return { type: 'promoteHop', input: raw as Record<string, unknown> };
   const parsed = PromoteInput.safeParse(promotion);

@@ -1,7 +1,14 @@
 // A workflow that is not rekey's: started by anyone who may start workflows in the namespace, on
 // a task queue of their own, it schedules rekey's activities by name on rekey's task queue (what
 // the review's attack did). rekey's worker must refuse every one that changes a gated environment.
-import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  ChildWorkflowFailure,
+  executeChild,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
 
 export interface ForeignCall {
   activity: string;
@@ -37,4 +44,28 @@ export async function foreignCaller(taskQueue: string, calls: ForeignCall[]): Pr
     }
   }
   return out;
+}
+
+/** A parent that is not a rekey promotion starting a hop on rekey's task queue with a promotion's
+ * input (say, copied from a real one's history), to borrow its signed request. */
+export async function foreignParent(
+  taskQueue: string,
+  hop: Record<string, unknown>,
+): Promise<ForeignOutcome> {
+  try {
+    await executeChild('promoteHop', {
+      taskQueue,
+      args: [hop],
+      workflowId: `${workflowInfo().workflowId}/hop`,
+    });
+    return { activity: 'promoteHop', ok: true };
+  } catch (err) {
+    const cause = err instanceof ChildWorkflowFailure ? err.cause : err;
+    return {
+      activity: 'promoteHop',
+      ok: false,
+      ...(cause instanceof ApplicationFailure && cause.type ? { type: cause.type } : {}),
+      message: (cause as Error).message,
+    };
+  }
 }
