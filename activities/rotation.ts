@@ -403,13 +403,16 @@ export function createRotationActivities(deps: RotationDeps) {
           const backup = backupFile(h, input.runId, file);
           if (current && !(await h.stat(backup))) await h.writeFileAtomic(backup, current, 0o600);
         }
-        // Modes the operator chose (0640 for a service group, say) are kept; 0600/0644 otherwise.
+        // The public key keeps the mode the operator chose (0644 otherwise). The new private key
+        // is 0600, or 0640 where the old one was readable by its group only (a service group
+        // reading it): never readable by others, whatever the old file allowed.
         const modeOf = async (file: string, fallback: number) =>
           (await h.stat(keyFile(h, file)))?.mode ?? fallback;
+        const oldPrivate = await modeOf(paths.privateKeyFile, 0o600);
         await h.writeFileAtomic(
           keyFile(h, paths.privateKeyFile),
           pair.privatePem,
-          await modeOf(paths.privateKeyFile, 0o600),
+          oldPrivate & 0o004 ? 0o600 : 0o600 | (oldPrivate & 0o040),
         );
         await h.writeFileAtomic(
           keyFile(h, paths.publicKeyFile),

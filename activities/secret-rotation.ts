@@ -29,6 +29,7 @@ import { PostgresServer } from './postgres-role';
 import { aesKey, checkFirstRow, describeTable, keyTypeOf, reencryptPage } from './reencrypt';
 import { type AccessSecret, referencedSecret, restoreVersion, type SecretStore } from './secret-store';
 import { createServiceDriver } from './service';
+import { shellQuote } from './shell';
 import { SsmStore } from './ssm-store';
 
 export interface SecretTarget {
@@ -260,10 +261,13 @@ export function createSecretActivities(deps: SecretDeps) {
                 FailureType.BadInput,
                 `store ${store}: the value for ${name} holds a line break, which NAME=value input cannot carry (value not shown)`,
               );
-            const r = await host.exec(`REKEY_ENV=${env} REKEY_NAME=${name} ${cfg.write}`, {
-              cwd: host.appDir,
-              stdin: cfg.stdin === 'value' ? value : `${name}=${value}\n`,
-            });
+            const r = await host.exec(
+              `REKEY_ENV=${shellQuote(env)} REKEY_NAME=${shellQuote(name)} ${cfg.write}`,
+              {
+                cwd: host.appDir,
+                stdin: cfg.stdin === 'value' ? value : `${name}=${value}\n`,
+              },
+            );
             // Its output may echo what it was given: not quoted.
             if (r.code !== 0)
               throw new Error(

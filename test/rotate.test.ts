@@ -18,6 +18,7 @@ import {
   ENVS,
   type Env,
   hostFile,
+  onHost,
   type Seeded,
   seed,
   stopServices,
@@ -51,6 +52,14 @@ describe('rotateJwtKeys', () => {
     before(async () => {
       t = buildTopology('rotate-full', 3101);
       seeded = await seed(t);
+      // An old private key left world-readable on test, and one a service group reads on dev.
+      const chmod = (e: 'test' | 'dev', mode: string) =>
+        onHost(t, e, async (h) => {
+          const r = await h.exec(`chmod ${mode} ${resolveOnHost(h, '.generated/spacetimedb-keys/id_ecdsa')}`);
+          assert.equal(r.code, 0, r.stderr);
+        });
+      await chmod('test', '0644');
+      await chmod('dev', '0640');
       result = await fx.withWorker(t.config, async () => {
         const handle = await startRotation(
           fx.client,
@@ -73,7 +82,7 @@ describe('rotateJwtKeys', () => {
       assert.equal(result.ok, true);
     });
 
-    it('installs the new current version on each host with modes 0600/0644', async () => {
+    it('installs the new current version on each host with modes 0600/0644 (0640 where the old key was group-readable, never world-readable)', async () => {
       const { runId } = await fx.client.workflow.getHandle(workflowId).describe();
       for (const e of ENVS) {
         const store = t.store(e);
@@ -84,7 +93,7 @@ describe('rotateJwtKeys', () => {
         const pubFile = await hostFile(t, e, '.generated/spacetimedb-keys/id_ecdsa.pub');
         assert.equal(privFile.text, priv.value, `${e}: private key file equals the store's current version`);
         assert.equal(pubFile.text, pub.value, `${e}: public key file equals the store's current version`);
-        assert.equal(privFile.mode, 0o600);
+        assert.equal(privFile.mode, e === 'dev' ? 0o640 : 0o600, `${e}: private key mode`);
         assert.equal(pubFile.mode, 0o644);
         const group = Object.entries(t.config.keyGroups).find(([, m]) => m.includes(e))?.[0] as string;
         assert.notEqual(
