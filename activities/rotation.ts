@@ -85,6 +85,18 @@ export function createRotationActivities(deps: RotationDeps) {
   const paths = config.paths;
   const names = (env: string) => secretNamesOf(config, env);
 
+  /** The store an environment's key pair is read from: its own. A staged pair's reference that
+   * names another store (another environment's key) is refused. */
+  function pairStore(env: string, ref: PairRef): SecretStore {
+    const own = envConfig(env).store;
+    if (ref.privateKey.store !== own || ref.publicKey.store !== own)
+      throw fail(
+        FailureType.PolicyViolation,
+        `${env}: the key pair to install is referenced in store ${ref.privateKey.store}, not ${env}'s store ${own}; nothing was changed`,
+      );
+    return deps.store(own);
+  }
+
   function envConfig(env: string) {
     const e = config.environments[env];
     if (!e) throw fail(FailureType.BadInput, `unknown environment "${env}"`);
@@ -383,7 +395,7 @@ export function createRotationActivities(deps: RotationDeps) {
 
     /** Backs up the host's key files (once per run), then installs the staged pair atomically. */
     async installKeyFiles(input: { env: string; runId: string; ref: PairRef } & Approved) {
-      const store = deps.store(input.ref.privateKey.store);
+      const store = pairStore(input.env, input.ref);
       const pair = await readKeyPair(store, names(input.env), {
         privateKey: input.ref.privateKey.version,
         publicKey: input.ref.publicKey.version,
@@ -431,7 +443,7 @@ export function createRotationActivities(deps: RotationDeps) {
 
     /** Re-signs the host's cached publisher token with the staged private key; same identity. */
     async resignPublisherToken(input: { env: string; runId: string; ref: PairRef } & Approved) {
-      const store = deps.store(input.ref.privateKey.store);
+      const store = pairStore(input.env, input.ref);
       const { value: privatePem } = await store.get(
         names(input.env).privateKey,
         input.ref.privateKey.version,

@@ -612,6 +612,15 @@ export function createSecretActivities(deps: SecretDeps) {
         } else if (input.index === 0) {
           value = await newValue(input, recipe);
           if (recipe.alternate && input.alternateTo) {
+            // Only one of this environment's two roles, the one the plan found not in use (the
+            // first location names the other): no other role of the server gets a password here.
+            const users = recipe.alternate.users.map((u) => fill(u, input.env));
+            const inUse = credential(await valueAt(input, { version: input.expect.current }), where).username;
+            if (!users.includes(input.alternateTo) || input.alternateTo === inUse)
+              throw fail(
+                FailureType.PolicyViolation,
+                `secret ${input.secret} in ${input.env}: role "${input.alternateTo}" is not the one of ${users.join(', ')} out of use (${where} names ${inUse}); nothing was changed`,
+              );
             // The role not in use takes the password before any location names it.
             signal()?.throwIfAborted();
             await postgresServer(recipe.alternate.store).setPassword(input.alternateTo, value);

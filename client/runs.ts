@@ -362,6 +362,9 @@ async function gateHolder(client: Client, workflowId: string, kind: DecisionKind
  * signs "<decision> <digest>" on signed gates (`keyFile`, else ssh-agent) and sends the Update. A
  * refusal by the run's validator (wrong approver, digest, signature, no gate) is a CliError.
  */
+/** The workflows of rekey that open gates. */
+const GATED_TYPES = ['rotateJwtKeys', 'promoteHop', 'rotateSecret', 'rolloverSigningKey'];
+
 export async function decideGate(
   client: Client,
   config: Config,
@@ -372,9 +375,18 @@ export async function decideGate(
     comment?: string;
     keyFile?: string;
     confirm?: (gate: PendingGate) => Promise<void>;
+    /** The task queue rekey's workers poll: a run on another one is not rekey's to decide. */
+    taskQueue?: string;
   },
 ): Promise<{ id: string; result?: DecisionResult; summary: string }> {
   const { id, gate } = await gateHolder(client, workflowId, kind);
+  // Anyone who may start workflows can start one that shows a gate and its digest: an approver
+  // signs only for a rekey run on rekey's task queue, whose activities check the signature.
+  const run = await client.workflow.getHandle(id).describe();
+  if (!GATED_TYPES.includes(run.type) || (decision.taskQueue && run.taskQueue !== decision.taskQueue))
+    throw new CliError(
+      `${id} is a ${run.type} on task queue ${run.taskQueue}, not a rekey run${decision.taskQueue ? ` on ${decision.taskQueue}` : ''}: nothing was signed`,
+    );
   if (gate.kind !== (kind === 'expedite' ? 'expedite' : 'approval'))
     throw new CliError(
       `${id} is waiting for ${gate.kind === 'expedite' ? 'its wait to end' : 'an approval'}, not ${kind}`,

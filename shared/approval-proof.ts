@@ -5,7 +5,7 @@
 // decisions copied from a real run's history) cannot produce one. No Node imports: the workflow
 // bundle builds the digest with the same function.
 import type { GatePolicy } from '../config/approvals';
-import { APPROVAL_NAMESPACE, digestOf, parseSshPublicKey, verifySshSignature } from './sshsig';
+import { APPROVAL_NAMESPACE, canonicalJson, digestOf, parseSshPublicKey, verifySshSignature } from './sshsig';
 
 export interface ApprovalProof {
   /** The gate's name and its place among the run's gates. */
@@ -26,14 +26,18 @@ export interface Approved {
 }
 
 /** The digest an approver signs at a gate: the run (a reset run or another run with the same plan
- * needs a decision of its own), the gate and its place, and the plan's text as shown. */
+ * needs a decision of its own), the gate and its place, the plan's text as shown, and the
+ * environments it changes with their configuration's fingerprints (so an approval of one
+ * environment's plan cannot be presented for another's). */
 export function gateDigest(
   run: { workflowId: string; runId: string },
   gate: string,
   ordinal: number,
   plan: string,
+  scope: Record<string, string> = {},
 ): string {
-  return digestOf([run.workflowId, run.runId, gate, String(ordinal), plan]);
+  const parts = [run.workflowId, run.runId, gate, String(ordinal), plan];
+  return digestOf(Object.keys(scope).length > 0 ? [...parts, canonicalJson(scope)] : parts);
 }
 
 /**
@@ -46,13 +50,25 @@ export function approvalProblem(
   proof: ApprovalProof,
   run: { workflowId: string; runId: string },
 ): string | undefined {
-  if (typeof proof.gate !== 'string' || typeof proof.plan !== 'string' || !Array.isArray(proof.approvals))
+  const scope = proof.scope;
+  if (
+    typeof proof.gate !== 'string' ||
+    typeof proof.plan !== 'string' ||
+    !Number.isSafeInteger(proof.ordinal) ||
+    typeof scope !== 'object' ||
+    scope === null ||
+    Object.values(scope).some((v) => typeof v !== 'string') ||
+    !Array.isArray(proof.approvals) ||
+    // One per approver at most: a long list is not worth verifying.
+    proof.approvals.length > Object.keys(policy.approvers).length
+  )
     return 'it is malformed';
-  const digest = gateDigest(run, proof.gate, Number(proof.ordinal), proof.plan);
+  const digest = gateDigest(run, proof.gate, proof.ordinal, proof.plan, scope);
   const valid = new Set<string>();
   const problems: string[] = [];
   for (const a of proof.approvals) {
     const by = typeof a?.by === 'string' ? a.by : '';
+    if (valid.has(by)) continue;
     if (!Object.hasOwn(policy.approvers, by)) {
       problems.push(`"${by}" is not an approver`);
       continue;

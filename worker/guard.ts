@@ -45,6 +45,33 @@ const CHANGES: Record<string, (input: Input, config: Config) => string[]> = {
   rollOut: ring,
 };
 
+/** Steps that put things back or start a service again (undo): they check the approvals but not
+ * the configuration's fingerprint, so that a rekey.yaml edited during a run does not leave an
+ * environment stopped or half-changed. */
+const UNDO = new Set([
+  'restoreHost',
+  'restoreSecrets',
+  'restoreSnapshot',
+  'restoreSecretLocation',
+  'restartAndVerify',
+  'stopService',
+]);
+
+/** Environments whose host or key pair (store and secret name) `env` shares: a change of one is a
+ * change of the others. */
+function sharing(config: Config, env: string): string[] {
+  const groupOf = (e: string) => Object.entries(config.keyGroups).find(([, m]) => m.includes(e))?.[0] ?? '';
+  const place = (e: string) => {
+    const c = config.environments[e];
+    return c ? `${c.store}/${config.secretNames.privateKey.replaceAll('{group}', groupOf(e))}` : '';
+  };
+  const own = config.environments[env];
+  if (!own) return [env];
+  return Object.entries(config.environments)
+    .filter(([name, c]) => name === env || c.host === own.host || place(name) === place(env))
+    .map(([name]) => name);
+}
+
 /** Activities that change no environment, and why they need no approval. */
 const READS: Record<string, string> = {
   rotationScope: 'reads the config',
@@ -78,7 +105,7 @@ export function checkApproval(
   proof: ApprovalProof | undefined,
   run: { workflowId: string; runId: string; workflowType: string },
 ): void {
-  const gated = gatedOf(config, environments);
+  const gated = gatedOf(config, [...new Set(environments.flatMap((e) => sharing(config, e)))]);
   if (gated.length === 0) return;
   const where = gated.join(', ');
   const nothing = 'nothing was changed';
@@ -100,7 +127,7 @@ export function checkApproval(
         FailureType.PolicyViolation,
         `${activity}: the approved plan does not cover ${e}; ${nothing}`,
       );
-    if (approved !== environmentFingerprint(config, e))
+    if (!UNDO.has(activity) && approved !== environmentFingerprint(config, e))
       throw fail(
         FailureType.PolicyViolation,
         `${activity}: the configuration of ${e} (its store, host, service or paths) changed since the plan was approved: this worker's rekey.yaml is not the one the plan was made from; ${nothing}: start a new run`,

@@ -235,7 +235,14 @@ export class Gates {
         timeoutMs: gate.policy.timeoutMs,
         summary: gate.plan,
       });
-    const open = this.openGate('approval', gate.name, gate.policy, gate.plan, gate.policy.timeoutMs);
+    const open = this.openGate(
+      'approval',
+      gate.name,
+      gate.policy,
+      gate.plan,
+      gate.policy.timeoutMs,
+      gate.scope,
+    );
     this.tracker.progress.state = 'waiting-approval';
     this.tracker.set(
       gate.name,
@@ -283,9 +290,11 @@ export class Gates {
     policy: GatePolicy,
     plan: string,
     ms: number,
+    /** What the plan was made from: signed with it (see gateDigest). */
+    scope: Record<string, string> = {},
   ): OpenGate {
     const ordinal = ++this.opened;
-    const digest = gateDigest(workflowInfo(), name, ordinal, plan);
+    const digest = gateDigest(workflowInfo(), name, ordinal, plan, scope);
     const starter = policy.separateFromStarter ? this.starter(policy) : undefined;
     this.open = {
       kind,

@@ -161,6 +161,13 @@ class Rollover {
    * word); a starter whose config says otherwise is refused, as for a rotation. */
   private gated(before: Ring): boolean {
     const gated = before.approvalRequired ?? this.input.requireApproval ?? false;
+    // An approval asked for in the input (the Web UI, an older script) that the config does not
+    // require is refused, not silently dropped: the gate is the config's.
+    if (this.input.requireApproval && !gated)
+      throw fail(
+        FailureType.BadInput,
+        `requireApproval: the config requires no approval for keyring ${this.keyring} (environments ${(before.environments ?? []).join(', ') || 'none'}): add one of them to approvals.requiredFor, or start the rollover without requireApproval; nothing was changed`,
+      );
     const expected = this.input.expectApproval;
     if (expected !== undefined && expected !== gated)
       throw fail(

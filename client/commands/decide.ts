@@ -1,5 +1,6 @@
 // rekey approve / reject / expedite: a decision at a run's gate, sent as a Workflow Update.
 import { createInterface } from 'node:readline/promises';
+import { taskQueue } from '../../shared/task-queue';
 import type { DecisionKind, PendingGate } from '../../workflows/progress';
 import { CliError } from '../cli-error';
 import { decideGate, runBehind, withClient } from '../runs';
@@ -63,6 +64,7 @@ function decide(kind: DecisionKind): (args: string[]) => Promise<number> {
           ...(values.comment ? { comment: values.comment } : {}),
           ...(values.key ? { keyFile: values.key } : {}),
           confirm: (gate) => confirmGate(kind, gate, values.digest),
+          taskQueue: taskQueue(),
         });
         const { result } = decided;
         console.log(`${DONE[kind]} ${decided.id} as ${by}: ${decided.summary}`);

@@ -32,8 +32,11 @@ describe('activities check their approval', () => {
     environments: {
       prod: { store: 'files', host: 'prod', service: 'none', approvals: { required: 2 } },
       dev: { store: 'files', host: 'dev', service: 'none' },
+      // Ungated, but on prod's host: what changes it changes prod's host.
+      side: { store: 'files', host: 'prod', service: 'none' },
     },
-    keyGroups: { prod: ['prod'], dev: ['dev'] },
+    keyGroups: { prod: ['prod'], dev: ['dev'], side: ['side'] },
+    secretNames: { privateKey: 'jwt-{group}-private', publicKey: 'jwt-{group}-public' },
     approvals: { requiredFor: ['prod'], approvers: approversConfig(), mode: 'signed' },
     ...over,
   });
@@ -45,7 +48,7 @@ describe('activities check their approval', () => {
     signedFor = run,
   ): ApprovalProof => {
     const base = { gate: 'approval', ordinal: 1, plan: 'prod: new pair', scope: scopeOf(config, ['prod']) };
-    const digest = gateDigest(signedFor, base.gate, base.ordinal, base.plan);
+    const digest = gateDigest(signedFor, base.gate, base.ordinal, base.plan, over.scope ?? base.scope);
     return {
       ...base,
       approvals: by.map((b) => ({ by: b, signature: sign(b, `approve ${digest}`) })),
@@ -135,6 +138,18 @@ describe('activities check their approval', () => {
       /"mallory" is not an approver; alice's signature: signed by another key/,
     );
     refused(() => checkApproval(config, 'x', ['prod'], { junk: true } as never, run), /it is malformed/);
+    // Signed for dev's plan, presented for prod's: the scope is part of what was signed.
+    const forDev = proof(['alice', 'bob'], { scope: scopeOf(config, ['dev']) });
+    refused(
+      () => checkApproval(config, 'x', ['prod'], { ...forDev, scope: scopeOf(config, ['prod']) }, run),
+      /0 valid approval/,
+    );
+    refused(() => checkApproval(config, 'x', ['prod'], forDev, run), /the approved plan does not cover prod/);
+    // An environment on a gated one's host needs that one's approval.
+    refused(
+      () => checkApproval(config, 'installKeyFiles', ['side'], undefined, run),
+      /installKeyFiles changes prod, which requires approval, but was given none/,
+    );
   });
 
   it('named gates count names; a plan made from another configuration of the environment is refused', () => {
@@ -143,6 +158,7 @@ describe('activities check their approval', () => {
         environments: {
           prod: { store: 'files', host: 'prod', service: 'none' },
           dev: { store: 'files', host: 'dev', service: 'none' },
+          side: { store: 'files', host: 'prod', service: 'none' },
         },
         approvals: { requiredFor: ['prod'], approvers: ['alice', 'bob'], mode: 'named' },
       }),
@@ -160,6 +176,7 @@ describe('activities check their approval', () => {
         environments: {
           prod: { store: 'files', host: 'dev', service: 'none', approvals: { required: 2 } },
           dev: { store: 'files', host: 'dev', service: 'none' },
+          side: { store: 'files', host: 'prod', service: 'none' },
         },
       }),
       join(dir, 'rekey.yaml'),
