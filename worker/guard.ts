@@ -45,9 +45,10 @@ const CHANGES: Record<string, (input: Input, config: Config) => string[]> = {
   rollOut: ring,
 };
 
-/** Steps that put things back or start a service again (undo): they check the approvals but not
- * the configuration's fingerprint, so that a rekey.yaml edited during a run does not leave an
- * environment stopped or half-changed. */
+/** Steps that check the approvals but not the configuration's fingerprint: those that put things
+ * back or start a service again (a rekey.yaml edited during a run must not leave an environment
+ * stopped or half-changed), and a rollover's removal of the old key and its roll-out, which come
+ * after a wait of months in which the environments' configuration may well change. */
 const UNDO = new Set([
   'restoreHost',
   'restoreSecrets',
@@ -55,6 +56,8 @@ const UNDO = new Set([
   'restoreSecretLocation',
   'restartAndVerify',
   'stopService',
+  'removeKey',
+  'rollOut',
 ]);
 
 /** Environments whose host or key pair (store and secret name) `env` shares: a change of one is a

@@ -2,12 +2,12 @@
 // out, flip active, wait out the longest token lifetime (a durable timer: days or months), remove
 // vN, roll out. No token is ever rejected while it could still be valid.
 
-import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { KeyringActivities, RingFacts } from '../activities/keyring';
 import type { ScheduleActivities } from '../activities/schedules';
 import type { GatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
-import { FailureType, fail } from '../shared/failures';
+import { FailureType, fail, isFailure } from '../shared/failures';
 import { serviceActivity, shortActivity, summarized } from './activity-options';
 import { claimSignedRequest, Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
@@ -258,13 +258,27 @@ class Rollover {
 
   /** Every replica restarted, each checked (its JWKS lists the ring), in batches, holding the
    * locks of the environments the ring serves (no rotation restarts them meanwhile). */
-  private rollOut(ring: Ring): Promise<void> {
+  private async rollOut(ring: Ring): Promise<void> {
     if (this.rolloutLocks.length === 0) return this.rollOutBatches(ring);
-    return withLocks(
-      () => this.rolloutLocks.map((e) => `env/${e}`),
-      () => this.rollOutBatches(ring),
-      `keyring ${this.keyring} changed but not rolled out to every replica: run the rollover again`,
-    );
+    // The ring has changed already: a roll-out waits (up to an hour) for another run of these
+    // environments to end rather than leave the replicas behind the ring.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await withLocks(
+          () => this.rolloutLocks.map((e) => `env/${e}`),
+          () => this.rollOutBatches(ring),
+          `keyring ${this.keyring} changed but not rolled out to every replica: run the rollover again`,
+        );
+      } catch (err) {
+        if (!(isFailure(err, FailureType.EnvironmentBusy) && attempt < 60)) throw err;
+        this.tracker.set(
+          this.tracker.progress.current ?? 'roll out',
+          'running',
+          `waiting: ${(err as Error).message}`,
+        );
+        await sleep('1 minute');
+      }
+    }
   }
 
   private async rollOutBatches(ring: Ring): Promise<void> {
