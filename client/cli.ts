@@ -277,6 +277,15 @@ function reportError(err: unknown): number {
     return refusedBeforeAnyChange(err) ? 2 : 1;
   }
   const message = err instanceof Error ? err.message : String(err);
+  // Temporal's own authorization refused the call (gRPC PERMISSION_DENIED or UNAUTHENTICATED).
+  const denied = grpcCause(err);
+  if (denied) {
+    const { connectionOptions, namespace } = connectConfig();
+    console.error(
+      `rekey: ${message}: the Temporal server at ${connectionOptions.address} refused it (${denied}): give rekey a token with write on namespace ${namespace} (TEMPORAL_API_KEY, or a temporal.toml profile)`,
+    );
+    return 2;
+  }
   if (/binary\/encrypted/.test(message)) {
     console.error(
       `rekey: ${message}: the run's payloads are sealed with a codec; use the config that has it (--config F or REKEY_CONFIG)`,
@@ -285,6 +294,16 @@ function reportError(err: unknown): number {
   }
   console.error(`rekey: ${message}`);
   return 1;
+}
+
+/** The server's words when it refused a call for want of permission (codes 7 and 16). */
+function grpcCause(err: unknown): string | undefined {
+  for (let c: unknown = err; c instanceof Error; c = c.cause) {
+    const code = (c as { code?: unknown }).code;
+    if (code === 7 || code === 16)
+      return `${code === 7 ? 'permission denied' : 'unauthenticated'}: ${c.message}`;
+  }
+  return undefined;
 }
 
 /** A run that ended at its first checks: bad input, or its environments held by another run. */

@@ -1,7 +1,7 @@
 // The production shape without Docker: the compose file's topology from real binaries (Temporal
 // server 1.30.1 on Debian's PostgreSQL, its schema and namespace jobs' scripts, the compose file's
-// dynamic config), two `rekey worker` processes on one task queue and the codec server, all with
-// the payload codec. A rotation on the test hosts survives the worker that runs its restart being
+// dynamic config, Temporal's own authorization with tokens from a JWKS issuer), two `rekey worker`
+// processes on one task queue and the codec server, all with the payload codec. A rotation on the test hosts survives the worker that runs its restart being
 // SIGKILLed: the other worker finishes it; the history holds only sealed payloads.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -20,6 +20,7 @@ import { dataConverterOf } from '../worker/codec-keys';
 import type { RotateResult } from '../workflows/rotate';
 import { rekeyAsync } from './helpers';
 import { testEnv } from './infra/env';
+import { type Issuer, startIssuer } from './infra/jwks';
 import { startTemporalOnPostgres, type TemporalOnPostgres } from './infra/temporal-postgres';
 import {
   buildTopology,
@@ -49,20 +50,37 @@ describe('production shape: Temporal on PostgreSQL, two workers, the codec', () 
   let codecUrl = '';
   let killed = '';
   let result: RotateResult;
+  let issuer: Issuer;
+  /** Tokens with write on namespace default: the workers', and the CLI's (an operator's). */
+  let workerToken = '';
+  let operatorToken = '';
 
-  const env = () => ({ ...process.env, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: 'default' });
-  const rekey = (...args: string[]) => rekeyAsync(args, { env: env() });
+  const env = (token: string) => ({
+    ...process.env,
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_NAMESPACE: 'default',
+    TEMPORAL_API_KEY: token,
+    TEMPORAL_TLS: 'false',
+  });
+  const rekey = (...args: string[]) => rekeyAsync(args, { env: env(operatorToken) });
   const worker = () =>
     spawn(process.execPath, [join(repo, 'bin/rekey'), 'worker', '--config', configFile], {
-      env: env(),
+      env: env(workerToken),
       stdio: 'ignore',
     });
 
   before(async () => {
-    temporal = await startTemporalOnPostgres(join(testEnv().root, 'production-temporal'), {
-      pg: 15432,
-      frontend: 17400,
-    });
+    issuer = await startIssuer(17490);
+    workerToken = await issuer.token(['default:write'], 'rekey-worker');
+    operatorToken = await issuer.token(['default:write'], 'alice');
+    temporal = await startTemporalOnPostgres(
+      join(testEnv().root, 'production-temporal'),
+      { pg: 15432, frontend: 17400 },
+      {
+        jwksUrl: issuer.jwksUrl,
+        adminToken: await issuer.token(['temporal-system:admin'], 'temporal-admin'),
+      },
+    );
     t = buildTopology('production', 3230);
     seeded = await seed(t);
     const keyFile = join(t.dir, 'codec-k1.key');
@@ -72,7 +90,7 @@ describe('production shape: Temporal on PostgreSQL, two workers, the codec', () 
     configFile = join(t.dir, 'rekey-production.yaml');
     writeFileSync(configFile, stringify(doc));
     config = loadConfig(configFile);
-    connection = await Connection.connect({ address: temporal.address });
+    connection = await Connection.connect({ address: temporal.address, apiKey: operatorToken, tls: false });
     client = new Client({ connection, namespace: 'default', ...(await dataConverterOf(config)) });
 
     workers.push(worker(), worker());
@@ -80,7 +98,7 @@ describe('production shape: Temporal on PostgreSQL, two workers, the codec', () 
       process.execPath,
       [join(repo, 'bin/rekey'), 'codec-server', '--insecure-no-auth', '--port', '0', '--config', configFile],
       {
-        env: env(),
+        env: env(''),
       },
     );
     let codecOut = '';
@@ -133,6 +151,40 @@ describe('production shape: Temporal on PostgreSQL, two workers, the codec', () 
       t && stopServices(t),
     ]);
     await temporal?.stop();
+    issuer?.stop();
+  });
+
+  it('the frontend authorizes: no token, or a token for another namespace, is refused', async () => {
+    const refused = async (apiKey?: string) => {
+      const c = await Connection.connect({
+        address: temporal.address,
+        tls: false,
+        ...(apiKey ? { apiKey } : {}),
+      });
+      try {
+        return await new Client({ connection: c, namespace: 'default' }).workflow
+          .getHandle(workflowId)
+          .describe()
+          .then(
+            () => 'described',
+            (err: Error & { cause?: Error & { code?: number } }) =>
+              // gRPC PERMISSION_DENIED (7) under the client's "Failed to describe workflow".
+              `${err.message}: code ${err.cause?.code}: ${err.cause?.message}`,
+          );
+      } finally {
+        await c.close();
+      }
+    };
+    assert.match(await refused(), /code 7: .*Request unauthorized/);
+    assert.match(await refused(await issuer.token(['other:write'])), /code 7: .*Request unauthorized/);
+    assert.equal(await refused(operatorToken), 'described', 'the same call with a token for default works');
+    // The CLI without a token says so, and changes nothing.
+    const anonymous = await rekeyAsync(['status', workflowId, '--config', configFile], { env: env('') });
+    assert.equal(anonymous.code, 2);
+    assert.match(
+      anonymous.out,
+      /refused it \(permission denied: .*Request unauthorized.*\): give rekey a token with write on namespace default \(TEMPORAL_API_KEY/,
+    );
   });
 
   it('the other worker finished the rotation the killed one was running', async () => {

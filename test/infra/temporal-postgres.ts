@@ -21,7 +21,19 @@ export interface TemporalOnPostgres {
   stop(): Promise<void>;
 }
 
-export async function startTemporalOnPostgres(dir: string, ports: { pg: number; frontend: number }) {
+/** Temporal's own authorization: the default JWT claim mapper and authorizer, keys from `jwksUrl`,
+ * and an internal frontend for the server's own worker service (which presents no token). */
+export interface ServerAuth {
+  jwksUrl: string;
+  /** A token with temporal-system:admin (the default claim mapper's system scope), for the health check and the namespace job. */
+  adminToken: string;
+}
+
+export async function startTemporalOnPostgres(
+  dir: string,
+  ports: { pg: number; frontend: number },
+  auth?: ServerAuth,
+) {
   stopStalePostgres(join(dir, 'pg'));
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -60,11 +72,22 @@ export async function startTemporalOnPostgres(dir: string, ports: { pg: number; 
     });
 
     const configFile = join(dir, 'server.yaml');
-    writeFileSync(configFile, serverConfig(ports, temporalPw), { mode: 0o600 });
+    writeFileSync(configFile, serverConfig(ports, temporalPw, auth), { mode: 0o600 });
     const log = openSync(join(dir, 'server.log'), 'a');
     server = spawn(
       join(cache, 'bin/temporal-server'),
-      ['--config-file', configFile, '--allow-no-auth', 'start'],
+      [
+        '--config-file',
+        configFile,
+        '--allow-no-auth',
+        'start',
+        ...(auth
+          ? ['frontend', 'internal-frontend', 'history', 'matching', 'worker'].flatMap((s) => [
+              '--service',
+              s,
+            ])
+          : []),
+      ],
       {
         stdio: ['ignore', log, log],
         cwd: dir,
@@ -72,12 +95,15 @@ export async function startTemporalOnPostgres(dir: string, ports: { pg: number; 
     );
     const address = `127.0.0.1:${ports.frontend}`;
     const temporalCli = join(cache, 'bin/temporal');
+    // The operator's tools present the admin token where the server wants one.
+    const cliEnv = auth ? { TEMPORAL_API_KEY: auth.adminToken, TEMPORAL_TLS: 'false' } : {};
     await until(
       'the Temporal server to answer',
       () => {
         try {
           execFileSync(temporalCli, ['operator', 'cluster', 'health', '--address', address], {
             stdio: 'pipe',
+            env: { ...process.env, ...cliEnv },
           });
           return true;
         } catch {
@@ -93,6 +119,7 @@ export async function startTemporalOnPostgres(dir: string, ports: { pg: number; 
         PATH: `${join(cache, 'bin')}:${process.env.PATH}`,
         TEMPORAL_ADDRESS: address,
         NAMESPACE: 'default',
+        ...cliEnv,
       },
       stdio: 'pipe',
     });
@@ -112,7 +139,7 @@ export async function startTemporalOnPostgres(dir: string, ports: { pg: number; 
 }
 
 /** The server's static config: PostgreSQL for both stores, every service on loopback. */
-function serverConfig(ports: { pg: number; frontend: number }, password: string): string {
+function serverConfig(ports: { pg: number; frontend: number }, password: string, auth?: ServerAuth): string {
   const store = (db: string, conns: number) => `
       sql:
         pluginName: postgres12
@@ -142,9 +169,25 @@ persistence:
 global:
   membership:
     maxJoinDuration: 30s
-    broadcastAddress: 127.0.0.1
+    broadcastAddress: 127.0.0.1${
+      auth
+        ? `
+  authorization:
+    jwtKeyProvider:
+      keySourceURIs: ["${auth.jwksUrl}"]
+      refreshInterval: 1m
+    permissionsClaimName: permissions
+    authorizer: default
+    claimMapper: default`
+        : ''
+    }
 services:
-  frontend:${svc(0)}
+  frontend:${svc(0)}${
+    auth
+      ? `
+  internal-frontend:${svc(3)}`
+      : ''
+  }
   history:${svc(1)}
   matching:${svc(2)}
   worker:${svc(6)}
