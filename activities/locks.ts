@@ -14,7 +14,10 @@ export function createLockActivities() {
       const lock = await workflows.getHandle(input.workflowId).describe();
       if (lock.status.name !== 'RUNNING') return null;
       // A run holding its own lock (a secret's rotation under its business id).
-      if (lock.type !== 'environmentLock') return input.workflowId;
+      if (lock.type === 'rotateSecret') return input.workflowId;
+      // Anything else under a lock's id is not rekey's: named, with what ends it.
+      if (lock.type !== 'environmentLock')
+        return `a ${lock.type} run that is not a rekey lock (workflow id ${input.workflowId}, task queue ${lock.taskQueue}): end it with temporal workflow terminate --workflow-id ${input.workflowId}`;
       const holder = lock.parentExecution?.workflowId ?? '';
       const parent = holder
         ? await workflows.getHandle(holder, lock.parentExecution?.runId ?? undefined).describe()

@@ -21,7 +21,7 @@ import {
   progressQuery,
 } from '../workflows/messages';
 import type { Progress } from '../workflows/progress';
-import { foreignCaller, foreignParent } from './foreign/workflows';
+import { foreignCaller, foreignParent, foreignSquatter } from './foreign/workflows';
 import { failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { type ApproverName, approversConfig, assertRefused, decide, keyFile, sign } from './infra/approvers';
 import {
@@ -494,6 +494,29 @@ describe('approvals', () => {
       outcome.message ?? '',
       /promotion: prod -> test was started by foreign\/promote \(a foreignParent on task queue .*-foreign-parent\), not by a rekey promotion on .*; nothing was changed/,
     );
+  });
+
+  it("a run squatting on an environment's lock id is named as not rekey's, with how to end it", async () => {
+    const squatter = await fx.client.workflow.start(foreignSquatter, {
+      taskQueue: `${fx.taskQueue}-squatter`,
+      workflowId: 'lock/env/dev',
+    });
+    try {
+      const refused = await fx.withWorker(t.config, async () =>
+        failureOf(
+          (
+            await startRotation(fx.client, t.config, { environments: ['dev'] }, { taskQueue: fx.taskQueue })
+          ).result(),
+        ),
+      );
+      assert.equal(refused.type, 'EnvironmentBusy');
+      assert.match(
+        refused.message,
+        /env dev is in use by a foreignSquatter run that is not a rekey lock \(workflow id lock\/env\/dev, task queue .*-squatter\): end it with temporal workflow terminate --workflow-id lock\/env\/dev; nothing was changed/,
+      );
+    } finally {
+      await squatter.terminate('test done');
+    }
   });
 });
 

@@ -5,6 +5,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   ChildWorkflowFailure,
+  condition,
   executeChild,
   proxyActivities,
   workflowInfo,
@@ -68,4 +69,9 @@ export async function foreignParent(
       message: (cause as Error).message,
     };
   }
+}
+
+/** A run that takes a rekey lock's workflow id and never ends. */
+export async function foreignSquatter(): Promise<void> {
+  await condition(() => false);
 }
