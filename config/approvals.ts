@@ -1,6 +1,7 @@
 // Who may decide a gate, and how, for the environments a run changes.
 import { canonicalJson, digestOf } from '../shared/sshsig';
 import { parseDuration } from './duration';
+import { keyGroupMembers } from './key-groups';
 import type { Config } from './schema';
 
 export interface GatePolicy {
@@ -46,7 +47,7 @@ export function environmentFingerprint(config: Config, env: string): string {
       service: (e && config.services[e.service]) ?? null,
       paths: config.paths,
       secretNames: config.secretNames,
-      group: Object.entries(config.keyGroups).find(([, members]) => members.includes(env)) ?? null,
+      group: e ? keyGroupMembers(config, [env]) : null,
       promotion: config.promotion,
     }),
   ]);

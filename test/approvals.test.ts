@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { Worker } from '@temporalio/worker';
 import { startRotation } from '../client/runs';
 import { createRotationSchedule } from '../client/schedules';
 import { rotateJwtKeys } from '../workflows';
@@ -398,15 +397,9 @@ describe('approvals', () => {
         token: await cliToken(t, 'prod'),
       };
       // Another task queue, another worker, a workflow rekey never wrote.
-      const foreign = await Worker.create({
-        connection: fx.nativeConnection,
-        namespace: 'approvals',
-        taskQueue: `${fx.taskQueue}-foreign`,
-        workflowsPath: require.resolve('./foreign/workflows'),
-      });
-      const outcomes = await foreign.runUntil(
+      const outcomes = await fx.withForeignWorker('foreign', (queue) =>
         fx.client.workflow.execute(foreignCaller, {
-          taskQueue: `${fx.taskQueue}-foreign`,
+          taskQueue: queue,
           workflowId: `foreign/${runId}`,
           args: [
             fx.taskQueue,
@@ -464,15 +457,9 @@ describe('approvals', () => {
       },
     };
     const outcome = await fx.withWorker(t.config, async () => {
-      const foreign = await Worker.create({
-        connection: fx.nativeConnection,
-        namespace: 'approvals',
-        taskQueue: `${fx.taskQueue}-foreign-parent`,
-        workflowsPath: require.resolve('./foreign/workflows'),
-      });
-      return foreign.runUntil(
+      return fx.withForeignWorker('foreign-parent', (queue) =>
         fx.client.workflow.execute(foreignParent, {
-          taskQueue: `${fx.taskQueue}-foreign-parent`,
+          taskQueue: queue,
           workflowId: 'foreign/promote',
           args: [
             fx.taskQueue,

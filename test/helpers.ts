@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { Config } from '../config/schema';
 import { createRekeyWorker } from '../worker/worker';
 import { type TEST_NAMESPACES, testEnv } from './infra/env';
@@ -16,11 +16,12 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
 
 export interface TemporalFixture {
   client: Client;
-  /** For a worker of the test's own (another task queue, other workflows). */
-  nativeConnection: NativeConnection;
   taskQueue: string;
   /** Runs `fn` while a rekey worker for `config` polls this fixture's task queue. */
   withWorker<T>(config: Config, fn: (worker: Worker) => Promise<T>): Promise<T>;
+  /** Runs `fn` while a worker of workflows rekey never wrote (test/foreign/workflows.ts) polls
+   * task queue `<this fixture's>-<suffix>`, which `fn` is given. */
+  withForeignWorker<T>(suffix: string, fn: (taskQueue: string) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -32,7 +33,6 @@ export async function temporalFixture(namespace: (typeof TEST_NAMESPACES)[number
   const taskQueue = `rekey-test-${randomUUID()}`;
   return {
     client,
-    nativeConnection: native,
     taskQueue,
     async withWorker(config, fn) {
       const worker = await createRekeyWorker({
@@ -42,6 +42,16 @@ export async function temporalFixture(namespace: (typeof TEST_NAMESPACES)[number
         taskQueue,
       });
       return worker.runUntil(() => fn(worker));
+    },
+    async withForeignWorker(suffix, fn) {
+      const queue = `${taskQueue}-${suffix}`;
+      const worker = await Worker.create({
+        connection: native,
+        namespace,
+        taskQueue: queue,
+        workflowsPath: require.resolve('./foreign/workflows'),
+      });
+      return worker.runUntil(() => fn(queue));
     },
     async close() {
       await connection.close();

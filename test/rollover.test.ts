@@ -2,7 +2,6 @@
 // mode: no token is rejected while it may be valid, and the old key is gone at the end.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Worker } from '@temporalio/worker';
 import { createKeyringActivities } from '../activities/keyring';
 import { rolloverSigningKey } from '../workflows';
 import { rolloverWorkflowId } from '../workflows/inputs';
@@ -211,15 +210,9 @@ describe('rolloverSigningKey', () => {
 
     const ringAfter = await keyringActivities(t).readKeyring({ keyring: 'api' });
     const outcomes = await fx.withWorker(gated, async () => {
-      const foreign = await Worker.create({
-        connection: fx.nativeConnection,
-        namespace: 'rollover',
-        taskQueue: `${fx.taskQueue}-foreign`,
-        workflowsPath: require.resolve('./foreign/workflows'),
-      });
-      return foreign.runUntil(
+      return fx.withForeignWorker('foreign', (queue) =>
         fx.client.workflow.execute(foreignCaller, {
-          taskQueue: `${fx.taskQueue}-foreign`,
+          taskQueue: queue,
           workflowId: `foreign/${id}`,
           args: [
             fx.taskQueue,

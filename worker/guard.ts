@@ -7,6 +7,7 @@
 // list fails the worker's start (and a fast test).
 import { Context } from '@temporalio/activity';
 import { environmentFingerprint, gatedOf, gatePolicy, keyringEnvironments } from '../config/approvals';
+import { secretNamesOf, secretPlace } from '../config/key-groups';
 import type { Config } from '../config/schema';
 import { type ApprovalProof, approvalProblem } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
@@ -63,15 +64,15 @@ const UNDO = new Set([
 /** Environments whose host or key pair (store and secret name) `env` shares: a change of one is a
  * change of the others. */
 function sharing(config: Config, env: string): string[] {
-  const groupOf = (e: string) => Object.entries(config.keyGroups).find(([, m]) => m.includes(e))?.[0] ?? '';
-  const place = (e: string) => {
-    const c = config.environments[e];
-    return c ? `${c.store}/${config.secretNames.privateKey.replaceAll('{group}', groupOf(e))}` : '';
-  };
   const own = config.environments[env];
   if (!own) return [env];
+  // Where an environment's private key lives, as the store tells places apart.
+  const place = (e: string, store: string) =>
+    secretPlace(store, config.stores[store], secretNamesOf(config, e).privateKey);
   return Object.entries(config.environments)
-    .filter(([name, c]) => name === env || c.host === own.host || place(name) === place(env))
+    .filter(
+      ([name, c]) => name === env || c.host === own.host || place(name, c.store) === place(env, own.store),
+    )
     .map(([name]) => name);
 }
 

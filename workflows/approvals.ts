@@ -130,6 +130,26 @@ export async function claimSignedRequest(input: Record<string, unknown>): Promis
   }
 }
 
+/**
+ * Refuses (nothing changed) a run whose starter announced a gate the worker's config does not have,
+ * or the other way round: the worker reads rekey.yaml only at start. `starterSays` and
+ * `workerSays` name what each config gates ("prod, test", "keyring api").
+ */
+export function checkExpectedGate(
+  expected: boolean | undefined,
+  gated: boolean,
+  starterSays: string,
+  workerSays: string,
+): void {
+  if (expected === undefined || expected === gated) return;
+  throw fail(
+    FailureType.BadInput,
+    expected
+      ? `the starter's config requires an approval for ${starterSays}, the worker's does not: the worker reads rekey.yaml only at start (restart it after editing), or another worker with another config polls this task queue; nothing was changed`
+      : `the worker's config requires an approval for ${workerSays}, the starter's does not: restart the worker after editing rekey.yaml, or use the same config for both; nothing was changed`,
+  );
+}
+
 /** The failure that ends a run whose gate was not passed; `consequence` says what was left as is. */
 export function notApproved(
   outcome: GateOutcome & { approved: false },

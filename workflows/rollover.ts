@@ -9,7 +9,7 @@ import type { GatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import { FailureType, fail, isFailure } from '../shared/failures';
 import { serviceActivity, shortActivity, summarized } from './activity-options';
-import { claimSignedRequest, Gates, notApproved } from './approvals';
+import { checkExpectedGate, claimSignedRequest, Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { parseInput, runFailure } from './errors';
 import { RolloverInput } from './inputs';
@@ -168,14 +168,12 @@ class Rollover {
         FailureType.BadInput,
         `requireApproval: the config requires no approval for keyring ${this.keyring} (environments ${(before.environments ?? []).join(', ') || 'none'}): add one of them to approvals.requiredFor, or start the rollover without requireApproval; nothing was changed`,
       );
-    const expected = this.input.expectApproval;
-    if (expected !== undefined && expected !== gated)
-      throw fail(
-        FailureType.BadInput,
-        expected
-          ? `the starter's config requires an approval for keyring ${this.keyring}, the worker's does not: the worker reads rekey.yaml only at start (restart it after editing), or another worker with another config polls this task queue; nothing was changed`
-          : `the worker's config requires an approval for keyring ${this.keyring} (environments ${(before.environments ?? []).join(', ')}), the starter's does not: restart the worker after editing rekey.yaml, or use the same config for both; nothing was changed`,
-      );
+    checkExpectedGate(
+      this.input.expectApproval,
+      gated,
+      `keyring ${this.keyring}`,
+      `keyring ${this.keyring} (environments ${(before.environments ?? []).join(', ')})`,
+    );
     return gated;
   }
 

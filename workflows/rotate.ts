@@ -16,7 +16,7 @@ import type { TokenIdentity } from '../activities/tokens';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import { serviceActivity, shortActivity, summarized, vaultActivity } from './activity-options';
-import { claimSignedRequest, Gates, notApproved } from './approvals';
+import { checkExpectedGate, claimSignedRequest, Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
 import { RotateInput, type RotateOptions } from './inputs';
@@ -252,13 +252,12 @@ async function approve(
   retireOld: boolean,
 ) {
   const needsApproval = plan.environments.filter((e) => e.approvalRequired).map((e) => e.env);
-  if (input.expectApproval !== undefined && input.expectApproval !== needsApproval.length > 0)
-    throw fail(
-      FailureType.BadInput,
-      input.expectApproval
-        ? `the starter's config requires an approval for ${plan.environments.map((e) => e.env).join(', ')}, the worker's does not: the worker reads rekey.yaml only at start (restart it after editing), or another worker with another config polls this task queue; nothing was changed`
-        : `the worker's config requires an approval for ${needsApproval.join(', ')}, the starter's does not: restart the worker after editing rekey.yaml, or use the same config for both; nothing was changed`,
-    );
+  checkExpectedGate(
+    input.expectApproval,
+    needsApproval.length > 0,
+    plan.environments.map((e) => e.env).join(', '),
+    needsApproval.join(', '),
+  );
   if (needsApproval.length > 0) {
     const outcome = await gates.approval({
       name: 'approval',
