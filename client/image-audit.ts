@@ -1,12 +1,10 @@
 // `rekey audit image`: secrets baked into a container image's configuration. An image keeps the
 // command that made each layer (`history[].created_by`: RUN, ARG and ENV lines with their values)
 // and its environment (`config.Env`) in its config blob, readable by anyone who can pull it. This
-// reads an OCI image layout (a directory) or a `docker save` tarball (optionally gzipped) and
-// flags secret-like names with values, known token shapes and high-entropy strings. Findings say
-// where (history entry, layer, Env) and never print the value itself.
-import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+// flags secret-like names with values, known token shapes, credentials in URLs, hex keys and
+// high-entropy strings (image-reader.ts reads the images). Findings say where (image, history
+// entry, layer, Env) and never print the value itself.
+import type { Image, ImageConfig } from './image-reader';
 
 export interface Finding {
   /** "history 3 (layer 2)" or "config Env". */
@@ -14,11 +12,6 @@ export interface Finding {
   /** The line with every flagged value replaced by its length. */
   line: string;
   why: string;
-}
-
-interface ImageConfig {
-  config?: { Env?: string[] };
-  history?: { created_by?: string; empty_layer?: boolean }[];
 }
 
 /** Names of variables that hold secrets. */
@@ -31,6 +24,8 @@ const KNOWN = [
   { re: /\bgithub_pat_[A-Za-z0-9_]{30,}/, why: 'a GitHub token' },
   { re: /\b(AKIA|ASIA)[A-Z0-9]{16}\b/, why: 'an AWS access key id' },
   { re: /\bsk_(live|test)_[A-Za-z0-9]{16,}/, why: 'a Stripe key' },
+  { re: /\bnpm_[A-Za-z0-9]{36}\b/, why: 'an npm token' },
+  { re: /\bglpat-[A-Za-z0-9_-]{20,}/, why: 'a GitLab token' },
   { re: /\bxox[abpr]-[A-Za-z0-9-]{10,}/, why: 'a Slack token' },
   { re: /\bFlyV1 fm\d_[A-Za-z0-9_+/=-]{16,}/, why: 'a Fly.io token' },
   { re: /-----BEGIN [A-Z ]*PRIVATE KEY-----/, why: 'a private key' },
@@ -48,11 +43,26 @@ export function entropy(s: string): number {
 
 /** A string that looks generated: long, varied, not a path, URL or version. */
 function highEntropy(s: string): boolean {
-  // Paths, URLs and digests (`ADD file:<sha256>` in every base image) are not secrets.
-  if (s.length < 20 || /^[a-z]+:\/\//i.test(s) || s.includes('/') || /^[0-9a-f]+$/.test(s)) return false;
+  if (s.length < 20 || /^[a-z]+:\/\//i.test(s) || /^[0-9a-f]+$/.test(s)) return false;
+  if (/(sha(1|256|384|512)|md5|file|dir):[0-9a-f]{32,}/i.test(s)) return false; // a pinned digest
   const classes = [/[a-z]/, /[A-Z]/, /[0-9]/].filter((r) => r.test(s)).length;
+  // With a slash, only base64 with all three classes counts (paths have dots, dashes, words).
+  if (s.includes('/'))
+    return !s.startsWith('/') && /^[A-Za-z0-9+/]{24,}={0,2}$/.test(s) && classes === 3 && entropy(s) >= 4.5;
   return classes >= 2 && entropy(s) >= 4;
 }
+
+/** `user:password@` in a URL (a variable reference as the password is not a secret). */
+const URL_CREDENTIALS = /\b[a-z][a-z0-9+.-]*:\/\/[^\s:@/]+:([^\s@/]+)@/gi;
+/** A run of 32+ hex digits: a key, unless a digest or a commit. */
+const HEX = /(?<![0-9A-Za-z])[0-9a-fA-F]{32,}(?![0-9A-Za-z])/g;
+/** Digests are named by algorithm or `file:`/`dir:` (ADD lines), pinned with `@`, or assigned to
+ * a variable that says so (`NODE_SHA256=`, `GIT_COMMIT=`). */
+const DIGEST_BEFORE =
+  /((sha1|sha256|sha384|sha512|md5|file|dir):|@|\b\w*(sha|digest|hash|checksum|commit|rev)\w*=["']?)$/i;
+/** Lines that verify checksums or check out commits carry hex that is not secret. */
+const CHECKSUM_LINE = /\b(sha(1|256|384|512)?sum|md5sum|shasum|checksum|integrity|--hash)\b/i;
+const GIT_LINE = /\bgit\b/;
 
 const masked = (value: string) => `[${value.length} chars, not shown]`;
 
@@ -83,6 +93,21 @@ export function scanLine(text: string): { line: string; why: string[] } {
       hide(value);
     }
   }
+  for (const m of text.matchAll(URL_CREDENTIALS)) {
+    const password = m[1] as string;
+    if (/^\$\{?[A-Za-z_]/.test(password) || !line.includes(password)) continue;
+    why.add('credentials in a URL');
+    hide(password);
+  }
+  if (!CHECKSUM_LINE.test(text))
+    for (const m of text.matchAll(HEX)) {
+      const hex = m[0];
+      const before = text.slice(0, m.index);
+      if (DIGEST_BEFORE.test(before) || (hex.length === 40 && GIT_LINE.test(text)) || !line.includes(hex))
+        continue;
+      why.add('a hex key');
+      hide(hex);
+    }
   for (const word of text.split(/[\s"'=:,;()]+/))
     if (highEntropy(word) && line.includes(word)) {
       why.add('a high-entropy string');
@@ -107,83 +132,9 @@ export function auditConfig(config: ImageConfig): Finding[] {
   return findings;
 }
 
-/** Files of a tar archive (ustar, with pax and GNU long names), by name. */
-export function untar(buf: Buffer): Map<string, Buffer> {
-  const files = new Map<string, Buffer>();
-  let longName: string | undefined;
-  for (let off = 0; off + 512 <= buf.length; ) {
-    const header = buf.subarray(off, off + 512);
-    if (header.every((b) => b === 0)) break;
-    const field = (start: number, len: number) =>
-      header
-        .subarray(start, start + len)
-        .toString('utf8')
-        .replace(/\0.*$/s, '');
-    const size = Number.parseInt(field(124, 12).trim() || '0', 8);
-    const type = field(156, 1);
-    const prefix = field(345, 155);
-    let name = longName ?? (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
-    longName = undefined;
-    const body = buf.subarray(off + 512, off + 512 + size);
-    if (type === 'x') {
-      const path = /\d+ path=([^\n]*)\n/.exec(body.toString('utf8'))?.[1];
-      if (path) longName = path;
-    } else if (type === 'L') longName = body.toString('utf8').replace(/\0.*$/s, '');
-    else if (type === '0' || type === '' || type === '7') {
-      name = name.replace(/^\.\//, '');
-      files.set(name, body);
-    }
-    off += 512 + Math.ceil(size / 512) * 512;
-  }
-  return files;
-}
-
-/** The image config of an OCI layout or a docker save archive (its files by name). */
-function configOf(read: (name: string) => Buffer | undefined, what: string): ImageConfig {
-  const json = (name: string) => {
-    const b = read(name);
-    if (!b) throw new Error(`${what}: ${name} is missing`);
-    try {
-      return JSON.parse(b.toString('utf8'));
-    } catch {
-      throw new Error(`${what}: ${name} is not JSON`);
-    }
-  };
-  const blob = (digest: string) => `blobs/${digest.replace(':', '/')}`;
-  // docker save: manifest.json lists the config file of each image.
-  if (read('manifest.json')) {
-    const [first] = json('manifest.json') as { Config: string }[];
-    if (!first?.Config) throw new Error(`${what}: manifest.json names no image config`);
-    return json(first.Config);
-  }
-  // OCI layout: index.json -> (nested index ->) manifest -> config.
-  if (!read('index.json'))
-    throw new Error(`${what}: neither a docker save archive (manifest.json) nor an OCI layout (index.json)`);
-  let node = json('index.json') as { manifests?: { digest: string }[]; config?: { digest: string } };
-  for (let depth = 0; depth < 4 && !node.config; depth++) {
-    const next = node.manifests?.[0]?.digest;
-    if (!next) throw new Error(`${what}: the index names no manifest`);
-    node = json(blob(next));
-  }
-  if (!node.config) throw new Error(`${what}: no image manifest found`);
-  return json(blob(node.config.digest));
-}
-
-/** Reads an image at `path`: an OCI layout directory, or a (gzipped) tarball of either kind. */
-export function readImageConfig(path: string): ImageConfig {
-  const stat = statSync(path, { throwIfNoEntry: false });
-  if (!stat) throw new Error(`${path}: no such file or directory`);
-  if (stat.isDirectory())
-    return configOf((name) => {
-      try {
-        return readFileSync(join(path, name));
-      } catch {
-        return undefined;
-      }
-    }, path);
-  let buf = readFileSync(path);
-  if (buf[0] === 0x1f && buf[1] === 0x8b) buf = gunzipSync(buf);
-  const files = untar(buf);
-  if (!files.size) throw new Error(`${path}: not a tar archive`);
-  return configOf((name) => files.get(name), path);
+/** The findings of every image; each `where` starts with the image's label when there are several. */
+export function auditImages(images: Image[]): Finding[] {
+  return images.flatMap(({ label, config }) =>
+    auditConfig(config).map((f) => (images.length > 1 ? { ...f, where: `${label}: ${f.where}` } : f)),
+  );
 }

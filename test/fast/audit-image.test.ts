@@ -3,37 +3,52 @@
 // layer history and Env. The CLI's exit code says which; the output names the history entry and
 // layer and never the value.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { entropy, untar } from '../../client/image-audit';
+import { entropy } from '../../client/image-audit';
 import { rekeyAsync } from '../helpers';
 
-/** A ustar archive of `files` (what docker save writes). */
-function tar(files: Record<string, string | Buffer>): Buffer {
-  const parts: Buffer[] = [];
-  for (const [name, content] of Object.entries(files)) {
-    const body = Buffer.from(content);
-    const h = Buffer.alloc(512);
-    h.write(name, 0, 100);
-    h.write('0000644\0', 100);
-    h.write('0000000\0', 108);
-    h.write('0000000\0', 116);
-    h.write(`${body.length.toString(8).padStart(11, '0')}\0`, 124);
-    h.write('00000000000\0', 136);
-    h.write('        ', 148);
-    h.write('0', 156);
-    h.write('ustar\0', 257);
-    h.write('00', 263);
-    const sum = h.reduce((a, b) => a + b, 0);
-    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-    parts.push(h, body, Buffer.alloc((512 - (body.length % 512)) % 512));
-  }
-  parts.push(Buffer.alloc(1024));
-  return Buffer.concat(parts);
+/** One tar entry: a ustar header (type `type`, size field `sizeField`), the body, padding. */
+function entry(name: string, body: Buffer, type = '0', sizeField?: string | Buffer): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 100);
+  h.write('0000644\0', 100);
+  h.write('0000000\0', 108);
+  h.write('0000000\0', 116);
+  if (Buffer.isBuffer(sizeField)) sizeField.copy(h, 124);
+  else h.write(sizeField ?? `${body.length.toString(8).padStart(11, '0')}\0`, 124);
+  h.write('00000000000\0', 136);
+  h.write('        ', 148);
+  h.write(type, 156);
+  h.write('ustar\0', 257);
+  h.write('00', 263);
+  const sum = h.reduce((a, b) => a + b, 0);
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+  return Buffer.concat([h, body, Buffer.alloc((512 - (body.length % 512)) % 512)]);
+}
+
+/** A pax extended header record list ("%d key=value\n", the length counting itself). */
+function pax(records: Record<string, string>): Buffer {
+  const lines = Object.entries(records).map(([k, v]) => {
+    const rest = ` ${k}=${v}\n`;
+    let n = rest.length + 1;
+    while (`${n}${rest}`.length !== n) n++;
+    return `${n}${rest}`;
+  });
+  return entry('PaxHeaders/x', Buffer.from(lines.join('')), 'x');
+}
+
+/** A ustar archive of `files` (what docker save writes), or of raw entries. */
+function tar(files: Record<string, string | Buffer> | Buffer[]): Buffer {
+  const parts = Array.isArray(files)
+    ? files
+    : Object.entries(files).map(([name, content]) => entry(name, Buffer.from(content)));
+  return Buffer.concat([...parts, Buffer.alloc(1024)]);
 }
 
 const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
@@ -109,6 +124,7 @@ function ociLayout(dir: string, baked: boolean): string {
 
 describe('rekey audit image', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rekey-audit-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('a docker save tarball with secrets in its history and Env: exit 1, each named by entry and layer, no value shown', async () => {
     const path = join(dir, 'baked.tar');
@@ -162,9 +178,201 @@ describe('rekey audit image', () => {
     assert.equal((await rekeyAsync(['audit', 'image', join(dir, 'missing.tar')])).code, 2);
   });
 
-  it('helpers: the tar reader and the entropy measure', () => {
-    assert.deepEqual([...untar(tar({ 'a.txt': 'x', 'b/c.txt': 'yz' })).keys()], ['a.txt', 'b/c.txt']);
+  it('more shapes: a hex key, base64 with a slash, credentials in a URL', async () => {
+    const hexKey = 'a3f9c2e87b1d4056f2e9a8c7b3d1e0f4';
+    const b64 = 'q8Zr/2mXk9LpW4tY7uB+3nC6dF1gH5jS0aB9';
+    const lines = [
+      `RUN /bin/sh -c curl -H "X-Api: ${hexKey}" https://api.example.com/x`,
+      `RUN /bin/sh -c echo ${b64} > /etc/app/seed`,
+      'RUN /bin/sh -c git clone https://deploy:Sup3rS3cret@git.example.com/acme/app.git',
+    ];
+    const path = join(dir, 'shapes.tar');
+    writeFileSync(path, dockerSaveOf([{ history: lines.map((created_by) => ({ created_by })) }]));
+    const r = await rekeyAsync(['audit', 'image', path, '--json']);
+    assert.equal(r.code, 1, r.out);
+    const report = JSON.parse(r.stdout) as { findings: { where: string; why: string }[] };
+    assert.deepEqual(
+      report.findings.map((f) => f.where),
+      ['history 1 (layer 1)', 'history 2 (layer 2)', 'history 3 (layer 3)'],
+      r.stdout,
+    );
+    assert.match(report.findings[2]?.why ?? '', /credentials in a URL/);
+    for (const secret of [hexKey, b64, 'Sup3rS3cret']) assert.ok(!r.out.includes(secret), secret);
+    // Digests and paths stay quiet.
+    const quiet = join(dir, 'quiet.tar');
+    writeFileSync(
+      quiet,
+      dockerSaveOf([
+        {
+          history: [
+            { created_by: `/bin/sh -c #(nop) ADD file:${sha('x')} in /` },
+            {
+              created_by: `COPY --from=builder@sha256:${sha('y')} /app/node_modules/.bin /usr/local/lib/App2`,
+            },
+          ],
+        },
+      ]),
+    );
+    const q = await rekeyAsync(['audit', 'image', quiet]);
+    assert.equal(q.code, 0, q.out);
+  });
+
+  it('the entropy measure', () => {
     assert.ok(entropy(NPM_TOKEN) > 4);
     assert.ok(entropy('production-environment') < 4);
+  });
+});
+
+/** A docker save archive of several images (each config as given). */
+function dockerSaveOf(configs: object[]): Buffer {
+  const files: Record<string, string> = {};
+  const manifest = configs.map((c, i) => {
+    const cfg = JSON.stringify(c);
+    files[`${sha(cfg)}.json`] = cfg;
+    return { Config: `${sha(cfg)}.json`, RepoTags: [`app${i}:latest`], Layers: [] };
+  });
+  return tar({ ...files, 'manifest.json': JSON.stringify(manifest) });
+}
+
+/** An OCI layout whose index lists one manifest per platform (each config as given). */
+function ociPlatforms(
+  dir: string,
+  platforms: Record<string, string>,
+  digestOf?: (d: string) => string,
+): string {
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  const blob = (text: string) => {
+    writeFileSync(join(dir, 'blobs', 'sha256', sha(text)), text);
+    return `sha256:${sha(text)}`;
+  };
+  const manifests = Object.entries(platforms).map(([platform, cfg]) => {
+    const [os, architecture] = platform.split('/');
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: blob(cfg), size: cfg.length },
+      layers: [],
+    });
+    const digest = blob(manifest);
+    return {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: digestOf ? digestOf(digest) : digest,
+      platform: { os, architecture },
+    };
+  });
+  writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests }));
+  return dir;
+}
+
+// Archives crafted to make a reader see something other than what docker, GNU tar and Python see,
+// or to make it loop, exhaust memory or read outside the image. Each is refused or reported.
+describe('rekey audit image: crafted archives', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rekey-audit-crafted-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a pax size header: rekey reads the archive GNU tar reads (the baked manifest, not the decoy)', async () => {
+    const baked = config(true);
+    const clean = config(false);
+    const manifest = (cfg: string) => JSON.stringify([{ Config: `${sha(cfg)}.json`, Layers: [] }]);
+    // The decoy manifest sits inside the body of an entry whose pax size covers it: a reader that
+    // ignores pax `size` takes the decoy as an entry of its own, after the real manifest.
+    const decoy = entry('manifest.json', Buffer.from(manifest(clean)));
+    const path = join(dir, 'pax-size.tar');
+    writeFileSync(
+      path,
+      tar([
+        entry(`${sha(baked)}.json`, Buffer.from(baked)),
+        entry(`${sha(clean)}.json`, Buffer.from(clean)),
+        entry('manifest.json', Buffer.from(manifest(baked))),
+        pax({ size: String(decoy.length) }),
+        entry('padding', decoy, '0', `${'0'.repeat(11)}\0`),
+      ]),
+    );
+    // The oracle: GNU tar extracts the manifest that names the baked config.
+    const out = mkdtempSync(join(dir, 'gnu-'));
+    execFileSync('tar', ['-xf', path, '-C', out]);
+    assert.equal(readFileSync(join(out, 'manifest.json'), 'utf8'), manifest(baked));
+    const r = await rekeyAsync(['audit', 'image', path]);
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.stdout, /a GitHub token/);
+  });
+
+  it('a negative size field, in octal or base-256: refused (it used to loop forever)', async () => {
+    const base256 = Buffer.alloc(12, 0xff); // -256
+    base256[11] = 0;
+    for (const [file, field] of [
+      ['negative.tar', '-0000001000\0'],
+      ['negative256.tar', base256],
+    ] as const) {
+      const path = join(dir, file);
+      writeFileSync(path, tar([entry('manifest.json', Buffer.from('[]'), '0', field)]));
+      const r = await rekeyAsync(['audit', 'image', path]);
+      assert.equal(r.code, 2, r.out);
+      assert.match(
+        r.stderr,
+        new RegExp(`${file}: not a valid tar archive \\(manifest\\.json has no valid size\\)`),
+      );
+    }
+  });
+
+  it('a gzip bomb: refused once it inflates past the ratio limit', async () => {
+    const path = join(dir, 'bomb.tar.gz');
+    writeFileSync(path, gzipSync(tar([entry('layer.tar', Buffer.alloc(256 << 20))]), { level: 1 }));
+    const r = await rekeyAsync(['audit', 'image', path]);
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.stderr, /bomb\.tar\.gz: decompresses to more than 100 times its size/);
+  });
+
+  it('an entry too large to be a config, and too many entries: refused, naming the limit', async () => {
+    const big = join(dir, 'big.tar');
+    writeFileSync(big, tar({ 'manifest.json': Buffer.alloc(5 << 20, 0x20) }));
+    const r = await rekeyAsync(['audit', 'image', big]);
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.stderr, /big\.tar: manifest\.json is larger than 4 MiB/);
+    const many = join(dir, 'many.tar');
+    writeFileSync(many, tar(Array.from({ length: 10_001 }, (_, i) => entry(`f${i}`, Buffer.alloc(0)))));
+    const m = await rekeyAsync(['audit', 'image', many]);
+    assert.equal(m.code, 2, m.out);
+    assert.match(m.stderr, /many\.tar: more than 10000 entries/);
+  });
+
+  it("an OCI digest with '../': refused before any path is built (the file outside is not read)", async () => {
+    const layout = join(dir, 'escape', 'layout');
+    ociPlatforms(layout, { 'linux/amd64': config(false) }, () => 'sha256/../../../outside');
+    // What the escaping digest points at: an image config with a secret, outside the layout.
+    writeFileSync(
+      join(dir, 'escape', 'outside'),
+      JSON.stringify({ config: { Env: [`DB_PASSWORD=${DB_PASSWORD}`] }, history: [] }),
+    );
+    const r = await rekeyAsync(['audit', 'image', layout]);
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.stderr, /index\.json: manifests\[0\]\.digest is not a digest/);
+  });
+
+  it('a blob whose content does not match its digest: refused', async () => {
+    const layout = ociPlatforms(join(dir, 'tampered'), { 'linux/amd64': config(false) });
+    const cfg = config(false);
+    writeFileSync(join(layout, 'blobs', 'sha256', sha(cfg)), config(true));
+    const r = await rekeyAsync(['audit', 'image', layout]);
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.stderr, new RegExp(`blobs/sha256/${sha(cfg)} does not match its digest`));
+  });
+
+  it('every platform of an index and every image of a docker save archive is read', async () => {
+    const layout = ociPlatforms(join(dir, 'multi'), {
+      'linux/amd64': config(false),
+      'linux/arm64': config(true),
+    });
+    const r = await rekeyAsync(['audit', 'image', layout]);
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.stdout, /linux\/arm64: history 6 \(layer 3\): a GitHub token/);
+    assert.doesNotMatch(r.stdout, /linux\/amd64/);
+    const saved = join(dir, 'two.tar');
+    writeFileSync(saved, dockerSaveOf([JSON.parse(config(false)), JSON.parse(config(true))]));
+    const s = await rekeyAsync(['audit', 'image', saved]);
+    assert.equal(s.code, 1, s.out);
+    assert.match(s.stdout, /app1:latest: config Env: secret-like name DB_PASSWORD/);
+    assert.doesNotMatch(s.stdout, /app0:latest/);
   });
 });
