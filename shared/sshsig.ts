@@ -110,6 +110,46 @@ function publicKeyFromBlob(blob: Uint8Array): SshPublicKey {
   throw new Error(`unsupported key type "${type}" (use ssh-ed25519 or ecdsa-sha2-nistp256)`);
 }
 
+/**
+ * Refuses keys that verify what their holder never signed: an Ed25519 point of small order
+ * (the identity verifies a signature of R = identity, S = 0 over any text, in OpenSSH too) and a
+ * P-256 point off the curve. Checked where approver keys are read from the config.
+ */
+function checkPoint(key: SshPublicKey): void {
+  if (key.type === 'ssh-ed25519') {
+    let small: boolean;
+    try {
+      small = ed25519().Point.fromHex(key.point).isSmallOrder();
+    } catch {
+      throw new Error('not an SSH public key: the Ed25519 key is not a point on the curve');
+    }
+    if (small)
+      throw new Error('a degenerate Ed25519 key (a point of small order): it would accept forged signatures');
+  } else {
+    try {
+      p256().Point.fromHex(key.point).assertValidity();
+    } catch {
+      throw new Error('not an SSH public key: the P-256 key is not a point on the curve');
+    }
+  }
+}
+
+/**
+ * An ECDSA signature integer as OpenSSH reads it (sshbuf_get_bignum2): a negative value (high
+ * bit set) is refused, leading zero bytes are allowed; returned as 32 bytes, or refused when it
+ * cannot be below the curve order.
+ */
+function mpint32(b: Uint8Array): Uint8Array {
+  if (b.length && (b[0] as number) & 0x80) throw new Error('negative ecdsa integer');
+  let start = 0;
+  while (start < b.length && b[start] === 0) start++;
+  const magnitude = b.subarray(start);
+  if (magnitude.length > 32) throw new Error('ecdsa integer too large');
+  const out = new Uint8Array(32);
+  out.set(magnitude, 32 - magnitude.length);
+  return out;
+}
+
 /** Parses an authorized_keys style line: `ssh-ed25519 AAAA... [comment]`. Throws saying why. */
 export function parseSshPublicKey(line: string): SshPublicKey {
   const [type, body] = line.trim().split(/\s+/);
@@ -121,6 +161,7 @@ export function parseSshPublicKey(line: string): SshPublicKey {
     throw new Error(`not an SSH public key: ${(err as Error).message}`);
   }
   if (key.type !== type) throw new Error(`the key says "${key.type}" but the line says "${type}"`);
+  checkPoint(key);
   return key;
 }
 
@@ -161,13 +202,12 @@ export function verifySshSignature(
   let sigType: string;
   let sig: Uint8Array;
   let ns: string;
-  let reserved: Uint8Array;
   let hashAlg: string;
   try {
     if (text(r.bytes(6)) !== 'SSHSIG' || r.uint32() !== 1) throw new Error('no SSHSIG v1 header');
     signer = publicKeyFromBlob(r.string());
     ns = text(r.string());
-    reserved = r.string();
+    r.string(); // reserved: OpenSSH skips it, and signs an empty one
     hashAlg = text(r.string());
     const inner = new Reader(r.string());
     sigType = text(inner.string());
@@ -185,7 +225,7 @@ export function verifySshSignature(
   const signed = concat([
     utf8('SSHSIG'),
     sshString(utf8(namespace)),
-    sshString(reserved),
+    sshString(new Uint8Array(0)),
     sshString(utf8(hashAlg)),
     sshString(hash(utf8(message))),
   ]);
@@ -195,14 +235,8 @@ export function verifySshSignature(
       ok = ed25519().verify(sig, signed, publicKey.point);
     } else if (publicKey.type === 'ecdsa-sha2-nistp256' && sigType === 'ecdsa-sha2-nistp256') {
       const rs = new Reader(sig);
-      const int32 = (b: Uint8Array) => {
-        const trimmed = b[0] === 0 ? b.subarray(1) : b;
-        if (trimmed.length > 32) throw new Error('bad ecdsa integer');
-        const out = new Uint8Array(32);
-        out.set(trimmed, 32 - trimmed.length);
-        return out;
-      };
-      const compact = concat([int32(rs.string()), int32(rs.string())]);
+      const compact = concat([mpint32(rs.string()), mpint32(rs.string())]);
+      if (!rs.done()) throw new Error('trailing bytes');
       ok = p256().verify(compact, sha256(signed), publicKey.point, { lowS: false, format: 'compact' });
     }
   } catch {
