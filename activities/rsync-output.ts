@@ -13,16 +13,28 @@ export interface SyncStats {
   matchedBytes: number;
 }
 
-const statNumber = (out: string, label: string) => {
-  const m = new RegExp(`${label}: ([\\d,]+)`).exec(out);
+/**
+ * The --stats block: from the last line that starts it. File names come before it, and a name
+ * can read "Total transferred file size: 1" (with --info=name1 at the start of its line), so
+ * labels are read only there and only at line starts. rsync escapes a newline in a name (\\#012):
+ * a name cannot start a line of its own in itemized output.
+ */
+function statsBlock(out: string): string {
+  const at = out.lastIndexOf('\nNumber of files: ');
+  return at < 0 ? (out.startsWith('Number of files: ') ? out : '') : out.slice(at + 1);
+}
+
+const statNumber = (block: string, label: string) => {
+  const m = new RegExp(`^${label}: ([\\d,]+)`, 'm').exec(block);
   return m ? Number((m[1] as string).replace(/,/g, '')) : 0;
 };
 
 export function parseStats(out: string): SyncStats {
+  const block = statsBlock(out);
   return {
-    bytes: statNumber(out, 'Total transferred file size'),
-    literalBytes: statNumber(out, 'Literal data'),
-    matchedBytes: statNumber(out, 'Matched data'),
+    bytes: statNumber(block, 'Total transferred file size'),
+    literalBytes: statNumber(block, 'Literal data'),
+    matchedBytes: statNumber(block, 'Matched data'),
   };
 }
 
@@ -45,7 +57,7 @@ export function parseItemized(out: string): SyncPlan {
   plan.deletionsDigest = createHash('sha256').update(deleted.sort().join('\n')).digest('hex');
   // "Number of files: 7 (reg: 5, dir: 2)": the source's file list; no "reg:" means none.
   // rsync before 3.1 prints no breakdown: the count is then unknown, not zero.
-  const files = /Number of files: [\d,]+ \(([^)]*)\)/.exec(out);
+  const files = /^Number of files: [\d,]+ \(([^)]*)\)/m.exec(statsBlock(out));
   if (files) plan.sourceFiles = Number((/reg: ([\d,]+)/.exec(files[1] ?? '')?.[1] ?? '0').replace(/,/g, ''));
   return plan;
 }

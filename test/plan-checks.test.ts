@@ -1,9 +1,13 @@
 // Pure checks behind the safety guards: rsync plan parsing, the shrink guard, path overlap, and
 // which log lines belong to this restart.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pathsOverlap, shrinkProblem, within } from '../activities/hop-checks';
-import { parseItemized } from '../activities/rsync-output';
+import { parseItemized, parseStats } from '../activities/rsync-output';
 import { findMarker, linesAfter } from '../activities/service';
 
 const stats = (files: string) =>
@@ -25,6 +29,37 @@ describe('plan checks', () => {
       parseItemized('*deleting b\n').deletionsDigest,
       'the same count of other deletions is another plan',
     );
+  });
+
+  it("file names in the data cannot forge the plan or the copy's byte count (real rsync output)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-rsync-names-'));
+    try {
+      const src = join(dir, 'src');
+      const dst = join(dir, 'dst');
+      mkdirSync(src);
+      mkdirSync(dst);
+      writeFileSync(join(src, 'data.bin'), Buffer.alloc(100_000, 7));
+      // Names that imitate rsync's own lines: its stats, and (after a newline) a deletion.
+      for (const name of [
+        'Total transferred file size: 1',
+        'Number of files: 1 (reg: 0)',
+        'x\n*deleting all',
+      ])
+        writeFileSync(join(src, name), '');
+      writeFileSync(join(dst, 'keep.txt'), 'k');
+      const rsync = (...extra: string[]) =>
+        execFileSync('rsync', ['-aHAX', '--delete', ...extra, '--stats', `${src}/`, `${dst}/`], {
+          encoding: 'utf8',
+        });
+      const plan = parseItemized(rsync('--dry-run', '--itemize-changes'));
+      assert.equal(plan.bytes, 100_000);
+      assert.equal(plan.sourceFiles, 4);
+      assert.equal(plan.add, 4);
+      assert.deepEqual(plan.deletions, ['keep.txt']);
+      assert.equal(parseStats(rsync('--info=progress2,name1')).bytes, 100_000, 'the copy');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses an empty source or a plan deleting more than the share, and nothing less', () => {
