@@ -1,6 +1,6 @@
 // `rekey audit image`: secrets baked into a container image's configuration. An image keeps the
-// command that made each layer (`history[].created_by`: RUN, ARG and ENV lines with their values)
-// and its environment (`config.Env`) in its config blob, readable by anyone who can pull it. This
+// command that made each layer (`history[].created_by`: RUN, ARG and ENV lines with their values),
+// its environment (`config.Env`), command, entrypoint, health check and labels in its config blob, readable by anyone who can pull it. This
 // flags secret-like names with values, known token shapes, credentials in URLs, hex keys and
 // high-entropy strings (image-reader.ts reads the images). Findings say where (image, history
 // entry, layer, Env) and never print the value itself.
@@ -53,7 +53,7 @@ function highEntropy(s: string): boolean {
 }
 
 /** `user:password@` in a URL (a variable reference as the password is not a secret). */
-const URL_CREDENTIALS = /\b[a-z][a-z0-9+.-]*:\/\/[^\s:@/]+:([^\s@/]+)@/gi;
+const URL_CREDENTIALS = /\b[a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:([^\s@/]+)@/gi;
 /** A run of 32+ hex digits: a key, unless a digest or a commit. */
 const HEX = /(?<![0-9A-Za-z])[0-9a-fA-F]{32,}(?![0-9A-Za-z])/g;
 /** Digests are named by algorithm or `file:`/`dir:` (ADD lines), pinned with `@`, or assigned to
@@ -64,55 +64,74 @@ const DIGEST_BEFORE =
 const CHECKSUM_LINE = /\b(sha(1|256|384|512)?sum|md5sum|shasum|checksum|integrity|--hash)\b/i;
 const GIT_LINE = /\bgit\b/;
 
-const masked = (value: string) => `[${value.length} chars, not shown]`;
+/** A variable reference (`$NAME`, `${NAME}`) rather than a value. */
+const REFERENCE = /^\$\{?[A-Za-z_]/;
 
-/** Findings in one line of text (a created_by, or an Env entry as NAME=value). */
+/**
+ * Findings in one line of text (a created_by, an Env entry as NAME=value, a label). Each finding
+ * marks the characters it covers; the line comes back with every marked run replaced by its
+ * length, in one pass over the text, and values found by name or shape masked wherever else they
+ * appear in it. A finding inside a run already marked adds no reason.
+ */
 export function scanLine(text: string): { line: string; why: string[] } {
   const why = new Set<string>();
-  let line = text;
-  const hide = (value: string) => {
-    if (value) line = line.split(value).join(masked(value));
+  const covered = new Uint8Array(text.length);
+  const everywhere = new Set<string>();
+  const flag = (reason: string, start: number, end: number, all = false) => {
+    if (end <= start || covered.subarray(start, end).every((c) => c === 1)) return;
+    covered.fill(1, start, end);
+    why.add(reason);
+    if (all) everywhere.add(text.slice(start, end));
   };
-  for (const k of KNOWN) {
-    const m = k.re.exec(text);
-    if (m) {
-      why.add(k.why);
-      hide(m[0]);
-    }
+  for (const k of KNOWN)
+    for (const m of text.matchAll(new RegExp(k.re.source, 'g')))
+      flag(k.why, m.index, m.index + m[0].length, true);
+  // A private key: its whole body, to its END line (or the end of the text).
+  for (const m of text.matchAll(/-----BEGIN [A-Z ]*PRIVATE KEY-----/g)) {
+    const end = /-----END [A-Z ]*PRIVATE KEY-----/g;
+    end.lastIndex = m.index;
+    const e = end.exec(text);
+    flag('a private key', m.index, e ? e.index + e[0].length : text.length);
   }
   // NAME=value assignments (ENV, ARG, RUN's inline variables, --build-arg).
   for (const m of text.matchAll(/\b([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|'[^']*'|\S+)/g)) {
     const name = m[1] as string;
-    const value = (m[2] as string).replace(/^["']|["']$/g, '');
-    if (!value || /^\$\{?[A-Za-z_]/.test(value)) continue; // empty, or a reference to another variable
-    if (SECRET_NAME.test(name) && !NOT_SECRET.test(name)) {
-      why.add(`secret-like name ${name} with a value`);
-      hide(value);
-    } else if (highEntropy(value)) {
-      why.add(`high-entropy value of ${name}`);
-      hide(value);
-    }
+    const raw = m[2] as string;
+    const quoted = /^["']/.test(raw) ? 1 : 0;
+    const value = raw.slice(quoted, raw.length - quoted);
+    if (!value || REFERENCE.test(value)) continue; // empty, or a reference to another variable
+    const start = m.index + m[0].length - raw.length + quoted;
+    if (SECRET_NAME.test(name) && !NOT_SECRET.test(name))
+      flag(`secret-like name ${name} with a value`, start, start + value.length, true);
+    else if (highEntropy(value)) flag(`high-entropy value of ${name}`, start, start + value.length, true);
   }
   for (const m of text.matchAll(URL_CREDENTIALS)) {
     const password = m[1] as string;
-    if (/^\$\{?[A-Za-z_]/.test(password) || !line.includes(password)) continue;
-    why.add('credentials in a URL');
-    hide(password);
+    if (REFERENCE.test(password)) continue;
+    const start = m.index + m[0].length - password.length - 1;
+    flag('credentials in a URL', start, start + password.length, true);
   }
   if (!CHECKSUM_LINE.test(text))
     for (const m of text.matchAll(HEX)) {
       const hex = m[0];
-      const before = text.slice(0, m.index);
-      if (DIGEST_BEFORE.test(before) || (hex.length === 40 && GIT_LINE.test(text)) || !line.includes(hex))
-        continue;
-      why.add('a hex key');
-      hide(hex);
+      if (DIGEST_BEFORE.test(text.slice(Math.max(0, m.index - 64), m.index))) continue;
+      if (hex.length === 40 && GIT_LINE.test(text)) continue;
+      flag('a hex key', m.index, m.index + hex.length);
     }
-  for (const word of text.split(/[\s"'=:,;()]+/))
-    if (highEntropy(word) && line.includes(word)) {
-      why.add('a high-entropy string');
-      hide(word);
-    }
+  for (const m of text.matchAll(/[^\s"'=:,;()]+/g))
+    if (highEntropy(m[0])) flag('a high-entropy string', m.index, m.index + m[0].length);
+  for (const value of everywhere)
+    for (let at = text.indexOf(value); at >= 0; at = text.indexOf(value, at + value.length))
+      covered.fill(1, at, at + value.length);
+  let line = '';
+  for (let i = 0; i < text.length; ) {
+    let j = i;
+    while (j < text.length && covered[j] === covered[i]) j++;
+    line += covered[i] ? `[${j - i} chars, not shown]` : text.slice(i, j);
+    i = j;
+  }
+  // Control characters (a terminal's escape sequences) shown, not sent.
+  line = line.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return { line, why: [...why] };
 }
 
@@ -125,9 +144,18 @@ export function auditConfig(config: ImageConfig): Finding[] {
     const { line, why } = scanLine(h.created_by ?? '');
     if (why.length) findings.push({ where, line, why: why.join('; ') });
   }
-  for (const env of config.config?.Env ?? []) {
-    const { line, why } = scanLine(env);
-    if (why.length) findings.push({ where: 'config Env', line, why: why.join('; ') });
+  const c = config.config ?? {};
+  const words = (v: string[] | string | undefined) => (Array.isArray(v) ? v.join(' ') : (v ?? ''));
+  const lines: [string, string][] = [
+    ...(c.Env ?? []).map((e): [string, string] => ['config Env', e]),
+    ['config Cmd', words(c.Cmd)],
+    ['config Entrypoint', words(c.Entrypoint)],
+    ['config Healthcheck', words(c.Healthcheck?.Test)],
+    ...Object.entries(c.Labels ?? {}).map(([k, v]): [string, string] => ['config Labels', `${k}=${v}`]),
+  ];
+  for (const [where, text] of lines) {
+    const { line, why } = scanLine(String(text));
+    if (why.length) findings.push({ where, line, why: why.join('; ') });
   }
   return findings;
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -14,7 +14,7 @@ import { entropy } from '../../client/image-audit';
 import { rekeyAsync } from '../helpers';
 
 /** One tar entry: a ustar header (type `type`, size field `sizeField`), the body, padding. */
-function entry(name: string, body: Buffer, type = '0', sizeField?: string | Buffer): Buffer {
+function entry(name: string, body: Buffer, type = '0', sizeField?: string | Buffer, link = ''): Buffer {
   const h = Buffer.alloc(512);
   h.write(name, 0, 100);
   h.write('0000644\0', 100);
@@ -25,6 +25,7 @@ function entry(name: string, body: Buffer, type = '0', sizeField?: string | Buff
   h.write('00000000000\0', 136);
   h.write('        ', 148);
   h.write(type, 156);
+  h.write(link, 157, 100);
   h.write('ustar\0', 257);
   h.write('00', 263);
   const sum = h.reduce((a, b) => a + b, 0);
@@ -33,14 +34,14 @@ function entry(name: string, body: Buffer, type = '0', sizeField?: string | Buff
 }
 
 /** A pax extended header record list ("%d key=value\n", the length counting itself). */
-function pax(records: Record<string, string>): Buffer {
+function pax(records: Record<string, string>, type = 'x'): Buffer {
   const lines = Object.entries(records).map(([k, v]) => {
     const rest = ` ${k}=${v}\n`;
     let n = rest.length + 1;
     while (`${n}${rest}`.length !== n) n++;
     return `${n}${rest}`;
   });
-  return entry('PaxHeaders/x', Buffer.from(lines.join('')), 'x');
+  return entry('PaxHeaders/x', Buffer.from(lines.join('')), type);
 }
 
 /** A ustar archive of `files` (what docker save writes), or of raw entries. */
@@ -217,6 +218,35 @@ describe('rekey audit image', () => {
     assert.equal(q.code, 0, q.out);
   });
 
+  it('a private key is masked whole, and every occurrence of every token', async () => {
+    const body = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\nq2k1Zr8\n';
+    const pem = `-----BEGIN PRIVATE KEY-----\n${body}-----END PRIVATE KEY-----`;
+    const aws = ['AKIAIOSFODNN7EXAMPLE', 'AKIAJ2EXAMPLEKEY0001'];
+    const path = join(dir, 'pem.tar');
+    writeFileSync(
+      path,
+      dockerSaveOf([
+        {
+          history: [
+            { created_by: `RUN /bin/sh -c printf '${pem}' > /k.pem && echo ${aws[0]} && echo ${aws[1]}` },
+            { created_by: 'RUN /bin/sh -c echo \u001b[2J cleared' },
+          ],
+          config: {
+            Cmd: ['run', `--token=${GITHUB_TOKEN}`],
+            Labels: { 'org.example.deploy-token': DB_PASSWORD },
+          },
+        },
+      ]),
+    );
+    const r = await rekeyAsync(['audit', 'image', path]);
+    assert.equal(r.code, 1, r.out);
+    for (const secret of ['MIIEvQ', 'q2k1Zr8', ...aws, GITHUB_TOKEN, DB_PASSWORD])
+      assert.ok(!r.out.includes(secret), secret);
+    assert.match(r.stdout, /config Cmd: a GitHub token/);
+    assert.match(r.stdout, /config Labels: /);
+    assert.ok(!r.out.includes('\u001b'), 'no escape sequence reaches the terminal');
+  });
+
   it('the entropy measure', () => {
     assert.ok(entropy(NPM_TOKEN) > 4);
     assert.ok(entropy('production-environment') < 4);
@@ -357,6 +387,98 @@ describe('rekey audit image: crafted archives', () => {
     const r = await rekeyAsync(['audit', 'image', layout]);
     assert.equal(r.code, 2, r.out);
     assert.match(r.stderr, new RegExp(`blobs/sha256/${sha(cfg)} does not match its digest`));
+  });
+
+  it('a config hidden from one reader or another is audited all the same: links, odd names, a global path, a PAX sparse file, a second layout', async () => {
+    const baked = config(true);
+    const clean = config(false);
+    const manifestOf = (cfg: string) =>
+      Buffer.from(JSON.stringify([{ Config: `${sha(cfg)}.json`, Layers: [] }]));
+    const files = [
+      entry(`${sha(clean)}.json`, Buffer.from(clean)),
+      entry('manifest.json', manifestOf(clean)),
+    ];
+    // PAX 1.0 sparse: one chunk covering the whole file, the map first, padded to a block.
+    const sparse = Buffer.concat([
+      Buffer.from(`1\n0\n${baked.length}\n`),
+      Buffer.alloc(512 - `1\n0\n${baked.length}\n`.length),
+    ]);
+    const cases: Record<string, Buffer[]> = {
+      'hard-link.tar': [
+        ...files,
+        entry(`${sha(baked)}.json`, Buffer.from(baked)),
+        entry('real.json', manifestOf(baked)),
+        entry('manifest.json', Buffer.alloc(0), '1', undefined, 'real.json'),
+      ],
+      'odd-name.tar': [
+        ...files,
+        entry(`${sha(baked)}.json`, Buffer.from(baked)),
+        entry('.//manifest.json', manifestOf(baked)),
+      ],
+      // GNU tar names every later entry manifest.json (node-tar ignores a global path).
+      'global-path.tar': [
+        ...files,
+        entry(`${sha(baked)}.json`, Buffer.from(baked)),
+        pax({ path: 'manifest.json' }, 'g'),
+        entry('x', manifestOf(baked)),
+      ],
+      'sparse.tar': [
+        ...files,
+        pax({
+          'GNU.sparse.major': '1',
+          'GNU.sparse.minor': '0',
+          'GNU.sparse.name': `${sha(baked)}.json`,
+          'GNU.sparse.realsize': String(baked.length),
+        }),
+        entry(`GNUSparseFile.0/${sha(baked)}.json`, Buffer.concat([sparse, Buffer.from(baked)])),
+      ],
+    };
+    for (const [file, parts] of Object.entries(cases)) {
+      const path = join(dir, file);
+      writeFileSync(path, tar(parts));
+      const r = await rekeyAsync(['audit', 'image', path]);
+      assert.equal(r.code, 1, `${file}: ${r.out}`);
+      assert.match(r.stdout, /a GitHub token/, file);
+    }
+    // Both layouts in one directory: docker's manifest.json names the clean config, the OCI index
+    // (what containerd imports when oci-layout is there) the baked one.
+    const both = ociPlatforms(join(dir, 'both'), { 'linux/amd64': baked });
+    writeFileSync(join(both, `${sha(clean)}.json`), clean);
+    writeFileSync(join(both, 'manifest.json'), manifestOf(clean));
+    const r = await rekeyAsync(['audit', 'image', both]);
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.stdout, /linux\/amd64: history 6 \(layer 3\): a GitHub token/);
+  });
+
+  it('entries GNU tar extracts but this reader would skip are refused; a layout is not read through links out of it', async () => {
+    const path = join(dir, 'unknown-type.tar');
+    writeFileSync(
+      path,
+      tar([entry('manifest.json', Buffer.from('[]')), entry('cfg.json', Buffer.from(config(true)), 'Z')]),
+    );
+    const r = await rekeyAsync(['audit', 'image', path]);
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.stderr, /cfg\.json has an entry type \(.*\) this reader skips and GNU tar extracts/);
+    const outside = join(dir, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'victim.json'), config(true));
+    const layout = join(dir, 'linked');
+    mkdirSync(layout);
+    symlinkSync(outside, join(layout, 'cfg'));
+    writeFileSync(join(layout, 'manifest.json'), JSON.stringify([{ Config: 'cfg/victim.json' }]));
+    const l = await rekeyAsync(['audit', 'image', layout]);
+    assert.equal(l.code, 2, l.out);
+    assert.match(l.stderr, /cfg\/victim\.json is missing or not JSON/);
+  });
+
+  it('a manifest naming more images than any archive holds is refused', async () => {
+    const cfg = config(false);
+    const path = join(dir, 'repeat.tar');
+    const list = Array.from({ length: 400 }, () => ({ Config: `${sha(cfg)}.json` }));
+    writeFileSync(path, tar({ [`${sha(cfg)}.json`]: cfg, 'manifest.json': JSON.stringify(list) }));
+    const r = await rekeyAsync(['audit', 'image', path]);
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.stderr, /repeat\.tar: more than 256 images/);
   });
 
   it('every platform of an index and every image of a docker save archive is read', async () => {
