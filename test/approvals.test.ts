@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { startRotation } from '../client/runs';
+import { decideGate, startRotation } from '../client/runs';
 import { createRotationSchedule } from '../client/schedules';
 import { rotateJwtKeys } from '../workflows';
 import { requestMessage } from '../workflows/approvals';
@@ -481,6 +481,81 @@ describe('approvals', () => {
       outcome.message ?? '',
       /promotion: prod -> test was started by foreign\/promote \(a foreignParent on task queue .*-foreign-parent\), not by a rekey promotion on .*; nothing was changed/,
     );
+  });
+
+  it('a run whose lock was ended while it waited stops before its first change; a workflow taking no lock changes nothing', async () => {
+    await fx.withWorker(t.config, async () => {
+      const before = await versions('prod');
+      const h = await startRotation(
+        fx.client,
+        t.config,
+        { environments: ['prod'] },
+        { taskQueue: fx.taskQueue },
+      );
+      await gateOf(h);
+      // Anyone with write on the namespace can end a lock: the run must not go on as if it held it.
+      await fx.client.workflow.getHandle('lock/env/prod').terminate('test: an operator ends the lock');
+      await decide(fx.client, t.config, h.workflowId, 'approve', 'alice');
+      await decide(fx.client, t.config, h.workflowId, 'approve', 'bob');
+      // Its first change is refused, and so is its undo (another run may hold prod now).
+      const refused = await failureOf(h.result());
+      assert.match(
+        refused.message,
+        /^restoreSecrets: rotate-jwt\/prod does not hold the lock on env prod \(workflow lock\/env\/prod\)/,
+      );
+      assert.match(
+        await historyText(fx.client, h.workflowId),
+        /stageKeyPair: rotate-jwt\/prod does not hold the lock on env prod \(workflow lock\/env\/prod\): it was ended \(terminated\?\)/,
+      );
+      assert.equal(await versions('prod'), before, 'no version staged');
+      // A workflow of someone else's, on an environment no approval guards, takes no lock.
+      const [outcome] = await fx.withForeignWorker('foreign-unlocked', (queue) =>
+        fx.client.workflow.execute(foreignCaller, {
+          taskQueue: queue,
+          workflowId: 'foreign/unlocked',
+          args: [fx.taskQueue, [{ activity: 'restartAndVerify', input: { env: 'local' } }]],
+        }),
+      );
+      assert.equal(outcome?.ok, false, 'restartAndVerify was refused');
+      assert.match(
+        outcome?.message ?? '',
+        /foreign\/unlocked does not hold the lock on env local .*nothing was changed$/,
+      );
+    });
+  });
+
+  it("rekey approve signs only for rekey's runs on its task queue: a look-alike serving a real gate gets nothing", async () => {
+    await fx.withWorker(t.config, async () => {
+      const real = await startRotation(
+        fx.client,
+        t.config,
+        { environments: ['prod'] },
+        { taskQueue: fx.taskQueue },
+      );
+      const progress = await gateOf(real);
+      await fx.withForeignWorker('look-alike', async (queue) => {
+        for (const type of ['foreignGate', 'rotateJwtKeys']) {
+          const fake = await fx.client.workflow.start(type, {
+            taskQueue: queue,
+            workflowId: `foreign/gate-${type}`,
+            args: [progress],
+          });
+          await assert.rejects(
+            decideGate(fx.client, t.config, fake.workflowId, 'approve', {
+              by: 'alice',
+              keyFile: keyFile('alice'),
+              taskQueue: fx.taskQueue,
+            }),
+            new RegExp(
+              `foreign/gate-${type} is a ${type} on task queue .*-look-alike, not a rekey run on ${fx.taskQueue}: nothing was signed`,
+            ),
+          );
+          assert.deepEqual(await fake.query('received'), [], 'no signed decision reached it');
+          await fake.terminate('test done');
+        }
+      });
+      await real.terminate('test done');
+    });
   });
 
   it("a run squatting on an environment's lock id is named as not rekey's, with how to end it", async () => {

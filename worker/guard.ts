@@ -11,6 +11,7 @@ import { secretNamesOf, secretPlace } from '../config/key-groups';
 import type { Config } from '../config/schema';
 import { type ApprovalProof, approvalProblem } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
+import { lockProblem, locksOf } from './held-locks';
 
 type Input = Record<string, unknown>;
 const env = (i: Input) => [String(i.env)];
@@ -139,7 +140,8 @@ export function checkApproval(
   }
 }
 
-/** `activities`, each changing one checking its approval first (see `checkApproval`). */
+/** `activities`, each changing one checking first its approval (see `checkApproval`) and that
+ * its run holds the locks on what it changes (worker/held-locks.ts). */
 export function guarded<T extends Record<string, (...args: never[]) => Promise<unknown>>>(
   config: Config,
   activities: T,
@@ -153,19 +155,21 @@ export function guarded<T extends Record<string, (...args: never[]) => Promise<u
       out[name] = fn as (input: Input) => Promise<unknown>;
       continue;
     }
-    out[name] = (input: Input) => {
-      const { workflowExecution, workflowType } = Context.current().info;
-      checkApproval(
-        config,
-        name,
-        changes(input ?? {}, config),
-        input?.approval as ApprovalProof | undefined,
-        {
-          workflowId: workflowExecution?.workflowId ?? '',
-          runId: workflowExecution?.runId ?? '',
-          workflowType: workflowType ?? '(unknown type)',
-        },
+    out[name] = async (input: Input) => {
+      const { client, info } = Context.current();
+      const run = {
+        workflowId: info.workflowExecution?.workflowId ?? '',
+        runId: info.workflowExecution?.runId ?? '',
+        workflowType: info.workflowType ?? '(unknown type)',
+      };
+      const environments = changes(input ?? {}, config);
+      checkApproval(config, name, environments, input?.approval as ApprovalProof | undefined, run);
+      const unlocked = await lockProblem(
+        client.workflow,
+        locksOf(name, input ?? {}, config, environments),
+        run,
       );
+      if (unlocked) throw fail(FailureType.PolicyViolation, `${name}: ${unlocked}; nothing was changed`);
       return (fn as (input: Input) => Promise<unknown>)(input);
     };
   }

@@ -6,8 +6,11 @@ import {
   ApplicationFailure,
   ChildWorkflowFailure,
   condition,
+  defineQuery,
+  defineUpdate,
   executeChild,
   proxyActivities,
+  setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 
@@ -75,3 +78,19 @@ export async function foreignParent(
 export async function foreignSquatter(): Promise<void> {
   await condition(() => false);
 }
+
+/** A run that answers rekey's progress query with another run's gate (say, a prod rotation's),
+ * to collect an approver's signature over that run's digest through `rekey approve`. */
+export async function foreignGate(progress: unknown): Promise<void> {
+  const received: unknown[] = [];
+  setHandler(defineQuery('progress'), () => progress);
+  setHandler(defineQuery<unknown[]>('received'), () => received);
+  setHandler(defineUpdate<{ outcome: string }, [unknown]>('approve'), (decision) => {
+    received.push(decision);
+    return { outcome: 'passed' };
+  });
+  await condition(() => false);
+}
+
+/** The same under rekey's own workflow type name, on a task queue of its own. */
+export { foreignGate as rotateJwtKeys };

@@ -1,0 +1,67 @@
+// A changing activity runs only for a run that holds the locks on what it changes (see
+// workflows/environment-lock.ts). A lock is a workflow anyone with write on the namespace can
+// terminate; its holder learns of that here, before its next change, and not after a second run
+// has taken the environment too. It also refuses, for environments no approval guards, a workflow
+// of someone else's that schedules rekey's activities without taking rekey's locks.
+import type { WorkflowClient } from '@temporalio/client';
+import { keyringEnvironments } from '../config/approvals';
+import type { Config } from '../config/schema';
+import { secretWorkflowId } from '../workflows/inputs';
+
+type Input = Record<string, unknown>;
+const envLocks = (envs: string[]) => envs.map((e) => `env/${e}`);
+const secretLock = (i: Input) => `secret/${String(i.secret)}/${String(i.env)}`;
+const keyringLock = (i: Input) => `keyring/${String(i.keyring)}`;
+
+/** The locks a changing activity's run holds, from its input (default: its environments'). */
+export const LOCKS: Record<string, (input: Input, config: Config, changes: string[]) => string[]> = {
+  writeSecretLocation: (i) => [secretLock(i)],
+  restoreSecretLocation: (i) => [secretLock(i)],
+  revokeOldSecret: (i) => [secretLock(i)],
+  restartConsumers: (i, _c, envs) => [secretLock(i), ...envLocks(envs)],
+  addKey: (i) => [keyringLock(i)],
+  activate: (i) => [keyringLock(i)],
+  removeKey: (i) => [keyringLock(i)],
+  rollOut: (i, config) => [keyringLock(i), ...envLocks(keyringEnvironments(config, String(i.keyring)))],
+};
+export const locksOf = (activity: string, input: Input, config: Config, changes: string[]) =>
+  (LOCKS[activity] ?? ((_i, _c, envs) => envLocks(envs)))(input, config, changes);
+
+/** The workflow ids that can hold `resource`: a secret's rotation holds its own under its business
+ * id; runs recorded before that took `lock/<resource>` as every other lock. */
+function lockIds(resource: string): string[] {
+  const [kind, secret, env] = resource.split('/');
+  const own = kind === 'secret' && secret && env ? [secretWorkflowId(secret, env)] : [];
+  return [...own, `lock/${resource}`];
+}
+
+/** Why the run `run` does not hold every lock in `resources`, or undefined when it does. */
+export async function lockProblem(
+  workflows: WorkflowClient,
+  resources: string[],
+  run: { workflowId: string; runId: string },
+): Promise<string | undefined> {
+  for (const resource of [...new Set(resources)]) {
+    const ids = lockIds(resource);
+    // Held by being: the server runs one workflow per id, and this one is running.
+    if (ids.includes(run.workflowId)) continue;
+    let held = false;
+    for (const id of ids) {
+      const lock = await workflows
+        .getHandle(id)
+        .describe()
+        .catch((err: Error) => {
+          if (err.name === 'WorkflowNotFoundError') return undefined;
+          throw err; // the server unreachable: the activity retries
+        });
+      held ||=
+        lock?.status.name === 'RUNNING' &&
+        lock.type === 'environmentLock' &&
+        lock.parentExecution?.workflowId === run.workflowId &&
+        lock.parentExecution?.runId === run.runId;
+    }
+    if (!held)
+      return `${run.workflowId} does not hold the lock on ${resource.replace('/', ' ')} (workflow ${ids.at(-1)}): it was ended (terminated?) while the run went on, or the run never took it. Another run may be changing it now: see rekey status before starting again`;
+  }
+  return undefined;
+}
