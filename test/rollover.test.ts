@@ -19,6 +19,7 @@ import {
   stopReplicas,
 } from './infra/keyring-topology';
 import type { Topology } from './infra/topology';
+import { until } from './infra/until';
 
 describe('rolloverSigningKey', () => {
   let fx: TemporalFixture;
@@ -53,6 +54,35 @@ describe('rolloverSigningKey', () => {
     const cause = (error as { cause?: Error & { type?: string } } | undefined)?.cause;
     assert.equal(cause?.type, 'BadInput');
     assert.match(cause?.message ?? '', /a 2s wait is shorter than keyring api's token lifetime 6s/);
+    assert.deepEqual(await keyringActivities(t).readKeyring({ keyring: 'api' }), beforeRing);
+  });
+
+  it('policy comes from the config: a start asking for an approval the config does not require is refused', async () => {
+    const beforeRing = await keyringActivities(t).readKeyring({ keyring: 'api' });
+    const [ended, error] = await fx.withWorker(t.config, async () => {
+      const h = await fx.client.workflow.start(rolloverSigningKey, {
+        taskQueue: fx.taskQueue,
+        workflowId: `${rolloverWorkflowId('api')}-asks-approval`,
+        args: [{ keyring: 'api', ttl: '10s', requireApproval: true }],
+      });
+      // A run that took the client's word would wait at a gate of its own making.
+      const how = await until('the run to end or wait at a gate', async () => {
+        if ((await h.describe()).status.name !== 'RUNNING') return 'ended';
+        return (await h.query(progressQuery)).pendingGate ? 'at a gate' : undefined;
+      });
+      if (how !== 'ended') await h.terminate('test: waited at a gate');
+      return [
+        how,
+        await h.result().then(
+          () => undefined,
+          (e: Error) => e,
+        ),
+      ] as const;
+    });
+    assert.equal(ended, 'ended');
+    const cause = (error as { cause?: Error & { type?: string } } | undefined)?.cause;
+    assert.equal(cause?.type, 'BadInput');
+    assert.match(cause?.message ?? '', /requireApproval: the config requires no approval for keyring api/);
     assert.deepEqual(await keyringActivities(t).readKeyring({ keyring: 'api' }), beforeRing);
   });
 

@@ -2,6 +2,7 @@
 // sshd hosts plus the local host, the SpacetimeDB stand-in behind the docker compose shim.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { resolveOnHost } from '../activities/hosts';
 import { fingerprint } from '../activities/keys';
 import { createRotationActivities } from '../activities/rotation';
@@ -124,6 +125,34 @@ describe('rotateJwtKeys', () => {
       const fp = Object.fromEntries(verify.rows.map((r) => [r.env, r.fingerprint]));
       assert.equal(fp.dev, fp.local);
       assert.equal(new Set([fp.prod, fp.test, fp.dev]).size, 3);
+    });
+
+    it("installs no environment's key pair on another's host: a reference into prod's store for dev is refused", async () => {
+      const prodStore = t.config.environments.prod?.store as string;
+      const prodPriv = await t.store('prod').get(t.config.secretNames.privateKey);
+      const prodPub = await t.store('prod').get(t.config.secretNames.publicKey);
+      const before = (await hostFile(t, 'dev', '.generated/spacetimedb-keys/id_ecdsa')).text;
+      const activities = createRotationActivities({
+        config: t.config,
+        store: (n) => t.store(ENVS.find((e) => t.config.environments[e]?.store === n) as Env),
+      });
+      await assert.rejects(
+        new MockActivityEnvironment().run(activities.installKeyFiles, {
+          env: 'dev',
+          runId: 'borrowed-pair',
+          ref: {
+            privateKey: {
+              store: prodStore,
+              name: t.config.secretNames.privateKey,
+              version: prodPriv.version,
+            },
+            publicKey: { store: prodStore, name: t.config.secretNames.publicKey, version: prodPub.version },
+            fingerprint: fingerprint(prodPub.value),
+          },
+        }),
+        /dev: the key pair to install is referenced in store .*, not dev's store .*; nothing was changed/,
+      );
+      assert.equal((await hostFile(t, 'dev', '.generated/spacetimedb-keys/id_ecdsa')).text, before);
     });
 
     it('keeps every key value and token out of the workflow history', async () => {

@@ -8,10 +8,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { parse, stringify } from 'yaml';
 import { openHost } from '../activities/hosts';
 import { PostgresServer } from '../activities/postgres-role';
-import { createSecretActivities } from '../activities/secret-rotation';
+import { createSecretActivities, type SecretPlan } from '../activities/secret-rotation';
 import { createSecretStore } from '../activities/secret-store';
 import { SsmStore } from '../activities/ssm-store';
 import { startSecretRotation } from '../client/runs';
@@ -478,6 +479,33 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       assert.deepEqual(r.plan.alternate, { from: 'app_b', to: 'app_a' });
     });
     assert.match(await server.tryLogin('app_a', FIRST.appA), /password authentication failed/);
+  });
+
+  it("an alternating write gives a password only to its environment's role out of use: any other role named is refused", async () => {
+    const acts = createSecretActivities({ config, store: storeRegistry(config) });
+    const target = { secret: 'pg-login', env: 'local' };
+    const plan = (await new MockActivityEnvironment().run(acts.planSecretRotation, target)) as SecretPlan;
+    const server = new PostgresServer('pg', config.stores.pg as never, async () => '');
+    const musehub = (await ssm.get(param('PG_PASSWORD'))).value;
+    const inUse = JSON.parse((await ssm.get(param('PG_CREDENTIAL'))).value) as {
+      username: string;
+      password: string;
+    };
+    // Another app's role on the same server, and the role the app logs in as right now.
+    for (const role of ['musehub', inUse.username]) {
+      await assert.rejects(
+        new MockActivityEnvironment().run(acts.writeSecretLocation, {
+          ...target,
+          runId: `forged-${role}`,
+          index: 0,
+          expect: plan.locations[0] as SecretPlan['locations'][number],
+          alternateTo: role,
+        }),
+        new RegExp(`role "${role}" is not the one of app_a, app_b out of use .*; nothing was changed`),
+      );
+    }
+    assert.equal(await server.tryLogin('musehub', musehub), '', "musehub's password is as it was");
+    assert.equal(await server.tryLogin(inUse.username, inUse.password), '', 'the role in use too');
   });
 
   it('Fernet keyring: a new key in front, webhooks sealed under the old one open through the overlap, then it goes', async () => {

@@ -189,5 +189,19 @@ describe('activities check their approval', () => {
       () => checkApproval(config, 'syncData', ['prod'], proof(['alice', 'bob'], { scope: {} }), run),
       /syncData: the approved plan does not cover prod/,
     );
+    // Putting things back and starting the service again still run under the changed config (a
+    // stopped or half-changed prod is worse), with the approval checked all the same.
+    for (const undo of ['restoreHost', 'restartAndVerify', 'restoreSnapshot'])
+      checkApproval(moved, undo, ['prod'], proof(['alice', 'bob']), run);
+    refused(
+      () => checkApproval(moved, 'restoreHost', ['prod'], proof(['alice']), run),
+      /1 valid approval\(s\) of 2 needed/,
+    );
+  });
+
+  it('verifies at most one approval per configured approver: a longer list is refused unread', () => {
+    const p = proof(['alice', 'bob']);
+    const padded = [...p.approvals, { by: 'carol', signature: 'x' }, { by: 'carol', signature: 'y' }];
+    refused(() => checkApproval(config, 'x', ['prod'], { ...p, approvals: padded }, run), /it is malformed/);
   });
 });
