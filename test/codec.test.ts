@@ -20,7 +20,14 @@ import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { AesGcmCodec, ENCODING } from '../worker/codec';
 import { dataConverterOf, loadCodec } from '../worker/codec-keys';
-import { assertNoSecrets, historyText, rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
+import {
+  assertNoSecrets,
+  failureOf,
+  historyText,
+  rekeyAsync,
+  type TemporalFixture,
+  temporalFixture,
+} from './helpers';
 import { openUi, startFromUi, uiUrl } from './infra/browser';
 import { testEnv } from './infra/env';
 import { buildTopology, seed, stopServices, type Topology } from './infra/topology';
@@ -186,6 +193,37 @@ describe('payload codec', () => {
       assert.ok(payloads.length >= 4, `${payloads.length} payloads`);
       for (const p of payloads) assert.equal(encodingOf(p), ENCODING);
       assert.equal(started.length, 1);
+    });
+
+    it('failures are sealed too: their messages and stack traces are not in the raw history', async () => {
+      // An environment name only this run uses: it travels in the input (sealed) and comes back
+      // in the failure's message (a service log line or command output would, the same way).
+      const marker = `nowhere-${Date.now().toString(36)}`;
+      const failed = await fx.withWorker(config, async () => {
+        const h = await sealing.workflow.start('rotateJwtKeys', {
+          taskQueue: fx.taskQueue,
+          workflowId: `rotate-jwt/${marker}`,
+          args: [{ environments: [marker] }],
+        });
+        return failureOf(h.result());
+      });
+      assert.match(failed.message, new RegExp(marker), 'a client with the codec reads the message');
+      // Every failure in the raw history (an activity's, the run's, and their causes).
+      const texts: string[] = [];
+      const collect = (v: unknown, key: string) => {
+        if (!v || typeof v !== 'object' || v instanceof Uint8Array) return;
+        if (key === 'failure' || key === 'cause') {
+          const f = v as { message?: string; stackTrace?: string };
+          texts.push(`${f.message ?? ''}\n${f.stackTrace ?? ''}`);
+        }
+        for (const [k, x] of Object.entries(v)) collect(x, k);
+      };
+      collect((await plain.workflow.getHandle(`rotate-jwt/${marker}`).fetchHistory()).events, '');
+      assert.ok(texts.length >= 2, `${texts.length} failures: the activity's and the run's`);
+      for (const text of texts) {
+        assert.doesNotMatch(text, new RegExp(marker), 'no failure text in the clear');
+        assert.match(text, /^Encoded failure\n$/);
+      }
     });
 
     it('rekey status opens it with the config, and without the codec says what it cannot read', async () => {

@@ -4,6 +4,9 @@ import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 
+/** The failure converter of the bundle and of the activities (shared/failure-converter.ts). */
+export const FAILURE_CONVERTER_PATH = require.resolve('../shared/failure-converter');
+
 /** dist/workflow-bundle.js, next to the compiled workflows it is made from. */
 export const BUNDLE_PATH = join(__dirname, '..', 'workflow-bundle.js');
 
@@ -26,6 +29,7 @@ if (require.main === module) {
     // zod evaluated once per worker instead of once per workflow run: it holds no per-run state,
     // and its evaluation was most of a short run's workflow-thread CPU (bench:secrets).
     preloadModules: [require.resolve('../workflows/preloaded')],
+    failureConverterPath: FAILURE_CONVERTER_PATH,
     logger: new DefaultLogger('WARN'),
   }).then(
     ({ code }) => writeFileSync(BUNDLE_PATH, code),

@@ -10,7 +10,7 @@ import { createSecretActivities } from '../activities/secret-rotation';
 import { createSecretStore, type SecretStore } from '../activities/secret-store';
 import type { Config } from '../config/schema';
 import { taskQueue } from '../shared/task-queue';
-import { workflowBundle } from './bundle';
+import { FAILURE_CONVERTER_PATH, workflowBundle } from './bundle';
 import { dataConverterOf } from './codec-keys';
 import { guarded } from './guard';
 
@@ -45,7 +45,11 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
     namespace: opts.namespace ?? 'default',
     taskQueue: taskQueue(opts.taskQueue),
     workflowBundle: workflowBundle(),
-    ...(await dataConverterOf(opts.config)),
+    // Failures sealed as payloads, by the activities here as by the workflow bundle.
+    dataConverter: {
+      ...(await dataConverterOf(opts.config)).dataConverter,
+      failureConverterPath: FAILURE_CONVERTER_PATH,
+    },
     ...(opts.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: opts.maxCachedWorkflows }),
     // Every activity that changes an environment checks its run's approval itself (guard.ts).
     activities: guarded(opts.config, {
