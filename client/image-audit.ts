@@ -131,7 +131,7 @@ export function scanLine(text: string): { line: string; why: string[] } {
     i = j;
   }
   // Control characters (a terminal's escape sequences) shown, not sent.
-  line = line.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  line = line.replace(/\p{Cc}/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return { line, why: [...why] };
 }
 
