@@ -22,9 +22,16 @@ export function createScheduleActivities() {
      * Whether schedule `scheduleId` started the run `workflowId`, as the schedule itself records
      * it (its running and recent actions): a client may set TemporalScheduledById on a run it
      * starts, but not add the run to a schedule's actions. The schedule records a run just after
-     * starting it, so a run asking at its first step is looked for again for a few seconds.
+     * starting it, so a run asking at its first step is looked for again for a few seconds. The
+     * run is matched by its first run id too: a run started later under a scheduled run's
+     * workflow id (after that one closed) is not the schedule's. Runs recorded before passed no
+     * run id.
      */
-    async scheduleStartedRun(input: { scheduleId: string; workflowId: string }): Promise<boolean> {
+    async scheduleStartedRun(input: {
+      scheduleId: string;
+      workflowId: string;
+      runId?: string;
+    }): Promise<boolean> {
       const schedule = Context.current().client.schedule.getHandle(input.scheduleId);
       for (let attempt = 0; attempt < 20; attempt++) {
         let d: Awaited<ReturnType<typeof schedule.describe>>;
@@ -35,7 +42,10 @@ export function createScheduleActivities() {
           throw err;
         }
         const runs = [...d.info.runningActions, ...d.info.recentActions.map((a) => a.action)];
-        if (runs.some((a) => a.workflow.workflowId === input.workflowId)) return true;
+        const started = (a: (typeof runs)[number]) =>
+          a.workflow.workflowId === input.workflowId &&
+          (input.runId === undefined || a.workflow.firstExecutionRunId === input.runId);
+        if (runs.some(started)) return true;
         await sleep(500);
       }
       return false;

@@ -366,6 +366,29 @@ describe('approvals', () => {
           refused.message,
           /alice signed a request for schedule .*, but that schedule did not start rotate-jwt\/test-not-scheduled .*nothing was changed/,
         );
+        // The same under the scheduled run's own workflow id, once that run has closed: the
+        // schedule's record names that id, but not this run.
+        const replayed = await fx.client.workflow.start(rotateJwtKeys, {
+          taskQueue: fx.taskQueue,
+          workflowId: runId,
+          args: args as [RotateInput],
+          typedSearchAttributes: [
+            {
+              key: defineSearchAttributeKey('TemporalScheduledById', SearchAttributeType.KEYWORD),
+              value: schedule.scheduleId,
+            },
+          ],
+        });
+        const how = await until('the replayed run to end or wait at its gate', async () => {
+          if ((await replayed.describe()).status.name !== 'RUNNING') return 'ended';
+          return (await replayed.query(progressQuery)).pendingGate ? 'at its gate' : undefined;
+        });
+        if (how !== 'ended') await replayed.terminate('test: a replayed request reached its gate');
+        assert.equal(how, 'ended', 'the replayed request was refused before its gate');
+        assert.match(
+          (await failureOf(replayed.result())).message,
+          /but that schedule did not start .* \(the schedule's own record of its runs\); nothing was changed/,
+        );
       });
     } finally {
       await schedule.delete();

@@ -92,8 +92,8 @@ export async function claimSignedRequest(input: Record<string, unknown>): Promis
   // records them (a client may set TemporalScheduledById itself). Runs recorded before replay
   // without the check.
   if (req?.schedule !== undefined && req.signature && patched('schedule-request-checked')) {
-    const { workflowId } = workflowInfo();
-    if (!(await temporalReads.scheduleStartedRun({ scheduleId: req.schedule, workflowId })))
+    const { workflowId, firstExecutionRunId: runId } = workflowInfo();
+    if (!(await temporalReads.scheduleStartedRun({ scheduleId: req.schedule, workflowId, runId })))
       throw fail(
         FailureType.BadInput,
         `requestedBy: ${req.name} signed a request for schedule ${req.schedule}, but that schedule did not start ${workflowId} (the schedule's own record of its runs); nothing was changed`,
