@@ -18,6 +18,7 @@ import {
 import type { ScheduleActivities } from '../activities/schedules';
 import type { GatePolicy } from '../config/approvals';
 import { type ApprovalProof, type Approved, gateDigest } from '../shared/approval-proof';
+import { plainFailure } from '../shared/failure-converter';
 import { FailureType, fail } from '../shared/failures';
 import {
   APPROVAL_NAMESPACE,
@@ -205,7 +206,14 @@ export class Gates {
       [expediteUpdate, 'expedite'],
     ] as const) {
       setHandler(update, (d) => this.decide(kind, d), {
-        validator: (d) => this.validate(kind, d),
+        // A refusal goes back to the sender as it is (shared/failure-converter.ts).
+        validator: (d) => {
+          try {
+            this.validate(kind, d);
+          } catch (err) {
+            throw plainFailure(err);
+          }
+        },
         description: DESCRIPTIONS[kind],
       });
     }

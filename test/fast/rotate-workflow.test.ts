@@ -3,6 +3,7 @@
 // failed publish whose rollback also fails is reported as such.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { TemporalFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { RotationPlan, StagedGroup } from '../../activities/rotation';
 import type { GatePolicy } from '../../config/approvals';
@@ -105,6 +106,14 @@ describe('rotateJwtKeys against mocked activities', () => {
       // Polling (not awaiting the result) keeps the server from skipping past the gate's timeout.
       const gate = await until('the gate', async () => (await h.query(progressQuery)).pendingGate);
       const digest = gate.digest ?? '';
+      // A refused decision goes back to its sender unsealed (the Web UI shows an Update's failure
+      // as it comes), unlike the run's own failures (shared/failure-converter.ts).
+      const refused = await h.executeUpdate(rejectUpdate, { args: [{ by: 'mallory', digest }] }).then(
+        () => assert.fail('a non-approver was accepted'),
+        (err: Error & { cause?: TemporalFailure }) => err.cause,
+      );
+      assert.match(refused?.message ?? '', /"mallory" is not an approver/);
+      assert.equal(refused?.failure?.encodedAttributes ?? undefined, undefined, 'not sealed');
       await h.executeUpdate(rejectUpdate, {
         args: [{ by: 'alice', digest, signature: sign('alice', `reject ${digest}`) }],
       });
