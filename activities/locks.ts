@@ -2,6 +2,15 @@
 // workflow, read from Temporal so that a refused run can name it.
 import { Context } from '@temporalio/activity';
 
+/** The workflow types that take rekey's locks. */
+const REKEY_TYPES = new Set([
+  'rotateJwtKeys',
+  'promoteHop',
+  'rotateSecret',
+  'rolloverSigningKey',
+  'rotateCodecKey',
+]);
+
 export function createLockActivities() {
   return {
     /**
@@ -10,18 +19,29 @@ export function createLockActivities() {
      * never be released by it: it is terminated here, and the lock is free.
      */
     async lockHolder(input: { workflowId: string }): Promise<string | null> {
-      const workflows = Context.current().client.workflow;
+      const { client, info } = Context.current();
+      const workflows = client.workflow;
       const lock = await workflows.getHandle(input.workflowId).describe();
       if (lock.status.name !== 'RUNNING') return null;
+      const ours = lock.taskQueue === info.taskQueue;
+      const notRekeys = (what: string) =>
+        `${what} that is not rekey's (workflow id ${input.workflowId}): end it with temporal workflow terminate --workflow-id ${input.workflowId}`;
       // A run holding its own lock (a secret's rotation under its business id).
-      if (lock.type === 'rotateSecret') return input.workflowId;
+      if (lock.type === 'rotateSecret' && ours && input.workflowId.startsWith('rotate-secret/'))
+        return input.workflowId;
       // Anything else under a lock's id is not rekey's: named, with what ends it.
-      if (lock.type !== 'environmentLock')
-        return `a ${lock.type} run that is not a rekey lock (workflow id ${input.workflowId}, task queue ${lock.taskQueue}): end it with temporal workflow terminate --workflow-id ${input.workflowId}`;
+      if (lock.type !== 'environmentLock' || !ours)
+        return notRekeys(`a ${lock.type} run on task queue ${lock.taskQueue}`);
       const holder = lock.parentExecution?.workflowId ?? '';
       const parent = holder
         ? await workflows.getHandle(holder, lock.parentExecution?.runId ?? undefined).describe()
         : undefined;
+      // A lock held by a run of another type or task queue is no rekey run's.
+      if (
+        parent?.status.name === 'RUNNING' &&
+        (parent.taskQueue !== info.taskQueue || !REKEY_TYPES.has(parent.type))
+      )
+        return notRekeys(`a lock held by a ${parent.type} run ${holder} on task queue ${parent.taskQueue}`);
       if (parent?.status.name === 'RUNNING') return holder;
       // By its run id: the id may be a secret rotation's CLI id, taken by a new run meanwhile.
       await workflows

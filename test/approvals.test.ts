@@ -20,7 +20,7 @@ import {
   progressQuery,
 } from '../workflows/messages';
 import type { Progress } from '../workflows/progress';
-import { foreignCaller, foreignParent, foreignSquatter } from './foreign/workflows';
+import { foreignCaller, foreignLockHolder, foreignParent } from './foreign/workflows';
 import { failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { type ApproverName, approversConfig, assertRefused, decide, keyFile, sign } from './infra/approvers';
 import {
@@ -582,26 +582,60 @@ describe('approvals', () => {
   });
 
   it("a run squatting on an environment's lock id is named as not rekey's, with how to end it", async () => {
-    const squatter = await fx.client.workflow.start(foreignSquatter, {
-      taskQueue: `${fx.taskQueue}-squatter`,
-      workflowId: 'lock/env/dev',
-    });
-    try {
-      const refused = await fx.withWorker(t.config, async () =>
+    const rotateDev = () =>
+      fx.withWorker(t.config, async () =>
         failureOf(
           (
             await startRotation(fx.client, t.config, { environments: ['dev'] }, { taskQueue: fx.taskQueue })
           ).result(),
         ),
       );
-      assert.equal(refused.type, 'EnvironmentBusy');
-      assert.match(
-        refused.message,
-        /env dev is in use by a foreignSquatter run that is not a rekey lock \(workflow id lock\/env\/dev, task queue .*-squatter\): end it with temporal workflow terminate --workflow-id lock\/env\/dev; nothing was changed/,
-      );
-    } finally {
-      await squatter.terminate('test done');
-    }
+    const end =
+      'end it with temporal workflow terminate --workflow-id lock\\/env\\/dev; nothing was changed$';
+    // Another type under the lock's id; rekey's lock type on another task queue; rekey's own lock
+    // taken by a run of another type under a rekey run's name.
+    await fx.withForeignWorker('squatter', async (queue) => {
+      for (const type of ['foreignSquatter', 'environmentLock']) {
+        const squatter = await fx.client.workflow.start(type, {
+          taskQueue: queue,
+          workflowId: 'lock/env/dev',
+        });
+        try {
+          const refused = await rotateDev();
+          assert.equal(refused.type, 'EnvironmentBusy');
+          assert.match(
+            refused.message,
+            new RegExp(
+              `^env dev is in use by a ${type} run on task queue .*-squatter that is not rekey's \\(workflow id lock\\/env\\/dev\\): ${end}`,
+            ),
+          );
+        } finally {
+          await squatter.terminate('test done');
+        }
+      }
+      const holder = await fx.client.workflow.start(foreignLockHolder, {
+        taskQueue: queue,
+        workflowId: 'rotate-jwt/prod',
+        args: [fx.taskQueue, 'env/dev'],
+      });
+      try {
+        await until(
+          'the look-alike to hold lock/env/dev',
+          async () =>
+            (await fx.client.workflow.getHandle('lock/env/dev').describe()).status.name === 'RUNNING' ||
+            undefined,
+        );
+        const refused = await rotateDev();
+        assert.match(
+          refused.message,
+          new RegExp(
+            `^env dev is in use by a lock held by a foreignLockHolder run rotate-jwt\\/prod on task queue .*-squatter that is not rekey's \\(workflow id lock\\/env\\/dev\\): ${end}`,
+          ),
+        );
+      } finally {
+        await holder.terminate('test done');
+      }
+    });
   });
 });
 

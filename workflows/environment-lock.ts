@@ -125,7 +125,10 @@ async function acquire(
     if (owner || attempt >= 5) {
       throw fail(
         FailureType.EnvironmentBusy,
-        `${resource.replace('/', ' ')} is in use by ${owner ?? 'another run'}; ${state} (see rekey status ${owner ?? workflowId})`,
+        // `owner` is a run's id, or (a run that is not rekey's) a sentence saying what ends it.
+        owner?.includes(' ')
+          ? `${resource.replace('/', ' ')} is in use by ${owner}; ${state}`
+          : `${resource.replace('/', ' ')} is in use by ${owner ?? 'another run'}; ${state} (see rekey status ${owner ?? workflowId})`,
       );
     }
     // Free now: its holder had closed and the lock was removed.

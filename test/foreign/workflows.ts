@@ -11,6 +11,7 @@ import {
   executeChild,
   proxyActivities,
   setHandler,
+  startChild,
   workflowInfo,
 } from '@temporalio/workflow';
 
@@ -93,4 +94,16 @@ export async function foreignGate(progress: unknown): Promise<void> {
 }
 
 /** The same under rekey's own workflow type name, on a task queue of its own. */
-export { foreignGate as rotateJwtKeys };
+/** A run under a rekey lock's type name, on a task queue of its own. */
+export { foreignGate as rotateJwtKeys, foreignSquatter as environmentLock };
+
+/** A run that takes a rekey lock through rekey's own lock workflow on rekey's task queue (as a
+ * rekey run would), under a rekey run's workflow id, and holds it. */
+export async function foreignLockHolder(taskQueue: string, resource: string): Promise<void> {
+  await startChild('environmentLock', {
+    taskQueue,
+    workflowId: `lock/${resource}`,
+    args: [{ resource, holder: workflowInfo().workflowId }],
+  });
+  await condition(() => false);
+}
