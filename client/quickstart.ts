@@ -239,7 +239,7 @@ export async function quickstart(opts: { dir?: string; keep?: boolean } = {}): P
     console.log(
       `seeded: key ${before.slice(0, 16)} in the file store and on the host; service up, database owned by quickstart-publisher`,
     );
-    const worker = await createRekeyWorker({ config, connection: env.nativeConnection });
+    const worker = await createRekeyWorker({ config, connection: env.nativeConnection, configFile });
     const result = await worker.runUntil(async () => {
       const handle = await startRotation(env.client, config, { environments: ['local'] });
       console.log(`rotating: workflow ${handle.workflowId}`);
@@ -285,7 +285,7 @@ the dev server, the Web UI and a worker stay up until Ctrl-C:
     ${rekey} status rotate-jwt/local`);
     // A worker runs once: a second one serves the runs started from the other terminal.
     try {
-      const serving = await createRekeyWorker({ config, connection: env.nativeConnection });
+      const serving = await createRekeyWorker({ config, connection: env.nativeConnection, configFile });
       await serving.runUntil(wait.stopped);
     } finally {
       wait.release();

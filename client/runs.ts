@@ -16,6 +16,7 @@ import { codecKeyringOf, hopProblem } from '../activities/library';
 import { gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import { keyGroupMembers } from '../config/key-groups';
+import { starterConfigOf } from '../config/run-config';
 import type { Config } from '../config/schema';
 import { closest } from '../config/suggest';
 import { taskQueue } from '../shared/task-queue';
@@ -218,9 +219,15 @@ export async function startRotation(
   const input = RotateInput.parse(raw);
   const environments = expandToKeyGroups(config, input.environments);
   const workflowId = rotateWorkflowId(environments, input.installOnly);
-  const args = withRequester(config, 'rotateJwtKeys', { ...raw, environments }, environments, opts.as, {
-    workflowId,
-  });
+  const starterConfig = starterConfigOf(config, { kind: 'rotate', environments });
+  const args = withRequester(
+    config,
+    'rotateJwtKeys',
+    { ...raw, environments, starterConfig },
+    environments,
+    opts.as,
+    { workflowId },
+  );
   return startOnce(client, rotateJwtKeys, {
     workflowId,
     args: [args],
@@ -452,9 +459,16 @@ export async function startRollover(
   return startOnce(client, rolloverSigningKey, {
     workflowId: rolloverWorkflowId(input.keyring),
     args: [
-      withRequester(config, 'rolloverSigningKey', raw, [], opts.as, {
-        workflowId: rolloverWorkflowId(input.keyring),
-      }),
+      withRequester(
+        config,
+        'rolloverSigningKey',
+        { ...raw, starterConfig: starterConfigOf(config, { kind: 'rollover', keyring: raw.keyring }) },
+        [],
+        opts.as,
+        {
+          workflowId: rolloverWorkflowId(input.keyring),
+        },
+      ),
     ],
     taskQueue: opts.taskQueue,
     what: `a rollover of ${input.keyring}`,
@@ -485,9 +499,16 @@ export async function startPromotion(
     workflowId: promoteWorkflowId(input.chain),
     args: [
       // A hop out of a gated environment is gated too: the source counts.
-      withRequester(config, 'promote', raw, input.chain, opts.as, {
-        workflowId: promoteWorkflowId(input.chain),
-      }),
+      withRequester(
+        config,
+        'promote',
+        { ...raw, starterConfig: starterConfigOf(config, { kind: 'promote', chain: input.chain }) },
+        input.chain,
+        opts.as,
+        {
+          workflowId: promoteWorkflowId(input.chain),
+        },
+      ),
     ],
     taskQueue: opts.taskQueue,
     what: `a promotion ${input.chain.join(' -> ')}`,
@@ -522,9 +543,23 @@ export async function startSecretRotation(
   return startOnce(client, rotateSecret, {
     workflowId: secretWorkflowId(input.secret, input.environment),
     args: [
-      withRequester(config, 'rotateSecret', raw, [input.environment], opts.as, {
-        workflowId: secretWorkflowId(input.secret, input.environment),
-      }),
+      withRequester(
+        config,
+        'rotateSecret',
+        {
+          ...raw,
+          starterConfig: starterConfigOf(config, {
+            kind: 'secret',
+            secret: input.secret,
+            environment: input.environment,
+          }),
+        },
+        [input.environment],
+        opts.as,
+        {
+          workflowId: secretWorkflowId(input.secret, input.environment),
+        },
+      ),
     ],
     taskQueue: opts.taskQueue,
     what: `a rotation of secret ${input.secret} in ${input.environment}`,

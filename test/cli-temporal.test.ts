@@ -157,8 +157,29 @@ describe('rekey CLI with a worker', () => {
     assert.equal(res.status, 2, 'refused at its first checks, nothing changed');
     assert.match(
       res.stdout + res.stderr,
-      /the starter's config requires an approval for dev, local, the worker's does not: the worker reads rekey\.yaml only at start \(restart it after editing\).*nothing was changed/,
+      /the starter's rekey\.yaml and worker \d+@\S+ \(config \S+rekey\.yaml, [0-9a-f]{16}\) differ in what this run uses: dev approvals\. The worker reads rekey\.yaml only at start \(restart it after editing\).*nothing was changed/,
     );
+    assert.equal(
+      (await t.store('dev').listVersions(t.config.secretNames.privateKey)).length,
+      versions,
+      'no key',
+    );
+  });
+
+  it('a worker whose rekey.yaml changed on disk refuses new runs until restarted, and says so', async () => {
+    const text = readFileSync(t.configFile, 'utf8');
+    const versions = (await t.store('dev').listVersions(t.config.secretNames.privateKey)).length;
+    writeFileSync(t.configFile, `${text}\n# edited while the worker runs\n`);
+    try {
+      const res = rekey('rotate', '--env', 'dev', '--yes', '--wait', '--config', t.configFile);
+      assert.equal(res.status, 2, res.stdout + res.stderr);
+      assert.match(
+        res.stdout + res.stderr,
+        /worker \d+@\S+ \(config \S+rekey\.yaml, [0-9a-f]{16}\): its rekey\.yaml changed on disk since it started \([0-9a-f]{16} now\): it still runs the one it loaded; restart it to use the new one; nothing was changed/,
+      );
+    } finally {
+      writeFileSync(t.configFile, text);
+    }
     assert.equal(
       (await t.store('dev').listVersions(t.config.secretNames.privateKey)).length,
       versions,

@@ -93,6 +93,7 @@ const READS: Record<string, string> = {
   nextScheduledStart: 'reads Temporal',
   scheduleStartedRun: 'reads Temporal',
   runFacts: 'reads Temporal',
+  checkStarterConfig: 'compares configs',
   readKeyring: 'reads the store',
   // Not an environment: the codec's own keyring, where a new key is added and made active and
   // every older key stays (everything sealed still opens).

@@ -8,7 +8,7 @@ import { createRekeyWorker } from './worker';
 
 const LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
 
-export async function runWorker(config: Config): Promise<void> {
+export async function runWorker(config: Config, configFile?: string): Promise<void> {
   // One line at start and one at stop; the SDK's own INFO lines (state changes) with
   // REKEY_LOG_LEVEL=INFO (or DEBUG, TRACE).
   const level = process.env.REKEY_LOG_LEVEL ?? 'WARN';
@@ -23,7 +23,7 @@ export async function runWorker(config: Config): Promise<void> {
     );
   });
   try {
-    const worker = await createRekeyWorker({ config, connection, namespace });
+    const worker = await createRekeyWorker({ config, connection, namespace, configFile });
     console.log(
       `rekey worker: ${connectionOptions.address} namespace ${namespace}, task queue ${worker.options.taskQueue}`,
     );

@@ -1,4 +1,5 @@
 // Builds the rekey worker: real dependencies from config, the workflows, the activities.
+import { hostname } from 'node:os';
 import { type NativeConnection, Worker } from '@temporalio/worker';
 import { createCodecKeyActivities } from '../activities/codec-keyring';
 import { createKeyringActivities } from '../activities/keyring';
@@ -8,6 +9,7 @@ import { createRotationActivities } from '../activities/rotation';
 import { createScheduleActivities } from '../activities/schedules';
 import { createSecretActivities } from '../activities/secret-rotation';
 import { createSecretStore, type SecretStore } from '../activities/secret-store';
+import { createWorkerConfigActivities } from '../activities/worker-config';
 import type { Config } from '../config/schema';
 import { taskQueue } from '../shared/task-queue';
 import { FAILURE_CONVERTER_PATH, workflowBundle } from './bundle';
@@ -21,6 +23,9 @@ export interface RekeyWorkerOptions {
   taskQueue?: string;
   /** 0 turns off the workflow cache (and sticky task queues). */
   maxCachedWorkflows?: number;
+  /** The rekey.yaml `config` was loaded from: a run names it when it refuses, and the worker
+   * refuses new runs once the file changed on disk (see activities/worker-config.ts). */
+  configFile?: string;
 }
 
 /** One SecretStore per configured store, built on first use. */
@@ -40,7 +45,9 @@ export function storeRegistry(config: Config): (name: string) => SecretStore {
 
 export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worker> {
   const store = storeRegistry(opts.config);
+  const identity = `${process.pid}@${hostname()}`;
   return Worker.create({
+    identity,
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
     taskQueue: taskQueue(opts.taskQueue),
@@ -60,6 +67,7 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
       ...createPromotionActivities({ config: opts.config }),
       ...createLockActivities(),
       ...createScheduleActivities(),
+      ...createWorkerConfigActivities({ config: opts.config, identity, configFile: opts.configFile }),
     }),
   });
 }

@@ -39,6 +39,9 @@ export const RotateInput = z
      * config says otherwise refuses the run before any change, rather than skip a gate the
      * starter was told about or add one it was not. */
     expectApproval: z.boolean().optional(),
+    /** The parts of rekey.yaml the starter used (config/run-config.ts): a worker whose own
+     * differ refuses the run at its start. */
+    starterConfig: z.record(z.string(), z.string()).optional(),
     requestedBy,
   })
   .refine((i) => !i.installOnly || (i.syncMountedKeys && i.preserveToken), {
@@ -67,6 +70,9 @@ export const RolloverInput = z.strictObject({
   requireApproval: z.boolean().default(false),
   /** Whether the starter's config gates this keyring: a worker whose config disagrees refuses. */
   expectApproval: z.boolean().optional(),
+  /** The parts of rekey.yaml the starter used (config/run-config.ts): a worker whose own differ
+   * refuses the run at its start. */
+  starterConfig: z.record(z.string(), z.string()).optional(),
   requestedBy,
 });
 export type RolloverInput = z.input<typeof RolloverInput>;
@@ -85,6 +91,9 @@ export const RotateSecretInput = z.strictObject({
   compromised: z.boolean().default(false),
   /** Why, for the incident record (free text; never a secret). */
   reason: z.string().max(500).optional(),
+  /** The parts of rekey.yaml the starter used (config/run-config.ts): a worker whose own differ
+   * refuses the run at its start. */
+  starterConfig: z.record(z.string(), z.string()).optional(),
   requestedBy,
 });
 export type RotateSecretInput = z.input<typeof RotateSecretInput>;
@@ -131,6 +140,9 @@ export const PromoteInput = z.strictObject({
   /** Environments in order, data flowing from each to the next: prod, test, dev. */
   chain: z.array(z.string().min(1)).min(2),
   ...promotionOptions,
+  /** The parts of rekey.yaml the starter used (config/run-config.ts): a worker whose own differ
+   * refuses the run at its start. */
+  starterConfig: z.record(z.string(), z.string()).optional(),
   requestedBy,
 });
 export type PromoteInput = z.input<typeof PromoteInput>;

@@ -7,6 +7,7 @@ import { parseInput, runFailure } from './errors';
 import { PromoteInput, promoteHopWorkflowId } from './inputs';
 import { ProgressTracker } from './progress';
 import { type HopResult, promoteHop } from './promote-hop';
+import { checkStarterConfig } from './starter-config';
 
 export async function promote(raw: PromoteInput): Promise<HopResult[]> {
   const input = parseInput(PromoteInput, raw);
@@ -22,6 +23,7 @@ export async function promote(raw: PromoteInput): Promise<HopResult[]> {
   const results: HopResult[] = [];
   try {
     await claimSignedRequest(raw as Record<string, unknown>);
+    await checkStarterConfig({ kind: 'promote', chain: input.chain }, input.starterConfig);
     for (const hop of hops) {
       const childId = newHops
         ? promoteHopWorkflowId(workflowId, hop.from, hop.to)

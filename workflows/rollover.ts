@@ -15,6 +15,7 @@ import { parseInput, runFailure } from './errors';
 import { RolloverInput } from './inputs';
 import { ProgressTracker } from './progress';
 import { startingSchedule } from './scheduled';
+import { checkStarterConfig } from './starter-config';
 
 const keyrings = proxyActivities<KeyringActivities>(shortActivity);
 /** A keyring as the plan reads it: its keys, replicas, token lifetime and gate rules. */
@@ -77,6 +78,7 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
   const rollover = new Rollover(tracker, gates, input, patched('roll-out-in-batches'));
   try {
     await claimSignedRequest(rawInput as Record<string, unknown>);
+    await checkStarterConfig({ kind: 'rollover', keyring: input.keyring }, input.starterConfig);
     // A dry run changes nothing and takes no lock.
     return await (input.dryRun
       ? rollover.run()

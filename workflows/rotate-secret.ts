@@ -25,6 +25,7 @@ import { errorText, parseInput, runFailure, withMore } from './errors';
 import { RotateSecretInput } from './inputs';
 import { ProgressTracker } from './progress';
 import { reencryptRows } from './reencrypt-rows';
+import { checkStarterConfig } from './starter-config';
 
 // A cancel waits for a write or a restart in flight to end before it puts things back.
 const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
@@ -145,6 +146,10 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
 
   try {
     await claimSignedRequest(rawInput as Record<string, unknown>);
+    await checkStarterConfig(
+      { kind: 'secret', secret: input.secret, environment: input.environment },
+      input.starterConfig,
+    );
     const { plan, written } = await locked(first);
     if (input.dryRun) {
       tracker.skipRest('dry run');

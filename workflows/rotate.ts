@@ -21,6 +21,7 @@ import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
 import { RotateInput, type RotateOptions } from './inputs';
 import { ProgressTracker } from './progress';
+import { checkStarterConfig } from './starter-config';
 
 // Store and host reads/writes of the plan, stage and verify.
 const rotation = proxyActivities<RotationActivities>(vaultActivity);
@@ -121,6 +122,7 @@ export async function rotateJwtKeys(rawInput: RotateInput): Promise<RotateResult
   const gates = new Gates(tracker, { type: 'rotateJwtKeys', input: rawInput as Record<string, unknown> });
   try {
     await claimSignedRequest(rawInput as Record<string, unknown>);
+    await checkStarterConfig({ kind: 'rotate', environments: input.environments }, input.starterConfig);
     // A dry run changes nothing and takes no lock; a rotation holds every environment of its key
     // groups from the plan to the end.
     if (input.dryRun) return await rotate(tracker, gates, input);

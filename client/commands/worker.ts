@@ -1,10 +1,12 @@
 // rekey worker: runs a worker until SIGINT/SIGTERM.
+
+import { resolve } from 'node:path';
 import { runWorker } from '../../worker/main';
-import { type Command, loadCliConfig, parse } from './common';
+import { type Command, configPath, loadCliConfig, parse } from './common';
 
 async function worker(args: string[]): Promise<number> {
   const { values } = parse(args, {});
-  await runWorker(loadCliConfig(values.config));
+  await runWorker(loadCliConfig(values.config), resolve(configPath(values.config)));
   return 0;
 }
 

@@ -14,6 +14,7 @@ import { createPromotionActivities } from '../../activities/promotion';
 import { createRotationActivities } from '../../activities/rotation';
 import { createScheduleActivities } from '../../activities/schedules';
 import { createSecretActivities } from '../../activities/secret-rotation';
+import { createWorkerConfigActivities } from '../../activities/worker-config';
 import { scopeOf } from '../../config/approvals';
 import { parseConfig } from '../../config/load';
 import { type ApprovalProof, gateDigest } from '../../shared/approval-proof';
@@ -75,6 +76,7 @@ describe('activities check their approval', () => {
       ...createPromotionActivities({ config }),
       ...createLockActivities(),
       ...createScheduleActivities(),
+      ...createWorkerConfigActivities({ config, identity: 'test' }),
     }).sort();
     assert.deepEqual(names, [...ACTIVITY_KINDS.changes, ...ACTIVITY_KINDS.reads].sort());
     assert.throws(

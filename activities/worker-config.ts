@@ -1,0 +1,56 @@
+// The worker's side of "a gate the CLI announces is a gate the run has" (config/run-config.ts):
+// a run's first step compares the parts of rekey.yaml its starter used with this worker's, and
+// refuses, naming the worker, when they differ or when this worker's rekey.yaml changed on disk
+// since it started (it still runs the old one).
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { configParts, differingParts, type RunKind, runScopeOf } from '../config/run-config';
+import type { Config } from '../config/schema';
+import { FailureType, fail } from '../shared/failures';
+
+export interface WorkerFacts {
+  config: Config;
+  /** The rekey.yaml this worker loaded, when it came from a file. */
+  configFile?: string;
+  /** The worker's identity as Temporal shows it (pid@host). */
+  identity: string;
+}
+
+const fileDigest = (file: string) => {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16);
+  } catch (err) {
+    return `unreadable (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+  }
+};
+
+export function createWorkerConfigActivities(facts: WorkerFacts) {
+  const loaded = facts.configFile ? fileDigest(facts.configFile) : undefined;
+  const worker = `worker ${facts.identity}${facts.configFile ? ` (config ${facts.configFile}, ${loaded})` : ''}`;
+  return {
+    /** Refuses (nothing changed) a run whose starter's config differs from this worker's in what
+     * the run uses, or any run once this worker's rekey.yaml changed on disk. */
+    async checkStarterConfig(input: { run: RunKind; starter?: Record<string, string> }): Promise<void> {
+      if (facts.configFile && loaded !== undefined) {
+        const now = fileDigest(facts.configFile);
+        if (now !== loaded)
+          throw fail(
+            FailureType.BadInput,
+            `${worker}: its rekey.yaml changed on disk since it started (${now} now): it still runs the one it loaded; restart it to use the new one; nothing was changed`,
+          );
+      }
+      if (!input.starter) return; // started by a client that sent none (the Web UI)
+      const differ = differingParts(
+        input.starter,
+        configParts(facts.config, runScopeOf(facts.config, input.run)),
+      );
+      if (differ.length)
+        throw fail(
+          FailureType.BadInput,
+          `the starter's rekey.yaml and ${worker} differ in what this run uses: ${differ.join(', ')}. The worker reads rekey.yaml only at start (restart it after editing), or another worker with another config polls this task queue; nothing was changed`,
+        );
+    },
+  };
+}
+
+export type WorkerConfigActivities = ReturnType<typeof createWorkerConfigActivities>;

@@ -1,0 +1,86 @@
+// What a starter and a worker compare before a run changes anything: the parts of rekey.yaml the
+// run uses, each as a short digest. A worker reads rekey.yaml once, at start; the CLI reads its
+// own copy at every command. Where the two differ (approvals added on the laptop, a worker still
+// running last week's file, a second worker with another config on the task queue), the run
+// refuses at its start and names the parts that differ, rather than skip a gate the CLI
+// announced or act on another host than the one the starter meant.
+//
+// Paths to local files (key files, known_hosts, a file store's directory) are left out: they
+// name files on each machine, and legitimately differ between an approver's laptop and the
+// worker's host.
+import { canonicalJson, digestOf } from '../shared/sshsig';
+import { gatedOf, gatePolicy, keyringEnvironments } from './approvals';
+import { keyGroupMembers } from './key-groups';
+import type { Config } from './schema';
+
+/** What a run uses of the config: its environments, and the recipe or keyring it rotates. */
+export interface RunScope {
+  environments: string[];
+  secret?: string;
+  keyring?: string;
+  promotion?: boolean;
+}
+
+/** A run as its input names it; each side works out the scope from its own config. */
+export type RunKind =
+  | { kind: 'rotate'; environments: string[] }
+  | { kind: 'rollover'; keyring: string }
+  | { kind: 'secret'; secret: string; environment: string }
+  | { kind: 'promote'; chain: string[] };
+
+export function runScopeOf(config: Config, run: RunKind): RunScope {
+  switch (run.kind) {
+    case 'rotate':
+      return { environments: keyGroupMembers(config, run.environments) };
+    case 'rollover':
+      return { environments: keyringEnvironments(config, run.keyring), keyring: run.keyring };
+    case 'secret':
+      return { environments: [run.environment], secret: run.secret };
+    case 'promote':
+      return { environments: run.chain, promotion: true };
+  }
+}
+
+/** What a starter puts in a run's input (`starterConfig`). */
+export const starterConfigOf = (config: Config, run: RunKind) => configParts(config, runScopeOf(config, run));
+
+/** `value` without local file paths, at any depth. */
+function withoutLocalPaths(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutLocalPaths);
+  if (value === null || typeof value !== 'object') return value ?? null;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([k]) => !/(file|dir|path|knownHosts)$/i.test(k))
+      .map(([k, v]) => [k, withoutLocalPaths(v)]),
+  );
+}
+
+const short = (value: unknown) => digestOf([canonicalJson(withoutLocalPaths(value))]).slice(7, 23);
+
+/** The parts of `config` a run of `scope` uses, by name ("prod approvals", "keyring api"). */
+export function configParts(config: Config, scope: RunScope): Record<string, string> {
+  const parts: Record<string, string> = {};
+  for (const env of [...new Set(scope.environments)].sort()) {
+    const e = config.environments[env];
+    parts[`${env} environment`] = short(e ?? null);
+    parts[`${env} store`] = short(e ? config.stores[e.store] : null);
+    parts[`${env} host`] = short(e ? config.hosts[e.host] : null);
+    parts[`${env} service`] = short(e ? config.services[e.service] : null);
+    parts[`${env} approvals`] = short(
+      e ? { required: gatedOf(config, [env]).length > 0, policy: gatePolicy(config, [env]) } : null,
+    );
+  }
+  if (scope.secret !== undefined)
+    parts[`secret ${scope.secret}`] = short(config.secrets[scope.secret] ?? null);
+  if (scope.keyring !== undefined)
+    parts[`keyring ${scope.keyring}`] = short(config.keyrings[scope.keyring] ?? null);
+  if (scope.promotion) parts.promotion = short(config.promotion);
+  return parts;
+}
+
+/** The parts in which `theirs` and `ours` differ (present in one only, or with other digests). */
+export function differingParts(theirs: Record<string, string>, ours: Record<string, string>): string[] {
+  return [...new Set([...Object.keys(theirs), ...Object.keys(ours)])]
+    .filter((k) => theirs[k] !== ours[k])
+    .sort();
+}

@@ -1,0 +1,16 @@
+// A run's first check, before its plan: the worker's rekey.yaml is the one its starter used, in
+// what the run uses (activities/worker-config.ts). Runs recorded before replay without it.
+import { patched, proxyActivities } from '@temporalio/workflow';
+import type { WorkerConfigActivities } from '../activities/worker-config';
+import type { RunKind } from '../config/run-config';
+import { shortActivity } from './activity-options';
+
+const acts = proxyActivities<WorkerConfigActivities>(shortActivity);
+
+export async function checkStarterConfig(
+  run: RunKind,
+  starter: Record<string, string> | undefined,
+): Promise<void> {
+  if (!patched('starter-config-checked')) return;
+  await acts.checkStarterConfig({ run, ...(starter ? { starter } : {}) });
+}
