@@ -270,7 +270,11 @@ export function createKeyringActivities(deps: KeyringDeps) {
      * key; mode 0600), restarts it, and checks its JWKS lists exactly the ring's kids.
      */
     async rollOut(
-      input: { keyring: string; replica: number } & Approved,
+      input: {
+        keyring: string;
+        replica: number /** locked by the run (worker/held-locks.ts) */;
+        environments?: string[];
+      } & Approved,
     ): Promise<{ url: string; kids: string[] }> {
       const cfg = ringConfig(input.keyring);
       if (cfg.kubernetes) return rollOutOnKubernetes(input.keyring, cfg.kubernetes, input.replica);

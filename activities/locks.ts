@@ -26,22 +26,26 @@ export function createLockActivities() {
       const ours = lock.taskQueue === info.taskQueue;
       const notRekeys = (what: string) =>
         `${what} that is not rekey's (workflow id ${input.workflowId}): end it with temporal workflow terminate --workflow-id ${input.workflowId}`;
+      // Deployments sharing a namespace (task-queue.ts) share lock ids: never advise ending theirs.
+      const otherDeployment = (queue: string) =>
+        `${input.workflowId}, a lock of another rekey deployment on task queue ${queue} (deployments sharing a namespace need environment names of their own)`;
       // A run holding its own lock (a secret's rotation under its business id).
       if (lock.type === 'rotateSecret' && ours && input.workflowId.startsWith('rotate-secret/'))
         return input.workflowId;
+      if ((lock.type === 'environmentLock' || lock.type === 'rotateSecret') && !ours)
+        return otherDeployment(lock.taskQueue);
       // Anything else under a lock's id is not rekey's: named, with what ends it.
-      if (lock.type !== 'environmentLock' || !ours)
+      if (lock.type !== 'environmentLock')
         return notRekeys(`a ${lock.type} run on task queue ${lock.taskQueue}`);
       const holder = lock.parentExecution?.workflowId ?? '';
       const parent = holder
         ? await workflows.getHandle(holder, lock.parentExecution?.runId ?? undefined).describe()
         : undefined;
-      // A lock held by a run of another type or task queue is no rekey run's.
-      if (
-        parent?.status.name === 'RUNNING' &&
-        (parent.taskQueue !== info.taskQueue || !REKEY_TYPES.has(parent.type))
-      )
+      // A lock held by a run that is no rekey run (another type) is named as such.
+      if (parent?.status.name === 'RUNNING' && !REKEY_TYPES.has(parent.type))
         return notRekeys(`a lock held by a ${parent.type} run ${holder} on task queue ${parent.taskQueue}`);
+      if (parent?.status.name === 'RUNNING' && parent.taskQueue !== info.taskQueue)
+        return otherDeployment(parent.taskQueue);
       if (parent?.status.name === 'RUNNING') return holder;
       // By its run id: the id may be a secret rotation's CLI id, taken by a new run meanwhile.
       await workflows

@@ -44,6 +44,11 @@ export function createWorkerConfigActivities(facts: WorkerFacts) {
         input.starter,
         configParts(facts.config, runScopeOf(facts.config, input.run)),
       );
+      if (differ.includes('config schema'))
+        throw fail(
+          FailureType.BadInput,
+          `the starter runs another rekey version than ${worker} (they read rekey.yaml's settings differently): upgrade the one that is behind, then start again; nothing was changed`,
+        );
       if (differ.length)
         throw fail(
           FailureType.BadInput,

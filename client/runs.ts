@@ -120,7 +120,7 @@ export async function followRun<W extends Workflow>(
   let said = Date.now();
   const say = async () => {
     const run = await progressOf(client, handle.workflowId).catch(() => undefined);
-    if (!run || run.state === 'completed' || run.state === 'failed') return;
+    if (!run || run.state === 'completed' || run.state === 'failed' || run.state === 'cancelled') return;
     // A promotion's gate and copy are in its running hop.
     const hop = run.childWorkflowId
       ? await progressOf(client, run.childWorkflowId).catch(() => undefined)

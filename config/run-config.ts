@@ -8,10 +8,12 @@
 // Paths to local files (key files, known_hosts, a file store's directory) are left out: they
 // name files on each machine, and legitimately differ between an approver's laptop and the
 // worker's host.
+
+import { z } from 'zod';
 import { canonicalJson, digestOf } from '../shared/sshsig';
 import { gatedOf, gatePolicy, keyringEnvironments } from './approvals';
 import { keyGroupMembers } from './key-groups';
-import type { Config } from './schema';
+import { type Config, Config as ConfigSchema } from './schema';
 
 /** What a run uses of the config: its environments, and the recipe or keyring it rotates. */
 export interface RunScope {
@@ -44,36 +46,57 @@ export function runScopeOf(config: Config, run: RunKind): RunScope {
 /** What a starter puts in a run's input (`starterConfig`). */
 export const starterConfigOf = (config: Config, run: RunKind) => configParts(config, runScopeOf(config, run));
 
-/** `value` without local file paths, at any depth. */
-function withoutLocalPaths(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutLocalPaths);
+/** Settings that name things on the machine reading the config, not what a run acts on: key
+ * files, known_hosts, a file store's directory, how this machine authenticates or reaches an API
+ * (an Azure credential kind, an SSM endpoint, a Kubernetes API server). */
+const LOCAL = /^(dir|knownHosts|credential|endpoint|server|\w*File)$/;
+
+/** `value` without machine-local settings, at any depth. */
+function withoutLocal(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutLocal);
   if (value === null || typeof value !== 'object') return value ?? null;
   return Object.fromEntries(
     Object.entries(value)
-      .filter(([k]) => !/(file|dir|path|knownHosts)$/i.test(k))
-      .map(([k, v]) => [k, withoutLocalPaths(v)]),
+      .filter(([k]) => !LOCAL.test(k))
+      .map(([k, v]) => [k, withoutLocal(v)]),
   );
 }
 
-const short = (value: unknown) => digestOf([canonicalJson(withoutLocalPaths(value))]).slice(7, 23);
+/** A host as it is on the network: a local host's dirs are resolved against each machine's
+ * config location and home directory, an SSH host's are paths on the host itself. */
+function hostPart(host: Config['hosts'][string] | undefined): unknown {
+  if (!host) return null;
+  const { appDir: _a, dataDir: _d, ...rest } = host;
+  return withoutLocal(host.type === 'local' ? rest : host);
+}
+
+const short = (value: unknown) => digestOf([canonicalJson(value ?? null)]).slice(7, 23);
+
+/** The config schema this rekey reads: configs of two versions are not compared part by part. */
+let schemaDigest: string | undefined;
+const schemaPart = () => {
+  schemaDigest ??= short(z.toJSONSchema(ConfigSchema, { io: 'input' }));
+  return schemaDigest;
+};
 
 /** The parts of `config` a run of `scope` uses, by name ("prod approvals", "keyring api"). */
 export function configParts(config: Config, scope: RunScope): Record<string, string> {
-  const parts: Record<string, string> = {};
+  const parts: Record<string, string> = { 'config schema': schemaPart() };
   for (const env of [...new Set(scope.environments)].sort()) {
     const e = config.environments[env];
-    parts[`${env} environment`] = short(e ?? null);
-    parts[`${env} store`] = short(e ? config.stores[e.store] : null);
-    parts[`${env} host`] = short(e ? config.hosts[e.host] : null);
-    parts[`${env} service`] = short(e ? config.services[e.service] : null);
+    parts[`${env} environment`] = short(withoutLocal(e));
+    parts[`${env} store`] = short(withoutLocal(e ? config.stores[e.store] : null));
+    parts[`${env} host`] = short(hostPart(e ? config.hosts[e.host] : undefined));
+    parts[`${env} service`] = short(withoutLocal(e ? config.services[e.service] : null));
+    // Approver names and keys as they are (no key here names a local file).
     parts[`${env} approvals`] = short(
       e ? { required: gatedOf(config, [env]).length > 0, policy: gatePolicy(config, [env]) } : null,
     );
   }
   if (scope.secret !== undefined)
-    parts[`secret ${scope.secret}`] = short(config.secrets[scope.secret] ?? null);
+    parts[`secret ${scope.secret}`] = short(withoutLocal(config.secrets[scope.secret]));
   if (scope.keyring !== undefined)
-    parts[`keyring ${scope.keyring}`] = short(config.keyrings[scope.keyring] ?? null);
+    parts[`keyring ${scope.keyring}`] = short(withoutLocal(config.keyrings[scope.keyring]));
   if (scope.promotion) parts.promotion = short(config.promotion);
   return parts;
 }

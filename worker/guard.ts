@@ -165,11 +165,7 @@ export function guarded<T extends Record<string, (...args: never[]) => Promise<u
       };
       const environments = changes(input ?? {}, config);
       checkApproval(config, name, environments, input?.approval as ApprovalProof | undefined, run);
-      const unlocked = await lockProblem(
-        client.workflow,
-        locksOf(name, input ?? {}, config, environments),
-        run,
-      );
+      const unlocked = await lockProblem(client.workflow, locksOf(name, input ?? {}, environments), run);
       if (unlocked) throw fail(FailureType.PolicyViolation, `${name}: ${unlocked}; nothing was changed`);
       return (fn as (input: Input) => Promise<unknown>)(input);
     };

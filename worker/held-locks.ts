@@ -4,8 +4,6 @@
 // has taken the environment too. It also refuses, for environments no approval guards, a workflow
 // of someone else's that schedules rekey's activities without taking rekey's locks.
 import type { WorkflowClient } from '@temporalio/client';
-import { keyringEnvironments } from '../config/approvals';
-import type { Config } from '../config/schema';
 import { secretWorkflowId } from '../workflows/inputs';
 
 type Input = Record<string, unknown>;
@@ -14,18 +12,23 @@ const secretLock = (i: Input) => `secret/${String(i.secret)}/${String(i.env)}`;
 const keyringLock = (i: Input) => `keyring/${String(i.keyring)}`;
 
 /** The locks a changing activity's run holds, from its input (default: its environments'). */
-export const LOCKS: Record<string, (input: Input, config: Config, changes: string[]) => string[]> = {
+export const LOCKS: Record<string, (input: Input, changes: string[]) => string[]> = {
   writeSecretLocation: (i) => [secretLock(i)],
   restoreSecretLocation: (i) => [secretLock(i)],
   revokeOldSecret: (i) => [secretLock(i)],
-  restartConsumers: (i, _c, envs) => [secretLock(i), ...envLocks(envs)],
+  restartConsumers: (i, envs) => [secretLock(i), ...envLocks(envs)],
   addKey: (i) => [keyringLock(i)],
   activate: (i) => [keyringLock(i)],
   removeKey: (i) => [keyringLock(i)],
-  rollOut: (i, config) => [keyringLock(i), ...envLocks(keyringEnvironments(config, String(i.keyring)))],
+  // The environments the run locked when it planned (months before, maybe: the config may have
+  // changed since); runs recorded before roll-outs took them send none.
+  rollOut: (i) => [
+    keyringLock(i),
+    ...envLocks(Array.isArray(i.environments) ? i.environments.map(String) : []),
+  ],
 };
-export const locksOf = (activity: string, input: Input, config: Config, changes: string[]) =>
-  (LOCKS[activity] ?? ((_i, _c, envs) => envLocks(envs)))(input, config, changes);
+export const locksOf = (activity: string, input: Input, changes: string[]) =>
+  (LOCKS[activity] ?? ((_i, envs) => envLocks(envs)))(input, changes);
 
 /** The workflow ids that can hold `resource`: a secret's rotation holds its own under its business
  * id; runs recorded before that took `lock/<resource>` as every other lock. */
@@ -39,12 +42,13 @@ function lockIds(resource: string): string[] {
 export async function lockProblem(
   workflows: WorkflowClient,
   resources: string[],
-  run: { workflowId: string; runId: string },
+  run: { workflowId: string; runId: string; workflowType: string },
 ): Promise<string | undefined> {
   for (const resource of [...new Set(resources)]) {
     const ids = lockIds(resource);
-    // Held by being: the server runs one workflow per id, and this one is running.
-    if (ids.includes(run.workflowId)) continue;
+    // Held by being: a secret's rotation under its own business id (the server runs one workflow
+    // per id). Any other run under a lock's id holds nothing.
+    if (run.workflowType === 'rotateSecret' && run.workflowId === ids[0] && ids.length > 1) continue;
     let held = false;
     for (const id of ids) {
       const lock = await workflows

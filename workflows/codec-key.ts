@@ -33,7 +33,7 @@ export async function rotateCodecKey(rawInput: CodecKeyInput): Promise<CodecKeyr
     tracker.finish('completed');
     return facts;
   } catch (err) {
-    tracker.finish('failed');
+    tracker.fail(err);
     throw runFailure(err);
   }
 }

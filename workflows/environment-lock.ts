@@ -125,8 +125,8 @@ async function acquire(
     if (owner || attempt >= 5) {
       throw fail(
         FailureType.EnvironmentBusy,
-        // `owner` is a run's id, or (a run that is not rekey's) a sentence saying what ends it.
-        owner?.includes(' ')
+        // `owner` is a run's id, or a sentence naming a run of something else (see locks.ts).
+        owner && / on task queue /.test(owner)
           ? `${resource.replace('/', ' ')} is in use by ${owner}; ${state}`
           : `${resource.replace('/', ' ')} is in use by ${owner ?? 'another run'}; ${state} (see rekey status ${owner ?? workflowId})`,
       );

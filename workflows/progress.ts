@@ -1,11 +1,11 @@
 // What a run reports while it runs: its steps for the `progress` query, and the same as markdown
 // for the Web UI's "current details" (with the pending gate's plan and how to decide it).
 // Deterministic code only: no Node imports, time from the workflow clock.
-import { setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { isCancellation, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { errorText } from './errors';
 import { progressQuery } from './messages';
 
-export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
+export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled';
 
 export interface Step {
   name: string;
@@ -54,7 +54,7 @@ export type GateOutcome =
 
 export interface Progress {
   workflow: string;
-  state: 'running' | 'waiting-approval' | 'completed' | 'failed';
+  state: 'running' | 'waiting-approval' | 'completed' | 'failed' | 'cancelled';
   current?: string;
   steps: Step[];
   pendingGate?: PendingGate;
@@ -117,7 +117,8 @@ export class ProgressTracker {
       this.set(name, 'done', detail?.(result));
       return result;
     } catch (err) {
-      this.set(name, 'failed', errorText(err));
+      if (isCancellation(err)) this.set(name, 'cancelled');
+      else this.set(name, 'failed', errorText(err));
       throw err;
     }
   }
@@ -148,10 +149,20 @@ export class ProgressTracker {
     );
   }
 
-  finish(state: 'completed' | 'failed'): void {
+  /** The run is over: a gate still open is closed, and a step still running reads as the run
+   * ended (a cancelled run's gate step: cancelled, not "running: waiting"). */
+  finish(state: 'completed' | 'failed' | 'cancelled'): void {
     this.progress.state = state;
     this.progress.current = undefined;
+    this.progress.pendingGate = undefined;
+    for (const s of this.progress.steps)
+      if (s.status === 'running') s.status = state === 'cancelled' ? 'cancelled' : 'failed';
     this.show();
+  }
+
+  /** `finish` for a run that ended with `err`: cancelled or failed. */
+  fail(err: unknown): void {
+    this.finish(isCancellation(err) ? 'cancelled' : 'failed');
   }
 
   /** Publishes the progress as markdown to the Web UI (current details). */
@@ -166,6 +177,7 @@ const ICON: Record<StepStatus, string> = {
   done: '✓',
   failed: '✗',
   skipped: '–',
+  cancelled: '⊘',
 };
 
 /** The run as the Web UI shows it: where it is, the gate waiting for a decision, the steps. */
@@ -195,7 +207,7 @@ export function progressMarkdown(title: string, p: Progress): string {
       `- needed: ${g.required ?? 1} distinct${g.approvedBy?.length ? `; so far ${g.approvedBy.join(', ')}` : ''}${g.starter ? `; not ${g.starter} (started this run)` : ''}`,
       `- until: ${g.timeoutAt}`,
       '',
-      `From the CLI: \`rekey ${verb} ${workflowId} --by NAME\`${signed ? ' (signs with ssh-agent, or `--key FILE`)' : ''}`,
+      `From the CLI: \`rekey ${verb} ${workflowId} --by NAME${g.digest ? ` --digest ${g.digest.slice(0, 23)}` : ''}\`${signed ? ' (signs with ssh-agent, or `--key FILE`)' : ''}`,
       '',
       `From this page: Update \`${verb}\` with`,
       '```json',

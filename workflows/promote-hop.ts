@@ -119,7 +119,7 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
       () => hop.run(),
     );
   } catch (err) {
-    tracker.finish('failed');
+    tracker.fail(err);
     throw runFailure(err);
   }
 }

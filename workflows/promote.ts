@@ -56,7 +56,7 @@ export async function promote(raw: PromoteInput): Promise<HopResult[]> {
     tracker.finish('completed');
     return results;
   } catch (err) {
-    tracker.finish('failed');
+    tracker.fail(err);
     throw runFailure(err);
   }
 }

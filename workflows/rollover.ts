@@ -87,7 +87,7 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
           () => rollover.run(),
         ));
   } catch (err) {
-    tracker.finish('failed');
+    tracker.fail(err);
     throw runFailure(err);
   }
 }
@@ -291,6 +291,8 @@ class Rollover {
           rollout(`roll out ${this.keyring} to replica ${replica}: restart, check its JWKS`).rollOut({
             keyring: this.keyring,
             replica,
+            // The environments this run locked for its roll-outs (worker/held-locks.ts checks them).
+            environments: this.rolloutLocks,
             ...this.gates.approved,
           }),
         ),

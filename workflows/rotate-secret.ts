@@ -180,7 +180,7 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
     tracker.finish('completed');
     return ended({ dryRun: false, plan, written, revoked: plan.revoke && !notRevoked });
   } catch (err) {
-    tracker.finish('failed');
+    tracker.fail(err);
     throw runFailure(err);
   }
 }

@@ -131,7 +131,7 @@ export async function rotateJwtKeys(rawInput: RotateInput): Promise<RotateResult
       () => rotate(tracker, gates, input),
     );
   } catch (err) {
-    tracker.finish('failed');
+    tracker.fail(err);
     throw runFailure(err);
   }
 }

@@ -95,6 +95,26 @@ describe('rotateJwtKeys against mocked activities', () => {
     assert.deepEqual(calls, ['planRotation']);
   });
 
+  it('a run cancelled at its gate reads as cancelled: its state, the gate step, no gate left open', async () => {
+    const { calls, activities } = mocks(true);
+    const progress = await withWorker(activities, async (taskQueue) => {
+      const h = await env.client.workflow.start(rotateJwtKeys, {
+        taskQueue,
+        workflowId: `cancel-${n}`,
+        args: [{ environments: ['prod'] }],
+      });
+      await until('the gate', async () => (await h.query(progressQuery)).pendingGate);
+      await h.cancel();
+      await h.result().catch(() => undefined);
+      return h.query(progressQuery);
+    });
+    assert.equal(progress.state, 'cancelled');
+    assert.equal(progress.pendingGate, undefined, 'no gate waits in a closed run');
+    assert.equal(progress.steps.find((s) => s.name === 'approval')?.status, 'cancelled');
+    assert.ok(!progress.steps.some((s) => s.status === 'running'), JSON.stringify(progress.steps));
+    assert.ok(!calls.includes('stageKeyPair'), calls.join(', '));
+  });
+
   it('a rejected gate ends the run NotApproved, with nothing staged', async () => {
     const { calls, activities } = mocks(true);
     const failure = await withWorker(activities, async (taskQueue) => {
