@@ -267,8 +267,12 @@ export async function quickstart(opts: { dir?: string; keep?: boolean } = {}): P
 next:
   ${rekey} quickstart --keep      the same, then the dev server, the Web UI and a worker stay up
   with a Temporal server and a worker of your own, this environment works as it is:
+    temporal server start-dev             a dev server (the Temporal CLI; or the quickstart --keep's)
     ${rekey} worker --config ${cfg}
     ${rekey} rotate --env local --yes --wait --config ${cfg}
+    ${rekey} verify --config ${cfg}
+  the stand-in service a worker of yours starts runs until you stop it:
+    (cd ${relative(process.cwd(), join(dir, 'app')) || '.'} && ${composeLine('stop')})
   then rekey.example.yaml and the README's "Deploy to your VMs" for a real deployment`);
       return result.ok ? 0 : 1;
     }
@@ -290,6 +294,7 @@ the dev server, the Web UI and a worker stay up until Ctrl-C:
     } finally {
       wait.release();
     }
+    console.log('stopped: the worker, the Web UI and the dev server; the stand-in service stops next');
     return result.ok ? 0 : 1;
   } finally {
     process.off('SIGINT', interrupted).off('SIGTERM', interrupted);

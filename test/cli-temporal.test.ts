@@ -290,5 +290,11 @@ describe('rekey CLI with a worker', () => {
     assert.match(workerLog, /^rekey worker: .* task queue rekey-cli-\S+\n/);
     assert.match(workerLog, /\nrekey worker: stopped\n$/);
     assert.doesNotMatch(workerLog, /\[INFO\]|bundle/i, 'no SDK or bundler chatter at the default level');
+    // The runs refused and cancelled above: one line each, no stack trace.
+    assert.match(
+      workerLog,
+      /\[WARN\] Workflow failed rotateJwtKeys rotate-jwt\/dev\+local: .*nothing was changed\n/,
+    );
+    assert.doesNotMatch(workerLog, /\n\s+at /, 'no stack trace');
   });
 });

@@ -81,6 +81,12 @@ describe('rekey quickstart', () => {
     );
     assert.match(out, /rotate local +done/);
     assert.match(out, /next:\n.*quickstart --keep/);
+    assert.match(out, /temporal server start-dev/);
+    assert.match(out, /rekey verify --config \S+rekey\.yaml/);
+    assert.match(
+      out,
+      /the stand-in service a worker of yours starts runs until you stop it:\n.*compose .* stop spacetimedb/,
+    );
     assert.deepEqual(processesOf(dir, []), [], 'nothing left running');
     assertNoSecrets(out + res.stderr, []);
   });
@@ -139,6 +145,10 @@ describe('rekey quickstart', () => {
 
     child.kill('SIGTERM');
     assert.equal(await exited(child), 0, out());
+    assert.match(
+      out(),
+      /stopped: the worker, the Web UI and the dev server; the stand-in service stops next/,
+    );
     assert.deepEqual(processesOf(dir, children), [], 'nothing left running');
   });
 

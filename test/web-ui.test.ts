@@ -132,7 +132,10 @@ describe('the Web UI as console', () => {
       });
       assert.ok(details.includes(digest), 'the page shows the plan digest');
       assert.match(details, /prod -> test: add \d+, change \d+, DELETE 1 \(db\/stale\.bin\)/);
-      assert.match(details, /rekey approve promote\/prod\.\.test\/prod\.\.test --by NAME/);
+      assert.match(
+        details,
+        /rekey approve promote\/prod\.\.test\/prod\.\.test --by NAME --digest sha256:[0-9a-f]{16}/,
+      );
       await shot('gate');
 
       // bob signs, claiming to be alice: the worker checks alice's configured key and refuses.

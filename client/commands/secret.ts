@@ -4,7 +4,7 @@ import { parseDuration } from '../../config/duration';
 import type { Config } from '../../config/schema';
 import type { RotateSecretResult } from '../../workflows/rotate-secret';
 import { CliError } from '../cli-error';
-import { checkSecret, followRun, startSecretRotation, withClient } from '../runs';
+import { checkSecret, decideHint, followRun, openedGate, startSecretRotation, withClient } from '../runs';
 import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
 
 const ROTATE_OPTIONS = { ...START_OPTIONS, env: { type: 'string' } } satisfies Options;
@@ -31,7 +31,15 @@ async function rotate(args: string[]): Promise<number> {
         { as: requester(values) },
       );
       console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
-      if (gated && !dryRun) console.log(`waiting for approval: rekey approve ${handle.workflowId} --by NAME`);
+      if (gated && !dryRun) {
+        // Announced once the run has opened it: the gate is the worker's, with its plan's digest.
+        const opened = await openedGate(client, handle.workflowId);
+        console.log(
+          opened
+            ? `waiting for approval: ${decideHint(handle.workflowId, opened.gate)}`
+            : `not waiting at a gate yet: rekey status ${handle.workflowId}`,
+        );
+      }
       if (!values.wait && !dryRun) {
         console.log(`follow it: rekey status ${handle.workflowId}`);
         return 0;
