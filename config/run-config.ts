@@ -93,10 +93,28 @@ export function configParts(config: Config, scope: RunScope): Record<string, str
       e ? { required: gatedOf(config, [env]).length > 0, policy: gatePolicy(config, [env]) } : null,
     );
   }
-  if (scope.secret !== undefined)
-    parts[`secret ${scope.secret}`] = short(withoutLocal(config.secrets[scope.secret]));
-  if (scope.keyring !== undefined)
-    parts[`keyring ${scope.keyring}`] = short(withoutLocal(config.keyrings[scope.keyring]));
+  const store = (s: string) => {
+    parts[`store ${s}`] = short(withoutLocal(config.stores[s] ?? null));
+  };
+  if (scope.secret !== undefined) {
+    const recipe = config.secrets[scope.secret];
+    parts[`secret ${scope.secret}`] = short(withoutLocal(recipe));
+    // Where it is written and who is restarted, beyond the environment's own store and service.
+    for (const l of recipe?.locations ?? []) if (l.store) store(l.store);
+    if (recipe?.alternate) store(recipe.alternate.store);
+    for (const c of recipe?.consumers ?? [])
+      parts[`service ${c}`] = short(withoutLocal(config.services[c] ?? null));
+  }
+  if (scope.keyring !== undefined) {
+    const ring = config.keyrings[scope.keyring];
+    parts[`keyring ${scope.keyring}`] = short(withoutLocal(ring));
+    if (ring) store(ring.store);
+    if (ring?.kubernetes) store(ring.kubernetes.store);
+    for (const r of ring?.replicas ?? []) {
+      parts[`host ${r.host}`] = short(hostPart(config.hosts[r.host]));
+      parts[`service ${r.service}`] = short(withoutLocal(config.services[r.service] ?? null));
+    }
+  }
   if (scope.promotion) parts.promotion = short(config.promotion);
   return parts;
 }

@@ -56,6 +56,26 @@ describe('starter and worker configs', () => {
         { kind: 'rotate', environments: ['prod'] },
       );
     assert.deepEqual(differingParts(local('/home/alice/app'), local('/srv/app')), []);
+    // A recipe's location in another store: that store is part of what the run uses.
+    const secret = (region: string) =>
+      starterConfigOf(
+        parseConfig(
+          {
+            ...doc(),
+            stores: { ...doc().stores, ssm: { type: 'aws-ssm', region } },
+            secrets: {
+              token: {
+                environments: ['prod'],
+                generator: { type: 'random', bytes: 32, encoding: 'hex' },
+                locations: [{ store: 'ssm', name: '/app/token' }],
+              },
+            },
+          },
+          join('/tmp', 'rekey.yaml'),
+        ),
+        { kind: 'secret', secret: 'token', environment: 'prod' },
+      );
+    assert.deepEqual(differingParts(secret('eu-west-1'), secret('us-east-1')), ['store ssm']);
     assert.deepEqual(differingParts(parts({ requiredFor: ['prod'] }), worker), ['prod approvals']);
     assert.deepEqual(Object.keys(worker).sort(), [
       'config schema',
