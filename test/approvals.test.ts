@@ -52,6 +52,17 @@ describe('approvals', () => {
   let seeded: Seeded;
   const versions = async (e: 'prod' | 'test') =>
     (await t.store(e).listVersions(t.config.secretNames.privateKey)).length;
+  /** A rotation of prod (two signed approvals needed), waiting at its gate. */
+  const prodAtGate = async () => {
+    const h = await startRotation(
+      fx.client,
+      t.config,
+      { environments: ['prod'] },
+      { taskQueue: fx.taskQueue },
+    );
+    await gateOf(h);
+    return h;
+  };
 
   before(async () => {
     fx = await temporalFixture('approvals');
@@ -399,13 +410,7 @@ describe('approvals', () => {
     const keyPath = `${t.config.paths.keyDir}/${t.config.paths.privateKeyFile}`;
     await fx.withWorker(t.config, async () => {
       // A real, approved rotation of prod: the decisions a forger would copy from its history.
-      const h = await startRotation(
-        fx.client,
-        t.config,
-        { environments: ['prod'] },
-        { taskQueue: fx.taskQueue },
-      );
-      await gateOf(h);
+      const h = await prodAtGate();
       await decide(fx.client, t.config, h.workflowId, 'approve', 'alice');
       await decide(fx.client, t.config, h.workflowId, 'approve', 'bob');
       assert.equal((await h.result()).environments[0]?.status, 'rotated');
@@ -509,13 +514,7 @@ describe('approvals', () => {
   it('a run whose lock was ended while it waited stops before its first change; a workflow taking no lock changes nothing', async () => {
     await fx.withWorker(t.config, async () => {
       const before = await versions('prod');
-      const h = await startRotation(
-        fx.client,
-        t.config,
-        { environments: ['prod'] },
-        { taskQueue: fx.taskQueue },
-      );
-      await gateOf(h);
+      const h = await prodAtGate();
       // Anyone with write on the namespace can end a lock: the run must not go on as if it held it.
       await fx.client.workflow.getHandle('lock/env/prod').terminate('test: an operator ends the lock');
       await decide(fx.client, t.config, h.workflowId, 'approve', 'alice');

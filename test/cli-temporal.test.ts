@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { approversConfig, keyFile } from './infra/approvers';
 import { testEnv } from './infra/env';
@@ -228,6 +229,27 @@ describe('rekey CLI with a worker', () => {
     const res = rekey('status', 'rotate-jwt/nope');
     assert.equal(res.status, 2);
     assert.match(res.stderr, /no run "rotate-jwt\/nope" in namespace cli-temporal at /);
+  });
+
+  it("status of a workflow that is not rekey's names its type and queue: exit 2", async () => {
+    const connection = await Connection.connect({ address: testEnv().temporal.address });
+    const client = new Client({ connection, namespace: 'cli-temporal' });
+    // No worker polls its queue: a progress query would wait and fail opaquely.
+    const other = await client.workflow.start('someoneElses', {
+      taskQueue: 'elsewhere',
+      workflowId: 'not-rekey/x',
+    });
+    try {
+      const res = rekey('status', 'not-rekey/x');
+      assert.equal(res.status, 2, res.stdout + res.stderr);
+      assert.match(
+        res.stderr,
+        /not-rekey\/x is a someoneElses on task queue elsewhere, not a rekey run: it has no steps to show/,
+      );
+    } finally {
+      await other.terminate('test done');
+      await connection.close();
+    }
   });
 
   it('--wait says what the run waits for; cancel ends it, runs its undo and says what happened', async () => {

@@ -9,7 +9,7 @@ import { createRekeyWorker } from './worker';
 const LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
 
 /** A log entry on one line: a run that failed (a rejection, a refusal) is an outcome an operator
- * reads, not a stack trace; REKEY_LOG_LEVEL=DEBUG shows the SDK's full entries. */
+ * reads, not a stack trace; REKEY_LOG_LEVEL=INFO or lower shows the SDK's full entries. */
 function oneLine(entry: LogEntry): void {
   const meta = entry.meta ?? {};
   // The error may come from the workflow sandbox's realm: not an `instanceof Error` here.

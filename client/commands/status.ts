@@ -1,9 +1,20 @@
 // rekey status: where a run is.
+import { CliError } from '../cli-error';
 import { formatProgress } from '../format';
 import { progressOf, runBehind, withClient } from '../runs';
 import { type Command, type Options, optionalCliConfig, parse, runIdArg } from './common';
 
 const OPTIONS = {} satisfies Options;
+
+/** The workflow types that answer the progress query (they keep a ProgressTracker). */
+const WITH_PROGRESS = new Set([
+  'rotateJwtKeys',
+  'promote',
+  'promoteHop',
+  'rotateSecret',
+  'rolloverSigningKey',
+  'rotateCodecKey',
+]);
 
 async function status(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, OPTIONS, 1);
@@ -13,6 +24,11 @@ async function status(args: string[]): Promise<number> {
       const id = await runBehind(client, given);
       const desc = await client.workflow.getHandle(id).describe();
       console.log(`${id}: ${desc.status.name}`);
+      // Only rekey's runs keep steps to show; asking another workflow would fail opaquely.
+      if (!WITH_PROGRESS.has(desc.type))
+        throw new CliError(
+          `${id} is a ${desc.type} on task queue ${desc.taskQueue}, not a rekey run: it has no steps to show`,
+        );
       const progress = await progressOf(client, id);
       console.log(formatProgress(progress));
       // A promotion's hop runs as a child workflow: show where it is too.
