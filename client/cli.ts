@@ -282,7 +282,11 @@ function reportError(err: unknown): number {
   if (denied) {
     const { connectionOptions, namespace } = connectConfig();
     console.error(
-      `rekey: ${message}: the Temporal server at ${connectionOptions.address} refused it (${denied}): give rekey a token with write on namespace ${namespace} (TEMPORAL_API_KEY, or a temporal.toml profile)`,
+      `rekey: ${message}: the Temporal server at ${connectionOptions.address} refused it (${denied}): ${
+        connectionOptions.apiKey
+          ? `the token rekey presented (TEMPORAL_API_KEY or the profile's api_key) has no write on namespace ${namespace}, or has expired: get a new one`
+          : `give rekey a token with write on namespace ${namespace} (TEMPORAL_API_KEY, or a temporal.toml profile)`
+      }`,
     );
     return 2;
   }

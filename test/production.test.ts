@@ -185,6 +185,15 @@ describe('production shape: Temporal on PostgreSQL, two workers, the codec', () 
       anonymous.out,
       /refused it \(permission denied: .*Request unauthorized.*\): give rekey a token with write on namespace default \(TEMPORAL_API_KEY/,
     );
+    // With a token the server refuses (another namespace's; an expired one alike): it says so.
+    const other = await rekeyAsync(['status', workflowId, '--config', configFile], {
+      env: env(await issuer.token(['other:write'])),
+    });
+    assert.equal(other.code, 2);
+    assert.match(
+      other.out,
+      /refused it \(permission denied: .*\): the token rekey presented \(TEMPORAL_API_KEY or the profile's api_key\) has no write on namespace default, or has expired: get a new one/,
+    );
   });
 
   it('the other worker finished the rotation the killed one was running', async () => {
