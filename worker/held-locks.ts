@@ -4,7 +4,7 @@
 // has taken the environment too. It also refuses, for environments no approval guards, a workflow
 // of someone else's that schedules rekey's activities without taking rekey's locks.
 import type { WorkflowClient } from '@temporalio/client';
-import { secretWorkflowId } from '../workflows/inputs';
+import { lockWorkflowId } from '../workflows/inputs';
 
 type Input = Record<string, unknown>;
 const envLocks = (envs: string[]) => envs.map((e) => `env/${e}`);
@@ -32,11 +32,9 @@ export const locksOf = (activity: string, input: Input, changes: string[]) =>
 
 /** The workflow ids that can hold `resource`: a secret's rotation holds its own under its business
  * id; runs recorded before that took `lock/<resource>` as every other lock. */
-function lockIds(resource: string): string[] {
-  const [kind, secret, env] = resource.split('/');
-  const own = kind === 'secret' && secret && env ? [secretWorkflowId(secret, env)] : [];
-  return [...own, `lock/${resource}`];
-}
+const lockIds = (resource: string) => [
+  ...new Set([lockWorkflowId(resource), lockWorkflowId(resource, false)]),
+];
 
 /** Why the run `run` does not hold every lock in `resources`, or undefined when it does. */
 export async function lockProblem(

@@ -29,16 +29,9 @@ import {
 import type { LockActivities } from '../activities/locks';
 import { FailureType, fail } from '../shared/failures';
 import { shortActivity } from './activity-options';
-import { secretWorkflowId } from './inputs';
+import { lockWorkflowId } from './inputs';
 
 const locks = proxyActivities<LockActivities>(shortActivity);
-
-/** The workflow id whose running workflow holds `resource`. */
-export function lockWorkflowId(resource: string, selfHeld = true): string {
-  const [kind, secret, env] = resource.split('/');
-  if (selfHeld && kind === 'secret' && secret && env) return secretWorkflowId(secret, env);
-  return `lock/${resource}`;
-}
 
 /** Sent by the holder to end its lock. */
 export const releaseLockSignal = defineSignal('release');

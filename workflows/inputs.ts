@@ -103,6 +103,13 @@ export function secretWorkflowId(secret: string, environment: string): string {
   return `rotate-secret/${secret}/${environment}`;
 }
 
+/** The workflow id whose running workflow holds `resource`. */
+export function lockWorkflowId(resource: string, selfHeld = true): string {
+  const [kind, secret, env] = resource.split('/');
+  if (selfHeld && kind === 'secret' && secret && env) return secretWorkflowId(secret, env);
+  return `lock/${resource}`;
+}
+
 /** A rotateSecret's re-encryption of its recipe's rows (a child run): the list the run wrote
  * (the first location's version), where the next page starts, and what is done so far. */
 export const ReencryptRowsInput = z.strictObject({
