@@ -147,10 +147,7 @@ async function composeProblems(h: Host, c: KeyFileCheck): Promise<string[]> {
   if (!svc) return [`${path}: no service "${c.service.service}"`];
   const problems: string[] = [];
   const target = posix.normalize(c.paths.mountTarget).replace(/\/+$/, '');
-  // Relative sources are the project dir's (the app dir here, or the compose file's own dir).
-  const keyDirs = [h.appDir, posix.dirname(path)].map((base) =>
-    posix.normalize(posix.isAbsolute(c.paths.keyDir) ? c.paths.keyDir : posix.join(base, c.paths.keyDir)),
-  );
+  const keyDir = resolveOnHost(h, c.paths.keyDir);
   const binds = (svc.volumes ?? []).map((v) => {
     if (typeof v === 'string') {
       const [source = '', tgt = '', mode = ''] = v.split(':');
@@ -160,14 +157,17 @@ async function composeProblems(h: Host, c: KeyFileCheck): Promise<string[]> {
     return { source: o.source ?? '', target: o.target ?? '', readOnly: o.read_only === true };
   });
   const bind = binds.find((b) => posix.normalize(b.target).replace(/\/+$/, '') === target);
-  const sourceOf = (s: string) => posix.normalize(posix.isAbsolute(s) ? s : posix.join(h.appDir, s));
   if (!bind)
     problems.push(`${path}: service ${c.service.service} does not mount ${c.paths.keyDir} at ${target}`);
   else {
-    const source = [sourceOf(bind.source), posix.normalize(posix.join(posix.dirname(path), bind.source))];
-    if (!source.some((s) => keyDirs.includes(s)))
+    // Compose resolves a relative source against the project directory, which for `docker compose
+    // -f FILE` is the file's own directory, not the directory the command runs in.
+    const source = posix.isAbsolute(bind.source) ? bind.source : posix.join(posix.dirname(path), bind.source);
+    if (posix.normalize(source).replace(/\/+$/, '') !== keyDir.replace(/\/+$/, ''))
       problems.push(
-        `${path}: ${target} is mounted from ${bind.source}, not from the key dir ${c.paths.keyDir}`,
+        posix.isAbsolute(bind.source)
+          ? `${path}: ${target} is mounted from ${bind.source}, not from the key dir ${keyDir}`
+          : `${path}: ${target} is mounted from ${bind.source}, which compose resolves against the file's directory: ${posix.normalize(source)}, not the key dir ${keyDir}`,
       );
     if (!bind.readOnly)
       problems.push(`${path}: the key dir is mounted at ${target} read-write; mount it :ro`);

@@ -106,7 +106,7 @@ services:
       - --jwt-priv-key-path=/etc/spacetimedb/id_ecdsa
       - --jwt-pub-key-path=/etc/spacetimedb/id_ecdsa.pub
     volumes:
-      - "./.generated/spacetimedb-keys:/etc/spacetimedb:ro"
+      - "./spacetimedb-keys:/etc/spacetimedb:ro" # relative to this file, as compose resolves it
 `;
 
 /** The deployment a rotation starts from: a key pair in the store and on the host, a publisher

@@ -1,4 +1,6 @@
 // Stops the servers test/infra/up.ts started.
+import { join } from 'node:path';
+import { stopDocker } from './docker';
 import { TEST_ROOT } from './env';
 import { stopKeyVault } from './keyvault-standin';
 import { stopMoto } from './moto';
@@ -10,6 +12,9 @@ async function main() {
   stopMoto(TEST_ROOT);
   await stopKeyVault(TEST_ROOT);
   await stopHosts(TEST_ROOT);
+  // What a suite with a Docker engine left when it was killed (test/spacetimedb-real.test.ts).
+  stopDocker(join(TEST_ROOT, 'docker'));
+  await stopHosts(join(TEST_ROOT, 'docker-hosts'));
 }
 
 main().catch((err) => {

@@ -11,6 +11,10 @@
 #   - a Kubernetes control plane (kube-apiserver, kube-controller-manager, kubectl, etcd, and kwok
 #     for the kubelet), built from source by build-kubernetes.sh
 #   - moto_server (AWS SSM Parameter Store, S3) and Python's cryptography, in a venv
+#   - a Docker Engine (Debian's docker.io: dockerd, containerd, runc; the tests start their own
+#     daemon, never the machine's), the compose CLI plugin v5.6.0 built with `go build`, and a
+#     Debian bookworm root filesystem made by debootstrap, the base of every test image (no image
+#     registry is reachable here)
 # Prints what it did; a second run does nothing but check.
 set -euo pipefail
 
@@ -28,6 +32,9 @@ command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 # Exact snapshots on a filesystem with reflinks (test/guide-paths.test.ts): a loop-mounted XFS.
 command -v mkfs.xfs >/dev/null || need_apt+=(xfsprogs)
+# The guide's Docker mode and the compose deployment (test/docker.test.ts) on a real engine.
+command -v dockerd >/dev/null || need_apt+=(docker.io)
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "provision: apt-get install ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then
@@ -103,6 +110,33 @@ if [ ! -x "$pyenv/bin/moto_server" ] || [ ! -f "$pyenv/.complete" ]; then
   python3 -m venv "$pyenv"
   "$pyenv/bin/pip" install -q 'moto[server]==5.2.5' cryptography
   touch "$pyenv/.complete"
+fi
+
+# The `docker compose` plugin: compose v5.6.0 from the Go module proxy. `go install` refuses its
+# module (exclude directives in go.mod), so it is built inside a copy of the module's source.
+compose="$cache/docker/cli-plugins/docker-compose"
+if [ ! -x "$compose" ]; then
+  echo "provision: building the docker compose plugin v5.6.0 (about a minute, once)"
+  src=$(go mod download -json github.com/docker/compose/v5@v5.6.0 | python3 -c 'import json,sys;print(json.load(sys.stdin)["Dir"])')
+  tmp=$(mktemp -d)
+  cp -r "$src/." "$tmp" && chmod -R u+w "$tmp"
+  mkdir -p "$(dirname "$compose")"
+  (cd "$tmp" && go build -trimpath -ldflags "-X github.com/docker/compose/v5/internal.Version=v5.6.0" -o "$compose.new" ./cmd)
+  mv "$compose.new" "$compose"
+  rm -rf "$tmp"
+fi
+# The base of every test image (the role of debian:bookworm): a minimal Debian root filesystem as
+# a tarball that `docker import` loads in a second.
+rootfs="$cache/docker/debian-bookworm.tar"
+if [ ! -f "$rootfs" ]; then
+  echo "provision: debootstrap --variant=minbase bookworm (about 30 s, once)"
+  [ "$(id -u)" -eq 0 ] || { echo "provision: debootstrap needs root" >&2; exit 1; }
+  tmp=$(mktemp -d)
+  debootstrap --variant=minbase bookworm "$tmp/root" http://deb.debian.org/debian >/dev/null
+  rm -rf "$tmp/root/var/cache/apt/archives/"*.deb "$tmp/root/var/lib/apt/lists/"*
+  tar -C "$tmp/root" -cf "$rootfs.new" .
+  mv "$rootfs.new" "$rootfs"
+  rm -rf "$tmp"
 fi
 
 echo "provision: ready (cache $cache)"

@@ -20,7 +20,16 @@ function keygen(file: string, comment: string): void {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
 }
 
-export async function startHosts(root: string, shimBin: string): Promise<Record<HostName, TestHost>> {
+/**
+ * `setEnv` is every SSH session's environment (PATH first: the docker compose shim for the usual
+ * hosts, the real docker CLI for the hosts of a Docker engine); `port` lets a second set of hosts
+ * listen on the same addresses.
+ */
+export async function startHosts(
+  root: string,
+  setEnv: Record<string, string>,
+  port = SSH_PORT,
+): Promise<Record<HostName, TestHost>> {
   const sshDir = join(root, 'ssh');
   mkdirSync(sshDir, { recursive: true, mode: 0o700 });
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
@@ -46,7 +55,7 @@ export async function startHosts(root: string, shimBin: string): Promise<Record<
       config,
       [
         `ListenAddress ${address}`,
-        `Port ${SSH_PORT}`,
+        `Port ${port}`,
         `HostKey ${hostKey}`,
         `PidFile ${join(dir, 'ssh', 'sshd.pid')}`,
         `AuthorizedKeysFile ${authorized}`,
@@ -57,7 +66,9 @@ export async function startHosts(root: string, shimBin: string): Promise<Record<
         'UsePAM no',
         // internal-sftp supports fsync@openssh.com and posix-rename@openssh.com.
         'Subsystem sftp internal-sftp',
-        `SetEnv PATH=${shimBin}:/usr/local/bin:/usr/bin:/bin`,
+        `SetEnv ${Object.entries(setEnv)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')}`,
         'MaxSessions 50',
         'MaxStartups 100:30:200',
         'LogLevel ERROR',
@@ -65,11 +76,11 @@ export async function startHosts(root: string, shimBin: string): Promise<Record<
       ].join('\n'),
     );
     const [type, key] = readFileSync(`${hostKey}.pub`, 'utf8').trim().split(/\s+/);
-    pins.push(`[${address}]:${SSH_PORT} ${type} ${key}`);
+    pins.push(`[${address}]:${port} ${type} ${key}`);
     execFileSync('/usr/sbin/sshd', ['-f', config, '-E', join(dir, 'ssh', 'sshd.log')]);
     hosts[name] = {
       address,
-      port: SSH_PORT,
+      port,
       user: userInfo().username,
       identityFile: clientKey,
       knownHosts,
@@ -79,7 +90,7 @@ export async function startHosts(root: string, shimBin: string): Promise<Record<
     };
   }
   writeFileSync(knownHosts, `${pins.join('\n')}\n`);
-  await Promise.all(HOST_NAMES.map((n) => waitForPort(HOST_ADDRESSES[n], SSH_PORT, `sshd for ${n}`)));
+  await Promise.all(HOST_NAMES.map((n) => waitForPort(HOST_ADDRESSES[n], port, `sshd for ${n}`)));
   return hosts;
 }
 

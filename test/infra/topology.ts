@@ -13,7 +13,7 @@ import { shellQuote } from '../../activities/shell';
 import { readTokenFromToml } from '../../activities/tokens';
 import { loadConfig } from '../../config/load';
 import type { Config } from '../../config/schema';
-import { HOST_NAMES, type TestEnv, testEnv } from './env';
+import { HOST_NAMES, type HostName, type TestEnv, type TestHost, testEnv } from './env';
 
 export const ENVS = ['prod', 'test', 'dev', 'local'] as const;
 export type Env = (typeof ENVS)[number];
@@ -36,7 +36,8 @@ export interface Topology {
 /**
  * `extra` replaces top-level sections of the generated rekey.yaml; `hostSync` is merged into
  * every SSH host's `sync` (e.g. a bandwidth limit); `dataDir` is each host's data dir relative to
- * its app dir (the example config's is `.config/spacetimedb/data`).
+ * its app dir (the example config's is `.config/spacetimedb/data`); `hosts` are the SSH hosts of
+ * prod, test and dev (by default the test servers' sshd hosts, whose docker is the shim).
  */
 export function buildTopology(
   name: string,
@@ -44,6 +45,7 @@ export function buildTopology(
   extra: Partial<Record<string, unknown>> = {},
   hostSync: Record<string, unknown> = {},
   dataDir = 'data',
+  hosts: Record<HostName, TestHost> = testEnv().hosts,
 ): Topology {
   const env = testEnv();
   // The local host runs `docker compose` like the SSH hosts do: through the shim.
@@ -52,9 +54,9 @@ export function buildTopology(
   mkdirSync(dir, { recursive: true });
   const localApp = join(dir, 'local-app');
   const addr: Record<Env, string> = {
-    prod: env.hosts.prod.address,
-    test: env.hosts.test.address,
-    dev: env.hosts.dev.address,
+    prod: hosts.prod.address,
+    test: hosts.test.address,
+    dev: hosts.dev.address,
     local: '127.0.0.1',
   };
   const doc = {
@@ -72,7 +74,7 @@ export function buildTopology(
     hosts: {
       ...Object.fromEntries(
         HOST_NAMES.map((h) => {
-          const th = env.hosts[h];
+          const th = hosts[h];
           return [
             `vm-${h}`,
             {
@@ -155,8 +157,9 @@ function composeFile(address: string, port: number, dataDir: string): string {
     '      - --jwt-priv-key-path=/etc/spacetimedb/id_ecdsa',
     '      - --jwt-pub-key-path=/etc/spacetimedb/id_ecdsa.pub',
     '    volumes:',
-    `      - "./${dataDir}:/home/spacetime/.local/share/spacetime/data"`,
-    '      - "./.generated/spacetimedb-keys:/etc/spacetimedb:ro"',
+    // Relative to the file's own directory (.generated/), as compose resolves them.
+    `      - "../${dataDir}:/home/spacetime/.local/share/spacetime/data"`,
+    '      - "./spacetimedb-keys:/etc/spacetimedb:ro"',
     '',
   ].join('\n');
 }

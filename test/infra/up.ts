@@ -17,7 +17,7 @@ async function main() {
   const [temporal, keyVault, hosts, aws] = await Promise.all([
     startTemporal(TEST_ROOT, join(cache, 'bin', 'temporal')),
     startKeyVault(TEST_ROOT),
-    startHosts(TEST_ROOT, shimBin),
+    startHosts(TEST_ROOT, { PATH: `${shimBin}:/usr/local/bin:/usr/bin:/bin` }),
     startMoto(TEST_ROOT, join(cache, 'pyenv', 'bin', 'moto_server')),
   ]);
   const env: TestEnv = {
