@@ -19,7 +19,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { stopByPidFile } from './process';
 import { until } from './until';
 
@@ -46,20 +46,53 @@ export interface Docker {
  * The test images and the upstream image each stands for. `files` are copied into the build
  * context beside the Dockerfile (context name -> file on this machine).
  */
+const gomod = () => execFileSync('go', ['env', 'GOMODCACHE']).toString().trim();
+const uiSource = () => join(gomod(), 'github.com/temporalio/ui-server/v2@v2.42.1');
 const IMAGES: Record<string, { tag: string; standsFor: string; files?: () => Record<string, string> }> = {
   spacetimedb: {
     tag: 'rekey-test/spacetimedb:1.2.0',
     standsFor: 'clockworklabs/spacetime:v1.2.0',
     files: () => ({ 'spacetimedb-standalone': join(cache, 'bin/spacetimedb-standalone') }),
   },
+  postgres: { tag: 'rekey-test/postgres:16.6-bookworm', standsFor: 'postgres:16.6-bookworm' },
+  'temporal-server': {
+    tag: 'rekey-test/temporal-server:1.30.1',
+    standsFor: 'temporalio/server:1.30.1',
+    files: () => ({
+      'temporal-server': join(cache, 'bin/temporal-server'),
+      'entrypoint.sh': join(gomod(), 'go.temporal.io/server@v1.30.1/docker/scripts/sh/entrypoint.sh'),
+    }),
+  },
+  'temporal-admin-tools': {
+    tag: 'rekey-test/temporal-admin-tools:1.30.1',
+    standsFor: 'temporalio/admin-tools:1.30.1',
+    files: () => ({
+      'temporal-sql-tool': join(cache, 'bin/temporal-sql-tool'),
+      temporal: join(cache, 'bin/temporal'),
+      schema: join(gomod(), 'go.temporal.io/server@v1.30.1/schema'),
+    }),
+  },
+  'temporal-ui': {
+    tag: 'rekey-test/temporal-ui:2.42.1',
+    standsFor: 'temporalio/ui:2.42.1',
+    files: () => ({
+      'ui-server': join(cache, 'bin/temporal-ui-server'),
+      'docker.yaml': join(uiSource(), 'config/docker.yaml'),
+      'start-ui-server.sh': join(uiSource(), 'docker/start-ui-server.sh'),
+    }),
+  },
+  // Tagged as the upstream name: the project's Dockerfile builds FROM it.
+  node: {
+    tag: 'node:20-bookworm-slim',
+    standsFor: 'node:20-bookworm-slim',
+    files: () => ({
+      node: process.execPath,
+      npm: resolve(dirname(process.execPath), '../lib/node_modules/npm'),
+      'ca-certificates.crt': '/etc/ssl/certs/ca-certificates.crt',
+    }),
+  },
 };
 const BASE = 'rekey-test/debian:bookworm';
-
-export function imageTag(name: keyof typeof IMAGES): string {
-  const image = IMAGES[name];
-  if (!image) throw new Error(`no test image "${name}"`);
-  return image.tag;
-}
 
 export async function startDocker(dir: string): Promise<Docker> {
   stopDocker(dir);
@@ -179,7 +212,7 @@ export function ensureImage(docker: Docker, name: keyof typeof IMAGES): string {
     rmSync(context, { recursive: true, force: true });
     mkdirSync(context);
     for (const f of readdirSync(dockerfileDir)) copyFileSync(join(dockerfileDir, f), join(context, f));
-    for (const [to, from] of Object.entries(files)) copyFileSync(from, join(context, to));
+    for (const [to, from] of Object.entries(files)) execFileSync('cp', ['-rL', from, join(context, to)]);
     try {
       docker.run(['build', '--network', 'host', '-t', image.tag, context]);
     } finally {

@@ -125,6 +125,19 @@ if [ ! -x "$compose" ]; then
   mv "$compose.new" "$compose"
   rm -rf "$tmp"
 fi
+# The Web UI server the compose file runs (temporalio/ui:2.42.1), from its module source with its
+# own docker config template and start script (test/infra/images/temporal-ui uses them).
+ui="$cache/bin/temporal-ui-server"
+if [ ! -x "$ui" ]; then
+  echo "provision: building the Temporal UI server v2.42.1 (a few minutes, once)"
+  go mod download github.com/temporalio/ui-server/v2@v2.42.1
+  src=$(go mod download -json github.com/temporalio/ui-server/v2@v2.42.1 | python3 -c 'import json,sys;print(json.load(sys.stdin)["Dir"])')
+  tmp=$(mktemp -d)
+  cp -r "$src/." "$tmp" && chmod -R u+w "$tmp"
+  (cd "$tmp" && go build -trimpath -o "$ui.new" ./cmd/server)
+  mv "$ui.new" "$ui"
+  rm -rf "$tmp"
+fi
 # The base of every test image (the role of debian:bookworm): a minimal Debian root filesystem as
 # a tarball that `docker import` loads in a second.
 rootfs="$cache/docker/debian-bookworm.tar"

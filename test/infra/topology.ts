@@ -190,7 +190,7 @@ export async function seed(t: Topology): Promise<Seeded> {
     }
   }
   await Promise.all(
-    ENVS.map(async (e) => {
+    ENVS.filter((e) => e in t.config.environments).map(async (e) => {
       const group = Object.entries(t.config.keyGroups).find(([, m]) => m.includes(e))?.[0] as string;
       const pair = pairs[group] as KeyPairPem;
       tokens[e] = await publisherToken(pair.privatePem, `publisher-${e}`);
@@ -237,7 +237,7 @@ export async function seed(t: Topology): Promise<Seeded> {
 /** Stops every environment's stand-in started by this topology. */
 export async function stopServices(t: Topology): Promise<void> {
   await Promise.all(
-    ENVS.map(async (e) => {
+    ENVS.filter((e) => e in t.config.environments).map(async (e) => {
       const host = await t.host(e);
       try {
         await createServiceDriver(host, t.config.services.spacetimedb as never).stop();

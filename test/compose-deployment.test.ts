@@ -1,0 +1,276 @@
+// docker-compose.temporal.yaml started for real on a Docker engine, following the README's "Run it
+// for real" steps in a copy of this checkout: PostgreSQL, the schema job, the Temporal server
+// 1.30.1, the namespace job, the Web UI and the rekey worker built from the project's Dockerfile.
+// No image registry is reachable here, so an override file (docker-compose.test.yaml, written
+// below) maps each upstream image to one built locally with the same role (test/infra/images: the
+// same server, UI and SQL tool binaries, built from their module sources; Debian's PostgreSQL 15 for
+// postgres:16.6; this machine's Node 20 for node:20-bookworm-slim), puts every service on the host
+// network and moves its ports off the defaults (the tests send traffic only to loopback). A rotation
+// runs through the worker container against a test host; the worker is restarted mid-run.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { stringify } from 'yaml';
+import { rekeyAsync } from './helpers';
+import { type Docker, ensureImage, startDocker } from './infra/docker';
+import { testEnv } from './infra/env';
+import { buildTopology, cliToken, seed, stopServices, type Topology } from './infra/topology';
+import { until } from './infra/until';
+
+const repo = resolve(__dirname, '../..');
+const FRONTEND = '127.0.0.1:27233';
+const PORTS = {
+  FRONTEND_GRPC_PORT: '27233',
+  FRONTEND_HTTP_PORT: '27243',
+  FRONTEND_MEMBERSHIP_PORT: '26933',
+  HISTORY_GRPC_PORT: '27234',
+  HISTORY_MEMBERSHIP_PORT: '26934',
+  MATCHING_GRPC_PORT: '27235',
+  MATCHING_MEMBERSHIP_PORT: '26935',
+  WORKER_GRPC_PORT: '27239',
+  WORKER_MEMBERSHIP_PORT: '26939',
+};
+const PG_PORT = '25432';
+const UI_PORT = '28080';
+
+/** The override: local images for the upstream ones, the host network, ports off the defaults. */
+function override(tags: Record<string, string>): string {
+  const host = { network_mode: 'host' };
+  const temporalAt = { TEMPORAL_ADDRESS: FRONTEND };
+  return stringify({
+    services: {
+      postgresql: {
+        image: tags.postgres,
+        ...host,
+        command: ['postgres', '-p', PG_PORT, '-c', 'listen_addresses=127.0.0.1'],
+        healthcheck: { test: ['CMD-SHELL', `pg_isready -h 127.0.0.1 -p ${PG_PORT} -U "$$POSTGRES_USER"`] },
+      },
+      'temporal-schema': {
+        image: tags['temporal-admin-tools'],
+        ...host,
+        environment: { POSTGRES_SEEDS: '127.0.0.1', DB_PORT: PG_PORT },
+      },
+      temporal: {
+        image: tags['temporal-server'],
+        ...host,
+        ports: [],
+        environment: { POSTGRES_SEEDS: '127.0.0.1', DB_PORT: PG_PORT, BIND_ON_IP: '127.0.0.1', ...PORTS },
+        healthcheck: { test: ['CMD', 'nc', '-z', '127.0.0.1', PORTS.FRONTEND_GRPC_PORT] },
+      },
+      'temporal-namespace': { image: tags['temporal-admin-tools'], ...host, environment: temporalAt },
+      'temporal-ui': {
+        image: tags['temporal-ui'],
+        ...host,
+        ports: [],
+        environment: { ...temporalAt, TEMPORAL_UI_PORT: UI_PORT },
+      },
+      'rekey-worker': {
+        build: { network: 'host' },
+        ...host,
+        environment: temporalAt,
+        // The file store of this test's rekey.yaml (a VM's worker would use Key Vault).
+        volumes: ['./deploy/secrets:/etc/rekey/deploy/secrets'],
+      },
+    },
+  }).replace(/ports: \[\]/g, 'ports: !reset []');
+}
+
+describe('docker-compose.temporal.yaml on a real Docker engine', () => {
+  let docker: Docker;
+  let t: Topology;
+  let client: Client | undefined;
+  const root = join(testEnv().root, 'compose-deployment');
+  const dir = join(root, 'rekey');
+  const compose = (...args: string[]) =>
+    docker.run(['compose', '-f', 'docker-compose.temporal.yaml', '-f', 'docker-compose.test.yaml', ...args], {
+      cwd: dir,
+    });
+  const ps = () =>
+    compose('ps', '-a', '--format', 'json')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { Service: string; State: string; Health: string; ExitCode: number });
+
+  before(async () => {
+    rmSync(root, { recursive: true, force: true });
+    docker = await startDocker(join(root, 'engine'));
+    const tags: Record<string, string> = {};
+    for (const name of ['postgres', 'temporal-server', 'temporal-admin-tools', 'temporal-ui', 'node'])
+      tags[name] = ensureImage(docker, name);
+
+    // A copy of this checkout: what a user clones (the build context is the checkout itself).
+    for (const f of execFileSync('git', ['ls-files'], { cwd: repo }).toString().split('\n')) {
+      if (!f || /^(test|bench|docs)\//.test(f)) continue;
+      mkdirSync(dirname(join(dir, f)), { recursive: true });
+      copyFileSync(join(repo, f), join(dir, f));
+    }
+    chmodSync(join(dir, 'bin/rekey'), 0o755);
+
+    // A test host with a service to rotate, seeded as an operator would have it.
+    t = buildTopology('compose-deploy', 3270, {
+      keyGroups: { prod: ['prod'] },
+      stores: { files: { type: 'file', dir: join(dir, 'deploy/secrets') } },
+      environments: { prod: { store: 'files', host: 'vm-prod', service: 'spacetimedb' } },
+    });
+    await seed(t);
+    const vm = t.config.hosts['vm-prod'] as {
+      address: string;
+      port: number;
+      user: string;
+      appDir: string;
+      dataDir: string;
+    };
+    const composeLine = (what: string) =>
+      `docker compose -f ./.generated/docker-compose.yaml ${what} spacetimedb`;
+
+    // The README's steps, in order.
+    const pw = randomBytes(12).toString('hex');
+    writeFileSync(
+      join(dir, 'deploy/temporal.env'),
+      readFileSync(join(dir, 'deploy/temporal.env.example'), 'utf8').replace(/change-me/g, pw),
+    );
+    copyFileSync(join(dir, 'deploy/worker.env.example'), join(dir, 'deploy/worker.env'));
+    mkdirSync(join(dir, 'deploy/ssh'), { recursive: true });
+    mkdirSync(join(dir, 'deploy/codec'), { recursive: true });
+    const env = testEnv();
+    copyFileSync(env.hosts.prod.identityFile, join(dir, 'deploy/ssh/id_ed25519'));
+    copyFileSync(env.hosts.prod.knownHosts, join(dir, 'deploy/ssh/known_hosts'));
+    writeFileSync(
+      join(dir, 'rekey.yaml'),
+      stringify({
+        secretNames: t.config.secretNames,
+        keyGroups: { prod: ['prod'] },
+        stores: { files: { type: 'file', dir: './deploy/secrets' } },
+        hosts: {
+          'vm-prod': {
+            type: 'ssh',
+            address: vm.address,
+            port: vm.port,
+            user: vm.user,
+            identityFile: './deploy/ssh/id_ed25519',
+            knownHosts: './deploy/ssh/known_hosts',
+            appDir: vm.appDir,
+            dataDir: vm.dataDir,
+          },
+        },
+        services: {
+          spacetimedb: {
+            driver: 'command',
+            start: composeLine('up -d'),
+            stop: composeLine('stop'),
+            // Slow on purpose: the worker container is restarted while this step runs.
+            // (stop, then start: the shim keeps the log, so rekey tells this start's markers apart.)
+            restart: `sleep 8 && ${composeLine('stop')} && ${composeLine('up -d')}`,
+            logs: composeLine('logs --no-color --tail=200'),
+            markerTimeout: '30s',
+          },
+        },
+        environments: { prod: { store: 'files', host: 'vm-prod', service: 'spacetimedb' } },
+      }),
+    );
+    execFileSync('chown', ['-R', '10001', 'deploy/ssh', 'deploy/codec', 'deploy/secrets'], { cwd: dir });
+    writeFileSync(join(dir, 'docker-compose.test.yaml'), override(tags));
+
+    try {
+      compose('up', '-d', '--build');
+    } catch (err) {
+      // What went wrong, from the services themselves.
+      throw new Error(
+        `${(err as Error).message}\n${compose('ps', '-a')}\n${compose('logs', '--no-color', '--tail=20')}`,
+      );
+    }
+    await until(
+      'the stack to be up (schema and namespace jobs done, server healthy, worker running)',
+      () => {
+        const s = Object.fromEntries(ps().map((c) => [c.Service, c]));
+        for (const job of ['temporal-schema', 'temporal-namespace'])
+          if (s[job]?.State === 'exited' && s[job]?.ExitCode !== 0)
+            throw new Error(`${job} failed: ${compose('logs', '--no-color', job)}`);
+        const up =
+          s['temporal-namespace']?.State === 'exited' &&
+          s.temporal?.Health === 'healthy' &&
+          s['rekey-worker']?.State === 'running' &&
+          s['temporal-ui']?.State === 'running';
+        return up || undefined;
+      },
+      { timeoutMs: 300_000, everyMs: 2000 },
+    );
+    client = new Client({
+      connection: await Connection.connect({ address: FRONTEND }),
+      namespace: 'default',
+    });
+    const c = client;
+    await until(
+      "the worker container's worker to poll task queue rekey",
+      async () => {
+        const res = await c.workflowService.describeTaskQueue({
+          namespace: 'default',
+          taskQueue: { name: 'rekey' },
+          taskQueueType: 1, // workflow tasks
+        });
+        return (res.pollers ?? []).length > 0 || undefined;
+      },
+      { timeoutMs: 60_000, everyMs: 500 },
+    );
+  });
+
+  after(async () => {
+    await client?.connection.close();
+    if (t) await stopServices(t);
+    docker?.stop();
+  });
+
+  it('the worker runs as the image user rekey (uid 10001), not root', () => {
+    assert.equal(compose('exec', '-T', 'rekey-worker', 'id', '-u').trim(), '10001');
+  });
+
+  it('a rotation runs through the worker container and resumes after the worker container restarts mid-run', async () => {
+    const old = await cliToken(t, 'prod');
+    const cliEnv = { ...process.env, TEMPORAL_ADDRESS: FRONTEND, TEMPORAL_NAMESPACE: 'default' };
+    const started = await rekeyAsync(
+      ['rotate', '--env', 'prod', '--yes', '--config', join(dir, 'rekey.yaml')],
+      {
+        env: cliEnv,
+      },
+    );
+    assert.equal(started.code, 0, started.out);
+    const handle = client?.workflow.getHandle('rotate-jwt/prod');
+    assert.ok(handle);
+    // Mid-run: the slow restart step is running on the worker.
+    await until(
+      'the restart step to run',
+      async () => {
+        const d = await handle.describe();
+        const pending = (d.raw.pendingActivities ?? []).map((a) => a.activityType?.name);
+        return pending.includes('restartAndVerify') || undefined;
+      },
+      { timeoutMs: 60_000, everyMs: 200 },
+    );
+    const startedAt = () =>
+      (
+        JSON.parse(docker.run(['inspect', compose('ps', '-q', 'rekey-worker').trim()])) as {
+          State: { StartedAt: string };
+        }[]
+      )[0]?.State.StartedAt;
+    const before = startedAt();
+    compose('restart', 'rekey-worker');
+    assert.notEqual(startedAt(), before, 'a new worker process');
+    assert.equal((await handle.describe()).status.name, 'RUNNING');
+    const result = (await handle.result()) as { environments: { status: string }[] };
+    assert.equal(result.environments[0]?.status, 'rotated', JSON.stringify(result));
+    assert.notEqual(await cliToken(t, 'prod'), old, 'the token was re-signed');
+    const status = await rekeyAsync(['status', 'rotate-jwt/prod', '--config', join(dir, 'rekey.yaml')], {
+      env: cliEnv,
+    });
+    assert.match(status.stdout, /completed/i, status.out);
+  });
+
+  it('docker compose down leaves no container running', () => {
+    compose('down');
+    assert.equal(docker.run(['ps', '-q']).trim(), '');
+  });
+});
