@@ -269,6 +269,42 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
     assert.match(status.stdout, /completed/i, status.out);
   });
 
+  it('rekey audit image on images this engine built: the rekey image is clean, one with a token in a layer and in ENV is not', async () => {
+    // The parameter-store runbook's step 5, after every build: docker save, then the audit.
+    const saved = join(root, 'rekey-image.tar');
+    docker.run(['save', '-o', saved, 'rekey:local']);
+    const clean = await rekeyAsync(['audit', 'image', saved]);
+    assert.equal(clean.code, 0, clean.out);
+    assert.match(clean.stdout, /no secret found/);
+
+    // Tokens made here and now: a build argument that lands in a RUN line, and an ENV value.
+    const base62 = (n: number) =>
+      Array.from(randomBytes(n), (b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'[b % 62]).join('');
+    const npmToken = `npm_${base62(36)}`;
+    const githubToken = `ghp_${base62(36)}`;
+    const ctx = join(root, 'leaky');
+    mkdirSync(ctx, { recursive: true });
+    writeFileSync(
+      join(ctx, 'Dockerfile'),
+      [
+        'FROM rekey-test/debian:bookworm',
+        'ARG NPM_TOKEN',
+        'RUN echo "//registry.npmjs.org/:_authToken=${NPM_TOKEN}" > /root/.npmrc',
+        `ENV GITHUB_TOKEN=${githubToken}`,
+        '',
+      ].join('\n'),
+    );
+    docker.run(['build', '--network', 'host', '--build-arg', `NPM_TOKEN=${npmToken}`, '-t', 'rekey-test/leaky:1', ctx]);
+    const leakyTar = join(root, 'leaky.tar');
+    docker.run(['save', '-o', leakyTar, 'rekey-test/leaky:1']);
+    const leaky = await rekeyAsync(['audit', 'image', leakyTar, '--json']);
+    assert.equal(leaky.code, 1, leaky.out);
+    assert.ok(!leaky.out.includes(npmToken) && !leaky.out.includes(githubToken), 'no value printed');
+    const where = JSON.stringify(JSON.parse(leaky.stdout));
+    assert.match(where, /npm/i, 'the build argument in the RUN line');
+    assert.match(where, /GITHUB_TOKEN/, 'the Env entry');
+  });
+
   it('docker compose down leaves no container running', () => {
     compose('down');
     assert.equal(docker.run(['ps', '-q']).trim(), '');
