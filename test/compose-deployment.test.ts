@@ -14,7 +14,12 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { stringify } from 'yaml';
+import type { Payload } from '@temporalio/common';
+import { parse, stringify } from 'yaml';
+import { toJson } from '../client/codec-server';
+import { loadConfig } from '../config/load';
+import { ENCODING } from '../worker/codec';
+import { dataConverterOf } from '../worker/codec-keys';
 import { rekeyAsync } from './helpers';
 import { type Docker, ensureImage, startDocker } from './infra/docker';
 import { testEnv } from './infra/env';
@@ -36,6 +41,7 @@ const PORTS = {
 };
 const PG_PORT = '25432';
 const UI_PORT = '28080';
+const CODEC_PORT = '28888';
 
 /** The override: local images for the upstream ones, the host network, ports off the defaults. */
 function override(tags: Record<string, string>): string {
@@ -66,7 +72,11 @@ function override(tags: Record<string, string>): string {
         image: tags['temporal-ui'],
         ...host,
         ports: [],
-        environment: { ...temporalAt, TEMPORAL_UI_PORT: UI_PORT },
+        environment: {
+          ...temporalAt,
+          TEMPORAL_UI_PORT: UI_PORT,
+          TEMPORAL_CODEC_ENDPOINT: `http://localhost:${CODEC_PORT}`,
+        },
       },
       'rekey-worker': {
         build: { network: 'host' },
@@ -74,6 +84,22 @@ function override(tags: Record<string, string>): string {
         environment: temporalAt,
         // The file store of this test's rekey.yaml (a VM's worker would use Key Vault).
         volumes: ['./deploy/secrets:/etc/rekey/deploy/secrets'],
+      },
+      'rekey-codec': {
+        ...host,
+        ports: [],
+        command: [
+          'codec-server',
+          '--insecure-no-auth',
+          '--host',
+          '127.0.0.1',
+          '--port',
+          CODEC_PORT,
+          '--origin',
+          `http://localhost:${UI_PORT}`,
+          '--config',
+          '/etc/rekey/rekey.yaml',
+        ],
       },
     },
   }).replace(/ports: \[\]/g, 'ports: !reset []');
@@ -139,44 +165,44 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
     const env = testEnv();
     copyFileSync(env.hosts.prod.identityFile, join(dir, 'deploy/ssh/id_ed25519'));
     copyFileSync(env.hosts.prod.knownHosts, join(dir, 'deploy/ssh/known_hosts'));
-    writeFileSync(
-      join(dir, 'rekey.yaml'),
-      stringify({
-        secretNames: t.config.secretNames,
-        keyGroups: { prod: ['prod'] },
-        stores: { files: { type: 'file', dir: './deploy/secrets' } },
-        hosts: {
-          'vm-prod': {
-            type: 'ssh',
-            address: vm.address,
-            port: vm.port,
-            user: vm.user,
-            identityFile: './deploy/ssh/id_ed25519',
-            knownHosts: './deploy/ssh/known_hosts',
-            appDir: vm.appDir,
-            dataDir: vm.dataDir,
-          },
-        },
-        services: {
-          spacetimedb: {
-            driver: 'command',
-            start: composeLine('up -d'),
-            stop: composeLine('stop'),
-            // Slow on purpose: the worker container is restarted while this step runs.
-            // (stop, then start: the shim keeps the log, so rekey tells this start's markers apart.)
-            restart: `sleep 8 && ${composeLine('stop')} && ${composeLine('up -d')}`,
-            logs: composeLine('logs --no-color --tail=200'),
-            markerTimeout: '30s',
-          },
-        },
-        environments: { prod: { store: 'files', host: 'vm-prod', service: 'spacetimedb' } },
-      }),
-    );
+    execFileSync('sh', ['-c', '(umask 077 && openssl rand -base64 32 > deploy/codec/k1.key)'], { cwd: dir });
+    // cp rekey.compose.example.yaml rekey.yaml, then what an operator changes: the VM's address
+    // and user (the test host), the store (Key Vault is out of reach here: a file store the
+    // override mounts), one environment, no approvers (theirs are placeholders). The SSH and codec
+    // paths stay the example's: they are what compose mounts.
+    const doc = parse(readFileSync(join(dir, 'rekey.compose.example.yaml'), 'utf8'));
+    const { sync: _, ...example } = doc.hosts.azvmprod;
+    doc.secretNames = t.config.secretNames;
+    doc.keyGroups = { prod: ['prod'] };
+    doc.stores = { files: { type: 'file', dir: './deploy/secrets' } };
+    doc.hosts = {
+      azvmprod: {
+        ...example,
+        address: vm.address,
+        port: vm.port,
+        user: vm.user,
+        appDir: vm.appDir,
+        dataDir: vm.dataDir,
+      },
+    };
+    doc.services.spacetimedb = {
+      driver: 'command',
+      start: composeLine('up -d'),
+      stop: composeLine('stop'),
+      // Slow on purpose: the worker container is restarted while this step runs.
+      // (stop, then start: the shim keeps the log, so rekey tells this start's markers apart.)
+      restart: `sleep 8 && ${composeLine('stop')} && ${composeLine('up -d')}`,
+      logs: composeLine('logs --no-color --tail=200'),
+      markerTimeout: '30s',
+    };
+    doc.environments = { prod: { store: 'files', host: 'azvmprod', service: 'spacetimedb' } };
+    delete doc.approvals;
+    writeFileSync(join(dir, 'rekey.yaml'), stringify(doc));
     execFileSync('chown', ['-R', '10001', 'deploy/ssh', 'deploy/codec', 'deploy/secrets'], { cwd: dir });
     writeFileSync(join(dir, 'docker-compose.test.yaml'), override(tags));
 
     try {
-      compose('up', '-d', '--build');
+      compose('--profile', 'codec', 'up', '-d', '--build');
     } catch (err) {
       // What went wrong, from the services themselves.
       throw new Error(
@@ -194,14 +220,17 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
           s['temporal-namespace']?.State === 'exited' &&
           s.temporal?.Health === 'healthy' &&
           s['rekey-worker']?.State === 'running' &&
+          s['rekey-codec']?.State === 'running' &&
           s['temporal-ui']?.State === 'running';
         return up || undefined;
       },
       { timeoutMs: 300_000, everyMs: 2000 },
     );
+    // The CLI's view: the same rekey.yaml, so the same codec key.
     client = new Client({
       connection: await Connection.connect({ address: FRONTEND }),
       namespace: 'default',
+      ...(await dataConverterOf(loadConfig(join(dir, 'rekey.yaml')))),
     });
     const c = client;
     await until(
@@ -263,6 +292,18 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
     const result = (await handle.result()) as { environments: { status: string }[] };
     assert.equal(result.environments[0]?.status, 'rotated', JSON.stringify(result));
     assert.notEqual(await cliToken(t, 'prod'), old, 'the token was re-signed');
+    // The worker sealed the run's payloads with the example's codec key; the codec server opens them.
+    const { events } = await handle.fetchHistory();
+    const input = events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0] as Payload;
+    assert.equal(new TextDecoder().decode(input.metadata?.encoding ?? new Uint8Array()), ENCODING);
+    const opened = await fetch(`http://localhost:${CODEC_PORT}/decode`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-namespace': 'default' },
+      body: JSON.stringify({ payloads: [toJson(input)] }),
+    });
+    assert.equal(opened.status, 200);
+    const [plain] = ((await opened.json()) as { payloads: { data: string }[] }).payloads;
+    assert.match(Buffer.from(plain?.data ?? '', 'base64').toString(), /"environments":\["prod"\]/);
     const status = await rekeyAsync(['status', 'rotate-jwt/prod', '--config', join(dir, 'rekey.yaml')], {
       env: cliEnv,
     });
@@ -279,7 +320,10 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
 
     // Tokens made here and now: a build argument that lands in a RUN line, and an ENV value.
     const base62 = (n: number) =>
-      Array.from(randomBytes(n), (b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'[b % 62]).join('');
+      Array.from(
+        randomBytes(n),
+        (b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'[b % 62],
+      ).join('');
     const npmToken = `npm_${base62(36)}`;
     const githubToken = `ghp_${base62(36)}`;
     const ctx = join(root, 'leaky');
@@ -289,12 +333,21 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
       [
         'FROM rekey-test/debian:bookworm',
         'ARG NPM_TOKEN',
-        'RUN echo "//registry.npmjs.org/:_authToken=${NPM_TOKEN}" > /root/.npmrc',
+        'RUN echo "//registry.npmjs.org/:_authToken=$NPM_TOKEN" > /root/.npmrc',
         `ENV GITHUB_TOKEN=${githubToken}`,
         '',
       ].join('\n'),
     );
-    docker.run(['build', '--network', 'host', '--build-arg', `NPM_TOKEN=${npmToken}`, '-t', 'rekey-test/leaky:1', ctx]);
+    docker.run([
+      'build',
+      '--network',
+      'host',
+      '--build-arg',
+      `NPM_TOKEN=${npmToken}`,
+      '-t',
+      'rekey-test/leaky:1',
+      ctx,
+    ]);
     const leakyTar = join(root, 'leaky.tar');
     docker.run(['save', '-o', leakyTar, 'rekey-test/leaky:1']);
     const leaky = await rekeyAsync(['audit', 'image', leakyTar, '--json']);
@@ -305,8 +358,9 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
     assert.match(where, /GITHUB_TOKEN/, 'the Env entry');
   });
 
-  it('docker compose down leaves no container running', () => {
-    compose('down');
+  it('docker compose --profile codec down leaves no container running', () => {
+    // Without the profile, down leaves the codec server running (seen here): the README says so.
+    compose('--profile', 'codec', 'down');
     assert.equal(docker.run(['ps', '-q']).trim(), '');
   });
 });

@@ -3,9 +3,17 @@
 // services point at each other consistently, every image is pinned, no secret value is in it, and
 // the image's build context holds no key material.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
@@ -170,20 +178,16 @@ describe('docker-compose.temporal.yaml', () => {
       assert.ok(ignored.includes(pattern), pattern);
   });
 
-  it("every rekey service starts as the README's recipe configures it (no crash loop): the codec server only with a codec", async () => {
-    // The recipe: cp rekey.example.yaml rekey.yaml; the codec service is for a config with codec:.
+  it("every rekey service starts as the README's recipe configures it (no crash loop)", async () => {
+    // The recipe: cp rekey.compose.example.yaml rekey.yaml, the codec key it names made with openssl.
     const dir = mkdtempSync(join(tmpdir(), 'rekey-compose-run-'));
-    const example = readFileSync(join(repo, 'rekey.example.yaml'), 'utf8');
-    const plain = join(dir, 'rekey.yaml');
-    writeFileSync(plain, example);
-    const keyFile = join(dir, 'k1.key');
-    writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-    const sealed = join(dir, 'rekey-codec.yaml');
-    writeFileSync(sealed, `${example}\ncodec:\n  active: k1\n  keys:\n    k1: { file: ${keyFile} }\n`);
+    const config = join(dir, 'rekey.yaml');
+    copyFileSync(join(repo, 'rekey.compose.example.yaml'), config);
+    mkdirSync(join(dir, 'deploy/codec'), { recursive: true });
+    execFileSync('sh', ['-c', '(umask 077 && openssl rand -base64 32 > deploy/codec/k1.key)'], { cwd: dir });
     const rekeyServices = Object.entries(services).filter(([, s]) => s.image === 'rekey:local');
     assert.deepEqual(rekeyServices.map(([n]) => n).sort(), ['rekey-codec', 'rekey-worker']);
     for (const [name, s] of rekeyServices) {
-      const config = s.profiles?.includes('codec') ? sealed : plain;
       // The service's own command, with this machine's config path and a free port.
       const args = (s.command ?? []).map((a) =>
         a === '/etc/rekey/rekey.yaml' ? config : a === '8888' ? '0' : a,
