@@ -23,6 +23,7 @@ import { dataConverterOf } from '../worker/codec-keys';
 import { rekeyAsync } from './helpers';
 import { type Docker, ensureImage, startDocker } from './infra/docker';
 import { testEnv } from './infra/env';
+import { type Issuer, startIssuer } from './infra/jwks';
 import { buildTopology, cliToken, seed, stopServices, type Topology } from './infra/topology';
 import { until } from './infra/until';
 
@@ -38,10 +39,14 @@ const PORTS = {
   MATCHING_MEMBERSHIP_PORT: '26935',
   WORKER_GRPC_PORT: '27239',
   WORKER_MEMBERSHIP_PORT: '26939',
+  INTERNAL_FRONTEND_GRPC_PORT: '27236',
+  INTERNAL_FRONTEND_HTTP_PORT: '27246',
+  INTERNAL_FRONTEND_MEMBERSHIP_PORT: '26936',
 };
 const PG_PORT = '25432';
 const UI_PORT = '28080';
 const CODEC_PORT = '28888';
+const ISSUER_PORT = 27490;
 
 /** The override: local images for the upstream ones, the host network, ports off the defaults. */
 function override(tags: Record<string, string>): string {
@@ -109,6 +114,8 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
   let docker: Docker;
   let t: Topology;
   let client: Client | undefined;
+  let issuer: Issuer | undefined;
+  let operatorToken = '';
   const root = join(testEnv().root, 'compose-deployment');
   const dir = join(root, 'rekey');
   const compose = (...args: string[]) =>
@@ -153,13 +160,42 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
     const composeLine = (what: string) =>
       `docker compose -f ./.generated/docker-compose.yaml ${what} spacetimedb`;
 
+    // The identity provider (a stand-in on loopback): its JWKS for the server, tokens for the
+    // worker, the namespace job and the CLI, and an OIDC login for the Web UI.
+    const uiSecret = randomBytes(12).toString('hex');
+    issuer = await startIssuer(ISSUER_PORT, {
+      clientId: 'temporal-ui',
+      clientSecret: uiSecret,
+      subject: 'alice',
+      permissions: ['default:write'],
+    });
+    operatorToken = await issuer.token(['default:write'], 'alice');
+    const envFile = (name: string, values: Record<string, string>) => {
+      let text = readFileSync(join(dir, `deploy/${name}.env.example`), 'utf8');
+      for (const [k, v] of Object.entries(values)) {
+        assert.match(text, new RegExp(`^${k}=`, 'm'), `deploy/${name}.env.example names ${k}`);
+        text = text.replace(new RegExp(`^${k}=.*$`, 'm'), `${k}=${v}`);
+      }
+      writeFileSync(join(dir, `deploy/${name}.env`), text, { mode: 0o600 });
+    };
+
     // The README's steps, in order.
     const pw = randomBytes(12).toString('hex');
-    writeFileSync(
-      join(dir, 'deploy/temporal.env'),
-      readFileSync(join(dir, 'deploy/temporal.env.example'), 'utf8').replace(/change-me/g, pw),
-    );
-    copyFileSync(join(dir, 'deploy/worker.env.example'), join(dir, 'deploy/worker.env'));
+    envFile('temporal', {
+      POSTGRES_PASSWORD: pw,
+      POSTGRES_PWD: pw,
+      TEMPORAL_JWT_KEY_SOURCE1: issuer.jwksUrl,
+    });
+    envFile('worker', { TEMPORAL_API_KEY: await issuer.token(['default:write'], 'rekey-worker') });
+    envFile('temporal-admin', {
+      TEMPORAL_API_KEY: await issuer.token(['temporal-system:admin'], 'temporal-admin'),
+    });
+    envFile('ui', {
+      TEMPORAL_AUTH_PROVIDER_URL: issuer.url,
+      TEMPORAL_AUTH_CLIENT_ID: 'temporal-ui',
+      TEMPORAL_AUTH_CLIENT_SECRET: uiSecret,
+      TEMPORAL_AUTH_CALLBACK_URL: `http://localhost:${UI_PORT}/auth/sso/callback`,
+    });
     mkdirSync(join(dir, 'deploy/ssh'), { recursive: true });
     mkdirSync(join(dir, 'deploy/codec'), { recursive: true });
     const env = testEnv();
@@ -228,7 +264,8 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
     );
     // The CLI's view: the same rekey.yaml, so the same codec key.
     client = new Client({
-      connection: await Connection.connect({ address: FRONTEND }),
+      // TLS off: loopback only (with an API key the SDK would turn it on).
+      connection: await Connection.connect({ address: FRONTEND, apiKey: operatorToken, tls: false }),
       namespace: 'default',
       ...(await dataConverterOf(loadConfig(join(dir, 'rekey.yaml')))),
     });
@@ -249,6 +286,7 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
 
   after(async () => {
     await client?.connection.close();
+    issuer?.stop();
     if (t) await stopServices(t);
     docker?.stop();
   });
@@ -259,7 +297,13 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
 
   it('a rotation runs through the worker container and resumes after the worker container restarts mid-run', async () => {
     const old = await cliToken(t, 'prod');
-    const cliEnv = { ...process.env, TEMPORAL_ADDRESS: FRONTEND, TEMPORAL_NAMESPACE: 'default' };
+    const cliEnv = {
+      ...process.env,
+      TEMPORAL_ADDRESS: FRONTEND,
+      TEMPORAL_NAMESPACE: 'default',
+      TEMPORAL_API_KEY: operatorToken,
+      TEMPORAL_TLS: 'false', // loopback only
+    };
     const started = await rekeyAsync(
       ['rotate', '--env', 'prod', '--yes', '--config', join(dir, 'rekey.yaml')],
       {
@@ -308,6 +352,76 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
       env: cliEnv,
     });
     assert.match(status.stdout, /completed/i, status.out);
+  });
+
+  it('the frontend asks who is calling: no token, or a token for another namespace, is refused', async () => {
+    const describeWith = async (apiKey?: string) => {
+      const connection = await Connection.connect({
+        address: FRONTEND,
+        tls: false,
+        ...(apiKey ? { apiKey } : {}),
+      });
+      try {
+        await connection.workflowService.describeNamespace({ namespace: 'default' });
+        return 'described';
+      } catch (err) {
+        return (err as Error).message;
+      } finally {
+        await connection.close();
+      }
+    };
+    assert.match(await describeWith(), /Request unauthorized/);
+    assert.match(await describeWith(await issuer?.token(['other:write'])), /Request unauthorized/);
+    assert.equal(await describeWith(operatorToken), 'described');
+  });
+
+  it('the Web UI signs in through OIDC and then reads the runs; without signing in it reads nothing', async () => {
+    const ui = `http://localhost:${UI_PORT}`;
+    const runs = (authorization?: string) =>
+      fetch(`${ui}/api/v1/namespaces/default/workflows?query=`, {
+        headers: authorization ? { authorization } : {},
+      });
+    assert.equal((await runs()).status, 401, 'no token: the UI server refuses');
+    // The browser's path: /auth/sso -> the provider -> the callback, cookies carried along.
+    const jar = new Map<string, string>();
+    const step = async (url: string) => {
+      const res = await fetch(url, {
+        redirect: 'manual',
+        headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+      });
+      for (const c of res.headers.getSetCookie()) {
+        const [pair = ''] = c.split(';');
+        const at = pair.indexOf('=');
+        jar.set(pair.slice(0, at), pair.slice(at + 1));
+      }
+      return res;
+    };
+    const toProvider = await step(`${ui}/auth/sso`);
+    assert.equal(toProvider.status, 302);
+    const authorize = toProvider.headers.get('location') ?? '';
+    assert.ok(authorize.startsWith(`${issuer?.url}/authorize?`), authorize);
+    const back = await step(authorize);
+    const callback = back.headers.get('location') ?? '';
+    assert.ok(callback.startsWith(`${ui}/auth/sso/callback?`), callback);
+    const signedIn = await step(callback);
+    assert.equal(signedIn.status, 303, await signedIn.text());
+    // The UI's page reads the user cookies and sends the access token with each API call.
+    const user = JSON.parse(
+      Buffer.from(
+        [...jar]
+          .filter(([k]) => /^user\d+$/.test(k))
+          .sort(([a], [b]) => Number(a.slice(4)) - Number(b.slice(4)))
+          .map(([, v]) => v)
+          .join(''),
+        'base64',
+      ).toString(),
+    ) as { AccessToken: string; Email: string };
+    assert.equal(user.Email, 'alice@example.com');
+    const listed = await runs(`Bearer ${user.AccessToken}`);
+    assert.equal(listed.status, 200);
+    assert.match(await listed.text(), /rotate-jwt\/prod/);
+    const other = await runs(`Bearer ${await issuer?.token(['other:write'], 'mallory')}`);
+    assert.notEqual(other.status, 200, 'a token without write on default reads nothing');
   });
 
   it('rekey audit image on images this engine built: the rekey image is clean, one with a token in a layer and in ENV is not', async () => {

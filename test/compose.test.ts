@@ -172,7 +172,8 @@ describe('docker-compose.temporal.yaml', () => {
     const text = readFileSync(file, 'utf8');
     assert.doesNotMatch(text, /(PASSWORD|PWD|SECRET|TOKEN|API_KEY)[A-Z_]*\s*[:=]\s*\S/);
     for (const s of Object.values(services))
-      for (const e of s.env_file ?? []) assert.match(e.path, /deploy\/(temporal|worker)\.env$/);
+      for (const e of s.env_file ?? [])
+        assert.match(e.path, /deploy\/(temporal|worker|temporal-admin|ui)\.env$/);
     const ignored = readFileSync(join(repo, '.gitignore'), 'utf8');
     for (const pattern of ['/deploy/*.env', '/deploy/ssh/', '/deploy/codec/', '/rekey.yaml'])
       assert.ok(ignored.includes(pattern), pattern);
