@@ -147,23 +147,33 @@ async function composeProblems(h: Host, c: KeyFileCheck): Promise<string[]> {
   if (!svc) return [`${path}: no service "${c.service.service}"`];
   const problems: string[] = [];
   const target = posix.normalize(c.paths.mountTarget).replace(/\/+$/, '');
-  const keyDir = resolveOnHost(h, c.paths.keyDir);
+  const keyDir = posix.normalize(resolveOnHost(h, c.paths.keyDir)).replace(/\/+$/, '');
   const binds = (svc.volumes ?? []).map((v) => {
     if (typeof v === 'string') {
       const [source = '', tgt = '', mode = ''] = v.split(':');
-      return { source, target: tgt, readOnly: mode.split(',').includes('ro') };
+      // A short source that is not a path (./, ../, / or ~) names a volume, not a directory.
+      return { source, target: tgt, readOnly: mode.split(',').includes('ro'), bind: /^[./~]/.test(source) };
     }
-    const o = (v ?? {}) as { source?: string; target?: string; read_only?: boolean };
-    return { source: o.source ?? '', target: o.target ?? '', readOnly: o.read_only === true };
+    const o = (v ?? {}) as { type?: string; source?: string; target?: string; read_only?: boolean };
+    return {
+      source: o.source ?? '',
+      target: o.target ?? '',
+      readOnly: o.read_only === true,
+      bind: o.type === 'bind',
+    };
   });
   const bind = binds.find((b) => posix.normalize(b.target).replace(/\/+$/, '') === target);
   if (!bind)
     problems.push(`${path}: service ${c.service.service} does not mount ${c.paths.keyDir} at ${target}`);
+  else if (!bind.bind)
+    problems.push(
+      `${path}: ${target} is the volume "${bind.source}", not a bind of the key dir ${keyDir} (write ./ or a path)`,
+    );
   else {
     // Compose resolves a relative source against the project directory, which for `docker compose
     // -f FILE` is the file's own directory, not the directory the command runs in.
     const source = posix.isAbsolute(bind.source) ? bind.source : posix.join(posix.dirname(path), bind.source);
-    if (posix.normalize(source).replace(/\/+$/, '') !== keyDir.replace(/\/+$/, ''))
+    if (posix.normalize(source).replace(/\/+$/, '') !== keyDir)
       problems.push(
         posix.isAbsolute(bind.source)
           ? `${path}: ${target} is mounted from ${bind.source}, not from the key dir ${keyDir}`

@@ -520,6 +520,18 @@ describe("guide paths: `rekey verify` as strong as the guide's checklist", () =>
         /^dev: \S+docker-compose\.yaml: the key dir is mounted at \/etc\/spacetimedb read-write; mount it :ro/,
       ],
       [
+        'a compose file mounting a named volume where the key dir belongs',
+        (h) =>
+          h.exec(
+            `sed -i 's#"./spacetimedb-keys:/etc/spacetimedb:ro"#"spacetimedb-keys:/etc/spacetimedb:ro"#' ${h.appDir}/.generated/docker-compose.yaml`,
+          ),
+        (h) =>
+          h.exec(
+            `sed -i 's#"spacetimedb-keys:/etc/spacetimedb:ro"#"./spacetimedb-keys:/etc/spacetimedb:ro"#' ${h.appDir}/.generated/docker-compose.yaml`,
+          ),
+        /^dev: \S+docker-compose\.yaml: \/etc\/spacetimedb is the volume "spacetimedb-keys", not a bind of the key dir/,
+      ],
+      [
         'a compose file passing another key path',
         (h) =>
           h.exec(

@@ -145,10 +145,13 @@ describe('the real SpacetimeDB server in Docker', () => {
     await onHost(t, 'test', (h) => h.exec(`cd ${h.dataDir} && echo test-1 > db/segment-1.bin`));
   });
   after(async () => {
-    await stopServices(t);
-    docker?.stop();
-    await stopHosts(hostsRoot);
-    await fx.close();
+    try {
+      if (t) await stopServices(t);
+    } finally {
+      docker?.stop();
+      await stopHosts(hostsRoot);
+      await fx?.close();
+    }
   });
 
   /** The id of an environment's spacetimedb container, as its host's docker reports it. */

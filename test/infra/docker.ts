@@ -128,20 +128,29 @@ export async function startDocker(dir: string): Promise<Docker> {
       stdio: ['pipe', 'pipe', 'pipe'],
       maxBuffer: 64 * 1024 * 1024,
     }).toString();
-  await until(
-    'dockerd to answer',
-    () => {
-      if (daemon.exitCode !== null) throw new Error(`dockerd exited (see ${join(dir, 'dockerd.log')})`);
-      try {
-        return run(['version', '--format', '{{.Server.Version}}']).trim() || undefined;
-      } catch {
-        return undefined;
-      }
-    },
-    { timeoutMs: 60_000 },
-  );
-  run(['import', join(cache, 'docker/debian-bookworm.tar'), BASE]);
+  try {
+    await waitAndImport();
+  } catch (err) {
+    stopDocker(dir);
+    throw err;
+  }
   return { env, run, stop: () => stopDocker(dir) };
+
+  async function waitAndImport() {
+    await until(
+      'dockerd to answer',
+      () => {
+        if (daemon.exitCode !== null) throw new Error(`dockerd exited (see ${join(dir, 'dockerd.log')})`);
+        try {
+          return run(['version', '--format', '{{.Server.Version}}']).trim() || undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      { timeoutMs: 60_000 },
+    );
+    run(['import', join(cache, 'docker/debian-bookworm.tar'), BASE]);
+  }
 }
 
 /** Stops the engine started in `dir` (also one a killed run left) and removes its data. */
@@ -196,13 +205,24 @@ export function ensureImage(docker: Docker, name: keyof typeof IMAGES): string {
   if (!image) throw new Error(`no test image "${name}"`);
   const dockerfileDir = join(repo, 'test/infra/images', name);
   const files = image.files?.() ?? {};
-  const hash = createHash('sha256');
+  const hash = createHash('sha256').update(image.tag);
   for (const f of readdirSync(dockerfileDir).sort())
     hash.update(f).update(readFileSync(join(dockerfileDir, f)));
-  // Large binaries are identified by size and mtime: hashing their bytes would cost each run.
-  for (const [name, file] of Object.entries(files).sort()) {
+  // Large files are identified by size and mtime (hashing their bytes would cost each run), a
+  // directory by every file in it; the base image by its tarball.
+  const stamp = (file: string) => {
     const st = statSync(file);
-    hash.update(`${name}:${st.size}:${st.mtimeMs}`);
+    return `${st.size}:${st.mtimeMs}`;
+  };
+  hash.update(stamp(join(cache, 'docker/debian-bookworm.tar')));
+  for (const [name, file] of Object.entries(files).sort()) {
+    const entries = statSync(file).isDirectory()
+      ? readdirSync(file, { recursive: true })
+          .map(String)
+          .sort()
+          .map((f) => `${f}=${stamp(join(file, f))}`)
+      : [stamp(file)];
+    hash.update(`${name}:${entries.join(',')}`);
   }
   const dir = join(cache, 'docker/images');
   mkdirSync(dir, { recursive: true });
@@ -218,10 +238,16 @@ export function ensureImage(docker: Docker, name: keyof typeof IMAGES): string {
     } finally {
       rmSync(context, { recursive: true, force: true });
     }
-    for (const old of readdirSync(dir).filter((f) => f.startsWith(`${name}-`) && f.endsWith('.tar')))
-      rmSync(join(dir, old), { force: true });
-    docker.run(['save', '-o', `${saved}.${process.pid}`, image.tag]);
-    execFileSync('mv', [`${saved}.${process.pid}`, saved]);
+    const partial = `${saved}.${process.pid}`;
+    try {
+      docker.run(['save', '-o', partial, image.tag]);
+      execFileSync('mv', [partial, saved]);
+    } finally {
+      rmSync(partial, { force: true });
+    }
+    // Older builds of this image, once the new one is in place.
+    for (const old of readdirSync(dir).filter((f) => /^(.+)-[0-9a-f]{16}\.tar$/.exec(f)?.[1] === name))
+      if (join(dir, old) !== saved) rmSync(join(dir, old), { force: true });
   } else {
     docker.run(['load', '-i', saved]);
   }

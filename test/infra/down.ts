@@ -12,8 +12,9 @@ async function main() {
   stopMoto(TEST_ROOT);
   await stopKeyVault(TEST_ROOT);
   await stopHosts(TEST_ROOT);
-  // What a suite with a Docker engine left when it was killed (test/spacetimedb-real.test.ts).
+  // What the suites with a Docker engine left when they were killed.
   stopDocker(join(TEST_ROOT, 'docker'));
+  stopDocker(join(TEST_ROOT, 'compose-deployment/engine'));
   await stopHosts(join(TEST_ROOT, 'docker-hosts'));
 }
 

@@ -32,7 +32,7 @@ command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 # Exact snapshots on a filesystem with reflinks (test/guide-paths.test.ts): a loop-mounted XFS.
 command -v mkfs.xfs >/dev/null || need_apt+=(xfsprogs)
-# The guide's Docker mode and the compose deployment (test/docker.test.ts) on a real engine.
+# The guide's Docker mode and the compose deployment (test/spacetimedb-real.test.ts, test/compose-deployment.test.ts) on a real engine.
 command -v dockerd >/dev/null || need_apt+=(docker.io)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 if [ ${#need_apt[@]} -gt 0 ]; then
