@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { parse, stringify } from 'yaml';
 import { toJson } from '../client/codec-server';
@@ -202,6 +202,15 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
     copyFileSync(env.hosts.prod.identityFile, join(dir, 'deploy/ssh/id_ed25519'));
     copyFileSync(env.hosts.prod.knownHosts, join(dir, 'deploy/ssh/known_hosts'));
     execFileSync('sh', ['-c', '(umask 077 && openssl rand -base64 32 > deploy/codec/k1.key)'], { cwd: dir });
+    // The internode CA and certificate: the README's own lines, run as written.
+    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+    const tls = readme.slice(
+      readme.indexOf('mkdir -p deploy/temporal/tls'),
+      readme.indexOf('\n', readme.indexOf('rm ca.key internode.csr')),
+    );
+    assert.ok(tls.includes('openssl x509 -req'), 'the README makes the internode certificate');
+    execFileSync('bash', ['-euc', tls], { cwd: dir, stdio: 'pipe' });
+    execFileSync('chown', ['-R', '1000', 'deploy/temporal/tls'], { cwd: dir });
     // cp rekey.compose.example.yaml rekey.yaml, then what an operator changes: the VM's address
     // and user (the test host), the store (Key Vault is out of reach here: a file store the
     // override mounts), one environment, no approvers (theirs are placeholders). The SSH and codec
@@ -362,25 +371,64 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
     assert.match(status.stdout, /completed/i, status.out);
   });
 
+  /** Asks a server for the default namespace with these connection options: 'described' or why not. */
+  const describeAt = (options: ConnectionOptions) =>
+    Connection.connect({ tls: false, connectTimeout: '5s', ...options })
+      .then(async (connection) => {
+        try {
+          await connection.workflowService.describeNamespace({ namespace: 'default' });
+          return 'described';
+        } catch (err) {
+          return (err as Error).message;
+        } finally {
+          await connection.close();
+        }
+      })
+      .catch((err: Error) => err.message);
+
   it('the frontend asks who is calling: no token, or a token for another namespace, is refused', async () => {
-    const describeWith = async (apiKey?: string) => {
-      const connection = await Connection.connect({
-        address: FRONTEND,
-        tls: false,
-        ...(apiKey ? { apiKey } : {}),
-      });
-      try {
-        await connection.workflowService.describeNamespace({ namespace: 'default' });
-        return 'described';
-      } catch (err) {
-        return (err as Error).message;
-      } finally {
-        await connection.close();
-      }
+    assert.match(await describeAt({ address: FRONTEND }), /Request unauthorized/);
+    assert.match(
+      await describeAt({ address: FRONTEND, apiKey: await issuer?.token(['other:write']) }),
+      /Request unauthorized/,
+    );
+    assert.equal(await describeAt({ address: FRONTEND, apiKey: operatorToken }), 'described');
+  });
+
+  it("the internal frontend takes no token, so no caller without the server's client certificate", async () => {
+    const address = `127.0.0.1:${PORTS.INTERNAL_FRONTEND_GRPC_PORT}`;
+    const tlsFile = (f: string) => readFileSync(join(dir, 'deploy/temporal/tls', f));
+    const serverOnly = {
+      serverNameOverride: 'temporal-internode',
+      serverRootCACertificate: tlsFile('ca.pem'),
     };
-    assert.match(await describeWith(), /Request unauthorized/);
-    assert.match(await describeWith(await issuer?.token(['other:write'])), /Request unauthorized/);
-    assert.equal(await describeWith(operatorToken), 'described');
+    assert.notEqual(await describeAt({ address }), 'described', 'plain gRPC');
+    assert.notEqual(
+      await describeAt({ address, tls: serverOnly }),
+      'described',
+      'TLS without a client certificate',
+    );
+    // The same port with the server's own certificate answers: it is the internal frontend, gated by mTLS.
+    const clientCertPair = { crt: tlsFile('internode.pem'), key: tlsFile('internode.key') };
+    assert.equal(await describeAt({ address, tls: { ...serverOnly, clientCertPair } }), 'described');
+    // The server's own worker service, which runs schedules, still reaches it: a triggered
+    // schedule starts its workflow.
+    const c = client as Client;
+    const schedule = await c.schedule.create({
+      scheduleId: 'compose-internode-check',
+      spec: { intervals: [{ every: '365d' }] },
+      action: { type: 'startWorkflow', workflowType: 'noSuchWorkflow', taskQueue: 'nobody', args: [] },
+    });
+    try {
+      await schedule.trigger();
+      await until(
+        'the schedule to start its workflow',
+        async () => ((await schedule.describe()).info.recentActions.length > 0 ? true : undefined),
+        { timeoutMs: 60_000, everyMs: 500 },
+      );
+    } finally {
+      await schedule.delete();
+    }
   });
 
   it('the Web UI signs in through OIDC and then reads the runs; without signing in it reads nothing', async () => {
