@@ -140,11 +140,14 @@ describe('docker-compose.temporal.yaml', () => {
     for (const [name, s] of Object.entries(services))
       for (const p of s.ports ?? [])
         assert.equal(p.host_ip, '127.0.0.1', `${name} publishes ${p.published} on loopback`);
-    // Mounted repository files exist, operator files are read-only.
+    // Mounted repository files exist (not the operator's certificates), operator files are read-only.
     for (const [name, s] of Object.entries(services)) {
       for (const v of s.volumes ?? []) {
         if (v.type !== 'bind') continue;
-        if (v.source.startsWith(join(repo, 'deploy/temporal')))
+        if (
+          v.source.startsWith(join(repo, 'deploy/temporal/')) &&
+          v.source !== join(repo, 'deploy/temporal/tls')
+        )
           assert.ok(existsSync(v.source), `${name}: ${v.source}`);
         assert.equal(v.read_only, true, `${name}: ${v.target} read-only`);
       }
