@@ -38,7 +38,7 @@ export interface Docker {
   /** DOCKER_HOST and DOCKER_CONFIG (with the compose plugin) for this engine. */
   env: { DOCKER_HOST: string; DOCKER_CONFIG: string };
   /** Runs the docker CLI against this engine; returns stdout. */
-  run(args: string[], opts?: { cwd?: string; input?: string }): string;
+  run(args: string[], opts?: { cwd?: string }): string;
   stop(): void;
 }
 
@@ -120,10 +120,9 @@ export async function startDocker(dir: string): Promise<Docker> {
   );
   daemon.unref();
   writeFileSync(join(dir, 'daemon.pid'), String(daemon.pid));
-  const run = (args: string[], opts: { cwd?: string; input?: string } = {}) =>
+  const run = (args: string[], opts: { cwd?: string } = {}) =>
     execFileSync(dockerCli(), args, {
       cwd: opts.cwd,
-      input: opts.input,
       env: { ...process.env, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
       maxBuffer: 64 * 1024 * 1024,
@@ -131,8 +130,10 @@ export async function startDocker(dir: string): Promise<Docker> {
   try {
     await waitAndImport();
   } catch (err) {
+    // The daemon's own words, before its directory goes.
+    const log = readFileSync(join(dir, 'dockerd.log'), 'utf8').trim().split('\n').slice(-5).join('\n');
     stopDocker(dir);
-    throw err;
+    throw new Error(`${(err as Error).message}\ndockerd's log ends:\n${log}`);
   }
   return { env, run, stop: () => stopDocker(dir) };
 
@@ -140,7 +141,7 @@ export async function startDocker(dir: string): Promise<Docker> {
     await until(
       'dockerd to answer',
       () => {
-        if (daemon.exitCode !== null) throw new Error(`dockerd exited (see ${join(dir, 'dockerd.log')})`);
+        if (daemon.exitCode !== null) throw new Error(`dockerd exited (${daemon.exitCode})`);
         try {
           return run(['version', '--format', '{{.Server.Version}}']).trim() || undefined;
         } catch {
