@@ -10,6 +10,8 @@ COPY bin ./bin
 COPY activities ./activities
 COPY client ./client
 COPY config ./config
+COPY hosts ./hosts
+COPY services ./services
 COPY shared ./shared
 COPY worker ./worker
 COPY workflows ./workflows

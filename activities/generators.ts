@@ -3,9 +3,9 @@
 // credentials another system issues.
 import { randomBytes, randomInt } from 'node:crypto';
 import { type CharacterClass, type GeneratorConfig, policyAlphabets } from '../config/secret-recipes';
+import type { Host } from '../hosts/types';
 import { FailureType, fail } from '../shared/failures';
 import { fernetKey } from './fernet';
-import type { Host } from './hosts';
 
 /** A password of `length` characters with at least one of each class, from a CSPRNG. */
 export function password(length: number, classes: CharacterClass[], exclude: string): string {

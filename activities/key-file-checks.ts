@@ -7,7 +7,7 @@ import { createPublicKey } from 'node:crypto';
 import { posix } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { PathsConfig, ServiceConfig } from '../config/schema';
-import { type Host, resolveOnHost } from './hosts';
+import { type Host, resolveOnHost } from '../hosts/types';
 import { fingerprint, normalizePem, parsePrivateKey, parsePublicKey } from './keys';
 
 export interface KeyFileCheck {

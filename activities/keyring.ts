@@ -8,14 +8,15 @@ import { asyncLocalStorage } from '@temporalio/activity';
 import { gatedOf, gatePolicy, keyringEnvironments, scopeOf } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import type { Config, KeyringConfig } from '../config/schema';
+import { withHost } from '../hosts/connect';
+import { resolveOnHost } from '../hosts/types';
+import { beat, heartbeating } from '../services/heartbeat';
+import { createServiceDriver, restartAndCheck } from '../services/service';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
-import { beat, heartbeating } from './heartbeat';
-import { resolveOnHost, withHost } from './hosts';
 import { generateKeyPair, jwkThumbprint } from './keys';
 import { KubernetesClient } from './kube-secret';
 import { referencedSecret, type SecretStore } from './secret-store';
-import { createServiceDriver, restartAndCheck } from './service';
 
 /** The Secret's annotation listing the kids whose `key.<kid>` rekey wrote: only those are ever
  * removed (a `key.*` written by hand or by another tool stays). */

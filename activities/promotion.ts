@@ -6,15 +6,16 @@ import { posix } from 'node:path';
 import { asyncLocalStorage, Context } from '@temporalio/activity';
 import { gatePolicy, scopeOf } from '../config/approvals';
 import type { Config, SshHostConfig } from '../config/schema';
+import { withHost } from '../hosts/connect';
+import { shellQuote } from '../hosts/shell';
+import { type ExecOptions, type Host, resolveOnHost } from '../hosts/types';
+import { heartbeating } from '../services/heartbeat';
+import { createServiceDriver, durationMs, serviceProblems } from '../services/service';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import type { TransferProgress } from '../shared/transfer';
-import { heartbeating } from './heartbeat';
 import { dataDirProblems, type HostPaths, hopProblem, shrinkProblem, within } from './hop-checks';
-import { type ExecOptions, type Host, resolveOnHost, withHost } from './hosts';
 import { followRsync, parseItemized, parseStats, type SyncStats } from './rsync-output';
-import { createServiceDriver, durationMs, serviceProblems } from './service';
-import { shellQuote } from './shell';
 import {
   isExternalIssuer,
   readTokenFromToml,

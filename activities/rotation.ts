@@ -2,11 +2,15 @@
 // references, fingerprints and identities: key values and tokens stay inside this module.
 import { posix } from 'node:path';
 import { type GatePolicy, gatePolicy, scopeOf } from '../config/approvals';
-import { keyGroupMembers, keyGroupOf, secretNamesOf, secretPlace } from '../config/key-groups';
+import { keyGroupMembers, keyGroupOf, secretNamesOf } from '../config/key-groups';
 import type { Config } from '../config/schema';
+import { withHost } from '../hosts/connect';
+import { shellQuote } from '../hosts/shell';
+import { type Host, resolveOnHost } from '../hosts/types';
+import { createServiceDriver, durationMs, restartAndCheck, serviceProblems } from '../services/service';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
-import { type Host, resolveOnHost, withHost } from './hosts';
+import { secretPlace } from '../stores/kinds';
 import { keyFileProblems } from './key-file-checks';
 import { assertPairMatches, generateKeyPair, keyFacts, normalizePem, publicPemOf } from './keys';
 import {
@@ -17,8 +21,6 @@ import {
   type SecretVersionInfo,
   storeKeyPair,
 } from './secret-store';
-import { createServiceDriver, durationMs, restartAndCheck, serviceProblems } from './service';
-import { shellQuote } from './shell';
 import {
   isExternalIssuer,
   readTokenFromToml,

@@ -17,19 +17,20 @@ import { type GatePolicy, gatePolicy, scopeOf } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
 import type { SecretRecipe } from '../config/secret-recipes';
+import { withHost } from '../hosts/connect';
+import { shellQuote } from '../hosts/shell';
+import type { Host } from '../hosts/types';
+import { beat, heartbeating } from '../services/heartbeat';
+import { createServiceDriver } from '../services/service';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import { fernetDecrypt, fernetEncrypt, parseFernetKey } from './fernet';
 import { generate } from './generators';
 import { GitHubActionsSecrets } from './github-secrets';
-import { beat, heartbeating } from './heartbeat';
-import { type Host, withHost } from './hosts';
 import { KubernetesClient, secretKeyOf } from './kube-secret';
 import { PostgresServer } from './postgres-role';
 import { aesKey, checkFirstRow, describeTable, keyTypeOf, reencryptPage } from './reencrypt';
 import { type AccessSecret, referencedSecret, restoreVersion, type SecretStore } from './secret-store';
-import { createServiceDriver } from './service';
-import { shellQuote } from './shell';
 import { SsmStore } from './ssm-store';
 
 export interface SecretTarget {

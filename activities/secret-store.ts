@@ -18,8 +18,8 @@ import {
 import { SecretClient } from '@azure/keyvault-secrets';
 import { ApplicationFailure } from '@temporalio/common';
 import type { StoreConfig } from '../config/schema';
+import { writeFileAtomicSync } from '../hosts/local-files';
 import { FailureType, fail } from '../shared/failures';
-import { writeFileAtomicSync } from './local-files';
 import { SsmStore } from './ssm-store';
 
 export interface SecretVersionInfo {

@@ -1,6 +1,6 @@
 // The shell wrapper that makes a copy the only transfer into its destination: rsync outlives a lost
 // session, so a retry must stop (or wait for) the transfer it would race.
-import { shellQuote } from './shell';
+import { shellQuote } from '../hosts/shell';
 
 /**
  * Runs `command` (an rsync) as the only transfer into `to` from this host. rsync carries on when

@@ -8,10 +8,10 @@ import { execFile } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
-import { createServiceDriver } from '../activities/service';
-import { shellQuote } from '../activities/shell';
 import { startPromotion } from '../client/runs';
 import type { ServiceConfig } from '../config/schema';
+import { shellQuote } from '../hosts/shell';
+import { createServiceDriver } from '../services/service';
 import { temporalFixture } from '../test/helpers';
 import { buildTopology, onHost, seed, stopServices, type Topology } from '../test/infra/topology';
 

@@ -6,9 +6,9 @@
 // no run can beat. Last line: rotate ratio=<rekey / direct> critical_path_ratio=<rekey / critical
 // path>.
 import { performance } from 'node:perf_hooks';
-import { closeIdleSessions } from '../activities/hosts';
 import { createRotationActivities } from '../activities/rotation';
 import { startRotation } from '../client/runs';
+import { closeIdleSessions } from '../hosts/connect';
 import { temporalFixture } from '../test/helpers';
 import { buildTopology, ENVS, seed, stopServices, type Topology } from '../test/infra/topology';
 

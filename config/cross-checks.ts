@@ -1,8 +1,8 @@
 // The checks of rekey.yaml that span its sections: every name an entry refers to exists, each
 // environment is in exactly one key group, and the approval rules can be met and mean something.
 import { parseSshPublicKey, sshFingerprint } from '../shared/sshsig';
-import { secretPlace } from './key-groups';
-import { type Config, isWriteOnly } from './schema';
+import { isWriteOnly, kindOf, secretPlace } from '../stores/kinds';
+import type { Config } from './schema';
 import { didYouMean } from './suggest';
 
 /** Reports one problem at `path` (the config's keys and indexes down to the field). */
@@ -21,7 +21,7 @@ export function crossCheck(cfg: Config, issue: Issue): void {
         ['codec', 'store'],
         `unknown store "${cfg.codec.store}"${didYouMean(cfg.codec.store, Object.keys(cfg.stores))}`,
       );
-    else if (isWriteOnly(cfg.stores[cfg.codec.store]?.type))
+    else if (isWriteOnly(cfg.stores[cfg.codec.store]))
       issue(['codec', 'store'], writeOnly(cfg, cfg.codec.store));
   }
 }
@@ -81,7 +81,7 @@ function checkKeyrings(cfg: Config, issue: Issue) {
         ['keyrings', ringName, 'store'],
         `unknown store "${ring.store}"${didYouMean(ring.store, Object.keys(cfg.stores))}`,
       );
-    else if (isWriteOnly(cfg.stores[ring.store]?.type))
+    else if (isWriteOnly(cfg.stores[ring.store]))
       issue(['keyrings', ringName, 'store'], writeOnly(cfg, ring.store));
     const kube = ring.kubernetes;
     if (!kube && !ring.replicas.length)
@@ -221,11 +221,11 @@ function checkPairPlaces(cfg: Config, issue: Issue) {
 
 function checkSecrets(cfg: Config, issue: Issue) {
   for (const [envName, env] of Object.entries(cfg.environments)) {
-    const type = cfg.stores[env.store]?.type;
-    if (type === 'aws-ssm' || isWriteOnly(type))
+    const store = cfg.stores[env.store];
+    if (store && !kindOf(store).holdsKeyPairs)
       issue(
         ['environments', envName, 'store'],
-        `store "${env.store}" is an ${type} store: it is for secret recipes (secrets:), not an environment's key pair (use an azure-keyvault or file store)`,
+        `store "${env.store}" is an ${store.type} store: it is for secret recipes (secrets:), not an environment's key pair (use an azure-keyvault or file store)`,
       );
   }
   checkPairPlaces(cfg, issue);
@@ -256,12 +256,7 @@ function checkSecrets(cfg: Config, issue: Issue) {
     owner.set(`${cfg.codec.store}\0${cfg.codec.secret}`, 'the codec keyring');
   // A postgres store's admin password and role: rotating them as a recipe would lock rekey out.
   for (const [storeName, store] of Object.entries(cfg.stores))
-    if (store.type === 'postgres') {
-      if ('store' in store.password)
-        owner.set(`${store.password.store}\0${store.password.name}`, `the admin password of ${storeName}`);
-      owner.set(`${storeName}\0${store.user}`, `the admin role of ${storeName}`);
-    } else if ((store.type === 'github-actions' || store.type === 'kubernetes') && 'store' in store.token)
-      owner.set(`${store.token.store}\0${store.token.name}`, `the token of ${storeName}`);
+    for (const { place, what } of kindOf(store).ownPlaces?.(storeName, store) ?? []) owner.set(place, what);
   for (const [secretName, recipe] of Object.entries(cfg.secrets)) {
     const at = (...path: (string | number)[]) => ['secrets', secretName, ...path];
     // An alternating recipe's two roles are places too, each environment's own.
@@ -330,7 +325,7 @@ function checkSecrets(cfg: Config, issue: Issue) {
     });
     const postgres = (store: string | undefined) =>
       store !== undefined && cfg.stores[store]?.type === 'postgres';
-    const sink = (store: string | undefined) => store !== undefined && isWriteOnly(cfg.stores[store]?.type);
+    const sink = (store: string | undefined) => store !== undefined && isWriteOnly(cfg.stores[store]);
     if (recipe.strategy === 'alternating') {
       if (!recipe.alternate)
         issue(at('alternate'), 'an alternating recipe needs alternate: {store, users: [A, B]}');
@@ -391,7 +386,7 @@ function checkSecrets(cfg: Config, issue: Issue) {
         if (i === 0)
           issue(
             at('locations', 0, 'store'),
-            `the first location must be a store rekey can read back (${what} ${cfg.stores[l.store as string]?.type === 'kubernetes' ? 'keeps no versions to put back' : 'cannot'})`,
+            `the first location must be a store rekey can read back (${what} ${kindOf(cfg.stores[l.store as string] as never).access === 'no-versions' ? 'keeps no versions to put back' : 'cannot'})`,
           );
         // A key list is copied from the first location like any value; a role's password is not one.
         if (recipe.strategy === 'alternating' || (recipe.strategy === 'keyring' && postgres(l.store)))
@@ -399,58 +394,21 @@ function checkSecrets(cfg: Config, issue: Issue) {
             at('locations', i, 'store'),
             `${what} is not a location of ${recipe.strategy === 'alternating' ? 'an alternating recipe (it sets its roles through alternate:)' : 'a keyring recipe (a password is not a key list)'}`,
           );
-        const store = cfg.stores[l.store as string];
-        // Each environment's name: GitHub's rules, or a variable name a command can be given.
-        for (const envName of recipe.environments) {
-          const resolved = l.name.replaceAll('{env}', envName);
-          if (store?.type === 'github-actions' && !/^(?!GITHUB_)(?![0-9])[A-Za-z0-9_]+$/i.test(resolved)) {
-            issue(
-              at('locations', i, 'name'),
-              `"${resolved}" (in ${envName}) is not a GitHub Actions secret name (letters, digits and _, not starting with a digit or GITHUB_)`,
-            );
-            break;
-          }
-          if (
-            store?.type === 'kubernetes' &&
-            !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[-._a-zA-Z0-9]+$/.test(resolved)
-          ) {
-            issue(
-              at('locations', i, 'name'),
-              `"${resolved}" (in ${envName}) is not SECRET/KEY (a Secret's name, "/", one of its keys) for kubernetes store ${l.store}`,
-            );
-            break;
-          }
-          if (store?.type === 'command' && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(resolved)) {
-            issue(
-              at('locations', i, 'name'),
-              `"${resolved}" (in ${envName}) is not a variable name (letters, digits and _) for command store ${l.store}`,
-            );
-            break;
-          }
-        }
-        return;
-      }
-      if (l.store !== undefined && !(l.store in cfg.stores)) {
+      } else if (l.store !== undefined && !(l.store in cfg.stores)) {
         issue(
           at('locations', i, 'store'),
           `unknown store "${l.store}"${didYouMean(l.store, Object.keys(cfg.stores))}`,
         );
         return;
       }
+      // Each environment's name, by its store's rule (a parameter path, GitHub's, a Secret's key).
       for (const envName of recipe.environments) {
         const storeName = l.store ?? cfg.environments[envName]?.store;
         const store = storeName === undefined ? undefined : cfg.stores[storeName];
         const resolved = l.name.replaceAll('{env}', envName);
-        if (store?.type === 'postgres') continue;
-        const ok =
-          store?.type === 'aws-ssm'
-            ? /^\/?[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(resolved)
-            : /^[A-Za-z0-9-]+$/.test(resolved);
-        if (store && !ok) {
-          issue(
-            at('locations', i, 'name'),
-            `"${resolved}" (in ${envName}) is not a ${store.type === 'aws-ssm' ? 'parameter name (a path of letters, digits, . - _)' : `secret name for ${store.type} store ${storeName} (letters, digits and -)`}`,
-          );
+        const problem = store && kindOf(store).nameProblem(resolved, storeName as string);
+        if (problem) {
+          issue(at('locations', i, 'name'), `"${resolved}" (in ${envName}) is not ${problem}`);
           break;
         }
       }

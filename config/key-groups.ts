@@ -1,5 +1,5 @@
 // Key groups: the environments that share one key pair (and so rotate together).
-import type { Config, StoreConfig } from './schema';
+import type { Config } from './schema';
 
 /** Environment -> key group, once per config: a fleet has thousands of each. */
 const groupIndex = new WeakMap<Config, Map<string, string>>();
@@ -36,13 +36,4 @@ export function secretNamesOf(cfg: Config, env: string): { privateKey: string; p
     privateKey: cfg.secretNames.privateKey.replaceAll('{group}', group),
     publicKey: cfg.secretNames.publicKey.replaceAll('{group}', group),
   };
-}
-
-/** Where a store keeps a secret, as the store tells places apart: a Key Vault is its URL whatever
- * store entry names it, and its secret names ignore case. */
-export function secretPlace(storeName: string, store: StoreConfig | undefined, name: string): string {
-  if (store?.type === 'azure-keyvault')
-    return `${store.vaultUrl.toLowerCase().replace(/\/+$/, '')}\0${name.toLowerCase()}`;
-  if (store?.type === 'file') return `${store.dir}\0${name}`;
-  return `${storeName}\0${name}`;
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { type Document, LineCounter, parseDocument } from 'yaml';
+import { kindOf } from '../stores/kinds';
 import { describeIssues, type Problem, problemText } from './issues';
 import { locate, type Position } from './locate';
 import { Config, unsafeDirReason } from './schema';
@@ -54,9 +55,8 @@ export function parseConfig(
   if (!result.success) throw new ConfigError(file, describeIssues(result.error.issues, Config), where);
   const cfg = result.data;
   const base = dirname(resolve(file));
-  for (const store of Object.values(cfg.stores)) {
-    if (store.type === 'file') store.dir = resolvePath(base, store.dir);
-  }
+  for (const store of Object.values(cfg.stores))
+    kindOf(store).resolvePaths?.(store, (p) => resolvePath(base, p));
   for (const source of Object.values(cfg.codec && 'keys' in cfg.codec ? cfg.codec.keys : {})) {
     if ('file' in source) source.file = resolvePath(base, source.file);
   }

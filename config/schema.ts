@@ -2,11 +2,13 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { parseSshPublicKey } from '../shared/sshsig';
+import { Store } from '../stores/kinds';
 import { crossCheck } from './cross-checks';
 import { DURATION, parseDuration } from './duration';
+import { entryName } from './names';
 import { SecretRecipe } from './secret-recipes';
 
-const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, "-" and "_"');
+const name = entryName;
 const duration = z.string().regex(DURATION, 'a duration such as 90s, 10m, 2h or 90d');
 
 /** Top-level directories of a Linux system: never a data or app dir themselves (subdirectories are fine). */
@@ -119,111 +121,6 @@ function commandWord(what: string) {
         ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} ${UNSAFE_CHARS_MESSAGE}` });
     });
 }
-
-export const AzureKeyVaultStore = z.strictObject({
-  type: z.literal('azure-keyvault'),
-  vaultUrl: z.url({ protocol: /^https$/ }),
-  /** Pin the Key Vault REST API version (emulators may support an older one). */
-  serviceVersion: z.string().optional(),
-  /** How to get a token: the Azure CLI's login (`az login`, as the guide does), the
-   * AZURE_* environment variables, a managed identity, or DefaultAzureCredential's chain. */
-  credential: z.enum(['azure-cli', 'environment', 'managed-identity', 'default']).default('azure-cli'),
-  /** Check that Key Vault's auth challenge names a Key Vault resource. Turn off only for an
-   * emulator served under another host name. */
-  verifyChallengeResource: z.boolean().default(true),
-});
-
-export const FileStore = z.strictObject({
-  type: z.literal('file'),
-  /** Directory holding one JSON file per secret, all versions inside. Relative to rekey.yaml. */
-  dir: z.string().min(1),
-});
-
-/** AWS SSM Parameter Store: SecureString parameters, for secret recipes (`secrets:`). */
-export const AwsSsmStore = z.strictObject({
-  type: z.literal('aws-ssm'),
-  region: z.string().min(1),
-  /** Another endpoint than AWS's (a VPC endpoint, or moto in tests). */
-  endpoint: z.url().optional(),
-  /** The KMS key that encrypts the SecureStrings; default: the account's aws/ssm key. */
-  kmsKeyId: z.string().optional(),
-});
-
-/** A secret rekey needs to reach a store (an admin password, an API token): a secret of another
- * store, or an environment variable. */
-const SecretReference = z.union([
-  z.strictObject({ store: name, name: z.string().min(1) }),
-  z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }),
-]);
-
-/** A PostgreSQL server whose login roles' passwords secret recipes set (a location `{store,
- * name: ROLE}`, or the two roles of an `alternating` recipe). Not a store of values: rekey never
- * reads a password from it. */
-export const PostgresServerStore = z.strictObject({
-  type: z.literal('postgres'),
-  host: z.string().min(1),
-  port: z.number().int().min(1).max(65535).default(5432),
-  database: z.string().min(1).default('postgres'),
-  /** A role that may change the rotated roles' passwords (CREATEROLE, or a superuser). */
-  user: z.string().min(1),
-  /** That role's password: a secret of another store, or an environment variable. */
-  password: SecretReference,
-  /** TLS to the server, its certificate checked against the system's CAs. */
-  ssl: z.boolean().default(true),
-});
-
-/** A GitHub repository's Actions secrets (a location `{store, name: FLY_API_TOKEN}`): each value
- * sealed to the repository's public key (a libsodium sealed box) and PUT through the REST API.
- * Write-only: GitHub never gives a value back. */
-export const GitHubActionsStore = z.strictObject({
-  type: z.literal('github-actions'),
-  repository: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'owner/name'),
-  /** GitHub Enterprise Server: https://HOST/api/v3. */
-  api: z.url({ protocol: /^https$/ }).default('https://api.github.com'),
-  /** A token that may write the repository's secrets (fine-grained: "Secrets" read and write). */
-  token: SecretReference,
-});
-
-/** Secrets another tool sets (`flyctl secrets import --app molecule-cp`): a command on the
- * environment's host, in its app dir, given the value on stdin, never as an argument.
- * Write-only. */
-export const CommandStore = z.strictObject({
-  type: z.literal('command'),
-  write: z.string().min(1),
-  /** What stdin holds: the value, or `NAME=value` (the location's name; flyctl secrets import). */
-  stdin: z.enum(['value', 'name=value']).default('value'),
-});
-
-/** Keys of Kubernetes Secrets in one namespace (a location `{store, name: SECRET/KEY}`), each
- * edited in place through the API server: the Secret's other keys, labels and annotations (such
- * as helm.sh/resource-policy: keep) stay as they are. Rekey reads no versions from it: never a
- * recipe's first location. */
-export const KubernetesStore = z.strictObject({
-  type: z.literal('kubernetes'),
-  /** The API server, https://HOST:PORT. */
-  server: z.url({ protocol: /^https$/ }),
-  namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a namespace name'),
-  /** A bearer token that may get and patch the Secrets (a service account's, say). */
-  token: SecretReference,
-  /** The CA certificate (PEM) the API server's certificate is checked against. */
-  caFile: z.string().min(1),
-});
-
-export const Store = z.discriminatedUnion('type', [
-  AzureKeyVaultStore,
-  FileStore,
-  AwsSsmStore,
-  PostgresServerStore,
-  GitHubActionsStore,
-  CommandStore,
-  KubernetesStore,
-]);
-
-/** Stores rekey writes but cannot read back (or, a Kubernetes Secret, keeps no versions of): never
- * a recipe's first location, never an environment's or the codec's store. */
-export const WRITE_ONLY_STORES = ['postgres', 'github-actions', 'command', 'kubernetes'] as const;
-export const isWriteOnly = (type: string | undefined) =>
-  (WRITE_ONLY_STORES as readonly string[]).includes(type ?? '');
 
 export const SshHost = z.strictObject({
   type: z.literal('ssh'),
@@ -464,7 +361,7 @@ export const Config = z
   );
 
 export type Config = z.infer<typeof Config>;
-export type StoreConfig = z.infer<typeof Store>;
+export type { StoreConfig } from '../stores/kinds';
 export type HostConfig = z.infer<typeof Host>;
 export type SshHostConfig = z.infer<typeof SshHost>;
 export type ServiceConfig = z.infer<typeof Service>;

@@ -3,13 +3,14 @@
 // (rotateSecret) runs every recipe.
 import { z } from 'zod';
 import { DURATION, parseDuration } from './duration';
+import { entryName } from './names';
 
 const duration = z.string().regex(DURATION, 'a duration such as 90s, 10m, 2h or 90d');
 /** How long a probe is tried: at most 9 minutes, inside its activity's 10-minute attempt. */
 const within = duration
   .refine((d) => parseDuration(d) <= 9 * 60_000, 'at most 9m (a probe runs inside one 10-minute step)')
   .default('60s');
-const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, "-" and "_"');
+const name = entryName;
 
 export const CHARACTER_CLASSES = {
   lower: 'abcdefghijklmnopqrstuvwxyz',

@@ -1,5 +1,6 @@
 // One screen describing a valid config: what `rekey config check` prints.
 import { parseSshPublicKey, sshFingerprint } from '../shared/sshsig';
+import { kindOf } from '../stores/kinds';
 import { gatePolicy } from './approvals';
 import { keyGroupOf } from './key-groups';
 import type { Config } from './schema';
@@ -9,14 +10,7 @@ export function summarize(cfg: Config): string {
   for (const [name, env] of Object.entries(cfg.environments)) {
     const store = cfg.stores[env.store];
     const host = cfg.hosts[env.host];
-    const where =
-      store?.type === 'azure-keyvault'
-        ? store.vaultUrl
-        : store?.type === 'aws-ssm'
-          ? `SSM ${store.region}`
-          : store?.type === 'file'
-            ? `file ${store.dir}`
-            : `${store?.type} (write-only)`;
+    const where = store ? kindOf(store).describe(store) : 'unknown';
     const on = host?.type === 'ssh' ? `${host.user}@${host.address}:${host.port}` : 'this machine';
     const policy = gatePolicy(cfg, [name]);
     const gate = cfg.approvals.requiredFor.includes(name)
@@ -58,11 +52,7 @@ export function placeholders(cfg: Config, exampleKeys: string[] = EXAMPLE_APPROV
         `hosts.${name}.address ${h.address} is a placeholder (a reserved example domain): set the VM's address`,
       );
   for (const [name, st] of Object.entries(cfg.stores))
-    if (
-      st.type === 'azure-keyvault' &&
-      /^https:\/\/kv-(prod|test|dev)\.vault\.azure\.net\/?$/.test(st.vaultUrl)
-    )
-      out.push(`stores.${name}.vaultUrl ${st.vaultUrl} is the example's: set your vault's URL`);
+    out.push(...(kindOf(st).placeholders?.(name, st) ?? []));
   for (const [name, key] of Object.entries(cfg.approvals.approvers))
     if (key && exampleKeys.some((k) => key.split(/\s+/)[1] === k))
       out.push(`approvals.approvers.${name} is the example's key: put that approver's own SSH public key`);

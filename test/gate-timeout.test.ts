@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { resolveOnHost } from '../activities/hosts';
 import { startRotation } from '../client/runs';
+import { resolveOnHost } from '../hosts/types';
 import { createRekeyWorker } from '../worker/worker';
 import { progressQuery } from '../workflows/messages';
 import './helpers';

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { type Host, openHost, withHost } from '../activities/hosts';
 import type { HostConfig } from '../config/schema';
+import { openHost, withHost } from '../hosts/connect';
+import type { Host } from '../hosts/types';
 import { namedFailure } from './assertions';
 import { type TestHost, testEnv } from './infra/env';
 

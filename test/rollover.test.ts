@@ -149,7 +149,7 @@ describe('rolloverSigningKey', () => {
     const host = await t.host('dev');
     const blocker = createServer();
     try {
-      const { createServiceDriver } = await import('../activities/service');
+      const { createServiceDriver } = await import('../services/service');
       await createServiceDriver(host, t.config.services.api as never).stop();
       await new Promise<void>((r) => blocker.listen(port, t.env.hosts.dev.address, () => r()));
       const error = await fx.withWorker(t.config, async () => {

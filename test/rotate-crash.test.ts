@@ -5,9 +5,9 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { resolveOnHost } from '../activities/hosts';
 import { readTokenFromToml, tokenIdentity } from '../activities/tokens';
 import { startRotation } from '../client/runs';
+import { resolveOnHost } from '../hosts/types';
 import type { RotateResult } from '../workflows/rotate';
 import { testEnv } from './infra/env';
 import {

@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { resolveOnHost } from '../activities/hosts';
 import { fingerprint } from '../activities/keys';
 import { createRotationActivities } from '../activities/rotation';
 import { tokenIdentity } from '../activities/tokens';
 import { startRotation } from '../client/runs';
+import { resolveOnHost } from '../hosts/types';
 import { approveUpdate, progressQuery } from '../workflows/messages';
 import type { Progress } from '../workflows/progress';
 import type { RotateResult } from '../workflows/rotate';

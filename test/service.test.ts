@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { resolveOnHost } from '../activities/hosts';
 import { generateKeyPair } from '../activities/keys';
-import { createServiceDriver, restartAndCheck } from '../activities/service';
 import type { ServiceConfig } from '../config/schema';
+import { resolveOnHost } from '../hosts/types';
+import { createServiceDriver, restartAndCheck } from '../services/service';
 import { namedFailure } from './assertions';
 import { portOpen } from './infra/process';
 import {

@@ -7,10 +7,11 @@
 // list fails the worker's start (and a fast test).
 import { Context } from '@temporalio/activity';
 import { environmentFingerprint, gatedOf, gatePolicy, keyringEnvironments } from '../config/approvals';
-import { secretNamesOf, secretPlace } from '../config/key-groups';
+import { secretNamesOf } from '../config/key-groups';
 import type { Config } from '../config/schema';
 import { type ApprovalProof, approvalProblem } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
+import { secretPlace } from '../stores/kinds';
 import { lockProblem, locksOf } from './held-locks';
 
 type Input = Record<string, unknown>;

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { describe, it, mock } from 'node:test';
 import { Context } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { beat, heartbeating } from '../../activities/heartbeat';
-import { LocalHost } from '../../activities/local-host';
+import { LocalHost } from '../../hosts/local';
+import { beat, heartbeating } from '../../services/heartbeat';
 import { until } from '../infra/until';
 
 describe('heartbeats', () => {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { generateKeyPair } from '../../activities/keys';
-import { programOf, publishHint, redactValues } from '../../activities/service';
+import { programOf, publishHint, redactValues } from '../../services/service';
 
 describe('service checks', () => {
   it('names the program a command line starts, or leaves it to the shell', () => {

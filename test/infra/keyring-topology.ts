@@ -1,9 +1,10 @@
 // A keyring served by three replicas (the sshd hosts), each running the stand-in in keyring mode
 // behind the compose shim, for the overlap rollover tests.
-import { resolveOnHost } from '../../activities/hosts';
+
 import { createKeyringActivities } from '../../activities/keyring';
-import { createServiceDriver } from '../../activities/service';
 import type { ServiceConfig } from '../../config/schema';
+import { resolveOnHost } from '../../hosts/types';
+import { createServiceDriver } from '../../services/service';
 import { approversConfig } from './approvers';
 import { HOST_NAMES } from './env';
 import { buildTopology, type Topology } from './topology';

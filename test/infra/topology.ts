@@ -5,14 +5,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { stringify } from 'yaml';
-import { type Host, openHost, resolveOnHost } from '../../activities/hosts';
 import { fingerprint, generateKeyPair, type KeyPairPem, parsePrivateKey } from '../../activities/keys';
 import { createSecretStore, type SecretStore, storeKeyPair } from '../../activities/secret-store';
-import { createServiceDriver } from '../../activities/service';
-import { shellQuote } from '../../activities/shell';
 import { readTokenFromToml } from '../../activities/tokens';
 import { loadConfig } from '../../config/load';
 import type { Config } from '../../config/schema';
+import { openHost } from '../../hosts/connect';
+import { shellQuote } from '../../hosts/shell';
+import { type Host, resolveOnHost } from '../../hosts/types';
+import { createServiceDriver } from '../../services/service';
 import { HOST_NAMES, type HostName, type TestEnv, type TestHost, testEnv } from './env';
 
 export const ENVS = ['prod', 'test', 'dev', 'local'] as const;

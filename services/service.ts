@@ -2,10 +2,10 @@
 // read from its log markers. Two drivers: docker compose, and a plain command set (systemd, helm…).
 import { parseDuration } from '../config/duration';
 import type { ServiceConfig } from '../config/schema';
+import { shellQuote } from '../hosts/shell';
+import type { ExecResult, Host } from '../hosts/types';
 import { FailureType, fail } from '../shared/failures';
 import { beat, heartbeating } from './heartbeat';
-import type { ExecResult, Host } from './hosts';
-import { shellQuote } from './shell';
 
 export interface MarkerWait {
   /** Log text already seen before the action: markers in it don't count. */

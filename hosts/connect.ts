@@ -1,61 +1,11 @@
-// Hosts that activities act on: over SSH (ssh-host.ts, host key pinned in known_hosts) or this machine
-// (local-host.ts). One interface, so every activity works the same on both.
+// Opening hosts by config, and the SSH sessions a worker keeps open between activities.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { posix } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { HostConfig } from '../config/schema';
-import { LocalHost } from './local-host';
-import { openSsh, setIdle } from './ssh-host';
-
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export interface ExecOptions {
-  cwd?: string;
-  timeoutMs?: number;
-  /** Streams stdout here as it arrives; result.stdout then keeps only the last 8 KiB. Long
-   * commands such as rsync report progress this way. */
-  onStdout?: (chunk: string) => void;
-  /** SSH: run under a pseudo-terminal, so that sshd hangs the command up when the session ends
-   * (say, the worker is killed) instead of leaving it running. Its stderr then arrives on stdout. */
-  pty?: boolean;
-  /** Aborting closes the session's channel (with `pty`, the command is hung up) and rejects. */
-  signal?: AbortSignal;
-  /** The command's standard input (a secret value goes here: never into its arguments, where
-   * the host's process list would show it). Without it, stdin is empty. */
-  stdin?: string;
-}
-
-export interface FileStat {
-  /** Permission bits (mode & 0o777). */
-  mode: number;
-  size: number;
-  directory: boolean;
-}
-
-export interface Host {
-  readonly name: string;
-  readonly appDir: string;
-  readonly dataDir: string;
-  /** Runs a shell command; a timeout throws a retryable error naming the host and command. */
-  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
-  /** null when the file does not exist. */
-  readFile(path: string): Promise<Buffer | null>;
-  /** Temp file in the same directory, mode set, fsync, rename over the target. */
-  writeFileAtomic(path: string, data: string | Buffer, mode: number): Promise<void>;
-  stat(path: string): Promise<FileStat | null>;
-  remove(path: string): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** Relative paths in config are relative to the host's app dir. */
-export function resolveOnHost(host: Host, p: string): string {
-  return posix.isAbsolute(p) ? p : posix.join(host.appDir, p);
-}
+import { LocalHost } from './local';
+import { openSsh, setIdle } from './ssh';
+import type { Host } from './types';
 
 export async function openHost(name: string, cfg: HostConfig): Promise<Host> {
   return cfg.type === 'ssh' ? openSsh(name, cfg) : new LocalHost(name, cfg.appDir, cfg.dataDir);

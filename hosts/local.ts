@@ -3,9 +3,9 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { FailureType, fail } from '../shared/failures';
-import type { ExecOptions, ExecResult, FileStat, Host } from './hosts';
 import { writeFileAtomicSync } from './local-files';
 import { ABANDON_WAIT_MS, DEFAULT_TIMEOUT_MS, onAbort, stdoutCollector } from './shell';
+import type { ExecOptions, ExecResult, FileStat, Host } from './types';
 
 export class LocalHost implements Host {
   constructor(

@@ -6,9 +6,9 @@ import { posix } from 'node:path';
 import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import type { SshHostConfig } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
-import type { ExecOptions, ExecResult, FileStat, Host } from './hosts';
 import { type KnownHost, parseKnownHosts, sshFingerprint, verifyHostKey } from './known-hosts';
 import { ABANDON_WAIT_MS, DEFAULT_TIMEOUT_MS, onAbort, shellQuote, stdoutCollector, withCwd } from './shell';
+import type { ExecOptions, ExecResult, FileStat, Host } from './types';
 
 /** An SFTP request fails after this long without an answer: on a connection that died silently
  * (a NAT or firewall dropping the flow) the step fails and its pooled session is dropped, instead

@@ -1,0 +1,52 @@
+// What every host offers, over SSH (ssh.ts, host key pinned in known_hosts) or on this machine
+// (local.ts): one interface, so every activity works the same on both.
+import { posix } from 'node:path';
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  cwd?: string;
+  timeoutMs?: number;
+  /** Streams stdout here as it arrives; result.stdout then keeps only the last 8 KiB. Long
+   * commands such as rsync report progress this way. */
+  onStdout?: (chunk: string) => void;
+  /** SSH: run under a pseudo-terminal, so that sshd hangs the command up when the session ends
+   * (say, the worker is killed) instead of leaving it running. Its stderr then arrives on stdout. */
+  pty?: boolean;
+  /** Aborting closes the session's channel (with `pty`, the command is hung up) and rejects. */
+  signal?: AbortSignal;
+  /** The command's standard input (a secret value goes here: never into its arguments, where
+   * the host's process list would show it). Without it, stdin is empty. */
+  stdin?: string;
+}
+
+export interface FileStat {
+  /** Permission bits (mode & 0o777). */
+  mode: number;
+  size: number;
+  directory: boolean;
+}
+
+export interface Host {
+  readonly name: string;
+  readonly appDir: string;
+  readonly dataDir: string;
+  /** Runs a shell command; a timeout throws a retryable error naming the host and command. */
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** null when the file does not exist. */
+  readFile(path: string): Promise<Buffer | null>;
+  /** Temp file in the same directory, mode set, fsync, rename over the target. */
+  writeFileAtomic(path: string, data: string | Buffer, mode: number): Promise<void>;
+  stat(path: string): Promise<FileStat | null>;
+  remove(path: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Relative paths in config are relative to the host's app dir. */
+export function resolveOnHost(host: Host, p: string): string {
+  return posix.isAbsolute(p) ? p : posix.join(host.appDir, p);
+}
