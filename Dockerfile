@@ -12,6 +12,7 @@ COPY client ./client
 COPY config ./config
 COPY hosts ./hosts
 COPY services ./services
+COPY stores ./stores
 COPY shared ./shared
 COPY worker ./worker
 COPY workflows ./workflows

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
-import type { SecretStore } from './secret-store';
+import type { SecretStore } from '../stores/types';
 
 export interface CodecKeyringRef {
   store: string;

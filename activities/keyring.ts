@@ -14,9 +14,10 @@ import { beat, heartbeating } from '../services/heartbeat';
 import { createServiceDriver, restartAndCheck } from '../services/service';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
+import { referencedSecret } from '../stores/drivers';
+import { KubernetesClient } from '../stores/kubernetes/client';
+import type { SecretStore } from '../stores/types';
 import { generateKeyPair, jwkThumbprint } from './keys';
-import { KubernetesClient } from './kube-secret';
-import { referencedSecret, type SecretStore } from './secret-store';
 
 /** The Secret's annotation listing the kids whose `key.<kid>` rekey wrote: only those are ever
  * removed (a `key.*` written by hand or by another tool stays). */

@@ -11,16 +11,10 @@ import { createServiceDriver, durationMs, restartAndCheck, serviceProblems } fro
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import { secretPlace } from '../stores/kinds';
+import { readKeyPair, restoreVersion, storeKeyPair } from '../stores/pairs';
+import type { PairRef, SecretStore, SecretVersionInfo } from '../stores/types';
 import { keyFileProblems } from './key-file-checks';
 import { assertPairMatches, generateKeyPair, keyFacts, normalizePem, publicPemOf } from './keys';
-import {
-  type PairRef,
-  readKeyPair,
-  restoreVersion,
-  type SecretStore,
-  type SecretVersionInfo,
-  storeKeyPair,
-} from './secret-store';
 import {
   isExternalIssuer,
   readTokenFromToml,

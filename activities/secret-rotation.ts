@@ -18,20 +18,20 @@ import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
 import type { SecretRecipe } from '../config/secret-recipes';
 import { withHost } from '../hosts/connect';
-import { shellQuote } from '../hosts/shell';
 import type { Host } from '../hosts/types';
 import { beat, heartbeating } from '../services/heartbeat';
 import { createServiceDriver } from '../services/service';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
+import type { AccessSecret } from '../stores/access-secret';
+import { SsmStore } from '../stores/aws-ssm/driver';
+import { referencedSecret, writeOnlyPlace } from '../stores/drivers';
+import { restoreVersion } from '../stores/pairs';
+import { PostgresServer } from '../stores/postgres/server';
+import type { SecretStore, WriteOnlyPlace } from '../stores/types';
 import { fernetDecrypt, fernetEncrypt, parseFernetKey } from './fernet';
 import { generate } from './generators';
-import { GitHubActionsSecrets } from './github-secrets';
-import { KubernetesClient, secretKeyOf } from './kube-secret';
-import { PostgresServer } from './postgres-role';
 import { aesKey, checkFirstRow, describeTable, keyTypeOf, reencryptPage } from './reencrypt';
-import { type AccessSecret, referencedSecret, restoreVersion, type SecretStore } from './secret-store';
-import { SsmStore } from './ssm-store';
 
 export interface SecretTarget {
   secret: string;
@@ -190,93 +190,19 @@ export function createSecretActivities(deps: SecretDeps) {
 
   /** A place rekey writes but cannot read back (a role's password, a GitHub Actions secret, a
    * command's): set from the first location's value, put back from its old version. */
-  interface Sink {
-    kind: 'sink';
-    store: string;
-    name: string;
-    /** The plan's `current` for it: "role" for a PostgreSQL role, else "write-only". */
-    marker: 'role' | 'write-only';
-    text: string;
-    exists(): Promise<boolean>;
-    set(value: string): Promise<void>;
-  }
+  type Sink = WriteOnlyPlace & { kind: 'sink'; store: string; name: string };
   type Location = { kind: 'store'; store: string; name: string; secrets: SecretStore } | Sink;
 
   function sinkOf(env: string, store: string, name: string): Sink | undefined {
     const cfg = config.stores[store];
-    if (cfg?.type === 'postgres') {
-      const server = postgresServer(store);
-      return {
-        kind: 'sink',
-        store,
-        name,
-        marker: 'role',
-        text: `set the password of role ${name} on ${store}`,
-        exists: () => server.roleCanLogin(name),
-        set: (value) => server.setPassword(name, value),
-      };
-    }
-    if (cfg?.type === 'github-actions') {
-      const github = new GitHubActionsSecrets(store, cfg, reference(store, cfg.token));
-      return {
-        kind: 'sink',
-        store,
-        name,
-        marker: 'write-only',
-        text: `set GitHub Actions secret ${name} of ${cfg.repository}`,
-        exists: () => github.exists(name),
-        set: (value) => github.set(name, value),
-      };
-    }
-    if (cfg?.type === 'kubernetes') {
-      const kube = new KubernetesClient(store, cfg, reference(store, cfg.token));
-      const { secret, key } = secretKeyOf(name);
-      return {
-        kind: 'sink',
-        store,
-        name,
-        marker: 'write-only',
-        text: `set key ${key} of Kubernetes Secret ${cfg.namespace}/${secret} in place`,
-        // The plan's check: there, and this token may patch it (a dry run), before any change.
-        exists: async () => {
-          if (!(await kube.exists(name))) return false;
-          await kube.mayPatch(secret);
-          return true;
-        },
-        set: (value) => kube.set(name, value),
-      };
-    }
-    if (cfg?.type === 'command')
-      return {
-        kind: 'sink',
-        store,
-        name,
-        marker: 'write-only',
-        text: `set ${name} with \`${cfg.write}\` (${cfg.stdin === 'value' ? 'the value' : `${name}=value`} on stdin)`,
-        exists: async () => true,
-        set: (value) =>
-          onEnvHost(env, async (host) => {
-            // NAME=value lines: a line break in the value would cut it or set another name.
-            if (cfg.stdin === 'name=value' && /[\r\n]/.test(value))
-              throw fail(
-                FailureType.BadInput,
-                `store ${store}: the value for ${name} holds a line break, which NAME=value input cannot carry (value not shown)`,
-              );
-            const r = await host.exec(
-              `REKEY_ENV=${shellQuote(env)} REKEY_NAME=${shellQuote(name)} ${cfg.write}`,
-              {
-                cwd: host.appDir,
-                stdin: cfg.stdin === 'value' ? value : `${name}=${value}\n`,
-              },
-            );
-            // Its output may echo what it was given: not quoted.
-            if (r.code !== 0)
-              throw new Error(
-                `store ${store}: \`${cfg.write}\` for ${name} exited ${r.code} on ${host.name} (output not shown)`,
-              );
-          }),
-      };
-    return undefined;
+    const place =
+      cfg &&
+      writeOnlyPlace(store, cfg, name, {
+        env,
+        secret: (from) => reference(store, from),
+        onEnvHost: (fn) => onEnvHost(env, fn),
+      });
+    return place && { ...place, kind: 'sink', store, name };
   }
 
   function locationsOf(t: SecretTarget): Location[] {

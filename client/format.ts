@@ -1,5 +1,5 @@
 // Human-readable output for the CLI. Only non-secret facts ever reach these functions.
-import type { VerifyReport } from '../activities/library';
+import type { VerifyReport } from '../activities/rotation';
 import type { Progress } from '../workflows/progress';
 import type { HopResult } from '../workflows/promote-hop';
 import type { RotateResult } from '../workflows/rotate';

@@ -11,18 +11,14 @@ import type { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { SignJWT } from 'jose';
-import {
-  createSecretStore,
-  createServiceDriver,
-  fingerprint,
-  generateKeyPair,
-  openHost,
-  parsePrivateKey,
-  shellQuote,
-  storeKeyPair,
-  writeFileAtomicSync,
-} from '../activities/library';
+import { fingerprint, generateKeyPair, parsePrivateKey } from '../activities/keys';
 import { loadConfig } from '../config/load';
+import { openHost } from '../hosts/connect';
+import { writeFileAtomicSync } from '../hosts/local-files';
+import { shellQuote } from '../hosts/shell';
+import { createServiceDriver } from '../services/service';
+import { createSecretStore } from '../stores/drivers';
+import { storeKeyPair } from '../stores/pairs';
 import { createRekeyWorker } from '../worker/worker';
 import { progressQuery } from '../workflows/messages';
 import { formatRotateResult } from './format';

@@ -12,7 +12,8 @@ import {
 } from '@temporalio/client';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { temporal } from '@temporalio/proto';
-import { codecKeyringOf, hopProblem } from '../activities/library';
+import { codecKeyringOf } from '../activities/codec-keyring';
+import { hopProblem } from '../activities/hop-checks';
 import { gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import { keyGroupMembers } from '../config/key-groups';

@@ -1,8 +1,9 @@
 // `rekey sync-status`: how much data each environment holds, as the guide's sync-status shows,
 // read with `du` on each host (over SSH with pinned host keys). Changes nothing.
 import { ApplicationFailure } from '@temporalio/common';
-import { shellQuote, withHost } from '../activities/library';
 import type { Config } from '../config/schema';
+import { withHost } from '../hosts/connect';
+import { shellQuote } from '../hosts/shell';
 
 export interface DataSize {
   env: string;

@@ -13,11 +13,11 @@ import { Client, Connection } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { parse, stringify } from 'yaml';
 import { readCodecKeyring } from '../activities/codec-keyring';
-import { createSecretStore } from '../activities/secret-store';
 import { codecServer, toJson } from '../client/codec-server';
 import { startCodecKeyRotation, startRotation } from '../client/runs';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
+import { createSecretStore } from '../stores/drivers';
 import { AesGcmCodec, ENCODING } from '../worker/codec';
 import { dataConverterOf, loadCodec } from '../worker/codec-keys';
 import {

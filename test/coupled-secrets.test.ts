@@ -12,10 +12,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { createSecretStore } from '../activities/secret-store';
 import { startSecretRotation } from '../client/runs';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
+import { createSecretStore } from '../stores/drivers';
 import {
   assertNoSecrets,
   failureOf,

@@ -11,14 +11,9 @@ import type { TokenCredential } from '@azure/core-auth';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { ApplicationFailure } from '@temporalio/common';
 import { fingerprint, generateKeyPair } from '../activities/keys';
-import {
-  createSecretStore,
-  previewStoreKeyPair,
-  readKeyPair,
-  restoreVersion,
-  type SecretStore,
-  storeKeyPair,
-} from '../activities/secret-store';
+import { createSecretStore } from '../stores/drivers';
+import { previewStoreKeyPair, readKeyPair, restoreVersion, storeKeyPair } from '../stores/pairs';
+import type { SecretStore } from '../stores/types';
 import { namedFailure } from './assertions';
 import { testEnv } from './infra/env';
 import { standinAccessToken } from './infra/keyvault-standin';

@@ -10,15 +10,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { parse, stringify } from 'yaml';
-import { PostgresServer } from '../activities/postgres-role';
 import { createSecretActivities, type SecretPlan } from '../activities/secret-rotation';
-import { createSecretStore } from '../activities/secret-store';
-import { SsmStore } from '../activities/ssm-store';
 import { startSecretRotation } from '../client/runs';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { openHost } from '../hosts/connect';
-import { storeRegistry } from '../worker/worker';
+import { SsmStore } from '../stores/aws-ssm/driver';
+import { createSecretStore, storeRegistry } from '../stores/drivers';
+import { PostgresServer } from '../stores/postgres/server';
 import { progressQuery } from '../workflows/messages';
 import { namedFailure } from './assertions';
 import {

@@ -4,7 +4,6 @@
 // keyring is read again now and then (worker/codec.ts).
 import { readFileSync } from 'node:fs';
 import { readCodecKeyring } from '../activities/codec-keyring';
-import { createSecretStore } from '../activities/secret-store';
 import type { Config } from '../config/schema';
 import { FailureType } from '../shared/failures';
 import { AesGcmCodec } from './codec';
@@ -41,6 +40,8 @@ export async function loadCodec(config: Config): Promise<AesGcmCodec | undefined
   if ('keys' in codec) return new AesGcmCodec(listedKeys(codec), codec.active);
   const storeConfig = config.stores[codec.store];
   if (!storeConfig) throw new Error(`codec: unknown store "${codec.store}"`);
+  // Loaded here: `config check` of a config whose codec keys are files loads no store's SDK.
+  const { createSecretStore } = await import('../stores/drivers');
   const secrets = createSecretStore(codec.store, storeConfig);
   const read = async () => {
     const ring = await readCodecKeyring(secrets, codec.secret);

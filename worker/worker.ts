@@ -8,10 +8,10 @@ import { createPromotionActivities } from '../activities/promotion';
 import { createRotationActivities } from '../activities/rotation';
 import { createScheduleActivities } from '../activities/schedules';
 import { createSecretActivities } from '../activities/secret-rotation';
-import { createSecretStore, type SecretStore } from '../activities/secret-store';
 import { createWorkerConfigActivities } from '../activities/worker-config';
 import type { Config } from '../config/schema';
 import { taskQueue } from '../shared/task-queue';
+import { storeRegistry } from '../stores/drivers';
 import { FAILURE_CONVERTER_PATH, workflowBundle } from './bundle';
 import { dataConverterOf } from './codec-keys';
 import { guarded } from './guard';
@@ -26,21 +26,6 @@ export interface RekeyWorkerOptions {
   /** The rekey.yaml `config` was loaded from: a run names it when it refuses, and the worker
    * refuses new runs once the file changed on disk (see activities/worker-config.ts). */
   configFile?: string;
-}
-
-/** One SecretStore per configured store, built on first use. */
-export function storeRegistry(config: Config): (name: string) => SecretStore {
-  const stores = new Map<string, SecretStore>();
-  return (name) => {
-    let store = stores.get(name);
-    if (!store) {
-      const cfg = config.stores[name];
-      if (!cfg) throw new Error(`unknown store "${name}"`);
-      store = createSecretStore(name, cfg);
-      stores.set(name, store);
-    }
-    return store;
-  };
 }
 
 export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worker> {

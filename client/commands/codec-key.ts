@@ -1,8 +1,9 @@
 // rekey codec-key init / rotate: the payload codec's own key, kept as a keyring in a store.
 import { randomUUID } from 'node:crypto';
 import type { CodecKeyringFacts } from '../../activities/codec-keyring';
-import { addCodecKey, codecKeyringOf, createSecretStore } from '../../activities/library';
+import { addCodecKey, codecKeyringOf } from '../../activities/codec-keyring';
 import type { Config } from '../../config/schema';
+import { createSecretStore } from '../../stores/drivers';
 import { loadCodec } from '../../worker/codec-keys';
 import { followRun, startCodecKeyRotation, withClient } from '../runs';
 import { type Command, loadCliConfig, type Options, parse } from './common';

@@ -1,14 +1,10 @@
 // rekey keys import: adopt a running deployment's key pair as the first version in its stores.
 // rekey keys install: put the stores' current pair on an environment's hosts (a rebuilt VM).
-import {
-  fingerprint,
-  normalizePem,
-  parsePrivateKey,
-  publicPemOf,
-  storeKeyPair,
-} from '../../activities/library';
+
+import { fingerprint, normalizePem, parsePrivateKey, publicPemOf } from '../../activities/keys';
 import { keyGroupMembers, secretNamesOf } from '../../config/key-groups';
-import { storeRegistry } from '../../worker/worker';
+import { storeRegistry } from '../../stores/drivers';
+import { storeKeyPair } from '../../stores/pairs';
 import { CliError } from '../cli-error';
 import { expandToKeyGroups } from '../runs';
 import {

@@ -1,6 +1,8 @@
 // rekey resign-token: re-sign a cli.toml's publisher token locally, keeping its identity.
 import { statSync } from 'node:fs';
-import { parsePrivateKey, resignCliToml, writeFileAtomicSync } from '../../activities/library';
+import { parsePrivateKey } from '../../activities/keys';
+import { resignCliToml } from '../../activities/tokens';
+import { writeFileAtomicSync } from '../../hosts/local-files';
 import { CliError } from '../cli-error';
 import { type Command, type Options, parse, readLocal } from './common';
 

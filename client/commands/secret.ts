@@ -1,7 +1,8 @@
 // rekey secret rotate / status: the secret recipes of rekey.yaml (secrets:).
-import { createSecretStore } from '../../activities/library';
+
 import { parseDuration } from '../../config/duration';
 import type { Config } from '../../config/schema';
+import { createSecretStore } from '../../stores/drivers';
 import type { RotateSecretResult } from '../../workflows/rotate-secret';
 import { CliError } from '../cli-error';
 import { checkSecret, decideHint, followRun, openedGate, startSecretRotation, withClient } from '../runs';

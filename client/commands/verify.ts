@@ -1,6 +1,6 @@
 // rekey verify: read-only parity and policy check of stores and host key files.
-import { createRotationActivities } from '../../activities/library';
-import { storeRegistry } from '../../worker/worker';
+import { createRotationActivities } from '../../activities/rotation';
+import { storeRegistry } from '../../stores/drivers';
 import { formatVerify } from '../format';
 import { type Command, loadCliConfig, type Options, parse } from './common';
 

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createRotationActivities } from '../../activities/rotation';
-import { createSecretStore } from '../../activities/secret-store';
 import { parseConfig } from '../../config/load';
+import { createSecretStore } from '../../stores/drivers';
 
 describe('secretNames with {group}', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rekey-names-'));

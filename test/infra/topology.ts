@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { stringify } from 'yaml';
 import { fingerprint, generateKeyPair, type KeyPairPem, parsePrivateKey } from '../../activities/keys';
-import { createSecretStore, type SecretStore, storeKeyPair } from '../../activities/secret-store';
 import { readTokenFromToml } from '../../activities/tokens';
 import { loadConfig } from '../../config/load';
 import type { Config } from '../../config/schema';
@@ -14,6 +13,9 @@ import { openHost } from '../../hosts/connect';
 import { shellQuote } from '../../hosts/shell';
 import { type Host, resolveOnHost } from '../../hosts/types';
 import { createServiceDriver } from '../../services/service';
+import { createSecretStore } from '../../stores/drivers';
+import { storeKeyPair } from '../../stores/pairs';
+import type { SecretStore } from '../../stores/types';
 import { HOST_NAMES, type HostName, type TestEnv, type TestHost, testEnv } from './env';
 
 export const ENVS = ['prod', 'test', 'dev', 'local'] as const;

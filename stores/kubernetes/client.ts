@@ -7,10 +7,9 @@
 // and tried again. Errors name the store, the object and the status, never the token or a value.
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import type { StoreConfig } from '../config/schema';
-import { FailureType, fail } from '../shared/failures';
+import { FailureType, fail } from '../../shared/failures';
+import type { KubernetesConfig } from './config';
 
-type KubernetesConfig = Extract<StoreConfig, { type: 'kubernetes' }>;
 type Kind = 'Secret' | 'Deployment';
 const RESOURCES: Record<Kind, string> = {
   Secret: 'api/v1/namespaces/NS/secrets',

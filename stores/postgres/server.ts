@@ -5,10 +5,8 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client } from 'pg';
-import type { StoreConfig } from '../config/schema';
-import { FailureType, fail } from '../shared/failures';
-
-type PostgresConfig = Extract<StoreConfig, { type: 'postgres' }>;
+import { FailureType, fail } from '../../shared/failures';
+import type { PostgresConfig } from './config';
 
 const ITERATIONS = 4096;
 

@@ -11,21 +11,17 @@ import {
   PutParameterCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
-import type { StoreConfig } from '../config/schema';
-import { FailureType, fail } from '../shared/failures';
-import type { SecretStore, SecretVersionInfo } from './secret-store';
-
-type SsmConfig = Extract<StoreConfig, { type: 'aws-ssm' }>;
-
-/** Parameter names: a path of letters, digits and . - _ segments (AWS's rule, 1011 chars). */
-const NAME = /^\/?[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+import { FailureType, fail } from '../../shared/failures';
+import type { StoreDriver } from '../drivers';
+import type { SecretStore, SecretVersionInfo } from '../types';
+import { type AwsSsmConfig, PARAMETER_NAME } from './config';
 
 export class SsmStore implements SecretStore {
   private readonly client: SSMClient;
 
   constructor(
     readonly name: string,
-    private readonly cfg: SsmConfig,
+    private readonly cfg: AwsSsmConfig,
     client?: SSMClient,
   ) {
     // rekey runs on Node 20; the SDK's notice that its releases after January 2027 need Node 22
@@ -43,7 +39,7 @@ export class SsmStore implements SecretStore {
   }
 
   private check(secret: string): void {
-    if (!NAME.test(secret) || secret.length > 1011)
+    if (!PARAMETER_NAME.test(secret) || secret.length > 1011)
       throw fail(FailureType.BadInput, `store ${this.name}: bad parameter name "${secret}"`);
   }
 
@@ -177,3 +173,7 @@ function info(secret: string, p: ParameterHistory): SecretVersionInfo {
     enabled: true,
   };
 }
+
+export const driver: StoreDriver<AwsSsmConfig> = {
+  open: (storeName, cfg) => new SsmStore(storeName, cfg),
+};

@@ -4,10 +4,9 @@
 // never the token or the value; rate limits are retried after the delay GitHub asks for.
 import { ApplicationFailure } from '@temporalio/common';
 import sodium from 'libsodium-wrappers';
-import type { StoreConfig } from '../config/schema';
-import { FailureType, fail } from '../shared/failures';
-
-type GitHubConfig = Extract<StoreConfig, { type: 'github-actions' }>;
+import { FailureType, fail } from '../../shared/failures';
+import type { StoreDriver } from '../drivers';
+import type { GitHubActionsConfig } from './config';
 
 /** A libsodium sealed box of `value` to a Curve25519 public key (base64), as base64. */
 export async function sealForGitHub(value: string, publicKey: string): Promise<string> {
@@ -19,7 +18,7 @@ export async function sealForGitHub(value: string, publicKey: string): Promise<s
 export class GitHubActionsSecrets {
   constructor(
     readonly storeName: string,
-    private readonly cfg: GitHubConfig,
+    private readonly cfg: GitHubActionsConfig,
     private readonly token: () => Promise<string>,
   ) {}
 
@@ -94,3 +93,15 @@ export class GitHubActionsSecrets {
       throw fail(FailureType.BadInput, `${this.where}: no such repository, or the token cannot see it`);
   }
 }
+
+export const driver: StoreDriver<GitHubActionsConfig> = {
+  place: (storeName, cfg, name, ctx) => {
+    const github = new GitHubActionsSecrets(storeName, cfg, ctx.secret(cfg.token));
+    return {
+      marker: 'write-only',
+      text: `set GitHub Actions secret ${name} of ${cfg.repository}`,
+      exists: () => github.exists(name),
+      set: (value) => github.set(name, value),
+    };
+  },
+};

@@ -1,0 +1,116 @@
+// A JWT key pair in a store: written as two versions tagged with the run, so that a retried write
+// finds its own versions instead of writing again; read back; and a version made current again.
+import { FailureType, fail } from '../shared/failures';
+import type { PairRef, SecretNames, SecretRef, SecretStore, SecretVersionInfo } from './types';
+
+type Role = 'private' | 'public';
+
+/** A version an earlier attempt of this run stored for `role` (and this key, when given). */
+const mineFor = (runId: string, role: Role, fingerprint?: string) => (v: SecretVersionInfo) =>
+  v.tags.rekeyRunId === runId &&
+  !v.tags.restoredFrom &&
+  v.tags.role === role &&
+  (fingerprint === undefined || v.tags.fingerprint === fingerprint);
+
+function checkNames(store: SecretStore, names: SecretNames): void {
+  if (names.privateKey === names.publicKey)
+    throw fail(
+      FailureType.BadInput,
+      `store ${store.name}: the private and public key need different secret names (both are "${names.privateKey}")`,
+    );
+}
+
+/**
+ * Stores a pair as new versions tagged {rekeyRunId, fingerprint, role}. Idempotent: versions this
+ * run already made for this key are returned instead of writing again (private key first, so a
+ * retry after a crash between the two writes only adds the missing public key). A retry that
+ * brings a different key (another fingerprint) writes new versions for it.
+ */
+export async function storeKeyPair(
+  store: SecretStore,
+  names: SecretNames,
+  pair: { privatePem: string; publicPem: string; fingerprint: string },
+  runId: string,
+): Promise<PairRef> {
+  checkNames(store, names);
+  const ref = async (name: string, value: string, role: Role): Promise<SecretRef> => {
+    const existing = (await store.listVersions(name)).find(mineFor(runId, role, pair.fingerprint));
+    const v =
+      existing ?? (await store.set(name, value, { rekeyRunId: runId, fingerprint: pair.fingerprint, role }));
+    return { store: store.name, name, version: v.version };
+  };
+  const privateKey = await ref(names.privateKey, pair.privatePem, 'private');
+  const publicKey = await ref(names.publicKey, pair.publicPem, 'public');
+  return { privateKey, publicKey, fingerprint: pair.fingerprint };
+}
+
+export interface StorePreview {
+  store: string;
+  name: string;
+  /** The newest version now (what readers get), null when the secret doesn't exist. */
+  currentVersion: string | null;
+  /** Whether storeKeyPair would write a new version. */
+  wouldCreate: boolean;
+  /** The version of this run storeKeyPair would return instead of writing. */
+  reusedVersion?: string;
+}
+
+/** What storeKeyPair would do, without writing anything. */
+export async function previewStoreKeyPair(
+  store: SecretStore,
+  names: SecretNames,
+  runId: string,
+  fingerprint?: string,
+): Promise<{ privateKey: StorePreview; publicKey: StorePreview }> {
+  checkNames(store, names);
+  const one = async (name: string, role: Role): Promise<StorePreview> => {
+    const mine = (await store.listVersions(name)).find(mineFor(runId, role, fingerprint));
+    return {
+      store: store.name,
+      name,
+      currentVersion: (await store.current(name))?.version ?? null,
+      wouldCreate: !mine,
+      ...(mine ? { reusedVersion: mine.version } : {}),
+    };
+  };
+  return {
+    privateKey: await one(names.privateKey, 'private'),
+    publicKey: await one(names.publicKey, 'public'),
+  };
+}
+
+/** A pair's values: the newest versions, or the given ones. */
+export async function readKeyPair(
+  store: SecretStore,
+  names: SecretNames,
+  versions: { privateKey?: string; publicKey?: string } = {},
+) {
+  const priv = await store.get(names.privateKey, versions.privateKey);
+  const pub = await store.get(names.publicKey, versions.publicKey);
+  return {
+    privatePem: priv.value,
+    publicPem: pub.value,
+    ref: {
+      privateKey: { store: store.name, name: names.privateKey, version: priv.version },
+      publicKey: { store: store.name, name: names.publicKey, version: pub.version },
+    },
+  };
+}
+
+/** Makes `version` current again by writing its value as the newest version; once per run. */
+export async function restoreVersion(
+  store: SecretStore,
+  name: string,
+  version: string,
+  runId: string,
+): Promise<SecretRef> {
+  const done = (await store.listVersions(name)).find(
+    (v) => v.tags.rekeyRunId === runId && v.tags.restoredFrom === version,
+  );
+  if (done) return { store: store.name, name, version: done.version };
+  // Still current (this run never wrote a version of it): nothing to put back.
+  if ((await store.current(name))?.version === version) return { store: store.name, name, version };
+  const old = await store.get(name, version);
+  const v = await store.set(name, old.value, { ...old.tags, rekeyRunId: runId, restoredFrom: version });
+  return { store: store.name, name, version: v.version };
+}

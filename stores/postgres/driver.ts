@@ -1,0 +1,16 @@
+// A role's password on a PostgreSQL server, as a recipe's location.
+import type { StoreDriver } from '../drivers';
+import type { PostgresConfig } from './config';
+import { PostgresServer } from './server';
+
+export const driver: StoreDriver<PostgresConfig> = {
+  place: (storeName, cfg, role, ctx) => {
+    const server = new PostgresServer(storeName, cfg, ctx.secret(cfg.password));
+    return {
+      marker: 'role',
+      text: `set the password of role ${role} on ${storeName}`,
+      exists: () => server.roleCanLogin(role),
+      set: (value) => server.setPassword(role, value),
+    };
+  },
+};

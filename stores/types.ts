@@ -1,0 +1,66 @@
+// What rekey does with a store, whatever its type: a store of versions (SecretStore), or a place it
+// only writes (WriteOnlyPlace). Values stay inside activities: workflows get SecretRefs.
+
+import type { TokenCredential } from '@azure/core-auth';
+import type { AdditionalPolicyConfig } from '@azure/core-client';
+
+export interface SecretVersionInfo {
+  name: string;
+  version: string;
+  tags: Record<string, string>;
+  /** ISO timestamp. */
+  createdOn: string;
+  enabled: boolean;
+}
+
+export interface SecretStore {
+  /** The config's store name. */
+  readonly name: string;
+  set(name: string, value: string, tags: Record<string, string>): Promise<SecretVersionInfo>;
+  /** The newest version when `version` is omitted; a missing one fails with NotFound. */
+  get(name: string, version?: string): Promise<SecretVersionInfo & { value: string }>;
+  /** Oldest first; [] when the secret doesn't exist. Versions written in the same second may
+   * be listed in either order (Key Vault): ask `current` which one readers get. */
+  listVersions(name: string): Promise<SecretVersionInfo[]>;
+  /** The version readers get now (what `get` without a version returns); null when none. */
+  current(name: string): Promise<SecretVersionInfo | null>;
+  /** Disables an old version (kept, not readable until enabled again); absent where the store
+   * cannot (SSM parameter versions). */
+  disable?(name: string, version: string): Promise<void>;
+}
+
+export interface SecretRef {
+  store: string;
+  name: string;
+  version: string;
+}
+
+export interface PairRef {
+  privateKey: SecretRef;
+  publicKey: SecretRef;
+  fingerprint: string;
+}
+
+export interface SecretNames {
+  privateKey: string;
+  publicKey: string;
+}
+
+export interface SecretStoreOptions {
+  /** Instead of the one the config names (tests pass one returning the stand-in's token). */
+  credential?: TokenCredential;
+  /** Extra pipeline policies for the SecretClient (e.g. to observe or shape requests). */
+  additionalPolicies?: AdditionalPolicyConfig[];
+}
+
+/** A place rekey writes but cannot read back (a role's password, a GitHub Actions secret, a
+ * command's): set from a recipe's first location's value, put back from its old version. */
+export interface WriteOnlyPlace {
+  /** The plan's `current` for it: "role" for a PostgreSQL role, else "write-only". */
+  marker: 'role' | 'write-only';
+  /** What a write does, for the plan. */
+  text: string;
+  /** It is there (and may be written: the plan checks before any change). */
+  exists(): Promise<boolean>;
+  set(value: string): Promise<void>;
+}
