@@ -13,6 +13,7 @@ COPY config ./config
 COPY hosts ./hosts
 COPY services ./services
 COPY stores ./stores
+COPY temporal ./temporal
 COPY shared ./shared
 COPY worker ./worker
 COPY workflows ./workflows

@@ -2,7 +2,7 @@
 // the data dirs' real paths on the hosts (preflight), and a plan that would empty the destination.
 import { posix } from 'node:path';
 import { type Config, type HostConfig, type SshHostConfig, unsafeDirReason } from '../config/schema';
-import type { SyncPlan } from './promotion';
+import type { SyncPlan } from './rsync-output';
 
 /** The share of the destination's files a plan may delete before it needs allowShrink. */
 export const DEFAULT_MAX_DELETE_SHARE = 0.5;

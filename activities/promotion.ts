@@ -15,7 +15,7 @@ import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import type { TransferProgress } from '../shared/transfer';
 import { dataDirProblems, type HostPaths, hopProblem, shrinkProblem, within } from './hop-checks';
-import { followRsync, parseItemized, parseStats, type SyncStats } from './rsync-output';
+import { followRsync, parseItemized, parseStats, type SyncPlan, type SyncStats } from './rsync-output';
 import {
   isExternalIssuer,
   readTokenFromToml,
@@ -27,27 +27,6 @@ import {
   withToken,
 } from './tokens';
 import { exclusive } from './transfer-lock';
-
-export interface SyncPlan {
-  add: number;
-  change: number;
-  /** Entries (files and directories) the copy deletes at the destination. */
-  delete: number;
-  /** The first deletions, for the approval gate. */
-  deletions: string[];
-  bytes: number;
-  /** Regular files in the source (rsync's file list). */
-  sourceFiles?: number;
-  /** Files (anything but directories) at the destination before the copy, and how many of them
-   * the copy deletes. */
-  destinationFiles?: number;
-  deleteFiles?: number;
-  /** Set when the copy would empty or mostly empty the destination: the run needs allowShrink. */
-  shrink?: string;
-  /** SHA-256 of every path the copy deletes, sorted: the approved deletions, to compare a later
-   * plan with. */
-  deletionsDigest?: string;
-}
 
 /** How a hop's snapshot of the destination is made, and what it costs: `reflink` shares the
  * data's blocks until either side changes them; `copy` writes all of `bytes` again. */

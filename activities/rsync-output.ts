@@ -1,7 +1,28 @@
 // Parsers of rsync's output: the dry run's itemized changes, --stats, and the progress a copy
 // streams. Text in, numbers out, so they are tested without hosts.
 import { createHash } from 'node:crypto';
-import type { SyncPlan } from './promotion';
+
+/** What a copy would do (from rsync's dry run), and what the hop checks add to it. */
+export interface SyncPlan {
+  add: number;
+  change: number;
+  /** Entries (files and directories) the copy deletes at the destination. */
+  delete: number;
+  /** The first deletions, for the approval gate. */
+  deletions: string[];
+  bytes: number;
+  /** Regular files in the source (rsync's file list). */
+  sourceFiles?: number;
+  /** Files (anything but directories) at the destination before the copy, and how many of them
+   * the copy deletes. */
+  destinationFiles?: number;
+  deleteFiles?: number;
+  /** Set when the copy would empty or mostly empty the destination: the run needs allowShrink. */
+  shrink?: string;
+  /** SHA-256 of every path the copy deletes, sorted: the approved deletions, to compare a later
+   * plan with. */
+  deletionsDigest?: string;
+}
 
 /** What one rsync run did, from its --stats. */
 export interface SyncStats {

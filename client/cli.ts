@@ -7,10 +7,10 @@ import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConfigError } from '../config/load';
 import { closest } from '../config/suggest';
+import { connectConfig } from '../temporal/connection';
 import { errorText } from '../workflows/errors';
 import { CliError } from './cli-error';
 import { type Command, checkArgs } from './commands/common';
-import { connectConfig } from './connection';
 
 interface Entry {
   summary: string;

@@ -1,6 +1,6 @@
 // Human-readable output for the CLI. Only non-secret facts ever reach these functions.
 import type { VerifyReport } from '../activities/rotation';
-import type { Progress } from '../workflows/progress';
+import type { Progress } from '../workflows/messages';
 import type { HopResult } from '../workflows/promote-hop';
 import type { RotateResult } from '../workflows/rotate';
 

@@ -22,7 +22,8 @@ import type { Config } from '../config/schema';
 import { closest } from '../config/suggest';
 import { taskQueue } from '../shared/task-queue';
 import type { TransferProgress } from '../shared/transfer';
-import { dataConverterOf } from '../worker/codec-keys';
+import { dataConverterOf } from '../temporal/codec-keys';
+import { connectConfig } from '../temporal/connection';
 import { promote, rolloverSigningKey, rotateCodecKey, rotateJwtKeys, rotateSecret } from '../workflows';
 import { requestMessage } from '../workflows/approvals';
 import { errorText } from '../workflows/errors';
@@ -37,6 +38,7 @@ import {
   rotateWorkflowId,
   secretWorkflowId,
 } from '../workflows/inputs';
+import type { DecisionKind, PendingGate, Progress } from '../workflows/messages';
 import {
   approveUpdate,
   type DecisionInput,
@@ -48,10 +50,8 @@ import {
   progressQuery,
   rejectUpdate,
 } from '../workflows/messages';
-import type { DecisionKind, PendingGate, Progress } from '../workflows/progress';
 import type { RotateResult } from '../workflows/rotate';
 import { CliError } from './cli-error';
-import { connectConfig } from './connection';
 import { signAs } from './sign';
 
 /**

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { type Document, LineCounter, parseDocument } from 'yaml';
 import { kindOf } from '../stores/kinds';
+import { crossCheck } from './cross-checks';
 import { describeIssues, type Problem, problemText } from './issues';
 import { locate, type Position } from './locate';
 import { Config, unsafeDirReason } from './schema';
@@ -54,6 +55,9 @@ export function parseConfig(
   const result = Config.safeParse(doc);
   if (!result.success) throw new ConfigError(file, describeIssues(result.error.issues, Config), where);
   const cfg = result.data;
+  const crossed: Problem[] = [];
+  crossCheck(cfg, (path, message) => crossed.push({ path, message }));
+  if (crossed.length > 0) throw new ConfigError(file, crossed, where);
   const base = dirname(resolve(file));
   for (const store of Object.values(cfg.stores))
     kindOf(store).resolvePaths?.(store, (p) => resolvePath(base, p));

@@ -3,7 +3,6 @@ import { posix } from 'node:path';
 import { z } from 'zod';
 import { parseSshPublicKey } from '../shared/sshsig';
 import { Store } from '../stores/kinds';
-import { crossCheck } from './cross-checks';
 import { DURATION, parseDuration } from './duration';
 import { entryName } from './names';
 import { SecretRecipe } from './secret-recipes';
@@ -338,27 +337,24 @@ export const Retention = z.strictObject({
   versions: z.number().int().min(2).default(3),
 });
 
-export const Config = z
-  .strictObject({
-    paths: Paths.prefault({}),
-    secretNames: SecretNames.prefault({}),
-    /** Key group -> environments sharing one key pair. Every environment is in exactly one group. */
-    keyGroups: z.record(name, z.array(name).min(1)),
-    stores: z.record(name, Store),
-    hosts: z.record(name, Host),
-    services: z.record(name, Service),
-    environments: z.record(name, Environment),
-    keyrings: z.record(name, Keyring).default({}),
-    approvals: Approvals.prefault({}),
-    promotion: Promotion.prefault({}),
-    retention: Retention.prefault({}),
-    codec: Codec.optional(),
-    secrets: z.record(name, SecretRecipe).default({}),
-  })
-  // The checks across sections (references, key groups, approvals): config/cross-checks.ts.
-  .superRefine((cfg, ctx) =>
-    crossCheck(cfg, (path, message) => ctx.addIssue({ code: 'custom', path, message })),
-  );
+export const Config = z.strictObject({
+  paths: Paths.prefault({}),
+  secretNames: SecretNames.prefault({}),
+  /** Key group -> environments sharing one key pair. Every environment is in exactly one group. */
+  keyGroups: z.record(name, z.array(name).min(1)),
+  stores: z.record(name, Store),
+  hosts: z.record(name, Host),
+  services: z.record(name, Service),
+  environments: z.record(name, Environment),
+  keyrings: z.record(name, Keyring).default({}),
+  approvals: Approvals.prefault({}),
+  promotion: Promotion.prefault({}),
+  retention: Retention.prefault({}),
+  codec: Codec.optional(),
+  secrets: z.record(name, SecretRecipe).default({}),
+});
+// The checks across sections (references, key groups, approvals) run once this shape parses:
+// config/cross-checks.ts, called by config/load.ts.
 
 export type Config = z.infer<typeof Config>;
 export type { StoreConfig } from '../stores/kinds';

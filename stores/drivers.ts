@@ -1,7 +1,5 @@
 // Every store type's SDK half, by its `type`: a store of versions rekey opens, or a place it only
 // writes. Typed by the registry of kinds (kinds.ts): a type without a driver here does not compile.
-import type { Config } from '../config/schema';
-import type { Host } from '../hosts/types';
 import { FailureType, fail } from '../shared/failures';
 import type { AccessSecret } from './access-secret';
 import { driver as awsSsm } from './aws-ssm/driver';
@@ -12,21 +10,7 @@ import { driver as githubActions } from './github-actions/driver';
 import { STORE_KINDS, type StoreConfig, type StoreOf, type StoreType } from './kinds';
 import { driver as kubernetes } from './kubernetes/driver';
 import { driver as postgres } from './postgres/driver';
-import type { SecretStore, SecretStoreOptions, WriteOnlyPlace } from './types';
-
-/** What a write-only place needs from the run around it. */
-export interface PlaceContext {
-  /** The environment the value is for. */
-  env: string;
-  /** A store's access secret (another store's secret, or an environment variable), read when used. */
-  secret(from: AccessSecret): () => Promise<string>;
-  /** Runs `fn` on the environment's host (a command store's command). */
-  onEnvHost<T>(fn: (host: Host) => Promise<T>): Promise<T>;
-}
-
-export type StoreDriver<C> =
-  | { open(storeName: string, cfg: C, opts: SecretStoreOptions): SecretStore }
-  | { place(storeName: string, cfg: C, name: string, ctx: PlaceContext): WriteOnlyPlace };
+import type { PlaceContext, SecretStore, SecretStoreOptions, StoreDriver, WriteOnlyPlace } from './types';
 
 export const STORE_DRIVERS: { [T in StoreType]: StoreDriver<StoreOf<T>> } = {
   'azure-keyvault': azureKeyVault,
@@ -77,13 +61,13 @@ export const referencedSecret =
     return (await storeOf(from.store).get(from.name)).value;
   };
 
-/** One SecretStore per configured store, built on first use. */
-export function storeRegistry(config: Config): (name: string) => SecretStore {
+/** One SecretStore per configured store (rekey.yaml's `stores:`), built on first use. */
+export function storeRegistry(configured: Record<string, StoreConfig>): (name: string) => SecretStore {
   const stores = new Map<string, SecretStore>();
   return (name) => {
     let store = stores.get(name);
     if (!store) {
-      const cfg = config.stores[name];
+      const cfg = configured[name];
       if (!cfg) throw new Error(`unknown store "${name}"`);
       store = createSecretStore(name, cfg);
       stores.set(name, store);

@@ -3,6 +3,8 @@
 
 import type { TokenCredential } from '@azure/core-auth';
 import type { AdditionalPolicyConfig } from '@azure/core-client';
+import type { Host } from '../hosts/types';
+import type { AccessSecret } from './access-secret';
 
 export interface SecretVersionInfo {
   name: string;
@@ -64,3 +66,17 @@ export interface WriteOnlyPlace {
   exists(): Promise<boolean>;
   set(value: string): Promise<void>;
 }
+
+/** What a write-only place needs from the run around it. */
+export interface PlaceContext {
+  /** The environment the value is for. */
+  env: string;
+  /** A store's access secret (another store's secret, or an environment variable), read when used. */
+  secret(from: AccessSecret): () => Promise<string>;
+  /** Runs `fn` on the environment's host (a command store's command). */
+  onEnvHost<T>(fn: (host: Host) => Promise<T>): Promise<T>;
+}
+
+export type StoreDriver<C> =
+  | { open(storeName: string, cfg: C, opts: SecretStoreOptions): SecretStore }
+  | { place(storeName: string, cfg: C, name: string, ctx: PlaceContext): WriteOnlyPlace };

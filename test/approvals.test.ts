@@ -12,6 +12,7 @@ import { createRotationSchedule } from '../client/schedules';
 import { rotateJwtKeys } from '../workflows';
 import { requestMessage } from '../workflows/approvals';
 import type { RotateInput } from '../workflows/inputs';
+import type { Progress } from '../workflows/messages';
 import {
   approveUpdate,
   type DecisionInput,
@@ -19,7 +20,6 @@ import {
   legacyApproveSignal,
   progressQuery,
 } from '../workflows/messages';
-import type { Progress } from '../workflows/progress';
 import { foreignCaller, foreignLockHolder, foreignParent } from './foreign/workflows';
 import { failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { type ApproverName, approversConfig, assertRefused, decide, keyFile, sign } from './infra/approvers';

@@ -18,8 +18,8 @@ import { startCodecKeyRotation, startRotation } from '../client/runs';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { createSecretStore } from '../stores/drivers';
-import { AesGcmCodec, ENCODING } from '../worker/codec';
-import { dataConverterOf, loadCodec } from '../worker/codec-keys';
+import { AesGcmCodec, ENCODING } from '../temporal/codec';
+import { dataConverterOf, loadCodec } from '../temporal/codec-keys';
 import {
   assertNoSecrets,
   failureOf,

@@ -12,8 +12,8 @@ import { createWorkerConfigActivities } from '../activities/worker-config';
 import type { Config } from '../config/schema';
 import { taskQueue } from '../shared/task-queue';
 import { storeRegistry } from '../stores/drivers';
+import { dataConverterOf } from '../temporal/codec-keys';
 import { FAILURE_CONVERTER_PATH, workflowBundle } from './bundle';
-import { dataConverterOf } from './codec-keys';
 import { guarded } from './guard';
 
 export interface RekeyWorkerOptions {
@@ -29,7 +29,7 @@ export interface RekeyWorkerOptions {
 }
 
 export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worker> {
-  const store = storeRegistry(opts.config);
+  const store = storeRegistry(opts.config.stores);
   const identity = `${process.pid}@${hostname()}`;
   return Worker.create({
     identity,

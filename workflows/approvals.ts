@@ -29,6 +29,7 @@ import {
 } from '../shared/sshsig';
 import { shortActivity } from './activity-options';
 import { legacyApprovalGate, legacyExpeditableWait } from './legacy-gate';
+import type { DecisionKind, GateOutcome, PendingGate } from './messages';
 import {
   approveUpdate,
   type DecisionInput,
@@ -36,10 +37,8 @@ import {
   expediteUpdate,
   rejectUpdate,
 } from './messages';
-import type { DecisionKind, GateOutcome, PendingGate, ProgressTracker } from './progress';
+import type { ProgressTracker } from './progress';
 import { startingSchedule } from './scheduled';
-
-export type { GateOutcome } from './progress';
 
 const temporalReads = proxyActivities<ScheduleActivities>(shortActivity);
 

@@ -2,13 +2,14 @@
 // Only runs started by an older rekey take this path (they replay as they were recorded, see
 // `patched('approval-updates')` in approvals.ts); remove it once no such run is open.
 import { condition, setHandler } from '@temporalio/workflow';
+import type { DecisionKind, GateOutcome, Progress } from './messages';
 import {
   type LegacyDecision,
   legacyApproveSignal,
   legacyExpediteSignal,
   legacyRejectSignal,
 } from './messages';
-import type { DecisionKind, GateOutcome, Progress, ProgressTracker } from './progress';
+import type { ProgressTracker } from './progress';
 
 /** At most this many ignored decisions are kept; later ones are only counted. */
 const MAX_IGNORED_DECISIONS = 20;

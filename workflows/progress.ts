@@ -3,67 +3,7 @@
 // Deterministic code only: no Node imports, time from the workflow clock.
 import { isCancellation, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { errorText } from './errors';
-import { progressQuery } from './messages';
-
-export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled';
-
-export interface Step {
-  name: string;
-  status: StepStatus;
-  detail?: string;
-}
-
-export type DecisionKind = 'approve' | 'reject' | 'expedite';
-
-export interface Decision {
-  decision: DecisionKind;
-  by: string;
-  comment?: string;
-  at: string;
-  /** Always true for Update decisions (a refused one is never recorded); signals from runs before
-   * approvals were Updates: false when `by` was not an approver (recorded, then ignored). */
-  accepted: boolean;
-  /** The plan digest the decision named. */
-  digest?: string;
-  /** Signed gates: the SSHSIG the worker verified against the approver's key (the evidence). */
-  signature?: string;
-}
-
-export interface PendingGate {
-  name: string;
-  kind: 'approval' | 'expedite';
-  approvers: string[];
-  since: string;
-  timeoutAt: string;
-  /** What the approver is asked to allow: the plan, as shown. */
-  summary: string;
-  /** SHA-256 over this run, this gate and `summary`: a decision must name it (and sign it). */
-  digest?: string;
-  mode?: 'signed' | 'named';
-  /** Distinct approvals needed, and who has approved so far. */
-  required?: number;
-  approvedBy?: string[];
-  /** The run's starter, who may not approve it (separateFromStarter). */
-  starter?: string;
-}
-
-export type GateOutcome =
-  | { approved: true; by: string[] }
-  | { approved: false; reason: 'rejected'; by: string; comment?: string }
-  | { approved: false; reason: 'timeout' };
-
-export interface Progress {
-  workflow: string;
-  state: 'running' | 'waiting-approval' | 'completed' | 'failed' | 'cancelled';
-  current?: string;
-  steps: Step[];
-  pendingGate?: PendingGate;
-  decisions: Decision[];
-  /** The child workflow doing the current step (a promotion's hop); its progress has the detail. */
-  childWorkflowId?: string;
-  /** Ignored decisions beyond the ones recorded in `decisions` (signals of older runs). */
-  ignoredDecisions?: number;
-}
+import { type GateOutcome, type Progress, progressQuery, type Step, type StepStatus } from './messages';
 
 /** Tracks steps for the `progress` query and the Web UI. One per workflow run. */
 export class ProgressTracker {

@@ -15,14 +15,9 @@ import {
   proxyActivities,
   workflowInfo,
 } from '@temporalio/workflow';
-import type {
-  CopyStats,
-  HopPreflight,
-  PromotionActivities,
-  SnapshotPlan,
-  SyncPlan,
-} from '../activities/promotion';
+import type { CopyStats, HopPreflight, PromotionActivities, SnapshotPlan } from '../activities/promotion';
 import type { RotationActivities } from '../activities/rotation';
+import type { SyncPlan } from '../activities/rsync-output';
 import type { ScheduleActivities } from '../activities/schedules';
 import type { TokenIdentity } from '../activities/tokens';
 import { FailureType, fail } from '../shared/failures';

@@ -4,7 +4,7 @@ import type { CodecKeyringFacts } from '../../activities/codec-keyring';
 import { addCodecKey, codecKeyringOf } from '../../activities/codec-keyring';
 import type { Config } from '../../config/schema';
 import { createSecretStore } from '../../stores/drivers';
-import { loadCodec } from '../../worker/codec-keys';
+import { loadCodec } from '../../temporal/codec-keys';
 import { followRun, startCodecKeyRotation, withClient } from '../runs';
 import { type Command, loadCliConfig, type Options, parse } from './common';
 

@@ -1,6 +1,6 @@
 // rekey codec-server: the payload codec over HTTP, for the Temporal Web UI and the temporal CLI.
 import { readFileSync } from 'node:fs';
-import { loadCodec } from '../../worker/codec-keys';
+import { loadCodec } from '../../temporal/codec-keys';
 import { CliError } from '../cli-error';
 import { codecServer } from '../codec-server';
 import { type Command, loadCliConfig, type Options, parse } from './common';

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { Config } from '../../config/schema';
 import { summarize } from '../../config/summary';
-import { loadCodec } from '../../worker/codec-keys';
+import { loadCodec } from '../../temporal/codec-keys';
 import { CliError } from '../cli-error';
 import { type Command, configPath, loadCliConfig, type Options, parse } from './common';
 

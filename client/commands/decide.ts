@@ -1,7 +1,7 @@
 // rekey approve / reject / expedite: a decision at a run's gate, sent as a Workflow Update.
 import { createInterface } from 'node:readline/promises';
 import { taskQueue } from '../../shared/task-queue';
-import type { DecisionKind, PendingGate } from '../../workflows/progress';
+import type { DecisionKind, PendingGate } from '../../workflows/messages';
 import { CliError } from '../cli-error';
 import { decideGate, runBehind, withClient } from '../runs';
 import { type Command, loadCliConfig, type Options, parse, runIdArg } from './common';

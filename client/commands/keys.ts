@@ -38,7 +38,7 @@ async function importKeys(args: string[]): Promise<number> {
   parsePrivateKey(privatePem, file);
   const publicPem = publicPemOf(privatePem);
   const fp = fingerprint(publicPem);
-  const store = storeRegistry(config);
+  const store = storeRegistry(config.stores);
   // A key group holds one pair: every store of the group gets it, and none may hold one yet.
   const members = keyGroupMembers(config, [env]);
   const targets = members.map((e) => ({

@@ -9,7 +9,7 @@ const OPTIONS = {} satisfies Options;
 async function verify(args: string[]): Promise<number> {
   const { values } = parse(args, OPTIONS);
   const config = loadCliConfig(values.config);
-  const activities = createRotationActivities({ config, store: storeRegistry(config) });
+  const activities = createRotationActivities({ config, store: storeRegistry(config.stores) });
   const report = await activities.verifyKeys({ includeHosts: true });
   console.log(formatVerify(report));
   return report.ok ? 0 : 1;

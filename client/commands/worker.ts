@@ -1,8 +1,55 @@
-// rekey worker: runs a worker until SIGINT/SIGTERM.
-
+// `rekey worker`: runs a worker until SIGINT/SIGTERM, then shuts down gracefully (in-flight
+// activities finish or are cancelled; workflows resume on the next worker).
 import { resolve } from 'node:path';
-import { runWorker } from '../../worker/main';
+import { DefaultLogger, type LogEntry, type LogLevel, NativeConnection, Runtime } from '@temporalio/worker';
+import type { Config } from '../../config/schema';
+import { connectConfig } from '../../temporal/connection';
+import { createRekeyWorker } from '../../worker/worker';
+import { CliError } from '../cli-error';
 import { type Command, configPath, loadCliConfig, parse } from './common';
+
+const LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
+
+/** A log entry on one line: a run that failed (a rejection, a refusal) is an outcome an operator
+ * reads, not a stack trace; REKEY_LOG_LEVEL=INFO or lower shows the SDK's full entries. */
+function oneLine(entry: LogEntry): void {
+  const meta = entry.meta ?? {};
+  // The error may come from the workflow sandbox's realm: not an `instanceof Error` here.
+  const raw = meta.error as { message?: unknown } | undefined;
+  const error = typeof raw?.message === 'string' ? raw.message.replace(/\s*\n\s*/g, ' ') : undefined;
+  const run =
+    typeof meta.workflowId === 'string' ? ` ${meta.workflowType ?? 'workflow'} ${meta.workflowId}` : '';
+  const at = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
+  console.error(`${at} [${entry.level}] ${entry.message}${run}${error ? `: ${error}` : ''}`);
+}
+
+async function runWorker(config: Config, configFile?: string): Promise<void> {
+  // One line at start and one at stop; the SDK's own INFO lines (state changes) with
+  // REKEY_LOG_LEVEL=INFO (or DEBUG, TRACE).
+  const level = process.env.REKEY_LOG_LEVEL ?? 'WARN';
+  if (!LEVELS.includes(level as LogLevel))
+    throw new CliError(`REKEY_LOG_LEVEL=${level}: use one of ${LEVELS.join(', ')}`);
+  Runtime.install({
+    logger: new DefaultLogger(level as LogLevel, level === 'WARN' || level === 'ERROR' ? oneLine : undefined),
+  });
+  const { connectionOptions, namespace } = connectConfig();
+  const connection = await NativeConnection.connect(connectionOptions).catch((err: Error) => {
+    throw new CliError(
+      `cannot reach the Temporal server at ${connectionOptions.address} (${err.message}): set TEMPORAL_ADDRESS=host:port or a temporal.toml profile (TEMPORAL_PROFILE)`,
+      1,
+    );
+  });
+  try {
+    const worker = await createRekeyWorker({ config, connection, namespace, configFile });
+    console.log(
+      `rekey worker: ${connectionOptions.address} namespace ${namespace}, task queue ${worker.options.taskQueue}`,
+    );
+    await worker.run();
+    console.log('rekey worker: stopped');
+  } finally {
+    await connection.close();
+  }
+}
 
 async function worker(args: string[]): Promise<number> {
   const { values } = parse(args, {});

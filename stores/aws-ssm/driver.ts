@@ -12,8 +12,7 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { FailureType, fail } from '../../shared/failures';
-import type { StoreDriver } from '../drivers';
-import type { SecretStore, SecretVersionInfo } from '../types';
+import type { SecretStore, SecretVersionInfo, StoreDriver } from '../types';
 import { type AwsSsmConfig, PARAMETER_NAME } from './config';
 
 export class SsmStore implements SecretStore {

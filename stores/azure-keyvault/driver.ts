@@ -11,8 +11,7 @@ import {
 import { SecretClient } from '@azure/keyvault-secrets';
 import { ApplicationFailure } from '@temporalio/common';
 import { FailureType, fail } from '../../shared/failures';
-import type { StoreDriver } from '../drivers';
-import type { SecretStore, SecretStoreOptions, SecretVersionInfo } from '../types';
+import type { SecretStore, SecretStoreOptions, SecretVersionInfo, StoreDriver } from '../types';
 import type { AzureKeyVaultConfig } from './config';
 
 function credentialFor(kind: string): TokenCredential {

@@ -2,7 +2,7 @@
 // on stdin, never as an argument.
 import { shellQuote } from '../../hosts/shell';
 import { FailureType, fail } from '../../shared/failures';
-import type { StoreDriver } from '../drivers';
+import type { StoreDriver } from '../types';
 import type { CommandStoreConfig } from './config';
 
 export const driver: StoreDriver<CommandStoreConfig> = {

@@ -5,8 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomicSync } from '../../hosts/local-files';
 import { FailureType, fail } from '../../shared/failures';
-import type { StoreDriver } from '../drivers';
-import type { SecretStore, SecretVersionInfo } from '../types';
+import type { SecretStore, SecretVersionInfo, StoreDriver } from '../types';
 import type { FileStoreConfig } from './config';
 
 interface FileSecret {

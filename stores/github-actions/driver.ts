@@ -5,7 +5,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import sodium from 'libsodium-wrappers';
 import { FailureType, fail } from '../../shared/failures';
-import type { StoreDriver } from '../drivers';
+import type { StoreDriver } from '../types';
 import type { GitHubActionsConfig } from './config';
 
 /** A libsodium sealed box of `value` to a Curve25519 public key (base64), as base64. */

@@ -1,5 +1,5 @@
 // A key of a Kubernetes Secret, edited in place, as a recipe's location.
-import type { StoreDriver } from '../drivers';
+import type { StoreDriver } from '../types';
 import { KubernetesClient, secretKeyOf } from './client';
 import type { KubernetesConfig } from './config';
 

@@ -1,5 +1,5 @@
 // A role's password on a PostgreSQL server, as a recipe's location.
-import type { StoreDriver } from '../drivers';
+import type { StoreDriver } from '../types';
 import type { PostgresConfig } from './config';
 import { PostgresServer } from './server';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { SyncPlan } from '../../activities/promotion';
+import type { SyncPlan } from '../../activities/rsync-output';
 import { FailureType, fail } from '../../shared/failures';
 import { promoteHop } from '../../workflows';
 import type { HopInput } from '../../workflows/inputs';

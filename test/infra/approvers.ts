@@ -9,7 +9,7 @@ import type { Client } from '@temporalio/client';
 import { decideGate } from '../../client/runs';
 import type { Config } from '../../config/schema';
 import { errorText } from '../../workflows/errors';
-import type { DecisionKind } from '../../workflows/progress';
+import type { DecisionKind } from '../../workflows/messages';
 
 export const APPROVER_NAMES = ['alice', 'bob', 'carol', 'mallory'] as const;
 export type ApproverName = (typeof APPROVER_NAMES)[number];
