@@ -1,14 +1,14 @@
 // Activities of the JWT key rotation. Each one is idempotent under retry and returns only
 // references, fingerprints and identities: key values and tokens stay inside this module.
 import { posix } from 'node:path';
-import { type GatePolicy, gatePolicy, scopeOf } from '../config/approvals';
+import { gatePolicy, scopeOf } from '../config/approvals';
 import { keyGroupMembers, keyGroupOf, secretNamesOf } from '../config/key-groups';
 import type { Config } from '../config/schema';
 import { withHost } from '../hosts/connect';
 import { shellQuote } from '../hosts/shell';
 import { type Host, resolveOnHost } from '../hosts/types';
 import { createServiceDriver, durationMs, restartAndCheck, serviceProblems } from '../services/service';
-import type { Approved } from '../shared/approval-proof';
+import type { Approved, GatePolicy } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import { secretPlace } from '../stores/kinds';
 import { readKeyPair, restoreVersion, storeKeyPair } from '../stores/pairs';

@@ -1,19 +1,9 @@
 // Who may decide a gate, and how, for the environments a run changes.
+import type { GatePolicy } from '../shared/approval-proof';
 import { canonicalJson, digestOf } from '../shared/sshsig';
 import { parseDuration } from './duration';
 import { keyGroupMembers } from './key-groups';
 import type { Config } from './schema';
-
-export interface GatePolicy {
-  mode: 'signed' | 'named';
-  /** Approver -> SSH public key line (null only in named mode). */
-  approvers: Record<string, string | null>;
-  /** Distinct approvers needed to pass. */
-  required: number;
-  /** The run's starter cannot be one of them. */
-  separateFromStarter: boolean;
-  timeoutMs: number;
-}
 
 /** The strictest policy of `environments` (signed over named, the largest quorum); the config's
  * defaults for a gate that changes no environment (a keyring). */

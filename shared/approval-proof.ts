@@ -4,8 +4,19 @@
 // against the configured keys. A workflow that is not that approved run (another task queue,
 // decisions copied from a real run's history) cannot produce one. No Node imports: the workflow
 // bundle builds the digest with the same function.
-import type { GatePolicy } from '../config/approvals';
 import { APPROVAL_NAMESPACE, canonicalJson, digestOf, parseSshPublicKey, verifySshSignature } from './sshsig';
+
+/** A gate's approval policy (config/approvals.ts makes it from rekey.yaml). */
+export interface GatePolicy {
+  mode: 'signed' | 'named';
+  /** Approver -> SSH public key line (null only in named mode). */
+  approvers: Record<string, string | null>;
+  /** Distinct approvers needed to pass. */
+  required: number;
+  /** The run's starter cannot be one of them. */
+  separateFromStarter: boolean;
+  timeoutMs: number;
+}
 
 export interface ApprovalProof {
   /** The gate's name and its place among the run's gates. */

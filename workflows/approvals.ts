@@ -16,7 +16,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ScheduleActivities } from '../activities/schedules';
-import type { GatePolicy } from '../config/approvals';
+import type { GatePolicy } from '../shared/approval-proof';
 import { type ApprovalProof, type Approved, gateDigest } from '../shared/approval-proof';
 import { plainFailure } from '../shared/failure-converter';
 import { FailureType, fail } from '../shared/failures';

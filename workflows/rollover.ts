@@ -5,8 +5,8 @@
 import { patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { KeyringActivities, RingFacts } from '../activities/keyring';
 import type { ScheduleActivities } from '../activities/schedules';
-import type { GatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';
+import type { GatePolicy } from '../shared/approval-proof';
 import { FailureType, fail, isFailure } from '../shared/failures';
 import { serviceActivity, shortActivity, summarized } from './activity-options';
 import { checkExpectedGate, claimSignedRequest, Gates, notApproved } from './approvals';

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TemporalFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { RotationPlan, StagedGroup } from '../../activities/rotation';
-import type { GatePolicy } from '../../config/approvals';
+import type { GatePolicy } from '../../shared/approval-proof';
 import { FailureType, fail } from '../../shared/failures';
 import { rotateJwtKeys } from '../../workflows';
 import { progressQuery, rejectUpdate } from '../../workflows/messages';
