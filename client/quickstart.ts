@@ -25,8 +25,8 @@ import { formatRotateResult } from './format';
 import { startRotation } from './runs';
 
 const repo = resolve(__dirname, '../..');
-const STANDIN = join(repo, 'dist/test/standin/spacetimedb.js');
-const SHIM_BIN = join(repo, 'test/infra/shim');
+const STANDIN = join(repo, 'dist/quickstart/spacetimedb-standin.js');
+const SHIM_BIN = join(repo, 'quickstart/bin');
 const TEMPORAL_VERSION = 'v1.5.1';
 
 function freePort(): Promise<number> {

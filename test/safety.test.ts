@@ -480,7 +480,7 @@ describe('safety', () => {
         stop: `${shim} stop spacetimedb`,
         restart: `${shim} up -d --force-recreate spacetimedb`,
         logs: `${shim} logs --no-color --tail=50 spacetimedb`,
-        publish: `sleep 25 && node ${join(__dirname, 'standin/spacetimedb.js')} publish --app-dir . --server ${t.serviceUrl.local}`,
+        publish: `sleep 25 && node ${join(__dirname, '../quickstart/spacetimedb-standin.js')} publish --app-dir . --server ${t.serviceUrl.local}`,
         markerTimeout: '60s',
       };
       doc.environments.local.service = 'slow';

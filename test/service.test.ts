@@ -182,7 +182,7 @@ describe('service drivers', () => {
         stop: `${shim} stop spacetimedb`,
         restart: `${shim} up -d --force-recreate spacetimedb`,
         logs: `${shim} logs --no-color --tail=50 spacetimedb`,
-        publish: `node ${resolve(__dirname, '../..')}/dist/test/standin/spacetimedb.js publish --app-dir . --server ${t.serviceUrl.local}`,
+        publish: `node ${resolve(__dirname, '../..')}/dist/quickstart/spacetimedb-standin.js publish --app-dir . --server ${t.serviceUrl.local}`,
         markers: { success: ['PUBLISH_SUCCESS'], failure: ['PUBLISH_FAILED'] },
         markerTimeout: '20s',
         logTail: 50,

@@ -324,7 +324,7 @@ describe('the real SpacetimeDB server in Docker', () => {
     const child = spawn(
       process.execPath,
       [
-        join(__dirname, 'standin/spacetimedb.js'),
+        join(__dirname, '../quickstart/spacetimedb-standin.js'),
         'serve',
         '--app-dir',
         dir,

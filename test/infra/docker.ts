@@ -25,7 +25,8 @@ import { until } from './until';
 
 const repo = resolve(__dirname, '../../..');
 const cache = process.env.REKEY_CACHE ?? join(homedir(), '.cache/rekey');
-const shimDir = join(repo, 'test/infra/shim');
+/** The compose shim's directory (the quickstart's), put on test hosts' PATH. */
+const shimDir = join(repo, 'quickstart/bin');
 
 /** The real docker CLI: the first on PATH that is not the compose shim. */
 function dockerCli(): string {

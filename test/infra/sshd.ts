@@ -97,5 +97,5 @@ export async function startHosts(
 export async function stopHosts(root: string): Promise<void> {
   for (const name of HOST_NAMES) stopByPidFile(join(root, 'hosts', name, 'ssh', 'sshd.pid'));
   // Stand-ins a failed test left running under the test root.
-  spawnSync('pkill', ['-f', `standin/spacetimedb.js serve --app-dir ${root}`]);
+  spawnSync('pkill', ['-f', `quickstart/spacetimedb-standin.js serve --app-dir ${root}`]);
 }

@@ -13,11 +13,13 @@ async function main() {
   const cache = process.env.REKEY_CACHE ?? join(homedir(), '.cache', 'rekey');
   rmSync(TEST_ROOT, { recursive: true, force: true });
   mkdirSync(TEST_ROOT, { recursive: true });
-  const shimBin = resolve(__dirname, '../../../test/infra/shim');
+  // The compose shim (the quickstart's) and the test stand-ins' commands (az, flyctl).
+  const shimBin = resolve(__dirname, '../../../quickstart/bin');
+  const testBin = resolve(__dirname, '../../../test/infra/shim');
   const [temporal, keyVault, hosts, aws] = await Promise.all([
     startTemporal(TEST_ROOT, join(cache, 'bin', 'temporal')),
     startKeyVault(TEST_ROOT),
-    startHosts(TEST_ROOT, { PATH: `${shimBin}:/usr/local/bin:/usr/bin:/bin` }),
+    startHosts(TEST_ROOT, { PATH: `${shimBin}:${testBin}:/usr/local/bin:/usr/bin:/bin` }),
     startMoto(TEST_ROOT, join(cache, 'pyenv', 'bin', 'moto_server')),
   ]);
   const env: TestEnv = {

@@ -12,5 +12,5 @@ node dist/test/infra/up.js
 # The Key Vault stand-in serves TLS with a CA made at start; trust it the way a user trusts a
 # private CA. Its `az` stand-in (test/infra/shim) supplies the Azure CLI credential's token.
 export NODE_EXTRA_CA_CERTS="$REKEY_TEST_ROOT/keyvault/ca.pem"
-export PATH="$PWD/test/infra/shim:$PATH"
+export PATH="$PWD/test/infra/shim:$PWD/quickstart/bin:$PATH"
 "$@"

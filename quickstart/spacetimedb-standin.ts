@@ -1,4 +1,5 @@
-// SpacetimeDB STAND-IN for tests and the quickstart: no real SpacetimeDB server can run here.
+// SpacetimeDB STAND-IN, shipped for the quickstart (which assumes no SpacetimeDB and no Docker)
+// and used by the tests: no real SpacetimeDB server can publish a module here.
 // It behaves like the real one on what rekey depends on:
 // - the public key is read once, at start, from the mounted key dir (no hot reload);
 // - a token with a bad signature gets 401 (InvalidSignature); identity comes from the token's
@@ -26,8 +27,8 @@
 // The database (its owner files) lives in --data-dir, by default <appDir>/data: the dir the
 // guide's compose file mounts as the server's data volume, and the one a promotion copies.
 //
-//   node spacetimedb.js serve   --app-dir D --listen ADDR:PORT [--db NAME] [--data-dir DIR]
-//   node spacetimedb.js publish --app-dir D --server http://ADDR:PORT [--db NAME]
+//   node spacetimedb-standin.js serve   --app-dir D --listen ADDR:PORT [--db NAME] [--data-dir DIR]
+//   node spacetimedb-standin.js publish --app-dir D --server http://ADDR:PORT [--db NAME]
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
