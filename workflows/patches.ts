@@ -1,0 +1,178 @@
+// The patch ledger: every patched() id in workflows/, what it changed, the recorded histories that
+// take its new path (they hold its marker; the same workflow's histories without it take the old
+// one), and the commit it first appears in. test/fast/patches.test.ts checks the list against the
+// code and against test/histories, so it cannot drift.
+//
+// A patch's life (Temporal's patching API): patched(ID) keeps runs started before a change on the
+// old path. When no run started before ID shipped is open in any namespace rekey ran in (finished,
+// and the namespace's retention past), the old branch goes and the call becomes
+// deprecatePatch(ID); when no run started before that is open either, deprecatePatch(ID) goes too.
+// A recorded history that takes a removed branch is removed with it (replay.test.ts would fail on
+// it). Nothing here is read by a workflow: it is a record for the people who remove patches.
+
+export interface Patch {
+  /** The workflow files that call patched(ID). */
+  in: string[];
+  /** What the new path does that the old one did not. */
+  change: string;
+  /** The first commit with ID in workflows/ (`git log --reverse -S"'ID'" -- workflows`). */
+  since: string;
+  /** Recorded histories (test/histories, without .json) holding its marker. Empty: no recorded
+   * history covers the new path yet; the old one is covered by every history of those
+   * workflows. */
+  recordedIn: string[];
+}
+
+const SECRET_RUNS = [
+  'rotate-secret-cancelled',
+  'rotate-secret-coupled-worker-killed',
+  'rotate-secret-keyring-compromised',
+  'rotate-secret-keyring-kubernetes',
+  'rotate-secret-probe-failed-unused-revoked',
+  'rotate-secret-reencrypt-again',
+  'rotate-secret-reencrypt-worker-killed',
+  'rotate-secret-respond-consumers',
+];
+
+export const PATCHES: Record<string, Patch> = {
+  'approval-updates': {
+    in: ['approvals.ts', 'legacy-gate.ts'],
+    change: 'decisions are Updates with validators (legacy-gate.ts keeps the signals of older runs)',
+    since: '81b8338',
+    recordedIn: [
+      'promote-hop-approved-from-web-ui',
+      'rollover-kubernetes',
+      'rotate-jwt-signed-update-not-starter',
+      ...SECRET_RUNS,
+    ],
+  },
+  'clean-slate-clears-token': {
+    in: ['rotate.ts'],
+    change: 'without preserveToken, the cached publisher token is cleared (not left to fail)',
+    since: '700b7ca',
+    recordedIn: [],
+  },
+  'clean-slate-without-token': {
+    in: ['rotate.ts'],
+    change: 'a clean-slate rotation clears a host that holds no token too',
+    since: '7fb26e1',
+    recordedIn: [],
+  },
+  'environment-locks': {
+    in: ['environment-lock.ts'],
+    change: 'runs take a lock child per environment',
+    since: '6d9f521',
+    recordedIn: [
+      'promote-hop-approved-from-web-ui',
+      'promote-hop-gate-first',
+      'promote-hop-plan-changed',
+      'rollover-batches',
+      'rollover-kubernetes',
+      'rotate-jwt-group-rollback',
+      'rotate-jwt-signed-update-not-starter',
+      ...SECRET_RUNS,
+    ],
+  },
+  'gate-before-stop': {
+    in: ['promote-hop.ts'],
+    change: 'the destination stays up through the approval wait',
+    since: '6d9f521',
+    recordedIn: ['promote-hop-approved-from-web-ui', 'promote-hop-gate-first', 'promote-hop-plan-changed'],
+  },
+  'hop-ids-and-cancel-on-close': {
+    in: ['promote.ts'],
+    change: 'hop ids that names with "-" cannot make collide; a closed promotion cancels its hop',
+    since: '6d9f521',
+    recordedIn: [],
+  },
+  'hop-window-from-parent': {
+    in: ['promote-hop.ts'],
+    change: "the request's window runs from the promotion's start as the server reports it",
+    since: 'dba4fe0',
+    recordedIn: [],
+  },
+  'next-rotation-from-schedule': {
+    in: ['rollover.ts'],
+    change: "the next rotation is the schedule's next start",
+    since: '9630b84',
+    recordedIn: ['rollover-kubernetes'],
+  },
+  'refused-place-unchanged': {
+    in: ['rotate-secret.ts'],
+    change: 'a write-only place whose write was refused is not put back',
+    since: '22a5eb4',
+    recordedIn: [],
+  },
+  'release-locks-by-signal': {
+    in: ['environment-lock.ts'],
+    change: 'locks are released by a signal, not by cancelling the lock child',
+    since: 'aeca08f',
+    recordedIn: [],
+  },
+  'retire-old-keys': {
+    in: ['rotate.ts'],
+    change: 'old key versions are retired once the rotation is done',
+    since: '757a1c3',
+    recordedIn: [],
+  },
+  'roll-back-whole-key-group': {
+    in: ['rotate.ts'],
+    change: "a failed environment rolls back its key group's other environments too",
+    since: '6d9f521',
+    recordedIn: ['rotate-jwt-group-rollback'],
+  },
+  'roll-out-in-batches': {
+    in: ['rollover.ts'],
+    change: 'replicas restart in batches of maxUnavailable, each checked',
+    since: '341c9e7',
+    recordedIn: ['rollover-batches', 'rollover-kubernetes'],
+  },
+  'rollover-policy-from-config': {
+    in: ['rollover.ts'],
+    change: 'the gate comes from the config and is passed before any change',
+    since: 'aeca08f',
+    recordedIn: [],
+  },
+  'schedule-request-checked': {
+    in: ['approvals.ts'],
+    change: 'a request signed for a schedule is checked against the runs that schedule started',
+    since: 'dba4fe0',
+    recordedIn: [],
+  },
+  'secret-reads-local': {
+    in: ['rotate-secret.ts'],
+    change: 'reads that change nothing are local activities',
+    since: '79bdd24',
+    recordedIn: SECRET_RUNS,
+  },
+  'secret-run-holds-its-lock': {
+    in: ['environment-lock.ts'],
+    change: "a secret rotation is its own secret's lock (no child for it)",
+    since: '79bdd24',
+    recordedIn: ['rollover-kubernetes', ...SECRET_RUNS],
+  },
+  'settle-host-work-on-cancel': {
+    in: ['promote-hop.ts', 'rotate.ts'],
+    change: 'a cancel waits for the host work in flight before undoing',
+    since: '840aecb',
+    recordedIn: [],
+  },
+  'starter-config-checked': {
+    in: ['starter-config.ts'],
+    change: "the run refuses a worker whose config differs from the starter's",
+    since: 'b426391',
+    recordedIn: [],
+  },
+  'stop-before-restore': {
+    in: ['promote-hop.ts'],
+    change: 'the destination is stopped before its data is restored',
+    since: '700b7ca',
+    recordedIn: [],
+  },
+  'unstage-after-failed-stage': {
+    in: ['rotate.ts'],
+    change: 'a failed stage is undone',
+    since: '6d9f521',
+    recordedIn: ['rotate-jwt-group-rollback', 'rotate-jwt-signed-update-not-starter'],
+  },
+};
