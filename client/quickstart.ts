@@ -269,7 +269,7 @@ next:
     ${rekey} verify --config ${cfg}
   the stand-in service a worker of yours starts runs until you stop it:
     (cd ${relative(process.cwd(), join(dir, 'app')) || '.'} && ${composeLine('stop')})
-  then rekey.example.yaml and the README's "Deploy to your VMs" for a real deployment`);
+  then rekey.example.yaml and docs/deployment.md for a real deployment`);
       return result.ok ? 0 : 1;
     }
     // From here a signal ends the wait below (handlers in place before anything else awaits).

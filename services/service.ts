@@ -83,7 +83,7 @@ export function redactValues(text: string): string {
 export function publishHint(text: string): string {
   // 403 first: the guide's entrypoint calls a 403 "publish_unauthorized".
   if (/not authorized|\b403\b|Forbidden|publish_unauthorized/i.test(text))
-    return " (403: the token's identity does not own the database: it was re-signed with another identity, or replaced; see the README's rotation strategies)";
+    return " (403: the token's identity does not own the database: it was re-signed with another identity, or replaced; see docs/rotate.md's strategies)";
   if (/InvalidSignature|\b401\b|\bUnauthorized\b/.test(text))
     return " (401: the server's key and the token's signature disagree: run `rekey verify`)";
   return '';

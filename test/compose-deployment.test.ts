@@ -1,4 +1,4 @@
-// docker-compose.temporal.yaml started for real on a Docker engine, following the README's "Run it
+// docker-compose.temporal.yaml started for real on a Docker engine, following docs/deployment.md's "Run it
 // for real" steps in a copy of this checkout: PostgreSQL, the schema job, the Temporal server
 // 1.30.1, the namespace job, the Web UI and the rekey worker built from the project's Dockerfile.
 // No image registry is reachable here, so an override file (docker-compose.test.yaml, written
@@ -179,7 +179,7 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
       writeFileSync(join(dir, `deploy/${name}.env`), text, { mode: 0o600 });
     };
 
-    // The README's steps, in order.
+    // The deployment guide's steps, in order.
     const pw = randomBytes(12).toString('hex');
     envFile('temporal', {
       POSTGRES_PASSWORD: pw,
@@ -202,13 +202,13 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
     copyFileSync(env.hosts.prod.identityFile, join(dir, 'deploy/ssh/id_ed25519'));
     copyFileSync(env.hosts.prod.knownHosts, join(dir, 'deploy/ssh/known_hosts'));
     execFileSync('sh', ['-c', '(umask 077 && openssl rand -base64 32 > deploy/codec/k1.key)'], { cwd: dir });
-    // The internode CA and certificate: the README's own lines, run as written.
-    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+    // The internode CA and certificate: the deployment guide's own lines, run as written.
+    const readme = readFileSync(join(dir, 'docs/deployment.md'), 'utf8');
     const tls = readme.slice(
       readme.indexOf('mkdir -p deploy/temporal/tls'),
       readme.indexOf('\n', readme.indexOf('rm ca.key internode.csr')),
     );
-    assert.ok(tls.includes('openssl x509 -req'), 'the README makes the internode certificate');
+    assert.ok(tls.includes('openssl x509 -req'), 'the deployment guide makes the internode certificate');
     execFileSync('bash', ['-euc', tls], { cwd: dir, stdio: 'pipe' });
     execFileSync('chown', ['-R', '1000', 'deploy/temporal/tls'], { cwd: dir });
     // cp rekey.compose.example.yaml rekey.yaml, then what an operator changes: the VM's address
@@ -530,7 +530,7 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
   });
 
   it('docker compose --profile codec down leaves no container running', () => {
-    // Without the profile, down leaves the codec server running (seen here): the README says so.
+    // Without the profile, down leaves the codec server running (seen here): docs/deployment.md says so.
     compose('--profile', 'codec', 'down');
     assert.equal(docker.run(['ps', '-q']).trim(), '');
   });

@@ -182,7 +182,7 @@ describe('docker-compose.temporal.yaml', () => {
       assert.ok(ignored.includes(pattern), pattern);
   });
 
-  it("every rekey service starts as the README's recipe configures it (no crash loop)", async () => {
+  it("every rekey service starts as docs/deployment.md's recipe configures it (no crash loop)", async () => {
     // The recipe: cp rekey.compose.example.yaml rekey.yaml, the codec key it names made with openssl.
     const dir = mkdtempSync(join(tmpdir(), 'rekey-compose-run-'));
     const config = join(dir, 'rekey.yaml');

@@ -1,9 +1,10 @@
-// The README's command examples stay true to the CLI: every `node bin/rekey ...` line in it is a
-// command line rekey accepts (command, options, argument count), and the read-only ones (config
-// check, verify, sync-status, dry runs, status) run against the test servers and succeed.
+// The documents' command examples stay true to the CLI: every `node bin/rekey ...` line in the
+// README, docs/ and the test and bench READMEs is a command line rekey accepts (command, options,
+// argument count), and the read-only ones (config check, verify, sync-status, dry runs, status)
+// run against the test servers and succeed.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { accepts } from '../client/cli';
@@ -27,9 +28,20 @@ function words(line: string): string[] {
   return out;
 }
 
-/** Every `node bin/rekey ...` command line in the README's shell blocks, as argv after `rekey`. */
+/** The documents whose commands are checked: the README, every Markdown file in docs/, and the
+ * test and bench READMEs. */
+function documents(): string[] {
+  const docs = readdirSync(join(repo, 'docs'), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join('docs', f));
+  return ['README.md', ...docs.sort(), 'test/README.md', 'bench/README.md'];
+}
+
+/** Every `node bin/rekey ...` command line in the documents' shell blocks, as argv after `rekey`. */
 function examples(): { line: string; argv: string[] }[] {
-  const text = readFileSync(join(repo, 'README.md'), 'utf8');
+  const text = documents()
+    .map((f) => readFileSync(join(repo, f), 'utf8'))
+    .join('\n');
   const blocks = [...text.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
   return blocks
     .flatMap((b) => b.split('\n'))
@@ -43,10 +55,10 @@ const READ_ONLY = (argv: string[]) =>
   ['config check', 'secret status'].includes(argv.slice(0, 2).join(' ')) ||
   argv.includes('--dry-run');
 
-describe('README examples', () => {
+describe('document examples', () => {
   const all = examples();
 
-  it('every rekey command line in the README is one rekey accepts', async () => {
+  it('every rekey command line in the README and docs/ is one rekey accepts', async () => {
     assert.ok(all.length >= 20, `found ${all.length} examples`);
     for (const { line, argv } of all) assert.equal(await accepts(argv), true, line);
   });
