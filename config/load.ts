@@ -40,6 +40,13 @@ export function resolvePath(base: string, p: string): string {
   return resolve(base, p);
 }
 
+/** The schema with the checks across sections (config/cross-checks.ts) as its refinement: zod runs
+ * them whenever the shape parses, also next to a field's own failed refinement, so one run reports
+ * both. */
+const Checked = Config.superRefine((cfg, ctx) =>
+  crossCheck(cfg, (path, message) => ctx.addIssue({ code: 'custom', path, message })),
+);
+
 /** Validates an already parsed document; throws ConfigError listing every problem (placed in
  * the file by `where` when the caller has its text). */
 export function parseConfig(
@@ -52,12 +59,9 @@ export function parseConfig(
     const found = Array.isArray(doc) ? 'a list' : `a ${typeof doc} (${JSON.stringify(doc)})`;
     throw new ConfigError(file, [`expected a mapping of settings at the top level, found ${found}`]);
   }
-  const result = Config.safeParse(doc);
+  const result = Checked.safeParse(doc);
   if (!result.success) throw new ConfigError(file, describeIssues(result.error.issues, Config), where);
   const cfg = result.data;
-  const crossed: Problem[] = [];
-  crossCheck(cfg, (path, message) => crossed.push({ path, message }));
-  if (crossed.length > 0) throw new ConfigError(file, crossed, where);
   const base = dirname(resolve(file));
   for (const store of Object.values(cfg.stores))
     kindOf(store).resolvePaths?.(store, (p) => resolvePath(base, p));

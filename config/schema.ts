@@ -353,8 +353,8 @@ export const Config = z.strictObject({
   codec: Codec.optional(),
   secrets: z.record(name, SecretRecipe).default({}),
 });
-// The checks across sections (references, key groups, approvals) run once this shape parses:
-// config/cross-checks.ts, called by config/load.ts.
+// The checks across sections (references, key groups, approvals): config/cross-checks.ts, added to
+// this schema by config/load.ts.
 
 export type Config = z.infer<typeof Config>;
 export type { StoreConfig } from '../stores/kinds';

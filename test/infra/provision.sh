@@ -51,19 +51,7 @@ if [ ! -x "$temporal" ]; then
   GOBIN="$cache/bin" go install github.com/temporalio/cli/cmd/temporal@v1.5.1
 fi
 
-lib="$cache/testserver/lib"
-if [ ! -f "$lib/.complete" ]; then
-  echo "provision: fetching the Temporal time-skipping test server from Maven Central"
-  (cd "$here/testserver" && mvn -q -B dependency:copy-dependencies -DoutputDirectory="$lib")
-  touch "$lib/.complete"
-fi
-wrapper="$cache/bin/temporal-test-server"
-cat >"$wrapper" <<WRAP
-#!/bin/sh
-# Started by @temporalio/testing as: temporal-test-server <port>
-exec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto -cp "$lib/*" io.temporal.testserver.TestServer "\$@"
-WRAP
-chmod +x "$wrapper"
+bash "$here/provision-testserver.sh"
 # 1.2.0 is the newest release that builds offline: 1.3.0's core needs the v8 crate, whose build
 # script downloads a prebuilt library. The cold build takes about 17 minutes on 2 cores.
 spacetime="$cache/bin/spacetimedb-standalone"

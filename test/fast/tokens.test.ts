@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { parse } from 'smol-toml';
-import { generateKeyPair, parsePrivateKey } from '../activities/keys';
-import { resignCliToml, resignToken, signedBy, tokenIdentity } from '../activities/tokens';
-import { namedFailure } from './assertions';
+import { generateKeyPair, parsePrivateKey } from '../../activities/keys';
+import { resignCliToml, resignToken, signedBy, tokenIdentity } from '../../activities/tokens';
+import { namedFailure } from '../assertions';
 
 const identity = {
   iss: 'localhost',

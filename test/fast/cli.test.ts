@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { generateKeyPair } from '../activities/keys';
-import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
-import { publisherToken } from './infra/topology';
+import { generateKeyPair } from '../../activities/keys';
+import { readTokenFromToml, signedBy, tokenIdentity } from '../../activities/tokens';
+import { publisherToken } from '../infra/topology';
 
-const repo = resolve(__dirname, '../..');
+const repo = resolve(__dirname, '../../..');
 
 function rekey(...args: string[]) {
   return spawnSync(process.execPath, [join(repo, 'bin/rekey'), ...args], {
@@ -333,7 +333,7 @@ describe('rekey CLI', () => {
     writeFileSync(keyFile, key.privatePem);
     const toml = join(dir, 'cli.toml');
     const { SignJWT } = await import('jose');
-    const { parsePrivateKey } = await import('../activities/keys');
+    const { parsePrivateKey } = await import('../../activities/keys');
     const noSub = await new SignJWT({})
       .setProtectedHeader({ alg: 'ES256' })
       .setIssuer('localhost')

@@ -6,10 +6,10 @@ import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
-import { workflowBundle } from '../worker/bundle';
-import { assertNoSecrets } from './assertions';
+import { workflowBundle } from '../../worker/bundle';
+import { assertNoSecrets } from '../assertions';
 
-const dir = resolve(__dirname, '../../test/histories');
+const dir = resolve(__dirname, '../../../test/histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
 describe('recorded histories replay', () => {

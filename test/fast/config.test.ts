@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { ConfigError, loadConfig, parseConfig } from '../config/load';
-import { approversConfig } from './infra/approvers';
+import { ConfigError, loadConfig, parseConfig } from '../../config/load';
+import { approversConfig } from '../infra/approvers';
 
-const repo = resolve(__dirname, '../..');
+const repo = resolve(__dirname, '../../..');
 const example = join(repo, 'rekey.example.yaml');
 
 function rekey(...args: string[]) {

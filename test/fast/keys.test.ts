@@ -13,8 +13,8 @@ import {
   normalizePem,
   parsePrivateKey,
   parsePublicKey,
-} from '../activities/keys';
-import { namedFailure } from './assertions';
+} from '../../activities/keys';
+import { namedFailure } from '../assertions';
 
 describe('keys', () => {
   it('generates a P-256 pair whose halves match', () => {
