@@ -1,15 +1,10 @@
 // Who holds a rekey lock (see workflows/environment-lock.ts): the run that started the lock's
 // workflow, read from Temporal so that a refused run can name it.
 import { Context } from '@temporalio/activity';
+import { typesThat } from '../shared/workflow-types';
 
 /** The workflow types that take rekey's locks. */
-const REKEY_TYPES = new Set([
-  'rotateJwtKeys',
-  'promoteHop',
-  'rotateSecret',
-  'rolloverSigningKey',
-  'rotateCodecKey',
-]);
+const REKEY_TYPES = typesThat('locks');
 
 export function createLockActivities() {
   return {

@@ -4,7 +4,7 @@
 // approval and an exact snapshot (reflink or copy) that a failure restores.
 import { posix } from 'node:path';
 import { asyncLocalStorage, Context } from '@temporalio/activity';
-import { gatePolicy, scopeOf } from '../config/approvals';
+import { gatedOf, gatePolicy, scopeOf } from '../config/approvals';
 import type { Config, SshHostConfig } from '../config/schema';
 import { withHost } from '../hosts/connect';
 import { shellQuote } from '../hosts/shell';
@@ -470,9 +470,7 @@ export function createPromotionActivities(deps: { config: Config }) {
      * data going to an ungated environment is prod's business too): one gate under the stricter
      * policy of the two. */
     async promotionGate(input: { to: string; from?: string }) {
-      const gated = [input.from, input.to].filter(
-        (e): e is string => e !== undefined && config.approvals.requiredFor.includes(e),
-      );
+      const gated = gatedOf(config, [input.from, input.to]);
       return {
         required: gated.length > 0,
         approvers: Object.keys(config.approvals.approvers),

@@ -1,7 +1,7 @@
 // Activities of the JWT key rotation. Each one is idempotent under retry and returns only
 // references, fingerprints and identities: key values and tokens stay inside this module.
 import { posix } from 'node:path';
-import { gatePolicy, scopeOf } from '../config/approvals';
+import { gatedOf, gatePolicy, scopeOf } from '../config/approvals';
 import { keyGroupMembers, keyGroupOf, secretNamesOf } from '../config/key-groups';
 import type { Config } from '../config/schema';
 import { withHost } from '../hosts/connect';
@@ -252,7 +252,7 @@ export function createRotationActivities(deps: RotationDeps) {
             hostFingerprint: fp,
             token,
             ...(tokenExternal ? { tokenExternal } : {}),
-            approvalRequired: config.approvals.requiredFor.includes(env),
+            approvalRequired: gatedOf(config, [env]).length > 0,
           };
         }),
       );
@@ -263,10 +263,7 @@ export function createRotationActivities(deps: RotationDeps) {
         approvers: Object.keys(config.approvals.approvers),
         approvalTimeoutMs: durationMs(config.approvals.timeout),
         // The gate's policy comes from the environments that require it.
-        approval: gatePolicy(
-          config,
-          all.filter((e) => config.approvals.requiredFor.includes(e)),
-        ),
+        approval: gatePolicy(config, gatedOf(config, all)),
         scope: scopeOf(config, all),
         retention: config.retention,
       };

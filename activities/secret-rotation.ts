@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { asyncLocalStorage } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { gatePolicy, scopeOf } from '../config/approvals';
+import { gatedOf, gatePolicy, scopeOf } from '../config/approvals';
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
 import type { SecretRecipe } from '../config/secret-recipes';
@@ -441,7 +441,7 @@ export function createSecretActivities(deps: SecretDeps) {
             rows.database,
           );
       }
-      const approvalRequired = config.approvals.requiredFor.includes(t.env);
+      const approvalRequired = gatedOf(config, [t.env]).length > 0;
       const revokeUnused = recipe.generator.type === 'command' && recipe.revoke !== undefined;
       const fieldNote = (i: number) => {
         const f = recipe.locations[i]?.field;

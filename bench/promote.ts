@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
-import { startPromotion } from '../client/runs';
+import { startPromotion } from '../client/runs/promote';
 import type { ServiceConfig } from '../config/schema';
 import { shellQuote } from '../hosts/shell';
 import { createServiceDriver } from '../services/service';

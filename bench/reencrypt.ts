@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { parse } from 'yaml';
 import { aesKey, keyTypeOf, reencryptPage, seal } from '../activities/reencrypt';
-import { startSecretRotation } from '../client/runs';
+import { startSecretRotation } from '../client/runs/secret';
 import { parseConfig } from '../config/load';
 import { createSecretStore } from '../stores/drivers';
 import { temporalFixture } from '../test/helpers';

@@ -7,7 +7,7 @@
 // path>.
 import { performance } from 'node:perf_hooks';
 import { createRotationActivities } from '../activities/rotation';
-import { startRotation } from '../client/runs';
+import { startRotation } from '../client/runs/rotate';
 import { closeIdleSessions } from '../hosts/connect';
 import { temporalFixture } from '../test/helpers';
 import { buildTopology, ENVS, seed, stopServices, type Topology } from '../test/infra/topology';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parse } from 'yaml';
 import { generate } from '../activities/generators';
-import { startSecretRotation } from '../client/runs';
+import { startSecretRotation } from '../client/runs/secret';
 import { parseConfig } from '../config/load';
 import { SsmStore } from '../stores/aws-ssm/driver';
 import { temporalFixture } from '../test/helpers';

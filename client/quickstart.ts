@@ -22,7 +22,7 @@ import { storeKeyPair } from '../stores/pairs';
 import { createRekeyWorker } from '../worker/worker';
 import { progressQuery } from '../workflows/messages';
 import { formatRotateResult } from './format';
-import { startRotation } from './runs';
+import { startRotation } from './runs/rotate';
 
 const repo = resolve(__dirname, '../..');
 const STANDIN = join(repo, 'dist/quickstart/spacetimedb-standin.js');

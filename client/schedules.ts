@@ -25,7 +25,9 @@ import {
   secretWorkflowId,
 } from '../workflows/inputs';
 import { CliError } from './cli-error';
-import { checkRolloverTtl, checkSecret, expandToKeyGroups, type Requester, withRequester } from './runs';
+import { expandToKeyGroups, type Requester, withRequester } from './runs/common';
+import { checkRolloverTtl } from './runs/rollover';
+import { checkSecret } from './runs/secret';
 
 /** 06:00 UTC on the first day of the period: early, before the working day in most of Europe. */
 export const CADENCES: Record<string, CalendarSpec> = {

@@ -19,10 +19,17 @@ export function gatePolicy(config: Config, environments: string[]): GatePolicy {
   };
 }
 
-/** The environments that require approval, of `environments`. */
-export function gatedOf(config: Config, environments: string[]): string[] {
-  return environments.filter((e) => config.approvals.requiredFor.includes(e));
+/** The environments that require approval, of `environments`. A run waits at a gate when one of
+ * the environments it changes (or, for a promotion hop, reads from) is one: the rule, written once
+ * for the CLI, the activities that plan a run and the guard that checks its steps. */
+export function gatedOf(config: Config, environments: readonly (string | undefined)[]): string[] {
+  return environments.filter((e): e is string => e !== undefined && config.approvals.requiredFor.includes(e));
 }
+
+/** Whether every run of a start waits at a gate (each entry: the environments of one run). A start
+ * that changes something without one needs the operator's --yes. */
+export const gatesCover = (config: Config, runs: readonly (readonly string[])[]): boolean =>
+  runs.every((envs) => gatedOf(config, envs).length > 0);
 
 /** A fingerprint of everything an environment's steps act on (its store, host, service, paths,
  * key group, promotion rules): an approved plan carries it, and a step refuses an environment

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { parse, stringify } from 'yaml';
-import { startSecretRotation } from '../client/runs';
+import { startSecretRotation } from '../client/runs/secret';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { SsmStore } from '../stores/aws-ssm/driver';

@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { startSecretRotation } from '../client/runs';
+import { startSecretRotation } from '../client/runs/secret';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { createSecretStore } from '../stores/drivers';

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { startRotation } from '../client/runs';
+import { startRotation } from '../client/runs/rotate';
 import { resolveOnHost } from '../hosts/types';
 import { createRekeyWorker } from '../worker/worker';
 import { progressQuery } from '../workflows/messages';

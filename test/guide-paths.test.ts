@@ -18,7 +18,7 @@ import { within } from '../activities/hop-checks';
 import { generateKeyPair, parsePrivateKey } from '../activities/keys';
 import { createRotationActivities } from '../activities/rotation';
 import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
-import { startRotation } from '../client/runs';
+import { startRotation } from '../client/runs/rotate';
 import { loadConfig } from '../config/load';
 import { type Host, resolveOnHost } from '../hosts/types';
 import { promote, promoteHop } from '../workflows';

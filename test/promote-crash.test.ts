@@ -11,7 +11,8 @@ import { promisify } from 'node:util';
 import { type Client, Connection, Client as TemporalClient } from '@temporalio/client';
 import { decodeTimeoutType } from '@temporalio/common';
 import { signedBy } from '../activities/tokens';
-import { progressOf, type RunProgress, startPromotion } from '../client/runs';
+import { progressOf, type RunProgress } from '../client/runs/common';
+import { startPromotion } from '../client/runs/promote';
 import type { HopResult } from '../workflows/promote-hop';
 import { testEnv } from './infra/env';
 import {

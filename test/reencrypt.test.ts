@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
 import { parse, stringify } from 'yaml';
 import { aesKey, keyTypeOf, open, seal } from '../activities/reencrypt';
-import { startSecretRotation } from '../client/runs';
+import { startSecretRotation } from '../client/runs/secret';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { createSecretStore } from '../stores/drivers';

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { readTokenFromToml, tokenIdentity } from '../activities/tokens';
-import { startRotation } from '../client/runs';
+import { startRotation } from '../client/runs/rotate';
 import { resolveOnHost } from '../hosts/types';
 import type { RotateResult } from '../workflows/rotate';
 import { testEnv } from './infra/env';

@@ -6,7 +6,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { fingerprint } from '../activities/keys';
 import { createRotationActivities } from '../activities/rotation';
 import { tokenIdentity } from '../activities/tokens';
-import { startRotation } from '../client/runs';
+import { startRotation } from '../client/runs/rotate';
 import { resolveOnHost } from '../hosts/types';
 import type { Progress } from '../workflows/messages';
 import { approveUpdate, progressQuery } from '../workflows/messages';

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { parse, stringify } from 'yaml';
 import { createSecretActivities, type SecretPlan } from '../activities/secret-rotation';
-import { startSecretRotation } from '../client/runs';
+import { startSecretRotation } from '../client/runs/secret';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { openHost } from '../hosts/connect';

@@ -5,7 +5,7 @@ import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { errorText } from '../../workflows/errors';
 import { CliError } from '../cli-error';
 import { formatProgress } from '../format';
-import { cancelRun, followRun, progressOf, runBehind, withClient } from '../runs';
+import { cancelRun, followRun, progressOf, runBehind, withClient } from '../runs/common';
 import { type Command, type Options, optionalCliConfig, parse, runIdArg } from './common';
 
 const OPTIONS = { reason: { type: 'string' } } satisfies Options;

@@ -5,7 +5,8 @@ import { addCodecKey, codecKeyringOf } from '../../activities/codec-keyring';
 import type { Config } from '../../config/schema';
 import { createSecretStore } from '../../stores/drivers';
 import { loadCodec } from '../../temporal/codec-keys';
-import { followRun, startCodecKeyRotation, withClient } from '../runs';
+import { startCodecKeyRotation } from '../runs/codec-key';
+import { followRun, withClient } from '../runs/common';
 import { type Command, loadCliConfig, type Options, parse } from './common';
 
 const ring = (f: CodecKeyringFacts) =>

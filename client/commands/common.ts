@@ -1,11 +1,12 @@
 // Pieces every command shares: where the config is, who starts a run, run ids, local files.
 import { existsSync, readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { gatesCover } from '../../config/approvals';
 import { loadConfig } from '../../config/load';
 import type { Config } from '../../config/schema';
 import { closest } from '../../config/suggest';
 import { CliError } from '../cli-error';
-import type { Requester } from '../runs';
+import type { Requester } from '../runs/common';
 
 /** The options a command takes, as node:util's parseArgs reads them. */
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -85,6 +86,21 @@ export function loadCliConfig(value: string | undefined): Config {
 export function requester(values: { as?: string; key?: string }): Requester | undefined {
   if (values.key && !values.as) throw new CliError('--key signs the request of --as NAME: give --as too');
   return values.as ? { name: values.as, ...(values.key ? { keyFile: values.key } : {}) } : undefined;
+}
+
+/** A start that changes something goes ahead with --yes, or when every run it starts waits at an
+ * approval gate (`runs`: each run's environments; config/approvals.ts has the rule); a dry run
+ * changes nothing. Otherwise `refusal` says what would change and how to go ahead. Returns whether
+ * the runs wait at gates (what the CLI announces, and tells each run to expect). */
+export function confirmStart(
+  values: { 'dry-run'?: boolean; yes?: boolean },
+  config: Config,
+  runs: readonly (readonly string[])[],
+  refusal: string,
+): boolean {
+  const gated = gatesCover(config, runs);
+  if (!values['dry-run'] && !values.yes && !gated) throw new CliError(refusal);
+  return gated;
 }
 
 export function runIdArg(positionals: string[], command: string): string {

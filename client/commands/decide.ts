@@ -3,7 +3,8 @@ import { createInterface } from 'node:readline/promises';
 import { taskQueue } from '../../shared/task-queue';
 import type { DecisionKind, PendingGate } from '../../workflows/messages';
 import { CliError } from '../cli-error';
-import { decideGate, runBehind, withClient } from '../runs';
+import { runBehind, withClient } from '../runs/common';
+import { decideGate } from '../runs/gates';
 import { type Command, loadCliConfig, type Options, parse, runIdArg } from './common';
 
 const OPTIONS = {

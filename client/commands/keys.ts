@@ -6,9 +6,10 @@ import { keyGroupMembers, secretNamesOf } from '../../config/key-groups';
 import { storeRegistry } from '../../stores/drivers';
 import { storeKeyPair } from '../../stores/pairs';
 import { CliError } from '../cli-error';
-import { expandToKeyGroups } from '../runs';
+import { expandToKeyGroups } from '../runs/common';
 import {
   type Command,
+  confirmStart,
   loadCliConfig,
   type Options,
   parse,
@@ -95,12 +96,13 @@ async function installKeys(args: string[]): Promise<number> {
   if (!values.env?.length) throw new CliError('keys install needs at least one --env');
   const config = loadCliConfig(values.config);
   const environments = expandToKeyGroups(config, values.env);
-  const gated = environments.some((e) => config.approvals.requiredFor.includes(e));
   const dryRun = values['dry-run'];
-  if (!dryRun && !values.yes && !gated)
-    throw new CliError(
-      `keys install replaces the key files on ${environments.join(', ')} and restarts them: pass --yes, or preview with --dry-run`,
-    );
+  const gated = confirmStart(
+    values,
+    config,
+    [environments],
+    `keys install replaces the key files on ${environments.join(', ')} and restarts them: pass --yes, or preview with --dry-run`,
+  );
   return startAndFollow(
     config,
     { environments, dryRun, installOnly: true },

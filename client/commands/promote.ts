@@ -2,8 +2,17 @@
 import type { HopResult } from '../../workflows/promote-hop';
 import { CliError } from '../cli-error';
 import { formatHops } from '../format';
-import { checkChain, followRun, startPromotion, withClient } from '../runs';
-import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
+import { followRun, withClient } from '../runs/common';
+import { checkChain, startPromotion } from '../runs/promote';
+import {
+  type Command,
+  confirmStart,
+  loadCliConfig,
+  type Options,
+  parse,
+  requester,
+  START_OPTIONS,
+} from './common';
 
 const OPTIONS = {
   ...START_OPTIONS,
@@ -18,19 +27,13 @@ async function promote(args: string[]): Promise<number> {
   const config = loadCliConfig(values.config);
   checkChain(config, positionals);
   const dryRun = values['dry-run'];
-  // Every hop waits for an approval when its source or its destination requires one.
-  const gated = positionals
-    .slice(1)
-    .every(
-      (e, i) =>
-        config.approvals.requiredFor.includes(e) ||
-        config.approvals.requiredFor.includes(positionals[i] as string),
-    );
-  if (!dryRun && !values.yes && !gated) {
-    throw new CliError(
-      `promote replaces the data of ${positionals.slice(1).join(', ')} (files only there are deleted): pass --yes, require an approval for them, or preview with --dry-run`,
-    );
-  }
+  // One run per hop; a hop waits for an approval when its source or its destination requires one.
+  confirmStart(
+    values,
+    config,
+    positionals.slice(1).map((to, i) => [positionals[i] as string, to]),
+    `promote replaces the data of ${positionals.slice(1).join(', ')} (files only there are deleted): pass --yes, require an approval for them, or preview with --dry-run`,
+  );
   return withClient(
     async (client) => {
       const handle = await startPromotion(

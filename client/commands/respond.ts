@@ -9,8 +9,18 @@ import { errorText } from '../../workflows/errors';
 import type { RotateSecretResult } from '../../workflows/rotate-secret';
 import { CliError } from '../cli-error';
 import { type IncidentEntry, incidentMarkdown, incidentRecord, rotatedEntry } from '../incident';
-import { checkSecret, decideHint, openedGate, startSecretRotation, withClient } from '../runs';
-import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
+import { decideHint, withClient } from '../runs/common';
+import { openedGate } from '../runs/gates';
+import { checkSecret, startSecretRotation } from '../runs/secret';
+import {
+  type Command,
+  confirmStart,
+  loadCliConfig,
+  type Options,
+  parse,
+  requester,
+  START_OPTIONS,
+} from './common';
 
 const OPTIONS = {
   'dry-run': START_OPTIONS['dry-run'],
@@ -34,11 +44,12 @@ async function respond(args: string[]): Promise<number> {
   if (!secrets.length) throw new CliError(`no secret recipe is rotated in ${env} (secrets: in rekey.yaml)`);
   for (const s of secrets) checkSecret(config, s, env);
   const dryRun = values['dry-run'];
-  const gated = config.approvals.requiredFor.includes(env);
-  if (!dryRun && !values.yes && !gated)
-    throw new CliError(
-      `respond rotates ${secrets.join(', ')} in ${env} now and revokes the old values: pass --yes, or preview with --dry-run`,
-    );
+  const gated = confirmStart(
+    values,
+    config,
+    [[env]],
+    `respond rotates ${secrets.join(', ')} in ${env} now and revokes the old values: pass --yes, or preview with --dry-run`,
+  );
   const reason = values.reason ?? 'compromise response';
   const startedAt = new Date().toISOString();
   return withClient(

@@ -1,10 +1,20 @@
 // rekey rollover: overlap (kid) rollover of a keyring, with a durable wait.
 
-import { gatedOf, keyringEnvironments } from '../../config/approvals';
+import { keyringEnvironments } from '../../config/approvals';
 import type { RolloverResult } from '../../workflows/rollover';
 import { CliError } from '../cli-error';
-import { checkRolloverTtl, decideHint, followRun, openedGate, startRollover, withClient } from '../runs';
-import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
+import { decideHint, followRun, withClient } from '../runs/common';
+import { openedGate } from '../runs/gates';
+import { checkRolloverTtl, startRollover } from '../runs/rollover';
+import {
+  type Command,
+  confirmStart,
+  loadCliConfig,
+  type Options,
+  parse,
+  requester,
+  START_OPTIONS,
+} from './common';
 
 const OPTIONS = {
   ...START_OPTIONS,
@@ -20,17 +30,17 @@ async function rollover(args: string[]): Promise<number> {
   checkRolloverTtl(config, keyring, values.ttl);
   // The gate is the config's: the approval rules of the environments the keyring serves.
   const serves = keyringEnvironments(config, keyring);
-  const gated = gatedOf(config, serves).length > 0;
   if (values.approval)
     throw new CliError(
       `--approval is gone: a rollover waits for an approver when rekey.yaml requires one (approvals.requiredFor) for an environment keyring ${keyring} serves (${serves.join(', ') || 'none'}: those whose store holds it or whose host runs a replica)`,
     );
   const dryRun = values['dry-run'];
-  if (!dryRun && !values.yes && !gated) {
-    throw new CliError(
-      `rollover changes keyring ${keyring}: pass --yes, or require an approval for an environment it serves (${serves.join(', ') || 'none'}) in the config (approvals.requiredFor), or preview with --dry-run`,
-    );
-  }
+  const gated = confirmStart(
+    values,
+    config,
+    [serves],
+    `rollover changes keyring ${keyring}: pass --yes, or require an approval for an environment it serves (${serves.join(', ') || 'none'}) in the config (approvals.requiredFor), or preview with --dry-run`,
+  );
   return withClient(
     async (client) => {
       const handle = await startRollover(

@@ -4,16 +4,18 @@ import type { Config } from '../../config/schema';
 import type { RotateInput } from '../../workflows/inputs';
 import { CliError } from '../cli-error';
 import { formatRotateResult } from '../format';
+import { decideHint, expandToKeyGroups, followRun, type Requester, withClient } from '../runs/common';
+import { openedGate } from '../runs/gates';
+import { startRotation } from '../runs/rotate';
 import {
-  decideHint,
-  expandToKeyGroups,
-  followRun,
-  openedGate,
-  type Requester,
-  startRotation,
-  withClient,
-} from '../runs';
-import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
+  type Command,
+  confirmStart,
+  loadCliConfig,
+  type Options,
+  parse,
+  requester,
+  START_OPTIONS,
+} from './common';
 
 const OPTIONS = {
   ...START_OPTIONS,
@@ -60,7 +62,6 @@ async function rotate(args: string[]): Promise<number> {
   const environments = expandToKeyGroups(config, values.env);
   const added = environments.filter((e) => !values.env?.includes(e));
   if (added.length > 0) console.log(`also rotating (same key group): ${added.join(', ')}`);
-  const gated = environments.some((e) => config.approvals.requiredFor.includes(e));
   const dryRun = values['dry-run'];
   const cleanSlate =
     values['clean-slate'] || values['no-preserve-token'] || values['no-preserve-publisher-token'];
@@ -70,11 +71,12 @@ async function rotate(args: string[]): Promise<number> {
       `--clean-slate gives ${environments.join(', ')} a NEW publisher identity: the cached token is cleared and the next publish logs in afresh, so databases owned by the current identity can no longer be published to (recreate them). Pass --yes to confirm, or preview with --dry-run`,
     );
   }
-  if (!dryRun && !values.yes && !gated) {
-    throw new CliError(
-      `rotate changes keys of ${environments.join(', ')}: pass --yes, or require an approval for them in the config (approvals.requiredFor), or preview with --dry-run`,
-    );
-  }
+  const gated = confirmStart(
+    values,
+    config,
+    [environments],
+    `rotate changes keys of ${environments.join(', ')}: pass --yes, or require an approval for them in the config (approvals.requiredFor), or preview with --dry-run`,
+  );
   return startAndFollow(
     config,
     {

@@ -1,7 +1,8 @@
 // rekey schedule: Temporal Schedules for recurring rotations and rollovers.
 import type { ScheduleHandle } from '@temporalio/client';
 import { CliError } from '../cli-error';
-import { checkSecret, expandToKeyGroups, withClient } from '../runs';
+import { expandToKeyGroups, withClient } from '../runs/common';
+import { checkSecret } from '../runs/secret';
 import {
   createCodecKeySchedule,
   createRolloverSchedule,
@@ -11,6 +12,7 @@ import {
 } from '../schedules';
 import {
   type Command,
+  confirmStart,
   loadCliConfig,
   type Options,
   optionalCliConfig,
@@ -54,10 +56,12 @@ async function scheduleCreate(args: string[]): Promise<number> {
     if (!secret || !environment || values.env?.length !== 1)
       throw new CliError('schedule create secret needs a secret name and one --env E');
     checkSecret(config, secret, environment);
-    if (!values.yes && !config.approvals.requiredFor.includes(environment))
-      throw new CliError(
-        `scheduled rotations of ${secret} in ${environment} would change it unattended: pass --yes, or require an approval for ${environment} (approvals.requiredFor)`,
-      );
+    confirmStart(
+      { yes: values.yes },
+      config,
+      [[environment]],
+      `scheduled rotations of ${secret} in ${environment} would change it unattended: pass --yes, or require an approval for ${environment} (approvals.requiredFor)`,
+    );
     return withClient(
       async (client) => {
         const handle = await createSecretSchedule(client, config, {
@@ -88,11 +92,12 @@ async function scheduleCreate(args: string[]): Promise<number> {
     throw new CliError('schedule create takes rotate-jwt, rollover KEYRING, secret NAME or codec-key');
   if (!values.env?.length) throw new CliError('schedule create rotate-jwt needs --env E');
   const environments = expandToKeyGroups(config, values.env);
-  if (!values.yes && !environments.some((e) => config.approvals.requiredFor.includes(e))) {
-    throw new CliError(
-      `scheduled rotations of ${environments.join(', ')} would change keys unattended: pass --yes, or require an approval for them (approvals.requiredFor)`,
-    );
-  }
+  confirmStart(
+    { yes: values.yes },
+    config,
+    [environments],
+    `scheduled rotations of ${environments.join(', ')} would change keys unattended: pass --yes, or require an approval for them (approvals.requiredFor)`,
+  );
   return withClient(
     async (client) => {
       const handle = await createRotationSchedule(client, config, {

@@ -5,7 +5,9 @@ import type { Config } from '../../config/schema';
 import { createSecretStore } from '../../stores/drivers';
 import type { RotateSecretResult } from '../../workflows/rotate-secret';
 import { CliError } from '../cli-error';
-import { checkSecret, decideHint, followRun, openedGate, startSecretRotation, withClient } from '../runs';
+import { decideHint, followRun, withClient } from '../runs/common';
+import { openedGate } from '../runs/gates';
+import { checkSecret, startSecretRotation } from '../runs/secret';
 import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
 
 const ROTATE_OPTIONS = { ...START_OPTIONS, env: { type: 'string' } } satisfies Options;

@@ -1,20 +1,14 @@
 // rekey status: where a run is.
+import { typesThat } from '../../shared/workflow-types';
 import { CliError } from '../cli-error';
 import { formatProgress } from '../format';
-import { progressOf, runBehind, withClient } from '../runs';
+import { progressOf, runBehind, withClient } from '../runs/common';
 import { type Command, type Options, optionalCliConfig, parse, runIdArg } from './common';
 
 const OPTIONS = {} satisfies Options;
 
 /** The workflow types that answer the progress query (they keep a ProgressTracker). */
-const WITH_PROGRESS = new Set([
-  'rotateJwtKeys',
-  'promote',
-  'promoteHop',
-  'rotateSecret',
-  'rolloverSigningKey',
-  'rotateCodecKey',
-]);
+const WITH_PROGRESS = typesThat('progress');
 
 async function status(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, OPTIONS, 1);

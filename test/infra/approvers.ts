@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { decideGate } from '../../client/runs';
+import { decideGate } from '../../client/runs/gates';
 import type { Config } from '../../config/schema';
 import { errorText } from '../../workflows/errors';
 import type { DecisionKind } from '../../workflows/messages';

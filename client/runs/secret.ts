@@ -1,0 +1,59 @@
+// Starting a secret recipe's rotation (rotateSecret).
+import type { Client } from '@temporalio/client';
+import { starterConfigOf } from '../../config/run-config';
+import type { Config } from '../../config/schema';
+import { closest } from '../../config/suggest';
+import { rotateSecret } from '../../workflows';
+import { RotateSecretInput, secretWorkflowId } from '../../workflows/inputs';
+import { CliError } from '../cli-error';
+import { type Requester, startOnce, withRequester } from './common';
+
+/** Refuses, before anything starts, a secret or environment the config does not have for it. */
+export function checkSecret(config: Config, secret: string, env: string): void {
+  const recipe = config.secrets[secret];
+  if (!recipe) {
+    const known = Object.keys(config.secrets);
+    const guess = closest(secret, known);
+    throw new CliError(
+      `unknown secret "${secret}"${guess ? `; did you mean "${guess}"?` : ''} (secrets: ${known.join(', ') || 'none in the config'})`,
+    );
+  }
+  if (!recipe.environments.includes(env))
+    throw new CliError(
+      `secret ${secret} is not rotated in environment "${env}" (its environments: ${recipe.environments.join(', ')})`,
+    );
+}
+export async function startSecretRotation(
+  client: Client,
+  config: Config,
+  raw: RotateSecretInput,
+  opts: { as?: Requester; taskQueue?: string } = {},
+) {
+  const input = RotateSecretInput.parse(raw);
+  checkSecret(config, input.secret, input.environment);
+  return startOnce(client, rotateSecret, {
+    workflowId: secretWorkflowId(input.secret, input.environment),
+    args: [
+      withRequester(
+        config,
+        'rotateSecret',
+        {
+          ...raw,
+          starterConfig: starterConfigOf(config, {
+            kind: 'secret',
+            secret: input.secret,
+            environment: input.environment,
+          }),
+        },
+        [input.environment],
+        opts.as,
+        {
+          workflowId: secretWorkflowId(input.secret, input.environment),
+        },
+      ),
+    ],
+    taskQueue: opts.taskQueue,
+    what: `a rotation of secret ${input.secret} in ${input.environment}`,
+    summary: `${input.dryRun ? 'plan: ' : ''}rotate secret ${input.secret} in ${input.environment}`,
+  });
+}
