@@ -6,7 +6,7 @@
 // no run can beat. Last line: rotate ratio=<rekey / direct> critical_path_ratio=<rekey / critical
 // path>.
 import { performance } from 'node:perf_hooks';
-import { createRotationActivities } from '../activities/rotation';
+import { createRotateActivities } from '../activities/rotate';
 import { startRotation } from '../client/runs/rotate';
 import { closeIdleSessions } from '../hosts/connect';
 import { temporalFixture } from '../test/helpers';
@@ -26,7 +26,7 @@ async function direct(
   runId: string,
   parallel = false,
 ): Promise<{ total: number; critical: number }> {
-  const a = createRotationActivities({ config: t.config, store: storeOf(t) });
+  const a = createRotateActivities({ config: t.config, store: storeOf(t) });
   const start = performance.now();
   const plan = await a.planRotation({ environments: [...ENVS], preserveToken: true });
   const staged: Awaited<ReturnType<typeof a.stageKeyPair>>[] = [];

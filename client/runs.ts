@@ -12,7 +12,7 @@ import {
 } from '@temporalio/client';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { temporal } from '@temporalio/proto';
-import { codecKeyringOf } from '../activities/codec-keyring';
+import { codecKeyringOf } from '../activities/codec-key';
 import { hopProblem } from '../activities/hop-checks';
 import { gatePolicy } from '../config/approvals';
 import { parseDuration } from '../config/duration';

@@ -10,7 +10,7 @@ import {
   ScheduleOverlapPolicy,
   type ScheduleSpec,
 } from '@temporalio/client';
-import { codecKeyringOf } from '../activities/codec-keyring';
+import { codecKeyringOf } from '../activities/codec-key';
 import type { Config } from '../config/schema';
 import { taskQueue } from '../shared/task-queue';
 import { rolloverSigningKey, rotateCodecKey, rotateJwtKeys, rotateSecret } from '../workflows';

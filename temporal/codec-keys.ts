@@ -3,7 +3,7 @@
 // `rekey codec-key rotate` adds to. Read when a worker, the CLI or the codec server starts; a
 // keyring is read again now and then (worker/codec.ts).
 import { readFileSync } from 'node:fs';
-import { readCodecKeyring } from '../activities/codec-keyring';
+import { readCodecKeyring } from '../activities/codec-key';
 import type { Config } from '../config/schema';
 import { FailureType } from '../shared/failures';
 import { AesGcmCodec } from './codec';

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { parse, stringify } from 'yaml';
-import { readCodecKeyring } from '../activities/codec-keyring';
+import { readCodecKeyring } from '../activities/codec-key';
 import { codecServer, toJson } from '../client/codec-server';
 import { startCodecKeyRotation } from '../client/runs/codec-key';
 import { startRotation } from '../client/runs/rotate';

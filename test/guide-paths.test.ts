@@ -16,7 +16,7 @@ import { SignJWT } from 'jose';
 import { parse, stringify } from 'yaml';
 import { within } from '../activities/hop-checks';
 import { generateKeyPair, parsePrivateKey } from '../activities/keys';
-import { createRotationActivities } from '../activities/rotation';
+import { createRotateActivities } from '../activities/rotate';
 import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
 import { startRotation } from '../client/runs/rotate';
 import { loadConfig } from '../config/load';
@@ -54,7 +54,7 @@ function exactManifest(t: Topology, e: Env): Promise<string> {
 
 /** The rotation activities against a topology's own stores (verify runs as the CLI runs it). */
 const rotationActivities = (t: Topology) =>
-  createRotationActivities({
+  createRotateActivities({
     config: t.config,
     store: (s) => t.store(ENVS.find((e) => t.config.environments[e]?.store === s) as Env),
   });

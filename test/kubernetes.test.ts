@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { parse, stringify } from 'yaml';
-import { createKeyringActivities } from '../activities/keyring';
 import { generateKeyPair, jwkThumbprint } from '../activities/keys';
+import { createRolloverActivities } from '../activities/rollover';
 import { startRollover } from '../client/runs/rollover';
 import { startSecretRotation } from '../client/runs/secret';
 import { loadConfig } from '../config/load';
@@ -334,7 +334,7 @@ describe('kubernetes: a Secret edited in place, a Deployment rolled out', () => 
   });
 
   it('a roll-out done again (a retried step) finds its own restart: one roll-out, not two', async () => {
-    const keyrings = createKeyringActivities({
+    const keyrings = createRolloverActivities({
       config,
       store: (name) => createSecretStore(name, config.stores[name] as never),
     });

@@ -2,7 +2,7 @@
 // mode: no token is rejected while it may be valid, and the old key is gone at the end.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createKeyringActivities } from '../activities/keyring';
+import { createRolloverActivities } from '../activities/rollover';
 import { rolloverSigningKey } from '../workflows';
 import { rolloverWorkflowId } from '../workflows/inputs';
 import { progressQuery } from '../workflows/messages';
@@ -188,7 +188,7 @@ describe('rolloverSigningKey', () => {
       keyrings: { ...t.config.keyrings, broken: { ...api, secret: 'rollover-broken-ring' } },
     };
     await t.store('prod').set('rollover-broken-ring', 'oops {"kid": "SECRET-MATERIAL-123"', {});
-    const activities = createKeyringActivities({ config, store: () => t.store('prod') });
+    const activities = createRolloverActivities({ config, store: () => t.store('prod') });
     await assert.rejects(activities.readKeyring({ keyring: 'broken' }), (err: Error) => {
       assert.match(
         err.message,

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { fingerprint } from '../activities/keys';
-import { createRotationActivities } from '../activities/rotation';
+import { createRotateActivities } from '../activities/rotate';
 import { tokenIdentity } from '../activities/tokens';
 import { startRotation } from '../client/runs/rotate';
 import { resolveOnHost } from '../hosts/types';
@@ -117,7 +117,7 @@ describe('rotateJwtKeys', () => {
     });
 
     it('holds the key policy: prod, test, dev differ; dev and local are equal', async () => {
-      const verify = await createRotationActivities({
+      const verify = await createRotateActivities({
         config: t.config,
         store: (n) => t.store(ENVS.find((e) => t.config.environments[e]?.store === n) as Env),
       }).verifyKeys({ includeHosts: true });
@@ -132,7 +132,7 @@ describe('rotateJwtKeys', () => {
       const prodPriv = await t.store('prod').get(t.config.secretNames.privateKey);
       const prodPub = await t.store('prod').get(t.config.secretNames.publicKey);
       const before = (await hostFile(t, 'dev', '.generated/spacetimedb-keys/id_ecdsa')).text;
-      const activities = createRotationActivities({
+      const activities = createRotateActivities({
         config: t.config,
         store: (n) => t.store(ENVS.find((e) => t.config.environments[e]?.store === n) as Env),
       });

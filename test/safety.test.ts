@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { generateKeyPair } from '../activities/keys';
-import { createPromotionActivities } from '../activities/promotion';
+import { createPromoteHopActivities } from '../activities/promote-hop';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { type Host, resolveOnHost } from '../hosts/types';
@@ -277,7 +277,7 @@ describe('safety', () => {
   });
 
   it('a restore that finds no snapshot of its run says so', async () => {
-    const activities = createPromotionActivities({ config: t.config });
+    const activities = createPromoteHopActivities({ config: t.config });
     const before = await dataManifest(t, 'dev');
     await activities.snapshot({ to: 'dev', runId: 'r-restore' });
     await onHost(t, 'dev', (h) => h.exec(`cd ${h.dataDir} && echo half-copied > junk.txt`));

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { parse, stringify } from 'yaml';
-import { createSecretActivities, type SecretPlan } from '../activities/secret-rotation';
+import { createRotateSecretActivities, type SecretPlan } from '../activities/rotate-secret';
 import { startSecretRotation } from '../client/runs/secret';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
@@ -481,7 +481,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
   });
 
   it("an alternating write gives a password only to its environment's role out of use: any other role named is refused", async () => {
-    const acts = createSecretActivities({ config, store: storeRegistry(config.stores) });
+    const acts = createRotateSecretActivities({ config, store: storeRegistry(config.stores) });
     const target = { secret: 'pg-login', env: 'local' };
     const plan = (await new MockActivityEnvironment().run(acts.planSecretRotation, target)) as SecretPlan;
     const server = new PostgresServer('pg', config.stores.pg as never, async () => '');
@@ -691,7 +691,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
   });
 
   it('a step refuses what the plan did not approve: a changed recipe, another place, a newer version', async () => {
-    const a = createSecretActivities({ config, store: storeRegistry(config.stores) });
+    const a = createRotateSecretActivities({ config, store: storeRegistry(config.stores) });
     const target = { secret: 'db-password', env: 'local' };
     const plan = await a.planSecretRotation(target);
     const step = { ...target, recipe: plan.recipe, runId: 'refusals', index: 1, source: '1' };

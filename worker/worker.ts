@@ -1,18 +1,19 @@
 // Builds the rekey worker: real dependencies from config, the workflows, the activities.
 import { hostname } from 'node:os';
 import { type NativeConnection, Worker } from '@temporalio/worker';
-import { createCodecKeyActivities } from '../activities/codec-keyring';
-import { createKeyringActivities } from '../activities/keyring';
-import { createLockActivities } from '../activities/locks';
-import { createPromotionActivities } from '../activities/promotion';
-import { createRotationActivities } from '../activities/rotation';
+import { createCodecKeyActivities } from '../activities/codec-key';
+import { createEnvironmentLockActivities } from '../activities/environment-lock';
+import { createPromoteHopActivities } from '../activities/promote-hop';
+import { createRolloverActivities } from '../activities/rollover';
+import { createRotateActivities } from '../activities/rotate';
+import { createRotateSecretActivities } from '../activities/rotate-secret';
 import { createScheduleActivities } from '../activities/schedules';
-import { createSecretActivities } from '../activities/secret-rotation';
-import { createWorkerConfigActivities } from '../activities/worker-config';
+import { createStarterConfigActivities } from '../activities/starter-config';
 import type { Config } from '../config/schema';
 import { taskQueue } from '../shared/task-queue';
 import { storeRegistry } from '../stores/drivers';
 import { dataConverterOf } from '../temporal/codec-keys';
+import { activitySet } from './activity-set';
 import { FAILURE_CONVERTER_PATH, workflowBundle } from './bundle';
 import { guarded } from './guard';
 
@@ -24,7 +25,7 @@ export interface RekeyWorkerOptions {
   /** 0 turns off the workflow cache (and sticky task queues). */
   maxCachedWorkflows?: number;
   /** The rekey.yaml `config` was loaded from: a run names it when it refuses, and the worker
-   * refuses new runs once the file changed on disk (see activities/worker-config.ts). */
+   * refuses new runs once the file changed on disk (see activities/starter-config.ts). */
   configFile?: string;
 }
 
@@ -44,15 +45,18 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
     },
     ...(opts.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: opts.maxCachedWorkflows }),
     // Every activity that changes an environment checks its run's approval itself (guard.ts).
-    activities: guarded(opts.config, {
-      ...createRotationActivities({ config: opts.config, store }),
-      ...createKeyringActivities({ config: opts.config, store }),
-      ...createCodecKeyActivities({ config: opts.config, store }),
-      ...createSecretActivities({ config: opts.config, store }),
-      ...createPromotionActivities({ config: opts.config }),
-      ...createLockActivities(),
-      ...createScheduleActivities(),
-      ...createWorkerConfigActivities({ config: opts.config, identity, configFile: opts.configFile }),
-    }),
+    activities: guarded(
+      opts.config,
+      activitySet(
+        createRotateActivities({ config: opts.config, store }),
+        createRolloverActivities({ config: opts.config, store }),
+        createCodecKeyActivities({ config: opts.config, store }),
+        createRotateSecretActivities({ config: opts.config, store }),
+        createPromoteHopActivities({ config: opts.config }),
+        createEnvironmentLockActivities(),
+        createScheduleActivities(),
+        createStarterConfigActivities({ config: opts.config, identity, configFile: opts.configFile }),
+      ),
+    ),
   });
 }

@@ -3,7 +3,7 @@
 // worker, CLI and codec server seals with the new key once it re-reads the ring (within minutes)
 // and opens payloads under it at once.
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { CodecKeyActivities, CodecKeyringFacts } from '../activities/codec-keyring';
+import type { CodecKeyActivities, CodecKeyringFacts } from '../activities/codec-key';
 import { shortActivity } from './activity-options';
 import { withLocks } from './environment-lock';
 import { parseInput, runFailure } from './errors';

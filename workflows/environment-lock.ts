@@ -26,12 +26,12 @@ import {
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { LockActivities } from '../activities/locks';
+import type { EnvironmentLockActivities } from '../activities/environment-lock';
 import { FailureType, fail } from '../shared/failures';
 import { shortActivity } from './activity-options';
 import { lockWorkflowId } from './inputs';
 
-const locks = proxyActivities<LockActivities>(shortActivity);
+const locks = proxyActivities<EnvironmentLockActivities>(shortActivity);
 
 /** Sent by the holder to end its lock. */
 export const releaseLockSignal = defineSignal('release');
@@ -118,7 +118,7 @@ async function acquire(
     if (owner || attempt >= 5) {
       throw fail(
         FailureType.EnvironmentBusy,
-        // `owner` is a run's id, or a sentence naming a run of something else (see locks.ts).
+        // `owner` is a run's id, or a sentence naming a run of something else (see activities/environment-lock.ts).
         owner && / on task queue /.test(owner)
           ? `${resource.replace('/', ' ')} is in use by ${owner}; ${state}`
           : `${resource.replace('/', ' ')} is in use by ${owner ?? 'another run'}; ${state} (see rekey status ${owner ?? workflowId})`,

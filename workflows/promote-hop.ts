@@ -15,8 +15,8 @@ import {
   proxyActivities,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { CopyStats, HopPreflight, PromotionActivities, SnapshotPlan } from '../activities/promotion';
-import type { RotationActivities } from '../activities/rotation';
+import type { CopyStats, HopPreflight, PromoteHopActivities, SnapshotPlan } from '../activities/promote-hop';
+import type { RotateActivities } from '../activities/rotate';
 import type { SyncPlan } from '../activities/rsync-output';
 import type { ScheduleActivities } from '../activities/schedules';
 import type { TokenIdentity } from '../activities/tokens';
@@ -29,22 +29,22 @@ import { HopInput, type HopOptions, PromoteInput } from './inputs';
 import { ProgressTracker } from './progress';
 
 /** Reads and writes of seconds: the promotion's gate rules, the token re-sign. */
-const promotion = proxyActivities<PromotionActivities>(shortActivity);
+const promotion = proxyActivities<PromoteHopActivities>(shortActivity);
 // Work on a data dir (du, dry run, snapshot, restore) takes as long as the dir is large; it
 // heartbeats, so a lost worker is noticed within seconds all the same.
 const dataDirWork: ActivityOptions = { ...serviceActivity, startToCloseTimeout: '1h' };
-const onDataDir = summarized<PromotionActivities>(dataDirWork);
+const onDataDir = summarized<PromoteHopActivities>(dataDirWork);
 // What stops a service or writes a data dir, when the run is cancelled meanwhile, is waited for
 // until it has ended: the undo (start again, restore) must not race a stop or copy still running.
 const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
-const changingDataDir = summarized<PromotionActivities>({ ...dataDirWork, ...settled });
+const changingDataDir = summarized<PromoteHopActivities>({ ...dataDirWork, ...settled });
 // A copy may take hours.
 const copyWork: ActivityOptions = { ...serviceActivity, startToCloseTimeout: '6h' };
-const copying = summarized<PromotionActivities>(copyWork);
-const settledCopying = summarized<PromotionActivities>({ ...copyWork, ...settled });
-const settledPromotion = proxyActivities<PromotionActivities>({ ...shortActivity, ...settled });
-const settledService = summarized<RotationActivities>({ ...serviceActivity, ...settled });
-const onService = summarized<RotationActivities>(serviceActivity);
+const copying = summarized<PromoteHopActivities>(copyWork);
+const settledCopying = summarized<PromoteHopActivities>({ ...copyWork, ...settled });
+const settledPromotion = proxyActivities<PromoteHopActivities>({ ...shortActivity, ...settled });
+const settledService = summarized<RotateActivities>({ ...serviceActivity, ...settled });
+const onService = summarized<RotateActivities>(serviceActivity);
 const temporalReads = proxyActivities<ScheduleActivities>(shortActivity);
 
 export interface HopResult {
@@ -61,7 +61,7 @@ export interface HopResult {
   marker?: string;
 }
 
-type GateRules = Awaited<ReturnType<PromotionActivities['promotionGate']>>;
+type GateRules = Awaited<ReturnType<PromoteHopActivities['promotionGate']>>;
 
 function planText(p: SyncPlan): string {
   const del =

@@ -4,7 +4,7 @@
 // history stays short however big the table. Started by rotateSecret only: on its own it is
 // refused.
 import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { SecretActivities } from '../activities/secret-rotation';
+import type { RotateSecretActivities } from '../activities/rotate-secret';
 import { FailureType, fail } from '../shared/failures';
 import { retry } from './activity-options';
 import { parseInput } from './errors';
@@ -16,7 +16,7 @@ const CALLS_PER_RUN = 4;
 // A call heartbeats each page's end: a killed worker's call is taken up again within seconds, from
 // the last page it finished. A database's bad minutes are ridden out; a row no key opens fails at
 // once.
-const pages = proxyActivities<SecretActivities>({
+const pages = proxyActivities<RotateSecretActivities>({
   startToCloseTimeout: '10m',
   heartbeatTimeout: '10s',
   retry: { ...retry, maximumAttempts: 20 },

@@ -3,7 +3,7 @@
 // vN, roll out. No token is ever rejected while it could still be valid.
 
 import { patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
-import type { KeyringActivities, RingFacts } from '../activities/keyring';
+import type { RingFacts, RolloverActivities } from '../activities/rollover';
 import type { ScheduleActivities } from '../activities/schedules';
 import { parseDuration } from '../config/duration';
 import type { GatePolicy } from '../shared/approval-proof';
@@ -17,10 +17,10 @@ import { ProgressTracker } from './progress';
 import { startingSchedule } from './scheduled';
 import { checkStarterConfig } from './starter-config';
 
-const keyrings = proxyActivities<KeyringActivities>(shortActivity);
+const keyrings = proxyActivities<RolloverActivities>(shortActivity);
 /** A keyring as the plan reads it: its keys, replicas, token lifetime and gate rules. */
-type Ring = Awaited<ReturnType<KeyringActivities['readKeyring']>>;
-const rollout = summarized<KeyringActivities>(serviceActivity);
+type Ring = Awaited<ReturnType<RolloverActivities['readKeyring']>>;
+const rollout = summarized<RolloverActivities>(serviceActivity);
 const schedules = proxyActivities<ScheduleActivities>(shortActivity);
 
 export interface RolloverResult {

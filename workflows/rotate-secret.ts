@@ -14,7 +14,7 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Phase, SecretActivities, SecretPlan } from '../activities/secret-rotation';
+import type { Phase, RotateSecretActivities, SecretPlan } from '../activities/rotate-secret';
 import { parseDuration } from '../config/duration';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
@@ -29,15 +29,15 @@ import { checkStarterConfig } from './starter-config';
 
 // A cancel waits for a write or a restart in flight to end before it puts things back.
 const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
-const remoteReads = proxyActivities<SecretActivities>(shortActivity);
-const localReads = proxyLocalActivities<SecretActivities>(localRead);
+const remoteReads = proxyActivities<RotateSecretActivities>(shortActivity);
+const localReads = proxyLocalActivities<RotateSecretActivities>(localRead);
 // Writes, restarts and revokes heartbeat: a step that takes long is alive, a lost worker's is
 // retried within seconds, and no second attempt runs beside a first that is still going.
-const writing = summarized<SecretActivities>({ ...serviceActivity, ...settled });
-const consumers = summarized<SecretActivities>({ ...serviceActivity, ...settled });
-const probing = summarized<SecretActivities>(serviceActivity);
+const writing = summarized<RotateSecretActivities>({ ...serviceActivity, ...settled });
+const consumers = summarized<RotateSecretActivities>({ ...serviceActivity, ...settled });
+const probing = summarized<RotateSecretActivities>(serviceActivity);
 // The undo outlasts a store's or a host's bad half hour; a refusal (non-retryable) ends it at once.
-const undoing = summarized<SecretActivities>({
+const undoing = summarized<RotateSecretActivities>({
   ...serviceActivity,
   retry: { ...serviceActivity.retry, maximumInterval: '1m', maximumAttempts: 40 },
 });

@@ -11,7 +11,7 @@ import {
   proxyActivities,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { EnvPlan, RotationActivities, RotationPlan, StagedGroup } from '../activities/rotation';
+import type { EnvPlan, RotateActivities, RotationPlan, StagedGroup } from '../activities/rotate';
 import type { TokenIdentity } from '../activities/tokens';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
@@ -24,17 +24,17 @@ import { ProgressTracker } from './progress';
 import { checkStarterConfig } from './starter-config';
 
 // Store and host reads/writes of the plan, stage and verify.
-const rotation = proxyActivities<RotationActivities>(vaultActivity);
+const rotation = proxyActivities<RotateActivities>(vaultActivity);
 // Per-environment steps, named in the history for the Web UI.
-const onEnv = summarized<RotationActivities>(shortActivity);
+const onEnv = summarized<RotateActivities>(shortActivity);
 // Restarts with publish and marker waits, and the roll-back that includes one.
-const onService = summarized<RotationActivities>(serviceActivity);
+const onService = summarized<RotateActivities>(serviceActivity);
 // A cancelled run waits for a store write, a host change or a restart in flight to end before it
 // puts things back: the undo must not race them.
 const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
-const onEnvSettled = summarized<RotationActivities>({ ...shortActivity, ...settled });
-const onServiceSettled = summarized<RotationActivities>({ ...serviceActivity, ...settled });
-const staging = proxyActivities<RotationActivities>({ ...vaultActivity, ...settled });
+const onEnvSettled = summarized<RotateActivities>({ ...shortActivity, ...settled });
+const onServiceSettled = summarized<RotateActivities>({ ...serviceActivity, ...settled });
+const staging = proxyActivities<RotateActivities>({ ...vaultActivity, ...settled });
 
 export type EnvOutcome =
   | {

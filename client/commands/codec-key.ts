@@ -1,7 +1,7 @@
 // rekey codec-key init / rotate: the payload codec's own key, kept as a keyring in a store.
 import { randomUUID } from 'node:crypto';
-import type { CodecKeyringFacts } from '../../activities/codec-keyring';
-import { addCodecKey, codecKeyringOf } from '../../activities/codec-keyring';
+import type { CodecKeyringFacts } from '../../activities/codec-key';
+import { addCodecKey, codecKeyringOf } from '../../activities/codec-key';
 import type { Config } from '../../config/schema';
 import { createSecretStore } from '../../stores/drivers';
 import { loadCodec } from '../../temporal/codec-keys';

@@ -1,5 +1,5 @@
 // rekey verify: read-only parity and policy check of stores and host key files.
-import { createRotationActivities } from '../../activities/rotation';
+import { createRotateActivities } from '../../activities/rotate';
 import { storeRegistry } from '../../stores/drivers';
 import { formatVerify } from '../format';
 import { type Command, loadCliConfig, type Options, parse } from './common';
@@ -9,7 +9,7 @@ const OPTIONS = {} satisfies Options;
 async function verify(args: string[]): Promise<number> {
   const { values } = parse(args, OPTIONS);
   const config = loadCliConfig(values.config);
-  const activities = createRotationActivities({ config, store: storeRegistry(config.stores) });
+  const activities = createRotateActivities({ config, store: storeRegistry(config.stores) });
   const report = await activities.verifyKeys({ includeHosts: true });
   console.log(formatVerify(report));
   return report.ok ? 0 : 1;

@@ -1,6 +1,6 @@
 // Starting a rotation of the codec keyring (rotateCodecKey).
 import type { Client } from '@temporalio/client';
-import { codecKeyringOf } from '../../activities/codec-keyring';
+import { codecKeyringOf } from '../../activities/codec-key';
 import type { Config } from '../../config/schema';
 import { rotateCodecKey } from '../../workflows';
 import { codecKeyWorkflowId } from '../../workflows/inputs';

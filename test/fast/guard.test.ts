@@ -7,14 +7,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { createCodecKeyActivities } from '../../activities/codec-keyring';
-import { createKeyringActivities } from '../../activities/keyring';
-import { createLockActivities } from '../../activities/locks';
-import { createPromotionActivities } from '../../activities/promotion';
-import { createRotationActivities } from '../../activities/rotation';
+import { createCodecKeyActivities } from '../../activities/codec-key';
+import { createEnvironmentLockActivities } from '../../activities/environment-lock';
+import { createPromoteHopActivities } from '../../activities/promote-hop';
+import { createRolloverActivities } from '../../activities/rollover';
+import { createRotateActivities } from '../../activities/rotate';
+import { createRotateSecretActivities } from '../../activities/rotate-secret';
 import { createScheduleActivities } from '../../activities/schedules';
-import { createSecretActivities } from '../../activities/secret-rotation';
-import { createWorkerConfigActivities } from '../../activities/worker-config';
+import { createStarterConfigActivities } from '../../activities/starter-config';
 import { scopeOf } from '../../config/approvals';
 import { parseConfig } from '../../config/load';
 import { type ApprovalProof, gateDigest } from '../../shared/approval-proof';
@@ -69,14 +69,14 @@ describe('activities check their approval', () => {
       throw new Error('not used');
     };
     const names = Object.keys({
-      ...createRotationActivities({ config, store }),
-      ...createKeyringActivities({ config, store }),
+      ...createRotateActivities({ config, store }),
+      ...createRolloverActivities({ config, store }),
       ...createCodecKeyActivities({ config, store }),
-      ...createSecretActivities({ config, store }),
-      ...createPromotionActivities({ config }),
-      ...createLockActivities(),
+      ...createRotateSecretActivities({ config, store }),
+      ...createPromoteHopActivities({ config }),
+      ...createEnvironmentLockActivities(),
       ...createScheduleActivities(),
-      ...createWorkerConfigActivities({ config, identity: 'test' }),
+      ...createStarterConfigActivities({ config, identity: 'test' }),
     }).sort();
     assert.deepEqual(names, [...ACTIVITY_KINDS.changes, ...ACTIVITY_KINDS.reads].sort());
     assert.throws(

@@ -50,7 +50,7 @@ export function recording(activities: Record<string, Activity>) {
       },
     ]),
   );
-  // Every run's first step compares configs (activities/worker-config.ts): they agree here, and
+  // Every run's first step compares configs (activities/starter-config.ts): they agree here, and
   // the check is not among the calls a test reads.
   return { calls, inputs, activities: { checkStarterConfig: async () => undefined, ...recorded } };
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TemporalFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { RotationPlan, StagedGroup } from '../../activities/rotation';
+import type { RotationPlan, StagedGroup } from '../../activities/rotate';
 import type { GatePolicy } from '../../shared/approval-proof';
 import { FailureType, fail } from '../../shared/failures';
 import { rotateJwtKeys } from '../../workflows';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { createRotationActivities } from '../../activities/rotation';
+import { createRotateActivities } from '../../activities/rotate';
 import { parseConfig } from '../../config/load';
 import { createSecretStore } from '../../stores/drivers';
 
@@ -49,7 +49,7 @@ describe('secretNames with {group}', () => {
   });
 
   const store = createSecretStore('shared', config.stores.shared as never);
-  const rotation = createRotationActivities({ config, store: () => store });
+  const rotation = createRotateActivities({ config, store: () => store });
 
   it('stages each group under its own names in one store, and the check tells them apart', async () => {
     const one = await rotation.stageKeyPair({ runId: 'r1', group: 'one', environments: ['a', 'b'] });

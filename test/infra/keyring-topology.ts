@@ -1,7 +1,7 @@
 // A keyring served by three replicas (the sshd hosts), each running the stand-in in keyring mode
 // behind the compose shim, for the overlap rollover tests.
 
-import { createKeyringActivities } from '../../activities/keyring';
+import { createRolloverActivities } from '../../activities/rollover';
 import type { ServiceConfig } from '../../config/schema';
 import { resolveOnHost } from '../../hosts/types';
 import { createServiceDriver } from '../../services/service';
@@ -38,7 +38,7 @@ export function keyringTopology(name: string, port: number, tokenLifetime: strin
 }
 
 export function keyringActivities(t: Topology) {
-  return createKeyringActivities({ config: t.config, store: () => t.store('prod') });
+  return createRolloverActivities({ config: t.config, store: () => t.store('prod') });
 }
 
 /** Compose files for the replicas, and a ring with one active key rolled out to all of them. */

@@ -6,7 +6,7 @@ import { typesThat } from '../shared/workflow-types';
 /** The workflow types that take rekey's locks. */
 const REKEY_TYPES = typesThat('locks');
 
-export function createLockActivities() {
+export function createEnvironmentLockActivities() {
   return {
     /**
      * The run holding the lock `workflowId`, or null when it is free. A lock whose holder has
@@ -52,4 +52,4 @@ export function createLockActivities() {
   };
 }
 
-export type LockActivities = ReturnType<typeof createLockActivities>;
+export type EnvironmentLockActivities = ReturnType<typeof createEnvironmentLockActivities>;

@@ -64,7 +64,7 @@ export type CopyStats = SyncStats & { attempt: number; vanished?: boolean };
 
 type SyncConfig = NonNullable<SshHostConfig['sync']>;
 
-export function createPromotionActivities(deps: { config: Config }) {
+export function createPromoteHopActivities(deps: { config: Config }) {
   const { config } = deps;
 
   function env(name: string) {
@@ -494,4 +494,4 @@ export function createPromotionActivities(deps: { config: Config }) {
   };
 }
 
-export type PromotionActivities = ReturnType<typeof createPromotionActivities>;
+export type PromoteHopActivities = ReturnType<typeof createPromoteHopActivities>;

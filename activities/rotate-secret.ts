@@ -156,7 +156,7 @@ function credential(value: string, where: string): { username: string; password:
   return { username: c.username, password: c.password };
 }
 
-export function createSecretActivities(deps: SecretDeps) {
+export function createRotateSecretActivities(deps: SecretDeps) {
   const { config } = deps;
 
   function recipeOf({ secret, env, recipe: approved }: SecretTarget): SecretRecipe {
@@ -758,7 +758,7 @@ export function createSecretActivities(deps: SecretDeps) {
   };
 }
 
-export type SecretActivities = ReturnType<typeof createSecretActivities>;
+export type RotateSecretActivities = ReturnType<typeof createRotateSecretActivities>;
 
 /** `err` with `more` added to its message, keeping its type, whether it is retried and when. */
 function withText(err: unknown, more: string): unknown {

@@ -76,7 +76,7 @@ export interface StagedGroup {
 
 const BACKUP_DIR = '.rekey/backup';
 
-export function createRotationActivities(deps: RotationDeps) {
+export function createRotateActivities(deps: RotationDeps) {
   const { config } = deps;
   const paths = config.paths;
   const names = (env: string) => secretNamesOf(config, env);
@@ -658,4 +658,4 @@ export function policyProblems(rows: VerifyRow[], scope?: string[]): string[] {
   return problems;
 }
 
-export type RotationActivities = ReturnType<typeof createRotationActivities>;
+export type RotateActivities = ReturnType<typeof createRotateActivities>;

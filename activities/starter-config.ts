@@ -24,7 +24,7 @@ const fileDigest = (file: string) => {
   }
 };
 
-export function createWorkerConfigActivities(facts: WorkerFacts) {
+export function createStarterConfigActivities(facts: WorkerFacts) {
   const loaded = facts.configFile ? fileDigest(facts.configFile) : undefined;
   const worker = `worker ${facts.identity}${facts.configFile ? ` (config ${facts.configFile}, ${loaded})` : ''}`;
   return {
@@ -58,4 +58,4 @@ export function createWorkerConfigActivities(facts: WorkerFacts) {
   };
 }
 
-export type WorkerConfigActivities = ReturnType<typeof createWorkerConfigActivities>;
+export type StarterConfigActivities = ReturnType<typeof createStarterConfigActivities>;

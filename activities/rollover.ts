@@ -47,7 +47,7 @@ export interface KeyringDeps {
   store(name: string): SecretStore;
 }
 
-export function createKeyringActivities(deps: KeyringDeps) {
+export function createRolloverActivities(deps: KeyringDeps) {
   function ringConfig(name: string): KeyringConfig {
     const ring = deps.config.keyrings[name];
     if (!ring) throw fail(FailureType.BadInput, `unknown keyring "${name}"`);
@@ -316,4 +316,4 @@ export function createKeyringActivities(deps: KeyringDeps) {
   };
 }
 
-export type KeyringActivities = ReturnType<typeof createKeyringActivities>;
+export type RolloverActivities = ReturnType<typeof createRolloverActivities>;
