@@ -137,7 +137,7 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
 
     // A copy of this checkout: what a user clones (the build context is the checkout itself).
     for (const f of execFileSync('git', ['ls-files'], { cwd: repo }).toString().split('\n')) {
-      if (!f || /^(test|bench|docs)\//.test(f)) continue;
+      if (!f || /^(test|bench)\//.test(f)) continue;
       mkdirSync(dirname(join(dir, f)), { recursive: true });
       copyFileSync(join(repo, f), join(dir, f));
     }

@@ -3,7 +3,8 @@
 // vN, roll out. No token is ever rejected while it could still be valid.
 
 import { patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
-import type { RingFacts, RolloverActivities } from '../activities/rollover';
+import type { RingFacts } from '../activities/keyring-list';
+import type { RolloverActivities } from '../activities/rollover';
 import type { ScheduleActivities } from '../activities/schedules';
 import { parseDuration } from '../config/duration';
 import type { GatePolicy } from '../shared/approval-proof';

@@ -14,7 +14,8 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Phase, RotateSecretActivities, SecretPlan } from '../activities/rotate-secret';
+import type { RotateSecretActivities } from '../activities/rotate-secret';
+import type { Phase, SecretPlan } from '../activities/secret-recipe';
 import { parseDuration } from '../config/duration';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';

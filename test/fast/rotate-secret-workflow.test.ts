@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { SecretPlan } from '../../activities/rotate-secret';
+import type { SecretPlan } from '../../activities/secret-recipe';
 import { FailureType, fail } from '../../shared/failures';
 import { rotateSecret } from '../../workflows';
 import { failureOf } from '../helpers';
