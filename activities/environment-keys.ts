@@ -19,7 +19,16 @@ export interface RotationDeps {
 }
 
 /** Versions of an environment's pair current now (null: it has none yet). */
-export type CurrentPair = { privateKey: string; publicKey: string; fingerprint: string } | null;
+export type CurrentPair = { privateKeyVersion: string; publicKeyVersion: string; fingerprint: string } | null;
+
+/** Versions of a pair as plans of runs started before the fields were named ...Version recorded
+ * them: a rollback of such a run still reads them. */
+export type RecordedVersions =
+  | { privateKeyVersion: string; publicKeyVersion: string }
+  | { privateKey: string; publicKey: string };
+
+export const versionsOf = (v: RecordedVersions) =>
+  'privateKeyVersion' in v ? v : { privateKeyVersion: v.privateKey, publicKeyVersion: v.publicKey };
 
 /** Where a run keeps what it replaced on a host, per run: relative to the host's app dir. */
 export const BACKUP_DIR = '.rekey/backup';
@@ -33,10 +42,10 @@ export function environmentKeys(deps: RotationDeps) {
    * names another store (another environment's key) is refused. */
   function pairStore(env: string, ref: PairRef): SecretStore {
     const own = envConfig(env).store;
-    if (ref.privateKey.store !== own || ref.publicKey.store !== own)
+    if (ref.privateKeyRef.store !== own || ref.publicKeyRef.store !== own)
       throw fail(
         FailureType.PolicyViolation,
-        `${env}: the key pair to install is referenced in store ${ref.privateKey.store}, not ${env}'s store ${own}; nothing was changed`,
+        `${env}: the key pair to install is referenced in store ${ref.privateKeyRef.store}, not ${env}'s store ${own}; nothing was changed`,
       );
     return deps.store(own);
   }
@@ -67,8 +76,8 @@ export function environmentKeys(deps: RotationDeps) {
     const pair = await readKeyPair(store, names(env));
     assertPairMatches(pair, `${env}: current secrets in store ${store.name}`);
     return {
-      privateKey: pair.ref.privateKey.version,
-      publicKey: pair.ref.publicKey.version,
+      privateKeyVersion: pair.ref.privateKeyRef.version,
+      publicKeyVersion: pair.ref.publicKeyRef.version,
       fingerprint: (await keyFacts(pair.publicPem)).fingerprint,
     };
   }

@@ -10,8 +10,15 @@ import type { Approved, GatePolicy } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import { secretPlace } from '../stores/kinds';
 import { readKeyPair, restoreVersion, storeKeyPair } from '../stores/pairs';
-import type { PairRef, SecretStore } from '../stores/types';
-import { BACKUP_DIR, type CurrentPair, environmentKeys, type RotationDeps } from './environment-keys';
+import { type PairRef, pairRef, type RecordedPairRef, type SecretStore } from '../stores/types';
+import {
+  BACKUP_DIR,
+  type CurrentPair,
+  environmentKeys,
+  type RecordedVersions,
+  type RotationDeps,
+  versionsOf,
+} from './environment-keys';
 import { assertPairMatches, generateKeyPair, keyFacts, normalizePem } from './keys';
 import {
   isExternalIssuer,
@@ -303,18 +310,19 @@ export function createRotateActivities(deps: RotationDeps) {
     },
 
     /** Backs up the host's key files (once per run), then installs the staged pair atomically. */
-    async installKeyFiles(input: { env: string; runId: string; ref: PairRef } & Approved) {
-      const store = pairStore(input.env, input.ref);
+    async installKeyFiles(input: { env: string; runId: string; ref: RecordedPairRef } & Approved) {
+      const ref = pairRef(input.ref);
+      const store = pairStore(input.env, ref);
       const pair = await readKeyPair(store, names(input.env), {
-        privateKey: input.ref.privateKey.version,
-        publicKey: input.ref.publicKey.version,
+        privateKey: ref.privateKeyRef.version,
+        publicKey: ref.publicKeyRef.version,
       });
       return onHost(input.env, async (h) => {
         const previous = await hostFingerprint(h);
         // Both files, not only the public key: a host may hold the right .pub beside another key.
         const privateNow = await h.readFile(keyFile(h, paths.privateKeyFile));
         if (
-          previous === input.ref.fingerprint &&
+          previous === ref.fingerprint &&
           privateNow &&
           normalizePem(privateNow.toString()) === normalizePem(pair.privatePem)
         )
@@ -341,9 +349,9 @@ export function createRotateActivities(deps: RotationDeps) {
           await modeOf(paths.publicKeyFile, 0o644),
         );
         const installed = await hostFingerprint(h);
-        if (installed !== input.ref.fingerprint) {
+        if (installed !== ref.fingerprint) {
           throw new Error(
-            `${input.env}: key file on ${h.name} reads back as ${installed}, expected ${input.ref.fingerprint}`,
+            `${input.env}: key file on ${h.name} reads back as ${installed}, expected ${ref.fingerprint}`,
           );
         }
         return { previous, installed, changed: true };
@@ -351,12 +359,10 @@ export function createRotateActivities(deps: RotationDeps) {
     },
 
     /** Re-signs the host's cached publisher token with the staged private key; same identity. */
-    async resignPublisherToken(input: { env: string; runId: string; ref: PairRef } & Approved) {
-      const store = pairStore(input.env, input.ref);
-      const { value: privatePem } = await store.get(
-        names(input.env).privateKey,
-        input.ref.privateKey.version,
-      );
+    async resignPublisherToken(input: { env: string; runId: string; ref: RecordedPairRef } & Approved) {
+      const ref = pairRef(input.ref);
+      const store = pairStore(input.env, ref);
+      const { value: privatePem } = await store.get(names(input.env).privateKey, ref.privateKeyRef.version);
       return onHost(input.env, async (h) => {
         const path = cliToml(h);
         const where = `${input.env}: ${path}`;
@@ -478,14 +484,15 @@ export function createRotateActivities(deps: RotationDeps) {
       input: {
         env: string;
         runId: string;
-        previous: { privateKey: string; publicKey: string };
+        previous: RecordedVersions;
       } & Approved,
     ) {
       const e = envConfig(input.env);
       const store = deps.store(e.store);
       const { privateKey, publicKey } = names(input.env);
-      await restoreVersion(store, privateKey, input.previous.privateKey, input.runId);
-      await restoreVersion(store, publicKey, input.previous.publicKey, input.runId);
+      const previous = versionsOf(input.previous);
+      await restoreVersion(store, privateKey, previous.privateKeyVersion, input.runId);
+      await restoreVersion(store, publicKey, previous.publicKeyVersion, input.runId);
       return { store: e.store };
     },
 

@@ -39,9 +39,9 @@ export async function storeKeyPair(
       existing ?? (await store.set(name, value, { rekeyRunId: runId, fingerprint: pair.fingerprint, role }));
     return { store: store.name, name, version: v.version };
   };
-  const privateKey = await ref(names.privateKey, pair.privatePem, 'private');
-  const publicKey = await ref(names.publicKey, pair.publicPem, 'public');
-  return { privateKey, publicKey, fingerprint: pair.fingerprint };
+  const privateKeyRef = await ref(names.privateKey, pair.privatePem, 'private');
+  const publicKeyRef = await ref(names.publicKey, pair.publicPem, 'public');
+  return { privateKeyRef, publicKeyRef, fingerprint: pair.fingerprint };
 }
 
 export interface StorePreview {
@@ -91,8 +91,8 @@ export async function readKeyPair(
     privatePem: priv.value,
     publicPem: pub.value,
     ref: {
-      privateKey: { store: store.name, name: names.privateKey, version: priv.version },
-      publicKey: { store: store.name, name: names.publicKey, version: pub.version },
+      privateKeyRef: { store: store.name, name: names.privateKey, version: priv.version },
+      publicKeyRef: { store: store.name, name: names.publicKey, version: pub.version },
     },
   };
 }

@@ -37,11 +37,21 @@ export interface SecretRef {
   version: string;
 }
 
+/** Where a key pair's two halves are (references: the Web UI shows these, never a key). */
 export interface PairRef {
-  privateKey: SecretRef;
-  publicKey: SecretRef;
+  privateKeyRef: SecretRef;
+  publicKeyRef: SecretRef;
   fingerprint: string;
 }
+
+/** A PairRef as runs started before the fields were named ...Ref recorded it in their histories:
+ * an activity given one by such a run still reads it. */
+export type RecordedPairRef = PairRef | { privateKey: SecretRef; publicKey: SecretRef; fingerprint: string };
+
+export const pairRef = (r: RecordedPairRef): PairRef =>
+  'privateKeyRef' in r
+    ? r
+    : { privateKeyRef: r.privateKey, publicKeyRef: r.publicKey, fingerprint: r.fingerprint };
 
 export interface SecretNames {
   privateKey: string;

@@ -136,22 +136,30 @@ describe('rotateJwtKeys', () => {
         config: t.config,
         store: (n) => t.store(ENVS.find((e) => t.config.environments[e]?.store === n) as Env),
       });
-      await assert.rejects(
-        new MockActivityEnvironment().run(activities.installKeyFiles, {
-          env: 'dev',
-          runId: 'borrowed-pair',
-          ref: {
-            privateKey: {
-              store: prodStore,
-              name: t.config.secretNames.privateKey,
-              version: prodPriv.version,
-            },
-            publicKey: { store: prodStore, name: t.config.secretNames.publicKey, version: prodPub.version },
-            fingerprint: fingerprint(prodPub.value),
-          },
-        }),
-        /dev: the key pair to install is referenced in store .*, not dev's store .*; nothing was changed/,
-      );
+      const privateKeyRef = {
+        store: prodStore,
+        name: t.config.secretNames.privateKey,
+        version: prodPriv.version,
+      };
+      const publicKeyRef = {
+        store: prodStore,
+        name: t.config.secretNames.publicKey,
+        version: prodPub.version,
+      };
+      const fp = fingerprint(prodPub.value);
+      // As this rekey passes it, and as runs started before the fields were named ...Ref recorded it.
+      for (const ref of [
+        { privateKeyRef, publicKeyRef, fingerprint: fp },
+        { privateKey: privateKeyRef, publicKey: publicKeyRef, fingerprint: fp },
+      ])
+        await assert.rejects(
+          new MockActivityEnvironment().run(activities.installKeyFiles, {
+            env: 'dev',
+            runId: 'borrowed-pair',
+            ref,
+          }),
+          /dev: the key pair to install is referenced in store .*, not dev's store .*; nothing was changed/,
+        );
       assert.equal((await hostFile(t, 'dev', '.generated/spacetimedb-keys/id_ecdsa')).text, before);
     });
 

@@ -82,12 +82,12 @@ for (const [kind, make] of Object.entries(stores)) {
       const pair = newPair();
       const ref = await storeKeyPair(store, names, pair, 'run-1');
       assert.equal(ref.fingerprint, pair.fingerprint);
-      assert.deepEqual(ref.privateKey, {
+      assert.deepEqual(ref.privateKeyRef, {
         store: store.name,
         name: names.privateKey,
-        version: ref.privateKey.version,
+        version: ref.privateKeyRef.version,
       });
-      assert.match(ref.privateKey.version, /^[0-9a-f]{32}$/);
+      assert.match(ref.privateKeyRef.version, /^[0-9a-f]{32}$/);
       const [priv] = await store.listVersions(names.privateKey);
       const [pub] = await store.listVersions(names.publicKey);
       assert.deepEqual(priv?.tags, { rekeyRunId: 'run-1', fingerprint: pair.fingerprint, role: 'private' });
@@ -99,7 +99,7 @@ for (const [kind, make] of Object.entries(stores)) {
       const read = await readKeyPair(store, names);
       assert.ok(read.privatePem === pair.privatePem, 'the private key reads back unchanged');
       assert.ok(read.publicPem === pair.publicPem, 'the public key reads back unchanged');
-      assert.deepEqual(read.ref, { privateKey: ref.privateKey, publicKey: ref.publicKey });
+      assert.deepEqual(read.ref, { privateKeyRef: ref.privateKeyRef, publicKeyRef: ref.publicKeyRef });
     });
 
     it('a retry of the same run returns the same versions and writes nothing', async () => {
@@ -119,16 +119,20 @@ for (const [kind, make] of Object.entries(stores)) {
       const first = await storeKeyPair(store, names, newPair(), 'run-1');
       const other = newPair();
       const second = await storeKeyPair(store, names, other, 'run-2');
-      assert.notEqual(second.privateKey.version, first.privateKey.version);
-      assert.notEqual(second.publicKey.version, first.publicKey.version);
+      assert.notEqual(second.privateKeyRef.version, first.privateKeyRef.version);
+      assert.notEqual(second.publicKeyRef.version, first.publicKeyRef.version);
       const third = await storeKeyPair(store, names, newPair(), 'run-2');
-      assert.notEqual(third.privateKey.version, second.privateKey.version, 'a different key is not reused');
+      assert.notEqual(
+        third.privateKeyRef.version,
+        second.privateKeyRef.version,
+        'a different key is not reused',
+      );
       assertHistory(await store.listVersions(names.privateKey), [
-        first.privateKey.version,
-        second.privateKey.version,
-        third.privateKey.version,
+        first.privateKeyRef.version,
+        second.privateKeyRef.version,
+        third.privateKeyRef.version,
       ]);
-      assert.equal((await store.current(names.privateKey))?.version, third.privateKey.version);
+      assert.equal((await store.current(names.privateKey))?.version, third.privateKeyRef.version);
     });
 
     it('completes a pair whose public half a crashed attempt did not write', async () => {
@@ -141,7 +145,7 @@ for (const [kind, make] of Object.entries(stores)) {
         role: 'private',
       });
       const ref = await storeKeyPair(store, names, pair, 'run-c');
-      assert.equal(ref.privateKey.version, written.version);
+      assert.equal(ref.privateKeyRef.version, written.version);
       assert.equal((await store.listVersions(names.privateKey)).length, 1);
       assert.equal((await store.listVersions(names.publicKey)).length, 1);
     });
@@ -219,8 +223,8 @@ for (const [kind, make] of Object.entries(stores)) {
       const pair = newPair();
       const first = await storeKeyPair(store, names, pair, 'run-a');
       await storeKeyPair(store, names, newPair(), 'run-b');
-      await restoreVersion(store, names.privateKey, first.privateKey.version, 'run-b');
-      await restoreVersion(store, names.publicKey, first.publicKey.version, 'run-b');
+      await restoreVersion(store, names.privateKey, first.privateKeyRef.version, 'run-b');
+      await restoreVersion(store, names.publicKey, first.publicKeyRef.version, 'run-b');
       const preview = await previewStoreKeyPair(store, names, 'run-b', pair.fingerprint);
       assert.equal(
         preview.privateKey.wouldCreate,
@@ -248,13 +252,13 @@ for (const [kind, make] of Object.entries(stores)) {
       assert.deepEqual(after.privateKey, {
         store: store.name,
         name: names.privateKey,
-        currentVersion: stored.privateKey.version,
+        currentVersion: stored.privateKeyRef.version,
         wouldCreate: false,
-        reusedVersion: stored.privateKey.version,
+        reusedVersion: stored.privateKeyRef.version,
       });
       const next = await previewStoreKeyPair(store, names, 'run-q');
       assert.equal(next.publicKey.wouldCreate, true);
-      assert.equal(next.publicKey.currentVersion, stored.publicKey.version);
+      assert.equal(next.publicKey.currentVersion, stored.publicKeyRef.version);
       assert.equal((await store.listVersions(names.privateKey)).length, 1);
       assert.equal((await store.listVersions(names.publicKey)).length, 1);
     });

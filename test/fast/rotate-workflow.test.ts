@@ -32,7 +32,7 @@ function plan(approval: boolean): RotationPlan {
         group: 'prod',
         store: 'kv-prod',
         host: 'vm-prod',
-        current: { privateKey: 'v1', publicKey: 'v1', fingerprint: 'a'.repeat(64) },
+        current: { privateKeyVersion: 'v1', publicKeyVersion: 'v1', fingerprint: 'a'.repeat(64) },
         hostFingerprint: 'a'.repeat(64),
         token: { iss: 'localhost', sub: 'publisher' },
         approvalRequired: approval,
@@ -52,7 +52,7 @@ function mocks(approval: boolean, overrides: Record<string, (...args: never[]) =
     group: 'prod',
     fingerprint: 'b'.repeat(64),
     kid: 'kid-b',
-    refs: { prod: { privateKey: 'v2', publicKey: 'v2', fingerprint: 'b'.repeat(64) } },
+    refs: { prod: { privateKeyRef: 'v2', publicKeyRef: 'v2', fingerprint: 'b'.repeat(64) } },
   } as unknown as StagedGroup;
   const base: Record<string, (...args: never[]) => Promise<unknown>> = {
     rotationScope: async () => ['prod'],
