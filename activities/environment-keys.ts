@@ -139,3 +139,5 @@ export function environmentKeys(deps: RotationDeps) {
     hostFingerprint,
   };
 }
+
+export type EnvironmentKeys = ReturnType<typeof environmentKeys>;

@@ -1,35 +1,14 @@
 // The service on a host (SpacetimeDB): restart, stop, start, logs, publish, and the publish gate
-// read from its log markers. Two drivers: docker compose, and a plain command set (systemd, helm…).
+// read from its log markers, whatever its driver (kinds.ts: docker compose, or a plain command set).
 import { parseDuration } from '../config/duration';
 import type { ServiceConfig } from '../config/schema';
 import { shellQuote } from '../hosts/shell';
 import type { ExecResult, Host } from '../hosts/types';
 import { FailureType, fail } from '../shared/failures';
 import { beat, heartbeating } from './heartbeat';
-
-export interface MarkerWait {
-  /** Log text already seen before the action: markers in it don't count. */
-  baseline?: string;
-  /** Output of the publish command, scanned before the logs. */
-  extra?: string;
-  timeoutMs?: number;
-  pollMs?: number;
-  heartbeat?: (details: unknown) => void;
-}
-
-export interface ServiceDriver {
-  /** A restart starts a fresh log (a recreated container), so no old marker can be seen. */
-  readonly freshLogOnRestart: boolean;
-  /** Recreates the service so it reads the key files again (keys load only at start). */
-  restart(): Promise<void>;
-  stop(): Promise<void>;
-  start(): Promise<void>;
-  logs(): Promise<string>;
-  /** Runs the configured publish command; null when none is configured. A non-zero exit fails
-   * (PublishFailed) whatever the logs say: a container's own start may print a success marker. */
-  publish(): Promise<ExecResult | null>;
-  waitForMarkers(opts: MarkerWait): Promise<{ marker: string; line: string }>;
-}
+import { serviceKind } from './kinds';
+import { findMarker, lastLines, linesAfter, publishHint, redactValues } from './markers';
+import type { ServiceDriver } from './types';
 
 export function durationMs(d: string): number {
   try {
@@ -43,80 +22,9 @@ export function durationMs(d: string): number {
 const DAEMON_DOWN =
   /Cannot connect to the Docker daemon|Is the docker daemon running\?|error during connect/i;
 
-function lastLines(text: string, n = 5): string {
-  return text.trim().split('\n').slice(-n).join(' | ');
-}
-
-/**
- * The lines of `after` that were not in `before`, for logs that only grow at the end but may be
- * shown as a window of their last lines (journalctl -n, tail): `after` is then a suffix of
- * `before` followed by the new lines. The longest such overlap is taken; none means all is new.
- */
-export function linesAfter(before: string, after: string): string {
-  const b = before.split('\n');
-  const a = after.split('\n');
-  if (b.at(-1) === '') b.pop();
-  for (let j = 0; j < b.length; j++) {
-    const tail = b.slice(j);
-    if (tail.length <= a.length && tail.every((line, i) => a[i] === line))
-      return a.slice(tail.length).join('\n');
-  }
-  return after;
-}
-
-/** Tokens and keys cut out of command output shown in an error: a JWT (three base64url parts,
- * the first a JSON header) and a PEM block. */
-export function redactValues(text: string): string {
-  return (
-    text
-      .replace(/eyJ[\w-]*\.[\w-]+\.[\w-]*/g, '[token]')
-      .replace(/-----BEGIN [A-Z ]+-----[\s\S]*?(-----END [A-Z ]+-----|$)/g, '[key]')
-      // A key's body without its BEGIN line (a cut log): long base64 runs that mix upper and
-      // lower case and digits (hex identities and paths are left readable).
-      .replace(/[A-Za-z0-9+/]{40,}={0,2}/g, (run) =>
-        /[A-Z]/.test(run) && /[a-z]/.test(run) && /[0-9]/.test(run) ? '[base64]' : run,
-      )
-  );
-}
-
-/** What a failed publish means and what to do next, for the two failures the guide names. */
-export function publishHint(text: string): string {
-  // 403 first: the guide's entrypoint calls a 403 "publish_unauthorized".
-  if (/not authorized|\b403\b|Forbidden|publish_unauthorized/i.test(text))
-    return " (403: the token's identity does not own the database: it was re-signed with another identity, or replaced; see docs/rotate.md's strategies)";
-  if (/InvalidSignature|\b401\b|\bUnauthorized\b/.test(text))
-    return " (401: the server's key and the token's signature disagree: run `rekey verify`)";
-  return '';
-}
-
-/** The first line holding a failure or success marker, failures first. */
-export function findMarker(
-  text: string,
-  markers: { success: string[]; failure: string[] },
-): { kind: 'success' | 'failure'; marker: string; line: string } | null {
-  for (const line of text.split('\n')) {
-    const failure = markers.failure.find((m) => line.includes(m));
-    if (failure) return { kind: 'failure', marker: failure, line: line.trim() };
-    const success = markers.success.find((m) => line.includes(m));
-    if (success) return { kind: 'success', marker: success, line: line.trim() };
-  }
-  return null;
-}
-
 export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriver {
-  const commands =
-    cfg.driver === 'compose'
-      ? (() => {
-          const base = `docker compose -f ${shellQuote(cfg.composeFile)}`;
-          const svc = shellQuote(cfg.service);
-          return {
-            restart: `${base} up -d --force-recreate ${svc}`,
-            stop: `${base} stop ${svc}`,
-            start: `${base} up -d ${svc}`,
-            logs: `${base} logs --no-color --tail=${cfg.logTail} ${svc}`,
-          };
-        })()
-      : { restart: cfg.restart, stop: cfg.stop, start: cfg.start, logs: cfg.logs };
+  const kind = serviceKind(cfg);
+  const commands = kind.commands(cfg as never);
 
   async function run(what: keyof typeof commands): Promise<ExecResult> {
     const res = await host.exec(commands[what], { cwd: host.appDir });
@@ -136,7 +44,7 @@ export function createServiceDriver(host: Host, cfg: ServiceConfig): ServiceDriv
   }
 
   return {
-    freshLogOnRestart: cfg.driver === 'compose',
+    freshLogOnRestart: kind.freshLogOnRestart,
     async restart() {
       await run('restart');
     },
@@ -215,34 +123,9 @@ export function programOf(command: string): string | undefined {
  * the host and what to fix.
  */
 export async function serviceProblems(host: Host, cfg: ServiceConfig): Promise<string[]> {
-  const problems: string[] = [];
-  const commands =
-    cfg.driver === 'compose'
-      ? { publish: cfg.publish }
-      : { start: cfg.start, stop: cfg.stop, restart: cfg.restart, logs: cfg.logs, publish: cfg.publish };
-  if (cfg.driver === 'compose') {
-    const check = `docker compose -f ${shellQuote(cfg.composeFile)} config --quiet`;
-    const res = await host.exec(check, { cwd: host.appDir, timeoutMs: 60_000 });
-    if (res.code === 127) problems.push(`host ${host.name}: docker is not installed (${check})`);
-    else if (res.code !== 0)
-      problems.push(
-        `host ${host.name}: ${check} failed (exit ${res.code}): ${lastLines(res.stderr || res.stdout, 3)}`,
-      );
-    else {
-      const listed = await host.exec(`docker compose -f ${shellQuote(cfg.composeFile)} config --services`, {
-        cwd: host.appDir,
-        timeoutMs: 60_000,
-      });
-      if (
-        listed.code === 0 &&
-        !listed.stdout
-          .split('\n')
-          .map((l) => l.trim())
-          .includes(cfg.service)
-      )
-        problems.push(`host ${host.name}: ${cfg.composeFile} has no service "${cfg.service}"`);
-    }
-  }
+  const kind = serviceKind(cfg);
+  const problems = await kind.problems(host, cfg as never);
+  const commands = kind.configured(cfg as never);
   const programs = [...new Set(Object.values(commands).flatMap((c) => (c ? [programOf(c)] : [])))].filter(
     (p): p is string => !!p,
   );

@@ -11,7 +11,8 @@ import {
   proxyActivities,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { EnvPlan, RotateActivities, RotationPlan, StagedGroup } from '../activities/rotate';
+import type { RotateActivities, StagedGroup } from '../activities/rotate';
+import type { EnvPlan, RotationPlan } from '../activities/rotate-plan';
 import type { TokenIdentity } from '../activities/tokens';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';

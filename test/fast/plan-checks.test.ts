@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pathsOverlap, shrinkProblem, within } from '../../activities/hop-checks';
 import { parseItemized, parseStats } from '../../activities/rsync-output';
-import { findMarker, linesAfter } from '../../services/service';
+import { findMarker, linesAfter } from '../../services/markers';
 
 const stats = (files: string) =>
   `Number of files: ${files}\nTotal transferred file size: 10 bytes\nLiteral data: 0 bytes\nMatched data: 0 bytes\n`;

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { generateKeyPair } from '../../activities/keys';
-import { programOf, publishHint, redactValues } from '../../services/service';
+import { publishHint, redactValues } from '../../services/markers';
+import { programOf } from '../../services/service';
 
 describe('service checks', () => {
   it('names the program a command line starts, or leaves it to the shell', () => {
