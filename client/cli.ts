@@ -11,6 +11,7 @@ import { connectConfig } from '../temporal/connection';
 import { errorText } from '../workflows/errors';
 import { CliError } from './cli-error';
 import { type Command, checkArgs } from './commands/common';
+import { RequestRefused, TemporalUnreachable } from './runs/errors';
 
 interface Entry {
   summary: string;
@@ -252,6 +253,15 @@ function reportError(err: unknown): number {
   if (err instanceof CliError) {
     console.error(`rekey: ${err.message}`);
     return err.exitCode;
+  }
+  // The library's refusals (nothing was changed) and an unreachable server.
+  if (err instanceof RequestRefused) {
+    console.error(`rekey: ${err.message}`);
+    return 2;
+  }
+  if (err instanceof TemporalUnreachable) {
+    console.error(`rekey: ${err.message}`);
+    return 1;
   }
   if (err instanceof ConfigError) {
     console.error(`rekey: ${err.message}`);

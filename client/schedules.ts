@@ -24,8 +24,8 @@ import {
   rotateWorkflowId,
   secretWorkflowId,
 } from '../workflows/inputs';
-import { CliError } from './cli-error';
 import { expandToKeyGroups, type Requester, withRequester } from './runs/common';
+import { RequestRefused } from './runs/errors';
 import { checkRolloverTtl } from './runs/rollover';
 import { checkSecret } from './runs/secret';
 
@@ -52,7 +52,7 @@ function cadence(every: string): ScheduleSpec {
   const days = /^(\d+)d$/.exec(every)?.[1];
   if (days && Number(days) >= 1 && Number(days) <= 3660)
     return { intervals: [{ every: `${Number(days)}d`, offset: '6h' }] };
-  throw new CliError(
+  throw new RequestRefused(
     `--every must be one of ${Object.keys(CADENCES).join(', ')} or a number of days (90d), not "${every}"`,
   );
 }
@@ -81,7 +81,7 @@ async function createSchedule(
     });
   } catch (err) {
     if (err instanceof ScheduleAlreadyRunning) {
-      throw new CliError(`schedule ${id} already exists; see rekey schedule describe ${id}`);
+      throw new RequestRefused(`schedule ${id} already exists; see rekey schedule describe ${id}`);
     }
     throw err;
   }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/schema';
 import { APPROVAL_NAMESPACE, parseSshPublicKey, sshFingerprint, verifySshSignature } from '../shared/sshsig';
-import { CliError } from './cli-error';
+import { RequestRefused } from './runs/errors';
 
 /**
  * `who`'s SSHSIG over `message`: with `keyFile` (a private key, or a public key whose private half
@@ -18,17 +18,17 @@ export function signAs(config: Config, who: string, message: string, keyFile?: s
     ? config.approvals.approvers[who]
     : undefined;
   if (configured === undefined)
-    throw new CliError(
+    throw new RequestRefused(
       `"${who}" is not an approver (approvers: ${Object.keys(config.approvals.approvers).join(', ') || 'none'})`,
     );
   if (!configured)
-    throw new CliError(`${who} has no SSH public key in the config (approvals.approvers.${who})`);
+    throw new RequestRefused(`${who} has no SSH public key in the config (approvals.approvers.${who})`);
   const tmp = mkdtempSync(join(tmpdir(), 'rekey-sign-'));
   try {
     let file = keyFile;
     if (!file) {
       if (!process.env.SSH_AUTH_SOCK)
-        throw new CliError(`no --key FILE and no ssh-agent (SSH_AUTH_SOCK) to sign as ${who}`);
+        throw new RequestRefused(`no --key FILE and no ssh-agent (SSH_AUTH_SOCK) to sign as ${who}`);
       file = join(tmp, 'approver.pub');
       writeFileSync(file, `${configured.trim()}\n`);
     }
@@ -36,16 +36,16 @@ export function signAs(config: Config, who: string, message: string, keyFile?: s
       input: message,
       encoding: 'utf8',
     });
-    if (r.error) throw new CliError(`cannot run ssh-keygen: ${r.error.message}`);
+    if (r.error) throw new RequestRefused(`cannot run ssh-keygen: ${r.error.message}`);
     if (r.status !== 0)
-      throw new CliError(
+      throw new RequestRefused(
         `ssh-keygen could not sign as ${who} with ${keyFile ?? 'ssh-agent'}: ${r.stderr.trim()}`,
       );
     const key = parseSshPublicKey(configured);
     try {
       verifySshSignature(r.stdout, key, APPROVAL_NAMESPACE, message);
     } catch (err) {
-      throw new CliError(
+      throw new RequestRefused(
         `the signature made with ${keyFile ?? 'ssh-agent'} is not ${who}'s (configured key ${sshFingerprint(key)}): ${(err as Error).message}`,
       );
     }

@@ -14,7 +14,8 @@ export interface StoreKind<S extends StoreSection = StoreSection> {
    * `no-versions`: readable, but only the value in place (nothing to put back). The last two are
    * a recipe's later locations only. */
   access: 'versions' | 'write-only' | 'no-versions';
-  /** May hold an environment's JWT key pair (and a keyring, the codec's keys). */
+  /** May hold an environment's JWT key pair. (A keyring and the codec's keys need only `access:
+   * 'versions'`.) */
   holdsKeyPairs: boolean;
   /** Where it is, for `config check` ("SSM eu-west-1"). */
   describe(cfg: z.infer<S>): string;

@@ -104,6 +104,13 @@ export async function restoreVersion(
   version: string,
   runId: string,
 ): Promise<SecretRef> {
+  // An empty version would match this run's own staged version below (no restoredFrom tag) and
+  // report a put-back that never happened.
+  if (!version)
+    throw fail(
+      FailureType.BadInput,
+      `store ${store.name}: no version to put back for ${name} (the run's plan names none); nothing was changed`,
+    );
   const done = (await store.listVersions(name)).find(
     (v) => v.tags.rekeyRunId === runId && v.tags.restoredFrom === version,
   );

@@ -8,7 +8,15 @@ import { CliError } from '../cli-error';
 import { decideHint, followRun, withClient } from '../runs/common';
 import { openedGate } from '../runs/gates';
 import { checkSecret, startSecretRotation } from '../runs/secret';
-import { type Command, loadCliConfig, type Options, parse, requester, START_OPTIONS } from './common';
+import {
+  type Command,
+  confirmStart,
+  loadCliConfig,
+  type Options,
+  parse,
+  requester,
+  START_OPTIONS,
+} from './common';
 
 const ROTATE_OPTIONS = { ...START_OPTIONS, env: { type: 'string' } } satisfies Options;
 
@@ -19,12 +27,13 @@ async function rotate(args: string[]): Promise<number> {
   if (!values.env) throw new CliError('secret rotate needs --env E');
   const config = loadCliConfig(values.config);
   checkSecret(config, secret, values.env);
-  const gated = config.approvals.requiredFor.includes(values.env);
   const dryRun = values['dry-run'];
-  if (!dryRun && !values.yes && !gated)
-    throw new CliError(
-      `secret rotate changes ${secret} in ${values.env} and restarts its consumers: pass --yes, or require an approval for ${values.env} (approvals.requiredFor), or preview with --dry-run`,
-    );
+  const gated = confirmStart(
+    values,
+    config,
+    [[values.env]],
+    `secret rotate changes ${secret} in ${values.env} and restarts its consumers: pass --yes, or require an approval for ${values.env} (approvals.requiredFor), or preview with --dry-run`,
+  );
   return withClient(
     async (client) => {
       const handle = await startSecretRotation(

@@ -29,8 +29,8 @@ import { requestMessage } from '../../workflows/approvals';
 import { errorText } from '../../workflows/errors';
 import type { PendingGate, Progress } from '../../workflows/messages';
 import { progressQuery } from '../../workflows/messages';
-import { CliError } from '../cli-error';
 import { signAs } from '../sign';
+import { RequestRefused, TemporalUnreachable } from './errors';
 
 /**
  * Runs `fn` with a client of the configured Temporal server. `needsWorker`: the command starts or
@@ -46,9 +46,8 @@ export async function withClient<T>(
   try {
     connection = await Connection.connect({ ...connectionOptions, connectTimeout: '10s' });
   } catch (err) {
-    throw new CliError(
+    throw new TemporalUnreachable(
       `cannot reach the Temporal server at ${address} (${errorText(err)}): set TEMPORAL_ADDRESS=host:port or a temporal.toml profile (TEMPORAL_PROFILE), or start one (rekey quickstart --keep, temporal server start-dev)`,
-      1,
     );
   }
   try {
@@ -69,7 +68,7 @@ export async function requireWorker(client: Client, address: string): Promise<vo
     taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
   });
   if (!pollers?.length)
-    throw new CliError(
+    throw new RequestRefused(
       `no worker is polling task queue "${queue}" at ${address} (namespace ${client.options.namespace}): start one with rekey worker --config FILE`,
     );
 }
@@ -123,7 +122,7 @@ export async function followRun<W extends Workflow>(
 export function requireKnown(config: Config, environments: string[]): void {
   const unknown = environments.filter((e) => !(e in config.environments));
   if (unknown.length > 0) {
-    throw new CliError(
+    throw new RequestRefused(
       `unknown environment ${unknown.map((e) => `"${e}"`).join(', ')}; configured: ${Object.keys(config.environments).join(', ')}`,
     );
   }
@@ -157,7 +156,7 @@ export function withRequester<T extends Record<string, unknown>>(
   );
   if (!as) {
     if (separate.length > 0)
-      throw new CliError(
+      throw new RequestRefused(
         `${separate.join(', ')} must be approved by someone other than the starter: name yourself with --as NAME (signed with --key FILE or ssh-agent)`,
       );
     return input;
@@ -176,7 +175,7 @@ export function withRequester<T extends Record<string, unknown>>(
       ? signAs(config, as.name, requestMessage(workflowType, input, bound), as.keyFile)
       : undefined;
   if (!signature && separate.length > 0 && gatePolicy(config, separate).mode === 'signed')
-    throw new CliError(
+    throw new RequestRefused(
       `${as.name} has no SSH key in the config, so cannot sign the request for ${separate.join(', ')}`,
     );
   return { ...input, requestedBy: { name: as.name, ...(signature ? { signature, ...bound } : {}) } };
@@ -186,7 +185,7 @@ export function withRequester<T extends Record<string, unknown>>(
 export async function runBehind(client: Client, id: string): Promise<string> {
   const held = await heldBy(client, id);
   if (held === undefined) return id;
-  if (!held) throw new CliError(`${id} is a lock, not a run, and names no holder`);
+  if (!held) throw new RequestRefused(`${id} is a lock, not a run, and names no holder`);
   console.log(`${id} is held as a lock by ${held}: acting on ${held}`);
   return held;
 }
@@ -223,7 +222,7 @@ export async function startOnce<
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       // The id may be held as a lock by a run started under another id (the Web UI, a schedule).
       const id = (await heldBy(client, workflowId)) || workflowId;
-      throw new CliError(`${what} is already running (${id}); see rekey status ${id}`);
+      throw new RequestRefused(`${what} is already running (${id}); see rekey status ${id}`);
     }
     throw err;
   }

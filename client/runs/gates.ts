@@ -15,9 +15,9 @@ import {
   legacyRejectSignal,
   rejectUpdate,
 } from '../../workflows/messages';
-import { CliError } from '../cli-error';
 import { signAs } from '../sign';
 import { progressOf } from './common';
+import { RequestRefused } from './errors';
 
 const UPDATES = { approve: approveUpdate, reject: rejectUpdate, expedite: expediteUpdate } as const;
 const LEGACY_SIGNALS = {
@@ -49,7 +49,7 @@ async function gateHolder(client: Client, workflowId: string, kind: DecisionKind
   const { status } = await client.workflow.getHandle(workflowId).describe();
   const what = kind === 'expedite' ? 'in a wait that can be expedited' : 'waiting for an approval';
   if (status.name !== 'RUNNING')
-    throw new CliError(`${workflowId} is not ${what}: it is ${status.name.toLowerCase()}`);
+    throw new RequestRefused(`${workflowId} is not ${what}: it is ${status.name.toLowerCase()}`);
   const progress = await progressOf(client, workflowId);
   if (progress.pendingGate) return { id: workflowId, gate: progress.pendingGate };
   const child = progress.childWorkflowId
@@ -57,12 +57,12 @@ async function gateHolder(client: Client, workflowId: string, kind: DecisionKind
     : undefined;
   if (child?.pendingGate && progress.childWorkflowId)
     return { id: progress.childWorkflowId, gate: child.pendingGate };
-  throw new CliError(`${workflowId} is not ${what} (see rekey status ${workflowId})`);
+  throw new RequestRefused(`${workflowId} is not ${what} (see rekey status ${workflowId})`);
 }
 /**
  * Decides the pending gate of `workflowId` (or of its running hop) as `by`: reads the plan's digest,
  * signs "<decision> <digest>" on signed gates (`keyFile`, else ssh-agent) and sends the Update. A
- * refusal by the run's validator (wrong approver, digest, signature, no gate) is a CliError.
+ * refusal by the run's validator (wrong approver, digest, signature, no gate) is a RequestRefused.
  */
 export async function decideGate(
   client: Client,
@@ -83,11 +83,11 @@ export async function decideGate(
   // signs only for a rekey run on rekey's task queue, whose activities check the signature.
   const run = await client.workflow.getHandle(id).describe();
   if (!typesThat('gates').has(run.type) || (decision.taskQueue && run.taskQueue !== decision.taskQueue))
-    throw new CliError(
+    throw new RequestRefused(
       `${id} is a ${run.type} on task queue ${run.taskQueue}, not a rekey run${decision.taskQueue ? ` on ${decision.taskQueue}` : ''}: nothing was signed`,
     );
   if (gate.kind !== (kind === 'expedite' ? 'expedite' : 'approval'))
-    throw new CliError(
+    throw new RequestRefused(
       `${id} is waiting for ${gate.kind === 'expedite' ? 'its wait to end' : 'an approval'}, not ${kind}`,
     );
   // The approver decides on the plan they read: `confirm` refuses a gate other than theirs.
@@ -113,7 +113,7 @@ export async function decideGate(
     return { id, result, summary: gate.summary };
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError)
-      throw new CliError(`${id} refused the ${kind}: ${errorText(err)}`);
+      throw new RequestRefused(`${id} refused the ${kind}: ${errorText(err)}`);
     throw err;
   }
 }

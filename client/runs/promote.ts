@@ -5,17 +5,17 @@ import { starterConfigOf } from '../../config/run-config';
 import type { Config } from '../../config/schema';
 import { promote } from '../../workflows';
 import { PromoteInput, promoteWorkflowId } from '../../workflows/inputs';
-import { CliError } from '../cli-error';
 import { type Requester, requireKnown, startOnce, withRequester } from './common';
+import { RequestRefused } from './errors';
 
 /** Refuses, before anything starts, a chain with an environment twice or a hop rekey cannot make. */
 export function checkChain(config: Config, chain: string[]): void {
   requireKnown(config, chain);
   if (new Set(chain).size !== chain.length)
-    throw new CliError(`an environment appears twice in ${chain.join(' -> ')}`);
+    throw new RequestRefused(`an environment appears twice in ${chain.join(' -> ')}`);
   for (const [i, to] of chain.slice(1).entries()) {
     const problem = hopProblem(config, chain[i] as string, to);
-    if (problem) throw new CliError(problem);
+    if (problem) throw new RequestRefused(problem);
   }
 }
 export async function startPromotion(

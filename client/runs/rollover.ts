@@ -5,14 +5,14 @@ import { starterConfigOf } from '../../config/run-config';
 import type { Config } from '../../config/schema';
 import { rolloverSigningKey } from '../../workflows';
 import { RolloverInput, rolloverWorkflowId } from '../../workflows/inputs';
-import { CliError } from '../cli-error';
 import { type Requester, startOnce, withRequester } from './common';
+import { RequestRefused } from './errors';
 
 /** Refuses, before anything starts, a wait shorter than the keyring's longest token lifetime. */
 export function checkRolloverTtl(config: Config, keyring: string, ttl?: string): void {
   const ring = config.keyrings[keyring];
   if (!ring) {
-    throw new CliError(
+    throw new RequestRefused(
       `unknown keyring "${keyring}"; configured: ${Object.keys(config.keyrings).join(', ') || 'none'}`,
     );
   }
@@ -21,10 +21,10 @@ export function checkRolloverTtl(config: Config, keyring: string, ttl?: string):
   try {
     ms = parseDuration(ttl);
   } catch (err) {
-    throw new CliError(`--ttl: ${(err as Error).message}`);
+    throw new RequestRefused(`--ttl: ${(err as Error).message}`);
   }
   if (ms < parseDuration(ring.tokenLifetime)) {
-    throw new CliError(
+    throw new RequestRefused(
       `--ttl ${ttl} is shorter than keyring ${keyring}'s token lifetime ${ring.tokenLifetime}: tokens signed by the old key could outlive it; nothing was changed`,
     );
   }

@@ -5,8 +5,8 @@ import type { Config } from '../../config/schema';
 import { closest } from '../../config/suggest';
 import { rotateSecret } from '../../workflows';
 import { RotateSecretInput, secretWorkflowId } from '../../workflows/inputs';
-import { CliError } from '../cli-error';
 import { type Requester, startOnce, withRequester } from './common';
+import { RequestRefused } from './errors';
 
 /** Refuses, before anything starts, a secret or environment the config does not have for it. */
 export function checkSecret(config: Config, secret: string, env: string): void {
@@ -14,12 +14,12 @@ export function checkSecret(config: Config, secret: string, env: string): void {
   if (!recipe) {
     const known = Object.keys(config.secrets);
     const guess = closest(secret, known);
-    throw new CliError(
+    throw new RequestRefused(
       `unknown secret "${secret}"${guess ? `; did you mean "${guess}"?` : ''} (secrets: ${known.join(', ') || 'none in the config'})`,
     );
   }
   if (!recipe.environments.includes(env))
-    throw new CliError(
+    throw new RequestRefused(
       `secret ${secret} is not rotated in environment "${env}" (its environments: ${recipe.environments.join(', ')})`,
     );
 }

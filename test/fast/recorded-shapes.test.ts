@@ -22,3 +22,29 @@ describe('recorded shapes', () => {
     assert.deepEqual(versionsOf({ privateKey: 'v1', publicKey: 'v2' }), now);
   });
 });
+
+describe('a put-back given no version', () => {
+  it('is refused, not reported as done (an older worker reading a newer plan gets undefined)', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { createSecretStore } = await import('../../stores/drivers');
+    const { restoreVersion } = await import('../../stores/pairs');
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-restore-'));
+    try {
+      const store = createSecretStore('files', { type: 'file', dir });
+      const old = await store.set('jwt-private', 'old value', {});
+      // This run staged a new version (tagged with the run, as a rotation's stage does).
+      await store.set('jwt-private', 'new value', { rekeyRunId: 'run-1', role: 'private' });
+      await assert.rejects(
+        restoreVersion(store, 'jwt-private', undefined as unknown as string, 'run-1'),
+        /no version to put back/,
+      );
+      assert.equal((await store.get('jwt-private')).value, 'new value', 'nothing was written');
+      await restoreVersion(store, 'jwt-private', old.version, 'run-1');
+      assert.equal((await store.get('jwt-private')).value, 'old value');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
