@@ -4,6 +4,7 @@ import { CliError } from '../cli-error';
 import { formatHops } from '../format';
 import { followRun, withClient } from '../runs/common';
 import { checkChain, startPromotion } from '../runs/promote';
+import { announceStart } from './announce';
 import {
   type Command,
   confirmStart,
@@ -47,10 +48,9 @@ async function promote(args: string[]): Promise<number> {
         },
         { as: requester(values) },
       );
-      console.log(
-        `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
-      );
-      if (!values.wait && !dryRun) return 0;
+      // A hop's gate opens in its own run, later: announced by `rekey status` and --wait.
+      if (!(await announceStart(client, handle.workflowId, { dryRun, gated: false, wait: values.wait })))
+        return 0;
       const hops: HopResult[] = await followRun(client, handle);
       console.log(formatHops(hops));
       return 0;

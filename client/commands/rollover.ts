@@ -3,9 +3,9 @@
 import { keyringEnvironments } from '../../config/approvals';
 import type { RolloverResult } from '../../workflows/rollover';
 import { CliError } from '../cli-error';
-import { decideHint, followRun, withClient } from '../runs/common';
-import { openedGate } from '../runs/gates';
+import { followRun, withClient } from '../runs/common';
 import { checkRolloverTtl, startRollover } from '../runs/rollover';
+import { announceStart } from './announce';
 import {
   type Command,
   confirmStart,
@@ -55,18 +55,13 @@ async function rollover(args: string[]): Promise<number> {
         },
         { as: requester(values) },
       );
-      console.log(
-        `started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}; follow it: rekey status ${handle.workflowId}`,
-      );
-      if (gated && !dryRun) {
-        const opened = await openedGate(client, handle.workflowId);
-        console.log(
-          opened
-            ? `waiting for approval before the ring changes: ${decideHint(handle.workflowId, opened.gate)}`
-            : `not waiting at a gate yet: rekey status ${handle.workflowId}`,
-        );
-      }
-      if (!values.wait && !dryRun) return 0;
+      const follow = await announceStart(client, handle.workflowId, {
+        dryRun,
+        gated,
+        wait: values.wait,
+        waitingFor: 'waiting for approval before the ring changes',
+      });
+      if (!follow) return 0;
       const r: RolloverResult = await followRun(client, handle);
       console.log(
         r.dryRun

@@ -4,9 +4,9 @@ import type { Config } from '../../config/schema';
 import type { RotateInput } from '../../workflows/inputs';
 import { CliError } from '../cli-error';
 import { formatRotateResult } from '../format';
-import { decideHint, expandToKeyGroups, followRun, type Requester, withClient } from '../runs/common';
-import { openedGate } from '../runs/gates';
+import { expandToKeyGroups, followRun, type Requester, withClient } from '../runs/common';
 import { startRotation } from '../runs/rotate';
+import { announceStart } from './announce';
 import {
   type Command,
   confirmStart,
@@ -106,20 +106,8 @@ export function startAndFollow(
         { ...input, ...(dryRun ? {} : { expectApproval: opts.gated }) },
         { as: opts.as },
       );
-      console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
-      if (opts.gated && !dryRun) {
-        // Announced once the run has opened it: the gate is the worker's, with its plan's digest.
-        const opened = await openedGate(client, handle.workflowId);
-        console.log(
-          opened
-            ? `waiting for approval: ${decideHint(handle.workflowId, opened.gate)}`
-            : `not waiting at a gate yet: rekey status ${handle.workflowId}`,
-        );
-      }
-      if (!opts.wait && !dryRun) {
-        console.log(`follow it: rekey status ${handle.workflowId}`);
+      if (!(await announceStart(client, handle.workflowId, { dryRun, gated: opts.gated, wait: opts.wait })))
         return 0;
-      }
       const result = await followRun(client, handle);
       console.log(formatRotateResult(result));
       return result.ok ? 0 : 1;

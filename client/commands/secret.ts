@@ -5,9 +5,9 @@ import type { Config } from '../../config/schema';
 import { createSecretStore } from '../../stores/drivers';
 import type { RotateSecretResult } from '../../workflows/rotate-secret';
 import { CliError } from '../cli-error';
-import { decideHint, followRun, withClient } from '../runs/common';
-import { openedGate } from '../runs/gates';
+import { followRun, withClient } from '../runs/common';
 import { checkSecret, startSecretRotation } from '../runs/secret';
+import { announceStart } from './announce';
 import {
   type Command,
   confirmStart,
@@ -42,20 +42,7 @@ async function rotate(args: string[]): Promise<number> {
         { secret, environment: values.env as string, dryRun },
         { as: requester(values) },
       );
-      console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
-      if (gated && !dryRun) {
-        // Announced once the run has opened it: the gate is the worker's, with its plan's digest.
-        const opened = await openedGate(client, handle.workflowId);
-        console.log(
-          opened
-            ? `waiting for approval: ${decideHint(handle.workflowId, opened.gate)}`
-            : `not waiting at a gate yet: rekey status ${handle.workflowId}`,
-        );
-      }
-      if (!values.wait && !dryRun) {
-        console.log(`follow it: rekey status ${handle.workflowId}`);
-        return 0;
-      }
+      if (!(await announceStart(client, handle.workflowId, { dryRun, gated, wait: values.wait }))) return 0;
       const r: RotateSecretResult = await followRun(client, handle);
       console.log(r.plan.text.join('\n'));
       console.log(
