@@ -18,6 +18,7 @@ import type { Config } from '../config/schema';
 import { SsmStore } from '../stores/aws-ssm/driver';
 import { assertNoSecrets, failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { testEnv } from './infra/env';
+import { portOf } from './infra/ports';
 import { startDetached, stopByPidFile, waitForPort } from './infra/process';
 import { buildTopology, type Topology } from './infra/topology';
 
@@ -71,7 +72,7 @@ describe('secret recipes: an access key pair issued at IAM, verified with S3, th
 
   before(async () => {
     fx = await temporalFixture('secrets');
-    t = buildTopology('access-keys', 3270);
+    t = buildTopology('access-keys', portOf('access-keys'));
     dir = join(t.dir, 'iam');
     mkdirSync(dir, { recursive: true });
     // The commands run on the local host, in its app dir.

@@ -24,6 +24,7 @@ import {
 import { foreignCaller, foreignLockHolder, foreignParent } from './foreign/workflows';
 import { failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { type ApproverName, approversConfig, assertRefused, decide, keyFile, sign } from './infra/approvers';
+import { portOf } from './infra/ports';
 import {
   buildTopology,
   cliToken,
@@ -67,7 +68,7 @@ describe('approvals', () => {
 
   before(async () => {
     fx = await temporalFixture('approvals');
-    t = buildTopology('approvals', 3180, {
+    t = buildTopology('approvals', portOf('approvals'), {
       environments: {
         prod: {
           store: 'kv-prod',

@@ -11,6 +11,7 @@ import { Client, Connection } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { approversConfig, keyFile } from './infra/approvers';
 import { testEnv } from './infra/env';
+import { portOf } from './infra/ports';
 import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
 import { until } from './infra/until';
 
@@ -41,7 +42,7 @@ describe('rekey CLI with a worker', () => {
   let workerLog = '';
 
   before(async () => {
-    t = buildTopology('cli-temporal', 3107, {
+    t = buildTopology('cli-temporal', portOf('cli-temporal'), {
       approvals: { requiredFor: ['prod'], approvers: approversConfig(['alice', 'bob']), timeout: '1h' },
     });
     seeded = await seed(t);

@@ -31,6 +31,7 @@ import {
 } from './helpers';
 import { openUi, startFromUi, uiUrl } from './infra/browser';
 import { testEnv } from './infra/env';
+import { portOf } from './infra/ports';
 import { buildTopology, seed, stopServices, type Topology } from './infra/topology';
 import { until } from './infra/until';
 
@@ -147,7 +148,7 @@ describe('payload codec', () => {
 
     before(async () => {
       fx = await temporalFixture('codec');
-      t = buildTopology('codec', 3220);
+      t = buildTopology('codec', portOf('codec'));
       await seed(t);
       const keyFile = join(t.dir, 'codec-k1.key');
       writeFileSync(keyFile, `${Buffer.from(key()).toString('base64')}\n`, { mode: 0o600 });
@@ -438,7 +439,7 @@ describe('payload codec', () => {
 
     before(async () => {
       fx = await temporalFixture('codec');
-      t = buildTopology('codec-keyring', 3240, { codec: { store: 'kv-prod', secret } });
+      t = buildTopology('codec-keyring', portOf('codec-keyring'), { codec: { store: 'kv-prod', secret } });
       env = {
         ...process.env,
         TEMPORAL_ADDRESS: testEnv().temporal.address,

@@ -24,6 +24,7 @@ import { rekeyAsync } from './helpers';
 import { type Docker, ensureImage, startDocker } from './infra/docker';
 import { testEnv } from './infra/env';
 import { type Issuer, startIssuer } from './infra/jwks';
+import { portOf } from './infra/ports';
 import { buildTopology, cliToken, seed, stopServices, type Topology } from './infra/topology';
 import { until } from './infra/until';
 
@@ -144,7 +145,7 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
     chmodSync(join(dir, 'bin/rekey'), 0o755);
 
     // A test host with a service to rotate, seeded as an operator would have it.
-    t = buildTopology('compose-deploy', 3270, {
+    t = buildTopology('compose-deploy', portOf('compose-deploy'), {
       keyGroups: { prod: ['prod'] },
       stores: { files: { type: 'file', dir: join(dir, 'deploy/secrets') } },
       environments: { prod: { store: 'files', host: 'vm-prod', service: 'spacetimedb' } },

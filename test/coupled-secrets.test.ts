@@ -26,6 +26,7 @@ import {
 } from './helpers';
 import { testEnv } from './infra/env';
 import { standinTls } from './infra/keyvault-standin';
+import { portOf } from './infra/ports';
 import { buildTopology, type Topology } from './infra/topology';
 import { until } from './infra/until';
 import { kill, startWorker } from './infra/worker-process';
@@ -52,7 +53,7 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
 
   before(async () => {
     fx = await temporalFixture('secrets');
-    t = buildTopology('coupled', 3280);
+    t = buildTopology('coupled', portOf('coupled'));
     // The commands run on the local host, in its app dir.
     mkdirSync(join(t.dir, 'local-app'), { recursive: true });
     const tls = standinTls(testEnv().root);

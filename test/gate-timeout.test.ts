@@ -10,6 +10,7 @@ import { progressQuery } from '../workflows/messages';
 import './helpers';
 import { approversConfig } from './infra/approvers';
 import { testEnv } from './infra/env';
+import { portOf } from './infra/ports';
 import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
 
 describe('approval gate timeout (time-skipping server)', () => {
@@ -21,7 +22,7 @@ describe('approval gate timeout (time-skipping server)', () => {
     env = await TestWorkflowEnvironment.createTimeSkipping({
       server: { executable: { type: 'existing-path', path: testEnv().timeSkippingServerPath } },
     });
-    t = buildTopology('gate-timeout', 3105, {
+    t = buildTopology('gate-timeout', portOf('gate-timeout'), {
       approvals: { requiredFor: ['prod'], approvers: approversConfig(['alice']), timeout: '24h' },
     });
     seeded = await seed(t);

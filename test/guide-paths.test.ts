@@ -26,6 +26,7 @@ import type { HopResult } from '../workflows/promote-hop';
 import { namedFailure } from './assertions';
 import { activitySteps, failureOf, rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
 import { testEnv } from './infra/env';
+import { portOf } from './infra/ports';
 import {
   buildTopology,
   dataManifest,
@@ -144,7 +145,7 @@ describe('guide paths: an exact snapshot', () => {
   after(() => fx.close());
 
   it('a failed hop restores the destination exactly: in-place append and chmod undone (full copy on ext4)', async () => {
-    const t = buildTopology('exact-copy', 3310, {
+    const t = buildTopology('exact-copy', portOf('exact-copy'), {
       services: {
         spacetimedb: { driver: 'compose', markerTimeout: '20s', publish: appendingPublish('data') },
       },
@@ -170,7 +171,7 @@ describe('guide paths: an exact snapshot', () => {
     execFileSync('truncate', ['-s', '320M', image]);
     execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', image]);
     execFileSync('mount', ['-o', 'loop', image, mount]);
-    const t = buildTopology('exact-xfs', 3311, {
+    const t = buildTopology('exact-xfs', portOf('exact-xfs'), {
       services: {
         spacetimedb: { driver: 'compose', markerTimeout: '20s', publish: appendingPublish('data') },
       },
@@ -199,7 +200,7 @@ describe('guide paths: the example config as shipped', () => {
 
   before(async () => {
     fx = await temporalFixture('guide-paths');
-    t = buildTopology('example-layout', 3312, { paths: example.paths }, {}, dataDir);
+    t = buildTopology('example-layout', portOf('example-layout'), { paths: example.paths }, {}, dataDir);
     seeded = await seed(t);
   });
   after(async () => {
@@ -254,7 +255,7 @@ describe('guide paths: the strategies', () => {
   let seeded: Seeded;
   before(async () => {
     fx = await temporalFixture('guide-paths');
-    t = buildTopology('strategies', 3313);
+    t = buildTopology('strategies', portOf('strategies'));
     seeded = await seed(t);
   });
   after(async () => {
@@ -436,7 +437,7 @@ describe("guide paths: `rekey verify` as strong as the guide's checklist", () =>
   let t: Topology;
   let seeded: Seeded;
   before(async () => {
-    const base = buildTopology('verify-list', 3314);
+    const base = buildTopology('verify-list', portOf('verify-list'));
     // dev's service URL is configured: verify asks the running server for its public key.
     const doc = parse(readFileSync(base.configFile, 'utf8'));
     doc.environments.dev.url = base.serviceUrl.dev;
@@ -606,7 +607,7 @@ describe("guide paths: `rekey verify` as strong as the guide's checklist", () =>
       const { problems } = await verify();
       assert.ok(
         problems.some((p) =>
-          /^dev: http:\/\/127\.0\.0\.4:3314\/v1\/identity\/public-key serves another key \(\w+\) than store kv-dev holds: the service was not restarted/.test(
+          /^dev: http:\/\/127\.0\.0\.4:\d+\/v1\/identity\/public-key serves another key \(\w+\) than store kv-dev holds: the service was not restarted/.test(
             p,
           ),
         ),
@@ -630,7 +631,7 @@ describe('guide paths: old keys retire', () => {
   let t: Topology;
   before(async () => {
     fx = await temporalFixture('guide-paths');
-    t = buildTopology('retire', 3315, { retention: { backups: 2, versions: 2 } });
+    t = buildTopology('retire', portOf('retire'), { retention: { backups: 2, versions: 2 } });
     await seed(t);
   });
   after(async () => {
@@ -690,7 +691,7 @@ describe('guide paths: keys for an existing deployment, the first rotation on an
   let seeded: Seeded;
   before(async () => {
     fx = await temporalFixture('guide-paths');
-    const base = buildTopology('first-keys', 3316);
+    const base = buildTopology('first-keys', portOf('first-keys'));
     seeded = await seed(base);
     // The same hosts, but secret names no store holds yet: running deployments, empty vaults.
     const doc = parse(readFileSync(base.configFile, 'utf8'));
@@ -869,7 +870,7 @@ describe("guide paths: promotion to a local workstation (the guide's sync-from-p
   let seeded: Seeded;
   before(async () => {
     fx = await temporalFixture('guide-paths');
-    t = buildTopology('to-local', 3317);
+    t = buildTopology('to-local', portOf('to-local'));
     seeded = await seed(t);
   });
   after(async () => {

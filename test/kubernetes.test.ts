@@ -20,6 +20,7 @@ import { createSecretStore } from '../stores/drivers';
 import { KubernetesClient } from '../stores/kubernetes/client';
 import { assertNoSecrets, failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { type Cluster, startCluster } from './infra/kubernetes';
+import { portOf } from './infra/ports';
 import { buildTopology, type Topology } from './infra/topology';
 
 const NS = 'proxy';
@@ -53,7 +54,7 @@ describe('kubernetes: a Secret edited in place, a Deployment rolled out', () => 
 
   before(async () => {
     fx = await temporalFixture('secrets');
-    t = buildTopology('kubernetes', 3300);
+    t = buildTopology('kubernetes', portOf('kubernetes'));
     rmSync(join(t.dir, 'local-secrets'), { recursive: true, force: true });
     mkdirSync(join(t.dir, 'local-app'), { recursive: true });
     kube = await startCluster(join(t.dir, 'kube'), 16443, ['rekey']);

@@ -21,6 +21,7 @@ import type { RotateResult } from '../workflows/rotate';
 import { rekeyAsync } from './helpers';
 import { testEnv } from './infra/env';
 import { type Issuer, startIssuer } from './infra/jwks';
+import { portOf } from './infra/ports';
 import { startTemporalOnPostgres, type TemporalOnPostgres } from './infra/temporal-postgres';
 import {
   buildTopology,
@@ -81,7 +82,7 @@ describe('production shape: Temporal on PostgreSQL, two workers, the codec', () 
         adminToken: await issuer.token(['temporal-system:admin'], 'temporal-admin'),
       },
     );
-    t = buildTopology('production', 3230);
+    t = buildTopology('production', portOf('production'));
     seeded = await seed(t);
     const keyFile = join(t.dir, 'codec-k1.key');
     writeFileSync(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });

@@ -15,6 +15,7 @@ import { progressOf, type RunProgress } from '../client/runs/common';
 import { startPromotion } from '../client/runs/promote';
 import type { HopResult } from '../workflows/promote-hop';
 import { testEnv } from './infra/env';
+import { portOf } from './infra/ports';
 import {
   buildTopology,
   cliToken,
@@ -48,7 +49,7 @@ describe('promote survives a worker killed during the copy', () => {
     // seed() wrote every host's files in the same second: prod's get their own mtime, or rsync's
     // quick check (size + mtime) would rightly skip them.
     // 10 MB/s out of prod: the 300 MB copy takes ~30 s, time enough to kill the worker mid-file.
-    t = buildTopology('promote-crash', 3132, {}, { bandwidthLimit: '10M' });
+    t = buildTopology('promote-crash', portOf('promote-crash'), {}, { bandwidthLimit: '10M' });
     await seed(t);
     await onHost(t, 'prod', (h) =>
       h.exec(

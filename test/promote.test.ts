@@ -26,6 +26,7 @@ import {
   temporalFixture,
 } from './helpers';
 import { approversConfig, decide } from './infra/approvers';
+import { portOf } from './infra/ports';
 import {
   buildTopology,
   dataManifest,
@@ -48,7 +49,7 @@ describe('promote', () => {
 
   before(async () => {
     fx = await temporalFixture('promote');
-    t = buildTopology('promote', 3130);
+    t = buildTopology('promote', portOf('promote'));
     seeded = await seed(t);
     // seed() wrote every host's files in the same second, with the same sizes: give prod's their
     // own mtime, or rsync's quick check (size + mtime) would rightly skip them.
@@ -173,7 +174,7 @@ describe('promote', () => {
   });
 
   it('a rejected gate leaves the destination data untouched and its service running', async () => {
-    const g = buildTopology('promote-gate', 3131, {
+    const g = buildTopology('promote-gate', portOf('promote-gate'), {
       approvals: { requiredFor: ['test'], approvers: approversConfig(['alice']), timeout: '1h' },
     });
     const seededGate = await seed(g);
@@ -225,7 +226,7 @@ describe('promote', () => {
   });
 
   it("a hop out of a gated environment waits for that environment's approval (to an ungated one)", async () => {
-    const g = buildTopology('promote-source-gate', 3133, {
+    const g = buildTopology('promote-source-gate', portOf('promote-source-gate'), {
       approvals: { requiredFor: ['prod'], approvers: approversConfig(['alice']), timeout: '1h' },
     });
     await seed(g);

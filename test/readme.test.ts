@@ -12,6 +12,7 @@ import { createSecretStore } from '../stores/drivers';
 import { rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
 import { testEnv } from './infra/env';
 import { keyringActivities } from './infra/keyring-topology';
+import { portOf } from './infra/ports';
 import { buildTopology, seed, stopServices, type Topology } from './infra/topology';
 
 const repo = resolve(__dirname, '../..');
@@ -70,7 +71,7 @@ describe('document examples', () => {
       fx = await temporalFixture('readme');
       // The README's keyring `api`, read by its rollover dry run (its replicas are never touched),
       // and its secret `runner-token`, planned by its dry run (here in prod's vault).
-      t = buildTopology('readme', 3210, {
+      t = buildTopology('readme', portOf('readme'), {
         secrets: {
           'runner-token': {
             environments: ['prod'],
@@ -84,7 +85,9 @@ describe('document examples', () => {
             store: 'kv-prod',
             secret: 'readme-keyring',
             tokenLifetime: '90d',
-            replicas: [{ host: 'vm-prod', service: 'spacetimedb', url: 'http://127.0.0.2:3211' }],
+            replicas: [
+              { host: 'vm-prod', service: 'spacetimedb', url: `http://127.0.0.2:${portOf('readme') + 1}` },
+            ],
           },
         },
       });

@@ -16,6 +16,7 @@ import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { createSecretStore } from '../stores/drivers';
 import { assertNoSecrets, failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
+import { portOf } from './infra/ports';
 import { type PostgresCluster, startPostgres } from './infra/postgres';
 import { buildTopology, type Topology } from './infra/topology';
 import { until } from './infra/until';
@@ -126,7 +127,7 @@ describe('re-encryption under a new key: SECRETS_ENCRYPTION_KEY over tenant rows
 
   before(async () => {
     fx = await temporalFixture('secrets');
-    t = buildTopology('reencrypt', 3290);
+    t = buildTopology('reencrypt', portOf('reencrypt'));
     rmSync(join(t.dir, 'local-secrets'), { recursive: true, force: true });
     mkdirSync(join(t.dir, 'local-app'), { recursive: true });
     pg = startPostgres(join(t.dir, 'pg'), PG_PORT);

@@ -21,6 +21,7 @@ import {
   seedKeyring,
   stopReplicas,
 } from './infra/keyring-topology';
+import { portOf } from './infra/ports';
 import type { Topology } from './infra/topology';
 import { until } from './infra/until';
 
@@ -29,7 +30,7 @@ const DAY = 86400e3;
 describe('rollover TTL wait (time-skipping server)', () => {
   let env: TestWorkflowEnvironment;
   let t: Topology;
-  const port = 3121;
+  const port = portOf('rollover-ts');
   let n = 0;
 
   before(async () => {

@@ -18,6 +18,7 @@ import {
   seedKeyring,
   stopReplicas,
 } from './infra/keyring-topology';
+import { portOf } from './infra/ports';
 import type { Topology } from './infra/topology';
 import { until } from './infra/until';
 
@@ -25,7 +26,7 @@ describe('rolloverSigningKey', () => {
   let fx: TemporalFixture;
   let t: Topology;
   let v1: string;
-  const port = 3120;
+  const port = portOf('rollover');
   const urls = () => t.config.keyrings.api?.replicas.map((r) => r.url) ?? [];
 
   before(async () => {

@@ -10,6 +10,7 @@ import { startRotation } from '../client/runs/rotate';
 import { resolveOnHost } from '../hosts/types';
 import type { RotateResult } from '../workflows/rotate';
 import { testEnv } from './infra/env';
+import { portOf } from './infra/ports';
 import {
   buildTopology,
   ENVS,
@@ -32,7 +33,7 @@ describe('rotateJwtKeys survives worker crashes', () => {
   const workers: ChildProcess[] = [];
 
   before(async () => {
-    t = buildTopology('rotate-crash', 3104);
+    t = buildTopology('rotate-crash', portOf('rotate-crash'));
     seeded = await seed(t);
     connection = await Connection.connect({ address: testEnv().temporal.address });
     client = new Client({ connection, namespace: 'rotate-crash' });

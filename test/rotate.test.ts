@@ -13,6 +13,7 @@ import { approveUpdate, progressQuery } from '../workflows/messages';
 import type { RotateResult } from '../workflows/rotate';
 import { assertNoSecrets, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { approversConfig, assertRefused, decide, sign } from './infra/approvers';
+import { portOf } from './infra/ports';
 import {
   buildTopology,
   cliToken,
@@ -51,7 +52,7 @@ describe('rotateJwtKeys', () => {
     let workflowId: string;
 
     before(async () => {
-      t = buildTopology('rotate-full', 3101);
+      t = buildTopology('rotate-full', portOf('rotate-full'));
       seeded = await seed(t);
       // An old private key left world-readable on test, and one a service group reads on dev.
       const chmod = (e: 'test' | 'dev', mode: string) =>
@@ -185,7 +186,7 @@ describe('rotateJwtKeys', () => {
     let seeded: Seeded;
 
     before(async () => {
-      t = buildTopology('rotate-gate', 3102, {
+      t = buildTopology('rotate-gate', portOf('rotate-gate'), {
         approvals: { requiredFor: ['prod'], approvers: approversConfig(['alice']), timeout: '1h' },
       });
       seeded = await seed(t);
@@ -287,7 +288,7 @@ describe('rotateJwtKeys', () => {
     let result: RotateResult;
 
     before(async () => {
-      t = buildTopology('rotate-rollback', 3103);
+      t = buildTopology('rotate-rollback', portOf('rotate-rollback'));
       seeded = await seed(t);
       const host = await t.host('test');
       try {
@@ -346,12 +347,12 @@ describe('rotateJwtKeys', () => {
     before(async () => {
       // A misconfiguration the check must catch: test's key group kept in prod's vault under the
       // same secret names, so the two groups overwrite each other's keys.
-      const base = buildTopology('rotate-policy', 3109);
+      const base = buildTopology('rotate-policy', portOf('rotate-policy'));
       const environments = {
         ...base.config.environments,
         test: { ...base.config.environments.test, store: 'kv-prod' },
       };
-      t = buildTopology('rotate-policy', 3109, { environments });
+      t = buildTopology('rotate-policy', portOf('rotate-policy'), { environments });
       seeded = await seed(t);
     });
     after(() => stopServices(t));

@@ -16,6 +16,7 @@ import { promoteWorkflowId } from '../workflows/inputs';
 import { approveUpdate, progressQuery } from '../workflows/messages';
 import { failureOf, type TemporalFixture, temporalFixture } from './helpers';
 import { approversConfig, assertRefused, decide, sign } from './infra/approvers';
+import { portOf } from './infra/ports';
 import {
   buildTopology,
   cliToken,
@@ -50,7 +51,7 @@ describe('safety', () => {
 
   before(async () => {
     fx = await temporalFixture('safety');
-    t = buildTopology('safety', 3170, {
+    t = buildTopology('safety', portOf('safety'), {
       approvals: { requiredFor: ['test'], approvers: approversConfig(), timeout: '1h' },
     });
     seeded = await seed(t);

@@ -14,6 +14,7 @@ import { type TemporalFixture, temporalFixture } from './helpers';
 import { decide } from './infra/approvers';
 import { testEnv } from './infra/env';
 import { keyringTopology, seedKeyring, stopReplicas } from './infra/keyring-topology';
+import { portOf } from './infra/ports';
 import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
 import { until } from './infra/until';
 
@@ -25,7 +26,7 @@ describe('rotation schedules', () => {
 
   before(async () => {
     fx = await temporalFixture('schedules');
-    t = buildTopology('schedules', 3108);
+    t = buildTopology('schedules', portOf('schedules'));
     seeded = await seed(t);
     handle = await createRotationSchedule(fx.client, t.config, {
       environments: ['test'],
@@ -81,8 +82,8 @@ describe('rotation schedules', () => {
   });
 
   it('a quarterly rollover schedule starts rolloverSigningKey; its run names the next start as due', async () => {
-    const k = keyringTopology('schedules-ring', 3122, '90d');
-    await seedKeyring(k, 3122);
+    const k = keyringTopology('schedules-ring', portOf('schedules-ring'), '90d');
+    await seedKeyring(k, portOf('schedules-ring'));
     const h = await createRolloverSchedule(fx.client, k.config, {
       keyring: 'api',
       every: 'quarter',

@@ -31,6 +31,7 @@ import {
 } from './helpers';
 import { type AwsFaults, awsFaults } from './infra/aws-faults';
 import { testEnv } from './infra/env';
+import { portOf } from './infra/ports';
 import { type PostgresCluster, startPostgres } from './infra/postgres';
 import { buildTopology, type Topology } from './infra/topology';
 import { until } from './infra/until';
@@ -88,7 +89,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     FIRST.webhookKey = py('print(Fernet.generate_key().decode())');
     fx = await temporalFixture('secrets');
     faults = await awsFaults(testEnv().aws.endpoint);
-    t = buildTopology('secrets', 3250);
+    t = buildTopology('secrets', portOf('secrets'));
     // An earlier run's apps are stopped; its local store would change the version counts.
     await stopApps();
     for (const d of ['local-secrets', 'local-app']) rmSync(join(t.dir, d), { recursive: true, force: true });
@@ -107,13 +108,13 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     const doc = parse(readFileSync(t.configFile, 'utf8'));
     doc.stores.ssm = { type: 'aws-ssm', region: testEnv().aws.region, endpoint: faults.endpoint };
     doc.stores.pg = pg.storeConfig('REKEY_TEST_PG_ADMIN');
-    doc.services['db-app'] = consumer('db', 3253, 'PG_PASSWORD');
-    doc.services['hook-app'] = consumer('hook', 3256, 'WEBHOOK_KEYS');
-    doc.services['cred-app'] = consumer('cred', 3254, 'PG_CREDENTIAL');
+    doc.services['db-app'] = consumer('db', portOf('secrets') + 3, 'PG_PASSWORD');
+    doc.services['hook-app'] = consumer('hook', portOf('secrets') + 6, 'WEBHOOK_KEYS');
+    doc.services['cred-app'] = consumer('cred', portOf('secrets') + 4, 'PG_CREDENTIAL');
     // The runner token is shared by the app and the runner: both restarted together, both probed.
-    doc.services['runner-app'] = consumer('runner', 3251, 'RUNNER_TOKEN');
-    doc.services['runner-worker'] = consumer('runner-worker', 3255, 'RUNNER_TOKEN');
-    doc.services['fussy-app'] = consumer('fussy', 3252, 'APP_TOKEN', 'FAIL_ON_NEW=1');
+    doc.services['runner-app'] = consumer('runner', portOf('secrets') + 1, 'RUNNER_TOKEN');
+    doc.services['runner-worker'] = consumer('runner-worker', portOf('secrets') + 5, 'RUNNER_TOKEN');
+    doc.services['fussy-app'] = consumer('fussy', portOf('secrets') + 2, 'APP_TOKEN', 'FAIL_ON_NEW=1');
     doc.secrets = {
       'runner-token': {
         description: 'shared by the app and the runner',
@@ -122,9 +123,19 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
         locations: [{ store: 'ssm', name: `${prefix}/{env}/RUNNER_TOKEN` }, { name: 'runner-token' }],
         consumers: ['runner-app', 'runner-worker'],
         verify: [
-          { command: probe('runner', 3251), secretOnStdin: true, expect: 'status 200', within: '20s' },
-          { command: probe('runner-worker', 3255), secretOnStdin: true, expect: 'status 200', within: '20s' },
-          { http: 'http://127.0.0.1:3251/health' },
+          {
+            command: probe('runner', portOf('secrets') + 1),
+            secretOnStdin: true,
+            expect: 'status 200',
+            within: '20s',
+          },
+          {
+            command: probe('runner-worker', portOf('secrets') + 5),
+            secretOnStdin: true,
+            expect: 'status 200',
+            within: '20s',
+          },
+          { http: `http://127.0.0.1:${portOf('secrets') + 1}/health` },
         ],
         revoke: { command: 'sha256sum | cut -d" " -f1 > revoked.sha256' },
         rotateEvery: '90d',
@@ -159,7 +170,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
         keyring: { overlap: '6s' },
         locations: [{ store: 'ssm', name: `${prefix}/{env}/WEBHOOK_KEYS` }],
         consumers: ['hook-app'],
-        verify: [{ http: 'http://127.0.0.1:3256/health' }],
+        verify: [{ http: `http://127.0.0.1:${portOf('secrets') + 6}/health` }],
       },
       'pg-password': {
         environments: ['local'],
@@ -220,16 +231,19 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     const local = await openHost('workstation', config.hosts.workstation as never);
     mkdirSync(local.appDir, { recursive: true });
     for (const [dir, port, what] of [
-      ['db', 3253, 'PG_PASSWORD'],
-      ['cred', 3254, 'PG_CREDENTIAL'],
-      ['hook', 3256, 'WEBHOOK_KEYS'],
+      ['db', portOf('secrets') + 3, 'PG_PASSWORD'],
+      ['cred', portOf('secrets') + 4, 'PG_CREDENTIAL'],
+      ['hook', portOf('secrets') + 6, 'WEBHOOK_KEYS'],
     ] as const) {
       const r = await local.exec(consumer(dir, port, what).start, { cwd: local.appDir });
       assert.equal(r.code, 0, r.stderr);
     }
-    const deployed = await local.exec(consumer('fussy', 3252, 'APP_TOKEN', 'FAIL_ON_NEW=1').start, {
-      cwd: local.appDir,
-    });
+    const deployed = await local.exec(
+      consumer('fussy', portOf('secrets') + 2, 'APP_TOKEN', 'FAIL_ON_NEW=1').start,
+      {
+        cwd: local.appDir,
+      },
+    );
     assert.equal(deployed.code, 0, deployed.stderr);
   });
   after(async () => {
@@ -243,12 +257,12 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     if (!existsSync(dir)) return;
     const local = await openHost('workstation', { type: 'local', appDir: dir, dataDir: dir });
     for (const [app, port] of [
-      ['runner', 3251],
-      ['fussy', 3252],
-      ['db', 3253],
-      ['cred', 3254],
-      ['runner-worker', 3255],
-      ['hook', 3256],
+      ['runner', portOf('secrets') + 1],
+      ['fussy', portOf('secrets') + 2],
+      ['db', portOf('secrets') + 3],
+      ['cred', portOf('secrets') + 4],
+      ['runner-worker', portOf('secrets') + 5],
+      ['hook', portOf('secrets') + 6],
     ] as const)
       await local.exec(consumer(app, port, '').stop, { cwd: dir });
   }

@@ -9,6 +9,7 @@ import type { ServiceConfig } from '../config/schema';
 import { resolveOnHost } from '../hosts/types';
 import { createServiceDriver, restartAndCheck } from '../services/service';
 import { namedFailure } from './assertions';
+import { portOf } from './infra/ports';
 import { portOpen } from './infra/process';
 import {
   buildTopology,
@@ -25,7 +26,7 @@ describe('service drivers', () => {
   let t: Topology;
   let seeded: Seeded;
   before(async () => {
-    t = buildTopology('service', 3106);
+    t = buildTopology('service', portOf('service'));
     seeded = await seed(t);
   });
   after(() => stopServices(t));
@@ -40,7 +41,7 @@ describe('service drivers', () => {
       const m = await service.waitForMarkers({});
       assert.equal(m.marker, 'PUBLISH_SUCCESS');
       assert.match(m.line, /^PUBLISH_SUCCESS database=spacetime/);
-      assert.match(await service.logs(), /listening on 127\.0\.0\.4:3106/);
+      assert.match(await service.logs(), new RegExp(`listening on 127\\.0\\.0\\.4:${portOf('service')}`));
       assert.equal((await whoami(t, 'dev', seeded.tokens.dev)).status, 200);
       const stranger = await publisherToken(generateKeyPair().privatePem, 'publisher-dev');
       assert.equal(
@@ -60,7 +61,10 @@ describe('service drivers', () => {
       const signedByNext = await publisherToken(next.privatePem, 'publisher-dev');
       assert.equal((await whoami(t, 'dev', signedByNext)).status, 401, 'not before the restart');
       await service.restart();
-      await until('dev to listen again', async () => (await portOpen('127.0.0.4', 3106)) || undefined);
+      await until(
+        'dev to listen again',
+        async () => (await portOpen('127.0.0.4', portOf('service'))) || undefined,
+      );
       assert.equal((await whoami(t, 'dev', signedByNext)).status, 200, 'the restart loaded the new key');
       assert.equal((await whoami(t, 'dev', seeded.tokens.dev)).status, 401, 'and dropped the old one');
       await host.writeFileAtomic(`${keyDir}/id_ecdsa`, old.priv, 0o600);

@@ -26,13 +26,14 @@ import { storeKeyPair } from '../stores/pairs';
 import { rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
 import { type Docker, ensureImage, startDocker } from './infra/docker';
 import { testEnv } from './infra/env';
+import { portOf } from './infra/ports';
 import { startHosts, stopHosts } from './infra/sshd';
 import { buildTopology, cliToken, dataManifest, onHost, stopServices, type Topology } from './infra/topology';
 import { until } from './infra/until';
 
 type Env = 'prod' | 'test';
 const ENVS: Env[] = ['prod', 'test'];
-const PORT = 3200;
+const PORT = portOf('stdb-real');
 /** The SSH port of this suite's hosts (the usual test hosts, whose docker is the shim, use 2222). */
 const DOCKER_HOSTS_PORT = 2223;
 const COMPOSE = 'docker compose -f ./.generated/docker-compose.yaml';

@@ -10,6 +10,7 @@ import { progressQuery } from '../workflows/messages';
 import { historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { approversConfig, sign } from './infra/approvers';
 import { openUi, startFromUi as startOnUi, type UiSession, uiUrl } from './infra/browser';
+import { portOf } from './infra/ports';
 import {
   buildTopology,
   cliToken,
@@ -34,7 +35,7 @@ describe('the Web UI as console', () => {
 
   before(async () => {
     fx = await temporalFixture(NAMESPACE);
-    t = buildTopology('web-ui', 3190, {
+    t = buildTopology('web-ui', portOf('web-ui'), {
       approvals: { requiredFor: ['test'], approvers: approversConfig(['alice', 'bob']), timeout: '1h' },
     });
     seeded = await seed(t);
