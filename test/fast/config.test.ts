@@ -34,6 +34,317 @@ function problems(doc: unknown): string[] {
   assert.fail('expected a ConfigError');
 }
 
+/** Secret recipe checks, each case from the shipped example with an SSM store added. */
+const RECIPE_CASES: {
+  name: string;
+  // biome-ignore lint/suspicious/noExplicitAny: the cases edit arbitrary YAML documents
+  edit: (doc: Record<string, any>) => void;
+  problems: string[];
+}[] = [
+  {
+    name: 'references, environments, consumers, names a store holds, a password policy that can be met',
+    edit: (doc) => {
+      doc.secrets = {
+        token: {
+          environments: ['prod', 'nope'],
+          generator: { type: 'password', length: 12, classes: ['lower', 'digit'], exclude: '0123456789' },
+          locations: [
+            { store: 'ssm', name: '/app/{env}/TOKEN' },
+            { name: 'token_{env}' },
+            { store: 'kv-prd', name: 'x' },
+          ],
+          consumers: ['spacetimedbb'],
+        },
+      };
+    },
+    problems: [
+      'secrets.token.generator.exclude: leaves no character of class digit',
+      'secrets.token.environments.1: unknown environment "nope"',
+      'secrets.token.consumers.0: unknown service "spacetimedbb" (did you mean "spacetimedb"?)',
+      'secrets.token.locations.1.name: "token_prod" (in prod) is not a secret name for azure-keyvault store kv-prod (letters, digits and -)',
+      'secrets.token.locations.2.store: unknown store "kv-prd" (did you mean "kv-prod"?)',
+    ],
+  },
+  {
+    name: "a place is one recipe's in one environment, and never the JWT pair's",
+    edit: (doc) => {
+      doc.secrets = {
+        shared: {
+          environments: ['prod', 'test'],
+          generator: { type: 'fernet' },
+          locations: [{ store: 'ssm', name: '/app/WEBHOOK_KEY' }],
+        },
+        jwt: {
+          environments: ['prod'],
+          generator: { type: 'fernet' },
+          locations: [{ name: 'spacetimedb-jwt-private-key' }],
+        },
+      };
+    },
+    problems: [
+      'secrets.shared.locations.0.name: ssm:/app/WEBHOOK_KEY is already where shared in prod lives (put {env} in the name?)',
+      'secrets.jwt.locations.0.name: kv-prod:spacetimedb-jwt-private-key is already where the JWT key pair lives',
+    ],
+  },
+  {
+    name: 'keyring recipes need keyring: and drop old keys instead of revoking them',
+    edit: (doc) => {
+      doc.secrets = {
+        keys: {
+          environments: ['prod'],
+          strategy: 'keyring',
+          generator: { type: 'fernet' },
+          locations: [{ store: 'ssm', name: '/app/{env}/KEYS' }],
+          revoke: { command: 'true' },
+        },
+        plain: {
+          environments: ['prod'],
+          generator: { type: 'fernet' },
+          keyring: { overlap: '7d' },
+          locations: [{ store: 'ssm', name: '/app/{env}/PLAIN' }],
+        },
+      };
+    },
+    problems: [
+      'secrets.keys.keyring: a keyring recipe needs keyring: {overlap}',
+      'secrets.keys.revoke: a keyring recipe drops its old keys instead',
+      'secrets.plain.keyring: only for strategy: keyring',
+    ],
+  },
+  {
+    name: 'rows re-encrypted with AES-256-GCM: a 32-byte key, a postgres server, each column once',
+    edit: (doc) => {
+      doc.secrets = {
+        rows: {
+          environments: ['prod'],
+          strategy: 'keyring',
+          generator: { type: 'random', bytes: 24 },
+          keyring: {
+            overlap: '1h',
+            reencrypt: { store: 'ssm', table: 'org_instances', key: 'id', columns: ['url', 'id'] },
+          },
+          locations: [{ store: 'ssm', name: '/app/{env}/ROWS_KEY' }],
+        },
+        badTable: {
+          environments: ['prod'],
+          strategy: 'keyring',
+          generator: { type: 'random', bytes: 32 },
+          keyring: {
+            overlap: '1h',
+            reencrypt: { store: 'ssm', table: 'x; DROP', key: 'id', columns: ['u'] },
+          },
+          locations: [{ store: 'ssm', name: '/app/{env}/T_KEY' }],
+        },
+      };
+    },
+    problems: [
+      'secrets.badTable.keyring.reencrypt.table: a table name, or schema.table (letters, digits and _)',
+      'secrets.rows.keyring.reencrypt.store: "ssm" is not a postgres store',
+      'secrets.rows.generator: rows are re-encrypted with AES-256-GCM: the generator must be {type: random, bytes: 32}',
+      'secrets.rows.keyring.reencrypt.columns: each sealed column once, and not the key column',
+      'secrets.badTable.keyring.reencrypt.store: "ssm" is not a postgres store',
+    ],
+  },
+  {
+    name: "a Kubernetes Secret's key: SECRET/KEY, after a store rekey reads back; it may hold a key list",
+    edit: (doc) => {
+      doc.stores.k8s = {
+        type: 'kubernetes',
+        server: 'https://10.0.0.1:6443',
+        namespace: 'proxy',
+        token: { env: 'KUBE_TOKEN' },
+        caFile: 'ca.pem',
+      };
+      doc.secrets = {
+        list: {
+          environments: ['prod'],
+          strategy: 'keyring',
+          generator: { type: 'random', bytes: 32 },
+          keyring: { overlap: '1h' },
+          locations: [
+            { store: 'ssm', name: '/app/{env}/LIST' },
+            { store: 'k8s', name: 'rp-admin/SIGNING_KEYS' },
+          ],
+        },
+        flat: {
+          environments: ['prod'],
+          generator: { type: 'random', bytes: 32 },
+          locations: [
+            { store: 'k8s', name: 'rp-admin/TOKEN' },
+            { store: 'k8s', name: 'no-key' },
+          ],
+        },
+      };
+    },
+    problems: [
+      'secrets.flat.locations.0.store: the first location must be a store rekey can read back (a kubernetes store keeps no versions to put back)',
+      'secrets.flat.locations.1.name: "no-key" (in prod) is not SECRET/KEY (a Secret\'s name, "/", one of its keys) for kubernetes store k8s',
+    ],
+  },
+  {
+    name: 'a keyring goes to hosts or to a Kubernetes Secret',
+    edit: (doc) => {
+      doc.stores.k8s = {
+        type: 'kubernetes',
+        server: 'https://10.0.0.1:6443',
+        namespace: 'proxy',
+        token: { env: 'KUBE_TOKEN' },
+        caFile: 'ca.pem',
+      };
+      doc.keyrings = {
+        nowhere: { store: 'kv-prod', secret: 'ring-a' },
+        kube: {
+          store: 'kv-prod',
+          secret: 'ring-b',
+          kubernetes: { store: 'ssm', secret: 'rp', deployments: ['rp'] },
+        },
+      };
+    },
+    problems: [
+      'keyrings.nowhere: where is it installed? replicas: (hosts) or kubernetes: (a Secret)',
+      'keyrings.kube.kubernetes.store: "ssm" is not a kubernetes store',
+    ],
+  },
+  {
+    name: "a keyring's Secret holds one keyring, and no recipe location on its key.* or active keys",
+    edit: (doc) => {
+      doc.stores.k8s = {
+        type: 'kubernetes',
+        server: 'https://10.0.0.1:6443',
+        namespace: 'proxy',
+        token: { env: 'KUBE_TOKEN' },
+        caFile: 'ca.pem',
+      };
+      const inSecret = { store: 'k8s', secret: 'rp-admin', deployments: ['rp'] };
+      doc.keyrings = {
+        one: { store: 'kv-prod', secret: 'ring-a', kubernetes: inSecret },
+        two: { store: 'kv-prod', secret: 'ring-b', kubernetes: inSecret },
+      };
+      doc.secrets = {
+        flat: {
+          environments: ['prod'],
+          generator: { type: 'random', bytes: 32 },
+          locations: [
+            { store: 'ssm', name: '/app/{env}/FLAT' },
+            { store: 'k8s', name: 'rp-admin/active' },
+            { store: 'k8s', name: 'rp-admin/TOKEN' },
+          ],
+        },
+      };
+    },
+    problems: [
+      'keyrings.two.kubernetes.secret: Secret rp-admin already holds keyring one: each keyring needs a Secret of its own',
+      "secrets.flat.locations.1.name: active of Secret rp-admin is keyring one's (its key.* and active keys)",
+    ],
+  },
+  {
+    name: "postgres roles: alternating pairs per environment, the admin's password and role are not recipes'",
+    edit: (doc) => {
+      doc.stores.pg = {
+        type: 'postgres',
+        host: 'db',
+        user: 'rekey_admin',
+        password: { store: 'kv-prod', name: 'pg-admin' },
+      };
+      doc.secrets = {
+        login: {
+          environments: ['prod', 'test'],
+          strategy: 'alternating',
+          generator: { type: 'password' },
+          alternate: { store: 'pg', users: ['app_a', 'app_b'] },
+          locations: [{ store: 'ssm', name: '/app/{env}/LOGIN' }],
+        },
+        admin: {
+          environments: ['prod'],
+          generator: { type: 'password' },
+          locations: [{ name: 'pg-admin' }],
+          verify: [{ postgresLogin: 'pg' }],
+        },
+        roles: {
+          environments: ['prod'],
+          generator: { type: 'password' },
+          locations: [
+            { store: 'pg', name: 'app' },
+            { store: 'ssm', name: '/app/{env}/ROLE' },
+            { store: 'pg', name: 'rekey_admin' },
+          ],
+        },
+      };
+    },
+    problems: [
+      'secrets.login.alternate.users: role app_a on pg is already where login in prod lives (put {env} in the role names?)',
+      'secrets.admin.verify.0.user: missing: the role to log in as (only an alternating recipe names it in its value)',
+      'secrets.admin.locations.0.name: kv-prod:pg-admin is already where the admin password of pg lives',
+      'secrets.roles.locations.2.name: pg:rekey_admin is already where the admin role of pg lives',
+      'secrets.roles.locations.0.store: the first location must be a store rekey can read back (a postgres role cannot)',
+    ],
+  },
+  {
+    name: 'a credential of several fields: the first location holds it whole, others one field each',
+    edit: (doc) => {
+      const pair = { type: 'command', run: 'issue-key', fields: ['accessKeyId', 'secretAccessKey'] };
+      doc.secrets = {
+        r2: {
+          environments: ['prod'],
+          generator: pair,
+          locations: [
+            { store: 'ssm', name: '/app/{env}/R2', field: 'accessKeyId' },
+            { store: 'ssm', name: '/app/{env}/R2_ID', field: 'accesKeyId' },
+          ],
+          verify: [{ s3: 'media' }],
+        },
+        token: {
+          environments: ['prod'],
+          generator: { type: 'random' },
+          locations: [
+            { store: 'ssm', name: '/app/{env}/TOKEN' },
+            { store: 'ssm', name: '/app/{env}/TOKEN_ID', field: 'id' },
+          ],
+          verify: [{ s3: 'media', endpoint: 'https://acct.r2.cloudflarestorage.com', region: 'auto' }],
+        },
+      };
+    },
+    problems: [
+      'secrets.r2.locations.0.field: the first location holds the whole credential (every field)',
+      'secrets.r2.locations.1.field: "accesKeyId" is not one of the generator\'s fields (accessKeyId, secretAccessKey) (did you mean "accessKeyId"?)',
+      'secrets.token.locations.1.field: only for a command generator with fields:',
+      "secrets.token.verify.0.s3: an s3 probe signs with the value's accessKeyId and secretAccessKey: the generator must be a command with fields: [accessKeyId, secretAccessKey]",
+    ],
+  },
+  {
+    name: "write-only stores are never a recipe's first location; their names follow their rules",
+    edit: (doc) => {
+      doc.stores.gh = { type: 'github-actions', repository: 'acme/app', token: { env: 'GH_TOKEN' } };
+      doc.stores.fly = { type: 'command', write: 'flyctl secrets import --app app', stdin: 'name=value' };
+      doc.secrets = {
+        fly: {
+          environments: ['prod'],
+          generator: { type: 'random' },
+          locations: [
+            { store: 'gh', name: 'FLY_API_TOKEN' },
+            { store: 'fly', name: 'FLY_API_TOKEN' },
+            { store: 'gh', name: 'GITHUB_TOKEN_{env}' },
+            { store: 'fly', name: 'FLY-{env}' },
+          ],
+        },
+      };
+    },
+    problems: [
+      'secrets.fly.locations.0.store: the first location must be a store rekey can read back (a github-actions store cannot)',
+      'secrets.fly.locations.2.name: "GITHUB_TOKEN_prod" (in prod) is not a GitHub Actions secret name (letters, digits and _, not starting with a digit or GITHUB_)',
+      'secrets.fly.locations.3.name: "FLY-prod" (in prod) is not a variable name (letters, digits and _) for command store fly',
+    ],
+  },
+  {
+    name: "a write-only store is never the codec keyring's",
+    edit: (doc) => {
+      doc.stores.fly = { type: 'command', write: 'flyctl secrets import --app app', stdin: 'name=value' };
+      doc.codec = { store: 'fly', secret: 'codec' };
+    },
+    problems: ['codec.store: store "fly" is write-only (command): rekey cannot read a value back from it'],
+  },
+];
+
 describe('config', () => {
   it('accepts the shipped example with the guide defaults', () => {
     const cfg = loadConfig(example);
@@ -227,265 +538,23 @@ describe('config', () => {
     assert.ok(parseConfig(withCodec({ store: 'kv-prod', secret: 'rekey-codec' }), 'rekey.yaml').codec);
   });
 
-  it('secret recipes: references, names a store can hold, and a password policy that can be met', () => {
+  for (const c of RECIPE_CASES)
+    it(`secret recipes: ${c.name}`, () => {
+      const doc = exampleDoc();
+      doc.stores.ssm = { type: 'aws-ssm', region: 'us-east-1' };
+      c.edit(doc);
+      assert.deepEqual(problems(doc), c.problems);
+    });
+
+  it("secret recipes: an SSM store is not an environment's key pair store", () => {
     const doc = exampleDoc();
     doc.stores.ssm = { type: 'aws-ssm', region: 'us-east-1' };
-    doc.secrets = {
-      token: {
-        environments: ['prod', 'nope'],
-        generator: { type: 'password', length: 12, classes: ['lower', 'digit'], exclude: '0123456789' },
-        locations: [
-          { store: 'ssm', name: '/app/{env}/TOKEN' },
-          { name: 'token_{env}' },
-          { store: 'kv-prd', name: 'x' },
-        ],
-        consumers: ['spacetimedbb'],
-      },
-    };
-    assert.deepEqual(problems(doc), [
-      'secrets.token.generator.exclude: leaves no character of class digit',
-      'secrets.token.environments.1: unknown environment "nope"',
-      'secrets.token.consumers.0: unknown service "spacetimedbb" (did you mean "spacetimedb"?)',
-      'secrets.token.locations.1.name: "token_prod" (in prod) is not a secret name for azure-keyvault store kv-prod (letters, digits and -)',
-      'secrets.token.locations.2.store: unknown store "kv-prd" (did you mean "kv-prod"?)',
-    ]);
-    doc.secrets = {
-      shared: {
-        environments: ['prod', 'test'],
-        generator: { type: 'fernet' },
-        locations: [{ store: 'ssm', name: '/app/WEBHOOK_KEY' }],
-      },
-      jwt: {
-        environments: ['prod'],
-        generator: { type: 'fernet' },
-        locations: [{ name: 'spacetimedb-jwt-private-key' }],
-      },
-    };
-    assert.deepEqual(problems(doc), [
-      'secrets.shared.locations.0.name: ssm:/app/WEBHOOK_KEY is already where shared in prod lives (put {env} in the name?)',
-      'secrets.jwt.locations.0.name: kv-prod:spacetimedb-jwt-private-key is already where the JWT key pair lives',
-    ]);
-    doc.secrets = {
-      keys: {
-        environments: ['prod'],
-        strategy: 'keyring',
-        generator: { type: 'fernet' },
-        locations: [{ store: 'ssm', name: '/app/{env}/KEYS' }],
-        revoke: { command: 'true' },
-      },
-      plain: {
-        environments: ['prod'],
-        generator: { type: 'fernet' },
-        keyring: { overlap: '7d' },
-        locations: [{ store: 'ssm', name: '/app/{env}/PLAIN' }],
-      },
-    };
-    assert.deepEqual(problems(doc), [
-      'secrets.keys.keyring: a keyring recipe needs keyring: {overlap}',
-      'secrets.keys.revoke: a keyring recipe drops its old keys instead',
-      'secrets.plain.keyring: only for strategy: keyring',
-    ]);
-    // Rows re-encrypted with AES-256-GCM: a 32-byte key, a postgres server, each column once.
-    doc.secrets = {
-      rows: {
-        environments: ['prod'],
-        strategy: 'keyring',
-        generator: { type: 'random', bytes: 24 },
-        keyring: {
-          overlap: '1h',
-          reencrypt: { store: 'ssm', table: 'org_instances', key: 'id', columns: ['url', 'id'] },
-        },
-        locations: [{ store: 'ssm', name: '/app/{env}/ROWS_KEY' }],
-      },
-      badTable: {
-        environments: ['prod'],
-        strategy: 'keyring',
-        generator: { type: 'random', bytes: 32 },
-        keyring: { overlap: '1h', reencrypt: { store: 'ssm', table: 'x; DROP', key: 'id', columns: ['u'] } },
-        locations: [{ store: 'ssm', name: '/app/{env}/T_KEY' }],
-      },
-    };
-    assert.deepEqual(problems(doc), [
-      'secrets.badTable.keyring.reencrypt.table: a table name, or schema.table (letters, digits and _)',
-      'secrets.rows.keyring.reencrypt.store: "ssm" is not a postgres store',
-      'secrets.rows.generator: rows are re-encrypted with AES-256-GCM: the generator must be {type: random, bytes: 32}',
-      'secrets.rows.keyring.reencrypt.columns: each sealed column once, and not the key column',
-      'secrets.badTable.keyring.reencrypt.store: "ssm" is not a postgres store',
-    ]);
-    // A Kubernetes Secret's key: SECRET/KEY, after a store rekey reads back; it may hold a key list.
-    doc.stores.k8s = {
-      type: 'kubernetes',
-      server: 'https://10.0.0.1:6443',
-      namespace: 'proxy',
-      token: { env: 'KUBE_TOKEN' },
-      caFile: 'ca.pem',
-    };
-    doc.secrets = {
-      list: {
-        environments: ['prod'],
-        strategy: 'keyring',
-        generator: { type: 'random', bytes: 32 },
-        keyring: { overlap: '1h' },
-        locations: [
-          { store: 'ssm', name: '/app/{env}/LIST' },
-          { store: 'k8s', name: 'rp-admin/SIGNING_KEYS' },
-        ],
-      },
-      flat: {
-        environments: ['prod'],
-        generator: { type: 'random', bytes: 32 },
-        locations: [
-          { store: 'k8s', name: 'rp-admin/TOKEN' },
-          { store: 'k8s', name: 'no-key' },
-        ],
-      },
-    };
-    assert.deepEqual(problems(doc), [
-      'secrets.flat.locations.0.store: the first location must be a store rekey can read back (a kubernetes store keeps no versions to put back)',
-      'secrets.flat.locations.1.name: "no-key" (in prod) is not SECRET/KEY (a Secret\'s name, "/", one of its keys) for kubernetes store k8s',
-    ]);
-    // A keyring goes to hosts or to a Kubernetes Secret.
-    doc.secrets = {};
-    const rings = doc.keyrings;
-    doc.keyrings = {
-      nowhere: { store: 'kv-prod', secret: 'ring-a' },
-      kube: {
-        store: 'kv-prod',
-        secret: 'ring-b',
-        kubernetes: { store: 'ssm', secret: 'rp', deployments: ['rp'] },
-      },
-    };
-    assert.deepEqual(problems(doc), [
-      'keyrings.nowhere: where is it installed? replicas: (hosts) or kubernetes: (a Secret)',
-      'keyrings.kube.kubernetes.store: "ssm" is not a kubernetes store',
-    ]);
-    // A keyring's Secret: no second keyring in it, no recipe location on its key.* or active keys
-    // (another key of the Secret is fine).
-    const inSecret = { store: 'k8s', secret: 'rp-admin', deployments: ['rp'] };
-    doc.keyrings = {
-      one: { store: 'kv-prod', secret: 'ring-a', kubernetes: inSecret },
-      two: { store: 'kv-prod', secret: 'ring-b', kubernetes: inSecret },
-    };
-    doc.secrets = {
-      flat: {
-        environments: ['prod'],
-        generator: { type: 'random', bytes: 32 },
-        locations: [
-          { store: 'ssm', name: '/app/{env}/FLAT' },
-          { store: 'k8s', name: 'rp-admin/active' },
-          { store: 'k8s', name: 'rp-admin/TOKEN' },
-        ],
-      },
-    };
-    assert.deepEqual(problems(doc), [
-      'keyrings.two.kubernetes.secret: Secret rp-admin already holds keyring one: each keyring needs a Secret of its own',
-      "secrets.flat.locations.1.name: active of Secret rp-admin is keyring one's (its key.* and active keys)",
-    ]);
-    doc.secrets = {};
-    doc.keyrings = rings;
-    delete doc.stores.k8s;
-    doc.stores.pg = {
-      type: 'postgres',
-      host: 'db',
-      user: 'rekey_admin',
-      password: { store: 'kv-prod', name: 'pg-admin' },
-    };
-    doc.secrets = {
-      login: {
-        environments: ['prod', 'test'],
-        strategy: 'alternating',
-        generator: { type: 'password' },
-        alternate: { store: 'pg', users: ['app_a', 'app_b'] },
-        locations: [{ store: 'ssm', name: '/app/{env}/LOGIN' }],
-      },
-      admin: {
-        environments: ['prod'],
-        generator: { type: 'password' },
-        locations: [{ name: 'pg-admin' }],
-        verify: [{ postgresLogin: 'pg' }],
-      },
-      roles: {
-        environments: ['prod'],
-        generator: { type: 'password' },
-        locations: [
-          { store: 'pg', name: 'app' },
-          { store: 'ssm', name: '/app/{env}/ROLE' },
-          { store: 'pg', name: 'rekey_admin' },
-        ],
-      },
-    };
-    assert.deepEqual(problems(doc), [
-      'secrets.login.alternate.users: role app_a on pg is already where login in prod lives (put {env} in the role names?)',
-      'secrets.admin.verify.0.user: missing: the role to log in as (only an alternating recipe names it in its value)',
-      'secrets.admin.locations.0.name: kv-prod:pg-admin is already where the admin password of pg lives',
-      'secrets.roles.locations.2.name: pg:rekey_admin is already where the admin role of pg lives',
-      'secrets.roles.locations.0.store: the first location must be a store rekey can read back (a postgres role cannot)',
-    ]);
-    delete doc.stores.pg;
-    // A credential of several fields: the first location holds it whole, others one field each.
-    const pair = { type: 'command', run: 'issue-key', fields: ['accessKeyId', 'secretAccessKey'] };
-    doc.secrets = {
-      r2: {
-        environments: ['prod'],
-        generator: pair,
-        locations: [
-          { store: 'ssm', name: '/app/{env}/R2', field: 'accessKeyId' },
-          { store: 'ssm', name: '/app/{env}/R2_ID', field: 'accesKeyId' },
-        ],
-        verify: [{ s3: 'media' }],
-      },
-      token: {
-        environments: ['prod'],
-        generator: { type: 'random' },
-        locations: [
-          { store: 'ssm', name: '/app/{env}/TOKEN' },
-          { store: 'ssm', name: '/app/{env}/TOKEN_ID', field: 'id' },
-        ],
-        verify: [{ s3: 'media', endpoint: 'https://acct.r2.cloudflarestorage.com', region: 'auto' }],
-      },
-    };
-    assert.deepEqual(problems(doc), [
-      'secrets.r2.locations.0.field: the first location holds the whole credential (every field)',
-      'secrets.r2.locations.1.field: "accesKeyId" is not one of the generator\'s fields (accessKeyId, secretAccessKey) (did you mean "accessKeyId"?)',
-      'secrets.token.locations.1.field: only for a command generator with fields:',
-      "secrets.token.verify.0.s3: an s3 probe signs with the value's accessKeyId and secretAccessKey: the generator must be a command with fields: [accessKeyId, secretAccessKey]",
-    ]);
-    // Write-only stores: never first, never an environment's, the codec's or a keyring's store.
-    doc.stores.gh = { type: 'github-actions', repository: 'acme/app', token: { env: 'GH_TOKEN' } };
-    doc.stores.fly = { type: 'command', write: 'flyctl secrets import --app app', stdin: 'name=value' };
-    doc.secrets = {
-      fly: {
-        environments: ['prod'],
-        generator: { type: 'random' },
-        locations: [
-          { store: 'gh', name: 'FLY_API_TOKEN' },
-          { store: 'fly', name: 'FLY_API_TOKEN' },
-          { store: 'gh', name: 'GITHUB_TOKEN_{env}' },
-          { store: 'fly', name: 'FLY-{env}' },
-        ],
-      },
-    };
-    assert.deepEqual(problems(doc), [
-      'secrets.fly.locations.0.store: the first location must be a store rekey can read back (a github-actions store cannot)',
-      'secrets.fly.locations.2.name: "GITHUB_TOKEN_prod" (in prod) is not a GitHub Actions secret name (letters, digits and _, not starting with a digit or GITHUB_)',
-      'secrets.fly.locations.3.name: "FLY-prod" (in prod) is not a variable name (letters, digits and _) for command store fly',
-    ]);
-    doc.secrets = {};
-    doc.codec = { store: 'fly', secret: 'codec' };
-    assert.deepEqual(problems(doc), [
-      'codec.store: store "fly" is write-only (command): rekey cannot read a value back from it',
-    ]);
-    delete doc.codec;
-    delete doc.stores.gh;
-    delete doc.stores.fly;
     doc.environments.prod.store = 'ssm';
-    doc.secrets = {};
     assert.match(
       problems(doc).join('\n'),
       /environments\.prod\.store: store "ssm" is an aws-ssm store: it is for secret recipes/,
     );
   });
-
   it('places every problem at its line and column, says "missing", and suggests the closest name', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rekey-config-'));
     const lines = readFileSync(example, 'utf8').split('\n');
