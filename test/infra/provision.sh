@@ -51,7 +51,7 @@ if [ ! -x "$temporal" ]; then
   GOBIN="$cache/bin" go install github.com/temporalio/cli/cmd/temporal@v1.5.1
 fi
 
-bash "$here/provision-testserver.sh"
+bash "$here/provision-fast.sh"
 # 1.2.0 is the newest release that builds offline: 1.3.0's core needs the v8 crate, whose build
 # script downloads a prebuilt library. The cold build takes about 17 minutes on 2 cores.
 spacetime="$cache/bin/spacetimedb-standalone"

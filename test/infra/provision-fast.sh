@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The fast tier's one server: the Temporal Java time-skipping test server and its classpath, from
-# Maven Central, once, into the cache (needs Java and Maven). `npm run test:fast` runs only this;
-# provision.sh runs it with the rest.
+# What the fast tier uses, once, into the cache: the Temporal Java time-skipping test server and its
+# classpath from Maven Central (needs Java and Maven), and Python's cryptography in a venv (the
+# Fernet suite checks rekey's keys against it; needs python3 with venv). `npm run test:fast` runs
+# only this; provision.sh runs it with the rest.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,3 +22,10 @@ cat >"$wrapper" <<WRAP
 exec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto -cp "$lib/*" io.temporal.testserver.TestServer "\$@"
 WRAP
 chmod +x "$wrapper"
+
+pyenv="$cache/pyenv"
+if ! "$pyenv/bin/python" -c 'import cryptography' 2>/dev/null; then
+  echo "provision: installing Python's cryptography into $pyenv (once)"
+  python3 -m venv "$pyenv"
+  "$pyenv/bin/pip" install -q cryptography
+fi
