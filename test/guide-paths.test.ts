@@ -27,6 +27,7 @@ import { namedFailure } from './assertions';
 import { activitySteps, failureOf, rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
 import { testEnv } from './infra/env';
 import { portOf } from './infra/ports';
+import { seededSuite } from './infra/suite';
 import {
   buildTopology,
   dataManifest,
@@ -198,15 +199,13 @@ describe('guide paths: the example config as shipped', () => {
   const vm = example.hosts.azvmtest as { appDir: string; dataDir: string };
   const dataDir = posix.relative(vm.appDir, vm.dataDir);
 
-  before(async () => {
-    fx = await temporalFixture('guide-paths');
-    t = buildTopology('example-layout', portOf('example-layout'), { paths: example.paths }, {}, dataDir);
-    seeded = await seed(t);
-  });
-  after(async () => {
-    await stopServices(t);
-    await fx.close();
-  });
+  seededSuite(
+    'guide-paths',
+    () => buildTopology('example-layout', portOf('example-layout'), { paths: example.paths }, {}, dataDir),
+    (s) => {
+      ({ fx, t, seeded } = s);
+    },
+  );
 
   it("promotes prod -> test: the token outside the data dir is carried, re-signed with test's key, accepted", async () => {
     const cliToml = posix.join(vm.appDir, example.paths.cliToml);
@@ -253,15 +252,13 @@ describe('guide paths: the strategies', () => {
   let fx: TemporalFixture;
   let t: Topology;
   let seeded: Seeded;
-  before(async () => {
-    fx = await temporalFixture('guide-paths');
-    t = buildTopology('strategies', portOf('strategies'));
-    seeded = await seed(t);
-  });
-  after(async () => {
-    await stopServices(t);
-    await fx.close();
-  });
+  seededSuite(
+    'guide-paths',
+    () => buildTopology('strategies', portOf('strategies')),
+    (s) => {
+      ({ fx, t, seeded } = s);
+    },
+  );
 
   const cliText = (e: Env) =>
     onHost(t, e, async (h) => (await h.readFile(resolveOnHost(h, t.config.paths.cliToml)))?.toString() ?? '');
@@ -629,15 +626,13 @@ describe("guide paths: `rekey verify` as strong as the guide's checklist", () =>
 describe('guide paths: old keys retire', () => {
   let fx: TemporalFixture;
   let t: Topology;
-  before(async () => {
-    fx = await temporalFixture('guide-paths');
-    t = buildTopology('retire', portOf('retire'), { retention: { backups: 2, versions: 2 } });
-    await seed(t);
-  });
-  after(async () => {
-    await stopServices(t);
-    await fx.close();
-  });
+  seededSuite(
+    'guide-paths',
+    () => buildTopology('retire', portOf('retire'), { retention: { backups: 2, versions: 2 } }),
+    (s) => {
+      ({ fx, t } = s);
+    },
+  );
 
   it('after three rotations: backups of the last two runs on the host, older key versions disabled', async () => {
     const runs: string[] = [];
@@ -868,15 +863,13 @@ describe("guide paths: promotion to a local workstation (the guide's sync-from-p
   let fx: TemporalFixture;
   let t: Topology;
   let seeded: Seeded;
-  before(async () => {
-    fx = await temporalFixture('guide-paths');
-    t = buildTopology('to-local', portOf('to-local'));
-    seeded = await seed(t);
-  });
-  after(async () => {
-    await stopServices(t);
-    await fx.close();
-  });
+  seededSuite(
+    'guide-paths',
+    () => buildTopology('to-local', portOf('to-local')),
+    (s) => {
+      ({ fx, t, seeded } = s);
+    },
+  );
 
   it("prod -> local pulls over the worker's key with the same plan, snapshot and re-sign", async () => {
     await onHost(t, 'prod', (h) =>

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { followRsync, parseStats } from '../activities/rsync-output';
 import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
@@ -23,10 +23,10 @@ import {
   historyText,
   rekeyAsync,
   type TemporalFixture,
-  temporalFixture,
 } from './helpers';
 import { approversConfig, decide } from './infra/approvers';
 import { portOf } from './infra/ports';
+import { seededSuite } from './infra/suite';
 import {
   buildTopology,
   dataManifest,
@@ -47,10 +47,14 @@ describe('promote', () => {
   let t: Topology;
   let seeded: Seeded;
 
+  seededSuite(
+    'promote',
+    () => buildTopology('promote', portOf('promote')),
+    (s) => {
+      ({ fx, t, seeded } = s);
+    },
+  );
   before(async () => {
-    fx = await temporalFixture('promote');
-    t = buildTopology('promote', portOf('promote'));
-    seeded = await seed(t);
     // seed() wrote every host's files in the same second, with the same sizes: give prod's their
     // own mtime, or rsync's quick check (size + mtime) would rightly skip them.
     await onHost(t, 'prod', (h) =>
@@ -59,10 +63,6 @@ describe('promote', () => {
       ),
     );
     await onHost(t, 'test', (h) => h.exec(`cd ${h.dataDir} && echo stale > only-on-test.txt`));
-  });
-  after(async () => {
-    await stopServices(t);
-    await fx.close();
   });
 
   it('`rekey promote --dry-run --wait` shows the plan, deletions included, and changes nothing', async () => {

@@ -10,12 +10,13 @@ import { createRolloverSchedule, createRotationSchedule } from '../client/schedu
 import { resolveOnHost } from '../hosts/types';
 import { progressQuery } from '../workflows/messages';
 import type { RolloverResult } from '../workflows/rollover';
-import { type TemporalFixture, temporalFixture } from './helpers';
+import type { TemporalFixture } from './helpers';
 import { decide } from './infra/approvers';
 import { testEnv } from './infra/env';
 import { keyringTopology, seedKeyring, stopReplicas } from './infra/keyring-topology';
 import { portOf } from './infra/ports';
-import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
+import { seededSuite } from './infra/suite';
+import { buildTopology, type Seeded, type Topology, whoami } from './infra/topology';
 import { until } from './infra/until';
 
 describe('rotation schedules', () => {
@@ -24,10 +25,14 @@ describe('rotation schedules', () => {
   let seeded: Seeded;
   let handle: ScheduleHandle;
 
+  seededSuite(
+    'schedules',
+    () => buildTopology('schedules', portOf('schedules')),
+    (s) => {
+      ({ fx, t, seeded } = s);
+    },
+  );
   before(async () => {
-    fx = await temporalFixture('schedules');
-    t = buildTopology('schedules', portOf('schedules'));
-    seeded = await seed(t);
     handle = await createRotationSchedule(fx.client, t.config, {
       environments: ['test'],
       every: 'quarter',
@@ -36,8 +41,6 @@ describe('rotation schedules', () => {
   });
   after(async () => {
     await handle?.delete().catch(() => undefined);
-    await stopServices(t);
-    await fx.close();
   });
 
   it('runs at 06:00 UTC on the first day of each quarter, skipping overlaps, catching up a day', async () => {
