@@ -5,14 +5,24 @@ import { dirname, resolve } from 'node:path';
 import { type Document, LineCounter, parseDocument } from 'yaml';
 import { kindOf } from '../stores/kinds';
 import { crossCheck } from './cross-checks';
-import { describeIssues, type Problem, problemText } from './issues';
+import { describeIssues, type Problem, pathText, problemText } from './issues';
 import { locate, type Position } from './locate';
 import { Config, unsafeDirReason } from './schema';
 
 /** Every problem of a config file, each as `path: message`, and in the message with its place in
  * the file (`file:line:col: path: message`) when the file's text is known. */
+/** A problem of a config, placed in its file where it can be (for --json). */
+export interface LocatedProblem {
+  /** The config path (keys and indexes joined with "."), absent for a problem of the whole file. */
+  path?: string;
+  line?: number;
+  column?: number;
+  message: string;
+}
+
 export class ConfigError extends Error {
   readonly problems: string[];
+  readonly located: LocatedProblem[];
 
   constructor(
     readonly file: string,
@@ -31,6 +41,15 @@ export class ConfigError extends Error {
     );
     this.name = 'ConfigError';
     this.problems = texts;
+    this.located = problems.map((p) => {
+      if (typeof p === 'string') return { message: p };
+      const at = p.at ?? where?.(p);
+      return {
+        ...(p.path ? { path: pathText(p.path) } : {}),
+        ...(at ? { line: at.line, column: at.col } : {}),
+        message: p.message,
+      };
+    });
   }
 }
 

@@ -5,39 +5,81 @@ import { gatePolicy } from './approvals';
 import { keyGroupOf } from './key-groups';
 import type { Config } from './schema';
 
-export function summarize(cfg: Config): string {
-  const lines = ['environments:'];
-  for (const [name, env] of Object.entries(cfg.environments)) {
+/** What a valid config describes, as data: `config check --json` prints it, and the text summary
+ * is written from it. */
+export function configFacts(cfg: Config) {
+  const environments = Object.entries(cfg.environments).map(([name, env]) => {
     const store = cfg.stores[env.store];
     const host = cfg.hosts[env.host];
-    const where = store ? kindOf(store).describe(store) : 'unknown';
-    const on = host?.type === 'ssh' ? `${host.user}@${host.address}:${host.port}` : 'this machine';
     const policy = gatePolicy(cfg, [name]);
-    const gate = cfg.approvals.requiredFor.includes(name)
-      ? `, approval required (${policy.mode}, ${policy.required} of ${Object.keys(policy.approvers).length}${policy.separateFromStarter ? ', not the starter' : ''})`
+    return {
+      name,
+      keyGroup: keyGroupOf(cfg, name),
+      store: env.store,
+      storeWhere: store ? kindOf(store).describe(store) : 'unknown',
+      host: env.host,
+      hostWhere: host?.type === 'ssh' ? `${host.user}@${host.address}:${host.port}` : 'this machine',
+      approval: cfg.approvals.requiredFor.includes(name)
+        ? {
+            mode: policy.mode,
+            required: policy.required,
+            approvers: Object.keys(policy.approvers).length,
+            separateFromStarter: policy.separateFromStarter,
+          }
+        : null,
+    };
+  });
+  return {
+    environments,
+    keyGroups: cfg.keyGroups,
+    secretNames: cfg.secretNames,
+    keyFiles: {
+      keyDir: cfg.paths.keyDir,
+      privateKeyFile: cfg.paths.privateKeyFile,
+      publicKeyFile: cfg.paths.publicKeyFile,
+      mountTarget: cfg.paths.mountTarget,
+    },
+    approvers: Object.entries(cfg.approvals.approvers).map(([name, key]) => ({
+      name,
+      fingerprint: key ? sshFingerprint(parseSshPublicKey(key)) : null,
+    })),
+    secretRecipes: Object.entries(cfg.secrets).map(([name, r]) => ({
+      name,
+      environments: r.environments,
+      locations: r.locations.length,
+      strategy: r.strategy,
+      ...(r.rotateEvery ? { rotateEvery: r.rotateEvery } : {}),
+    })),
+    warnings: placeholders(cfg),
+  };
+}
+
+export function summarize(cfg: Config): string {
+  const facts = configFacts(cfg);
+  const lines = ['environments:'];
+  for (const e of facts.environments) {
+    const gate = e.approval
+      ? `, approval required (${e.approval.mode}, ${e.approval.required} of ${e.approval.approvers}${e.approval.separateFromStarter ? ', not the starter' : ''})`
       : '';
     lines.push(
-      `  ${name}: key group ${keyGroupOf(cfg, name)}, store ${env.store} (${where}), host ${env.host} (${on})${gate}`,
+      `  ${e.name}: key group ${e.keyGroup}, store ${e.store} (${e.storeWhere}), host ${e.host} (${e.hostWhere})${gate}`,
     );
   }
   lines.push('key groups:');
-  for (const [group, envs] of Object.entries(cfg.keyGroups)) {
+  for (const [group, envs] of Object.entries(facts.keyGroups)) {
     lines.push(`  ${group}: ${envs.join(', ')}${envs.length > 1 ? ' (one shared pair)' : ''}`);
   }
-  lines.push(`secrets: ${cfg.secretNames.privateKey}, ${cfg.secretNames.publicKey}`);
-  lines.push(
-    `key files: ${cfg.paths.keyDir}/{${cfg.paths.privateKeyFile},${cfg.paths.publicKeyFile}} -> ${cfg.paths.mountTarget}`,
-  );
-  const approvers = Object.entries(cfg.approvals.approvers).map(
-    ([n, key]) => `${n}${key ? ` (${sshFingerprint(parseSshPublicKey(key))})` : ''}`,
-  );
+  lines.push(`secrets: ${facts.secretNames.privateKey}, ${facts.secretNames.publicKey}`);
+  const k = facts.keyFiles;
+  lines.push(`key files: ${k.keyDir}/{${k.privateKeyFile},${k.publicKeyFile}} -> ${k.mountTarget}`);
+  const approvers = facts.approvers.map((a) => `${a.name}${a.fingerprint ? ` (${a.fingerprint})` : ''}`);
   lines.push(`approvers: ${approvers.join(', ') || 'none'}`);
-  const recipes = Object.entries(cfg.secrets).map(
-    ([n, r]) =>
-      `  ${n}: ${r.environments.join(', ')}; ${r.locations.length} location(s), ${r.strategy}${r.rotateEvery ? `, every ${r.rotateEvery}` : ''}`,
+  const recipes = facts.secretRecipes.map(
+    (r) =>
+      `  ${r.name}: ${r.environments.join(', ')}; ${r.locations} location(s), ${r.strategy}${r.rotateEvery ? `, every ${r.rotateEvery}` : ''}`,
   );
   lines.push(recipes.length ? `secret recipes:\n${recipes.join('\n')}` : 'secret recipes: none');
-  for (const w of placeholders(cfg)) lines.push(`warning: ${w}`);
+  for (const w of facts.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n');
 }
 

@@ -11,6 +11,7 @@ import { Client, Connection } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { approversConfig, keyFile } from './infra/approvers';
 import { testEnv } from './infra/env';
+import { assertMatchesSchema } from './infra/json-schemas';
 import { portOf } from './infra/ports';
 import { buildTopology, type Seeded, seed, stopServices, type Topology, whoami } from './infra/topology';
 import { until } from './infra/until';
@@ -87,6 +88,14 @@ describe('rekey CLI with a worker', () => {
     });
     assert.match(waiting, /\[done {3}\] plan: prod: new key for group prod/);
     assert.match(waiting, /digest: sha256:[0-9a-f]{64}/);
+    // The same for a script: one JSON document matching schemas/status.schema.json.
+    const json = rekey('status', 'rotate-jwt/prod', '--json');
+    assert.equal(json.status, 0, json.stderr);
+    const doc = JSON.parse(json.stdout);
+    assertMatchesSchema('status', doc);
+    assert.equal(doc.status, 'RUNNING');
+    assert.equal(doc.progress.state, 'waiting-approval');
+    assert.match(doc.progress.pendingGate.digest, /^sha256:[0-9a-f]{64}$/);
 
     const again = rekey('rotate', '--env', 'prod', '--config', t.configFile);
     assert.equal(again.status, 2);

@@ -3,6 +3,7 @@
 // argument count), and the read-only ones (config check, verify, sync-status, dry runs, status)
 // run against the test servers and succeed.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -17,10 +18,11 @@ import { buildTopology, seed, stopServices, type Topology } from './infra/topolo
 
 const repo = resolve(__dirname, '../..');
 
-/** Shell words of a line: quotes kept together, an unquoted # ends the line. */
+/** Shell words of a line's first command: quotes kept together, an unquoted # or a redirection or
+ * list operator (>, <, |, ||, &&, ;) ends it. */
 function words(line: string): string[] {
   const out: string[] = [];
-  const re = /\s*(?:'([^']*)'|"([^"]*)"|(#.*)|(\S+))/g;
+  const re = /\s*(?:'([^']*)'|"([^"]*)"|(#.*|[0-9]?[<>].*|\|.*|&&.*|;.*)|(\S+))/g;
   for (let m = re.exec(line); m; m = re.exec(line)) {
     if (m[3] !== undefined) break;
     const w = m[1] ?? m[2] ?? m[4];
@@ -102,6 +104,19 @@ describe('document examples', () => {
     after(async () => {
       await stopServices(t);
       await fx.close();
+    });
+
+    it("docs/automation.md's script runs as written: config, verify, what is due", () => {
+      const doc = readFileSync(join(repo, 'docs/automation.md'), 'utf8');
+      const script = /## The guide's order, as a script[\s\S]*?```sh\n([\s\S]*?)```/.exec(doc)?.[1];
+      assert.ok(script, 'the script block');
+      const res = spawnSync('bash', ['-c', script], {
+        cwd: repo,
+        encoding: 'utf8',
+        env: { ...process.env, REKEY_CONFIG: t.configFile },
+      });
+      assert.equal(res.status, 0, `${res.stdout}\n${res.stderr}`);
+      assert.match(res.stdout, /^ok: runner-token in prod \(version [0-9a-f]+, due \d{4}-/m);
     });
 
     it('succeed (exit 0), dry runs before the status of the runs they start', async () => {

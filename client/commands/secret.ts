@@ -5,6 +5,7 @@ import type { Config } from '../../config/schema';
 import { createSecretStore } from '../../stores/drivers';
 import type { RotateSecretResult } from '../../workflows/rotate-secret';
 import { CliError } from '../cli-error';
+import { JSON_OPTION, printJson } from '../json';
 import { followRun, withClient } from '../runs/common';
 import { checkSecret, startSecretRotation } from '../runs/secret';
 import { announceStart } from './announce';
@@ -56,11 +57,27 @@ async function rotate(args: string[]): Promise<number> {
   );
 }
 
-const STATUS_OPTIONS = { env: { type: 'string' } } satisfies Options;
+const STATUS_OPTIONS = { env: { type: 'string' }, ...JSON_OPTION } satisfies Options;
 
-/** One line per secret and environment: where, which version, when it changed, when it is due. */
-export async function secretStatus(config: Config, env?: string, now = Date.now()): Promise<string[]> {
-  const lines: string[] = [];
+/** A secret's state in one environment: its first location's current version, when it changed
+ * (a put-back counts from the version it restored), who wrote it, when it is due. */
+export interface SecretState {
+  secret: string;
+  env: string;
+  store: string;
+  name: string;
+  /** null: the location holds no value yet. */
+  version: string | null;
+  changed?: string;
+  ageDays?: number;
+  writtenBy?: 'rekey' | 'rekey put-back' | 'outside rekey';
+  rotateEvery?: string;
+  due?: string;
+  overdue: boolean;
+}
+
+export async function secretStates(config: Config, env?: string, now = Date.now()): Promise<SecretState[]> {
+  const out: SecretState[] = [];
   for (const [secret, recipe] of Object.entries(config.secrets)) {
     for (const e of recipe.environments) {
       if (env && e !== env) continue;
@@ -70,30 +87,48 @@ export async function secretStatus(config: Config, env?: string, now = Date.now(
       const store = createSecretStore(storeName, config.stores[storeName] as never);
       const versions = await store.listVersions(name);
       const current = await store.current(name);
+      const where = { secret, env: e, store: storeName, name };
       if (!current) {
-        lines.push(`${secret} ${e}: ${storeName}:${name} has no value yet`);
+        out.push({ ...where, version: null, overdue: false });
         continue;
       }
       // A value put back after a failed rotation is as old as the version it restored.
       const origin = versions.find((v) => v.version === current.tags.restoredFrom) ?? current;
       const changed = Date.parse(origin.createdOn);
-      const days = Math.floor((now - changed) / 86_400_000);
-      let due = '';
-      if (recipe.rotateEvery) {
-        const next = changed + parseDuration(recipe.rotateEvery);
-        due = `; every ${recipe.rotateEvery}: ${next < now ? `OVERDUE since ${new Date(next).toISOString().slice(0, 10)}` : `next due ${new Date(next).toISOString().slice(0, 10)}`}`;
-      }
-      const by = current.tags.restoredFrom
-        ? 'put back by rekey after a failed rotation'
-        : current.tags.rekeyRunId
-          ? 'rotated by rekey'
-          : 'written outside rekey';
-      lines.push(
-        `${secret} ${e}: ${storeName}:${name} version ${current.version}, changed ${origin.createdOn.slice(0, 10)} (${days}d ago, ${by})${due}`,
-      );
+      const next = recipe.rotateEvery ? changed + parseDuration(recipe.rotateEvery) : undefined;
+      out.push({
+        ...where,
+        version: current.version,
+        changed: origin.createdOn,
+        ageDays: Math.floor((now - changed) / 86_400_000),
+        writtenBy: current.tags.restoredFrom
+          ? 'rekey put-back'
+          : current.tags.rekeyRunId
+            ? 'rekey'
+            : 'outside rekey',
+        ...(recipe.rotateEvery && next !== undefined
+          ? { rotateEvery: recipe.rotateEvery, due: new Date(next).toISOString() }
+          : {}),
+        overdue: next !== undefined && next < now,
+      });
     }
   }
-  return lines;
+  return out;
+}
+
+const WRITTEN_BY = {
+  rekey: 'rotated by rekey',
+  'rekey put-back': 'put back by rekey after a failed rotation',
+  'outside rekey': 'written outside rekey',
+} as const;
+
+/** One line per secret and environment: where, which version, when it changed, when it is due. */
+export function secretStatusLine(s: SecretState): string {
+  if (s.version === null) return `${s.secret} ${s.env}: ${s.store}:${s.name} has no value yet`;
+  const due = s.due
+    ? `; every ${s.rotateEvery}: ${s.overdue ? `OVERDUE since ${s.due.slice(0, 10)}` : `next due ${s.due.slice(0, 10)}`}`
+    : '';
+  return `${s.secret} ${s.env}: ${s.store}:${s.name} version ${s.version}, changed ${s.changed?.slice(0, 10)} (${s.ageDays}d ago, ${WRITTEN_BY[s.writtenBy ?? 'outside rekey']})${due}`;
 }
 
 async function status(args: string[]): Promise<number> {
@@ -101,9 +136,15 @@ async function status(args: string[]): Promise<number> {
   const config = loadCliConfig(values.config);
   if (values.env && !(values.env in config.environments))
     throw new CliError(`unknown environment "${values.env}"`);
-  const lines = await secretStatus(config, values.env);
-  console.log(lines.length ? lines.join('\n') : 'no secrets in the config (secrets: in rekey.yaml)');
-  return lines.some((l) => l.includes('OVERDUE')) ? 1 : 0;
+  const states = await secretStates(config, values.env);
+  if (values.json) printJson('secret-status', { secrets: states });
+  else
+    console.log(
+      states.length
+        ? states.map(secretStatusLine).join('\n')
+        : 'no secrets in the config (secrets: in rekey.yaml)',
+    );
+  return states.some((s) => s.overdue) ? 1 : 0;
 }
 
 export const rotateCommand: Command = {
@@ -128,10 +169,11 @@ Examples:
 };
 
 export const statusCommand: Command = {
-  usage: `rekey secret status [--env E] [--config F]
+  usage: `rekey secret status [--env E] [--config F] [--json]
 
 Read-only: for each secret and environment, the first location's current version, when it
-changed and whether rekey wrote it, and when it is due (rotateEvery).
+changed and whether rekey wrote it, and when it is due (rotateEvery). --json: one JSON document
+(schemas/secret-status.schema.json), an entry per secret and environment.
 
 Exit codes: 0 none overdue; 1 one or more overdue; 2 bad input.`,
   options: STATUS_OPTIONS,
