@@ -55,6 +55,10 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'steps of a run, its pending gate (plan, digest) and decisions',
     load: async () => (await import('./commands/status')).command,
   },
+  history: {
+    summary: 'read-only: the audit trail of rekey runs: who asked, who approved, what changed',
+    load: async () => (await import('./commands/history')).command,
+  },
   cancel: {
     summary: 'stop a run: its undo (rollback, restore, source started again) runs first',
     load: async () => (await import('./commands/cancel')).command,

@@ -246,6 +246,18 @@ export function verifySshSignature(
     throw new Error('the signature does not match: it was made over another text (another plan?) or altered');
 }
 
+/** The fingerprint of the key that made an SSHSIG (armored or bare base64), or undefined when it
+ * is not one. Says who signed, not that the signature is good: the worker checked that. */
+export function signerOf(signature: string): string | undefined {
+  try {
+    const r = new Reader(fromBase64(signature.replace(/-----(BEGIN|END) SSH SIGNATURE-----/g, '')));
+    if (text(r.bytes(6)) !== 'SSHSIG' || r.uint32() !== 1) return undefined;
+    return sshFingerprint(publicKeyFromBlob(r.string()));
+  } catch {
+    return undefined;
+  }
+}
+
 /** SHA-256 of `parts` joined unambiguously, as "sha256:<hex>": what an approver signs. */
 export function digestOf(parts: string[]): string {
   return `sha256:${toHex(sha256(utf8(JSON.stringify(parts))))}`;

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
+import { parseSshPublicKey, sshFingerprint } from '../shared/sshsig';
 import { approversConfig, keyFile } from './infra/approvers';
 import { testEnv } from './infra/env';
 import { assertMatchesSchema } from './infra/json-schemas';
@@ -155,6 +156,35 @@ describe('rekey CLI with a worker', () => {
     assert.doesNotMatch(done, /by mallory/, 'a refused decision leaves no trace');
     assert.match(done, /approve by alice .*\(signature verified\): change 4711/);
     assert.equal((await whoami(t, 'prod', seeded.tokens.prod)).status, 401, 'the old key is gone from prod');
+
+    // The audit trail: the run, who approved it with which key, and what changed; no value.
+    const history = rekey('history', '--env', 'prod', '--json', '--config', t.configFile);
+    assert.equal(history.status, 0, history.stderr);
+    const records = history.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    for (const r of records) assertMatchesSchema('history', r);
+    const run = records.find((r) => r.workflowId === 'rotate-jwt/prod' && r.status === 'COMPLETED');
+    assert.ok(run, history.stdout);
+    const aliceKey = sshFingerprint(parseSshPublicKey(t.config.approvals.approvers.alice as string));
+    assert.deepEqual(
+      run.decisions.map((d: { decision: string; by: string; signer?: string; comment?: string }) => [
+        d.decision,
+        d.by,
+        d.signer,
+        d.comment,
+      ]),
+      [['approve', 'alice', aliceKey, 'change 4711']],
+    );
+    assert.match(
+      run.changes.join('\n'),
+      /^prod: key [0-9a-f]+ -> [0-9a-f]+, token identity kept iss=\S+ sub=\S+/m,
+    );
+    assert.doesNotMatch(history.stdout, /BEGIN|PRIVATE|eyJ/, 'no key or token in the trail');
+    const text = rekey('history', '--env', 'prod', '--config', t.configFile);
+    assert.match(text.stdout, /rotate-jwt\/prod rotateJwtKeys prod: COMPLETED/);
+    assert.match(text.stdout, /approve by alice \(SHA256:[^)]+\) at \S+: change 4711/);
   });
 
   it('a gate the CLI announces is a gate the run has: a worker whose config disagrees refuses', async () => {

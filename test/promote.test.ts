@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { followRsync, parseStats } from '../activities/rsync-output';
 import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
 import { exclusive } from '../activities/transfer-lock';
+import { runHistory } from '../client/history';
 import { openHost } from '../hosts/connect';
 import { shellQuote } from '../hosts/shell';
 import { resolveOnHost } from '../hosts/types';
@@ -25,6 +26,7 @@ import {
   type TemporalFixture,
 } from './helpers';
 import { approversConfig, decide } from './infra/approvers';
+import { assertMatchesSchema } from './infra/json-schemas';
 import { portOf } from './infra/ports';
 import { seededSuite } from './infra/suite';
 import {
@@ -141,6 +143,21 @@ describe('promote', () => {
       'promote/prod..test..dev/test..dev',
     ])
       assertNoSecrets(await historyText(fx.client, id), secrets);
+
+    // The audit trail: the promotion and each hop, what was copied and whose token was re-signed.
+    const trail = await runHistory(fx.client, { since: new Date(Date.now() - 3600_000) });
+    const chain = trail.find((r) => r.workflowId === 'promote/prod..test..dev');
+    assert.ok(chain);
+    assertMatchesSchema('history', { schema: 'rekey/history/1', ...chain });
+    assert.deepEqual(chain.environments, ['prod', 'test', 'dev']);
+    assert.equal(chain.changes.length, 2);
+    assert.match(
+      chain.changes[0] ?? '',
+      /^prod -> test: data copied \(\d+ bytes, \d+ deleted\), token re-signed for sub=publisher-prod$/,
+    );
+    const hop = trail.find((r) => r.workflowId === 'promote/prod..test..dev/test..dev');
+    assert.deepEqual(hop?.environments, ['test', 'dev']);
+    assertNoSecrets(JSON.stringify(trail), secrets);
   });
 
   it('a publish failure after the copy restores the snapshot and the old data serves again', async () => {

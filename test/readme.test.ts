@@ -54,7 +54,7 @@ function examples(): { line: string; argv: string[] }[] {
 }
 
 const READ_ONLY = (argv: string[]) =>
-  ['verify', 'sync-status', 'status'].includes(argv[0] ?? '') ||
+  ['verify', 'sync-status', 'status', 'history'].includes(argv[0] ?? '') ||
   ['config check', 'secret status'].includes(argv.slice(0, 2).join(' ')) ||
   argv.includes('--dry-run');
 

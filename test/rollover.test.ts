@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createRolloverActivities } from '../activities/rollover';
+import { runHistory } from '../client/history';
 import { rolloverSigningKey } from '../workflows';
 import { rolloverWorkflowId } from '../workflows/inputs';
 import { progressQuery } from '../workflows/messages';
@@ -10,6 +11,7 @@ import type { RolloverResult } from '../workflows/rollover';
 import { foreignCaller } from './foreign/workflows';
 import { activitySteps, type TemporalFixture, temporalFixture } from './helpers';
 import { decide } from './infra/approvers';
+import { assertMatchesSchema } from './infra/json-schemas';
 import {
   accepted,
   keyringActivities,
@@ -140,6 +142,16 @@ describe('rolloverSigningKey', () => {
       if (done && rollOuts.has(String(done.scheduledEventId))) inFlight--;
     }
     assert.equal(rollOuts.size, 9, 'three roll-outs of three replicas');
+
+    // The audit trail: kids added and removed, no key.
+    const record = (await runHistory(fx.client, { since: new Date(Date.now() - 3600_000) })).find(
+      (r) => r.workflowId === rolloverWorkflowId('api') && r.status === 'COMPLETED',
+    );
+    assert.ok(record);
+    assertMatchesSchema('history', { schema: 'rekey/history/1', ...record });
+    assert.deepEqual(record.changes, [
+      `keyring api: added ${result.added}, active ${result.active ?? result.added}, removed ${v1}`,
+    ]);
   });
 
   it('stops before the flip when a replica does not come back; the old key stays active', async () => {

@@ -12,6 +12,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { parse, stringify } from 'yaml';
 import { createRotateSecretActivities } from '../activities/rotate-secret';
 import type { SecretPlan } from '../activities/secret-recipe';
+import { runHistory } from '../client/history';
 import { startSecretRotation } from '../client/runs/secret';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
@@ -31,6 +32,7 @@ import {
 } from './helpers';
 import { type AwsFaults, awsFaults } from './infra/aws-faults';
 import { testEnv } from './infra/env';
+import { assertMatchesSchema } from './infra/json-schemas';
 import { portOf } from './infra/ports';
 import { type PostgresCluster, startPostgres } from './infra/postgres';
 import { buildTopology, type Topology } from './infra/topology';
@@ -324,6 +326,19 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       assert.deepEqual(labels[result.written[0] as string], ['current']);
       assert.deepEqual(labels[result.plan.locations[0]?.current as string], ['previous']);
       assertNoSecrets(JSON.stringify(result) + (await historyText(fx.client, h.workflowId)), [old, now]);
+      // The audit trail names the versions written and the revoke, never a value.
+      const record = (await runHistory(fx.client, { since: new Date(Date.now() - 3600_000) })).find(
+        (r) => r.runId === h.firstExecutionRunId,
+      );
+      assert.ok(record);
+      assertMatchesSchema('history', { schema: 'rekey/history/1', ...record });
+      assert.equal(record.secret, 'runner-token');
+      assert.match(
+        record.changes[0] ?? '',
+        new RegExp(`:${param('RUNNER_TOKEN')}: \\S+ -> ${result.written[0]}$`),
+      );
+      assert.equal(record.changes.at(-1), 'old value revoked');
+      assertNoSecrets(JSON.stringify(record), [old, now]);
     });
   });
 
