@@ -2,9 +2,19 @@
 // run's history holds its request, its decisions and its outcome), as records a person reads or a
 // SIEM ingests. Nothing here needs a worker: closed runs are read from their histories, not asked.
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
-import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
+import {
+  decodeFromPayloadsAtIndex,
+  decodeOptionalFailureToOptionalError,
+} from '@temporalio/common/lib/internal-non-workflow';
 import type { temporal } from '@temporalio/proto';
-import { signerOf } from '../shared/sshsig';
+import type { Config } from '../config/schema';
+import {
+  APPROVAL_NAMESPACE,
+  parseSshPublicKey,
+  signerOf,
+  sshFingerprint,
+  verifySshSignature,
+} from '../shared/sshsig';
 import { typesThat } from '../shared/workflow-types';
 import type { HopResult } from '../workflows/promote-hop';
 import type { RolloverResult } from '../workflows/rollover';
@@ -25,9 +35,11 @@ export interface RunRecord {
   secret?: string;
   keyring?: string;
   dryRun: boolean;
-  /** Who started it (--as), and the fingerprint of the key that signed the request. */
+  /** Who started it (--as); `signer`: the request was signed with the key the config gives that
+   * name (its fingerprint). */
   requestedBy?: { name: string; signer?: string };
-  /** The decisions taken at its gates, in order, with the fingerprint of each signing key. */
+  /** The decisions taken at its gates, in order; `signer`: the decision's signature verified here
+   * against the key the config gives its approver (its fingerprint). */
   decisions: {
     decision: string;
     by: string;
@@ -40,6 +52,9 @@ export interface RunRecord {
   changes: string[];
   /** Why it failed, for a failed run. */
   failure?: string;
+  /** Why the run's history could not be read (gone with the namespace's retention, or sealed with
+   * a codec key this config does not have): the record holds what visibility knows. */
+  unreadable?: string;
 }
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -48,36 +63,90 @@ type Payloads = temporal.api.common.v1.IPayloads | null | undefined;
 /** Every run that reports progress: the hops of a promotion too (their gates and copies are theirs). */
 const REKEY_RUNS = typesThat('progress');
 
-/** The runs started since `since` (newest first), `env` among what they change when given. */
-export async function runHistory(client: Client, opts: { since: Date; env?: string }): Promise<RunRecord[]> {
+/** The runs started since `since` (newest first), `env` among what they change when given. With
+ * the config, signatures are checked against its approvers' keys. */
+export async function runHistory(
+  client: Client,
+  opts: { since: Date; env?: string; config?: Config },
+): Promise<RunRecord[]> {
+  const types = [...REKEY_RUNS].map((t) => `'${t}'`).join(', ');
+  const query = `StartTime >= "${opts.since.toISOString()}" AND WorkflowType IN (${types})`;
+  const infos: WorkflowExecutionInfo[] = [];
+  for await (const info of client.workflow.list({ query })) infos.push(info);
+  // A few histories at a time: one round trip each.
   const out: RunRecord[] = [];
-  const query = `StartTime >= "${opts.since.toISOString()}"`;
-  for await (const info of client.workflow.list({ query })) {
-    if (!REKEY_RUNS.has(info.type)) continue;
-    const record = await recordOf(client, info);
-    if (opts.env && !record.environments.includes(opts.env)) continue;
-    out.push(record);
+  for (let i = 0; i < infos.length; i += 8) {
+    const batch = await Promise.all(
+      infos
+        .slice(i, i + 8)
+        .map((info) =>
+          recordOf(client, info, opts.config).catch(
+            (err): RunRecord => ({ ...visible(info), unreadable: (err as Error).message }),
+          ),
+        ),
+    );
+    out.push(...batch.filter((r) => !opts.env || r.environments.includes(opts.env)));
   }
   return out.sort((a, b) => b.started.localeCompare(a.started));
 }
 
-async function recordOf(client: Client, info: WorkflowExecutionInfo): Promise<RunRecord> {
+/** What visibility knows of a run. */
+function visible(info: WorkflowExecutionInfo): RunRecord {
+  return {
+    workflowId: info.workflowId,
+    runId: info.runId,
+    type: info.type,
+    status: info.status.name,
+    started: info.startTime.toISOString(),
+    ...(info.closeTime ? { closed: info.closeTime.toISOString() } : {}),
+    environments: [],
+    dryRun: false,
+    decisions: [],
+    changes: [],
+  };
+}
+
+const strings = (v: unknown): string[] | undefined =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined;
+const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** The fingerprint of `name`'s configured key when `signature` verifies with it over `message`
+ * (a decision), or, with no message, when the signature's key is that key (a request). */
+function signedBy(config: Config | undefined, name: string, signature: unknown, message?: string) {
+  const line = config?.approvals.approvers[name];
+  if (typeof signature !== 'string' || !line) return undefined;
+  const key = parseSshPublicKey(line);
+  if (message === undefined)
+    return signerOf(signature) === sshFingerprint(key) ? sshFingerprint(key) : undefined;
+  try {
+    verifySshSignature(signature, key, APPROVAL_NAMESPACE, message);
+    return sshFingerprint(key);
+  } catch {
+    return undefined;
+  }
+}
+
+async function recordOf(client: Client, info: WorkflowExecutionInfo, config?: Config): Promise<RunRecord> {
   const converter = client.workflow.options.loadedDataConverter;
   const decode = <T>(p: Payloads): Promise<T | undefined> =>
     p?.payloads?.length ? decodeFromPayloadsAtIndex<T>(converter, 0, p.payloads) : Promise.resolve(undefined);
   const history = await client.workflow.getHandle(info.workflowId, info.runId).fetchHistory();
   const events: HistoryEvent[] = history.events ?? [];
   const started = events[0]?.workflowExecutionStartedEventAttributes;
-  const input = ((await decode<Record<string, unknown>>(started?.input)) ?? {}) as {
-    environments?: string[];
-    environment?: string;
-    secret?: string;
-    keyring?: string;
-    chain?: string[];
-    from?: string;
-    to?: string;
-    dryRun?: boolean;
-    requestedBy?: { name: string; signature?: string };
+  // The input as recorded: a run started from the Web UI may hold anything (it fails, but it is
+  // in the trail), so each field is taken only when it has the expected type.
+  const raw = ((await decode<Record<string, unknown>>(started?.input)) ?? {}) as Record<string, unknown>;
+  const req = (raw.requestedBy ?? {}) as Record<string, unknown>;
+  const input = {
+    environments: strings(raw.environments),
+    environment: text(raw.environment),
+    secret: text(raw.secret),
+    keyring: text(raw.keyring),
+    chain: strings(raw.chain),
+    from: text(raw.from),
+    to: text(raw.to),
+    dryRun: raw.dryRun === true,
+    requestedBy: text(req.name) ? { name: req.name as string, signature: req.signature } : undefined,
   };
   const decisions: RunRecord['decisions'] = [];
   for (const e of events) {
@@ -87,7 +156,7 @@ async function recordOf(client: Client, info: WorkflowExecutionInfo): Promise<Ru
       accepted.args,
     );
     if (!d) continue;
-    const signer = d.signature ? signerOf(d.signature) : undefined;
+    const signer = d.digest ? signedBy(config, d.by, d.signature, `${accepted.name} ${d.digest}`) : undefined;
     decisions.push({
       decision: accepted.name,
       by: d.by,
@@ -99,9 +168,9 @@ async function recordOf(client: Client, info: WorkflowExecutionInfo): Promise<Ru
   }
   const last = events.at(-1);
   const result = await decode<unknown>(last?.workflowExecutionCompletedEventAttributes?.result);
-  const failure = last?.workflowExecutionFailedEventAttributes?.failure?.message ?? undefined;
+  const failure = await failureText(converter, last?.workflowExecutionFailedEventAttributes?.failure);
   const requester = input.requestedBy;
-  const signer = requester?.signature ? signerOf(requester.signature) : undefined;
+  const signer = requester ? signedBy(config, requester.name, requester.signature) : undefined;
   return {
     workflowId: info.workflowId,
     runId: info.runId,
@@ -116,12 +185,29 @@ async function recordOf(client: Client, info: WorkflowExecutionInfo): Promise<Ru
         : (input.chain ?? (input.from && input.to ? [input.from, input.to] : []))),
     ...(input.secret ? { secret: input.secret } : {}),
     ...(input.keyring ? { keyring: input.keyring } : {}),
-    dryRun: input.dryRun === true,
+    dryRun: input.dryRun,
     ...(requester ? { requestedBy: { name: requester.name, ...(signer ? { signer } : {}) } } : {}),
     decisions,
     changes: result === undefined ? [] : changesOf(info.type, result),
     ...(failure ? { failure } : {}),
   };
+}
+
+/** A failure's message (rekey's failure converter seals it), down to its innermost cause. */
+async function failureText(
+  converter: Client['workflow']['options']['loadedDataConverter'],
+  failure: temporal.api.failure.v1.IFailure | null | undefined,
+): Promise<string | undefined> {
+  let err: (Error & { cause?: unknown }) | undefined = await decodeOptionalFailureToOptionalError(
+    converter,
+    failure ?? undefined,
+  );
+  const parts: string[] = [];
+  while (err) {
+    if (err.message && !parts.includes(err.message)) parts.push(err.message);
+    err = err.cause instanceof Error ? err.cause : undefined;
+  }
+  return parts.at(-1);
 }
 
 function eventTime(e: HistoryEvent): string {

@@ -145,7 +145,7 @@ describe('rolloverSigningKey', () => {
 
     // The audit trail: kids added and removed, no key.
     const record = (await runHistory(fx.client, { since: new Date(Date.now() - 3600_000) })).find(
-      (r) => r.workflowId === rolloverWorkflowId('api') && r.status === 'COMPLETED',
+      (r) => r.workflowId === rolloverWorkflowId('api') && r.changes.length > 0,
     );
     assert.ok(record);
     assertMatchesSchema('history', { schema: 'rekey/history/1', ...record });

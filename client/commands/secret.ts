@@ -100,7 +100,8 @@ export async function secretStates(config: Config, env?: string, now = Date.now(
         ...where,
         version: current.version,
         changed: origin.createdOn,
-        ageDays: Math.floor((now - changed) / 86_400_000),
+        // A store's clock a little ahead of this one is not a negative age.
+        ageDays: Math.max(0, Math.floor((now - changed) / 86_400_000)),
         writtenBy: current.tags.restoredFrom
           ? 'rekey put-back'
           : current.tags.rekeyRunId

@@ -46,7 +46,7 @@ describe('--json output', () => {
   );
 
   it('every schema compiles (strict)', () => {
-    for (const name of ['config-check', 'verify', 'secret-status', 'status'] as JsonSchemaName[]) {
+    for (const name of ['config-check', 'verify', 'secret-status', 'status', 'history'] as JsonSchemaName[]) {
       assert.doesNotThrow(() => validatorOf(name), name);
       assert.equal(
         validatorOf(name)({ schema: `rekey/${name}/1` }),
