@@ -193,7 +193,8 @@ async function recordOf(client: Client, info: WorkflowExecutionInfo, config?: Co
   };
 }
 
-/** A failure's message (rekey's failure converter seals it), down to its innermost cause. */
+/** A failure's message (rekey's failure converter seals it): the run's own, or the first cause's
+ * past Temporal's wrappers ("Activity task failed"). */
 async function failureText(
   converter: Client['workflow']['options']['loadedDataConverter'],
   failure: temporal.api.failure.v1.IFailure | null | undefined,
@@ -207,7 +208,7 @@ async function failureText(
     if (err.message && !parts.includes(err.message)) parts.push(err.message);
     err = err.cause instanceof Error ? err.cause : undefined;
   }
-  return parts.at(-1);
+  return parts.find((m) => !/^(Activity task|Child Workflow execution|Workflow execution) failed$/.test(m));
 }
 
 function eventTime(e: HistoryEvent): string {

@@ -345,9 +345,15 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
   it('a probe that fails puts every location back', async () => {
     const before = (await ssm.get(param('WEBHOOK_KEY'))).value;
     await fx.withWorker(config, async () => {
-      const f = await failureOf((await rotate('webhook-key')).result());
+      const h = await rotate('webhook-key');
+      const f = await failureOf(h.result());
       assert.equal(f.type, 'VerifyFailed');
       assert.match(f.message, /exit 3 did not pass within 2s: exit 3; every location was put back$/);
+      // The audit trail says why, as the run did (its failure is sealed in the history).
+      const record = (await runHistory(fx.client, { since: new Date(Date.now() - 3600_000) })).find(
+        (r) => r.runId === h.firstExecutionRunId,
+      );
+      assert.match(record?.failure ?? '', /did not pass within 2s: exit 3; every location was put back$/);
     });
     const versions = await ssm.listVersions(param('WEBHOOK_KEY'));
     assert.equal(versions.length, 3, 'the first value, the tried one, the first value again');
