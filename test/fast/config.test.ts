@@ -34,6 +34,15 @@ function problems(doc: unknown): string[] {
   assert.fail('expected a ConfigError');
 }
 
+/** A kubernetes store for the cases that use one. */
+const K8S_STORE = {
+  type: 'kubernetes',
+  server: 'https://10.0.0.1:6443',
+  namespace: 'proxy',
+  token: { env: 'KUBE_TOKEN' },
+  caFile: 'ca.pem',
+};
+
 /** Secret recipe checks, each case from the shipped example with an SSM store added. */
 const RECIPE_CASES: {
   name: string;
@@ -148,13 +157,7 @@ const RECIPE_CASES: {
   {
     name: "a Kubernetes Secret's key: SECRET/KEY, after a store rekey reads back; it may hold a key list",
     edit: (doc) => {
-      doc.stores.k8s = {
-        type: 'kubernetes',
-        server: 'https://10.0.0.1:6443',
-        namespace: 'proxy',
-        token: { env: 'KUBE_TOKEN' },
-        caFile: 'ca.pem',
-      };
+      doc.stores.k8s = { ...K8S_STORE };
       doc.secrets = {
         list: {
           environments: ['prod'],
@@ -184,13 +187,7 @@ const RECIPE_CASES: {
   {
     name: 'a keyring goes to hosts or to a Kubernetes Secret',
     edit: (doc) => {
-      doc.stores.k8s = {
-        type: 'kubernetes',
-        server: 'https://10.0.0.1:6443',
-        namespace: 'proxy',
-        token: { env: 'KUBE_TOKEN' },
-        caFile: 'ca.pem',
-      };
+      doc.stores.k8s = { ...K8S_STORE };
       doc.keyrings = {
         nowhere: { store: 'kv-prod', secret: 'ring-a' },
         kube: {
@@ -208,13 +205,7 @@ const RECIPE_CASES: {
   {
     name: "a keyring's Secret holds one keyring, and no recipe location on its key.* or active keys",
     edit: (doc) => {
-      doc.stores.k8s = {
-        type: 'kubernetes',
-        server: 'https://10.0.0.1:6443',
-        namespace: 'proxy',
-        token: { env: 'KUBE_TOKEN' },
-        caFile: 'ca.pem',
-      };
+      doc.stores.k8s = { ...K8S_STORE };
       const inSecret = { store: 'k8s', secret: 'rp-admin', deployments: ['rp'] };
       doc.keyrings = {
         one: { store: 'kv-prod', secret: 'ring-a', kubernetes: inSecret },
