@@ -7,6 +7,7 @@ import {
   decodeOptionalFailureToOptionalError,
 } from '@temporalio/common/lib/internal-non-workflow';
 import type { temporal } from '@temporalio/proto';
+import { keyringEnvironments } from '../config/approvals';
 import type { Config } from '../config/schema';
 import {
   APPROVAL_NAMESPACE,
@@ -182,7 +183,13 @@ async function recordOf(client: Client, info: WorkflowExecutionInfo, config?: Co
       input.environments ??
       (input.environment
         ? [input.environment]
-        : (input.chain ?? (input.from && input.to ? [input.from, input.to] : []))),
+        : (input.chain ??
+          (input.from && input.to
+            ? [input.from, input.to]
+            : // A keyring's run changes what the environments it serves read (as its gate counts them).
+              input.keyring && config
+              ? keyringEnvironments(config, input.keyring)
+              : []))),
     ...(input.secret ? { secret: input.secret } : {}),
     ...(input.keyring ? { keyring: input.keyring } : {}),
     dryRun: input.dryRun,

@@ -144,9 +144,10 @@ describe('rolloverSigningKey', () => {
     assert.equal(rollOuts.size, 9, 'three roll-outs of three replicas');
 
     // The audit trail: kids added and removed, no key.
-    const record = (await runHistory(fx.client, { since: new Date(Date.now() - 3600_000) })).find(
-      (r) => r.workflowId === rolloverWorkflowId('api') && r.changes.length > 0,
-    );
+    // With the config, a keyring's runs are placed in the environments it serves.
+    const record = (
+      await runHistory(fx.client, { since: new Date(Date.now() - 3600_000), env: 'prod', config: t.config })
+    ).find((r) => r.workflowId === rolloverWorkflowId('api') && r.changes.length > 0);
     assert.ok(record);
     assertMatchesSchema('history', { schema: 'rekey/history/1', ...record });
     assert.deepEqual(record.changes, [
