@@ -1,5 +1,5 @@
 // Human-readable output for the CLI. Only non-secret facts ever reach these functions.
-import type { VerifyReport } from '../activities/rotate';
+import type { VerifyReport } from '../activities/key-policy';
 import type { Progress } from '../workflows/messages';
 import type { HopResult } from '../workflows/promote-hop';
 import type { RotateResult } from '../workflows/rotate';
