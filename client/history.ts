@@ -173,12 +173,7 @@ async function recordOf(client: Client, info: WorkflowExecutionInfo, config?: Co
   const requester = input.requestedBy;
   const signer = requester ? signedBy(config, requester.name, requester.signature) : undefined;
   return {
-    workflowId: info.workflowId,
-    runId: info.runId,
-    type: info.type,
-    status: info.status.name,
-    started: info.startTime.toISOString(),
-    ...(info.closeTime ? { closed: info.closeTime.toISOString() } : {}),
+    ...visible(info),
     environments:
       input.environments ??
       (input.environment

@@ -12,3 +12,8 @@ export type JsonSchemaName = 'config-check' | 'verify' | 'secret-status' | 'stat
 export function printJson(schema: JsonSchemaName, body: Record<string, unknown>): void {
   console.log(JSON.stringify({ schema: `rekey/${schema}/1`, ...body }, null, 2));
 }
+
+/** One record of a stream (JSON lines: `rekey history --json`), on one line. */
+export function printJsonLine(schema: JsonSchemaName, body: object): void {
+  console.log(JSON.stringify({ schema: `rekey/${schema}/1`, ...body }));
+}

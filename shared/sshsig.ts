@@ -180,6 +180,31 @@ export function sshFingerprint(key: SshPublicKey): string {
   return `SHA256:${toBase64(sha256(key.blob))}`;
 }
 
+/** An SSHSIG's parts (armored or bare base64); throws naming what is not one. */
+function parseSshSig(signature: string) {
+  const body = signature.replace(/-----(BEGIN|END) SSH SIGNATURE-----/g, '');
+  let r: Reader;
+  try {
+    r = new Reader(fromBase64(body));
+  } catch {
+    throw new Error('the signature is not an SSH signature (expected the output of ssh-keygen -Y sign)');
+  }
+  try {
+    if (text(r.bytes(6)) !== 'SSHSIG' || r.uint32() !== 1) throw new Error('no SSHSIG v1 header');
+    const signer = publicKeyFromBlob(r.string());
+    const ns = text(r.string());
+    r.string(); // reserved: OpenSSH skips it, and signs an empty one
+    const hashAlg = text(r.string());
+    const inner = new Reader(r.string());
+    const sigType = text(inner.string());
+    const sig = inner.string();
+    if (!inner.done() || !r.done()) throw new Error('trailing bytes');
+    return { signer, ns, hashAlg, sigType, sig };
+  } catch (err) {
+    throw new Error(`the signature is not an SSH signature: ${(err as Error).message}`);
+  }
+}
+
 /**
  * Checks that `signature` (armored `-----BEGIN SSH SIGNATURE-----` text, or just its base64 lines)
  * is an SSHSIG over `message` in `namespace`, made by `publicKey`. Returns nothing; throws an Error
@@ -191,31 +216,7 @@ export function verifySshSignature(
   namespace: string,
   message: string,
 ): void {
-  const body = signature.replace(/-----(BEGIN|END) SSH SIGNATURE-----/g, '');
-  let r: Reader;
-  try {
-    r = new Reader(fromBase64(body));
-  } catch {
-    throw new Error('the signature is not an SSH signature (expected the output of ssh-keygen -Y sign)');
-  }
-  let signer: SshPublicKey;
-  let sigType: string;
-  let sig: Uint8Array;
-  let ns: string;
-  let hashAlg: string;
-  try {
-    if (text(r.bytes(6)) !== 'SSHSIG' || r.uint32() !== 1) throw new Error('no SSHSIG v1 header');
-    signer = publicKeyFromBlob(r.string());
-    ns = text(r.string());
-    r.string(); // reserved: OpenSSH skips it, and signs an empty one
-    hashAlg = text(r.string());
-    const inner = new Reader(r.string());
-    sigType = text(inner.string());
-    sig = inner.string();
-    if (!inner.done() || !r.done()) throw new Error('trailing bytes');
-  } catch (err) {
-    throw new Error(`the signature is not an SSH signature: ${(err as Error).message}`);
-  }
+  const { signer, ns, hashAlg, sigType, sig } = parseSshSig(signature);
   if (!sameBytes(signer.blob, publicKey.blob))
     throw new Error(`signed by another key (${sshFingerprint(signer)}), not ${sshFingerprint(publicKey)}`);
   if (ns !== namespace)
@@ -250,9 +251,7 @@ export function verifySshSignature(
  * is not one. Says who signed, not that the signature is good: the worker checked that. */
 export function signerOf(signature: string): string | undefined {
   try {
-    const r = new Reader(fromBase64(signature.replace(/-----(BEGIN|END) SSH SIGNATURE-----/g, '')));
-    if (text(r.bytes(6)) !== 'SSHSIG' || r.uint32() !== 1) return undefined;
-    return sshFingerprint(publicKeyFromBlob(r.string()));
+    return sshFingerprint(parseSshSig(signature).signer);
   } catch {
     return undefined;
   }

@@ -2,7 +2,7 @@
 
 import { CliError } from '../cli-error';
 import { historyLine, runHistory } from '../history';
-import { JSON_OPTION } from '../json';
+import { JSON_OPTION, printJsonLine } from '../json';
 import { withClient } from '../runs/common';
 import { type Command, type Options, optionalCliConfig, parse } from './common';
 
@@ -26,8 +26,7 @@ async function history(args: string[]): Promise<number> {
         ...(config ? { config } : {}),
       });
       // JSON lines: one record a line, as a SIEM ingests them (schemas/history.schema.json).
-      if (values.json)
-        for (const r of records) console.log(JSON.stringify({ schema: 'rekey/history/1', ...r }));
+      if (values.json) for (const r of records) printJsonLine('history', r);
       else
         console.log(
           records.length ? records.map(historyLine).join('\n') : `no rekey runs since ${since.toISOString()}`,
