@@ -4,9 +4,7 @@
 import type { ServiceConfig } from '../config/schema';
 import { command } from './command';
 import { compose } from './compose';
-import type { ServiceKind } from './types';
-
-type Driver = ServiceConfig['driver'];
+import type { Driver, ServiceKind } from './types';
 
 export const SERVICE_KINDS: { [D in Driver]: ServiceKind<D> } = { compose, command };
 
