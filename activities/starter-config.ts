@@ -4,9 +4,11 @@
 // since it started (it still runs the old one).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { routedTypes } from '../config/notify';
 import { configParts, differingParts, type RunKind, runScopeOf } from '../config/run-config';
 import type { Config } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
+import type { NotifyRouting } from '../shared/notify-events';
 
 export interface WorkerFacts {
   config: Config;
@@ -24,13 +26,30 @@ const fileDigest = (file: string) => {
   }
 };
 
+/** The events this worker's notify: routes for the run's environments: the run emits those. A
+ * run naming an unknown environment emits none (its plan refuses it, naming it). */
+function notifyRouting(config: Config, run: RunKind): { notify?: NotifyRouting } {
+  if (!config.notify) return {};
+  let environments: string[];
+  try {
+    environments = runScopeOf(config, run).environments;
+  } catch {
+    return {};
+  }
+  const types = routedTypes(config.notify, environments);
+  return types.length ? { notify: { types, environments } } : {};
+}
+
 export function createStarterConfigActivities(facts: WorkerFacts) {
   const loaded = facts.configFile ? fileDigest(facts.configFile) : undefined;
   const worker = `worker ${facts.identity}${facts.configFile ? ` (config ${facts.configFile}, ${loaded})` : ''}`;
   return {
     /** Refuses (nothing changed) a run whose starter's config differs from this worker's in what
      * the run uses, or any run once this worker's rekey.yaml changed on disk. */
-    async checkStarterConfig(input: { run: RunKind; starter?: Record<string, string> }): Promise<void> {
+    async checkStarterConfig(input: {
+      run: RunKind;
+      starter?: Record<string, string>;
+    }): Promise<{ notify?: NotifyRouting }> {
       if (facts.configFile && loaded !== undefined) {
         const now = fileDigest(facts.configFile);
         if (now !== loaded)
@@ -39,7 +58,8 @@ export function createStarterConfigActivities(facts: WorkerFacts) {
             `${worker}: its rekey.yaml changed on disk since it started (${now} now): it still runs the one it loaded; restart it to use the new one; nothing was changed`,
           );
       }
-      if (!input.starter) return; // started by a client that sent none (the Web UI)
+      const checked = notifyRouting(facts.config, input.run);
+      if (!input.starter) return checked; // started by a client that sent none (the Web UI)
       const differ = differingParts(
         input.starter,
         configParts(facts.config, runScopeOf(facts.config, input.run)),
@@ -54,6 +74,7 @@ export function createStarterConfigActivities(facts: WorkerFacts) {
           FailureType.BadInput,
           `the starter's rekey.yaml and ${worker} differ in what this run uses: ${differ.join(', ')}. The worker reads rekey.yaml only at start (restart it after editing), or another worker with another config polls this task queue; nothing was changed`,
         );
+      return checked;
     },
   };
 }

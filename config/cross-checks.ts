@@ -2,6 +2,7 @@
 // environment is in exactly one key group, and the approval rules can be met and mean something.
 import { parseSshPublicKey, sshFingerprint } from '../shared/sshsig';
 import { isWriteOnly, kindOf, secretPlace } from '../stores/kinds';
+import { checkNotify } from './notify';
 import type { Config } from './schema';
 import { didYouMean } from './suggest';
 
@@ -15,6 +16,7 @@ export function crossCheck(cfg: Config, issue: Issue): void {
   checkApprovers(cfg, issue);
   checkEnvironmentApprovals(cfg, issue);
   checkSecrets(cfg, issue);
+  checkNotify(cfg.notify, Object.keys(cfg.environments), Object.keys(cfg.approvals.approvers), issue);
   if (cfg.codec && 'store' in cfg.codec) {
     if (!(cfg.codec.store in cfg.stores))
       issue(

@@ -87,6 +87,13 @@ export function parseConfig(
   for (const source of Object.values(cfg.codec && 'keys' in cfg.codec ? cfg.codec.keys : {})) {
     if ('file' in source) source.file = resolvePath(base, source.file);
   }
+  for (const sink of Object.values(cfg.notify?.sinks ?? {})) {
+    for (const source of [
+      sink.type === 'slack' ? sink.url : sink.type === 'webhook' ? sink.secret : sink.password,
+    ])
+      if (source && 'file' in source) source.file = resolvePath(base, source.file);
+    if (sink.type === 'smtp' && sink.caFile) sink.caFile = resolvePath(base, sink.caFile);
+  }
   const problems: Problem[] = [];
   for (const [hostName, host] of Object.entries(cfg.hosts)) {
     if (host.type === 'ssh') {

@@ -5,7 +5,9 @@ import { parseSshPublicKey } from '../shared/sshsig';
 import { Store } from '../stores/kinds';
 import { DURATION, parseDuration } from './duration';
 import { entryName } from './names';
+import { Notify } from './notify';
 import { SecretRecipe } from './secret-recipes';
+import { SecretSource } from './secret-source';
 
 const name = entryName;
 const duration = z.string().regex(DURATION, 'a duration such as 90s, 10m, 2h or 90d');
@@ -298,10 +300,7 @@ export const Approvals = z.strictObject({
 });
 
 /** Where a codec key comes from: a file or an environment variable holding base64 of 32 bytes. */
-const CodecKeySource = z.union([
-  z.strictObject({ file: z.string().min(1) }),
-  z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }),
-]);
+const CodecKeySource = SecretSource;
 
 /** The payload codec (AES-256-GCM), keys named in rekey.yaml: `active` seals new payloads, every
  * key in `keys` opens. */
@@ -352,6 +351,7 @@ export const Config = z.strictObject({
   retention: Retention.prefault({}),
   codec: Codec.optional(),
   secrets: z.record(name, SecretRecipe).default({}),
+  notify: Notify.optional(),
 });
 // The checks across sections (references, key groups, approvals): config/cross-checks.ts, added to
 // this schema by config/load.ts.

@@ -34,6 +34,8 @@ export const FailureType = {
   VerifyFailed: 'VerifyFailed',
   /** A consistent promotion could not start its source again. */
   SourceNotStarted: 'SourceNotStarted',
+  /** A notification sink never took an event (notify:); the run that emitted it is not affected. */
+  NotDelivered: 'NotDelivered',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

@@ -11,6 +11,7 @@ export const WORKFLOW_TYPES = {
   reencryptRows: { progress: false, gates: false, locks: false },
   environmentLock: { progress: false, gates: false, locks: false },
   requestClaim: { progress: false, gates: false, locks: false },
+  deliverEvent: { progress: false, gates: false, locks: false },
 } as const;
 
 /** The workflow types that answer the progress query, open approval gates, or take rekey's locks. */

@@ -2,29 +2,17 @@
 // as base64 of 32 random bytes: `openssl rand -base64 32`), or a keyring in a secret store that
 // `rekey codec-key rotate` adds to. Read when a worker, the CLI or the codec server starts; a
 // keyring is read again now and then (worker/codec.ts).
-import { readFileSync } from 'node:fs';
 import { readCodecKeyring } from '../activities/codec-key';
 import type { Config } from '../config/schema';
+import { readSecretSource, sourceText } from '../config/secret-source';
 import { FailureType } from '../shared/failures';
 import { AesGcmCodec } from './codec';
 
 function listedKeys(codec: Extract<NonNullable<Config['codec']>, { keys: unknown }>) {
   const keys = new Map<string, Uint8Array>();
   for (const [id, source] of Object.entries(codec.keys)) {
-    let value: string | undefined;
-    let where: string;
-    if ('file' in source) {
-      where = `file ${source.file}`;
-      try {
-        value = readFileSync(source.file, 'utf8');
-      } catch (err) {
-        throw new Error(`codec key "${id}": cannot read ${where} (${(err as NodeJS.ErrnoException).code})`);
-      }
-    } else {
-      where = `$${source.env}`;
-      value = process.env[source.env];
-      if (value === undefined) throw new Error(`codec key "${id}": ${where} is not set`);
-    }
+    const value = readSecretSource(source, `codec key "${id}"`);
+    const where = sourceText(source);
     const key = Buffer.from(value.trim(), 'base64');
     if (key.length !== 32 || key.toString('base64') !== value.trim())
       throw new Error(`codec key "${id}" (${where}): not base64 of 32 bytes (openssl rand -base64 32)`);

@@ -30,6 +30,8 @@ if (require.main === module) {
     // and its evaluation was most of a short run's workflow-thread CPU (bench:secrets).
     preloadModules: [require.resolve('../workflows/preloaded')],
     failureConverterPath: FAILURE_CONVERTER_PATH,
+    // Every run's end, whichever way it ends (workflows/interceptors.ts).
+    workflowInterceptorModules: [require.resolve('../workflows/interceptors')],
     logger: new DefaultLogger('WARN'),
   }).then(
     ({ code }) => writeFileSync(BUNDLE_PATH, code),

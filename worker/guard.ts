@@ -95,6 +95,9 @@ const READS: Record<string, string> = {
   scheduleStartedRun: 'reads Temporal',
   runFacts: 'reads Temporal',
   checkStarterConfig: 'compares configs',
+  notificationSinks: 'reads the config',
+  // Changes no environment; sends only an event a rekey run emitted, as its history records it.
+  deliverNotification: 'sends a run’s event to a notify sink',
   readKeyring: 'reads the store',
   // Not an environment: the codec's own keyring, where a new key is added and made active and
   // every older key stays (everything sealed still opens).

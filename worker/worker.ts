@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { type NativeConnection, Worker } from '@temporalio/worker';
 import { createCodecKeyActivities } from '../activities/codec-key';
 import { createEnvironmentLockActivities } from '../activities/environment-lock';
+import { createNotifyActivities } from '../activities/notify';
 import { createPromoteHopActivities } from '../activities/promote-hop';
 import { createRolloverActivities } from '../activities/rollover';
 import { createRotateActivities } from '../activities/rotate';
@@ -56,6 +57,7 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
         createEnvironmentLockActivities(),
         createScheduleActivities(),
         createStarterConfigActivities({ config: opts.config, identity, configFile: opts.configFile }),
+        createNotifyActivities({ config: opts.config }),
       ),
     ),
   });

@@ -37,7 +37,8 @@ import {
   expediteUpdate,
   rejectUpdate,
 } from './messages';
-import type { ProgressTracker } from './progress';
+import { emit } from './notify';
+import { gateCommand, type ProgressTracker } from './progress';
 import { startingSchedule } from './scheduled';
 
 const temporalReads = proxyActivities<ScheduleActivities>(shortActivity);
@@ -351,6 +352,19 @@ export class Gates {
     };
     this.tracker.progress.pendingGate = pending;
     this.tracker.show();
+    emit('gate.opened', {
+      gate: {
+        name,
+        kind,
+        plan,
+        digest,
+        approvers: pending.approvers,
+        required: policy.required,
+        signed: policy.mode === 'signed',
+        timeoutAt: pending.timeoutAt,
+        command: gateCommand(pending),
+      },
+    });
     return this.open;
   }
 
@@ -496,9 +510,13 @@ export class Gates {
       }
     }
     this.tracker.show();
+    const outcome = gate.outcome ? (gate.outcome.approved ? 'passed' : 'rejected') : 'waiting';
+    emit('gate.decided', {
+      decision: { decision: kind, by: d.by, ...(d.comment ? { comment: d.comment } : {}), outcome },
+    });
     return {
       gate: gate.name,
-      outcome: gate.outcome ? (gate.outcome.approved ? 'passed' : 'rejected') : 'waiting',
+      outcome,
       approvedBy: [...gate.approvedBy],
       required: gate.policy.required,
     };

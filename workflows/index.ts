@@ -3,6 +3,7 @@
 export { requestClaim } from './approvals';
 export { rotateCodecKey } from './codec-key';
 export { environmentLock } from './environment-lock';
+export { deliverEvent } from './notify';
 export { promote } from './promote';
 export { promoteHop } from './promote-hop';
 export { reencryptRows } from './reencrypt-rows';

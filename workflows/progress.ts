@@ -3,7 +3,15 @@
 // Deterministic code only: no Node imports, time from the workflow clock.
 import { isCancellation, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { errorText } from './errors';
-import { type GateOutcome, type Progress, progressQuery, type Step, type StepStatus } from './messages';
+import {
+  type GateOutcome,
+  type PendingGate,
+  type Progress,
+  progressQuery,
+  type Step,
+  type StepStatus,
+} from './messages';
+import { trackedBy } from './notify';
 
 /** Tracks steps for the `progress` query and the Web UI. One per workflow run. */
 export class ProgressTracker {
@@ -12,7 +20,7 @@ export class ProgressTracker {
   /** `title` heads the Web UI's current details, e.g. "rotate JWT keys of prod, test". */
   constructor(
     stepNames: string[],
-    private title = workflowInfo().workflowType,
+    private heading = workflowInfo().workflowType,
   ) {
     this.progress = {
       workflow: workflowInfo().workflowType,
@@ -24,11 +32,16 @@ export class ProgressTracker {
       description:
         'Steps of this run with their state, the pending gate (plan, digest, approvers) and the decisions so far.',
     });
+    trackedBy(this);
     this.show();
   }
 
+  get title(): string {
+    return this.heading;
+  }
+
   retitle(title: string): void {
-    this.title = title;
+    this.heading = title;
     this.show();
   }
 
@@ -120,9 +133,14 @@ const ICON: Record<StepStatus, string> = {
   cancelled: '⊘',
 };
 
+/** The command that decides the pending gate `g` of this run. */
+export function gateCommand(g: PendingGate): string {
+  const verb = g.kind === 'expedite' ? 'expedite' : 'approve';
+  return `rekey ${verb} ${workflowInfo().workflowId} --by NAME${g.digest ? ` --digest ${g.digest.slice(0, 23)}` : ''}`;
+}
+
 /** The run as the Web UI shows it: where it is, the gate waiting for a decision, the steps. */
 export function progressMarkdown(title: string, p: Progress): string {
-  const { workflowId } = workflowInfo();
   const lines = [`### ${title}`, '', `**${p.state}**${p.current ? ` at step *${p.current}*` : ''}`, ''];
   if (p.childWorkflowId)
     lines.push(
@@ -147,7 +165,7 @@ export function progressMarkdown(title: string, p: Progress): string {
       `- needed: ${g.required ?? 1} distinct${g.approvedBy?.length ? `; so far ${g.approvedBy.join(', ')}` : ''}${g.starter ? `; not ${g.starter} (started this run)` : ''}`,
       `- until: ${g.timeoutAt}`,
       '',
-      `From the CLI: \`rekey ${verb} ${workflowId} --by NAME${g.digest ? ` --digest ${g.digest.slice(0, 23)}` : ''}\`${signed ? ' (signs with ssh-agent, or `--key FILE`)' : ''}`,
+      `From the CLI: \`${gateCommand(g)}\`${signed ? ' (signs with ssh-agent, or `--key FILE`)' : ''}`,
       '',
       `From this page: Update \`${verb}\` with`,
       '```json',

@@ -26,6 +26,7 @@ import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
 import { HopInput, type HopOptions, PromoteInput } from './inputs';
+import { notifyOn } from './notify';
 import { ProgressTracker } from './progress';
 
 /** Reads and writes of seconds: the promotion's gate rules, the token re-sign. */
@@ -84,6 +85,9 @@ const copyText = (c: CopyStats) =>
 
 export async function promoteHop(raw: HopInput): Promise<HopResult> {
   const input = parseInput(HopInput, raw);
+  // Its gates are announced where the promotion's worker routes them; the promotion reports how
+  // the hop ended.
+  notifyOn(input.notify, { runEvents: false });
   // Runs recorded before the destination stayed up through the approval wait replay as they were.
   const gateFirst = patched('gate-before-stop');
   const tracker = new ProgressTracker(

@@ -5,6 +5,7 @@ import { executeChild, ParentClosePolicy, patched, workflowInfo } from '@tempora
 import { claimSignedRequest } from './approvals';
 import { parseInput, runFailure } from './errors';
 import { PromoteInput, promoteHopWorkflowId } from './inputs';
+import { routing } from './notify';
 import { ProgressTracker } from './progress';
 import { type HopResult, promoteHop } from './promote-hop';
 import { checkStarterConfig } from './starter-config';
@@ -38,6 +39,7 @@ export async function promote(raw: PromoteInput): Promise<HopResult[]> {
               dryRun: input.dryRun,
               consistent: input.consistent,
               allowShrink: input.allowShrink,
+              ...(routing() ? { notify: routing() } : {}),
               ...(newHops && input.requestedBy
                 ? {
                     promotion: raw,

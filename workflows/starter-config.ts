@@ -4,13 +4,18 @@ import { patched, proxyActivities } from '@temporalio/workflow';
 import type { StarterConfigActivities } from '../activities/starter-config';
 import type { RunKind } from '../config/run-config';
 import { shortActivity } from './activity-options';
+import { notifyOn } from './notify';
 
 const acts = proxyActivities<StarterConfigActivities>(shortActivity);
 
+/** Also where the run learns which events to emit (workflows/notify.ts); a hop emits its gates
+ * only (`runEvents: false`), its promotion reports its outcome. */
 export async function checkStarterConfig(
   run: RunKind,
   starter: Record<string, string> | undefined,
 ): Promise<void> {
   if (!patched('starter-config-checked')) return;
-  await acts.checkStarterConfig({ run, ...(starter ? { starter } : {}) });
+  // Results recorded before the check said which events (void) emit none.
+  const checked = await acts.checkStarterConfig({ run, ...(starter ? { starter } : {}) });
+  notifyOn(checked?.notify);
 }

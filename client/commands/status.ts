@@ -3,6 +3,7 @@ import { typesThat } from '../../shared/workflow-types';
 import { CliError } from '../cli-error';
 import { formatProgress } from '../format';
 import { JSON_OPTION, printJson } from '../json';
+import { runNotifications } from '../notifications';
 import { progressOf, runBehind, withClient } from '../runs/common';
 import { type Command, type Options, optionalCliConfig, parse, runIdArg } from './common';
 
@@ -31,6 +32,7 @@ async function status(args: string[]): Promise<number> {
         progress.childWorkflowId && progress.state === 'running'
           ? await progressOf(client, progress.childWorkflowId).catch(() => undefined)
           : undefined;
+      const notifications = await runNotifications(client, id);
       if (values.json) {
         printJson('status', {
           workflowId: id,
@@ -38,11 +40,16 @@ async function status(args: string[]): Promise<number> {
           status: desc.status.name,
           progress,
           ...(child ? { hop: { workflowId: progress.childWorkflowId, progress: child } } : {}),
+          ...(notifications.length ? { notifications } : {}),
         });
       } else {
         console.log(`${id}: ${desc.status.name}`);
         console.log(formatProgress(progress));
         if (child) console.log(`${progress.childWorkflowId}:\n${formatProgress(child)}`);
+        if (notifications.length)
+          console.log(
+            `notifications:\n${notifications.map((n) => `  ${n.event}: ${n.status}${n.detail ? ` (${n.detail})` : ''}`).join('\n')}`,
+          );
       }
       return ['FAILED', 'TERMINATED', 'CANCELLED', 'TIMED_OUT'].includes(desc.status.name) ? 1 : 0;
     },
@@ -54,7 +61,8 @@ export const command: Command = {
   usage: `rekey status ID [--json]
 
 Steps of a run and their state, the pending gate (plan, digest, approvers) and the decisions; for
-a promotion also the running hop and its copy (bytes, current file). Exit 1 for a run that failed.
+a promotion also the running hop and its copy (bytes, current file); where notify: routes its
+events, what became of each (delivered, retrying and why, failed). Exit 1 for a run that failed.
 --json: one JSON document (schemas/status.schema.json): the run's status and its progress as the
 run reports it (steps, pending gate with its digest, decisions).
 

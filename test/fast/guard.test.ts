@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createCodecKeyActivities } from '../../activities/codec-key';
 import { createEnvironmentLockActivities } from '../../activities/environment-lock';
+import { createNotifyActivities } from '../../activities/notify';
 import { createPromoteHopActivities } from '../../activities/promote-hop';
 import { createRolloverActivities } from '../../activities/rollover';
 import { createRotateActivities } from '../../activities/rotate';
@@ -77,6 +78,7 @@ describe('activities check their approval', () => {
       ...createEnvironmentLockActivities(),
       ...createScheduleActivities(),
       ...createStarterConfigActivities({ config, identity: 'test' }),
+      ...createNotifyActivities({ config }),
     }).sort();
     assert.deepEqual(names, [...ACTIVITY_KINDS.changes, ...ACTIVITY_KINDS.reads].sort());
     assert.throws(

@@ -24,6 +24,7 @@ export const TEST_NAMESPACES = [
   'codec',
   'secrets',
   'guide-paths',
+  'notify',
 ] as const;
 
 export type HostName = 'prod' | 'test' | 'dev';

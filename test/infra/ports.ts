@@ -43,6 +43,9 @@ export const PORTS = {
   retire: { base: 3315 },
   'first-keys': { base: 3316 },
   'to-local': { base: 3317 },
+  // The topology's service (unused), the webhook and Slack receiver, the SMTP server, a port
+  // nothing listens on.
+  notify: { base: 3318, size: 4 },
 } satisfies Record<string, { base: number; size?: number }>;
 
 export type Suite = keyof typeof PORTS;

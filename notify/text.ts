@@ -1,0 +1,40 @@
+// An event as text for people (a mail body; Slack's sections are made from the same parts).
+import { eventHeadline, type RekeyEvent } from '../shared/notify-events';
+
+/** The event's parts, each a few lines of plain text: what Slack and mail both show. */
+export function eventParts(e: RekeyEvent): { headline: string; about: string; body: string[] } {
+  const about = `${e.workflowType} ${e.workflowId} (environments: ${e.environments.join(', ')})`;
+  const body: string[] = [];
+  if (e.gate) {
+    const g = e.gate;
+    body.push(
+      `Plan:\n${g.plan}`,
+      [
+        `Plan digest: ${g.digest}`,
+        `Approvers: ${g.approvers.join(', ')} (${g.required} needed; ${g.signed ? 'each decision signed with the approver’s SSH key' : 'named'})`,
+        `Until: ${g.timeoutAt}`,
+        `Decide: ${g.command}${g.signed ? ' (signs with ssh-agent, or --key FILE)' : ''}`,
+      ].join('\n'),
+    );
+  }
+  if (e.decision)
+    body.push(
+      `${e.decision.decision} by ${e.decision.by}; the gate is now ${e.decision.outcome}${e.decision.comment ? `\nComment: ${e.decision.comment}` : ''}`,
+    );
+  if (e.failure) body.push(`Why: ${e.failure}`);
+  if (e.steps?.length)
+    body.push(
+      `Steps:\n${e.steps.map((s) => `- ${s.name}: ${s.status}${s.detail ? ` (${s.detail})` : ''}`).join('\n')}`,
+    );
+  if (e.url) body.push(`In the Web UI: ${e.url}`);
+  return { headline: eventHeadline(e), about, body };
+}
+
+/** The mail: subject and plain-text body. */
+export function mailText(e: RekeyEvent): { subject: string; text: string } {
+  const { headline, about, body } = eventParts(e);
+  return {
+    subject: `[rekey] ${headline}`,
+    text: [about, ...body, `Event ${e.id} at ${e.time}`].join('\n\n'),
+  };
+}

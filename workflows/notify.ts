@@ -1,0 +1,141 @@
+// A run's events (shared/notify-events.ts), emitted durably: each is a child workflow
+// (`notify/<event id>`, abandoned when the run closes) that hands the event to every sink its
+// routes name, each sink an activity retried with backoff for hours. The run only waits for the
+// child to start, never for a delivery: a sink that is down neither fails nor delays it.
+//
+// A run emits only when its worker's config routes some event for its environments: the first
+// check of the run (checkStarterConfig) says which (`notifyOn`). Runs recorded before, and runs of
+// a config without notify:, emit nothing and start no child.
+//
+// State below is per run: the SDK evaluates the workflow modules for each run.
+import {
+  isCancellation,
+  ParentClosePolicy,
+  proxyActivities,
+  startChild,
+  WorkflowIdReusePolicy,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { NotifyActivities } from '../activities/notify';
+import { FailureType, fail } from '../shared/failures';
+import type { EventType, NotifyRouting, RekeyEvent } from '../shared/notify-events';
+import { shortActivity } from './activity-options';
+import { errorText } from './errors';
+import type { ProgressTracker } from './progress';
+
+interface RunNotices {
+  routing: NotifyRouting;
+  /** A hop's outcome is its promotion's to report: it emits its gates only. */
+  runEvents: boolean;
+  emitted: number;
+  starts: Promise<void>[];
+}
+
+let notices: RunNotices | undefined;
+let tracker: ProgressTracker | undefined;
+
+/** The run's progress, for the title and the steps its events carry (progress.ts calls it). */
+export function trackedBy(t: ProgressTracker): void {
+  tracker = t;
+}
+
+/** From the run's first check: emit the routed types from here on. */
+export function notifyOn(routing: NotifyRouting | undefined, opts: { runEvents?: boolean } = {}): void {
+  if (!routing?.types.length) return;
+  notices = { routing, runEvents: opts.runEvents ?? true, emitted: 0, starts: [] };
+}
+
+/** What a hop is handed by its promotion. */
+export const routing = (): NotifyRouting | undefined => notices?.routing;
+
+/** Emits `type` if routed. Synchronous for the caller (an Update handler may emit): the child's
+ * start is awaited when the run ends (`runEnded`). */
+export function emit(
+  type: EventType,
+  parts: Pick<RekeyEvent, 'gate' | 'decision' | 'failure' | 'steps'>,
+): void {
+  const n = notices;
+  if (!n?.routing.types.includes(type)) return;
+  const info = workflowInfo();
+  const event: RekeyEvent = {
+    id: `${info.workflowId}/${info.runId}/${++n.emitted}`,
+    type,
+    time: new Date(Date.now()).toISOString(),
+    namespace: info.namespace,
+    workflowType: info.workflowType,
+    workflowId: info.workflowId,
+    runId: info.runId,
+    title: tracker?.title ?? info.workflowType,
+    environments: n.routing.environments,
+    ...parts,
+  };
+  n.starts.push(
+    startChild(deliverEvent, {
+      workflowId: `notify/${event.id}`,
+      args: [event],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      // A run reset to before an event emits it again under its new run id; the same id twice is
+      // the same event, started once.
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      staticSummary: `${type}: ${event.title}`,
+    }).then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
+}
+
+/** The run is over (the interceptor calls it, outside any cancellation): its outcome is emitted,
+ * and every event's child has started before the run closes. */
+export async function runEnded(outcome: { error?: unknown; dryRun: boolean }): Promise<void> {
+  const n = notices;
+  if (!n) return;
+  if (n.runEvents && !outcome.dryRun) {
+    const steps = tracker?.progress.steps.map((s) => ({
+      name: s.name,
+      status: s.status,
+      ...(s.detail ? { detail: s.detail } : {}),
+    }));
+    // A run may end "completed" with environments left unchanged (rotate's ok: false).
+    const failed = outcome.error !== undefined || tracker?.progress.state === 'failed';
+    if (!failed) emit('run.completed', steps ? { steps } : {});
+    else
+      emit('run.failed', {
+        failure:
+          outcome.error === undefined
+            ? 'not every environment was changed (see the steps)'
+            : isCancellation(outcome.error)
+              ? `cancelled: ${errorText(outcome.error)}`
+              : errorText(outcome.error),
+        ...(steps ? { steps } : {}),
+      });
+  }
+  await Promise.all(n.starts);
+}
+
+const routes = proxyActivities<NotifyActivities>(shortActivity);
+/** A delivery is retried for about a day (5s, 10s, ... then every 30 minutes); each attempt
+ * is short: a receiver that hangs is a failed attempt. */
+const delivery = proxyActivities<NotifyActivities>({
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '30m', maximumAttempts: 60 },
+});
+
+/** One event to every sink its routes name, side by side. Fails (visible in `rekey status`) when a
+ * sink never took it. */
+export async function deliverEvent(event: RekeyEvent): Promise<{ delivered: string[] }> {
+  const sinks = await routes.notificationSinks(event);
+  const results = await Promise.allSettled(
+    sinks.map((sink) => delivery.deliverNotification({ event, sink })),
+  );
+  const failed = sinks.flatMap((sink, i) => {
+    const r = results[i];
+    return r?.status === 'rejected' ? [`${sink} (${errorText(r.reason)})`] : [];
+  });
+  if (failed.length)
+    throw fail(
+      FailureType.NotDelivered,
+      `${event.type} of ${event.workflowId} was not delivered to ${failed.join(', ')}`,
+    );
+  return { delivered: sinks };
+}
