@@ -39,6 +39,9 @@ export function trackedBy(t: ProgressTracker): void {
   tracker = t;
 }
 
+/** How the run's progress ended, where it keeps one. */
+export const runState = (): string | undefined => tracker?.progress.state;
+
 /** From the run's first check: emit the routed types from here on. */
 export function notifyOn(routing: NotifyRouting | undefined, opts: { runEvents?: boolean } = {}): void {
   if (!routing?.types.length) return;

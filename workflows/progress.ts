@@ -12,6 +12,7 @@ import {
   type StepStatus,
 } from './messages';
 import { trackedBy } from './notify';
+import { stepDuration } from './run-metrics';
 
 /** Tracks steps for the `progress` query and the Web UI. One per workflow run. */
 export class ProgressTracker {
@@ -65,13 +66,17 @@ export class ProgressTracker {
   /** Runs `fn` as step `name`, marking it running, then done or failed. */
   async run<T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string): Promise<T> {
     this.set(name, 'running');
+    const started = Date.now();
+    const took = (status: string) => stepDuration(name, (Date.now() - started) / 1000, status);
     try {
       const result = await fn();
       this.set(name, 'done', detail?.(result));
+      took('done');
       return result;
     } catch (err) {
       if (isCancellation(err)) this.set(name, 'cancelled');
       else this.set(name, 'failed', errorText(err));
+      took(isCancellation(err) ? 'cancelled' : 'failed');
       throw err;
     }
   }
@@ -85,6 +90,13 @@ export class ProgressTracker {
 
   /** The pending gate is over; with an outcome, its step says how it ended. */
   closeGate(name: string, outcome?: GateOutcome): void {
+    const since = this.progress.pendingGate?.since;
+    if (since)
+      stepDuration(
+        name,
+        (Date.now() - Date.parse(since)) / 1000,
+        !outcome ? 'done' : outcome.approved ? 'done' : outcome.reason,
+      );
     this.progress.pendingGate = undefined;
     this.progress.state = 'running';
     if (!outcome) {

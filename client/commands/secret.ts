@@ -1,8 +1,6 @@
 // rekey secret rotate / status: the secret recipes of rekey.yaml (secrets:).
 
-import { parseDuration } from '../../config/duration';
-import type { Config } from '../../config/schema';
-import { createSecretStore } from '../../stores/drivers';
+import { type SecretState, secretStates } from '../../stores/secret-states';
 import type { RotateSecretResult } from '../../workflows/rotate-secret';
 import { CliError } from '../cli-error';
 import { JSON_OPTION, printJson } from '../json';
@@ -58,64 +56,6 @@ async function rotate(args: string[]): Promise<number> {
 }
 
 const STATUS_OPTIONS = { env: { type: 'string' }, ...JSON_OPTION } satisfies Options;
-
-/** A secret's state in one environment: its first location's current version, when it changed
- * (a put-back counts from the version it restored), who wrote it, when it is due. */
-export interface SecretState {
-  secret: string;
-  env: string;
-  store: string;
-  name: string;
-  /** null: the location holds no value yet. */
-  version: string | null;
-  changed?: string;
-  ageDays?: number;
-  writtenBy?: 'rekey' | 'rekey put-back' | 'outside rekey';
-  rotateEvery?: string;
-  due?: string;
-  overdue: boolean;
-}
-
-export async function secretStates(config: Config, env?: string, now = Date.now()): Promise<SecretState[]> {
-  const out: SecretState[] = [];
-  for (const [secret, recipe] of Object.entries(config.secrets)) {
-    for (const e of recipe.environments) {
-      if (env && e !== env) continue;
-      const first = recipe.locations[0] as (typeof recipe.locations)[number];
-      const storeName = first.store ?? (config.environments[e]?.store as string);
-      const name = first.name.replaceAll('{env}', e);
-      const store = createSecretStore(storeName, config.stores[storeName] as never);
-      const versions = await store.listVersions(name);
-      const current = await store.current(name);
-      const where = { secret, env: e, store: storeName, name };
-      if (!current) {
-        out.push({ ...where, version: null, overdue: false });
-        continue;
-      }
-      // A value put back after a failed rotation is as old as the version it restored.
-      const origin = versions.find((v) => v.version === current.tags.restoredFrom) ?? current;
-      const changed = Date.parse(origin.createdOn);
-      const next = recipe.rotateEvery ? changed + parseDuration(recipe.rotateEvery) : undefined;
-      out.push({
-        ...where,
-        version: current.version,
-        changed: origin.createdOn,
-        // A store's clock a little ahead of this one is not a negative age.
-        ageDays: Math.max(0, Math.floor((now - changed) / 86_400_000)),
-        writtenBy: current.tags.restoredFrom
-          ? 'rekey put-back'
-          : current.tags.rekeyRunId
-            ? 'rekey'
-            : 'outside rekey',
-        ...(recipe.rotateEvery && next !== undefined
-          ? { rotateEvery: recipe.rotateEvery, due: new Date(next).toISOString() }
-          : {}),
-        overdue: next !== undefined && next < now,
-      });
-    }
-  }
-  return out;
-}
 
 const WRITTEN_BY = {
   rekey: 'rotated by rekey',

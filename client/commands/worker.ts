@@ -1,12 +1,15 @@
 // `rekey worker`: runs a worker until SIGINT/SIGTERM, then shuts down gracefully (in-flight
 // activities finish or are cancelled; workflows resume on the next worker).
 import { resolve } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, type LogEntry, type LogLevel, NativeConnection, Runtime } from '@temporalio/worker';
 import type { Config } from '../../config/schema';
+import { dataConverterOf } from '../../temporal/codec-keys';
 import { connectConfig } from '../../temporal/connection';
+import { startCollector } from '../../worker/metrics';
 import { createRekeyWorker } from '../../worker/worker';
 import { CliError } from '../cli-error';
-import { type Command, configPath, loadCliConfig, parse } from './common';
+import { type Command, configPath, loadCliConfig, type Options, parse } from './common';
 
 const LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
 
@@ -23,7 +26,17 @@ function oneLine(entry: LogEntry): void {
   console.error(`${at} [${entry.level}] ${entry.message}${run}${error ? `: ${error}` : ''}`);
 }
 
-async function runWorker(config: Config, configFile?: string): Promise<void> {
+/** A host:port to serve Prometheus metrics on. */
+function metricsAddress(given: string): string {
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(given);
+  if (!m || Number(m[3]) > 65535)
+    throw new CliError(
+      `--metrics ${given}: give an address to serve metrics on, HOST:PORT (e.g. 127.0.0.1:9464)`,
+    );
+  return given;
+}
+
+async function runWorker(config: Config, configFile?: string, metrics?: string): Promise<void> {
   // One line at start and one at stop; the SDK's own INFO lines (state changes) with
   // REKEY_LOG_LEVEL=INFO (or DEBUG, TRACE).
   const level = process.env.REKEY_LOG_LEVEL ?? 'WARN';
@@ -31,6 +44,15 @@ async function runWorker(config: Config, configFile?: string): Promise<void> {
     throw new CliError(`REKEY_LOG_LEVEL=${level}: use one of ${LEVELS.join(', ')}`);
   Runtime.install({
     logger: new DefaultLogger(level as LogLevel, level === 'WARN' || level === 'ERROR' ? oneLine : undefined),
+    ...(metrics
+      ? {
+          telemetryOptions: {
+            metrics: {
+              prometheus: { bindAddress: metrics, countersTotalSuffix: true, useSecondsForDurations: true },
+            },
+          },
+        }
+      : {}),
   });
   const { connectionOptions, namespace } = connectConfig();
   const connection = await NativeConnection.connect(connectionOptions).catch((err: Error) => {
@@ -42,29 +64,60 @@ async function runWorker(config: Config, configFile?: string): Promise<void> {
   try {
     const worker = await createRekeyWorker({ config, connection, namespace, configFile });
     console.log(
-      `rekey worker: ${connectionOptions.address} namespace ${namespace}, task queue ${worker.options.taskQueue}`,
+      `rekey worker: ${connectionOptions.address} namespace ${namespace}, task queue ${worker.options.taskQueue}${metrics ? `, metrics on http://${metrics}/metrics` : ''}`,
     );
-    await worker.run();
+    const stopCollecting = metrics
+      ? await collect(config, connectionOptions, namespace, worker.options.taskQueue)
+      : undefined;
+    try {
+      await worker.run();
+    } finally {
+      await stopCollecting?.();
+    }
     console.log('rekey worker: stopped');
   } finally {
     await connection.close();
   }
 }
 
+/** The gauges of worker/metrics.ts, read through a client of the worker's own. */
+async function collect(
+  config: Config,
+  connectionOptions: ReturnType<typeof connectConfig>['connectionOptions'],
+  namespace: string,
+  taskQueue: string,
+): Promise<() => Promise<void>> {
+  const connection = await Connection.connect(connectionOptions);
+  const client = new Client({ connection, namespace, ...(await dataConverterOf(config)) });
+  const stop = startCollector({ client, config, taskQueue, meter: Runtime.instance().metricMeter });
+  return async () => {
+    stop();
+    await connection.close();
+  };
+}
+
+const OPTIONS = { metrics: { type: 'string' } } satisfies Options;
+
 async function worker(args: string[]): Promise<number> {
-  const { values } = parse(args, {});
-  await runWorker(loadCliConfig(values.config), resolve(configPath(values.config)));
+  const { values } = parse(args, OPTIONS);
+  const metrics = values.metrics === undefined ? undefined : metricsAddress(values.metrics);
+  await runWorker(loadCliConfig(values.config), resolve(configPath(values.config)), metrics);
   return 0;
 }
 
 export const command: Command = {
-  usage: `rekey worker [--config F]
+  usage: `rekey worker [--config F] [--metrics HOST:PORT]
 
 Runs a rekey worker (task queue "rekey", or $REKEY_TASK_QUEUE) until SIGINT/SIGTERM, then lets
 the activities in flight finish. Prints one line when it polls and one when it has stopped; the
 Temporal SDK's own log lines with REKEY_LOG_LEVEL=INFO (TRACE, DEBUG, INFO, WARN, ERROR).
 
+--metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics: the Temporal SDK's
+  (temporal_*) and rekey's: runs started, completed and failed per workflow type and
+  environments, step durations, gates pending and how long each has waited, each secret's age
+  and time until due, failed notification deliveries (docs/operations.md#metrics-and-alerts).
+
 Exit codes: 0 stopped by a signal; 1 the Temporal server cannot be reached; 2 a bad config.`,
-  options: {},
+  options: OPTIONS,
   run: worker,
 };

@@ -25,6 +25,7 @@ export const TEST_NAMESPACES = [
   'secrets',
   'guide-paths',
   'notify',
+  'metrics',
 ] as const;
 
 export type HostName = 'prod' | 'test' | 'dev';

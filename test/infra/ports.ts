@@ -46,6 +46,8 @@ export const PORTS = {
   // The topology's service (unused), the webhook and Slack receiver, the SMTP server, a port
   // nothing listens on.
   notify: { base: 3318, size: 4 },
+  // The topology's service (unused), the worker's metrics, Prometheus.
+  metrics: { base: 3322, size: 3 },
 } satisfies Record<string, { base: number; size?: number }>;
 
 export type Suite = keyof typeof PORTS;

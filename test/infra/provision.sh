@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test servers need, once, into a cache that later runs reuse:
 #   - openssh-server and rsync (Debian packages) for the three test hosts, chromium for the Web UI,
-#     xfsprogs for a loop-mounted XFS (snapshots by reflink)
+#     xfsprogs for a loop-mounted XFS (snapshots by reflink), prometheus (and promtool) for the
+#     alert rules and a server scraping a worker
 #   - the Temporal CLI v1.5.1 (dev server with Web UI), built with `go install`
 #   - the Temporal Java time-skipping test server and its classpath, from Maven Central
 #   - the real SpacetimeDB server (spacetimedb-standalone 1.2.0) from crates.io, built with cargo
@@ -35,6 +36,8 @@ command -v mkfs.xfs >/dev/null || need_apt+=(xfsprogs)
 # The guide's Docker mode and the compose deployment (test/spacetimedb-real.test.ts, test/compose-deployment.test.ts) on a real engine.
 command -v dockerd >/dev/null || need_apt+=(docker.io)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+# Metrics and alerts (test/metrics.test.ts): promtool and a Prometheus server scraping a worker.
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "provision: apt-get install ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then

@@ -12,17 +12,22 @@ export function startWorker(
   t: Topology,
   namespace: (typeof TEST_NAMESPACES)[number],
   taskQueue: string,
+  extraArgs: string[] = [],
 ): ChildProcess {
   const env = testEnv();
-  const child = spawn(process.execPath, [join(repo, 'bin/rekey'), 'worker', '--config', t.configFile], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: env.temporal.address,
-      TEMPORAL_NAMESPACE: namespace,
-      REKEY_TASK_QUEUE: taskQueue,
+  const child = spawn(
+    process.execPath,
+    [join(repo, 'bin/rekey'), 'worker', '--config', t.configFile, ...extraArgs],
+    {
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: env.temporal.address,
+        TEMPORAL_NAMESPACE: namespace,
+        REKEY_TASK_QUEUE: taskQueue,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  );
   return child;
 }
 
