@@ -11,6 +11,7 @@ COPY activities ./activities
 COPY client ./client
 COPY config ./config
 COPY hosts ./hosts
+COPY notify ./notify
 COPY services ./services
 COPY stores ./stores
 COPY temporal ./temporal

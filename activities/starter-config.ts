@@ -44,6 +44,11 @@ export function createStarterConfigActivities(facts: WorkerFacts) {
   const loaded = facts.configFile ? fileDigest(facts.configFile) : undefined;
   const worker = `worker ${facts.identity}${facts.configFile ? ` (config ${facts.configFile}, ${loaded})` : ''}`;
   return {
+    /** The events to emit for a run that makes no starter check of its own (a hop). */
+    async notifyRouting(input: { run: RunKind }): Promise<{ notify?: NotifyRouting }> {
+      return notifyRouting(facts.config, input.run);
+    },
+
     /** Refuses (nothing changed) a run whose starter's config differs from this worker's in what
      * the run uses, or any run once this worker's rekey.yaml changed on disk. */
     async checkStarterConfig(input: {

@@ -25,19 +25,35 @@ export async function runNotifications(
 ): Promise<NotificationState[]> {
   const converter = client.workflow.options.loadedDataConverter;
   const events = (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+  // The run the parent started under each child id, as its history records it: a workflow that
+  // someone else started under that id first is not the event's delivery.
+  const started = new Map<string, string>();
+  const refused = new Set<string>();
+  for (const e of events) {
+    const ok = e.childWorkflowExecutionStartedEventAttributes;
+    if (ok?.workflowExecution?.workflowId && ok.workflowExecution.runId)
+      started.set(ok.workflowExecution.workflowId, ok.workflowExecution.runId);
+    const no = e.startChildWorkflowExecutionFailedEventAttributes;
+    if (no?.workflowId) refused.add(no.workflowId);
+  }
   const children = events
     .map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)
     .filter((a) => a?.workflowType?.name === 'deliverEvent' && a.workflowId);
   return Promise.all(
     children.map(async (a): Promise<NotificationState> => {
       const event = await decodeFromPayloadsAtIndex<RekeyEvent>(converter, 0, a?.input?.payloads);
-      const handle = client.workflow.getHandle(a?.workflowId as string);
+      const childId = a?.workflowId as string;
       const base = { id: event.id, event: event.type };
+      if (refused.has(childId))
+        return { ...base, status: 'failed', detail: `its delivery could not start: ${childId} was taken` };
+      const run = started.get(childId);
+      if (!run) return { ...base, status: 'sending', detail: 'not started yet' };
+      const handle = client.workflow.getHandle(childId, run);
       let d: Awaited<ReturnType<typeof handle.describe>>;
       try {
         d = await handle.describe();
-      } catch {
-        return { ...base, status: 'sending', detail: 'not started yet' };
+      } catch (err) {
+        return { ...base, status: 'failed', detail: `its delivery run cannot be read: ${errorText(err)}` };
       }
       switch (d.status.name) {
         case 'COMPLETED':

@@ -4,6 +4,7 @@
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
 import { createSecretStore } from './drivers';
+import type { SecretStore } from './types';
 
 /** A secret's state in one environment: its first location's current version, when it changed
  * (a put-back counts from the version it restored), who wrote it, when it is due. */
@@ -20,6 +21,8 @@ export interface SecretState {
   rotateEvery?: string;
   due?: string;
   overdue: boolean;
+  /** Why the location could not be read (its store's answer); the other fields then say nothing. */
+  unreadable?: string;
 }
 
 export async function secretStates(config: Config, env?: string, now = Date.now()): Promise<SecretState[]> {
@@ -30,10 +33,18 @@ export async function secretStates(config: Config, env?: string, now = Date.now(
       const first = recipe.locations[0] as (typeof recipe.locations)[number];
       const storeName = first.store ?? (config.environments[e]?.store as string);
       const name = first.name.replaceAll('{env}', e);
-      const store = createSecretStore(storeName, config.stores[storeName] as never);
-      const versions = await store.listVersions(name);
-      const current = await store.current(name);
       const where = { secret, env: e, store: storeName, name };
+      let versions: Awaited<ReturnType<SecretStore['listVersions']>>;
+      let current: Awaited<ReturnType<SecretStore['current']>>;
+      try {
+        const store = createSecretStore(storeName, config.stores[storeName] as never);
+        versions = await store.listVersions(name);
+        current = await store.current(name);
+      } catch (err) {
+        // One store that cannot be read does not hide the others.
+        out.push({ ...where, version: null, overdue: false, unreadable: (err as Error).message });
+        continue;
+      }
       if (!current) {
         out.push({ ...where, version: null, overdue: false });
         continue;

@@ -60,7 +60,7 @@ describe('install', () => {
 
     const help = rekey(env, 'worker', '--help');
     assert.equal(help.status, 0, help.stderr);
-    assert.match(help.stdout, /^rekey worker \[--config F\]\n\nRuns a rekey worker/);
+    assert.match(help.stdout, /^rekey worker \[--config F\] \[--metrics IP:PORT\]\n\nRuns a rekey worker/);
     const overview = rekey(env, '--help');
     assert.match(overview.stdout, /^ {2}worker {2,}run a rekey worker/m);
 

@@ -206,7 +206,7 @@ describe('notify: gates, decisions and outcomes reach a webhook, Slack and mail'
       .filter((ce) => (ce.data as RekeyEvent).runId === approved.firstExecutionRunId)
       .map((ce) => ce.id);
     assert.deepEqual(
-      ids.map((id) => String(id).split('/').at(-1)),
+      ids.map((id) => String(id).split('/').at(-1)?.split('.')[0]),
       ['1', '2', '3'],
     );
   });

@@ -96,6 +96,7 @@ const READS: Record<string, string> = {
   runFacts: 'reads Temporal',
   checkStarterConfig: 'compares configs',
   notificationSinks: 'reads the config',
+  notifyRouting: 'reads the config',
   // Changes no environment; sends only an event a rekey run emitted, as its history records it.
   deliverNotification: 'sends a run’s event to a notify sink',
   readKeyring: 'reads the store',

@@ -6,10 +6,13 @@
 //   rekey_gate_waiting_seconds{workflow_id,gate}, rekey_gate_timeout_seconds{...}
 //                                          each pending gate's wait so far and its timeout
 //                                          (both 0 once it is decided: the alert then clears)
-//   rekey_secret_age_seconds{secret,environment}, rekey_secret_due_in_seconds{...}
-//                                          each recipe's current value: its age and the time
-//                                          until it is due (negative: overdue)
+//   rekey_secret_changed_timestamp_seconds{secret,environment},
+//   rekey_secret_due_timestamp_seconds{...}
+//                                          when each recipe's current value was written and when
+//                                          it falls due (timestamps: an alert on time() still
+//                                          fires when a store stops answering)
 //   rekey_collect_failures{what}           reads that failed (a store, Temporal)
+// A decided gate's series stay, at 0, until the worker restarts: one pair per gated run.
 import type { Client } from '@temporalio/client';
 import type { MetricMeter } from '@temporalio/common';
 import type { Config } from '../config/schema';
@@ -32,8 +35,18 @@ export function startCollector(opts: CollectorOptions): () => void {
   const pending = meter.createGauge('rekey_gates_pending', 'int', '1', 'rekey runs waiting at a gate');
   const waiting = meter.createGauge('rekey_gate_waiting_seconds', 'float', 's', 'How long a gate has waited');
   const timeout = meter.createGauge('rekey_gate_timeout_seconds', 'float', 's', 'A pending gate’s timeout');
-  const age = meter.createGauge('rekey_secret_age_seconds', 'float', 's', 'Age of a secret’s current value');
-  const dueIn = meter.createGauge('rekey_secret_due_in_seconds', 'float', 's', 'Time until a secret is due');
+  const changed = meter.createGauge(
+    'rekey_secret_changed_timestamp_seconds',
+    'float',
+    's',
+    'When a secret’s current value was written (Unix time)',
+  );
+  const due = meter.createGauge(
+    'rekey_secret_due_timestamp_seconds',
+    'float',
+    's',
+    'When a secret falls due (Unix time)',
+  );
   const failures = meter.createCounter('rekey_collect_failures', '1', 'Reads for these metrics that failed');
   const gated = [...typesThat('gates')];
   let shown = new Map<string, Record<string, string>>();
@@ -48,7 +61,8 @@ export function startCollector(opts: CollectorOptions): () => void {
         .query(progressQuery)
         .catch(() => undefined);
       const gate = progress?.pendingGate;
-      if (!gate) continue;
+      // A rollover's wait that may be ended early runs its full length by design: not a gate.
+      if (!gate || gate.kind === 'expedite') continue;
       count++;
       const labels = { workflow_id: run.workflowId, gate: gate.name };
       const since = Date.parse(gate.since);
@@ -67,12 +81,12 @@ export function startCollector(opts: CollectorOptions): () => void {
   }
 
   async function secrets(): Promise<void> {
-    const t = Date.now();
     for (const s of await secretStates(config)) {
+      if (s.unreadable) failures.add(1, { what: 'secrets' });
       if (!s.changed) continue;
       const labels = { secret: s.secret, environment: s.env };
-      age.set((t - Date.parse(s.changed)) / 1000, labels);
-      if (s.due) dueIn.set((Date.parse(s.due) - t) / 1000, labels);
+      changed.set(Date.parse(s.changed) / 1000, labels);
+      if (s.due) due.set(Date.parse(s.due) / 1000, labels);
     }
   }
 

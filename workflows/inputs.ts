@@ -1,7 +1,6 @@
 // Workflow inputs: one JSON object each (the Web UI starts a workflow with a single payload),
 // validated by the same zod schema in the CLI and in the workflow.
 import { z } from 'zod';
-import { EVENT_TYPES } from '../shared/notify-events';
 
 /** Who asked for the run. Checked where an environment's gates must be passed by someone else
  * (approvals.separateFromStarter); on signed gates `signature` is the requester's SSHSIG over the
@@ -164,10 +163,6 @@ export const HopInput = z.strictObject({
   /** When that promotion started (its request's time window is measured from there). */
   promotionStartedAt: z.iso.datetime().optional(),
   requestedBy,
-  /** The events the promotion's worker routes (workflows/notify.ts): the hop emits its gates. */
-  notify: z
-    .strictObject({ types: z.array(z.enum(EVENT_TYPES)), environments: z.array(z.string()) })
-    .optional(),
 });
 export type HopInput = z.input<typeof HopInput>;
 export type HopOptions = z.output<typeof HopInput>;

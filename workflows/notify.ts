@@ -9,7 +9,9 @@
 //
 // State below is per run: the SDK evaluates the workflow modules for each run.
 import {
+  CancellationScope,
   isCancellation,
+  log,
   ParentClosePolicy,
   proxyActivities,
   startChild,
@@ -48,9 +50,6 @@ export function notifyOn(routing: NotifyRouting | undefined, opts: { runEvents?:
   notices = { routing, runEvents: opts.runEvents ?? true, emitted: 0, starts: [] };
 }
 
-/** What a hop is handed by its promotion. */
-export const routing = (): NotifyRouting | undefined => notices?.routing;
-
 /** Emits `type` if routed. Synchronous for the caller (an Update handler may emit): the child's
  * start is awaited when the run ends (`runEnded`). */
 export function emit(
@@ -60,30 +59,38 @@ export function emit(
   const n = notices;
   if (!n?.routing.types.includes(type)) return;
   const info = workflowInfo();
+  const now = Date.now();
   const event: RekeyEvent = {
-    id: `${info.workflowId}/${info.runId}/${++n.emitted}`,
+    // Stable when the run replays (the workflow clock is the recorded one), new for an event
+    // emitted again after a reset to before it (a later clock): a reset run keeps the first
+    // run's id, and its id for an event already delivered would otherwise be refused.
+    id: `${info.workflowId}/${info.firstExecutionRunId}/${++n.emitted}.${now}`,
     type,
-    time: new Date(Date.now()).toISOString(),
+    time: new Date(now).toISOString(),
     namespace: info.namespace,
     workflowType: info.workflowType,
     workflowId: info.workflowId,
+    // The run whose history records the event (activities/notify.ts checks it there).
     runId: info.runId,
     title: tracker?.title ?? info.workflowType,
     environments: n.routing.environments,
     ...parts,
   };
+  // Started whatever becomes of the scope that emitted it (a lock's, a cancelled run's).
   n.starts.push(
-    startChild(deliverEvent, {
-      workflowId: `notify/${event.id}`,
-      args: [event],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      // A run reset to before an event emits it again under its new run id; the same id twice is
-      // the same event, started once.
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      staticSummary: `${type}: ${event.title}`,
-    }).then(
+    CancellationScope.nonCancellable(() =>
+      startChild(deliverEvent, {
+        workflowId: `notify/${event.id}`,
+        args: [event],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        staticSummary: `${type}: ${event.title}`,
+      }),
+    ).then(
       () => undefined,
-      () => undefined,
+      // The id was taken (by a workflow someone else started under it): the run's history records
+      // the refused start and `rekey status` lists the event as not delivered.
+      (err: unknown) => log.warn(`${type} not announced: its delivery could not start (${errorText(err)})`),
     ),
   );
 }
@@ -128,6 +135,12 @@ const delivery = proxyActivities<NotifyActivities>({
  * sink never took it. */
 export async function deliverEvent(event: RekeyEvent): Promise<{ delivered: string[] }> {
   const sinks = await routes.notificationSinks(event);
+  // The emitting worker routed it; this one (another config) routes it nowhere: not "delivered".
+  if (!sinks.length)
+    throw fail(
+      FailureType.NotDelivered,
+      `${event.type} of ${event.workflowId}: no route of this worker's notify: takes it (the worker that ran ${event.workflowId} routed it; are their rekey.yaml files the same?)`,
+    );
   const results = await Promise.allSettled(
     sinks.map((sink) => delivery.deliverNotification({ event, sink })),
   );

@@ -85,6 +85,12 @@ export const PATCHES: Record<string, Patch> = {
     since: '6d9f521',
     recordedIn: [],
   },
+  'hop-notify-routing': {
+    in: ['starter-config.ts'],
+    change: 'a hop asks its worker which events to emit (notifyRouting) and announces its gates',
+    since: 'HEAD',
+    recordedIn: [],
+  },
   'hop-window-from-parent': {
     in: ['promote-hop.ts'],
     change: "the request's window runs from the promotion's start as the server reports it",

@@ -26,8 +26,8 @@ import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
 import { HopInput, type HopOptions, PromoteInput } from './inputs';
-import { notifyOn } from './notify';
 import { ProgressTracker } from './progress';
+import { hopNotifications } from './starter-config';
 
 /** Reads and writes of seconds: the promotion's gate rules, the token re-sign. */
 const promotion = proxyActivities<PromoteHopActivities>(shortActivity);
@@ -85,9 +85,6 @@ const copyText = (c: CopyStats) =>
 
 export async function promoteHop(raw: HopInput): Promise<HopResult> {
   const input = parseInput(HopInput, raw);
-  // Its gates are announced where the promotion's worker routes them; the promotion reports how
-  // the hop ended.
-  notifyOn(input.notify, { runEvents: false });
   // Runs recorded before the destination stayed up through the approval wait replay as they were.
   const gateFirst = patched('gate-before-stop');
   const tracker = new ProgressTracker(
@@ -111,8 +108,9 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
     // hop's input says (runs recorded before replay with the input's). The gate reads it later.
     if (input.promotion && patched('hop-window-from-parent'))
       request.startedAt = await promotionStart(input.from, input.to);
-    // A dry run changes nothing and takes no lock.
+    // A dry run changes nothing, announces nothing and takes no lock.
     if (input.dryRun) return await hop.run();
+    await hopNotifications(input.from, input.to);
     return await withLocks(
       () => [`env/${input.from}`, `env/${input.to}`],
       () => hop.run(),

@@ -5,7 +5,6 @@ import { executeChild, ParentClosePolicy, patched, workflowInfo } from '@tempora
 import { claimSignedRequest } from './approvals';
 import { parseInput, runFailure } from './errors';
 import { PromoteInput, promoteHopWorkflowId } from './inputs';
-import { routing } from './notify';
 import { ProgressTracker } from './progress';
 import { type HopResult, promoteHop } from './promote-hop';
 import { checkStarterConfig } from './starter-config';
@@ -39,7 +38,6 @@ export async function promote(raw: PromoteInput): Promise<HopResult[]> {
               dryRun: input.dryRun,
               consistent: input.consistent,
               allowShrink: input.allowShrink,
-              ...(routing() ? { notify: routing() } : {}),
               ...(newHops && input.requestedBy
                 ? {
                     promotion: raw,

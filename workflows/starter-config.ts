@@ -8,8 +8,7 @@ import { notifyOn } from './notify';
 
 const acts = proxyActivities<StarterConfigActivities>(shortActivity);
 
-/** Also where the run learns which events to emit (workflows/notify.ts); a hop emits its gates
- * only (`runEvents: false`), its promotion reports its outcome. */
+/** Also where the run learns which events to emit (workflows/notify.ts). */
 export async function checkStarterConfig(
   run: RunKind,
   starter: Record<string, string> | undefined,
@@ -18,4 +17,12 @@ export async function checkStarterConfig(
   // Results recorded before the check said which events (void) emit none.
   const checked = await acts.checkStarterConfig({ run, ...(starter ? { starter } : {}) });
   notifyOn(checked?.notify);
+}
+
+/** A hop's events: its gates (its promotion reports how it ended). Runs recorded before replay
+ * without asking. */
+export async function hopNotifications(from: string, to: string): Promise<void> {
+  if (!patched('hop-notify-routing')) return;
+  const routed = await acts.notifyRouting({ run: { kind: 'promote', chain: [from, to] } });
+  notifyOn(routed?.notify, { runEvents: false });
 }

@@ -65,6 +65,7 @@ const WRITTEN_BY = {
 
 /** One line per secret and environment: where, which version, when it changed, when it is due. */
 export function secretStatusLine(s: SecretState): string {
+  if (s.unreadable) return `${s.secret} ${s.env}: ${s.store}:${s.name} cannot be read: ${s.unreadable}`;
   if (s.version === null) return `${s.secret} ${s.env}: ${s.store}:${s.name} has no value yet`;
   const due = s.due
     ? `; every ${s.rotateEvery}: ${s.overdue ? `OVERDUE since ${s.due.slice(0, 10)}` : `next due ${s.due.slice(0, 10)}`}`
@@ -85,6 +86,8 @@ async function status(args: string[]): Promise<number> {
         ? states.map(secretStatusLine).join('\n')
         : 'no secrets in the config (secrets: in rekey.yaml)',
     );
+  // A secret that cannot be read may be overdue too: that is the one to report first.
+  if (states.some((s) => s.unreadable)) return 3;
   return states.some((s) => s.overdue) ? 1 : 0;
 }
 
@@ -116,7 +119,8 @@ Read-only: for each secret and environment, the first location's current version
 changed and whether rekey wrote it, and when it is due (rotateEvery). --json: one JSON document
 (schemas/secret-status.schema.json), an entry per secret and environment.
 
-Exit codes: 0 none overdue; 1 one or more overdue; 2 bad input.`,
+Exit codes: 0 none overdue; 1 one or more overdue; 2 bad input; 3 a store could not be read
+(each such secret is listed with its store's answer; the others are read as usual).`,
   options: STATUS_OPTIONS,
   run: status,
 };

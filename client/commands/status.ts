@@ -32,7 +32,8 @@ async function status(args: string[]): Promise<number> {
         progress.childWorkflowId && progress.state === 'running'
           ? await progressOf(client, progress.childWorkflowId).catch(() => undefined)
           : undefined;
-      const notifications = await runNotifications(client, id);
+      // What became of its events; a history that cannot be read does not hide the run's state.
+      const notifications = await runNotifications(client, id).catch(() => []);
       if (values.json) {
         printJson('status', {
           workflowId: id,

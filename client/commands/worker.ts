@@ -1,5 +1,6 @@
 // `rekey worker`: runs a worker until SIGINT/SIGTERM, then shuts down gracefully (in-flight
 // activities finish or are cancelled; workflows resume on the next worker).
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, type LogEntry, type LogLevel, NativeConnection, Runtime } from '@temporalio/worker';
@@ -26,12 +27,13 @@ function oneLine(entry: LogEntry): void {
   console.error(`${at} [${entry.level}] ${entry.message}${run}${error ? `: ${error}` : ''}`);
 }
 
-/** A host:port to serve Prometheus metrics on. */
+/** An IP:PORT to serve Prometheus metrics on (the SDK binds a socket address, not a name). */
 function metricsAddress(given: string): string {
-  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(given);
-  if (!m || Number(m[3]) > 65535)
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(given);
+  const ip = m?.[1] ?? m?.[2] ?? '';
+  if (!m || !isIP(ip) || (m[1] !== undefined && isIP(ip) !== 6) || Number(m[3]) > 65535)
     throw new CliError(
-      `--metrics ${given}: give an address to serve metrics on, HOST:PORT (e.g. 127.0.0.1:9464)`,
+      `--metrics ${given}: give an IP address and port to serve metrics on, e.g. 127.0.0.1:9464, 0.0.0.0:9464 or [::1]:9464`,
     );
   return given;
 }
@@ -106,16 +108,16 @@ async function worker(args: string[]): Promise<number> {
 }
 
 export const command: Command = {
-  usage: `rekey worker [--config F] [--metrics HOST:PORT]
+  usage: `rekey worker [--config F] [--metrics IP:PORT]
 
 Runs a rekey worker (task queue "rekey", or $REKEY_TASK_QUEUE) until SIGINT/SIGTERM, then lets
 the activities in flight finish. Prints one line when it polls and one when it has stopped; the
 Temporal SDK's own log lines with REKEY_LOG_LEVEL=INFO (TRACE, DEBUG, INFO, WARN, ERROR).
 
---metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics: the Temporal SDK's
+--metrics IP:PORT  serve Prometheus metrics at http://IP:PORT/metrics: the Temporal SDK's
   (temporal_*) and rekey's: runs started, completed and failed per workflow type and
-  environments, step durations, gates pending and how long each has waited, each secret's age
-  and time until due, failed notification deliveries (docs/operations.md#metrics-and-alerts).
+  environments, step durations, gates pending and how long each has waited, when each secret
+  was written and falls due, failed notification deliveries (docs/operations.md#metrics-and-alerts).
 
 Exit codes: 0 stopped by a signal; 1 the Temporal server cannot be reached; 2 a bad config.`,
   options: OPTIONS,

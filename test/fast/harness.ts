@@ -51,6 +51,11 @@ export function recording(activities: Record<string, Activity>) {
     ]),
   );
   // Every run's first step compares configs (activities/starter-config.ts): they agree here, and
-  // the check is not among the calls a test reads.
-  return { calls, inputs, activities: { checkStarterConfig: async () => undefined, ...recorded } };
+  // the check is not among the calls a test reads; nor is a hop's question which events to emit
+  // (none here, unless a test routes some).
+  return {
+    calls,
+    inputs,
+    activities: { checkStarterConfig: async () => undefined, notifyRouting: async () => ({}), ...recorded },
+  };
 }

@@ -110,4 +110,28 @@ describe('--json output', () => {
     assert.equal(byName['db-password'].version, null, 'no value yet');
     assert.doesNotMatch(res.stdout, /not-a-real-token/, 'no value in the output');
   });
+
+  it('secret status: a store that cannot be read is named per secret and exits 3 (not 1, overdue)', async () => {
+    mkdirSync(join(dir, 'secrets'), { recursive: true });
+    const broken = join(dir, 'secrets', 'db-password.json');
+    writeFileSync(broken, 'not json');
+    try {
+      const res = rekey('secret', 'status', '--config', config, '--json');
+      assert.equal(res.status, 3, res.stderr);
+      const doc = JSON.parse(res.stdout);
+      assertMatchesSchema('secret-status', doc);
+      const byName = Object.fromEntries(doc.secrets.map((s: { secret: string }) => [s.secret, s]));
+      assert.match(
+        byName['db-password'].unreadable,
+        /store files: .*db-password\.json is unreadable or not JSON/,
+      );
+      assert.equal(byName['api-token'].unreadable, undefined, 'the other secret is still read');
+      const text = rekey('secret', 'status', '--config', config);
+      assert.equal(text.status, 3);
+      assert.match(text.stdout, /db-password local: files:db-password cannot be read: store files: /);
+      assert.match(text.stdout, /api-token local: files:api-token version /);
+    } finally {
+      rmSync(broken);
+    }
+  });
 });

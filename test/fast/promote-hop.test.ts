@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { SyncPlan } from '../../activities/rsync-output';
 import { FailureType, fail } from '../../shared/failures';
+import { EVENT_TYPES, type RekeyEvent } from '../../shared/notify-events';
 import { promoteHop } from '../../workflows';
 import type { HopInput } from '../../workflows/inputs';
 import { failureOf } from '../helpers';
@@ -136,6 +137,54 @@ describe('promoteHop against mocked activities', () => {
     });
     assert.match(failure.message, /cancel/i);
     assert.deepEqual(events, ['stop begins', 'stop ends', 'start test']);
+  });
+
+  it('announces its gate where its worker routes gate events, and reports no outcome of its own', async () => {
+    const delivered: RekeyEvent[] = [];
+    const { activities } = mocks({
+      notifyRouting: async () => ({ notify: { types: [...EVENT_TYPES], environments: ['prod', 'test'] } }),
+      promotionGate: async () => ({
+        required: true,
+        approvers: ['alice'],
+        timeoutMs: 60_000,
+        policy: {
+          mode: 'named',
+          approvers: { alice: null },
+          required: 1,
+          separateFromStarter: false,
+          timeoutMs: 60_000,
+        },
+      }),
+      notificationSinks: async () => ['hook'],
+      deliverNotification: async (input: never) => {
+        delivered.push((input as { event: RekeyEvent }).event);
+        return 'sent';
+      },
+    });
+    const failure = await withWorker(env, activities, async (taskQueue) => {
+      const f = await failureOf(
+        env.client.workflow.execute(promoteHop, {
+          taskQueue,
+          workflowId: `hop-${++n}`,
+          args: [{ from: 'prod', to: 'test' }],
+        }),
+      );
+      // Delivered by its own workflow, which the hop did not wait for.
+      await until('the gate announced', () => delivered.find((e) => e.type === 'gate.opened'));
+      return f;
+    });
+    // Nobody approves: the gate times out (time skips) and the hop fails NotApproved.
+    assert.equal(failure.type, FailureType.NotApproved);
+    const gate = delivered.find((e) => e.type === 'gate.opened');
+    assert.ok(gate, JSON.stringify(delivered));
+    assert.equal(gate.workflowType, 'promoteHop');
+    assert.match(gate.gate?.plan ?? '', /^prod -> test: add 3, change 1, delete 0/);
+    assert.match(gate.gate?.command ?? '', /^rekey approve hop-\d+ --by NAME --digest sha256:/);
+    assert.deepEqual(
+      delivered.map((e) => e.type),
+      ['gate.opened'],
+      'its promotion, not the hop, reports how it ended',
+    );
   });
 
   it('a dry run plans and changes nothing', async () => {
