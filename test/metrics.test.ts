@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
@@ -171,6 +171,22 @@ describe('rekey worker --metrics, scraped by a real Prometheus server', () => {
     const due = await reaches(`rekey_secret_due_timestamp_seconds${labels}`, (v) => v > 0);
     assert.ok(due > now + 89 * 86_400 && due <= now + 90 * 86_400, String(due));
     await reaches(`rekey_secret_changed_timestamp_seconds${labels}`, (v) => v > now - 3600 && v <= now);
+  });
+
+  it('the Grafana dashboard’s queries all run on this Prometheus, its headline panels with a value', async () => {
+    const dashboard = JSON.parse(readFileSync(join(repo, 'deploy/grafana/rekey-dashboard.json'), 'utf8')) as {
+      panels: { title: string; type: string; targets: { expr: string }[] }[];
+    };
+    assert.ok(dashboard.panels.length >= 8);
+    for (const panel of dashboard.panels)
+      for (const { expr } of panel.targets) {
+        const q = expr.replaceAll('$__rate_interval', '1m');
+        const res = await fetch(`http://127.0.0.1:${PROMETHEUS}/api/v1/query?query=${encodeURIComponent(q)}`);
+        const body = (await res.json()) as { status: string; error?: string; data?: { result: unknown[] } };
+        assert.equal(body.status, 'success', `${panel.title}: ${expr}: ${body.error}`);
+        if (panel.type === 'stat') assert.equal(body.data?.result.length, 1, `${panel.title}: one value`);
+      }
+    assert.equal(await query('count(up{job="rekey-worker"} == 1) or vector(0)'), 1);
   });
 
   it('serves the Temporal SDK’s own metrics beside them, and no rule fires', async () => {

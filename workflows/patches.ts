@@ -40,6 +40,7 @@ export const PATCHES: Record<string, Patch> = {
     change: 'decisions are Updates with validators (legacy-gate.ts keeps the signals of older runs)',
     since: '81b8338',
     recordedIn: [
+      'rotate-jwt-notify-rejected',
       'promote-hop-approved-from-web-ui',
       'rollover-kubernetes',
       'rotate-jwt-signed-update-not-starter',
@@ -50,7 +51,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['rotate.ts'],
     change: 'without preserveToken, the cached publisher token is cleared (not left to fail)',
     since: '700b7ca',
-    recordedIn: [],
+    recordedIn: ['rotate-jwt-notify-rejected'],
   },
   'clean-slate-without-token': {
     in: ['rotate.ts'],
@@ -63,6 +64,7 @@ export const PATCHES: Record<string, Patch> = {
     change: 'runs take a lock child per environment',
     since: '6d9f521',
     recordedIn: [
+      'rotate-jwt-notify-rejected',
       'promote-hop-approved-from-web-ui',
       'promote-hop-gate-first',
       'promote-hop-plan-changed',
@@ -88,7 +90,7 @@ export const PATCHES: Record<string, Patch> = {
   'hop-notify-routing': {
     in: ['starter-config.ts'],
     change: 'a hop asks its worker which events to emit (notifyRouting) and announces its gates',
-    since: 'HEAD',
+    since: '7332ecc',
     recordedIn: [],
   },
   'hop-window-from-parent': {
@@ -113,7 +115,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['environment-lock.ts'],
     change: 'locks are released by a signal, not by cancelling the lock child',
     since: 'aeca08f',
-    recordedIn: [],
+    recordedIn: ['rotate-jwt-notify-rejected'],
   },
   'retire-old-keys': {
     in: ['rotate.ts'],
@@ -155,7 +157,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['environment-lock.ts'],
     change: "a secret rotation is its own secret's lock (no child for it)",
     since: '79bdd24',
-    recordedIn: ['rollover-kubernetes', ...SECRET_RUNS],
+    recordedIn: ['rotate-jwt-notify-rejected', 'rollover-kubernetes', ...SECRET_RUNS],
   },
   'settle-host-work-on-cancel': {
     in: ['promote-hop.ts', 'rotate.ts'],
@@ -167,7 +169,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['starter-config.ts'],
     change: "the run refuses a worker whose config differs from the starter's",
     since: 'b426391',
-    recordedIn: [],
+    recordedIn: ['rotate-jwt-notify-rejected'],
   },
   'stop-before-restore': {
     in: ['promote-hop.ts'],
