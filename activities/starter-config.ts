@@ -4,6 +4,7 @@
 // since it started (it still runs the old one).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { type ActiveFreeze, activeFreeze } from '../config/freezes';
 import { routedTypes } from '../config/notify';
 import { configParts, differingParts, type RunKind, runScopeOf } from '../config/run-config';
 import type { Config } from '../config/schema';
@@ -40,6 +41,19 @@ function notifyRouting(config: Config, run: RunKind): { notify?: NotifyRouting }
   return types.length ? { notify: { types, environments } } : {};
 }
 
+/** The freeze holding the run's environments now, if any (config/freezes.ts). */
+function freezeOf(config: Config, run: RunKind): { frozen?: ActiveFreeze } {
+  if (!Object.keys(config.freezes).length) return {};
+  let environments: string[];
+  try {
+    environments = runScopeOf(config, run).environments;
+  } catch {
+    return {};
+  }
+  const frozen = activeFreeze(config.freezes, environments, Date.now());
+  return frozen ? { frozen } : {};
+}
+
 export function createStarterConfigActivities(facts: WorkerFacts) {
   const loaded = facts.configFile ? fileDigest(facts.configFile) : undefined;
   const worker = `worker ${facts.identity}${facts.configFile ? ` (config ${facts.configFile}, ${loaded})` : ''}`;
@@ -54,7 +68,7 @@ export function createStarterConfigActivities(facts: WorkerFacts) {
     async checkStarterConfig(input: {
       run: RunKind;
       starter?: Record<string, string>;
-    }): Promise<{ notify?: NotifyRouting }> {
+    }): Promise<{ notify?: NotifyRouting; frozen?: ActiveFreeze }> {
       if (facts.configFile && loaded !== undefined) {
         const now = fileDigest(facts.configFile);
         if (now !== loaded)
@@ -63,7 +77,7 @@ export function createStarterConfigActivities(facts: WorkerFacts) {
             `${worker}: its rekey.yaml changed on disk since it started (${now} now): it still runs the one it loaded; restart it to use the new one; nothing was changed`,
           );
       }
-      const checked = notifyRouting(facts.config, input.run);
+      const checked = { ...notifyRouting(facts.config, input.run), ...freezeOf(facts.config, input.run) };
       if (!input.starter) return checked; // started by a client that sent none (the Web UI)
       const differ = differingParts(
         input.starter,

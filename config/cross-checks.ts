@@ -2,6 +2,7 @@
 // environment is in exactly one key group, and the approval rules can be met and mean something.
 import { parseSshPublicKey, sshFingerprint } from '../shared/sshsig';
 import { isWriteOnly, kindOf, secretPlace } from '../stores/kinds';
+import { checkFreezes } from './freezes';
 import { checkNotify } from './notify';
 import type { Config } from './schema';
 import { didYouMean } from './suggest';
@@ -17,6 +18,7 @@ export function crossCheck(cfg: Config, issue: Issue): void {
   checkEnvironmentApprovals(cfg, issue);
   checkSecrets(cfg, issue);
   checkNotify(cfg.notify, Object.keys(cfg.environments), Object.keys(cfg.approvals.approvers), issue);
+  checkFreezes(cfg.freezes, Object.keys(cfg.environments), issue);
   if (cfg.codec && 'store' in cfg.codec) {
     if (!(cfg.codec.store in cfg.stores))
       issue(

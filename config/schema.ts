@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseSshPublicKey } from '../shared/sshsig';
 import { Store } from '../stores/kinds';
 import { DURATION, parseDuration } from './duration';
+import { Freeze } from './freezes';
 import { entryName } from './names';
 import { Notify } from './notify';
 import { SecretRecipe } from './secret-recipes';
@@ -352,6 +353,8 @@ export const Config = z.strictObject({
   codec: Codec.optional(),
   secrets: z.record(name, SecretRecipe).default({}),
   notify: Notify.optional(),
+  /** Periods in which runs do not change the environments named (config/freezes.ts). */
+  freezes: z.record(name, Freeze).default({}),
 });
 // The checks across sections (references, key groups, approvals): config/cross-checks.ts, added to
 // this schema by config/load.ts.

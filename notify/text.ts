@@ -22,6 +22,7 @@ export function eventParts(e: RekeyEvent): { headline: string; about: string; bo
       `${e.decision.decision} by ${e.decision.by}; the gate is now ${e.decision.outcome}${e.decision.comment ? `\nComment: ${e.decision.comment}` : ''}`,
     );
   if (e.failure) body.push(`Why: ${e.failure}`);
+  if (e.freezeOverride) body.push(`Started through a freeze: ${e.freezeOverride}`);
   if (e.steps?.length)
     body.push(
       `Steps:\n${e.steps.map((s) => `- ${s.name}: ${s.status}${s.detail ? ` (${s.detail})` : ''}`).join('\n')}`,

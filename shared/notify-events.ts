@@ -27,6 +27,8 @@ export interface RekeyEvent {
   title: string;
   /** The environments the run changes: what routes match on. */
   environments: string[];
+  /** The freeze the run was started through, and its starter's reason (config/freezes.ts). */
+  freezeOverride?: string;
   /** A link to the run in the Temporal Web UI, when notify.webUi is set (filled in by the worker). */
   url?: string;
   gate?: {

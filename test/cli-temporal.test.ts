@@ -244,6 +244,69 @@ describe('rekey CLI with a worker', () => {
     assert.match(res.stdout, /dry run: nothing was changed/);
   });
 
+  it('--json: a dry run’s plan, a gated run’s gate and how it ended, each as one document', async () => {
+    const dry = rekey('rotate', '--env', 'dev', '--dry-run', '--json', '--config', t.configFile);
+    assert.equal(dry.status, 0, dry.stderr);
+    const plan = JSON.parse(dry.stdout);
+    assertMatchesSchema('run', plan);
+    assert.deepEqual([plan.state, plan.ok, plan.dryRun], ['completed', true, true]);
+    assert.deepEqual(plan.result.plan.environments.map((e: { env: string }) => e.env).sort(), [
+      'dev',
+      'local',
+    ]);
+
+    // Started without --wait: where it waits, for a script to hand to an approver.
+    const started = rekey('rotate', '--env', 'prod', '--json', '--config', t.configFile);
+    assert.equal(started.status, 0, started.stderr);
+    const gate = JSON.parse(started.stdout);
+    assertMatchesSchema('run', gate);
+    assert.equal(gate.state, 'waiting-approval');
+    assert.match(
+      gate.gate.command,
+      /^rekey approve rotate-jwt\/prod --by NAME --digest sha256:[0-9a-f]{16} \[--key FILE\]$/,
+    );
+    assert.deepEqual(gate.gate.approvers, ['alice', 'bob']);
+
+    // A second start is refused before anything (exit 2, the reason on stderr, no document).
+    const follow = promisify(execFile)(
+      process.execPath,
+      [join(repo, 'bin/rekey'), 'rotate', '--env', 'prod', '--wait', '--json', '--config', t.configFile],
+      { env: env() },
+    ).then(
+      () => assert.fail('the rotation was already running: refused'),
+      (err: { code: number; stderr: string }) => err,
+    );
+    const refused = await follow;
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /a rotation of prod is already running/);
+    const cancelled = rekey('cancel', 'rotate-jwt/prod', '--reason', 'json test');
+    assert.equal(cancelled.status, 0, cancelled.stderr);
+  });
+
+  it('--wait --json says how a run ended: failed, with why, and the gate it waited at', async () => {
+    const run = promisify(execFile)(
+      process.execPath,
+      [join(repo, 'bin/rekey'), 'rotate', '--env', 'prod', '--wait', '--json', '--config', t.configFile],
+      { env: env() },
+    ).then(
+      () => assert.fail('a cancelled run exits 1'),
+      (err: { code: number; stdout: string; stderr: string }) => err,
+    );
+    await until('the gate', () =>
+      rekey('status', 'rotate-jwt/prod', '--json').stdout.includes('"waiting-approval"') ? true : undefined,
+    );
+    // Let the waiter see the gate before the run ends.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(rekey('cancel', 'rotate-jwt/prod', '--reason', 'json test').status, 0);
+    const ended = await run;
+    assert.equal(ended.code, 1, ended.stderr);
+    const doc = JSON.parse(ended.stdout);
+    assertMatchesSchema('run', doc);
+    assert.equal(doc.state, 'failed');
+    assert.match(doc.failure, /cancel/i);
+    assert.match(doc.gate.digest, /^sha256:[0-9a-f]{64}$/);
+  });
+
   it('sync-status shows each data dir size and names a host it cannot read', async () => {
     const host = await t.host('prod');
     try {

@@ -84,6 +84,44 @@ describe('rotation schedules', () => {
     assert.equal((await whoami(t, 'test', seeded.tokens.test)).status, 401);
   });
 
+  it('a scheduled run during a freeze waits, durably, for its end, then rotates', async () => {
+    const ends = Date.now() + 8000;
+    const frozen = {
+      ...t.config,
+      freezes: {
+        release: {
+          from: new Date(Date.now() - 60_000).toISOString(),
+          to: new Date(ends).toISOString(),
+          environments: ['test'],
+          reason: 'release day',
+        },
+      },
+    };
+    const before = (await handle.describe()).info.recentActions.length;
+    await handle.trigger();
+    const workflowId = await until('the triggered run', async () => {
+      const actions = (await handle.describe()).info.recentActions;
+      return actions.length > before ? actions.at(-1)?.action.workflow.workflowId : undefined;
+    });
+    const { waited, result, progress } = await fx.withWorker(frozen, async () => {
+      const h = fx.client.workflow.getHandle(workflowId);
+      const step = await until('the wait for the freeze', async () =>
+        (await h.query(progressQuery)).steps.find((s) => s.name === 'freeze' && s.status === 'running'),
+      );
+      return { waited: step, result: await h.result(), progress: await h.query(progressQuery) };
+    });
+    assert.match(
+      waited.detail ?? '',
+      /^scheduled run waiting for the end of freeze release until .* \(release day\)$/,
+    );
+    assert.ok(Date.now() >= ends, 'it went ahead only once the freeze had ended');
+    assert.equal(result.environments[0]?.status, 'rotated');
+    assert.match(
+      progress.steps.find((s) => s.name === 'freeze')?.detail ?? '',
+      /^waited for the end of freeze release/,
+    );
+  });
+
   it('a quarterly rollover schedule starts rolloverSigningKey; its run names the next start as due', async () => {
     const k = keyringTopology('schedules-ring', portOf('schedules-ring'), '90d');
     await seedKeyring(k, portOf('schedules-ring'));
@@ -135,7 +173,8 @@ describe('rotation schedules', () => {
     const desc = rekey('describe', 'rotate-jwt/test').stdout;
     assert.match(desc, /rotate-jwt\/test: active/);
     assert.match(desc, /every: quarterly; overlap SKIP, catch-up window 24h/);
-    assert.match(desc, /runs: 1 started/);
+    // The triggered run and the one that waited for a freeze.
+    assert.match(desc, /runs: 2 started/);
     assert.match(rekey('list').stdout, /rotate-jwt\/test {2}active/);
     const bad = rekey(
       'create',

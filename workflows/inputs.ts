@@ -42,6 +42,8 @@ export const RotateInput = z
     /** The parts of rekey.yaml the starter used (config/run-config.ts): a worker whose own
      * differ refuses the run at its start. */
     starterConfig: z.record(z.string(), z.string()).optional(),
+    /** Go ahead through a freeze (config/freezes.ts): the starter's reason, recorded. */
+    overrideFreeze: z.string().min(1).max(500).optional(),
     requestedBy,
   })
   .refine((i) => !i.installOnly || (i.syncMountedKeys && i.preserveToken), {
@@ -73,6 +75,8 @@ export const RolloverInput = z.strictObject({
   /** The parts of rekey.yaml the starter used (config/run-config.ts): a worker whose own differ
    * refuses the run at its start. */
   starterConfig: z.record(z.string(), z.string()).optional(),
+  /** Go ahead through a freeze (config/freezes.ts): the starter's reason, recorded. */
+  overrideFreeze: z.string().min(1).max(500).optional(),
   requestedBy,
 });
 export type RolloverInput = z.input<typeof RolloverInput>;
@@ -94,6 +98,8 @@ export const RotateSecretInput = z.strictObject({
   /** The parts of rekey.yaml the starter used (config/run-config.ts): a worker whose own differ
    * refuses the run at its start. */
   starterConfig: z.record(z.string(), z.string()).optional(),
+  /** Go ahead through a freeze (config/freezes.ts): the starter's reason, recorded. */
+  overrideFreeze: z.string().min(1).max(500).optional(),
   requestedBy,
 });
 export type RotateSecretInput = z.input<typeof RotateSecretInput>;
@@ -150,6 +156,8 @@ export const PromoteInput = z.strictObject({
   /** The parts of rekey.yaml the starter used (config/run-config.ts): a worker whose own differ
    * refuses the run at its start. */
   starterConfig: z.record(z.string(), z.string()).optional(),
+  /** Go ahead through a freeze (config/freezes.ts): the starter's reason, recorded. */
+  overrideFreeze: z.string().min(1).max(500).optional(),
   requestedBy,
 });
 export type PromoteInput = z.input<typeof PromoteInput>;

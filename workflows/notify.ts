@@ -35,6 +35,12 @@ interface RunNotices {
 
 let notices: RunNotices | undefined;
 let tracker: ProgressTracker | undefined;
+let override: string | undefined;
+
+/** The run goes ahead through a freeze: every event from here on says so. */
+export function freezeOverridden(text: string): void {
+  override = text;
+}
 
 /** The run's progress, for the title and the steps its events carry (progress.ts calls it). */
 export function trackedBy(t: ProgressTracker): void {
@@ -74,6 +80,7 @@ export function emit(
     runId: info.runId,
     title: tracker?.title ?? info.workflowType,
     environments: n.routing.environments,
+    ...(override ? { freezeOverride: override } : {}),
     ...parts,
   };
   // Started whatever becomes of the scope that emitted it (a lock's, a cancelled run's).

@@ -79,7 +79,11 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
   const rollover = new Rollover(tracker, gates, input, patched('roll-out-in-batches'));
   try {
     await claimSignedRequest(rawInput as Record<string, unknown>);
-    await checkStarterConfig({ kind: 'rollover', keyring: input.keyring }, input.starterConfig);
+    await checkStarterConfig({ kind: 'rollover', keyring: input.keyring }, input.starterConfig, {
+      overrideFreeze: input.overrideFreeze,
+      dryRun: input.dryRun,
+      tracker,
+    });
     // A dry run changes nothing and takes no lock.
     return await (input.dryRun
       ? rollover.run()

@@ -150,6 +150,7 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
     await checkStarterConfig(
       { kind: 'secret', secret: input.secret, environment: input.environment },
       input.starterConfig,
+      { overrideFreeze: input.overrideFreeze, dryRun: input.dryRun, tracker },
     );
     const { plan, written } = await locked(first);
     if (input.dryRun) {

@@ -123,7 +123,11 @@ export async function rotateJwtKeys(rawInput: RotateInput): Promise<RotateResult
   const gates = new Gates(tracker, { type: 'rotateJwtKeys', input: rawInput as Record<string, unknown> });
   try {
     await claimSignedRequest(rawInput as Record<string, unknown>);
-    await checkStarterConfig({ kind: 'rotate', environments: input.environments }, input.starterConfig);
+    await checkStarterConfig({ kind: 'rotate', environments: input.environments }, input.starterConfig, {
+      overrideFreeze: input.overrideFreeze,
+      dryRun: input.dryRun,
+      tracker,
+    });
     // A dry run changes nothing and takes no lock; a rotation holds every environment of its key
     // groups from the plan to the end.
     if (input.dryRun) return await rotate(tracker, gates, input);

@@ -1,24 +1,49 @@
 // A run's first check, before its plan: the worker's rekey.yaml is the one its starter used, in
 // what the run uses (activities/starter-config.ts). Runs recorded before replay without it.
-import { patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { patched, proxyActivities, proxyLocalActivities, sleep } from '@temporalio/workflow';
 import type { StarterConfigActivities } from '../activities/starter-config';
+import { frozenText } from '../config/freezes';
 import type { RunKind } from '../config/run-config';
+import { FailureType, fail } from '../shared/failures';
 import { localRead, shortActivity } from './activity-options';
-import { notifyOn } from './notify';
+import { freezeOverridden, notifyOn } from './notify';
+import type { ProgressTracker } from './progress';
+import { startingSchedule } from './scheduled';
 
 const acts = proxyActivities<StarterConfigActivities>(shortActivity);
 /** Run by the worker that runs the workflow task: no round trip through the server. */
 const reads = proxyLocalActivities<StarterConfigActivities>(localRead);
 
-/** Also where the run learns which events to emit (workflows/notify.ts). */
+/**
+ * Also where the run learns which events to emit (workflows/notify.ts) and whether a freeze holds
+ * its environments (config/freezes.ts): then a run its starter started refuses, unless the starter
+ * overrode the freeze (recorded in its steps and its events); a run a schedule started waits,
+ * durably, until the freeze ends, and looks again.
+ */
 export async function checkStarterConfig(
   run: RunKind,
   starter: Record<string, string> | undefined,
+  opts: { overrideFreeze?: string; dryRun?: boolean; tracker?: ProgressTracker } = {},
 ): Promise<void> {
   if (!patched('starter-config-checked')) return;
   // Results recorded before the check said which events (void) emit none.
-  const checked = await acts.checkStarterConfig({ run, ...(starter ? { starter } : {}) });
+  let checked = await acts.checkStarterConfig({ run, ...(starter ? { starter } : {}) });
   notifyOn(checked?.notify);
+  // A dry run changes nothing: a freeze does not hold it.
+  while (checked?.frozen && !opts.dryRun) {
+    const f = checked.frozen;
+    const what = `freeze ${f.name} until ${f.until} (${f.reason})`;
+    if (opts.overrideFreeze) {
+      opts.tracker?.set('freeze', 'done', `${what} overridden: ${opts.overrideFreeze}`);
+      freezeOverridden(`${what}: ${opts.overrideFreeze}`);
+      return;
+    }
+    if (!startingSchedule()) throw fail(FailureType.BadInput, frozenText(f));
+    opts.tracker?.set('freeze', 'running', `scheduled run waiting for the end of ${what}`);
+    await sleep(Math.max(1000, Date.parse(f.until) - Date.now()));
+    checked = await acts.checkStarterConfig({ run, ...(starter ? { starter } : {}) });
+    if (!checked?.frozen) opts.tracker?.set('freeze', 'done', `waited for the end of ${what}`);
+  }
 }
 
 /** A hop's events: its gates (its promotion reports how it ended). Runs recorded before replay

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { gatesCover } from '../../config/approvals';
+import { activeFreeze, frozenText } from '../../config/freezes';
 import { loadConfig } from '../../config/load';
 import type { Config } from '../../config/schema';
 import { closest } from '../../config/suggest';
@@ -28,7 +29,14 @@ export const START_OPTIONS = {
   wait: { type: 'boolean', default: false },
   as: { type: 'string' },
   key: { type: 'string' },
+  // One JSON document (schemas/run.schema.json) instead of the text: client/commands/announce.ts.
+  json: { type: 'boolean', default: false },
+  'override-freeze': { type: 'string' },
 } satisfies Options;
+
+/** What a start command adds to its run's input from --override-freeze. */
+export const freezeOverride = (values: { 'override-freeze'?: string }) =>
+  values['override-freeze'] ? { overrideFreeze: values['override-freeze'] } : {};
 
 /**
  * Parses a command's arguments: its options anywhere among its positionals, plus --config,
@@ -93,11 +101,19 @@ export function requester(values: { as?: string; key?: string }): Requester | un
  * changes nothing. Otherwise `refusal` says what would change and how to go ahead. Returns whether
  * the runs wait at gates (what the CLI announces, and tells each run to expect). */
 export function confirmStart(
-  values: { 'dry-run'?: boolean; yes?: boolean },
+  values: { 'dry-run'?: boolean; yes?: boolean; 'override-freeze'?: string },
   config: Config,
   runs: readonly (readonly string[])[],
   refusal: string,
 ): boolean {
+  // A freeze (config/freezes.ts) holds every run but a dry run, unless overridden with a reason.
+  if (!values['dry-run'] && values['override-freeze'] === undefined) {
+    const environments = [...new Set(runs.flat())];
+    const frozen = activeFreeze(config.freezes, environments, Date.now());
+    if (frozen) throw new CliError(frozenText(frozen));
+  }
+  if (values['override-freeze'] !== undefined && !values['override-freeze'].trim())
+    throw new CliError('--override-freeze needs a reason (it is recorded in the run and its events)');
   const gated = gatesCover(config, runs);
   if (!values['dry-run'] && !values.yes && !gated) throw new CliError(refusal);
   return gated;

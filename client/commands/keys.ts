@@ -10,6 +10,7 @@ import { expandToKeyGroups } from '../runs/common';
 import {
   type Command,
   confirmStart,
+  freezeOverride,
   loadCliConfig,
   type Options,
   parse,
@@ -105,13 +106,13 @@ async function installKeys(args: string[]): Promise<number> {
   );
   return startAndFollow(
     config,
-    { environments, dryRun, installOnly: true },
-    { gated, wait: values.wait, as: requester(values) },
+    { environments, dryRun, installOnly: true, ...freezeOverride(values) },
+    { gated, wait: values.wait, json: values.json, as: requester(values) },
   );
 }
 
 export const installCommand: Command = {
-  usage: `rekey keys install --env E [--env E ...] [--dry-run] [--as NAME [--key FILE]] [--yes] [--wait]
+  usage: `rekey keys install --env E [--env E ...] [--dry-run] [--as NAME [--key FILE]] [--yes] [--wait] [--json]
                    [--config F]
 
 Puts the stores' current key pair on the hosts of E (and of its key group), as a rotation installs
@@ -120,6 +121,14 @@ token re-signed if another key signed it (same identity), the service restarted 
 checked; a failure puts the backed-up files back. No new version is written: for a rebuilt VM, or
 a host whose files drifted from the store. A host without key files is accepted; its token must
 then be signed by the store's key. Needs --yes unless the config requires an approval.
+
+--json: one JSON document (schemas/run.schema.json) instead of the text: the run's id, its gate
+(digest, approvers, the command to decide it), and with --wait or --dry-run how it ended and its
+result (a dry run's plan).
+
+--override-freeze REASON: start it during a freeze of one of its environments (freezes: in
+rekey.yaml); the reason is recorded in the run and its events. Without it such a run is refused
+(exit 2); a run a schedule starts waits for the freeze to end.
 
 Examples:
   rekey keys install --env test --dry-run

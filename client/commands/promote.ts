@@ -4,10 +4,11 @@ import { CliError } from '../cli-error';
 import { formatHops } from '../format';
 import { followRun, withClient } from '../runs/common';
 import { checkChain, startPromotion } from '../runs/promote';
-import { announceStart } from './announce';
+import { reportRun } from './announce';
 import {
   type Command,
   confirmStart,
+  freezeOverride,
   loadCliConfig,
   type Options,
   parse,
@@ -43,17 +44,19 @@ async function promote(args: string[]): Promise<number> {
         {
           chain: positionals,
           dryRun,
+          ...freezeOverride(values),
           consistent: values.consistent,
           allowShrink: values['allow-shrink'],
         },
         { as: requester(values) },
       );
       // A hop's gate opens in its own run, later: announced by `rekey status` and --wait.
-      if (!(await announceStart(client, handle.workflowId, { dryRun, gated: false, wait: values.wait })))
-        return 0;
-      const hops: HopResult[] = await followRun(client, handle);
-      console.log(formatHops(hops));
-      return 0;
+      return reportRun(
+        client,
+        handle,
+        { dryRun, gated: false, wait: values.wait, json: values.json },
+        (hops: HopResult[]) => ({ text: formatHops(hops), ok: true }),
+      );
     },
     { needsWorker: true, config },
   );
@@ -61,7 +64,7 @@ async function promote(args: string[]): Promise<number> {
 
 export const command: Command = {
   usage: `rekey promote FROM TO [TO ...] [--dry-run] [--consistent] [--allow-shrink] [--as NAME [--key FILE]]
-              [--yes] [--wait] [--config F]
+              [--yes] [--wait] [--json] [--config F]
 
 Copies FROM's data dir down the chain one hop at a time (rsync from host to host, --delete): dry
 run on the running destination, approval (config), stop the destination, exact snapshot (a
@@ -73,6 +76,14 @@ there are deleted. Needs --yes unless every destination requires an approval
   --allow-shrink   allow a plan that empties the destination or deletes more than
                    promotion.maxDeleteShare (50%) of its files
   --consistent     copy live, then stop FROM for a final pass and start it again
+
+--json: one JSON document (schemas/run.schema.json) instead of the text: the run's id, its gate
+(digest, approvers, the command to decide it), and with --wait or --dry-run how it ended and its
+result (a dry run's plan).
+
+--override-freeze REASON: start it during a freeze of one of its environments (freezes: in
+rekey.yaml); the reason is recorded in the run and its events. Without it such a run is refused
+(exit 2); a run a schedule starts waits for the freeze to end.
 
 Examples:
   rekey promote prod test dev --dry-run

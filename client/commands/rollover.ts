@@ -5,10 +5,11 @@ import type { RolloverResult } from '../../workflows/rollover';
 import { CliError } from '../cli-error';
 import { followRun, withClient } from '../runs/common';
 import { checkRolloverTtl, startRollover } from '../runs/rollover';
-import { announceStart } from './announce';
+import { reportRun } from './announce';
 import {
   type Command,
   confirmStart,
+  freezeOverride,
   loadCliConfig,
   type Options,
   parse,
@@ -49,33 +50,37 @@ async function rollover(args: string[]): Promise<number> {
         {
           keyring,
           dryRun,
+          ...freezeOverride(values),
           // The worker checks that its config agrees about the gate this command announces.
           ...(dryRun ? {} : { expectApproval: gated }),
           ...(values.ttl ? { ttl: values.ttl } : {}),
         },
         { as: requester(values) },
       );
-      const follow = await announceStart(client, handle.workflowId, {
-        dryRun,
-        gated,
-        wait: values.wait,
-        waitingFor: 'waiting for approval before the ring changes',
-      });
-      if (!follow) return 0;
-      const r: RolloverResult = await followRun(client, handle);
-      console.log(
-        r.dryRun
-          ? `dry run: keyring ${r.keyring} holds ${r.before.kids.join(', ')}, active ${r.before.active}; nothing was changed`
-          : `keyring ${r.keyring}: active ${r.active}, removed ${r.removed}${r.expedited ? ` (wait expedited by ${r.expedited.by}, ${Math.round(r.expedited.cutShortMs / 3600e3)}h cut short)` : ''}; ${r.nextRotation ? `next rotation due ${r.nextRotation}` : `no schedule: rekey schedule create rollover ${r.keyring} --every quarter`}`,
+      return reportRun(
+        client,
+        handle,
+        {
+          dryRun,
+          gated,
+          wait: values.wait,
+          json: values.json,
+          waitingFor: 'waiting for approval before the ring changes',
+        },
+        (r: RolloverResult) => ({
+          ok: true,
+          text: r.dryRun
+            ? `dry run: keyring ${r.keyring} holds ${r.before.kids.join(', ')}, active ${r.before.active}; nothing was changed`
+            : `keyring ${r.keyring}: active ${r.active}, removed ${r.removed}${r.expedited ? ` (wait expedited by ${r.expedited.by}, ${Math.round(r.expedited.cutShortMs / 3600e3)}h cut short)` : ''}; ${r.nextRotation ? `next rotation due ${r.nextRotation}` : `no schedule: rekey schedule create rollover ${r.keyring} --every quarter`}`,
+        }),
       );
-      return 0;
     },
     { needsWorker: true, config },
   );
 }
 
 export const command: Command = {
-  usage: `rekey rollover KEYRING [--ttl 90d] [--dry-run] [--as NAME [--key FILE]] [--yes] [--wait]
+  usage: `rekey rollover KEYRING [--ttl 90d] [--dry-run] [--as NAME [--key FILE]] [--yes] [--wait] [--json]
                [--config F]
 
 Overlap rollover for services that accept several keys: add a key, roll out, flip active, wait
@@ -85,6 +90,14 @@ rekey expedite ID ends the wait early.
 A keyring serving an environment that requires approval (approvals.requiredFor: those whose
 store holds the ring or whose host runs a replica) waits for its approvers before any change;
 otherwise --yes is required.
+
+--json: one JSON document (schemas/run.schema.json) instead of the text: the run's id, its gate
+(digest, approvers, the command to decide it), and with --wait or --dry-run how it ended and its
+result (a dry run's plan).
+
+--override-freeze REASON: start it during a freeze of one of its environments (freezes: in
+rekey.yaml); the reason is recorded in the run and its events. Without it such a run is refused
+(exit 2); a run a schedule starts waits for the freeze to end.
 
 Examples:
   rekey rollover api --yes

@@ -6,10 +6,11 @@ import { CliError } from '../cli-error';
 import { formatRotateResult } from '../format';
 import { expandToKeyGroups, followRun, type Requester, withClient } from '../runs/common';
 import { startRotation } from '../runs/rotate';
-import { announceStart } from './announce';
+import { reportRun } from './announce';
 import {
   type Command,
   confirmStart,
+  freezeOverride,
   loadCliConfig,
   type Options,
   parse,
@@ -61,7 +62,8 @@ async function rotate(args: string[]): Promise<number> {
   const config = loadCliConfig(values.config);
   const environments = expandToKeyGroups(config, values.env);
   const added = environments.filter((e) => !values.env?.includes(e));
-  if (added.length > 0) console.log(`also rotating (same key group): ${added.join(', ')}`);
+  // --json: the plan names them (its `added`); stdout holds the document only.
+  if (added.length > 0 && !values.json) console.log(`also rotating (same key group): ${added.join(', ')}`);
   const dryRun = values['dry-run'];
   const cleanSlate =
     values['clean-slate'] || values['no-preserve-token'] || values['no-preserve-publisher-token'];
@@ -82,10 +84,11 @@ async function rotate(args: string[]): Promise<number> {
     {
       environments,
       dryRun,
+      ...freezeOverride(values),
       preserveToken: !cleanSlate,
       syncMountedKeys: !values['no-sync-mounted-keys'],
     },
-    { gated, wait: values.wait, as: requester(values) },
+    { gated, wait: values.wait, json: values.json, as: requester(values) },
   );
 }
 
@@ -94,7 +97,7 @@ async function rotate(args: string[]): Promise<number> {
 export function startAndFollow(
   config: Config,
   input: RotateInput,
-  opts: { gated: boolean; wait: boolean; as: Requester | undefined },
+  opts: { gated: boolean; wait: boolean; json: boolean; as: Requester | undefined },
 ): Promise<number> {
   const dryRun = input.dryRun === true;
   return withClient(
@@ -106,11 +109,15 @@ export function startAndFollow(
         { ...input, ...(dryRun ? {} : { expectApproval: opts.gated }) },
         { as: opts.as },
       );
-      if (!(await announceStart(client, handle.workflowId, { dryRun, gated: opts.gated, wait: opts.wait })))
-        return 0;
-      const result = await followRun(client, handle);
-      console.log(formatRotateResult(result));
-      return result.ok ? 0 : 1;
+      return reportRun(
+        client,
+        handle,
+        { dryRun, gated: opts.gated, wait: opts.wait, json: opts.json },
+        (r) => ({
+          text: formatRotateResult(r),
+          ok: r.ok,
+        }),
+      );
     },
     { needsWorker: true, config },
   );
@@ -118,7 +125,7 @@ export function startAndFollow(
 
 export const command: Command = {
   usage: `rekey rotate --env E [--env E ...] [--dry-run] [--clean-slate] [--no-sync-mounted-keys]
-             [--as NAME [--key FILE]] [--yes] [--wait] [--config F]
+             [--as NAME [--key FILE]] [--yes] [--wait] [--json] [--config F]
 
 Rotates the JWT signing keys of the environments (and of every environment sharing their key
 group): a new pair in each store, key files on each host, the publisher token re-signed with the
@@ -138,6 +145,14 @@ by an OIDC provider (iss an https URL) is not the server's to re-sign: it is lef
 The guide's tool's flags are accepted where they mean the same: --preserve-publisher-token-env E
 (--env E), --no-preserve-publisher-token (--clean-slate), --verify-only (rekey verify),
 --resign-token-only --publisher-cli-toml-path P --private-key-path K (rekey resign-token).
+
+--json: one JSON document (schemas/run.schema.json) instead of the text: the run's id, its gate
+(digest, approvers, the command to decide it), and with --wait or --dry-run how it ended and its
+result (a dry run's plan).
+
+--override-freeze REASON: start it during a freeze of one of its environments (freezes: in
+rekey.yaml); the reason is recorded in the run and its events. Without it such a run is refused
+(exit 2); a run a schedule starts waits for the freeze to end.
 
 Examples:
   rekey rotate --env prod --dry-run

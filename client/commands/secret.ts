@@ -6,10 +6,11 @@ import { CliError } from '../cli-error';
 import { JSON_OPTION, printJson } from '../json';
 import { followRun, withClient } from '../runs/common';
 import { checkSecret, startSecretRotation } from '../runs/secret';
-import { announceStart } from './announce';
+import { reportRun } from './announce';
 import {
   type Command,
   confirmStart,
+  freezeOverride,
   loadCliConfig,
   type Options,
   parse,
@@ -38,18 +39,23 @@ async function rotate(args: string[]): Promise<number> {
       const handle = await startSecretRotation(
         client,
         config,
-        { secret, environment: values.env as string, dryRun },
+        { secret, environment: values.env as string, dryRun, ...freezeOverride(values) },
         { as: requester(values) },
       );
-      if (!(await announceStart(client, handle.workflowId, { dryRun, gated, wait: values.wait }))) return 0;
-      const r: RotateSecretResult = await followRun(client, handle);
-      console.log(r.plan.text.join('\n'));
-      console.log(
-        r.dryRun
-          ? 'dry run: nothing was changed'
-          : `rotated: ${r.plan.locations.map((l, i) => `${l.store}:${l.name} ${l.current} -> ${r.written[i]}`).join(', ')}${r.revoked ? '; old value revoked' : ''}`,
+      return reportRun(
+        client,
+        handle,
+        { dryRun, gated, wait: values.wait, json: values.json },
+        (r: RotateSecretResult) => ({
+          ok: true,
+          text: [
+            ...r.plan.text,
+            r.dryRun
+              ? 'dry run: nothing was changed'
+              : `rotated: ${r.plan.locations.map((l, i) => `${l.store}:${l.name} ${l.current} -> ${r.written[i]}`).join(', ')}${r.revoked ? '; old value revoked' : ''}`,
+          ].join('\n'),
+        }),
       );
-      return 0;
     },
     { needsWorker: true, config },
   );
@@ -92,7 +98,7 @@ async function status(args: string[]): Promise<number> {
 }
 
 export const rotateCommand: Command = {
-  usage: `rekey secret rotate NAME --env E [--dry-run] [--as NAME [--key FILE]] [--yes] [--wait] [--config F]
+  usage: `rekey secret rotate NAME --env E [--dry-run] [--as NAME [--key FILE]] [--yes] [--wait] [--json] [--config F]
 
 Rotates secret NAME (a recipe of secrets: in rekey.yaml) in environment E: a new value written to
 every location in the recipe's order, the consumers restarted together, every verify probe
@@ -100,6 +106,14 @@ passed, then the old value revoked. If a write, a restart or a probe fails (or t
 cancelled), every location is put back to its old value and the consumers restarted on it. The
 value never leaves the worker: the run's history holds stores, names and versions. Needs --yes
 unless E requires an approval.
+
+--json: one JSON document (schemas/run.schema.json) instead of the text: the run's id, its gate
+(digest, approvers, the command to decide it), and with --wait or --dry-run how it ended and its
+result (a dry run's plan).
+
+--override-freeze REASON: start it during a freeze of one of its environments (freezes: in
+rekey.yaml); the reason is recorded in the run and its events. Without it such a run is refused
+(exit 2); a run a schedule starts waits for the freeze to end.
 
 Exit codes: 0 done (or started, without --wait); 1 the run failed (locations put back); 2 bad
 input, or refused before any change.

@@ -89,8 +89,9 @@ export async function cancelRun(client: Client, workflowId: string, reason: stri
 export async function followRun<W extends Workflow>(
   client: Client,
   handle: WorkflowHandle<W>,
-  everyMs = 2000,
+  opts: { everyMs?: number; quiet?: boolean } = {},
 ): Promise<WorkflowResultType<W>> {
+  const { everyMs = 2000, quiet = false } = opts;
   let last = '';
   let said = Date.now();
   const say = async () => {
@@ -111,7 +112,8 @@ export async function followRun<W extends Workflow>(
       [last, said] = [now, Date.now()];
     }
   };
-  const timer = setInterval(() => void say(), everyMs);
+  // --json: nothing but the final document on stdout.
+  const timer = quiet ? undefined : setInterval(() => void say(), everyMs);
   try {
     return await handle.result();
   } finally {

@@ -102,6 +102,50 @@ describe('rekey CLI', () => {
     assert.match(res.stderr, /rotate changes keys of test: pass --yes/);
   });
 
+  it('a freeze refuses a start before anything (exit 2), not a dry run; --override-freeze needs a reason', () => {
+    const file = configWithoutApprovals();
+    const doc = parse(readFileSync(file, 'utf8'));
+    const now = Date.now();
+    doc.freezes = {
+      'year-end': {
+        from: new Date(now - 3600_000).toISOString(),
+        to: new Date(now + 3600_000).toISOString(),
+        environments: ['test'],
+        reason: 'release week',
+      },
+    };
+    writeFileSync(file, stringify(doc));
+    for (const args of [
+      ['rotate', '--env', 'test', '--yes'],
+      ['promote', 'prod', 'test', '--yes'],
+    ]) {
+      const res = rekey(...args, '--config', file);
+      assert.equal(res.status, 2, `${args.join(' ')}: ${res.stderr}`);
+      assert.match(
+        res.stderr,
+        /is frozen until .* \(freeze year-end: release week\); nothing was changed: wait for its end, or start it with --override-freeze REASON/,
+        args.join(' '),
+      );
+    }
+    // Past the freeze check: a dry run, and an override, go on to look for the server.
+    for (const more of [['--dry-run'], ['--override-freeze', 'INC-7']]) {
+      const res = rekey('rotate', '--env', 'test', '--yes', ...more, '--config', file);
+      assert.match(res.stderr, /cannot reach the Temporal server/, more.join(' '));
+    }
+    const blank = rekey('rotate', '--env', 'test', '--yes', '--override-freeze', ' ', '--config', file);
+    assert.equal(blank.status, 2);
+    assert.match(blank.stderr, /--override-freeze needs a reason/);
+    // And config check names a freeze of an environment that does not exist.
+    doc.freezes['year-end'].environments = ['tset'];
+    writeFileSync(file, stringify(doc));
+    const bad = rekey('config', 'check', '--config', file);
+    assert.equal(bad.status, 2);
+    assert.match(
+      bad.stderr,
+      /freezes\.year-end\.environments\.0: unknown environment "tset" \(did you mean "test"\?\)/,
+    );
+  });
+
   it('refuses a promotion without --yes, or with a chain of one', () => {
     const cfg = configWithoutApprovals();
     const res = rekey('promote', 'prod', 'test', 'dev', '--config', cfg);

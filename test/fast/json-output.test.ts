@@ -46,7 +46,14 @@ describe('--json output', () => {
   );
 
   it('every schema compiles (strict)', () => {
-    for (const name of ['config-check', 'verify', 'secret-status', 'status', 'history'] as JsonSchemaName[]) {
+    for (const name of [
+      'config-check',
+      'verify',
+      'secret-status',
+      'status',
+      'history',
+      'run',
+    ] as JsonSchemaName[]) {
       assert.doesNotThrow(() => validatorOf(name), name);
       assert.equal(
         validatorOf(name)({ schema: `rekey/${name}/1` }),

@@ -96,6 +96,61 @@ describe('rotateJwtKeys against mocked activities', () => {
     assert.deepEqual(calls, ['planRotation']);
   });
 
+  /** The worker's answer while freeze `year-end` holds prod until `until` (then: no freeze). */
+  const frozenUntil = (until: number) => async () =>
+    Date.now() < until
+      ? {
+          frozen: {
+            name: 'year-end',
+            until: new Date(until).toISOString(),
+            reason: 'release',
+            environments: ['prod'],
+          },
+        }
+      : {};
+
+  it('a freeze refuses a run started by hand before anything, naming it and how to override', async () => {
+    const { calls, activities } = mocks(false, { checkStarterConfig: frozenUntil(Date.now() + 3600_000) });
+    const failure = await withWorker(activities, (taskQueue) =>
+      failureOf(
+        env.client.workflow.execute(rotateJwtKeys, {
+          taskQueue,
+          workflowId: `frozen-${n}`,
+          args: [{ environments: ['prod'] }],
+        }),
+      ),
+    );
+    assert.equal(failure.type, FailureType.BadInput);
+    assert.match(
+      failure.message,
+      /prod is frozen until .* \(freeze year-end: release\); nothing was changed: .*--override-freeze REASON/,
+    );
+    assert.deepEqual(calls, ['checkStarterConfig'], 'no plan, no lock, no change');
+  });
+
+  it('a freeze overridden with a reason lets the run go ahead and records it in its steps', async () => {
+    const { calls, activities } = mocks(false, {
+      checkStarterConfig: frozenUntil(Date.now() + 3600_000),
+      retireOldKeys: async () => ({ removedBackups: [], disabledVersions: [] }),
+    });
+    const progress = await withWorker(activities, async (taskQueue) => {
+      const h = await env.client.workflow.start(rotateJwtKeys, {
+        taskQueue,
+        workflowId: `override-${n}`,
+        args: [{ environments: ['prod'], overrideFreeze: 'INC-42: key leaked' }],
+      });
+      await h.result();
+      return h.query(progressQuery);
+    });
+    const freeze = progress.steps.find((s) => s.name === 'freeze');
+    assert.equal(freeze?.status, 'done');
+    assert.match(
+      freeze?.detail ?? '',
+      /^freeze year-end until .* \(release\) overridden: INC-42: key leaked$/,
+    );
+    assert.ok(calls.includes('stageKeyPair'), calls.join(', '));
+  });
+
   it('a run cancelled at its gate reads as cancelled: its state, the gate step, no gate left open', async () => {
     const { calls, activities } = mocks(true);
     const progress = await withWorker(activities, async (taskQueue) => {
