@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type ActiveFreeze, activeFreeze } from '../config/freezes';
 import { routedTypes } from '../config/notify';
-import { configParts, differingParts, type RunKind, runScopeOf } from '../config/run-config';
+import { changedBy, configParts, differingParts, type RunKind, runScopeOf } from '../config/run-config';
 import type { Config } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
 import type { NotifyRouting } from '../shared/notify-events';
@@ -46,7 +46,7 @@ function freezeOf(config: Config, run: RunKind): { frozen?: ActiveFreeze } {
   if (!Object.keys(config.freezes).length) return {};
   let environments: string[];
   try {
-    environments = runScopeOf(config, run).environments;
+    environments = changedBy(config, run);
   } catch {
     return {};
   }

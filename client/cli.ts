@@ -11,7 +11,7 @@ import { connectConfig } from '../temporal/connection';
 import { errorText } from '../workflows/errors';
 import { CliError } from './cli-error';
 import { type Command, checkArgs } from './commands/common';
-import { RequestRefused, TemporalUnreachable } from './runs/errors';
+import { RequestRefused, refusedBeforeAnyChange, TemporalUnreachable } from './runs/errors';
 
 interface Entry {
   summary: string;
@@ -322,13 +322,6 @@ function grpcCause(err: unknown): string | undefined {
       return `${code === 7 ? 'permission denied' : 'unauthenticated'}: ${c.message}`;
   }
   return undefined;
-}
-
-/** A run that ended at its first checks: bad input, or its environments held by another run. */
-function refusedBeforeAnyChange(err: Error): boolean {
-  let cause: unknown = err;
-  while (cause instanceof Error && cause.cause) cause = cause.cause;
-  return cause instanceof ApplicationFailure && ['BadInput', 'EnvironmentBusy'].includes(cause.type ?? '');
 }
 
 export function main(argv: string[]): void {

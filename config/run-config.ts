@@ -28,7 +28,7 @@ export type RunKind =
   | { kind: 'rotate'; environments: string[] }
   | { kind: 'rollover'; keyring: string }
   | { kind: 'secret'; secret: string; environment: string }
-  | { kind: 'promote'; chain: string[] };
+  | { kind: 'promote'; chain: string[]; consistent?: boolean };
 
 export function runScopeOf(config: Config, run: RunKind): RunScope {
   switch (run.kind) {
@@ -41,6 +41,14 @@ export function runScopeOf(config: Config, run: RunKind): RunScope {
     case 'promote':
       return { environments: run.chain, promotion: true };
   }
+}
+
+/** The environments a run changes, which a freeze (config/freezes.ts) holds: a promotion's
+ * destinations, and its source only when --consistent stops it for the final pass. */
+export function changedBy(config: Config, run: RunKind): string[] {
+  if (run.kind === 'promote')
+    return [...run.chain.slice(1), ...(run.consistent ? run.chain.slice(0, 1) : [])];
+  return runScopeOf(config, run).environments;
 }
 
 /** What a starter puts in a run's input (`starterConfig`). */

@@ -23,11 +23,15 @@ export async function promote(raw: PromoteInput): Promise<HopResult[]> {
   const results: HopResult[] = [];
   try {
     await claimSignedRequest(raw as Record<string, unknown>);
-    await checkStarterConfig({ kind: 'promote', chain: input.chain }, input.starterConfig, {
-      overrideFreeze: input.overrideFreeze,
-      dryRun: input.dryRun,
-      tracker,
-    });
+    await checkStarterConfig(
+      { kind: 'promote', chain: input.chain, consistent: input.consistent },
+      input.starterConfig,
+      {
+        overrideFreeze: input.overrideFreeze,
+        dryRun: input.dryRun,
+        tracker,
+      },
+    );
     for (const hop of hops) {
       const childId = newHops
         ? promoteHopWorkflowId(workflowId, hop.from, hop.to)

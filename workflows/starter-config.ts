@@ -40,7 +40,8 @@ export async function checkStarterConfig(
     }
     if (!startingSchedule()) throw fail(FailureType.BadInput, frozenText(f));
     opts.tracker?.set('freeze', 'running', `scheduled run waiting for the end of ${what}`);
-    await sleep(Math.max(1000, Date.parse(f.until) - Date.now()));
+    // At least hourly: a freeze ended early (rekey.yaml edited, the worker restarted) lets it go.
+    await sleep(Math.min(3600_000, Math.max(1000, Date.parse(f.until) - Date.now())));
     checked = await acts.checkStarterConfig({ run, ...(starter ? { starter } : {}) });
     if (!checked?.frozen) opts.tracker?.set('freeze', 'done', `waited for the end of ${what}`);
   }

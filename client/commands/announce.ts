@@ -8,6 +8,7 @@ import { errorText } from '../../workflows/errors';
 import type { PendingGate } from '../../workflows/messages';
 import { printJson } from '../json';
 import { decideHint, followRun } from '../runs/common';
+import { refusedBeforeAnyChange } from '../runs/errors';
 import { openedGate } from '../runs/gates';
 
 export interface StartOptions {
@@ -63,8 +64,9 @@ export async function reportRun<W extends Workflow>(
     result = await followRun(client, handle, { quiet: opts.json });
   } catch (err) {
     if (!opts.json) throw err;
-    doc('failed', { ...gate, failure: errorText(err) });
-    return 1;
+    const refused = refusedBeforeAnyChange(err);
+    doc('failed', { ...gate, failure: errorText(err), ...(refused ? { refused } : {}) });
+    return refused ? 2 : 1;
   }
   const { text, ok } = report(result);
   if (opts.json) doc('completed', { ...gate, ok, result });

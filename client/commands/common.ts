@@ -105,10 +105,12 @@ export function confirmStart(
   config: Config,
   runs: readonly (readonly string[])[],
   refusal: string,
+  /** What the runs change, where that is not all of `runs` (a promotion's destinations). */
+  changes: readonly string[] = runs.flat(),
 ): boolean {
   // A freeze (config/freezes.ts) holds every run but a dry run, unless overridden with a reason.
   if (!values['dry-run'] && values['override-freeze'] === undefined) {
-    const environments = [...new Set(runs.flat())];
+    const environments = [...new Set(changes)];
     const frozen = activeFreeze(config.freezes, environments, Date.now());
     if (frozen) throw new CliError(frozenText(frozen));
   }

@@ -2,7 +2,7 @@
 import type { HopResult } from '../../workflows/promote-hop';
 import { CliError } from '../cli-error';
 import { formatHops } from '../format';
-import { followRun, withClient } from '../runs/common';
+import { withClient } from '../runs/common';
 import { checkChain, startPromotion } from '../runs/promote';
 import { reportRun } from './announce';
 import {
@@ -35,6 +35,8 @@ async function promote(args: string[]): Promise<number> {
     config,
     positionals.slice(1).map((to, i) => [positionals[i] as string, to]),
     `promote replaces the data of ${positionals.slice(1).join(', ')} (files only there are deleted): pass --yes, require an approval for them, or preview with --dry-run`,
+    // A freeze holds the destinations, and the source only when --consistent stops it.
+    [...positionals.slice(1), ...(values.consistent ? positionals.slice(0, 1) : [])],
   );
   return withClient(
     async (client) => {

@@ -15,6 +15,7 @@ import { checkSecret, startSecretRotation } from '../runs/secret';
 import {
   type Command,
   confirmStart,
+  freezeOverride,
   loadCliConfig,
   type Options,
   parse,
@@ -27,6 +28,7 @@ const OPTIONS = {
   yes: START_OPTIONS.yes,
   as: START_OPTIONS.as,
   key: START_OPTIONS.key,
+  'override-freeze': START_OPTIONS['override-freeze'],
   env: { type: 'string' },
   secret: { type: 'string', multiple: true },
   reason: { type: 'string' },
@@ -60,7 +62,7 @@ async function respond(args: string[]): Promise<number> {
           handle = await startSecretRotation(
             client,
             config,
-            { secret, environment: env, dryRun, compromised: true, reason },
+            { secret, environment: env, dryRun, compromised: true, reason, ...freezeOverride(values) },
             { as: requester(values) },
           );
         } catch (err) {

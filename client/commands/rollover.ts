@@ -3,7 +3,7 @@
 import { keyringEnvironments } from '../../config/approvals';
 import type { RolloverResult } from '../../workflows/rollover';
 import { CliError } from '../cli-error';
-import { followRun, withClient } from '../runs/common';
+import { withClient } from '../runs/common';
 import { checkRolloverTtl, startRollover } from '../runs/rollover';
 import { reportRun } from './announce';
 import {

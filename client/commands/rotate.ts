@@ -4,7 +4,7 @@ import type { Config } from '../../config/schema';
 import type { RotateInput } from '../../workflows/inputs';
 import { CliError } from '../cli-error';
 import { formatRotateResult } from '../format';
-import { expandToKeyGroups, followRun, type Requester, withClient } from '../runs/common';
+import { expandToKeyGroups, type Requester, withClient } from '../runs/common';
 import { startRotation } from '../runs/rotate';
 import { reportRun } from './announce';
 import {

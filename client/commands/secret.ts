@@ -4,7 +4,7 @@ import { type SecretState, secretStates } from '../../stores/secret-states';
 import type { RotateSecretResult } from '../../workflows/rotate-secret';
 import { CliError } from '../cli-error';
 import { JSON_OPTION, printJson } from '../json';
-import { followRun, withClient } from '../runs/common';
+import { withClient } from '../runs/common';
 import { checkSecret, startSecretRotation } from '../runs/secret';
 import { reportRun } from './announce';
 import {

@@ -135,6 +135,16 @@ describe('rekey CLI', () => {
     const blank = rekey('rotate', '--env', 'test', '--yes', '--override-freeze', ' ', '--config', file);
     assert.equal(blank.status, 2);
     assert.match(blank.stderr, /--override-freeze needs a reason/);
+    // A promotion changes its destinations: a freeze of its source holds it only with --consistent.
+    doc.freezes['year-end'].environments = ['prod'];
+    writeFileSync(file, stringify(doc));
+    assert.match(
+      rekey('promote', 'prod', 'test', '--yes', '--config', file).stderr,
+      /cannot reach the Temporal server/,
+    );
+    const consistent = rekey('promote', 'prod', 'test', '--yes', '--consistent', '--config', file);
+    assert.equal(consistent.status, 2);
+    assert.match(consistent.stderr, /^rekey: prod is frozen until /);
     // And config check names a freeze of an environment that does not exist.
     doc.freezes['year-end'].environments = ['tset'];
     writeFileSync(file, stringify(doc));
