@@ -7,7 +7,15 @@
 export const JSON_OPTION = { json: { type: 'boolean', default: false } } as const;
 
 /** The commands whose output has a schema (schemas/<name>.schema.json). */
-export type JsonSchemaName = 'config-check' | 'verify' | 'secret-status' | 'status' | 'history' | 'run';
+export type JsonSchemaName =
+  | 'config-check'
+  | 'verify'
+  | 'secret-status'
+  | 'status'
+  | 'history'
+  | 'run'
+  | 'schedule'
+  | 'schedule-list';
 
 export function printJson(schema: JsonSchemaName, body: Record<string, unknown>): void {
   console.log(JSON.stringify({ schema: `rekey/${schema}/1`, ...body }, null, 2));

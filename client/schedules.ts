@@ -155,6 +155,28 @@ export async function createSecretSchedule(
   });
 }
 
+/** A schedule as a script reads it (rekey schedule describe --json: schemas/schedule.schema.json). */
+export function scheduleDoc(d: ScheduleDescription): Record<string, unknown> {
+  const cal = d.spec.calendars?.[0];
+  const interval = d.spec.intervals?.[0];
+  const last = d.info.recentActions.at(-1);
+  return {
+    scheduleId: d.scheduleId,
+    paused: d.state.paused,
+    ...(d.state.note ? { note: d.state.note } : {}),
+    workflowType: d.action.type === 'startWorkflow' ? d.action.workflowType : d.action.type,
+    every: cal?.comment ?? (interval ? `${Math.round(Number(interval.every) / 86_400_000)}d` : 'custom'),
+    overlap: d.policies.overlap,
+    catchupWindowHours: d.policies.catchupWindow / 3600_000,
+    next: d.info.nextActionTimes.map((t) => t.toISOString()),
+    runsStarted: d.info.numActionsTaken,
+    runsSkipped: d.info.numActionsSkippedOverlap,
+    ...(last
+      ? { last: { at: last.takenAt.toISOString(), workflowId: last.action.workflow.workflowId } }
+      : {}),
+  };
+}
+
 export function formatSchedule(d: ScheduleDescription): string {
   const cal = d.spec.calendars?.[0];
   const interval = d.spec.intervals?.[0];

@@ -9,13 +9,11 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { fingerprint, generateKeyPair } from '../activities/keys';
 import { startRotation } from '../client/runs/rotate';
-import { storeKeyPair } from '../stores/pairs';
 import { approveUpdate, progressQuery } from '../workflows/messages';
 import { testEnv } from './infra/env';
 import { portOf } from './infra/ports';
-import { buildTopology, type Topology } from './infra/topology';
+import { seedLocalPair, storeOnlyLocal, type Topology } from './infra/topology';
 import { until } from './infra/until';
 import { kill, startWorker } from './infra/worker-process';
 
@@ -64,18 +62,7 @@ describe('rekey worker --metrics, scraped by a real Prometheus server', () => {
     );
 
   before(async () => {
-    t = buildTopology('metrics', portOf('metrics'), {
-      keyGroups: { prod: ['prod'], test: ['test'], dev: ['dev'], local: ['local'] },
-      services: {
-        spacetimedb: { driver: 'compose' },
-        idle: { driver: 'command', start: 'true', stop: 'true', restart: 'true', logs: 'true' },
-      },
-      environments: {
-        prod: { store: 'kv-prod', host: 'vm-prod', service: 'spacetimedb' },
-        test: { store: 'kv-test', host: 'vm-test', service: 'spacetimedb' },
-        dev: { store: 'kv-dev', host: 'vm-dev', service: 'spacetimedb' },
-        local: { store: 'kv-local', host: 'workstation', service: 'idle' },
-      },
+    t = storeOnlyLocal('metrics', portOf('metrics'), {
       approvals: { requiredFor: ['local'], approvers: ['alice'], mode: 'named', timeout: '1h' },
       secrets: {
         'api-token': {
@@ -87,14 +74,7 @@ describe('rekey worker --metrics, scraped by a real Prometheus server', () => {
         },
       },
     });
-    mkdirSync(join(t.dir, 'local-app'), { recursive: true });
-    const pair = generateKeyPair();
-    await storeKeyPair(
-      t.store('local'),
-      t.config.secretNames,
-      { ...pair, fingerprint: fingerprint(pair.publicPem) },
-      'seed',
-    );
+    await seedLocalPair(t);
     await t.store('local').set('api-token-local', randomUUID(), {});
 
     const dir = join(t.dir, 'prometheus');

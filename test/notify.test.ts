@@ -10,17 +10,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { fingerprint, generateKeyPair } from '../activities/keys';
 import { startRotation } from '../client/runs/rotate';
 import type { RekeyEvent } from '../shared/notify-events';
-import { storeKeyPair } from '../stores/pairs';
 import { approveUpdate, progressQuery, rejectUpdate } from '../workflows/messages';
 import { assertNoSecrets, failureOf, rekeyAsync } from './helpers';
 import { testEnv } from './infra/env';
 import { assertMatchesSchema } from './infra/json-schemas';
 import { type HookReceiver, hookReceiver, smtpReceiver } from './infra/notify-receivers';
 import { portOf } from './infra/ports';
-import { buildTopology, type Topology } from './infra/topology';
+import { seedLocalPair, storeOnlyLocal, type Topology } from './infra/topology';
 import { until } from './infra/until';
 import { kill, startWorker } from './infra/worker-process';
 
@@ -83,19 +81,8 @@ describe('notify: gates, decisions and outcomes reach a webhook, Slack and mail'
     const keyFile = join(testEnv().root, 'suites', 'notify-hmac.key');
     writeFileSync(keyFile, hmacKey, { mode: 0o600 });
     process.env.REKEY_TEST_SLACK_URL = `http://127.0.0.1:${HOOK}/slack/T000/B000/${randomBytes(12).toString('hex')}`;
-    t = buildTopology('notify', BASE, {
-      keyGroups: { prod: ['prod'], test: ['test'], dev: ['dev'], local: ['local'] },
-      // Store-only rotations of local: its service is never restarted.
-      services: {
-        spacetimedb: { driver: 'compose' },
-        idle: { driver: 'command', start: 'true', stop: 'true', restart: 'true', logs: 'true' },
-      },
-      environments: {
-        prod: { store: 'kv-prod', host: 'vm-prod', service: 'spacetimedb' },
-        test: { store: 'kv-test', host: 'vm-test', service: 'spacetimedb' },
-        dev: { store: 'kv-dev', host: 'vm-dev', service: 'spacetimedb' },
-        local: { store: 'kv-local', host: 'workstation', service: 'idle' },
-      },
+    // Store-only rotations of local: no host or service is touched.
+    t = storeOnlyLocal('notify', BASE, {
       approvals: { requiredFor: ['local'], approvers: ['alice', 'bob'], mode: 'named', timeout: '1h' },
       notify: {
         webUi: 'http://127.0.0.1:8233',
@@ -119,14 +106,7 @@ describe('notify: gates, decisions and outcomes reach a webhook, Slack and mail'
         addresses: { alice: 'alice@example.test' },
       },
     });
-    mkdirSync(join(t.dir, 'local-app'), { recursive: true });
-    const pair = generateKeyPair();
-    await storeKeyPair(
-      t.store('local'),
-      t.config.secretNames,
-      { ...pair, fingerprint: fingerprint(pair.publicPem) },
-      'seed',
-    );
+    await seedLocalPair(t);
     connection = await Connection.connect({ address: testEnv().temporal.address });
     client = new Client({ connection, namespace: 'notify' });
     taskQueue = `rekey-notify-${randomUUID()}`;

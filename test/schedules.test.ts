@@ -13,6 +13,7 @@ import type { RolloverResult } from '../workflows/rollover';
 import type { TemporalFixture } from './helpers';
 import { decide } from './infra/approvers';
 import { testEnv } from './infra/env';
+import { assertMatchesSchema } from './infra/json-schemas';
 import { keyringTopology, seedKeyring, stopReplicas } from './infra/keyring-topology';
 import { portOf } from './infra/ports';
 import { seededSuite } from './infra/suite';
@@ -176,6 +177,16 @@ describe('rotation schedules', () => {
     // The triggered run and the one that waited for a freeze.
     assert.match(desc, /runs: 2 started/);
     assert.match(rekey('list').stdout, /rotate-jwt\/test {2}active/);
+    // The same for a script.
+    const doc = JSON.parse(rekey('describe', 'rotate-jwt/test', '--json').stdout);
+    assertMatchesSchema('schedule', doc);
+    assert.deepEqual(
+      [doc.paused, doc.workflowType, doc.every, doc.overlap, doc.runsStarted],
+      [false, 'rotateJwtKeys', 'quarterly', 'SKIP', 2],
+    );
+    const listed = JSON.parse(rekey('list', '--json').stdout);
+    assertMatchesSchema('schedule-list', listed);
+    assert.ok(listed.schedules.some((s: { scheduleId: string }) => s.scheduleId === 'rotate-jwt/test'));
     const bad = rekey(
       'create',
       'rotate-jwt',

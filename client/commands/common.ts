@@ -34,6 +34,15 @@ export const START_OPTIONS = {
   'override-freeze': { type: 'string' },
 } satisfies Options;
 
+/** The --help of START_OPTIONS' --json and --override-freeze, as each start command shows it. */
+export const START_HELP = `--json: one JSON document (schemas/run.schema.json) instead of the text: the run's id, its gate
+(digest, approvers, the command to decide it), and with --wait or --dry-run how it ended and its
+result (a dry run's plan).
+
+--override-freeze REASON: start it during a freeze of one of its environments (freezes: in
+rekey.yaml); the reason is recorded in the run and its events. Without it such a run is refused
+(exit 2); a run a schedule starts waits for the freeze to end.`;
+
 /** What a start command adds to its run's input from --override-freeze. */
 export const freezeOverride = (values: { 'override-freeze'?: string }) =>
   values['override-freeze'] ? { overrideFreeze: values['override-freeze'] } : {};

@@ -16,6 +16,7 @@ import {
   parse,
   readLocal,
   requester,
+  START_HELP,
   START_OPTIONS,
 } from './common';
 import { startAndFollow } from './rotate';
@@ -122,13 +123,7 @@ checked; a failure puts the backed-up files back. No new version is written: for
 a host whose files drifted from the store. A host without key files is accepted; its token must
 then be signed by the store's key. Needs --yes unless the config requires an approval.
 
---json: one JSON document (schemas/run.schema.json) instead of the text: the run's id, its gate
-(digest, approvers, the command to decide it), and with --wait or --dry-run how it ended and its
-result (a dry run's plan).
-
---override-freeze REASON: start it during a freeze of one of its environments (freezes: in
-rekey.yaml); the reason is recorded in the run and its events. Without it such a run is refused
-(exit 2); a run a schedule starts waits for the freeze to end.
+${START_HELP}
 
 Examples:
   rekey keys install --env test --dry-run

@@ -13,6 +13,7 @@ import {
   type Options,
   parse,
   requester,
+  START_HELP,
   START_OPTIONS,
 } from './common';
 
@@ -79,13 +80,7 @@ there are deleted. Needs --yes unless every destination requires an approval
                    promotion.maxDeleteShare (50%) of its files
   --consistent     copy live, then stop FROM for a final pass and start it again
 
---json: one JSON document (schemas/run.schema.json) instead of the text: the run's id, its gate
-(digest, approvers, the command to decide it), and with --wait or --dry-run how it ended and its
-result (a dry run's plan).
-
---override-freeze REASON: start it during a freeze of one of its environments (freezes: in
-rekey.yaml); the reason is recorded in the run and its events. Without it such a run is refused
-(exit 2); a run a schedule starts waits for the freeze to end.
+${START_HELP}
 
 Examples:
   rekey promote prod test dev --dry-run

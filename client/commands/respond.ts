@@ -138,7 +138,8 @@ async function respond(args: string[]): Promise<number> {
 }
 
 export const command: Command = {
-  usage: `rekey respond --env E [--secret NAME]... [--reason TEXT] [--out DIR] [--dry-run] [--as NAME [--key FILE]] [--yes] [--config F]
+  usage: `rekey respond --env E [--secret NAME]... [--reason TEXT] [--out DIR] [--dry-run] [--as NAME [--key FILE]] [--yes]
+              [--override-freeze REASON] [--config F]
 
 A compromise response: rotates now every secret NAME given (default: every secret recipe of
 environment E), one run each: side by side, except those that restart services, which go one
@@ -147,7 +148,8 @@ are dropped at once (no overlap: whatever they sealed stops opening), and an old
 cannot be revoked does not stop the response: it is recorded. Approvals still apply where E
 requires them. Waits for every run, then writes an incident record (what was rotated, the
 versions at each place, when, who approved, what could not be rotated or revoked; never a value)
-to DIR (default: here) as incident-E-TIME.json and .md.
+to DIR (default: here) as incident-E-TIME.json and .md. During a freeze of E (freezes: in
+rekey.yaml) it needs --override-freeze REASON, recorded in each run and its events.
 
 Exit codes: 0 contained (every secret rotated, old values revoked); 1 not contained (see the
 record); 2 bad input.

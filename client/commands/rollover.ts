@@ -14,6 +14,7 @@ import {
   type Options,
   parse,
   requester,
+  START_HELP,
   START_OPTIONS,
 } from './common';
 
@@ -91,13 +92,7 @@ A keyring serving an environment that requires approval (approvals.requiredFor: 
 store holds the ring or whose host runs a replica) waits for its approvers before any change;
 otherwise --yes is required.
 
---json: one JSON document (schemas/run.schema.json) instead of the text: the run's id, its gate
-(digest, approvers, the command to decide it), and with --wait or --dry-run how it ended and its
-result (a dry run's plan).
-
---override-freeze REASON: start it during a freeze of one of its environments (freezes: in
-rekey.yaml); the reason is recorded in the run and its events. Without it such a run is refused
-(exit 2); a run a schedule starts waits for the freeze to end.
+${START_HELP}
 
 Examples:
   rekey rollover api --yes

@@ -15,6 +15,7 @@ import {
   type Options,
   parse,
   requester,
+  START_HELP,
   START_OPTIONS,
 } from './common';
 
@@ -146,13 +147,7 @@ The guide's tool's flags are accepted where they mean the same: --preserve-publi
 (--env E), --no-preserve-publisher-token (--clean-slate), --verify-only (rekey verify),
 --resign-token-only --publisher-cli-toml-path P --private-key-path K (rekey resign-token).
 
---json: one JSON document (schemas/run.schema.json) instead of the text: the run's id, its gate
-(digest, approvers, the command to decide it), and with --wait or --dry-run how it ended and its
-result (a dry run's plan).
-
---override-freeze REASON: start it during a freeze of one of its environments (freezes: in
-rekey.yaml); the reason is recorded in the run and its events. Without it such a run is refused
-(exit 2); a run a schedule starts waits for the freeze to end.
+${START_HELP}
 
 Examples:
   rekey rotate --env prod --dry-run

@@ -1,6 +1,7 @@
 // rekey schedule: Temporal Schedules for recurring rotations and rollovers.
 import type { ScheduleHandle } from '@temporalio/client';
 import { CliError } from '../cli-error';
+import { JSON_OPTION, printJson } from '../json';
 import { expandToKeyGroups, withClient } from '../runs/common';
 import { checkSecret } from '../runs/secret';
 import {
@@ -9,6 +10,7 @@ import {
   createRotationSchedule,
   createSecretSchedule,
   formatSchedule,
+  scheduleDoc,
 } from '../schedules';
 import {
   type Command,
@@ -61,6 +63,8 @@ async function scheduleCreate(args: string[]): Promise<number> {
       config,
       [[environment]],
       `scheduled rotations of ${secret} in ${environment} would change it unattended: pass --yes, or require an approval for ${environment} (approvals.requiredFor)`,
+      // Creating a schedule changes nothing: its runs meet the freezes when they start.
+      [],
     );
     return withClient(
       async (client) => {
@@ -97,6 +101,8 @@ async function scheduleCreate(args: string[]): Promise<number> {
     config,
     [environments],
     `scheduled rotations of ${environments.join(', ')} would change keys unattended: pass --yes, or require an approval for them (approvals.requiredFor)`,
+    // Creating a schedule changes nothing: its runs meet the freezes when they start.
+    [],
   );
   return withClient(
     async (client) => {
@@ -129,13 +135,16 @@ function scheduleCommand(
   };
 }
 
-async function scheduleList(): Promise<number> {
+async function scheduleList(json: boolean): Promise<number> {
   return withClient(async (client) => {
+    const schedules = [];
     for await (const s of client.schedule.list()) {
-      console.log(
-        `${s.scheduleId}  ${s.state.paused ? 'paused' : 'active'}  next ${s.info.nextActionTimes[0]?.toISOString() ?? 'none'}`,
-      );
+      const next = s.info.nextActionTimes[0]?.toISOString();
+      if (json)
+        schedules.push({ scheduleId: s.scheduleId, paused: s.state.paused, ...(next ? { next } : {}) });
+      else console.log(`${s.scheduleId}  ${s.state.paused ? 'paused' : 'active'}  next ${next ?? 'none'}`);
     }
+    if (json) printJson('schedule-list', { schedules });
     return 0;
   });
 }
@@ -145,14 +154,15 @@ const usage = `rekey schedule create rotate-jwt --env E [--env E ...] --every qu
 rekey schedule create rollover KEYRING --every quarter|month|week|90d --yes
 rekey schedule create secret NAME --env E --every quarter|month|week|90d [--as NAME [--key FILE]] [--yes]
 rekey schedule create codec-key --every quarter|month|week|90d
-rekey schedule list | describe ID | pause ID [--note T] | unpause ID | trigger ID | delete ID
+rekey schedule list [--json] | describe ID [--json] | pause ID [--note T] | unpause ID | trigger ID | delete ID
 
 A Temporal Schedule that rotates those environments (or rolls over a keyring, rotates a secret
 recipe in an environment, or the payload codec's keyring) at 06:00 UTC on the first day of each
 period, or every N days (90d, 180d: at 06:00 UTC, counted from 1970-01-01). A run still going
 when the next is due is skipped; missed runs are caught up within a day. A scheduled rotation of
 environments (or of a secret) without an approval gate, and every scheduled rollover, needs
---yes at creation (they change keys unattended). create takes --config F.
+--yes at creation (they change keys unattended). create takes --config F. --json: list and
+describe as one JSON document (schemas/schedule-list.schema.json, schemas/schedule.schema.json).
 
 Example:
   rekey schedule create rotate-jwt --env prod --every quarter --as alice`;
@@ -160,11 +170,8 @@ Example:
 export const create: Command = { usage, options: CREATE_OPTIONS, positionals: 2, run: scheduleCreate };
 export const list: Command = {
   usage,
-  options: {},
-  run: async (args) => {
-    parse(args, {});
-    return scheduleList();
-  },
+  options: JSON_OPTION,
+  run: async (args) => scheduleList(parse(args, JSON_OPTION).values.json),
 };
 /** A command on one schedule: `rekey schedule <action> ID`. */
 const onSchedule = (action: Parameters<typeof scheduleCommand>[0]): Command => ({
@@ -174,7 +181,21 @@ const onSchedule = (action: Parameters<typeof scheduleCommand>[0]): Command => (
   run: scheduleCommand(action),
 });
 
-export const describe = onSchedule(async (h) => formatSchedule(await h.describe()));
+export const describe: Command = {
+  usage,
+  options: JSON_OPTION,
+  positionals: 1,
+  run: async (args) => {
+    const { values, positionals } = parse(args, JSON_OPTION, 1);
+    const id = runIdArg(positionals, 'schedule');
+    return withClient(async (client) => {
+      const d = await client.schedule.getHandle(id).describe();
+      if (values.json) printJson('schedule', scheduleDoc(d));
+      else console.log(formatSchedule(d));
+      return 0;
+    });
+  },
+};
 export const pause = onSchedule(async (h, v) => {
   await h.pause(v.note ?? 'paused with rekey');
   return `paused ${h.scheduleId}`;

@@ -15,6 +15,7 @@ import {
   type Options,
   parse,
   requester,
+  START_HELP,
   START_OPTIONS,
 } from './common';
 
@@ -107,13 +108,7 @@ cancelled), every location is put back to its old value and the consumers restar
 value never leaves the worker: the run's history holds stores, names and versions. Needs --yes
 unless E requires an approval.
 
---json: one JSON document (schemas/run.schema.json) instead of the text: the run's id, its gate
-(digest, approvers, the command to decide it), and with --wait or --dry-run how it ended and its
-result (a dry run's plan).
-
---override-freeze REASON: start it during a freeze of one of its environments (freezes: in
-rekey.yaml); the reason is recorded in the run and its events. Without it such a run is refused
-(exit 2); a run a schedule starts waits for the freeze to end.
+${START_HELP}
 
 Exit codes: 0 done (or started, without --wait); 1 the run failed (locations put back); 2 bad
 input, or refused before any change.

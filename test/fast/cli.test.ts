@@ -135,6 +135,22 @@ describe('rekey CLI', () => {
     const blank = rekey('rotate', '--env', 'test', '--yes', '--override-freeze', ' ', '--config', file);
     assert.equal(blank.status, 2);
     assert.match(blank.stderr, /--override-freeze needs a reason/);
+    // Creating a schedule changes nothing: its runs meet the freeze when they start.
+    assert.match(
+      rekey(
+        'schedule',
+        'create',
+        'rotate-jwt',
+        '--env',
+        'test',
+        '--every',
+        'quarter',
+        '--yes',
+        '--config',
+        file,
+      ).stderr,
+      /cannot reach the Temporal server/,
+    );
     // A promotion changes its destinations: a freeze of its source holds it only with --consistent.
     doc.freezes['year-end'].environments = ['prod'];
     writeFileSync(file, stringify(doc));

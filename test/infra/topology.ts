@@ -138,6 +138,41 @@ export function buildTopology(
   };
 }
 
+/**
+ * A topology whose `local` environment is a key group of its own with a service that does
+ * nothing: store-only rotations of local (syncMountedKeys: false, preserveToken: false) run there
+ * without hosts or services, seeded by `seedLocalPair`. `extra` adds or replaces top-level settings.
+ */
+export function storeOnlyLocal(name: string, port: number, extra: Record<string, unknown>): Topology {
+  const t = buildTopology(name, port, {
+    keyGroups: { prod: ['prod'], test: ['test'], dev: ['dev'], local: ['local'] },
+    services: {
+      spacetimedb: { driver: 'compose' },
+      idle: { driver: 'command', start: 'true', stop: 'true', restart: 'true', logs: 'true' },
+    },
+    environments: {
+      prod: { store: 'kv-prod', host: 'vm-prod', service: 'spacetimedb' },
+      test: { store: 'kv-test', host: 'vm-test', service: 'spacetimedb' },
+      dev: { store: 'kv-dev', host: 'vm-dev', service: 'spacetimedb' },
+      local: { store: 'kv-local', host: 'workstation', service: 'idle' },
+    },
+    ...extra,
+  });
+  mkdirSync(join(t.dir, 'local-app'), { recursive: true });
+  return t;
+}
+
+/** A first key pair in local's store. */
+export async function seedLocalPair(t: Topology): Promise<void> {
+  const pair = generateKeyPair();
+  await storeKeyPair(
+    t.store('local'),
+    t.config.secretNames,
+    { ...pair, fingerprint: fingerprint(pair.publicPem) },
+    'seed',
+  );
+}
+
 export async function publisherToken(privatePem: string, sub: string): Promise<string> {
   return new SignJWT({ hex_identity: `c200${sub}` })
     .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
