@@ -11,7 +11,6 @@ import { decideGate } from '../client/runs/gates';
 import { startRotation } from '../client/runs/rotate';
 import { createRotationSchedule } from '../client/schedules';
 import { rotateJwtKeys } from '../workflows';
-import { requestMessage } from '../workflows/approvals';
 import type { RotateInput } from '../workflows/inputs';
 import type { Progress } from '../workflows/messages';
 import {
@@ -21,6 +20,7 @@ import {
   legacyApproveSignal,
   progressQuery,
 } from '../workflows/messages';
+import { requestMessage } from '../workflows/requests';
 import { foreignCaller, foreignLockHolder, foreignParent } from './foreign/workflows';
 import { failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
 import { type ApproverName, approversConfig, assertRefused, decide, keyFile, sign } from './infra/approvers';

@@ -142,7 +142,7 @@ export const PATCHES: Record<string, Patch> = {
     recordedIn: [],
   },
   'schedule-request-checked': {
-    in: ['approvals.ts'],
+    in: ['requests.ts'],
     change: 'a request signed for a schedule is checked against the runs that schedule started',
     since: 'dba4fe0',
     recordedIn: [],

@@ -2,11 +2,11 @@
 // (promote-hop.ts), in order. A hop that succeeded is not redone when a later one fails.
 
 import { executeChild, ParentClosePolicy, patched, workflowInfo } from '@temporalio/workflow';
-import { claimSignedRequest } from './approvals';
 import { parseInput, runFailure } from './errors';
 import { PromoteInput, promoteHopWorkflowId } from './inputs';
 import { ProgressTracker } from './progress';
 import { type HopResult, promoteHop } from './promote-hop';
+import { claimSignedRequest } from './requests';
 import { checkStarterConfig } from './starter-config';
 
 export async function promote(raw: PromoteInput): Promise<HopResult[]> {

@@ -10,13 +10,14 @@ import { parseDuration } from '../config/duration';
 import type { GatePolicy } from '../shared/approval-proof';
 import { FailureType, fail, isFailure } from '../shared/failures';
 import { serviceActivity, shortActivity, summarized } from './activity-options';
-import { checkExpectedGate, claimSignedRequest, Gates, notApproved } from './approvals';
+import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { parseInput, runFailure } from './errors';
 import { RolloverInput } from './inputs';
 import { ProgressTracker } from './progress';
+import { claimSignedRequest } from './requests';
 import { startingSchedule } from './scheduled';
-import { checkStarterConfig } from './starter-config';
+import { checkExpectedGate, checkStarterConfig } from './starter-config';
 
 const keyrings = proxyActivities<RolloverActivities>(shortActivity);
 /** A keyring as the plan reads it: its keys, replicas, token lifetime and gate rules. */

@@ -20,12 +20,13 @@ import { parseDuration } from '../config/duration';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import { localRead, serviceActivity, shortActivity, summarized } from './activity-options';
-import { claimSignedRequest, Gates, notApproved } from './approvals';
+import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure, withMore } from './errors';
 import { RotateSecretInput } from './inputs';
 import { ProgressTracker } from './progress';
 import { reencryptRows } from './reencrypt-rows';
+import { claimSignedRequest } from './requests';
 import { checkStarterConfig } from './starter-config';
 
 // A cancel waits for a write or a restart in flight to end before it puts things back.

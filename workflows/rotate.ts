@@ -17,12 +17,13 @@ import type { TokenIdentity } from '../activities/tokens';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import { serviceActivity, shortActivity, summarized, vaultActivity } from './activity-options';
-import { checkExpectedGate, claimSignedRequest, Gates, notApproved } from './approvals';
+import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
 import { RotateInput, type RotateOptions } from './inputs';
 import { ProgressTracker } from './progress';
-import { checkStarterConfig } from './starter-config';
+import { claimSignedRequest } from './requests';
+import { checkExpectedGate, checkStarterConfig } from './starter-config';
 
 // Store and host reads/writes of the plan, stage and verify.
 const rotation = proxyActivities<RotateActivities>(vaultActivity);

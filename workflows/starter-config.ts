@@ -54,3 +54,23 @@ export async function hopNotifications(from: string, to: string): Promise<void> 
   const routed = await reads.notifyRouting({ run: { kind: 'promote', chain: [from, to] } });
   notifyOn(routed?.notify, { runEvents: false });
 }
+
+/**
+ * Refuses (nothing changed) a run whose starter announced a gate the worker's config does not have,
+ * or the other way round: the worker reads rekey.yaml only at start. `starterSays` and
+ * `workerSays` name what each config gates ("prod, test", "keyring api").
+ */
+export function checkExpectedGate(
+  expected: boolean | undefined,
+  gated: boolean,
+  starterSays: string,
+  workerSays: string,
+): void {
+  if (expected === undefined || expected === gated) return;
+  throw fail(
+    FailureType.BadInput,
+    expected
+      ? `the starter's config requires an approval for ${starterSays}, the worker's does not: the worker reads rekey.yaml only at start (restart it after editing), or another worker with another config polls this task queue; nothing was changed`
+      : `the worker's config requires an approval for ${workerSays}, the starter's does not: restart the worker after editing rekey.yaml, or use the same config for both; nothing was changed`,
+  );
+}

@@ -25,10 +25,10 @@ import type {
   rotateJwtKeys,
   rotateSecret,
 } from '../../workflows';
-import { requestMessage } from '../../workflows/approvals';
 import { errorText } from '../../workflows/errors';
 import type { PendingGate, Progress } from '../../workflows/messages';
 import { progressQuery } from '../../workflows/messages';
+import { requestMessage } from '../../workflows/requests';
 import { signAs } from '../sign';
 import { RequestRefused, TemporalUnreachable } from './errors';
 
