@@ -9,13 +9,15 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
-import { sinksOf } from '../config/notify';
+import { parseDuration } from '../config/duration';
+import { routedTypes, sinksOf } from '../config/notify';
 import type { Config } from '../config/schema';
 import { deliver } from '../notify/deliver';
 import { FailureType, fail } from '../shared/failures';
 import type { RekeyEvent } from '../shared/notify-events';
 import { canonicalJson } from '../shared/sshsig';
 import { typesThat } from '../shared/workflow-types';
+import { secretStates } from '../stores/secret-states';
 
 /** Refuses (nothing sent) an event that no rekey run emitted as it stands. */
 async function checkEmitted(e: RekeyEvent): Promise<void> {
@@ -80,7 +82,66 @@ export function createNotifyActivities(deps: { config: Config }) {
         throw err;
       }
     },
+
+    /** The daily secret watch's findings (workflows/watch-secrets.ts): every secret, in each of
+     * its environments, past its due date or due within notify.dueWithin; `notices` those of them
+     * some route takes, less those due (not yet overdue) that the last watch announced already. */
+    async secretsDue(input: { at: number; announcedDue: string[] }): Promise<{
+      due: string[];
+      overdue: string[];
+      unreadable: string[];
+      notices: SecretNotice[];
+    }> {
+      const soon = parseDuration(notify?.dueWithin ?? '14d');
+      const found = { due: [] as string[], overdue: [] as string[], unreadable: [] as string[] };
+      const notices: SecretNotice[] = [];
+      for (const s of await secretStates(deps.config, undefined, input.at)) {
+        const key = `${s.secret}/${s.env}`;
+        if (s.unreadable) found.unreadable.push(key);
+        if (!s.due || !s.changed || (!s.overdue && Date.parse(s.due) - input.at > soon)) continue;
+        const type = s.overdue ? 'secret.overdue' : 'secret.due';
+        (s.overdue ? found.overdue : found.due).push(key);
+        if (type === 'secret.due' && input.announcedDue.includes(key)) continue;
+        if (!routedTypes(notify, [s.env]).includes(type)) continue;
+        notices.push({
+          type,
+          secret: {
+            name: s.secret,
+            environment: s.env,
+            location: `${s.store}:${s.name}`,
+            changed: s.changed,
+            due: s.due,
+          },
+        });
+      }
+      return { ...found, notices };
+    },
+
+    /** How many of the schedule's runs failed in a row, the one asking (still running) included:
+     * the closed runs it started, newest first, up to the first that completed. A run that
+     * completed with environments left unchanged (rotate's ok: false) counts as completed here. */
+    async scheduleFailures(input: { scheduleId: string }): Promise<number> {
+      if (!/^[\w/+.-]+$/.test(input.scheduleId)) throw new Error(`not a schedule id: ${input.scheduleId}`);
+      const { client } = Context.current();
+      let failures = 1;
+      const closed = client.workflow.list({
+        query: `TemporalScheduledById = '${input.scheduleId}' AND ExecutionStatus != 'Running'`,
+      });
+      for await (const run of closed) {
+        if (!FAILED.has(run.status.name) || failures >= 100) break;
+        failures++;
+      }
+      return failures;
+    },
   };
 }
+
+/** A secret the daily watch announces. */
+export interface SecretNotice {
+  type: 'secret.due' | 'secret.overdue';
+  secret: NonNullable<RekeyEvent['secret']>;
+}
+
+const FAILED = new Set(['FAILED', 'TIMED_OUT', 'TERMINATED', 'CANCELLED']);
 
 export type NotifyActivities = ReturnType<typeof createNotifyActivities>;

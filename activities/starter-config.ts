@@ -42,7 +42,7 @@ function notifyRouting(config: Config, run: RunKind): { notify?: NotifyRouting }
 }
 
 /** The freeze holding the run's environments now, if any (config/freezes.ts). */
-function freezeOf(config: Config, run: RunKind): { frozen?: ActiveFreeze } {
+function freezeOf(config: Config, run: RunKind, at: number): { frozen?: ActiveFreeze } {
   if (!Object.keys(config.freezes).length) return {};
   let environments: string[];
   try {
@@ -50,7 +50,7 @@ function freezeOf(config: Config, run: RunKind): { frozen?: ActiveFreeze } {
   } catch {
     return {};
   }
-  const frozen = activeFreeze(config.freezes, environments, Date.now());
+  const frozen = activeFreeze(config.freezes, environments, at);
   return frozen ? { frozen } : {};
 }
 
@@ -68,6 +68,8 @@ export function createStarterConfigActivities(facts: WorkerFacts) {
     async checkStarterConfig(input: {
       run: RunKind;
       starter?: Record<string, string>;
+      /** The workflow's clock: freezes are looked up at the time the run sees. */
+      at?: number;
     }): Promise<{ notify?: NotifyRouting; frozen?: ActiveFreeze }> {
       if (facts.configFile && loaded !== undefined) {
         const now = fileDigest(facts.configFile);
@@ -77,7 +79,10 @@ export function createStarterConfigActivities(facts: WorkerFacts) {
             `${worker}: its rekey.yaml changed on disk since it started (${now} now): it still runs the one it loaded; restart it to use the new one; nothing was changed`,
           );
       }
-      const checked = { ...notifyRouting(facts.config, input.run), ...freezeOf(facts.config, input.run) };
+      const checked = {
+        ...notifyRouting(facts.config, input.run),
+        ...freezeOf(facts.config, input.run, input.at ?? Date.now()),
+      };
       if (!input.starter) return checked; // started by a client that sent none (the Web UI)
       const differ = differingParts(
         input.starter,

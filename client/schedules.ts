@@ -12,8 +12,9 @@ import {
 } from '@temporalio/client';
 import { codecKeyringOf } from '../activities/codec-key';
 import type { Config } from '../config/schema';
+import { checkWindow, type RunWindow, windowText } from '../config/windows';
 import { taskQueue } from '../shared/task-queue';
-import { rolloverSigningKey, rotateCodecKey, rotateJwtKeys, rotateSecret } from '../workflows';
+import { rolloverSigningKey, rotateCodecKey, rotateJwtKeys, rotateSecret, watchSecrets } from '../workflows';
 import {
   type CodecKeyInput,
   codecKeyWorkflowId,
@@ -40,6 +41,7 @@ export const CADENCES: Record<string, CalendarSpec> = {
   },
   month: { comment: 'monthly', dayOfMonth: 1, hour: 6, minute: 0 },
   week: { comment: 'weekly', dayOfWeek: 'MONDAY', hour: 6, minute: 0 },
+  day: { comment: 'daily', hour: 6, minute: 0 },
 };
 
 export const CATCHUP_WINDOW = '1 day';
@@ -57,12 +59,25 @@ function cadence(every: string): ScheduleSpec {
   );
 }
 
+/** The window a schedule's runs carry (checked here: a bad one is refused before the schedule). */
+function windowed(opts: { window?: RunWindow }): { window?: RunWindow } {
+  if (!opts.window) return {};
+  const checked = checkWindow(opts.window);
+  if ('problem' in checked) throw new RequestRefused(`--window: ${checked.problem}`);
+  return checked;
+}
+
 async function createSchedule(
   client: Client,
   id: string,
   spec: ScheduleSpec,
-  workflow: typeof rotateJwtKeys | typeof rolloverSigningKey | typeof rotateCodecKey | typeof rotateSecret,
-  args: [RotateInput] | [RolloverInput] | [CodecKeyInput] | [RotateSecretInput],
+  workflow:
+    | typeof rotateJwtKeys
+    | typeof rolloverSigningKey
+    | typeof rotateCodecKey
+    | typeof rotateSecret
+    | typeof watchSecrets,
+  args: [RotateInput] | [RolloverInput] | [CodecKeyInput] | [RotateSecretInput] | [],
   opts: { summary: string; taskQueue?: string },
 ): Promise<ScheduleHandle> {
   try {
@@ -90,15 +105,22 @@ async function createSchedule(
 export async function createRotationSchedule(
   client: Client,
   config: Config,
-  opts: { environments: string[]; every: string; as?: Requester; taskQueue?: string },
+  opts: { environments: string[]; every: string; as?: Requester; taskQueue?: string; window?: RunWindow },
 ): Promise<ScheduleHandle> {
   const spec = cadence(opts.every);
   const environments = expandToKeyGroups(config, opts.environments);
   const id = rotateWorkflowId(environments);
   // Each scheduled run carries the request of whoever made the schedule (--as), signed once here.
-  const input = withRequester(config, 'rotateJwtKeys', { environments }, environments, opts.as, {
-    schedule: id,
-  });
+  const input = withRequester(
+    config,
+    'rotateJwtKeys',
+    { environments, ...windowed(opts) },
+    environments,
+    opts.as,
+    {
+      schedule: id,
+    },
+  );
   return createSchedule(client, id, spec, rotateJwtKeys, [input], {
     summary: `scheduled: rotate ${environments.join('+')} JWT keys every ${opts.every}`,
     taskQueue: opts.taskQueue,
@@ -108,16 +130,23 @@ export async function createRotationSchedule(
 export async function createRolloverSchedule(
   client: Client,
   config: Config,
-  opts: { keyring: string; every: string; taskQueue?: string },
+  opts: { keyring: string; every: string; taskQueue?: string; window?: RunWindow },
 ): Promise<ScheduleHandle> {
   const spec = cadence(opts.every);
   checkRolloverTtl(config, opts.keyring);
   const id = rolloverWorkflowId(opts.keyring);
   // A rollover runs as long as its TTL wait; a run due meanwhile is skipped.
-  return createSchedule(client, id, spec, rolloverSigningKey, [{ keyring: opts.keyring }], {
-    summary: `scheduled: roll over keyring ${opts.keyring} every ${opts.every}`,
-    taskQueue: opts.taskQueue,
-  });
+  return createSchedule(
+    client,
+    id,
+    spec,
+    rolloverSigningKey,
+    [{ keyring: opts.keyring, ...windowed(opts) }],
+    {
+      summary: `scheduled: roll over keyring ${opts.keyring} every ${opts.every}`,
+      taskQueue: opts.taskQueue,
+    },
+  );
 }
 
 export async function createCodecKeySchedule(
@@ -133,10 +162,36 @@ export async function createCodecKeySchedule(
   });
 }
 
+/** The daily secret watch (workflows/watch-secrets.ts): changes nothing, so no --yes. */
+export async function createSecretWatchSchedule(
+  client: Client,
+  config: Config,
+  opts: { every: string; taskQueue?: string },
+): Promise<ScheduleHandle> {
+  const spec = cadence(opts.every);
+  if (!config.notify)
+    throw new RequestRefused(
+      'the secret watch announces through notify:, and rekey.yaml has none (docs/notifications.md)',
+    );
+  if (!Object.keys(config.secrets).length)
+    throw new RequestRefused('the secret watch reads secret recipes, and rekey.yaml has none (secrets:)');
+  return createSchedule(client, 'secret-watch', spec, watchSecrets, [], {
+    summary: `scheduled: announce secrets due within ${config.notify.dueWithin} or overdue, ${opts.every}`,
+    taskQueue: opts.taskQueue,
+  });
+}
+
 export async function createSecretSchedule(
   client: Client,
   config: Config,
-  opts: { secret: string; environment: string; every: string; as?: Requester; taskQueue?: string },
+  opts: {
+    secret: string;
+    environment: string;
+    every: string;
+    as?: Requester;
+    taskQueue?: string;
+    window?: RunWindow;
+  },
 ): Promise<ScheduleHandle> {
   const spec = cadence(opts.every);
   checkSecret(config, opts.secret, opts.environment);
@@ -144,7 +199,7 @@ export async function createSecretSchedule(
   const input = withRequester(
     config,
     'rotateSecret',
-    { secret: opts.secret, environment: opts.environment },
+    { secret: opts.secret, environment: opts.environment, ...windowed(opts) },
     [opts.environment],
     opts.as,
     { schedule: id },
@@ -153,6 +208,13 @@ export async function createSecretSchedule(
     summary: `scheduled: rotate secret ${opts.secret} in ${opts.environment} every ${opts.every}`,
     taskQueue: opts.taskQueue,
   });
+}
+
+/** The window its runs carry, if any. */
+function windowOf(d: ScheduleDescription): RunWindow | undefined {
+  const input =
+    d.action.type === 'startWorkflow' ? (d.action.args?.[0] as { window?: RunWindow }) : undefined;
+  return input?.window;
 }
 
 /** A schedule as a script reads it (rekey schedule describe --json: schemas/schedule.schema.json). */
@@ -167,6 +229,7 @@ export function scheduleDoc(d: ScheduleDescription): Record<string, unknown> {
     workflowType: d.action.type === 'startWorkflow' ? d.action.workflowType : d.action.type,
     every: cal?.comment ?? (interval ? `${Math.round(Number(interval.every) / 86_400_000)}d` : 'custom'),
     overlap: d.policies.overlap,
+    ...(windowOf(d) ? { window: windowOf(d) } : {}),
     catchupWindowHours: d.policies.catchupWindow / 3600_000,
     next: d.info.nextActionTimes.map((t) => t.toISOString()),
     runsStarted: d.info.numActionsTaken,
@@ -191,6 +254,11 @@ export function formatSchedule(d: ScheduleDescription): string {
     }`,
     `  runs: ${d.info.numActionsTaken} started, ${d.info.numActionsSkippedOverlap} skipped (still running)`,
   ];
+  const window = windowOf(d);
+  if (window)
+    lines.push(
+      `  window: ${windowText(window)}; outside it a run ${window.outside === 'skip' ? 'is skipped' : 'waits'}`,
+    );
   const last = d.info.recentActions.at(-1);
   if (last) lines.push(`  last: ${last.takenAt.toISOString()} ${last.action.workflow.workflowId}`);
   return lines.join('\n');

@@ -3,6 +3,7 @@
 // password) are named by reference, never written here.
 import { z } from 'zod';
 import { EVENT_TYPES, type EventType, type RekeyEvent } from '../shared/notify-events';
+import { duration } from './duration';
 import { SecretSource } from './secret-source';
 import { didYouMean } from './suggest';
 
@@ -58,6 +59,8 @@ export const Notify = z.strictObject({
   routes: z.array(Route).min(1),
   /** Approver -> mail address: a gate's mail goes to the approvers it names. */
   addresses: z.record(name, z.email()).default({}),
+  /** secret.due: how long before a secret's due date the daily secret watch announces it. */
+  dueWithin: duration.default('14d'),
 });
 export type NotifyConfig = z.infer<typeof Notify>;
 

@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { z } from 'zod';
 import { parseSshPublicKey } from '../shared/sshsig';
 import { Store } from '../stores/kinds';
-import { DURATION, parseDuration } from './duration';
+import { DURATION, duration, parseDuration } from './duration';
 import { Freeze } from './freezes';
 import { entryName } from './names';
 import { Notify } from './notify';
@@ -11,7 +11,6 @@ import { SecretRecipe } from './secret-recipes';
 import { SecretSource } from './secret-source';
 
 const name = entryName;
-const duration = z.string().regex(DURATION, 'a duration such as 90s, 10m, 2h or 90d');
 
 /** Top-level directories of a Linux system: never a data or app dir themselves (subdirectories are fine). */
 export const SYSTEM_DIRS = [

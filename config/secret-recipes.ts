@@ -2,10 +2,9 @@
 // how a new value is proved, and what becomes of the old one. One generic workflow
 // (rotateSecret) runs every recipe.
 import { z } from 'zod';
-import { DURATION, parseDuration } from './duration';
+import { duration, parseDuration } from './duration';
 import { entryName } from './names';
 
-const duration = z.string().regex(DURATION, 'a duration such as 90s, 10m, 2h or 90d');
 /** How long a probe is tried: at most 9 minutes, inside its activity's 10-minute attempt. */
 const within = duration
   .refine((d) => parseDuration(d) <= 9 * 60_000, 'at most 9m (a probe runs inside one 10-minute step)')

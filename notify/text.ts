@@ -22,6 +22,20 @@ export function eventParts(e: RekeyEvent): { headline: string; about: string; bo
       `${e.decision.decision} by ${e.decision.by}; the gate is now ${e.decision.outcome}${e.decision.comment ? `\nComment: ${e.decision.comment}` : ''}`,
     );
   if (e.failure) body.push(`Why: ${e.failure}`);
+  if (e.skipped) body.push(`Why: ${e.skipped}`);
+  if (e.schedule)
+    body.push(
+      `Started by schedule ${e.schedule.id}${e.schedule.consecutiveFailures ? `: its last ${e.schedule.consecutiveFailures} runs failed (rekey schedule describe ${e.schedule.id})` : ''}`,
+    );
+  if (e.secret)
+    body.push(
+      [
+        `Location: ${e.secret.location}`,
+        `Last changed: ${e.secret.changed}`,
+        `Due: ${e.secret.due}`,
+        `Rotate: rekey secret rotate ${e.secret.name} --env ${e.secret.environment}`,
+      ].join('\n'),
+    );
   if (e.freezeOverride) body.push(`Started through a freeze: ${e.freezeOverride}`);
   if (e.steps?.length)
     body.push(

@@ -3,7 +3,20 @@
 // UI already shows (plans, digests, step details, failure messages): never a value.
 
 /** Every event type, in the order a run meets them. */
-export const EVENT_TYPES = ['gate.opened', 'gate.decided', 'run.completed', 'run.failed'] as const;
+export const EVENT_TYPES = [
+  'gate.opened',
+  'gate.decided',
+  'run.completed',
+  'run.failed',
+  /** A scheduled run started outside its window, told to skip it (config/windows.ts). */
+  'schedule.skipped',
+  /** A scheduled run failed, and so did the one before it (at least). */
+  'schedule.failing',
+  /** A secret falls due within notify.dueSoon (the daily secret watch, `secret-watch`). */
+  'secret.due',
+  /** A secret is past its rotateEvery. */
+  'secret.overdue',
+] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** What a run's worker routes: the event types some route takes for the run's environments. */
@@ -51,8 +64,15 @@ export interface RekeyEvent {
     /** Where the gate stands after it. */
     outcome: 'passed' | 'rejected' | 'waiting';
   };
-  /** run.failed: why, and how each step ended (what was put back, what was not). */
+  /** run.failed, schedule.failing: why, and how each step ended (what was put back, what was not). */
   failure?: string;
+  /** schedule.skipped: why nothing was done. */
+  skipped?: string;
+  /** The schedule that started the run; schedule.failing: how many of its runs failed in a row,
+   * this one included. */
+  schedule?: { id: string; consecutiveFailures?: number };
+  /** secret.due, secret.overdue: the secret in one environment (its first location's state). */
+  secret?: { name: string; environment: string; location: string; changed: string; due: string };
   steps?: { name: string; status: string; detail?: string }[];
 }
 
@@ -67,5 +87,13 @@ export function eventHeadline(e: RekeyEvent): string {
       return `Completed: ${e.title}`;
     case 'run.failed':
       return `FAILED: ${e.title}`;
+    case 'schedule.skipped':
+      return `Skipped (outside its window): ${e.title}`;
+    case 'schedule.failing':
+      return `FAILING ${e.schedule?.consecutiveFailures} times in a row: schedule ${e.schedule?.id}`;
+    case 'secret.due':
+      return `Due ${e.secret?.due.slice(0, 10)}: secret ${e.secret?.name} in ${e.secret?.environment}`;
+    case 'secret.overdue':
+      return `OVERDUE since ${e.secret?.due.slice(0, 10)}: secret ${e.secret?.name} in ${e.secret?.environment}`;
   }
 }

@@ -12,6 +12,7 @@ export const WORKFLOW_TYPES = {
   environmentLock: { progress: false, gates: false, locks: false },
   requestClaim: { progress: false, gates: false, locks: false },
   deliverEvent: { progress: false, gates: false, locks: false },
+  watchSecrets: { progress: true, gates: false, locks: false },
 } as const;
 
 /** The workflow types that answer the progress query, open approval gates, or take rekey's locks. */

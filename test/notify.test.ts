@@ -9,10 +9,24 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  type ScheduleHandle,
+  ScheduleOverlapPolicy,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { startRotation } from '../client/runs/rotate';
+import {
+  createSecretSchedule,
+  createSecretWatchSchedule,
+  formatSchedule,
+  scheduleDoc,
+} from '../client/schedules';
 import type { RekeyEvent } from '../shared/notify-events';
 import { approveUpdate, progressQuery, rejectUpdate } from '../workflows/messages';
+import type { RotateSecretResult } from '../workflows/rotate-secret';
+import type { WatchResult } from '../workflows/watch-secrets';
 import { assertNoSecrets, failureOf, rekeyAsync } from './helpers';
 import { testEnv } from './infra/env';
 import { assertMatchesSchema } from './infra/json-schemas';
@@ -61,6 +75,10 @@ describe('notify: gates, decisions and outcomes reach a webhook, Slack and mail'
   const hmacKey = randomBytes(24).toString('hex');
   let approved: Awaited<ReturnType<typeof startRotation>>;
   let heldTwice = 0;
+  const seeded = {
+    'api-token': randomBytes(32).toString('hex'),
+    'old-token': randomBytes(32).toString('hex'),
+  };
 
   /** The events of type `type` handled for the run `h` (a workflow id is used again by the next
    * rotation of the same environments: its run id tells them apart). */
@@ -104,9 +122,26 @@ describe('notify: gates, decisions and outcomes reach a webhook, Slack and mail'
           { events: ['run.completed'], sinks: ['down'] },
         ],
         addresses: { alice: 'alice@example.test' },
+        dueWithin: '30d',
+      },
+      // For the secret watch: one due within 30 days, one overdue a second after it is written.
+      secrets: {
+        'api-token': {
+          environments: ['local'],
+          generator: { type: 'random', bytes: 32, encoding: 'hex' },
+          locations: [{ name: 'api-token' }],
+          rotateEvery: '10d',
+        },
+        'old-token': {
+          environments: ['local'],
+          generator: { type: 'random', bytes: 32, encoding: 'hex' },
+          locations: [{ name: 'old-token' }],
+          rotateEvery: '1s',
+        },
       },
     });
     await seedLocalPair(t);
+    for (const [name, value] of Object.entries(seeded)) await t.store('local').set(name, value, {});
     connection = await Connection.connect({ address: testEnv().temporal.address });
     client = new Client({ connection, namespace: 'notify' });
     taskQueue = `rekey-notify-${randomUUID()}`;
@@ -287,8 +322,126 @@ describe('notify: gates, decisions and outcomes reach a webhook, Slack and mail'
     assert.ok(!smtp.mails.some((m) => m.text.includes('evil.example')));
   });
 
+  /** The runs `schedule` started, once it has started `n`, oldest first. */
+  const scheduledRuns = (schedule: ScheduleHandle, n: number) =>
+    until(`${n} run(s) of ${schedule.scheduleId}`, async () => {
+      const actions = (await schedule.describe()).info.recentActions;
+      return actions.length >= n
+        ? actions.map(({ action: { workflow: w } }) => ({
+            h: client.workflow.getHandle(w.workflowId, w.firstExecutionRunId),
+            runId: w.firstExecutionRunId,
+          }))
+        : undefined;
+    });
+  /** The events of type `type` handled for one run (a manual trigger may reuse a workflow id). */
+  const ofRun = (type: string, run: { runId: string } | undefined) =>
+    hook.handled.filter(
+      (ce) => ce.type === `rekey.${type}` && (ce.data as RekeyEvent).runId === run?.runId,
+    ) as { data: RekeyEvent }[];
+
+  it('the daily secret watch announces a secret due soon once, and one overdue at every run', async () => {
+    const schedule = await createSecretWatchSchedule(client, t.config, { every: 'day', taskQueue });
+    try {
+      await schedule.trigger(ScheduleOverlapPolicy.SKIP);
+      const [first] = await scheduledRuns(schedule, 1);
+      const r1 = (await first?.h.result()) as WatchResult;
+      assert.deepEqual([r1.due, r1.overdue, r1.announced], [['api-token/local'], ['old-token/local'], 2]);
+      // The next run learns from the last one what it announced (the schedule passes on its result
+      // once it has seen the run end; to runs it tracks, not to ALLOW_ALL triggers): the due
+      // secret is not told again.
+      await until('the schedule to see its run end', async () =>
+        (await schedule.describe()).info.runningActions.length === 0 ? true : undefined,
+      );
+      await schedule.trigger(ScheduleOverlapPolicy.SKIP);
+      const [, second] = await scheduledRuns(schedule, 2);
+      const r2 = (await second?.h.result()) as WatchResult;
+      assert.deepEqual([r2.due, r2.overdue, r2.announced], [['api-token/local'], ['old-token/local'], 1]);
+      const due = await until('secret.due', () => ofRun('secret.due', first)[0]);
+      assert.equal(ofRun('secret.due', second).length, 0);
+      assert.deepEqual(
+        { ...due.data.secret, changed: undefined, due: undefined },
+        {
+          name: 'api-token',
+          environment: 'local',
+          location: 'kv-local:api-token',
+          changed: undefined,
+          due: undefined,
+        },
+      );
+      assert.ok(Date.parse(due.data.secret?.due ?? '') - Date.now() > 9 * 86_400_000, due.data.secret?.due);
+      assert.deepEqual(due.data.environments, ['local']);
+      for (const run of [first, second])
+        await until(
+          'secret.overdue',
+          () => ofRun('secret.overdue', run)[0]?.data.secret?.name === 'old-token' || undefined,
+        );
+    } finally {
+      await schedule.delete();
+    }
+  });
+
+  it('a scheduled run outside its window is skipped and told; failures in a row are told as failing', async () => {
+    // A half hour twelve hours from now: closed now, whatever the time of day.
+    const hh = String((new Date().getUTCHours() + 12) % 24).padStart(2, '0');
+    const window = { allow: [`sun-sat ${hh}:00-${hh}:30`], timeZone: 'UTC', outside: 'skip' as const };
+    const opts = { secret: 'api-token', environment: 'local', every: 'quarter', taskQueue };
+    let schedule = await createSecretSchedule(client, t.config, { ...opts, window });
+    try {
+      // Its runs carry the window; describe shows it.
+      assert.deepEqual(scheduleDoc(await schedule.describe()).window, window);
+      assert.match(
+        formatSchedule(await schedule.describe()),
+        /window: sun-sat .* \(UTC\); outside it a run is skipped/,
+      );
+      await schedule.trigger();
+      const [skippedRun] = await scheduledRuns(schedule, 1);
+      const result = (await skippedRun?.h.result()) as RotateSecretResult;
+      assert.equal(result.dryRun, true);
+      assert.match(
+        result.skipped ?? '',
+        new RegExp(`^started outside its window sun-sat ${hh}:00-${hh}:30 \\(UTC\\): skipped`),
+      );
+      assert.equal(
+        (await t.store('local').get('api-token')).value,
+        seeded['api-token'],
+        'nothing was changed',
+      );
+      const told = await until('schedule.skipped', () => ofRun('schedule.skipped', skippedRun)[0]);
+      assert.equal(told.data.schedule?.id, schedule.scheduleId);
+      assert.match(told.data.skipped ?? '', /skipped \(planned as a dry run\)/);
+      assert.equal(ofRun('run.completed', skippedRun).length, 0);
+
+      // The same schedule without a window: each run waits at its gate, and is cancelled there.
+      await schedule.delete();
+      schedule = await createSecretSchedule(client, t.config, opts);
+      for (const n of [1, 2]) {
+        await schedule.trigger();
+        const run = (await scheduledRuns(schedule, n))[n - 1];
+        assert.ok(run);
+        await gateDigest(run.h);
+        await run.h.cancel();
+        await assert.rejects(run.h.result());
+        const failed = await until('run.failed', () => ofRun('run.failed', run)[0]);
+        assert.equal(failed.data.schedule?.id, schedule.scheduleId);
+        const failing = ofRun('schedule.failing', run);
+        if (n === 1) assert.equal(failing.length, 0, 'one failure is not a streak');
+        else {
+          const f = await until('schedule.failing', () => ofRun('schedule.failing', run)[0]);
+          assert.equal(f.data.schedule?.consecutiveFailures, 2);
+          assert.match(f.data.failure ?? '', /^cancelled/);
+        }
+      }
+    } finally {
+      await schedule.delete();
+    }
+  });
+
   it('no key, token or credential in any event, message or mail', () => {
     const everything = [...hook.receipts.map((r) => r.body), ...smtp.mails.map((m) => m.text)].join('\n');
-    assertNoSecrets(everything, [hmacKey, process.env.REKEY_TEST_SLACK_URL as string]);
+    assertNoSecrets(everything, [
+      hmacKey,
+      process.env.REKEY_TEST_SLACK_URL as string,
+      ...Object.values(seeded),
+    ]);
   });
 });

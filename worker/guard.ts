@@ -97,6 +97,8 @@ const READS: Record<string, string> = {
   checkStarterConfig: 'compares configs',
   notificationSinks: 'reads the config',
   notifyRouting: 'reads the config',
+  scheduleFailures: 'reads Temporal',
+  secretsDue: 'reads stores',
   // Changes no environment; sends only an event a rekey run emitted, as its history records it.
   deliverNotification: 'sends a run’s event to a notify sink',
   readKeyring: 'reads the store',

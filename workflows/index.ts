@@ -10,3 +10,4 @@ export { requestClaim } from './requests';
 export { rolloverSigningKey } from './rollover';
 export { rotateJwtKeys } from './rotate';
 export { rotateSecret } from './rotate-secret';
+export { watchSecrets } from './watch-secrets';

@@ -1,6 +1,7 @@
 // Workflow inputs: one JSON object each (the Web UI starts a workflow with a single payload),
 // validated by the same zod schema in the CLI and in the workflow.
 import { z } from 'zod';
+import { RunWindow } from '../config/windows';
 
 /** Who asked for the run. Checked where an environment's gates must be passed by someone else
  * (approvals.separateFromStarter); on signed gates `signature` is the requester's SSHSIG over the
@@ -44,6 +45,8 @@ export const RotateInput = z
     starterConfig: z.record(z.string(), z.string()).optional(),
     /** Go ahead through a freeze (config/freezes.ts): the starter's reason, recorded. */
     overrideFreeze: z.string().min(1).max(500).optional(),
+    /** When the run may change anything (a schedule's --window): outside it, it waits or skips. */
+    window: RunWindow.optional(),
     requestedBy,
   })
   .refine((i) => !i.installOnly || (i.syncMountedKeys && i.preserveToken), {
@@ -77,6 +80,8 @@ export const RolloverInput = z.strictObject({
   starterConfig: z.record(z.string(), z.string()).optional(),
   /** Go ahead through a freeze (config/freezes.ts): the starter's reason, recorded. */
   overrideFreeze: z.string().min(1).max(500).optional(),
+  /** When the run may change anything (a schedule's --window): outside it, it waits or skips. */
+  window: RunWindow.optional(),
   requestedBy,
 });
 export type RolloverInput = z.input<typeof RolloverInput>;
@@ -100,6 +105,8 @@ export const RotateSecretInput = z.strictObject({
   starterConfig: z.record(z.string(), z.string()).optional(),
   /** Go ahead through a freeze (config/freezes.ts): the starter's reason, recorded. */
   overrideFreeze: z.string().min(1).max(500).optional(),
+  /** When the run may change anything (a schedule's --window): outside it, it waits or skips. */
+  window: RunWindow.optional(),
   requestedBy,
 });
 export type RotateSecretInput = z.input<typeof RotateSecretInput>;

@@ -24,6 +24,7 @@ import type { EventType, NotifyRouting, RekeyEvent } from '../shared/notify-even
 import { shortActivity } from './activity-options';
 import { errorText } from './errors';
 import type { ProgressTracker } from './progress';
+import { startingSchedule } from './scheduled';
 
 interface RunNotices {
   routing: NotifyRouting;
@@ -36,10 +37,16 @@ interface RunNotices {
 let notices: RunNotices | undefined;
 let tracker: ProgressTracker | undefined;
 let override: string | undefined;
+let skipped: string | undefined;
 
 /** The run goes ahead through a freeze: every event from here on says so. */
 export function freezeOverridden(text: string): void {
   override = text;
+}
+
+/** The run was skipped (outside its window, planned as a dry run): its outcome is that. */
+export function runSkipped(text: string): void {
+  skipped = text;
 }
 
 /** The run's progress, for the title and the steps its events carry (progress.ts calls it). */
@@ -60,7 +67,8 @@ export function notifyOn(routing: NotifyRouting | undefined, opts: { runEvents?:
  * start is awaited when the run ends (`runEnded`). */
 export function emit(
   type: EventType,
-  parts: Pick<RekeyEvent, 'gate' | 'decision' | 'failure' | 'steps'>,
+  parts: Pick<RekeyEvent, 'gate' | 'decision' | 'failure' | 'skipped' | 'steps' | 'schedule' | 'secret'> &
+    Partial<Pick<RekeyEvent, 'environments'>>,
 ): void {
   const n = notices;
   if (!n?.routing.types.includes(type)) return;
@@ -115,17 +123,25 @@ export async function runEnded(outcome: { error?: unknown; dryRun: boolean }): P
     }));
     // A run may end "completed" with environments left unchanged (rotate's ok: false).
     const failed = outcome.error !== undefined || tracker?.progress.state === 'failed';
-    if (!failed) emit('run.completed', steps ? { steps } : {});
-    else
-      emit('run.failed', {
-        failure:
-          outcome.error === undefined
-            ? 'not every environment was changed (see the steps)'
-            : isCancellation(outcome.error)
-              ? `cancelled: ${errorText(outcome.error)}`
-              : errorText(outcome.error),
-        ...(steps ? { steps } : {}),
-      });
+    const schedule = startingSchedule();
+    const scheduled = schedule ? { schedule: { id: schedule } } : {};
+    if (skipped) emit('schedule.skipped', { skipped, ...scheduled });
+    else if (!failed) emit('run.completed', steps ? { steps } : {});
+    else {
+      const failure =
+        outcome.error === undefined
+          ? 'not every environment was changed (see the steps)'
+          : isCancellation(outcome.error)
+            ? `cancelled: ${errorText(outcome.error)}`
+            : errorText(outcome.error);
+      emit('run.failed', { failure, ...(steps ? { steps } : {}), ...scheduled });
+      // Asked only where someone listens: the schedule's runs before this one, in visibility.
+      if (schedule && n.routing.types.includes('schedule.failing')) {
+        const consecutiveFailures = await routes.scheduleFailures({ scheduleId: schedule });
+        if (consecutiveFailures >= 2)
+          emit('schedule.failing', { failure, schedule: { id: schedule, consecutiveFailures } });
+      }
+    }
   }
   await Promise.all(n.starts);
 }

@@ -28,6 +28,8 @@ const schedules = proxyActivities<ScheduleActivities>(shortActivity);
 export interface RolloverResult {
   keyring: string;
   dryRun: boolean;
+  /** A scheduled run started outside its window, told to skip: it ran as a dry run. */
+  skipped?: string;
   before: RingFacts;
   added?: string;
   removed?: string;
@@ -80,14 +82,21 @@ export async function rolloverSigningKey(rawInput: RolloverInput): Promise<Rollo
   const rollover = new Rollover(tracker, gates, input, patched('roll-out-in-batches'));
   try {
     await claimSignedRequest(rawInput as Record<string, unknown>);
-    await checkStarterConfig({ kind: 'rollover', keyring: input.keyring }, input.starterConfig, {
-      overrideFreeze: input.overrideFreeze,
-      dryRun: input.dryRun,
-      tracker,
-    });
+    const skipped = await checkStarterConfig(
+      { kind: 'rollover', keyring: input.keyring },
+      input.starterConfig,
+      {
+        overrideFreeze: input.overrideFreeze,
+        dryRun: input.dryRun,
+        tracker,
+        window: input.window,
+      },
+    );
+    // Outside its window and told to skip: it plans as a dry run does, changes nothing, says why.
+    if (skipped) input.dryRun = true;
     // A dry run changes nothing and takes no lock.
     return await (input.dryRun
-      ? rollover.run()
+      ? rollover.run().then((r) => ({ ...r, ...skipped }))
       : withLocks(
           () => [`keyring/${input.keyring}`],
           () => rollover.run(),

@@ -46,6 +46,8 @@ const undoing = summarized<RotateSecretActivities>({
 
 export interface RotateSecretResult {
   dryRun: boolean;
+  /** A scheduled run started outside its window, told to skip: it ran as a dry run. */
+  skipped?: string;
   plan: SecretPlan;
   /** The version written at each location, in the plan's order. */
   written: string[];
@@ -148,16 +150,18 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
 
   try {
     await claimSignedRequest(rawInput as Record<string, unknown>);
-    await checkStarterConfig(
+    const skipped = await checkStarterConfig(
       { kind: 'secret', secret: input.secret, environment: input.environment },
       input.starterConfig,
-      { overrideFreeze: input.overrideFreeze, dryRun: input.dryRun, tracker },
+      { overrideFreeze: input.overrideFreeze, dryRun: input.dryRun, tracker, window: input.window },
     );
+    // Outside its window and told to skip: it plans as a dry run does, changes nothing, says why.
+    if (skipped) input.dryRun = true;
     const { plan, written } = await locked(first);
     if (input.dryRun) {
       tracker.skipRest('dry run');
       tracker.finish('completed');
-      return ended({ dryRun: true, plan, written: [], revoked: false });
+      return { ...ended({ dryRun: true, plan, written: [], revoked: false }), ...skipped };
     }
     if (plan.keyring) {
       // What the old keys sealed still opens while they stay; then they go. The wait holds no

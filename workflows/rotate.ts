@@ -59,6 +59,8 @@ export type EnvOutcome =
 
 export interface RotateResult {
   dryRun: boolean;
+  /** A scheduled run started outside its window, told to skip: it ran as a dry run. */
+  skipped?: string;
   plan: RotationPlan;
   staged: StagedGroup[];
   environments: EnvOutcome[];
@@ -124,14 +126,16 @@ export async function rotateJwtKeys(rawInput: RotateInput): Promise<RotateResult
   const gates = new Gates(tracker, { type: 'rotateJwtKeys', input: rawInput as Record<string, unknown> });
   try {
     await claimSignedRequest(rawInput as Record<string, unknown>);
-    await checkStarterConfig({ kind: 'rotate', environments: input.environments }, input.starterConfig, {
-      overrideFreeze: input.overrideFreeze,
-      dryRun: input.dryRun,
-      tracker,
-    });
+    const skipped = await checkStarterConfig(
+      { kind: 'rotate', environments: input.environments },
+      input.starterConfig,
+      { overrideFreeze: input.overrideFreeze, dryRun: input.dryRun, tracker, window: input.window },
+    );
+    // Outside its window and told to skip: it plans as a dry run does, changes nothing, says why.
+    if (skipped) input.dryRun = true;
     // A dry run changes nothing and takes no lock; a rotation holds every environment of its key
     // groups from the plan to the end.
-    if (input.dryRun) return await rotate(tracker, gates, input);
+    if (input.dryRun) return { ...(await rotate(tracker, gates, input)), ...skipped };
     return await withLocks(
       async () => (await rotation.rotationScope({ environments: input.environments })).map((e) => `env/${e}`),
       () => rotate(tracker, gates, input),

@@ -4,9 +4,10 @@ import { patched, proxyActivities, proxyLocalActivities, sleep } from '@temporal
 import type { StarterConfigActivities } from '../activities/starter-config';
 import { frozenText } from '../config/freezes';
 import type { RunKind } from '../config/run-config';
+import { type RunWindow, windowAt, windowText } from '../config/windows';
 import { FailureType, fail } from '../shared/failures';
 import { localRead, shortActivity } from './activity-options';
-import { freezeOverridden, notifyOn } from './notify';
+import { freezeOverridden, notifyOn, runSkipped } from './notify';
 import type { ProgressTracker } from './progress';
 import { startingSchedule } from './scheduled';
 
@@ -14,36 +15,68 @@ const acts = proxyActivities<StarterConfigActivities>(shortActivity);
 /** Run by the worker that runs the workflow task: no round trip through the server. */
 const reads = proxyLocalActivities<StarterConfigActivities>(localRead);
 
+/** A run outside its window that was told to skip it: why. The run goes on as a dry run (it plans,
+ * changes nothing) and its result says why. */
+export interface Skipped {
+  skipped: string;
+}
+
 /**
- * Also where the run learns which events to emit (workflows/notify.ts) and whether a freeze holds
- * its environments (config/freezes.ts): then a run its starter started refuses, unless the starter
- * overrode the freeze (recorded in its steps and its events); a run a schedule started waits,
- * durably, until the freeze ends, and looks again.
+ * Also where the run learns which events to emit (workflows/notify.ts), whether a freeze holds
+ * its environments (config/freezes.ts) and whether its window (config/windows.ts) is open. A
+ * freeze refuses a run its starter started, unless the starter overrode it (recorded in its steps
+ * and its events); a run a schedule started waits, durably, until the freeze ends, and looks
+ * again. Outside its window a run waits for the next opening, or ends skipped, as its window says.
+ * A dry run changes nothing: neither holds it.
  */
 export async function checkStarterConfig(
   run: RunKind,
   starter: Record<string, string> | undefined,
-  opts: { overrideFreeze?: string; dryRun?: boolean; tracker?: ProgressTracker } = {},
-): Promise<void> {
+  opts: { overrideFreeze?: string; dryRun?: boolean; tracker?: ProgressTracker; window?: RunWindow } = {},
+): Promise<Skipped | undefined> {
   if (!patched('starter-config-checked')) return;
+  // The workflow's clock: a freeze is looked up at the time the run sees (and replays).
+  const check = () => acts.checkStarterConfig({ run, ...(starter ? { starter } : {}), at: Date.now() });
   // Results recorded before the check said which events (void) emit none.
-  let checked = await acts.checkStarterConfig({ run, ...(starter ? { starter } : {}) });
+  let checked = await check();
   notifyOn(checked?.notify);
-  // A dry run changes nothing: a freeze does not hold it.
-  while (checked?.frozen && !opts.dryRun) {
-    const f = checked.frozen;
-    const what = `freeze ${f.name} until ${f.until} (${f.reason})`;
-    if (opts.overrideFreeze) {
+  if (opts.dryRun) return;
+  let waited: string | undefined;
+  for (;;) {
+    const f = checked?.frozen;
+    if (f && !opts.overrideFreeze) {
+      const what = `freeze ${f.name} until ${f.until} (${f.reason})`;
+      if (!startingSchedule()) throw fail(FailureType.BadInput, frozenText(f));
+      opts.tracker?.set('freeze', 'running', `scheduled run waiting for the end of ${what}`);
+      // At least hourly: a freeze ended early (rekey.yaml edited, the worker restarted) lets it go.
+      await sleep(Math.min(3600_000, Math.max(1000, Date.parse(f.until) - Date.now())));
+      checked = await check();
+      if (!checked?.frozen) opts.tracker?.set('freeze', 'done', `waited for the end of ${what}`);
+      continue;
+    }
+    if (f && opts.overrideFreeze) {
+      const what = `freeze ${f.name} until ${f.until} (${f.reason})`;
       opts.tracker?.set('freeze', 'done', `${what} overridden: ${opts.overrideFreeze}`);
       freezeOverridden(`${what}: ${opts.overrideFreeze}`);
+    }
+    const w = opts.window && windowAt(opts.window, Date.now());
+    if (!opts.window || !w || w.open) {
+      if (waited) opts.tracker?.set('window', 'done', waited);
       return;
     }
-    if (!startingSchedule()) throw fail(FailureType.BadInput, frozenText(f));
-    opts.tracker?.set('freeze', 'running', `scheduled run waiting for the end of ${what}`);
-    // At least hourly: a freeze ended early (rekey.yaml edited, the worker restarted) lets it go.
-    await sleep(Math.min(3600_000, Math.max(1000, Date.parse(f.until) - Date.now())));
-    checked = await acts.checkStarterConfig({ run, ...(starter ? { starter } : {}) });
-    if (!checked?.frozen) opts.tracker?.set('freeze', 'done', `waited for the end of ${what}`);
+    const outside = `started outside its window ${windowText(opts.window)}`;
+    if (opts.window.outside === 'skip') {
+      const skipped = `${outside}: skipped (planned as a dry run), nothing was changed`;
+      opts.tracker?.set('window', 'skipped', skipped);
+      runSkipped(skipped);
+      return { skipped };
+    }
+    const opens = new Date(w.opensAt).toISOString();
+    opts.tracker?.set('window', 'running', `${outside}: waiting until it opens at ${opens}`);
+    await sleep(w.opensAt - Date.now(), { summary: `wait for the window (${opens})` });
+    waited = `${outside}: waited until it opened at ${opens}`;
+    // The freezes may have changed meanwhile.
+    checked = await check();
   }
 }
 

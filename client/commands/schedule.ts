@@ -1,5 +1,6 @@
 // rekey schedule: Temporal Schedules for recurring rotations and rollovers.
 import type { ScheduleHandle } from '@temporalio/client';
+import { checkWindow, type RunWindow } from '../../config/windows';
 import { CliError } from '../cli-error';
 import { JSON_OPTION, printJson } from '../json';
 import { expandToKeyGroups, withClient } from '../runs/common';
@@ -9,6 +10,7 @@ import {
   createRolloverSchedule,
   createRotationSchedule,
   createSecretSchedule,
+  createSecretWatchSchedule,
   formatSchedule,
   scheduleDoc,
 } from '../schedules';
@@ -29,7 +31,31 @@ const CREATE_OPTIONS = {
   yes: { type: 'boolean', default: false },
   as: { type: 'string' },
   key: { type: 'string' },
+  window: { type: 'string', multiple: true },
+  'time-zone': { type: 'string' },
+  outside: { type: 'string' },
 } satisfies Options;
+
+/** --window SPAN [--window SPAN] [--time-zone TZ] [--outside wait|skip]: checked with the schedule. */
+function windowOption(
+  values: { window?: string[]; 'time-zone'?: string; outside?: string },
+  kind: string,
+): RunWindow | undefined {
+  if (!values.window?.length) {
+    if (values['time-zone'] || values.outside)
+      throw new CliError('--time-zone and --outside go with --window "mon-fri 09:00-17:00"');
+    return undefined;
+  }
+  if (kind === 'codec-key' || kind === 'secret-watch')
+    throw new CliError(`schedule create ${kind} takes no --window: its runs change no environment`);
+  const checked = checkWindow({
+    allow: values.window,
+    timeZone: values['time-zone'] ?? 'UTC',
+    outside: values.outside ?? 'wait',
+  });
+  if ('problem' in checked) throw new CliError(`--window: ${checked.problem}`);
+  return checked.window;
+}
 const ACTION_OPTIONS = { note: { type: 'string' } } satisfies Options;
 
 async function scheduleCreate(args: string[]): Promise<number> {
@@ -37,6 +63,19 @@ async function scheduleCreate(args: string[]): Promise<number> {
   const every = values.every;
   if (!every) throw new CliError('schedule create needs --every PERIOD');
   const config = loadCliConfig(values.config);
+  const window = windowOption(values, positionals[0] ?? '');
+  if (positionals[0] === 'secret-watch') {
+    // Reads and announces; changes nothing: no --yes.
+    return withClient(
+      async (client) => {
+        console.log(
+          formatSchedule(await (await createSecretWatchSchedule(client, config, { every })).describe()),
+        );
+        return 0;
+      },
+      { config },
+    );
+  }
   if (positionals[0] === 'rollover') {
     const keyring = positionals[1];
     if (!keyring) throw new CliError('schedule create rollover needs a keyring name');
@@ -45,7 +84,9 @@ async function scheduleCreate(args: string[]): Promise<number> {
     return withClient(
       async (client) => {
         console.log(
-          formatSchedule(await (await createRolloverSchedule(client, config, { keyring, every })).describe()),
+          formatSchedule(
+            await (await createRolloverSchedule(client, config, { keyring, every, window })).describe(),
+          ),
         );
         return 0;
       },
@@ -73,6 +114,7 @@ async function scheduleCreate(args: string[]): Promise<number> {
           environment,
           every,
           as: requester(values),
+          window,
         });
         console.log(formatSchedule(await handle.describe()));
         return 0;
@@ -93,7 +135,9 @@ async function scheduleCreate(args: string[]): Promise<number> {
     );
   }
   if (positionals[0] !== 'rotate-jwt')
-    throw new CliError('schedule create takes rotate-jwt, rollover KEYRING, secret NAME or codec-key');
+    throw new CliError(
+      'schedule create takes rotate-jwt, rollover KEYRING, secret NAME, codec-key or secret-watch',
+    );
   if (!values.env?.length) throw new CliError('schedule create rotate-jwt needs --env E');
   const environments = expandToKeyGroups(config, values.env);
   confirmStart(
@@ -110,6 +154,7 @@ async function scheduleCreate(args: string[]): Promise<number> {
         environments,
         every,
         as: requester(values),
+        window,
       });
       console.log(formatSchedule(await handle.describe()));
       return 0;
@@ -149,12 +194,16 @@ async function scheduleList(json: boolean): Promise<number> {
   });
 }
 
-const usage = `rekey schedule create rotate-jwt --env E [--env E ...] --every quarter|month|week|90d
-                              [--as NAME [--key FILE]] [--yes]
-rekey schedule create rollover KEYRING --every quarter|month|week|90d --yes
-rekey schedule create secret NAME --env E --every quarter|month|week|90d [--as NAME [--key FILE]] [--yes]
-rekey schedule create codec-key --every quarter|month|week|90d
+const usage = `rekey schedule create rotate-jwt --env E [--env E ...] --every PERIOD
+                              [--as NAME [--key FILE]] [--yes] [WINDOW]
+rekey schedule create rollover KEYRING --every PERIOD --yes [WINDOW]
+rekey schedule create secret NAME --env E --every PERIOD [--as NAME [--key FILE]] [--yes] [WINDOW]
+rekey schedule create codec-key --every PERIOD
+rekey schedule create secret-watch --every day
 rekey schedule list [--json] | describe ID [--json] | pause ID [--note T] | unpause ID | trigger ID | delete ID
+
+PERIOD: quarter, month, week, day, or a number of days (90d). WINDOW:
+  --window "mon-fri 09:00-17:00" [--window ...] [--time-zone Europe/Berlin] [--outside wait|skip]
 
 A Temporal Schedule that rotates those environments (or rolls over a keyring, rotates a secret
 recipe in an environment, or the payload codec's keyring) at 06:00 UTC on the first day of each
@@ -164,8 +213,21 @@ environments (or of a secret) without an approval gate, and every scheduled roll
 --yes at creation (they change keys unattended). create takes --config F. --json: list and
 describe as one JSON document (schemas/schedule-list.schema.json, schemas/schedule.schema.json).
 
-Example:
-  rekey schedule create rotate-jwt --env prod --every quarter --as alice`;
+--window: the days and local hours in which its runs may change anything (days sun..sat, ranges
+such as mon-fri and lists such as sat,sun; hours HH:MM-HH:MM, past midnight allowed; the time
+zone an IANA name, UTC by default). A run started outside them waits (durably, its step "window"
+in the Web UI says until when) for the next opening, or with --outside skip plans as a dry run,
+changes nothing and is announced as skipped (notify: schedule.skipped). Freezes (freezes: in
+rekey.yaml) hold scheduled runs too: they wait for the freeze's end.
+
+secret-watch: every day, reads each secret recipe's state (as rekey secret status does) and
+announces through notify: each secret due within notify.dueWithin (once) and each overdue (every
+day until rotated). It changes nothing.
+
+Examples:
+  rekey schedule create rotate-jwt --env prod --every quarter --as alice
+  rekey schedule create secret db-password --env prod --every month --yes \\
+    --window "tue-thu 10:00-16:00" --time-zone Europe/Berlin`;
 
 export const create: Command = { usage, options: CREATE_OPTIONS, positionals: 2, run: scheduleCreate };
 export const list: Command = {

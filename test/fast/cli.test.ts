@@ -172,6 +172,59 @@ describe('rekey CLI', () => {
     );
   });
 
+  it('schedule create checks its --window before it reaches the server, naming what is wrong', () => {
+    const file = configWithoutApprovals();
+    const create = (...more: string[]) =>
+      rekey(
+        'schedule',
+        'create',
+        'rotate-jwt',
+        '--env',
+        'test',
+        '--every',
+        'week',
+        '--yes',
+        ...more,
+        '--config',
+        file,
+      );
+    for (const [more, problem] of [
+      [
+        ['--window', 'weekdays 9-5'],
+        /^rekey: --window: allow\.0: days and hours such as "mon-fri 09:00-17:00"/,
+      ],
+      [
+        ['--window', 'mon-fri 09:00-17:00', '--time-zone', 'Mars/Olympus'],
+        /--window: timeZone: an IANA time zone/,
+      ],
+      [['--window', 'mon-fri 09:00-17:00', '--outside', 'later'], /--window: outside: .*"wait".*"skip"/],
+      [['--time-zone', 'Europe/Berlin'], /--time-zone and --outside go with --window/],
+    ] as const) {
+      const res = create(...more);
+      assert.equal(res.status, 2, `${more.join(' ')}: ${res.stderr}`);
+      assert.match(res.stderr, problem, more.join(' '));
+    }
+    const codec = rekey(
+      'schedule',
+      'create',
+      'codec-key',
+      '--every',
+      'week',
+      '--window',
+      'mon 09:00-10:00',
+      '--config',
+      file,
+    );
+    assert.equal(codec.status, 2);
+    assert.match(codec.stderr, /codec-key takes no --window: its runs change no environment/);
+    // A good window goes on to look for the server.
+    assert.match(
+      create('--window', 'mon-fri 09:00-17:00', '--window', 'sat 10:00-12:00', '--time-zone', 'Europe/Berlin')
+        .stderr,
+      /cannot reach the Temporal server/,
+    );
+  });
+
   it('refuses a promotion without --yes, or with a chain of one', () => {
     const cfg = configWithoutApprovals();
     const res = rekey('promote', 'prod', 'test', 'dev', '--config', cfg);
