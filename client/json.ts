@@ -15,7 +15,11 @@ export type JsonSchemaName =
   | 'history'
   | 'run'
   | 'schedule'
-  | 'schedule-list';
+  | 'schedule-list'
+  | 'sync-status'
+  | 'resign-token'
+  | 'decision'
+  | 'cancel';
 
 export function printJson(schema: JsonSchemaName, body: Record<string, unknown>): void {
   console.log(JSON.stringify({ schema: `rekey/${schema}/1`, ...body }, null, 2));

@@ -143,10 +143,23 @@ describe('rekey CLI with a worker', () => {
     assert.equal(forged.status, 2);
     assert.match(forged.stderr, /is not alice's \(configured key SHA256:.*signed by another key/);
 
-    const alice = approve('alice', 'alice', '--digest', digest.slice(0, 30), '--comment', 'change 4711');
+    const alice = approve(
+      'alice',
+      'alice',
+      '--digest',
+      digest.slice(0, 30),
+      '--comment',
+      'change 4711',
+      '--json',
+    );
     assert.equal(alice.status, 0, alice.stderr);
-    assert.match(alice.stdout, /approved rotate-jwt\/prod as alice: prod: new ES256 pair/);
-    assert.match(alice.stdout, /the gate is passed/);
+    const decided = JSON.parse(alice.stdout);
+    assertMatchesSchema('decision', decided);
+    assert.deepEqual(
+      [decided.workflowId, decided.decision, decided.by, decided.outcome, decided.approvedBy],
+      ['rotate-jwt/prod', 'approve', 'alice', 'passed', ['alice']],
+    );
+    assert.match(decided.gate, /prod: new ES256 pair/);
 
     const done = await until('completion', () => {
       const s = rekey('status', 'rotate-jwt/prod');
@@ -279,8 +292,12 @@ describe('rekey CLI with a worker', () => {
     const refused = await follow;
     assert.equal(refused.code, 2, refused.stderr);
     assert.match(refused.stderr, /a rotation of prod is already running/);
-    const cancelled = rekey('cancel', 'rotate-jwt/prod', '--reason', 'json test');
+    const cancelled = rekey('cancel', 'rotate-jwt/prod', '--reason', 'json test', '--json');
     assert.equal(cancelled.status, 0, cancelled.stderr);
+    const doc = JSON.parse(cancelled.stdout);
+    assertMatchesSchema('cancel', doc);
+    assert.equal(doc.outcome, 'cancelled');
+    assert.equal(doc.steps.find((s: { name: string }) => s.name === 'approval')?.status, 'cancelled');
   });
 
   it('--wait --json says how a run ended: failed, with why, and the gate it waited at', async () => {
@@ -327,6 +344,13 @@ describe('rekey CLI with a worker', () => {
     const refused = rekey('sync-status', '--config', bad);
     assert.equal(refused.status, 1);
     assert.match(refused.stdout, /^dev +vm-dev +HostKeyMismatch/m);
+    const json = rekey('sync-status', '--config', bad, '--json');
+    assert.equal(json.status, 1);
+    const sizes = JSON.parse(json.stdout);
+    assertMatchesSchema('sync-status', sizes);
+    const byEnv = Object.fromEntries(sizes.environments.map((e: { env: string }) => [e.env, e]));
+    assert.deepEqual([byEnv.dev.bytes, byEnv.dev.problem], [null, 'HostKeyMismatch']);
+    assert.ok(byEnv.prod.bytes >= 3 * 1024 * 1024, String(byEnv.prod.bytes));
   });
 
   it('status of an unknown run is bad input: exit 2, naming the run and the namespace', () => {

@@ -5,10 +5,11 @@ import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { errorText } from '../../workflows/errors';
 import { CliError } from '../cli-error';
 import { formatProgress } from '../format';
+import { JSON_OPTION, printJson } from '../json';
 import { cancelRun, followRun, progressOf, runBehind, withClient } from '../runs/common';
 import { type Command, type Options, optionalCliConfig, parse, runIdArg } from './common';
 
-const OPTIONS = { reason: { type: 'string' } } satisfies Options;
+const OPTIONS = { reason: { type: 'string' }, ...JSON_OPTION } satisfies Options;
 
 async function cancel(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, OPTIONS, 1);
@@ -22,19 +23,39 @@ async function cancel(args: string[]): Promise<number> {
       if (status.name !== 'RUNNING')
         throw new CliError(`${id} is not running: it is ${status.name.toLowerCase()}`);
       await cancelRun(client, id, values.reason ?? 'cancelled with rekey cancel');
-      console.log(`cancel requested for ${id}; its undo runs now (waiting for it to end)`);
-      let code = 0;
+      // With --json, only the document goes to stdout.
+      const say = (line: string) => (values.json ? undefined : console.log(line));
+      say(`cancel requested for ${id}; its undo runs now (waiting for it to end)`);
+      let outcome: 'cancelled' | 'completed' | 'undo-failed' = 'completed';
+      let failure: string | undefined;
       try {
-        await followRun(client, handle);
-        console.log(`${id} completed before the cancel took effect`);
+        await followRun(client, handle, { quiet: values.json });
+        say(`${id} completed before the cancel took effect`);
       } catch (err) {
         const cancelled = err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure;
         // Not cancelled: the undo itself failed (a snapshot gone, a source that did not start).
-        console.log(cancelled ? `${id}: cancelled` : `${id}: FAILED while stopping: ${errorText(err)}`);
-        code = cancelled ? 0 : 1;
+        outcome = cancelled ? 'cancelled' : 'undo-failed';
+        if (!cancelled) failure = errorText(err);
+        say(cancelled ? `${id}: cancelled` : `${id}: FAILED while stopping: ${failure}`);
       }
+      const code = outcome === 'undo-failed' ? 1 : 0;
       const progress = await progressOf(client, id).catch(() => undefined);
-      if (progress) console.log(formatProgress(progress));
+      if (values.json)
+        printJson('cancel', {
+          workflowId: id,
+          outcome,
+          ...(failure ? { failure } : {}),
+          ...(progress
+            ? {
+                steps: progress.steps.map((s) => ({
+                  name: s.name,
+                  status: s.status,
+                  ...(s.detail ? { detail: s.detail } : {}),
+                })),
+              }
+            : {}),
+        });
+      else if (progress) console.log(formatProgress(progress));
       return code;
     },
     { needsWorker: true, config: optionalCliConfig(values.config) },
@@ -42,7 +63,7 @@ async function cancel(args: string[]): Promise<number> {
 }
 
 export const command: Command = {
-  usage: `rekey cancel ID [--reason TEXT]
+  usage: `rekey cancel ID [--reason TEXT] [--json]
 
 Asks a running run to stop and waits while its undo runs: a rotation puts the previous keys back
 in the stores and on the hosts it had changed; a promotion's hop restores the destination from its
@@ -53,6 +74,7 @@ A run that cannot be cancelled (its worker gone for good) can be terminated with
 
 Options:
   --reason TEXT   recorded with the cancel request in the run's history
+  --json          how it ended and its steps, one document (schemas/cancel.schema.json)
 
 Exit codes: 0 the run ended (cancelled, or completed first); 1 its undo failed (the output says
 what was left); 2 no such run, or not running.

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { taskQueue } from '../../shared/task-queue';
 import type { DecisionKind, PendingGate } from '../../workflows/messages';
 import { CliError } from '../cli-error';
+import { JSON_OPTION, printJson } from '../json';
 import { runBehind, withClient } from '../runs/common';
 import { decideGate } from '../runs/gates';
 import { type Command, loadCliConfig, type Options, parse, runIdArg } from './common';
@@ -12,6 +13,7 @@ const OPTIONS = {
   key: { type: 'string' },
   digest: { type: 'string' },
   comment: { type: 'string' },
+  ...JSON_OPTION,
 } satisfies Options;
 
 /** sha256: and 16 hex digits: a prefix nobody can match with another plan by trying. */
@@ -68,6 +70,17 @@ function decide(kind: DecisionKind): (args: string[]) => Promise<number> {
           taskQueue: taskQueue(),
         });
         const { result } = decided;
+        if (values.json) {
+          printJson('decision', {
+            workflowId: decided.id,
+            decision: kind,
+            by,
+            gate: decided.summary,
+            outcome: result?.outcome ?? 'signalled',
+            ...(result ? { approvedBy: result.approvedBy, required: result.required } : {}),
+          });
+          return 0;
+        }
         console.log(`${DONE[kind]} ${decided.id} as ${by}: ${decided.summary}`);
         if (!result) console.log(`sent as a signal (a run of an older rekey); see rekey status ${id}`);
         else if (result.outcome === 'waiting')
@@ -93,13 +106,14 @@ const usage = (
   kind: DecisionKind,
   what: string,
   example = 'rotate-jwt/prod',
-) => `rekey ${kind} ID --by NAME [--key FILE] [--digest PREFIX] [--comment T] [--config F]
+) => `rekey ${kind} ID --by NAME [--key FILE] [--digest PREFIX] [--comment T] [--config F] [--json]
 
 ${what}, as a Workflow Update the run checks: NAME must be a configured approver, the decision
 names the digest of the plan shown at the gate, and on signed gates carries NAME's SSH signature
 over "${kind} <digest>", made with ssh-keygen -Y sign from --key FILE or ssh-agent. A refused
 decision changes nothing (exit 2). Off a terminal --digest is required (the digest, or its first
 23+ characters, that rekey status ID shows); on a terminal rekey shows the plan and asks.
+--json: the decision and where the gate stands, one document (schemas/decision.schema.json).
 
 Example:
   rekey ${kind} ${example} --by alice --key ~/.ssh/id_ed25519 --digest sha256:3f2a9c41d0e7b85a`;

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { generateKeyPair } from '../../activities/keys';
 import { readTokenFromToml, signedBy, tokenIdentity } from '../../activities/tokens';
+import { assertMatchesSchema } from '../infra/json-schemas';
 import { publisherToken } from '../infra/topology';
 
 const repo = resolve(__dirname, '../../..');
@@ -357,6 +358,16 @@ describe('rekey CLI', () => {
     assert.equal(statSync(toml).mode & 0o777, 0o600);
     const again = rekey('resign-token', '--cli-toml', toml, '--private-key', keyFile);
     assert.match(again.stdout, /already signed by this key; unchanged/);
+    // --json: the same, as one document with the identity kept and never the token.
+    const json = rekey('resign-token', '--cli-toml', toml, '--private-key', keyFile, '--json');
+    assert.equal(json.status, 0, json.stderr);
+    const doc = JSON.parse(json.stdout);
+    assertMatchesSchema('resign-token', doc);
+    assert.deepEqual(
+      [doc.changed, doc.dryRun, doc.signatureChecked, doc.identity.iss, doc.identity.sub],
+      [false, false, false, 'localhost', 'publisher-dev'],
+    );
+    assert.doesNotMatch(json.stdout, /eyJ/);
     assert.match(again.stdout, /the token's signature is not checked \(pass --old-public-key/);
   });
 

@@ -53,6 +53,12 @@ describe('--json output', () => {
       'status',
       'history',
       'run',
+      'schedule',
+      'schedule-list',
+      'sync-status',
+      'resign-token',
+      'decision',
+      'cancel',
     ] as JsonSchemaName[]) {
       assert.doesNotThrow(() => validatorOf(name), name);
       assert.equal(
