@@ -8,7 +8,6 @@ import { type ActiveFreeze, activeFreeze } from '../config/freezes';
 import { routedTypes } from '../config/notify';
 import { changedBy, configParts, differingParts, type RunKind, runScopeOf } from '../config/run-config';
 import type { Config } from '../config/schema';
-import { FailureType, fail } from '../shared/failures';
 import type { NotifyRouting } from '../shared/notify-events';
 
 export interface WorkerFacts {
@@ -64,43 +63,36 @@ export function createStarterConfigActivities(facts: WorkerFacts) {
     },
 
     /** Refuses (nothing changed) a run whose starter's config differs from this worker's in what
-     * the run uses, or any run once this worker's rekey.yaml changed on disk. */
+     * the run uses, or any run once this worker's rekey.yaml changed on disk: as `refused`, with
+     * the events to emit, so that the run's failure is announced like any other (a scheduled run
+     * refused here has nobody watching it start). */
     async checkStarterConfig(input: {
       run: RunKind;
       starter?: Record<string, string>;
       /** The workflow's clock: freezes are looked up at the time the run sees. */
       at?: number;
-    }): Promise<{ notify?: NotifyRouting; frozen?: ActiveFreeze }> {
-      if (facts.configFile && loaded !== undefined) {
-        const now = fileDigest(facts.configFile);
-        if (now !== loaded)
-          throw fail(
-            FailureType.BadInput,
-            `${worker}: its rekey.yaml changed on disk since it started (${now} now): it still runs the one it loaded; restart it to use the new one; nothing was changed`,
-          );
-      }
-      const checked = {
-        ...notifyRouting(facts.config, input.run),
-        ...freezeOf(facts.config, input.run, input.at ?? Date.now()),
-      };
-      if (!input.starter) return checked; // started by a client that sent none (the Web UI)
-      const differ = differingParts(
-        input.starter,
-        configParts(facts.config, runScopeOf(facts.config, input.run)),
-      );
-      if (differ.includes('config schema'))
-        throw fail(
-          FailureType.BadInput,
-          `the starter runs another rekey version than ${worker} (they read rekey.yaml's settings differently): upgrade the one that is behind, then start again; nothing was changed`,
-        );
-      if (differ.length)
-        throw fail(
-          FailureType.BadInput,
-          `the starter's rekey.yaml and ${worker} differ in what this run uses: ${differ.join(', ')}. The worker reads rekey.yaml only at start (restart it after editing), or another worker with another config polls this task queue; nothing was changed`,
-        );
-      return checked;
+    }): Promise<{ notify?: NotifyRouting; frozen?: ActiveFreeze; refused?: string }> {
+      const routing = notifyRouting(facts.config, input.run);
+      const refused = refusal(input.run, input.starter);
+      if (refused) return { ...routing, refused };
+      return { ...routing, ...freezeOf(facts.config, input.run, input.at ?? Date.now()) };
     },
   };
+
+  function refusal(run: RunKind, starter: Record<string, string> | undefined): string | undefined {
+    if (facts.configFile && loaded !== undefined) {
+      const now = fileDigest(facts.configFile);
+      if (now !== loaded)
+        return `${worker}: its rekey.yaml changed on disk since it started (${now} now): it still runs the one it loaded; restart it to use the new one; nothing was changed`;
+    }
+    if (!starter) return undefined; // started by a client that sent none (the Web UI)
+    const differ = differingParts(starter, configParts(facts.config, runScopeOf(facts.config, run)));
+    if (differ.includes('config schema'))
+      return `the starter runs another rekey version than ${worker} (they read rekey.yaml's settings differently): upgrade the one that is behind, then start again; nothing was changed`;
+    if (differ.length)
+      return `the starter's rekey.yaml and ${worker} differ in what this run uses: ${differ.join(', ')}. The worker reads rekey.yaml only at start (restart it after editing), or another worker with another config polls this task queue; nothing was changed`;
+    return undefined;
+  }
 }
 
 export type StarterConfigActivities = ReturnType<typeof createStarterConfigActivities>;

@@ -53,6 +53,10 @@ export interface RunRecord {
   changes: string[];
   /** Why it failed, for a failed run. */
   failure?: string;
+  /** The reason its starter gave for going ahead through a freeze (--override-freeze). */
+  freezeOverride?: string;
+  /** Why a scheduled run outside its window changed nothing (it planned as a dry run). */
+  skipped?: string;
   /** Why the run's history could not be read (gone with the namespace's retention, or sealed with
    * a codec key this config does not have): the record holds what visibility knows. */
   unreadable?: string;
@@ -147,6 +151,7 @@ async function recordOf(client: Client, info: WorkflowExecutionInfo, config?: Co
     from: text(raw.from),
     to: text(raw.to),
     dryRun: raw.dryRun === true,
+    overrideFreeze: text(raw.overrideFreeze),
     requestedBy: text(req.name) ? { name: req.name as string, signature: req.signature } : undefined,
   };
   const decisions: RunRecord['decisions'] = [];
@@ -192,6 +197,10 @@ async function recordOf(client: Client, info: WorkflowExecutionInfo, config?: Co
     decisions,
     changes: result === undefined ? [] : changesOf(info.type, result),
     ...(failure ? { failure } : {}),
+    ...(input.overrideFreeze ? { freezeOverride: input.overrideFreeze } : {}),
+    ...(text((result as { skipped?: unknown } | undefined)?.skipped)
+      ? { skipped: (result as { skipped: string }).skipped }
+      : {}),
   };
 }
 
@@ -277,6 +286,8 @@ export function historyLine(r: RunRecord): string {
     lines.push(
       `  ${d.decision} by ${d.by}${d.signer ? ` (${d.signer})` : ''} at ${d.at}${d.comment ? `: ${d.comment}` : ''}`,
     );
+  if (r.freezeOverride) lines.push(`  through a freeze: ${r.freezeOverride}`);
+  if (r.skipped) lines.push(`  ${r.skipped}`);
   for (const c of r.changes) lines.push(`  ${c}`);
   if (r.failure) lines.push(`  failed: ${r.failure}`);
   return lines.join('\n');

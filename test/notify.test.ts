@@ -302,6 +302,33 @@ describe('notify: gates, decisions and outcomes reach a webhook, Slack and mail'
     assert.equal(events('run.completed', rejected).length, 0);
   });
 
+  it('a run the worker refuses at its first check (another config) is told as failed', async () => {
+    const other = {
+      ...t.config,
+      approvals: { ...t.config.approvals, timeout: '2h' },
+    } as typeof t.config;
+    const refused = await startRotation(
+      client,
+      other,
+      { environments: ['local'], syncMountedKeys: false, preserveToken: false },
+      { taskQueue },
+    );
+    const failure = await failureOf(refused.result());
+    assert.equal(failure.type, 'BadInput');
+    assert.match(
+      failure.message,
+      /the starter's rekey\.yaml and worker .* differ in what this run uses: local approvals\./,
+    );
+    const [failed] = await until('run.failed', () => {
+      const f = events('run.failed', refused);
+      return f.length ? f : undefined;
+    });
+    assert.match(
+      failed?.data.failure ?? '',
+      /differ in what this run uses: local approvals.*nothing was changed/,
+    );
+  });
+
   it('an event that no rekey run emitted is refused, and nothing is sent', async () => {
     const [real] = events('gate.opened', approved);
     assert.ok(real);

@@ -6,11 +6,13 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ScheduleHandle } from '@temporalio/client';
 import { readTokenFromToml } from '../activities/tokens';
+import { historyLine, runHistory } from '../client/history';
+import { startRotation } from '../client/runs/rotate';
 import { createRolloverSchedule, createRotationSchedule } from '../client/schedules';
 import { resolveOnHost } from '../hosts/types';
 import { progressQuery } from '../workflows/messages';
 import type { RolloverResult } from '../workflows/rollover';
-import type { TemporalFixture } from './helpers';
+import { failureOf, type TemporalFixture } from './helpers';
 import { decide } from './infra/approvers';
 import { testEnv } from './infra/env';
 import { assertMatchesSchema } from './infra/json-schemas';
@@ -123,6 +125,39 @@ describe('rotation schedules', () => {
     );
   });
 
+  it('by hand during a freeze: refused without a reason, goes ahead with one, and the trail says so', async () => {
+    const frozen = {
+      ...t.config,
+      freezes: {
+        release: {
+          from: new Date(Date.now() - 60_000).toISOString(),
+          to: new Date(Date.now() + 3600_000).toISOString(),
+          environments: ['test'],
+          reason: 'release day',
+        },
+      },
+    };
+    const start = (more: { overrideFreeze?: string }) =>
+      startRotation(fx.client, frozen, { environments: ['test'], ...more }, { taskQueue: fx.taskQueue });
+    const { refused, result, runId } = await fx.withWorker(frozen, async () => {
+      const refused = await failureOf((await start({})).result());
+      const h = await start({ overrideFreeze: 'INC-7: the key leaked' });
+      return { refused, result: await h.result(), runId: h.firstExecutionRunId };
+    });
+    assert.match(
+      refused.message,
+      /^test is frozen until .* \(freeze release: release day\); nothing was changed/,
+    );
+    assert.equal(result.environments[0]?.status, 'rotated');
+    const record = (await runHistory(fx.client, { since: new Date(Date.now() - 3600_000) })).find(
+      (r) => r.runId === runId,
+    );
+    assert.ok(record);
+    assertMatchesSchema('history', { schema: 'rekey/history/1', ...record });
+    assert.equal(record.freezeOverride, 'INC-7: the key leaked');
+    assert.match(historyLine(record), /\n {2}through a freeze: INC-7: the key leaked\n/);
+  });
+
   it('a quarterly rollover schedule starts rolloverSigningKey; its run names the next start as due', async () => {
     const k = keyringTopology('schedules-ring', portOf('schedules-ring'), '90d');
     await seedKeyring(k, portOf('schedules-ring'));
@@ -201,7 +236,7 @@ describe('rotation schedules', () => {
     assert.equal(bad.status, 2);
     assert.match(
       bad.stderr,
-      /--every must be one of quarter, month, week or a number of days \(90d\), not "fortnight"/,
+      /--every must be one of quarter, month, week, day or a number of days \(90d\), not "fortnight"/,
     );
     const dup = rekey(
       'create',

@@ -37,9 +37,15 @@ export async function checkStarterConfig(
   if (!patched('starter-config-checked')) return;
   // The workflow's clock: a freeze is looked up at the time the run sees (and replays).
   const check = () => acts.checkStarterConfig({ run, ...(starter ? { starter } : {}), at: Date.now() });
+  // Refused once the events are known, so that the refusal is announced (earlier workers threw).
+  const refuse = <T extends { refused?: string } | undefined>(c: T): T => {
+    if (c?.refused) throw fail(FailureType.BadInput, c.refused);
+    return c;
+  };
   // Results recorded before the check said which events (void) emit none.
   let checked = await check();
   notifyOn(checked?.notify);
+  refuse(checked);
   if (opts.dryRun) return;
   let waited: string | undefined;
   for (;;) {
@@ -50,7 +56,7 @@ export async function checkStarterConfig(
       opts.tracker?.set('freeze', 'running', `scheduled run waiting for the end of ${what}`);
       // At least hourly: a freeze ended early (rekey.yaml edited, the worker restarted) lets it go.
       await sleep(Math.min(3600_000, Math.max(1000, Date.parse(f.until) - Date.now())));
-      checked = await check();
+      checked = refuse(await check());
       if (!checked?.frozen) opts.tracker?.set('freeze', 'done', `waited for the end of ${what}`);
       continue;
     }
@@ -76,7 +82,7 @@ export async function checkStarterConfig(
     await sleep(w.opensAt - Date.now(), { summary: `wait for the window (${opens})` });
     waited = `${outside}: waited until it opened at ${opens}`;
     // The freezes may have changed meanwhile.
-    checked = await check();
+    checked = refuse(await check());
   }
 }
 
