@@ -19,12 +19,14 @@ import { FailureType, fail } from '../shared/failures';
 import { SsmStore } from '../stores/aws-ssm/driver';
 import { restoreVersion } from '../stores/pairs';
 import { aesKey, keyTypeOf, reencryptPage } from './reencrypt';
+import { planSecretInit } from './secret-init-plan';
 import { planSecretRotation } from './secret-plan';
 import { tryProbe } from './secret-probes';
 import {
   credential,
   fill,
   type LocationStep,
+  NO_VALUE,
   probeText,
   redact,
   type SecretDeps,
@@ -82,6 +84,10 @@ export function createRotateSecretActivities(deps: SecretDeps) {
       return planSecretRotation(config, recipes, t);
     },
 
+    async planSecretInit(t: SecretTarget): Promise<SecretPlan> {
+      return planSecretInit(config, recipes, t);
+    },
+
     /** Writes location `index` (in the recipe's order; `expect` is where the approved plan put
      * it): the first gets a fresh value (for `alternating`, the role `alternateTo` gets it as its
      * password first), the others the value this run wrote to the first (`source`, its version).
@@ -97,10 +103,13 @@ export function createRotateSecretActivities(deps: SecretDeps) {
           return l.marker;
         }
         const phase = input.phase ?? 'write';
+        // A first value (`init`) has nothing before it: no old value to label, read or keep.
+        const initial = phase === 'init';
         const label = async (version: string) => {
           if (!(l.secrets instanceof SsmStore)) return;
           await l.secrets.label(l.name, version, ['current']);
-          await l.secrets.label(l.name, input.expect.current, ['previous']);
+          if (input.expect.current !== NO_VALUE)
+            await l.secrets.label(l.name, input.expect.current, ['previous']);
         };
         const done = await writtenBy(l.secrets, l.name, input.runId, phase);
         if (done) {
@@ -109,7 +118,7 @@ export function createRotateSecretActivities(deps: SecretDeps) {
           return done.version;
         }
         // The place is as the plan (or the first phase) left it, or nobody approved this write.
-        const newest = (await l.secrets.current(l.name))?.version;
+        const newest = (await l.secrets.current(l.name))?.version ?? NO_VALUE;
         if (newest !== input.expect.current)
           throw fail(
             FailureType.PolicyViolation,
@@ -120,7 +129,9 @@ export function createRotateSecretActivities(deps: SecretDeps) {
         const where = `${l.store}:${l.name}`;
         if (input.index === 0 && recipe.strategy === 'keyring') {
           // The new key in front of the list as the plan found it; after the overlap, alone.
-          const old = keyList(recipe, await valueAt(input, { version: input.expect.current }), where);
+          const old = initial
+            ? []
+            : keyList(recipe, await valueAt(input, { version: input.expect.current }), where);
           value =
             phase === 'drop'
               ? (old[0] as string)
@@ -131,7 +142,10 @@ export function createRotateSecretActivities(deps: SecretDeps) {
             // Only one of this environment's two roles, the one the plan found not in use (the
             // first location names the other): no other role of the server gets a password here.
             const users = recipe.alternate.users.map((u) => fill(u, input.env));
-            const inUse = credential(await valueAt(input, { version: input.expect.current }), where).username;
+            // A first value names the first role (none is in use yet).
+            const inUse = initial
+              ? (users[1] as string)
+              : credential(await valueAt(input, { version: input.expect.current }), where).username;
             if (!users.includes(input.alternateTo) || input.alternateTo === inUse)
               throw fail(
                 FailureType.PolicyViolation,
@@ -143,7 +157,7 @@ export function createRotateSecretActivities(deps: SecretDeps) {
             value = JSON.stringify({ username: input.alternateTo, password: value });
           }
         } else value = await fieldAt(input, sourceOf(input));
-        const issued = input.index === 0 && phase === 'write' && recipe.generator.type === 'command';
+        const issued = input.index === 0 && phase !== 'drop' && recipe.generator.type === 'command';
         const v = await l.secrets
           .set(l.name, value, { rekeyRunId: input.runId, step: phase, secret: input.secret })
           .catch(async (err: unknown) => {
@@ -156,10 +170,7 @@ export function createRotateSecretActivities(deps: SecretDeps) {
             );
             throw withText(err, revoked);
           });
-        if (l.secrets instanceof SsmStore) {
-          await l.secrets.label(l.name, v.version, ['current']);
-          await l.secrets.label(l.name, input.expect.current, ['previous']);
-        }
+        await label(v.version);
         return v.version;
       });
     },

@@ -27,13 +27,19 @@ export interface SecretTarget {
 export interface LocationPlan {
   store: string;
   name: string;
-  /** A store's version consumers read now (every store location has one: rekey never creates a
-   * location, so a failed rotation can always put each one back); "role" for a PostgreSQL role,
-   * whose password is set from the first location's value. */
+  /** A store's version consumers read now (every store location has one: a rotation never
+   * creates a location, so a failed one can always put each one back; only `secret init` writes
+   * where there is none, NO_VALUE); "role" for a PostgreSQL role, whose password is set from the
+   * first location's value. */
   current: string;
 }
 
+/** A store location that holds no value yet: what `secret init` expects to find. */
+export const NO_VALUE = 'none';
+
 export interface SecretPlan extends SecretTarget {
+  /** `secret init`: a first value, where there is none (nothing to put back or revoke). */
+  init?: true;
   /** The recipe's digest: later steps carry it and refuse a changed recipe. */
   recipe: string;
   locations: LocationPlan[];
@@ -56,9 +62,9 @@ export interface SecretPlan extends SecretTarget {
   text: string[];
 }
 
-/** A rotation's writes (`write`), and a keyring rotation's second ones after the overlap
- * (`drop`: the old keys dropped). Each write is tagged with its phase. */
-export type Phase = 'write' | 'drop';
+/** A rotation's writes (`write`), a keyring rotation's second ones after the overlap (`drop`: the
+ * old keys dropped), and a first value's (`init`). Each write is tagged with its phase. */
+export type Phase = 'write' | 'drop' | 'init';
 
 /** One location's step: where the approved plan had it (its store, name and the version the step
  * starts from), and the phase. */

@@ -39,6 +39,10 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'rotate a secret recipe (secrets:) in an environment: write, restart, verify, revoke',
     load: async () => (await import('./commands/secret')).rotateCommand,
   },
+  'secret init': {
+    summary: "a secret's first value in a new environment: generate, write every location, restart, verify",
+    load: async () => (await import('./commands/secret-init')).command,
+  },
   'secret status': {
     summary: "read-only: each secret's current version, age and next due date",
     load: async () => (await import('./commands/secret')).statusCommand,

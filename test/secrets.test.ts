@@ -103,7 +103,9 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       CREATE ROLE legacy LOGIN PASSWORD '${FIRST.legacy}';
       CREATE ROLE app NOLOGIN; GRANT SELECT ON notes TO app;
       CREATE ROLE app_a LOGIN IN ROLE app PASSWORD '${FIRST.appA}';
-      CREATE ROLE app_b LOGIN IN ROLE app PASSWORD 'unused-until-rotated-0123456789'`);
+      CREATE ROLE app_b LOGIN IN ROLE app PASSWORD 'unused-until-rotated-0123456789';
+      CREATE ROLE fresh_a LOGIN IN ROLE app PASSWORD 'set-by-the-dba-0123456789abcdef';
+      CREATE ROLE fresh_b LOGIN IN ROLE app PASSWORD 'set-by-the-dba-0123456789abcdef'`);
     // From here on the server logs every statement: a password sent as text would show.
     pg.psql("ALTER SYSTEM SET log_statement = 'all'");
     pg.psql('SELECT pg_reload_conf()');
@@ -117,6 +119,8 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     doc.services['runner-app'] = consumer('runner', portOf('secrets') + 1, 'RUNNER_TOKEN');
     doc.services['runner-worker'] = consumer('runner-worker', portOf('secrets') + 5, 'RUNNER_TOKEN');
     doc.services['fussy-app'] = consumer('fussy', portOf('secrets') + 2, 'APP_TOKEN', 'FAIL_ON_NEW=1');
+    // A new environment's app: not deployed until its secret has a first value (secret init).
+    doc.services['new-app'] = consumer('new', portOf('secrets') + 7, 'NEW_TOKEN');
     doc.secrets = {
       'runner-token': {
         description: 'shared by the app and the runner',
@@ -193,6 +197,36 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
         ],
         verify: [{ command: 'exit 4', within: '2s' }],
       },
+      // No first value yet (secret init): a token read by an app, a login of two roles taking turns,
+      // and one whose probe passes only once a marker file is there.
+      'new-token': {
+        environments: ['local'],
+        generator: { type: 'random', bytes: 32, encoding: 'hex' },
+        locations: [{ store: 'ssm', name: `${prefix}/{env}/NEW_TOKEN` }, { name: 'new-token' }],
+        consumers: ['new-app'],
+        verify: [
+          {
+            command: probe('new', portOf('secrets') + 7),
+            secretOnStdin: true,
+            expect: 'status 200',
+            within: '20s',
+          },
+        ],
+      },
+      'fresh-login': {
+        environments: ['local'],
+        strategy: 'alternating',
+        generator: { type: 'password', length: 32 },
+        alternate: { store: 'pg', users: ['fresh_a', 'fresh_b'] },
+        locations: [{ store: 'ssm', name: `${prefix}/{env}/FRESH_CREDENTIAL` }],
+        verify: [{ postgresLogin: 'pg' }],
+      },
+      'marked-token': {
+        environments: ['local'],
+        generator: { type: 'random', bytes: 16, encoding: 'hex' },
+        locations: [{ store: 'ssm', name: `${prefix}/{env}/MARKED_TOKEN` }, { name: 'marked-token' }],
+        verify: [{ command: `test -f ${join(t.dir, 'init-marker')}`, within: '2s' }],
+      },
       'pg-login': {
         environments: ['local'],
         strategy: 'alternating',
@@ -265,6 +299,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       ['cred', portOf('secrets') + 4],
       ['runner-worker', portOf('secrets') + 5],
       ['hook', portOf('secrets') + 6],
+      ['new', portOf('secrets') + 7],
     ] as const)
       await local.exec(consumer(app, port, '').stop, { cwd: dir });
   }
@@ -763,6 +798,93 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       a.restartConsumers({ secret: 'runner-token', env: 'local', recipe: plan.recipe, values: [] }),
       namedFailure('PolicyViolation', /not the one the plan was made with/),
     );
+  });
+
+  it('secret init refuses, naming them, locations that hold a value; nothing is written', async () => {
+    const before = (await ssm.listVersions(param('RUNNER_TOKEN'))).length;
+    const r = await fx.withWorker(config, () =>
+      rekey('secret', 'init', 'runner-token', '--env', 'local', '--yes', '--wait'),
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /secret runner-token in local: ssm:\/secrets-\w+\/local\/RUNNER_TOKEN \(version \d+\), kv-local:runner-token \(version \S+\) already hold a value; secret init writes only where there is none yet \(rotate it instead: rekey secret rotate runner-token --env local\); nothing was changed/,
+    );
+    assert.equal((await ssm.listVersions(param('RUNNER_TOKEN'))).length, before);
+  });
+
+  it('secret init that fails half way leaves the first value where it wrote it, says so, and is run again', async () => {
+    const marker = join(t.dir, 'init-marker');
+    rmSync(marker, { force: true });
+    const start = () =>
+      startSecretRotation(
+        fx.client,
+        config,
+        { secret: 'marked-token', environment: 'local', init: true },
+        { taskQueue: fx.taskQueue },
+      );
+    const failure = await fx.withWorker(config, async () => failureOf((await start()).result()));
+    assert.match(
+      failure.message,
+      /the first value was written to ssm:\/secrets-\w+\/local\/MARKED_TOKEN, kv-local:marked-token; fix the cause and run rekey secret init marked-token --env local again/,
+    );
+    const first = await ssm.listVersions(param('MARKED_TOKEN'));
+    assert.deepEqual(
+      first.map((v) => v.tags.step),
+      ['init'],
+    );
+    // Fixed: init again writes both anew (only an init of this secret wrote what is there).
+    writeFileSync(marker, '');
+    const r = await fx.withWorker(config, () =>
+      rekey('secret', 'init', 'marked-token', '--env', 'local', '--yes', '--wait'),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /1\. write ssm:\S+MARKED_TOKEN \(holds version 1 from an unfinished secret init: written anew\)/,
+    );
+    assert.match(r.stdout, /first value written: ssm:\S+MARKED_TOKEN 2, kv-local:marked-token /);
+    const value = (await ssm.get(param('MARKED_TOKEN'))).value;
+    assert.equal((await file().get('marked-token')).value, value, 'both locations hold the same first value');
+    values.push(value);
+  });
+
+  it('secret init --all: every secret of the environment with no value gets its first one, its app deployed on it', async () => {
+    const plan = await fx.withWorker(config, () =>
+      rekey('secret', 'init', '--all', '--env', 'local', '--dry-run'),
+    );
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.match(
+      plan.stdout,
+      /new-token:\n.*\nsecret new-token in local: FIRST value \(random\), strategy replace/,
+    );
+    assert.match(
+      plan.stdout,
+      /fresh-login:\n.*\nsecret fresh-login in local: FIRST value \(password\), strategy alternating\n {2}role fresh_a gets a fresh password/,
+    );
+    assert.doesNotMatch(plan.stdout, /runner-token|marked-token/, 'only those with no value');
+    assert.deepEqual(await ssm.listVersions(param('NEW_TOKEN')), [], 'the dry run wrote nothing');
+
+    const r = await fx.withWorker(config, () => rekey('secret', 'init', '--all', '--env', 'local', '--yes'));
+    assert.equal(r.code, 0, r.stderr);
+    const token = (await ssm.get(param('NEW_TOKEN'))).value;
+    assert.match(token, /^[0-9a-f]{64}$/);
+    assert.equal((await file().get('new-token')).value, token);
+    assert.equal(
+      readFileSync(join(t.dir, 'local-app', 'new', '.env'), 'utf8'),
+      `TOKEN=${token}\n`,
+      'the app was deployed on it',
+    );
+    const cred = JSON.parse((await ssm.get(param('FRESH_CREDENTIAL'))).value);
+    assert.equal(cred.username, 'fresh_a');
+    const server = new PostgresServer('pg', config.stores.pg as never, async () => '');
+    assert.equal(await server.tryLogin('fresh_a', cred.password), '', 'the role took the first password');
+    values.push(token, cred.password);
+    // Nothing left to initialize; and no value in the output.
+    const again = await rekey('secret', 'init', '--all', '--env', 'local', '--yes');
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /every secret of local holds a value: nothing to initialize/);
+    assertNoSecrets(plan.out + r.out + again.out, values);
   });
 
   it('secret status: version, age, who wrote it, when it is due', async () => {

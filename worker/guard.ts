@@ -89,6 +89,7 @@ const READS: Record<string, string> = {
   promotionGate: 'reads the config',
   secretConsumers: 'reads the config',
   planSecretRotation: 'reads stores',
+  planSecretInit: 'reads stores',
   probeSecret: 'runs the recipe’s read-only probe',
   lockHolder: 'reads Temporal',
   nextScheduledStart: 'reads Temporal',

@@ -90,25 +90,32 @@ export function rolloverWorkflowId(keyring: string): string {
   return `rollover/${keyring}`;
 }
 
-export const RotateSecretInput = z.strictObject({
-  /** A recipe of `secrets:` in rekey.yaml. */
-  secret: z.string().min(1),
-  environment: z.string().min(1),
-  dryRun: z.boolean().default(false),
-  /** A compromise response (rekey respond): a keyring's old keys go at once (no overlap), and an
-   * old value that cannot be revoked is recorded in the result rather than failing the run. */
-  compromised: z.boolean().default(false),
-  /** Why, for the incident record (free text; never a secret). */
-  reason: z.string().max(500).optional(),
-  /** The parts of rekey.yaml the starter used (config/run-config.ts): a worker whose own differ
-   * refuses the run at its start. */
-  starterConfig: z.record(z.string(), z.string()).optional(),
-  /** Go ahead through a freeze (config/freezes.ts): the starter's reason, recorded. */
-  overrideFreeze: z.string().min(1).max(500).optional(),
-  /** When the run may change anything (a schedule's --window): outside it, it waits or skips. */
-  window: RunWindow.optional(),
-  requestedBy,
-});
+export const RotateSecretInput = z
+  .strictObject({
+    /** A recipe of `secrets:` in rekey.yaml. */
+    secret: z.string().min(1),
+    environment: z.string().min(1),
+    dryRun: z.boolean().default(false),
+    /** `rekey secret init`: a first value, written only where there is none yet. */
+    init: z.boolean().default(false),
+    /** A compromise response (rekey respond): a keyring's old keys go at once (no overlap), and an
+     * old value that cannot be revoked is recorded in the result rather than failing the run. */
+    compromised: z.boolean().default(false),
+    /** Why, for the incident record (free text; never a secret). */
+    reason: z.string().max(500).optional(),
+    /** The parts of rekey.yaml the starter used (config/run-config.ts): a worker whose own differ
+     * refuses the run at its start. */
+    starterConfig: z.record(z.string(), z.string()).optional(),
+    /** Go ahead through a freeze (config/freezes.ts): the starter's reason, recorded. */
+    overrideFreeze: z.string().min(1).max(500).optional(),
+    /** When the run may change anything (a schedule's --window): outside it, it waits or skips. */
+    window: RunWindow.optional(),
+    requestedBy,
+  })
+  .refine((i) => !(i.init && i.compromised), {
+    message: 'a first value (init) is not a compromise response: there is no old value',
+    path: ['init'],
+  });
 export type RotateSecretInput = z.input<typeof RotateSecretInput>;
 
 /** One rotation of a secret per environment at a time. */

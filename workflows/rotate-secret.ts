@@ -71,7 +71,7 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
   const startedAt = new Date().toISOString();
   const tracker = new ProgressTracker(
     ['plan', 'approval', 'write', 'restart', 'verify', 'revoke'],
-    `${input.dryRun ? 'plan a rotation of' : input.compromised ? 'respond to a compromise of' : 'rotate'} secret ${input.secret} in ${input.environment}`,
+    `${input.init ? (input.dryRun ? 'plan the first value of' : 'write the first value of') : input.dryRun ? 'plan a rotation of' : input.compromised ? 'respond to a compromise of' : 'rotate'} secret ${input.secret} in ${input.environment}`,
   );
   const approvedBy: string[] = [];
   let notRevoked: string | undefined;
@@ -108,7 +108,10 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
   const first = async () => {
     const plan = await tracker.run(
       'plan',
-      () => secrets.planSecretRotation(input.compromised ? { ...target, compromised: true } : target),
+      () =>
+        input.init
+          ? secrets.planSecretInit(target)
+          : secrets.planSecretRotation(input.compromised ? { ...target, compromised: true } : target),
       (p) => p.text.join('\n'),
     );
     if (input.dryRun) return { plan, written: [] as string[] };
@@ -127,7 +130,7 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
       if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
       approvedBy.push(...outcome.by);
     } else tracker.set('approval', 'skipped', `${input.environment} requires no approval`);
-    const written = await replace(tracker, plan, gates.approved);
+    const written = await replace(tracker, plan, gates.approved, plan.init ? 'init' : 'write');
     // The consumers read with the new list: what the old keys sealed is sealed again with the new.
     // Not undone on a failure: the list keeps every key, so every row opens either way.
     if (plan.keyring?.reencrypt) await reencrypt(tracker, plan, written[0] as string, 'reencrypt');
@@ -143,7 +146,11 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
       tracker.set(
         'revoke',
         'skipped',
-        plan.keyring ? 'the old keys are dropped after the overlap' : 'the recipe has no revoke',
+        plan.init
+          ? 'a first value: there is no old one'
+          : plan.keyring
+            ? 'the old keys are dropped after the overlap'
+            : 'the recipe has no revoke',
       );
     return { plan, written };
   };
@@ -257,9 +264,9 @@ async function replace(
   const firstPrevious = from[0]?.current ?? '';
   // A keyring's second phase has steps of its own.
   const step = (name: 'write' | 'restart' | 'verify') =>
-    phase === 'write'
-      ? name
-      : ({ write: 'drop', restart: 'restart after drop', verify: 'verify after drop' } as const)[name];
+    phase === 'drop'
+      ? ({ write: 'drop', restart: 'restart after drop', verify: 'verify after drop' } as const)[name]
+      : name;
   const written: string[] = [];
   // Locations a write was sent to (the last may have been written although its answer was lost).
   let reached = 0;
@@ -314,6 +321,16 @@ async function replace(
       });
     else tracker.set(step('verify'), 'skipped', 'no probes');
   } catch (err) {
+    // A first value has nothing to go back to: what was written stays, and says where.
+    if (phase === 'init') {
+      const wrote = from.slice(0, reached);
+      const names = (ls: typeof from) => ls.map((l) => `${l.store}:${l.name}`).join(', ');
+      const unreadable = wrote.filter((l) => l.current === 'write-only');
+      throw withMore(
+        err,
+        `${wrote.length ? `the first value was written to ${names(wrote)}${reached < from.length ? ' (not to the others)' : ''}` : 'nothing was written'}; fix the cause and run rekey secret init ${plan.secret} --env ${plan.env} again: it writes the store locations anew${unreadable.length ? ` (delete ${names(unreadable)} by hand first: a place rekey cannot read is not written over)` : ''}`,
+      );
+    }
     // Every location is tried, whatever failed before it; then the consumers, if restarted.
     const problems: string[] = [];
     let revokedUnused = false;

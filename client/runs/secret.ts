@@ -54,6 +54,6 @@ export async function startSecretRotation(
     ],
     taskQueue: opts.taskQueue,
     what: `a rotation of secret ${input.secret} in ${input.environment}`,
-    summary: `${input.dryRun ? 'plan: ' : ''}rotate secret ${input.secret} in ${input.environment}`,
+    summary: `${input.dryRun ? 'plan: ' : ''}${input.init ? 'first value of' : 'rotate'} secret ${input.secret} in ${input.environment}`,
   });
 }

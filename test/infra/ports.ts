@@ -28,8 +28,8 @@ export const PORTS = {
   codec: { base: 3220 },
   production: { base: 3230 },
   'codec-keyring': { base: 3240 },
-  // The topology's service, and six consumers of the secret recipes.
-  secrets: { base: 3250, size: 7 },
+  // The topology's service, and seven consumers of the secret recipes.
+  secrets: { base: 3250, size: 8 },
   'access-keys': { base: 3270 },
   'compose-deploy': { base: 3275 },
   coupled: { base: 3280 },

@@ -1,0 +1,95 @@
+// The plan of a secret's first value (`rekey secret init`): every location must hold none yet. A
+// location that holds one is refused, by name, unless only an earlier init of this secret wrote it
+// (an init that failed half way: its first values are nobody's yet, and are written anew). What
+// follows is a rotation's (gate, writes in order, consumers restarted, probes) without an old
+// value: nothing to revoke, nothing to put back.
+import { gatedOf, gatePolicy, scopeOf } from '../config/approvals';
+import type { Config } from '../config/schema';
+import { FailureType, fail } from '../shared/failures';
+import {
+  fill,
+  type LocationPlan,
+  NO_VALUE,
+  probeText,
+  recipeDigest,
+  type SecretPlan,
+  type SecretRecipes,
+  type SecretTarget,
+} from './secret-recipe';
+
+export async function planSecretInit(
+  config: Config,
+  { recipeOf, locationsOf, postgresServer }: SecretRecipes,
+  t: SecretTarget,
+): Promise<SecretPlan> {
+  const recipe = recipeOf(t);
+  const where = `secret ${t.secret} in ${t.env}`;
+  const locations: LocationPlan[] = [];
+  const lines: string[] = [];
+  const held: string[] = [];
+  for (const l of locationsOf(t)) {
+    if (l.kind === 'sink') {
+      const exists = await l.exists();
+      // A role's password is set, the role itself made by whoever owns the database.
+      if (l.marker === 'role' && !exists)
+        throw fail(
+          FailureType.BadInput,
+          `${where}: ${l.store} has no login role "${l.name}"; nothing was changed`,
+        );
+      // A write-only place cannot be read: what is there may be someone's.
+      if (l.marker !== 'role' && exists) held.push(`${l.store}:${l.name} (it exists, and cannot be read)`);
+      locations.push({ store: l.store, name: l.name, current: l.marker });
+      lines.push(l.text);
+      continue;
+    }
+    const current = await l.secrets.current(l.name);
+    const versions = current ? await l.secrets.listVersions(l.name) : [];
+    const earlierInit = versions.every((v) => v.tags.step === 'init' && v.tags.secret === t.secret);
+    if (current && !earlierInit) held.push(`${l.store}:${l.name} (version ${current.version})`);
+    locations.push({ store: l.store, name: l.name, current: current?.version ?? NO_VALUE });
+    lines.push(
+      `write ${l.store}:${l.name} (${current ? `holds version ${current.version} from an unfinished secret init: written anew` : 'no value yet'})`,
+    );
+  }
+  if (held.length)
+    throw fail(
+      FailureType.BadInput,
+      `${where}: ${held.join(', ')} already ${held.length > 1 ? 'hold' : 'holds'} a value; secret init writes only where there is none yet (rotate it instead: rekey secret rotate ${t.secret} --env ${t.env}); nothing was changed`,
+    );
+  let alternate: SecretPlan['alternate'];
+  if (recipe.strategy === 'alternating' && recipe.alternate) {
+    // The first of the two roles takes the first password; the next rotation moves to the other.
+    const to = fill(recipe.alternate.users[0], t.env);
+    if (!(await postgresServer(recipe.alternate.store).roleCanLogin(to)))
+      throw fail(
+        FailureType.BadInput,
+        `${where}: ${recipe.alternate.store} has no login role "${to}"; nothing was changed`,
+      );
+    alternate = { from: '', to };
+  }
+  const approvalRequired = gatedOf(config, [t.env]).length > 0;
+  const probes = recipe.verify.map(probeText);
+  const text = [
+    `${where}: FIRST value (${recipe.generator.type}), strategy ${recipe.strategy}`,
+    ...(alternate ? [`  role ${alternate.to} gets a fresh password; the locations name it`] : []),
+    ...(recipe.strategy === 'keyring' ? ['  a list of one key'] : []),
+    ...lines.map((line, i) => `  ${i + 1}. ${line}`),
+    `  restart: ${recipe.consumers.join(', ') || 'none'}`,
+    `  verify: ${probes.join('; ') || 'none'}`,
+    '  no old value to revoke; on a failure the locations written keep the first value (the run names them) and secret init writes them anew',
+  ];
+  return {
+    ...t,
+    init: true,
+    recipe: recipeDigest(recipe),
+    locations,
+    ...(alternate ? { alternate } : {}),
+    consumers: recipe.consumers,
+    probes,
+    revoke: false,
+    approvalRequired,
+    ...(approvalRequired ? { approval: gatePolicy(config, [t.env]) } : {}),
+    scope: scopeOf(config, [t.env]),
+    text,
+  };
+}
