@@ -121,7 +121,12 @@ export function createNotifyActivities(deps: { config: Config }) {
      * the closed runs it started, newest first, up to the first that completed. A run that
      * completed with environments left unchanged (rotate's ok: false) counts as completed here. */
     async scheduleFailures(input: { scheduleId: string }): Promise<number> {
-      if (!/^[\w/+.-]+$/.test(input.scheduleId)) throw new Error(`not a schedule id: ${input.scheduleId}`);
+      // The id goes into a visibility query: rekey's schedule ids only (letters, digits, / + . _ -).
+      if (!/^[\w/+.-]+$/.test(input.scheduleId))
+        throw fail(
+          FailureType.BadInput,
+          `schedule ${JSON.stringify(input.scheduleId)} is not one of rekey's (letters, digits, / + . _ - only): its runs' failures are not counted`,
+        );
       const { client } = Context.current();
       let failures = 1;
       const closed = client.workflow.list({

@@ -8,6 +8,7 @@ import { type ActiveFreeze, activeFreeze } from '../config/freezes';
 import { routedTypes } from '../config/notify';
 import { changedBy, configParts, differingParts, type RunKind, runScopeOf } from '../config/run-config';
 import type { Config } from '../config/schema';
+import { FailureType, fail } from '../shared/failures';
 import type { NotifyRouting } from '../shared/notify-events';
 
 export interface WorkerFacts {
@@ -71,9 +72,13 @@ export function createStarterConfigActivities(facts: WorkerFacts) {
       starter?: Record<string, string>;
       /** The workflow's clock: freezes are looked up at the time the run sees. */
       at?: number;
+      /** Set by workflow code that reads `refused` (and announces it); a run of older code, which
+       * would not, is refused by a failure as before. */
+      refusalAsResult?: boolean;
     }): Promise<{ notify?: NotifyRouting; frozen?: ActiveFreeze; refused?: string }> {
       const routing = notifyRouting(facts.config, input.run);
       const refused = refusal(input.run, input.starter);
+      if (refused && !input.refusalAsResult) throw fail(FailureType.BadInput, refused);
       if (refused) return { ...routing, refused };
       return { ...routing, ...freezeOf(facts.config, input.run, input.at ?? Date.now()) };
     },

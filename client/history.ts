@@ -66,7 +66,7 @@ type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 type Payloads = temporal.api.common.v1.IPayloads | null | undefined;
 
 /** Every run that reports progress: the hops of a promotion too (their gates and copies are theirs). */
-const REKEY_RUNS = typesThat('progress');
+const REKEY_RUNS = typesThat('changes');
 
 /** The runs started since `since` (newest first), `env` among what they change when given. With
  * the config, signatures are checked against its approvers' keys. */
@@ -192,7 +192,8 @@ async function recordOf(client: Client, info: WorkflowExecutionInfo, config?: Co
               : []))),
     ...(input.secret ? { secret: input.secret } : {}),
     ...(input.keyring ? { keyring: input.keyring } : {}),
-    dryRun: input.dryRun,
+    // A scheduled run outside its window that skipped ran as a dry run.
+    dryRun: input.dryRun || (result as { dryRun?: unknown } | undefined)?.dryRun === true,
     ...(requester ? { requestedBy: { name: requester.name, ...(signer ? { signer } : {}) } } : {}),
     decisions,
     changes: result === undefined ? [] : changesOf(info.type, result),

@@ -21,9 +21,10 @@ function parseSpan(text: string): Span {
   const [daySet = '', hours = ''] = text.split(' ');
   const days = new Set<number>();
   for (const part of daySet.split(',')) {
-    const [a, b = a] = part.split('-').map((d) => DAYS.indexOf(d as (typeof DAYS)[number]));
+    const [a = -1, b = a] = part.split('-').map((d) => DAYS.indexOf(d as (typeof DAYS)[number]));
+    if (a < 0 || b < 0) throw new Error(`not a day: ${part}`);
     // A range may wrap over the week's end: fri-mon.
-    for (let d = a as number; ; d = (d + 1) % 7) {
+    for (let d = a; ; d = (d + 1) % 7) {
       days.add(d);
       if (d === b) break;
     }
@@ -51,7 +52,11 @@ export const RunWindow = z.strictObject({
       z
         .string()
         .regex(SPAN, 'days and hours such as "mon-fri 09:00-17:00" (days sun..sat, ranges and lists)')
-        .refine((s) => parseSpan(s).from !== parseSpan(s).to, 'the span opens and closes at the same time'),
+        // Zod runs a refinement even where the pattern failed: only a span that matched is read.
+        .refine(
+          (s) => !SPAN.test(s) || parseSpan(s).from !== parseSpan(s).to,
+          'the span opens and closes at the same time',
+        ),
     )
     .min(1),
   /** An IANA time zone the hours are in (Europe/Berlin). */
@@ -118,13 +123,19 @@ export function windowAt(window: RunWindow, at: number): { open: true } | { open
   const spans = w.allow.map(parseSpan);
   if (openAt(spans, at, w.timeZone)) return { open: true };
   let opensAt = Number.POSITIVE_INFINITY;
+  const today = localTime(at, w.timeZone).date;
+  // Calendar days, not 24-hour steps: a day of 23 hours (the spring change) is not stepped over.
   for (let d = 0; d <= 8; d++) {
-    const { date } = localTime(at + d * 86_400_000, w.timeZone);
+    const day = new Date(Date.UTC(today[0], today[1] - 1, today[2] + d));
+    const date = [day.getUTCFullYear(), day.getUTCMonth() + 1, day.getUTCDate()] as const;
     for (const s of spans) {
       const t = instantOf(date, s.from, w.timeZone);
       if (t > at && t < opensAt && openAt(spans, t, w.timeZone)) opensAt = t;
     }
   }
+  // Every span opens on one of its days each week: only a span lost to a clock change can miss.
+  if (!Number.isFinite(opensAt))
+    throw new Error(`the window ${windowText(w)} does not open in the coming week`);
   return { open: false, opensAt };
 }
 

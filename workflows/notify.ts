@@ -125,7 +125,7 @@ export async function runEnded(outcome: { error?: unknown; dryRun: boolean }): P
     const failed = outcome.error !== undefined || tracker?.progress.state === 'failed';
     const schedule = startingSchedule();
     const scheduled = schedule ? { schedule: { id: schedule } } : {};
-    if (skipped) emit('schedule.skipped', { skipped, ...scheduled });
+    if (skipped && !failed) emit('schedule.skipped', { skipped, ...scheduled });
     else if (!failed) emit('run.completed', steps ? { steps } : {});
     else {
       const failure =
@@ -137,7 +137,12 @@ export async function runEnded(outcome: { error?: unknown; dryRun: boolean }): P
       emit('run.failed', { failure, ...(steps ? { steps } : {}), ...scheduled });
       // Asked only where someone listens: the schedule's runs before this one, in visibility.
       if (schedule && n.routing.types.includes('schedule.failing')) {
-        const consecutiveFailures = await routes.scheduleFailures({ scheduleId: schedule });
+        // Never in the way of the run's own outcome: a visibility that cannot answer costs the
+        // streak's event only (run.failed above is sent all the same).
+        const consecutiveFailures = await routes.scheduleFailures({ scheduleId: schedule }).catch((err) => {
+          log.warn(`schedule.failing not announced: ${errorText(err)}`);
+          return 0;
+        });
         if (consecutiveFailures >= 2)
           emit('schedule.failing', { failure, schedule: { id: schedule, consecutiveFailures } });
       }

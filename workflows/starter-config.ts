@@ -7,6 +7,7 @@ import type { RunKind } from '../config/run-config';
 import { type RunWindow, windowAt, windowText } from '../config/windows';
 import { FailureType, fail } from '../shared/failures';
 import { localRead, shortActivity } from './activity-options';
+import { errorText } from './errors';
 import { freezeOverridden, notifyOn, runSkipped } from './notify';
 import type { ProgressTracker } from './progress';
 import { startingSchedule } from './scheduled';
@@ -36,7 +37,8 @@ export async function checkStarterConfig(
 ): Promise<Skipped | undefined> {
   if (!patched('starter-config-checked')) return;
   // The workflow's clock: a freeze is looked up at the time the run sees (and replays).
-  const check = () => acts.checkStarterConfig({ run, ...(starter ? { starter } : {}), at: Date.now() });
+  const check = () =>
+    acts.checkStarterConfig({ run, ...(starter ? { starter } : {}), at: Date.now(), refusalAsResult: true });
   // Refused once the events are known, so that the refusal is announced (earlier workers threw).
   const refuse = <T extends { refused?: string } | undefined>(c: T): T => {
     if (c?.refused) throw fail(FailureType.BadInput, c.refused);
@@ -49,6 +51,9 @@ export async function checkStarterConfig(
   if (opts.dryRun) return;
   let waited: string | undefined;
   for (;;) {
+    const w = opts.window && openNow(opts.window);
+    // Told to skip outside its window, a run does not first wait out a freeze.
+    if (opts.window && w && !w.open && opts.window.outside === 'skip') return skip(opts.window, opts.tracker);
     const f = checked?.frozen;
     if (f && !opts.overrideFreeze) {
       const what = `freeze ${f.name} until ${f.until} (${f.reason})`;
@@ -65,18 +70,11 @@ export async function checkStarterConfig(
       opts.tracker?.set('freeze', 'done', `${what} overridden: ${opts.overrideFreeze}`);
       freezeOverridden(`${what}: ${opts.overrideFreeze}`);
     }
-    const w = opts.window && windowAt(opts.window, Date.now());
     if (!opts.window || !w || w.open) {
       if (waited) opts.tracker?.set('window', 'done', waited);
       return;
     }
     const outside = `started outside its window ${windowText(opts.window)}`;
-    if (opts.window.outside === 'skip') {
-      const skipped = `${outside}: skipped (planned as a dry run), nothing was changed`;
-      opts.tracker?.set('window', 'skipped', skipped);
-      runSkipped(skipped);
-      return { skipped };
-    }
     const opens = new Date(w.opensAt).toISOString();
     opts.tracker?.set('window', 'running', `${outside}: waiting until it opens at ${opens}`);
     await sleep(w.opensAt - Date.now(), { summary: `wait for the window (${opens})` });
@@ -84,6 +82,23 @@ export async function checkStarterConfig(
     // The freezes may have changed meanwhile.
     checked = refuse(await check());
   }
+}
+
+/** Whether `window` is open now (the workflow clock); a window that cannot open is bad input. */
+function openNow(window: RunWindow): ReturnType<typeof windowAt> {
+  try {
+    return windowAt(window, Date.now());
+  } catch (err) {
+    throw fail(FailureType.BadInput, errorText(err));
+  }
+}
+
+/** Outside its window and told to skip: recorded in its steps and its outcome's event. */
+function skip(window: RunWindow, tracker: ProgressTracker | undefined): Skipped {
+  const skipped = `started outside its window ${windowText(window)}: skipped (planned as a dry run), nothing was changed`;
+  tracker?.set('window', 'skipped', skipped);
+  runSkipped(skipped);
+  return { skipped };
 }
 
 /** A hop's events: its gates (its promotion reports how it ended). Runs recorded before replay

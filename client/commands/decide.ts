@@ -54,6 +54,8 @@ function decide(kind: DecisionKind): (args: string[]) => Promise<number> {
     const { values, positionals } = parse(args, OPTIONS, 1);
     const id = runIdArg(positionals, kind);
     if (!values.by) throw new CliError(`${kind} needs --by NAME (a configured approver)`);
+    if (!values.digest && values.json)
+      throw new CliError(`${kind} --json needs --digest PREFIX (it asks no question on a terminal)`);
     if (!values.digest && !(process.stdin.isTTY && process.stdout.isTTY))
       throw new CliError(
         `${kind} needs --digest PREFIX, the plan digest (or its first ${MIN_DIGEST}+ characters) that rekey status ${id} shows: you decide on the plan you read`,

@@ -65,6 +65,8 @@ async function scheduleCreate(args: string[]): Promise<number> {
   const config = loadCliConfig(values.config);
   const window = windowOption(values, positionals[0] ?? '');
   if (positionals[0] === 'secret-watch') {
+    if (values.env || values.as)
+      throw new CliError('schedule create secret-watch takes no --env or --as: it reads every secret recipe');
     // Reads and announces; changes nothing: no --yes.
     return withClient(
       async (client) => {

@@ -41,6 +41,19 @@ describe('rotation windows', () => {
     assert.equal(opens(office, '2026-10-23T16:00:00Z'), '2026-10-26T08:00:00.000Z');
   });
 
+  it('steps over no calendar day: the next opening on the day the clocks go forward, from the evening before', () => {
+    // 2025-03-08 23:00 in Denver (06:00 UTC on the 9th), the night before DST: Sunday opens at 09:00
+    // MDT, 15:00 UTC, that same morning (not a week later).
+    assert.equal(
+      opens({ allow: ['sun 09:00-17:00'], timeZone: 'America/Denver' }, '2025-03-09T06:00:00Z'),
+      '2025-03-09T15:00:00.000Z',
+    );
+    assert.equal(
+      opens({ allow: ['sun 09:00-17:00'], timeZone: 'Europe/Berlin' }, '2026-03-28T23:30:00Z'),
+      '2026-03-29T07:00:00.000Z',
+    );
+  });
+
   it('a span past midnight belongs to the day it opens; ranges wrap over the week end', () => {
     const night: RunWindow = { allow: ['fri-sun 22:00-02:00'] };
     // Saturday 01:00 UTC: Friday's night, open. Monday 01:00: Sunday's night, open; Monday 03:00
@@ -60,6 +73,15 @@ describe('rotation windows', () => {
         (i) => `${i.path.join('.')}: ${i.message}`,
       );
     assert.match(String(refused({ allow: ['weekdays 9-5'] })), /window\.allow\.0: days and hours such as/);
+    // A misspelt day in a range is refused, not looped over.
+    assert.match(
+      String(refused({ allow: ['mon-fri2 09:00-17:00'] })),
+      /window\.allow\.0: days and hours such as/,
+    );
+    assert.match(
+      String(refused({ allow: ['mon-xyz 09:00-17:00'] })),
+      /window\.allow\.0: days and hours such as/,
+    );
     assert.match(String(refused({ allow: ['mon 09:00-09:00'] })), /opens and closes at the same time/);
     assert.match(String(refused({ allow: ['mon 09:00-17:00'], timeZone: 'Mars/Olympus' })), /IANA time zone/);
     assert.match(String(refused({ allow: [], outside: 'wait' })), /window\.allow/);
