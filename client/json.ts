@@ -19,7 +19,8 @@ export type JsonSchemaName =
   | 'sync-status'
   | 'resign-token'
   | 'decision'
-  | 'cancel';
+  | 'cancel'
+  | 'codec-keyring';
 
 export function printJson(schema: JsonSchemaName, body: Record<string, unknown>): void {
   console.log(JSON.stringify({ schema: `rekey/${schema}/1`, ...body }, null, 2));

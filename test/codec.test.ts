@@ -31,6 +31,7 @@ import {
 } from './helpers';
 import { openUi, startFromUi, uiUrl } from './infra/browser';
 import { testEnv } from './infra/env';
+import { assertMatchesSchema } from './infra/json-schemas';
 import { portOf } from './infra/ports';
 import { buildTopology, seed, stopServices, type Topology } from './infra/topology';
 import { until } from './infra/until';
@@ -482,10 +483,13 @@ describe('payload codec', () => {
       };
       await fx.withWorker(config, async () => {
         // The worker read the ring at start: k1 only.
-        const first = await rekey('codec-key', 'rotate');
+        const first = await rekey('codec-key', 'rotate', '--json');
         assert.equal(first.code, 0, first.stderr);
-        const k2 = /: key (\S+) active; the ring holds (\S+), (\S+) /.exec(first.stdout);
-        assert.ok(k2 && k2[1] !== k1 && k2[2] === k2[1] && k2[3] === k1, first.stdout);
+        const rotated = JSON.parse(first.stdout);
+        assertMatchesSchema('codec-keyring', rotated);
+        assert.ok(rotated.active !== k1 && rotated.keys.join() === [rotated.active, k1].join(), first.stdout);
+        assert.equal(rotated.workflowId, workflowId);
+        const k2 = rotated.active as string;
         const firstRun = (await fx.client.workflow.getHandle(workflowId).describe()).runId;
         assert.equal(await keyIdOf(firstRun), k1);
 
@@ -498,9 +502,9 @@ describe('payload codec', () => {
         });
         const second = await startCodecKeyRotation(client, config, { taskQueue: fx.taskQueue });
         const facts = await second.result();
-        assert.equal(await keyIdOf(second.firstExecutionRunId), k2?.[1]);
+        assert.equal(await keyIdOf(second.firstExecutionRunId), k2);
         assert.equal(facts.keys.length, 3);
-        assert.deepEqual(facts.keys.slice(1), [k2?.[1], k1]);
+        assert.deepEqual(facts.keys.slice(1), [k2, k1]);
 
         // The first run, sealed under k1, still opens with the rotated ring.
         const status = await rekey('status', workflowId);

@@ -3,7 +3,7 @@
 // status of a live run is checked in cli-temporal.test.ts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -59,6 +59,7 @@ describe('--json output', () => {
       'resign-token',
       'decision',
       'cancel',
+      'codec-keyring',
     ] as JsonSchemaName[]) {
       assert.doesNotThrow(() => validatorOf(name), name);
       assert.equal(
@@ -146,5 +147,38 @@ describe('--json output', () => {
     } finally {
       rmSync(broken);
     }
+  });
+
+  it('codec-key init and rotate --dry-run: the keyring as ids, never a key', () => {
+    const withCodec = join(dir, 'rekey-codec.yaml');
+    writeFileSync(
+      withCodec,
+      JSON.stringify({
+        keyGroups: { local: ['local'] },
+        stores: { files: { type: 'file', dir: 'secrets' } },
+        hosts: { here: { type: 'local', appDir: 'app', dataDir: 'app/data' } },
+        services: { svc: { driver: 'command', start: 'true', stop: 'true', restart: 'true', logs: 'true' } },
+        environments: { local: { store: 'files', host: 'here', service: 'svc' } },
+        codec: { store: 'files', secret: 'codec-ring' },
+      }),
+    );
+    const made = rekey('codec-key', 'init', '--config', withCodec, '--json');
+    assert.equal(made.status, 0, made.stderr);
+    const ring = JSON.parse(made.stdout);
+    assertMatchesSchema('codec-keyring', ring);
+    assert.deepEqual(
+      [ring.store, ring.secret, ring.keys, ring.dryRun],
+      ['files', 'codec-ring', [ring.active], false],
+    );
+    const plan = rekey('codec-key', 'rotate', '--dry-run', '--config', withCodec, '--json');
+    assert.equal(plan.status, 0, plan.stderr);
+    const seen = JSON.parse(plan.stdout);
+    assertMatchesSchema('codec-keyring', seen);
+    assert.deepEqual([seen.active, seen.keys, seen.dryRun], [ring.active, [ring.active], true]);
+    // The stored ring holds the key itself (base64): it is in neither document.
+    const stored = JSON.parse(readFileSync(join(dir, 'secrets', 'codec-ring.json'), 'utf8'));
+    const key = String(JSON.parse(stored.versions.at(-1).value).keys[ring.active]);
+    assert.ok(key.length > 20, 'the store holds the key');
+    assert.ok(!made.stdout.includes(key) && !plan.stdout.includes(key), 'no key in the output');
   });
 });
