@@ -2,6 +2,7 @@
 // versions, never values), when, who approved, and what could not be rotated or revoked. Written
 // as JSON (for tools) and Markdown (for the postmortem); each run's own part is also its
 // workflow result.
+import type { ParameterRead } from '../stores/aws-ssm/cloudtrail';
 import type { RotateSecretResult } from '../workflows/rotate-secret';
 
 export interface IncidentEntry {
@@ -18,6 +19,16 @@ export interface IncidentEntry {
   startedAt?: string;
   finishedAt?: string;
   problem?: string;
+  /** Who read the secret while it was exposed, per location (client/exposure.ts): the reads its
+   * store's access log records in the window, or why none could be looked up. */
+  reads?: {
+    place: string;
+    since?: string;
+    until?: string;
+    reads?: ParameterRead[];
+    note?: string;
+    unavailable?: string;
+  }[];
 }
 
 export interface IncidentRecord {
@@ -81,6 +92,26 @@ export function incidentMarkdown(r: IncidentRecord): string {
       (e.places ?? []).map((p) => `- ${e.secret}: ${p.place} ${p.from} -> ${p.to}`),
     ),
   ];
+  const looked = r.secrets.filter((e) => e.reads?.length);
+  if (looked.length)
+    lines.push(
+      '',
+      "## Who read them (the stores' access logs)",
+      '',
+      ...looked.flatMap((e) =>
+        (e.reads ?? []).flatMap((p) =>
+          p.unavailable
+            ? [`- ${e.secret}: ${p.place}: not looked up: ${p.unavailable}`]
+            : [
+                `- ${e.secret}: ${p.place}, ${p.since} to ${p.until}: ${p.reads?.length ?? 0} read(s)${p.note ? ` (${p.note})` : ''}`,
+                ...(p.reads ?? []).map(
+                  (x) =>
+                    `  - ${x.at} ${x.event} by ${x.who}${x.accessKeyId ? ` (key ${x.accessKeyId})` : ''}${x.from ? ` from ${x.from}` : ''}${x.userAgent ? `, ${x.userAgent}` : ''}`,
+                ),
+              ],
+        ),
+      ),
+    );
   const open = r.secrets.filter((e) => !contained(e));
   if (open.length)
     lines.push(

@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { parse, stringify } from 'yaml';
 import { createRotateSecretActivities } from '../activities/rotate-secret';
@@ -110,7 +111,13 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     pg.psql("ALTER SYSTEM SET log_statement = 'all'");
     pg.psql('SELECT pg_reload_conf()');
     const doc = parse(readFileSync(t.configFile, 'utf8'));
-    doc.stores.ssm = { type: 'aws-ssm', region: testEnv().aws.region, endpoint: faults.endpoint };
+    doc.stores.ssm = {
+      type: 'aws-ssm',
+      region: testEnv().aws.region,
+      endpoint: faults.endpoint,
+      // The CloudTrail stand-in in the same proxy: it saw every SSM call the worker made.
+      cloudTrailEndpoint: faults.endpoint,
+    };
     doc.stores.pg = pg.storeConfig('REKEY_TEST_PG_ADMIN');
     doc.services['db-app'] = consumer('db', portOf('secrets') + 3, 'PG_PASSWORD');
     doc.services['hook-app'] = consumer('hook', portOf('secrets') + 6, 'WEBHOOK_KEYS');
@@ -684,6 +691,15 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     const oldKeys = (await ssm.get(param('WEBHOOK_KEYS'))).value.split(',');
     const out = join(t.dir, 'incidents');
     rmSync(out, { recursive: true, force: true });
+    // The leak: a CI runner's key read the token (through the proxy, so CloudTrail saw it).
+    faults.trail.users.AKIAEXFILTRATE0001 = 'ci-runner';
+    const leaked = new SSMClient({
+      region: testEnv().aws.region,
+      endpoint: faults.endpoint,
+      credentials: { accessKeyId: 'AKIAEXFILTRATE0001', secretAccessKey: 'not-a-real-secret-key' },
+    });
+    await leaked.send(new GetParameterCommand({ Name: param('RUNNER_TOKEN'), WithDecryption: true }));
+    leaked.destroy();
     const r = await fx.withWorker(config, () =>
       rekey(
         'respond',
@@ -729,6 +745,29 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     );
     assert.match(md, new RegExp(`- runner-token: ssm:${prefix}/local/RUNNER_TOKEN \\d+ -> \\d+`));
     assert.match(md, /\| webhook-keys \| rotated \| yes \| - \| rotate-secret\/webhook-keys\/local \|/);
+    // Who read it while exposed: CloudTrail's GetParameter calls naming it; the file store has no log.
+    const [ssmReads, fileReads] = record.secrets[0].reads;
+    assert.equal(ssmReads.place, `ssm:${prefix}/local/RUNNER_TOKEN`);
+    const mallory = ssmReads.reads.filter(
+      (x: { accessKeyId?: string }) => x.accessKeyId === 'AKIAEXFILTRATE0001',
+    );
+    assert.equal(mallory.length, 1, JSON.stringify(ssmReads));
+    assert.deepEqual(
+      [mallory[0].event, mallory[0].who, mallory[0].from],
+      ['GetParameter', 'arn:aws:iam::123456789012:user/ci-runner', '127.0.0.1'],
+    );
+    assert.ok(
+      Date.parse(ssmReads.since) < Date.parse(mallory[0].at),
+      'the window opens when the old value was written',
+    );
+    assert.deepEqual(fileReads, {
+      place: 'kv-local:runner-token',
+      unavailable: 'file store: no access log: a file store records no reads',
+    });
+    assert.match(
+      md,
+      /## Who read them[\s\S]*- runner-token: ssm:\S+RUNNER_TOKEN, \S+ to \S+: \d+ read\(s\)\n[\s\S]*GetParameter by arn:aws:iam::123456789012:user\/ci-runner \(key AKIAEXFILTRATE0001\) from 127\.0\.0\.1/,
+    );
     assertNoSecrets(r.out + json + md, [oldRunner, newRunner, ...oldKeys, ...keys]);
   });
 

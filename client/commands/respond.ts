@@ -8,6 +8,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { errorText } from '../../workflows/errors';
 import type { RotateSecretResult } from '../../workflows/rotate-secret';
 import { CliError } from '../cli-error';
+import { readsOf } from '../exposure';
 import { type IncidentEntry, incidentMarkdown, incidentRecord, rotatedEntry } from '../incident';
 import { decideHint, withClient } from '../runs/common';
 import { openedGate } from '../runs/gates';
@@ -33,6 +34,7 @@ const OPTIONS = {
   secret: { type: 'string', multiple: true },
   reason: { type: 'string' },
   out: { type: 'string' },
+  'exposed-since': { type: 'string' },
 } satisfies Options;
 
 async function respond(args: string[]): Promise<number> {
@@ -52,6 +54,11 @@ async function respond(args: string[]): Promise<number> {
     [[env]],
     `respond rotates ${secrets.join(', ')} in ${env} now and revokes the old values: pass --yes, or preview with --dry-run`,
   );
+  const exposedSince = values['exposed-since'] ? new Date(values['exposed-since']) : undefined;
+  if (exposedSince && Number.isNaN(exposedSince.getTime()))
+    throw new CliError(
+      `--exposed-since: not a date: "${values['exposed-since']}" (use 2026-12-01 or 2026-12-01T09:00:00Z)`,
+    );
   const reason = values.reason ?? 'compromise response';
   const startedAt = new Date().toISOString();
   return withClient(
@@ -111,6 +118,13 @@ async function respond(args: string[]): Promise<number> {
         return entries.every((e) => e.status === 'rotated') ? 0 : 1;
       }
       const finishedAt = new Date().toISOString();
+      // Who read each secret while it was exposed (from --exposed-since, or the replaced value's
+      // writing), where its store logs reads.
+      for (const e of entries)
+        e.reads = await readsOf(config, env, e, {
+          until: new Date(finishedAt),
+          ...(exposedSince ? { exposedSince } : {}),
+        });
       const record = incidentRecord({
         incident: `${env}-${startedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`,
         environment: env,
@@ -138,8 +152,8 @@ async function respond(args: string[]): Promise<number> {
 }
 
 export const command: Command = {
-  usage: `rekey respond --env E [--secret NAME]... [--reason TEXT] [--out DIR] [--dry-run] [--as NAME [--key FILE]] [--yes]
-              [--override-freeze REASON] [--config F]
+  usage: `rekey respond --env E [--secret NAME]... [--reason TEXT] [--exposed-since DATE] [--out DIR] [--dry-run]
+              [--as NAME [--key FILE]] [--yes] [--override-freeze REASON] [--config F]
 
 A compromise response: rotates now every secret NAME given (default: every secret recipe of
 environment E), one run each: side by side, except those that restart services, which go one
@@ -148,7 +162,11 @@ are dropped at once (no overlap: whatever they sealed stops opening), and an old
 cannot be revoked does not stop the response: it is recorded. Approvals still apply where E
 requires them. Waits for every run, then writes an incident record (what was rotated, the
 versions at each place, when, who approved, what could not be rotated or revoked; never a value)
-to DIR (default: here) as incident-E-TIME.json and .md. During a freeze of E (freezes: in
+to DIR (default: here) as incident-E-TIME.json and .md. The record also says who read each
+secret while it was exposed, where its store logs reads: for SSM, CloudTrail's GetParameter(s)
+calls naming the parameter (who, key, when, from where) since --exposed-since DATE (default: when
+the replaced value was written; CloudTrail's history holds 90 days); for other stores, where
+their logs are (Key Vault's diagnostic logs) or that there are none. During a freeze of E (freezes: in
 rekey.yaml) it needs --override-freeze REASON, recorded in each run and its events.
 
 Exit codes: 0 contained (every secret rotated, old values revoked); 1 not contained (see the

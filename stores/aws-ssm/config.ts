@@ -9,6 +9,9 @@ export const AwsSsmSection = z.strictObject({
   endpoint: z.url().optional(),
   /** The KMS key that encrypts the SecureStrings; default: the account's aws/ssm key. */
   kmsKeyId: z.string().optional(),
+  /** Another CloudTrail endpoint than AWS's, where `rekey respond` looks up who read a parameter
+   * (a VPC endpoint, or a stand-in in tests). */
+  cloudTrailEndpoint: z.url().optional(),
 });
 export type AwsSsmConfig = z.infer<typeof AwsSsmSection>;
 

@@ -3,6 +3,7 @@
 // forwards everything else. moto has no throttling of its own; the errors' wire shape is AWS's.
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CloudTrailStandIn, LOOKUP_TARGET } from '../standin/cloudtrail';
 
 export interface AwsFaults {
   endpoint: string;
@@ -12,10 +13,13 @@ export interface AwsFaults {
   calls: Record<string, number>;
   /** Faults returned so far. */
   injected: number;
+  /** The CloudTrail stand-in at the same endpoint: every SSM call that passed, as events. */
+  trail: CloudTrailStandIn;
   close(): Promise<void>;
 }
 
-export async function awsFaults(target: string): Promise<AwsFaults> {
+export async function awsFaults(target: string, region = 'us-east-1'): Promise<AwsFaults> {
+  const trail = new CloudTrailStandIn(region);
   const queue: { operation: string; error: string; left: number }[] = [];
   const calls: Record<string, number> = {};
   const state = { injected: 0 };
@@ -41,6 +45,16 @@ export async function awsFaults(target: string): Promise<AwsFaults> {
         res.end(JSON.stringify({ __type: fault.error, message }));
         return;
       }
+      if (String(req.headers['x-amz-target'] ?? '').endsWith(LOOKUP_TARGET)) {
+        const [status, body] = trail.lookup(Buffer.concat(chunks));
+        res.writeHead(status, {
+          'content-type': 'application/x-amz-json-1.1',
+          ...(status === 200 ? {} : { 'x-amzn-errortype': String(body.__type) }),
+        });
+        res.end(JSON.stringify(body));
+        return;
+      }
+      trail.record(req, Buffer.concat(chunks));
       const out = request(
         { host: to.hostname, port: to.port, path: req.url, method: req.method, headers: req.headers },
         (up) => {
@@ -57,6 +71,7 @@ export async function awsFaults(target: string): Promise<AwsFaults> {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     inject: (operation, error, times = 1) => queue.push({ operation, error, left: times }),
     calls,
+    trail,
     get injected() {
       return state.injected;
     },

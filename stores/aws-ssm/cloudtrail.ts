@@ -1,0 +1,84 @@
+// Who read an SSM parameter: CloudTrail's event history (LookupEvents) of GetParameter and
+// GetParameters calls naming it, in a time window. The compromise response (rekey respond) puts
+// them into its incident record. The parameter is found in each event's request, where CloudTrail
+// records it (an event's Resources list is often empty for SSM reads).
+import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
+import type { AwsSsmConfig } from './config';
+
+/** One read, as CloudTrail recorded it: who (the IAM identity), with which access key, when, from
+ * which address, with what client. */
+export interface ParameterRead {
+  at: string;
+  event: string;
+  who: string;
+  accessKeyId?: string;
+  from?: string;
+  userAgent?: string;
+}
+
+const READS = ['GetParameter', 'GetParameters', 'GetParameterHistory'] as const;
+
+interface TrailRecord {
+  userIdentity?: { arn?: string; userName?: string; accessKeyId?: string; type?: string };
+  sourceIPAddress?: string;
+  userAgent?: string;
+  requestParameters?: { name?: string; names?: string[] } | null;
+}
+
+/** `name` as a request names it: bare, with a version or label (`name:3`), or as an ARN. */
+function names(requested: string, name: string): boolean {
+  const bare = requested.replace(/^arn:[^:]*:ssm:[^:]*:\d*:parameter/, '').replace(/:[^/:]+$/, '');
+  const slash = (n: string) => (n.startsWith('/') ? n : `/${n}`);
+  return slash(bare) === slash(name);
+}
+
+export async function parameterReads(
+  cfg: AwsSsmConfig,
+  name: string,
+  window: { since: Date; until: Date },
+): Promise<ParameterRead[]> {
+  const trail = new CloudTrailClient({
+    region: cfg.region,
+    // LookupEvents allows two calls a second per account and region: the SDK backs off.
+    maxAttempts: 8,
+    ...(cfg.cloudTrailEndpoint ? { endpoint: cfg.cloudTrailEndpoint } : {}),
+  });
+  const reads: ParameterRead[] = [];
+  try {
+    // One lookup attribute per call (the API's rule): by event name, then the parameter in the
+    // request.
+    for (const event of READS) {
+      let NextToken: string | undefined;
+      do {
+        const page = await trail.send(
+          new LookupEventsCommand({
+            LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: event }],
+            StartTime: window.since,
+            EndTime: window.until,
+            MaxResults: 50,
+            NextToken,
+          }),
+        );
+        for (const e of page.Events ?? []) {
+          const record = JSON.parse(e.CloudTrailEvent ?? '{}') as TrailRecord;
+          const req = record.requestParameters ?? {};
+          const requested = [...(req.name ? [req.name] : []), ...(req.names ?? [])];
+          if (!requested.some((r) => names(r, name))) continue;
+          const id = record.userIdentity ?? {};
+          reads.push({
+            at: (e.EventTime ?? new Date(0)).toISOString(),
+            event,
+            who: id.arn ?? e.Username ?? id.userName ?? 'unknown',
+            ...((e.AccessKeyId ?? id.accessKeyId) ? { accessKeyId: e.AccessKeyId ?? id.accessKeyId } : {}),
+            ...(record.sourceIPAddress ? { from: record.sourceIPAddress } : {}),
+            ...(record.userAgent ? { userAgent: record.userAgent } : {}),
+          });
+        }
+        NextToken = page.NextToken;
+      } while (NextToken);
+    }
+  } finally {
+    trail.destroy();
+  }
+  return reads.sort((a, b) => a.at.localeCompare(b.at));
+}
