@@ -12,6 +12,7 @@ import { FailureType, fail } from '../shared/failures';
 import type { AccessSecret } from '../stores/access-secret';
 import { referencedSecret, writeOnlyPlace } from '../stores/drivers';
 import { PostgresServer } from '../stores/postgres/server';
+import { viaOf } from '../stores/postgres/tunnel';
 import type { SecretStore, WriteOnlyPlace } from '../stores/types';
 import { fernetDecrypt, fernetEncrypt, parseFernetKey } from './fernet';
 import { generate } from './generators';
@@ -167,7 +168,7 @@ export function secretRecipes(deps: SecretDeps) {
   function postgresServer(name: string): PostgresServer {
     const cfg = config.stores[name];
     if (cfg?.type !== 'postgres') throw fail(FailureType.BadInput, `store "${name}" is not a postgres store`);
-    return new PostgresServer(name, cfg, reference(name, cfg.password));
+    return new PostgresServer(name, cfg, reference(name, cfg.password), viaOf(cfg, onHost));
   }
 
   function sinkOf(env: string, store: string, name: string): Sink | undefined {
@@ -178,6 +179,7 @@ export function secretRecipes(deps: SecretDeps) {
         env,
         secret: (from) => reference(store, from),
         onEnvHost: (fn) => onEnvHost(env, fn),
+        onHost,
       });
     return place && { ...place, kind: 'sink', store, name };
   }
@@ -214,8 +216,13 @@ export function secretRecipes(deps: SecretDeps) {
   }
 
   function onEnvHost<T>(env: string, fn: (h: Host) => Promise<T>): Promise<T> {
-    const hostName = config.environments[env]?.host as string;
-    return withHost(hostName, config.hosts[hostName] as never, fn);
+    return onHost(config.environments[env]?.host as string, fn);
+  }
+
+  function onHost<T>(name: string, fn: (h: Host) => Promise<T>): Promise<T> {
+    const cfg = config.hosts[name];
+    if (!cfg) throw fail(FailureType.BadInput, `unknown host "${name}"`);
+    return withHost(name, cfg, fn);
   }
 
   /** Location `index` of the recipe, checked against where the approved plan had it: a config

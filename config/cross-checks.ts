@@ -19,6 +19,13 @@ export function crossCheck(cfg: Config, issue: Issue): void {
   checkSecrets(cfg, issue);
   checkNotify(cfg.notify, Object.keys(cfg.environments), Object.keys(cfg.approvals.approvers), issue);
   checkFreezes(cfg.freezes, Object.keys(cfg.environments), issue);
+  // A database reached through a host: one of hosts:.
+  for (const [name, store] of Object.entries(cfg.stores))
+    if (store.type === 'postgres' && store.through && !(store.through.host in cfg.hosts))
+      issue(
+        ['stores', name, 'through', 'host'],
+        `unknown host "${store.through.host}"${didYouMean(store.through.host, Object.keys(cfg.hosts))}`,
+      );
   if (cfg.codec && 'store' in cfg.codec) {
     if (!(cfg.codec.store in cfg.stores))
       issue(

@@ -1,11 +1,20 @@
 // The local host: commands and files on this machine, behind the same Host interface as SSH hosts.
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { connect as netConnect } from 'node:net';
 import { posix } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { FailureType, fail } from '../shared/failures';
 import { writeFileAtomicSync } from './local-files';
 import { ABANDON_WAIT_MS, DEFAULT_TIMEOUT_MS, onAbort, stdoutCollector } from './shell';
-import type { ExecOptions, ExecResult, FileStat, Host } from './types';
+import {
+  type ExecOptions,
+  type ExecResult,
+  type FileStat,
+  type Host,
+  type StreamTarget,
+  targetText,
+} from './types';
 
 export class LocalHost implements Host {
   constructor(
@@ -96,6 +105,16 @@ export class LocalHost implements Host {
 
   async remove(path: string): Promise<void> {
     await rm(path, { force: true });
+  }
+
+  connect(target: StreamTarget): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      const socket = netConnect('socket' in target ? { path: target.socket } : target);
+      socket.once('connect', () => resolve(socket));
+      socket.once('error', (err) =>
+        reject(new Error(`host ${this.name}: cannot reach ${targetText(target)}: ${err.message}`)),
+      );
+    });
   }
 
   async close(): Promise<void> {}

@@ -3,12 +3,20 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import type { SshHostConfig } from '../config/schema';
 import { FailureType, fail } from '../shared/failures';
 import { type KnownHost, parseKnownHosts, sshFingerprint, verifyHostKey } from './known-hosts';
 import { ABANDON_WAIT_MS, DEFAULT_TIMEOUT_MS, onAbort, shellQuote, stdoutCollector, withCwd } from './shell';
-import type { ExecOptions, ExecResult, FileStat, Host } from './types';
+import {
+  type ExecOptions,
+  type ExecResult,
+  type FileStat,
+  type Host,
+  type StreamTarget,
+  targetText,
+} from './types';
 
 /** An SFTP request fails after this long without an answer: on a connection that died silently
  * (a NAT or firewall dropping the flow) the step fails and its pooled session is dropped, instead
@@ -166,6 +174,19 @@ class SshHost implements Host {
   async remove(path: string): Promise<void> {
     const res = await this.exec(`rm -f ${shellQuote(path)}`);
     if (res.code !== 0) throw new Error(`${this.where()}: rm ${path}: ${res.stderr.trim()}`);
+  }
+
+  connect(target: StreamTarget): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      const opened = (err: Error | undefined, channel: Duplex) =>
+        err
+          ? reject(
+              new Error(`host ${this.name}: cannot reach ${targetText(target)} through it: ${err.message}`),
+            )
+          : resolve(channel);
+      if ('socket' in target) this.client.openssh_forwardOutStreamLocal(target.socket, opened);
+      else this.client.forwardOut('127.0.0.1', 0, target.host, target.port, opened);
+    });
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,8 @@
 // What every host offers, over SSH (ssh.ts, host key pinned in known_hosts) or on this machine
 // (local.ts): one interface, so every activity works the same on both.
+
 import { posix } from 'node:path';
+import type { Duplex } from 'node:stream';
 
 export interface ExecResult {
   code: number;
@@ -43,8 +45,16 @@ export interface Host {
   writeFileAtomic(path: string, data: string | Buffer, mode: number): Promise<void>;
   stat(path: string): Promise<FileStat | null>;
   remove(path: string): Promise<void>;
+  /** A stream to a TCP address or a Unix socket as seen from the host (over SSH: a channel of its
+   * pinned connection, as `ssh -L` opens): a server that listens only there is reached without
+   * being exposed. */
+  connect(target: StreamTarget): Promise<Duplex>;
   close(): Promise<void>;
 }
+
+export type StreamTarget = { socket: string } | { host: string; port: number };
+
+export const targetText = (t: StreamTarget) => ('socket' in t ? `socket ${t.socket}` : `${t.host}:${t.port}`);
 
 /** Relative paths in config are relative to the host's app dir. */
 export function resolveOnHost(host: Host, p: string): string {

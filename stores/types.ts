@@ -85,6 +85,8 @@ export interface PlaceContext {
   secret(from: AccessSecret): () => Promise<string>;
   /** Runs `fn` on the environment's host (a command store's command). */
   onEnvHost<T>(fn: (host: Host) => Promise<T>): Promise<T>;
+  /** Runs `fn` on host `name` of `hosts:` (a database reached through it). */
+  onHost<T>(name: string, fn: (host: Host) => Promise<T>): Promise<T>;
 }
 
 export type StoreDriver<C> =

@@ -6,10 +6,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { Client } from 'pg';
 import { parse, stringify } from 'yaml';
 import { createRotateSecretActivities } from '../activities/rotate-secret';
 import type { SecretPlan } from '../activities/secret-recipe';
@@ -69,6 +71,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
   let configFile: string;
   let ssm: SsmStore;
   let pg: PostgresCluster;
+  let vmPg: PostgresCluster;
   const values: string[] = [];
   // Parameters of this run only: moto keeps state as long as the test servers run.
   const prefix = `/secrets-${randomBytes(3).toString('hex')}`;
@@ -98,6 +101,12 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     for (const d of ['local-secrets', 'local-app']) rmSync(join(t.dir, d), { recursive: true, force: true });
     pg = startPostgres(join(t.dir, 'pg'), PG_PORT);
     process.env.REKEY_TEST_PG_ADMIN = pg.adminPassword;
+    // The runbook's database inside the VM: a Unix socket only, reached through vm-prod's sshd.
+    vmPg = startPostgres(join(t.dir, 'pg-vm'), PG_PORT + 1, { socketOnly: true });
+    process.env.REKEY_TEST_PG_VM_ADMIN = vmPg.adminPassword;
+    vmPg.psql(`CREATE ROLE app NOLOGIN;
+      CREATE ROLE vm_a LOGIN IN ROLE app PASSWORD '${FIRST.appA}';
+      CREATE ROLE vm_b LOGIN IN ROLE app PASSWORD 'unused-until-rotated-0123456789'`);
     // One role for `replace`, and two with the same grants (a group) taking turns for `alternating`.
     pg.psql(`CREATE TABLE notes (body text); INSERT INTO notes VALUES ('hello');
       CREATE ROLE musehub LOGIN PASSWORD '${FIRST.db}'; GRANT SELECT ON notes TO musehub;
@@ -119,6 +128,14 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       cloudTrailEndpoint: faults.endpoint,
     };
     doc.stores.pg = pg.storeConfig('REKEY_TEST_PG_ADMIN');
+    doc.stores['pg-vm'] = {
+      type: 'postgres',
+      through: { host: 'vm-prod', socket: vmPg.socket },
+      port: vmPg.port,
+      user: 'postgres',
+      password: { env: 'REKEY_TEST_PG_VM_ADMIN' },
+      ssl: false,
+    };
     doc.services['db-app'] = consumer('db', portOf('secrets') + 3, 'PG_PASSWORD');
     doc.services['hook-app'] = consumer('hook', portOf('secrets') + 6, 'WEBHOOK_KEYS');
     doc.services['cred-app'] = consumer('cred', portOf('secrets') + 4, 'PG_CREDENTIAL');
@@ -234,6 +251,14 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
         locations: [{ store: 'ssm', name: `${prefix}/{env}/MARKED_TOKEN` }, { name: 'marked-token' }],
         verify: [{ command: `test -f ${join(t.dir, 'init-marker')}`, within: '2s' }],
       },
+      'vm-login': {
+        environments: ['local'],
+        strategy: 'alternating',
+        generator: { type: 'password', length: 32 },
+        alternate: { store: 'pg-vm', users: ['vm_a', 'vm_b'] },
+        locations: [{ store: 'ssm', name: `${prefix}/{env}/VM_CREDENTIAL` }],
+        verify: [{ postgresLogin: 'pg-vm' }],
+      },
       'pg-login': {
         environments: ['local'],
         strategy: 'alternating',
@@ -264,6 +289,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       ['PG_PASSWORD', FIRST.db],
       ['PG_LEGACY', FIRST.legacy],
       ['PG_CREDENTIAL', JSON.stringify({ username: 'app_a', password: FIRST.appA })],
+      ['VM_CREDENTIAL', JSON.stringify({ username: 'vm_a', password: FIRST.appA })],
     ] as const) {
       await ssm.set(param(what), value, {});
       values.push(value);
@@ -292,6 +318,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
   after(async () => {
     await stopApps();
     pg?.stop();
+    vmPg?.stop();
     await Promise.allSettled([faults?.close(), fx?.close()]);
   });
 
@@ -556,6 +583,55 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       assert.deepEqual(r.plan.alternate, { from: 'app_b', to: 'app_a' });
     });
     assert.match(await server.tryLogin('app_a', FIRST.appA), /password authentication failed/);
+  });
+
+  it('PostgreSQL inside the VM (a Unix socket only), reached through its host: alternating, no login fails', async () => {
+    // Nothing listens on TCP: only the socket, which this test (on the same machine) logs in at
+    // directly, reading the credential where the app would, before each login.
+    await assert.rejects(
+      new Promise((resolve, reject) => {
+        const c = createConnection({ host: '127.0.0.1', port: vmPg.port }, () => resolve(c.end()));
+        c.on('error', reject);
+      }),
+      /ECONNREFUSED/,
+    );
+    let stop = false;
+    const seen = { ok: 0, failed: [] as string[] };
+    const loop = (async () => {
+      while (!stop) {
+        const login = JSON.parse((await ssm.get(param('VM_CREDENTIAL'))).value);
+        const c = new Client({
+          host: join(t.dir, 'pg-vm'),
+          port: vmPg.port,
+          user: login.username,
+          password: login.password,
+          database: 'postgres',
+        });
+        c.on('error', () => undefined);
+        try {
+          await c.connect();
+          await c.query('SELECT 1');
+          seen.ok++;
+        } catch (err) {
+          seen.failed.push((err as Error).message);
+        } finally {
+          await c.end().catch(() => undefined);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const r = await fx.withWorker(config, async () => (await rotate('vm-login')).result());
+    stop = true;
+    await loop;
+    assert.deepEqual(r.plan.alternate, { from: 'vm_a', to: 'vm_b' });
+    const now = JSON.parse((await ssm.get(param('VM_CREDENTIAL'))).value);
+    assert.equal(now.username, 'vm_b');
+    values.push(now.password);
+    assert.ok(seen.ok > 0);
+    assert.deepEqual(seen.failed, [], 'no login failed');
+    // The server's log: the connections came over the socket ([local]), none over TCP.
+    const log = readFileSync(join(t.dir, 'pg-vm', 'log'), 'utf8');
+    assert.doesNotMatch(log, new RegExp(now.password));
   });
 
   it("an alternating write gives a password only to its environment's role out of use: any other role named is refused", async () => {

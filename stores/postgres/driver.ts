@@ -2,10 +2,11 @@
 import type { StoreDriver } from '../types';
 import type { PostgresConfig } from './config';
 import { PostgresServer } from './server';
+import { viaOf } from './tunnel';
 
 export const driver: StoreDriver<PostgresConfig> = {
   place: (storeName, cfg, role, ctx) => {
-    const server = new PostgresServer(storeName, cfg, ctx.secret(cfg.password));
+    const server = new PostgresServer(storeName, cfg, ctx.secret(cfg.password), viaOf(cfg, ctx.onHost));
     return {
       marker: 'role',
       text: `set the password of role ${role} on ${storeName}`,

@@ -3,10 +3,12 @@
 // live on. The password is sent as a SCRAM-SHA-256 verifier computed here (as psql's \password
 // does), so the plaintext never reaches the server, its statement log or pg_stat_activity.
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client } from 'pg';
 import { FailureType, fail } from '../../shared/failures';
 import type { PostgresConfig } from './config';
+import { OpenedSocket, type Via } from './tunnel';
 
 const ITERATIONS = 4096;
 
@@ -20,44 +22,65 @@ export function scramVerifier(password: string, salt = randomBytes(16)): string 
   return `SCRAM-SHA-256$${ITERATIONS}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
 
+/** A login that failed (before any statement): named apart from the work that follows it. */
+class LoginFailed extends Error {
+  constructor(readonly reason: unknown) {
+    super('login failed');
+  }
+}
+
 export class PostgresServer {
   constructor(
     readonly name: string,
     private readonly cfg: PostgresConfig,
     private readonly adminPassword: () => Promise<string>,
+    /** Through a host (`through:`), a stream per connection; else TCP to host:port. */
+    private readonly via?: Via,
   ) {}
 
-  private async connect(user: string, password: string, database = this.cfg.database): Promise<Client> {
-    const client = new Client({
-      host: this.cfg.host,
-      port: this.cfg.port,
-      database,
-      user,
-      password,
-      ssl: this.cfg.ssl ? { rejectUnauthorized: true } : false,
-      connectionTimeoutMillis: 10_000,
-    });
-    // A dropped connection must not crash the worker: the query in flight fails instead.
-    client.on('error', () => undefined);
-    await client.connect();
-    return client;
+  /** `fn` on a connection as `user`, closed after it. */
+  private async session<T>(
+    user: string,
+    password: string,
+    database: string,
+    fn: (c: Client) => Promise<T>,
+  ): Promise<T> {
+    const open = async (stream?: Duplex): Promise<T> => {
+      const client = new Client({
+        ...(stream
+          ? { stream: () => new OpenedSocket(stream) }
+          : { host: this.cfg.host, port: this.cfg.port }),
+        database,
+        user,
+        password,
+        ssl: this.cfg.ssl ? { rejectUnauthorized: true } : false,
+        connectionTimeoutMillis: 10_000,
+      });
+      // A dropped connection must not crash the worker: the query in flight fails instead.
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+      } catch (err) {
+        stream?.destroy();
+        throw new LoginFailed(err);
+      }
+      try {
+        return await fn(client);
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    };
+    return this.via ? this.via(open) : open();
   }
 
   /** `fn` on a connection as the store's user (to `database`, default the store's); an error
    * names the store and `what` was being done. */
   async asAdmin<T>(fn: (c: Client) => Promise<T>, what = 'change a role', database?: string): Promise<T> {
-    let client: Client;
     try {
-      client = await this.connect(this.cfg.user, await this.adminPassword(), database);
+      return await this.session(this.cfg.user, await this.adminPassword(), database ?? this.cfg.database, fn);
     } catch (err) {
-      throw this.mapError(err, `log in as ${this.cfg.user}`);
-    }
-    try {
-      return await fn(client);
-    } catch (err) {
+      if (err instanceof LoginFailed) throw this.mapError(err.reason, `log in as ${this.cfg.user}`);
       throw this.mapError(err, what);
-    } finally {
-      await client.end().catch(() => undefined);
     }
   }
 
@@ -99,16 +122,12 @@ export class PostgresServer {
 
   /** Logs in as `role` with a new connection; the error says why not (never the password). */
   async tryLogin(role: string, password: string, database?: string): Promise<string> {
-    let c: Client | undefined;
     try {
-      c = await this.connect(role, password, database);
-      await c.query('SELECT 1');
+      await this.session(role, password, database ?? this.cfg.database, (c) => c.query('SELECT 1'));
       return '';
     } catch (err) {
-      const e = err as { code?: string; message?: string };
+      const e = (err instanceof LoginFailed ? err.reason : err) as { code?: string; message?: string };
       return `login as ${role} failed: ${e.code ?? ''} ${e.message ?? ''}`.trim();
-    } finally {
-      await c?.end().catch(() => undefined);
     }
   }
 }

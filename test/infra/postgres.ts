@@ -13,6 +13,8 @@ export interface PostgresCluster {
   storeConfig(passwordEnv: string): Record<string, unknown>;
   /** The `postgres` superuser's password. */
   adminPassword: string;
+  /** Its Unix socket (every cluster has one, in its data directory). */
+  socket: string;
   /** Runs SQL as the superuser with psql (ON_ERROR_STOP). */
   psql(sql: string): string;
   stop(): void;
@@ -37,7 +39,12 @@ export function stopStalePostgres(pgData: string): void {
   }
 }
 
-export function startPostgres(pgData: string, port: number): PostgresCluster {
+/** `socketOnly`: no TCP at all, as a database inside a VM that only its own processes reach. */
+export function startPostgres(
+  pgData: string,
+  port: number,
+  opts: { socketOnly?: boolean } = {},
+): PostgresCluster {
   stopStalePostgres(pgData);
   rmSync(pgData, { recursive: true, force: true });
   mkdirSync(pgData, { recursive: true });
@@ -66,14 +73,26 @@ export function startPostgres(pgData: string, port: number): PostgresCluster {
       '-l',
       join(pgData, 'log'),
       '-o',
-      `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${pgData}`,
+      `-p ${port} -c listen_addresses=${opts.socketOnly ? "''" : '127.0.0.1'} -c unix_socket_directories=${pgData}`,
       '-w',
       'start',
     ]);
     const psql = (sql: string) =>
       execFileSync(
         'psql',
-        ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-At', '-c', sql],
+        [
+          '-h',
+          opts.socketOnly ? pgData : '127.0.0.1',
+          '-p',
+          String(port),
+          '-U',
+          'postgres',
+          '-v',
+          'ON_ERROR_STOP=1',
+          '-At',
+          '-c',
+          sql,
+        ],
         { env: { ...process.env, PGPASSWORD: adminPassword }, stdio: 'pipe' },
       ).toString();
     const storeConfig = (passwordEnv: string) => ({
@@ -84,7 +103,7 @@ export function startPostgres(pgData: string, port: number): PostgresCluster {
       password: { env: passwordEnv },
       ssl: false,
     });
-    return { port, adminPassword, psql, stop, storeConfig };
+    return { port, adminPassword, socket: join(pgData, `.s.PGSQL.${port}`), psql, stop, storeConfig };
   } catch (err) {
     stop();
     throw err;
