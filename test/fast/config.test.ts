@@ -519,6 +519,30 @@ describe('config', () => {
     assert.deepEqual(problems(doc), ['hosts.workstation: "port" does not apply to this kind of entry']);
   });
 
+  it('a postgres store reached through a host: the host exists, a socket goes without TLS or host', () => {
+    const withPg = (pg: Record<string, unknown>) => {
+      const doc = exampleDoc();
+      doc.stores.pg = { type: 'postgres', user: 'rekey_admin', password: { env: 'PG_ADMIN' }, ...pg };
+      return doc;
+    };
+    const host = Object.keys(exampleDoc().hosts)[0] as string;
+    const socket = '/var/run/postgresql/.s.PGSQL.5432';
+    assert.deepEqual(problems(withPg({ through: { host: `${host}x`, socket }, ssl: false })), [
+      `stores.pg.through.host: unknown host "${host}x" (did you mean "${host}"?)`,
+    ]);
+    assert.deepEqual(problems(withPg({ through: { host, socket } })), [
+      'stores.pg.ssl: PostgreSQL has no TLS on a Unix socket: set ssl: false with through.socket',
+    ]);
+    assert.deepEqual(problems(withPg({ through: { host } })), [
+      'stores.pg.host: host is required unless the server is reached at through.socket',
+    ]);
+    assert.deepEqual(problems(withPg({ through: { host, socket: 'run/pg.sock' }, ssl: false })), [
+      'stores.pg.through.socket: an absolute path on the host',
+    ]);
+    assert.ok(parseConfig(withPg({ through: { host, socket }, ssl: false }), 'rekey.yaml').stores.pg);
+    assert.ok(parseConfig(withPg({ host: '127.0.0.1', through: { host } }), 'rekey.yaml').stores.pg);
+  });
+
   it('a codec is described as the kind it comes closest to: listed keys or a keyring in a store', () => {
     const withCodec = (codec: unknown) => ({ ...exampleDoc(), codec });
     assert.deepEqual(problems(withCodec({ store: 'kv-prod' })), ['codec.secret: missing']);
