@@ -21,14 +21,17 @@ describe('--json output', () => {
   // One local environment: a file store, this machine, a service of plain commands.
   mkdirSync(join(dir, 'app/data'), { recursive: true });
   const config = join(dir, 'rekey.yaml');
+  const local = {
+    keyGroups: { local: ['local'] },
+    stores: { files: { type: 'file', dir: 'secrets' } },
+    hosts: { here: { type: 'local', appDir: 'app', dataDir: 'app/data' } },
+    services: { svc: { driver: 'command', start: 'true', stop: 'true', restart: 'true', logs: 'true' } },
+    environments: { local: { store: 'files', host: 'here', service: 'svc' } },
+  };
   writeFileSync(
     config,
     JSON.stringify({
-      keyGroups: { local: ['local'] },
-      stores: { files: { type: 'file', dir: 'secrets' } },
-      hosts: { here: { type: 'local', appDir: 'app', dataDir: 'app/data' } },
-      services: { svc: { driver: 'command', start: 'true', stop: 'true', restart: 'true', logs: 'true' } },
-      environments: { local: { store: 'files', host: 'here', service: 'svc' } },
+      ...local,
       secrets: {
         'api-token': {
           environments: ['local'],
@@ -151,17 +154,7 @@ describe('--json output', () => {
 
   it('codec-key init and rotate --dry-run: the keyring as ids, never a key', () => {
     const withCodec = join(dir, 'rekey-codec.yaml');
-    writeFileSync(
-      withCodec,
-      JSON.stringify({
-        keyGroups: { local: ['local'] },
-        stores: { files: { type: 'file', dir: 'secrets' } },
-        hosts: { here: { type: 'local', appDir: 'app', dataDir: 'app/data' } },
-        services: { svc: { driver: 'command', start: 'true', stop: 'true', restart: 'true', logs: 'true' } },
-        environments: { local: { store: 'files', host: 'here', service: 'svc' } },
-        codec: { store: 'files', secret: 'codec-ring' },
-      }),
-    );
+    writeFileSync(withCodec, JSON.stringify({ ...local, codec: { store: 'files', secret: 'codec-ring' } }));
     const made = rekey('codec-key', 'init', '--config', withCodec, '--json');
     assert.equal(made.status, 0, made.stderr);
     const ring = JSON.parse(made.stdout);

@@ -10,7 +10,8 @@ import { rotateJwtKeys } from '../../workflows';
 import { RotateInput } from '../../workflows/inputs';
 import { progressQuery } from '../../workflows/messages';
 import { until } from '../infra/until';
-import { recording, timeSkipping, withWorker } from './harness';
+import { timeSkipping, withWorker } from './harness';
+import { mocks, plan } from './rotation-mocks';
 
 const at = (iso: string) => Date.parse(iso);
 const iso = (t: number) => new Date(t).toISOString();
@@ -97,41 +98,12 @@ describe('a run outside its window (time-skipping server)', () => {
 
   /** The rotation's activities; `planned` records the server's clock when the plan was asked for. */
   function activities(planned: number[]) {
-    return recording({
-      rotationScope: async () => ['prod'],
+    return mocks(false, {
       planRotation: async () => {
         planned.push(Context.current().info.currentAttemptScheduledTimestampMs);
-        return {
-          environments: [
-            {
-              env: 'prod',
-              group: 'prod',
-              store: 'kv-prod',
-              host: 'vm-prod',
-              current: { privateKeyVersion: 'v1', publicKeyVersion: 'v1', fingerprint: 'a'.repeat(64) },
-              hostFingerprint: 'a'.repeat(64),
-              token: { iss: 'localhost', sub: 'publisher' },
-              approvalRequired: false,
-            },
-          ],
-          groups: { prod: ['prod'] },
-          added: [],
-          approvers: [],
-          approvalTimeoutMs: 3600_000,
-        };
+        return plan(false);
       },
-      stageKeyPair: async () => ({
-        group: 'prod',
-        fingerprint: 'b'.repeat(64),
-        kid: 'kid-b',
-        refs: { prod: { privateKeyRef: 'v2', publicKeyRef: 'v2', fingerprint: 'b'.repeat(64) } },
-      }),
-      verifyKeys: async () => ({ rows: [], problems: [], ok: true }),
-      installKeyFiles: async () => ({}),
-      resignPublisherToken: async () => ({ after: { iss: 'localhost', sub: 'publisher' } }),
-      restartAndVerify: async () => ({ marker: 'PUBLISH_SUCCESS' }),
       retireOldKeys: async () => ({ removedBackups: [], disabledVersions: [] }),
-      lockHolder: async () => null,
     });
   }
 
