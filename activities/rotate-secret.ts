@@ -9,7 +9,7 @@
 // `alternating` (two login roles with the same grants, taking turns): the first write gives the
 // role not in use a fresh password and then stores {"username", "password"} naming it; the role
 // in use keeps its password, so the consumers log in all along, before and after their restart.
-import { asyncLocalStorage } from '@temporalio/activity';
+import { asyncLocalStorage, Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { parseDuration } from '../config/duration';
 import { beat, heartbeating } from '../services/heartbeat';
@@ -53,6 +53,9 @@ const signal = () => asyncLocalStorage.getStore()?.cancellationSignal;
 const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const typeOf = (err: unknown) => (err as { type?: FailureType } | null)?.type;
 
+/** How a run ends that did not finish what it started. */
+const UNFINISHED = new Set(['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT']);
+
 export function createRotateSecretActivities(deps: SecretDeps) {
   const { config } = deps;
   const recipes = secretRecipes(deps);
@@ -85,7 +88,17 @@ export function createRotateSecretActivities(deps: SecretDeps) {
     },
 
     async planSecretInit(t: SecretTarget): Promise<SecretPlan> {
-      return planSecretInit(config, recipes, t);
+      return planSecretInit(config, recipes, t, async (runId) => {
+        try {
+          // Runs of one secret in one environment share the workflow id (one at a time).
+          const { client, info } = Context.current();
+          const run = client.workflow.getHandle(info.workflowExecution?.workflowId ?? '', runId);
+          return UNFINISHED.has((await run.describe()).status.name);
+        } catch {
+          // Not found (past retention) or not readable: not known to be unfinished.
+          return false;
+        }
+      });
     },
 
     /** Writes location `index` (in the recipe's order; `expect` is where the approved plan put

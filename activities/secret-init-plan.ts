@@ -21,6 +21,9 @@ export async function planSecretInit(
   config: Config,
   { recipeOf, locationsOf, postgresServer }: SecretRecipes,
   t: SecretTarget,
+  /** Whether run `runId` of this secret's workflow ended without finishing (failed, cancelled,
+   * terminated, timed out): its first values are nobody's. */
+  unfinished: (runId: string) => Promise<boolean>,
 ): Promise<SecretPlan> {
   const recipe = recipeOf(t);
   const where = `secret ${t.secret} in ${t.env}`;
@@ -44,11 +47,16 @@ export async function planSecretInit(
     }
     const current = await l.secrets.current(l.name);
     const versions = current ? await l.secrets.listVersions(l.name) : [];
-    const earlierInit = versions.every((v) => v.tags.step === 'init' && v.tags.secret === t.secret);
+    // Only what inits of this secret wrote, each of which ended unfinished (an init that
+    // completed wrote a value in use).
+    const inits = versions.every((v) => v.tags.step === 'init' && v.tags.secret === t.secret);
+    const runs = [...new Set(versions.map((v) => v.tags.rekeyRunId ?? ''))];
+    const earlierInit =
+      inits && (await Promise.all(runs.map((r) => r !== '' && unfinished(r)))).every(Boolean);
     if (current && !earlierInit) held.push(`${l.store}:${l.name} (version ${current.version})`);
     locations.push({ store: l.store, name: l.name, current: current?.version ?? NO_VALUE });
     lines.push(
-      `write ${l.store}:${l.name} (${current ? `holds version ${current.version} from an unfinished secret init: written anew` : 'no value yet'})`,
+      `write ${l.store}:${l.name} (${current ? `holds version ${current.version} from a secret init that did not finish: written anew` : 'no value yet'})`,
     );
   }
   if (held.length)
@@ -87,6 +95,8 @@ export async function planSecretInit(
     consumers: recipe.consumers,
     probes,
     revoke: false,
+    // An issued credential (a command generator) whose init fails is nobody's: retired at once.
+    ...(recipe.generator.type === 'command' && recipe.revoke ? { revokeUnused: true } : {}),
     approvalRequired,
     ...(approvalRequired ? { approval: gatePolicy(config, [t.env]) } : {}),
     scope: scopeOf(config, [t.env]),

@@ -46,16 +46,25 @@ export async function readsOf(
       const since = opts.exposedSince ?? (await writtenAt(store, cfg, name, replaced));
       const floor = new Date(opts.until.getTime() - HISTORY);
       const from = since < floor ? floor : since;
+      const found = await parameterReads(cfg, name, { since: from, until: opts.until });
+      const notes = [
+        ...(since < floor
+          ? ["CloudTrail's event history holds 90 days: older reads are in a trail's S3 logs, if one is kept"]
+          : []),
+        ...(found.cutShort
+          ? [
+              'the lookup stopped after 2,000 events of a kind: narrow it with --exposed-since, or query a trail',
+            ]
+          : []),
+        // CloudTrail delivers an event within about 15 minutes of the call.
+        'reads in the last 15 minutes may not be listed yet',
+      ];
       out.push({
         place,
         since: from.toISOString(),
         until: opts.until.toISOString(),
-        reads: await parameterReads(cfg, name, { since: from, until: opts.until }),
-        ...(since < floor
-          ? {
-              note: "CloudTrail's event history holds 90 days: older reads are in a trail's S3 logs, if one is kept",
-            }
-          : {}),
+        reads: found.reads,
+        note: notes.join('; '),
       });
     } catch (err) {
       out.push({ place, unavailable: `CloudTrail could not be read: ${errorText(err)}` });
@@ -69,5 +78,7 @@ async function writtenAt(store: string, cfg: AwsSsmConfig, name: string, version
   const ssm = new SsmStore(store, cfg);
   const versions = await ssm.listVersions(name);
   const v = versions.find((x) => x.version === version) ?? versions.at(-1);
-  return new Date(v?.createdOn ?? 0);
+  // A value put back after a failed rotation has been exposed since the version it restored.
+  const origin = versions.find((x) => x.version === v?.tags.restoredFrom) ?? v;
+  return new Date(origin?.createdOn ?? 0);
 }

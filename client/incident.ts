@@ -106,7 +106,7 @@ export function incidentMarkdown(r: IncidentRecord): string {
                 `- ${e.secret}: ${p.place}, ${p.since} to ${p.until}: ${p.reads?.length ?? 0} read(s)${p.note ? ` (${p.note})` : ''}`,
                 ...(p.reads ?? []).map(
                   (x) =>
-                    `  - ${x.at} ${x.event} by ${x.who}${x.accessKeyId ? ` (key ${x.accessKeyId})` : ''}${x.from ? ` from ${x.from}` : ''}${x.userAgent ? `, ${x.userAgent}` : ''}`,
+                    `  - ${x.at} ${x.event} by ${x.who}${x.accessKeyId ? ` (key ${x.accessKeyId})` : ''}${x.from ? ` from ${x.from}` : ''}${x.userAgent ? `, ${x.userAgent}` : ''}${x.error ? ` (refused: ${x.error})` : ''}`,
                 ),
               ],
         ),

@@ -178,12 +178,19 @@ class SshHost implements Host {
 
   connect(target: StreamTarget): Promise<Duplex> {
     return new Promise((resolve, reject) => {
-      const opened = (err: Error | undefined, channel: Duplex) =>
-        err
-          ? reject(
-              new Error(`host ${this.name}: cannot reach ${targetText(target)} through it: ${err.message}`),
-            )
-          : resolve(channel);
+      // A connection that died silently never answers: the open is given up, as an SFTP call is.
+      const timer = setTimeout(
+        () => reject(new Error(`host ${this.name}: no channel to ${targetText(target)} within 15 s`)),
+        15_000,
+      );
+      const opened = (err: Error | undefined, channel: Duplex) => {
+        clearTimeout(timer);
+        if (err)
+          reject(
+            new Error(`host ${this.name}: cannot reach ${targetText(target)} through it: ${err.message}`),
+          );
+        else resolve(channel);
+      };
       if ('socket' in target) this.client.openssh_forwardOutStreamLocal(target.socket, opened);
       else this.client.forwardOut('127.0.0.1', 0, target.host, target.port, opened);
     });

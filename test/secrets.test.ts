@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetParameterCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Client } from 'pg';
 import { parse, stringify } from 'yaml';
@@ -775,7 +775,10 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
       credentials: { accessKeyId: 'AKIAEXFILTRATE0001', secretAccessKey: 'not-a-real-secret-key' },
     });
     await leaked.send(new GetParameterCommand({ Name: param('RUNNER_TOKEN'), WithDecryption: true }));
+    // And the whole environment's parameters at once, as an app loading its config does.
+    await leaked.send(new GetParametersByPathCommand({ Path: `${prefix}/local`, WithDecryption: true }));
     leaked.destroy();
+    const replaced = (await ssm.listVersions(param('RUNNER_TOKEN'))).at(-1);
     const r = await fx.withWorker(config, () =>
       rekey(
         'respond',
@@ -827,14 +830,18 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     const mallory = ssmReads.reads.filter(
       (x: { accessKeyId?: string }) => x.accessKeyId === 'AKIAEXFILTRATE0001',
     );
-    assert.equal(mallory.length, 1, JSON.stringify(ssmReads));
     assert.deepEqual(
-      [mallory[0].event, mallory[0].who, mallory[0].from],
-      ['GetParameter', 'arn:aws:iam::123456789012:user/ci-runner', '127.0.0.1'],
+      mallory.map((x: { event: string; who: string; from: string }) => [x.event, x.who, x.from]),
+      [
+        ['GetParameter', 'arn:aws:iam::123456789012:user/ci-runner', '127.0.0.1'],
+        ['GetParametersByPath', 'arn:aws:iam::123456789012:user/ci-runner', '127.0.0.1'],
+      ],
+      JSON.stringify(ssmReads),
     );
-    assert.ok(
-      Date.parse(ssmReads.since) < Date.parse(mallory[0].at),
-      'the window opens when the old value was written',
+    assert.equal(
+      ssmReads.since,
+      new Date(replaced?.createdOn ?? 0).toISOString(),
+      'from when the replaced value was written',
     );
     assert.deepEqual(fileReads, {
       place: 'kv-local:runner-token',
@@ -842,7 +849,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     });
     assert.match(
       md,
-      /## Who read them[\s\S]*- runner-token: ssm:\S+RUNNER_TOKEN, \S+ to \S+: \d+ read\(s\)\n[\s\S]*GetParameter by arn:aws:iam::123456789012:user\/ci-runner \(key AKIAEXFILTRATE0001\) from 127\.0\.0\.1/,
+      /## Who read them[\s\S]*- runner-token: ssm:\S+RUNNER_TOKEN, \S+ to \S+: \d+ read\(s\)[^\n]*\n[\s\S]*GetParameter by arn:aws:iam::123456789012:user\/ci-runner \(key AKIAEXFILTRATE0001\) from 127\.0\.0\.1/,
     );
     assertNoSecrets(r.out + json + md, [oldRunner, newRunner, ...oldKeys, ...keys]);
   });
@@ -941,7 +948,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     const failure = await fx.withWorker(config, async () => failureOf((await start()).result()));
     assert.match(
       failure.message,
-      /the first value was written to ssm:\/secrets-\w+\/local\/MARKED_TOKEN, kv-local:marked-token; fix the cause and run rekey secret init marked-token --env local again/,
+      /the first value was sent to ssm:\/secrets-\w+\/local\/MARKED_TOKEN, kv-local:marked-token; fix the cause and run rekey secret init marked-token --env local again/,
     );
     const first = await ssm.listVersions(param('MARKED_TOKEN'));
     assert.deepEqual(
@@ -956,7 +963,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stdout,
-      /1\. write ssm:\S+MARKED_TOKEN \(holds version 1 from an unfinished secret init: written anew\)/,
+      /1\. write ssm:\S+MARKED_TOKEN \(holds version 1 from a secret init that did not finish: written anew\)/,
     );
     assert.match(r.stdout, /first value written: ssm:\S+MARKED_TOKEN 2, kv-local:marked-token /);
     const value = (await ssm.get(param('MARKED_TOKEN'))).value;
@@ -999,6 +1006,16 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     const again = await rekey('secret', 'init', '--all', '--env', 'local', '--yes');
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /every secret of local holds a value: nothing to initialize/);
+    // A finished init's value is in use: init again is refused, not a silent new value.
+    const twice = await fx.withWorker(config, () =>
+      rekey('secret', 'init', 'new-token', '--env', 'local', '--yes', '--wait'),
+    );
+    assert.equal(twice.code, 2, twice.out);
+    assert.match(
+      twice.stderr,
+      /ssm:\S+NEW_TOKEN \(version 1\), kv-local:new-token \(version \S+\) already hold a value/,
+    );
+    assert.equal((await ssm.get(param('NEW_TOKEN'))).value, token);
     assertNoSecrets(plan.out + r.out + again.out, values);
   });
 

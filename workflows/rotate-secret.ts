@@ -326,9 +326,30 @@ async function replace(
       const wrote = from.slice(0, reached);
       const names = (ls: typeof from) => ls.map((l) => `${l.store}:${l.name}`).join(', ');
       const unreadable = wrote.filter((l) => l.current === 'write-only');
+      // An issued credential nobody will use is retired at its issuer (the next init issues one).
+      let revoked = '';
+      const fresh = written[0];
+      if (plan.revokeUnused && fresh)
+        await CancellationScope.nonCancellable(() =>
+          undoing('revoke the unused first value')
+            .revokeOldSecret({
+              ...target,
+              index: 0,
+              expect: { ...(from[0] as SecretPlan['locations'][number]), current: fresh },
+              unused: true,
+            })
+            .then(
+              () => {
+                revoked = '; the value issued for it was revoked';
+              },
+              (undoErr) => {
+                revoked = `; the value issued for it was NOT revoked (${errorText(undoErr)})`;
+              },
+            ),
+        );
       throw withMore(
         err,
-        `${wrote.length ? `the first value was written to ${names(wrote)}${reached < from.length ? ' (not to the others)' : ''}` : 'nothing was written'}; fix the cause and run rekey secret init ${plan.secret} --env ${plan.env} again: it writes the store locations anew${unreadable.length ? ` (delete ${names(unreadable)} by hand first: a place rekey cannot read is not written over)` : ''}`,
+        `${wrote.length ? `the first value was sent to ${names(wrote)}${reached < from.length ? ' (not to the others)' : ''}` : 'nothing was written'}${revoked}; fix the cause and run rekey secret init ${plan.secret} --env ${plan.env} again: it writes the store locations anew${unreadable.length ? ` (delete ${names(unreadable)} by hand first: a place rekey cannot read is not written over)` : ''}`,
       );
     }
     // Every location is tried, whatever failed before it; then the consumers, if restarted.

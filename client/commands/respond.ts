@@ -59,6 +59,10 @@ async function respond(args: string[]): Promise<number> {
     throw new CliError(
       `--exposed-since: not a date: "${values['exposed-since']}" (use 2026-12-01 or 2026-12-01T09:00:00Z)`,
     );
+  if (exposedSince && exposedSince.getTime() > Date.now())
+    throw new CliError(
+      `--exposed-since ${values['exposed-since']} is in the future: give when the exposure may have begun`,
+    );
   const reason = values.reason ?? 'compromise response';
   const startedAt = new Date().toISOString();
   return withClient(

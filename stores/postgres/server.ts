@@ -47,9 +47,11 @@ export class PostgresServer {
   ): Promise<T> {
     const open = async (stream?: Duplex): Promise<T> => {
       const client = new Client({
-        ...(stream
-          ? { stream: () => new OpenedSocket(stream) }
-          : { host: this.cfg.host, port: this.cfg.port }),
+        // Through a host the stream is the connection; `host` still names the server (TLS checks
+        // its certificate against it).
+        ...(stream ? { stream: () => new OpenedSocket(stream) } : {}),
+        host: this.cfg.host,
+        port: this.cfg.port,
         database,
         user,
         password,

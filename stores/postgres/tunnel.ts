@@ -17,7 +17,19 @@ export function viaOf(
   const target: StreamTarget = through.socket
     ? { socket: through.socket }
     : { host: cfg.host ?? '127.0.0.1', port: cfg.port };
-  return (use) => onHost(through.host, async (host) => use(await host.connect(target)));
+  return async (use) => {
+    // The database's own answer (a bad password, an SQL error) is carried past the host: the
+    // host's session takes what it sees thrown for its own failure and would reconnect.
+    const outcome = await onHost(through.host, async (host) => {
+      const stream = await host.connect(target);
+      return use(stream).then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      );
+    });
+    if ('error' in outcome) throw outcome.error;
+    return outcome.value;
+  };
 }
 
 /** An open stream as the socket node-postgres drives: it "connects" at once (the channel is
