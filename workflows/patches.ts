@@ -106,7 +106,7 @@ export const PATCHES: Record<string, Patch> = {
     recordedIn: ['rollover-kubernetes'],
   },
   'refused-place-unchanged': {
-    in: ['rotate-secret.ts'],
+    in: ['secret-steps.ts'],
     change: 'a write-only place whose write was refused is not put back',
     since: '22a5eb4',
     recordedIn: [],
