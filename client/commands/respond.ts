@@ -122,13 +122,6 @@ async function respond(args: string[]): Promise<number> {
         return entries.every((e) => e.status === 'rotated') ? 0 : 1;
       }
       const finishedAt = new Date().toISOString();
-      // Who read each secret while it was exposed (from --exposed-since, or the replaced value's
-      // writing), where its store logs reads.
-      for (const e of entries)
-        e.reads = await readsOf(config, env, e, {
-          until: new Date(finishedAt),
-          ...(exposedSince ? { exposedSince } : {}),
-        });
       const record = incidentRecord({
         incident: `${env}-${startedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`,
         environment: env,
@@ -141,9 +134,23 @@ async function respond(args: string[]): Promise<number> {
       const dir = resolve(values.out ?? '.');
       mkdirSync(dir, { recursive: true });
       const base = join(dir, `incident-${record.incident}`);
-      writeFileSync(`${base}.json`, `${JSON.stringify(record, null, 2)}\n`);
-      writeFileSync(`${base}.md`, incidentMarkdown(record));
+      const write = () => {
+        writeFileSync(`${base}.json`, `${JSON.stringify(record, null, 2)}\n`);
+        writeFileSync(`${base}.md`, incidentMarkdown(record));
+      };
+      // Written first: the lookups below may take minutes (CloudTrail answers two a second), and
+      // the record of what was rotated must not wait on them.
+      write();
       console.log(`incident record: ${base}.json, ${base}.md`);
+      // Who read each secret while it was exposed (from --exposed-since, or the replaced value's
+      // writing), where its store logs reads; the record is written again with them.
+      console.log("looking up who read the secrets while exposed (the stores' access logs)");
+      for (const e of entries)
+        e.reads = await readsOf(config, env, e, {
+          until: new Date(finishedAt),
+          ...(exposedSince ? { exposedSince } : {}),
+        });
+      write();
       console.log(
         record.contained
           ? 'contained: every secret rotated, old values revoked'
