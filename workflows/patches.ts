@@ -54,7 +54,7 @@ export const PATCHES: Record<string, Patch> = {
     recordedIn: ['rotate-jwt-notify-rejected'],
   },
   'clean-slate-without-token': {
-    in: ['rotate.ts'],
+    in: ['rotate-steps.ts'],
     change: 'a clean-slate rotation clears a host that holds no token too',
     since: '7fb26e1',
     recordedIn: [],
@@ -124,7 +124,7 @@ export const PATCHES: Record<string, Patch> = {
     recordedIn: [],
   },
   'roll-back-whole-key-group': {
-    in: ['rotate.ts'],
+    in: ['rotate-steps.ts'],
     change: "a failed environment rolls back its key group's other environments too",
     since: '6d9f521',
     recordedIn: ['rotate-jwt-group-rollback'],
@@ -178,7 +178,7 @@ export const PATCHES: Record<string, Patch> = {
     recordedIn: [],
   },
   'unstage-after-failed-stage': {
-    in: ['rotate.ts'],
+    in: ['rotate-steps.ts'],
     change: 'a failed stage is undone',
     since: '6d9f521',
     recordedIn: ['rotate-jwt-group-rollback', 'rotate-jwt-signed-update-not-starter'],
