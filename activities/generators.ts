@@ -1,6 +1,6 @@
 // New secret values, made inside the activity that writes them (a value never travels through a
 // workflow): random bytes, passwords under a policy, Fernet keys, or a command's output for
-// credentials another system issues.
+// credentials another system issues (a value a person issues is supplied: secret-supply.ts).
 import { randomBytes, randomInt } from 'node:crypto';
 import { type CharacterClass, type GeneratorConfig, policyAlphabets } from '../config/secret-recipes';
 import type { Host } from '../hosts/types';
@@ -37,6 +37,12 @@ export async function generate(
       return password(gen.length, gen.classes, gen.exclude);
     case 'fernet':
       return fernetKey();
+    case 'manual':
+      // Supplied before the first write (the run's `supply` step): never made here.
+      throw fail(
+        FailureType.PolicyViolation,
+        `secret ${where.secret}: its value is issued at ${gen.issuer} and supplied (rekey secret supply), not made by rekey; no supplied version of this run was found`,
+      );
     case 'command': {
       if (!where.host)
         throw new Error(`secret ${where.secret}: a command generator needs the environment's host`);

@@ -34,6 +34,7 @@ import {
   type SecretTarget,
   secretRecipes,
 } from './secret-recipe';
+import { awaitSupplied } from './secret-supply';
 
 /** Pages per call of reencryptRows: the activity's round trip is paid once per ten pages. */
 const PAGES_PER_CALL = 10;
@@ -186,6 +187,35 @@ export function createRotateSecretActivities(deps: SecretDeps) {
         await label(v.version);
         return v.version;
       });
+    },
+
+    /** A manual recipe's new value: waits until the first location holds a version other than
+     * the plan's (`rekey secret supply`, or written there by other means) and returns the one
+     * that is this run's; fails at `until` (epoch ms, from the workflow's clock). Heartbeats
+     * while it waits: a lost worker's wait is taken up by another within seconds. */
+    async awaitSuppliedValue(input: LocationStep & { runId: string; until: number }): Promise<string> {
+      const recipe = recipeOf(input);
+      const l = planned({ ...input, index: 0 });
+      if (l.kind !== 'store' || recipe.generator.type !== 'manual')
+        throw fail(
+          FailureType.BadInput,
+          `secret ${input.secret}: its value is not supplied (generator: manual)`,
+        );
+      const within = recipe.generator.within;
+      return heartbeating(() =>
+        awaitSupplied({
+          store: l.secrets,
+          name: l.name,
+          recipe,
+          secret: input.secret,
+          runId: input.runId,
+          phase: input.phase ?? 'write',
+          expect: input.expect.current,
+          until: input.until,
+          within,
+          beat,
+        }),
+      );
     },
 
     /** Puts location `index` back as the plan found it: a store's version made current again if

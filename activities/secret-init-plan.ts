@@ -16,6 +16,7 @@ import {
   type SecretRecipes,
   type SecretTarget,
 } from './secret-recipe';
+import { generatorText, manualOf, supplyLines } from './secret-supply';
 
 export async function planSecretInit(
   config: Config,
@@ -77,10 +78,12 @@ export async function planSecretInit(
   }
   const approvalRequired = gatedOf(config, [t.env]).length > 0;
   const probes = recipe.verify.map(probeText);
+  const manual = manualOf(config, recipe, t.env);
   const text = [
-    `${where}: FIRST value (${recipe.generator.type}), strategy ${recipe.strategy}`,
+    `${where}: FIRST value (${generatorText(recipe.generator)}), strategy ${recipe.strategy}`,
     ...(alternate ? [`  role ${alternate.to} gets a fresh password; the locations name it`] : []),
     ...(recipe.strategy === 'keyring' ? ['  a list of one key'] : []),
+    ...supplyLines(recipe, t, `${locations[0]?.store}:${locations[0]?.name}`),
     ...lines.map((line, i) => `  ${i + 1}. ${line}`),
     `  restart: ${recipe.consumers.join(', ') || 'none'}`,
     `  verify: ${probes.join('; ') || 'none'}`,
@@ -97,6 +100,7 @@ export async function planSecretInit(
     revoke: false,
     // An issued credential (a command generator) whose init fails is nobody's: retired at once.
     ...(recipe.generator.type === 'command' && recipe.revoke ? { revokeUnused: true } : {}),
+    ...(manual ? { manual } : {}),
     approvalRequired,
     ...(approvalRequired ? { approval: gatePolicy(config, [t.env]) } : {}),
     scope: scopeOf(config, [t.env]),

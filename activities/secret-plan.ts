@@ -4,6 +4,7 @@
 // Web UI show.
 import { gatedOf, gatePolicy, scopeOf } from '../config/approvals';
 import type { Config } from '../config/schema';
+import { fieldsOf } from '../config/secret-recipes';
 import { FailureType, fail } from '../shared/failures';
 import { aesKey, checkFirstRow, describeTable } from './reencrypt';
 import {
@@ -17,6 +18,7 @@ import {
   type SecretRecipes,
   type SecretTarget,
 } from './secret-recipe';
+import { generatorText, manualOf, supplyLines } from './secret-supply';
 
 /** `compromised`: a compromise response's plan (a keyring's old keys dropped at once). */
 export async function planSecretRotation(
@@ -42,13 +44,13 @@ export async function planSecretRotation(
     if (!current)
       throw fail(
         FailureType.BadInput,
-        `secret ${t.secret} in ${t.env}: location ${l.store}:${l.name} has no value yet; write a first one by hand (rekey never creates a location, so that a failed rotation can always put each one back); nothing was changed`,
+        `secret ${t.secret} in ${t.env}: location ${l.store}:${l.name} has no value yet; rekey secret init ${t.secret} --env ${t.env} writes a first one (a rotation never creates a location, so that a failed one can always put each one back); nothing was changed`,
       );
     locations.push({ store: l.store, name: l.name, current: current.version });
   }
   // A credential of several fields: the value now in place must have them (a put-back of a
   // field location reads it), or nothing starts.
-  const fields = recipe.generator.type === 'command' ? recipe.generator.fields : undefined;
+  const fields = fieldsOf(recipe.generator);
   const first = locations[0];
   if (fields && first) {
     const value = await valueAt(t, { version: first.current });
@@ -111,8 +113,9 @@ export async function planSecretRotation(
     return f ? ` (field ${f})` : '';
   };
   const probes = recipe.verify.map(probeText);
+  const manual = manualOf(config, recipe, t.env);
   const text = [
-    `secret ${t.secret} in ${t.env}: new value (${recipe.generator.type}), strategy ${recipe.strategy}`,
+    `secret ${t.secret} in ${t.env}: new value (${generatorText(recipe.generator)}), strategy ${recipe.strategy}`,
     ...(alternate
       ? [`  role ${alternate.to} gets a fresh password; ${alternate.from} (in use now) keeps its own`]
       : []),
@@ -129,6 +132,7 @@ export async function planSecretRotation(
             : []),
         ]
       : []),
+    ...supplyLines(recipe, t, `${locations[0]?.store}:${locations[0]?.name}`),
     ...locations.map((l, i) =>
       sinks[i]
         ? `  ${i + 1}. ${sinks[i]}${fieldNote(i)}`
@@ -136,7 +140,7 @@ export async function planSecretRotation(
     ),
     `  restart: ${recipe.consumers.join(', ') || 'none'}`,
     `  verify: ${probes.join('; ') || 'none'}`,
-    `  then ${recipe.revoke ? 'revoke the old value' : 'keep no copy of the old value beyond the stores'}; on a failure every location is put back${recipe.consumers.length ? ' and the consumers restarted' : ''}${revokeUnused ? ', then the unused new value revoked' : ''}`,
+    `  then ${manual ? `an approver confirms the old value revoked at ${manual.issuer}` : recipe.revoke ? 'revoke the old value' : 'keep no copy of the old value beyond the stores'}; on a failure every location is put back${recipe.consumers.length ? ' and the consumers restarted' : ''}${revokeUnused ? ', then the unused new value revoked' : ''}${manual ? ` (revoke the unused new value at ${manual.issuer} by hand)` : ''}`,
   ];
   const { compromised: _, ...target } = t;
   return {
@@ -149,6 +153,7 @@ export async function planSecretRotation(
     probes,
     revoke: recipe.revoke !== undefined,
     ...(revokeUnused ? { revokeUnused } : {}),
+    ...(manual ? { manual } : {}),
     approvalRequired,
     ...(approvalRequired ? { approval: gatePolicy(config, [t.env]) } : {}),
     scope: scopeOf(config, [t.env]),

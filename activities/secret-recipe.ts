@@ -4,7 +4,7 @@
 // revoke them. rotate-secret.ts lists the activities that use these.
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/schema';
-import type { SecretRecipe } from '../config/secret-recipes';
+import { fieldsOf, type SecretRecipe } from '../config/secret-recipes';
 import { withHost } from '../hosts/connect';
 import type { Host } from '../hosts/types';
 import type { Approved, GatePolicy } from '../shared/approval-proof';
@@ -16,6 +16,7 @@ import { viaOf } from '../stores/postgres/tunnel';
 import type { SecretStore, WriteOnlyPlace } from '../stores/types';
 import { fernetDecrypt, fernetEncrypt, parseFernetKey } from './fernet';
 import { generate } from './generators';
+import type { ManualPlan } from './secret-supply';
 
 export interface SecretTarget {
   secret: string;
@@ -52,6 +53,9 @@ export interface SecretPlan extends SecretTarget {
   consumers: string[];
   probes: string[];
   revoke: boolean;
+  /** `generator: manual`: a person issues the value at `issuer`, the run waits for it (`supply`)
+   * and ends at a gate where an approver confirms the old value revoked there. */
+  manual?: ManualPlan;
   /** The new value is issued elsewhere (a command generator) and revoked there too when the
    * rotation fails after making it (put back everywhere, it is nobody's). */
   revokeUnused?: boolean;
@@ -264,8 +268,7 @@ export function secretRecipes(deps: SecretDeps) {
       } catch {}
     }
     if (recipe.strategy === 'keyring') parts.push(...value.split(recipe.keyring?.separator ?? ','));
-    if (recipe.generator.type === 'command' && recipe.generator.fields)
-      for (const f of recipe.generator.fields) parts.push(fieldOf(value, f) ?? '');
+    for (const f of fieldsOf(recipe.generator) ?? []) parts.push(fieldOf(value, f) ?? '');
     return parts.map((p) => p.trim()).filter((p) => p.length >= 8);
   }
 

@@ -43,6 +43,10 @@ const COMMANDS: Record<string, Entry> = {
     summary: "a secret's first value in a new environment: generate, write every location, restart, verify",
     load: async () => (await import('./commands/secret-init')).command,
   },
+  'secret supply': {
+    summary: 'hand a waiting run the value a person issued elsewhere (generator: manual), from stdin',
+    load: async () => (await import('./commands/secret-supply')).command,
+  },
   'secret status': {
     summary: "read-only: each secret's current version, age and next due date",
     load: async () => (await import('./commands/secret')).statusCommand,

@@ -22,6 +22,10 @@ export function formatProgress(p: Progress): string {
     if (g.digest) lines.push(`  digest: ${g.digest}`);
     if (g.starter) lines.push(`  started by ${g.starter}, who may not approve it`);
   }
+  if (p.supply)
+    lines.push(
+      `waiting until ${p.supply.until} for a new value issued at ${p.supply.issuer}: ${p.supply.command} (reads it from stdin)`,
+    );
   for (const d of p.decisions) {
     lines.push(
       `  ${d.decision} by ${d.by} at ${d.at}${d.accepted ? '' : ' (ignored: not an approver)'}${d.signature ? ' (signature verified)' : ''}${d.comment ? `: ${d.comment}` : ''}`,

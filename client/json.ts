@@ -11,6 +11,7 @@ export type JsonSchemaName =
   | 'config-check'
   | 'verify'
   | 'secret-status'
+  | 'secret-supply'
   | 'status'
   | 'history'
   | 'run'

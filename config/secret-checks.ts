@@ -4,6 +4,7 @@
 import { isWriteOnly, kindOf } from '../stores/kinds';
 import { checkPairPlaces, type Issue } from './cross-checks';
 import type { Config } from './schema';
+import { fieldsOf } from './secret-recipes';
 import { didYouMean } from './suggest';
 
 export function checkSecrets(cfg: Config, issue: Issue) {
@@ -139,11 +140,26 @@ export function checkSecrets(cfg: Config, issue: Issue) {
           issue(at('keyring', 'reencrypt', 'columns'), 'each sealed column once, and not the key column');
       }
     } else if (recipe.keyring) issue(at('keyring'), 'only for strategy: keyring');
+    // A value a person issues: rekey copies it on and asks an approver to confirm the old one gone.
+    if (recipe.generator.type === 'manual') {
+      if (recipe.strategy !== 'replace')
+        issue(at('strategy'), 'a value issued elsewhere (generator: manual) is rotated by strategy: replace');
+      if (recipe.revoke)
+        issue(
+          at('revoke'),
+          `a manual value is revoked where it was issued (${recipe.generator.issuer}): the run ends at a gate where an approver confirms it; drop revoke:`,
+        );
+      if (Object.keys(cfg.approvals.approvers).length === 0)
+        issue(
+          at('generator'),
+          'a manual value ends at a gate where an approver confirms the old one revoked: approvals.approvers names nobody',
+        );
+    }
     // A credential of several fields: the first location holds it whole, others one field each.
-    const fields = recipe.generator.type === 'command' ? recipe.generator.fields : undefined;
+    const fields = fieldsOf(recipe.generator);
     recipe.locations.forEach((l, i) => {
       if (l.field === undefined) return;
-      if (!fields) issue(at('locations', i, 'field'), 'only for a command generator with fields:');
+      if (!fields) issue(at('locations', i, 'field'), 'only for a command or manual generator with fields:');
       else if (i === 0)
         issue(at('locations', 0, 'field'), 'the first location holds the whole credential (every field)');
       else if (!fields.includes(l.field))

@@ -26,6 +26,14 @@ export function policyAlphabets(classes: CharacterClass[], exclude: string): Rec
   );
 }
 
+/** A credential of several parts issued together (an access key pair: accessKeyId,
+ * secretAccessKey), kept as one JSON object with exactly these string fields; a location with
+ * `field` holds one of them. */
+const Fields = z
+  .array(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'letters, digits and _'))
+  .min(1)
+  .optional();
+
 const Password = z
   .strictObject({
     type: z.literal('password'),
@@ -65,15 +73,29 @@ export const Generator = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('command'),
     run: z.string().min(1),
-    /** A credential of several parts issued together (an access key pair: accessKeyId,
-     * secretAccessKey): the command prints a JSON object with exactly these string fields, kept
-     * as one value; a location with `field` holds one of them. */
-    fields: z
-      .array(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'letters, digits and _'))
-      .min(1)
-      .optional(),
+    /** The command prints a JSON object with these fields. */
+    fields: Fields,
+  }),
+  /** A value a person issues elsewhere (a SaaS console, a dashboard): the run waits (`within`)
+   * until `rekey secret supply` writes it to the first location (or a new version appears there
+   * by other means), copies it on, and ends at a gate where an approver confirms the old value
+   * revoked at `issuer`. */
+  z.strictObject({
+    type: z.literal('manual'),
+    /** Where the value is issued and the old one revoked, as the operator finds it ("Neon
+     * console, Account Settings, API Keys"). */
+    issuer: z.string().min(1).max(200),
+    within: duration
+      .refine((d) => parseDuration(d) >= 60_000 && parseDuration(d) <= 7 * 86_400_000, 'from 1m to 7d')
+      .default('24h'),
+    /** `rekey secret supply` then reads a JSON object with these fields. */
+    fields: Fields,
   }),
 ]);
+
+/** The fields of a credential of several parts, if the generator makes (or takes) one. */
+export const fieldsOf = (g: GeneratorConfig): string[] | undefined =>
+  g.type === 'command' || g.type === 'manual' ? g.fields : undefined;
 
 /** Where a secret's value is written. `{env}` in `name` is the environment's name. */
 export const SecretLocation = z.strictObject({

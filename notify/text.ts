@@ -17,6 +17,14 @@ export function eventParts(e: RekeyEvent): { headline: string; about: string; bo
       ].join('\n'),
     );
   }
+  if (e.supply)
+    body.push(
+      [
+        `Issue a new value at: ${e.supply.issuer}`,
+        `Hand it over: ${e.supply.command} (reads it from standard input; it goes to ${e.supply.location} and never through Temporal)`,
+        `Until: ${e.supply.until}`,
+      ].join('\n'),
+    );
   if (e.decision)
     body.push(
       `${e.decision.decision} by ${e.decision.by}; the gate is now ${e.decision.outcome}${e.decision.comment ? `\nComment: ${e.decision.comment}` : ''}`,

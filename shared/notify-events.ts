@@ -5,6 +5,8 @@
 /** Every event type, in the order a run meets them. */
 export const EVENT_TYPES = [
   'gate.opened',
+  /** A run waits for a value a person issues elsewhere (generator: manual). */
+  'secret.wanted',
   'gate.decided',
   'run.completed',
   'run.failed',
@@ -71,6 +73,8 @@ export interface RekeyEvent {
   /** The schedule that started the run; schedule.failing: how many of its runs failed in a row,
    * this one included. */
   schedule?: { id: string; consecutiveFailures?: number };
+  /** secret.wanted: where the value is issued, where it goes, how to hand it over, until when. */
+  supply?: { issuer: string; location: string; until: string; command: string };
   /** secret.due, secret.overdue: the secret in one environment (its first location's state). */
   secret?: { name: string; environment: string; location: string; changed: string; due: string };
   steps?: { name: string; status: string; detail?: string }[];
@@ -81,6 +85,8 @@ export function eventHeadline(e: RekeyEvent): string {
   switch (e.type) {
     case 'gate.opened':
       return `${e.gate?.kind === 'expedite' ? 'May be ended early' : 'Approval needed'}: ${e.title} (${e.gate?.name})`;
+    case 'secret.wanted':
+      return `Value wanted: ${e.title} (issue it at ${e.supply?.issuer})`;
     case 'gate.decided':
       return `${e.decision?.decision} by ${e.decision?.by} (${e.decision?.outcome}): ${e.title}`;
     case 'run.completed':

@@ -39,6 +39,8 @@ const CHANGES: Record<string, (input: Input, config: Config) => string[]> = {
   dropSnapshot: to,
   stopService: env,
   writeSecretLocation: env,
+  // Writes the first location only where a value appeared there by other means (taken as the run's).
+  awaitSuppliedValue: env,
   restoreSecretLocation: env,
   restartConsumers: env,
   revokeOldSecret: env,

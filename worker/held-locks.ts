@@ -14,6 +14,7 @@ const keyringLock = (i: Input) => `keyring/${String(i.keyring)}`;
 /** The locks a changing activity's run holds, from its input (default: its environments'). */
 export const LOCKS: Record<string, (input: Input, changes: string[]) => string[]> = {
   writeSecretLocation: (i) => [secretLock(i)],
+  awaitSuppliedValue: (i) => [secretLock(i)],
   restoreSecretLocation: (i) => [secretLock(i)],
   revokeOldSecret: (i) => [secretLock(i)],
   restartConsumers: (i, envs) => [secretLock(i), ...envLocks(envs)],

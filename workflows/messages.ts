@@ -70,12 +70,30 @@ export type GateOutcome =
   | { approved: false; reason: 'rejected'; by: string; comment?: string }
   | { approved: false; reason: 'timeout' };
 
+/** A run waiting for a value a person issues elsewhere (generator: manual), and how to give it. */
+export interface SupplyWait {
+  secret: string;
+  environment: string;
+  /** The first location, where `rekey secret supply` writes the value, and the version it holds
+   * now (or "none": a first value). */
+  store: string;
+  name: string;
+  current: string;
+  /** The tag the supplied version carries (see activities/secret-supply.ts). */
+  phase: 'write' | 'init';
+  issuer: string;
+  until: string;
+  command: string;
+}
+
 export interface Progress {
   workflow: string;
   state: 'running' | 'waiting-approval' | 'completed' | 'failed' | 'cancelled';
   current?: string;
   steps: Step[];
   pendingGate?: PendingGate;
+  /** Waiting for a value issued elsewhere: `rekey secret supply` hands it over. */
+  supply?: SupplyWait;
   decisions: Decision[];
   /** The child workflow doing the current step (a promotion's hop); its progress has the detail. */
   childWorkflowId?: string;

@@ -67,7 +67,10 @@ export function notifyOn(routing: NotifyRouting | undefined, opts: { runEvents?:
  * start is awaited when the run ends (`runEnded`). */
 export function emit(
   type: EventType,
-  parts: Pick<RekeyEvent, 'gate' | 'decision' | 'failure' | 'skipped' | 'steps' | 'schedule' | 'secret'> &
+  parts: Pick<
+    RekeyEvent,
+    'gate' | 'decision' | 'failure' | 'skipped' | 'steps' | 'schedule' | 'secret' | 'supply'
+  > &
     Partial<Pick<RekeyEvent, 'environments'>>,
 ): void {
   const n = notices;

@@ -55,6 +55,13 @@ export class ProgressTracker {
     return step;
   }
 
+  /** Adds step `name` just before `before` (a step only some runs have), if it is not there. */
+  insertBefore(name: string, before: string): void {
+    if (this.progress.steps.some((s) => s.name === name)) return;
+    const at = this.progress.steps.findIndex((s) => s.name === before);
+    this.progress.steps.splice(at < 0 ? this.progress.steps.length : at, 0, { name, status: 'pending' });
+  }
+
   set(name: string, status: StepStatus, detail?: string): void {
     const step = this.step(name);
     step.status = status;
@@ -120,6 +127,7 @@ export class ProgressTracker {
     this.progress.state = state;
     this.progress.current = undefined;
     this.progress.pendingGate = undefined;
+    this.progress.supply = undefined;
     for (const s of this.progress.steps)
       if (s.status === 'running') s.status = state === 'cancelled' ? 'cancelled' : 'failed';
     this.show();
@@ -201,6 +209,17 @@ export function progressMarkdown(title: string, p: Progress): string {
       '',
     );
   }
+  const s = p.supply;
+  if (s)
+    lines.push(
+      `#### Waiting for a new value: ${s.secret} in ${s.environment}`,
+      '',
+      `1. Issue a new value at **${s.issuer}**.`,
+      `2. On your machine: \`${s.command}\` reads it from standard input and writes it to ${s.store}:${s.name} (the value does not pass through Temporal), or write a new version there yourself.`,
+      '',
+      `- until: ${s.until}`,
+      '',
+    );
   lines.push('| step | state | detail |', '|---|---|---|');
   for (const s of p.steps)
     lines.push(

@@ -14,7 +14,7 @@ import { errorText, parseInput, runFailure } from './errors';
 import { RotateSecretInput } from './inputs';
 import { ProgressTracker } from './progress';
 import { claimSignedRequest } from './requests';
-import { reencrypt, replace, revoke } from './secret-steps';
+import { confirmRevoked, reencrypt, replace, revoke, supply } from './secret-steps';
 import { checkStarterConfig } from './starter-config';
 
 const remoteReads = proxyActivities<RotateSecretActivities>(shortActivity);
@@ -32,6 +32,8 @@ export interface RotateSecretResult {
   notRevoked?: string;
   /** Who approved the plan at its gate (none where the environment requires no approval). */
   approvedBy: string[];
+  /** A value issued by hand (generator: manual): who confirmed the old one revoked at its issuer. */
+  revokeConfirmedBy?: string[];
   startedAt: string;
   finishedAt: string;
   compromised: boolean;
@@ -51,10 +53,12 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
   );
   const approvedBy: string[] = [];
   let notRevoked: string | undefined;
+  let revokeConfirmedBy: string[] | undefined;
   const ended = (r: { dryRun: boolean; plan: SecretPlan; written: string[]; revoked: boolean }) => ({
     ...r,
     ...(notRevoked ? { notRevoked } : {}),
     approvedBy,
+    ...(revokeConfirmedBy ? { revokeConfirmedBy } : {}),
     startedAt,
     finishedAt: new Date().toISOString(),
     compromised: input.compromised,
@@ -106,13 +110,25 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
       if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
       approvedBy.push(...outcome.by);
     } else tracker.set('approval', 'skipped', `${input.environment} requires no approval`);
-    const written = await replace(tracker, plan, gates.approved, plan.init ? 'init' : 'write');
+    const phase = plan.init ? 'init' : 'write';
+    // A value a person issues: the run waits for it at the first location, then copies it on.
+    if (plan.manual) {
+      tracker.insertBefore('supply', 'write');
+      await supply(tracker, plan, gates.approved, phase);
+    }
+    const written = await replace(tracker, plan, gates.approved, phase);
     // The consumers read with the new list: what the old keys sealed is sealed again with the new.
     // Not undone on a failure: the list keeps every key, so every row opens either way.
     if (plan.keyring?.reencrypt) await reencrypt(tracker, plan, written[0] as string, 'reencrypt');
-    if (plan.revoke)
+    if (plan.revoke || (plan.manual && !plan.init))
       try {
-        await revoke(tracker, plan, gates.approved);
+        if (plan.manual)
+          revokeConfirmedBy = await tracker.run(
+            'revoke',
+            () => confirmRevoked(plan, gates),
+            (by) => `confirmed revoked at ${plan.manual?.issuer} by ${by.join(', ')}`,
+          );
+        else await revoke(tracker, plan, gates.approved);
       } catch (err) {
         // A compromise response goes on and records it: the incident record lists what is left.
         if (!input.compromised) throw err;

@@ -12,10 +12,15 @@ import {
 } from '@temporalio/workflow';
 import type { RotateSecretActivities } from '../activities/rotate-secret';
 import type { Phase, SecretPlan } from '../activities/secret-recipe';
+import type { ManualPlan } from '../activities/secret-supply';
+import { parseDuration } from '../config/duration';
 import type { Approved } from '../shared/approval-proof';
+import { supplyCommand } from '../shared/cli-hints';
 import { FailureType, fail } from '../shared/failures';
 import { serviceActivity, summarized } from './activity-options';
+import { type Gates, notApproved } from './approvals';
 import { errorText, withMore } from './errors';
+import { emit } from './notify';
 import type { ProgressTracker } from './progress';
 import { reencryptRows } from './reencrypt-rows';
 
@@ -58,6 +63,89 @@ export async function reencrypt(
     },
     (r) => `${r.reencrypted} of ${r.rows} rows of ${table} sealed again with the new key (${r.pages} pages)`,
   );
+}
+
+/** A manual recipe's new value: the run waits (up to the recipe's `within`) until the first
+ * location holds one (rekey secret supply, or a write there by other means), telling who needs to
+ * know; the Web UI and `rekey status` show where to issue it and how to hand it over. */
+export async function supply(
+  tracker: ProgressTracker,
+  plan: SecretPlan,
+  approved: Approved,
+  phase: 'write' | 'init',
+): Promise<string> {
+  const manual = plan.manual as ManualPlan;
+  const first = plan.locations[0] as SecretPlan['locations'][number];
+  const location = `${first.store}:${first.name}`;
+  const ms = parseDuration(manual.within);
+  const until = Date.now() + ms;
+  const command = supplyCommand(plan.secret, plan.env);
+  tracker.progress.supply = {
+    secret: plan.secret,
+    environment: plan.env,
+    store: first.store,
+    name: first.name,
+    current: first.current,
+    phase,
+    issuer: manual.issuer,
+    until: new Date(until).toISOString(),
+    command,
+  };
+  tracker.set('supply', 'running', `waiting for a new value issued at ${manual.issuer}: ${command}`);
+  emit('secret.wanted', {
+    supply: { issuer: manual.issuer, location, until: new Date(until).toISOString(), command },
+  });
+  // The wait is one activity: it outlasts `within` by a margin, and heartbeats all along.
+  const waiting = summarized<RotateSecretActivities>({
+    ...serviceActivity,
+    startToCloseTimeout: ms + 5 * 60_000,
+    retry: { ...serviceActivity.retry, maximumAttempts: 10 },
+  });
+  try {
+    return await tracker.run(
+      'supply',
+      () =>
+        waiting(`wait for a new value at ${location}`).awaitSuppliedValue({
+          secret: plan.secret,
+          env: plan.env,
+          recipe: plan.recipe,
+          ...approved,
+          runId: workflowInfo().runId,
+          index: 0,
+          expect: first,
+          phase,
+          until,
+        }),
+      (version) => `version ${version} at ${location}`,
+    );
+  } finally {
+    tracker.progress.supply = undefined;
+    tracker.show();
+  }
+}
+
+/** A manual recipe's last step: an approver confirms (an Update at a gate) that the old value
+ * was revoked where it was issued. Returns who did; a rejection or the timeout fails the run,
+ * saying the new value is in place. */
+export async function confirmRevoked(plan: SecretPlan, gates: Gates): Promise<string[]> {
+  const manual = plan.manual as ManualPlan;
+  const first = plan.locations[0] as SecretPlan['locations'][number];
+  const outcome = await gates.approval({
+    name: 'revoke',
+    policy: manual.confirm,
+    plan: [
+      `revoke the old value of secret ${plan.secret} in ${plan.env} at ${manual.issuer}`,
+      `  (the value ${first.store}:${first.name} held at version ${first.current}; every location now holds the new value, verified)`,
+      '  confirm here once it is revoked there: the run records who confirmed',
+    ].join('\n'),
+    ...(plan.scope ? { scope: plan.scope } : {}),
+  });
+  if (!outcome.approved)
+    throw notApproved(
+      outcome,
+      `the new value is in place and verified, but nobody confirmed the old one revoked at ${manual.issuer}: revoke it there`,
+    );
+  return outcome.by;
 }
 
 /** Retires the old value; a failure says the new one is in place. */

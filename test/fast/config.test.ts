@@ -96,6 +96,30 @@ const RECIPE_CASES: {
     ],
   },
   {
+    name: 'a value issued by hand: replace only, revoked where it was issued (confirmed by an approver)',
+    edit: (doc) => {
+      doc.approvals = { requiredFor: [], approvers: [] };
+      delete doc.environments.prod.approvals;
+      doc.secrets = {
+        neon: {
+          environments: ['prod'],
+          strategy: 'keyring',
+          keyring: { overlap: '1h' },
+          generator: { type: 'manual', issuer: 'Neon console', within: '10s' },
+          locations: [{ store: 'ssm', name: '/app/{env}/NEON_API_KEY' }],
+          revoke: { command: 'true' },
+        },
+      };
+    },
+    problems: [
+      'secrets.neon.generator.within: from 1m to 7d',
+      'secrets.neon.revoke: a keyring recipe drops its old keys instead',
+      'secrets.neon.strategy: a value issued elsewhere (generator: manual) is rotated by strategy: replace',
+      'secrets.neon.revoke: a manual value is revoked where it was issued (Neon console): the run ends at a gate where an approver confirms it; drop revoke:',
+      'secrets.neon.generator: a manual value ends at a gate where an approver confirms the old one revoked: approvals.approvers names nobody',
+    ],
+  },
+  {
     name: 'keyring recipes need keyring: and drop old keys instead of revoking them',
     edit: (doc) => {
       doc.secrets = {

@@ -53,6 +53,7 @@ describe('--json output', () => {
       'config-check',
       'verify',
       'secret-status',
+      'secret-supply',
       'status',
       'history',
       'run',

@@ -1,13 +1,16 @@
 // Fast tier: the secret rotation workflow against mocked activities on the time-skipping test
 // server: a failed probe puts every location back in the reverse order and restarts the
-// consumers, trying every location even when one cannot be put back.
+// consumers, trying every location even when one cannot be put back; a value issued by hand
+// (generator: manual) is waited for before the writes and ends at a gate confirming the revoke.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { SecretPlan } from '../../activities/secret-recipe';
 import { FailureType, fail } from '../../shared/failures';
 import { rotateSecret } from '../../workflows';
+import { approveUpdate, progressQuery, rejectUpdate } from '../../workflows/messages';
 import { failureOf } from '../helpers';
+import { until } from '../infra/until';
 import { recording, withWorker as run, timeSkipping } from './harness';
 
 function plan(extra: Partial<SecretPlan> = {}): SecretPlan {
@@ -79,5 +82,124 @@ describe('rotateSecret workflow (mocked activities)', () => {
       'the consumers restarted on the old value last',
     );
     assert.equal(m.calls.filter((c) => c === 'revokeOldSecret').length, 0);
+  });
+
+  describe('a value issued by hand (generator: manual)', () => {
+    const manual = {
+      issuer: 'Neon console, API Keys',
+      within: '2h',
+      confirm: {
+        mode: 'named' as const,
+        approvers: { alice: null },
+        required: 1,
+        separateFromStarter: false,
+        timeoutMs: 3_600_000,
+      },
+    };
+    /** Starts a run whose supply step waits until `release` is called. */
+    const start = async (
+      id: string,
+      overrides: Record<string, (...args: never[]) => Promise<unknown>> = {},
+    ) => {
+      let release: (v: string) => void = () => undefined;
+      const supplied = new Promise<string>((r) => {
+        release = r;
+      });
+      const m = mocks(plan({ manual }), { awaitSuppliedValue: () => supplied, ...overrides });
+      return {
+        m,
+        release,
+        run: (fn: (h: Awaited<ReturnType<typeof env.client.workflow.start>>) => Promise<unknown>) =>
+          run(env, m.activities, async (q) => {
+            const h = await env.client.workflow.start(rotateSecret, {
+              taskQueue: q,
+              workflowId: id,
+              args: [{ secret: 'token', environment: 'prod' }],
+            });
+            return fn(h);
+          }),
+      };
+    };
+
+    it('waits at supply (shown, with the command), writes from the supplied version, then waits for the revoke to be confirmed', async () => {
+      const { m, release, run: go } = await start('fast-secret-manual');
+      const { result, waiting, gate } = (await go(async (h) => {
+        const waiting = await until('the supply wait', async () => (await h.query(progressQuery)).supply);
+        const steps = (await h.query(progressQuery)).steps.map((s) => s.name);
+        assert.deepEqual(
+          steps.slice(0, 4),
+          ['plan', 'approval', 'supply', 'write'],
+          'supply comes before the writes',
+        );
+        assert.ok(!m.calls.includes('writeSecretLocation'), 'nothing written before the value is there');
+        release('v7');
+        const gate = await until('the revoke gate', async () => (await h.query(progressQuery)).pendingGate);
+        assert.equal((await h.query(progressQuery)).supply, undefined, 'the wait is over');
+        await h.executeUpdate(approveUpdate, { args: [{ by: 'alice', digest: gate.digest ?? '' }] });
+        return { result: await h.result(), waiting, gate };
+      })) as {
+        result: { revokeConfirmedBy?: string[]; revoked: boolean };
+        waiting: { command: string; issuer: string; current: string; phase: string };
+        gate: { name: string; summary: string };
+      };
+      assert.equal(waiting.command, 'rekey secret supply token --env prod');
+      assert.equal(waiting.issuer, manual.issuer);
+      assert.deepEqual([waiting.current, waiting.phase], ['a1', 'write']);
+      const wait = m.inputs.find((i) => i.name === 'awaitSuppliedValue')?.input as {
+        until: number;
+        expect: { name: string };
+      };
+      assert.equal(wait.expect.name, 'a');
+      assert.equal(gate.name, 'revoke');
+      assert.match(gate.summary, /revoke the old value of secret token in prod at Neon console, API Keys/);
+      assert.deepEqual(result.revokeConfirmedBy, ['alice']);
+      assert.deepEqual(
+        m.calls.filter((c) => c !== 'secretConsumers' && c !== 'planSecretRotation'),
+        [
+          'awaitSuppliedValue',
+          'writeSecretLocation',
+          'writeSecretLocation',
+          'writeSecretLocation',
+          'restartConsumers',
+          'probeSecret',
+        ],
+      );
+      assert.ok(!m.calls.includes('revokeOldSecret'), 'rekey revokes nothing itself');
+    });
+
+    it('a revoke nobody confirms fails the run saying the new value is in place; nothing is put back', async () => {
+      const { m, release, run: go } = await start('fast-secret-manual-rejected');
+      const f = (await go(async (h) => {
+        release('v7');
+        const gate = await until('the revoke gate', async () => (await h.query(progressQuery)).pendingGate);
+        await h.executeUpdate(rejectUpdate, { args: [{ by: 'alice', digest: gate.digest ?? '' }] });
+        return failureOf(h.result());
+      })) as { type: string; message: string };
+      assert.equal(f.type, 'NotApproved');
+      assert.match(
+        f.message,
+        /new value is in place and verified, but nobody confirmed the old one revoked at Neon console, API Keys/,
+      );
+      assert.ok(!m.calls.includes('restoreSecretLocation'));
+    });
+
+    it('a failed probe after the supply puts every location back and asks for no confirmation', async () => {
+      const {
+        m,
+        release,
+        run: go,
+      } = await start('fast-secret-manual-probe', {
+        probeSecret: async () => {
+          throw fail(FailureType.VerifyFailed, 'GET /health -> 200 did not pass');
+        },
+      });
+      const f = (await go(async (h) => {
+        release('v7');
+        return failureOf(h.result());
+      })) as { type: string; message: string };
+      assert.equal(f.type, 'VerifyFailed');
+      assert.match(f.message, /every location was put back/);
+      assert.equal(m.calls.filter((c) => c === 'restoreSecretLocation').length, 3);
+    });
   });
 });
