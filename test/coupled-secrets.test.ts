@@ -6,6 +6,10 @@
 // (still valid: revoked only at the end) and revokes the unused new one; a worker killed between
 // the two writes leaves a run that converges. Against the GitHub and Fly stand-ins (no internet
 // here; test/standin), through the real flyctl command line shape (a flyctl stand-in on PATH).
+// The same runbook's NEON_API_KEY is made and revoked by a person in the Neon console: the run
+// waits for it, `rekey secret supply` hands it over from standard input, the run copies it to the
+// control plane's Fly secret, checks a test provision, and an approver confirms the old key
+// revoked (against a Neon API stand-in).
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,6 +20,7 @@ import { startSecretRotation } from '../client/runs/secret';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { createSecretStore } from '../stores/drivers';
+import { progressQuery } from '../workflows/messages';
 import {
   assertNoSecrets,
   failureOf,
@@ -24,7 +29,9 @@ import {
   type TemporalFixture,
   temporalFixture,
 } from './helpers';
+import { approversConfig, keyFile } from './infra/approvers';
 import { testEnv } from './infra/env';
+import { assertMatchesSchema } from './infra/json-schemas';
 import { standinTls } from './infra/keyvault-standin';
 import { portOf } from './infra/ports';
 import { buildTopology, type Topology } from './infra/topology';
@@ -32,6 +39,7 @@ import { until } from './infra/until';
 import { kill, startWorker } from './infra/worker-process';
 import { type FlyStandin, startFlyStandin } from './standin/fly';
 import { type GitHubStandin, startGitHubStandin } from './standin/github';
+import { type NeonStandin, startNeonStandin } from './standin/neon';
 
 const REPO = 'Molecule-AI/molecule-monorepo';
 const PUBLISH = 'publish-platform-image.yml';
@@ -41,6 +49,9 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
   let t: Topology;
   let gh: GitHubStandin;
   let fly: FlyStandin;
+  let neon: NeonStandin;
+  /** The id of the Neon key the control plane was set up with (revoked in the console later). */
+  let firstNeonKey: { id: number; key: string };
   let config: Config;
   const vault = () => createSecretStore('kv-local', config.stores['kv-local'] as never);
   /** Where the token lives: rekey's copy, the control plane's Fly secret, the GitHub secret. */
@@ -58,6 +69,7 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
     mkdirSync(join(t.dir, 'local-app'), { recursive: true });
     const tls = standinTls(testEnv().root);
     [gh, fly] = await Promise.all([startGitHubStandin(tls), startFlyStandin(tls)]);
+    neon = await startNeonStandin(tls, () => fly.secret('molecule-cp', 'NEON_API_KEY'));
     gh.addRepo(REPO);
     // The publish pushes to Fly's registry with the token GitHub holds.
     gh.onWorkflow(REPO, PUBLISH, async (secrets) => {
@@ -110,7 +122,21 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
         revoke: { command: 'read t; id=${t#FlyV1 fm2_}; flyctl tokens revoke "${id%%_*}"' },
         rotateEvery: '90d',
       },
+      'neon-api-key': {
+        description: "the control plane's Neon API key: made and revoked in the Neon console",
+        environments: ['local'],
+        generator: { type: 'manual', issuer: 'Neon console: Account Settings, API Keys', within: '1h' },
+        locations: [
+          { store: 'kv-local', name: 'neon-api-key' },
+          { store: 'fly', name: 'NEON_API_KEY' },
+        ],
+        // The runbook's "trigger a test provision": the control plane with the key it holds.
+        verify: [{ http: `${neon.url}/cp/provision-check`, within: '10s' }],
+        rotateEvery: '90d',
+      },
     };
+    // Who confirms the old Neon key revoked (local itself needs no approval before a change).
+    doc.approvals = { ...doc.approvals, approvers: approversConfig(['alice']) };
     writeFileSync(t.configFile, stringify(doc));
     config = loadConfig(t.configFile);
     // The first token, set by hand in all three places.
@@ -118,9 +144,12 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
     await vault().set('fly-api-token', first, {});
     fly.setSecret('molecule-cp', 'FLY_API_TOKEN', first);
     gh.setSecret(REPO, 'FLY_API_TOKEN', first);
+    firstNeonKey = await neon.createKey('control plane');
+    await vault().set('neon-api-key', firstNeonKey.key, {});
+    fly.setSecret('molecule-cp', 'NEON_API_KEY', firstNeonKey.key);
   });
   after(async () => {
-    await Promise.allSettled([gh?.close(), fly?.close(), fx?.close()]);
+    await Promise.allSettled([gh?.close(), fly?.close(), neon?.close(), fx?.close()]);
   });
 
   const rotate = () =>
@@ -285,5 +314,120 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
     assert.deepEqual(now, { vault: now.vault, fly: now.vault, github: now.vault });
     assert.equal(fly.live(old.vault), false);
     await until('the control plane to be healthy', async () => (await health()) === 200 || undefined);
+  });
+
+  describe('NEON_API_KEY, made and revoked by a person in the Neon console', () => {
+    const cli = (args: string[], input?: string) =>
+      rekeyAsync([...args, '--config', t.configFile], {
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: testEnv().temporal.address,
+          TEMPORAL_NAMESPACE: 'secrets',
+          REKEY_TASK_QUEUE: fx.taskQueue,
+        },
+        ...(input === undefined ? {} : { input }),
+      });
+    const neonNow = async () => ({
+      vault: (await vault().get('neon-api-key')).value,
+      fly: fly.secret('molecule-cp', 'NEON_API_KEY'),
+    });
+    const provision = async () => (await fetch(`${neon.url}/cp/provision-check`)).status;
+    const startNeon = () =>
+      startSecretRotation(
+        fx.client,
+        config,
+        { secret: 'neon-api-key', environment: 'local' },
+        { taskQueue: fx.taskQueue },
+      );
+
+    it('the run waits for the key, secret supply hands it over from stdin, Fly gets it, an approver confirms the old one revoked', async () => {
+      const old = await neonNow();
+      const none = await cli(['secret', 'supply', 'neon-api-key', '--env', 'local'], 'napi_whatever');
+      assert.equal(none.code, 2, none.out);
+      assert.match(none.stderr, /no run of secret neon-api-key in local is waiting for a value/);
+      await fx.withWorker(config, async () => {
+        const h = await startNeon();
+        const wait = await until('the supply step', async () => (await h.query(progressQuery)).supply);
+        assert.equal(wait.issuer, 'Neon console: Account Settings, API Keys');
+        const status = await cli(['status', h.workflowId]);
+        assert.match(
+          status.stdout,
+          /a new value issued at Neon console: Account Settings, API Keys: rekey secret supply neon-api-key --env local/,
+        );
+        // The key in use, pasted by mistake: refused, nothing written.
+        const same = await cli(['secret', 'supply', 'neon-api-key', '--env', 'local'], `${old.vault}\n`);
+        assert.equal(same.code, 2, same.out);
+        assert.match(same.stderr, /cannot be the new value of neon-api-key: it is the value in use now/);
+        // Made in the console, handed over on the operator's machine.
+        const made = await neon.createKey('control plane 2026-12');
+        const given = await cli(
+          ['secret', 'supply', 'neon-api-key', '--env', 'local', '--as', 'ops', '--json'],
+          `${made.key}\n`,
+        );
+        assert.equal(given.code, 0, given.out);
+        const doc = JSON.parse(given.stdout);
+        assertMatchesSchema('secret-supply', doc);
+        const gate = await until('the revoke gate', async () => (await h.query(progressQuery)).pendingGate);
+        assert.equal(gate.name, 'revoke');
+        assert.match(gate.summary, /revoke the old value of secret neon-api-key in local at Neon console/);
+        // Everywhere the new key, and the control plane provisions with it.
+        assert.deepEqual(await neonNow(), { vault: made.key, fly: made.key });
+        assert.equal(await provision(), 200);
+        const tags = (await vault().listVersions('neon-api-key')).find(
+          (v) => v.version === doc.version,
+        )?.tags;
+        assert.deepEqual([tags?.rekeyRunId, tags?.suppliedBy], [doc.runId, 'ops']);
+        // The person revokes the old key in the console, then confirms it here.
+        await neon.revokeKey(firstNeonKey.id);
+        const ok = await cli([
+          'approve',
+          h.workflowId,
+          '--by',
+          'alice',
+          '--digest',
+          gate.digest ?? '',
+          '--key',
+          keyFile('alice'),
+        ]);
+        assert.equal(ok.code, 0, ok.out);
+        const result = await h.result();
+        assert.deepEqual(result.revokeConfirmedBy, ['alice']);
+        assert.equal(neon.live(old.vault), false);
+        assertNoSecrets(
+          JSON.stringify(result) +
+            given.out +
+            same.out +
+            status.out +
+            (await historyText(fx.client, h.workflowId)),
+          [old.vault, made.key],
+        );
+        firstNeonKey = made as typeof firstNeonKey;
+      });
+    });
+
+    it('a key written to the store by other means is taken as the run’s; a failed provision puts both places back', async () => {
+      const before = await neonNow();
+      await fx.withWorker(config, async () => {
+        const h = await startNeon();
+        await until('the supply step', async () => (await h.query(progressQuery)).supply);
+        // Written straight to the store (not through rekey), and already revoked at Neon: the
+        // provision check fails with it.
+        const dead = await neon.createKey('mistake');
+        await neon.revokeKey(dead.id);
+        await vault().set('neon-api-key', dead.key, {});
+        const f = await failureOf(h.result());
+        assert.equal(f.type, 'VerifyFailed');
+        assert.match(f.message, /every location was put back; revoke the unused new value at Neon console/);
+        assert.deepEqual(await neonNow(), before);
+        assert.equal(await provision(), 200);
+        // Taken within a poll or two, not at the wait's end.
+        const progress = await h.query(progressQuery);
+        assert.match(
+          progress.steps.find((s) => s.name === 'supply')?.detail ?? '',
+          /^version \w+ at kv-local:neon-api-key$/,
+        );
+        assertNoSecrets(f.message + (await historyText(fx.client, h.workflowId)), [before.vault, dead.key]);
+      });
+    });
   });
 });

@@ -115,17 +115,19 @@ export { assertNoSecrets } from './assertions';
 
 /**
  * bin/rekey in a child process without blocking this one (a worker running here keeps polling):
- * its exit code, what it printed, and both together as `out`.
+ * its exit code, what it printed, and both together as `out`. `input` is its standard input (a
+ * pipe, closed after it; empty when not given).
  */
 export function rekeyAsync(
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {},
 ): Promise<{ code: number; stdout: string; stderr: string; out: string }> {
-  return new Promise((res) =>
-    execFile(
+  const { input, ...options } = opts;
+  return new Promise((res) => {
+    const child = execFile(
       process.execPath,
       [join(__dirname, '../../bin/rekey'), ...args],
-      { ...opts, timeout: 120_000 },
+      { ...options, timeout: 120_000 },
       (err, stdout, stderr) =>
         res({
           code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
@@ -133,6 +135,7 @@ export function rekeyAsync(
           stderr,
           out: stdout + stderr,
         }),
-    ),
-  );
+    );
+    child.stdin?.end(input ?? '');
+  });
 }

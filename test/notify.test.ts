@@ -17,6 +17,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { startRotation } from '../client/runs/rotate';
+import { startSecretRotation } from '../client/runs/secret';
 import {
   createSecretSchedule,
   createSecretWatchSchedule,
@@ -78,6 +79,7 @@ describe('notify: gates, decisions and outcomes reach a webhook, Slack and mail'
   const seeded = {
     'api-token': randomBytes(32).toString('hex'),
     'old-token': randomBytes(32).toString('hex'),
+    'neon-key': `napi_${randomBytes(32).toString('hex')}`,
   };
 
   /** The events of type `type` handled for the run `h` (a workflow id is used again by the next
@@ -137,6 +139,12 @@ describe('notify: gates, decisions and outcomes reach a webhook, Slack and mail'
           generator: { type: 'random', bytes: 32, encoding: 'hex' },
           locations: [{ name: 'old-token' }],
           rotateEvery: '1s',
+        },
+        // A key a person makes in a console: the run waits for it and says so.
+        'neon-key': {
+          environments: ['local'],
+          generator: { type: 'manual', issuer: 'Neon console', within: '2h' },
+          locations: [{ name: 'neon-key' }],
         },
       },
     });
@@ -300,6 +308,30 @@ describe('notify: gates, decisions and outcomes reach a webhook, Slack and mail'
       smtp.mails.find((m) => m.text.includes(rejected.firstExecutionRunId) && /FAILED/.test(m.text)),
     );
     assert.equal(events('run.completed', rejected).length, 0);
+  });
+
+  it('a run waiting for a value a person issues says so: where to issue it, how to hand it over, until when', async () => {
+    const h = await startSecretRotation(
+      client,
+      t.config,
+      { secret: 'neon-key', environment: 'local' },
+      { taskQueue },
+    );
+    try {
+      await h.executeUpdate(approveUpdate, { args: [{ by: 'alice', digest: await gateDigest(h) }] });
+      const wanted = await until('secret.wanted', () => events('secret.wanted', h)[0]);
+      const { until: deadline, ...supply } = wanted.data.supply ?? { until: '' };
+      assert.deepEqual(supply, {
+        issuer: 'Neon console',
+        location: 'kv-local:neon-key',
+        command: 'rekey secret supply neon-key --env local',
+      });
+      assert.ok(Date.parse(deadline) - Date.now() > 3_500_000, deadline);
+      assert.match(wanted.data.title, /rotate secret neon-key in local/);
+    } finally {
+      await h.cancel();
+      await h.result().catch(() => undefined);
+    }
   });
 
   it('a run the worker refuses at its first check (another config) is told as failed', async () => {

@@ -322,7 +322,7 @@ export async function replace(
       throw fail(FailureType.RestoreFailed, `${errorText(err)}; the undo failed: ${problems.join('; ')}`);
     throw withMore(
       err,
-      `every location was put back${restarted ? ' and the consumers restarted on the old value' : ''}${revokedUnused ? ', the unused new value revoked' : ''}${unrevoked}`,
+      `every location was put back${restarted ? ' and the consumers restarted on the old value' : ''}${revokedUnused ? ', the unused new value revoked' : ''}${unrevoked}${plan.manual ? `; revoke the unused new value at ${plan.manual.issuer}` : ''}`,
     );
   }
   return written;

@@ -19,6 +19,7 @@ import {
   START_HELP,
   START_OPTIONS,
 } from './common';
+import { supplyNote } from './secret';
 
 const OPTIONS = {
   ...START_OPTIONS,
@@ -110,15 +111,20 @@ function initOne(
     { secret, environment: env, init: true, dryRun: opts.dryRun, ...freezeOverride(opts.values) },
     { as: requester(opts.values) },
   ).then((handle) =>
-    reportRun(client, handle, opts, (r: RotateSecretResult) => ({
-      ok: true,
-      text: [
-        ...r.plan.text,
-        r.dryRun
-          ? 'dry run: nothing was changed'
-          : `first value written: ${r.plan.locations.map((l, i) => `${l.store}:${l.name} ${r.written[i]}`).join(', ')}`,
-      ].join('\n'),
-    })),
+    reportRun(
+      client,
+      handle,
+      { ...opts, then: supplyNote(config, secret, env) },
+      (r: RotateSecretResult) => ({
+        ok: true,
+        text: [
+          ...r.plan.text,
+          r.dryRun
+            ? 'dry run: nothing was changed'
+            : `first value written: ${r.plan.locations.map((l, i) => `${l.store}:${l.name} ${r.written[i]}`).join(', ')}`,
+        ].join('\n'),
+      }),
+    ),
   );
 }
 

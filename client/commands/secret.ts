@@ -1,5 +1,7 @@
 // rekey secret rotate / status: the secret recipes of rekey.yaml (secrets:).
 
+import type { Config } from '../../config/schema';
+import { supplyCommand } from '../../shared/cli-hints';
 import { type SecretState, secretStates } from '../../stores/secret-states';
 import type { RotateSecretResult } from '../../workflows/rotate-secret';
 import { CliError } from '../cli-error';
@@ -46,7 +48,13 @@ async function rotate(args: string[]): Promise<number> {
       return reportRun(
         client,
         handle,
-        { dryRun, gated, wait: values.wait, json: values.json },
+        {
+          dryRun,
+          gated,
+          wait: values.wait,
+          json: values.json,
+          then: supplyNote(config, secret, values.env as string),
+        },
         (r: RotateSecretResult) => ({
           ok: true,
           text: [
@@ -60,6 +68,14 @@ async function rotate(args: string[]): Promise<number> {
     },
     { needsWorker: true, config },
   );
+}
+
+/** What a run of a recipe whose value a person issues waits for, said when it starts. */
+export function supplyNote(config: Config, secret: string, env: string): string | undefined {
+  const g = config.secrets[secret]?.generator;
+  return g?.type === 'manual'
+    ? `it waits up to ${g.within} for the new value: issue it at ${g.issuer}, then ${supplyCommand(secret, env)} (reads it from standard input)`
+    : undefined;
 }
 
 const STATUS_OPTIONS = { env: { type: 'string' }, ...JSON_OPTION } satisfies Options;
@@ -106,7 +122,9 @@ every location in the recipe's order, the consumers restarted together, every ve
 passed, then the old value revoked. If a write, a restart or a probe fails (or the run is
 cancelled), every location is put back to its old value and the consumers restarted on it. The
 value never leaves the worker: the run's history holds stores, names and versions. Needs --yes
-unless E requires an approval.
+unless E requires an approval. A value a person issues elsewhere (generator: manual) is waited for
+after the gate (rekey secret supply hands it over) and the run ends at a gate where an approver
+confirms the old value revoked at its issuer.
 
 ${START_HELP}
 
