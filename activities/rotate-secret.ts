@@ -106,9 +106,10 @@ export function createRotateSecretActivities(deps: SecretDeps) {
      * it): the first gets a fresh value (for `alternating`, the role `alternateTo` gets it as its
      * password first), the others the value this run wrote to the first (`source`, its version).
      * Once per run and location. The new version is labelled `current` on SSM, the one it
-     * replaces `previous`. */
+     * replaces `previous`. A manual recipe's first location holds the version its supply step
+     * took (`supplied`), which must still be the newest. */
     async writeSecretLocation(
-      input: LocationStep & { runId: string; source?: string; alternateTo?: string },
+      input: LocationStep & { runId: string; source?: string; alternateTo?: string; supplied?: string },
     ): Promise<string> {
       const l = planned(input);
       return heartbeating(async () => {
@@ -125,6 +126,15 @@ export function createRotateSecretActivities(deps: SecretDeps) {
           if (input.expect.current !== NO_VALUE)
             await l.secrets.label(l.name, input.expect.current, ['previous']);
         };
+        // A manual recipe's value (its supply step took it): still the newest, or written over since.
+        if (input.supplied !== undefined) {
+          const newest = (await l.secrets.current(l.name))?.version;
+          if (newest !== input.supplied)
+            throw fail(
+              FailureType.PolicyViolation,
+              `${l.store}:${l.name}: the value handed over (version ${input.supplied}) is no longer the newest (now ${newest ?? 'none'}): written over since; nothing else was written`,
+            );
+        }
         const done = await writtenBy(l.secrets, l.name, input.runId, phase);
         if (done) {
           // A retry after the write: the labels may not have followed.

@@ -4,6 +4,7 @@
 // as its own), or one written there by other means, which the run then writes again as its own.
 // The value never passes through Temporal; the run sees versions.
 import { asyncLocalStorage } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import { gatePolicy } from '../config/approvals';
 import type { Config } from '../config/schema';
 import { fieldsOf, type SecretRecipe } from '../config/secret-recipes';
@@ -14,8 +15,10 @@ import type { SecretStore } from '../stores/types';
 import { credentialOf } from './generators';
 import { NO_VALUE, type Phase } from './secret-recipe';
 
-/** How often the first location is read while the run waits: one read each time. */
-export const SUPPLY_POLL_MS = 3000;
+/** How often the first location is read while the run waits (one read each time): often while
+ * the operator is likely at the console, then every half minute (a day's wait is some 3,000 reads,
+ * not 30,000: each is a call the store bills or logs). */
+const pollDelay = (waitedMs: number) => (waitedMs < 120_000 ? 3000 : 30_000);
 
 /** What a plan of a manual recipe says about its value (SecretPlan.manual). */
 export interface ManualPlan {
@@ -98,7 +101,10 @@ export async function awaitSupplied(o: {
 }): Promise<string> {
   const where = `${o.store.name}:${o.name}`;
   const signal = asyncLocalStorage.getStore()?.cancellationSignal;
-  const old = o.expect === NO_VALUE ? undefined : (await o.store.get(o.name, o.expect)).value;
+  const started = Date.now();
+  // A first value has no value in use (a failed init's may be handed over again).
+  const old =
+    o.expect === NO_VALUE || o.phase === 'init' ? undefined : (await o.store.get(o.name, o.expect)).value;
   const check = (value: string, what: string) => {
     const problem = suppliedProblem(o.recipe, value, old);
     if (problem)
@@ -109,32 +115,31 @@ export async function awaitSupplied(o: {
   };
   for (;;) {
     signal?.throwIfAborted();
-    const newest = await o.store.current(o.name);
+    // A store's bad minute (a 503, throttling) is waited out like the value, while there is time.
+    const newest = await o.store.current(o.name).catch((err: unknown) => {
+      if ((err instanceof ApplicationFailure && err.nonRetryable) || Date.now() >= o.until) throw err;
+      o.beat(`${where} did not answer (${err instanceof Error ? err.message : String(err)}); trying again`);
+      return undefined;
+    });
     if (newest && newest.version !== o.expect) {
-      const mine = (await o.store.listVersions(o.name)).find(
-        (v) => v.tags.rekeyRunId === o.runId && v.tags.step === o.phase,
-      );
-      if (mine) {
-        check((await o.store.get(o.name, mine.version)).value, `version ${mine.version}`);
-        return mine.version;
+      // The newest is the run's own (rekey secret supply): taken.
+      if (newest.tags.rekeyRunId === o.runId && newest.tags.step === o.phase) {
+        check((await o.store.get(o.name, newest.version)).value, `version ${newest.version}`);
+        return newest.version;
       }
       // Written by other means (the store's console, its CLI): taken as the supply, under the
       // run's tags so that a failure puts the plan's version back.
       const value = (await o.store.get(o.name, newest.version)).value;
       check(value, `version ${newest.version} (written outside rekey)`);
-      return (
-        await o.store.set(o.name, value, {
-          ...suppliedTags(o.secret, o.runId, o.phase, 'outside rekey'),
-          adopted: newest.version,
-        })
-      ).version;
+      const tags = { ...suppliedTags(o.secret, o.runId, o.phase, 'outside rekey'), adopted: newest.version };
+      return (await o.store.set(o.name, value, tags)).version;
     }
     if (Date.now() >= o.until)
       throw fail(
         FailureType.NotApproved,
         `no new value reached ${where} within ${o.within}; nothing was changed`,
       );
-    o.beat(`waiting for a new value at ${where}`);
-    await new Promise((r) => setTimeout(r, SUPPLY_POLL_MS));
+    if (newest !== undefined) o.beat(`waiting for a new value at ${where}`);
+    await new Promise((r) => setTimeout(r, pollDelay(Date.now() - started)));
   }
 }

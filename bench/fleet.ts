@@ -3,6 +3,12 @@
 // installation off (stage both secrets, verify, re-sign the publisher token on a local host; no
 // service restart), so that the vault is the bottleneck: a Key Vault stand-in enforcing the
 // service's limit per vault (300 writes and 4,000 reads per 10 s, 429 with Retry-After past it).
+// Those are the published figures: "Azure Key Vault service limits"
+// (https://learn.microsoft.com/azure/key-vault/general/service-limits), table "Secrets, managed
+// storage account keys, and vault transactions", per vault per region in 10 seconds: CREATE
+// secret 300 (a new version of a secret is a create: every write a rotation makes), all other
+// transactions 4,000 (its reads); a subscription may make 5 times a vault's figure, so the fleet's
+// vaults, in one subscription, could not pass 5 x 15 key sets/s together.
 // A rotation writes 2 secrets, so a vault's ceiling is 15 key sets/s. The environments are spread
 // over V vaults; W worker processes (`rekey worker`) poll one task queue. Last line:
 // fleet keysets_per_s=<x> ceiling_ratio=<x / (15 * V)> throttled=<429s> lost=<runs not completed>

@@ -350,6 +350,8 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
         const wait = await until('the supply step', async () => (await h.query(progressQuery)).supply);
         assert.equal(wait.issuer, 'Neon console: Account Settings, API Keys');
         const status = await cli(['status', h.workflowId]);
+        const statusDoc = await cli(['status', h.workflowId, '--json']);
+        assertMatchesSchema('status', JSON.parse(statusDoc.stdout));
         assert.match(
           status.stdout,
           /a new value issued at Neon console: Account Settings, API Keys: rekey secret supply neon-api-key --env local/,
@@ -367,6 +369,7 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
         assert.equal(given.code, 0, given.out);
         const doc = JSON.parse(given.stdout);
         assertMatchesSchema('secret-supply', doc);
+        assert.equal(doc.taken, true, 'the command returns once the run took the version');
         const gate = await until('the revoke gate', async () => (await h.query(progressQuery)).pendingGate);
         assert.equal(gate.name, 'revoke');
         assert.match(gate.summary, /revoke the old value of secret neon-api-key in local at Neon console/);
@@ -420,7 +423,7 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
         assert.match(f.message, /every location was put back; revoke the unused new value at Neon console/);
         assert.deepEqual(await neonNow(), before);
         assert.equal(await provision(), 200);
-        // Taken within a poll or two, not at the wait's end.
+        // The supply step took the version written by hand (written again under the run's tags).
         const progress = await h.query(progressQuery);
         assert.match(
           progress.steps.find((s) => s.name === 'supply')?.detail ?? '',

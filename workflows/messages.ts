@@ -94,6 +94,8 @@ export interface Progress {
   pendingGate?: PendingGate;
   /** Waiting for a value issued elsewhere: `rekey secret supply` hands it over. */
   supply?: SupplyWait;
+  /** The version of the first location the run took as that value, once it has. */
+  suppliedVersion?: string;
   decisions: Decision[];
   /** The child workflow doing the current step (a promotion's hop); its progress has the detail. */
   childWorkflowId?: string;

@@ -18,14 +18,14 @@ import {
 import type { CopyStats, HopPreflight, PromoteHopActivities, SnapshotPlan } from '../activities/promote-hop';
 import type { RotateActivities } from '../activities/rotate';
 import type { SyncPlan } from '../activities/rsync-output';
-import type { ScheduleActivities } from '../activities/schedules';
 import type { TokenIdentity } from '../activities/tokens';
 import { FailureType, fail } from '../shared/failures';
 import { serviceActivity, shortActivity, summarized } from './activity-options';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
-import { HopInput, type HopOptions, PromoteInput } from './inputs';
+import { hopRequest, promotionStart } from './hop-request';
+import { HopInput, type HopOptions } from './inputs';
 import { ProgressTracker } from './progress';
 import { hopNotifications } from './starter-config';
 
@@ -46,7 +46,6 @@ const settledCopying = summarized<PromoteHopActivities>({ ...copyWork, ...settle
 const settledPromotion = proxyActivities<PromoteHopActivities>({ ...shortActivity, ...settled });
 const settledService = summarized<RotateActivities>({ ...serviceActivity, ...settled });
 const onService = summarized<RotateActivities>(serviceActivity);
-const temporalReads = proxyActivities<ScheduleActivities>(shortActivity);
 
 export interface HopResult {
   from: string;
@@ -119,51 +118,6 @@ export async function promoteHop(raw: HopInput): Promise<HopResult> {
     tracker.fail(err);
     throw runFailure(err);
   }
-}
-
-/** When the promotion that started this hop began, from the server; refused unless that run is a
- * rekey promotion on this task queue (any client may start a workflow that starts a hop). */
-async function promotionStart(from: string, to: string): Promise<number> {
-  const { parent, taskQueue } = workflowInfo();
-  const facts =
-    parent && (await temporalReads.runFacts({ workflowId: parent.workflowId, runId: parent.runId }));
-  if (!facts || facts.type !== 'promote' || facts.taskQueue !== taskQueue)
-    throw fail(
-      FailureType.BadInput,
-      `promotion: ${from} -> ${to} was started by ${parent?.workflowId ?? 'no run'}${facts ? ` (a ${facts.type} on task queue ${facts.taskQueue})` : ''}, not by a rekey promotion on ${taskQueue}; nothing was changed`,
-    );
-  return Date.parse(facts.startTime);
-}
-
-/** What the starter of a hop asked for: the promotion that started it (its parent, whose chain
- * has this hop and whose options are the hop's), or the hop itself when started on its own. */
-function hopRequest(
-  raw: HopInput,
-  input: HopOptions,
-): { type: string; input: Record<string, unknown>; startedAt?: number } {
-  const promotion = input.promotion;
-  if (!promotion) return { type: 'promoteHop', input: raw as Record<string, unknown> };
-  const parsed = PromoteInput.safeParse(promotion);
-  const chain = parsed.success ? parsed.data.chain : [];
-  const at = chain.indexOf(input.from);
-  const ours =
-    parsed.success &&
-    at >= 0 &&
-    chain[at + 1] === input.to &&
-    // Only `promote` starts hops as children: a hop started on its own cannot borrow a request.
-    workflowInfo().parent !== undefined &&
-    (['dryRun', 'consistent', 'allowShrink'] as const).every((k) => parsed.data[k] === input[k]);
-  if (!ours)
-    throw fail(
-      FailureType.BadInput,
-      `promotion: ${input.from} -> ${input.to} was not started by the promotion its input names; nothing was changed`,
-    );
-  // The parent (checked above) names its own start: the request was made for that.
-  return {
-    type: 'promote',
-    input: promotion,
-    startedAt: Date.parse(input.promotionStartedAt ?? '') || undefined,
-  };
 }
 
 /** The steps of one hop, in the order `run` takes them; each throws to end the hop. */

@@ -111,30 +111,27 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
       approvedBy.push(...outcome.by);
     } else tracker.set('approval', 'skipped', `${input.environment} requires no approval`);
     const phase = plan.init ? 'init' : 'write';
+    let supplied: string | undefined;
     // A value a person issues: the run waits for it at the first location, then copies it on.
     if (plan.manual) {
       tracker.insertBefore('supply', 'write');
-      await supply(tracker, plan, gates.approved, phase);
+      supplied = await supply(tracker, plan, gates.approved, phase);
     }
-    const written = await replace(tracker, plan, gates.approved, phase);
+    const written = await replace(tracker, plan, gates.approved, phase, plan.locations, supplied);
     // The consumers read with the new list: what the old keys sealed is sealed again with the new.
     // Not undone on a failure: the list keeps every key, so every row opens either way.
     if (plan.keyring?.reencrypt) await reencrypt(tracker, plan, written[0] as string, 'reencrypt');
-    if (plan.revoke || (plan.manual && !plan.init))
+    // A value issued by hand is revoked by hand: confirmed after the locks are released.
+    const confirmLater = plan.manual && !plan.init;
+    if (plan.revoke)
       try {
-        if (plan.manual)
-          revokeConfirmedBy = await tracker.run(
-            'revoke',
-            () => confirmRevoked(plan, gates),
-            (by) => `confirmed revoked at ${plan.manual?.issuer} by ${by.join(', ')}`,
-          );
-        else await revoke(tracker, plan, gates.approved);
+        await revoke(tracker, plan, gates.approved);
       } catch (err) {
         // A compromise response goes on and records it: the incident record lists what is left.
         if (!input.compromised) throw err;
         notRevoked = errorText(err);
       }
-    else
+    else if (!confirmLater)
       tracker.set(
         'revoke',
         'skipped',
@@ -162,6 +159,18 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
       tracker.finish('completed');
       return { ...ended({ dryRun: true, plan, written: [], revoked: false }), ...skipped };
     }
+    if (plan.manual && !plan.init)
+      try {
+        // The approver confirms at the issuer's pace; other runs of the environment go on.
+        revokeConfirmedBy = await tracker.run(
+          'revoke',
+          () => confirmRevoked(plan, gates),
+          (by) => `confirmed revoked at ${plan.manual?.issuer} by ${by.join(', ')}`,
+        );
+      } catch (err) {
+        if (!input.compromised) throw err;
+        notRevoked = errorText(err);
+      }
     if (plan.keyring) {
       // What the old keys sealed still opens while they stay; then they go. The wait holds no
       // environment lock (other runs of the environment go on; a run under the CLI's id stays its
@@ -184,7 +193,12 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
       written.splice(0, written.length, ...dropped);
     }
     tracker.finish('completed');
-    return ended({ dryRun: false, plan, written, revoked: plan.revoke && !notRevoked });
+    return ended({
+      dryRun: false,
+      plan,
+      written,
+      revoked: (plan.revoke || revokeConfirmedBy !== undefined) && !notRevoked,
+    });
   } catch (err) {
     tracker.fail(err);
     throw runFailure(err);

@@ -95,29 +95,58 @@ export async function supply(
   emit('secret.wanted', {
     supply: { issuer: manual.issuer, location, until: new Date(until).toISOString(), command },
   });
-  // The wait is one activity: it outlasts `within` by a margin, and heartbeats all along.
+  // The wait is one activity: it outlasts `within` by a margin, and heartbeats all along; a cancel
+  // waits for a write it may be making (a value taken from outside, written under the run's tags).
   const waiting = summarized<RotateSecretActivities>({
     ...serviceActivity,
+    ...settled,
     startToCloseTimeout: ms + 5 * 60_000,
     retry: { ...serviceActivity.retry, maximumAttempts: 10 },
   });
+  const target = { secret: plan.secret, env: plan.env, recipe: plan.recipe, ...approved };
+  const runId = workflowInfo().runId;
   try {
-    return await tracker.run(
+    const version = await tracker.run(
       'supply',
       () =>
         waiting(`wait for a new value at ${location}`).awaitSuppliedValue({
-          secret: plan.secret,
-          env: plan.env,
-          recipe: plan.recipe,
-          ...approved,
-          runId: workflowInfo().runId,
+          ...target,
+          runId,
           index: 0,
           expect: first,
           phase,
           until,
         }),
-      (version) => `version ${version} at ${location}`,
+      (v) => `version ${v} at ${location}`,
     );
+    // `rekey secret supply` waits for this: the run took the version it wrote.
+    tracker.progress.suppliedVersion = version;
+    return version;
+  } catch (err) {
+    // A first value stays where it was handed over (init writes it anew).
+    if (phase === 'init')
+      throw withMore(
+        err,
+        `a value handed over to ${location} stays there (rekey secret init writes it anew); revoke an unused one at ${manual.issuer}`,
+      );
+    // A version of the run's at the first location (handed over, or taken from outside, as the
+    // wait failed or was cancelled) goes: the location is on the plan's version again.
+    let undo = `${location} is on version ${first.current} as the plan found it`;
+    await CancellationScope.nonCancellable(() =>
+      undoing(`put back ${location}`)
+        .restoreSecretLocation({
+          ...target,
+          runId,
+          index: 0,
+          expect: first,
+          phase,
+          firstPrevious: first.current,
+        })
+        .catch((undoErr: unknown) => {
+          undo = `${location} NOT put back (${errorText(undoErr)})`;
+        }),
+    );
+    throw withMore(err, `${undo}; revoke a value handed over at ${manual.issuer}, if one was`);
   } finally {
     tracker.progress.supply = undefined;
     tracker.show();
@@ -178,6 +207,8 @@ export async function replace(
   approved: Approved,
   phase: Phase = 'write',
   from: SecretPlan['locations'] = plan.locations,
+  /** A manual recipe's value: the version its supply step took at the first location. */
+  supplied?: string,
 ): Promise<string[]> {
   const runId = workflowInfo().runId;
   // Every step carries the recipe's digest: a recipe changed since the plan is refused.
@@ -205,6 +236,7 @@ export async function replace(
               expect: l,
               phase,
               ...(index > 0 ? { source: written[0] } : {}),
+              ...(index === 0 && supplied !== undefined ? { supplied } : {}),
               ...(plan.alternate ? { alternateTo: plan.alternate.to } : {}),
             }),
           );

@@ -20,7 +20,7 @@ export interface StartOptions {
   /** What the run waits for at its gate, in words ("waiting for approval before the ring changes"). */
   waitingFor?: string;
   /** What else the run will wait for, said when it starts (a value a person issues). */
-  then?: string;
+  alsoWaits?: string;
 }
 
 /** The gate as a script reads it. */
@@ -48,7 +48,7 @@ export async function reportRun<W extends Workflow>(
   const doc = (state: string, more: Record<string, unknown> = {}) =>
     printJson('run', { workflowId, dryRun: opts.dryRun, state, ...more });
   if (!opts.json) console.log(`started ${workflowId}${opts.dryRun ? ' (dry run)' : ''}`);
-  if (!opts.json && !opts.dryRun && opts.then) console.log(opts.then);
+  if (!opts.json && !opts.dryRun && opts.alsoWaits) console.log(opts.alsoWaits);
   const opened = opts.gated && !opts.dryRun ? await openedGate(client, workflowId) : undefined;
   if (opts.gated && !opts.dryRun && !opts.json)
     console.log(

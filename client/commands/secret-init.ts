@@ -114,7 +114,7 @@ function initOne(
     reportRun(
       client,
       handle,
-      { ...opts, then: supplyNote(config, secret, env) },
+      { ...opts, alsoWaits: supplyNote(config, secret, env) },
       (r: RotateSecretResult) => ({
         ok: true,
         text: [

@@ -39,6 +39,24 @@ async function waitingRun(
   return { runId: d.runId, wait: p.supply };
 }
 
+/** Whether the run `runId` took `version` at its supply step: `taken`, `pending` after two minutes
+ * of asking (it reads the location every half minute after its first two minutes of waiting), or
+ * why it will not (it ended, or took another version). */
+async function takenBy(client: Client, workflowId: string, runId: string, version: string): Promise<string> {
+  const handle = client.workflow.getHandle(workflowId);
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
+    const d = await handle.describe();
+    if (d.runId !== runId || d.status.name !== 'RUNNING') return `the run ${d.status.name.toLowerCase()}`;
+    const p = await handle.query(progressQuery);
+    if (p.suppliedVersion === version) return 'taken';
+    if (p.suppliedVersion !== undefined) return `it took version ${p.suppliedVersion}`;
+    const step = p.steps.find((s) => s.name === 'supply');
+    if (step?.status === 'failed' || step?.status === 'cancelled') return `its supply step ${step.status}`;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return 'pending';
+}
+
 /** The value from standard input: all of it from a pipe or a file (one trailing newline dropped),
  * one line from a terminal, not echoed. */
 async function readValue(): Promise<string> {
@@ -61,7 +79,7 @@ async function readValue(): Promise<string> {
     };
     const onData = (b: Buffer) => {
       for (const ch of b.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
           done();
           resolve(value);
           return;
@@ -120,19 +138,23 @@ async function supply(args: string[]): Promise<number> {
         throw new CliError(
           `${where} holds version ${current} now, not version ${wait.current} the run started from: the run takes that newer one (rekey status ${workflowId}); nothing was written`,
         );
-      const old = current === NO_VALUE ? undefined : (await store.get(name, current)).value;
+      // A first value has none in use (a failed init's may be handed over again).
+      const old =
+        current === NO_VALUE || wait.phase === 'init' ? undefined : (await store.get(name, current)).value;
       const problem = suppliedProblem(recipe, value, old);
       if (problem)
         throw new CliError(
           `the value read from standard input cannot be the new value of ${secret}: ${problem}; nothing was written`,
         );
       const written = await store.set(name, value, suppliedTags(secret, runId, wait.phase, by));
-      // A run that stopped waiting meanwhile (timed out, cancelled) will not take it: put back.
-      const still = await waitingRun(client, workflowId);
-      if ('at' in still || still.runId !== runId) {
-        if (current !== NO_VALUE) await restoreVersion(store, name, current, runId);
+      // Until the run says it took this version: a run that stopped waiting meanwhile (timed out,
+      // cancelled) will not, and its version goes (a rotation's location back on the old one).
+      const outcome = await takenBy(client, workflowId, runId, written.version);
+      if (outcome !== 'taken' && outcome !== 'pending') {
+        const init = wait.phase === 'init';
+        if (!init) await restoreVersion(store, name, current, runId);
         throw new CliError(
-          `the run stopped waiting while the value was written (${'at' in still ? still.at : 'another run started'}): ${current === NO_VALUE ? `version ${written.version} stays at ${where}; secret init writes it anew` : `${where} is back on version ${current}`}; revoke the value at ${wait.issuer}`,
+          `the run did not take the value (${outcome}): ${init ? `version ${written.version} stays at ${where}; secret init writes it anew` : `${where} is back on version ${current}`}; revoke the value at ${wait.issuer}`,
           1,
         );
       }
@@ -145,10 +167,11 @@ async function supply(args: string[]): Promise<number> {
           location: where,
           version: written.version,
           suppliedBy: by,
+          taken: outcome === 'taken',
         });
       else
         console.log(
-          `wrote version ${written.version} of ${where} for run ${workflowId}: it copies the value to the other locations, restarts, verifies${current === NO_VALUE ? '' : `, then waits for an approver to confirm the old value revoked at ${wait.issuer}`} (rekey status ${workflowId})`,
+          `wrote version ${written.version} of ${where} for run ${workflowId}: ${outcome === 'taken' ? 'the run took it; it' : 'the run has not taken it yet (it reads the location every half minute); then it'} copies the value to the other locations, restarts, verifies${wait.phase === 'init' ? '' : `, then waits for an approver to confirm the old value revoked at ${wait.issuer}`} (rekey status ${workflowId})`,
         );
       return 0;
     },
@@ -174,7 +197,10 @@ is not a JSON object with exactly those string fields.
 --as NAME: who supplied it, recorded with the version (default: your login name).
 --json: one JSON document (schemas/secret-supply.schema.json): the run, the location, the version.
 
-Exit codes: 0 written; 1 the run stopped waiting meanwhile (put back); 2 refused, nothing written.
+It then waits (up to two minutes) until the run says it took the version. Exit codes: 0 taken (or
+not yet, said: the run reads the location every half minute after its first two minutes of
+waiting); 1 the run did not take it (it stopped waiting meanwhile: a rotation's location is put
+back, a first value stays for the next init); 2 refused, nothing written.
 
 Examples:
   rekey secret supply neon-api-key --env prod < new-key.txt

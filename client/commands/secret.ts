@@ -53,7 +53,7 @@ async function rotate(args: string[]): Promise<number> {
           gated,
           wait: values.wait,
           json: values.json,
-          then: supplyNote(config, secret, values.env as string),
+          alsoWaits: supplyNote(config, secret, values.env as string),
         },
         (r: RotateSecretResult) => ({
           ok: true,

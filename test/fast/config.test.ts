@@ -322,7 +322,7 @@ const RECIPE_CASES: {
     problems: [
       'secrets.r2.locations.0.field: the first location holds the whole credential (every field)',
       'secrets.r2.locations.1.field: "accesKeyId" is not one of the generator\'s fields (accessKeyId, secretAccessKey) (did you mean "accessKeyId"?)',
-      'secrets.token.locations.1.field: only for a command generator with fields:',
+      'secrets.token.locations.1.field: only for a command or manual generator with fields:',
       "secrets.token.verify.0.s3: an s3 probe signs with the value's accessKeyId and secretAccessKey: the generator must be a command with fields: [accessKeyId, secretAccessKey]",
     ],
   },

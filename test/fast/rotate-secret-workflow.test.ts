@@ -138,8 +138,8 @@ describe('rotateSecret workflow (mocked activities)', () => {
         await h.executeUpdate(approveUpdate, { args: [{ by: 'alice', digest: gate.digest ?? '' }] });
         return { result: await h.result(), waiting, gate };
       })) as {
-        result: { revokeConfirmedBy?: string[]; revoked: boolean };
-        waiting: { command: string; issuer: string; current: string; phase: string };
+        result: { revokeConfirmedBy?: string[]; revoked: boolean; startedAt: string };
+        waiting: { command: string; issuer: string; current: string; phase: string; until: string };
         gate: { name: string; summary: string };
       };
       assert.equal(waiting.command, 'rekey secret supply token --env prod');
@@ -150,6 +150,11 @@ describe('rotateSecret workflow (mocked activities)', () => {
         expect: { name: string };
       };
       assert.equal(wait.expect.name, 'a');
+      // `within` (2h) from the workflow's clock, as the Web UI shows it.
+      assert.equal(Date.parse(waiting.until), wait.until);
+      assert.ok(Math.abs(wait.until - Date.parse(result.startedAt) - 2 * 3_600_000) < 60_000, waiting.until);
+      const first = m.inputs.find((i) => i.name === 'writeSecretLocation')?.input as { supplied?: string };
+      assert.equal(first.supplied, 'v7', 'the first write checks the version the wait took');
       assert.equal(gate.name, 'revoke');
       assert.match(gate.summary, /revoke the old value of secret token in prod at Neon console, API Keys/);
       assert.deepEqual(result.revokeConfirmedBy, ['alice']);
@@ -181,6 +186,25 @@ describe('rotateSecret workflow (mocked activities)', () => {
         /new value is in place and verified, but nobody confirmed the old one revoked at Neon console, API Keys/,
       );
       assert.ok(!m.calls.includes('restoreSecretLocation'));
+    });
+
+    it('a wait that ends without a value puts the first location back (a version taken meanwhile goes) and writes nothing else', async () => {
+      const { m, run: go } = await start('fast-secret-manual-timeout', {
+        awaitSuppliedValue: async () => {
+          throw fail(FailureType.NotApproved, 'no new value reached ssm:a within 2h; nothing was changed');
+        },
+      });
+      const f = (await go((h) => failureOf(h.result()))) as { type: string; message: string };
+      assert.equal(f.type, 'NotApproved');
+      assert.match(
+        f.message,
+        /ssm:a is on version a1 as the plan found it; revoke a value handed over at Neon console, API Keys, if one was/,
+      );
+      const restores = m.inputs
+        .filter((i) => i.name === 'restoreSecretLocation')
+        .map((i) => (i.input as { index: number }).index);
+      assert.deepEqual(restores, [0]);
+      assert.ok(!m.calls.includes('writeSecretLocation'));
     });
 
     it('a failed probe after the supply puts every location back and asks for no confirmation', async () => {

@@ -83,6 +83,65 @@ describe('a value issued by hand: the wait for it', () => {
     assert.equal(suppliedProblem(recipe, ' \n', undefined), 'it is empty');
   });
 
+  it('takes a value handed over while it waits; a later write by other means wins over the handed-over one', async () => {
+    const { store, old } = await storeWithOld();
+    setTimeout(
+      () =>
+        void store.set(
+          'neon-api-key',
+          'napi_new_value_0123456789',
+          suppliedTags('neon', 'run-1', 'write', 'ops'),
+        ),
+      300,
+    );
+    const taken = await waitFor(store, old);
+    assert.equal((await store.get('neon-api-key', taken)).value, 'napi_new_value_0123456789');
+    // Handed over, then written over by someone else before the run looked: the newest is taken.
+    const second = await storeWithOld();
+    await second.store.set(
+      'neon-api-key',
+      'napi_new_value_0123456789',
+      suppliedTags('neon', 'run-1', 'write', 'ops'),
+    );
+    await second.store.set('neon-api-key', 'napi_later_by_hand_012345', {});
+    const v = await waitFor(second.store, second.old);
+    assert.equal((await second.store.get('neon-api-key', v)).value, 'napi_later_by_hand_012345');
+  });
+
+  it('rides out a store that does not answer for a while', async () => {
+    const { store, old } = await storeWithOld();
+    let failures = 2;
+    const flaky = Object.assign(Object.create(store), {
+      current: (name: string) => {
+        if (failures-- > 0) return Promise.reject(new Error('503 Service Unavailable'));
+        return store.current(name);
+      },
+    });
+    await store.set(
+      'neon-api-key',
+      'napi_new_value_0123456789',
+      suppliedTags('neon', 'run-1', 'write', 'ops'),
+    );
+    const beats: string[] = [];
+    const v = await awaitSupplied({
+      store: flaky,
+      name: 'neon-api-key',
+      recipe,
+      secret: 'neon',
+      runId: 'run-1',
+      phase: 'write',
+      expect: old,
+      until: Date.now() + 60_000,
+      within: '1h',
+      beat: (d) => beats.push(d),
+    });
+    assert.equal((await store.get('neon-api-key', v)).value, 'napi_new_value_0123456789');
+    assert.equal(
+      beats.filter((b) => /did not answer \(503 Service Unavailable\); trying again/.test(b)).length,
+      2,
+    );
+  });
+
   it('ends at its deadline with nothing written', async () => {
     const { store, old } = await storeWithOld();
     const f = await failureOf(waitFor(store, old, Date.now() - 1));

@@ -27,7 +27,9 @@
 // - one vault per listen address and port (127.0.0.11-13, see VAULT_ADDRESSES), state in memory;
 // - Key Vault's service limits when started with --throttle W,R,MS (a sliding window per vault: W
 //   secret writes and R reads in any MS milliseconds, 429 Throttled with Retry-After beyond them,
-//   as the service answers past 300 writes / 4,000 reads per 10 s).
+//   as the service answers past 300 writes / 4,000 reads per 10 s: the published limits per vault
+//   and region, "CREATE secret" and "all other transactions", in
+//   https://learn.microsoft.com/azure/key-vault/general/service-limits).
 // Not implemented: keys, certificates, deletion/recovery/purge, backup/restore, RBAC, token
 // validation beyond comparing with the accepted token, expiry (`exp`/`nbf`) enforcement (they
 // are kept and returned only), `managed`/`kid` (certificate-backed secrets), short pages.
