@@ -16,6 +16,8 @@ export interface IncidentEntry {
   revoked?: boolean;
   notRevoked?: string;
   approvedBy?: string[];
+  /** A value issued by hand: who confirmed the old one revoked at its issuer. */
+  revokeConfirmedBy?: string[];
   startedAt?: string;
   finishedAt?: string;
   problem?: string;
@@ -58,6 +60,7 @@ export function rotatedEntry(secret: string, workflowId: string, r: RotateSecret
     revoked: r.revoked || Boolean(r.plan.keyring),
     ...(r.notRevoked ? { notRevoked: r.notRevoked } : {}),
     approvedBy: r.approvedBy,
+    ...(r.revokeConfirmedBy ? { revokeConfirmedBy: r.revokeConfirmedBy } : {}),
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
   };
@@ -83,7 +86,7 @@ export function incidentMarkdown(r: IncidentRecord): string {
     '| --- | --- | --- | --- | --- |',
     ...r.secrets.map(
       (e) =>
-        `| ${e.secret} | ${e.status} | ${e.notRevoked ? '**no**' : e.revoked === undefined ? '-' : e.revoked ? 'yes' : 'no revoke configured'} | ${e.approvedBy?.join(', ') || '-'} | ${e.workflowId} |`,
+        `| ${e.secret} | ${e.status} | ${e.notRevoked ? '**no**' : e.revoked === undefined ? '-' : e.revoked ? (e.revokeConfirmedBy ? `yes (confirmed by ${e.revokeConfirmedBy.join(', ')})` : 'yes') : 'no revoke configured'} | ${e.approvedBy?.join(', ') || '-'} | ${e.workflowId} |`,
     ),
     '',
     '## Places (versions, never values)',

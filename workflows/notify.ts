@@ -13,8 +13,10 @@ import {
   isCancellation,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   startChild,
+  uuid4,
   WorkflowIdReusePolicy,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -77,11 +79,15 @@ export function emit(
   if (!n?.routing.types.includes(type)) return;
   const info = workflowInfo();
   const now = Date.now();
+  // Stable when the run replays, new for an event emitted again after a reset to before it (a
+  // reset run keeps the first run's id, and its id for an event already delivered would otherwise
+  // be refused). The workflow's seeded random numbers are both: the same on replay, reseeded by a
+  // reset. The clock was not: where a local activity's result came in a workflow task of its own,
+  // the code after it read that task's time when it ran and the earlier task's on replay, and the
+  // run stopped on a nondeterminism error (runs recorded before replay with the clock).
+  const unique = patched('event-id-from-seed') ? uuid4().slice(0, 13) : String(now);
   const event: RekeyEvent = {
-    // Stable when the run replays (the workflow clock is the recorded one), new for an event
-    // emitted again after a reset to before it (a later clock): a reset run keeps the first
-    // run's id, and its id for an event already delivered would otherwise be refused.
-    id: `${info.workflowId}/${info.firstExecutionRunId}/${++n.emitted}.${now}`,
+    id: `${info.workflowId}/${info.firstExecutionRunId}/${++n.emitted}.${unique}`,
     type,
     time: new Date(now).toISOString(),
     namespace: info.namespace,

@@ -87,6 +87,13 @@ export const PATCHES: Record<string, Patch> = {
     since: '6d9f521',
     recordedIn: [],
   },
+  'event-id-from-seed': {
+    in: ['notify.ts'],
+    change:
+      "an event's id is unique by the workflow's seeded random numbers, not its clock (replayed after a local activity, the clock read another time)",
+    since: 'HEAD',
+    recordedIn: [],
+  },
   'hop-notify-routing': {
     in: ['starter-config.ts'],
     change: 'a hop asks its worker which events to emit (notifyRouting) and announces its gates',

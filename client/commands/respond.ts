@@ -23,6 +23,7 @@ import {
   requester,
   START_OPTIONS,
 } from './common';
+import { supplyNote } from './secret';
 
 const OPTIONS = {
   'dry-run': START_OPTIONS['dry-run'],
@@ -81,6 +82,8 @@ async function respond(args: string[]): Promise<number> {
           return { secret, workflowId: '-', status: 'refused', problem: errorText(err) };
         }
         console.log(`started ${handle.workflowId}${dryRun ? ' (dry run)' : ''}`);
+        const note = dryRun ? undefined : supplyNote(config, secret, env);
+        if (note) console.log(`  ${note}`);
         if (gated && !dryRun) {
           const opened = await openedGate(client, handle.workflowId);
           if (opened) console.log(`  waiting for approval: ${decideHint(handle.workflowId, opened.gate)}`);
