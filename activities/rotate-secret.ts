@@ -126,7 +126,8 @@ export function createRotateSecretActivities(deps: SecretDeps) {
           if (input.expect.current !== NO_VALUE)
             await l.secrets.label(l.name, input.expect.current, ['previous']);
         };
-        // A manual recipe's value (its supply step took it): still the newest, or written over since.
+        // A manual recipe's value (the version its supply step took): still the newest, or
+        // written over since. It is the run's write at this location.
         if (input.supplied !== undefined) {
           const newest = (await l.secrets.current(l.name))?.version;
           if (newest !== input.supplied)
@@ -134,6 +135,8 @@ export function createRotateSecretActivities(deps: SecretDeps) {
               FailureType.PolicyViolation,
               `${l.store}:${l.name}: the value handed over (version ${input.supplied}) is no longer the newest (now ${newest ?? 'none'}): written over since; nothing else was written`,
             );
+          await label(input.supplied);
+          return input.supplied;
         }
         const done = await writtenBy(l.secrets, l.name, input.runId, phase);
         if (done) {

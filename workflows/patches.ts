@@ -87,11 +87,18 @@ export const PATCHES: Record<string, Patch> = {
     since: '6d9f521',
     recordedIn: [],
   },
+  'reads-not-local': {
+    in: ['rotate-secret.ts', 'starter-config.ts'],
+    change:
+      "reads are activities again, not local ones (a local activity's result recorded in a workflow task of its own replayed the code after it in another task: a nondeterminism error)",
+    since: 'HEAD',
+    recordedIn: [],
+  },
   'event-id-from-seed': {
     in: ['notify.ts'],
     change:
       "an event's id is unique by the workflow's seeded random numbers, not its clock (replayed after a local activity, the clock read another time)",
-    since: 'HEAD',
+    since: '56d0c7e',
     recordedIn: [],
   },
   'hop-notify-routing': {

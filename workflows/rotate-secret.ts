@@ -42,9 +42,16 @@ export interface RotateSecretResult {
 
 export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateSecretResult> {
   const input = parseInput(RotateSecretInput, rawInput);
-  // Reads that change nothing (the recipe's consumers, the plan) are local activities: no round
-  // trip through the server. Runs recorded before that replay with activities.
-  const secrets = patched('secret-reads-local') ? localReads : remoteReads;
+  // Reads that change nothing (the recipe's consumers, the plan) were local activities for a
+  // while (no round trip through the server); runs recorded then replay with them. New runs use
+  // activities again: a local activity whose result was recorded in a workflow task of its own (a
+  // query came in while it ran) had the code after it replay in another task than it ran in, and
+  // the run stopped on a nondeterminism error once its worker lost it.
+  const secrets = patched('reads-not-local')
+    ? remoteReads
+    : patched('secret-reads-local')
+      ? localReads
+      : remoteReads;
   const target = { secret: input.secret, env: input.environment };
   const startedAt = new Date().toISOString();
   const tracker = new ProgressTracker(

@@ -32,6 +32,7 @@ const writing = summarized<RotateSecretActivities>({ ...serviceActivity, ...sett
 const consumers = summarized<RotateSecretActivities>({ ...serviceActivity, ...settled });
 const probing = summarized<RotateSecretActivities>(serviceActivity);
 // The undo outlasts a store's or a host's bad half hour; a refusal (non-retryable) ends it at once.
+const { maximumAttempts: _, ...unboundedRetry } = serviceActivity.retry ?? {};
 const undoing = summarized<RotateSecretActivities>({
   ...serviceActivity,
   retry: { ...serviceActivity.retry, maximumInterval: '1m', maximumAttempts: 40 },
@@ -101,7 +102,8 @@ export async function supply(
     ...serviceActivity,
     ...settled,
     startToCloseTimeout: ms + 5 * 60_000,
-    retry: { ...serviceActivity.retry, maximumAttempts: 10 },
+    // Bounded by `until`, not by attempts: a worker restarted during a week's wait is no failure.
+    retry: unboundedRetry,
   });
   const target = { secret: plan.secret, env: plan.env, recipe: plan.recipe, ...approved };
   const runId = workflowInfo().runId;
@@ -131,7 +133,7 @@ export async function supply(
       );
     // A version of the run's at the first location (handed over, or taken from outside, as the
     // wait failed or was cancelled) goes: the location is on the plan's version again.
-    let undo = `${location} is on version ${first.current} as the plan found it`;
+    let undoErr: unknown;
     await CancellationScope.nonCancellable(() =>
       undoing(`put back ${location}`)
         .restoreSecretLocation({
@@ -142,11 +144,19 @@ export async function supply(
           phase,
           firstPrevious: first.current,
         })
-        .catch((undoErr: unknown) => {
-          undo = `${location} NOT put back (${errorText(undoErr)})`;
+        .catch((e: unknown) => {
+          undoErr = e;
         }),
     );
-    throw withMore(err, `${undo}; revoke a value handed over at ${manual.issuer}, if one was`);
+    if (undoErr)
+      throw fail(
+        FailureType.RestoreFailed,
+        `${errorText(err)}; ${location} NOT put back (${errorText(undoErr)}); revoke a value handed over at ${manual.issuer}, if one was`,
+      );
+    throw withMore(
+      err,
+      `no version of the run's is left at ${location}; revoke a value handed over at ${manual.issuer}, if one was`,
+    );
   } finally {
     tracker.progress.supply = undefined;
     tracker.show();

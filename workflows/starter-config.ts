@@ -13,7 +13,7 @@ import type { ProgressTracker } from './progress';
 import { startingSchedule } from './scheduled';
 
 const acts = proxyActivities<StarterConfigActivities>(shortActivity);
-/** Run by the worker that runs the workflow task: no round trip through the server. */
+/** Run by the worker that runs the workflow task (runs recorded before reads-not-local). */
 const reads = proxyLocalActivities<StarterConfigActivities>(localRead);
 
 /** A run outside its window that was told to skip it: why. The run goes on as a dry run (it plans,
@@ -105,7 +105,9 @@ function skip(window: RunWindow, tracker: ProgressTracker | undefined): Skipped 
  * without asking. */
 export async function hopNotifications(from: string, to: string): Promise<void> {
   if (!patched('hop-notify-routing')) return;
-  const routed = await reads.notifyRouting({ run: { kind: 'promote', chain: [from, to] } });
+  // Not a local activity for new runs (see rotate-secret.ts, reads-not-local).
+  const routing = patched('reads-not-local') ? acts : reads;
+  const routed = await routing.notifyRouting({ run: { kind: 'promote', chain: [from, to] } });
   notifyOn(routed?.notify, { runEvents: false });
 }
 

@@ -39,22 +39,36 @@ async function waitingRun(
   return { runId: d.runId, wait: p.supply };
 }
 
-/** Whether the run `runId` took `version` at its supply step: `taken`, `pending` after two minutes
- * of asking (it reads the location every half minute after its first two minutes of waiting), or
- * why it will not (it ended, or took another version). */
-async function takenBy(client: Client, workflowId: string, runId: string, version: string): Promise<string> {
-  const handle = client.workflow.getHandle(workflowId);
+/** What the run `runId` did with `version`: `taken`; `pending` after two minutes of asking (it
+ * reads the location every half minute after its first two minutes of waiting); `unknown` (it
+ * could not be asked); or, as `{ not }`, why it will not take it: it took another version
+ * (`other`), or it stopped waiting without one. */
+async function takenBy(
+  client: Client,
+  workflowId: string,
+  runId: string,
+  version: string,
+): Promise<'taken' | 'pending' | { unknown: string } | { not: string; other?: string }> {
+  // This run, not a later one under the same id; a closed run still answers (its last progress).
+  const handle = client.workflow.getHandle(workflowId, runId);
+  let problem = '';
   for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
-    const d = await handle.describe();
-    if (d.runId !== runId || d.status.name !== 'RUNNING') return `the run ${d.status.name.toLowerCase()}`;
-    const p = await handle.query(progressQuery);
-    if (p.suppliedVersion === version) return 'taken';
-    if (p.suppliedVersion !== undefined) return `it took version ${p.suppliedVersion}`;
-    const step = p.steps.find((s) => s.name === 'supply');
-    if (step?.status === 'failed' || step?.status === 'cancelled') return `its supply step ${step.status}`;
+    try {
+      const p = await handle.query(progressQuery);
+      if (p.suppliedVersion === version) return 'taken';
+      if (p.suppliedVersion !== undefined)
+        return { not: `it took version ${p.suppliedVersion}`, other: p.suppliedVersion };
+      const step = p.steps.find((s) => s.name === 'supply');
+      if (step?.status === 'failed' || step?.status === 'cancelled')
+        return { not: `its supply step ${step.status}` };
+      const d = await handle.describe();
+      if (d.status.name !== 'RUNNING') return { not: `the run ${d.status.name.toLowerCase()}` };
+    } catch (err) {
+      problem = (err as Error).message;
+    }
     await new Promise((r) => setTimeout(r, 1000));
   }
-  return 'pending';
+  return problem ? { unknown: problem } : 'pending';
 }
 
 /** The value from standard input: all of it from a pipe or a file (one trailing newline dropped),
@@ -150,11 +164,20 @@ async function supply(args: string[]): Promise<number> {
       // Until the run says it took this version: a run that stopped waiting meanwhile (timed out,
       // cancelled) will not, and its version goes (a rotation's location back on the old one).
       const outcome = await takenBy(client, workflowId, runId, written.version);
-      if (outcome !== 'taken' && outcome !== 'pending') {
-        const init = wait.phase === 'init';
-        if (!init) await restoreVersion(store, name, current, runId);
+      if (typeof outcome === 'object' && 'unknown' in outcome)
         throw new CliError(
-          `the run did not take the value (${outcome}): ${init ? `version ${written.version} stays at ${where}; secret init writes it anew` : `${where} is back on version ${current}`}; revoke the value at ${wait.issuer}`,
+          `wrote version ${written.version} of ${where}, but could not ask the run whether it took it (${outcome.unknown}): see rekey status ${workflowId}`,
+          1,
+        );
+      if (typeof outcome === 'object') {
+        // Put back only what is still ours and nobody took: a version the run took (another one),
+        // or one written since, is left as it is.
+        const newest = (await store.current(name))?.version;
+        const ours = outcome.other === undefined && newest === written.version;
+        const putBack = ours && wait.phase !== 'init';
+        if (putBack) await restoreVersion(store, name, current, runId);
+        throw new CliError(
+          `the run did not take the value (${outcome.not}): ${putBack ? `${where} is back on version ${current}` : `${where} is at version ${newest ?? 'none'}${wait.phase === 'init' && ours ? ' (secret init writes it anew)' : ''}`}; revoke the value handed over at ${wait.issuer}`,
           1,
         );
       }

@@ -200,7 +200,7 @@ describe('rotateSecret workflow (mocked activities)', () => {
       assert.equal(f.type, 'NotApproved');
       assert.match(
         f.message,
-        /ssm:a is on version a1 as the plan found it; revoke a value handed over at Neon console, API Keys, if one was/,
+        /no version of the run's is left at ssm:a; revoke a value handed over at Neon console, API Keys, if one was/,
       );
       const restores = m.inputs
         .filter((i) => i.name === 'restoreSecretLocation')
