@@ -91,7 +91,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['rotate-secret.ts', 'starter-config.ts'],
     change:
       "reads are activities again, not local ones (a local activity's result recorded in a workflow task of its own replayed the code after it in another task: a nondeterminism error)",
-    since: 'HEAD',
+    since: '797a639',
     recordedIn: [],
   },
   'event-id-from-seed': {
