@@ -3,11 +3,9 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../../config/schema';
 import { secretStates } from '../../stores/secret-states';
-import type { RotateSecretResult } from '../../workflows/rotate-secret';
 import { CliError } from '../cli-error';
 import { withClient } from '../runs/common';
 import { checkSecret, startSecretRotation } from '../runs/secret';
-import { reportRun } from './announce';
 import {
   type Command,
   confirmStart,
@@ -19,7 +17,7 @@ import {
   START_HELP,
   START_OPTIONS,
 } from './common';
-import { supplyNote } from './secret';
+import { reportSecretRun } from './secret';
 
 const OPTIONS = {
   ...START_OPTIONS,
@@ -111,19 +109,13 @@ function initOne(
     { secret, environment: env, init: true, dryRun: opts.dryRun, ...freezeOverride(opts.values) },
     { as: requester(opts.values) },
   ).then((handle) =>
-    reportRun(
+    reportSecretRun(
       client,
       handle,
-      { ...opts, alsoWaits: supplyNote(config, secret, env) },
-      (r: RotateSecretResult) => ({
-        ok: true,
-        text: [
-          ...r.plan.text,
-          r.dryRun
-            ? 'dry run: nothing was changed'
-            : `first value written: ${r.plan.locations.map((l, i) => `${l.store}:${l.name} ${r.written[i]}`).join(', ')}`,
-        ].join('\n'),
-      }),
+      opts,
+      { config, secret, env },
+      (r) =>
+        `first value written: ${r.plan.locations.map((l, i) => `${l.store}:${l.name} ${r.written[i]}`).join(', ')}`,
     ),
   );
 }

@@ -1,14 +1,16 @@
 // rekey secret rotate / status: the secret recipes of rekey.yaml (secrets:).
 
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Config } from '../../config/schema';
 import { supplyCommand } from '../../shared/cli-hints';
 import { type SecretState, secretStates } from '../../stores/secret-states';
+import type { rotateSecret } from '../../workflows';
 import type { RotateSecretResult } from '../../workflows/rotate-secret';
 import { CliError } from '../cli-error';
 import { JSON_OPTION, printJson } from '../json';
 import { withClient } from '../runs/common';
 import { checkSecret, startSecretRotation } from '../runs/secret';
-import { reportRun } from './announce';
+import { reportRun, type StartOptions } from './announce';
 import {
   type Command,
   confirmStart,
@@ -45,28 +47,36 @@ async function rotate(args: string[]): Promise<number> {
         { secret, environment: values.env as string, dryRun, ...freezeOverride(values) },
         { as: requester(values) },
       );
-      return reportRun(
+      return reportSecretRun(
         client,
         handle,
-        {
-          dryRun,
-          gated,
-          wait: values.wait,
-          json: values.json,
-          alsoWaits: supplyNote(config, secret, values.env as string),
-        },
-        (r: RotateSecretResult) => ({
-          ok: true,
-          text: [
-            ...r.plan.text,
-            r.dryRun
-              ? 'dry run: nothing was changed'
-              : `rotated: ${r.plan.locations.map((l, i) => `${l.store}:${l.name} ${l.current} -> ${r.written[i]}`).join(', ')}${r.revoked ? '; old value revoked' : ''}`,
-          ].join('\n'),
-        }),
+        { dryRun, gated, wait: values.wait, json: values.json },
+        { config, secret, env: values.env as string },
+        (r) =>
+          `rotated: ${r.plan.locations.map((l, i) => `${l.store}:${l.name} ${l.current} -> ${r.written[i]}`).join(', ')}${r.revoked ? '; old value revoked' : ''}`,
       );
     },
     { needsWorker: true, config },
+  );
+}
+
+/** Reports a started run of a secret (rotate, init): the plan, and how it ended in `done`'s
+ * words; a value a person issues is announced as what the run will wait for. */
+export function reportSecretRun(
+  client: Client,
+  handle: WorkflowHandle<typeof rotateSecret>,
+  opts: StartOptions,
+  what: { config: Config; secret: string; env: string },
+  done: (r: RotateSecretResult) => string,
+): Promise<number> {
+  return reportRun(
+    client,
+    handle,
+    { ...opts, alsoWaits: supplyNote(what.config, what.secret, what.env) },
+    (r: RotateSecretResult) => ({
+      ok: true,
+      text: [...r.plan.text, r.dryRun ? 'dry run: nothing was changed' : done(r)].join('\n'),
+    }),
   );
 }
 
