@@ -335,6 +335,8 @@ describe('promote', () => {
       return [`${a.activityType?.name}(${arg.env ?? [arg.from, arg.to].filter(Boolean).join('>')})`];
     });
     assert.deepEqual(steps, [
+      // Which events to emit (an activity of the worker's since reads-not-local).
+      'notifyRouting()',
       'preflightHop(prod>test)',
       'planSync(prod>test)',
       'promotionGate(prod>test)',
