@@ -34,6 +34,9 @@ const SECRET_RUNS = [
   'rotate-secret-respond-consumers',
 ];
 
+/** A secret run recorded after its reads became activities again (reads-not-local). */
+const NEW_SECRET_RUNS = ['rotate-secret-manual-supplied'];
+
 export const PATCHES: Record<string, Patch> = {
   'approval-updates': {
     in: ['approvals.ts', 'legacy-gate.ts'],
@@ -45,6 +48,7 @@ export const PATCHES: Record<string, Patch> = {
       'rollover-kubernetes',
       'rotate-jwt-signed-update-not-starter',
       ...SECRET_RUNS,
+      ...NEW_SECRET_RUNS,
     ],
   },
   'clean-slate-clears-token': {
@@ -73,6 +77,7 @@ export const PATCHES: Record<string, Patch> = {
       'rotate-jwt-group-rollback',
       'rotate-jwt-signed-update-not-starter',
       ...SECRET_RUNS,
+      ...NEW_SECRET_RUNS,
     ],
   },
   'gate-before-stop': {
@@ -92,7 +97,7 @@ export const PATCHES: Record<string, Patch> = {
     change:
       "reads are activities again, not local ones (a local activity's result recorded in a workflow task of its own replayed the code after it in another task: a nondeterminism error)",
     since: '797a639',
-    recordedIn: [],
+    recordedIn: NEW_SECRET_RUNS,
   },
   'event-id-from-seed': {
     in: ['notify.ts'],
@@ -129,7 +134,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['environment-lock.ts'],
     change: 'locks are released by a signal, not by cancelling the lock child',
     since: 'aeca08f',
-    recordedIn: ['rotate-jwt-notify-rejected'],
+    recordedIn: ['rotate-jwt-notify-rejected', ...NEW_SECRET_RUNS],
   },
   'retire-old-keys': {
     in: ['rotate.ts'],
@@ -171,7 +176,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['environment-lock.ts'],
     change: "a secret rotation is its own secret's lock (no child for it)",
     since: '79bdd24',
-    recordedIn: ['rotate-jwt-notify-rejected', 'rollover-kubernetes', ...SECRET_RUNS],
+    recordedIn: ['rotate-jwt-notify-rejected', 'rollover-kubernetes', ...SECRET_RUNS, ...NEW_SECRET_RUNS],
   },
   'settle-host-work-on-cancel': {
     in: ['promote-hop.ts', 'rotate.ts'],
@@ -183,7 +188,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['starter-config.ts'],
     change: "the run refuses a worker whose config differs from the starter's",
     since: 'b426391',
-    recordedIn: ['rotate-jwt-notify-rejected'],
+    recordedIn: ['rotate-jwt-notify-rejected', ...NEW_SECRET_RUNS],
   },
   'stop-before-restore': {
     in: ['promote-hop.ts'],
