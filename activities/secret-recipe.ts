@@ -4,7 +4,7 @@
 // revoke them. rotate-secret.ts lists the activities that use these.
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/schema';
-import { fieldsOf, type SecretRecipe } from '../config/secret-recipes';
+import { fieldsOf, placeIn, type SecretRecipe } from '../config/secret-recipes';
 import { withHost } from '../hosts/connect';
 import type { Host } from '../hosts/types';
 import type { Approved, GatePolicy } from '../shared/approval-proof';
@@ -192,8 +192,7 @@ export function secretRecipes(deps: SecretDeps) {
     const envCfg = config.environments[t.env];
     if (!envCfg) throw fail(FailureType.BadInput, `unknown environment "${t.env}"`);
     return recipeOf(t).locations.map((l): Location => {
-      const store = l.store ?? envCfg.store;
-      const name = fill(l.name, t.env);
+      const { store, name } = placeIn(l, t.env, envCfg.store);
       return sinkOf(t.env, store, name) ?? { kind: 'store', store, name, secrets: deps.store(store) };
     });
   }

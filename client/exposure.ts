@@ -4,6 +4,7 @@
 // rekey can read by API: the record says where to look.
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
+import { placeIn } from '../config/secret-recipes';
 import { parameterReads } from '../stores/aws-ssm/cloudtrail';
 import type { AwsSsmConfig } from '../stores/aws-ssm/config';
 import { SsmStore } from '../stores/aws-ssm/driver';
@@ -30,8 +31,7 @@ export async function readsOf(
   if (!recipe) return [];
   const out: NonNullable<IncidentEntry['reads']> = [];
   for (const l of recipe.locations) {
-    const store = l.store ?? (config.environments[env]?.store as string);
-    const name = l.name.replaceAll('{env}', env);
+    const { store, name } = placeIn(l, env, config.environments[env]?.store);
     const place = `${store}:${name}`;
     const cfg = config.stores[store];
     if (cfg?.type !== 'aws-ssm') {

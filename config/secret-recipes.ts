@@ -108,6 +108,13 @@ export const SecretLocation = z.strictObject({
   field: z.string().min(1).optional(),
 });
 
+/** Where location `l` is in environment `env`: its store (the environment's, `envStore`, when it
+ * names none) and its name with `{env}` filled in. */
+export const placeIn = (l: SecretLocationConfig, env: string, envStore: string | undefined) => ({
+  store: l.store ?? (envStore as string),
+  name: l.name.replaceAll('{env}', env),
+});
+
 /** A check that the consumers work with the new value, tried until it passes or `within` ends. */
 export const Probe = z.union([
   z.strictObject({

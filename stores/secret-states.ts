@@ -3,6 +3,7 @@
 // worker's metrics (worker/metrics.ts) export it.
 import { parseDuration } from '../config/duration';
 import type { Config } from '../config/schema';
+import { placeIn } from '../config/secret-recipes';
 import { createSecretStore } from './drivers';
 import type { SecretStore } from './types';
 
@@ -31,8 +32,7 @@ export async function secretStates(config: Config, env?: string, now = Date.now(
     for (const e of recipe.environments) {
       if (env && e !== env) continue;
       const first = recipe.locations[0] as (typeof recipe.locations)[number];
-      const storeName = first.store ?? (config.environments[e]?.store as string);
-      const name = first.name.replaceAll('{env}', e);
+      const { store: storeName, name } = placeIn(first, e, config.environments[e]?.store);
       const where = { secret, env: e, store: storeName, name };
       let versions: Awaited<ReturnType<SecretStore['listVersions']>>;
       let current: Awaited<ReturnType<SecretStore['current']>>;

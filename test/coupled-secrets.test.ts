@@ -152,6 +152,18 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
     await Promise.allSettled([gh?.close(), fly?.close(), neon?.close(), fx?.close()]);
   });
 
+  /** bin/rekey against the suite's namespace and task queue, with `input` on its stdin. */
+  const cli = (args: string[], input?: string) =>
+    rekeyAsync([...args, '--config', t.configFile], {
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: testEnv().temporal.address,
+        TEMPORAL_NAMESPACE: 'secrets',
+        REKEY_TASK_QUEUE: fx.taskQueue,
+      },
+      ...(input === undefined ? {} : { input }),
+    });
+
   const rotate = () =>
     startSecretRotation(
       fx.client,
@@ -162,17 +174,7 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
 
   it('the dry run shows both systems, in order, and what a failure undoes', async () => {
     const r = await fx.withWorker(config, () =>
-      rekeyAsync(
-        ['secret', 'rotate', 'fly-api-token', '--env', 'local', '--dry-run', '--config', t.configFile],
-        {
-          env: {
-            ...process.env,
-            TEMPORAL_ADDRESS: testEnv().temporal.address,
-            TEMPORAL_NAMESPACE: 'secrets',
-            REKEY_TASK_QUEUE: fx.taskQueue,
-          },
-        },
-      ),
+      cli(['secret', 'rotate', 'fly-api-token', '--env', 'local', '--dry-run']),
     );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /1\. write kv-local:fly-api-token \(now version \w+\)/);
@@ -317,16 +319,6 @@ describe('coupled secrets: FLY_API_TOKEN in Fly app secrets and a GitHub Actions
   });
 
   describe('NEON_API_KEY, made and revoked by a person in the Neon console', () => {
-    const cli = (args: string[], input?: string) =>
-      rekeyAsync([...args, '--config', t.configFile], {
-        env: {
-          ...process.env,
-          TEMPORAL_ADDRESS: testEnv().temporal.address,
-          TEMPORAL_NAMESPACE: 'secrets',
-          REKEY_TASK_QUEUE: fx.taskQueue,
-        },
-        ...(input === undefined ? {} : { input }),
-      });
     const neonNow = async () => ({
       vault: (await vault().get('neon-api-key')).value,
       fly: fly.secret('molecule-cp', 'NEON_API_KEY'),

@@ -40,6 +40,9 @@ export interface RotateSecretResult {
   reason?: string;
 }
 
+/** A value a person issued (generator: manual), rotated: an approver confirms its revoke. */
+const revokedByHand = (plan: SecretPlan) => plan.manual !== undefined && !plan.init;
+
 export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateSecretResult> {
   const input = parseInput(RotateSecretInput, rawInput);
   // Reads that change nothing (the recipe's consumers, the plan) were local activities for a
@@ -61,6 +64,16 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
   const approvedBy: string[] = [];
   let notRevoked: string | undefined;
   let revokeConfirmedBy: string[] | undefined;
+  /** Retires the old value; a compromise response goes on when that fails and records why (the
+   * incident record lists what is left). */
+  const retiring = async (retire: () => Promise<void>) => {
+    try {
+      await retire();
+    } catch (err) {
+      if (!input.compromised) throw err;
+      notRevoked = errorText(err);
+    }
+  };
   const ended = (r: { dryRun: boolean; plan: SecretPlan; written: string[]; revoked: boolean }) => ({
     ...r,
     ...(notRevoked ? { notRevoked } : {}),
@@ -128,17 +141,9 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
     // The consumers read with the new list: what the old keys sealed is sealed again with the new.
     // Not undone on a failure: the list keeps every key, so every row opens either way.
     if (plan.keyring?.reencrypt) await reencrypt(tracker, plan, written[0] as string, 'reencrypt');
+    if (plan.revoke) await retiring(() => revoke(tracker, plan, gates.approved));
     // A value issued by hand is revoked by hand: confirmed after the locks are released.
-    const confirmLater = plan.manual && !plan.init;
-    if (plan.revoke)
-      try {
-        await revoke(tracker, plan, gates.approved);
-      } catch (err) {
-        // A compromise response goes on and records it: the incident record lists what is left.
-        if (!input.compromised) throw err;
-        notRevoked = errorText(err);
-      }
-    else if (!confirmLater)
+    else if (!revokedByHand(plan))
       tracker.set(
         'revoke',
         'skipped',
@@ -166,18 +171,15 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
       tracker.finish('completed');
       return { ...ended({ dryRun: true, plan, written: [], revoked: false }), ...skipped };
     }
-    if (plan.manual && !plan.init)
-      try {
-        // The approver confirms at the issuer's pace; other runs of the environment go on.
+    // The approver confirms at the issuer's pace; other runs of the environment go on.
+    if (revokedByHand(plan))
+      await retiring(async () => {
         revokeConfirmedBy = await tracker.run(
           'revoke',
           () => confirmRevoked(plan, gates),
           (by) => `confirmed revoked at ${plan.manual?.issuer} by ${by.join(', ')}`,
         );
-      } catch (err) {
-        if (!input.compromised) throw err;
-        notRevoked = errorText(err);
-      }
+      });
     if (plan.keyring) {
       // What the old keys sealed still opens while they stay; then they go. The wait holds no
       // environment lock (other runs of the environment go on; a run under the CLI's id stays its

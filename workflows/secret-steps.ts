@@ -80,6 +80,7 @@ export async function supply(
   const location = `${first.store}:${first.name}`;
   const ms = parseDuration(manual.within);
   const until = Date.now() + ms;
+  const untilText = new Date(until).toISOString();
   const command = supplyCommand(plan.secret, plan.env);
   tracker.progress.supply = {
     secret: plan.secret,
@@ -89,12 +90,12 @@ export async function supply(
     current: first.current,
     phase,
     issuer: manual.issuer,
-    until: new Date(until).toISOString(),
+    until: untilText,
     command,
   };
   tracker.set('supply', 'running', `waiting for a new value issued at ${manual.issuer}: ${command}`);
   emit('secret.wanted', {
-    supply: { issuer: manual.issuer, location, until: new Date(until).toISOString(), command },
+    supply: { issuer: manual.issuer, location, until: untilText, command },
   });
   // The wait is one activity: it outlasts `within` by a margin, and heartbeats all along; a cancel
   // waits for a write it may be making (a value taken from outside, written under the run's tags).

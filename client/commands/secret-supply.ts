@@ -5,8 +5,9 @@
 // back if it fails later).
 import { userInfo } from 'node:os';
 import type { Client } from '@temporalio/client';
-import { fill, NO_VALUE } from '../../activities/secret-recipe';
+import { NO_VALUE } from '../../activities/secret-recipe';
 import { suppliedProblem, suppliedTags } from '../../activities/secret-supply';
+import { placeIn } from '../../config/secret-recipes';
 import { createSecretStore } from '../../stores/drivers';
 import { restoreVersion } from '../../stores/pairs';
 import { secretWorkflowId } from '../../workflows/inputs';
@@ -125,9 +126,9 @@ async function supply(args: string[]): Promise<number> {
     throw new CliError(
       `secret ${secret} has a ${recipe?.generator.type} generator: rekey makes its values itself (supply is for generator: manual)`,
     );
-  const first = recipe.locations[0];
-  const storeName = first?.store ?? config.environments[env]?.store ?? '';
-  const name = fill(first?.name ?? '', env);
+  // The recipe's first location, where the run waits for the value (a recipe has one at least).
+  const first = recipe.locations[0] as (typeof recipe.locations)[number];
+  const { store: storeName, name } = placeIn(first, env, config.environments[env]?.store);
   const by = values.as ?? userInfo().username;
   return withClient(
     async (client) => {
