@@ -13,7 +13,6 @@ import { asyncLocalStorage, Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { parseDuration } from '../config/duration';
 import { beat, heartbeating } from '../services/heartbeat';
-import { createServiceDriver } from '../services/service';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import { SsmStore } from '../stores/aws-ssm/driver';
@@ -52,7 +51,6 @@ export interface RowsDone {
 /** The running activity's cancellation (a lost worker's attempt is cancelled at its heartbeat). */
 const signal = () => asyncLocalStorage.getStore()?.cancellationSignal;
 const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
-const typeOf = (err: unknown) => (err as { type?: FailureType } | null)?.type;
 
 /** How a run ends that did not finish what it started. */
 const UNFINISHED = new Set(['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT']);
@@ -70,8 +68,8 @@ export function createRotateSecretActivities(deps: SecretDeps) {
     planned,
     sourceOf,
     newValue,
-    secretParts,
     writtenBy,
+    restartTogether,
     revokeValue,
     keyList,
     withNewKey,
@@ -262,28 +260,10 @@ export function createRotateSecretActivities(deps: SecretDeps) {
       });
     },
 
-    /** Restarts every consumer at once (they share the value: none may run with the old one
-     * while another has the new), and waits for all of them even when one fails: a restart
-     * still running must not finish after a rollback's. `values` (versions of the first
-     * location) are cut out of a failure's text: a consumer may print what it loaded. */
+    /** Restarts every consumer of the recipe at once (see restartTogether); `values` (versions of
+     * the first location) are cut out of a failure's text. */
     async restartConsumers(t: SecretTarget & Approved & { values: string[] }): Promise<void> {
-      const recipe = recipeOf(t);
-      const results = await heartbeating(() =>
-        onEnvHost(t.env, (host) =>
-          Promise.allSettled(
-            recipe.consumers.map(async (name) => {
-              await createServiceDriver(host, config.services[name] as never).restart();
-              beat(`restarted ${name}`);
-            }),
-          ),
-        ),
-      );
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (!failed) return;
-      let message = errorMessage(failed.reason);
-      for (const version of t.values)
-        message = redact(message, secretParts(recipe, await valueAt(t, { version }).catch(() => '')));
-      throw fail(typeOf(failed.reason) ?? FailureType.CommandFailed, message);
+      await restartTogether(t.env, recipeOf(t).consumers, [{ t, versions: t.values }]);
     },
 
     /** Tries probe `index` until it passes or its `within` ends. */

@@ -7,6 +7,8 @@ import type { Config } from '../config/schema';
 import { fieldsOf, placeIn, type SecretRecipe } from '../config/secret-recipes';
 import { withHost } from '../hosts/connect';
 import type { Host } from '../hosts/types';
+import { beat, heartbeating } from '../services/heartbeat';
+import { createServiceDriver } from '../services/service';
 import type { Approved, GatePolicy } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import type { AccessSecret } from '../stores/access-secret';
@@ -278,6 +280,38 @@ export function secretRecipes(deps: SecretDeps) {
     );
   }
 
+  /** Restarts `consumers` of `env` at once (they share the values: none may run with an old one
+   * while another has the new) and waits for all of them even when one fails: a restart still
+   * running must not finish after a rollback's. Every value of `values` (versions of each
+   * secret's first location) is cut out of a failure's text: a consumer may print what it
+   * loaded. */
+  async function restartTogether(
+    env: string,
+    consumers: string[],
+    values: { t: SecretTarget; versions: string[] }[],
+  ): Promise<void> {
+    const results = await heartbeating(() =>
+      onEnvHost(env, (host) =>
+        Promise.allSettled(
+          consumers.map(async (name) => {
+            await createServiceDriver(host, config.services[name] as never).restart();
+            beat(`restarted ${name}`);
+          }),
+        ),
+      ),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (!failed) return;
+    const reason = failed.reason as { message?: string; type?: FailureType } | null;
+    let message = reason?.message ?? String(reason);
+    for (const { t, versions } of values) {
+      const recipe = recipeOf(t);
+      for (const version of versions)
+        message = redact(message, secretParts(recipe, await valueAt(t, { version }).catch(() => '')));
+    }
+    throw fail(reason?.type ?? FailureType.CommandFailed, message);
+  }
+
   /** Runs the recipe's revoke command with `value` on stdin. */
   function revokeValue(t: SecretTarget, recipe: SecretRecipe, value: string, which: string): Promise<void> {
     const command = recipe.revoke?.command as string;
@@ -354,6 +388,7 @@ export function secretRecipes(deps: SecretDeps) {
     newValue,
     secretParts,
     writtenBy,
+    restartTogether,
     revokeValue,
     keyList,
     withNewKey,

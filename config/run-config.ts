@@ -18,7 +18,8 @@ import { type Config, Config as ConfigSchema } from './schema';
 /** What a run uses of the config: its environments, and the recipe or keyring it rotates. */
 export interface RunScope {
   environments: string[];
-  secret?: string;
+  /** The secret recipes it rotates. */
+  secrets?: string[];
   keyring?: string;
   promotion?: boolean;
 }
@@ -28,6 +29,8 @@ export type RunKind =
   | { kind: 'rotate'; environments: string[] }
   | { kind: 'rollover'; keyring: string }
   | { kind: 'secret'; secret: string; environment: string }
+  /** Every secret of an environment (rotateSecrets): each recipe rotated there. */
+  | { kind: 'secrets'; environment: string }
   | { kind: 'promote'; chain: string[]; consistent?: boolean };
 
 export function runScopeOf(config: Config, run: RunKind): RunScope {
@@ -37,7 +40,14 @@ export function runScopeOf(config: Config, run: RunKind): RunScope {
     case 'rollover':
       return { environments: keyringEnvironments(config, run.keyring), keyring: run.keyring };
     case 'secret':
-      return { environments: [run.environment], secret: run.secret };
+      return { environments: [run.environment], secrets: [run.secret] };
+    case 'secrets':
+      return {
+        environments: [run.environment],
+        secrets: Object.keys(config.secrets).filter((s) =>
+          config.secrets[s]?.environments.includes(run.environment),
+        ),
+      };
     case 'promote':
       return { environments: run.chain, promotion: true };
   }
@@ -104,9 +114,9 @@ export function configParts(config: Config, scope: RunScope): Record<string, str
   const store = (s: string) => {
     parts[`store ${s}`] = short(withoutLocal(config.stores[s] ?? null));
   };
-  if (scope.secret !== undefined) {
-    const recipe = config.secrets[scope.secret];
-    parts[`secret ${scope.secret}`] = short(withoutLocal(recipe));
+  for (const secret of scope.secrets ?? []) {
+    const recipe = config.secrets[secret];
+    parts[`secret ${secret}`] = short(withoutLocal(recipe));
     // Where it is written and who is restarted, beyond the environment's own store and service.
     for (const l of recipe?.locations ?? []) if (l.store) store(l.store);
     if (recipe?.alternate) store(recipe.alternate.store);

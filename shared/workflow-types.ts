@@ -6,6 +6,7 @@ export const WORKFLOW_TYPES = {
   promote: { progress: true, gates: false, locks: false, changes: true },
   promoteHop: { progress: true, gates: true, locks: true, changes: true },
   rotateSecret: { progress: true, gates: true, locks: true, changes: true },
+  rotateSecrets: { progress: true, gates: true, locks: true, changes: true },
   rolloverSigningKey: { progress: true, gates: true, locks: true, changes: true },
   rotateCodecKey: { progress: true, gates: false, locks: true, changes: true },
   reencryptRows: { progress: false, gates: false, locks: false, changes: false },

@@ -10,6 +10,8 @@ type Input = Record<string, unknown>;
 const envLocks = (envs: string[]) => envs.map((e) => `env/${e}`);
 const secretLock = (i: Input) => `secret/${String(i.secret)}/${String(i.env)}`;
 const keyringLock = (i: Input) => `keyring/${String(i.keyring)}`;
+const batchLocks = (i: Input) =>
+  (Array.isArray(i.secrets) ? i.secrets : []).map((s: Input) => secretLock({ secret: s.secret, env: i.env }));
 
 /** The locks a changing activity's run holds, from its input (default: its environments'). */
 export const LOCKS: Record<string, (input: Input, changes: string[]) => string[]> = {
@@ -18,6 +20,9 @@ export const LOCKS: Record<string, (input: Input, changes: string[]) => string[]
   restoreSecretLocation: (i) => [secretLock(i)],
   revokeOldSecret: (i) => [secretLock(i)],
   restartConsumers: (i, envs) => [secretLock(i), ...envLocks(envs)],
+  // A run over an environment's secrets: each one's lock (held as `secrets/E`: see lockProblem).
+  writeSecretBatch: (i) => batchLocks(i),
+  restartSecretsConsumers: (i, envs) => [...batchLocks(i), ...envLocks(envs)],
   addKey: (i) => [keyringLock(i)],
   activate: (i) => [keyringLock(i)],
   removeKey: (i) => [keyringLock(i)],
@@ -37,17 +42,28 @@ const lockIds = (resource: string) => [
   ...new Set([lockWorkflowId(resource), lockWorkflowId(resource, false)]),
 ];
 
+/** The workflow type that holds each kind of lock by running under the lock's id. */
+const SELF_HELD: Record<string, string> = { secret: 'rotateSecret', secrets: 'rotateSecrets' };
+
+/** What `run` holds for `resource`: a run over an environment's secrets holds each of them by
+ * holding `secrets/E` (a secret's own rotation refuses to start while that is held, and the run
+ * over them refused to start while any of theirs was going: workflows/environment-lock.ts). */
+const heldAs = (resource: string, workflowType: string) => {
+  const [kind, , env] = resource.split('/');
+  return workflowType === 'rotateSecrets' && kind === 'secret' ? `secrets/${env}` : resource;
+};
+
 /** Why the run `run` does not hold every lock in `resources`, or undefined when it does. */
 export async function lockProblem(
   workflows: WorkflowClient,
   resources: string[],
   run: { workflowId: string; runId: string; workflowType: string },
 ): Promise<string | undefined> {
-  for (const resource of [...new Set(resources)]) {
+  for (const resource of [...new Set(resources.map((r) => heldAs(r, run.workflowType)))]) {
     const ids = lockIds(resource);
-    // Held by being: a secret's rotation under its own business id (the server runs one workflow
-    // per id). Any other run under a lock's id holds nothing.
-    if (run.workflowType === 'rotateSecret' && run.workflowId === ids[0] && ids.length > 1) continue;
+    // Held by being: a run under the lock's own business id (the server runs one workflow per
+    // id). Any other run under a lock's id holds nothing.
+    if (SELF_HELD[resource.split('/')[0] ?? ''] === run.workflowType && run.workflowId === ids[0]) continue;
     let held = false;
     for (const id of ids) {
       const lock = await workflows

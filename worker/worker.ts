@@ -8,6 +8,7 @@ import { createPromoteHopActivities } from '../activities/promote-hop';
 import { createRolloverActivities } from '../activities/rollover';
 import { createRotateActivities } from '../activities/rotate';
 import { createRotateSecretActivities } from '../activities/rotate-secret';
+import { createRotateSecretsActivities } from '../activities/rotate-secrets';
 import { createScheduleActivities } from '../activities/schedules';
 import { createStarterConfigActivities } from '../activities/starter-config';
 import type { Config } from '../config/schema';
@@ -53,6 +54,7 @@ export async function createRekeyWorker(opts: RekeyWorkerOptions): Promise<Worke
         createRolloverActivities({ config: opts.config, store }),
         createCodecKeyActivities({ config: opts.config, store }),
         createRotateSecretActivities({ config: opts.config, store }),
+        createRotateSecretsActivities({ config: opts.config, store }),
         createPromoteHopActivities({ config: opts.config }),
         createEnvironmentLockActivities(),
         createScheduleActivities(),

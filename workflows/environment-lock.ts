@@ -48,6 +48,15 @@ export async function environmentLock(input: { resource: string; holder: string 
   while (!released) await condition(() => released, '1 day');
 }
 
+/** Locks to take, and locks that must be free while this run holds what it takes: a run over an
+ * environment's secrets holds `secrets/E` and needs each secret's free; a secret's rotation holds
+ * its own and needs `secrets/E` free. Each side looks only once it holds its own, so of two that
+ * start together at least one sees the other. */
+export interface LockSet {
+  take: string[];
+  free: string[];
+}
+
 /**
  * Runs `fn` holding the locks on the resources `resourcesOf` names (`env/prod`, `keyring/api`),
  * taken in sorted order so that of two runs wanting overlapping sets one always gets all of its
@@ -55,7 +64,7 @@ export async function environmentLock(input: { resource: string; holder: string 
  * before it changed anything.
  */
 export async function withLocks<T>(
-  resourcesOf: () => Promise<string[]> | string[],
+  resourcesOf: () => Promise<string[] | LockSet> | string[] | LockSet,
   fn: () => Promise<T>,
   /** What a refusal says of the run's state (a run taking its locks again has changed things). */
   state = 'nothing was changed',
@@ -68,7 +77,8 @@ export async function withLocks<T>(
   // the same lock again later (a rollover's roll-outs): a second cancel of one child id is refused
   // by some servers.
   const bySignal = patched('release-locks-by-signal');
-  const resources = await resourcesOf();
+  const wanted = await resourcesOf();
+  const { take: resources, free } = Array.isArray(wanted) ? { take: wanted, free: [] } : wanted;
   const holder = workflowInfo().workflowId;
   // Detached from the run's own cancellation: a cancelled run keeps its locks through its undo.
   const scope = await CancellationScope.nonCancellable(async () => new CancellationScope());
@@ -86,6 +96,12 @@ export async function withLocks<T>(
       const workflowId = lockWorkflowId(resource, selfHeld);
       // Held by this run's being: Temporal runs one workflow per id at a time.
       if (workflowId !== holder) held.push(await acquire(scope, resource, workflowId, holder, state));
+    }
+    if (free.length) {
+      const ids = free.map((r) => lockWorkflowId(r, selfHeld));
+      const owners = await locks.lockHolders({ workflowIds: ids });
+      const i = owners.findIndex((o) => o !== null);
+      if (i >= 0) throw busy(free[i] as string, owners[i] as string, ids[i] as string, state);
     }
     return await fn();
   } finally {
@@ -115,15 +131,18 @@ async function acquire(
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
     const owner = await locks.lockHolder({ workflowId });
-    if (owner || attempt >= 5) {
-      throw fail(
-        FailureType.EnvironmentBusy,
-        // `owner` is a run's id, or a sentence naming a run of something else (see activities/environment-lock.ts).
-        owner && / on task queue /.test(owner)
-          ? `${resource.replace('/', ' ')} is in use by ${owner}; ${state}`
-          : `${resource.replace('/', ' ')} is in use by ${owner ?? 'another run'}; ${state} (see rekey status ${owner ?? workflowId})`,
-      );
-    }
+    if (owner || attempt >= 5) throw busy(resource, owner, workflowId, state);
     // Free now: its holder had closed and the lock was removed.
   }
+}
+
+/** The refusal of a run that found `resource` held by `owner` (a run's id, or a sentence naming a
+ * run of something else: see activities/environment-lock.ts). */
+function busy(resource: string, owner: string | null, workflowId: string, state: string) {
+  return fail(
+    FailureType.EnvironmentBusy,
+    owner && / on task queue /.test(owner)
+      ? `${resource.replace('/', ' ')} is in use by ${owner}; ${state}`
+      : `${resource.replace('/', ' ')} is in use by ${owner ?? 'another run'}; ${state} (see rekey status ${owner ?? workflowId})`,
+  );
 }

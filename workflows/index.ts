@@ -10,4 +10,5 @@ export { requestClaim } from './requests';
 export { rolloverSigningKey } from './rollover';
 export { rotateJwtKeys } from './rotate';
 export { rotateSecret } from './rotate-secret';
+export { rotateSecrets } from './rotate-secrets';
 export { watchSecrets } from './watch-secrets';

@@ -123,10 +123,37 @@ export function secretWorkflowId(secret: string, environment: string): string {
   return `rotate-secret/${secret}/${environment}`;
 }
 
-/** The workflow id whose running workflow holds `resource`. */
+/** Every secret of an environment that is due (or all of them) in one run: one plan, one gate,
+ * one restart of each consumer (`rekey secret rotate --due|--all --env E`). */
+export const RotateSecretsInput = z.strictObject({
+  environment: z.string().min(1),
+  /** `due`: the recipes past their rotateEvery; `all`: every recipe of the environment. Recipes
+   * whose value a person issues (generator: manual) or that keep a key list (keyring) are
+   * rotated on their own, never here. */
+  select: z.enum(['due', 'all']).default('due'),
+  dryRun: z.boolean().default(false),
+  /** The parts of rekey.yaml the starter used (config/run-config.ts). */
+  starterConfig: z.record(z.string(), z.string()).optional(),
+  /** Go ahead through a freeze (config/freezes.ts): the starter's reason, recorded. */
+  overrideFreeze: z.string().min(1).max(500).optional(),
+  /** When the run may change anything (a schedule's --window): outside it, it waits or skips. */
+  window: RunWindow.optional(),
+  requestedBy,
+});
+export type RotateSecretsInput = z.input<typeof RotateSecretsInput>;
+
+/** One run over an environment's secrets at a time. */
+export function secretsWorkflowId(environment: string): string {
+  return `rotate-secrets/${environment}`;
+}
+
+/** The workflow id whose running workflow holds `resource`: a secret's rotation holds its own
+ * (`secret/NAME/E`), a run over an environment's secrets holds `secrets/E`; with `selfHeld`
+ * false, the id runs recorded before that took (`lock/<resource>`). */
 export function lockWorkflowId(resource: string, selfHeld = true): string {
   const [kind, secret, env] = resource.split('/');
   if (selfHeld && kind === 'secret' && secret && env) return secretWorkflowId(secret, env);
+  if (kind === 'secrets' && secret) return secretsWorkflowId(secret);
   return `lock/${resource}`;
 }
 

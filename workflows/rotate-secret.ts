@@ -96,10 +96,14 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
       : withLocks(
           async () => {
             lockedFor = await secrets.secretConsumers(target);
-            return [
-              `secret/${input.secret}/${input.environment}`,
-              ...(lockedFor.length ? [`env/${input.environment}`] : []),
-            ];
+            return {
+              take: [
+                `secret/${input.secret}/${input.environment}`,
+                ...(lockedFor.length ? [`env/${input.environment}`] : []),
+              ],
+              // Not while a run over the environment's secrets goes (rotateSecrets).
+              free: patched('secret-batches') ? [`secrets/${input.environment}`] : [],
+            };
           },
           fn,
           state,

@@ -209,6 +209,56 @@ export async function revoke(tracker: ProgressTracker, plan: SecretPlan, approve
   });
 }
 
+/** Puts locations `reached - 1` down to 0 of `from` back as the plan found them, each tried
+ * whatever failed before it; what could not be put back, in words. */
+export async function putBack(
+  plan: SecretPlan,
+  approved: Approved,
+  phase: Phase,
+  from: SecretPlan['locations'],
+  reached: number,
+): Promise<string[]> {
+  const target = { secret: plan.secret, env: plan.env, recipe: plan.recipe, ...approved };
+  const runId = workflowInfo().runId;
+  const firstPrevious = from[0]?.current ?? '';
+  const problems: string[] = [];
+  for (let index = reached - 1; index >= 0; index--) {
+    const l = from[index] as SecretPlan['locations'][number];
+    try {
+      await undoing(`put back ${l.store}:${l.name}`).restoreSecretLocation({
+        ...target,
+        runId,
+        index,
+        expect: l,
+        phase,
+        firstPrevious,
+      });
+    } catch (undoErr) {
+      problems.push(`${l.store}:${l.name} NOT put back (${errorText(undoErr)})`);
+    }
+  }
+  return problems;
+}
+
+/** Retires at its issuer a new value (`fresh`, its version at the first location) that was put
+ * back everywhere: nobody uses it. Returns what went wrong, in words ('' when it was revoked). */
+export async function revokeUnused(plan: SecretPlan, approved: Approved, fresh: string): Promise<string> {
+  try {
+    await undoing('revoke the unused new value').revokeOldSecret({
+      secret: plan.secret,
+      env: plan.env,
+      recipe: plan.recipe,
+      ...approved,
+      index: 0,
+      expect: { ...(plan.locations[0] as SecretPlan['locations'][number]), current: fresh },
+      unused: true,
+    });
+    return '';
+  } catch (undoErr) {
+    return `; the unused new value was NOT revoked (${errorText(undoErr)})`;
+  }
+}
+
 /** Writes, restarts and probes; on a failure or a cancel, puts every location back (reverse
  * order) and restarts the consumers on the old value before failing. */
 export async function replace(
@@ -321,21 +371,7 @@ export async function replace(
     let revokedUnused = false;
     let unrevoked = '';
     await CancellationScope.nonCancellable(async () => {
-      for (let index = reached - 1; index >= 0; index--) {
-        const l = from[index] as SecretPlan['locations'][number];
-        try {
-          await undoing(`put back ${l.store}:${l.name}`).restoreSecretLocation({
-            ...target,
-            runId,
-            index,
-            expect: l,
-            phase,
-            firstPrevious,
-          });
-        } catch (undoErr) {
-          problems.push(`${l.store}:${l.name} NOT put back (${errorText(undoErr)})`);
-        }
-      }
+      problems.push(...(await putBack(plan, approved, phase, from, reached)));
       if (restarted)
         try {
           await undoing('restart on the old value').restartConsumers({
@@ -347,18 +383,10 @@ export async function replace(
         }
       // Put back everywhere, an issued value is nobody's: it is retired at its issuer too.
       const fresh = written[0];
-      if (!problems.length && plan.revokeUnused && fresh)
-        try {
-          await undoing('revoke the unused new value').revokeOldSecret({
-            ...target,
-            index: 0,
-            expect: { ...(from[0] as SecretPlan['locations'][number]), current: fresh },
-            unused: true,
-          });
-          revokedUnused = true;
-        } catch (undoErr) {
-          unrevoked = `; the unused new value was NOT revoked (${errorText(undoErr)})`;
-        }
+      if (!problems.length && plan.revokeUnused && fresh) {
+        unrevoked = await revokeUnused(plan, approved, fresh);
+        revokedUnused = !unrevoked;
+      }
     });
     tracker.set('revoke', 'skipped', problems.length ? 'the undo failed' : 'every location was put back');
     if (problems.length)

@@ -14,6 +14,7 @@ import { createPromoteHopActivities } from '../../activities/promote-hop';
 import { createRolloverActivities } from '../../activities/rollover';
 import { createRotateActivities } from '../../activities/rotate';
 import { createRotateSecretActivities } from '../../activities/rotate-secret';
+import { createRotateSecretsActivities } from '../../activities/rotate-secrets';
 import { createScheduleActivities } from '../../activities/schedules';
 import { createStarterConfigActivities } from '../../activities/starter-config';
 import { scopeOf } from '../../config/approvals';
@@ -74,6 +75,7 @@ describe('activities check their approval', () => {
       ...createRolloverActivities({ config, store }),
       ...createCodecKeyActivities({ config, store }),
       ...createRotateSecretActivities({ config, store }),
+      ...createRotateSecretsActivities({ config, store }),
       ...createPromoteHopActivities({ config }),
       ...createEnvironmentLockActivities(),
       ...createScheduleActivities(),

@@ -52,10 +52,16 @@ export function recording(activities: Record<string, Activity>) {
   );
   // Every run's first step compares configs (activities/starter-config.ts): they agree here, and
   // the check is not among the calls a test reads; nor is a hop's question which events to emit
-  // (none here, unless a test routes some).
+  // (none here, unless a test routes some); nor is the look at locks that must be free.
   return {
     calls,
     inputs,
-    activities: { checkStarterConfig: async () => undefined, notifyRouting: async () => ({}), ...recorded },
+    activities: {
+      checkStarterConfig: async () => undefined,
+      notifyRouting: async () => ({}),
+      // Locks that must be free are (a test of who holds them passes its own).
+      lockHolders: async (i: { workflowIds: string[] }) => i.workflowIds.map(() => null),
+      ...recorded,
+    },
   };
 }
