@@ -8,7 +8,10 @@ const REKEY_TYPES = typesThat('locks');
 
 /** Workflow types that hold a lock by running under its id, and that id's prefix: a secret's
  * rotation (`rotate-secret/NAME/E`), a run over an environment's secrets (`rotate-secrets/E`). */
-const SELF_HELD: Record<string, string> = { rotateSecret: 'rotate-secret/', rotateSecrets: 'rotate-secrets/' };
+const SELF_HELD: Record<string, string> = {
+  rotateSecret: 'rotate-secret/',
+  rotateSecrets: 'rotate-secrets/',
+};
 
 /** The run holding the lock `workflowId`, or null when it is free (see `lockHolder`). */
 async function holderOf(workflowId: string): Promise<string | null> {
@@ -34,8 +37,7 @@ async function holderOf(workflowId: string): Promise<string | null> {
   if (selfHeld && ours && workflowId.startsWith(selfHeld)) return workflowId;
   if ((lock.type === 'environmentLock' || selfHeld) && !ours) return otherDeployment(lock.taskQueue);
   // Anything else under a lock's id is not rekey's: named, with what ends it.
-  if (lock.type !== 'environmentLock')
-    return notRekeys(`a ${lock.type} run on task queue ${lock.taskQueue}`);
+  if (lock.type !== 'environmentLock') return notRekeys(`a ${lock.type} run on task queue ${lock.taskQueue}`);
   const holder = lock.parentExecution?.workflowId ?? '';
   const parent = holder
     ? await workflows.getHandle(holder, lock.parentExecution?.runId ?? undefined).describe()

@@ -27,7 +27,6 @@ import {
   type LocationStep,
   NO_VALUE,
   probeText,
-  redact,
   type SecretDeps,
   type SecretPlan,
   type SecretTarget,

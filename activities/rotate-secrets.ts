@@ -188,4 +188,3 @@ export function createRotateSecretsActivities(deps: SecretDeps) {
 }
 
 export type RotateSecretsActivities = ReturnType<typeof createRotateSecretsActivities>;
-

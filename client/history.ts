@@ -21,6 +21,7 @@ import type { HopResult } from '../workflows/promote-hop';
 import type { RolloverResult } from '../workflows/rollover';
 import type { RotateResult } from '../workflows/rotate';
 import type { RotateSecretResult } from '../workflows/rotate-secret';
+import type { RotateSecretsResult } from '../workflows/rotate-secrets';
 
 /** One run, as the audit trail shows it. */
 export interface RunRecord {
@@ -252,6 +253,18 @@ function changesOf(type: string, result: unknown): string[] {
         ),
         r.revoked ? 'old value revoked' : `old value not revoked${r.notRevoked ? ` (${r.notRevoked})` : ''}`,
       ];
+    }
+    case 'rotateSecrets': {
+      const r = result as RotateSecretsResult;
+      if (r.dryRun) return ['dry run: nothing changed'];
+      if (!r.plan.secrets.length) return [`nothing ${r.plan.select === 'due' ? 'due' : 'to rotate'}`];
+      return r.plan.secrets.flatMap((p) => [
+        ...p.locations.map(
+          (l, i) =>
+            `${p.secret}: ${l.store}:${l.name}: ${l.current} -> ${r.written[p.secret]?.[i] ?? 'not written'}`,
+        ),
+        ...(r.revoked.includes(p.secret) ? [`${p.secret}: old value revoked`] : []),
+      ]);
     }
     case 'promote':
       return (result as HopResult[]).map(hopChange);

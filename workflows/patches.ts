@@ -166,6 +166,13 @@ export const PATCHES: Record<string, Patch> = {
     since: 'dba4fe0',
     recordedIn: [],
   },
+  'secret-batches': {
+    in: ['rotate-secret.ts'],
+    change:
+      "a secret's rotation refuses to start while a run over its environment's secrets (rotateSecrets, which holds `secrets/E`) goes",
+    since: 'fbab4a1',
+    recordedIn: [],
+  },
   'secret-reads-local': {
     in: ['rotate-secret.ts'],
     change: 'reads that change nothing are local activities',

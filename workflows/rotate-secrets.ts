@@ -5,7 +5,12 @@
 // before the probes pass puts every secret back, each one's locations in reverse, and restarts
 // the consumers on the old values. Recipes a person issues or that keep a key list are rotated
 // on their own (rotateSecret).
-import { ActivityCancellationType, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  CancellationScope,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { RotateSecretActivities } from '../activities/rotate-secret';
 import type { BatchWritten, RotateSecretsActivities, SecretBatchPlan } from '../activities/rotate-secrets';
 import type { SecretPlan } from '../activities/secret-recipe';

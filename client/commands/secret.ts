@@ -6,10 +6,11 @@ import { supplyCommand } from '../../shared/cli-hints';
 import { type SecretState, secretStates } from '../../stores/secret-states';
 import type { rotateSecret } from '../../workflows';
 import type { RotateSecretResult } from '../../workflows/rotate-secret';
+import type { RotateSecretsResult } from '../../workflows/rotate-secrets';
 import { CliError } from '../cli-error';
 import { JSON_OPTION, printJson } from '../json';
 import { withClient } from '../runs/common';
-import { checkSecret, startSecretRotation } from '../runs/secret';
+import { checkSecret, startSecretRotation, startSecretsRotation } from '../runs/secret';
 import { reportRun, type StartOptions } from './announce';
 import {
   type Command,
@@ -23,13 +24,29 @@ import {
   START_OPTIONS,
 } from './common';
 
-const ROTATE_OPTIONS = { ...START_OPTIONS, env: { type: 'string' } } satisfies Options;
+const ROTATE_OPTIONS = {
+  ...START_OPTIONS,
+  env: { type: 'string' },
+  due: { type: 'boolean', default: false },
+  all: { type: 'boolean', default: false },
+} satisfies Options;
 
 async function rotate(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, ROTATE_OPTIONS, 1);
   const [secret] = positionals;
-  if (!secret) throw new CliError('secret rotate needs a secret name (see rekey secret status)');
+  const batch = values.due || values.all;
+  if (values.due && values.all) throw new CliError('secret rotate takes --due or --all, not both');
+  if (batch && secret)
+    throw new CliError(
+      `secret rotate takes a secret NAME or --${values.due ? 'due' : 'all'} (every secret of E in one run), not both`,
+    );
+  if (!secret && !batch)
+    throw new CliError(
+      'secret rotate needs a secret name, or --due / --all for every secret of E in one run (see rekey secret status)',
+    );
   if (!values.env) throw new CliError('secret rotate needs --env E');
+  if (batch) return rotateBatch(values, values.env, values.due ? 'due' : 'all');
+  if (!secret) return 2;
   const config = loadCliConfig(values.config);
   checkSecret(config, secret, values.env);
   const dryRun = values['dry-run'];
@@ -54,6 +71,50 @@ async function rotate(args: string[]): Promise<number> {
         { config, secret, env: values.env as string },
         (r) =>
           `rotated: ${r.plan.locations.map((l, i) => `${l.store}:${l.name} ${l.current} -> ${r.written[i]}`).join(', ')}${r.revoked ? '; old value revoked' : ''}`,
+      );
+    },
+    { needsWorker: true, config },
+  );
+}
+
+/** `secret rotate --due|--all --env E`: every secret of E that is due (or all) in one run. */
+function rotateBatch(
+  values: ReturnType<typeof parse<typeof ROTATE_OPTIONS>>['values'],
+  env: string,
+  select: 'due' | 'all',
+): Promise<number> {
+  const config = loadCliConfig(values.config);
+  if (!(env in config.environments)) throw new CliError(`unknown environment "${env}"`);
+  const dryRun = values['dry-run'];
+  const gated = confirmStart(
+    values,
+    config,
+    [[env]],
+    `secret rotate --${select} changes every secret ${select === 'due' ? 'due ' : ''}in ${env} and restarts their consumers: pass --yes, or require an approval for ${env} (approvals.requiredFor), or preview with --dry-run`,
+  );
+  return withClient(
+    async (client) => {
+      const handle = await startSecretsRotation(
+        client,
+        config,
+        { environment: env, select, dryRun, ...freezeOverride(values) },
+        { as: requester(values) },
+      );
+      return reportRun(
+        client,
+        handle,
+        { dryRun, gated, wait: values.wait, json: values.json },
+        (r: RotateSecretsResult) => ({
+          ok: true,
+          text: [
+            ...r.plan.text,
+            r.dryRun
+              ? 'dry run: nothing was changed'
+              : r.plan.secrets.length
+                ? `rotated ${Object.keys(r.written).length} secret(s): ${r.plan.secrets.map((p) => `${p.secret} (${p.locations.map((l, i) => `${l.store}:${l.name} ${l.current} -> ${r.written[p.secret]?.[i]}`).join(', ')})`).join('; ')}${r.revoked.length ? `; old value revoked: ${r.revoked.join(', ')}` : ''}`
+                : `nothing ${select === 'due' ? 'due' : 'to rotate'} in ${env}`,
+          ].join('\n'),
+        }),
       );
     },
     { needsWorker: true, config },
@@ -126,6 +187,7 @@ async function status(args: string[]): Promise<number> {
 
 export const rotateCommand: Command = {
   usage: `rekey secret rotate NAME --env E [--dry-run] [--as NAME [--key FILE]] [--yes] [--wait] [--json] [--config F]
+rekey secret rotate --due|--all --env E [--dry-run] [--as NAME [--key FILE]] [--yes] [--wait] [--json] [--config F]
 
 Rotates secret NAME (a recipe of secrets: in rekey.yaml) in environment E: a new value written to
 every location in the recipe's order, the consumers restarted together, every verify probe
@@ -136,6 +198,14 @@ unless E requires an approval. A value a person issues elsewhere (generator: man
 after the gate (rekey secret supply hands it over) and the run ends at a gate where an approver
 confirms the old value revoked at its issuer.
 
+--due: every secret of E past its rotateEvery, in one run (run rotate-secrets/E): one plan listing
+them all, one gate, the writes side by side, each consumer restarted once for all of its secrets,
+every probe, then the old values revoked. A failure before the probes pass puts every secret back
+and restarts the consumers on the old values. --all: every secret of E, due or not. Recipes whose
+value a person issues (generator: manual) or that keep a key list (keyring) are left to their own
+runs (the plan names them). While it goes, no secret of E is rotated on its own, and it does not
+start while one is.
+
 ${START_HELP}
 
 Exit codes: 0 done (or started, without --wait); 1 the run failed (locations put back); 2 bad
@@ -143,7 +213,8 @@ input, or refused before any change.
 
 Examples:
   rekey secret rotate db-password --env prod --dry-run
-  rekey secret rotate db-password --env prod --yes --wait`,
+  rekey secret rotate db-password --env prod --yes --wait
+  rekey secret rotate --due --env prod --dry-run`,
   options: ROTATE_OPTIONS,
   positionals: 1,
   run: rotate,

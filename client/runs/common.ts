@@ -24,6 +24,7 @@ import type {
   rotateCodecKey,
   rotateJwtKeys,
   rotateSecret,
+  rotateSecrets,
 } from '../../workflows';
 import { errorText } from '../../workflows/errors';
 import type { PendingGate, Progress } from '../../workflows/messages';
@@ -206,7 +207,8 @@ export async function startOnce<
     | typeof promote
     | typeof rolloverSigningKey
     | typeof rotateCodecKey
-    | typeof rotateSecret,
+    | typeof rotateSecret
+    | typeof rotateSecrets,
 >(
   client: Client,
   workflow: W,

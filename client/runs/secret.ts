@@ -1,10 +1,16 @@
-// Starting a secret recipe's rotation (rotateSecret).
+// Starting a secret recipe's rotation (rotateSecret), or one over an environment's secrets
+// (rotateSecrets).
 import type { Client } from '@temporalio/client';
 import { starterConfigOf } from '../../config/run-config';
 import type { Config } from '../../config/schema';
 import { closest } from '../../config/suggest';
-import { rotateSecret } from '../../workflows';
-import { RotateSecretInput, secretWorkflowId } from '../../workflows/inputs';
+import { rotateSecret, rotateSecrets } from '../../workflows';
+import {
+  RotateSecretInput,
+  RotateSecretsInput,
+  secretsWorkflowId,
+  secretWorkflowId,
+} from '../../workflows/inputs';
 import { type Requester, startOnce, withRequester } from './common';
 import { RequestRefused } from './errors';
 
@@ -55,5 +61,34 @@ export async function startSecretRotation(
     taskQueue: opts.taskQueue,
     what: `a rotation of secret ${input.secret} in ${input.environment}`,
     summary: `${input.dryRun ? 'plan: ' : ''}${input.init ? 'first value of' : 'rotate'} secret ${input.secret} in ${input.environment}`,
+  });
+}
+
+/** Starts the run over `environment`'s secrets (those due, or all) under its business id. */
+export async function startSecretsRotation(
+  client: Client,
+  config: Config,
+  raw: RotateSecretsInput,
+  opts: { as?: Requester; taskQueue?: string } = {},
+) {
+  const input = RotateSecretsInput.parse(raw);
+  const env = input.environment;
+  if (!(env in config.environments)) throw new RequestRefused(`unknown environment "${env}"`);
+  const workflowId = secretsWorkflowId(env);
+  return startOnce(client, rotateSecrets, {
+    workflowId,
+    args: [
+      withRequester(
+        config,
+        'rotateSecrets',
+        { ...raw, starterConfig: starterConfigOf(config, { kind: 'secrets', environment: env }) },
+        [env],
+        opts.as,
+        { workflowId },
+      ),
+    ],
+    taskQueue: opts.taskQueue,
+    what: `a run over the secrets of ${env}`,
+    summary: `${input.dryRun ? 'plan: ' : ''}rotate every secret ${input.select === 'due' ? 'due ' : ''}in ${env}`,
   });
 }

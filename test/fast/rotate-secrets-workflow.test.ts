@@ -135,7 +135,10 @@ describe('rotateSecrets workflow (mocked activities)', () => {
     });
     const f = await fails(m, 'fast-secrets-refused');
     assert.equal(f.type, 'PolicyViolation');
-    assert.match(f.message, /^secret token: ssm:\/token\/b changed since the plan; every secret \(db, token\) was put back$/);
+    assert.match(
+      f.message,
+      /^secret token: ssm:\/token\/b changed since the plan; every secret \(db, token\) was put back$/,
+    );
     const restores = m.inputs
       .filter((i) => i.name === 'restoreSecretLocation')
       .map((i) => {
@@ -161,7 +164,10 @@ describe('rotateSecrets workflow (mocked activities)', () => {
     });
     const f = await fails(m, 'fast-secrets-probe');
     assert.equal(f.type, 'RestoreFailed');
-    assert.match(f.message, /probe queue did not pass; the undo failed: db: ssm:\/db\/b NOT put back \(denied\)$/);
+    assert.match(
+      f.message,
+      /probe queue did not pass; the undo failed: db: ssm:\/db\/b NOT put back \(denied\)$/,
+    );
     const dbRestores = m.inputs
       .filter((i) => i.name === 'restoreSecretLocation' && (i.input as { secret: string }).secret === 'db')
       .map((i) => (i.input as { index: number }).index);
@@ -180,7 +186,10 @@ describe('rotateSecrets workflow (mocked activities)', () => {
     });
     const f = await fails(m, 'fast-secrets-busy');
     assert.equal(f.type, 'EnvironmentBusy');
-    assert.match(f.message, /secret token\/prod is in use by rotate-secret\/token\/prod; nothing was changed/);
+    assert.match(
+      f.message,
+      /secret token\/prod is in use by rotate-secret\/token\/prod; nothing was changed/,
+    );
     assert.deepEqual(
       m.calls.filter((c) => c !== 'lockHolders'),
       ['planSecretBatch'],

@@ -48,6 +48,8 @@ export const PORTS = {
   notify: { base: 3318, size: 4 },
   // The topology's service (unused), the worker's metrics, Prometheus.
   metrics: { base: 3322, size: 3 },
+  // The topology's service (unused), the consumer app.
+  'secret-batch': { base: 3325, size: 2 },
 } satisfies Record<string, { base: number; size?: number }>;
 
 export type Suite = keyof typeof PORTS;
