@@ -135,14 +135,15 @@ export function createRotateSecretActivities(deps: SecretDeps) {
           await label(input.supplied);
           return input.supplied;
         }
-        const done = await writtenBy(l.secrets, l.name, input.runId, phase);
-        if (done) {
-          // A retry after the write: the labels may not have followed.
-          await label(done.version);
-          return done.version;
+        // One read: the newest version is this run's (a retry after the write; the labels may not
+        // have followed), or the place is as the plan (or the first phase) left it, or nobody
+        // approved this write (a version written over this run's since counts as that too).
+        const current = await l.secrets.current(l.name);
+        if (current?.tags.rekeyRunId === input.runId && current.tags.step === phase) {
+          await label(current.version);
+          return current.version;
         }
-        // The place is as the plan (or the first phase) left it, or nobody approved this write.
-        const newest = (await l.secrets.current(l.name))?.version ?? NO_VALUE;
+        const newest = current?.version ?? NO_VALUE;
         if (newest !== input.expect.current)
           throw fail(
             FailureType.PolicyViolation,

@@ -14,15 +14,24 @@ import { codecKeyringOf } from '../activities/codec-key';
 import type { Config } from '../config/schema';
 import { checkWindow, type RunWindow, windowText } from '../config/windows';
 import { taskQueue } from '../shared/task-queue';
-import { rolloverSigningKey, rotateCodecKey, rotateJwtKeys, rotateSecret, watchSecrets } from '../workflows';
+import {
+  rolloverSigningKey,
+  rotateCodecKey,
+  rotateJwtKeys,
+  rotateSecret,
+  rotateSecrets,
+  watchSecrets,
+} from '../workflows';
 import {
   type CodecKeyInput,
   codecKeyWorkflowId,
   type RolloverInput,
   type RotateInput,
   type RotateSecretInput,
+  type RotateSecretsInput,
   rolloverWorkflowId,
   rotateWorkflowId,
+  secretsWorkflowId,
   secretWorkflowId,
 } from '../workflows/inputs';
 import { expandToKeyGroups, type Requester, withRequester } from './runs/common';
@@ -76,8 +85,9 @@ async function createSchedule(
     | typeof rolloverSigningKey
     | typeof rotateCodecKey
     | typeof rotateSecret
+    | typeof rotateSecrets
     | typeof watchSecrets,
-  args: [RotateInput] | [RolloverInput] | [CodecKeyInput] | [RotateSecretInput] | [],
+  args: [RotateInput] | [RolloverInput] | [CodecKeyInput] | [RotateSecretInput] | [RotateSecretsInput] | [],
   opts: { summary: string; taskQueue?: string },
 ): Promise<ScheduleHandle> {
   try {
@@ -206,6 +216,28 @@ export async function createSecretSchedule(
   );
   return createSchedule(client, id, spec, rotateSecret, [input], {
     summary: `scheduled: rotate secret ${opts.secret} in ${opts.environment} every ${opts.every}`,
+    taskQueue: opts.taskQueue,
+  });
+}
+
+/** Every day (or PERIOD), a run over the secrets of `environment` that are due then. */
+export async function createSecretsDueSchedule(
+  client: Client,
+  config: Config,
+  opts: { environment: string; every: string; as?: Requester; taskQueue?: string; window?: RunWindow },
+): Promise<ScheduleHandle> {
+  const spec = cadence(opts.every);
+  const id = secretsWorkflowId(opts.environment);
+  const input = withRequester(
+    config,
+    'rotateSecrets',
+    { environment: opts.environment, select: 'due' as const, ...windowed(opts) },
+    [opts.environment],
+    opts.as,
+    { schedule: id },
+  );
+  return createSchedule(client, id, spec, rotateSecrets, [input], {
+    summary: `scheduled: rotate the secrets due in ${opts.environment} every ${opts.every}`,
     taskQueue: opts.taskQueue,
   });
 }

@@ -49,7 +49,7 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
   let port: number;
 
   before(async () => {
-    fx = await temporalFixture('secrets');
+    fx = await temporalFixture('secret-batch');
     port = portOf('secret-batch') + 1;
     t = buildTopology('secret-batch', portOf('secret-batch'));
     appDir = join(t.dir, 'app');
@@ -139,7 +139,7 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
       env: {
         ...process.env,
         TEMPORAL_ADDRESS: testEnv().temporal.address,
-        TEMPORAL_NAMESPACE: 'secrets',
+        TEMPORAL_NAMESPACE: 'secret-batch',
         REKEY_TASK_QUEUE: fx.taskQueue,
       },
     });
@@ -270,6 +270,42 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
       );
       await one.cancel();
       await failureOf(one.result());
+    });
+  });
+
+  it("a schedule does the same every day (secrets-due); its runs, under the schedule's ids, take the lock as a child", async () => {
+    await fx.withWorker(config, async () => {
+      const created = await cli([
+        'schedule',
+        'create',
+        'secrets-due',
+        '--env',
+        'local',
+        '--every',
+        'day',
+        '--yes',
+      ]);
+      assert.equal(created.code, 0, created.out);
+      const schedule = fx.client.schedule.getHandle('rotate-secrets/local');
+      try {
+        const described = await cli(['schedule', 'describe', 'rotate-secrets/local', '--json']);
+        assert.equal(JSON.parse(described.stdout).workflowType, 'rotateSecrets');
+        await schedule.trigger();
+        const started = await until(
+          'the scheduled run',
+          async () => (await schedule.describe()).info.recentActions[0]?.action.workflow,
+        );
+        assert.notEqual(started.workflowId, 'rotate-secrets/local');
+        const r = await fx.client.workflow.getHandle(started.workflowId).result();
+        assert.equal(r.plan.select, 'due');
+        assert.deepEqual(r.written, {}, 'nothing is due: nothing changed');
+        // Its lock was a child under the business id, released with the run.
+        const lock = await fx.client.workflow.getHandle('rotate-secrets/local').describe();
+        assert.equal(lock.type, 'environmentLock');
+        assert.equal(lock.status.name, 'COMPLETED');
+      } finally {
+        await schedule.delete();
+      }
     });
   });
 });

@@ -10,6 +10,7 @@ import {
   createRolloverSchedule,
   createRotationSchedule,
   createSecretSchedule,
+  createSecretsDueSchedule,
   createSecretWatchSchedule,
   formatSchedule,
   scheduleDoc,
@@ -124,6 +125,33 @@ async function scheduleCreate(args: string[]): Promise<number> {
       { config },
     );
   }
+  if (positionals[0] === 'secrets-due') {
+    const environment = values.env?.[0];
+    if (!environment || values.env?.length !== 1)
+      throw new CliError('schedule create secrets-due needs one --env E');
+    if (!(environment in config.environments)) throw new CliError(`unknown environment "${environment}"`);
+    confirmStart(
+      { yes: values.yes },
+      config,
+      [[environment]],
+      `scheduled runs over the secrets due in ${environment} would change them unattended: pass --yes, or require an approval for ${environment} (approvals.requiredFor)`,
+      // Creating a schedule changes nothing: its runs meet the freezes when they start.
+      [],
+    );
+    return withClient(
+      async (client) => {
+        const handle = await createSecretsDueSchedule(client, config, {
+          environment,
+          every,
+          as: requester(values),
+          window,
+        });
+        console.log(formatSchedule(await handle.describe()));
+        return 0;
+      },
+      { config },
+    );
+  }
   if (positionals[0] === 'codec-key') {
     // Adds a key and removes none: nothing to approve, so no --yes.
     return withClient(
@@ -138,7 +166,7 @@ async function scheduleCreate(args: string[]): Promise<number> {
   }
   if (positionals[0] !== 'rotate-jwt')
     throw new CliError(
-      'schedule create takes rotate-jwt, rollover KEYRING, secret NAME, codec-key or secret-watch',
+      'schedule create takes rotate-jwt, rollover KEYRING, secret NAME, secrets-due, codec-key or secret-watch',
     );
   if (!values.env?.length) throw new CliError('schedule create rotate-jwt needs --env E');
   const environments = expandToKeyGroups(config, values.env);
@@ -200,6 +228,7 @@ const usage = `rekey schedule create rotate-jwt --env E [--env E ...] --every PE
                               [--as NAME [--key FILE]] [--yes] [WINDOW]
 rekey schedule create rollover KEYRING --every PERIOD --yes [WINDOW]
 rekey schedule create secret NAME --env E --every PERIOD [--as NAME [--key FILE]] [--yes] [WINDOW]
+rekey schedule create secrets-due --env E --every PERIOD [--as NAME [--key FILE]] [--yes] [WINDOW]
 rekey schedule create codec-key --every PERIOD
 rekey schedule create secret-watch --every day
 rekey schedule list [--json] | describe ID [--json] | pause ID [--note T] | unpause ID | trigger ID | delete ID
@@ -222,6 +251,9 @@ in the Web UI says until when) for the next opening, or with --outside skip plan
 changes nothing and is announced as skipped (notify: schedule.skipped). Freezes (freezes: in
 rekey.yaml) hold scheduled runs too: they wait for the freeze's end.
 
+secrets-due: each run rotates every secret of E that is due then, in one run (as rekey secret
+rotate --due --env E does: one gate, each consumer restarted once); nothing due, nothing changes.
+
 secret-watch: every day, reads each secret recipe's state (as rekey secret status does) and
 announces through notify: each secret due within notify.dueWithin (once) and each overdue (every
 day until rotated). It changes nothing.
@@ -229,7 +261,8 @@ day until rotated). It changes nothing.
 Examples:
   rekey schedule create rotate-jwt --env prod --every quarter --as alice
   rekey schedule create secret db-password --env prod --every month --yes \\
-    --window "tue-thu 10:00-16:00" --time-zone Europe/Berlin`;
+    --window "tue-thu 10:00-16:00" --time-zone Europe/Berlin
+  rekey schedule create secrets-due --env prod --every day --yes --window "mon-fri 10:00-16:00"`;
 
 export const create: Command = { usage, options: CREATE_OPTIONS, positionals: 2, run: scheduleCreate };
 export const list: Command = {

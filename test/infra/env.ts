@@ -26,6 +26,7 @@ export const TEST_NAMESPACES = [
   'guide-paths',
   'notify',
   'metrics',
+  'secret-batch',
 ] as const;
 
 export type HostName = 'prod' | 'test' | 'dev';
