@@ -35,7 +35,10 @@ const SECRET_RUNS = [
 ];
 
 /** A secret run recorded after its reads became activities again (reads-not-local). */
-const NEW_SECRET_RUNS = ['rotate-secret-manual-supplied'];
+const NEW_SECRET_RUNS = ['rotate-secret-manual-supplied', 'rotate-secret-gate-cancelled'];
+
+/** Runs over an environment's secrets (rotateSecrets). */
+const SECRET_BATCH_RUNS = ['rotate-secrets-probe-failed', 'rotate-secrets-refused-secret-busy'];
 
 export const PATCHES: Record<string, Patch> = {
   'approval-updates': {
@@ -49,6 +52,7 @@ export const PATCHES: Record<string, Patch> = {
       'rotate-jwt-signed-update-not-starter',
       ...SECRET_RUNS,
       ...NEW_SECRET_RUNS,
+      ...SECRET_BATCH_RUNS,
     ],
   },
   'clean-slate-clears-token': {
@@ -78,6 +82,7 @@ export const PATCHES: Record<string, Patch> = {
       'rotate-jwt-signed-update-not-starter',
       ...SECRET_RUNS,
       ...NEW_SECRET_RUNS,
+      ...SECRET_BATCH_RUNS,
     ],
   },
   'gate-before-stop': {
@@ -134,7 +139,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['environment-lock.ts'],
     change: 'locks are released by a signal, not by cancelling the lock child',
     since: 'aeca08f',
-    recordedIn: ['rotate-jwt-notify-rejected', ...NEW_SECRET_RUNS],
+    recordedIn: ['rotate-jwt-notify-rejected', ...NEW_SECRET_RUNS, ...SECRET_BATCH_RUNS],
   },
   'retire-old-keys': {
     in: ['rotate.ts'],
@@ -171,7 +176,7 @@ export const PATCHES: Record<string, Patch> = {
     change:
       "a secret's rotation refuses to start while a run over its environment's secrets (rotateSecrets, which holds `secrets/E`) goes",
     since: 'fbab4a1',
-    recordedIn: [],
+    recordedIn: ['rotate-secret-gate-cancelled'],
   },
   'secret-reads-local': {
     in: ['rotate-secret.ts'],
@@ -183,7 +188,13 @@ export const PATCHES: Record<string, Patch> = {
     in: ['environment-lock.ts'],
     change: "a secret rotation is its own secret's lock (no child for it)",
     since: '79bdd24',
-    recordedIn: ['rotate-jwt-notify-rejected', 'rollover-kubernetes', ...SECRET_RUNS, ...NEW_SECRET_RUNS],
+    recordedIn: [
+      'rotate-jwt-notify-rejected',
+      'rollover-kubernetes',
+      ...SECRET_RUNS,
+      ...NEW_SECRET_RUNS,
+      ...SECRET_BATCH_RUNS,
+    ],
   },
   'settle-host-work-on-cancel': {
     in: ['promote-hop.ts', 'rotate.ts'],
@@ -195,7 +206,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['starter-config.ts'],
     change: "the run refuses a worker whose config differs from the starter's",
     since: 'b426391',
-    recordedIn: ['rotate-jwt-notify-rejected', ...NEW_SECRET_RUNS],
+    recordedIn: ['rotate-jwt-notify-rejected', ...NEW_SECRET_RUNS, ...SECRET_BATCH_RUNS],
   },
   'stop-before-restore': {
     in: ['promote-hop.ts'],
