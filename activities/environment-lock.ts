@@ -1,17 +1,10 @@
 // Who holds a rekey lock (see workflows/environment-lock.ts): the run that started the lock's
 // workflow, read from Temporal so that a refused run can name it.
 import { Context } from '@temporalio/activity';
-import { typesThat } from '../shared/workflow-types';
+import { SELF_HELD, typesThat } from '../shared/workflow-types';
 
 /** The workflow types that take rekey's locks. */
 const REKEY_TYPES = typesThat('locks');
-
-/** Workflow types that hold a lock by running under its id, and that id's prefix: a secret's
- * rotation (`rotate-secret/NAME/E`), a run over an environment's secrets (`rotate-secrets/E`). */
-const SELF_HELD: Record<string, string> = {
-  rotateSecret: 'rotate-secret/',
-  rotateSecrets: 'rotate-secrets/',
-};
 
 /** The run holding the lock `workflowId`, or null when it is free (see `lockHolder`). */
 async function holderOf(workflowId: string): Promise<string | null> {

@@ -139,7 +139,9 @@ export function createRotateSecretActivities(deps: SecretDeps) {
         // have followed), or the place is as the plan (or the first phase) left it, or nobody
         // approved this write (a version written over this run's since counts as that too).
         const current = await l.secrets.current(l.name);
-        if (current?.tags.rekeyRunId === input.runId && current.tags.step === phase) {
+        // (A put-back carries the run's id too, and the step of the version it restored.)
+        const ours = current?.tags.rekeyRunId === input.runId && !current.tags.restoredFrom;
+        if (current && ours && current.tags.step === phase) {
           await label(current.version);
           return current.version;
         }
@@ -147,7 +149,7 @@ export function createRotateSecretActivities(deps: SecretDeps) {
         if (newest !== input.expect.current)
           throw fail(
             FailureType.PolicyViolation,
-            `${l.store}:${l.name} changed since the plan (now version ${newest}, the plan had ${input.expect.current}); nothing was written there`,
+            `${l.store}:${l.name} changed since the plan (now version ${newest}, the plan had ${input.expect.current}); this run writes only over the version the plan found, and wrote nothing there now`,
           );
         let value: string;
         const recipe = recipeOf(input);

@@ -4,16 +4,14 @@
 // secret's own activities (rotate-secret.ts), called once per secret.
 import { ApplicationFailure } from '@temporalio/common';
 import { gatedOf, gatePolicy, scopeOf } from '../config/approvals';
+import { heartbeating } from '../services/heartbeat';
 import type { Approved, GatePolicy } from '../shared/approval-proof';
-import { atOnce } from '../shared/at-once';
+import { atOnce, SECRETS_AT_ONCE } from '../shared/at-once';
 import { FailureType, fail } from '../shared/failures';
 import { secretStates } from '../stores/secret-states';
 import { createRotateSecretActivities } from './rotate-secret';
 import { planSecretRotation } from './secret-plan';
 import { type LocationPlan, type SecretDeps, type SecretPlan, secretRecipes } from './secret-recipe';
-
-/** Secrets planned, written or restarted at once: a store's API and a host take this many well. */
-export const SECRETS_AT_ONCE = 8;
 
 export interface SecretBatchPlan {
   env: string;
@@ -70,19 +68,27 @@ export function createRotateSecretsActivities(deps: SecretDeps) {
       }
       if (t.select === 'due') {
         const states = new Map((await secretStates(config, t.env)).map((s) => [s.secret, s]));
+        // Whether a secret is due is known, or the run says why not: it rotates nothing.
+        const unreadable = names.flatMap((n) => {
+          const u = states.get(n)?.unreadable;
+          return u ? [`${n} (${u})`] : [];
+        });
+        if (unreadable.length)
+          throw fail(
+            FailureType.StoreUnauthorized,
+            `cannot tell which secrets of ${t.env} are due: ${unreadable.join('; ')}; nothing was changed`,
+          );
         names = names.filter((secret) => {
           const s = states.get(secret);
           const why = !s
             ? 'not found'
-            : s.unreadable
-              ? `cannot be read: ${s.unreadable}`
-              : s.version === null
-                ? `no value yet: rekey secret init ${secret} --env ${t.env}`
-                : !s.due
-                  ? 'no rotateEvery: never due'
-                  : !s.overdue
-                    ? `not due until ${s.due.slice(0, 10)}`
-                    : undefined;
+            : s.version === null
+              ? `no value yet: rekey secret init ${secret} --env ${t.env}`
+              : !s.due
+                ? 'no rotateEvery: never due'
+                : !s.overdue
+                  ? `not due until ${s.due.slice(0, 10)}`
+                  : undefined;
           if (why) left.push({ secret, why });
           return !why;
         });
@@ -98,7 +104,7 @@ export function createRotateSecretsActivities(deps: SecretDeps) {
       const approvalRequired = gatedOf(config, [t.env]).length > 0;
       const revoked = secrets.filter((s) => s.revoke).map((s) => s.secret);
       // Each secret's own lines, but its restart and its ending: those are the batch's.
-      const own = (s: SecretPlan) => s.text.filter((l) => !/^ {2}(restart|then) /.test(l));
+      const own = (s: SecretPlan) => s.text.filter((l) => !/^ {2}(restart:|then )/.test(l));
       const text = [
         `${secrets.length} secret(s) of ${t.env} in one run (${t.select === 'due' ? 'those due' : 'all of them'}): one gate, written side by side (${SECRETS_AT_ONCE} at a time), each consumer restarted once`,
         ...secrets.flatMap(own),
@@ -131,45 +137,72 @@ export function createRotateSecretsActivities(deps: SecretDeps) {
       const { env, runId, approval } = input;
       let stopped = false;
       let transient: unknown;
-      const outcomes = await atOnce(input.secrets, SECRETS_AT_ONCE, async (s) => {
-        if (stopped) return undefined;
-        const done: BatchWritten = { secret: s.secret, written: [], reached: 0 };
-        for (const [index, l] of s.locations.entries()) {
-          done.reached = index + 1;
-          try {
-            done.written.push(
-              await one.writeSecretLocation({
-                secret: s.secret,
-                env,
-                recipe: s.recipe,
-                runId,
-                index,
-                expect: l,
-                phase: 'write',
-                ...(index > 0 ? { source: done.written[0] } : {}),
-                ...(s.alternateTo ? { alternateTo: s.alternateTo } : {}),
-                ...(approval ? { approval } : {}),
-              }),
-            );
-          } catch (err) {
-            stopped = true;
-            if (!(err instanceof ApplicationFailure && err.nonRetryable)) transient ??= err;
-            else {
-              // A write-only place that refused the write outright is as it was (see replace()).
-              if (l.current === 'write-only' || l.current === 'role') done.reached = index;
-              const named = err.message.startsWith(`secret ${s.secret}`);
-              done.failure = {
-                ...(err.type ? { type: err.type } : {}),
-                message: named ? err.message : `secret ${s.secret}: ${err.message}`,
-              };
+      let written = 0;
+      // Alive from the start (each write is seconds; the batch may be minutes), with the count.
+      const outcomes = await heartbeating(
+        () =>
+          atOnce(input.secrets, SECRETS_AT_ONCE, async (s) => {
+            if (stopped) return undefined;
+            const done: BatchWritten = { secret: s.secret, written: [], reached: 0 };
+            for (const [index, l] of s.locations.entries()) {
+              done.reached = index + 1;
+              try {
+                done.written.push(
+                  await one.writeSecretLocation({
+                    secret: s.secret,
+                    env,
+                    recipe: s.recipe,
+                    runId,
+                    index,
+                    expect: l,
+                    phase: 'write',
+                    ...(index > 0 ? { source: done.written[0] } : {}),
+                    ...(s.alternateTo ? { alternateTo: s.alternateTo } : {}),
+                    ...(approval ? { approval } : {}),
+                  }),
+                );
+              } catch (err) {
+                stopped = true;
+                if (!(err instanceof ApplicationFailure && err.nonRetryable)) transient ??= err;
+                else {
+                  // A write-only place that refused the write outright is as it was (see replace()).
+                  if (l.current === 'write-only' || l.current === 'role') done.reached = index;
+                  const named = err.message.startsWith(`secret ${s.secret}`);
+                  done.failure = {
+                    ...(err.type ? { type: err.type } : {}),
+                    message: named ? err.message : `secret ${s.secret}: ${err.message}`,
+                  };
+                }
+                break;
+              }
             }
-            break;
-          }
-        }
-        return done;
-      });
+            written++;
+            return done;
+          }),
+        () => `${written} of ${input.secrets.length} secrets written`,
+      );
       if (transient) throw transient;
       return outcomes.flatMap((o) => (o?.status === 'fulfilled' && o.value ? [o.value] : []));
+    },
+
+    /** The version this run wrote at each secret's first location (`first`, where the plan had
+     * it), read back after the write failed as a whole: a secret with none was not written
+     * anywhere (its first location is written first); one with a version may have reached every
+     * location. */
+    async secretsWrittenBy(input: {
+      env: string;
+      runId: string;
+      secrets: { secret: string; first: LocationPlan; locations: number }[];
+    }): Promise<BatchWritten[]> {
+      const read = await atOnce(input.secrets, SECRETS_AT_ONCE, async (s) => {
+        const first = recipes.firstOf({ secret: s.secret, env: input.env });
+        const mine = await recipes.writtenBy(first.secrets, first.name, input.runId, 'write');
+        return { secret: s.secret, written: mine ? [mine.version] : [], reached: mine ? s.locations : 0 };
+      });
+      return read.map((r) => {
+        if (r.status === 'rejected') throw r.reason;
+        return r.value;
+      });
     },
 
     /** Restarts every consumer of the batch's secrets once, all at once (see restartTogether);

@@ -290,26 +290,31 @@ export function secretRecipes(deps: SecretDeps) {
     consumers: string[],
     values: { t: SecretTarget; versions: string[] }[],
   ): Promise<void> {
-    const results = await heartbeating(() =>
-      onEnvHost(env, (host) =>
+    await heartbeating(async () => {
+      const results = await onEnvHost(env, (host) =>
         Promise.allSettled(
           consumers.map(async (name) => {
             await createServiceDriver(host, config.services[name] as never).restart();
             beat(`restarted ${name}`);
           }),
         ),
-      ),
-    );
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (!failed) return;
-    const reason = failed.reason as { message?: string; type?: FailureType } | null;
-    let message = reason?.message ?? String(reason);
-    for (const { t, versions } of values) {
-      const recipe = recipeOf(t);
-      for (const version of versions)
-        message = redact(message, secretParts(recipe, await valueAt(t, { version }).catch(() => '')));
-    }
-    throw fail(reason?.type ?? FailureType.CommandFailed, message);
+      );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (!failed) return;
+      const reason = failed.reason as { message?: string; type?: FailureType } | null;
+      // Every value's parts, read side by side (many secrets' restart shares this).
+      const parts = await Promise.all(
+        values.flatMap(({ t, versions }) =>
+          versions.map(async (version) =>
+            secretParts(recipeOf(t), await valueAt(t, { version }).catch(() => '')),
+          ),
+        ),
+      );
+      throw fail(
+        reason?.type ?? FailureType.CommandFailed,
+        redact(reason?.message ?? String(reason), parts.flat()),
+      );
+    });
   }
 
   /** Runs the recipe's revoke command with `value` on stdin. */

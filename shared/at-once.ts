@@ -1,6 +1,10 @@
 // Bounded concurrency for many small steps (a run over an environment's secrets); no Node imports:
 // workflows use it too, where its order of calls is deterministic.
 
+/** Secrets planned, written, probed or put back at once by a run over an environment's secrets: a
+ * store's API and a host take this many well. */
+export const SECRETS_AT_ONCE = 8;
+
 /** `fn` over `items`, at most `limit` at a time, started in order; each one's outcome in
  * `items`' order, once every one has ended (a failure stops none of the others). */
 export async function atOnce<T, R>(

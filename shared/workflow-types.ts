@@ -25,3 +25,8 @@ export const typesThat = (what: 'progress' | 'gates' | 'locks' | 'changes'): Rea
       .filter(([, t]) => t[what])
       .map(([name]) => name),
   );
+
+/** Workflow types that hold a lock by running under the lock's own id, and that id's prefix: a
+ * secret's rotation (`rotate-secret/NAME/E`, the lock `secret/NAME/E`). Any other run under such
+ * an id holds nothing. */
+export const SELF_HELD: Readonly<Record<string, string>> = { rotateSecret: 'rotate-secret/' };

@@ -53,7 +53,7 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
     port = portOf('secret-batch') + 1;
     t = buildTopology('secret-batch', portOf('secret-batch'));
     appDir = join(t.dir, 'app');
-    for (const leftover of [appDir, join(t.dir, 'revoked.log'), join(t.dir, 'fail-probe')])
+    for (const leftover of [appDir, ...['revoked.log', 'fail-probe', 'hold'].map((f) => join(t.dir, f))])
       rmSync(leftover, { recursive: true, force: true });
     // The local host's app dir, where its commands run.
     mkdirSync(join(t.dir, 'local-app'), { recursive: true });
@@ -97,8 +97,10 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
         locations: [ssmAt('WEBHOOK_SECRET'), ssmAt('WEBHOOK_SECRET_COPY')],
         consumers: ['app'],
       }),
+      // Its probe waits while the test holds it (a run then keeps its locks).
       'report-key': recipe({
         locations: [ssmAt('REPORT_KEY')],
+        verify: [{ command: `while [ -f ${join(t.dir, 'hold')} ]; do sleep 0.2; done`, within: '60s' }],
         revoke: { command: `cat > /dev/null && echo revoked >> ${join(t.dir, 'revoked.log')}` },
       }),
       // A person issues it: never part of the batch.
@@ -187,6 +189,12 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
       ]);
       assert.deepEqual(doc.result.revoked, ['report-key']);
       assertNoSecrets(r.out, values);
+      // It held the environment's secrets (a lock child, released with the run).
+      const lock = await fx.client.workflow.getHandle('lock/secrets/local').describe();
+      assert.deepEqual(
+        [lock.type, lock.status.name, lock.parentExecution?.workflowId],
+        ['environmentLock', 'COMPLETED', 'rotate-secrets/local'],
+      );
       const history = await historyText(fx.client, 'rotate-secrets/local');
       assertNoSecrets(history, [...values, await newest('API_TOKEN'), await newest('SESSION_KEY')]);
     });
@@ -226,7 +234,7 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
         assert.match(f.message, /secret session-key in local: test ! -f .* did not pass within 2s/);
         assert.match(
           f.message,
-          /every secret \(api-token, session-key, webhook-secret, report-key\) was put back and the consumers restarted on the old values/,
+          /every secret written \(api-token, session-key, webhook-secret, report-key\) was put back and the consumers restarted on the old values/,
         );
       });
     } finally {
@@ -239,9 +247,10 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
     assert.equal(readFileSync(join(t.dir, 'revoked.log'), 'utf8'), 'revoked\n', 'nothing more revoked');
   });
 
-  it("a secret's own rotation and the run over all of them never go at once", async () => {
+  it("a secret's own rotation and the run over all of them never go at once; a gate holds neither", async () => {
+    const hold = join(t.dir, 'hold');
+    // At its gate, the run over all of them holds no secret: a secret's own rotation goes on.
     await fx.withWorker(gated, async () => {
-      // The run over all of them waits at its gate, holding the environment's secrets.
       const batch = await startSecretsRotation(
         fx.client,
         gated,
@@ -249,31 +258,55 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
         { taskQueue: fx.taskQueue },
       );
       await until('the batch at its gate', async () => (await batch.query(progressQuery)).pendingGate);
-      const single = await cli(['secret', 'rotate', 'report-key', '--env', 'local', '--wait'], gatedFile);
-      assert.notEqual(single.code, 0, single.out);
-      assert.match(single.out, /secrets local is in use by rotate-secrets\/local; nothing was changed/);
-      await batch.cancel();
-      await failureOf(batch.result());
-      // A secret's own rotation waits at its gate: the run over all of them does not start.
       const one = await startSecretRotation(
         fx.client,
         gated,
         { secret: 'report-key', environment: 'local' },
         { taskQueue: fx.taskQueue },
       );
-      await until('the single run at its gate', async () => (await one.query(progressQuery)).pendingGate);
-      const all = await cli(['secret', 'rotate', '--all', '--env', 'local', '--wait'], gatedFile);
+      await until('the single run at its gate too', async () => (await one.query(progressQuery)).pendingGate);
+      await Promise.all([batch.cancel(), one.cancel()]);
+      await Promise.all([failureOf(batch.result()), failureOf(one.result())]);
+    });
+    await fx.withWorker(config, async () => {
+      // The run over all of them probes report-key until the test lets go: it holds its locks.
+      writeFileSync(hold, '');
+      const batch = await startSecretsRotation(
+        fx.client,
+        config,
+        { environment: 'local', select: 'all' },
+        { taskQueue: fx.taskQueue },
+      );
+      await until('the batch probing', async () => (await batch.query(progressQuery)).current === 'verify');
+      const single = await cli(['secret', 'rotate', 'report-key', '--env', 'local', '--yes', '--wait']);
+      assert.notEqual(single.code, 0, single.out);
+      assert.match(single.out, /secrets local is in use by rotate-secrets\/local; nothing was changed/);
+      rmSync(hold);
+      await batch.result();
+      // A secret's own rotation probes until the test lets go: the run over all of them does not start.
+      writeFileSync(hold, '');
+      const one = await startSecretRotation(
+        fx.client,
+        config,
+        { secret: 'report-key', environment: 'local' },
+        { taskQueue: fx.taskQueue },
+      );
+      await until(
+        'the single run probing',
+        async () => (await one.query(progressQuery)).current === 'verify',
+      );
+      const all = await cli(['secret', 'rotate', '--all', '--env', 'local', '--yes', '--wait']);
       assert.notEqual(all.code, 0, all.out);
       assert.match(
         all.out,
         /secret report-key\/local is in use by rotate-secret\/report-key\/local; nothing was changed/,
       );
-      await one.cancel();
-      await failureOf(one.result());
+      rmSync(hold);
+      await one.result();
     });
   });
 
-  it("a schedule does the same every day (secrets-due); its runs, under the schedule's ids, take the lock as a child", async () => {
+  it('a schedule does the same every day (secrets-due)', async () => {
     await fx.withWorker(config, async () => {
       const created = await cli([
         'schedule',
@@ -299,10 +332,6 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
         const r = await fx.client.workflow.getHandle(started.workflowId).result();
         assert.equal(r.plan.select, 'due');
         assert.deepEqual(r.written, {}, 'nothing is due: nothing changed');
-        // Its lock was a child under the business id, released with the run.
-        const lock = await fx.client.workflow.getHandle('rotate-secrets/local').describe();
-        assert.equal(lock.type, 'environmentLock');
-        assert.equal(lock.status.name, 'COMPLETED');
       } finally {
         await schedule.delete();
       }

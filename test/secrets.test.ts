@@ -904,7 +904,7 @@ describe('secret recipes: rotateSecret (replace) on SSM Parameter Store', () => 
     await ssm.set(second.name, 'written-by-someone-else-0123456789', {});
     await assert.rejects(
       a.writeSecretLocation({ ...step, expect: second }),
-      namedFailure('PolicyViolation', /changed since the plan .*nothing was written there/),
+      namedFailure('PolicyViolation', /changed since the plan .*wrote nothing there now/),
     );
     // A put-back is not refused for a changed recipe: here it has nothing of this run's to undo.
     assert.equal(

@@ -95,6 +95,7 @@ const READS: Record<string, string> = {
   planSecretRotation: 'reads stores',
   planSecretInit: 'reads stores',
   planSecretBatch: 'reads stores',
+  secretsWrittenBy: 'reads stores',
   probeSecret: 'runs the recipe’s read-only probe',
   lockHolder: 'reads Temporal',
   lockHolders: 'reads Temporal',

@@ -4,6 +4,7 @@
 // has taken the environment too. It also refuses, for environments no approval guards, a workflow
 // of someone else's that schedules rekey's activities without taking rekey's locks.
 import type { WorkflowClient } from '@temporalio/client';
+import { SELF_HELD } from '../shared/workflow-types';
 import { lockWorkflowId } from '../workflows/inputs';
 
 type Input = Record<string, unknown>;
@@ -42,9 +43,6 @@ const lockIds = (resource: string) => [
   ...new Set([lockWorkflowId(resource), lockWorkflowId(resource, false)]),
 ];
 
-/** The workflow type that holds each kind of lock by running under the lock's id. */
-const SELF_HELD: Record<string, string> = { secret: 'rotateSecret', secrets: 'rotateSecrets' };
-
 /** What `run` holds for `resource`: a run over an environment's secrets holds each of them by
  * holding `secrets/E` (a secret's own rotation refuses to start while that is held, and the run
  * over them refused to start while any of theirs was going: workflows/environment-lock.ts). */
@@ -63,7 +61,8 @@ export async function lockProblem(
     const ids = lockIds(resource);
     // Held by being: a run under the lock's own business id (the server runs one workflow per
     // id). Any other run under a lock's id holds nothing.
-    if (SELF_HELD[resource.split('/')[0] ?? ''] === run.workflowType && run.workflowId === ids[0]) continue;
+    const prefix = SELF_HELD[run.workflowType];
+    if (prefix && run.workflowId === ids[0] && run.workflowId.startsWith(prefix)) continue;
     let held = false;
     for (const id of ids) {
       const lock = await workflows

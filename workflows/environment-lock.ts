@@ -10,7 +10,8 @@
 // started with that id holds it by running, without a child; a run started with any other id takes
 // it as a child of that id, which Temporal refuses while such a run is going (and the other way
 // round). It is the same exclusion at a fraction of the cost, which many secrets rotated side by
-// side notice.
+// side notice. A run over an environment's secrets takes `secrets/<env>` and needs each of its
+// secrets' free; a secret's rotation needs `secrets/<env>` free (mustBeFree).
 
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
@@ -48,15 +49,6 @@ export async function environmentLock(input: { resource: string; holder: string 
   while (!released) await condition(() => released, '1 day');
 }
 
-/** Locks to take, and locks that must be free while this run holds what it takes: a run over an
- * environment's secrets holds `secrets/E` and needs each secret's free; a secret's rotation holds
- * its own and needs `secrets/E` free. Each side looks only once it holds its own, so of two that
- * start together at least one sees the other. */
-export interface LockSet {
-  take: string[];
-  free: string[];
-}
-
 /**
  * Runs `fn` holding the locks on the resources `resourcesOf` names (`env/prod`, `keyring/api`),
  * taken in sorted order so that of two runs wanting overlapping sets one always gets all of its
@@ -64,7 +56,7 @@ export interface LockSet {
  * before it changed anything.
  */
 export async function withLocks<T>(
-  resourcesOf: () => Promise<string[] | LockSet> | string[] | LockSet,
+  resourcesOf: () => Promise<string[]> | string[],
   fn: () => Promise<T>,
   /** What a refusal says of the run's state (a run taking its locks again has changed things). */
   state = 'nothing was changed',
@@ -77,8 +69,7 @@ export async function withLocks<T>(
   // the same lock again later (a rollover's roll-outs): a second cancel of one child id is refused
   // by some servers.
   const bySignal = patched('release-locks-by-signal');
-  const wanted = await resourcesOf();
-  const { take: resources, free } = Array.isArray(wanted) ? { take: wanted, free: [] } : wanted;
+  const resources = await resourcesOf();
   const holder = workflowInfo().workflowId;
   // Detached from the run's own cancellation: a cancelled run keeps its locks through its undo.
   const scope = await CancellationScope.nonCancellable(async () => new CancellationScope());
@@ -97,16 +88,22 @@ export async function withLocks<T>(
       // Held by this run's being: Temporal runs one workflow per id at a time.
       if (workflowId !== holder) held.push(await acquire(scope, resource, workflowId, holder, state));
     }
-    if (free.length) {
-      const ids = free.map((r) => lockWorkflowId(r, selfHeld));
-      const owners = await locks.lockHolders({ workflowIds: ids });
-      const i = owners.findIndex((o) => o !== null);
-      if (i >= 0) throw busy(free[i] as string, owners[i] as string, ids[i] as string, state);
-    }
     return await fn();
   } finally {
     await release();
   }
+}
+
+/** Refuses the run (`EnvironmentBusy`, naming the holder) if another run holds any of `resources`,
+ * which it does not take: a run over an environment's secrets holds `secrets/E` and needs each of
+ * its secrets' free; a secret's own rotation holds its own and needs `secrets/E` free. Each side
+ * looks only once it holds its own lock, so of two that start together at least one sees the
+ * other. */
+export async function mustBeFree(resources: string[], state = 'nothing was changed'): Promise<void> {
+  const ids = resources.map((r) => lockWorkflowId(r));
+  const owners = await locks.lockHolders({ workflowIds: ids });
+  const i = owners.findIndex((o) => o !== null);
+  if (i >= 0) throw busy(resources[i] as string, owners[i] as string, ids[i] as string, state);
 }
 
 async function acquire(

@@ -148,12 +148,11 @@ export function secretsWorkflowId(environment: string): string {
 }
 
 /** The workflow id whose running workflow holds `resource`: a secret's rotation holds its own
- * (`secret/NAME/E`), a run over an environment's secrets holds `secrets/E`; with `selfHeld`
- * false, the id runs recorded before that took (`lock/<resource>`). */
+ * (`secret/NAME/E`) under its id; every other lock is a child `lock/<resource>` (with `selfHeld`
+ * false, a secret's too: runs recorded before that took one). */
 export function lockWorkflowId(resource: string, selfHeld = true): string {
   const [kind, secret, env] = resource.split('/');
   if (selfHeld && kind === 'secret' && secret && env) return secretWorkflowId(secret, env);
-  if (kind === 'secrets' && secret) return secretsWorkflowId(secret);
   return `lock/${resource}`;
 }
 

@@ -35,7 +35,7 @@ const SECRET_RUNS = [
 ];
 
 /** A secret run recorded after its reads became activities again (reads-not-local). */
-const NEW_SECRET_RUNS = ['rotate-secret-manual-supplied', 'rotate-secret-gate-cancelled'];
+const NEW_SECRET_RUNS = ['rotate-secret-manual-supplied', 'rotate-secret-secrets-lock-free'];
 
 /** Runs over an environment's secrets (rotateSecrets). */
 const SECRET_BATCH_RUNS = ['rotate-secrets-probe-failed', 'rotate-secrets-refused-secret-busy'];
@@ -176,7 +176,7 @@ export const PATCHES: Record<string, Patch> = {
     change:
       "a secret's rotation refuses to start while a run over its environment's secrets (rotateSecrets, which holds `secrets/E`) goes",
     since: 'fbab4a1',
-    recordedIn: ['rotate-secret-gate-cancelled'],
+    recordedIn: ['rotate-secret-secrets-lock-free'],
   },
   'secret-reads-local': {
     in: ['rotate-secret.ts'],

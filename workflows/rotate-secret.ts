@@ -8,13 +8,13 @@ import type { SecretPlan } from '../activities/secret-recipe';
 import { parseDuration } from '../config/duration';
 import { FailureType, fail } from '../shared/failures';
 import { localRead, shortActivity } from './activity-options';
-import { Gates, notApproved } from './approvals';
-import { withLocks } from './environment-lock';
+import { Gates } from './approvals';
+import { mustBeFree, withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
 import { RotateSecretInput } from './inputs';
 import { ProgressTracker } from './progress';
 import { claimSignedRequest } from './requests';
-import { confirmRevoked, reencrypt, replace, revoke, supply } from './secret-steps';
+import { confirmRevoked, passGate, reencrypt, replace, revoke, supply } from './secret-steps';
 import { checkStarterConfig } from './starter-config';
 
 const remoteReads = proxyActivities<RotateSecretActivities>(shortActivity);
@@ -96,14 +96,10 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
       : withLocks(
           async () => {
             lockedFor = await secrets.secretConsumers(target);
-            return {
-              take: [
-                `secret/${input.secret}/${input.environment}`,
-                ...(lockedFor.length ? [`env/${input.environment}`] : []),
-              ],
-              // Not while a run over the environment's secrets goes (rotateSecrets).
-              free: patched('secret-batches') ? [`secrets/${input.environment}`] : [],
-            };
+            return [
+              `secret/${input.secret}/${input.environment}`,
+              ...(lockedFor.length ? [`env/${input.environment}`] : []),
+            ];
           },
           fn,
           state,
@@ -124,16 +120,11 @@ export async function rotateSecret(rawInput: RotateSecretInput): Promise<RotateS
         FailureType.PolicyViolation,
         "the recipe's consumers changed while the run took its locks; start it again",
       );
-    if (plan.approvalRequired) {
-      const outcome = await gates.approval({
-        name: 'approval',
-        policy: gates.policyOf(plan.approval, { approvers: [], timeoutMs: 0 }),
-        plan: plan.text.join('\n'),
-        ...(plan.scope ? { scope: plan.scope } : {}),
-      });
-      if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
-      approvedBy.push(...outcome.by);
-    } else tracker.set('approval', 'skipped', `${input.environment} requires no approval`);
+    // Not while a run over the environment's secrets goes (rotateSecrets), which may write this
+    // one: recipes a person issues and key lists are never among those.
+    if (!plan.manual && !plan.keyring && patched('secret-batches'))
+      await mustBeFree([`secrets/${input.environment}`]);
+    approvedBy.push(...(await passGate(gates, tracker, plan, input.environment)));
     const phase = plan.init ? 'init' : 'write';
     let supplied: string | undefined;
     // A value a person issues: the run waits for it at the first location, then copies it on.

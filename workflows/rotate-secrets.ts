@@ -5,40 +5,31 @@
 // before the probes pass puts every secret back, each one's locations in reverse, and restarts
 // the consumers on the old values. Recipes a person issues or that keep a key list are rotated
 // on their own (rotateSecret).
-import {
-  ActivityCancellationType,
-  CancellationScope,
-  proxyActivities,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { RotateSecretActivities } from '../activities/rotate-secret';
 import type { BatchWritten, RotateSecretsActivities, SecretBatchPlan } from '../activities/rotate-secrets';
 import type { SecretPlan } from '../activities/secret-recipe';
-import { atOnce } from '../shared/at-once';
+import { atOnce, SECRETS_AT_ONCE } from '../shared/at-once';
 import { FailureType, fail } from '../shared/failures';
-import { serviceActivity, shortActivity, summarized } from './activity-options';
-import { Gates, notApproved } from './approvals';
-import { withLocks } from './environment-lock';
+import { serviceActivity, summarized } from './activity-options';
+import { Gates } from './approvals';
+import { mustBeFree, withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure, withMore } from './errors';
 import { RotateSecretsInput } from './inputs';
 import { ProgressTracker } from './progress';
 import { claimSignedRequest } from './requests';
-import { putBack, revokeUnused } from './secret-steps';
+import { passGate, putBack, revokeUnused, settled, undoOptions } from './secret-steps';
 import { checkStarterConfig } from './starter-config';
 
 type Activities = RotateSecretsActivities & RotateSecretActivities;
-const reads = proxyActivities<Activities>(shortActivity);
+// The plan reads every recipe's places: minutes, not seconds, where a store throttles.
+const reads = proxyActivities<Activities>({ ...serviceActivity, heartbeatTimeout: undefined });
 // A cancel waits for writes or restarts in flight to end before it puts things back.
-const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
 const changing = summarized<Activities>({ ...serviceActivity, ...settled });
+// The writes of every secret: one activity, heartbeating all along, as long as they take.
+const writing = summarized<Activities>({ ...serviceActivity, ...settled, startToCloseTimeout: '1h' });
 const probing = summarized<Activities>(serviceActivity);
-const undoing = summarized<Activities>({
-  ...serviceActivity,
-  retry: { ...serviceActivity.retry, maximumInterval: '1m', maximumAttempts: 40 },
-});
-
-/** Probes, put-backs and revokes of several secrets at a time. */
-const AT_ONCE = 8;
+const undoing = summarized<Activities>(undoOptions);
 
 export interface RotateSecretsResult {
   dryRun: boolean;
@@ -75,25 +66,9 @@ export async function rotateSecrets(rawInput: RotateSecretsInput): Promise<Rotat
     startedAt,
     finishedAt: new Date().toISOString(),
   });
-  const planned = () =>
-    tracker.run(
-      'plan',
-      () => reads.planSecretBatch({ env, select: input.select }),
-      (p) => p.text.join('\n'),
-    );
 
-  /** Gate, writes, restart, probes and revokes of `plan`'s secrets, holding every lock. */
+  /** Writes, restart, probes and revokes of `plan`'s secrets, holding every lock. */
   const rotateAll = async (plan: SecretBatchPlan) => {
-    if (plan.approvalRequired) {
-      const outcome = await gates.approval({
-        name: 'approval',
-        policy: gates.policyOf(plan.approval, { approvers: [], timeoutMs: 0 }),
-        plan: plan.text.join('\n'),
-        ...(plan.scope ? { scope: plan.scope } : {}),
-      });
-      if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
-      approvedBy.push(...outcome.by);
-    } else tracker.set('approval', 'skipped', `${env} requires no approval`);
     const approved = gates.approved;
     const runId = workflowInfo().runId;
     let outcomes: BatchWritten[] | undefined;
@@ -103,7 +78,7 @@ export async function rotateSecrets(rawInput: RotateSecretsInput): Promise<Rotat
       outcomes = await tracker.run(
         'write',
         () =>
-          changing(`write ${plan.secrets.length} secrets`).writeSecretBatch({
+          writing(`write ${plan.secrets.length} secrets`).writeSecretBatch({
             env,
             runId,
             secrets: plan.secrets.map((s) => ({
@@ -116,11 +91,12 @@ export async function rotateSecrets(rawInput: RotateSecretsInput): Promise<Rotat
           }),
         (os) => `${os.length} of ${plan.secrets.length} secrets written`,
       );
-      const failed = outcomes.find((o) => o.failure);
-      if (failed?.failure)
+      const failed = outcomes.filter((o) => o.failure);
+      const first = failed[0]?.failure;
+      if (first)
         throw fail(
-          (failed.failure.type as FailureType | undefined) ?? FailureType.CommandFailed,
-          failed.failure.message,
+          (first.type as FailureType | undefined) ?? FailureType.CommandFailed,
+          `${first.message}${failed.length > 1 ? ` (${names(failed.slice(1))} failed too)` : ''}`,
         );
       const written = versions();
       if (plan.consumers.length) {
@@ -143,7 +119,7 @@ export async function rotateSecrets(rawInput: RotateSecretsInput): Promise<Rotat
       const probes = plan.secrets.flatMap((s) => s.probes.map((probe, index) => ({ s, probe, index })));
       if (probes.length)
         await tracker.run('verify', async () => {
-          const results = await atOnce(probes, AT_ONCE, ({ s, probe, index }) =>
+          const results = await atOnce(probes, SECRETS_AT_ONCE, ({ s, probe, index }) =>
             probing(`verify ${s.secret}: ${probe}`).probeSecret({
               secret: s.secret,
               env,
@@ -158,7 +134,22 @@ export async function rotateSecrets(rawInput: RotateSecretsInput): Promise<Rotat
         });
       else tracker.set('verify', 'skipped', 'no probes');
     } catch (err) {
-      await CancellationScope.nonCancellable(() => undo(plan, outcomes, restarted, err));
+      await CancellationScope.nonCancellable(async () => {
+        // The write failed as a whole (its attempts spent, or cancelled): what it wrote is read
+        // back from each secret's first location, which every secret is written to first.
+        const left =
+          outcomes ??
+          (await undoing('what the writes left').secretsWrittenBy({
+            env,
+            runId,
+            secrets: plan.secrets.map((s) => ({
+              secret: s.secret,
+              first: s.locations[0] as SecretPlan['locations'][number],
+              locations: s.locations.length,
+            })),
+          }));
+        await undo(plan, left, restarted, err);
+      });
       throw err;
     }
     const written = versions();
@@ -169,7 +160,7 @@ export async function rotateSecrets(rawInput: RotateSecretsInput): Promise<Rotat
       return { written, revoked: [] };
     }
     const revokes = await tracker.run('revoke', () =>
-      atOnce(toRevoke, AT_ONCE, (s) =>
+      atOnce(toRevoke, SECRETS_AT_ONCE, (s) =>
         changing(`revoke the old value of ${s.secret}`).revokeOldSecret({
           secret: s.secret,
           env,
@@ -192,32 +183,28 @@ export async function rotateSecrets(rawInput: RotateSecretsInput): Promise<Rotat
     return { written, revoked: toRevoke.map((s) => s.secret) };
   };
 
-  /** Puts every secret back (each one's locations in reverse, several secrets at a time), restarts
-   * the consumers on the old values, retires issued values nobody uses; then says so on `err`. */
-  const undo = async (
-    plan: SecretBatchPlan,
-    outcomes: BatchWritten[] | undefined,
-    restarted: boolean,
-    err: unknown,
-  ) => {
+  /** Puts every secret this run wrote back (each one's locations in reverse, several secrets at
+   * a time), restarts the consumers on the old values, retires each issued value put back
+   * everywhere; then says so on `err`. */
+  const undo = async (plan: SecretBatchPlan, outcomes: BatchWritten[], restarted: boolean, err: unknown) => {
     const approved = gates.approved;
-    // Without the write's outcomes (it failed as a whole), every location may have been written.
-    const reached = (s: SecretPlan) =>
-      outcomes ? (outcomes.find((o) => o.secret === s.secret)?.reached ?? 0) : s.locations.length;
-    const touched = plan.secrets.filter((s) => reached(s) > 0);
-    const problems = (
-      await atOnce(touched, AT_ONCE, (s) => putBack(s, approved, 'write', s.locations, reached(s)))
-    ).flatMap((r, i) =>
+    const outcome = (s: SecretPlan) => outcomes.find((o) => o.secret === s.secret);
+    const touched = plan.secrets.filter((s) => (outcome(s)?.reached ?? 0) > 0);
+    const putBacks = await atOnce(touched, SECRETS_AT_ONCE, (s) =>
+      putBack(s, approved, 'write', s.locations, outcome(s)?.reached ?? 0),
+    );
+    const problems = putBacks.flatMap((r, i) =>
       r.status === 'fulfilled'
         ? r.value.map((p) => `${touched[i]?.secret}: ${p}`)
         : [`${touched[i]?.secret}: ${errorText(r.reason)}`],
     );
+    let consumersBack = true;
     if (restarted)
       try {
         await undoing('restart on the old values').restartSecretsConsumers({
           env,
           secrets: plan.secrets.map((s) => {
-            const fresh = outcomes?.find((o) => o.secret === s.secret)?.written[0];
+            const fresh = outcome(s)?.written[0];
             return {
               secret: s.secret,
               recipe: s.recipe,
@@ -227,22 +214,27 @@ export async function rotateSecrets(rawInput: RotateSecretsInput): Promise<Rotat
           ...approved,
         });
       } catch (undoErr) {
+        consumersBack = false;
         problems.push(`consumers NOT restarted on the old values (${errorText(undoErr)})`);
       }
-    // Put back everywhere, an issued value is nobody's: it is retired at its issuer too.
+    // An issued value put back everywhere (and no consumer left on it) is nobody's: it is retired
+    // at its issuer too.
     let unrevoked = '';
-    if (!problems.length)
-      for (const s of plan.secrets.filter((s) => s.revokeUnused)) {
-        const fresh = outcomes?.find((o) => o.secret === s.secret)?.written[0];
-        const problem = fresh ? await revokeUnused(s, approved, fresh) : '';
-        if (problem) unrevoked += `; ${s.secret}:${problem.slice(1)}`;
-      }
+    for (const [i, s] of touched.entries()) {
+      const fresh = outcome(s)?.written[0];
+      const back = putBacks[i]?.status === 'fulfilled' && putBacks[i].value.length === 0;
+      if (!s.revokeUnused || !fresh || !back || !consumersBack) continue;
+      const problem = await revokeUnused(s, approved, fresh);
+      if (problem) unrevoked += `; ${s.secret}:${problem.slice(1)}`;
+    }
     tracker.set('revoke', 'skipped', problems.length ? 'the undo failed' : 'every secret was put back');
     if (problems.length)
       throw fail(FailureType.RestoreFailed, `${errorText(err)}; the undo failed: ${problems.join('; ')}`);
     throw withMore(
       err,
-      `every secret (${names(touched) || 'none written'}) was put back${restarted ? ' and the consumers restarted on the old values' : ''}${unrevoked}`,
+      touched.length
+        ? `every secret written (${names(touched)}) was put back${restarted ? ' and the consumers restarted on the old values' : ''}${unrevoked}`
+        : 'nothing was written',
     );
   };
 
@@ -256,30 +248,27 @@ export async function rotateSecrets(rawInput: RotateSecretsInput): Promise<Rotat
     });
     // Outside its window and told to skip: it plans as a dry run does, changes nothing, says why.
     if (skipped) input.dryRun = true;
-    if (input.dryRun) {
-      const plan = await planned();
-      tracker.skipRest('dry run');
+    const plan = await tracker.run(
+      'plan',
+      () => reads.planSecretBatch({ env, select: input.select }),
+      (p) => p.text.join('\n'),
+    );
+    if (input.dryRun || !plan.secrets.length) {
+      tracker.skipRest(input.dryRun ? 'dry run' : `nothing ${input.select === 'due' ? 'due' : 'to rotate'}`);
       tracker.finish('completed');
       return { ...ended(plan, {}, []), ...skipped };
     }
-    // The run holds the environment's secrets (no secret's own rotation starts meanwhile), then,
-    // once it knows which it rotates, checks none of theirs is going, and holds the environment
-    // too when it restarts consumers.
+    // The gate before the locks: a wait of hours for an approver holds no secret of the
+    // environment (a compromise response goes on meanwhile); each write still finds its place as
+    // the plan had it, or changes nothing.
+    approvedBy.push(...(await passGate(gates, tracker, plan, env)));
+    // The run holds the environment's secrets (no secret's own rotation starts meanwhile) and,
+    // when it restarts consumers, the environment; none of its secrets' own rotations may be going.
     const result = await withLocks(
-      () => [`secrets/${env}`],
+      () => [`secrets/${env}`, ...(plan.consumers.length ? [`env/${env}`] : [])],
       async () => {
-        const plan = await planned();
-        if (!plan.secrets.length) {
-          tracker.skipRest(`nothing ${input.select === 'due' ? 'due' : 'to rotate'} in ${env}`);
-          return { ...ended(plan, {}, []) };
-        }
-        const done = await withLocks(
-          () => ({
-            take: plan.consumers.length ? [`env/${env}`] : [],
-            free: plan.secrets.map((s) => `secret/${s.secret}/${env}`),
-          }),
-          () => rotateAll(plan),
-        );
+        await mustBeFree(plan.secrets.map((s) => `secret/${s.secret}/${env}`));
+        const done = await rotateAll(plan);
         return ended(plan, done.written, done.revoked);
       },
     );

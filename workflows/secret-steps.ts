@@ -4,6 +4,7 @@
 import {
   ActivityCancellationType,
   ActivityFailure,
+  type ActivityOptions,
   ApplicationFailure,
   CancellationScope,
   executeChild,
@@ -14,7 +15,7 @@ import type { RotateSecretActivities } from '../activities/rotate-secret';
 import type { Phase, SecretPlan } from '../activities/secret-recipe';
 import type { ManualPlan } from '../activities/secret-supply';
 import { parseDuration } from '../config/duration';
-import type { Approved } from '../shared/approval-proof';
+import type { Approved, GatePolicy } from '../shared/approval-proof';
 import { supplyCommand } from '../shared/cli-hints';
 import { FailureType, fail } from '../shared/failures';
 import { serviceActivity, summarized } from './activity-options';
@@ -25,7 +26,7 @@ import type { ProgressTracker } from './progress';
 import { reencryptRows } from './reencrypt-rows';
 
 // A cancel waits for a write or a restart in flight to end before it puts things back.
-const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
+export const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
 // Writes, restarts and revokes heartbeat: a step that takes long is alive, a lost worker's is
 // retried within seconds, and no second attempt runs beside a first that is still going.
 const writing = summarized<RotateSecretActivities>({ ...serviceActivity, ...settled });
@@ -33,10 +34,11 @@ const consumers = summarized<RotateSecretActivities>({ ...serviceActivity, ...se
 const probing = summarized<RotateSecretActivities>(serviceActivity);
 // The undo outlasts a store's or a host's bad half hour; a refusal (non-retryable) ends it at once.
 const { maximumAttempts: _, ...unboundedRetry } = serviceActivity.retry ?? {};
-const undoing = summarized<RotateSecretActivities>({
+export const undoOptions: ActivityOptions = {
   ...serviceActivity,
   retry: { ...serviceActivity.retry, maximumInterval: '1m', maximumAttempts: 40 },
-});
+};
+const undoing = summarized<RotateSecretActivities>(undoOptions);
 
 /** The recipe's rows sealed again with the first key of `version`'s list (a child run of its own,
  * continuing as new page after page); a failure says every key is still in the list. */
@@ -64,6 +66,28 @@ export async function reencrypt(
     },
     (r) => `${r.reencrypted} of ${r.rows} rows of ${table} sealed again with the new key (${r.pages} pages)`,
   );
+}
+
+/** The plan's gate, where the environment requires one: who approved it (none where it does
+ * not); a rejection or the timeout fails the run with nothing changed. */
+export async function passGate(
+  gates: Gates,
+  tracker: ProgressTracker,
+  plan: { approvalRequired: boolean; approval?: GatePolicy; text: string[]; scope?: Record<string, string> },
+  env: string,
+): Promise<string[]> {
+  if (!plan.approvalRequired) {
+    tracker.set('approval', 'skipped', `${env} requires no approval`);
+    return [];
+  }
+  const outcome = await gates.approval({
+    name: 'approval',
+    policy: gates.policyOf(plan.approval, { approvers: [], timeoutMs: 0 }),
+    plan: plan.text.join('\n'),
+    ...(plan.scope ? { scope: plan.scope } : {}),
+  });
+  if (!outcome.approved) throw notApproved(outcome, 'nothing was changed');
+  return outcome.by;
 }
 
 /** A manual recipe's new value: the run waits (up to the recipe's `within`) until the first

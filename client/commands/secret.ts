@@ -40,13 +40,12 @@ async function rotate(args: string[]): Promise<number> {
     throw new CliError(
       `secret rotate takes a secret NAME or --${values.due ? 'due' : 'all'} (every secret of E in one run), not both`,
     );
-  if (!secret && !batch)
+  if (!values.env) throw new CliError('secret rotate needs --env E');
+  if (batch) return rotateBatch(values, values.env, values.due ? 'due' : 'all');
+  if (!secret)
     throw new CliError(
       'secret rotate needs a secret name, or --due / --all for every secret of E in one run (see rekey secret status)',
     );
-  if (!values.env) throw new CliError('secret rotate needs --env E');
-  if (batch) return rotateBatch(values, values.env, values.due ? 'due' : 'all');
-  if (!secret) return 2;
   const config = loadCliConfig(values.config);
   checkSecret(config, secret, values.env);
   const dryRun = values['dry-run'];

@@ -137,7 +137,7 @@ describe('rotateSecrets workflow (mocked activities)', () => {
     assert.equal(f.type, 'PolicyViolation');
     assert.match(
       f.message,
-      /^secret token: ssm:\/token\/b changed since the plan; every secret \(db, token\) was put back$/,
+      /^secret token: ssm:\/token\/b changed since the plan; every secret written \(db, token\) was put back$/,
     );
     const restores = m.inputs
       .filter((i) => i.name === 'restoreSecretLocation')
@@ -149,6 +149,32 @@ describe('rotateSecrets workflow (mocked activities)', () => {
     assert.deepEqual(restores, ['db/0', 'db/1', 'token/0', 'token/1'], 'queue was never written');
     assert.ok(!m.calls.includes('restartSecretsConsumers'), 'nothing restarted: nothing ran on a new value');
     assert.ok(!m.calls.includes('revokeOldSecret'));
+  });
+
+  it('the write failing as a whole: what it wrote is read back, only that is put back, an issued value revoked', async () => {
+    const m = mocks(batch([secret('db', { revokeUnused: true }), secret('token'), secret('queue')]), {
+      writeSecretBatch: async () => {
+        throw fail(FailureType.StoreUnauthorized, 'store ssm: denied');
+      },
+      secretsWrittenBy: async (input: { secrets: { secret: string; locations: number }[] }) =>
+        input.secrets.map((s) =>
+          s.secret === 'db'
+            ? { secret: s.secret, written: ['2'], reached: s.locations }
+            : { secret: s.secret, written: [], reached: 0 },
+        ),
+    });
+    const f = await fails(m, 'fast-secrets-write-lost');
+    assert.equal(f.type, 'StoreUnauthorized');
+    assert.match(f.message, /store ssm: denied; every secret written \(db\) was put back$/);
+    const restored = m.inputs
+      .filter((i) => i.name === 'restoreSecretLocation')
+      .map((i) => (i.input as { secret: string }).secret);
+    assert.deepEqual(restored, ['db', 'db'], 'only what the run wrote');
+    const revoked = m.inputs.find((i) => i.name === 'revokeOldSecret')?.input as {
+      unused: boolean;
+      expect: { current: string };
+    };
+    assert.deepEqual([revoked.unused, revoked.expect.current], [true, '2'], "db's unused value, read back");
   });
 
   it('a failed probe: every secret put back, the consumers restarted on the old values, the undo failure named', async () => {
