@@ -50,7 +50,7 @@ async function holderOf(workflowId: string): Promise<string | null> {
 }
 
 /** Locks looked up at once: a run over many secrets checks each one's. */
-const LOOKUPS_AT_ONCE = 16;
+const LOOKUPS_AT_ONCE = 50;
 
 export function createEnvironmentLockActivities() {
   return {
