@@ -32,6 +32,7 @@ import {
   type SecretTarget,
   secretRecipes,
 } from './secret-recipe';
+import { restartTogether } from './secret-restart';
 import { awaitSupplied } from './secret-supply';
 
 /** Pages per call of reencryptRows: the activity's round trip is paid once per ten pages. */
@@ -68,7 +69,6 @@ export function createRotateSecretActivities(deps: SecretDeps) {
     sourceOf,
     newValue,
     writtenBy,
-    restartTogether,
     revokeValue,
     keyList,
     withNewKey,
@@ -265,7 +265,7 @@ export function createRotateSecretActivities(deps: SecretDeps) {
     /** Restarts every consumer of the recipe at once (see restartTogether); `values` (versions of
      * the first location) are cut out of a failure's text. */
     async restartConsumers(t: SecretTarget & Approved & { values: string[] }): Promise<void> {
-      await restartTogether(t.env, recipeOf(t).consumers, [{ t, versions: t.values }]);
+      await restartTogether(config, recipes, t.env, recipeOf(t).consumers, [{ t, versions: t.values }]);
     },
 
     /** Tries probe `index` until it passes or its `within` ends. */

@@ -12,6 +12,7 @@ import { secretStates } from '../stores/secret-states';
 import { createRotateSecretActivities } from './rotate-secret';
 import { planSecretRotation } from './secret-plan';
 import { type LocationPlan, type SecretDeps, type SecretPlan, secretRecipes } from './secret-recipe';
+import { restartTogether } from './secret-restart';
 
 export interface SecretBatchPlan {
   env: string;
@@ -215,7 +216,7 @@ export function createRotateSecretsActivities(deps: SecretDeps) {
         versions: s.values,
       }));
       const consumers = [...new Set(values.flatMap(({ t }) => recipes.recipeOf(t).consumers))].sort();
-      await recipes.restartTogether(input.env, consumers, values);
+      await restartTogether(config, recipes, input.env, consumers, values);
     },
   };
 }

@@ -7,8 +7,6 @@ import type { Config } from '../config/schema';
 import { fieldsOf, placeIn, type SecretRecipe } from '../config/secret-recipes';
 import { withHost } from '../hosts/connect';
 import type { Host } from '../hosts/types';
-import { beat, heartbeating } from '../services/heartbeat';
-import { createServiceDriver } from '../services/service';
 import type { Approved, GatePolicy } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
 import type { AccessSecret } from '../stores/access-secret';
@@ -280,43 +278,6 @@ export function secretRecipes(deps: SecretDeps) {
     );
   }
 
-  /** Restarts `consumers` of `env` at once (they share the values: none may run with an old one
-   * while another has the new) and waits for all of them even when one fails: a restart still
-   * running must not finish after a rollback's. Every value of `values` (versions of each
-   * secret's first location) is cut out of a failure's text: a consumer may print what it
-   * loaded. */
-  async function restartTogether(
-    env: string,
-    consumers: string[],
-    values: { t: SecretTarget; versions: string[] }[],
-  ): Promise<void> {
-    await heartbeating(async () => {
-      const results = await onEnvHost(env, (host) =>
-        Promise.allSettled(
-          consumers.map(async (name) => {
-            await createServiceDriver(host, config.services[name] as never).restart();
-            beat(`restarted ${name}`);
-          }),
-        ),
-      );
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (!failed) return;
-      const reason = failed.reason as { message?: string; type?: FailureType } | null;
-      // Every value's parts, read side by side (many secrets' restart shares this).
-      const parts = await Promise.all(
-        values.flatMap(({ t, versions }) =>
-          versions.map(async (version) =>
-            secretParts(recipeOf(t), await valueAt(t, { version }).catch(() => '')),
-          ),
-        ),
-      );
-      throw fail(
-        reason?.type ?? FailureType.CommandFailed,
-        redact(reason?.message ?? String(reason), parts.flat()),
-      );
-    });
-  }
-
   /** Runs the recipe's revoke command with `value` on stdin. */
   function revokeValue(t: SecretTarget, recipe: SecretRecipe, value: string, which: string): Promise<void> {
     const command = recipe.revoke?.command as string;
@@ -393,7 +354,6 @@ export function secretRecipes(deps: SecretDeps) {
     newValue,
     secretParts,
     writtenBy,
-    restartTogether,
     revokeValue,
     keyList,
     withNewKey,

@@ -26,6 +26,7 @@ import {
 } from './helpers';
 import { approversConfig } from './infra/approvers';
 import { testEnv } from './infra/env';
+import { assertMatchesSchema } from './infra/json-schemas';
 import { portOf } from './infra/ports';
 import { buildTopology, type Topology } from './infra/topology';
 import { until } from './infra/until';
@@ -180,6 +181,7 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
       const r = await cli(['secret', 'rotate', '--all', '--env', 'local', '--yes', '--wait', '--json']);
       assert.equal(r.code, 0, r.out);
       const doc = JSON.parse(r.stdout);
+      assertMatchesSchema('run', doc);
       assert.equal(doc.state, 'completed');
       assert.deepEqual(Object.keys(doc.result.written).sort(), [
         'api-token',

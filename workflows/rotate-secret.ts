@@ -12,9 +12,10 @@ import { Gates } from './approvals';
 import { mustBeFree, withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
 import { RotateSecretInput } from './inputs';
+import { confirmRevoked, supply } from './manual-secret';
 import { ProgressTracker } from './progress';
 import { claimSignedRequest } from './requests';
-import { confirmRevoked, passGate, reencrypt, replace, revoke, supply } from './secret-steps';
+import { passGate, reencrypt, replace, revoke } from './secret-steps';
 import { checkStarterConfig } from './starter-config';
 
 const remoteReads = proxyActivities<RotateSecretActivities>(shortActivity);
