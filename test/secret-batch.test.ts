@@ -146,6 +146,16 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
         REKEY_TASK_QUEUE: fx.taskQueue,
       },
     });
+  /** The run over every secret of local, and one secret's own rotation, as `cfg`'s worker sees them. */
+  const startAll = (cfg: Config) =>
+    startSecretsRotation(
+      fx.client,
+      cfg,
+      { environment: 'local', select: 'all' },
+      { taskQueue: fx.taskQueue },
+    );
+  const startOne = (cfg: Config, secret: string) =>
+    startSecretRotation(fx.client, cfg, { secret, environment: 'local' }, { taskQueue: fx.taskQueue });
   const restarts = () =>
     existsSync(join(appDir, 'restarts.log'))
       ? readFileSync(join(appDir, 'restarts.log'), 'utf8').split('\n').length - 1
@@ -225,12 +235,7 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
     writeFileSync(join(t.dir, 'fail-probe'), '');
     try {
       await fx.withWorker(config, async () => {
-        const h = await startSecretsRotation(
-          fx.client,
-          config,
-          { environment: 'local', select: 'all' },
-          { taskQueue: fx.taskQueue },
-        );
+        const h = await startAll(config);
         const f = await failureOf(h.result());
         assert.equal(f.type, 'VerifyFailed', f.message);
         assert.match(f.message, /secret session-key in local: test ! -f .* did not pass within 2s/);
@@ -253,19 +258,9 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
     const hold = join(t.dir, 'hold');
     // At its gate, the run over all of them holds no secret: a secret's own rotation goes on.
     await fx.withWorker(gated, async () => {
-      const batch = await startSecretsRotation(
-        fx.client,
-        gated,
-        { environment: 'local', select: 'all' },
-        { taskQueue: fx.taskQueue },
-      );
+      const batch = await startAll(gated);
       await until('the batch at its gate', async () => (await batch.query(progressQuery)).pendingGate);
-      const one = await startSecretRotation(
-        fx.client,
-        gated,
-        { secret: 'report-key', environment: 'local' },
-        { taskQueue: fx.taskQueue },
-      );
+      const one = await startOne(gated, 'report-key');
       await until('the single run at its gate too', async () => (await one.query(progressQuery)).pendingGate);
       await Promise.all([batch.cancel(), one.cancel()]);
       await Promise.all([failureOf(batch.result()), failureOf(one.result())]);
@@ -273,12 +268,7 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
     await fx.withWorker(config, async () => {
       // The run over all of them probes report-key until the test lets go: it holds its locks.
       writeFileSync(hold, '');
-      const batch = await startSecretsRotation(
-        fx.client,
-        config,
-        { environment: 'local', select: 'all' },
-        { taskQueue: fx.taskQueue },
-      );
+      const batch = await startAll(config);
       await until('the batch probing', async () => (await batch.query(progressQuery)).current === 'verify');
       const single = await cli(['secret', 'rotate', 'report-key', '--env', 'local', '--yes', '--wait']);
       assert.notEqual(single.code, 0, single.out);
@@ -287,12 +277,7 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
       await batch.result();
       // A secret's own rotation probes until the test lets go: the run over all of them does not start.
       writeFileSync(hold, '');
-      const one = await startSecretRotation(
-        fx.client,
-        config,
-        { secret: 'report-key', environment: 'local' },
-        { taskQueue: fx.taskQueue },
-      );
+      const one = await startOne(config, 'report-key');
       await until(
         'the single run probing',
         async () => (await one.query(progressQuery)).current === 'verify',

@@ -1,5 +1,6 @@
 // rekey schedule: Temporal Schedules for recurring rotations and rollovers.
-import type { ScheduleHandle } from '@temporalio/client';
+import type { Client, ScheduleHandle } from '@temporalio/client';
+import type { Config } from '../../config/schema';
 import { checkWindow, type RunWindow } from '../../config/windows';
 import { CliError } from '../cli-error';
 import { JSON_OPTION, printJson } from '../json';
@@ -59,6 +60,27 @@ function windowOption(
 }
 const ACTION_OPTIONS = { note: { type: 'string' } } satisfies Options;
 
+/** Refuses, unless `yes`, a schedule whose runs would change `environments` with no gate to stop
+ * them (creating it changes nothing: its runs meet the freezes when they start). */
+const unattended = (yes: boolean, config: Config, environments: string[], what: string) =>
+  confirmStart(
+    { yes },
+    config,
+    [environments],
+    `${what} unattended: pass --yes, or require an approval for ${environments.join(', ')} (approvals.requiredFor)`,
+    [],
+  );
+
+/** Creates the schedule `make` makes, and prints it. */
+const created = (config: Config, make: (client: Client) => Promise<ScheduleHandle>) =>
+  withClient(
+    async (client) => {
+      console.log(formatSchedule(await (await make(client)).describe()));
+      return 0;
+    },
+    { config },
+  );
+
 async function scheduleCreate(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, CREATE_OPTIONS, 2);
   const every = values.every;
@@ -69,32 +91,14 @@ async function scheduleCreate(args: string[]): Promise<number> {
     if (values.env || values.as)
       throw new CliError('schedule create secret-watch takes no --env or --as: it reads every secret recipe');
     // Reads and announces; changes nothing: no --yes.
-    return withClient(
-      async (client) => {
-        console.log(
-          formatSchedule(await (await createSecretWatchSchedule(client, config, { every })).describe()),
-        );
-        return 0;
-      },
-      { config },
-    );
+    return created(config, (client) => createSecretWatchSchedule(client, config, { every }));
   }
   if (positionals[0] === 'rollover') {
     const keyring = positionals[1];
     if (!keyring) throw new CliError('schedule create rollover needs a keyring name');
     if (!values.yes)
       throw new CliError(`scheduled rollovers change keyring ${keyring} unattended: pass --yes`);
-    return withClient(
-      async (client) => {
-        console.log(
-          formatSchedule(
-            await (await createRolloverSchedule(client, config, { keyring, every, window })).describe(),
-          ),
-        );
-        return 0;
-      },
-      { config },
-    );
+    return created(config, (client) => createRolloverSchedule(client, config, { keyring, every, window }));
   }
   if (positionals[0] === 'secret') {
     const secret = positionals[1];
@@ -102,27 +106,20 @@ async function scheduleCreate(args: string[]): Promise<number> {
     if (!secret || !environment || values.env?.length !== 1)
       throw new CliError('schedule create secret needs a secret name and one --env E');
     checkSecret(config, secret, environment);
-    confirmStart(
-      { yes: values.yes },
+    unattended(
+      values.yes,
       config,
-      [[environment]],
-      `scheduled rotations of ${secret} in ${environment} would change it unattended: pass --yes, or require an approval for ${environment} (approvals.requiredFor)`,
-      // Creating a schedule changes nothing: its runs meet the freezes when they start.
-      [],
+      [environment],
+      `scheduled rotations of ${secret} in ${environment} would change it`,
     );
-    return withClient(
-      async (client) => {
-        const handle = await createSecretSchedule(client, config, {
-          secret,
-          environment,
-          every,
-          as: requester(values),
-          window,
-        });
-        console.log(formatSchedule(await handle.describe()));
-        return 0;
-      },
-      { config },
+    return created(config, (client) =>
+      createSecretSchedule(client, config, {
+        secret,
+        environment,
+        every,
+        as: requester(values),
+        window,
+      }),
     );
   }
   if (positionals[0] === 'secrets-due') {
@@ -130,39 +127,24 @@ async function scheduleCreate(args: string[]): Promise<number> {
     if (!environment || values.env?.length !== 1)
       throw new CliError('schedule create secrets-due needs one --env E');
     if (!(environment in config.environments)) throw new CliError(`unknown environment "${environment}"`);
-    confirmStart(
-      { yes: values.yes },
+    unattended(
+      values.yes,
       config,
-      [[environment]],
-      `scheduled runs over the secrets due in ${environment} would change them unattended: pass --yes, or require an approval for ${environment} (approvals.requiredFor)`,
-      // Creating a schedule changes nothing: its runs meet the freezes when they start.
-      [],
+      [environment],
+      `scheduled runs over the secrets due in ${environment} would change them`,
     );
-    return withClient(
-      async (client) => {
-        const handle = await createSecretsDueSchedule(client, config, {
-          environment,
-          every,
-          as: requester(values),
-          window,
-        });
-        console.log(formatSchedule(await handle.describe()));
-        return 0;
-      },
-      { config },
+    return created(config, (client) =>
+      createSecretsDueSchedule(client, config, {
+        environment,
+        every,
+        as: requester(values),
+        window,
+      }),
     );
   }
   if (positionals[0] === 'codec-key') {
     // Adds a key and removes none: nothing to approve, so no --yes.
-    return withClient(
-      async (client) => {
-        console.log(
-          formatSchedule(await (await createCodecKeySchedule(client, config, { every })).describe()),
-        );
-        return 0;
-      },
-      { config },
-    );
+    return created(config, (client) => createCodecKeySchedule(client, config, { every }));
   }
   if (positionals[0] !== 'rotate-jwt')
     throw new CliError(
@@ -170,26 +152,19 @@ async function scheduleCreate(args: string[]): Promise<number> {
     );
   if (!values.env?.length) throw new CliError('schedule create rotate-jwt needs --env E');
   const environments = expandToKeyGroups(config, values.env);
-  confirmStart(
-    { yes: values.yes },
+  unattended(
+    values.yes,
     config,
-    [environments],
-    `scheduled rotations of ${environments.join(', ')} would change keys unattended: pass --yes, or require an approval for them (approvals.requiredFor)`,
-    // Creating a schedule changes nothing: its runs meet the freezes when they start.
-    [],
+    environments,
+    `scheduled rotations of ${environments.join(', ')} would change keys`,
   );
-  return withClient(
-    async (client) => {
-      const handle = await createRotationSchedule(client, config, {
-        environments,
-        every,
-        as: requester(values),
-        window,
-      });
-      console.log(formatSchedule(await handle.describe()));
-      return 0;
-    },
-    { config },
+  return created(config, (client) =>
+    createRotationSchedule(client, config, {
+      environments,
+      every,
+      as: requester(values),
+      window,
+    }),
   );
 }
 
