@@ -60,7 +60,9 @@ describe('rollover TTL wait (time-skipping server)', () => {
       args: [{ keyring: 'api' }],
     });
 
-  /** Polls (time stays locked while we are not awaiting a result) until the wait has begun. */
+  /** Polls (time stays locked while we are not awaiting a result) until the wait has begun. A
+   * worker without a workflow cache replays the whole history for every query: the polls are
+   * spaced and given time, or on a busy machine they crowd out the run they wait for. */
   function waiting(h: WorkflowHandle): Promise<Progress> {
     return until(
       'the rollover to start its wait',
@@ -68,7 +70,7 @@ describe('rollover TTL wait (time-skipping server)', () => {
         const p = await h.query(progressQuery);
         return p.steps.find((s) => s.name === 'wait')?.status === 'running' ? p : undefined;
       },
-      { everyMs: 50 },
+      { everyMs: 250, timeoutMs: 120_000 },
     );
   }
 
