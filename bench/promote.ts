@@ -2,8 +2,13 @@
 // real prod -> test hop, timed from its workflow history) against the bare rsync command an
 // operator would run on prod (`ssh prod rsync -aHAX --delete ... test:`), on the same data and
 // hosts, side by side in one run: a full copy into an empty data dir, then a re-run with nothing
-// changed. Last line: promote throughput_ratio=<rekey / bare throughput> noop_ratio=<rekey
-// no-change re-run / rekey full copy>.
+// changed. Then many small files (BENCH_SMALL_FILES, 100,000 of 1-16 KiB): rekey's hop from its
+// start to the end of its copy (plan, gate skipped, destination stopped, snapshot, copy) against
+// the guide's manual procedure (stop the destination, `rsync -n` to preview, then the copy with
+// the same options), both timed on this machine's clock. Last line: promote
+// throughput_ratio=<rekey / bare throughput> noop_ratio=<rekey no-change re-run / rekey full copy>
+// small_files_ratio=<rekey's hop / the manual procedure> small_noop_ratio=<its no-change re-run /
+// its full hop>.
 import { execFile } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -20,6 +25,17 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const BIG_MB = Number(process.env.BENCH_BIG_MB ?? 3584);
 const SMALL_FILES = 512;
 const SMALL_KB = 1024;
+/** The many-small-files case: files of 1-16 KiB, 1,000 to a directory. */
+const SMALL_N = Number(process.env.BENCH_SMALL_FILES ?? 100_000);
+const SMALL_ROUNDS = Number(process.env.BENCH_SMALL_ROUNDS ?? 3);
+const SMALL_TREE = [
+  'import os, random, sys',
+  'n = int(sys.argv[1]); random.seed(7)',
+  'for i in range(n):',
+  '    d = f"db/small/{i // 1000:03d}"',
+  '    os.makedirs(d, exist_ok=True)',
+  '    with open(f"{d}/{i}.bin", "wb") as f: f.write(os.urandom(random.randint(1, 16) * 1024))',
+].join('\n');
 
 /** Milliseconds from scheduling to completion of the latest run's syncData, per its history. */
 async function copyStepMs(client: Client, hopId: string): Promise<number> {
@@ -38,15 +54,15 @@ async function copyStepMs(client: Client, hopId: string): Promise<number> {
   return ms(completed) - ms(scheduled);
 }
 
-/** The operator's command: ssh to prod, rsync its data dir to test's over ssh. */
-async function bareRsync(t: Topology): Promise<number> {
+/** The operator's command: ssh to prod, rsync its data dir to test's over ssh (`preview`: -n). */
+async function bareRsync(t: Topology, preview = false): Promise<number> {
   const p = t.env.hosts.prod;
   const d = t.env.hosts.test;
   const src = t.config.hosts['vm-prod'];
   const dst = t.config.hosts['vm-test'];
   if (src?.type !== 'ssh' || dst?.type !== 'ssh') throw new Error('bench topology: ssh hosts expected');
   const ssh = `ssh -i ${p.identityFile} -o UserKnownHostsFile=${p.knownHosts} -o StrictHostKeyChecking=yes -o BatchMode=yes -p ${d.port}`;
-  const remote = `rsync -aHAX --delete --numeric-ids -e ${shellQuote(ssh)} ${shellQuote(`${src.dataDir}/`)} ${shellQuote(`${d.user}@${d.address}:${dst.dataDir}/`)}`;
+  const remote = `rsync -aHAX --delete --numeric-ids${preview ? ' -n' : ''} -e ${shellQuote(ssh)} ${shellQuote(`${src.dataDir}/`)} ${shellQuote(`${d.user}@${d.address}:${dst.dataDir}/`)}`;
   const start = performance.now();
   await promisify(execFile)('ssh', [
     '-i',
@@ -76,6 +92,39 @@ async function rekeyCopy(client: Client, t: Topology, taskQueue: string): Promis
   return copyStepMs(client, `${handle.workflowId}/prod..test`);
 }
 
+/** rekey's hop from its start to the end of its copy: the client's clock at the start, the
+ * server's (the same machine's) at the copy's completion. */
+async function rekeyHop(client: Client, t: Topology, taskQueue: string): Promise<number> {
+  const started = Date.now();
+  const handle = await startPromotion(client, t.config, { chain: ['prod', 'test'] }, { taskQueue });
+  await handle.result();
+  const events =
+    (await client.workflow.getHandle(`${handle.workflowId}/prod..test`).fetchHistory()).events ?? [];
+  const scheduled = events.find(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'syncData',
+  );
+  const done = events.find(
+    (e) =>
+      String(e.activityTaskCompletedEventAttributes?.scheduledEventId ?? '') ===
+      String(scheduled?.eventId ?? '-'),
+  );
+  if (!done) throw new Error('the hop has no completed syncData in its history');
+  return (
+    Number(done.eventTime?.seconds ?? 0) * 1000 + Math.floor((done.eventTime?.nanos ?? 0) / 1e6) - started
+  );
+}
+
+/** The guide's procedure by hand: stop the destination, preview with rsync -n, then copy. */
+async function manualHop(t: Topology): Promise<number> {
+  const start = performance.now();
+  await onHost(t, 'test', (h) =>
+    createServiceDriver(h, t.config.services.spacetimedb as ServiceConfig).stop(),
+  );
+  await bareRsync(t, true);
+  await bareRsync(t);
+  return performance.now() - start;
+}
+
 /** Before each full copy: test's service stopped (as the hop and the runbook do before copying),
  * an empty data dir, and no dirty pages left from the last copy, whose writeback would otherwise
  * slow whichever side runs next. */
@@ -100,6 +149,12 @@ async function main() {
     ),
   );
   const bytes = BIG_MB * 2 ** 20 + SMALL_FILES * SMALL_KB * 2 ** 10;
+  const small = {
+    rekeyFull: [] as number[],
+    rekeyNoop: [] as number[],
+    manualFull: [] as number[],
+    manualNoop: [] as number[],
+  };
   const times = {
     rekeyFull: [] as number[],
     rekeyNoop: [] as number[],
@@ -125,6 +180,28 @@ async function main() {
         }
       }
     });
+    // Many small files: prod's data dir replaced by them (the token's config kept).
+    await onHost(t, 'prod', (h) =>
+      h.exec(
+        `cd ${shellQuote(h.dataDir)} && rm -rf db && python3 -c ${shellQuote(SMALL_TREE)} ${SMALL_N} && find db -exec touch -h -d '2026-01-01 00:00:00' {} + && sync`,
+        { timeoutMs: 1_200_000 },
+      ),
+    );
+    await fx.withWorker(t.config, async () => {
+      for (let i = 0; i <= SMALL_ROUNDS; i++) {
+        const sides = i % 2 === 0 ? (['rekey', 'manual'] as const) : (['manual', 'rekey'] as const);
+        for (const side of sides) {
+          await emptyTestData(t);
+          const [full, noop] =
+            side === 'rekey'
+              ? [await rekeyHop(fx.client, t, fx.taskQueue), await rekeyHop(fx.client, t, fx.taskQueue)]
+              : [await manualHop(t), await manualHop(t)];
+          if (i === 0) continue;
+          small[`${side}Full`].push(full);
+          small[`${side}Noop`].push(noop);
+        }
+      }
+    });
   } finally {
     await stopServices(t);
     await fx.close();
@@ -142,8 +219,17 @@ async function main() {
   console.log(`bare rsync, full copy:       ${m.bareFull.toFixed(0)} ms (${mbps(m.bareFull)} MiB/s)`);
   console.log(`rekey copy step, no change:  ${m.rekeyNoop.toFixed(0)} ms`);
   console.log(`bare rsync, no change:       ${m.bareNoop.toFixed(0)} ms`);
+  const sm = Object.fromEntries(Object.entries(small).map(([k, v]) => [k, median(v)])) as Record<
+    keyof typeof small,
+    number
+  >;
+  console.log(`small files: ${SMALL_N} of 1-16 KiB; rounds: ${SMALL_ROUNDS} (median of each)`);
+  console.log(`rekey hop to the end of its copy, full:  ${sm.rekeyFull.toFixed(0)} ms`);
+  console.log(`manual (stop, rsync -n, rsync), full:    ${sm.manualFull.toFixed(0)} ms`);
+  console.log(`rekey hop, no change:                    ${sm.rekeyNoop.toFixed(0)} ms`);
+  console.log(`manual, no change:                       ${sm.manualNoop.toFixed(0)} ms`);
   console.log(
-    `promote throughput_ratio=${(m.bareFull / m.rekeyFull).toFixed(2)} noop_ratio=${(m.rekeyNoop / m.rekeyFull).toFixed(3)}`,
+    `promote throughput_ratio=${(m.bareFull / m.rekeyFull).toFixed(2)} noop_ratio=${(m.rekeyNoop / m.rekeyFull).toFixed(3)} small_files_ratio=${(sm.rekeyFull / sm.manualFull).toFixed(2)} small_noop_ratio=${(sm.rekeyNoop / sm.rekeyFull).toFixed(3)}`,
   );
 }
 
