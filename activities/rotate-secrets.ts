@@ -2,6 +2,7 @@
 // one plan for every recipe that is due (or all), the writes of all of them side by side in one
 // activity, one restart of every consumer. The put-backs, probes and revokes are a single
 // secret's own activities (rotate-secret.ts), called once per secret.
+import { asyncLocalStorage } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { gatedOf, gatePolicy, scopeOf } from '../config/approvals';
 import { heartbeating } from '../services/heartbeat';
@@ -140,10 +141,12 @@ export function createRotateSecretsActivities(deps: SecretDeps) {
       let transient: unknown;
       let written = 0;
       // Alive from the start (each write is seconds; the batch may be minutes), with the count.
+      // A cancelled or timed-out attempt starts no more secrets (its retry may be running).
+      const cancelled = asyncLocalStorage.getStore()?.cancellationSignal;
       const outcomes = await heartbeating(
         () =>
           atOnce(input.secrets, SECRETS_AT_ONCE, async (s) => {
-            if (stopped) return undefined;
+            if (stopped || cancelled?.aborted) return undefined;
             const done: BatchWritten = { secret: s.secret, written: [], reached: 0 };
             for (const [index, l] of s.locations.entries()) {
               done.reached = index + 1;
@@ -195,14 +198,20 @@ export function createRotateSecretsActivities(deps: SecretDeps) {
       runId: string;
       secrets: { secret: string; first: LocationPlan; locations: number }[];
     }): Promise<BatchWritten[]> {
-      const read = await atOnce(input.secrets, SECRETS_AT_ONCE, async (s) => {
-        const first = recipes.firstOf({ secret: s.secret, env: input.env });
-        const mine = await recipes.writtenBy(first.secrets, first.name, input.runId, 'write');
+      const read = await heartbeating(() =>
+        atOnce(input.secrets, SECRETS_AT_ONCE, async (s) => {
+          const first = recipes.planned({ secret: s.secret, env: input.env, index: 0, expect: s.first });
+          if (first.kind !== 'store') throw new Error(`${s.first.store}:${s.first.name} is not a store`);
+          return recipes.writtenBy(first.secrets, first.name, input.runId, 'write');
+        }),
+      );
+      // One that cannot be read back is put back everywhere: a put-back finds nothing of the
+      // run's where it wrote nothing (only an issued value is not known, so not revoked).
+      return input.secrets.map((s, i) => {
+        const r = read[i];
+        if (r?.status !== 'fulfilled') return { secret: s.secret, written: [], reached: s.locations };
+        const mine = r.value;
         return { secret: s.secret, written: mine ? [mine.version] : [], reached: mine ? s.locations : 0 };
-      });
-      return read.map((r) => {
-        if (r.status === 'rejected') throw r.reason;
-        return r.value;
       });
     },
 

@@ -3,6 +3,7 @@
 import type { Config } from '../config/schema';
 import { beat, heartbeating } from '../services/heartbeat';
 import { createServiceDriver } from '../services/service';
+import { atOnce, SECRETS_AT_ONCE } from '../shared/at-once';
 import { FailureType, fail } from '../shared/failures';
 import { redact, type SecretRecipes, type SecretTarget } from './secret-recipe';
 
@@ -29,17 +30,20 @@ export async function restartTogether(
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (!failed) return;
     const reason = failed.reason as { message?: string; type?: FailureType } | null;
-    // Every value's parts, read side by side (a run over many secrets restarts once for all).
-    const parts = await Promise.all(
-      values.flatMap(({ t, versions }) =>
-        versions.map(async (version) =>
-          secretParts(recipeOf(t), await valueAt(t, { version }).catch(() => '')),
-        ),
-      ),
+    // Every value's parts, several read at a time (a run over many secrets restarts once for all).
+    const reads = await atOnce(
+      values.flatMap(({ t, versions }) => versions.map((version) => ({ t, version }))),
+      SECRETS_AT_ONCE,
+      async ({ t, version }) => secretParts(recipeOf(t), await valueAt(t, { version })),
     );
-    throw fail(
-      reason?.type ?? FailureType.CommandFailed,
-      redact(reason?.message ?? String(reason), parts.flat()),
-    );
+    const type = reason?.type ?? FailureType.CommandFailed;
+    // A value that could not be read could not be cut out: the consumer's output is left out.
+    if (reads.some((r) => r.status === 'rejected'))
+      throw fail(
+        type,
+        `restarting ${consumers.join(', ')} failed (its output not shown: a value to cut out of it could not be read)`,
+      );
+    const parts = reads.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+    throw fail(type, redact(reason?.message ?? String(reason), parts));
   });
 }

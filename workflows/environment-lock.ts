@@ -100,10 +100,15 @@ export async function withLocks<T>(
  * looks only once it holds its own lock, so of two that start together at least one sees the
  * other. */
 export async function mustBeFree(resources: string[], state = 'nothing was changed'): Promise<void> {
-  const ids = resources.map((r) => lockWorkflowId(r));
-  const owners = await locks.lockHolders({ workflowIds: ids });
+  // Each under every id it may be held with: runs recorded before a secret's rotation held its
+  // own lock took `lock/secret/...`.
+  const wanted = resources.flatMap((r) =>
+    [...new Set([lockWorkflowId(r), lockWorkflowId(r, false)])].map((id) => ({ r, id })),
+  );
+  const owners = await locks.lockHolders({ workflowIds: wanted.map((w) => w.id) });
   const i = owners.findIndex((o) => o !== null);
-  if (i >= 0) throw busy(resources[i] as string, owners[i] as string, ids[i] as string, state);
+  const w = wanted[i];
+  if (w) throw busy(w.r, owners[i] as string, w.id, state);
 }
 
 async function acquire(
