@@ -37,8 +37,11 @@ const SMALL_TREE = [
   '    with open(f"{d}/{i}.bin", "wb") as f: f.write(os.urandom(random.randint(1, 16) * 1024))',
 ].join('\n');
 
-/** Milliseconds from scheduling to completion of the latest run's syncData, per its history. */
-async function copyStepMs(client: Client, hopId: string): Promise<number> {
+/** When the latest run's syncData was scheduled and completed (server clock, ms), per its history. */
+async function copyStepTimes(
+  client: Client,
+  hopId: string,
+): Promise<{ scheduled: number; completed: number }> {
   const events = (await client.workflow.getHandle(hopId).fetchHistory()).events ?? [];
   const scheduled = events.find(
     (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'syncData',
@@ -51,7 +54,7 @@ async function copyStepMs(client: Client, hopId: string): Promise<number> {
   const ms = (e: typeof scheduled) =>
     Number(e?.eventTime?.seconds ?? 0) * 1000 + Math.floor((e?.eventTime?.nanos ?? 0) / 1e6);
   if (!scheduled || !completed) throw new Error(`${hopId}: no completed syncData in the history`);
-  return ms(completed) - ms(scheduled);
+  return { scheduled: ms(scheduled), completed: ms(completed) };
 }
 
 /** The operator's command: ssh to prod, rsync its data dir to test's over ssh (`preview`: -n). */
@@ -89,7 +92,8 @@ async function rekeyCopy(client: Client, t: Topology, taskQueue: string): Promis
     { taskQueue: taskQueue },
   );
   await handle.result();
-  return copyStepMs(client, `${handle.workflowId}/prod..test`);
+  const step = await copyStepTimes(client, `${handle.workflowId}/prod..test`);
+  return step.completed - step.scheduled;
 }
 
 /** rekey's hop from its start to the end of its copy: the client's clock at the start, the
@@ -98,20 +102,7 @@ async function rekeyHop(client: Client, t: Topology, taskQueue: string): Promise
   const started = Date.now();
   const handle = await startPromotion(client, t.config, { chain: ['prod', 'test'] }, { taskQueue });
   await handle.result();
-  const events =
-    (await client.workflow.getHandle(`${handle.workflowId}/prod..test`).fetchHistory()).events ?? [];
-  const scheduled = events.find(
-    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'syncData',
-  );
-  const done = events.find(
-    (e) =>
-      String(e.activityTaskCompletedEventAttributes?.scheduledEventId ?? '') ===
-      String(scheduled?.eventId ?? '-'),
-  );
-  if (!done) throw new Error('the hop has no completed syncData in its history');
-  return (
-    Number(done.eventTime?.seconds ?? 0) * 1000 + Math.floor((done.eventTime?.nanos ?? 0) / 1e6) - started
-  );
+  return (await copyStepTimes(client, `${handle.workflowId}/prod..test`)).completed - started;
 }
 
 /** The guide's procedure by hand: stop the destination, preview with rsync -n, then copy. */

@@ -5,7 +5,7 @@
 // of someone else's that schedules rekey's activities without taking rekey's locks.
 import type { WorkflowClient } from '@temporalio/client';
 import { SELF_HELD } from '../shared/workflow-types';
-import { lockWorkflowId } from '../workflows/inputs';
+import { lockWorkflowIds } from '../workflows/inputs';
 
 type Input = Record<string, unknown>;
 const envLocks = (envs: string[]) => envs.map((e) => `env/${e}`);
@@ -37,12 +37,6 @@ export const LOCKS: Record<string, (input: Input, changes: string[]) => string[]
 export const locksOf = (activity: string, input: Input, changes: string[]) =>
   (LOCKS[activity] ?? ((_i, envs) => envLocks(envs)))(input, changes);
 
-/** The workflow ids that can hold `resource`: a secret's rotation holds its own under its business
- * id; runs recorded before that took `lock/<resource>` as every other lock. */
-const lockIds = (resource: string) => [
-  ...new Set([lockWorkflowId(resource), lockWorkflowId(resource, false)]),
-];
-
 /** What `run` holds for `resource`: a run over an environment's secrets holds each of them by
  * holding `secrets/E` (a secret's own rotation refuses to start while that is held, and the run
  * over them refused to start while any of theirs was going: workflows/environment-lock.ts). */
@@ -58,7 +52,7 @@ export async function lockProblem(
   run: { workflowId: string; runId: string; workflowType: string },
 ): Promise<string | undefined> {
   for (const resource of [...new Set(resources.map((r) => heldAs(r, run.workflowType)))]) {
-    const ids = lockIds(resource);
+    const ids = lockWorkflowIds(resource);
     // Held by being: a run under the lock's own business id (the server runs one workflow per
     // id). Any other run under a lock's id holds nothing.
     const prefix = SELF_HELD[run.workflowType];

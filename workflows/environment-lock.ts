@@ -30,7 +30,7 @@ import {
 import type { EnvironmentLockActivities } from '../activities/environment-lock';
 import { FailureType, fail } from '../shared/failures';
 import { shortActivity } from './activity-options';
-import { lockWorkflowId } from './inputs';
+import { lockWorkflowId, lockWorkflowIds } from './inputs';
 
 const locks = proxyActivities<EnvironmentLockActivities>(shortActivity);
 
@@ -100,11 +100,7 @@ export async function withLocks<T>(
  * looks only once it holds its own lock, so of two that start together at least one sees the
  * other. */
 export async function mustBeFree(resources: string[], state = 'nothing was changed'): Promise<void> {
-  // Each under every id it may be held with: runs recorded before a secret's rotation held its
-  // own lock took `lock/secret/...`.
-  const wanted = resources.flatMap((r) =>
-    [...new Set([lockWorkflowId(r), lockWorkflowId(r, false)])].map((id) => ({ r, id })),
-  );
+  const wanted = resources.flatMap((r) => lockWorkflowIds(r).map((id) => ({ r, id })));
   const owners = await locks.lockHolders({ workflowIds: wanted.map((w) => w.id) });
   const i = owners.findIndex((o) => o !== null);
   const w = wanted[i];

@@ -156,6 +156,12 @@ export function lockWorkflowId(resource: string, selfHeld = true): string {
   return `lock/${resource}`;
 }
 
+/** Every workflow id that can hold `resource`: a secret's is held under its rotation's id, or by
+ * runs recorded before that under `lock/secret/...`. */
+export const lockWorkflowIds = (resource: string): string[] => [
+  ...new Set([lockWorkflowId(resource), lockWorkflowId(resource, false)]),
+];
+
 /** A rotateSecret's re-encryption of its recipe's rows (a child run): the list the run wrote
  * (the first location's version), where the next page starts, and what is done so far. */
 export const ReencryptRowsInput = z.strictObject({

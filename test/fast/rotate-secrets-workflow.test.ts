@@ -222,6 +222,17 @@ describe('rotateSecrets workflow (mocked activities)', () => {
     );
   });
 
+  it("a secret's run from before runs held their own lock (lock/secret/...) refuses it too", async () => {
+    const m = mocks(PLAN, {
+      lockHolders: async (i: { workflowIds: string[] }) =>
+        i.workflowIds.map((id) => (id === 'lock/secret/queue/prod' ? 'web-ui-queue' : null)),
+    });
+    const f = await fails(m, 'fast-secrets-busy-old-lock');
+    assert.equal(f.type, 'EnvironmentBusy');
+    assert.match(f.message, /secret queue\/prod is in use by web-ui-queue; nothing was changed/);
+    assert.ok(!m.calls.includes('writeSecretBatch'));
+  });
+
   it('nothing due: the plan, and no lock beyond its own, no write', async () => {
     const m = mocks(batch([]));
     const r = await execute(m, 'fast-secrets-none');
