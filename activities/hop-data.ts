@@ -176,7 +176,7 @@ export function hopData(deps: { config: Config }) {
           `${where}: the token is not signed by ${s.name}'s key${key ? '' : ' (it has no public key file)'}, nor issued by an OIDC provider; refusing to re-sign it for the destination`,
         );
       if (!external) refuseExpired(token, where);
-      return { token, key, external };
+      return { token, key, external, text: text.toString() };
     });
   }
 

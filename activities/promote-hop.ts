@@ -130,6 +130,11 @@ export function createPromoteHopActivities(deps: { config: Config }) {
     async planSync(input: { from: string; to: string }): Promise<SyncPlan> {
       const { runner, command } = rsync(input.from, input.to, ['--dry-run', '--itemize-changes', '--stats']);
       const d = env(input.to);
+      // The token file the copy brings, which the hop rewrites anyway: a plan changing only it
+      // is told apart (tokenOnly).
+      const token = (await tokenTravelsWithData(env(input.from), d))
+        ? await withHost(d.hostName, d.host, async (h) => tokenInData(h))
+        : null;
       const destinationFiles = await withHost(d.hostName, d.host, async (h) => {
         const out = await run(
           h,
@@ -139,7 +144,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
         return Number(out.stdout.trim());
       });
       const plan = await withHost(runner.hostName, runner.host, async (h) =>
-        parseItemized((await run(h, command, `rsync dry run ${input.from} -> ${input.to}`)).stdout),
+        parseItemized((await run(h, command, `rsync dry run ${input.from} -> ${input.to}`)).stdout, token),
       );
       plan.destinationFiles = destinationFiles;
       const shrink = shrinkProblem(plan, config.promotion.maxDeleteShare);
@@ -151,22 +156,30 @@ export function createPromoteHopActivities(deps: { config: Config }) {
      * owners, times, hard links, xattrs); never hard links, which share every later in-place
      * write (an appended log, rsync's chmod) with the live files. It carries a mark of the run,
      * so that a restore can tell it is back; the mark keeps the directory's own mtime. */
-    async snapshot(input: { to: string; runId: string } & Approved) {
+    async snapshot(input: { to: string; runId: string; tokenOnly?: boolean } & Approved) {
       const d = env(input.to);
       return withHost(d.hostName, d.host, async (h) => {
+        const saved = tokenBackupPath(h, input.runId);
+        const saveToken = async () => {
+          if (!(await h.stat(saved)))
+            await h.writeFileAtomic(
+              saved,
+              (await h.readFile(resolveOnHost(h, config.paths.cliToml))) ?? ABSENT,
+              0o600,
+            );
+        };
+        // Nothing but the token file to change: it alone is saved, wherever it lies.
+        if (input.tokenOnly) {
+          await saveToken();
+          return { snapshot: saved };
+        }
         const snap = shellQuote(snapshotPath(h, input.runId));
         const tmp = shellQuote(`${snapshotPath(h, input.runId)}.tmp`);
         const mark = shellQuote(`${snapshotPath(h, input.runId)}.tmp/${snapshotMark(input.runId)}`);
         const data = shellQuote(h.dataDir);
         // The token file, when it lies outside the data dir (a carried token is written there),
         // is saved with the snapshot, before anything changes; once per run.
-        const saved = tokenBackupPath(h, input.runId);
-        if (tokenInData(h) === null && !(await h.stat(saved)))
-          await h.writeFileAtomic(
-            saved,
-            (await h.readFile(resolveOnHost(h, config.paths.cliToml))) ?? ABSENT,
-            0o600,
-          );
+        if (tokenInData(h) === null) await saveToken();
         // A retry after a lost attempt starts the copy again rather than adding to its leftovers.
         await run(
           h,
@@ -223,6 +236,9 @@ export function createPromoteHopActivities(deps: { config: Config }) {
       input: {
         from: string;
         to: string;
+        /** The copy was skipped (nothing but the token to change): the source's file is taken
+         * as the copy would have brought it. */
+        fromSource?: boolean;
       } & Approved,
     ): Promise<{ before: TokenIdentity; after: TokenIdentity; carried?: boolean }> {
       const d = env(input.to);
@@ -239,7 +255,9 @@ export function createPromoteHopActivities(deps: { config: Config }) {
         const own = await h.readFile(tomlPath);
         if (copied && !own) throw fail(FailureType.BadInput, `${input.to}: no ${tomlPath} after the copy`);
         const text = copied
-          ? (own as Buffer).toString()
+          ? input.fromSource
+            ? source.text
+            : (own as Buffer).toString()
           : withToken(own?.toString() ?? '', field, source.token, where);
         if (source.external) {
           if (text !== own?.toString())
@@ -255,10 +273,28 @@ export function createPromoteHopActivities(deps: { config: Config }) {
     },
 
     /** Puts the snapshot back as the destination's data dir. `restored` is true only when the
-     * data dir is the snapshot again (its mark found there, then removed). */
-    async restoreSnapshot(input: { to: string; runId: string } & Approved) {
+     * data dir is the snapshot again (its mark found there, then removed). `tokenOnly`: the hop
+     * saved only the token file (it had nothing else to copy), which goes back. */
+    async restoreSnapshot(input: { to: string; runId: string; tokenOnly?: boolean } & Approved) {
       const d = env(input.to);
       return withHost(d.hostName, d.host, async (h) => {
+        const putTokenBack = async () => {
+          const saved = tokenBackupPath(h, input.runId);
+          const original = await h.readFile(saved);
+          if (!original) return false;
+          const tomlPath = resolveOnHost(h, config.paths.cliToml);
+          if (original.toString() === ABSENT) await h.remove(tomlPath);
+          else await h.writeFileAtomic(tomlPath, original, (await h.stat(tomlPath))?.mode ?? 0o600);
+          await h.remove(saved);
+          return true;
+        };
+        // A retry after the put-back finds the file it wrote, not the backup: done all the same.
+        // (A token-only hop always found a token file there: one to add is not "only the token".)
+        if (input.tokenOnly)
+          return {
+            restored:
+              (await putTokenBack()) || (await h.stat(resolveOnHost(h, config.paths.cliToml))) !== null,
+          };
         const snap = shellQuote(snapshotPath(h, input.runId));
         const data = shellQuote(h.dataDir);
         const base = h.dataDir.replace(/\/+$/, '');
@@ -278,14 +314,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
         );
         const restored = /restored|moved/.test(res.stdout);
         // A carried token was written outside the data dir: its saved original goes back too.
-        const saved = tokenBackupPath(h, input.runId);
-        const original = await h.readFile(saved);
-        if (restored && original) {
-          const tomlPath = resolveOnHost(h, config.paths.cliToml);
-          if (original.toString() === ABSENT) await h.remove(tomlPath);
-          else await h.writeFileAtomic(tomlPath, original, (await h.stat(tomlPath))?.mode ?? 0o600);
-          await h.remove(saved);
-        }
+        if (restored) await putTokenBack();
         return { restored };
       });
     },

@@ -22,6 +22,9 @@ export interface SyncPlan {
   /** SHA-256 of every path the copy deletes, sorted: the approved deletions, to compare a later
    * plan with. */
   deletionsDigest?: string;
+  /** Set when the copy would change nothing but the publisher token file's content and times
+   * (and directories' times): the token the hop writes from the source's and re-signs anyway. */
+  tokenOnly?: true;
 }
 
 /** What one rsync run did, from its --stats. */
@@ -59,11 +62,25 @@ export function parseStats(out: string): SyncStats {
   };
 }
 
-/** Parses `rsync --itemize-changes --stats` output. */
-export function parseItemized(out: string): SyncPlan {
+/** An itemized line (YXcstpoguax; `<` sent to a remote destination, `>` received from a remote
+ * source) for the token file changing only in content, size and time. */
+const tokenLine = (line: string, token: string) =>
+  /^[<>]f[.c][.s][.tT]\.{6} /.test(line) && line.slice(12) === token;
+/** A directory whose time alone changes. */
+const dirTimeLine = /^\.d\.\.[tT]\.{6} /;
+
+/** Parses `rsync --itemize-changes --stats` output. `token`: the publisher token file's path in
+ * the data dir, when the copy brings it (tokenTravelsWithData); null otherwise. */
+export function parseItemized(out: string, token: string | null = null): SyncPlan {
   const plan: SyncPlan = { add: 0, change: 0, delete: 0, deletions: [], bytes: 0, deleteFiles: 0 };
   const deleted: string[] = [];
+  let tokenSeen = false;
+  let otherThanToken = false;
   for (const line of out.split('\n')) {
+    if (token !== null && /^[*<>ch.][fdLDSe]/.test(line)) {
+      if (tokenLine(line, token)) tokenSeen = true;
+      else if (!dirTimeLine.test(line)) otherThanToken = true;
+    }
     if (line.startsWith('*deleting ')) {
       plan.delete++;
       const name = line.slice(10).trim();
@@ -75,6 +92,7 @@ export function parseItemized(out: string): SyncPlan {
       plan.change++;
   }
   plan.bytes = parseStats(out).bytes;
+  if (tokenSeen && !otherThanToken) plan.tokenOnly = true;
   plan.deletionsDigest = createHash('sha256').update(deleted.sort().join('\n')).digest('hex');
   // "Number of files: 7 (reg: 5, dir: 2)": the source's file list; no "reg:" means none.
   // rsync before 3.1 prints no breakdown: the count is then unknown, not zero.

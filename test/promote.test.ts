@@ -160,6 +160,76 @@ describe('promote', () => {
     assertNoSecrets(JSON.stringify(trail), secrets);
   });
 
+  it('a re-run with nothing to copy but the token saves only the token file; a failed publish puts it back', async () => {
+    const before = await dataManifest(t, 'test');
+    assert.equal(before, await dataManifest(t, 'prod'), "test already holds prod's data");
+    const tomlOf = () =>
+      onHost(
+        t,
+        'test',
+        async (h) => (await h.readFile(resolveOnHost(h, t.config.paths.cliToml)))?.toString() ?? '',
+      );
+    const stepsOf = async (id: string) => activitySteps(fx.client, `${id}/prod..test`);
+
+    // A publish that fails: the token file saved by the hop goes back, test serves on it again.
+    const toml = await tomlOf();
+    const token = readTokenFromToml(toml, 'spacetimedb_token', 'test');
+    await onHost(t, 'test', (h) => h.writeFileAtomic(resolveOnHost(h, '.standin/fail-publish'), 'x', 0o644));
+    try {
+      const failure = await fx.withWorker(t.config, () =>
+        failureOf(
+          fx.client.workflow
+            .start(promote, {
+              taskQueue: fx.taskQueue,
+              workflowId: 'promote/prod..test-again-failing',
+              args: [{ chain: ['prod', 'test'] }],
+            })
+            .then((h) => h.result()),
+        ),
+      );
+      assert.equal(failure.type, 'PublishFailed', failure.message);
+    } finally {
+      await onHost(t, 'test', (h) => h.remove(resolveOnHost(h, '.standin/fail-publish')));
+    }
+    const failed = await stepsOf('promote/prod..test-again-failing');
+    const names = failed.map((s) => s.name);
+    assert.ok(!names.includes('syncData'), names.join(', '));
+    assert.deepEqual(failed.find((s) => s.name === 'restoreSnapshot')?.result, { restored: true });
+    assert.equal(await tomlOf(), toml, "test's token file is as it was, byte for byte");
+    assert.equal(await dataManifest(t, 'test'), before);
+    assert.equal((await whoami(t, 'test', token)).status, 200, 'test serves again with its token');
+
+    // Then the same re-run passes: the token file written from prod's and re-signed by test.
+    const hops: HopResult[] = await fx.withWorker(t.config, async () =>
+      (
+        await fx.client.workflow.start(promote, {
+          taskQueue: fx.taskQueue,
+          workflowId: 'promote/prod..test-again',
+          args: [{ chain: ['prod', 'test'] }],
+        })
+      ).result(),
+    );
+    assert.equal(hops[0]?.copied, undefined, JSON.stringify(hops[0]));
+    assert.equal(hops[0]?.plan.tokenOnly, true, JSON.stringify(hops[0]?.plan));
+    const steps = (await stepsOf('promote/prod..test-again')).map((s) => s.name);
+    assert.ok(!steps.includes('syncData'), steps.join(', '));
+    assert.ok(steps.includes('snapshot') && steps.includes('dropSnapshot'), steps.join(', '));
+    assert.equal(await dataManifest(t, 'test'), before);
+    const after = readTokenFromToml(await tomlOf(), 'spacetimedb_token', 'test');
+    const key = await onHost(
+      t,
+      'test',
+      async (h) =>
+        (await h.readFile(resolveOnHost(h, '.generated/spacetimedb-keys/id_ecdsa')))?.toString() ?? '',
+    );
+    assert.deepEqual(tokenIdentity(after), tokenIdentity(seeded.tokens.prod));
+    assert.equal(await signedBy(after, key), true, "signed by test's own key");
+    assert.equal((await whoami(t, 'test', after)).status, 200);
+    // Nothing of the run is left beside the data dir.
+    const left = await onHost(t, 'test', async (h) => (await h.exec(`ls -a ${h.dataDir}/..`)).stdout);
+    assert.doesNotMatch(left, /rekey-(token|snapshot)-/);
+  });
+
   it('a publish failure after the copy restores the snapshot and the old data serves again', async () => {
     // dev now holds prod's data; give test something new so the copy changes dev.
     await onHost(t, 'test', (h) => h.exec(`cd ${h.dataDir} && echo newer > db/newer.txt`));

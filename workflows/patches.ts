@@ -39,6 +39,8 @@ const NEW_SECRET_RUNS = ['rotate-secret-manual-supplied', 'rotate-secret-secrets
 
 /** Runs over an environment's secrets (rotateSecrets). */
 const SECRET_BATCH_RUNS = ['rotate-secrets-probe-failed', 'rotate-secrets-refused-secret-busy'];
+/** Hops with nothing to copy but the token file (skip-empty-copy), passed and put back. */
+const TOKEN_ONLY_HOPS = ['promote-hop-token-only', 'promote-hop-token-put-back'];
 
 export const PATCHES: Record<string, Patch> = {
   'approval-updates': {
@@ -53,6 +55,7 @@ export const PATCHES: Record<string, Patch> = {
       ...SECRET_RUNS,
       ...NEW_SECRET_RUNS,
       ...SECRET_BATCH_RUNS,
+      ...TOKEN_ONLY_HOPS,
     ],
   },
   'clean-slate-clears-token': {
@@ -83,13 +86,19 @@ export const PATCHES: Record<string, Patch> = {
       ...SECRET_RUNS,
       ...NEW_SECRET_RUNS,
       ...SECRET_BATCH_RUNS,
+      ...TOKEN_ONLY_HOPS,
     ],
   },
   'gate-before-stop': {
     in: ['promote-hop.ts'],
     change: 'the destination stays up through the approval wait',
     since: '6d9f521',
-    recordedIn: ['promote-hop-approved-from-web-ui', 'promote-hop-gate-first', 'promote-hop-plan-changed'],
+    recordedIn: [
+      'promote-hop-approved-from-web-ui',
+      'promote-hop-gate-first',
+      'promote-hop-plan-changed',
+      ...TOKEN_ONLY_HOPS,
+    ],
   },
   'hop-ids-and-cancel-on-close': {
     in: ['promote.ts'],
@@ -102,7 +111,7 @@ export const PATCHES: Record<string, Patch> = {
     change:
       "reads are activities again, not local ones (a local activity's result recorded in a workflow task of its own replayed the code after it in another task: a nondeterminism error)",
     since: '797a639',
-    recordedIn: NEW_SECRET_RUNS,
+    recordedIn: [...NEW_SECRET_RUNS, ...TOKEN_ONLY_HOPS],
   },
   'event-id-from-seed': {
     in: ['notify.ts'],
@@ -115,7 +124,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['starter-config.ts'],
     change: 'a hop asks its worker which events to emit (notifyRouting) and announces its gates',
     since: '7332ecc',
-    recordedIn: [],
+    recordedIn: [...TOKEN_ONLY_HOPS],
   },
   'hop-window-from-parent': {
     in: ['promote-hop.ts'],
@@ -139,7 +148,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['environment-lock.ts'],
     change: 'locks are released by a signal, not by cancelling the lock child',
     since: 'aeca08f',
-    recordedIn: ['rotate-jwt-notify-rejected', ...NEW_SECRET_RUNS, ...SECRET_BATCH_RUNS],
+    recordedIn: ['rotate-jwt-notify-rejected', ...NEW_SECRET_RUNS, ...SECRET_BATCH_RUNS, ...TOKEN_ONLY_HOPS],
   },
   'retire-old-keys': {
     in: ['rotate.ts'],
@@ -194,13 +203,21 @@ export const PATCHES: Record<string, Patch> = {
       ...SECRET_RUNS,
       ...NEW_SECRET_RUNS,
       ...SECRET_BATCH_RUNS,
+      ...TOKEN_ONLY_HOPS,
     ],
   },
   'settle-host-work-on-cancel': {
     in: ['promote-hop.ts', 'rotate.ts'],
     change: 'a cancel waits for the host work in flight before undoing',
     since: '840aecb',
-    recordedIn: [],
+    recordedIn: [...TOKEN_ONLY_HOPS],
+  },
+  'skip-empty-copy': {
+    in: ['promote-hop.ts'],
+    change:
+      'a hop whose plan (destination stopped) changes nothing but the token file saves that file alone and makes no copy',
+    since: 'pending',
+    recordedIn: TOKEN_ONLY_HOPS,
   },
   'starter-config-checked': {
     in: ['starter-config.ts'],
@@ -212,7 +229,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['promote-hop.ts'],
     change: 'the destination is stopped before its data is restored',
     since: '700b7ca',
-    recordedIn: [],
+    recordedIn: ['promote-hop-token-put-back'],
   },
   'unstage-after-failed-stage': {
     in: ['rotate-steps.ts'],

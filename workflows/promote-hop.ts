@@ -72,6 +72,9 @@ function planText(p: SyncPlan): string {
   return `add ${p.add}, change ${p.change}${del}; ${p.bytes} bytes to move${shrink}`;
 }
 
+/** A plan with nothing to add, change or delete (attributes count as changes). */
+const isEmpty = (p: SyncPlan) => p.add + p.change + p.delete === 0;
+
 /** The snapshot's method and cost, for the preflight line and the approval's plan. */
 const snapshotText = (s: SnapshotPlan) =>
   s.method === 'reflink'
@@ -126,7 +129,8 @@ class Hop {
   private readonly to: string;
   /** Snapshots are named by the first run of this workflow, so a reset run finds them again. */
   private readonly runId = workflowInfo().firstExecutionRunId;
-  private snapshotTaken = false;
+  /** What a failure puts back: the data dir (with the token file), or the token file alone. */
+  private snapshotTaken: 'data' | 'token' | undefined;
   private preflight: HopPreflight | undefined;
 
   constructor(
@@ -177,9 +181,10 @@ class Hop {
       throw err;
     }
     // The hop has passed; a snapshot left behind only takes space.
-    await onDataDir(`drop ${to}'s snapshot`)
-      .dropSnapshot({ to, runId: this.runId, ...this.gates.approved })
-      .catch((err) => tracker.set('drop snapshot', 'failed', `${errorText(err)}; remove it by hand`));
+    if (this.snapshotTaken)
+      await onDataDir(`drop ${to}'s snapshot`)
+        .dropSnapshot({ to, runId: this.runId, ...this.gates.approved })
+        .catch((err) => tracker.set('drop snapshot', 'failed', `${errorText(err)}; remove it by hand`));
     tracker.finish('completed');
     return result;
   }
@@ -192,7 +197,35 @@ class Hop {
     );
     const plan = gate ? await this.approvedPlan(gate) : approved;
     if (!plan) throw new Error('unreachable: no plan');
-    if (this.gateFirst) await this.recheck(plan);
+    // The plan made with the destination stopped (runs recorded before gate-before-stop made
+    // only that one).
+    const stoppedPlan = this.gateFirst ? await this.recheck(plan) : plan;
+    // Nothing to copy, or nothing but the token file (the guide's layout keeps it in the data
+    // dir, and every hop re-signs it): the destination holds the source's data as of that plan.
+    // Only the token file is saved, to put back on a failure (the destination then starts on the
+    // same data), and the token is taken from the source's file as the copy would have brought
+    // it. With --consistent the source may change until its final pass: the hop copies.
+    const tokenOnly = stoppedPlan.tokenOnly === true;
+    if ((tokenOnly || isEmpty(stoppedPlan)) && !this.input.consistent && patched('skip-empty-copy')) {
+      await tracker.run(
+        'snapshot',
+        () =>
+          (this.settle ? settledCopying : copying)(`save ${to}'s token file`).snapshot({
+            to,
+            runId,
+            tokenOnly: true,
+            ...this.gates.approved,
+          }),
+        () => 'the token file only: nothing else changes',
+      );
+      this.snapshotTaken = 'token';
+      tracker.set(
+        'copy',
+        'skipped',
+        `nothing to copy: ${to} holds ${from}'s data${tokenOnly ? ` (but the token file, written from ${from}'s when re-signed)` : ''}`,
+      );
+      return this.publish(plan, {}, tokenOnly);
+    }
     // A full copy of a large data dir may take hours, like the copy itself.
     await tracker.run('snapshot', () =>
       (this.settle ? settledCopying : copying)(`snapshot ${to}'s data dir`).snapshot({
@@ -201,16 +234,27 @@ class Hop {
         ...this.gates.approved,
       }),
     );
-    this.snapshotTaken = true;
+    this.snapshotTaken = 'data';
     // The copy deletes no more than the approved plan showed (rsync exit 25 otherwise).
     const copied = await this.copy('copy', plan.delete);
     const final = this.input.consistent ? await this.finalPass() : {};
+    return this.publish(plan, { copied, ...final });
+  }
+
+  /** After the copy (or none): the destination's token re-signed, then it starts and publishes. */
+  private async publish(
+    plan: SyncPlan,
+    copy: Pick<HopResult, 'copied' | 'finalPass' | 'sourceDowntimeMs'>,
+    tokenFromSource = false,
+  ): Promise<HopResult> {
+    const { from, to, tracker } = this;
     const token = await tracker.run(
       're-sign token',
       () =>
         (this.settle ? settledPromotion : promotion).resignDestinationToken({
           from,
           to,
+          ...(tokenFromSource ? { fromSource: true } : {}),
           ...this.gates.approved,
         }),
       (r) =>
@@ -228,7 +272,7 @@ class Hop {
     // A cancel that came while the last step ran (waited for) still puts the old data back.
     if (this.settle && CancellationScope.current().consideredCancelled)
       throw new CancelledFailure('cancelled');
-    return { from, to, dryRun: false, plan, copied, ...final, identity: token.after, marker: started.marker };
+    return { from, to, dryRun: false, plan, ...copy, identity: token.after, marker: started.marker };
   }
 
   private dryRun(): Promise<SyncPlan> {
@@ -347,15 +391,21 @@ class Hop {
         // stopped first, so nothing it writes lands in the restored data.
         if (patched('stop-before-restore'))
           await onDataDir(`stop ${to} before the restore`).stopService({ env: to, ...this.gates.approved });
-        const { restored } = await copying(`restore ${to}'s snapshot`).restoreSnapshot({
+        const tokenOnly = snapshotTaken === 'token';
+        const { restored } = await copying(
+          tokenOnly ? `put back ${to}'s token file` : `restore ${to}'s snapshot`,
+        ).restoreSnapshot({
           to,
           runId: this.runId,
+          ...(tokenOnly ? { tokenOnly } : {}),
           ...this.gates.approved,
         });
         if (!restored)
           throw fail(
             FailureType.RestoreFailed,
-            `the snapshot of ${to} made by this run is gone: its data dir was NOT restored`,
+            tokenOnly
+              ? `the token file of ${to} saved by this run is gone: it was NOT put back`
+              : `the snapshot of ${to} made by this run is gone: its data dir was NOT restored`,
           );
       }
       await onService(`start ${to} on its old data`).restartAndVerify({ env: to, ...this.gates.approved });
@@ -369,9 +419,11 @@ class Hop {
     tracker.set(
       step,
       'done',
-      snapshotTaken
+      snapshotTaken === 'data'
         ? 'snapshot restored, service running on the old data'
-        : 'service running, data unchanged',
+        : snapshotTaken === 'token'
+          ? 'token file put back, service running on the same data'
+          : 'service running, data unchanged',
     );
   }
 }

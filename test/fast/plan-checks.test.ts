@@ -62,6 +62,60 @@ describe('plan checks', () => {
     }
   });
 
+  it('tells a plan that changes only the publisher token file (content, times) apart (real rsync output)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-rsync-token-'));
+    const token = '.config/spacetime/cli.toml';
+    try {
+      const src = join(dir, 'src');
+      const dst = join(dir, 'dst');
+      for (const d of [src, dst]) {
+        mkdirSync(join(d, '.config', 'spacetime'), { recursive: true });
+        mkdirSync(join(d, 'db'));
+        writeFileSync(join(d, 'db', 'log.bin'), 'same');
+      }
+      execFileSync('touch', ['-d', '2026-01-01', join(dst, 'db', 'log.bin'), join(src, 'db', 'log.bin')]);
+      writeFileSync(join(src, token), 'spacetimedb_token = "signed by prod"\n', { mode: 0o600 });
+      writeFileSync(join(dst, token), 'spacetimedb_token = "re-signed by test, longer"\n', { mode: 0o600 });
+      const plan = (tokenPath: string | null = token) =>
+        parseItemized(
+          execFileSync(
+            'rsync',
+            ['-aHAX', '--delete', '--dry-run', '--itemize-changes', '--stats', `${src}/`, `${dst}/`],
+            {
+              encoding: 'utf8',
+            },
+          ),
+          tokenPath,
+        );
+      const only = plan();
+      assert.equal(only.tokenOnly, true, JSON.stringify(only));
+      assert.ok(only.change >= 1);
+      assert.equal(parseItemized('', token).tokenOnly, undefined, 'nothing at all is not "only the token"');
+      // Pushed to an SSH destination, rsync marks a sent file with "<".
+      const pushed = `<f.st...... ${token}\n.d..t...... .config/spacetime/\n`;
+      assert.equal(parseItemized(pushed, token).tokenOnly, true);
+      assert.equal(parseItemized(`${pushed}<f+++++++++ db/new.bin\n`, token).tokenOnly, undefined);
+      // Its mode differs: the copy would change more than the token.
+      execFileSync('chmod', ['644', join(dst, token)]);
+      assert.equal(plan().tokenOnly, undefined);
+      execFileSync('chmod', ['600', join(dst, token)]);
+      assert.equal(plan().tokenOnly, true);
+      // Any other file added, changed or deleted.
+      writeFileSync(join(dst, 'db', 'extra.bin'), 'x');
+      assert.equal(plan().tokenOnly, undefined, 'a deletion');
+      rmSync(join(dst, 'db', 'extra.bin'));
+      writeFileSync(join(src, 'db', 'log.bin'), 'changed');
+      assert.equal(plan().tokenOnly, undefined, 'a change');
+      writeFileSync(join(dst, 'db', 'log.bin'), 'changed');
+      execFileSync('touch', ['-r', join(src, 'db', 'log.bin'), join(dst, 'db', 'log.bin')]);
+      assert.equal(plan().tokenOnly, true, 'the same again');
+      // A token that does not travel with the data: any change is a change.
+      assert.equal(plan(null).tokenOnly, undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses an empty source or a plan deleting more than the share, and nothing less', () => {
     const base = { add: 0, change: 0, delete: 0, deletions: [], bytes: 0 };
     assert.match(

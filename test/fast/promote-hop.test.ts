@@ -187,6 +187,74 @@ describe('promoteHop against mocked activities', () => {
     );
   });
 
+  it('a hop with nothing to copy (or only the token file) saves the token file alone and makes no copy', async () => {
+    const execute = (activities: Record<string, Activity>, input: Partial<HopInput> = {}) =>
+      withWorker(env, activities, (taskQueue) =>
+        env.client.workflow.execute(promoteHop, {
+          taskQueue,
+          workflowId: `hop-${++n}`,
+          args: [{ from: 'prod', to: 'test', ...input }],
+        }),
+      );
+    const empty: SyncPlan = { ...plan, add: 0, change: 0, bytes: 0 };
+    const ok = mocks({ planSync: async () => empty });
+    const done = await execute(ok.activities);
+    assert.equal(done.copied, undefined);
+    assert.ok(!ok.calls.includes('syncData'), ok.calls.join(', '));
+    const input = (m: typeof ok, name: string) =>
+      (m.inputs.find((c) => c.name === name)?.input ?? {}) as Record<string, unknown>;
+    assert.deepEqual(input(ok, 'snapshot'), {
+      to: 'test',
+      runId: input(ok, 'snapshot').runId,
+      tokenOnly: true,
+    });
+    assert.deepEqual(
+      input(ok, 'resignDestinationToken'),
+      { from: 'prod', to: 'test' },
+      'the copy would bring nothing',
+    );
+    assert.ok(ok.calls.includes('dropSnapshot'), 'the saved token file goes after the hop passed');
+
+    // Only the token file differs: it is taken from the source's when re-signed.
+    const token = mocks({
+      planSync: async () => ({ ...plan, add: 0, change: 2, bytes: 300, tokenOnly: true }),
+    });
+    await execute(token.activities);
+    assert.ok(!token.calls.includes('syncData'), token.calls.join(', '));
+    assert.deepEqual(input(token, 'resignDestinationToken'), {
+      from: 'prod',
+      to: 'test',
+      fromSource: true,
+    });
+
+    // A failed publish puts the token file back and starts the destination on the same data.
+    let publishes = 0;
+    const failing = mocks({
+      planSync: async () => empty,
+      restartAndVerify: async () => {
+        if (++publishes === 1)
+          throw fail(FailureType.MarkerTimeout, 'host vm-test: no PUBLISH_SUCCESS within 90s');
+        return { marker: 'PUBLISH_SUCCESS' };
+      },
+    });
+    const failure = await hop(failing.activities);
+    assert.equal(failure.type, FailureType.MarkerTimeout);
+    assert.deepEqual(failing.calls.slice(failing.calls.indexOf('resignDestinationToken')), [
+      'resignDestinationToken',
+      'restartAndVerify',
+      'stopService',
+      'restoreSnapshot',
+      'restartAndVerify',
+    ]);
+    assert.equal(input(failing, 'restoreSnapshot').tokenOnly, true);
+
+    // With --consistent the source may change until it is stopped: the copy is made.
+    const consistent = mocks({ planSync: async () => empty });
+    await execute(consistent.activities, { consistent: true });
+    assert.ok(consistent.calls.includes('syncData'));
+    assert.equal(input(consistent, 'snapshot').tokenOnly, undefined);
+  });
+
   it('a dry run plans and changes nothing', async () => {
     const { calls, activities } = mocks();
     const result = await withWorker(env, activities, (taskQueue) =>
