@@ -216,7 +216,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['promote-hop.ts'],
     change:
       'a hop whose plan (destination stopped) changes nothing but the token file saves that file alone and makes no copy',
-    since: 'pending',
+    since: '87b513c',
     recordedIn: TOKEN_ONLY_HOPS,
   },
   'starter-config-checked': {
