@@ -47,6 +47,15 @@ async function reflinks(h: Host, hostName: string): Promise<boolean> {
   throw new Error(`host ${hostName}: reflink probe: exit ${res.code}: ${res.stderr.trim()}`);
 }
 
+/** Both results, waiting for both; a failure is the first one's if it failed, else the second's
+ * (the same error whichever finished first). */
+async function inOrder<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
+}
+
 /** Saved in place of a token file that did not exist (restored by removing the file). */
 const ABSENT = '# rekey: no cli.toml here before the hop\n';
 
@@ -80,40 +89,56 @@ export function createPromoteHopActivities(deps: { config: Config }) {
       if (problem) throw fail(FailureType.BadInput, problem);
       const s = env(input.from);
       const d = env(input.to);
-      const { sourceBytes, sourcePaths } = await withHost(s.hostName, s.host, async (h) => {
-        await run(h, 'rsync --version >/dev/null', `host ${s.hostName}: rsync`);
-        await run(h, 'command -v flock >/dev/null', `host ${s.hostName}: flock (util-linux)`);
-        const sourcePaths = await hostPaths(h, s.hostName);
-        const du = await run(h, `du -sb ${shellQuote(h.dataDir)}`, `host ${s.hostName}: du`);
-        return { sourceBytes: Number(du.stdout.split(/\s/)[0]), sourcePaths };
-      });
-      const dest = await withHost(d.hostName, d.host, async (h) => {
-        await run(h, 'rsync --version >/dev/null', `host ${d.hostName}: rsync`);
-        // A workstation pulls: the copy (and its lock) runs there.
-        if (d.host.type === 'local')
-          await run(h, 'command -v flock >/dev/null', `host ${d.hostName}: flock (util-linux)`);
-        const problems = dataDirProblems(s, d, sourcePaths, await hostPaths(h, d.hostName));
-        if (problems.length > 0)
-          throw fail(FailureType.BadInput, `${problems.join('; ')}; nothing was changed`);
-        const svc = config.services[config.environments[input.to]?.service ?? ''];
-        const serviceIssues = svc ? await serviceProblems(h, svc) : [];
-        if (serviceIssues.length > 0)
-          throw fail(FailureType.BadInput, `${input.to}: ${serviceIssues.join('; ')}; nothing was changed`);
-        await run(h, `mkdir -p ${shellQuote(h.dataDir)}`, `host ${d.hostName}: mkdir`);
-        const out = (
-          await run(
-            h,
-            `du -sb ${shellQuote(h.dataDir)} | cut -f1 && df -B1 --output=avail ${shellQuote(h.dataDir)} | tail -n1`,
-            `host ${d.hostName}: du, df`,
-          )
-        ).stdout
-          .trim()
-          .split(/\s+/)
-          .map(Number);
-        return { bytes: out[0] ?? 0, free: out[1] ?? 0, reflink: await reflinks(h, d.hostName) };
-      });
-      // The token the hop will re-sign is checked now, not after the copy.
-      await sourceToken(s, await tokenTravelsWithData(s, d));
+      // The two hosts are read side by side; a problem is reported as if one after the other
+      // (the source's first), whichever came back first.
+      const [source, destination] = await inOrder(
+        withHost(s.hostName, s.host, async (h) => {
+          await run(h, 'rsync --version >/dev/null', `host ${s.hostName}: rsync`);
+          await run(h, 'command -v flock >/dev/null', `host ${s.hostName}: flock (util-linux)`);
+          const paths = await hostPaths(h, s.hostName);
+          const du = await run(h, `du -sb ${shellQuote(h.dataDir)}`, `host ${s.hostName}: du`);
+          return { bytes: Number(du.stdout.split(/\s/)[0]), paths };
+        }),
+        withHost(d.hostName, d.host, async (h) => {
+          await run(h, 'rsync --version >/dev/null', `host ${d.hostName}: rsync`);
+          // A workstation pulls: the copy (and its lock) runs there.
+          if (d.host.type === 'local')
+            await run(h, 'command -v flock >/dev/null', `host ${d.hostName}: flock (util-linux)`);
+          const svc = config.services[config.environments[input.to]?.service ?? ''];
+          return {
+            paths: await hostPaths(h, d.hostName),
+            serviceIssues: svc ? await serviceProblems(h, svc) : [],
+          };
+        }),
+      );
+      const sourceBytes = source.bytes;
+      const problems = dataDirProblems(s, d, source.paths, destination.paths);
+      if (problems.length > 0)
+        throw fail(FailureType.BadInput, `${problems.join('; ')}; nothing was changed`);
+      if (destination.serviceIssues.length > 0)
+        throw fail(
+          FailureType.BadInput,
+          `${input.to}: ${destination.serviceIssues.join('; ')}; nothing was changed`,
+        );
+      // The token the hop will re-sign is checked now, not after the copy; beside the
+      // destination's space and reflinks.
+      const [dest] = await inOrder(
+        withHost(d.hostName, d.host, async (h) => {
+          await run(h, `mkdir -p ${shellQuote(h.dataDir)}`, `host ${d.hostName}: mkdir`);
+          const out = (
+            await run(
+              h,
+              `du -sb ${shellQuote(h.dataDir)} | cut -f1 && df -B1 --output=avail ${shellQuote(h.dataDir)} | tail -n1`,
+              `host ${d.hostName}: du, df`,
+            )
+          ).stdout
+            .trim()
+            .split(/\s+/)
+            .map(Number);
+          return { bytes: out[0] ?? 0, free: out[1] ?? 0, reflink: await reflinks(h, d.hostName) };
+        }),
+        tokenTravelsWithData(s, d).then((copied) => sourceToken(s, copied)),
+      );
       const snapshot: SnapshotPlan = { method: dest.reflink ? 'reflink' : 'copy', bytes: dest.bytes };
       const needed = Math.ceil(sourceBytes * 1.1) + (snapshot.method === 'copy' ? dest.bytes : 0);
       if (dest.free < needed) {
@@ -130,22 +155,28 @@ export function createPromoteHopActivities(deps: { config: Config }) {
     async planSync(input: { from: string; to: string }): Promise<SyncPlan> {
       const { runner, command } = rsync(input.from, input.to, ['--dry-run', '--itemize-changes', '--stats']);
       const d = env(input.to);
-      // The token file the copy brings, which the hop rewrites anyway: a plan changing only it
-      // is told apart (tokenOnly).
-      const token = (await tokenTravelsWithData(env(input.from), d))
-        ? await withHost(d.hostName, d.host, async (h) => tokenInData(h))
-        : null;
-      const destinationFiles = await withHost(d.hostName, d.host, async (h) => {
-        const out = await run(
-          h,
-          `if [ -d ${shellQuote(h.dataDir)} ]; then find ${shellQuote(h.dataDir)} -mindepth 1 ! -type d | wc -l; else echo 0; fi`,
-          `host ${d.hostName}: count files`,
-        );
-        return Number(out.stdout.trim());
-      });
-      const plan = await withHost(runner.hostName, runner.host, async (h) =>
-        parseItemized((await run(h, command, `rsync dry run ${input.from} -> ${input.to}`)).stdout, token),
+      // The destination's file count (for the shrink guard) and where the token file lies (the
+      // copy brings it and the hop rewrites it anyway: a plan changing only it is told apart,
+      // tokenOnly), read beside the dry run.
+      const [[destinationFiles, token], out] = await inOrder(
+        Promise.all([
+          withHost(d.hostName, d.host, async (h) => {
+            const count = await run(
+              h,
+              `if [ -d ${shellQuote(h.dataDir)} ]; then find ${shellQuote(h.dataDir)} -mindepth 1 ! -type d | wc -l; else echo 0; fi`,
+              `host ${d.hostName}: count files`,
+            );
+            return Number(count.stdout.trim());
+          }),
+          tokenTravelsWithData(env(input.from), d).then((travels) =>
+            travels ? withHost(d.hostName, d.host, async (h) => tokenInData(h)) : null,
+          ),
+        ]),
+        withHost(runner.hostName, runner.host, async (h) =>
+          run(h, command, `rsync dry run ${input.from} -> ${input.to}`),
+        ),
       );
+      const plan = parseItemized(out.stdout, token);
       plan.destinationFiles = destinationFiles;
       const shrink = shrinkProblem(plan, config.promotion.maxDeleteShare);
       return shrink ? { ...plan, shrink } : plan;
