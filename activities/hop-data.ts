@@ -28,6 +28,9 @@ export function hopData(deps: { config: Config }) {
   const snapshotMark = (runId: string) => `.rekey-snapshot-${runId}`;
   /** Where a hop saves the destination's token file before carrying another into it. */
   const tokenBackupPath = (h: Host, runId: string) => `${h.dataDir.replace(/\/+$/, '')}.rekey-token-${runId}`;
+  /** Left once the saved token file is back: a retry of the put-back knows it is done. */
+  const tokenRestoredPath = (h: Host, runId: string) =>
+    `${h.dataDir.replace(/\/+$/, '')}.rekey-token-restored-${runId}`;
 
   /** The rsync command line and the host it runs on: the source pushes to an SSH destination
    * over its own `sync` key; a local destination (a workstation) pulls from the source over the
@@ -185,6 +188,7 @@ export function hopData(deps: { config: Config }) {
     snapshotPath,
     snapshotMark,
     tokenBackupPath,
+    tokenRestoredPath,
     rsync,
     run,
     hostPaths,

@@ -70,6 +70,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
     snapshotPath,
     snapshotMark,
     tokenBackupPath,
+    tokenRestoredPath,
     rsync,
     run,
     hostPaths,
@@ -159,7 +160,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
       // copy brings it and the hop rewrites it anyway: a plan changing only it is told apart,
       // tokenOnly), read beside the dry run.
       const [[destinationFiles, token], out] = await inOrder(
-        Promise.all([
+        inOrder(
           withHost(d.hostName, d.host, async (h) => {
             const count = await run(
               h,
@@ -171,7 +172,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
           tokenTravelsWithData(env(input.from), d).then((travels) =>
             travels ? withHost(d.hostName, d.host, async (h) => tokenInData(h)) : null,
           ),
-        ]),
+        ),
         withHost(runner.hostName, runner.host, async (h) =>
           run(h, command, `rsync dry run ${input.from} -> ${input.to}`),
         ),
@@ -199,10 +200,12 @@ export function createPromoteHopActivities(deps: { config: Config }) {
               0o600,
             );
         };
-        // Nothing but the token file to change: it alone is saved, wherever it lies.
-        if (input.tokenOnly) {
+        // Nothing but the token file to change: it alone is saved, wherever it lies. Unless an
+        // earlier attempt of this run (reset since) made the full snapshot: that one stays the
+        // one a failure restores (its data dir may hold that attempt's copy by now).
+        if (input.tokenOnly && !(await h.stat(snapshotPath(h, input.runId)))) {
           await saveToken();
-          return { snapshot: saved };
+          return { snapshot: saved, kind: 'token' as const };
         }
         const snap = shellQuote(snapshotPath(h, input.runId));
         const tmp = shellQuote(`${snapshotPath(h, input.runId)}.tmp`);
@@ -218,7 +221,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
           `host ${d.hostName}: snapshot`,
           { pty: true },
         );
-        return { snapshot: snapshotPath(h, input.runId) };
+        return { snapshot: snapshotPath(h, input.runId), kind: 'data' as const };
       });
     },
 
@@ -309,23 +312,20 @@ export function createPromoteHopActivities(deps: { config: Config }) {
     async restoreSnapshot(input: { to: string; runId: string; tokenOnly?: boolean } & Approved) {
       const d = env(input.to);
       return withHost(d.hostName, d.host, async (h) => {
+        // The saved token file back; then a mark, then the copy goes: a retry finds the mark.
         const putTokenBack = async () => {
           const saved = tokenBackupPath(h, input.runId);
+          const restoredMark = tokenRestoredPath(h, input.runId);
           const original = await h.readFile(saved);
-          if (!original) return false;
+          if (!original) return (await h.stat(restoredMark)) !== null;
           const tomlPath = resolveOnHost(h, config.paths.cliToml);
           if (original.toString() === ABSENT) await h.remove(tomlPath);
           else await h.writeFileAtomic(tomlPath, original, (await h.stat(tomlPath))?.mode ?? 0o600);
+          await h.writeFileAtomic(restoredMark, '', 0o600);
           await h.remove(saved);
           return true;
         };
-        // A retry after the put-back finds the file it wrote, not the backup: done all the same.
-        // (A token-only hop always found a token file there: one to add is not "only the token".)
-        if (input.tokenOnly)
-          return {
-            restored:
-              (await putTokenBack()) || (await h.stat(resolveOnHost(h, config.paths.cliToml))) !== null,
-          };
+        if (input.tokenOnly) return { restored: await putTokenBack() };
         const snap = shellQuote(snapshotPath(h, input.runId));
         const data = shellQuote(h.dataDir);
         const base = h.dataDir.replace(/\/+$/, '');
@@ -356,7 +356,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
       await withHost(d.hostName, d.host, (h) =>
         run(
           h,
-          `rm -rf ${shellQuote(snapshotPath(h, input.runId))} ${shellQuote(tokenBackupPath(h, input.runId))}`,
+          `rm -rf ${[snapshotPath, tokenBackupPath, tokenRestoredPath].map((p) => shellQuote(p(h, input.runId))).join(' ')}`,
           `host ${d.hostName}: drop snapshot`,
           {
             pty: true,

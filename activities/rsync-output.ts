@@ -88,8 +88,9 @@ export function parseItemized(out: string, token: string | null = null): SyncPla
       if (!name.endsWith('/')) plan.deleteFiles = (plan.deleteFiles ?? 0) + 1;
       if (plan.deletions.length < 20) plan.deletions.push(name);
     } else if (/^[<>ch.][fdLDS]\+{9}/.test(line)) plan.add++;
-    else if (/^[<>c.][fdLDS][.a-zA-Z+]{9} /.test(line) && !/^\.d\.{9}|^\.[fdL]\.{9}/.test(line))
-      plan.change++;
+    // A hard link made anew ("hf          b => a": spaces, not dots) is a change too: a plan
+    // with none of these lines is one the hop may skip copying.
+    else if (/^[<>ch.][fdLDS][ .a-zA-Z+]{9} /.test(line) && !/^\.[fdL][ .]{9} /.test(line)) plan.change++;
   }
   plan.bytes = parseStats(out).bytes;
   if (tokenSeen && !otherThanToken) plan.tokenOnly = true;

@@ -170,6 +170,12 @@ describe('promote', () => {
         async (h) => (await h.readFile(resolveOnHost(h, t.config.paths.cliToml)))?.toString() ?? '',
       );
     const stepsOf = async (id: string) => activitySteps(fx.client, `${id}/prod..test`);
+    // prod's file gains a setting since: the re-run must bring it, as a copy would have.
+    const setting = `kept_by_the_hop = "${Date.now()}"`;
+    await onHost(t, 'prod', async (h) => {
+      const path = resolveOnHost(h, t.config.paths.cliToml);
+      await h.writeFileAtomic(path, `${(await h.readFile(path))?.toString() ?? ''}${setting}\n`, 0o600);
+    });
 
     // A publish that fails: the token file saved by the hop goes back, test serves on it again.
     const toml = await tomlOf();
@@ -215,7 +221,9 @@ describe('promote', () => {
     assert.ok(!steps.includes('syncData'), steps.join(', '));
     assert.ok(steps.includes('snapshot') && steps.includes('dropSnapshot'), steps.join(', '));
     assert.equal(await dataManifest(t, 'test'), before);
-    const after = readTokenFromToml(await tomlOf(), 'spacetimedb_token', 'test');
+    const resigned = await tomlOf();
+    assert.ok(resigned.includes(setting), "test's file is prod's, with the token re-signed");
+    const after = readTokenFromToml(resigned, 'spacetimedb_token', 'test');
     const key = await onHost(
       t,
       'test',
@@ -225,9 +233,11 @@ describe('promote', () => {
     assert.deepEqual(tokenIdentity(after), tokenIdentity(seeded.tokens.prod));
     assert.equal(await signedBy(after, key), true, "signed by test's own key");
     assert.equal((await whoami(t, 'test', after)).status, 200);
-    // Nothing of the run is left beside the data dir.
+    // No saved token or snapshot is left beside the data dir (the failed run's empty mark that its
+    // put-back was made stays, as a restored run's mark does).
     const left = await onHost(t, 'test', async (h) => (await h.exec(`ls -a ${h.dataDir}/..`)).stdout);
-    assert.doesNotMatch(left, /rekey-(token|snapshot)-/);
+    assert.doesNotMatch(left, /rekey-token-(?!restored-)|rekey-snapshot-/);
+    assert.match(left, /rekey-token-restored-/);
   });
 
   it('a publish failure after the copy restores the snapshot and the old data serves again', async () => {

@@ -207,7 +207,7 @@ class Hop {
     // it. With --consistent the source may change until its final pass: the hop copies.
     const tokenOnly = stoppedPlan.tokenOnly === true;
     if ((tokenOnly || isEmpty(stoppedPlan)) && !this.input.consistent && patched('skip-empty-copy')) {
-      await tracker.run(
+      const saved = await tracker.run(
         'snapshot',
         () =>
           (this.settle ? settledCopying : copying)(`save ${to}'s token file`).snapshot({
@@ -216,9 +216,13 @@ class Hop {
             tokenOnly: true,
             ...this.gates.approved,
           }),
-        () => 'the token file only: nothing else changes',
+        (r) =>
+          r.kind === 'data'
+            ? "an earlier attempt's full snapshot kept"
+            : 'the token file only: nothing else changes',
       );
-      this.snapshotTaken = 'token';
+      // An earlier attempt of this run (reset since) made the full snapshot: that one is restored.
+      this.snapshotTaken = saved.kind === 'data' ? 'data' : 'token';
       tracker.set(
         'copy',
         'skipped',

@@ -111,6 +111,16 @@ describe('plan checks', () => {
       assert.equal(plan().tokenOnly, true, 'the same again');
       // A token that does not travel with the data: any change is a change.
       assert.equal(plan(null).tokenOnly, undefined);
+      // Two names of one file at prod, two files at test (same content, same times): rsync links
+      // them anew ("hf          b => a"), a change the hop must make, not skip.
+      execFileSync('ln', [join(src, 'db', 'log.bin'), join(src, 'db', 'log-link.bin')]);
+      execFileSync('cp', ['-a', join(dst, 'db', 'log.bin'), join(dst, 'db', 'log-link.bin')]);
+      execFileSync('cp', ['-a', join(src, token), join(dst, token)]);
+      execFileSync('touch', ['-r', join(src, 'db'), join(dst, 'db')]);
+      execFileSync('touch', ['-r', join(src, '.config', 'spacetime'), join(dst, '.config', 'spacetime')]);
+      const relinked = plan();
+      assert.equal(relinked.tokenOnly, undefined, JSON.stringify(relinked));
+      assert.deepEqual([relinked.add, relinked.change, relinked.delete], [0, 1, 0], JSON.stringify(relinked));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
