@@ -27,6 +27,7 @@ import { createServiceDriver } from '../services/service';
 import { temporalFixture } from '../test/helpers';
 import { testEnv } from '../test/infra/env';
 import { buildTopology, onHost, seed, stopServices, type Topology } from '../test/infra/topology';
+import { stepLine } from './history-steps';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 /** A database-shaped data dir: one large segment and many small files. */
@@ -126,24 +127,6 @@ async function rekeyHop(client: Client, t: Topology, taskQueue: string): Promise
   };
   if (process.env.BENCH_VERBOSE) console.log(`${hopId}: ${await stepLine(client, hopId, started)}`);
   return { hop: end - started, copy: await step('syncData'), snapshot: await step('snapshot') };
-}
-
-/** Where a hop's time went (BENCH_VERBOSE): each activity's start (ms after the client's start)
- * and its duration, from the history. */
-async function stepLine(client: Client, hopId: string, started: number): Promise<string> {
-  const events = (await client.workflow.getHandle(hopId).fetchHistory()).events ?? [];
-  const ms = (e: (typeof events)[number]) =>
-    Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
-  return events
-    .filter((e) => e.activityTaskScheduledEventAttributes)
-    .map((e) => {
-      const done = events.find(
-        (c) => String(c.activityTaskCompletedEventAttributes?.scheduledEventId ?? '') === String(e.eventId),
-      );
-      const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
-      return `${name}@${ms(e) - started}+${done ? ms(done) - ms(e) : '?'}`;
-    })
-    .join(' ');
 }
 
 /** The guide's procedure by hand: stop the destination, preview with rsync -n, then copy. */

@@ -1,17 +1,18 @@
 // `npm run bench:rotate`: the four-environment rotation through rekey (Temporal workflow, hosts
 // in parallel) against the same activity functions called one after another without Temporal,
 // measured side by side in one run on the same servers. The direct side times its parts: the
-// staging (plan, stage every group, verify) and each environment's own steps (install, re-sign,
-// restart and markers), so the critical path, staging plus the slowest environment alone, is what
-// no run can beat. Last line: rotate ratio=<rekey / direct> overhead_ratio=<rekey / the same
-// activities with the environments side by side, no Temporal: the like-for-like one>
-// critical_path_ratio=<rekey / critical path>.
+// staging (plan, stage every group, verify), each environment's own steps (install, re-sign,
+// restart and markers) and the retirement of old keys after them, so the critical path (staging,
+// the slowest environment alone, the retirement) is what no run can beat. Last line: rotate
+// ratio=<rekey / direct> overhead_ratio=<rekey / the same activities with the environments side
+// by side, no Temporal: the like-for-like one> critical_path_ratio=<rekey / critical path>.
 import { performance } from 'node:perf_hooks';
 import { createRotateActivities } from '../activities/rotate';
 import { startRotation } from '../client/runs/rotate';
 import { closeIdleSessions } from '../hosts/connect';
 import { temporalFixture } from '../test/helpers';
 import { buildTopology, ENVS, seed, stopServices, type Topology } from '../test/infra/topology';
+import { stepLine } from './history-steps';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
@@ -52,7 +53,16 @@ async function direct(
   const envs = staged.flatMap((g) => Object.entries(g.refs));
   if (parallel) await Promise.all(envs.map(([env, ref]) => steps(env, ref)));
   else for (const [env, ref] of envs) await steps(env, ref);
-  return { total: performance.now() - start, critical: stage + slowest };
+  // Then, as the workflow does once every environment passed: older backups and key versions
+  // retired beyond the retention, side by side.
+  const retireStart = performance.now();
+  const retention = plan.retention;
+  await Promise.all(
+    envs.map(([env]) => a.retireOldKeys({ env, runId, ...(retention ? { retention } : {}) })),
+  );
+  const retired = performance.now() - retireStart;
+  if (process.env.BENCH_VERBOSE) console.log(`  retire: ${retired.toFixed(0)} ms`);
+  return { total: performance.now() - start, critical: stage + slowest + retired };
 }
 
 async function main() {
@@ -94,6 +104,10 @@ async function main() {
             const r = await h.result();
             if (!r.ok) throw new Error('rotation through rekey failed');
             times.rekey.push(performance.now() - start);
+            if (process.env.BENCH_VERBOSE)
+              console.log(
+                `  rekey: ${await stepLine(fx.client, h.workflowId, Date.now() - (performance.now() - start))}`,
+              );
           }
         }
       }
