@@ -1,7 +1,7 @@
 // Human-readable output for the CLI. Only non-secret facts ever reach these functions.
 import type { VerifyReport } from '../activities/key-policy';
+import type { HopResult } from '../workflows/hop-plan';
 import type { Progress } from '../workflows/messages';
-import type { HopResult } from '../workflows/promote-hop';
 import type { RotateResult } from '../workflows/rotate';
 
 const short = (fp: string | null | undefined) => (fp ? fp.slice(0, 16) : 'none');

@@ -17,7 +17,7 @@ import {
   verifySshSignature,
 } from '../shared/sshsig';
 import { typesThat } from '../shared/workflow-types';
-import type { HopResult } from '../workflows/promote-hop';
+import type { HopResult } from '../workflows/hop-plan';
 import type { RolloverResult } from '../workflows/rollover';
 import type { RotateResult } from '../workflows/rotate';
 import type { RotateSecretResult } from '../workflows/rotate-secret';

@@ -22,7 +22,7 @@ import { startRotation } from '../client/runs/rotate';
 import { loadConfig } from '../config/load';
 import { type Host, resolveOnHost } from '../hosts/types';
 import { promote, promoteHop } from '../workflows';
-import type { HopResult } from '../workflows/promote-hop';
+import type { HopResult } from '../workflows/hop-plan';
 import { namedFailure } from './assertions';
 import { activitySteps, failureOf, rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
 import { testEnv } from './infra/env';

@@ -13,7 +13,7 @@ import { decodeTimeoutType } from '@temporalio/common';
 import { signedBy } from '../activities/tokens';
 import { progressOf, type RunProgress } from '../client/runs/common';
 import { startPromotion } from '../client/runs/promote';
-import type { HopResult } from '../workflows/promote-hop';
+import type { HopResult } from '../workflows/hop-plan';
 import { testEnv } from './infra/env';
 import { portOf } from './infra/ports';
 import {

@@ -15,8 +15,8 @@ import { openHost } from '../hosts/connect';
 import { shellQuote } from '../hosts/shell';
 import { resolveOnHost } from '../hosts/types';
 import { promote } from '../workflows';
+import type { HopResult } from '../workflows/hop-plan';
 import { progressQuery } from '../workflows/messages';
-import type { HopResult } from '../workflows/promote-hop';
 import {
   activitySteps,
   assertNoSecrets,

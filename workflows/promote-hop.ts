@@ -15,15 +15,15 @@ import {
   proxyActivities,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { CopyStats, HopPreflight, PromoteHopActivities, SnapshotPlan } from '../activities/promote-hop';
+import type { CopyStats, HopPreflight, PromoteHopActivities } from '../activities/promote-hop';
 import type { RotateActivities } from '../activities/rotate';
 import type { SyncPlan } from '../activities/rsync-output';
-import type { TokenIdentity } from '../activities/tokens';
 import { FailureType, fail } from '../shared/failures';
 import { serviceActivity, shortActivity, summarized } from './activity-options';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
+import { copyText, type HopResult, isEmpty, planText, snapshotText } from './hop-plan';
 import { hopRequest, promotionStart } from './hop-request';
 import { HopInput, type HopOptions } from './inputs';
 import { ProgressTracker } from './progress';
@@ -47,43 +47,7 @@ const settledPromotion = proxyActivities<PromoteHopActivities>({ ...shortActivit
 const settledService = summarized<RotateActivities>({ ...serviceActivity, ...settled });
 const onService = summarized<RotateActivities>(serviceActivity);
 
-export interface HopResult {
-  from: string;
-  to: string;
-  dryRun: boolean;
-  plan: SyncPlan;
-  /** The copy (with --consistent: the live pass). */
-  copied?: CopyStats;
-  /** --consistent: the pass made while the source was stopped, and how long it was down. */
-  finalPass?: CopyStats;
-  sourceDowntimeMs?: number;
-  identity?: TokenIdentity;
-  marker?: string;
-}
-
 type GateRules = Awaited<ReturnType<PromoteHopActivities['promotionGate']>>;
-
-function planText(p: SyncPlan): string {
-  const del =
-    p.delete > 0
-      ? `, DELETE ${p.delete}${p.deletions.length ? ` (${p.deletions.join(', ')}${p.delete > p.deletions.length ? ', ...' : ''})` : ''}`
-      : ', delete 0';
-  const shrink = p.shrink ? `; SHRINK: ${p.shrink}` : '';
-  return `add ${p.add}, change ${p.change}${del}; ${p.bytes} bytes to move${shrink}`;
-}
-
-/** A plan with nothing to add, change or delete (attributes count as changes). */
-const isEmpty = (p: SyncPlan) => p.add + p.change + p.delete === 0;
-
-/** The snapshot's method and cost, for the preflight line and the approval's plan. */
-const snapshotText = (s: SnapshotPlan) =>
-  s.method === 'reflink'
-    ? `snapshot by reflink (${s.bytes} bytes shared, not copied)`
-    : `snapshot by full copy (${s.bytes} bytes to copy: no reflinks on the destination's filesystem)`;
-
-const copyText = (c: CopyStats) =>
-  `${c.bytes} bytes (${c.matchedBytes} matched at the destination)${c.attempt > 1 ? `, attempt ${c.attempt}` : ''}` +
-  (c.vanished ? '; some source files vanished while they were read (live source)' : '');
 
 export async function promoteHop(raw: HopInput): Promise<HopResult> {
   const input = parseInput(HopInput, raw);

@@ -3,9 +3,10 @@
 
 import { executeChild, ParentClosePolicy, patched, workflowInfo } from '@temporalio/workflow';
 import { parseInput, runFailure } from './errors';
+import type { HopResult } from './hop-plan';
 import { PromoteInput, promoteHopWorkflowId } from './inputs';
 import { ProgressTracker } from './progress';
-import { type HopResult, promoteHop } from './promote-hop';
+import { promoteHop } from './promote-hop';
 import { claimSignedRequest } from './requests';
 import { checkStarterConfig } from './starter-config';
 

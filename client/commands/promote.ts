@@ -1,5 +1,5 @@
 // rekey promote: staged data promotion down a chain of environments.
-import type { HopResult } from '../../workflows/promote-hop';
+import type { HopResult } from '../../workflows/hop-plan';
 import { CliError } from '../cli-error';
 import { formatHops } from '../format';
 import { withClient } from '../runs/common';

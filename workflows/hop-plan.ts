@@ -1,0 +1,43 @@
+// What a hop shows and returns: its result, and the lines its plan, snapshot and copy make for
+// the progress, the gate and the Web UI.
+import type { CopyStats, SnapshotPlan } from '../activities/promote-hop';
+import type { SyncPlan } from '../activities/rsync-output';
+import type { TokenIdentity } from '../activities/tokens';
+
+export interface HopResult {
+  from: string;
+  to: string;
+  dryRun: boolean;
+  plan: SyncPlan;
+  /** The copy (with --consistent: the live pass). */
+  copied?: CopyStats;
+  /** --consistent: the pass made while the source was stopped, and how long it was down. */
+  finalPass?: CopyStats;
+  sourceDowntimeMs?: number;
+  identity?: TokenIdentity;
+  marker?: string;
+}
+
+/** A plan's line for the progress and the gate: what the copy adds, changes and deletes. */
+export function planText(p: SyncPlan): string {
+  const del =
+    p.delete > 0
+      ? `, DELETE ${p.delete}${p.deletions.length ? ` (${p.deletions.join(', ')}${p.delete > p.deletions.length ? ', ...' : ''})` : ''}`
+      : ', delete 0';
+  const shrink = p.shrink ? `; SHRINK: ${p.shrink}` : '';
+  return `add ${p.add}, change ${p.change}${del}; ${p.bytes} bytes to move${shrink}`;
+}
+
+/** A plan with nothing to add, change or delete (attributes count as changes). */
+export const isEmpty = (p: SyncPlan) => p.add + p.change + p.delete === 0;
+
+/** The snapshot's method and cost, for the preflight line and the approval's plan. */
+export const snapshotText = (s: SnapshotPlan) =>
+  s.method === 'reflink'
+    ? `snapshot by reflink (${s.bytes} bytes shared, not copied)`
+    : `snapshot by full copy (${s.bytes} bytes to copy: no reflinks on the destination's filesystem)`;
+
+/** The copy's line in the progress. */
+export const copyText = (c: CopyStats) =>
+  `${c.bytes} bytes (${c.matchedBytes} matched at the destination)${c.attempt > 1 ? `, attempt ${c.attempt}` : ''}` +
+  (c.vanished ? '; some source files vanished while they were read (live source)' : '');
