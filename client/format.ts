@@ -92,7 +92,9 @@ export function formatHops(hops: HopResult[]): string {
       const plan = `${h.from} -> ${h.to}: add ${p.add}, change ${p.change}, delete ${p.delete}${p.deletions.length ? ` (${p.deletions.join(', ')})` : ''}, ${p.bytes} bytes`;
       if (h.dryRun) return `${plan} (dry run: nothing changed)`;
       const parts = [
-        `copied ${h.copied?.bytes ?? 0} bytes`,
+        h.copied
+          ? `copied ${h.copied.bytes} bytes`
+          : `nothing to copy (${h.to} held ${h.from}'s data${p.tokenOnly ? ', but for the token file' : ''})`,
         ...(h.finalPass
           ? [`final pass ${h.finalPass.bytes} bytes with ${h.from} stopped for ${h.sourceDowntimeMs} ms`]
           : []),

@@ -285,7 +285,7 @@ function changesOf(type: string, result: unknown): string[] {
 const hopChange = (h: HopResult) =>
   h.dryRun
     ? `${h.from} -> ${h.to}: dry run: nothing changed`
-    : `${h.from} -> ${h.to}: data copied (${h.copied?.bytes ?? 0} bytes, ${h.plan.delete} deleted)${h.identity ? `, token re-signed for sub=${h.identity.sub}` : ''}`;
+    : `${h.from} -> ${h.to}: ${h.copied ? `data copied (${h.copied.bytes} bytes, ${h.plan.delete} deleted)` : 'nothing to copy'}${h.identity ? `, token re-signed for sub=${h.identity.sub}` : ''}`;
 
 /** A record on one line, for people. */
 export function historyLine(r: RunRecord): string {

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { followRsync, parseStats } from '../activities/rsync-output';
 import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
 import { exclusive } from '../activities/transfer-lock';
+import { formatHops } from '../client/format';
 import { runHistory } from '../client/history';
 import { openHost } from '../hosts/connect';
 import { shellQuote } from '../hosts/shell';
@@ -221,6 +222,15 @@ describe('promote', () => {
     assert.ok(!steps.includes('syncData'), steps.join(', '));
     assert.ok(steps.includes('snapshot') && steps.includes('dropSnapshot'), steps.join(', '));
     assert.equal(await dataManifest(t, 'test'), before);
+    // The audit trail and the CLI's lines say so.
+    const trail = await runHistory(fx.client, { since: new Date(Date.now() - 600_000) });
+    assert.deepEqual(trail.find((r) => r.workflowId === 'promote/prod..test-again')?.changes, [
+      'prod -> test: nothing to copy, token re-signed for sub=publisher-prod',
+    ]);
+    assert.match(
+      formatHops(hops),
+      /; nothing to copy \(test held prod's data, but for the token file\); token iss=/,
+    );
     const resigned = await tomlOf();
     assert.ok(resigned.includes(setting), "test's file is prod's, with the token re-signed");
     const after = readTokenFromToml(resigned, 'spacetimedb_token', 'test');
