@@ -142,15 +142,15 @@ export function hopData(deps: { config: Config }) {
     return within(toml, data) ? posix.relative(data, toml) : null;
   }
 
-  /** Whether the copy itself brings the publisher token: both hosts keep cli.toml inside their
-   * data dirs, at the same place. */
-  async function tokenTravelsWithData(
+  /** Where the copy itself brings the publisher token: the path both hosts keep cli.toml at
+   * inside their data dirs (relative to them), or null when it lies elsewhere on either. */
+  async function travellingToken(
     s: ReturnType<typeof env>,
     d: ReturnType<typeof env>,
-  ): Promise<boolean> {
+  ): Promise<string | null> {
     const rel = (e: ReturnType<typeof env>) => withHost(e.hostName, e.host, async (h) => tokenInData(h));
     const [a, b] = [await rel(s), await rel(d)];
-    return a !== null && a === b;
+    return a !== null && a === b ? a : null;
   }
 
   /** The source's publisher token and the key that should have signed it, checked: present, not
@@ -193,7 +193,7 @@ export function hopData(deps: { config: Config }) {
     run,
     hostPaths,
     tokenInData,
-    tokenTravelsWithData,
+    travellingToken,
     sourceToken,
   };
 }

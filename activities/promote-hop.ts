@@ -75,7 +75,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
     run,
     hostPaths,
     tokenInData,
-    tokenTravelsWithData,
+    travellingToken,
     sourceToken,
   } = hopData(deps);
 
@@ -138,7 +138,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
             .map(Number);
           return { bytes: out[0] ?? 0, free: out[1] ?? 0, reflink: await reflinks(h, d.hostName) };
         }),
-        tokenTravelsWithData(s, d).then((copied) => sourceToken(s, copied)),
+        travellingToken(s, d).then((token) => sourceToken(s, token !== null)),
       );
       const snapshot: SnapshotPlan = { method: dest.reflink ? 'reflink' : 'copy', bytes: dest.bytes };
       const needed = Math.ceil(sourceBytes * 1.1) + (snapshot.method === 'copy' ? dest.bytes : 0);
@@ -169,9 +169,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
             );
             return Number(count.stdout.trim());
           }),
-          tokenTravelsWithData(env(input.from), d).then((travels) =>
-            travels ? withHost(d.hostName, d.host, async (h) => tokenInData(h)) : null,
-          ),
+          travellingToken(env(input.from), d),
         ),
         withHost(runner.hostName, runner.host, async (h) =>
           run(h, command, `rsync dry run ${input.from} -> ${input.to}`),
@@ -278,7 +276,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
       const d = env(input.to);
       const s = env(input.from);
       const field = config.paths.tokenField;
-      const copied = await tokenTravelsWithData(s, d);
+      const copied = (await travellingToken(s, d)) !== null;
       const source = await sourceToken(s, copied);
       return withHost(d.hostName, d.host, async (h) => {
         const keyPath = resolveOnHost(h, posix.join(config.paths.keyDir, config.paths.privateKeyFile));

@@ -70,7 +70,7 @@ const tokenLine = (line: string, token: string) =>
 const dirTimeLine = /^\.d\.\.[tT]\.{6} /;
 
 /** Parses `rsync --itemize-changes --stats` output. `token`: the publisher token file's path in
- * the data dir, when the copy brings it (tokenTravelsWithData); null otherwise. */
+ * the data dir, when the copy brings it (travellingToken); null otherwise. */
 export function parseItemized(out: string, token: string | null = null): SyncPlan {
   const plan: SyncPlan = { add: 0, change: 0, delete: 0, deletions: [], bytes: 0, deleteFiles: 0 };
   const deleted: string[] = [];
