@@ -10,28 +10,49 @@
 // transactions 4,000 (its reads); a subscription may make 5 times a vault's figure, so the fleet's
 // vaults, in one subscription, could not pass 5 x 15 key sets/s together.
 // A rotation writes 2 secrets, so a vault's ceiling is 15 key sets/s. The environments are spread
-// over V vaults; W worker processes (`rekey worker`) poll one task queue. Last line:
-// fleet keysets_per_s=<x> ceiling_ratio=<x / (15 * V)> throttled=<429s> lost=<runs not completed>
+// over V vaults; W worker processes (`rekey worker`) poll one task queue; `--per-run K` rotates K
+// key sets in one run (one plan, one gate, a lock per environment). It runs the fleet on the
+// Temporal server 1.30.1 on PostgreSQL (the production test's topology, from real binaries), then
+// on the dev server (`--server postgres|dev` for one of them); a line per server, the dev server's
+// last: fleet keysets_per_s=<x> ceiling_ratio=<x / (15 * V)> throttled=<429s> lost=<key sets not
+// rotated> early=<requests before Retry-After> cpu_ms_per_keyset=<worker(s) + Temporal server (and
+// PostgreSQL) + stand-in> peak_rss_mib=<largest worker's>
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
 import { stringify } from 'yaml';
 import { generateKeyPair, keyFacts } from '../activities/keys';
 import { parseConfig } from '../config/load';
 import { createSecretStore } from '../stores/drivers';
 import { storeKeyPair } from '../stores/pairs';
-import { temporalFixture } from '../test/helpers';
-import { testEnv } from '../test/infra/env';
+import { TEST_ROOT, testEnv } from '../test/infra/env';
+import { startTemporalOnPostgres } from '../test/infra/temporal-postgres';
 import { publisherToken } from '../test/infra/topology';
+import { until } from '../test/infra/until';
 import { rotateJwtKeys } from '../workflows';
+import { processCpuMs, treeCpuMs } from './cpu';
 
 const repo = resolve(__dirname, '../..');
 const N = Number(process.env.BENCH_FLEET_N ?? 1000);
-const { values } = parseArgs({ options: { vaults: { type: 'string' }, workers: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    vaults: { type: 'string' },
+    workers: { type: 'string' },
+    'per-run': { type: 'string' },
+    server: { type: 'string' },
+  },
+});
 const VAULTS = Number(values.vaults ?? 1);
 const WORKERS = Number(values.workers ?? 1);
+/** Key sets (environments, each its own key group) per rotation run. */
+const PER_RUN = Number(values['per-run'] ?? 1);
+const SERVERS = values.server ? [values.server] : ['postgres', 'dev'];
+if (SERVERS.some((s) => s !== 'postgres' && s !== 'dev'))
+  throw new Error(`--server ${values.server}: use postgres or dev (both when not given)`);
 const PORT = 18601;
 const LIMIT = { writes: 300, reads: 4000, windowMs: 10_000 };
 /** Key sets per second one vault allows: two secret writes each. */
@@ -66,6 +87,138 @@ function peakRss(pid: number): number {
   return Math.round(Number(m?.[1] ?? 0) / 1024);
 }
 
+/** A Temporal server to run the fleet on, and the CPU its processes have spent so far. */
+interface Server {
+  name: 'postgres' | 'dev';
+  address: string;
+  namespace: string;
+  cpuMs(): number;
+  stop(): Promise<void>;
+}
+
+async function devServer(): Promise<Server> {
+  const pid = readFileSync(join(TEST_ROOT, 'temporal', 'pid'), 'utf8').trim();
+  return {
+    name: 'dev',
+    address: testEnv().temporal.address,
+    namespace: 'bench',
+    cpuMs: () => processCpuMs(pid),
+    stop: async () => undefined,
+  };
+}
+
+/** The production test's topology: the Temporal server 1.30.1 on PostgreSQL, namespace default. */
+async function postgresServer(): Promise<Server> {
+  const dir = join(TEST_ROOT, 'suites', 'bench-fleet-temporal');
+  const t = await startTemporalOnPostgres(dir, { pg: 15442, frontend: 17410 });
+  const postmaster = readFileSync(join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0] as string;
+  return {
+    name: 'postgres',
+    address: t.address,
+    namespace: 'default',
+    // The server and every PostgreSQL backend serving it.
+    cpuMs: () => processCpuMs(t.server.pid as number) + treeCpuMs(postmaster),
+    stop: () => t.stop(),
+  };
+}
+
+type StandinStats = { throttled: number; early: number; writes: number };
+
+/** Rotates every key set once on `server`; returns the figures' last line. */
+async function rotateFleet(
+  server: Server,
+  configFile: string,
+  envs: string[],
+  standin: ChildProcess,
+  ports: number[],
+): Promise<string> {
+  const connection = await Connection.connect({ address: server.address });
+  const client = new Client({ connection, namespace: server.namespace });
+  const taskQueue = `rekey-bench-${randomUUID()}`;
+  const workers: ChildProcess[] = [];
+  const stats = async () => (await Promise.all(ports.map((port) => hook(port, 'stats')))) as StandinStats[];
+  try {
+    // A new namespace reaches the frontend's cache within seconds.
+    await until('the namespace to be served', () =>
+      client.workflow
+        .count()
+        .then(() => true)
+        .catch(() => undefined),
+    );
+    // An earlier run of this benchmark that was killed leaves its runs open, holding their locks.
+    for await (const w of client.workflow.list({
+      query: 'WorkflowId STARTS_WITH "fleet/" AND ExecutionStatus = "Running"',
+    }))
+      await client.workflow.getHandle(w.workflowId, w.runId).terminate('an earlier benchmark run left it');
+    const statsBefore = await stats();
+    // CPU from here on: the workers' own from their start (loading included), the server's and
+    // the stand-in's from now.
+    const cpuBefore = { server: server.cpuMs(), standin: processCpuMs(standin.pid as number) };
+    for (let w = 0; w < WORKERS; w++)
+      workers.push(
+        spawn(process.execPath, [join(repo, 'bin/rekey'), 'worker', '--config', configFile], {
+          env: {
+            ...process.env,
+            TEMPORAL_ADDRESS: server.address,
+            TEMPORAL_NAMESPACE: server.namespace,
+            REKEY_TASK_QUEUE: taskQueue,
+          },
+          stdio: ['ignore', 'ignore', 'inherit'],
+        }),
+      );
+    const start = Date.now();
+    const runs = Array.from({ length: Math.ceil(envs.length / PER_RUN) }, (_, i) =>
+      envs.slice(i * PER_RUN, (i + 1) * PER_RUN),
+    );
+    const handles = await Promise.all(
+      runs.map((environments) =>
+        client.workflow.start(rotateJwtKeys, {
+          workflowId: `fleet/${start}/${environments[0]}`,
+          taskQueue,
+          args: [{ environments, syncMountedKeys: false }],
+        }),
+      ),
+    );
+    const results = await Promise.allSettled(handles.map((h) => h.result()));
+    const seconds = (Date.now() - start) / 1000;
+    const cpu = {
+      workers: workers.reduce((a, w) => a + processCpuMs(w.pid as number), 0),
+      server: server.cpuMs() - cpuBefore.server,
+      standin: processCpuMs(standin.pid as number) - cpuBefore.standin,
+    };
+    const peak = Math.max(...workers.map((w) => peakRss(w.pid as number)));
+    // Key sets rotated: the environments of each run that ended rotated.
+    const done = results.reduce(
+      (a, r) =>
+        a +
+        (r.status === 'fulfilled' ? r.value.environments.filter((o) => o.status === 'rotated').length : 0),
+      0,
+    );
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) console.log(`first failure: ${String(failed.reason?.cause?.message ?? failed.reason)}`);
+    const after = await stats();
+    if (process.env.BENCH_VERBOSE) console.log(after);
+    const sum = (k: keyof StandinStats) =>
+      after.reduce((a, s, i) => a + s[k] - (statsBefore[i]?.[k] ?? 0), 0);
+    const sample = handles.filter((_, i) => i % Math.max(1, Math.floor(handles.length / 20)) === 0);
+    const events = await Promise.all(sample.map(async (h) => (await h.fetchHistory()).events?.length ?? 0));
+    const rate = done / seconds;
+    const perKeyset = (ms: number) => (ms / envs.length).toFixed(1);
+    console.log(
+      `${server.name === 'dev' ? 'dev server (SQLite)' : 'Temporal 1.30.1 on PostgreSQL'}: ${envs.length} key sets, ${PER_RUN} per run, ${VAULTS} vault(s), ${WORKERS} worker process(es): ${seconds.toFixed(1)} s, ${sum('writes')} secret writes`,
+    );
+    console.log(`  worker peak RSS: ${workers.map((w) => `${peakRss(w.pid as number)} MiB`).join(', ')}`);
+    console.log(`  history events per run: ${Math.min(...events)}-${Math.max(...events)}`);
+    console.log(
+      `  CPU ms per key set: worker(s) ${perKeyset(cpu.workers)}, ${server.name === 'dev' ? 'dev server' : 'Temporal server and PostgreSQL'} ${perKeyset(cpu.server)}, Key Vault stand-in ${perKeyset(cpu.standin)}`,
+    );
+    return `fleet keysets_per_s=${rate.toFixed(2)} ceiling_ratio=${(rate / (CEILING * VAULTS)).toFixed(2)} throttled=${sum('throttled')} lost=${envs.length - done} early=${sum('early')} cpu_ms_per_keyset=${perKeyset(cpu.workers + cpu.server + cpu.standin)} peak_rss_mib=${peak} server=${server.name}`;
+  } finally {
+    for (const w of workers) w.kill('SIGKILL');
+    await connection.close();
+  }
+}
+
 async function main() {
   const env = testEnv();
   const dir = join(env.root, 'suites', 'bench-fleet');
@@ -87,8 +240,6 @@ async function main() {
     ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
-  const workers: ChildProcess[] = [];
-  const fx = await temporalFixture('bench');
   try {
     for (let i = 0; ; i++) {
       try {
@@ -99,11 +250,6 @@ async function main() {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    // An earlier run of this benchmark that was killed leaves its runs open, holding their locks.
-    for await (const w of fx.client.workflow.list({
-      query: 'WorkflowId STARTS_WITH "fleet/" AND ExecutionStatus = "Running"',
-    }))
-      await fx.client.workflow.getHandle(w.workflowId, w.runId).terminate('an earlier benchmark run left it');
     const envs = Array.from({ length: N }, (_, i) => `f${pad(i)}`);
     const doc = {
       stores: Object.fromEntries(
@@ -130,88 +276,55 @@ async function main() {
     const configFile = join(dir, 'rekey.yaml');
     writeFileSync(configFile, stringify(doc));
     const config = parseConfig(doc, configFile);
-    // Seeded with the limits off: a pair per key set in its vault, on its host, and a token.
-    await Promise.all(ports.map((p) => hook(p, 'throttle', { on: false })));
     const p = config.paths;
     const stores = ports.map((_, v) => createSecretStore(`vault${v}`, config.stores[`vault${v}`] as never));
-    for (let i = 0; i < N; i += 50)
-      await Promise.all(
-        envs.slice(i, i + 50).map(async (e, j) => {
-          const pair = generateKeyPair();
-          const names = { privateKey: `jwt-${e}-private`, publicKey: `jwt-${e}-public` };
-          const facts = await keyFacts(pair.publicPem);
-          await storeKeyPair(
-            stores[(i + j) % VAULTS] as never,
-            names,
-            { ...pair, fingerprint: facts.fingerprint },
-            'seed',
-          );
-          const keys = join(dir, e, p.keyDir);
-          mkdirSync(keys, { recursive: true });
-          writeFileSync(join(keys, p.privateKeyFile), pair.privatePem, { mode: 0o600 });
-          writeFileSync(join(keys, p.publicKeyFile), pair.publicPem);
-          const toml = join(dir, e, p.cliToml);
-          mkdirSync(join(toml, '..'), { recursive: true });
-          writeFileSync(
-            toml,
-            `spacetimedb_token = "${await publisherToken(pair.privatePem, `publisher-${e}`)}"\n`,
-            {
-              mode: 0o600,
-            },
-          );
-        }),
-      );
-    await Promise.all(ports.map((port) => hook(port, 'throttle', { on: true })));
-    for (let w = 0; w < WORKERS; w++)
-      workers.push(
-        spawn(process.execPath, [join(repo, 'bin/rekey'), 'worker', '--config', configFile], {
-          env: {
-            ...process.env,
-            TEMPORAL_ADDRESS: env.temporal.address,
-            TEMPORAL_NAMESPACE: 'bench',
-            REKEY_TASK_QUEUE: fx.taskQueue,
-          },
-          stdio: ['ignore', 'ignore', 'inherit'],
-        }),
-      );
-    const start = Date.now();
-    const handles = await Promise.all(
-      envs.map((e) =>
-        fx.client.workflow.start(rotateJwtKeys, {
-          workflowId: `fleet/${start}/${e}`,
-          taskQueue: fx.taskQueue,
-          args: [{ environments: [e], syncMountedKeys: false }],
-        }),
-      ),
-    );
-    const results = await Promise.allSettled(handles.map((h) => h.result()));
-    const seconds = (Date.now() - start) / 1000;
-    const done = results.filter((r) => r.status === 'fulfilled' && r.value.ok).length;
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) console.log(`first failure: ${String(failed.reason?.cause?.message ?? failed.reason)}`);
-    const stats = (await Promise.all(ports.map((port) => hook(port, 'stats')))) as {
-      throttled: number;
-      early: number;
-      writes: number;
-    }[];
-    if (process.env.BENCH_VERBOSE) console.log(stats);
-    const sum = (k: 'throttled' | 'early' | 'writes') => stats.reduce((a, s) => a + s[k], 0);
-    const sample = handles.filter((_, i) => i % Math.max(1, Math.floor(N / 20)) === 0);
-    const events = await Promise.all(sample.map(async (h) => (await h.fetchHistory()).events?.length ?? 0));
-    const rate = done / seconds;
-    console.log(
-      `${N} key sets, ${VAULTS} vault(s), ${WORKERS} worker process(es): ${seconds.toFixed(1)} s, ${sum('writes')} secret writes`,
-    );
-    console.log(`worker peak RSS: ${workers.map((w) => `${peakRss(w.pid as number)} MiB`).join(', ')}`);
-    console.log(`history events per run: ${Math.min(...events)}-${Math.max(...events)}`);
-    console.log(`early retries (before Retry-After): ${sum('early')}`);
-    console.log(
-      `fleet keysets_per_s=${rate.toFixed(2)} ceiling_ratio=${(rate / (CEILING * VAULTS)).toFixed(2)} throttled=${sum('throttled')} lost=${N - done}`,
-    );
+    // Seeded with the limits off: a pair per key set in its vault, on its host, and a token (anew
+    // for each server: with key files not installed, a rotation leaves the host's key behind).
+    const seed = async (tag: string) => {
+      await Promise.all(ports.map((p) => hook(p, 'throttle', { on: false })));
+      for (let i = 0; i < N; i += 50)
+        await Promise.all(
+          envs.slice(i, i + 50).map(async (e, j) => {
+            const pair = generateKeyPair();
+            const names = { privateKey: `jwt-${e}-private`, publicKey: `jwt-${e}-public` };
+            const facts = await keyFacts(pair.publicPem);
+            await storeKeyPair(
+              stores[(i + j) % VAULTS] as never,
+              names,
+              { ...pair, fingerprint: facts.fingerprint },
+              tag,
+            );
+            const keys = join(dir, e, p.keyDir);
+            mkdirSync(keys, { recursive: true });
+            writeFileSync(join(keys, p.privateKeyFile), pair.privatePem, { mode: 0o600 });
+            writeFileSync(join(keys, p.publicKeyFile), pair.publicPem);
+            const toml = join(dir, e, p.cliToml);
+            mkdirSync(join(toml, '..'), { recursive: true });
+            writeFileSync(
+              toml,
+              `spacetimedb_token = "${await publisherToken(pair.privatePem, `publisher-${e}`)}"\n`,
+              {
+                mode: 0o600,
+              },
+            );
+          }),
+        );
+      await Promise.all(ports.map((port) => hook(port, 'throttle', { on: true })));
+    };
+    // Each server rotates the fleet once (the second from where the first left it).
+    const lines: string[] = [];
+    for (const name of SERVERS) {
+      await seed(`seed-${name}`);
+      const server = name === 'dev' ? await devServer() : await postgresServer();
+      try {
+        lines.push(await rotateFleet(server, configFile, envs, standin, ports));
+      } finally {
+        await server.stop();
+      }
+    }
+    for (const line of lines) console.log(line);
   } finally {
-    for (const w of workers) w.kill('SIGKILL');
     standin.kill('SIGKILL');
-    await fx.close();
   }
 }
 
