@@ -96,17 +96,20 @@ export function publicPemOf(privatePem: string): string {
   return normalizePem(pub.export({ type: 'spki', format: 'pem' }).toString());
 }
 
+const fingerprintOf = (key: KeyObject) => createHash('sha256').update(spkiDer(key)).digest('hex');
+const thumbprintOf = (key: KeyObject) =>
+  calculateJwkThumbprint(key.export({ format: 'jwk' }) as JWK, 'sha256');
+
 export function fingerprint(publicPem: string): string {
-  return createHash('sha256')
-    .update(spkiDer(parsePublicKey(publicPem)))
-    .digest('hex');
+  return fingerprintOf(parsePublicKey(publicPem));
 }
 
 export async function jwkThumbprint(publicPem: string): Promise<string> {
-  const jwk = parsePublicKey(publicPem).export({ format: 'jwk' }) as JWK;
-  return calculateJwkThumbprint(jwk, 'sha256');
+  return thumbprintOf(parsePublicKey(publicPem));
 }
 
+/** Both from one parse of the key (a fleet's rotation computes them thousands of times). */
 export async function keyFacts(publicPem: string): Promise<KeyFacts> {
-  return { fingerprint: fingerprint(publicPem), kid: await jwkThumbprint(publicPem) };
+  const key = parsePublicKey(publicPem);
+  return { fingerprint: fingerprintOf(key), kid: await thumbprintOf(key) };
 }

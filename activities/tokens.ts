@@ -1,6 +1,6 @@
 // The publisher token cached in the Spacetime CLI's cli.toml, and re-signing it with a new key
 // while keeping the identity. SpacetimeDB derives identity from `iss` and `sub`, not from the key.
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { compactVerify, decodeJwt, decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { FailureType, fail } from '../shared/failures';
@@ -62,7 +62,11 @@ export function refuseExpired(token: string, where = 'token'): void {
 
 /** New token, same identity: keeps iss, sub, aud, hex_identity, and exp and nbf (a token that
  * expires keeps expiring); fresh iat; ES256. An expired token is refused, never revived. */
-export async function resignToken(token: string, privatePem: string, where = 'token'): Promise<string> {
+export async function resignToken(
+  token: string,
+  privateKey: string | KeyObject,
+  where = 'token',
+): Promise<string> {
   const id = tokenIdentity(token, where);
   refuseExpired(token, where);
   const { exp, nbf } = decode(token, where);
@@ -75,13 +79,14 @@ export async function resignToken(token: string, privatePem: string, where = 'to
     .setSubject(id.sub)
     .setIssuedAt();
   if (id.aud !== undefined) jwt.setAudience(id.aud);
-  return jwt.sign(parsePrivateKey(privatePem));
+  return jwt.sign(typeof privateKey === 'string' ? parsePrivateKey(privateKey) : privateKey);
 }
 
 /** True when `token` carries a valid ES256 signature by the public half of `privatePem`. */
-export async function signedBy(token: string, privatePem: string): Promise<boolean> {
+export async function signedBy(token: string, privateKey: string | KeyObject): Promise<boolean> {
   try {
-    await jwtVerify(token, createPublicKey(parsePrivateKey(privatePem)), { algorithms: ['ES256'] });
+    const key = typeof privateKey === 'string' ? parsePrivateKey(privateKey) : privateKey;
+    await jwtVerify(token, createPublicKey(key), { algorithms: ['ES256'] });
     return true;
   } catch {
     return false;
@@ -168,14 +173,16 @@ export async function resignCliToml(
 ): Promise<ResignResult> {
   const token = readTokenFromToml(text, field, where);
   const before = tokenIdentity(token, where);
-  if (await signedBy(token, privatePem)) return { text, before, after: before, changed: false };
+  // Parsed once for the check and the signature.
+  const key = parsePrivateKey(privatePem);
+  if (await signedBy(token, key)) return { text, before, after: before, changed: false };
   if (signers !== null && !(await signedByAny(token, signers))) {
     throw fail(
       FailureType.BadInput,
       `${where}: the token is not signed by ${signers.length === 0 ? 'any known key (there is no public key to check it against)' : 'the key that should have signed it'}; refusing to re-sign it`,
     );
   }
-  const next = await resignToken(token, privatePem, where);
+  const next = await resignToken(token, key, where);
   const after = tokenIdentity(next, where);
   if (!sameIdentity(before, after)) {
     throw fail(FailureType.IdentityDrift, `${where}: re-signing would change the identity`, {

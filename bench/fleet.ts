@@ -50,6 +50,9 @@ const VAULTS = Number(values.vaults ?? 1);
 const WORKERS = Number(values.workers ?? 1);
 /** Key sets (environments, each its own key group) per rotation run. */
 const PER_RUN = Number(values['per-run'] ?? 1);
+/** Node's options for the workers, e.g. `--max-old-space-size=384`, or `--cpu-prof` to see where a
+ * worker's CPU goes (written when it stops). */
+const WORKER_NODE_ARGS = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const SERVERS = values.server ? [values.server] : ['postgres', 'dev'];
 if (SERVERS.some((s) => s !== 'postgres' && s !== 'dev'))
   throw new Error(`--server ${values.server}: use postgres or dev (both when not given)`);
@@ -156,15 +159,19 @@ async function rotateFleet(
     const cpuBefore = { server: server.cpuMs(), standin: processCpuMs(standin.pid as number) };
     for (let w = 0; w < WORKERS; w++)
       workers.push(
-        spawn(process.execPath, [join(repo, 'bin/rekey'), 'worker', '--config', configFile], {
-          env: {
-            ...process.env,
-            TEMPORAL_ADDRESS: server.address,
-            TEMPORAL_NAMESPACE: server.namespace,
-            REKEY_TASK_QUEUE: taskQueue,
+        spawn(
+          process.execPath,
+          [...WORKER_NODE_ARGS, join(repo, 'bin/rekey'), 'worker', '--config', configFile],
+          {
+            env: {
+              ...process.env,
+              TEMPORAL_ADDRESS: server.address,
+              TEMPORAL_NAMESPACE: server.namespace,
+              REKEY_TASK_QUEUE: taskQueue,
+            },
+            stdio: ['ignore', 'ignore', 'inherit'],
           },
-          stdio: ['ignore', 'ignore', 'inherit'],
-        }),
+        ),
       );
     const start = Date.now();
     const runs = Array.from({ length: Math.ceil(envs.length / PER_RUN) }, (_, i) =>
@@ -179,7 +186,13 @@ async function rotateFleet(
         }),
       ),
     );
-    const results = await Promise.allSettled(handles.map((h) => h.result()));
+    // A worker that dies would leave the runs waiting for ever.
+    const died = new Promise<never>((_, rej) =>
+      workers.forEach((w) => {
+        w.once('exit', (code) => rej(new Error(`a worker exited (${code})`)));
+      }),
+    );
+    const results = await Promise.race([Promise.allSettled(handles.map((h) => h.result())), died]);
     const seconds = (Date.now() - start) / 1000;
     const cpu = {
       workers: workers.reduce((a, w) => a + processCpuMs(w.pid as number), 0),
@@ -201,7 +214,17 @@ async function rotateFleet(
     const sum = (k: keyof StandinStats) =>
       after.reduce((a, s, i) => a + s[k] - (statsBefore[i]?.[k] ?? 0), 0);
     const sample = handles.filter((_, i) => i % Math.max(1, Math.floor(handles.length / 20)) === 0);
-    const events = await Promise.all(sample.map(async (h) => (await h.fetchHistory()).events?.length ?? 0));
+    const histories = await Promise.all(sample.map((h) => h.fetchHistory()));
+    const events = histories.map((h) => h.events?.length ?? 0);
+    if (process.env.BENCH_VERBOSE) {
+      // What a run's events are, by type: where the server's work per key set goes.
+      const types = new Map<string, number>();
+      for (const e of histories[0]?.events ?? []) {
+        const t = String(e.eventType);
+        types.set(t, (types.get(t) ?? 0) + 1);
+      }
+      console.log(`  events of ${sample[0]?.workflowId}:`, Object.fromEntries(types));
+    }
     const rate = done / seconds;
     const perKeyset = (ms: number) => (ms / envs.length).toFixed(1);
     console.log(
@@ -214,7 +237,21 @@ async function rotateFleet(
     );
     return `fleet keysets_per_s=${rate.toFixed(2)} ceiling_ratio=${(rate / (CEILING * VAULTS)).toFixed(2)} throttled=${sum('throttled')} lost=${envs.length - done} early=${sum('early')} cpu_ms_per_keyset=${perKeyset(cpu.workers + cpu.server + cpu.standin)} peak_rss_mib=${peak} server=${server.name}`;
   } finally {
-    for (const w of workers) w.kill('SIGKILL');
+    // Stopped as an operator would (a profile is written then), killed if it does not stop.
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((res) => {
+            if (w.exitCode !== null || w.signalCode !== null) return res();
+            const timer = setTimeout(() => w.kill('SIGKILL'), 15_000);
+            w.once('exit', () => {
+              clearTimeout(timer);
+              res();
+            });
+            w.kill('SIGTERM');
+          }),
+      ),
+    );
     await connection.close();
   }
 }

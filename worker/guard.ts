@@ -67,19 +67,37 @@ const UNDO = new Set([
   'rollOut',
 ]);
 
+/** The environments on each host and with each key place (where the private key lives, as its
+ * store tells places apart), in config order: once per config, since every changing activity
+ * looks up its environments' neighbours (a fleet has thousands). */
+const sharingIndex = new WeakMap<Config, { byHost: Map<string, string[]>; byPlace: Map<string, string[]> }>();
+
+function sharingOf(config: Config) {
+  let index = sharingIndex.get(config);
+  if (!index) {
+    index = { byHost: new Map(), byPlace: new Map() };
+    const add = (m: Map<string, string[]>, k: string, e: string) => m.set(k, [...(m.get(k) ?? []), e]);
+    for (const [e, c] of Object.entries(config.environments)) {
+      add(index.byHost, c.host, e);
+      add(
+        index.byPlace,
+        secretPlace(c.store, config.stores[c.store], secretNamesOf(config, e).privateKey),
+        e,
+      );
+    }
+    sharingIndex.set(config, index);
+  }
+  return index;
+}
+
 /** Environments whose host or key pair (store and secret name) `env` shares: a change of one is a
  * change of the others. */
 function sharing(config: Config, env: string): string[] {
   const own = config.environments[env];
   if (!own) return [env];
-  // Where an environment's private key lives, as the store tells places apart.
-  const place = (e: string, store: string) =>
-    secretPlace(store, config.stores[store], secretNamesOf(config, e).privateKey);
-  return Object.entries(config.environments)
-    .filter(
-      ([name, c]) => name === env || c.host === own.host || place(name, c.store) === place(env, own.store),
-    )
-    .map(([name]) => name);
+  const { byHost, byPlace } = sharingOf(config);
+  const place = secretPlace(own.store, config.stores[own.store], secretNamesOf(config, env).privateKey);
+  return [...new Set([env, ...(byHost.get(own.host) ?? []), ...(byPlace.get(place) ?? [])])];
 }
 
 /** Activities that change no environment, and why they need no approval. */

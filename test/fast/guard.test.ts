@@ -158,6 +158,23 @@ describe('activities check their approval', () => {
     );
   });
 
+  it('an environment whose key pair is a gated one’s (same store, same secret) needs its approval', () => {
+    const base = doc();
+    const shared = parseConfig(
+      doc({
+        environments: { ...base.environments, twin: { store: 'files', host: 'dev', service: 'none' } },
+        keyGroups: { prod: ['prod', 'twin'], dev: ['dev'], side: ['side'] },
+      }),
+      join(dir, 'rekey.yaml'),
+    );
+    refused(
+      () => checkApproval(shared, 'installKeyFiles', ['twin'], undefined, run),
+      /installKeyFiles changes prod, which requires approval, but was given none/,
+    );
+    // dev has a host and a key of its own.
+    checkApproval(shared, 'installKeyFiles', ['dev'], undefined, run);
+  });
+
   it('named gates count names; a plan made from another configuration of the environment is refused', () => {
     const named = parseConfig(
       doc({
