@@ -29,12 +29,11 @@ import { generateKeyPair, keyFacts } from '../activities/keys';
 import { parseConfig } from '../config/load';
 import { createSecretStore } from '../stores/drivers';
 import { storeKeyPair } from '../stores/pairs';
-import { TEST_ROOT, testEnv } from '../test/infra/env';
-import { startTemporalOnPostgres } from '../test/infra/temporal-postgres';
+import { testEnv } from '../test/infra/env';
 import { publisherToken } from '../test/infra/topology';
-import { until } from '../test/infra/until';
 import { rotateJwtKeys } from '../workflows';
-import { processCpuMs, treeCpuMs } from './cpu';
+import { processCpuMs } from './cpu';
+import { devServer, postgresServer, type Server } from './servers';
 
 const repo = resolve(__dirname, '../..');
 const N = Number(process.env.BENCH_FLEET_N ?? 1000);
@@ -90,41 +89,6 @@ function peakRss(pid: number): number {
   return Math.round(Number(m?.[1] ?? 0) / 1024);
 }
 
-/** A Temporal server to run the fleet on, and the CPU its processes have spent so far. */
-interface Server {
-  name: 'postgres' | 'dev';
-  address: string;
-  namespace: string;
-  cpuMs(): number;
-  stop(): Promise<void>;
-}
-
-async function devServer(): Promise<Server> {
-  const pid = readFileSync(join(TEST_ROOT, 'temporal', 'pid'), 'utf8').trim();
-  return {
-    name: 'dev',
-    address: testEnv().temporal.address,
-    namespace: 'bench',
-    cpuMs: () => processCpuMs(pid),
-    stop: async () => undefined,
-  };
-}
-
-/** The production test's topology: the Temporal server 1.30.1 on PostgreSQL, namespace default. */
-async function postgresServer(): Promise<Server> {
-  const dir = join(TEST_ROOT, 'suites', 'bench-fleet-temporal');
-  const t = await startTemporalOnPostgres(dir, { pg: 15442, frontend: 17410 });
-  const postmaster = readFileSync(join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0] as string;
-  return {
-    name: 'postgres',
-    address: t.address,
-    namespace: 'default',
-    // The server and every PostgreSQL backend serving it.
-    cpuMs: () => processCpuMs(t.server.pid as number) + treeCpuMs(postmaster),
-    stop: () => t.stop(),
-  };
-}
-
 type StandinStats = { throttled: number; early: number; writes: number };
 
 /** Rotates every key set once on `server`; returns the figures' last line. */
@@ -141,13 +105,6 @@ async function rotateFleet(
   const workers: ChildProcess[] = [];
   const stats = async () => (await Promise.all(ports.map((port) => hook(port, 'stats')))) as StandinStats[];
   try {
-    // A new namespace reaches the frontend's cache within seconds.
-    await until('the namespace to be served', () =>
-      client.workflow
-        .count()
-        .then(() => true)
-        .catch(() => undefined),
-    );
     // An earlier run of this benchmark that was killed leaves its runs open, holding their locks.
     for await (const w of client.workflow.list({
       query: 'WorkflowId STARTS_WITH "fleet/" AND ExecutionStatus = "Running"',
@@ -228,12 +185,12 @@ async function rotateFleet(
     const rate = done / seconds;
     const perKeyset = (ms: number) => (ms / envs.length).toFixed(1);
     console.log(
-      `${server.name === 'dev' ? 'dev server (SQLite)' : 'Temporal 1.30.1 on PostgreSQL'}: ${envs.length} key sets, ${PER_RUN} per run, ${VAULTS} vault(s), ${WORKERS} worker process(es): ${seconds.toFixed(1)} s, ${sum('writes')} secret writes`,
+      `${server.label}: ${envs.length} key sets, ${PER_RUN} per run, ${VAULTS} vault(s), ${WORKERS} worker process(es): ${seconds.toFixed(1)} s, ${sum('writes')} secret writes`,
     );
     console.log(`  worker peak RSS: ${workers.map((w) => `${peakRss(w.pid as number)} MiB`).join(', ')}`);
     console.log(`  history events per run: ${Math.min(...events)}-${Math.max(...events)}`);
     console.log(
-      `  CPU ms per key set: worker(s) ${perKeyset(cpu.workers)}, ${server.name === 'dev' ? 'dev server' : 'Temporal server and PostgreSQL'} ${perKeyset(cpu.server)}, Key Vault stand-in ${perKeyset(cpu.standin)}`,
+      `  CPU ms per key set: worker(s) ${perKeyset(cpu.workers)}, Temporal server${server.name === 'dev' ? '' : ' and PostgreSQL'} ${perKeyset(cpu.server)}, Key Vault stand-in ${perKeyset(cpu.standin)}`,
     );
     return `fleet keysets_per_s=${rate.toFixed(2)} ceiling_ratio=${(rate / (CEILING * VAULTS)).toFixed(2)} throttled=${sum('throttled')} lost=${envs.length - done} early=${sum('early')} cpu_ms_per_keyset=${perKeyset(cpu.workers + cpu.server + cpu.standin)} peak_rss_mib=${peak} server=${server.name}`;
   } finally {
@@ -352,7 +309,7 @@ async function main() {
     const lines: string[] = [];
     for (const name of SERVERS) {
       await seed(`seed-${name}`);
-      const server = name === 'dev' ? await devServer() : await postgresServer();
+      const server = name === 'dev' ? devServer() : await postgresServer('bench-fleet-temporal');
       try {
         lines.push(await rotateFleet(server, configFile, envs, standin, ports));
       } finally {

@@ -5,16 +5,66 @@
 // restart and markers) and the retirement of old keys after them, so the critical path (staging,
 // the slowest environment alone, the retirement) is what no run can beat. Last line: rotate
 // ratio=<rekey / direct> overhead_ratio=<rekey / the same activities with the environments side
-// by side, no Temporal: the like-for-like one> critical_path_ratio=<rekey / critical path>.
+// by side, no Temporal: the like-for-like one> critical_path_ratio=<rekey / critical path>, one line
+// per Temporal server rekey ran on: the Temporal server 1.30.1 on PostgreSQL (the production test's
+// topology), then the dev server (`--server postgres|dev` for one of them), each rekey side taking
+// its turn in the same rounds as the direct sides.
 import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { createRotateActivities } from '../activities/rotate';
 import { startRotation } from '../client/runs/rotate';
 import { closeIdleSessions } from '../hosts/connect';
-import { temporalFixture } from '../test/helpers';
 import { buildTopology, ENVS, seed, stopServices, type Topology } from '../test/infra/topology';
+import { createRekeyWorker } from '../worker/worker';
 import { stepLine } from './history-steps';
+import { devServer, postgresServer, type Server } from './servers';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+Runtime.install({ logger: new DefaultLogger('WARN') });
+const { values } = parseArgs({ options: { server: { type: 'string' } } });
+const SERVERS = values.server ? [values.server] : ['postgres', 'dev'];
+if (SERVERS.some((s) => s !== 'postgres' && s !== 'dev'))
+  throw new Error(`--server ${values.server}: use postgres or dev (both when not given)`);
+
+/** rekey on one server: a client and a worker of its own. */
+interface OnServer {
+  server: Server;
+  client: Client;
+  worker: Worker;
+  taskQueue: string;
+  close(): Promise<void>;
+}
+
+async function onServer(server: Server, t: Topology): Promise<OnServer> {
+  const connection = await Connection.connect({ address: server.address });
+  const native = await NativeConnection.connect({ address: server.address });
+  const taskQueue = `rekey-bench-${Date.now()}`;
+  const worker = await createRekeyWorker({
+    config: t.config,
+    connection: native,
+    namespace: server.namespace,
+    taskQueue,
+  });
+  return {
+    server,
+    client: new Client({ connection, namespace: server.namespace }),
+    worker,
+    taskQueue,
+    async close() {
+      await connection.close();
+      await native.close();
+      await server.stop();
+    },
+  };
+}
+
+/** Runs `fn` with every worker polling. */
+const withWorkers = <T>(workers: Worker[], fn: () => Promise<T>): Promise<T> => {
+  const [first, ...rest] = workers;
+  return first ? first.runUntil(() => withWorkers(rest, fn)) : fn();
+};
 
 function storeOf(t: Topology) {
   return (name: string) => t.store(ENVS.find((e) => t.config.environments[e]?.store === name) ?? 'local');
@@ -66,71 +116,76 @@ async function direct(
 }
 
 async function main() {
-  const fx = await temporalFixture('bench');
   const t = buildTopology('bench-rotate', 3201);
   await seed(t);
-  const times = {
-    rekey: [] as number[],
-    direct: [] as number[],
-    critical: [] as number[],
-    parallel: [] as number[],
-  };
+  const rekeys: OnServer[] = [];
+  const times: Record<string, number[]> = { direct: [], critical: [], parallel: [] };
   try {
-    await fx.withWorker(t.config, async () => {
-      for (let i = 0; i < ROUNDS; i++) {
-        // Alternate the order so neither side always runs on a warmer machine.
-        const order =
-          i % 2 === 0
-            ? (['rekey', 'direct', 'parallel'] as const)
-            : (['parallel', 'direct', 'rekey'] as const);
-        for (const side of order) {
-          // No side starts on SSH sessions the other one opened.
-          await closeIdleSessions();
-          const start = performance.now();
-          if (side === 'direct') {
-            // Backups are kept per run id on the hosts: a fresh id each run of the benchmark.
-            const d = await direct(t, `bench-direct-${Date.now()}-${i}`);
-            times.direct.push(d.total);
-            times.critical.push(d.critical);
-          } else if (side === 'parallel') {
-            times.parallel.push((await direct(t, `bench-parallel-${Date.now()}-${i}`, true)).total);
-          } else {
-            const h = await startRotation(
-              fx.client,
-              t.config,
-              { environments: [...ENVS] },
-              { taskQueue: fx.taskQueue },
-            );
-            const r = await h.result();
-            if (!r.ok) throw new Error('rotation through rekey failed');
-            times.rekey.push(performance.now() - start);
-            if (process.env.BENCH_VERBOSE)
-              console.log(
-                `  rekey: ${await stepLine(fx.client, h.workflowId, Date.now() - (performance.now() - start))}`,
+    for (const name of SERVERS)
+      rekeys.push(
+        await onServer(name === 'dev' ? devServer() : await postgresServer('bench-rotate-temporal'), t),
+      );
+    for (const r of rekeys) times[r.server.name] = [];
+    await withWorkers(
+      rekeys.map((r) => r.worker),
+      async () => {
+        const sides = [...rekeys.map((r) => r.server.name), 'direct', 'parallel'];
+        for (let i = 0; i < ROUNDS; i++) {
+          // Rotate the order so that no side always runs on a warmer machine.
+          const order = sides.map((_, k) => sides[(k + i) % sides.length] as string);
+          for (const side of order) {
+            // No side starts on SSH sessions the other one opened.
+            await closeIdleSessions();
+            const start = performance.now();
+            if (side === 'direct') {
+              // Backups are kept per run id on the hosts: a fresh id each run of the benchmark.
+              const d = await direct(t, `bench-direct-${Date.now()}-${i}`);
+              times.direct?.push(d.total);
+              times.critical?.push(d.critical);
+            } else if (side === 'parallel') {
+              times.parallel?.push((await direct(t, `bench-parallel-${Date.now()}-${i}`, true)).total);
+            } else {
+              const r = rekeys.find((x) => x.server.name === side) as OnServer;
+              const h = await startRotation(
+                r.client,
+                t.config,
+                { environments: [...ENVS] },
+                { taskQueue: r.taskQueue },
               );
+              const result = await h.result();
+              if (!result.ok) throw new Error(`rotation through rekey on the ${r.server.label} failed`);
+              times[side]?.push(performance.now() - start);
+              if (process.env.BENCH_VERBOSE)
+                console.log(
+                  `  rekey on the ${r.server.label}: ${await stepLine(r.client, h.workflowId, Date.now() - (performance.now() - start))}`,
+                );
+            }
           }
         }
-      }
-    });
+      },
+    );
   } finally {
     await stopServices(t);
-    await fx.close();
+    for (const r of rekeys) await r.close();
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-  const rekey = median(times.rekey);
+  const median = (xs: number[] = []) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const seq = median(times.direct);
-  console.log(`rounds: ${ROUNDS} (median of each side)`);
-  console.log(`rekey (Temporal workflow, environments in parallel): ${rekey.toFixed(0)} ms`);
-  console.log(`direct (same activities in sequence, no Temporal):   ${seq.toFixed(0)} ms`);
   const critical = median(times.critical);
-  console.log(`critical path (staging + the slowest environment alone): ${critical.toFixed(0)} ms`);
   const parallel = median(times.parallel);
-  console.log(
-    `direct with the environments side by side (no Temporal): ${parallel.toFixed(0)} ms (rekey / this: ${(rekey / parallel).toFixed(2)})`,
-  );
-  console.log(
-    `rotate ratio=${(rekey / seq).toFixed(2)} overhead_ratio=${(rekey / parallel).toFixed(2)} critical_path_ratio=${(rekey / critical).toFixed(2)}`,
-  );
+  console.log(`rounds: ${ROUNDS} (median of each side)`);
+  for (const r of rekeys)
+    console.log(
+      `rekey on the ${r.server.label} (Temporal workflow, environments in parallel): ${median(times[r.server.name]).toFixed(0)} ms`,
+    );
+  console.log(`direct (same activities in sequence, no Temporal):   ${seq.toFixed(0)} ms`);
+  console.log(`critical path (staging + the slowest environment alone): ${critical.toFixed(0)} ms`);
+  console.log(`direct with the environments side by side (no Temporal): ${parallel.toFixed(0)} ms`);
+  for (const r of rekeys) {
+    const rekey = median(times[r.server.name]);
+    console.log(
+      `rotate ratio=${(rekey / seq).toFixed(2)} overhead_ratio=${(rekey / parallel).toFixed(2)} critical_path_ratio=${(rekey / critical).toFixed(2)} server=${r.server.name}`,
+    );
+  }
 }
 
 main().catch((err) => {
