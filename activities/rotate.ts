@@ -2,12 +2,12 @@
 // references, fingerprints and identities: key values and tokens stay inside this module.
 import { posix } from 'node:path';
 import { keyGroupMembers, keyGroupOf } from '../config/key-groups';
+import { keyPlaces } from '../config/key-places';
 import { shellQuote } from '../hosts/shell';
 import { resolveOnHost } from '../hosts/types';
 import { createServiceDriver, restartAndCheck } from '../services/service';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
-import { secretPlace } from '../stores/kinds';
 import { readKeyPair, restoreVersion, storeKeyPair } from '../stores/pairs';
 import { type PairRef, pairRef, type RecordedPairRef, type SecretStore } from '../stores/types';
 import {
@@ -142,12 +142,16 @@ export function createRotateActivities(deps: RotationDeps) {
       // A run's check reads its own environments and those whose key lives in the same place
       // (store and secret name: a misconfiguration that makes two groups overwrite each other).
       // A fresh key can be nowhere else, so a fleet's run does not read every other vault.
-      const place = (env: string) =>
-        secretPlace(envConfig(env).store, config.stores[envConfig(env).store], names(env).privateKey);
-      const mine = new Set((input.environments ?? []).map(place));
-      const envs = Object.keys(config.environments).filter(
-        (env) => !input.environments || input.environments.includes(env) || mine.has(place(env)),
-      );
+      const { of, at } = keyPlaces(config);
+      const wanted =
+        input.environments &&
+        new Set(
+          input.environments.flatMap((env) => {
+            envConfig(env); // an unknown one is refused
+            return at.get(of.get(env) as string) ?? [];
+          }),
+        );
+      const envs = Object.keys(config.environments).filter((env) => !wanted || wanted.has(env));
       const rows = await Promise.all(
         envs.map(async (env): Promise<VerifyRow> => {
           const row: VerifyRow = { env, group: keyGroupOf(config, env), fingerprint: null };

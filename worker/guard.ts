@@ -7,11 +7,10 @@
 // list fails the worker's start (and a fast test).
 import { Context } from '@temporalio/activity';
 import { environmentFingerprint, gatedOf, gatePolicy, keyringEnvironments } from '../config/approvals';
-import { secretNamesOf } from '../config/key-groups';
+import { keyPlaces } from '../config/key-places';
 import type { Config } from '../config/schema';
 import { type ApprovalProof, approvalProblem } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
-import { secretPlace } from '../stores/kinds';
 import { lockProblem, locksOf } from './held-locks';
 
 type Input = Record<string, unknown>;
@@ -67,25 +66,17 @@ const UNDO = new Set([
   'rollOut',
 ]);
 
-/** The environments on each host and with each key place (where the private key lives, as its
- * store tells places apart), in config order: once per config, since every changing activity
- * looks up its environments' neighbours (a fleet has thousands). */
-const sharingIndex = new WeakMap<Config, { byHost: Map<string, string[]>; byPlace: Map<string, string[]> }>();
+/** The environments on each host, in config order: once per config, since every changing
+ * activity looks up its environments' neighbours (a fleet has thousands). */
+const hostIndex = new WeakMap<Config, Map<string, string[]>>();
 
-function sharingOf(config: Config) {
-  let index = sharingIndex.get(config);
+function byHostOf(config: Config): Map<string, string[]> {
+  let index = hostIndex.get(config);
   if (!index) {
-    index = { byHost: new Map(), byPlace: new Map() };
-    const add = (m: Map<string, string[]>, k: string, e: string) => m.set(k, [...(m.get(k) ?? []), e]);
-    for (const [e, c] of Object.entries(config.environments)) {
-      add(index.byHost, c.host, e);
-      add(
-        index.byPlace,
-        secretPlace(c.store, config.stores[c.store], secretNamesOf(config, e).privateKey),
-        e,
-      );
-    }
-    sharingIndex.set(config, index);
+    index = new Map();
+    for (const [e, c] of Object.entries(config.environments))
+      index.set(c.host, [...(index.get(c.host) ?? []), e]);
+    hostIndex.set(config, index);
   }
   return index;
 }
@@ -95,9 +86,8 @@ function sharingOf(config: Config) {
 function sharing(config: Config, env: string): string[] {
   const own = config.environments[env];
   if (!own) return [env];
-  const { byHost, byPlace } = sharingOf(config);
-  const place = secretPlace(own.store, config.stores[own.store], secretNamesOf(config, env).privateKey);
-  return [...new Set([env, ...(byHost.get(own.host) ?? []), ...(byPlace.get(place) ?? [])])];
+  const { of, at } = keyPlaces(config);
+  return [...new Set([env, ...(byHostOf(config).get(own.host) ?? []), ...(at.get(of.get(env) ?? '') ?? [])])];
 }
 
 /** Activities that change no environment, and why they need no approval. */

@@ -71,6 +71,11 @@ describe('secretNames with {group}', () => {
       report.rows.map((r) => r.env),
       ['c'],
     );
+    // a's check reads b too: its key lives in the same place.
+    assert.deepEqual(
+      (await rotation.verifyKeys({ environments: ['a'] })).rows.map((r) => r.env),
+      ['a', 'b'],
+    );
     const all = await rotation.verifyKeys({});
     assert.equal(all.ok, true, all.problems.join('; '));
     assert.deepEqual(
