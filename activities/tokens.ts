@@ -173,8 +173,12 @@ export async function resignCliToml(
 ): Promise<ResignResult> {
   const token = readTokenFromToml(text, field, where);
   const before = tokenIdentity(token, where);
-  // Parsed once for the check and the signature.
-  const key = parsePrivateKey(privatePem);
+  // Parsed once for the check and the signature; a key that does not parse fails at the
+  // signature, after the refusals below, as it did when each parsed its own.
+  let key: KeyObject | string = privatePem;
+  try {
+    key = parsePrivateKey(privatePem);
+  } catch {}
   if (await signedBy(token, key)) return { text, before, after: before, changed: false };
   if (signers !== null && !(await signedByAny(token, signers))) {
     throw fail(

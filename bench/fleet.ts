@@ -114,7 +114,13 @@ async function rotateFleet(
     // CPU from here on: the workers' own from their start (loading included), the server's and
     // the stand-in's from now.
     const cpuBefore = { server: server.cpuMs(), standin: processCpuMs(standin.pid as number) };
-    for (let w = 0; w < WORKERS; w++)
+    // A worker that dies (from its start on) would leave the runs waiting for ever.
+    let workerDied: (err: Error) => void = () => undefined;
+    const died = new Promise<never>((_, rej) => {
+      workerDied = rej;
+    });
+    died.catch(() => undefined); // awaited below; a death during the shutdown is expected
+    for (let w = 0; w < WORKERS; w++) {
       workers.push(
         spawn(
           process.execPath,
@@ -130,6 +136,8 @@ async function rotateFleet(
           },
         ),
       );
+      workers.at(-1)?.once('exit', (code) => workerDied(new Error(`a worker exited (${code})`)));
+    }
     const start = Date.now();
     const runs = Array.from({ length: Math.ceil(envs.length / PER_RUN) }, (_, i) =>
       envs.slice(i * PER_RUN, (i + 1) * PER_RUN),
@@ -142,12 +150,6 @@ async function rotateFleet(
           args: [{ environments, syncMountedKeys: false }],
         }),
       ),
-    );
-    // A worker that dies would leave the runs waiting for ever.
-    const died = new Promise<never>((_, rej) =>
-      workers.forEach((w) => {
-        w.once('exit', (code) => rej(new Error(`a worker exited (${code})`)));
-      }),
     );
     const results = await Promise.race([Promise.allSettled(handles.map((h) => h.result())), died]);
     const seconds = (Date.now() - start) / 1000;
@@ -183,7 +185,8 @@ async function rotateFleet(
       console.log(`  events of ${sample[0]?.workflowId}:`, Object.fromEntries(types));
     }
     const rate = done / seconds;
-    const perKeyset = (ms: number) => (ms / envs.length).toFixed(1);
+    // Per key set rotated: lost ones do not make the others look cheaper.
+    const perKeyset = (ms: number) => (ms / Math.max(done, 1)).toFixed(1);
     console.log(
       `${server.label}: ${envs.length} key sets, ${PER_RUN} per run, ${VAULTS} vault(s), ${WORKERS} worker process(es): ${seconds.toFixed(1)} s, ${sum('writes')} secret writes`,
     );

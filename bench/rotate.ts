@@ -12,7 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createRotateActivities } from '../activities/rotate';
 import { startRotation } from '../client/runs/rotate';
 import { closeIdleSessions } from '../hosts/connect';
@@ -28,43 +28,52 @@ const SERVERS = values.server ? [values.server] : ['postgres', 'dev'];
 if (SERVERS.some((s) => s !== 'postgres' && s !== 'dev'))
   throw new Error(`--server ${values.server}: use postgres or dev (both when not given)`);
 
-/** rekey on one server: a client and a worker of its own. */
+/** rekey on one server: a client, and a worker of its own while the rounds run. */
 interface OnServer {
   server: Server;
   client: Client;
-  worker: Worker;
+  native: NativeConnection;
   taskQueue: string;
   close(): Promise<void>;
 }
 
-async function onServer(server: Server, t: Topology): Promise<OnServer> {
-  const connection = await Connection.connect({ address: server.address });
-  const native = await NativeConnection.connect({ address: server.address });
-  const taskQueue = `rekey-bench-${Date.now()}`;
-  const worker = await createRekeyWorker({
-    config: t.config,
-    connection: native,
-    namespace: server.namespace,
-    taskQueue,
-  });
-  return {
-    server,
-    client: new Client({ connection, namespace: server.namespace }),
-    worker,
-    taskQueue,
-    async close() {
-      await connection.close();
-      await native.close();
-      await server.stop();
-    },
-  };
+async function onServer(server: Server): Promise<OnServer> {
+  try {
+    const connection = await Connection.connect({ address: server.address });
+    const native = await NativeConnection.connect({ address: server.address });
+    return {
+      server,
+      client: new Client({ connection, namespace: server.namespace }),
+      native,
+      taskQueue: `rekey-bench-${server.name}-${Date.now()}`,
+      async close() {
+        try {
+          await connection.close();
+          await native.close();
+        } finally {
+          await server.stop();
+        }
+      },
+    };
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
 }
 
-/** Runs `fn` with every worker polling. */
-const withWorkers = <T>(workers: Worker[], fn: () => Promise<T>): Promise<T> => {
-  const [first, ...rest] = workers;
-  return first ? first.runUntil(() => withWorkers(rest, fn)) : fn();
-};
+/** Runs `fn` with a worker polling on each server (each stops, and lets go of its connection,
+ * when `fn` ends or a later one fails to start). */
+async function withWorkers<T>(rs: OnServer[], t: Topology, fn: () => Promise<T>): Promise<T> {
+  const [first, ...rest] = rs;
+  if (!first) return fn();
+  const worker = await createRekeyWorker({
+    config: t.config,
+    connection: first.native,
+    namespace: first.server.namespace,
+    taskQueue: first.taskQueue,
+  });
+  return worker.runUntil(() => withWorkers(rest, t, fn));
+}
 
 function storeOf(t: Topology) {
   return (name: string) => t.store(ENVS.find((e) => t.config.environments[e]?.store === name) ?? 'local');
@@ -123,50 +132,47 @@ async function main() {
   try {
     for (const name of SERVERS)
       rekeys.push(
-        await onServer(name === 'dev' ? devServer() : await postgresServer('bench-rotate-temporal'), t),
+        await onServer(name === 'dev' ? devServer() : await postgresServer('bench-rotate-temporal')),
       );
     for (const r of rekeys) times[r.server.name] = [];
-    await withWorkers(
-      rekeys.map((r) => r.worker),
-      async () => {
-        const sides = [...rekeys.map((r) => r.server.name), 'direct', 'parallel'];
-        for (let i = 0; i < ROUNDS; i++) {
-          // Rotate the order so that no side always runs on a warmer machine.
-          const order = sides.map((_, k) => sides[(k + i) % sides.length] as string);
-          for (const side of order) {
-            // No side starts on SSH sessions the other one opened.
-            await closeIdleSessions();
-            const start = performance.now();
-            if (side === 'direct') {
-              // Backups are kept per run id on the hosts: a fresh id each run of the benchmark.
-              const d = await direct(t, `bench-direct-${Date.now()}-${i}`);
-              times.direct?.push(d.total);
-              times.critical?.push(d.critical);
-            } else if (side === 'parallel') {
-              times.parallel?.push((await direct(t, `bench-parallel-${Date.now()}-${i}`, true)).total);
-            } else {
-              const r = rekeys.find((x) => x.server.name === side) as OnServer;
-              const h = await startRotation(
-                r.client,
-                t.config,
-                { environments: [...ENVS] },
-                { taskQueue: r.taskQueue },
+    await withWorkers(rekeys, t, async () => {
+      const sides = [...rekeys.map((r) => r.server.name), 'direct', 'parallel'];
+      for (let i = 0; i < ROUNDS; i++) {
+        // Rotate the order so that no side always runs on a warmer machine.
+        const order = sides.map((_, k) => sides[(k + i) % sides.length] as string);
+        for (const side of order) {
+          // No side starts on SSH sessions the other one opened.
+          await closeIdleSessions();
+          const start = performance.now();
+          if (side === 'direct') {
+            // Backups are kept per run id on the hosts: a fresh id each run of the benchmark.
+            const d = await direct(t, `bench-direct-${Date.now()}-${i}`);
+            times.direct?.push(d.total);
+            times.critical?.push(d.critical);
+          } else if (side === 'parallel') {
+            times.parallel?.push((await direct(t, `bench-parallel-${Date.now()}-${i}`, true)).total);
+          } else {
+            const r = rekeys.find((x) => x.server.name === side) as OnServer;
+            const h = await startRotation(
+              r.client,
+              t.config,
+              { environments: [...ENVS] },
+              { taskQueue: r.taskQueue },
+            );
+            const result = await h.result();
+            if (!result.ok) throw new Error(`rotation through rekey on the ${r.server.label} failed`);
+            times[side]?.push(performance.now() - start);
+            if (process.env.BENCH_VERBOSE)
+              console.log(
+                `  rekey on the ${r.server.label}: ${await stepLine(r.client, h.workflowId, Date.now() - (performance.now() - start))}`,
               );
-              const result = await h.result();
-              if (!result.ok) throw new Error(`rotation through rekey on the ${r.server.label} failed`);
-              times[side]?.push(performance.now() - start);
-              if (process.env.BENCH_VERBOSE)
-                console.log(
-                  `  rekey on the ${r.server.label}: ${await stepLine(r.client, h.workflowId, Date.now() - (performance.now() - start))}`,
-                );
-            }
           }
         }
-      },
-    );
+      }
+    });
   } finally {
     await stopServices(t);
-    for (const r of rekeys) await r.close();
+    for (const r of rekeys) await r.close().catch((err) => console.error(`closing ${r.server.label}:`, err));
   }
   const median = (xs: number[] = []) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const seq = median(times.direct);

@@ -36,17 +36,22 @@ export async function postgresServer(dir: string): Promise<Server> {
   const root = join(TEST_ROOT, 'suites', dir);
   const t = await startTemporalOnPostgres(root, { pg: 15442, frontend: 17410 });
   const postmaster = readFileSync(join(root, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0] as string;
-  // A new namespace reaches the frontend's cache within seconds.
-  const connection = await Connection.connect({ address: t.address });
   try {
-    await until('the namespace to be served', () =>
-      new Client({ connection, namespace: 'default' }).workflow
-        .count()
-        .then(() => true)
-        .catch(() => undefined),
-    );
-  } finally {
-    await connection.close();
+    // A new namespace reaches the frontend's cache within seconds.
+    const connection = await Connection.connect({ address: t.address });
+    try {
+      await until('the namespace to be served', () =>
+        new Client({ connection, namespace: 'default' }).workflow
+          .count()
+          .then(() => true)
+          .catch(() => undefined),
+      );
+    } finally {
+      await connection.close();
+    }
+  } catch (err) {
+    await t.stop();
+    throw err;
   }
   return {
     name: 'postgres',

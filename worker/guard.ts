@@ -87,7 +87,13 @@ function sharing(config: Config, env: string): string[] {
   const own = config.environments[env];
   if (!own) return [env];
   const { of, at } = keyPlaces(config);
-  return [...new Set([env, ...(byHostOf(config).get(own.host) ?? []), ...(at.get(of.get(env) ?? '') ?? [])])];
+  const shared = new Set([
+    env,
+    ...(byHostOf(config).get(own.host) ?? []),
+    ...(at.get(of.get(env) ?? '') ?? []),
+  ]);
+  // In config order, as the refusals name them.
+  return Object.keys(config.environments).filter((e) => shared.has(e));
 }
 
 /** Activities that change no environment, and why they need no approval. */
