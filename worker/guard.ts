@@ -66,34 +66,17 @@ const UNDO = new Set([
   'rollOut',
 ]);
 
-/** The environments on each host, in config order: once per config, since every changing
- * activity looks up its environments' neighbours (a fleet has thousands). */
-const hostIndex = new WeakMap<Config, Map<string, string[]>>();
-
-function byHostOf(config: Config): Map<string, string[]> {
-  let index = hostIndex.get(config);
-  if (!index) {
-    index = new Map();
-    for (const [e, c] of Object.entries(config.environments))
-      index.set(c.host, [...(index.get(c.host) ?? []), e]);
-    hostIndex.set(config, index);
-  }
-  return index;
-}
-
 /** Environments whose host or key pair (store and secret name) `env` shares: a change of one is a
- * change of the others. */
+ * change of the others. Key places are indexed once per config: every changing activity asks,
+ * and a fleet has thousands of environments. */
 function sharing(config: Config, env: string): string[] {
   const own = config.environments[env];
   if (!own) return [env];
-  const { of, at } = keyPlaces(config);
-  const shared = new Set([
-    env,
-    ...(byHostOf(config).get(own.host) ?? []),
-    ...(at.get(of.get(env) ?? '') ?? []),
-  ]);
-  // In config order, as the refusals name them.
-  return Object.keys(config.environments).filter((e) => shared.has(e));
+  const places = keyPlaces(config).of;
+  const place = places.get(env);
+  return Object.entries(config.environments)
+    .filter(([name, c]) => name === env || c.host === own.host || places.get(name) === place)
+    .map(([name]) => name);
 }
 
 /** Activities that change no environment, and why they need no approval. */
