@@ -24,13 +24,16 @@ export function hopData(deps: { config: Config }) {
     return { name, hostName: e.host, host };
   }
 
-  const snapshotPath = (h: Host, runId: string) => `${h.dataDir.replace(/\/+$/, '')}.rekey-snapshot-${runId}`;
+  /** What a hop keeps beside the destination's data dir (never in it: a later hop would copy it
+   * on), per run: `<data>.rekey-<what>-<runId>`. */
+  const beside = (h: Host, what: string, runId: string) =>
+    `${h.dataDir.replace(/\/+$/, '')}.rekey-${what}-${runId}`;
+  const snapshotPath = (h: Host, runId: string) => beside(h, 'snapshot', runId);
   const snapshotMark = (runId: string) => `.rekey-snapshot-${runId}`;
   /** Where a hop saves the destination's token file before carrying another into it. */
-  const tokenBackupPath = (h: Host, runId: string) => `${h.dataDir.replace(/\/+$/, '')}.rekey-token-${runId}`;
+  const tokenBackupPath = (h: Host, runId: string) => beside(h, 'token', runId);
   /** Left once the saved token file is back: a retry of the put-back knows it is done. */
-  const tokenRestoredPath = (h: Host, runId: string) =>
-    `${h.dataDir.replace(/\/+$/, '')}.rekey-token-restored-${runId}`;
+  const tokenRestoredPath = (h: Host, runId: string) => beside(h, 'token-restored', runId);
 
   /** The rsync command line and the host it runs on: the source pushes to an SSH destination
    * over its own `sync` key; a local destination (a workstation) pulls from the source over the
@@ -185,6 +188,7 @@ export function hopData(deps: { config: Config }) {
 
   return {
     env,
+    beside,
     snapshotPath,
     snapshotMark,
     tokenBackupPath,

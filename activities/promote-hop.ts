@@ -67,6 +67,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
   const { config } = deps;
   const {
     env,
+    beside,
     snapshotPath,
     snapshotMark,
     tokenBackupPath,
@@ -326,12 +327,11 @@ export function createPromoteHopActivities(deps: { config: Config }) {
         if (input.tokenOnly) return { restored: await putTokenBack() };
         const snap = shellQuote(snapshotPath(h, input.runId));
         const data = shellQuote(h.dataDir);
-        const base = h.dataDir.replace(/\/+$/, '');
-        const mark = shellQuote(`${base}/${snapshotMark(input.runId)}`);
+        const mark = shellQuote(`${h.dataDir.replace(/\/+$/, '')}/${snapshotMark(input.runId)}`);
         // Where the mark goes once the data dir is back: outside it, so it is never copied on. It
         // carries the data dir's mtime from the snapshot, which the move out changed.
-        const done = shellQuote(`${base}.rekey-restored-${input.runId}`);
-        const failed = shellQuote(`${base}.rekey-failed-${input.runId}`);
+        const done = shellQuote(beside(h, 'restored', input.runId));
+        const failed = shellQuote(beside(h, 'failed', input.runId));
         // Renames first, deletions last: a retry of an interrupted restore finds either the
         // snapshot still to move in, or the data dir already back (the moved mark) and leftovers.
         // A snapshot taken before snapshots were marked counts as restored once it is moved in.
