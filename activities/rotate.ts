@@ -2,7 +2,7 @@
 // references, fingerprints and identities: key values and tokens stay inside this module.
 import { posix } from 'node:path';
 import { keyGroupMembers, keyGroupOf } from '../config/key-groups';
-import { keyPlaces } from '../config/key-places';
+import { sharingKeys } from '../config/key-places';
 import { shellQuote } from '../hosts/shell';
 import { resolveOnHost } from '../hosts/types';
 import { createServiceDriver, restartAndCheck } from '../services/service';
@@ -142,15 +142,8 @@ export function createRotateActivities(deps: RotationDeps) {
       // A run's check reads its own environments and those whose key lives in the same place
       // (store and secret name: a misconfiguration that makes two groups overwrite each other).
       // A fresh key can be nowhere else, so a fleet's run does not read every other vault.
-      const { of, at } = keyPlaces(config);
-      const wanted =
-        input.environments &&
-        new Set(
-          input.environments.flatMap((env) => {
-            envConfig(env); // an unknown one is refused
-            return at.get(of.get(env) as string) ?? [];
-          }),
-        );
+      for (const env of input.environments ?? []) envConfig(env); // an unknown one is refused
+      const wanted = input.environments && sharingKeys(config, input.environments);
       const envs = Object.keys(config.environments).filter((env) => !wanted || wanted.has(env));
       const rows = await Promise.all(
         envs.map(async (env): Promise<VerifyRow> => {

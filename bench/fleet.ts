@@ -158,7 +158,7 @@ async function rotateFleet(
       server: server.cpuMs() - cpuBefore.server,
       standin: processCpuMs(standin.pid as number) - cpuBefore.standin,
     };
-    const peak = Math.max(...workers.map((w) => peakRss(w.pid as number)));
+    const rss = workers.map((w) => peakRss(w.pid as number));
     // Key sets rotated: the environments of each run that ended rotated.
     const done = results.reduce(
       (a, r) =>
@@ -190,12 +190,12 @@ async function rotateFleet(
     console.log(
       `${server.label}: ${envs.length} key sets, ${PER_RUN} per run, ${VAULTS} vault(s), ${WORKERS} worker process(es): ${seconds.toFixed(1)} s, ${sum('writes')} secret writes`,
     );
-    console.log(`  worker peak RSS: ${workers.map((w) => `${peakRss(w.pid as number)} MiB`).join(', ')}`);
+    console.log(`  worker peak RSS: ${rss.map((m) => `${m} MiB`).join(', ')}`);
     console.log(`  history events per run: ${Math.min(...events)}-${Math.max(...events)}`);
     console.log(
       `  CPU ms per key set: worker(s) ${perKeyset(cpu.workers)}, Temporal server${server.name === 'dev' ? '' : ' and PostgreSQL'} ${perKeyset(cpu.server)}, Key Vault stand-in ${perKeyset(cpu.standin)}`,
     );
-    return `fleet keysets_per_s=${rate.toFixed(2)} ceiling_ratio=${(rate / (CEILING * VAULTS)).toFixed(2)} throttled=${sum('throttled')} lost=${envs.length - done} early=${sum('early')} cpu_ms_per_keyset=${perKeyset(cpu.workers + cpu.server + cpu.standin)} peak_rss_mib=${peak} server=${server.name}`;
+    return `fleet keysets_per_s=${rate.toFixed(2)} ceiling_ratio=${(rate / (CEILING * VAULTS)).toFixed(2)} throttled=${sum('throttled')} lost=${envs.length - done} early=${sum('early')} cpu_ms_per_keyset=${perKeyset(cpu.workers + cpu.server + cpu.standin)} peak_rss_mib=${Math.max(...rss)} server=${server.name}`;
   } finally {
     // Stopped as an operator would (a profile is written then), killed if it does not stop.
     await Promise.all(

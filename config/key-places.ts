@@ -27,3 +27,9 @@ export function keyPlaces(config: Config): KeyPlaces {
   }
   return places;
 }
+
+/** The environments whose key lives where one of `envs`' does (`envs` among them). */
+export function sharingKeys(config: Config, envs: string[]): Set<string> {
+  const { of, at } = keyPlaces(config);
+  return new Set(envs.flatMap((env) => at.get(of.get(env) as string) ?? []));
+}
