@@ -13,6 +13,7 @@ import { heartbeating } from '../services/heartbeat';
 import { createServiceDriver, durationMs, serviceProblems } from '../services/service';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
+import { type HopPreflight, spaceProblem } from '../shared/hop-space';
 import type { TransferProgress } from '../shared/transfer';
 import { dataDirProblems, hopProblem, shrinkProblem } from './hop-checks';
 import { hopData } from './hop-data';
@@ -22,18 +23,6 @@ import { exclusive } from './transfer-lock';
 
 /** How a hop's snapshot of the destination is made, and what it costs: `reflink` shares the
  * data's blocks until either side changes them; `copy` writes all of `bytes` again. */
-export interface SnapshotPlan {
-  method: 'reflink' | 'copy';
-  bytes: number;
-}
-
-export interface HopPreflight {
-  sourceBytes: number;
-  /** Free bytes on the destination's filesystem. */
-  freeBytes: number;
-  snapshot?: SnapshotPlan;
-}
-
 /** Whether `cp --reflink=always` works from the host's data dir to beside it, where the snapshot
  * goes: tried on one of its files (copied, then removed), never writing inside the data dir. An
  * empty data dir has nothing to share: a copy of it costs nothing. */
@@ -82,11 +71,12 @@ export function createPromoteHopActivities(deps: { config: Config }) {
 
   return {
     /** Both hosts reachable (pinned keys), rsync on both, data dirs safe to copy into (real
-     * paths: no symlink, no overlap, not holding the app dir or home), and room for the data + 10%
-     * plus the snapshot: a reflink where the destination's filesystem has them (it shares
-     * nothing writable with the live files, and costs no space until they change), else a full
-     * copy of the destination's data. */
-    async preflightHop(input: { from: string; to: string }): Promise<HopPreflight> {
+     * paths: no symlink, no overlap, not holding the app dir or home), and the figures of the
+     * space check (shared/hop-space.ts): the data, the free space, and the snapshot: a reflink
+     * where the destination's filesystem has them (it shares nothing writable with the live
+     * files, and costs no space until they change), else a full copy of the destination's data.
+     * The run checks the space against its plan (`spaceAfterPlan`); older runs' preflight did. */
+    async preflightHop(input: { from: string; to: string; spaceAfterPlan?: boolean }): Promise<HopPreflight> {
       const problem = hopProblem(config, input.from, input.to);
       if (problem) throw fail(FailureType.BadInput, problem);
       const s = env(input.from);
@@ -141,15 +131,16 @@ export function createPromoteHopActivities(deps: { config: Config }) {
         }),
         travellingToken(s, d).then((token) => sourceToken(s, token !== null)),
       );
-      const snapshot: SnapshotPlan = { method: dest.reflink ? 'reflink' : 'copy', bytes: dest.bytes };
-      const needed = Math.ceil(sourceBytes * 1.1) + (snapshot.method === 'copy' ? dest.bytes : 0);
-      if (dest.free < needed) {
-        throw fail(
-          FailureType.PolicyViolation,
-          `${input.to}: ${dest.free} bytes free on host ${d.hostName}, the hop needs ${needed}: ${input.from} holds ${sourceBytes} (+10% margin)${snapshot.method === 'copy' ? ` and the snapshot is a full copy of ${input.to}'s ${dest.bytes} bytes (its filesystem has no reflinks)` : ''}; nothing was changed`,
-        );
-      }
-      return { sourceBytes, freeBytes: dest.free, snapshot };
+      const pre: HopPreflight = {
+        sourceBytes,
+        freeBytes: dest.free,
+        snapshot: { method: dest.reflink ? 'reflink' : 'copy', bytes: dest.bytes },
+        host: d.hostName,
+      };
+      // Runs recorded before space-after-plan check it here, before their plan: as if it copied.
+      const space = input.spaceAfterPlan ? undefined : spaceProblem(input, pre, true);
+      if (space) throw fail(FailureType.PolicyViolation, space);
+      return pre;
     },
 
     /** What the copy would do: files to add, change and delete, bytes to move, and whether it
@@ -348,13 +339,14 @@ export function createPromoteHopActivities(deps: { config: Config }) {
       });
     },
 
-    /** After a hop passed its gates the snapshot is no longer needed. */
+    /** After a hop passed its gates the snapshot is no longer needed; after a restore, its marks. */
     async dropSnapshot(input: { to: string; runId: string } & Approved) {
       const d = env(input.to);
+      const restoredMark = (h: Host, runId: string) => beside(h, 'restored', runId);
       await withHost(d.hostName, d.host, (h) =>
         run(
           h,
-          `rm -rf ${[snapshotPath, tokenBackupPath, tokenRestoredPath].map((p) => shellQuote(p(h, input.runId))).join(' ')}`,
+          `rm -rf ${[snapshotPath, tokenBackupPath, tokenRestoredPath, restoredMark].map((p) => shellQuote(p(h, input.runId))).join(' ')}`,
           `host ${d.hostName}: drop snapshot`,
           {
             pty: true,

@@ -94,7 +94,7 @@ export function formatHops(hops: HopResult[]): string {
       const parts = [
         h.copied
           ? `copied ${h.copied.bytes} bytes`
-          : `nothing to copy (${h.to} held ${h.from}'s data${p.tokenOnly ? ', but for the token file' : ''})`,
+          : `nothing to copy (${h.to} held ${h.from}'s data${(h.notCopied?.tokenFile ?? p.tokenOnly) ? ', but for the token file' : ''})`,
         ...(h.finalPass
           ? [`final pass ${h.finalPass.bytes} bytes with ${h.from} stopped for ${h.sourceDowntimeMs} ms`]
           : []),

@@ -107,6 +107,7 @@ function assertExactRestore(r: Awaited<ReturnType<typeof failingHop>>, method: '
     'stopService',
     'restoreSnapshot',
     'restartAndVerify',
+    'dropSnapshot',
   ]);
   assert.ok(
     r.steps.find((s) => s.name === 'syncData')?.result,
@@ -182,6 +183,70 @@ describe('guide paths: an exact snapshot', () => {
       await seed(t);
       const r = await failingHop(fx, t, 'exact-xfs/prod..test');
       assertExactRestore(r, 'reflink');
+    } finally {
+      await stopServices(t);
+      execFileSync('umount', [mount]);
+      rmSync(image, { force: true });
+    }
+  });
+});
+
+describe('guide paths: a destination too full for a snapshot', () => {
+  let fx: TemporalFixture;
+  before(async () => {
+    fx = await temporalFixture('guide-paths');
+  });
+  after(() => fx.close());
+
+  it('a re-run with nothing to copy passes where a full copy and its snapshot would not fit', async () => {
+    // test's app dir on a 64 MiB ext4 image (no reflinks: a snapshot would be a full copy).
+    const env = testEnv();
+    const mount = join(env.hosts.test.appDir, 'space-noop');
+    const image = join(env.root, 'space-noop.img');
+    mkdirSync(mount, { recursive: true });
+    rmSync(image, { force: true });
+    execFileSync('truncate', ['-s', '64M', image]);
+    execFileSync('mkfs.ext4', ['-q', '-F', image]);
+    execFileSync('mount', ['-o', 'loop', image, mount]);
+    const t = buildTopology('space-noop', portOf('space-noop'));
+    const hop = (workflowId: string) =>
+      fx.withWorker(t.config, () =>
+        fx.client.workflow.execute(promoteHop, {
+          taskQueue: fx.taskQueue,
+          workflowId,
+          args: [{ from: 'prod', to: 'test' }],
+        }),
+      );
+    try {
+      await seed(t);
+      // 24 MiB at prod: the first hop needs 26.4 MiB and test's empty data dir no snapshot.
+      // seed() wrote both hosts' files in the same second: prod's get their own mtime, or rsync's
+      // quick check would leave test's database owner file in place.
+      await onHost(t, 'prod', (h) =>
+        h.exec(
+          `cd ${h.dataDir} && head -c 25165824 /dev/urandom > big.bin && find . -exec touch -h -d '2026-01-01 00:00:00' {} +`,
+        ),
+      );
+      assert.ok((await hop('space-noop/first')).copied, 'the first hop copies');
+      // Now a copy would need 26.4 MiB and a full snapshot 24 MiB more: more than is free.
+      const free = await onHost(t, 'test', async (h) =>
+        Number((await h.exec(`df -B1 --output=avail ${h.dataDir} | tail -n1`)).stdout.trim()),
+      );
+      assert.ok(free < 2 * 25165824, `${free} bytes free: the case needs less than a copy and its snapshot`);
+      const again = await hop('space-noop/again');
+      assert.equal(again.copied, undefined, JSON.stringify(again));
+      const steps = (await activitySteps(fx.client, 'space-noop/again')).map((s) => s.name);
+      assert.ok(!steps.includes('syncData'), steps.join(', '));
+      // A hop that would copy again is still refused for space, before anything changed.
+      await onHost(t, 'prod', (h) => h.exec(`head -c 25165824 /dev/urandom > ${h.dataDir}/big.bin`));
+      const refused = await failureOf(hop('space-noop/refused'));
+      assert.equal(refused.type, 'PolicyViolation', refused.message);
+      assert.match(
+        refused.message,
+        /bytes free on host vm-test, the hop needs \d+: prod holds \d+ \(\+10% margin\) and the snapshot is a full copy of test's \d+ bytes .*; nothing was changed$/,
+      );
+      const refusedSteps = (await activitySteps(fx.client, 'space-noop/refused')).map((s) => s.name);
+      assert.ok(!refusedSteps.includes('stopService'), refusedSteps.join(', '));
     } finally {
       await stopServices(t);
       execFileSync('umount', [mount]);

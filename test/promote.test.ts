@@ -31,6 +31,7 @@ import { assertMatchesSchema } from './infra/json-schemas';
 import { portOf } from './infra/ports';
 import { seededSuite } from './infra/suite';
 import {
+  besideData,
   buildTopology,
   dataManifest,
   type Env,
@@ -243,11 +244,9 @@ describe('promote', () => {
     assert.deepEqual(tokenIdentity(after), tokenIdentity(seeded.tokens.prod));
     assert.equal(await signedBy(after, key), true, "signed by test's own key");
     assert.equal((await whoami(t, 'test', after)).status, 200);
-    // No saved token or snapshot is left beside the data dir (the failed run's empty mark that its
-    // put-back was made stays, as a restored run's mark does).
-    const left = await onHost(t, 'test', async (h) => (await h.exec(`ls -a ${h.dataDir}/..`)).stdout);
-    assert.doesNotMatch(left, /rekey-token-(?!restored-)|rekey-snapshot-/);
-    assert.match(left, /rekey-token-restored-/);
+    // Nothing a hop keeps beside the data dir is left: no saved token, no snapshot, and not the
+    // failed run's mark that its put-back was made either.
+    assert.deepEqual(await besideData(t, 'test'), []);
   });
 
   it('a publish failure after the copy restores the snapshot and the old data serves again', async () => {
@@ -278,6 +277,11 @@ describe('promote', () => {
     assert.deepEqual(steps.find((s) => s.name === 'restoreSnapshot')?.result, { restored: true });
     assert.equal(await dataManifest(t, 'dev'), before, 'the snapshot is back');
     assert.equal((await whoami(t, 'dev', token)).status, 200, 'dev serves again on the old data and token');
+    assert.deepEqual(
+      await besideData(t, 'dev'),
+      [],
+      'no snapshot and no restore mark left beside the data dir',
+    );
   });
 
   it('a rejected gate leaves the destination data untouched and its service running', async () => {

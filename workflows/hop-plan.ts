@@ -1,8 +1,9 @@
 // What a hop shows and returns: its result, and the lines its plan, snapshot and copy make for
 // the progress, the gate and the Web UI.
-import type { CopyStats, SnapshotPlan } from '../activities/promote-hop';
+import type { CopyStats } from '../activities/promote-hop';
 import type { SyncPlan } from '../activities/rsync-output';
 import type { TokenIdentity } from '../activities/tokens';
+import type { HopPreflight, SnapshotPlan } from '../shared/hop-space';
 
 export interface HopResult {
   from: string;
@@ -11,6 +12,9 @@ export interface HopResult {
   plan: SyncPlan;
   /** The copy (with --consistent: the live pass). */
   copied?: CopyStats;
+  /** No copy: the destination held the source's data (the plan made with it stopped said so),
+   * but for the token file when `tokenFile`. */
+  notCopied?: { tokenFile: boolean };
   /** --consistent: the pass made while the source was stopped, and how long it was down. */
   finalPass?: CopyStats;
   sourceDowntimeMs?: number;
@@ -30,6 +34,19 @@ export function planText(p: SyncPlan): string {
 
 /** A plan with nothing to add, change or delete (attributes count as changes). */
 export const isEmpty = (p: SyncPlan) => p.add + p.change + p.delete === 0;
+
+/** Whether a hop copies after `plan`: not when it changes nothing, or nothing but the token file
+ * (with --consistent the source may change until its final pass: always). */
+export const copiesAfter = (p: SyncPlan, consistent: boolean) =>
+  !(p.tokenOnly === true || isEmpty(p)) || consistent;
+
+/** What a hop saves before it changes `to`, as its plan's approval shows it. */
+export const savedText = (copies: boolean, to: string, pre?: HopPreflight) =>
+  !copies
+    ? `; nothing to copy: ${to}'s token file alone is saved`
+    : pre?.snapshot
+      ? `; ${snapshotText(pre.snapshot)}`
+      : '';
 
 /** The snapshot's method and cost, for the preflight line and the approval's plan. */
 export const snapshotText = (s: SnapshotPlan) =>

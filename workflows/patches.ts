@@ -225,6 +225,20 @@ export const PATCHES: Record<string, Patch> = {
     since: 'b426391',
     recordedIn: ['rotate-jwt-notify-rejected', ...NEW_SECRET_RUNS, ...SECRET_BATCH_RUNS],
   },
+  'drop-restore-marks': {
+    in: ['promote-hop.ts'],
+    change:
+      'after a restore, the marks it kept for a retry of its own are removed (they were left beside the data dir)',
+    since: 'PENDING',
+    recordedIn: [],
+  },
+  'space-after-plan': {
+    in: ['promote-hop.ts'],
+    change:
+      "the destination's space is checked against the plan (a hop that copies nothing needs no room for a copy and a snapshot), not in the preflight",
+    since: 'PENDING',
+    recordedIn: [],
+  },
   'stop-before-restore': {
     in: ['promote-hop.ts'],
     change: 'the destination is stopped before its data is restored',

@@ -6,46 +6,29 @@
 // starts the destination again on its old data (restoring the snapshot once the copy began).
 // The copy heartbeats rsync's progress (shown with the pending activity, kept out of history).
 
-import {
-  ActivityCancellationType,
-  type ActivityOptions,
-  CancellationScope,
-  CancelledFailure,
-  patched,
-  proxyActivities,
-  workflowInfo,
-} from '@temporalio/workflow';
-import type { CopyStats, HopPreflight, PromoteHopActivities } from '../activities/promote-hop';
-import type { RotateActivities } from '../activities/rotate';
+import { CancellationScope, CancelledFailure, patched, workflowInfo } from '@temporalio/workflow';
+import type { CopyStats, PromoteHopActivities } from '../activities/promote-hop';
 import type { SyncPlan } from '../activities/rsync-output';
 import { FailureType, fail } from '../shared/failures';
-import { serviceActivity, shortActivity, summarized } from './activity-options';
+import { type HopPreflight, spaceProblem } from '../shared/hop-space';
 import { Gates, notApproved } from './approvals';
 import { withLocks } from './environment-lock';
 import { errorText, parseInput, runFailure } from './errors';
-import { copyText, type HopResult, isEmpty, planText, snapshotText } from './hop-plan';
+import {
+  changingDataDir,
+  copying,
+  onDataDir,
+  onService,
+  promotion,
+  settledCopying,
+  settledPromotion,
+  settledService,
+} from './hop-activities';
+import { copiesAfter, copyText, type HopResult, planText, savedText, snapshotText } from './hop-plan';
 import { hopRequest, promotionStart } from './hop-request';
 import { HopInput, type HopOptions } from './inputs';
 import { ProgressTracker } from './progress';
 import { hopNotifications } from './starter-config';
-
-/** Reads and writes of seconds: the promotion's gate rules, the token re-sign. */
-const promotion = proxyActivities<PromoteHopActivities>(shortActivity);
-// Work on a data dir (du, dry run, snapshot, restore) takes as long as the dir is large; it
-// heartbeats, so a lost worker is noticed within seconds all the same.
-const dataDirWork: ActivityOptions = { ...serviceActivity, startToCloseTimeout: '1h' };
-const onDataDir = summarized<PromoteHopActivities>(dataDirWork);
-// What stops a service or writes a data dir, when the run is cancelled meanwhile, is waited for
-// until it has ended: the undo (start again, restore) must not race a stop or copy still running.
-const settled = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
-const changingDataDir = summarized<PromoteHopActivities>({ ...dataDirWork, ...settled });
-// A copy may take hours.
-const copyWork: ActivityOptions = { ...serviceActivity, startToCloseTimeout: '6h' };
-const copying = summarized<PromoteHopActivities>(copyWork);
-const settledCopying = summarized<PromoteHopActivities>({ ...copyWork, ...settled });
-const settledPromotion = proxyActivities<PromoteHopActivities>({ ...shortActivity, ...settled });
-const settledService = summarized<RotateActivities>({ ...serviceActivity, ...settled });
-const onService = summarized<RotateActivities>(serviceActivity);
 
 type GateRules = Awaited<ReturnType<PromoteHopActivities['promotionGate']>>;
 
@@ -96,6 +79,8 @@ class Hop {
   /** What a failure puts back: the data dir (with the token file), or the token file alone. */
   private snapshotTaken: 'data' | 'token' | undefined;
   private preflight: HopPreflight | undefined;
+  /** The space is checked against the plan, not before it (runs recorded before: in preflight). */
+  private spaceAfterPlan = false;
 
   constructor(
     private readonly tracker: ProgressTracker,
@@ -118,23 +103,23 @@ class Hop {
 
   async run(): Promise<HopResult> {
     const { from, to, tracker } = this;
+    this.spaceAfterPlan = patched('space-after-plan');
+    const hop = { from, to, ...(this.spaceAfterPlan ? { spaceAfterPlan: true } : {}) };
     this.preflight = await tracker.run(
       'preflight',
-      () => onDataDir(`preflight ${from} -> ${to}: paths, space, machines`).preflightHop({ from, to }),
+      () => onDataDir(`preflight ${from} -> ${to}: paths, space, machines`).preflightHop(hop),
       (r) =>
         `${r.sourceBytes} bytes to copy, ${r.freeBytes} free${r.snapshot ? `; ${snapshotText(r.snapshot)}` : ''}`,
     );
     if (this.input.dryRun) {
       const plan = await this.dryRun();
+      this.checkSpace(plan);
       tracker.skipRest('dry run');
       tracker.finish('completed');
       return { from, to, dryRun: true, plan };
     }
-    let approved: SyncPlan | undefined;
-    if (this.gateFirst) {
-      // The destination keeps serving while the plan waits for its approval.
-      approved = await this.approvedPlan();
-    }
+    // The destination keeps serving while the plan waits for its approval.
+    const approved = this.gateFirst ? await this.approvedPlan() : undefined;
     const gate = this.gateFirst ? undefined : await promotion.promotionGate({ from, to });
     let result: HopResult;
     try {
@@ -145,10 +130,7 @@ class Hop {
       throw err;
     }
     // The hop has passed; a snapshot left behind only takes space.
-    if (this.snapshotTaken)
-      await onDataDir(`drop ${to}'s snapshot`)
-        .dropSnapshot({ to, runId: this.runId, ...this.gates.approved })
-        .catch((err) => tracker.set('drop snapshot', 'failed', `${errorText(err)}; remove it by hand`));
+    if (this.snapshotTaken) await this.drop(`drop ${to}'s snapshot`);
     tracker.finish('completed');
     return result;
   }
@@ -170,7 +152,9 @@ class Hop {
     // same data), and the token is taken from the source's file as the copy would have brought
     // it. With --consistent the source may change until its final pass: the hop copies.
     const tokenOnly = stoppedPlan.tokenOnly === true;
-    if ((tokenOnly || isEmpty(stoppedPlan)) && !this.input.consistent && patched('skip-empty-copy')) {
+    // The destination changed while it stopped: a copy after all needs its room too.
+    this.checkSpace(stoppedPlan);
+    if (!this.copies(stoppedPlan) && patched('skip-empty-copy')) {
       const saved = await tracker.run(
         'snapshot',
         () =>
@@ -192,7 +176,7 @@ class Hop {
         'skipped',
         `nothing to copy: ${to} holds ${from}'s data${tokenOnly ? ` (but the token file, written from ${from}'s when re-signed)` : ''}`,
       );
-      return this.publish(plan, {}, tokenOnly);
+      return this.publish(plan, { notCopied: { tokenFile: tokenOnly } }, tokenOnly);
     }
     // A full copy of a large data dir may take hours, like the copy itself.
     await tracker.run('snapshot', () =>
@@ -212,7 +196,7 @@ class Hop {
   /** After the copy (or none): the destination's token re-signed, then it starts and publishes. */
   private async publish(
     plan: SyncPlan,
-    copy: Pick<HopResult, 'copied' | 'finalPass' | 'sourceDowntimeMs'>,
+    copy: Pick<HopResult, 'copied' | 'notCopied' | 'finalPass' | 'sourceDowntimeMs'>,
     tokenFromSource = false,
   ): Promise<HopResult> {
     const { from, to, tracker } = this;
@@ -243,6 +227,24 @@ class Hop {
     return { from, to, dryRun: false, plan, ...copy, identity: token.after, marker: started.marker };
   }
 
+  private copies = (plan: SyncPlan) => copiesAfter(plan, this.input.consistent === true);
+
+  /** Removes what the run kept beside the destination's data dir (a failure is shown, not thrown). */
+  private drop(summary: string): Promise<void> {
+    return onDataDir(summary)
+      .dropSnapshot({ to: this.to, runId: this.runId, ...this.gates.approved })
+      .catch((err) => this.tracker.set('drop snapshot', 'failed', `${errorText(err)}; remove it by hand`));
+  }
+
+  /** Refuses a plan whose copy and snapshot the destination has no room for. */
+  private checkSpace(plan: SyncPlan): void {
+    const problem =
+      this.spaceAfterPlan && this.preflight
+        ? spaceProblem({ from: this.from, to: this.to }, this.preflight, this.copies(plan))
+        : undefined;
+    if (problem) throw fail(FailureType.PolicyViolation, problem);
+  }
+
   private dryRun(): Promise<SyncPlan> {
     const { from, to } = this;
     return this.tracker.run(
@@ -262,6 +264,7 @@ class Hop {
         FailureType.PolicyViolation,
         `${from} -> ${to}: ${plan.shrink}; nothing was changed (allowShrink / --allow-shrink if this is intended)`,
       );
+    this.checkSpace(plan);
     const gate = rules ?? (await promotion.promotionGate({ from, to }));
     if (!gate.required) {
       this.tracker.set('approval', 'skipped', `no approval required for ${from} or ${to}`);
@@ -271,7 +274,7 @@ class Hop {
       name: 'approval',
       policy: this.gates.policyOf(gate.policy, gate),
       ...(gate.scope ? { scope: gate.scope } : {}),
-      plan: `${from} -> ${to}: ${planText(plan)}${this.preflight?.snapshot ? `; ${snapshotText(this.preflight.snapshot)}` : ''}${input.consistent ? `; then ${from} is STOPPED for a final pass and started again` : ''}`,
+      plan: `${from} -> ${to}: ${planText(plan)}${savedText(this.spaceAfterPlan ? this.copies(plan) : true, to, this.preflight)}${input.consistent ? `; then ${from} is STOPPED for a final pass and started again` : ''}`,
     });
     if (!outcome.approved) throw notApproved(outcome, `${to} data unchanged`);
     return plan;
@@ -299,15 +302,10 @@ class Hop {
 
   private copy(step: string, maxDelete: number | null): Promise<CopyStats> {
     const { from, to } = this;
+    const copy = { from, to, maxDelete, ...this.gates.approved };
     return this.tracker.run(
       step,
-      () =>
-        (this.settle ? settledCopying : copying)(`${step}: rsync ${from} -> ${to}`).syncData({
-          from,
-          to,
-          maxDelete,
-          ...this.gates.approved,
-        }),
+      () => (this.settle ? settledCopying : copying)(`${step}: rsync ${from} -> ${to}`).syncData(copy),
       copyText,
     );
   }
@@ -384,6 +382,8 @@ class Hop {
         `${errorText(err)}; then ${step} of ${to} failed: ${errorText(failure)}`,
       );
     }
+    // What the restore kept for a retry of its own (marks that it was done) is no longer needed.
+    if (snapshotTaken && patched('drop-restore-marks')) await this.drop(`drop ${to}'s restore marks`);
     tracker.set(
       step,
       'done',

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { SyncPlan } from '../../activities/rsync-output';
+import { formatHops } from '../../client/format';
 import { FailureType, fail } from '../../shared/failures';
 import { EVENT_TYPES, type RekeyEvent } from '../../shared/notify-events';
 import { promoteHop } from '../../workflows';
@@ -44,16 +45,16 @@ describe('promoteHop against mocked activities', () => {
   });
   after(() => env?.teardown());
 
-  const hop = (activities: Record<string, Activity>, input: Partial<HopInput> = {}) =>
+  const execute = (activities: Record<string, Activity>, input: Partial<HopInput> = {}) =>
     withWorker(env, activities, (taskQueue) =>
-      failureOf(
-        env.client.workflow.execute(promoteHop, {
-          taskQueue,
-          workflowId: `hop-${++n}`,
-          args: [{ from: 'prod', to: 'test', ...input }],
-        }),
-      ),
+      env.client.workflow.execute(promoteHop, {
+        taskQueue,
+        workflowId: `hop-${++n}`,
+        args: [{ from: 'prod', to: 'test', ...input }],
+      }),
     );
+  const hop = (activities: Record<string, Activity>, input: Partial<HopInput> = {}) =>
+    failureOf(execute(activities, input));
 
   it('a failed copy restores the snapshot and starts the destination on its old data', async () => {
     const { calls, inputs, activities } = mocks({
@@ -69,9 +70,10 @@ describe('promoteHop against mocked activities', () => {
       'stopService',
       'restoreSnapshot',
       'restartAndVerify',
+      // The restore's marks, once the destination runs on its old data again.
+      'dropSnapshot',
     ]);
-    assert.deepEqual(inputs.at(-1), { name: 'restartAndVerify', input: { env: 'test' } });
-    assert.ok(!calls.includes('dropSnapshot'), 'the snapshot stays after a failure');
+    assert.deepEqual(inputs.at(-2), { name: 'restartAndVerify', input: { env: 'test' } });
   });
 
   it('a snapshot that is gone fails RestoreFailed, saying the data dir was not restored', async () => {
@@ -108,8 +110,8 @@ describe('promoteHop against mocked activities', () => {
       'test stopped again before its restore',
     );
     assert.equal(calls.filter((c) => c === 'syncData').length, 2, 'the live pass and the final pass');
-    assert.deepEqual(calls.slice(-2), ['restoreSnapshot', 'restartAndVerify']);
-    assert.deepEqual(inputs.at(-1)?.input, { env: 'test' });
+    assert.deepEqual(calls.slice(-3), ['restoreSnapshot', 'restartAndVerify', 'dropSnapshot']);
+    assert.deepEqual(inputs.at(-2)?.input, { env: 'test' });
   });
 
   it('a run cancelled while its destination stops waits for the stop before starting it again', async () => {
@@ -188,14 +190,6 @@ describe('promoteHop against mocked activities', () => {
   });
 
   it('a hop with nothing to copy (or only the token file) saves the token file alone and makes no copy', async () => {
-    const execute = (activities: Record<string, Activity>, input: Partial<HopInput> = {}) =>
-      withWorker(env, activities, (taskQueue) =>
-        env.client.workflow.execute(promoteHop, {
-          taskQueue,
-          workflowId: `hop-${++n}`,
-          args: [{ from: 'prod', to: 'test', ...input }],
-        }),
-      );
     const empty: SyncPlan = { ...plan, add: 0, change: 0, bytes: 0 };
     const ok = mocks({ planSync: async () => empty });
     const done = await execute(ok.activities);
@@ -227,6 +221,16 @@ describe('promoteHop against mocked activities', () => {
       fromSource: true,
     });
 
+    // Changes while the destination ran, none but the token file once it stopped: the result
+    // and the CLI's line say what the hop did, not what the first plan showed.
+    let plans = 0;
+    const settled = mocks({
+      planSync: async () => (++plans === 1 ? plan : { ...plan, add: 0, change: 1, tokenOnly: true }),
+    });
+    const result = await execute(settled.activities);
+    assert.deepEqual(result.notCopied, { tokenFile: true });
+    assert.match(formatHops([result]), /; nothing to copy \(test held prod's data, but for the token file\)/);
+
     // A failed publish puts the token file back and starts the destination on the same data.
     let publishes = 0;
     const failing = mocks({
@@ -245,6 +249,7 @@ describe('promoteHop against mocked activities', () => {
       'stopService',
       'restoreSnapshot',
       'restartAndVerify',
+      'dropSnapshot',
     ]);
     assert.equal(input(failing, 'restoreSnapshot').tokenOnly, true);
 
@@ -253,6 +258,57 @@ describe('promoteHop against mocked activities', () => {
     await execute(consistent.activities, { consistent: true });
     assert.ok(consistent.calls.includes('syncData'));
     assert.equal(input(consistent, 'snapshot').tokenOnly, undefined);
+  });
+
+  it("the destination's space is checked against the plan: room for a copy and its snapshot only when it copies", async () => {
+    // 1,000 bytes at the source, a full-copy snapshot of the destination's 5,000: 6,100 needed.
+    const tight = {
+      sourceBytes: 1000,
+      freeBytes: 3000,
+      snapshot: { method: 'copy', bytes: 5000 },
+      host: 'vm-test',
+    };
+    const empty: SyncPlan = { ...plan, add: 0, change: 0, bytes: 0 };
+    const noCopy = mocks({ preflightHop: async () => tight, planSync: async () => empty });
+    assert.equal((await execute(noCopy.activities)).copied, undefined);
+    assert.ok(!noCopy.calls.includes('syncData'));
+    assert.deepEqual(noCopy.inputs.find((c) => c.name === 'preflightHop')?.input, {
+      from: 'prod',
+      to: 'test',
+      spaceAfterPlan: true,
+    });
+
+    const copy = mocks({ preflightHop: async () => tight });
+    const refused = await hop(copy.activities);
+    assert.equal(refused.type, FailureType.PolicyViolation);
+    assert.equal(
+      refused.message,
+      "test: 3000 bytes free on host vm-test, the hop needs 6100: prod holds 1000 (+10% margin) and the snapshot is a full copy of test's 5000 bytes (its filesystem has no reflinks); nothing was changed",
+    );
+    assert.ok(!copy.calls.includes('stopService'), `refused before the stop: ${copy.calls.join(', ')}`);
+    // A dry run says so too.
+    const dry = mocks({ preflightHop: async () => tight });
+    assert.equal((await hop(dry.activities, { dryRun: true })).type, FailureType.PolicyViolation);
+    // With reflinks the snapshot costs no room up front: 1,100 needed.
+    const reflink = mocks({
+      preflightHop: async () => ({ ...tight, snapshot: { method: 'reflink', bytes: 5000 } }),
+    });
+    assert.ok((await execute(reflink.activities)).copied);
+
+    // Nothing to copy while the destination ran, something once it stopped: refused then, and
+    // the destination started again.
+    let plans = 0;
+    const changed = mocks({
+      preflightHop: async () => tight,
+      planSync: async () => (++plans === 1 ? empty : plan),
+    });
+    const late = await hop(changed.activities);
+    assert.equal(late.type, FailureType.PolicyViolation, late.message);
+    assert.deepEqual(changed.calls.slice(changed.calls.indexOf('stopService')), [
+      'stopService',
+      'planSync',
+      'restartAndVerify',
+    ]);
   });
 
   it('a dry run plans and changes nothing', async () => {

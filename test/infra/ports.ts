@@ -50,6 +50,7 @@ export const PORTS = {
   metrics: { base: 3322, size: 3 },
   // The topology's service (unused), the consumer app.
   'secret-batch': { base: 3325, size: 2 },
+  'space-noop': { base: 3327 },
 } satisfies Record<string, { base: number; size?: number }>;
 
 export type Suite = keyof typeof PORTS;

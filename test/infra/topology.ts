@@ -327,6 +327,17 @@ export function dataManifest(t: Topology, e: Env): Promise<string> {
   });
 }
 
+/** What a hop keeps beside an environment's data dir (`<data>.rekey-<what>-<runId>`) and left. */
+export function besideData(t: Topology, e: Env): Promise<string[]> {
+  return onHost(t, e, async (h) => {
+    const data = h.dataDir.replace(/\/+$/, '');
+    const res = await h.exec(`ls -a ${data}/..`);
+    if (res.code !== 0) throw new Error(`ls beside ${e}'s data dir: ${res.stderr}`);
+    const name = data.split('/').at(-1) ?? '';
+    return res.stdout.split('\n').filter((f) => f.startsWith(`${name}.rekey-`));
+  });
+}
+
 /** Asks an environment's stand-in whether it accepts a token: 200, 401 or 403. */
 export async function whoami(
   t: Topology,
