@@ -229,14 +229,14 @@ export const PATCHES: Record<string, Patch> = {
     in: ['promote-hop.ts'],
     change:
       'after a restore, the marks it kept for a retry of its own are removed (they were left beside the data dir)',
-    since: 'PENDING',
+    since: '1fc7811',
     recordedIn: [],
   },
   'space-after-plan': {
     in: ['promote-hop.ts'],
     change:
       "the destination's space is checked against the plan (a hop that copies nothing needs no room for a copy and a snapshot), not in the preflight",
-    since: 'PENDING',
+    since: '1fc7811',
     recordedIn: [],
   },
   'stop-before-restore': {
