@@ -1,6 +1,8 @@
 // Who holds a rekey lock (see workflows/environment-lock.ts): the run that started the lock's
 // workflow, read from Temporal so that a refused run can name it.
 import { Context } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { lockHolderOf } from '../shared/lock-holder';
 import { SELF_HELD, typesThat } from '../shared/workflow-types';
 
 /** The workflow types that take rekey's locks. */
@@ -31,10 +33,8 @@ async function holderOf(workflowId: string): Promise<string | null> {
   if ((lock.type === 'environmentLock' || selfHeld) && !ours) return otherDeployment(lock.taskQueue);
   // Anything else under a lock's id is not rekey's: named, with what ends it.
   if (lock.type !== 'environmentLock') return notRekeys(`a ${lock.type} run on task queue ${lock.taskQueue}`);
-  const holder = lock.parentExecution?.workflowId ?? '';
-  const parent = holder
-    ? await workflows.getHandle(holder, lock.parentExecution?.runId ?? undefined).describe()
-    : undefined;
+  const { workflowId: holder, runId: holderRunId } = lockHolderOf(lock) ?? { workflowId: '', runId: '' };
+  const parent = holder ? await workflows.getHandle(holder, holderRunId || undefined).describe() : undefined;
   // A lock held by a run that is no rekey run (another type) is named as such.
   if (parent?.status.name === 'RUNNING' && !REKEY_TYPES.has(parent.type))
     return notRekeys(`a lock held by a ${parent.type} run ${holder} on task queue ${parent.taskQueue}`);
@@ -49,6 +49,44 @@ async function holderOf(workflowId: string): Promise<string | null> {
   return null;
 }
 
+/** A lock workflow waits this long before it first runs: a lock that is released (terminated)
+ * before then never costs a worker anything. One held longer runs `environmentLock`, which waits
+ * for the same end. */
+const LOCK_START_DELAY = '365 days';
+
+type Taken = { workflowId: string; runId: string };
+
+/** The run that scheduled the current activity: the one whose locks it takes or releases. */
+function callingRun(): Taken {
+  const run = Context.current().info.workflowExecution;
+  return { workflowId: run?.workflowId ?? '', runId: run?.runId ?? '' };
+}
+
+/** Ends the lock runs in `locks` that name the calling run as their holder (terminated: a lock's
+ * end is its release); any other is left alone, so that a workflow of someone else's cannot end
+ * rekey's locks through this activity. One already ended is released. */
+async function release(locks: Taken[]): Promise<void> {
+  const workflows = Context.current().client.workflow;
+  const run = callingRun();
+  const gone = (err: Error) => {
+    if (err.name !== 'WorkflowNotFoundError') throw err;
+  };
+  await Promise.all(
+    locks.map(async (l) => {
+      const handle = workflows.getHandle(l.workflowId, l.runId);
+      const lock = await handle.describe().catch(gone);
+      const holder = lock && lockHolderOf(lock);
+      if (
+        lock?.type !== 'environmentLock' ||
+        holder?.workflowId !== run.workflowId ||
+        holder.runId !== run.runId
+      )
+        return;
+      await handle.terminate(`released by ${run.workflowId}`).catch(gone);
+    }),
+  );
+}
+
 /** Locks looked up at once: a run over many secrets checks each one's. */
 const LOOKUPS_AT_ONCE = 50;
 
@@ -61,6 +99,64 @@ export function createEnvironmentLockActivities() {
      */
     lockHolder(input: { workflowId: string }): Promise<string | null> {
       return holderOf(input.workflowId);
+    },
+
+    /**
+     * Takes the locks `locks` for the calling run, in their order: a lock is a workflow
+     * (`environmentLock`) under the lock's id, started with a start delay and the holder in its
+     * memo; Temporal refuses a second running workflow with that id, so holding the lock is
+     * having that workflow running. A lock held by another run stops there: the locks taken so far
+     * are returned with it, for the run to release. A retry (this activity's) finds the locks
+     * its earlier attempt took as its own.
+     */
+    async takeLocks(input: {
+      locks: { resource: string; workflowId: string }[];
+    }): Promise<{ held: Taken[]; busy?: { resource: string; workflowId: string; owner: string | null } }> {
+      const { client, info } = Context.current();
+      const holder = callingRun();
+      const held: Taken[] = [];
+      for (const { resource, workflowId } of input.locks) {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const h = await client.workflow.start('environmentLock', {
+              workflowId,
+              taskQueue: info.taskQueue,
+              args: [{ resource, holder: holder.workflowId }],
+              startDelay: LOCK_START_DELAY,
+              memo: { holder: holder.workflowId, holderRunId: holder.runId },
+              staticSummary: `lock on ${resource} held by ${holder.workflowId}`,
+            });
+            held.push({ workflowId, runId: h.firstExecutionRunId });
+            break;
+          } catch (err) {
+            if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          }
+          const lock = await client.workflow
+            .getHandle(workflowId)
+            .describe()
+            .catch(() => undefined);
+          const named = lock && lockHolderOf(lock);
+          if (
+            lock?.status.name === 'RUNNING' &&
+            lock.type === 'environmentLock' &&
+            !lock.parentExecution &&
+            named?.workflowId === holder.workflowId &&
+            named.runId === holder.runId
+          ) {
+            held.push({ workflowId, runId: lock.runId });
+            break;
+          }
+          const owner = await holderOf(workflowId);
+          if (owner || attempt >= 5) return { held, busy: { resource, workflowId, owner } };
+          // Free now: its holder had closed and the lock was removed.
+        }
+      }
+      return { held };
+    },
+
+    /** Releases locks `takeLocks` took for the calling run. */
+    releaseLocks(input: { locks: Taken[] }): Promise<void> {
+      return release(input.locks);
     },
 
     /** `lockHolder` of each of `workflowIds`, in their order. */

@@ -2,6 +2,7 @@
 // Updates whose validator refuses (leaving no trace) a decision before the gate, by a
 // non-approver, naming another plan, without the approver's SSH signature or with another key's,
 // twice by the same approver, or by the run's own starter; a quorum needs distinct approvers.
+
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -10,6 +11,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { decideGate } from '../client/runs/gates';
 import { startRotation } from '../client/runs/rotate';
 import { createRotationSchedule } from '../client/schedules';
+import { lockHolderOf } from '../shared/lock-holder';
 import { rotateJwtKeys } from '../workflows';
 import type { RotateInput } from '../workflows/inputs';
 import type { Progress } from '../workflows/messages';
@@ -545,6 +547,42 @@ describe('approvals', () => {
         outcome?.message ?? '',
         /foreign\/unlocked does not hold the lock on env local .*nothing was changed$/,
       );
+    });
+  });
+
+  it("a run ended without releasing its lock leaves it to the next run, which ends it; no workflow of someone else's can release it", async () => {
+    await fx.withWorker(t.config, async () => {
+      const first = await prodAtGate();
+      const lock = fx.client.workflow.getHandle('lock/env/prod');
+      const taken = await lock.describe();
+      assert.equal(lockHolderOf(taken)?.runId, first.firstExecutionRunId);
+      // A workflow of someone else's asks rekey's worker to release the lock: refused, silently.
+      const [outcome] = await fx.withForeignWorker('foreign-release', (queue) =>
+        fx.client.workflow.execute(foreignCaller, {
+          taskQueue: queue,
+          workflowId: 'foreign/release',
+          args: [
+            fx.taskQueue,
+            [
+              {
+                activity: 'releaseLocks',
+                input: { locks: [{ workflowId: 'lock/env/prod', runId: taken.runId }] },
+              },
+            ],
+          ],
+        }),
+      );
+      assert.equal(outcome?.ok, true);
+      assert.equal((await lock.describe()).status.name, 'RUNNING', 'still held by the run at its gate');
+      // The run is terminated: nothing releases its lock then; the next run finds its holder gone.
+      await first.terminate('test: an operator ends the run');
+      const second = await prodAtGate();
+      const ended = await fx.client.workflow.getHandle('lock/env/prod', taken.runId).describe();
+      assert.equal(ended.status.name, 'TERMINATED');
+      assert.equal(lockHolderOf(await lock.describe())?.runId, second.firstExecutionRunId);
+      await second.cancel();
+      await second.result().catch(() => undefined);
+      assert.equal((await lock.describe()).status.name, 'TERMINATED', 'released when the run ended');
     });
   });
 

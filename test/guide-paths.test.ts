@@ -108,6 +108,7 @@ function assertExactRestore(r: Awaited<ReturnType<typeof failingHop>>, method: '
     'restoreSnapshot',
     'restartAndVerify',
     'dropSnapshot',
+    'releaseLocks',
   ]);
   assert.ok(
     r.steps.find((s) => s.name === 'syncData')?.result,

@@ -431,6 +431,8 @@ describe('promote', () => {
     assert.deepEqual(steps, [
       // Which events to emit (an activity of the worker's since reads-not-local).
       'notifyRouting()',
+      // The locks on prod and test, taken first and released last.
+      'takeLocks()',
       'preflightHop(prod>test)',
       'planSync(prod>test)',
       'promotionGate(prod>test)',
@@ -444,6 +446,7 @@ describe('promote', () => {
       'resignDestinationToken(prod>test)',
       'restartAndVerify(test)',
       'dropSnapshot(test)',
+      'releaseLocks()',
     ]);
   });
 });

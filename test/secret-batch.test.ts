@@ -4,6 +4,7 @@
 // the app restarts once for all of its secrets, each secret gets a new version, a failed probe
 // puts every secret back and restarts the app on the old values, and a secret's own rotation and
 // the run over all of them never go at once.
+
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +15,7 @@ import { parse, stringify } from 'yaml';
 import { startSecretRotation, startSecretsRotation } from '../client/runs/secret';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
+import { lockHolderOf } from '../shared/lock-holder';
 import { SsmStore } from '../stores/aws-ssm/driver';
 import { progressQuery } from '../workflows/messages';
 import {
@@ -201,11 +203,11 @@ describe('secrets: one run for everything due (rotateSecrets) on SSM Parameter S
       ]);
       assert.deepEqual(doc.result.revoked, ['report-key']);
       assertNoSecrets(r.out, values);
-      // It held the environment's secrets (a lock child, released with the run).
+      // It held the environment's secrets (a lock workflow naming it, released with the run).
       const lock = await fx.client.workflow.getHandle('lock/secrets/local').describe();
       assert.deepEqual(
-        [lock.type, lock.status.name, lock.parentExecution?.workflowId],
-        ['environmentLock', 'COMPLETED', 'rotate-secrets/local'],
+        [lock.type, lock.status.name, lockHolderOf(lock)?.workflowId],
+        ['environmentLock', 'TERMINATED', 'rotate-secrets/local'],
       );
       const history = await historyText(fx.client, 'rotate-secrets/local');
       assertNoSecrets(history, [...values, await newest('API_TOKEN'), await newest('SESSION_KEY')]);

@@ -96,6 +96,9 @@ const READS: Record<string, string> = {
   probeSecret: 'runs the recipe’s read-only probe',
   lockHolder: 'reads Temporal',
   lockHolders: 'reads Temporal',
+  // Rekey's locks in the calling run's own name, as a child workflow would be: no environment.
+  takeLocks: 'starts lock workflows held by the calling run',
+  releaseLocks: 'ends lock workflows held by the calling run',
   nextScheduledStart: 'reads Temporal',
   scheduleStartedRun: 'reads Temporal',
   runFacts: 'reads Temporal',

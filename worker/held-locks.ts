@@ -4,6 +4,7 @@
 // has taken the environment too. It also refuses, for environments no approval guards, a workflow
 // of someone else's that schedules rekey's activities without taking rekey's locks.
 import type { WorkflowClient } from '@temporalio/client';
+import { lockHolderOf } from '../shared/lock-holder';
 import { SELF_HELD } from '../shared/workflow-types';
 import { lockWorkflowIds } from '../workflows/inputs';
 
@@ -66,11 +67,12 @@ export async function lockProblem(
           if (err.name === 'WorkflowNotFoundError') return undefined;
           throw err; // the server unreachable: the activity retries
         });
+      const holder = lock && lockHolderOf(lock);
       held ||=
         lock?.status.name === 'RUNNING' &&
         lock.type === 'environmentLock' &&
-        lock.parentExecution?.workflowId === run.workflowId &&
-        lock.parentExecution?.runId === run.runId;
+        holder?.workflowId === run.workflowId &&
+        holder.runId === run.runId;
     }
     if (!held)
       return `${run.workflowId} does not hold the lock on ${resource.replace('/', ' ')} (workflow ${ids.at(-1)}): it was ended (terminated?) while the run went on, or the run never took it. Another run may be changing it now: see rekey status before starting again`;

@@ -1,14 +1,18 @@
 // One run at a time per environment (and per keyring), whoever starts it: the CLI, a schedule, the
-// Web UI with any workflow id. The lock is a child workflow whose id names the environment
-// (`lock/env/test`): Temporal refuses a second running workflow with that id, so holding the lock
-// is having that child running. The run releases it (signals it and waits until it has ended)
-// before it closes, also after a failure or a cancellation; if the run is terminated or reset the
-// server ends it (parent close policy). A run that finds a lock whose holder has closed removes it.
+// Web UI with any workflow id. A lock is a workflow (`environmentLock`) whose id names the
+// environment (`lock/env/test`): Temporal refuses a second running workflow with that id, so
+// holding the lock is having that workflow running. A run takes its locks through an activity
+// (activities/environment-lock.ts) that starts each one with a start delay, so that no
+// worker ever runs it, and the run in its memo; it releases them (terminates them) before it
+// closes, also after a failure or a cancellation. A run that ends without releasing (terminated,
+// reset) leaves them to the next run that wants one: it finds the holder closed and ends the lock.
+// Runs recorded before that took each lock as a child workflow (its parent the holder, released
+// by a signal, ended by the parent close policy); they replay as they were.
 //
 // A secret's lock (`secret/<name>/<env>`) has the id of that secret's rotation run
 // (`rotate-secret/<name>/<env>`, the id the CLI starts it with): a run
-// started with that id holds it by running, without a child; a run started with any other id takes
-// it as a child of that id, which Temporal refuses while such a run is going (and the other way
+// started with that id holds it by running, without a lock workflow; a run started with any other
+// id takes it under that id, which Temporal refuses while such a run is going (and the other way
 // round). It is the same exclusion at a fraction of the cost, which many secrets rotated side by
 // side notice. A run over an environment's secrets takes `secrets/<env>` and needs each of its
 // secrets' free; a secret's rotation needs `secrets/<env>` free (mustBeFree).
@@ -61,6 +65,7 @@ export async function withLocks<T>(
   /** What a refusal says of the run's state (a run taking its locks again has changed things). */
   state = 'nothing was changed',
 ): Promise<T> {
+  if (patched('locks-taken-by-activity')) return withStartedLocks(resourcesOf, fn, state);
   // Runs recorded before locks existed replay without them.
   if (!patched('environment-locks')) return fn();
   // Runs recorded before a rotation could be its own secret's lock took a child for it.
@@ -91,6 +96,40 @@ export async function withLocks<T>(
     return await fn();
   } finally {
     await release();
+  }
+}
+
+/** `withLocks` with locks no worker runs: an activity starts each lock's workflow with a start
+ * delay and the run in its memo, another terminates it at release: no child workflow to start,
+ * signal and wait for, and no workflow of the lock's own for a worker to run (a local activity
+ * would save two workflow tasks more, but its result can land in a workflow task of its own,
+ * which replay does not repeat: see the patch reads-not-local). A run that ends without
+ * releasing (terminated, reset) leaves its locks to the next run that wants them, which finds
+ * their holder closed and ends them (activities/environment-lock.ts). */
+async function withStartedLocks<T>(
+  resourcesOf: () => Promise<string[]> | string[],
+  fn: () => Promise<T>,
+  state: string,
+): Promise<T> {
+  const resources = await resourcesOf();
+  const holder = workflowInfo().workflowId;
+  const wanted = [...new Set(resources)]
+    .sort()
+    .map((resource) => ({ resource, workflowId: lockWorkflowId(resource) }))
+    // Held by this run's being: Temporal runs one workflow per id at a time.
+    .filter((l) => l.workflowId !== holder);
+  if (wanted.length === 0) return fn();
+  // Detached from the run's own cancellation: a cancelled run keeps its locks through its undo.
+  const taken = await CancellationScope.nonCancellable(() => locks.takeLocks({ locks: wanted }));
+  try {
+    if (taken.busy) throw busy(taken.busy.resource, taken.busy.owner, taken.busy.workflowId, state);
+    return await fn();
+  } finally {
+    // An unreleased lock is ended by the next run that wants it: a failed release fails nothing.
+    if (taken.held.length > 0)
+      await CancellationScope.nonCancellable(() =>
+        locks.releaseLocks({ locks: taken.held }).catch(() => undefined),
+      );
   }
 }
 

@@ -232,6 +232,13 @@ export const PATCHES: Record<string, Patch> = {
     since: '1fc7811',
     recordedIn: [],
   },
+  'locks-taken-by-activity': {
+    in: ['environment-lock.ts'],
+    change:
+      'a run takes its locks through an activity that starts each lock workflow with a start delay (no worker runs it) and terminates it at release, instead of a child workflow per lock',
+    since: 'PENDING',
+    recordedIn: [],
+  },
   'space-after-plan': {
     in: ['promote-hop.ts'],
     change:

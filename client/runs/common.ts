@@ -14,6 +14,7 @@ import { temporal } from '@temporalio/proto';
 import { gatePolicy } from '../../config/approvals';
 import { keyGroupMembers } from '../../config/key-groups';
 import type { Config } from '../../config/schema';
+import { lockHolderOf } from '../../shared/lock-holder';
 import { taskQueue } from '../../shared/task-queue';
 import type { TransferProgress } from '../../shared/transfer';
 import { dataConverterOf } from '../../temporal/codec-keys';
@@ -198,7 +199,7 @@ export async function heldBy(client: Client, id: string): Promise<string | undef
     .getHandle(id)
     .describe()
     .catch(() => undefined);
-  return d?.type === 'environmentLock' ? (d.parentExecution?.workflowId ?? '') : undefined;
+  return d?.type === 'environmentLock' ? (lockHolderOf(d)?.workflowId ?? '') : undefined;
 }
 /** Starts a run unless one with the same intent (workflow id) is already running. */
 export async function startOnce<

@@ -59,8 +59,13 @@ export function recording(activities: Record<string, Activity>) {
     activities: {
       checkStarterConfig: async () => undefined,
       notifyRouting: async () => ({}),
-      // Locks that must be free are (a test of who holds them passes its own).
+      // Locks that must be free are, locks are taken and released (a test of who holds them
+      // passes its own; the real locks are the real tier's).
       lockHolders: async (i: { workflowIds: string[] }) => i.workflowIds.map(() => null),
+      takeLocks: async (i: { locks: { workflowId: string }[] }) => ({
+        held: i.locks.map((l) => ({ workflowId: l.workflowId, runId: 'fast' })),
+      }),
+      releaseLocks: async () => undefined,
       ...recorded,
     },
   };

@@ -4,8 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { environmentLock, rolloverSigningKey } from '../../workflows';
-import { releaseLockSignal } from '../../workflows/environment-lock';
+import { rolloverSigningKey } from '../../workflows';
 import { progressQuery } from '../../workflows/messages';
 import { until } from '../infra/until';
 import { recording, withWorker as run, timeSkipping } from './harness';
@@ -37,16 +36,16 @@ describe('rolloverSigningKey against mocked activities', () => {
       activate: async () => ring(['k1', 'k2'], 'k2'),
       removeKey: async () => ring(['k2'], 'k2'),
       rollOut: async () => ({ url: 'https://api.example', kids: [] }),
-      lockHolder: async () => holder,
+      // Another run holds prod until the test lets it go.
+      takeLocks: async (i: { locks: { resource: string; workflowId: string }[] }) => {
+        const prod = i.locks.find((l) => l.resource === 'env/prod');
+        return holder && prod
+          ? { held: [], busy: { ...prod, owner: holder } }
+          : { held: i.locks.map((l) => ({ workflowId: l.workflowId, runId: 'fast' })) };
+      },
       nextScheduledStart: async () => null,
     });
     const result = await run(env, activities, async (taskQueue) => {
-      // Another run holds prod (its lock workflow, as withLocks starts it).
-      const lock = await env.client.workflow.start(environmentLock, {
-        taskQueue,
-        workflowId: 'lock/env/prod',
-        args: [{ resource: 'env/prod', holder: 'rotate-jwt/prod' }],
-      });
       const h = await env.client.workflow.start(rolloverSigningKey, {
         taskQueue,
         workflowId: 'rollover/api',
@@ -57,9 +56,10 @@ describe('rolloverSigningKey against mocked activities', () => {
         return p.steps.find((s) => /waiting: env prod is in use by rotate-jwt\/prod/.test(s.detail ?? ''));
       });
       assert.equal(waiting.name, 'roll out new key');
-      assert.deepEqual(calls, ['readKeyring', 'addKey', 'lockHolder'], 'no replica restarted meanwhile');
+      // The keyring's lock, the plan, the new key, then the roll-out's locks (refused): no replica
+      // restarted meanwhile.
+      assert.deepEqual(calls, ['takeLocks', 'readKeyring', 'addKey', 'takeLocks']);
       holder = null;
-      await lock.signal(releaseLockSignal);
       return h.result();
     });
     assert.equal(result.removed, 'k1');

@@ -1,0 +1,16 @@
+// Who a rekey lock names as its holder (see workflows/environment-lock.ts), for the lock
+// activities, the approval guard and the CLI alike.
+
+/** The run a lock names as its holder: the parent of a lock child (runs recorded before locks
+ * were started by an activity), else the run its memo names (`takeLocks`). */
+export function lockHolderOf(lock: {
+  parentExecution?: { workflowId?: string | null; runId?: string | null };
+  memo?: Record<string, unknown>;
+}): { workflowId: string; runId: string } | undefined {
+  const parent = lock.parentExecution;
+  if (parent) return { workflowId: parent.workflowId ?? '', runId: parent.runId ?? '' };
+  const { holder, holderRunId } = lock.memo ?? {};
+  return typeof holder === 'string' && typeof holderRunId === 'string'
+    ? { workflowId: holder, runId: holderRunId }
+    : undefined;
+}
