@@ -1,7 +1,7 @@
 // Who holds a rekey lock (see workflows/environment-lock.ts): the run that started the lock's
 // workflow, read from Temporal so that a refused run can name it.
 import { Context } from '@temporalio/activity';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { lockHolderOf } from '../shared/lock-holder';
 import { SELF_HELD, typesThat } from '../shared/workflow-types';
 
@@ -34,7 +34,16 @@ async function holderOf(workflowId: string): Promise<string | null> {
   // Anything else under a lock's id is not rekey's: named, with what ends it.
   if (lock.type !== 'environmentLock') return notRekeys(`a ${lock.type} run on task queue ${lock.taskQueue}`);
   const { workflowId: holder, runId: holderRunId } = lockHolderOf(lock) ?? { workflowId: '', runId: '' };
-  const parent = holder ? await workflows.getHandle(holder, holderRunId || undefined).describe() : undefined;
+  // A holder whose history is gone (past the namespace's retention) has long ended.
+  const parent = holder
+    ? await workflows
+        .getHandle(holder, holderRunId || undefined)
+        .describe()
+        .catch((err: Error) => {
+          if (err.name === 'WorkflowNotFoundError') return undefined;
+          throw err;
+        })
+    : undefined;
   // A lock held by a run that is no rekey run (another type) is named as such.
   if (parent?.status.name === 'RUNNING' && !REKEY_TYPES.has(parent.type))
     return notRekeys(`a lock held by a ${parent.type} run ${holder} on task queue ${parent.taskQueue}`);
@@ -49,23 +58,26 @@ async function holderOf(workflowId: string): Promise<string | null> {
   return null;
 }
 
-/** A lock workflow waits this long before it first runs: a lock that is released (terminated)
- * before then never costs a worker anything. One held longer runs `environmentLock`, which waits
- * for the same end. */
+/** A lock workflow waits this long before it first runs: a lock released (terminated) sooner
+ * never costs a worker anything. One held longer (or left by a run that was terminated, until the
+ * next run that wants it ends it) runs `environmentLock`, which waits for the same end. */
 const LOCK_START_DELAY = '365 days';
 
 type Taken = { workflowId: string; runId: string };
 
-/** The run that scheduled the current activity: the one whose locks it takes or releases. */
+/** The run that scheduled the current activity: the one whose locks it takes or releases. An
+ * activity no workflow scheduled holds nothing and may take nothing. */
 function callingRun(): Taken {
   const run = Context.current().info.workflowExecution;
-  return { workflowId: run?.workflowId ?? '', runId: run?.runId ?? '' };
+  if (!run?.workflowId || !run.runId)
+    throw ApplicationFailure.nonRetryable('rekey locks are taken by workflow runs only', 'BadInput');
+  return { workflowId: run.workflowId, runId: run.runId };
 }
 
 /** Ends the lock runs in `locks` that name the calling run as their holder (terminated: a lock's
  * end is its release); any other is left alone, so that a workflow of someone else's cannot end
  * rekey's locks through this activity. One already ended is released. */
-async function release(locks: Taken[]): Promise<void> {
+async function release(locks: { workflowId: string; runId?: string }[]): Promise<void> {
   const workflows = Context.current().client.workflow;
   const run = callingRun();
   const gone = (err: Error) => {
@@ -94,8 +106,8 @@ export function createEnvironmentLockActivities() {
   return {
     /**
      * The run holding the lock `workflowId`, or null when it is free. A lock whose holder has
-     * ended (its parent close policy not yet applied, or a server that does not apply it) can
-     * never be released by it: it is terminated here, and the lock is free.
+     * ended without releasing it (terminated, reset; or a lock child whose parent close policy
+     * was not yet applied) can never be released by it: it is terminated here, and is free.
      */
     lockHolder(input: { workflowId: string }): Promise<string | null> {
       return holderOf(input.workflowId);
@@ -154,8 +166,9 @@ export function createEnvironmentLockActivities() {
       return { held };
     },
 
-    /** Releases locks `takeLocks` took for the calling run. */
-    releaseLocks(input: { locks: Taken[] }): Promise<void> {
+    /** Releases locks `takeLocks` took for the calling run (without a run id: the lock's
+     * current run, if it names the calling run). */
+    releaseLocks(input: { locks: { workflowId: string; runId?: string }[] }): Promise<void> {
       return release(input.locks);
     },
 

@@ -26,10 +26,12 @@ export function spaceProblem(
   hop: { from: string; to: string },
   pre: HopPreflight,
   copies: boolean,
+  /** What the refusal says of the destination's state. */
+  state = 'nothing was changed',
 ): string | undefined {
   if (!copies) return undefined;
   const full = pre.snapshot?.method === 'copy';
   const needed = Math.ceil(pre.sourceBytes * 1.1) + (full ? (pre.snapshot?.bytes ?? 0) : 0);
   if (pre.freeBytes >= needed) return undefined;
-  return `${hop.to}: ${pre.freeBytes} bytes free on host ${pre.host}, the hop needs ${needed}: ${hop.from} holds ${pre.sourceBytes} (+10% margin)${full ? ` and the snapshot is a full copy of ${hop.to}'s ${pre.snapshot?.bytes} bytes (its filesystem has no reflinks)` : ''}; nothing was changed`;
+  return `${hop.to}: ${pre.freeBytes} bytes free${pre.host ? ` on host ${pre.host}` : ''}, the hop needs ${needed}: ${hop.from} holds ${pre.sourceBytes} (+10% margin)${full ? ` and the snapshot is a full copy of ${hop.to}'s ${pre.snapshot?.bytes} bytes (its filesystem has no reflinks)` : ''}; ${state}`;
 }

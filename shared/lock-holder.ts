@@ -8,9 +8,11 @@ export function lockHolderOf(lock: {
   memo?: Record<string, unknown>;
 }): { workflowId: string; runId: string } | undefined {
   const parent = lock.parentExecution;
-  if (parent) return { workflowId: parent.workflowId ?? '', runId: parent.runId ?? '' };
-  const { holder, holderRunId } = lock.memo ?? {};
-  return typeof holder === 'string' && typeof holderRunId === 'string'
+  const { holder, holderRunId } = parent
+    ? { holder: parent.workflowId, holderRunId: parent.runId }
+    : (lock.memo ?? {});
+  // A lock naming no run (or an empty one) is held by nobody.
+  return typeof holder === 'string' && holder && typeof holderRunId === 'string' && holderRunId
     ? { workflowId: holder, runId: holderRunId }
     : undefined;
 }

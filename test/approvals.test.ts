@@ -4,7 +4,7 @@
 // twice by the same approver, or by the run's own starter; a quorum needs distinct approvers.
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
@@ -583,6 +583,19 @@ describe('approvals', () => {
       await second.cancel();
       await second.result().catch(() => undefined);
       assert.equal((await lock.describe()).status.name, 'TERMINATED', 'released when the run ended');
+      // A lock whose holder's history is gone (past the namespace's retention) is free too.
+      const ghost = await fx.client.workflow.start('environmentLock', {
+        taskQueue: fx.taskQueue,
+        workflowId: 'lock/env/prod',
+        args: [{ resource: 'env/prod', holder: 'rotate-jwt/gone' }],
+        startDelay: '365 days',
+        memo: { holder: 'rotate-jwt/gone', holderRunId: randomUUID() },
+      });
+      const third = await prodAtGate();
+      const ghostRun = fx.client.workflow.getHandle('lock/env/prod', ghost.firstExecutionRunId);
+      assert.equal((await ghostRun.describe()).status.name, 'TERMINATED');
+      await third.cancel();
+      await third.result().catch(() => undefined);
     });
   });
 

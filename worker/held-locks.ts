@@ -52,6 +52,8 @@ export async function lockProblem(
   resources: string[],
   run: { workflowId: string; runId: string; workflowType: string },
 ): Promise<string | undefined> {
+  // An activity no workflow run scheduled holds no lock.
+  if (!run.workflowId || !run.runId) return 'no workflow run scheduled it, so it holds no lock';
   for (const resource of [...new Set(resources.map((r) => heldAs(r, run.workflowType)))]) {
     const ids = lockWorkflowIds(resource);
     // Held by being: a run under the lock's own business id (the server runs one workflow per

@@ -33,10 +33,22 @@ import {
 } from '@temporalio/workflow';
 import type { EnvironmentLockActivities } from '../activities/environment-lock';
 import { FailureType, fail } from '../shared/failures';
-import { shortActivity } from './activity-options';
+import { retry, shortActivity } from './activity-options';
 import { lockWorkflowId, lockWorkflowIds } from './inputs';
 
 const locks = proxyActivities<EnvironmentLockActivities>(shortActivity);
+// A fleet's key group takes many locks, one after another.
+const lockTaking = proxyActivities<EnvironmentLockActivities>({
+  ...shortActivity,
+  startToCloseTimeout: '2m',
+});
+// A release is retried for a week (every 30 s at most): a lock left running refuses every other
+// run. A bound, not maximumAttempts 0: the time-skipping test server hangs on that.
+const lockReleasing = proxyActivities<EnvironmentLockActivities>({
+  startToCloseTimeout: '2m',
+  scheduleToCloseTimeout: '7 days',
+  retry: { ...retry, maximumAttempts: 7 * 24 * 120 },
+});
 
 /** Sent by the holder to end its lock. */
 export const releaseLockSignal = defineSignal('release');
@@ -120,17 +132,28 @@ async function withStartedLocks<T>(
     .filter((l) => l.workflowId !== holder);
   if (wanted.length === 0) return fn();
   // Detached from the run's own cancellation: a cancelled run keeps its locks through its undo.
-  const taken = await CancellationScope.nonCancellable(() => locks.takeLocks({ locks: wanted }));
+  const taken = await CancellationScope.nonCancellable(() =>
+    lockTaking.takeLocks({ locks: wanted }).catch(async (err) => {
+      // Its attempts may have taken some: those naming this run go (the others are not its).
+      await releaseHeld(wanted);
+      throw err;
+    }),
+  );
   try {
     if (taken.busy) throw busy(taken.busy.resource, taken.busy.owner, taken.busy.workflowId, state);
     return await fn();
   } finally {
-    // An unreleased lock is ended by the next run that wants it: a failed release fails nothing.
-    if (taken.held.length > 0)
-      await CancellationScope.nonCancellable(() =>
-        locks.releaseLocks({ locks: taken.held }).catch(() => undefined),
-      );
+    if (taken.held.length > 0) await releaseHeld(taken.held);
   }
+}
+
+/** Ends the locks this run took. Retried for as long as the server may be away: a lock left
+ * running names a live run and refuses every other one (its next holder ends it only once this run
+ * has closed). */
+function releaseHeld(held: { workflowId: string; runId?: string }[]): Promise<void> {
+  return CancellationScope.nonCancellable(() =>
+    lockReleasing.releaseLocks({ locks: held.map((l) => ({ workflowId: l.workflowId, runId: l.runId })) }),
+  );
 }
 
 /** Refuses the run (`EnvironmentBusy`, naming the holder) if another run holds any of `resources`,

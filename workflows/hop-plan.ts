@@ -40,13 +40,13 @@ export const isEmpty = (p: SyncPlan) => p.add + p.change + p.delete === 0;
 export const copiesAfter = (p: SyncPlan, consistent: boolean) =>
   !(p.tokenOnly === true || isEmpty(p)) || consistent;
 
-/** What a hop saves before it changes `to`, as its plan's approval shows it. */
-export const savedText = (copies: boolean, to: string, pre?: HopPreflight) =>
-  !copies
-    ? `; nothing to copy: ${to}'s token file alone is saved`
-    : pre?.snapshot
-      ? `; ${snapshotText(pre.snapshot)}`
-      : '';
+/** What a hop saves before it changes `to`, as its plan's approval shows it. The plan is made
+ * while `to` runs: a re-check with it stopped may still find something to copy. */
+export function savedText(copies: boolean, to: string, pre?: HopPreflight): string {
+  const snapshot = pre?.snapshot ? snapshotText(pre.snapshot) : '';
+  if (copies) return snapshot ? `; ${snapshot}` : '';
+  return `; nothing to copy: ${to}'s token file alone is saved${snapshot ? ` (should ${to} stopped hold changes after all: ${snapshot})` : ''}`;
+}
 
 /** The snapshot's method and cost, for the preflight line and the approval's plan. */
 export const snapshotText = (s: SnapshotPlan) =>

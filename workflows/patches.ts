@@ -236,7 +236,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['environment-lock.ts'],
     change:
       'a run takes its locks through an activity that starts each lock workflow with a start delay (no worker runs it) and terminates it at release, instead of a child workflow per lock',
-    since: 'PENDING',
+    since: 'b07f6ad',
     recordedIn: [],
   },
   'space-after-plan': {

@@ -153,7 +153,7 @@ class Hop {
     // it. With --consistent the source may change until its final pass: the hop copies.
     const tokenOnly = stoppedPlan.tokenOnly === true;
     // The destination changed while it stopped: a copy after all needs its room too.
-    this.checkSpace(stoppedPlan);
+    this.checkSpace(stoppedPlan, `nothing was copied; ${to} is started again`);
     if (!this.copies(stoppedPlan) && patched('skip-empty-copy')) {
       const saved = await tracker.run(
         'snapshot',
@@ -237,10 +237,10 @@ class Hop {
   }
 
   /** Refuses a plan whose copy and snapshot the destination has no room for. */
-  private checkSpace(plan: SyncPlan): void {
+  private checkSpace(plan: SyncPlan, state?: string): void {
     const problem =
       this.spaceAfterPlan && this.preflight
-        ? spaceProblem({ from: this.from, to: this.to }, this.preflight, this.copies(plan))
+        ? spaceProblem({ from: this.from, to: this.to }, this.preflight, this.copies(plan), state)
         : undefined;
     if (problem) throw fail(FailureType.PolicyViolation, problem);
   }

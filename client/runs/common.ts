@@ -184,8 +184,8 @@ export function withRequester<T extends Record<string, unknown>>(
     );
   return { ...input, requestedBy: { name: as.name, ...(signature ? { signature, ...bound } : {}) } };
 }
-/** The run an id names: a run under another id may hold a secret's CLI id as its lock (a child
- * `environmentLock`); status, cancel and decisions then go to that run, never to the lock. */
+/** The run an id names: a run under another id may hold a secret's CLI id as its lock (an
+ * `environmentLock` naming it); status, cancel and decisions then go to that run, never to the lock. */
 export async function runBehind(client: Client, id: string): Promise<string> {
   const held = await heldBy(client, id);
   if (held === undefined) return id;

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import type { WorkflowClient } from '@temporalio/client';
 import { createCodecKeyActivities } from '../../activities/codec-key';
 import { createEnvironmentLockActivities } from '../../activities/environment-lock';
 import { createNotifyActivities } from '../../activities/notify';
@@ -20,7 +21,9 @@ import { createStarterConfigActivities } from '../../activities/starter-config';
 import { scopeOf } from '../../config/approvals';
 import { parseConfig } from '../../config/load';
 import { type ApprovalProof, gateDigest } from '../../shared/approval-proof';
+import { lockHolderOf } from '../../shared/lock-holder';
 import { ACTIVITY_KINDS, checkApproval, guarded } from '../../worker/guard';
+import { lockProblem } from '../../worker/held-locks';
 import { approversConfig, sign } from '../infra/approvers';
 
 describe('activities check their approval', () => {
@@ -226,5 +229,29 @@ describe('activities check their approval', () => {
     const p = proof(['alice', 'bob']);
     const padded = [...p.approvals, { by: 'carol', signature: 'x' }, { by: 'carol', signature: 'y' }];
     refused(() => checkApproval(config, 'x', ['prod'], { ...p, approvals: padded }, run), /it is malformed/);
+  });
+
+  it('a lock naming no run is held by nobody, and an activity no run scheduled holds no lock', async () => {
+    // Memos of locks as takeLocks writes them, and what an activity without a run would write.
+    assert.deepEqual(lockHolderOf({ memo: { holder: 'rotate-jwt/prod', holderRunId: 'r1' } }), {
+      workflowId: 'rotate-jwt/prod',
+      runId: 'r1',
+    });
+    for (const memo of [{ holder: '', holderRunId: '' }, { holder: 'rotate-jwt/prod', holderRunId: '' }, {}])
+      assert.equal(lockHolderOf({ memo }), undefined, JSON.stringify(memo));
+    // The parent of a lock child (runs from before locks were started by an activity) comes first.
+    assert.deepEqual(
+      lockHolderOf({
+        parentExecution: { workflowId: 'p', runId: 'r' },
+        memo: { holder: 'm', holderRunId: 'n' },
+      }),
+      { workflowId: 'p', runId: 'r' },
+    );
+    // Asked before any lock is read.
+    const unread = {} as WorkflowClient;
+    assert.match(
+      (await lockProblem(unread, ['env/prod'], { workflowId: '', runId: '', workflowType: 'x' })) ?? '',
+      /no workflow run scheduled it, so it holds no lock/,
+    );
   });
 });

@@ -311,6 +311,53 @@ describe('promoteHop against mocked activities', () => {
     ]);
   });
 
+  it('locks: taken before anything, released after; a refusal or a failed take releases what was taken', async () => {
+    // Recorded here (the harness's own lock mocks are not).
+    const locking = {
+      takeLocks: async (i: { locks: { workflowId: string }[] }) => ({
+        held: i.locks.map((l) => ({ workflowId: l.workflowId, runId: 'r' })),
+      }),
+      releaseLocks: async () => undefined,
+    };
+    const ok = mocks(locking);
+    await execute(ok.activities);
+    assert.equal(ok.calls[0], 'takeLocks');
+    assert.equal(ok.calls.at(-1), 'releaseLocks');
+    assert.deepEqual(ok.inputs[0]?.input, {
+      locks: [
+        { resource: 'env/prod', workflowId: 'lock/env/prod' },
+        { resource: 'env/test', workflowId: 'lock/env/test' },
+      ],
+    });
+
+    // test is held by another run: refused, prod's lock (taken) released, nothing else run.
+    const busy = mocks({
+      ...locking,
+      takeLocks: async () => ({
+        held: [{ workflowId: 'lock/env/prod', runId: 'p1' }],
+        busy: { resource: 'env/test', workflowId: 'lock/env/test', owner: 'rotate-jwt/test' },
+      }),
+    });
+    const refused = await hop(busy.activities);
+    assert.equal(refused.type, FailureType.EnvironmentBusy);
+    assert.match(refused.message, /^env test is in use by rotate-jwt\/test; nothing was changed/);
+    assert.deepEqual(busy.calls, ['takeLocks', 'releaseLocks']);
+    assert.deepEqual(busy.inputs[1]?.input, { locks: [{ workflowId: 'lock/env/prod', runId: 'p1' }] });
+
+    // The take itself fails: whatever its attempts took for this run goes.
+    const failed = mocks({
+      ...locking,
+      takeLocks: async () => {
+        throw fail(FailureType.BadInput, 'the server refused');
+      },
+    });
+    assert.equal((await hop(failed.activities)).type, FailureType.BadInput);
+    assert.deepEqual(failed.calls, ['takeLocks', 'releaseLocks']);
+    assert.deepEqual(failed.inputs[1]?.input, {
+      locks: [{ workflowId: 'lock/env/prod' }, { workflowId: 'lock/env/test' }],
+    });
+  });
+
   it('a dry run plans and changes nothing', async () => {
     const { calls, activities } = mocks();
     const result = await withWorker(env, activities, (taskQueue) =>
