@@ -53,9 +53,10 @@ const lockReleasing = proxyActivities<EnvironmentLockActivities>({
 /** Sent by the holder to end its lock. */
 export const releaseLockSignal = defineSignal('release');
 
-/** Holds a lock until its holder releases it (a signal; holders recorded before that cancel it).
- * It wakes once a day, which costs a few events a day and bounds how far a time-skipping test
- * server can jump while a release is in flight. */
+/** Holds a lock until its holder releases it: a lock taken by an activity is terminated (and runs
+ * this only when held past its start delay), a lock child gets a signal (holders recorded before
+ * that cancel it). It wakes once a day, which costs a few events a day and bounds how far a
+ * time-skipping test server can jump while a release is in flight. */
 export async function environmentLock(input: { resource: string; holder: string }): Promise<void> {
   void input;
   let released = false;
