@@ -41,6 +41,8 @@ const NEW_SECRET_RUNS = ['rotate-secret-manual-supplied', 'rotate-secret-secrets
 const SECRET_BATCH_RUNS = ['rotate-secrets-probe-failed', 'rotate-secrets-refused-secret-busy'];
 /** Hops with nothing to copy but the token file (skip-empty-copy), passed and put back. */
 const TOKEN_ONLY_HOPS = ['promote-hop-token-only', 'promote-hop-token-put-back'];
+/** The same re-run hop recorded after locks were taken by an activity (locks-taken-by-activity). */
+const ACTIVITY_LOCK_HOPS = ['promote-hop-locks-by-activity'];
 
 export const PATCHES: Record<string, Patch> = {
   'approval-updates': {
@@ -56,6 +58,7 @@ export const PATCHES: Record<string, Patch> = {
       ...NEW_SECRET_RUNS,
       ...SECRET_BATCH_RUNS,
       ...TOKEN_ONLY_HOPS,
+      ...ACTIVITY_LOCK_HOPS,
     ],
   },
   'clean-slate-clears-token': {
@@ -98,6 +101,7 @@ export const PATCHES: Record<string, Patch> = {
       'promote-hop-gate-first',
       'promote-hop-plan-changed',
       ...TOKEN_ONLY_HOPS,
+      ...ACTIVITY_LOCK_HOPS,
     ],
   },
   'hop-ids-and-cancel-on-close': {
@@ -111,7 +115,7 @@ export const PATCHES: Record<string, Patch> = {
     change:
       "reads are activities again, not local ones (a local activity's result recorded in a workflow task of its own replayed the code after it in another task: a nondeterminism error)",
     since: '797a639',
-    recordedIn: [...NEW_SECRET_RUNS, ...TOKEN_ONLY_HOPS],
+    recordedIn: [...NEW_SECRET_RUNS, ...TOKEN_ONLY_HOPS, ...ACTIVITY_LOCK_HOPS],
   },
   'event-id-from-seed': {
     in: ['notify.ts'],
@@ -124,7 +128,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['starter-config.ts'],
     change: 'a hop asks its worker which events to emit (notifyRouting) and announces its gates',
     since: '7332ecc',
-    recordedIn: [...TOKEN_ONLY_HOPS],
+    recordedIn: [...TOKEN_ONLY_HOPS, ...ACTIVITY_LOCK_HOPS],
   },
   'hop-window-from-parent': {
     in: ['promote-hop.ts'],
@@ -210,14 +214,14 @@ export const PATCHES: Record<string, Patch> = {
     in: ['promote-hop.ts', 'rotate.ts'],
     change: 'a cancel waits for the host work in flight before undoing',
     since: '840aecb',
-    recordedIn: [...TOKEN_ONLY_HOPS],
+    recordedIn: [...TOKEN_ONLY_HOPS, ...ACTIVITY_LOCK_HOPS],
   },
   'skip-empty-copy': {
     in: ['promote-hop.ts'],
     change:
       'a hop whose plan (destination stopped) changes nothing but the token file saves that file alone and makes no copy',
     since: '87b513c',
-    recordedIn: TOKEN_ONLY_HOPS,
+    recordedIn: [...TOKEN_ONLY_HOPS, ...ACTIVITY_LOCK_HOPS],
   },
   'starter-config-checked': {
     in: ['starter-config.ts'],
@@ -237,14 +241,14 @@ export const PATCHES: Record<string, Patch> = {
     change:
       'a run takes its locks through an activity that starts each lock workflow with a start delay (no worker runs it) and terminates it at release, instead of a child workflow per lock',
     since: 'b07f6ad',
-    recordedIn: [],
+    recordedIn: ACTIVITY_LOCK_HOPS,
   },
   'space-after-plan': {
     in: ['promote-hop.ts'],
     change:
       "the destination's space is checked against the plan (a hop that copies nothing needs no room for a copy and a snapshot), not in the preflight",
     since: '1fc7811',
-    recordedIn: [],
+    recordedIn: ACTIVITY_LOCK_HOPS,
   },
   'stop-before-restore': {
     in: ['promote-hop.ts'],
