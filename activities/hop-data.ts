@@ -121,7 +121,8 @@ export function hopData(deps: { config: Config }) {
           `printf "app=%s\\n" "$(readlink -m -- ${shellQuote(h.appDir)})"`,
           'printf "home=%s\\n" "$(readlink -m -- "$HOME")"',
           'printf "machine=%s\\n" "$(cat /etc/machine-id 2>/dev/null)"',
-          'if [ -d "$d" ] && [ "$(stat -c %d -- "$d")" != "$(stat -c %d -- "$d/..")" ]; then echo mount=yes; fi',
+          // A btrfs subvolume has a device of its own too, but moves like a directory.
+          'if [ -d "$d" ]; then if mountpoint -q -- "$d" 2>/dev/null; then echo mount=yes; elif [ "$(stat -c %d -- "$d")" != "$(stat -c %d -- "$d/..")" ] && ! { [ "$(stat -f -c %T -- "$d")" = btrfs ] && [ "$(stat -c %i -- "$d")" = 256 ]; }; then echo mount=yes; fi; fi',
         ].join('\n'),
         `host ${hostName}: real paths`,
       )

@@ -1,7 +1,7 @@
 // Activities of a promotion hop (source -> destination): the destination's data dir becomes a
 // copy of the source's, made by rsync running on the source host straight to the destination
 // over SSH (StrictHostKeyChecking=yes with a pinned known_hosts, BatchMode), after a dry run, an
-// approval and an exact snapshot (reflink or copy) that a failure restores.
+// approval and an exact snapshot (activities/hop-snapshot.ts) that a failure restores.
 import { posix } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { gatedOf, gatePolicy, scopeOf } from '../config/approvals';
@@ -17,24 +17,10 @@ import { type HopPreflight, spaceProblem } from '../shared/hop-space';
 import type { TransferProgress } from '../shared/transfer';
 import { dataDirProblems, hopProblem, shrinkProblem } from './hop-checks';
 import { hopData } from './hop-data';
+import { DROP, snapshotCommand, snapshotMethod } from './hop-snapshot';
 import { followRsync, parseItemized, parseStats, type SyncPlan, type SyncStats } from './rsync-output';
 import { resignCliToml, type TokenIdentity, tokenIdentity, withToken } from './tokens';
 import { exclusive } from './transfer-lock';
-
-/** How a hop's snapshot of the destination is made, and what it costs: `reflink` shares the
- * data's blocks until either side changes them; `copy` writes all of `bytes` again. */
-/** Whether `cp --reflink=always` works from the host's data dir to beside it, where the snapshot
- * goes: tried on one of its files (copied, then removed), never writing inside the data dir. An
- * empty data dir has nothing to share: a copy of it costs nothing. */
-async function reflinks(h: Host, hostName: string): Promise<boolean> {
-  const probe = shellQuote(`${h.dataDir.replace(/\/+$/, '')}.rekey-reflink-probe`);
-  const res = await h.exec(
-    `f=$(find ${shellQuote(h.dataDir)} -type f -size +0 -print -quit 2>/dev/null); [ -n "$f" ] || exit 3; rm -f ${probe}; cp --reflink=always -- "$f" ${probe} 2>/dev/null; rc=$?; rm -f ${probe}; exit $rc`,
-  );
-  if (res.code === 0) return true;
-  if (res.code === 3 || res.code === 1) return false;
-  throw new Error(`host ${hostName}: reflink probe: exit ${res.code}: ${res.stderr.trim()}`);
-}
 
 /** Both results, waiting for both; a failure is the first one's if it failed, else the second's
  * (the same error whichever finished first). */
@@ -72,9 +58,9 @@ export function createPromoteHopActivities(deps: { config: Config }) {
   return {
     /** Both hosts reachable (pinned keys), rsync on both, data dirs safe to copy into (real
      * paths: no symlink, no overlap, not holding the app dir or home), and the figures of the
-     * space check (shared/hop-space.ts): the data, the free space, and the snapshot: a reflink
-     * where the destination's filesystem has them (it shares nothing writable with the live
-     * files, and costs no space until they change), else a full copy of the destination's data.
+     * space check (shared/hop-space.ts): the data, the free space, and the snapshot: a btrfs
+     * snapshot or a reflink where the destination has them (sharing nothing writable with the
+     * live files, costing no space until they change), else a full copy of its data.
      * The run checks the space against its plan (`spaceAfterPlan`); older runs' preflight did. */
     async preflightHop(input: { from: string; to: string; spaceAfterPlan?: boolean }): Promise<HopPreflight> {
       const problem = hopProblem(config, input.from, input.to);
@@ -113,7 +99,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
           `${input.to}: ${destination.serviceIssues.join('; ')}; nothing was changed`,
         );
       // The token the hop will re-sign is checked now, not after the copy; beside the
-      // destination's space and reflinks.
+      // destination's space and how its snapshot will be made.
       const [dest] = await inOrder(
         withHost(d.hostName, d.host, async (h) => {
           await run(h, `mkdir -p ${shellQuote(h.dataDir)}`, `host ${d.hostName}: mkdir`);
@@ -127,14 +113,14 @@ export function createPromoteHopActivities(deps: { config: Config }) {
             .trim()
             .split(/\s+/)
             .map(Number);
-          return { bytes: out[0] ?? 0, free: out[1] ?? 0, reflink: await reflinks(h, d.hostName) };
+          return { bytes: out[0] ?? 0, free: out[1] ?? 0, method: await snapshotMethod(h, d.hostName) };
         }),
         travellingToken(s, d).then((token) => sourceToken(s, token !== null)),
       );
       const pre: HopPreflight = {
         sourceBytes,
         freeBytes: dest.free,
-        snapshot: { method: dest.reflink ? 'reflink' : 'copy', bytes: dest.bytes },
+        snapshot: { method: dest.method, bytes: dest.bytes },
         host: d.hostName,
       };
       // Runs recorded before space-after-plan check it here, before their plan: as if it copied.
@@ -174,10 +160,12 @@ export function createPromoteHopActivities(deps: { config: Config }) {
     },
 
     /** An exact copy of the destination's data dir, once per run: what a failure restores. A
-     * reflink copy where the filesystem has them, else a full one (`cp -a`: content, modes,
-     * owners, times, hard links, xattrs); never hard links, which share every later in-place
-     * write (an appended log, rsync's chmod) with the live files. It carries a mark of the run,
-     * so that a restore can tell it is back; the mark keeps the directory's own mtime. */
+     * btrfs snapshot where the data dir is a subvolume of its own, a reflink copy where the
+     * filesystem has them, else a full one (`cp -a`: content, modes, owners, times, hard links,
+     * xattrs); never hard links, which share every later in-place write (an appended log,
+     * rsync's chmod) with the live files. It carries a mark of the run, so that a restore can
+     * tell it is back; the mark keeps the directory's own mtime. `subvolume`: this attempt took
+     * a btrfs snapshot. */
     async snapshot(input: { to: string; runId: string; tokenOnly?: boolean } & Approved) {
       const d = env(input.to);
       return withHost(d.hostName, d.host, async (h) => {
@@ -197,21 +185,21 @@ export function createPromoteHopActivities(deps: { config: Config }) {
           await saveToken();
           return { snapshot: saved, kind: 'token' as const };
         }
-        const snap = shellQuote(snapshotPath(h, input.runId));
-        const tmp = shellQuote(`${snapshotPath(h, input.runId)}.tmp`);
-        const mark = shellQuote(`${snapshotPath(h, input.runId)}.tmp/${snapshotMark(input.runId)}`);
-        const data = shellQuote(h.dataDir);
         // The token file, when it lies outside the data dir (a carried token is written there),
         // is saved with the snapshot, before anything changes; once per run.
         if (tokenInData(h) === null) await saveToken();
         // A retry after a lost attempt starts the copy again rather than adding to its leftovers.
-        await run(
+        const res = await run(
           h,
-          `[ -e ${snap} ] || { rm -rf ${tmp} && { cp -a --reflink=auto ${data}/. ${tmp} || { rc=$?; rm -rf ${tmp}; exit $rc; }; } && touch -r ${data} ${mark} && touch -m -r ${data} ${tmp} && mv ${tmp} ${snap}; }`,
+          snapshotCommand(h.dataDir, snapshotPath(h, input.runId), snapshotMark(input.runId)),
           `host ${d.hostName}: snapshot`,
           { pty: true },
         );
-        return { snapshot: snapshotPath(h, input.runId), kind: 'data' as const };
+        return {
+          snapshot: snapshotPath(h, input.runId),
+          kind: 'data' as const,
+          ...(/subvolume/.test(res.stdout) ? { subvolume: true } : {}),
+        };
       });
     },
 
@@ -328,7 +316,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
         // A snapshot taken before snapshots were marked counts as restored once it is moved in.
         const res = await run(
           h,
-          `if [ -e ${snap} ]; then { [ ! -e ${data} ] || { rm -rf ${failed} && mv ${data} ${failed}; }; } && mv ${snap} ${data} && echo moved; fi && rm -rf ${failed} && { [ ! -e ${mark} ] || mv ${mark} ${done}; } && if [ -e ${done} ]; then touch -m -r ${done} ${data} && echo restored; fi`,
+          `${DROP}; if [ -e ${snap} ]; then { [ ! -e ${data} ] || { drop ${failed} && mv ${data} ${failed}; }; } && mv ${snap} ${data} && echo moved; fi && drop ${failed} && { [ ! -e ${mark} ] || mv ${mark} ${done}; } && if [ -e ${done} ]; then touch -m -r ${done} ${data} && echo restored; fi`,
           `host ${d.hostName}: restore`,
           { pty: true },
         );
@@ -346,7 +334,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
       await withHost(d.hostName, d.host, (h) =>
         run(
           h,
-          `rm -rf ${[snapshotPath, tokenBackupPath, tokenRestoredPath, restoredMark].map((p) => shellQuote(p(h, input.runId))).join(' ')}`,
+          `${DROP}; drop ${[snapshotPath, tokenBackupPath, tokenRestoredPath, restoredMark].map((p) => shellQuote(p(h, input.runId))).join(' ')}`,
           `host ${d.hostName}: drop snapshot`,
           {
             pty: true,

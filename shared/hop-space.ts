@@ -2,10 +2,11 @@
 // a hop with nothing to copy (it saves the token file alone) is not refused for a copy and a
 // snapshot it will not make.
 
-/** How the destination's data dir is saved before a copy: a reflink copy where its filesystem has
- * them (sharing every block until one changes), else a full copy of its bytes. */
+/** How the destination's data dir is saved before a copy: a btrfs snapshot where the data dir is
+ * a subvolume of its own (it does not walk the files), a reflink copy where its filesystem has
+ * them (one inode per file, sharing every block until one changes), else a full copy. */
 export interface SnapshotPlan {
-  method: 'reflink' | 'copy';
+  method: 'subvolume' | 'reflink' | 'copy';
   bytes: number;
 }
 

@@ -15,11 +15,13 @@ import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { parse, stringify } from 'yaml';
 import { within } from '../activities/hop-checks';
+import { snapshotMethod } from '../activities/hop-snapshot';
 import { generateKeyPair, parsePrivateKey } from '../activities/keys';
 import { createRotateActivities } from '../activities/rotate';
 import { readTokenFromToml, signedBy, tokenIdentity } from '../activities/tokens';
 import { startRotation } from '../client/runs/rotate';
 import { loadConfig } from '../config/load';
+import { withHost } from '../hosts/connect';
 import { type Host, resolveOnHost } from '../hosts/types';
 import { promote, promoteHop } from '../workflows';
 import type { HopResult } from '../workflows/hop-plan';
@@ -96,7 +98,10 @@ async function failingHop(fx: TemporalFixture, t: Topology, workflowId: string) 
   };
 }
 
-function assertExactRestore(r: Awaited<ReturnType<typeof failingHop>>, method: 'copy' | 'reflink') {
+function assertExactRestore(
+  r: Awaited<ReturnType<typeof failingHop>>,
+  method: 'copy' | 'reflink' | 'subvolume',
+) {
   assert.equal(r.failure.type, 'PublishFailed', r.failure.message);
   const names = r.steps.map((s) => s.name);
   assert.deepEqual(names.slice(names.indexOf('snapshot')), [
@@ -184,6 +189,83 @@ describe('guide paths: an exact snapshot', () => {
       await seed(t);
       const r = await failingHop(fx, t, 'exact-xfs/prod..test');
       assertExactRestore(r, 'reflink');
+    } finally {
+      await stopServices(t);
+      execFileSync('umount', [mount]);
+      rmSync(image, { force: true });
+    }
+  });
+
+  it('on btrfs with the data dir a subvolume the snapshot is a subvolume snapshot, restored as exactly', async () => {
+    const env = testEnv();
+    const mount = join(env.hosts.test.appDir, 'exact-btrfs');
+    const image = join(env.root, 'exact-btrfs.img');
+    mkdirSync(mount, { recursive: true });
+    rmSync(image, { force: true });
+    execFileSync('truncate', ['-s', '320M', image]);
+    execFileSync('mkfs.btrfs', ['-q', image]);
+    execFileSync('mount', ['-o', 'loop', image, mount]);
+    const t = buildTopology('exact-btrfs', portOf('exact-btrfs'), {
+      services: {
+        spacetimedb: { driver: 'compose', markerTimeout: '20s', publish: appendingPublish('data') },
+      },
+    });
+    try {
+      await seed(t);
+      // test's data dir made a subvolume of its own (another st_dev than its parent, as a mount
+      // point has, but not one), holding what seed() wrote.
+      const data = (t.config.hosts['vm-test'] as { dataDir: string }).dataDir;
+      execFileSync('sh', [
+        '-c',
+        `mv ${data} ${data}.seeded && btrfs subvolume create ${data} >/dev/null && cp -a ${data}.seeded/. ${data}/ && rm -rf ${data}.seeded`,
+      ]);
+      const r = await failingHop(fx, t, 'exact-btrfs/prod..test');
+      assertExactRestore(r, 'subvolume');
+      const snapshot = r.steps.find((s) => s.name === 'snapshot')?.result as { subvolume?: boolean };
+      assert.equal(snapshot?.subvolume, true, JSON.stringify(snapshot));
+      assert.equal(
+        execFileSync('stat', ['-c', '%i', data]).toString().trim(),
+        '256',
+        'the data dir is a subvolume again',
+      );
+      assert.deepEqual(
+        execFileSync('btrfs', ['subvolume', 'list', '-o', mount])
+          .toString()
+          .trim()
+          .split('\n')
+          .map((l) => l.replace(/.* path /, '')),
+        ['data'],
+        'no snapshot left behind',
+      );
+      // How the snapshot is chosen, on this machine's shell: a subvolume holding another (which
+      // a snapshot would leave empty) and a plain directory take a reflink copy.
+      const method = (dir: string) =>
+        withHost('here', { type: 'local', appDir: mount, dataDir: dir }, (h) => snapshotMethod(h, 'here'));
+      assert.equal(await method(data), 'subvolume');
+      execFileSync('btrfs', ['subvolume', 'create', join(data, 'nested')], { stdio: 'ignore' });
+      writeFileSync(join(data, 'nested', 'f'), 'x');
+      assert.equal(await method(data), 'reflink', 'a nested subvolume: copied, not snapshotted');
+      execFileSync('btrfs', ['subvolume', 'delete', join(data, 'nested')], { stdio: 'ignore' });
+      mkdirSync(join(mount, 'plain'));
+      writeFileSync(join(mount, 'plain', 'f'), 'x');
+      assert.equal(await method(join(mount, 'plain')), 'reflink');
+      // A data dir that is a mount point (a bind mount: the same device as its parent) is refused.
+      execFileSync('mount', ['--bind', data, data]);
+      try {
+        const refused = await fx.withWorker(t.config, () =>
+          failureOf(
+            fx.client.workflow.execute(promoteHop, {
+              taskQueue: fx.taskQueue,
+              workflowId: 'exact-btrfs/bind-mounted',
+              args: [{ from: 'prod', to: 'test' }],
+            }),
+          ),
+        );
+        assert.equal(refused.type, 'BadInput', refused.message);
+        assert.match(refused.message, /exact-btrfs\/data on host vm-test .* is a mount point/);
+      } finally {
+        execFileSync('umount', [data]);
+      }
     } finally {
       await stopServices(t);
       execFileSync('umount', [mount]);

@@ -50,9 +50,11 @@ export function savedText(copies: boolean, to: string, pre?: HopPreflight): stri
 
 /** The snapshot's method and cost, for the preflight line and the approval's plan. */
 export const snapshotText = (s: SnapshotPlan) =>
-  s.method === 'reflink'
-    ? `snapshot by reflink (${s.bytes} bytes shared, not copied)`
-    : `snapshot by full copy (${s.bytes} bytes to copy: no reflinks on the destination's filesystem)`;
+  s.method === 'subvolume'
+    ? `snapshot of the btrfs subvolume (${s.bytes} bytes shared, not copied)`
+    : s.method === 'reflink'
+      ? `snapshot by reflink (${s.bytes} bytes shared, not copied)`
+      : `snapshot by full copy (${s.bytes} bytes to copy: no reflinks on the destination's filesystem)`;
 
 /** The copy's line in the progress. */
 export const copyText = (c: CopyStats) =>

@@ -294,6 +294,11 @@ describe('promoteHop against mocked activities', () => {
       preflightHop: async () => ({ ...tight, snapshot: { method: 'reflink', bytes: 5000 } }),
     });
     assert.ok((await execute(reflink.activities)).copied);
+    // A btrfs subvolume's snapshot neither.
+    const subvolume = mocks({
+      preflightHop: async () => ({ ...tight, snapshot: { method: 'subvolume', bytes: 5000 } }),
+    });
+    assert.ok((await execute(subvolume.activities)).copied);
 
     // Nothing to copy while the destination ran, something once it stopped: refused then, and
     // the destination started again.

@@ -51,6 +51,7 @@ export const PORTS = {
   // The topology's service (unused), the consumer app.
   'secret-batch': { base: 3325, size: 2 },
   'space-noop': { base: 3327 },
+  'exact-btrfs': { base: 3328 },
 } satisfies Record<string, { base: number; size?: number }>;
 
 export type Suite = keyof typeof PORTS;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test servers need, once, into a cache that later runs reuse:
 #   - openssh-server and rsync (Debian packages) for the three test hosts, chromium for the Web UI,
-#     xfsprogs for a loop-mounted XFS (snapshots by reflink), prometheus (and promtool) for the
+#     xfsprogs and btrfs-progs for loop-mounted XFS and btrfs (snapshots by reflink, a subvolume's
+#     snapshot), prometheus (and promtool) for the
 #     alert rules and a server scraping a worker
 #   - the Temporal CLI v1.5.1 (dev server with Web UI), built with `go install`
 #   - the Temporal Java time-skipping test server and its classpath, from Maven Central
@@ -31,8 +32,9 @@ command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 # Temporal on PostgreSQL (test/production.test.ts) runs on Debian's PostgreSQL.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
-# Exact snapshots on a filesystem with reflinks (test/guide-paths.test.ts): a loop-mounted XFS.
+# Exact snapshots on filesystems with reflinks (test/guide-paths.test.ts): loop-mounted XFS and btrfs.
 command -v mkfs.xfs >/dev/null || need_apt+=(xfsprogs)
+command -v mkfs.btrfs >/dev/null || need_apt+=(btrfs-progs)
 # The guide's Docker mode and the compose deployment (test/spacetimedb-real.test.ts, test/compose-deployment.test.ts) on a real engine.
 command -v dockerd >/dev/null || need_apt+=(docker.io)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
