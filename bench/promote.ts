@@ -9,11 +9,14 @@
 //    the guide's procedure by hand (stop the destination, `rsync -n` to preview, then the copy with
 //    the same options); then again with nothing changed.
 // 3. The exact snapshot's cost: the small files in test already, a tenth of them changed at prod,
-//    a hop with test's data dir on ext4 (no reflinks: a full copy) and on a loop-mounted XFS with
-//    reflinks (made here, as root): each hop against itself without its snapshot step.
+//    a hop with test's data dir on ext4 (no reflinks: a full copy), on a loop-mounted XFS with
+//    reflinks (a reflink per file), and on a loop-mounted btrfs with the data dir a subvolume (the
+//    subvolume's snapshot), both made here as root: each hop against itself without its snapshot.
+// BENCH_PROMOTE_CASES (default big,small,snapshot) picks the cases; the ratios of a case left out
+// print as n/a.
 // Last line: promote throughput_ratio=<bare / rekey copy> noop_ratio=<no-change hop / full hop>
 // small_files_ratio=<rekey's hop / by hand> small_noop_ratio=<no-change hop / full hop>
-// snapshot_ratio=<hop on XFS / the same without its snapshot> (ext4's figure beside it).
+// snapshot_ratio=<hop on btrfs / the same without its snapshot> (XFS's and ext4's beside it).
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,6 +41,7 @@ const SMALL_KB = 1024;
 const SMALL_N = Number(process.env.BENCH_SMALL_FILES ?? 100_000);
 const SMALL_ROUNDS = Number(process.env.BENCH_SMALL_ROUNDS ?? 3);
 const SNAPSHOT_ROUNDS = Number(process.env.BENCH_SNAPSHOT_ROUNDS ?? 3);
+const CASES = new Set((process.env.BENCH_PROMOTE_CASES ?? 'big,small,snapshot').split(','));
 const SMALL_TREE = [
   'import os, random, sys',
   'n = int(sys.argv[1]); random.seed(7)',
@@ -183,8 +187,9 @@ async function snapshotCost(client: Client, t: Topology, taskQueue: string): Pro
   return times;
 }
 
-/** test's app dir for topology `name` on a loop-mounted XFS image with reflinks (as root). */
-function xfsAppDir(name: string): () => void {
+/** test's app dir for topology `name` on a loop-mounted image (as root): XFS with reflinks, or
+ * btrfs (whose data dir the caller makes a subvolume, after seed() made it anew). */
+function loopAppDir(name: string, fs: 'xfs' | 'btrfs'): () => void {
   const env = testEnv();
   const mount = join(env.hosts.test.appDir, name);
   const image = join(env.root, `${name}.img`);
@@ -196,7 +201,8 @@ function xfsAppDir(name: string): () => void {
   }
   rmSync(image, { force: true });
   execFileSync('truncate', ['-s', '8G', image]);
-  execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', image]);
+  if (fs === 'xfs') execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', image]);
+  else execFileSync('mkfs.btrfs', ['-q', image]);
   execFileSync('mount', ['-o', 'loop', image, mount]);
   // The test host's login owns its app dirs.
   execFileSync('chown', [`${env.hosts.test.user}:`, mount]);
@@ -206,18 +212,18 @@ function xfsAppDir(name: string): () => void {
   };
 }
 
+/** test's (empty) data dir made a btrfs subvolume of its own, owned by the test host's login. */
+const subvolumeDataDir = (t: Topology) =>
+  onHost(t, 'test', async (h) => {
+    const d = shellQuote(h.dataDir);
+    const res = await h.exec(`rm -rf ${d} && btrfs subvolume create ${d} >/dev/null`);
+    if (res.code !== 0) throw new Error(`btrfs subvolume create: ${res.stderr}`);
+  });
+
 async function main() {
   const fx = await temporalFixture('bench');
   const t = buildTopology('bench-promote', 3202);
   await seed(t);
-  await onHost(t, 'prod', (h) =>
-    h.exec(
-      `cd ${shellQuote(h.dataDir)} && mkdir -p db/small && head -c ${BIG_MB}M /dev/urandom > db/segment.bin && ` +
-        `for i in $(seq ${SMALL_FILES}); do head -c ${SMALL_KB}K /dev/urandom > db/small/$i.bin; done && ` +
-        `find . -exec touch -h -d '2026-01-01 00:00:00' {} + && sync`,
-      { timeoutMs: 600_000 },
-    ),
-  );
   const bytes = BIG_MB * 2 ** 20 + SMALL_FILES * SMALL_KB * 2 ** 10;
   const big = {
     rekeyCopy: [] as number[],
@@ -231,35 +237,48 @@ async function main() {
     manualFull: [] as number[],
     manualNoop: [] as number[],
   };
-  const snapshots: Record<'ext4' | 'xfs', HopTimes[]> = { ext4: [], xfs: [] };
-  const xfs = buildTopology('bench-promote-xfs', 3204);
-  let unmount: (() => void) | undefined;
+  const snapshots: Record<'ext4' | 'xfs' | 'btrfs', HopTimes[]> = { ext4: [], xfs: [], btrfs: [] };
+  const loops = {
+    xfs: buildTopology('bench-promote-xfs', 3204),
+    btrfs: buildTopology('bench-promote-btrfs', 3205),
+  };
+  const unmount: (() => void)[] = [];
   try {
-    await fx.withWorker(t.config, async () => {
-      // Round 0 is a warm-up, not counted: the first copy after the data was written runs
-      // markedly slower whichever side makes it.
-      for (let i = 0; i <= ROUNDS; i++) {
-        // Alternate the order so neither side always runs first.
-        const sides = i % 2 === 0 ? (['rekey', 'bare'] as const) : (['bare', 'rekey'] as const);
-        for (const side of sides) {
-          await emptyTestData(t);
-          if (side === 'bare') {
-            const copy = await bareRsync(t);
-            if (i > 0) big.bareCopy.push(copy);
-            continue;
+    if (CASES.has('big')) {
+      await onHost(t, 'prod', (h) =>
+        h.exec(
+          `cd ${shellQuote(h.dataDir)} && mkdir -p db/small && head -c ${BIG_MB}M /dev/urandom > db/segment.bin && ` +
+            `for i in $(seq ${SMALL_FILES}); do head -c ${SMALL_KB}K /dev/urandom > db/small/$i.bin; done && ` +
+            `find . -exec touch -h -d '2026-01-01 00:00:00' {} + && sync`,
+          { timeoutMs: 600_000 },
+        ),
+      );
+      await fx.withWorker(t.config, async () => {
+        // Round 0 is a warm-up, not counted: the first copy after the data was written runs
+        // markedly slower whichever side makes it.
+        for (let i = 0; i <= ROUNDS; i++) {
+          // Alternate the order so neither side always runs first.
+          const sides = i % 2 === 0 ? (['rekey', 'bare'] as const) : (['bare', 'rekey'] as const);
+          for (const side of sides) {
+            await emptyTestData(t);
+            if (side === 'bare') {
+              const copy = await bareRsync(t);
+              if (i > 0) big.bareCopy.push(copy);
+              continue;
+            }
+            const full = await rekeyHop(fx.client, t, fx.taskQueue);
+            const noop = await rekeyHop(fx.client, t, fx.taskQueue);
+            if (i === 0) continue;
+            big.rekeyCopy.push(full.copy as number);
+            big.rekeyHop.push(full.hop);
+            big.rekeyNoop.push(noop.hop);
           }
-          const full = await rekeyHop(fx.client, t, fx.taskQueue);
-          const noop = await rekeyHop(fx.client, t, fx.taskQueue);
-          if (i === 0) continue;
-          big.rekeyCopy.push(full.copy as number);
-          big.rekeyHop.push(full.hop);
-          big.rekeyNoop.push(noop.hop);
         }
-      }
-    });
+      });
+    }
     await smallFilesAtProd(t);
     await fx.withWorker(t.config, async () => {
-      for (let i = 0; i <= SMALL_ROUNDS; i++) {
+      for (let i = 0; CASES.has('small') && i <= SMALL_ROUNDS; i++) {
         const sides = i % 2 === 0 ? (['rekey', 'manual'] as const) : (['manual', 'rekey'] as const);
         for (const side of sides) {
           await emptyTestData(t);
@@ -276,54 +295,65 @@ async function main() {
         }
       }
       // The snapshot's cost on ext4 (this machine's root filesystem: no reflinks).
-      snapshots.ext4 = await snapshotCost(fx.client, t, fx.taskQueue);
+      if (CASES.has('snapshot')) snapshots.ext4 = await snapshotCost(fx.client, t, fx.taskQueue);
     });
-    // The same on XFS with reflinks.
-    unmount = xfsAppDir('bench-promote-xfs');
-    await seed(xfs);
-    await smallFilesAtProd(xfs, (t.config.hosts['vm-prod'] as { dataDir: string }).dataDir);
-    await fx.withWorker(xfs.config, async () => {
-      snapshots.xfs = await snapshotCost(fx.client, xfs, fx.taskQueue);
-    });
+    // The same with test's app dir on XFS with reflinks, and on btrfs with the data dir a subvolume.
+    for (const fs of CASES.has('snapshot') ? (['xfs', 'btrfs'] as const) : []) {
+      const lt = loops[fs];
+      unmount.push(loopAppDir(`bench-promote-${fs}`, fs));
+      await seed(lt);
+      if (fs === 'btrfs') await subvolumeDataDir(lt);
+      await smallFilesAtProd(lt, (t.config.hosts['vm-prod'] as { dataDir: string }).dataDir);
+      await fx.withWorker(lt.config, async () => {
+        snapshots[fs] = await snapshotCost(fx.client, lt, fx.taskQueue);
+      });
+      await stopServices(lt);
+    }
   } finally {
     await stopServices(t);
-    await stopServices(xfs).catch(() => undefined);
-    unmount?.();
+    for (const lt of Object.values(loops)) await stopServices(lt).catch(() => undefined);
+    for (const u of unmount) u();
     await fx.close();
   }
-  const mbps = (ms: number) => ((bytes / 2 ** 20 / ms) * 1000).toFixed(0);
+  /** A figure of a case that ran, else n/a. */
+  const fixed = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
+  const mbps = (ms: number) => fixed((bytes / 2 ** 20 / ms) * 1000, 0);
   const m = Object.fromEntries(Object.entries(big).map(([k, v]) => [k, median(v)])) as Record<
     keyof typeof big,
     number
   >;
-  console.log(
-    `data: ${(bytes / 2 ** 20).toFixed(0)} MiB in ${SMALL_FILES + 1} files; rounds: ${ROUNDS} (median of each)`,
-  );
-  console.log(`rekey copy step, full copy:  ${m.rekeyCopy.toFixed(0)} ms (${mbps(m.rekeyCopy)} MiB/s)`);
-  console.log(`bare rsync, full copy:       ${m.bareCopy.toFixed(0)} ms (${mbps(m.bareCopy)} MiB/s)`);
-  console.log(
-    `rekey hop to its copy's end: ${m.rekeyHop.toFixed(0)} ms full, ${m.rekeyNoop.toFixed(0)} ms with nothing changed`,
-  );
+  if (CASES.has('big')) {
+    console.log(
+      `data: ${(bytes / 2 ** 20).toFixed(0)} MiB in ${SMALL_FILES + 1} files; rounds: ${ROUNDS} (median of each)`,
+    );
+    console.log(`rekey copy step, full copy:  ${m.rekeyCopy.toFixed(0)} ms (${mbps(m.rekeyCopy)} MiB/s)`);
+    console.log(`bare rsync, full copy:       ${m.bareCopy.toFixed(0)} ms (${mbps(m.bareCopy)} MiB/s)`);
+    console.log(
+      `rekey hop to its copy's end: ${m.rekeyHop.toFixed(0)} ms full, ${m.rekeyNoop.toFixed(0)} ms with nothing changed`,
+    );
+  }
   const sm = Object.fromEntries(Object.entries(small).map(([k, v]) => [k, median(v)])) as Record<
     keyof typeof small,
     number
   >;
-  console.log(`small files: ${SMALL_N} of 1-16 KiB; rounds: ${SMALL_ROUNDS} (median of each)`);
-  console.log(`rekey hop to the end of its copy, full:  ${sm.rekeyFull.toFixed(0)} ms`);
-  console.log(`manual (stop, rsync -n, rsync), full:    ${sm.manualFull.toFixed(0)} ms`);
-  console.log(`rekey hop, no change:                    ${sm.rekeyNoop.toFixed(0)} ms`);
-  console.log(`manual, no change:                       ${sm.manualNoop.toFixed(0)} ms`);
+  if (CASES.has('small')) {
+    console.log(`small files: ${SMALL_N} of 1-16 KiB; rounds: ${SMALL_ROUNDS} (median of each)`);
+    console.log(`rekey hop to the end of its copy, full:  ${sm.rekeyFull.toFixed(0)} ms`);
+    console.log(`manual (stop, rsync -n, rsync), full:    ${sm.manualFull.toFixed(0)} ms`);
+    console.log(`rekey hop, no change:                    ${sm.rekeyNoop.toFixed(0)} ms`);
+    console.log(`manual, no change:                       ${sm.manualNoop.toFixed(0)} ms`);
+  }
   // Each hop against itself without its snapshot step; the median over the rounds.
   const snapshotRatio = (hops: HopTimes[]) =>
-    median(hops.map((h) => h.hop / (h.hop - (h.snapshot as number))));
-  for (const fs of ['ext4', 'xfs'] as const) {
+    hops.length ? median(hops.map((h) => h.hop / (h.hop - (h.snapshot as number)))) : Number.NaN;
+  for (const fs of CASES.has('snapshot') ? (['ext4', 'xfs', 'btrfs'] as const) : []) {
     const hops = snapshots[fs];
     console.log(
       `snapshot on ${fs} (a tenth of ${SMALL_N} files changed, test full): hop ${median(hops.map((h) => h.hop)).toFixed(0)} ms, snapshot ${median(hops.map((h) => h.snapshot as number)).toFixed(0)} ms, copy ${median(hops.map((h) => h.copy as number)).toFixed(0)} ms; ratio ${snapshotRatio(hops).toFixed(3)}`,
     );
   }
   console.log(
-    `promote throughput_ratio=${(m.bareCopy / m.rekeyCopy).toFixed(2)} noop_ratio=${(m.rekeyNoop / m.rekeyHop).toFixed(3)} small_files_ratio=${(sm.rekeyFull / sm.manualFull).toFixed(2)} small_noop_ratio=${(sm.rekeyNoop / sm.rekeyFull).toFixed(3)} snapshot_ratio=${snapshotRatio(snapshots.xfs).toFixed(3)} snapshot_ratio_ext4=${snapshotRatio(snapshots.ext4).toFixed(3)}`,
+    `promote throughput_ratio=${fixed(m.bareCopy / m.rekeyCopy, 2)} noop_ratio=${fixed(m.rekeyNoop / m.rekeyHop, 3)} small_files_ratio=${fixed(sm.rekeyFull / sm.manualFull, 2)} small_noop_ratio=${fixed(sm.rekeyNoop / sm.rekeyFull, 3)} snapshot_ratio=${fixed(snapshotRatio(snapshots.btrfs), 3)} snapshot_ratio_xfs=${fixed(snapshotRatio(snapshots.xfs), 3)} snapshot_ratio_ext4=${fixed(snapshotRatio(snapshots.ext4), 3)}`,
   );
 }
 
