@@ -24,8 +24,9 @@ import {
 } from '../workflows/messages';
 import { requestMessage } from '../workflows/requests';
 import { foreignCaller, foreignLockHolder, foreignParent } from './foreign/workflows';
-import { failureOf, historyText, type TemporalFixture, temporalFixture } from './helpers';
+import { failureOf, historyText, rekeyAsync, type TemporalFixture, temporalFixture } from './helpers';
 import { type ApproverName, approversConfig, assertRefused, decide, keyFile, sign } from './infra/approvers';
+import { testEnv } from './infra/env';
 import { portOf } from './infra/ports';
 import {
   buildTopology,
@@ -594,6 +595,35 @@ describe('approvals', () => {
       const third = await prodAtGate();
       const ghostRun = fx.client.workflow.getHandle('lock/env/prod', ghost.firstExecutionRunId);
       assert.equal((await ghostRun.describe()).status.name, 'TERMINATED');
+      // `rekey status` of an id that is a lock (a secret's CLI id taken by a run under another
+      // id) acts on its holder and says so on stderr: stdout stays one JSON document.
+      const cliId = 'rotate-secret/api-token/prod';
+      const held = await fx.client.workflow.start('environmentLock', {
+        taskQueue: fx.taskQueue,
+        workflowId: cliId,
+        args: [{ resource: 'secret/api-token/prod', holder: third.workflowId }],
+        startDelay: '365 days',
+        memo: { holder: third.workflowId, holderRunId: third.firstExecutionRunId },
+      });
+      const status = () =>
+        rekeyAsync(['status', cliId, '--json'], {
+          env: {
+            ...process.env,
+            TEMPORAL_ADDRESS: testEnv().temporal.address,
+            TEMPORAL_NAMESPACE: 'approvals',
+          },
+        });
+      const res = await status();
+      assert.equal(res.code, 0, res.out);
+      assert.equal(JSON.parse(res.stdout).workflowId, third.workflowId, res.stdout);
+      assert.match(res.stderr, new RegExp(`${cliId} is held as a lock by ${third.workflowId}: acting on it`));
+      await held.terminate('test: released');
+      const released = await status();
+      assert.equal(JSON.parse(released.stdout).workflowId, third.workflowId, released.stdout);
+      assert.match(
+        released.stderr,
+        new RegExp(`${cliId} is a lock, released, last held by ${third.workflowId}: acting on it`),
+      );
       await third.cancel();
       await third.result().catch(() => undefined);
     });

@@ -185,21 +185,31 @@ export function withRequester<T extends Record<string, unknown>>(
   return { ...input, requestedBy: { name: as.name, ...(signature ? { signature, ...bound } : {}) } };
 }
 /** The run an id names: a run under another id may hold a secret's CLI id as its lock (an
- * `environmentLock` naming it); status, cancel and decisions then go to that run, never to the lock. */
+ * `environmentLock` naming it); status, cancel and decisions then go to that run, never to the
+ * lock. Said on stderr: stdout may be a `--json` document. */
 export async function runBehind(client: Client, id: string): Promise<string> {
-  const held = await heldBy(client, id);
-  if (held === undefined) return id;
-  if (!held) throw new RequestRefused(`${id} is a lock, not a run, and names no holder`);
-  console.log(`${id} is held as a lock by ${held}: acting on ${held}`);
-  return held;
+  const lock = await heldBy(client, id);
+  if (lock === undefined) return id;
+  if (!lock.holder) throw new RequestRefused(`${id} is a lock, not a run, and names no holder`);
+  console.error(
+    lock.held
+      ? `${id} is held as a lock by ${lock.holder}: acting on it`
+      : `${id} is a lock, released, last held by ${lock.holder}: acting on it`,
+  );
+  return lock.holder;
 }
-/** For an id that is a lock: its holder's id ('' if it names none); undefined for anything else. */
-export async function heldBy(client: Client, id: string): Promise<string | undefined> {
+/** For an id that is a lock: the run it names ('' if none) and whether it still holds it;
+ * undefined for anything else. */
+export async function heldBy(
+  client: Client,
+  id: string,
+): Promise<{ holder: string; held: boolean } | undefined> {
   const d = await client.workflow
     .getHandle(id)
     .describe()
     .catch(() => undefined);
-  return d?.type === 'environmentLock' ? (lockHolderOf(d)?.workflowId ?? '') : undefined;
+  if (d?.type !== 'environmentLock') return undefined;
+  return { holder: lockHolderOf(d)?.workflowId ?? '', held: d.status.name === 'RUNNING' };
 }
 /** Starts a run unless one with the same intent (workflow id) is already running. */
 export async function startOnce<
@@ -226,7 +236,7 @@ export async function startOnce<
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       // The id may be held as a lock by a run started under another id (the Web UI, a schedule).
-      const id = (await heldBy(client, workflowId)) || workflowId;
+      const id = (await heldBy(client, workflowId))?.holder || workflowId;
       throw new RequestRefused(`${what} is already running (${id}); see rekey status ${id}`);
     }
     throw err;
