@@ -2,8 +2,10 @@
 // workflow, read from Temporal so that a refused run can name it.
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { lockHolderOf } from '../shared/lock-holder';
+import { isHeldBy, lockHolderOf } from '../shared/lock-holder';
+import { unlessNotFound } from '../shared/not-found';
 import { SELF_HELD, typesThat } from '../shared/workflow-types';
+import { schedulingRun } from './scheduling-run';
 
 /** The workflow types that take rekey's locks. */
 const REKEY_TYPES = typesThat('locks');
@@ -12,14 +14,8 @@ const REKEY_TYPES = typesThat('locks');
 async function holderOf(workflowId: string): Promise<string | null> {
   const { client, info } = Context.current();
   const workflows = client.workflow;
-  const lock = await workflows
-    .getHandle(workflowId)
-    .describe()
-    .catch((err: Error) => {
-      // Never taken: free.
-      if (err.name === 'WorkflowNotFoundError') return undefined;
-      throw err;
-    });
+  // Never taken: free.
+  const lock = await unlessNotFound(workflows.getHandle(workflowId).describe());
   if (lock?.status.name !== 'RUNNING') return null;
   const ours = lock.taskQueue === info.taskQueue;
   const notRekeys = (what: string) =>
@@ -36,13 +32,7 @@ async function holderOf(workflowId: string): Promise<string | null> {
   const { workflowId: holder, runId: holderRunId } = lockHolderOf(lock) ?? { workflowId: '', runId: '' };
   // A holder whose history is gone (past the namespace's retention) has long ended.
   const parent = holder
-    ? await workflows
-        .getHandle(holder, holderRunId || undefined)
-        .describe()
-        .catch((err: Error) => {
-          if (err.name === 'WorkflowNotFoundError') return undefined;
-          throw err;
-        })
+    ? await unlessNotFound(workflows.getHandle(holder, holderRunId || undefined).describe())
     : undefined;
   // A lock held by a run that is no rekey run (another type) is named as such.
   if (parent?.status.name === 'RUNNING' && !REKEY_TYPES.has(parent.type))
@@ -68,9 +58,8 @@ type Taken = { workflowId: string; runId: string };
 /** The run that scheduled the current activity: the one whose locks it takes or releases. An
  * activity no workflow scheduled holds nothing and may take nothing. */
 function callingRun(): Taken {
-  const run = Context.current().info.workflowExecution;
-  if (!run?.workflowId || !run.runId)
-    throw ApplicationFailure.nonRetryable('rekey locks are taken by workflow runs only', 'BadInput');
+  const run = schedulingRun();
+  if (!run) throw ApplicationFailure.nonRetryable('rekey locks are taken by workflow runs only', 'BadInput');
   return { workflowId: run.workflowId, runId: run.runId };
 }
 
@@ -80,21 +69,13 @@ function callingRun(): Taken {
 async function release(locks: { workflowId: string; runId?: string }[]): Promise<void> {
   const workflows = Context.current().client.workflow;
   const run = callingRun();
-  const gone = (err: Error) => {
-    if (err.name !== 'WorkflowNotFoundError') throw err;
-  };
   await Promise.all(
     locks.map(async (l) => {
       const handle = workflows.getHandle(l.workflowId, l.runId);
-      const lock = await handle.describe().catch(gone);
-      const holder = lock && lockHolderOf(lock);
-      if (
-        lock?.type !== 'environmentLock' ||
-        holder?.workflowId !== run.workflowId ||
-        holder.runId !== run.runId
-      )
-        return;
-      await handle.terminate(`released by ${run.workflowId}`).catch(gone);
+      const lock = await unlessNotFound(handle.describe());
+      if (!lock || !isHeldBy(lock, run)) return;
+      // Ended meanwhile: released.
+      await unlessNotFound(handle.terminate(`released by ${run.workflowId}`));
     }),
   );
 }
@@ -143,18 +124,9 @@ export function createEnvironmentLockActivities() {
           } catch (err) {
             if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
           }
-          const lock = await client.workflow
-            .getHandle(workflowId)
-            .describe()
-            .catch(() => undefined);
-          const named = lock && lockHolderOf(lock);
-          if (
-            lock?.status.name === 'RUNNING' &&
-            lock.type === 'environmentLock' &&
-            !lock.parentExecution &&
-            named?.workflowId === holder.workflowId &&
-            named.runId === holder.runId
-          ) {
+          const lock = await unlessNotFound(client.workflow.getHandle(workflowId).describe());
+          // Its own, taken by an earlier attempt (a lock child of the run is not this kind).
+          if (lock && !lock.parentExecution && isHeldBy(lock, holder)) {
             held.push({ workflowId, runId: lock.runId });
             break;
           }

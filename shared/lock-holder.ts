@@ -16,3 +16,12 @@ export function lockHolderOf(lock: {
     ? { workflowId: holder, runId: holderRunId }
     : undefined;
 }
+
+/** Whether `lock` is a running rekey lock that names `run` as its holder. */
+export function isHeldBy(
+  lock: Parameters<typeof lockHolderOf>[0] & { status: { name: string }; type: string },
+  run: { workflowId: string; runId: string },
+): boolean {
+  const holder = lock.status.name === 'RUNNING' && lock.type === 'environmentLock' && lockHolderOf(lock);
+  return !!holder && holder.workflowId === run.workflowId && holder.runId === run.runId;
+}

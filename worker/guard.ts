@@ -6,6 +6,7 @@
 // Every activity is listed here as changing something or as a read: a new one that is in neither
 // list fails the worker's start (and a fast test).
 import { Context } from '@temporalio/activity';
+import { schedulingRun } from '../activities/scheduling-run';
 import { environmentFingerprint, gatedOf, gatePolicy, keyringEnvironments } from '../config/approvals';
 import { keyPlaces } from '../config/key-places';
 import type { Config } from '../config/schema';
@@ -172,15 +173,17 @@ export function guarded<T extends Record<string, (...args: never[]) => Promise<u
       continue;
     }
     out[name] = async (input: Input) => {
-      const { client, info } = Context.current();
-      const run = {
-        workflowId: info.workflowExecution?.workflowId ?? '',
-        runId: info.workflowExecution?.runId ?? '',
-        workflowType: info.workflowType ?? '(unknown type)',
-      };
+      const run = schedulingRun();
+      // An activity no workflow run scheduled holds no lock and no approval.
+      if (!run)
+        throw fail(FailureType.PolicyViolation, `${name}: no workflow run scheduled it; nothing was changed`);
       const environments = changes(input ?? {}, config);
       checkApproval(config, name, environments, input?.approval as ApprovalProof | undefined, run);
-      const unlocked = await lockProblem(client.workflow, locksOf(name, input ?? {}, environments), run);
+      const unlocked = await lockProblem(
+        Context.current().client.workflow,
+        locksOf(name, input ?? {}, environments),
+        run,
+      );
       if (unlocked) throw fail(FailureType.PolicyViolation, `${name}: ${unlocked}; nothing was changed`);
       return (fn as (input: Input) => Promise<unknown>)(input);
     };

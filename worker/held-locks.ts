@@ -4,7 +4,9 @@
 // has taken the environment too. It also refuses, for environments no approval guards, a workflow
 // of someone else's that schedules rekey's activities without taking rekey's locks.
 import type { WorkflowClient } from '@temporalio/client';
-import { lockHolderOf } from '../shared/lock-holder';
+import type { SchedulingRun } from '../activities/scheduling-run';
+import { isHeldBy } from '../shared/lock-holder';
+import { unlessNotFound } from '../shared/not-found';
 import { SELF_HELD } from '../shared/workflow-types';
 import { lockWorkflowIds } from '../workflows/inputs';
 
@@ -50,10 +52,8 @@ const heldAs = (resource: string, workflowType: string) => {
 export async function lockProblem(
   workflows: WorkflowClient,
   resources: string[],
-  run: { workflowId: string; runId: string; workflowType: string },
+  run: SchedulingRun,
 ): Promise<string | undefined> {
-  // An activity no workflow run scheduled holds no lock.
-  if (!run.workflowId || !run.runId) return 'no workflow run scheduled it, so it holds no lock';
   for (const resource of [...new Set(resources.map((r) => heldAs(r, run.workflowType)))]) {
     const ids = lockWorkflowIds(resource);
     // Held by being: a run under the lock's own business id (the server runs one workflow per
@@ -62,19 +62,9 @@ export async function lockProblem(
     if (prefix && run.workflowId === ids[0] && run.workflowId.startsWith(prefix)) continue;
     let held = false;
     for (const id of ids) {
-      const lock = await workflows
-        .getHandle(id)
-        .describe()
-        .catch((err: Error) => {
-          if (err.name === 'WorkflowNotFoundError') return undefined;
-          throw err; // the server unreachable: the activity retries
-        });
-      const holder = lock && lockHolderOf(lock);
-      held ||=
-        lock?.status.name === 'RUNNING' &&
-        lock.type === 'environmentLock' &&
-        holder?.workflowId === run.workflowId &&
-        holder.runId === run.runId;
+      // The server unreachable: the activity retries.
+      const lock = await unlessNotFound(workflows.getHandle(id).describe());
+      held ||= !!lock && isHeldBy(lock, run);
     }
     if (!held)
       return `${run.workflowId} does not hold the lock on ${resource.replace('/', ' ')} (workflow ${ids.at(-1)}): it was ended (terminated?) while the run went on, or the run never took it. Another run may be changing it now: see rekey status before starting again`;

@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import { NO_VALUE } from '../../activities/secret-recipe';
 import { suppliedProblem, suppliedTags } from '../../activities/secret-supply';
 import { placeIn } from '../../config/secret-recipes';
+import { unlessNotFound } from '../../shared/not-found';
 import { createSecretStore } from '../../stores/drivers';
 import { restoreVersion } from '../../stores/pairs';
 import { secretWorkflowId } from '../../workflows/inputs';
@@ -26,10 +27,7 @@ async function waitingRun(
   workflowId: string,
 ): Promise<{ runId: string; wait: SupplyWait } | { at: string }> {
   const handle = client.workflow.getHandle(workflowId);
-  const d = await handle.describe().catch((err: Error) => {
-    if (err.name === 'WorkflowNotFoundError') return undefined;
-    throw err;
-  });
+  const d = await unlessNotFound(handle.describe());
   if (d?.status.name !== 'RUNNING')
     return { at: d ? `its last run ${d.status.name.toLowerCase()}` : 'no run' };
   const p = await handle.query(progressQuery);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { WorkflowClient } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { createCodecKeyActivities } from '../../activities/codec-key';
 import { createEnvironmentLockActivities } from '../../activities/environment-lock';
 import { createNotifyActivities } from '../../activities/notify';
@@ -23,7 +23,6 @@ import { parseConfig } from '../../config/load';
 import { type ApprovalProof, gateDigest } from '../../shared/approval-proof';
 import { lockHolderOf } from '../../shared/lock-holder';
 import { ACTIVITY_KINDS, checkApproval, guarded } from '../../worker/guard';
-import { lockProblem } from '../../worker/held-locks';
 import { approversConfig, sign } from '../infra/approvers';
 
 describe('activities check their approval', () => {
@@ -247,11 +246,18 @@ describe('activities check their approval', () => {
       }),
       { workflowId: 'p', runId: 'r' },
     );
-    // Asked before any lock is read.
-    const unread = {} as WorkflowClient;
-    assert.match(
-      (await lockProblem(unread, ['env/prod'], { workflowId: '', runId: '', workflowType: 'x' })) ?? '',
-      /no workflow run scheduled it, so it holds no lock/,
-    );
+    // A changing activity no run scheduled is refused before any approval or lock is read.
+    const changes = guarded(config, { syncData: async () => 'changed' });
+    for (const workflowExecution of [
+      { workflowId: '', runId: '' },
+      { workflowId: 'rotate-jwt/prod', runId: '' },
+    ])
+      await assert.rejects(
+        new MockActivityEnvironment({ workflowExecution }).run(changes.syncData, {
+          from: 'dev',
+          to: 'prod',
+        } as never),
+        /syncData: no workflow run scheduled it; nothing was changed/,
+      );
   });
 });
