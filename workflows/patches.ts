@@ -43,6 +43,8 @@ const SECRET_BATCH_RUNS = ['rotate-secrets-probe-failed', 'rotate-secrets-refuse
 const TOKEN_ONLY_HOPS = ['promote-hop-token-only', 'promote-hop-token-put-back'];
 /** The same re-run hop recorded after locks were taken by an activity (locks-taken-by-activity). */
 const ACTIVITY_LOCK_HOPS = ['promote-hop-locks-by-activity'];
+/** A hop whose publish failed, restored, its restore's marks removed (drop-restore-marks). */
+const RESTORED_HOPS = ['promote-hop-restore-marks-dropped'];
 
 export const PATCHES: Record<string, Patch> = {
   'approval-updates': {
@@ -59,6 +61,7 @@ export const PATCHES: Record<string, Patch> = {
       ...SECRET_BATCH_RUNS,
       ...TOKEN_ONLY_HOPS,
       ...ACTIVITY_LOCK_HOPS,
+      ...RESTORED_HOPS,
     ],
   },
   'clean-slate-clears-token': {
@@ -102,6 +105,7 @@ export const PATCHES: Record<string, Patch> = {
       'promote-hop-plan-changed',
       ...TOKEN_ONLY_HOPS,
       ...ACTIVITY_LOCK_HOPS,
+      ...RESTORED_HOPS,
     ],
   },
   'hop-ids-and-cancel-on-close': {
@@ -115,7 +119,7 @@ export const PATCHES: Record<string, Patch> = {
     change:
       "reads are activities again, not local ones (a local activity's result recorded in a workflow task of its own replayed the code after it in another task: a nondeterminism error)",
     since: '797a639',
-    recordedIn: [...NEW_SECRET_RUNS, ...TOKEN_ONLY_HOPS, ...ACTIVITY_LOCK_HOPS],
+    recordedIn: [...NEW_SECRET_RUNS, ...TOKEN_ONLY_HOPS, ...ACTIVITY_LOCK_HOPS, ...RESTORED_HOPS],
   },
   'event-id-from-seed': {
     in: ['notify.ts'],
@@ -128,7 +132,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['starter-config.ts'],
     change: 'a hop asks its worker which events to emit (notifyRouting) and announces its gates',
     since: '7332ecc',
-    recordedIn: [...TOKEN_ONLY_HOPS, ...ACTIVITY_LOCK_HOPS],
+    recordedIn: [...TOKEN_ONLY_HOPS, ...ACTIVITY_LOCK_HOPS, ...RESTORED_HOPS],
   },
   'hop-window-from-parent': {
     in: ['promote-hop.ts'],
@@ -214,7 +218,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['promote-hop.ts', 'rotate.ts'],
     change: 'a cancel waits for the host work in flight before undoing',
     since: '840aecb',
-    recordedIn: [...TOKEN_ONLY_HOPS, ...ACTIVITY_LOCK_HOPS],
+    recordedIn: [...TOKEN_ONLY_HOPS, ...ACTIVITY_LOCK_HOPS, ...RESTORED_HOPS],
   },
   'skip-empty-copy': {
     in: ['promote-hop.ts'],
@@ -234,27 +238,27 @@ export const PATCHES: Record<string, Patch> = {
     change:
       'after a restore, the marks it kept for a retry of its own are removed (they were left beside the data dir)',
     since: '1fc7811',
-    recordedIn: [],
+    recordedIn: RESTORED_HOPS,
   },
   'locks-taken-by-activity': {
     in: ['environment-lock.ts'],
     change:
       'a run takes its locks through an activity that starts each lock workflow with a start delay (no worker runs it) and terminates it at release, instead of a child workflow per lock',
     since: 'b07f6ad',
-    recordedIn: ACTIVITY_LOCK_HOPS,
+    recordedIn: [...ACTIVITY_LOCK_HOPS, ...RESTORED_HOPS],
   },
   'space-after-plan': {
     in: ['promote-hop.ts'],
     change:
       "the destination's space is checked against the plan (a hop that copies nothing needs no room for a copy and a snapshot), not in the preflight",
     since: '1fc7811',
-    recordedIn: ACTIVITY_LOCK_HOPS,
+    recordedIn: [...ACTIVITY_LOCK_HOPS, ...RESTORED_HOPS],
   },
   'stop-before-restore': {
     in: ['promote-hop.ts'],
     change: 'the destination is stopped before its data is restored',
     since: '700b7ca',
-    recordedIn: ['promote-hop-token-put-back'],
+    recordedIn: ['promote-hop-token-put-back', ...RESTORED_HOPS],
   },
   'unstage-after-failed-stage': {
     in: ['rotate-steps.ts'],
