@@ -45,6 +45,8 @@ const TOKEN_ONLY_HOPS = ['promote-hop-token-only', 'promote-hop-token-put-back']
 const ACTIVITY_LOCK_HOPS = ['promote-hop-locks-by-activity'];
 /** A hop whose publish failed, restored, its restore's marks removed (drop-restore-marks). */
 const RESTORED_HOPS = ['promote-hop-restore-marks-dropped'];
+/** A rotation of four environments recorded after locks were taken by an activity. */
+const ACTIVITY_LOCK_ROTATIONS = ['rotate-jwt-locks-by-activity'];
 
 export const PATCHES: Record<string, Patch> = {
   'approval-updates': {
@@ -62,6 +64,7 @@ export const PATCHES: Record<string, Patch> = {
       ...TOKEN_ONLY_HOPS,
       ...ACTIVITY_LOCK_HOPS,
       ...RESTORED_HOPS,
+      ...ACTIVITY_LOCK_ROTATIONS,
     ],
   },
   'clean-slate-clears-token': {
@@ -162,7 +165,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['rotate.ts'],
     change: 'old key versions are retired once the rotation is done',
     since: '757a1c3',
-    recordedIn: [],
+    recordedIn: ACTIVITY_LOCK_ROTATIONS,
   },
   'roll-back-whole-key-group': {
     in: ['rotate-steps.ts'],
@@ -218,7 +221,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['promote-hop.ts', 'rotate.ts'],
     change: 'a cancel waits for the host work in flight before undoing',
     since: '840aecb',
-    recordedIn: [...TOKEN_ONLY_HOPS, ...ACTIVITY_LOCK_HOPS, ...RESTORED_HOPS],
+    recordedIn: [...TOKEN_ONLY_HOPS, ...ACTIVITY_LOCK_HOPS, ...RESTORED_HOPS, ...ACTIVITY_LOCK_ROTATIONS],
   },
   'skip-empty-copy': {
     in: ['promote-hop.ts'],
@@ -231,7 +234,12 @@ export const PATCHES: Record<string, Patch> = {
     in: ['starter-config.ts'],
     change: "the run refuses a worker whose config differs from the starter's",
     since: 'b426391',
-    recordedIn: ['rotate-jwt-notify-rejected', ...NEW_SECRET_RUNS, ...SECRET_BATCH_RUNS],
+    recordedIn: [
+      'rotate-jwt-notify-rejected',
+      ...NEW_SECRET_RUNS,
+      ...SECRET_BATCH_RUNS,
+      ...ACTIVITY_LOCK_ROTATIONS,
+    ],
   },
   'drop-restore-marks': {
     in: ['promote-hop.ts'],
@@ -245,7 +253,7 @@ export const PATCHES: Record<string, Patch> = {
     change:
       'a run takes its locks through an activity that starts each lock workflow with a start delay (no worker runs it) and terminates it at release, instead of a child workflow per lock',
     since: 'b07f6ad',
-    recordedIn: [...ACTIVITY_LOCK_HOPS, ...RESTORED_HOPS],
+    recordedIn: [...ACTIVITY_LOCK_HOPS, ...RESTORED_HOPS, ...ACTIVITY_LOCK_ROTATIONS],
   },
   'space-after-plan': {
     in: ['promote-hop.ts'],
@@ -264,6 +272,10 @@ export const PATCHES: Record<string, Patch> = {
     in: ['rotate-steps.ts'],
     change: 'a failed stage is undone',
     since: '6d9f521',
-    recordedIn: ['rotate-jwt-group-rollback', 'rotate-jwt-signed-update-not-starter'],
+    recordedIn: [
+      'rotate-jwt-group-rollback',
+      'rotate-jwt-signed-update-not-starter',
+      ...ACTIVITY_LOCK_ROTATIONS,
+    ],
   },
 };
