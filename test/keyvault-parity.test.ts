@@ -595,5 +595,13 @@ describe('Key Vault stand-in parity: service limits (--throttle)', () => {
     assert.match(String(a.headers['x-ms-request-id']), UUID);
     const read = await kv.call('GET', `/secrets/${name}/?api-version=${API}`);
     assert.equal(read.status, 200, 'reads have their own limit');
+    // So does every other transaction: an update of a version's attributes is not a CREATE.
+    const version = String((json(ok) as { id: string }).id)
+      .split('/')
+      .at(-1);
+    const update = await kv.call('PATCH', `/secrets/${name}/${version}?api-version=${API}`, {
+      body: { attributes: { enabled: false } },
+    });
+    assert.equal(update.status, 200, 'an update counts with the other transactions');
   });
 });

@@ -26,7 +26,7 @@
 //   js/sdk/keyvault/keyvault-secrets/recordings/); test/keyvault-parity.test.ts checks them;
 // - one vault per listen address and port (127.0.0.11-13, see VAULT_ADDRESSES), state in memory;
 // - Key Vault's service limits when started with --throttle W,R,MS (a sliding window per vault: W
-//   secret writes and R reads in any MS milliseconds, 429 Throttled with Retry-After beyond them,
+//   secret creates (PUT, a new version) and R other requests in any MS milliseconds, 429 Throttled with Retry-After beyond them,
 //   as the service answers past 300 writes / 4,000 reads per 10 s: the published limits per vault
 //   and region, "CREATE secret" and "all other transactions", in
 //   https://learn.microsoft.com/azure/key-vault/general/service-limits).
@@ -396,7 +396,8 @@ function serve(root: string, port: number, listen?: string[], throttle?: Throttl
       return fault(401, 'Unauthorized', 'AKV10032: Invalid issuer or token.', challenge);
     }
     if (throttle && throttling && seen.secret) {
-      const write = req.method !== 'GET';
+      // Key Vault's limits: CREATE secret (a PUT, a new version) has its own; the rest share one.
+      const write = req.method === 'PUT';
       const until = vault.notBefore.get(seen.secret);
       if (until !== undefined && Date.now() < until) vault.stats.early++;
       const wait = take(vault, throttle, write);
