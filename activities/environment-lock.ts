@@ -41,10 +41,9 @@ async function holderOf(workflowId: string): Promise<string | null> {
     return otherDeployment(parent.taskQueue);
   if (parent?.status.name === 'RUNNING') return holder;
   // By its run id: the id may be a secret rotation's CLI id, taken by a new run meanwhile.
-  await workflows
-    .getHandle(workflowId, lock.runId)
-    .terminate(`its holder ${holder || '(unknown)'} has ended`)
-    .catch(() => undefined); // ended meanwhile
+  await unlessNotFound(
+    workflows.getHandle(workflowId, lock.runId).terminate(`its holder ${holder || '(unknown)'} has ended`),
+  ); // not found: ended meanwhile
   return null;
 }
 
@@ -71,11 +70,13 @@ async function release(locks: { workflowId: string; runId?: string }[]): Promise
   const run = callingRun();
   await Promise.all(
     locks.map(async (l) => {
-      const handle = workflows.getHandle(l.workflowId, l.runId);
-      const lock = await unlessNotFound(handle.describe());
+      const lock = await unlessNotFound(workflows.getHandle(l.workflowId, l.runId).describe());
       if (!lock || !isHeldBy(lock, run)) return;
-      // Ended meanwhile: released.
-      await unlessNotFound(handle.terminate(`released by ${run.workflowId}`));
+      // That run, not the id's latest (another run's lock, should this one have ended meanwhile:
+      // then it is released already).
+      await unlessNotFound(
+        workflows.getHandle(l.workflowId, lock.runId).terminate(`released by ${run.workflowId}`),
+      );
     }),
   );
 }

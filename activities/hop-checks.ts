@@ -67,8 +67,8 @@ export interface HostPaths {
   home: string;
   /** /etc/machine-id: two host entries (other names, addresses or ports) may be one machine. */
   machine: string;
-  /** Whether the data dir is a mount point (another device than its parent): its snapshot, beside
-   * it on the parent's filesystem, could not be moved back in place. */
+  /** Whether the data dir is a mount point (in the mount table; a btrfs subvolume is not one): its
+   * snapshot, beside it on the parent's filesystem, could not be moved back in place. */
   mountPoint?: boolean;
 }
 

@@ -121,8 +121,10 @@ export function hopData(deps: { config: Config }) {
           `printf "app=%s\\n" "$(readlink -m -- ${shellQuote(h.appDir)})"`,
           'printf "home=%s\\n" "$(readlink -m -- "$HOME")"',
           'printf "machine=%s\\n" "$(cat /etc/machine-id 2>/dev/null)"',
-          // A btrfs subvolume has a device of its own too, but moves like a directory.
-          'if [ -d "$d" ]; then if mountpoint -q -- "$d" 2>/dev/null; then echo mount=yes; elif [ "$(stat -c %d -- "$d")" != "$(stat -c %d -- "$d/..")" ] && ! { [ "$(stat -f -c %T -- "$d")" = btrfs ] && [ "$(stat -c %i -- "$d")" = 256 ]; }; then echo mount=yes; fi; fi',
+          // util-linux's mountpoint reads the mount table: 0 a mount point, 32 not one (a btrfs
+          // subvolume has a device number of its own, but moves like a directory). Without it,
+          // or on an error, another device than the parent's counts as a mount point.
+          'if [ -d "$d" ]; then r=127; if command -v mountpoint >/dev/null; then mountpoint -q -- "$d" 2>/dev/null; r=$?; fi; if [ "$r" = 0 ]; then echo mount=yes; elif [ "$r" != 32 ] && [ "$(stat -c %d -- "$d")" != "$(stat -c %d -- "$d/..")" ]; then echo mount=yes; fi; fi',
         ].join('\n'),
         `host ${hostName}: real paths`,
       )

@@ -17,7 +17,7 @@ import { type HopPreflight, spaceProblem } from '../shared/hop-space';
 import type { TransferProgress } from '../shared/transfer';
 import { dataDirProblems, hopProblem, shrinkProblem } from './hop-checks';
 import { hopData } from './hop-data';
-import { DROP, snapshotCommand, snapshotMethod } from './hop-snapshot';
+import { SNAPSHOT_FNS, SUBVOLUME_TAKEN, snapshotCommand, snapshotMethod } from './hop-snapshot';
 import { followRsync, parseItemized, parseStats, type SyncPlan, type SyncStats } from './rsync-output';
 import { resignCliToml, type TokenIdentity, tokenIdentity, withToken } from './tokens';
 import { exclusive } from './transfer-lock';
@@ -198,7 +198,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
         return {
           snapshot: snapshotPath(h, input.runId),
           kind: 'data' as const,
-          ...(/subvolume/.test(res.stdout) ? { subvolume: true } : {}),
+          ...(res.stdout.split(/\r?\n/).includes(SUBVOLUME_TAKEN) ? { subvolume: true } : {}),
         };
       });
     },
@@ -314,9 +314,11 @@ export function createPromoteHopActivities(deps: { config: Config }) {
         // Renames first, deletions last: a retry of an interrupted restore finds either the
         // snapshot still to move in, or the data dir already back (the moved mark) and leftovers.
         // A snapshot taken before snapshots were marked counts as restored once it is moved in.
+        // Once the data is back, a moved-aside data dir that cannot be removed is left behind
+        // rather than failing every retry of a restore that is done.
         const res = await run(
           h,
-          `${DROP}; if [ -e ${snap} ]; then { [ ! -e ${data} ] || { drop ${failed} && mv ${data} ${failed}; }; } && mv ${snap} ${data} && echo moved; fi && drop ${failed} && { [ ! -e ${mark} ] || mv ${mark} ${done}; } && if [ -e ${done} ]; then touch -m -r ${done} ${data} && echo restored; fi`,
+          `${SNAPSHOT_FNS}; if [ -e ${snap} ]; then { [ ! -e ${data} ] || { drop ${failed} && mv ${data} ${failed}; }; } && mv ${snap} ${data} && echo moved; fi && { drop ${failed} || true; } && { [ ! -e ${mark} ] || mv ${mark} ${done}; } && if [ -e ${done} ]; then touch -m -r ${done} ${data} && echo restored; fi`,
           `host ${d.hostName}: restore`,
           { pty: true },
         );
@@ -334,7 +336,7 @@ export function createPromoteHopActivities(deps: { config: Config }) {
       await withHost(d.hostName, d.host, (h) =>
         run(
           h,
-          `${DROP}; drop ${[snapshotPath, tokenBackupPath, tokenRestoredPath, restoredMark].map((p) => shellQuote(p(h, input.runId))).join(' ')}`,
+          `${SNAPSHOT_FNS}; drop ${[snapshotPath, tokenBackupPath, tokenRestoredPath, restoredMark].map((p) => shellQuote(p(h, input.runId))).join(' ')}`,
           `host ${d.hostName}: drop snapshot`,
           {
             pty: true,

@@ -622,8 +622,25 @@ describe('approvals', () => {
       assert.equal(JSON.parse(released.stdout).workflowId, third.workflowId, released.stdout);
       assert.match(
         released.stderr,
-        new RegExp(`${cliId} is a lock, released, last held by ${third.workflowId}: acting on it`),
+        new RegExp(`${cliId} is a lock, released, last held by ${third.workflowId}: showing it`),
       );
+      // Shown, not acted on: the run under that id now may be another.
+      const cancel = await rekeyAsync(['cancel', cliId], {
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: testEnv().temporal.address,
+          TEMPORAL_NAMESPACE: 'approvals',
+          REKEY_TASK_QUEUE: fx.taskQueue,
+        },
+      });
+      assert.notEqual(cancel.code, 0, cancel.out);
+      assert.match(
+        cancel.stderr,
+        new RegExp(
+          `${cliId} is a lock, released: no run holds it \\(its last holder was ${third.workflowId}; name a run by its own id\\)`,
+        ),
+      );
+      assert.equal((await third.describe()).status.name, 'RUNNING', 'the last holder was not cancelled');
       await third.cancel();
       await third.result().catch(() => undefined);
     });

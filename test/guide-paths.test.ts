@@ -249,7 +249,8 @@ describe('guide paths: an exact snapshot', () => {
       mkdirSync(join(mount, 'plain'));
       writeFileSync(join(mount, 'plain', 'f'), 'x');
       assert.equal(await method(join(mount, 'plain')), 'reflink');
-      // A data dir that is a mount point (a bind mount: the same device as its parent) is refused.
+      // A data dir that is a mount point (a bind mount, in the mount table) is refused; a subvolume
+      // (above) has a device of its own too, but is none.
       execFileSync('mount', ['--bind', data, data]);
       try {
         const refused = await fx.withWorker(t.config, () =>

@@ -17,7 +17,7 @@ async function cancel(args: string[]): Promise<number> {
   return withClient(
     async (client) => {
       // Never the lock a run holds under a secret's id: cancelling it would free the secret.
-      const id = await runBehind(client, given);
+      const id = await runBehind(client, given, 'act');
       const handle = client.workflow.getHandle(id);
       const { status } = await handle.describe();
       if (status.name !== 'RUNNING')

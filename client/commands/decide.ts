@@ -64,7 +64,7 @@ function decide(kind: DecisionKind): (args: string[]) => Promise<number> {
     const by = values.by;
     return withClient(
       async (client) => {
-        const decided = await decideGate(client, config, await runBehind(client, id), kind, {
+        const decided = await decideGate(client, config, await runBehind(client, id, 'act'), kind, {
           by,
           ...(values.comment ? { comment: values.comment } : {}),
           ...(values.key ? { keyFile: values.key } : {}),

@@ -17,7 +17,7 @@ async function status(args: string[]): Promise<number> {
   const given = runIdArg(positionals, 'status');
   return withClient(
     async (client) => {
-      const id = await runBehind(client, given);
+      const id = await runBehind(client, given, 'read');
       const desc = await client.workflow.getHandle(id).describe();
       // Only rekey's runs keep steps to show; asking another workflow would fail opaquely.
       if (!WITH_PROGRESS.has(desc.type)) {

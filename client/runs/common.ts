@@ -186,15 +186,20 @@ export function withRequester<T extends Record<string, unknown>>(
 }
 /** The run an id names: a run under another id may hold a secret's CLI id as its lock (an
  * `environmentLock` naming it); status, cancel and decisions then go to that run, never to the
- * lock. Said on stderr: stdout may be a `--json` document. */
-export async function runBehind(client: Client, id: string): Promise<string> {
+ * lock. A released lock's last holder is shown (`read`), but not acted on: the run under that id
+ * now may be another. Said on stderr: stdout may be a `--json` document. */
+export async function runBehind(client: Client, id: string, use: 'read' | 'act'): Promise<string> {
   const lock = await heldBy(client, id);
   if (lock === undefined) return id;
   if (!lock.holder) throw new RequestRefused(`${id} is a lock, not a run, and names no holder`);
+  if (!lock.held && use === 'act')
+    throw new RequestRefused(
+      `${id} is a lock, released: no run holds it (its last holder was ${lock.holder}; name a run by its own id)`,
+    );
   console.error(
     lock.held
       ? `${id} is held as a lock by ${lock.holder}: acting on it`
-      : `${id} is a lock, released, last held by ${lock.holder}: acting on it`,
+      : `${id} is a lock, released, last held by ${lock.holder}: showing it`,
   );
   return lock.holder;
 }
