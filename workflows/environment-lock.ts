@@ -124,10 +124,16 @@ async function withStartedLocks<T>(
   fn: () => Promise<T>,
   state: string,
 ): Promise<T> {
-  const resources = await resourcesOf();
+  const resources = [...new Set(await resourcesOf())].sort();
   const holder = workflowInfo().workflowId;
-  const wanted = [...new Set(resources)]
-    .sort()
+  // An environment's lock comes after a secret's or keyring's (a secret's rotation under its own
+  // id holds its secret from its start, then takes the environment): of two runs for one secret,
+  // one is refused before it takes the environment, not each by the other. Asked only where the
+  // order changes (runs recorded before env-locks-last took them in name order).
+  const isEnv = (r: string) => r.startsWith('env/');
+  if (resources.some(isEnv) && !resources.every(isEnv) && patched('env-locks-last'))
+    resources.sort((a, b) => Number(isEnv(a)) - Number(isEnv(b)));
+  const wanted = resources
     .map((resource) => ({ resource, workflowId: lockWorkflowId(resource) }))
     // Held by this run's being: Temporal runs one workflow per id at a time.
     .filter((l) => l.workflowId !== holder);

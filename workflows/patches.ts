@@ -248,6 +248,13 @@ export const PATCHES: Record<string, Patch> = {
     since: '1fc7811',
     recordedIn: RESTORED_HOPS,
   },
+  'env-locks-last': {
+    in: ['environment-lock.ts'],
+    change:
+      "a run takes an environment's lock after its secret's or keyring's, as a secret's rotation under its own id does (they were taken in name order, env/ first)",
+    since: 'HEAD',
+    recordedIn: [],
+  },
   'locks-taken-by-activity': {
     in: ['environment-lock.ts'],
     change:

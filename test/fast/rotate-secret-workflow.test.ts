@@ -53,6 +53,27 @@ describe('rotateSecret workflow (mocked activities)', () => {
     await env?.teardown();
   });
 
+  it("takes its secret's lock before its environment's, as a run under the secret's own id holds them", async () => {
+    const m = mocks(plan(), {
+      takeLocks: async (i: { locks: { workflowId: string }[] }) => ({
+        held: i.locks.map((l) => ({ workflowId: l.workflowId, runId: 'fast' })),
+      }),
+    });
+    await run(env, m.activities, (taskQueue) =>
+      env.client.workflow.execute(rotateSecret, {
+        taskQueue,
+        // Not the secret's own id (a schedule's, the Web UI's): both locks are taken.
+        workflowId: 'fast-secret-lock-order',
+        args: [{ secret: 'token', environment: 'prod' }],
+      }),
+    );
+    const taken = m.inputs.find((i) => i.name === 'takeLocks')?.input as { locks: { resource: string }[] };
+    assert.deepEqual(
+      taken.locks.map((l) => l.resource),
+      ['secret/token/prod', 'env/prod'],
+    );
+  });
+
   it('a failed probe: every location tried in reverse, one that cannot be put back named, consumers restarted', async () => {
     const m = mocks(plan(), {
       probeSecret: async () => {
