@@ -252,7 +252,7 @@ export const PATCHES: Record<string, Patch> = {
     in: ['environment-lock.ts'],
     change:
       "a run takes an environment's lock after its secret's or keyring's, as a secret's rotation under its own id does (they were taken in name order, env/ first)",
-    since: 'HEAD',
+    since: 'fd88046',
     recordedIn: [],
   },
   'locks-taken-by-activity': {
