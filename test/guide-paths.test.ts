@@ -130,6 +130,26 @@ function assertExactRestore(
   assert.equal(r.after, r.before, 'byte-, mode-, owner- and mtime-identical to the data before the hop');
 }
 
+/** A loop-mounted image of `size` made by `mkfs` (as root), as the test host's app dir of topology
+ * `name`; `unmount()` removes it. */
+function loopAppDir(name: string, size: string, mkfs: string[]): { mount: string; unmount: () => void } {
+  const env = testEnv();
+  const mount = join(env.hosts.test.appDir, name);
+  const image = join(env.root, `${name}.img`);
+  mkdirSync(mount, { recursive: true });
+  rmSync(image, { force: true });
+  execFileSync('truncate', ['-s', size, image]);
+  execFileSync(mkfs[0] as string, [...mkfs.slice(1), image]);
+  execFileSync('mount', ['-o', 'loop', image, mount]);
+  return {
+    mount,
+    unmount: () => {
+      execFileSync('umount', [mount]);
+      rmSync(image, { force: true });
+    },
+  };
+}
+
 /** Whether `cp --reflink=always` works in `dir` (a filesystem with reflinks). */
 function reflinksIn(dir: string): boolean {
   try {
@@ -171,14 +191,7 @@ describe('guide paths: an exact snapshot', () => {
   });
 
   it('on a filesystem with reflinks (loop-mounted XFS) the snapshot is a reflink, restored as exactly', async () => {
-    const env = testEnv();
-    const mount = join(env.hosts.test.appDir, 'exact-xfs');
-    const image = join(env.root, 'exact-xfs.img');
-    mkdirSync(mount, { recursive: true });
-    rmSync(image, { force: true });
-    execFileSync('truncate', ['-s', '320M', image]);
-    execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', image]);
-    execFileSync('mount', ['-o', 'loop', image, mount]);
+    const { mount, unmount } = loopAppDir('exact-xfs', '320M', ['mkfs.xfs', '-q', '-m', 'reflink=1']);
     const t = buildTopology('exact-xfs', portOf('exact-xfs'), {
       services: {
         spacetimedb: { driver: 'compose', markerTimeout: '20s', publish: appendingPublish('data') },
@@ -191,20 +204,12 @@ describe('guide paths: an exact snapshot', () => {
       assertExactRestore(r, 'reflink');
     } finally {
       await stopServices(t);
-      execFileSync('umount', [mount]);
-      rmSync(image, { force: true });
+      unmount();
     }
   });
 
   it('on btrfs with the data dir a subvolume the snapshot is a subvolume snapshot, restored as exactly', async () => {
-    const env = testEnv();
-    const mount = join(env.hosts.test.appDir, 'exact-btrfs');
-    const image = join(env.root, 'exact-btrfs.img');
-    mkdirSync(mount, { recursive: true });
-    rmSync(image, { force: true });
-    execFileSync('truncate', ['-s', '320M', image]);
-    execFileSync('mkfs.btrfs', ['-q', image]);
-    execFileSync('mount', ['-o', 'loop', image, mount]);
+    const { mount, unmount } = loopAppDir('exact-btrfs', '320M', ['mkfs.btrfs', '-q']);
     const t = buildTopology('exact-btrfs', portOf('exact-btrfs'), {
       services: {
         spacetimedb: { driver: 'compose', markerTimeout: '20s', publish: appendingPublish('data') },
@@ -269,8 +274,7 @@ describe('guide paths: an exact snapshot', () => {
       }
     } finally {
       await stopServices(t);
-      execFileSync('umount', [mount]);
-      rmSync(image, { force: true });
+      unmount();
     }
   });
 });
@@ -284,14 +288,7 @@ describe('guide paths: a destination too full for a snapshot', () => {
 
   it('a re-run with nothing to copy passes where a full copy and its snapshot would not fit', async () => {
     // test's app dir on a 64 MiB ext4 image (no reflinks: a snapshot would be a full copy).
-    const env = testEnv();
-    const mount = join(env.hosts.test.appDir, 'space-noop');
-    const image = join(env.root, 'space-noop.img');
-    mkdirSync(mount, { recursive: true });
-    rmSync(image, { force: true });
-    execFileSync('truncate', ['-s', '64M', image]);
-    execFileSync('mkfs.ext4', ['-q', '-F', image]);
-    execFileSync('mount', ['-o', 'loop', image, mount]);
+    const { unmount } = loopAppDir('space-noop', '64M', ['mkfs.ext4', '-q', '-F']);
     const t = buildTopology('space-noop', portOf('space-noop'));
     const hop = (workflowId: string) =>
       fx.withWorker(t.config, () =>
@@ -333,8 +330,7 @@ describe('guide paths: a destination too full for a snapshot', () => {
       assert.ok(!refusedSteps.includes('stopService'), refusedSteps.join(', '));
     } finally {
       await stopServices(t);
-      execFileSync('umount', [mount]);
-      rmSync(image, { force: true });
+      unmount();
     }
   });
 });
