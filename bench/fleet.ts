@@ -184,11 +184,30 @@ async function rotateFleet(
       }
       console.log(`  events of ${sample[0]?.workflowId}:`, Object.fromEntries(types));
     }
+    // Where the vaults' write windows went unused: before the first write, after the last, and
+    // between them (the window's share in use).
+    const writes = (
+      await Promise.all(
+        ports.map(async (port) =>
+          ((await hook(port, 'requests')) as { method: string; status: number; at: number }[])
+            .filter((r) => r.method === 'PUT' && r.status === 200 && r.at >= start)
+            .map((r) => r.at),
+        ),
+      )
+    ).map((ats) => ats.sort((a, b) => a - b));
+    const first = Math.min(...writes.map((w) => w[0] ?? Number.POSITIVE_INFINITY));
+    const last = Math.max(...writes.map((w) => w.at(-1) ?? 0));
+    const inUse =
+      writes.reduce((a, w) => a + w.length, 0) /
+      ((LIMIT.writes * VAULTS * (last - first + LIMIT.windowMs)) / LIMIT.windowMs);
     const rate = done / seconds;
     // Per key set rotated: lost ones do not make the others look cheaper.
     const perKeyset = (ms: number) => (ms / Math.max(done, 1)).toFixed(1);
     console.log(
       `${server.label}: ${envs.length} key sets, ${PER_RUN} per run, ${VAULTS} vault(s), ${WORKERS} worker process(es): ${seconds.toFixed(1)} s, ${sum('writes')} secret writes`,
+    );
+    console.log(
+      `  secret writes: the first ${((first - start) / 1000).toFixed(1)} s after the start, the last ${(seconds - (last - start) / 1000).toFixed(1)} s before the end; between them ${(inUse * 100).toFixed(0)}% of the vaults' write windows in use`,
     );
     console.log(`  worker peak RSS: ${rss.map((m) => `${m} MiB`).join(', ')}`);
     console.log(`  history events per run: ${Math.min(...events)}-${Math.max(...events)}`);
