@@ -33,6 +33,7 @@ import { testEnv } from '../test/infra/env';
 import { publisherToken } from '../test/infra/topology';
 import { rotateJwtKeys } from '../workflows';
 import { processCpuMs } from './cpu';
+import { stepLine } from './history-steps';
 import { devServer, postgresServer, type Server } from './servers';
 
 const repo = resolve(__dirname, '../..');
@@ -183,19 +184,28 @@ async function rotateFleet(
         types.set(t, (types.get(t) ?? 0) + 1);
       }
       console.log(`  events of ${sample[0]?.workflowId}:`, Object.fromEntries(types));
+      // The first, a middle and the last run's activities: when each began (ms after the fleet's
+      // start) and how long it took.
+      for (const h of [handles[0], handles[Math.floor(handles.length / 2)], handles.at(-1)])
+        if (h) console.log(`  ${h.workflowId}: ${await stepLine(client, h.workflowId, start)}`);
     }
     // Where the vaults' write windows went unused: before the first write, after the last, and
     // between them (the window's share in use).
-    const writes = (
-      await Promise.all(
-        ports.map(async (port) =>
-          ((await hook(port, 'requests')) as { method: string; status: number; at: number }[])
-            .filter((r) => r.method === 'PUT' && r.status === 200 && r.at >= start)
-            .map((r) => r.at),
+    const logs = await Promise.all(
+      ports.map(async (port) =>
+        ((await hook(port, 'requests')) as { method: string; status: number; at: number }[]).filter(
+          (r) => r.status === 200 && r.at >= start,
         ),
-      )
-    ).map((ats) => ats.sort((a, b) => a - b));
+      ),
+    );
+    const writes = logs.map((l) =>
+      l
+        .filter((r) => r.method === 'PUT')
+        .map((r) => r.at)
+        .sort((a, b) => a - b),
+    );
     const first = Math.min(...writes.map((w) => w[0] ?? Number.POSITIVE_INFINITY));
+    const readsBefore = logs.flat().filter((r) => r.method !== 'PUT' && r.at < first).length;
     const last = Math.max(...writes.map((w) => w.at(-1) ?? 0));
     const inUse =
       writes.reduce((a, w) => a + w.length, 0) /
@@ -207,7 +217,7 @@ async function rotateFleet(
       `${server.label}: ${envs.length} key sets, ${PER_RUN} per run, ${VAULTS} vault(s), ${WORKERS} worker process(es): ${seconds.toFixed(1)} s, ${sum('writes')} secret writes`,
     );
     console.log(
-      `  secret writes: the first ${((first - start) / 1000).toFixed(1)} s after the start, the last ${(seconds - (last - start) / 1000).toFixed(1)} s before the end; between them ${(inUse * 100).toFixed(0)}% of the vaults' write windows in use`,
+      `  secret writes: the first ${((first - start) / 1000).toFixed(1)} s after the start (${readsBefore} reads before it), the last ${(seconds - (last - start) / 1000).toFixed(1)} s before the end; between them ${(inUse * 100).toFixed(0)}% of the vaults' write windows in use`,
     );
     console.log(`  worker peak RSS: ${rss.map((m) => `${m} MiB`).join(', ')}`);
     console.log(`  history events per run: ${Math.min(...events)}-${Math.max(...events)}`);

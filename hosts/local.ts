@@ -6,6 +6,7 @@ import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { FailureType, fail } from '../shared/failures';
 import { writeFileAtomicSync } from './local-files';
+import { missingLocally } from './local-programs';
 import { ABANDON_WAIT_MS, DEFAULT_TIMEOUT_MS, onAbort, stdoutCollector } from './shell';
 import {
   type ExecOptions,
@@ -22,6 +23,10 @@ export class LocalHost implements Host {
     readonly appDir: string,
     readonly dataDir: string,
   ) {}
+
+  missingPrograms(programs: string[], cwd: string): Promise<string[]> {
+    return missingLocally(programs, cwd);
+  }
 
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;

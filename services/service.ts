@@ -130,14 +130,20 @@ export async function serviceProblems(host: Host, cfg: ServiceConfig): Promise<s
     (p): p is string => !!p,
   );
   if (programs.length > 0) {
-    const res = await host.exec(
-      `for p in ${programs.map(shellQuote).join(' ')}; do command -v "$p" >/dev/null 2>&1 || echo "$p"; done`,
-      { cwd: host.appDir },
-    );
-    for (const missing of res.stdout.split('\n').filter(Boolean)) {
-      const which = Object.entries(commands).find(([, c]) => c && programOf(c) === missing)?.[0];
+    const missing = host.missingPrograms
+      ? await host.missingPrograms(programs, host.appDir)
+      : (
+          await host.exec(
+            `for p in ${programs.map(shellQuote).join(' ')}; do command -v "$p" >/dev/null 2>&1 || echo "$p"; done`,
+            { cwd: host.appDir },
+          )
+        ).stdout
+          .split('\n')
+          .filter(Boolean);
+    for (const program of missing) {
+      const which = Object.entries(commands).find(([, c]) => c && programOf(c) === program)?.[0];
       problems.push(
-        `host ${host.name}: the ${which} command's program "${missing}" is not found (command -v ${missing})`,
+        `host ${host.name}: the ${which} command's program "${program}" is not found (command -v ${program})`,
       );
     }
   }
