@@ -49,8 +49,9 @@ export interface Host {
    * pinned connection, as `ssh -L` opens): a server that listens only there is reached without
    * being exposed. */
   connect(target: StreamTarget): Promise<Duplex>;
-  /** Of `programs`, those `command -v` in the host's shell from `cwd` would not find; a host that
-   * can tell without a shell (this machine) says so here, the others run the shell. */
+  /** Of `programs`, those `command -v` in the host's shell from `cwd` would not find (a path must
+   * be a file that could run); a host that can tell without a shell (this machine) says so here,
+   * the others run the shell. */
   missingPrograms?(programs: string[], cwd: string): Promise<string[]>;
   close(): Promise<void>;
 }

@@ -616,7 +616,7 @@ describe('approvals', () => {
       const res = await status();
       assert.equal(res.code, 0, res.out);
       assert.equal(JSON.parse(res.stdout).workflowId, third.workflowId, res.stdout);
-      assert.match(res.stderr, new RegExp(`${cliId} is held as a lock by ${third.workflowId}: acting on it`));
+      assert.match(res.stderr, new RegExp(`${cliId} is held as a lock by ${third.workflowId}: showing it`));
       await held.terminate('test: released');
       const released = await status();
       assert.equal(JSON.parse(released.stdout).workflowId, third.workflowId, released.stdout);
@@ -637,7 +637,7 @@ describe('approvals', () => {
       assert.match(
         cancel.stderr,
         new RegExp(
-          `${cliId} is a lock, released: no run holds it \\(its last holder was ${third.workflowId}; name a run by its own id\\)`,
+          `${cliId} is a lock, released: its last holder \\(${third.workflowId}, run ${third.firstExecutionRunId}\\) holds it no more; name a run by its own id`,
         ),
       );
       assert.equal((await third.describe()).status.name, 'RUNNING', 'the last holder was not cancelled');

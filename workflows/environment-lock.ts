@@ -68,8 +68,8 @@ export async function environmentLock(input: { resource: string; holder: string 
 
 /**
  * Runs `fn` holding the locks on the resources `resourcesOf` names (`env/prod`, `keyring/api`),
- * taken in sorted order so that of two runs wanting overlapping sets one always gets all of its
- * locks. A resource held by another run refuses this run (`EnvironmentBusy`, naming the holder)
+ * taken in one order (by name; a secret's before its environment's) so that of two runs wanting
+ * overlapping sets one always gets all of its locks. A resource held by another run refuses this run (`EnvironmentBusy`, naming the holder)
  * before it changed anything.
  */
 export async function withLocks<T>(
@@ -124,19 +124,21 @@ async function withStartedLocks<T>(
   fn: () => Promise<T>,
   state: string,
 ): Promise<T> {
-  const resources = [...new Set(await resourcesOf())].sort();
   const holder = workflowInfo().workflowId;
-  // An environment's lock comes after a secret's or keyring's (a secret's rotation under its own
-  // id holds its secret from its start, then takes the environment): of two runs for one secret,
-  // one is refused before it takes the environment, not each by the other. Asked only where the
-  // order changes (runs recorded before env-locks-last took them in name order).
-  const isEnv = (r: string) => r.startsWith('env/');
-  if (resources.some(isEnv) && !resources.every(isEnv) && patched('env-locks-last'))
-    resources.sort((a, b) => Number(isEnv(a)) - Number(isEnv(b)));
-  const wanted = resources
+  const wanted = [...new Set(await resourcesOf())]
+    .sort()
     .map((resource) => ({ resource, workflowId: lockWorkflowId(resource) }))
     // Held by this run's being: Temporal runs one workflow per id at a time.
     .filter((l) => l.workflowId !== holder);
+  // A secret's lock comes before its environment's (a secret's rotation under its own id holds
+  // its secret from its start, then takes the environment): of two runs for one secret, one is
+  // refused before it takes the environment, not each by the other. Only a secret's: a run over an
+  // environment's secrets holding `secrets/E` while refused at `env/E` could make a secret's run
+  // refuse too. Asked only where the order changes (runs recorded before env-locks-last took
+  // them in name order).
+  const isSecret = (l: { resource: string }) => l.resource.startsWith('secret/');
+  if (wanted.some(isSecret) && wanted.some((l) => l.resource.startsWith('env/')) && patched('env-locks-last'))
+    wanted.sort((a, b) => Number(isSecret(b)) - Number(isSecret(a)));
   if (wanted.length === 0) return fn();
   // Detached from the run's own cancellation: a cancelled run keeps its locks through its undo.
   const taken = await CancellationScope.nonCancellable(() =>

@@ -251,7 +251,7 @@ export const PATCHES: Record<string, Patch> = {
   'env-locks-last': {
     in: ['environment-lock.ts'],
     change:
-      "a run takes an environment's lock after its secret's or keyring's, as a secret's rotation under its own id does (they were taken in name order, env/ first)",
+      "a run takes a secret's lock before its environment's, as a secret's rotation under its own id does (they were taken in name order, env/ first)",
     since: 'fd88046',
     recordedIn: [],
   },

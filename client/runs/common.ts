@@ -192,13 +192,23 @@ export async function runBehind(client: Client, id: string, use: 'read' | 'act')
   const lock = await heldBy(client, id);
   if (lock === undefined) return id;
   if (!lock.holder) throw new RequestRefused(`${id} is a lock, not a run, and names no holder`);
-  if (!lock.held && use === 'act')
-    throw new RequestRefused(
-      `${id} is a lock, released: no run holds it (its last holder was ${lock.holder}; name a run by its own id)`,
-    );
+  if (use === 'act') {
+    // The very run the lock names, still going: not a later run under the same id.
+    const current = await client.workflow
+      .getHandle(lock.holder)
+      .describe()
+      .catch(() => undefined);
+    const taker = `${lock.holder}, run ${lock.holderRunId}`;
+    if (!lock.held)
+      throw new RequestRefused(
+        `${id} is a lock, released: its last holder (${taker}) holds it no more; name a run by its own id`,
+      );
+    if (current?.runId !== lock.holderRunId || current.status.name !== 'RUNNING')
+      throw new RequestRefused(`${id} is a lock whose holder (${taker}) has ended; name a run by its own id`);
+  }
   console.error(
     lock.held
-      ? `${id} is held as a lock by ${lock.holder}: acting on it`
+      ? `${id} is held as a lock by ${lock.holder}: ${use === 'read' ? 'showing' : 'acting on'} it`
       : `${id} is a lock, released, last held by ${lock.holder}: showing it`,
   );
   return lock.holder;
@@ -208,13 +218,18 @@ export async function runBehind(client: Client, id: string, use: 'read' | 'act')
 export async function heldBy(
   client: Client,
   id: string,
-): Promise<{ holder: string; held: boolean } | undefined> {
+): Promise<{ holder: string; holderRunId: string; held: boolean } | undefined> {
   const d = await client.workflow
     .getHandle(id)
     .describe()
     .catch(() => undefined);
   if (d?.type !== 'environmentLock') return undefined;
-  return { holder: lockHolderOf(d)?.workflowId ?? '', held: d.status.name === 'RUNNING' };
+  const named = lockHolderOf(d);
+  return {
+    holder: named?.workflowId ?? '',
+    holderRunId: named?.runId ?? '',
+    held: d.status.name === 'RUNNING',
+  };
 }
 /** Starts a run unless one with the same intent (workflow id) is already running. */
 export async function startOnce<

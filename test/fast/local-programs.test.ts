@@ -48,6 +48,34 @@ describe('programs a local host lacks', () => {
     assert.deepEqual(await missingLocally(programs, dir), shell);
   });
 
+  it('an empty PATH entry is the current directory, a relative one is taken from it', async () => {
+    mkdirSync(join(dir, 'bin'), { recursive: true });
+    writeFileSync(join(dir, 'bin', 'relprog'), '#!/bin/sh\n');
+    chmodSync(join(dir, 'bin', 'relprog'), 0o755);
+    const saved = process.env.PATH;
+    try {
+      for (const [path, programs] of [
+        [':/usr/bin', ['run.sh', 'relprog', 'nodir/../run.sh']],
+        ['/usr/bin:', ['run.sh', 'relprog']],
+        ['bin:/usr/bin', ['relprog', 'run.sh']],
+        ['', ['run.sh', 'ls']],
+      ] as const) {
+        process.env.PATH = path;
+        const shell = execFileSync(
+          '/bin/sh',
+          ['-c', 'for p in "$@"; do command -v "$p" >/dev/null 2>&1 || echo "$p"; done', 'sh', ...programs],
+          { cwd: dir, env: { PATH: path } },
+        )
+          .toString()
+          .split('\n')
+          .filter(Boolean);
+        assert.deepEqual(await missingLocally([...programs], dir), shell, `PATH=${path}`);
+      }
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
+
   it('a path that could not run is missing', async () => {
     assert.deepEqual(
       await missingLocally(['./plain.txt', join(dir, 'plain.txt'), './sub', './run.sh'], dir),

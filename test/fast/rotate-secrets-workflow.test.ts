@@ -119,6 +119,21 @@ describe('rotateSecrets workflow (mocked activities)', () => {
     assert.deepEqual(r.revoked, ['db']);
   });
 
+  it('takes the environment before its secrets (refused there, it holds nothing a secret’s run looks at)', async () => {
+    const m = mocks(PLAN, {
+      takeLocks: async (i: { locks: { workflowId: string }[] }) => ({
+        held: i.locks.map((l) => ({ workflowId: l.workflowId, runId: 'fast' })),
+      }),
+    });
+    // Not under its own id: it takes its `secrets/prod` lock as well.
+    await execute(m, 'fast-secrets-lock-order');
+    const taken = m.inputs.find((i) => i.name === 'takeLocks')?.input as { locks: { resource: string }[] };
+    assert.deepEqual(
+      taken.locks.map((l) => l.resource),
+      ['env/prod', 'secrets/prod'],
+    );
+  });
+
   it('a secret refused at its write: every secret written is put back, in reverse, none restarted', async () => {
     const m = mocks(PLAN, {
       writeSecretBatch: async (input: WriteInput): Promise<BatchWritten[]> => [
