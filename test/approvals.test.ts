@@ -605,14 +605,13 @@ describe('approvals', () => {
         startDelay: '365 days',
         memo: { holder: third.workflowId, holderRunId: third.firstExecutionRunId },
       });
-      const status = () =>
-        rekeyAsync(['status', cliId, '--json'], {
-          env: {
-            ...process.env,
-            TEMPORAL_ADDRESS: testEnv().temporal.address,
-            TEMPORAL_NAMESPACE: 'approvals',
-          },
-        });
+      const cliEnv = {
+        ...process.env,
+        TEMPORAL_ADDRESS: testEnv().temporal.address,
+        TEMPORAL_NAMESPACE: 'approvals',
+        REKEY_TASK_QUEUE: fx.taskQueue,
+      };
+      const status = () => rekeyAsync(['status', cliId, '--json'], { env: cliEnv });
       const res = await status();
       assert.equal(res.code, 0, res.out);
       assert.equal(JSON.parse(res.stdout).workflowId, third.workflowId, res.stdout);
@@ -625,14 +624,7 @@ describe('approvals', () => {
         new RegExp(`${cliId} is a lock, released, last held by ${third.workflowId}: showing it`),
       );
       // Shown, not acted on: the run under that id now may be another.
-      const cancel = await rekeyAsync(['cancel', cliId], {
-        env: {
-          ...process.env,
-          TEMPORAL_ADDRESS: testEnv().temporal.address,
-          TEMPORAL_NAMESPACE: 'approvals',
-          REKEY_TASK_QUEUE: fx.taskQueue,
-        },
-      });
+      const cancel = await rekeyAsync(['cancel', cliId], { env: cliEnv });
       assert.notEqual(cancel.code, 0, cancel.out);
       assert.match(
         cancel.stderr,

@@ -15,6 +15,7 @@ import { gatePolicy } from '../../config/approvals';
 import { keyGroupMembers } from '../../config/key-groups';
 import type { Config } from '../../config/schema';
 import { lockHolderOf } from '../../shared/lock-holder';
+import { unlessNotFound } from '../../shared/not-found';
 import { taskQueue } from '../../shared/task-queue';
 import type { TransferProgress } from '../../shared/transfer';
 import { dataConverterOf } from '../../temporal/codec-keys';
@@ -193,16 +194,13 @@ export async function runBehind(client: Client, id: string, use: 'read' | 'act')
   if (lock === undefined) return id;
   if (!lock.holder) throw new RequestRefused(`${id} is a lock, not a run, and names no holder`);
   if (use === 'act') {
-    // The very run the lock names, still going: not a later run under the same id.
-    const current = await client.workflow
-      .getHandle(lock.holder)
-      .describe()
-      .catch(() => undefined);
     const taker = `${lock.holder}, run ${lock.holderRunId}`;
     if (!lock.held)
       throw new RequestRefused(
         `${id} is a lock, released: its last holder (${taker}) holds it no more; name a run by its own id`,
       );
+    // The very run the lock names, still going: not a later run under the same id.
+    const current = await unlessNotFound(client.workflow.getHandle(lock.holder).describe());
     if (current?.runId !== lock.holderRunId || current.status.name !== 'RUNNING')
       throw new RequestRefused(`${id} is a lock whose holder (${taker}) has ended; name a run by its own id`);
   }
