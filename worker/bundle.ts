@@ -23,6 +23,20 @@ export function workflowBundle(): { codePath: string } {
   return { codePath: BUNDLE_PATH };
 }
 
+/** `code` with each character past ASCII written as its \u escape (one per UTF-16 unit, so a
+ * character past the BMP becomes its surrogate pair, which a `u` regex reads as one): V8 keeps a
+ * script's source for as long as its functions may compile, two bytes a character once a single
+ * one is past Latin-1 (zod's locales), and the workflow thread runs the bundle for its life.
+ * Equal in strings, templates, regexes, comments and identifiers; not after a backslash, refused. */
+export function asciiOnly(code: string): string {
+  const escaped = /\\[\u0080-\uffff]/.exec(code);
+  if (escaped)
+    throw new Error(
+      `a backslash before a non-ASCII character at ${escaped.index}: cannot escape it as \\uXXXX`,
+    );
+  return code.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 if (require.main === module) {
   bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),
@@ -33,8 +47,14 @@ if (require.main === module) {
     // Every run's end, whichever way it ends (workflows/interceptors.ts).
     workflowInterceptorModules: [require.resolve('../workflows/interceptors')],
     logger: new DefaultLogger('WARN'),
+    // Stack traces still map to the TypeScript files and lines; the map no longer carries the
+    // sources themselves (2 MB of the bundle, kept and parsed by every worker).
+    webpackConfigHook: (config) => ({ ...config, devtool: 'inline-nosources-source-map' }),
   }).then(
-    ({ code }) => writeFileSync(BUNDLE_PATH, code),
+    ({ code }) => {
+      const mapAt = code.lastIndexOf('//# sourceMappingURL=data:');
+      writeFileSync(BUNDLE_PATH, asciiOnly(code.slice(0, mapAt)) + code.slice(mapAt));
+    },
     (err) => {
       console.error(err);
       process.exitCode = 1;

@@ -7,6 +7,7 @@ import { DefaultLogger, type LogEntry, type LogLevel, NativeConnection, Runtime 
 import type { Config } from '../../config/schema';
 import { dataConverterOf } from '../../temporal/codec-keys';
 import { connectConfig } from '../../temporal/connection';
+import { boundWorkerHeap } from '../../worker/heap';
 import { startCollector } from '../../worker/metrics';
 import { createRekeyWorker } from '../../worker/worker';
 import { CliError } from '../cli-error';
@@ -44,6 +45,7 @@ async function runWorker(config: Config, configFile?: string, metrics?: string):
   const level = process.env.REKEY_LOG_LEVEL ?? 'WARN';
   if (!LEVELS.includes(level as LogLevel))
     throw new CliError(`REKEY_LOG_LEVEL=${level}: use one of ${LEVELS.join(', ')}`);
+  boundWorkerHeap();
   Runtime.install({
     logger: new DefaultLogger(level as LogLevel, level === 'WARN' || level === 'ERROR' ? oneLine : undefined),
     ...(metrics
