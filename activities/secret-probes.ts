@@ -1,7 +1,6 @@
 // A secret recipe's probes: how a new value is proved to work (an HTTP status, a command's output or
 // exit, a PostgreSQL login, an S3 call signed with a new key pair). Each try answers '' when the
 // probe passes, else what it saw, never the value.
-import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import type { SecretRecipe } from '../config/secret-recipes';
 import type { Host } from '../hosts/types';
 import type { PostgresServer } from '../stores/postgres/server';
@@ -65,6 +64,7 @@ async function tryS3(
 ): Promise<string> {
   const [accessKeyId, secretAccessKey] = [fieldOf(value, 'accessKeyId'), fieldOf(value, 'secretAccessKey')];
   if (!accessKeyId || !secretAccessKey) return 'the value has no accessKeyId and secretAccessKey';
+  const { HeadBucketCommand, S3Client } = await import('@aws-sdk/client-s3');
   const client = new S3Client({
     region: p.region,
     credentials: { accessKeyId: accessKeyId ?? '', secretAccessKey: secretAccessKey ?? '' },

@@ -15,7 +15,7 @@ export async function deliver(notify: NotifyConfig, sink: string, e: RekeyEvent)
   switch (config.type) {
     case 'webhook': {
       const key = readSecretSource(config.secret, `notify.sinks.${sink}.secret`);
-      const { body, headers } = signedCloudEvent(e, key);
+      const { body, headers } = await signedCloudEvent(e, key);
       await postJson(sink, config.url, body, headers);
       return 'sent';
     }

@@ -3,7 +3,6 @@
 // mail is the same message to the receiving side.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createTransport } from 'nodemailer';
 import type { SinkConfig } from '../config/notify';
 import { readSecretSource } from '../config/secret-source';
 import type { RekeyEvent } from '../shared/notify-events';
@@ -12,6 +11,7 @@ import { mailText } from './text';
 type SmtpSink = Extract<SinkConfig, { type: 'smtp' }>;
 
 export async function sendMail(name: string, sink: SmtpSink, e: RekeyEvent, to: string[]): Promise<void> {
+  const { createTransport } = await import('nodemailer');
   const transport = createTransport({
     host: sink.host,
     port: sink.port,

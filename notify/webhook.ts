@@ -2,16 +2,16 @@
 // `rekey-signature: sha256=<hex of HMAC-SHA256 over the body with the sink's key>`. Its id is the
 // event's, the same on every redelivery: a receiver handles an id once.
 import { createHmac } from 'node:crypto';
-import { CloudEvent, HTTP } from 'cloudevents';
 import type { RekeyEvent } from '../shared/notify-events';
 
 export const SIGNATURE_HEADER = 'rekey-signature';
 
 /** The body and headers of `e` as a CloudEvent, signed with `key`. */
-export function signedCloudEvent(
+export async function signedCloudEvent(
   e: RekeyEvent,
   key: string,
-): { body: string; headers: Record<string, string> } {
+): Promise<{ body: string; headers: Record<string, string> }> {
+  const { CloudEvent, HTTP } = await import('cloudevents');
   const ce = new CloudEvent({
     specversion: '1.0',
     id: e.id,

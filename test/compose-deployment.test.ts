@@ -301,8 +301,11 @@ describe('docker-compose.temporal.yaml on a real Docker engine', () => {
     docker?.stop();
   });
 
-  it('the worker runs as the image user rekey (uid 10001), not root', () => {
+  it('the worker runs as the image user rekey (uid 10001), not root, with fewer malloc arenas', () => {
     assert.equal(compose('exec', '-T', 'rekey-worker', 'id', '-u').trim(), '10001');
+    // The worker process itself (PID 1, the image's entrypoint), as docs/deployment.md says.
+    const environ = compose('exec', '-T', 'rekey-worker', 'cat', '/proc/1/environ').split('\0');
+    assert.ok(environ.includes('MALLOC_ARENA_MAX=2'), 'MALLOC_ARENA_MAX=2 in the worker process');
   });
 
   it('a rotation runs through the worker container and resumes after the worker container restarts mid-run', async () => {

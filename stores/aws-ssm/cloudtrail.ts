@@ -2,7 +2,6 @@
 // GetParameters calls naming it, in a time window. The compromise response (rekey respond) puts
 // them into its incident record. The parameter is found in each event's request, where CloudTrail
 // records it (an event's Resources list is often empty for SSM reads).
-import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
 import type { AwsSsmConfig } from './config';
 
 /** One read, as CloudTrail recorded it: who (the IAM identity), with which access key, when, from
@@ -51,6 +50,7 @@ export async function parameterReads(
   name: string,
   window: { since: Date; until: Date },
 ): Promise<{ reads: ParameterRead[]; cutShort: boolean }> {
+  const { CloudTrailClient, LookupEventsCommand } = await import('@aws-sdk/client-cloudtrail');
   const trail = new CloudTrailClient({
     region: cfg.region,
     // LookupEvents allows two calls a second per account and region: the SDK backs off.

@@ -4,37 +4,40 @@
 // what a rotation did: `current` on the version it wrote (and on the one a put-back wrote),
 // `previous` on the one that was replaced. Consumers read the newest version or `:current`:
 // both are the same from the write on.
-import {
-  GetParameterHistoryCommand,
-  LabelParameterVersionCommand,
-  type ParameterHistory,
-  PutParameterCommand,
-  SSMClient,
-} from '@aws-sdk/client-ssm';
+import type { ParameterHistory, SSMClient } from '@aws-sdk/client-ssm';
 import { FailureType, fail } from '../../shared/failures';
 import type { SecretStore, SecretVersionInfo, StoreDriver } from '../types';
 import { type AwsSsmConfig, PARAMETER_NAME } from './config';
 
 export class SsmStore implements SecretStore {
-  private readonly client: SSMClient;
+  private loaded?: Promise<{ sdk: typeof import('@aws-sdk/client-ssm'); client: SSMClient }>;
 
   constructor(
     readonly name: string,
     private readonly cfg: AwsSsmConfig,
-    client?: SSMClient,
+    private readonly given?: SSMClient,
   ) {
     // rekey runs on Node 20; the SDK's notice that its releases after January 2027 need Node 22
     // would otherwise print on every command that reads a parameter (package-lock pins this one).
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    // The SDK's standard retry mode backs off and retries throttling (ThrottlingException,
-    // TooManyUpdates) and 5xx; what is left is retried by the workflow's activity retry policy.
-    this.client =
-      client ??
-      new SSMClient({
-        region: cfg.region,
-        maxAttempts: 5,
-        ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
-      });
+  }
+
+  /** The SDK and its client, loaded at the first call: a worker whose stores are all elsewhere
+   * does not hold the SDK in memory (about 20 MiB). */
+  private ssm() {
+    this.loaded ??= import('@aws-sdk/client-ssm').then((sdk) => ({
+      sdk,
+      // The SDK's standard retry mode backs off and retries throttling (ThrottlingException,
+      // TooManyUpdates) and 5xx; what is left is retried by the workflow's activity retry policy.
+      client:
+        this.given ??
+        new sdk.SSMClient({
+          region: this.cfg.region,
+          maxAttempts: 5,
+          ...(this.cfg.endpoint ? { endpoint: this.cfg.endpoint } : {}),
+        }),
+    }));
+    return this.loaded;
   }
 
   private check(secret: string): void {
@@ -75,8 +78,9 @@ export class SsmStore implements SecretStore {
     const all: ParameterHistory[] = [];
     let NextToken: string | undefined;
     do {
-      const page = await this.client.send(
-        new GetParameterHistoryCommand({ Name: secret, WithDecryption: true, MaxResults: 50, NextToken }),
+      const { sdk, client } = await this.ssm();
+      const page = await client.send(
+        new sdk.GetParameterHistoryCommand({ Name: secret, WithDecryption: true, MaxResults: 50, NextToken }),
       );
       all.push(...(page.Parameters ?? []));
       NextToken = page.NextToken;
@@ -87,8 +91,9 @@ export class SsmStore implements SecretStore {
   async set(secret: string, value: string, tags: Record<string, string>): Promise<SecretVersionInfo> {
     this.check(secret);
     try {
-      const out = await this.client.send(
-        new PutParameterCommand({
+      const { sdk, client } = await this.ssm();
+      const out = await client.send(
+        new sdk.PutParameterCommand({
           Name: secret,
           Value: value,
           Type: 'SecureString',
@@ -142,8 +147,13 @@ export class SsmStore implements SecretStore {
   /** Moves `labels` to `version` (a label is on one version of a parameter at a time). */
   async label(secret: string, version: string, labels: string[]): Promise<void> {
     try {
-      await this.client.send(
-        new LabelParameterVersionCommand({ Name: secret, ParameterVersion: Number(version), Labels: labels }),
+      const { sdk, client } = await this.ssm();
+      await client.send(
+        new sdk.LabelParameterVersionCommand({
+          Name: secret,
+          ParameterVersion: Number(version),
+          Labels: labels,
+        }),
       );
     } catch (err) {
       throw this.mapError(err, secret, version);

@@ -3,13 +3,13 @@
 // returns a value, so these are write-only places. Errors name the repository and the status,
 // never the token or the value; rate limits are retried after the delay GitHub asks for.
 import { ApplicationFailure } from '@temporalio/common';
-import sodium from 'libsodium-wrappers';
 import { FailureType, fail } from '../../shared/failures';
 import type { StoreDriver } from '../types';
 import type { GitHubActionsConfig } from './config';
 
 /** A libsodium sealed box of `value` to a Curve25519 public key (base64), as base64. */
 export async function sealForGitHub(value: string, publicKey: string): Promise<string> {
+  const { default: sodium } = await import('libsodium-wrappers');
   await sodium.ready;
   const key = sodium.from_base64(publicKey, sodium.base64_variants.ORIGINAL);
   return sodium.to_base64(sodium.crypto_box_seal(value, key), sodium.base64_variants.ORIGINAL);

@@ -5,7 +5,7 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
-import { Client } from 'pg';
+import type { Client } from 'pg';
 import { FailureType, fail } from '../../shared/failures';
 import type { PostgresConfig } from './config';
 import { OpenedSocket, type Via } from './tunnel';
@@ -45,6 +45,7 @@ export class PostgresServer {
     database: string,
     fn: (c: Client) => Promise<T>,
   ): Promise<T> {
+    const { Client } = await import('pg');
     const open = async (stream?: Duplex): Promise<T> => {
       const client = new Client({
         // Through a host the stream is the connection; `host` still names the server (TLS checks
