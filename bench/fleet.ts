@@ -90,7 +90,7 @@ function peakRss(pid: number): number {
   return Math.round(Number(m?.[1] ?? 0) / 1024);
 }
 
-type StandinStats = { throttled: number; early: number; writes: number };
+type StandinStats = { throttled: number; early: number; earlyMs: number; writes: number };
 
 /** Rotates every key set once on `server`; returns the figures' last line. */
 async function rotateFleet(
@@ -220,6 +220,10 @@ async function rotateFleet(
       `  secret writes: the first ${((first - start) / 1000).toFixed(1)} s after the start (${readsBefore} reads before it), the last ${(seconds - (last - start) / 1000).toFixed(1)} s before the end; between them ${(inUse * 100).toFixed(0)}% of the vaults' write windows in use`,
     );
     console.log(`  worker peak RSS: ${rss.map((m) => `${m} MiB`).join(', ')}`);
+    if (sum('early') > 0)
+      console.log(
+        `  early requests: ${sum('early')}, on average ${(sum('earlyMs') / sum('early')).toFixed(0)} ms before their Retry-After ran out`,
+      );
     console.log(`  history events per run: ${Math.min(...events)}-${Math.max(...events)}`);
     console.log(
       `  CPU ms per key set: worker(s) ${perKeyset(cpu.workers)}, Temporal server${server.name === 'dev' ? '' : ' and PostgreSQL'} ${perKeyset(cpu.server)}, Key Vault stand-in ${perKeyset(cpu.standin)}`,

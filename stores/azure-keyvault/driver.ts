@@ -2,19 +2,16 @@
 // name the store, the secret and the status, never a value.
 
 import type { TokenCredential } from '@azure/core-auth';
-import {
-  AzureCliCredential,
-  DefaultAzureCredential,
-  EnvironmentCredential,
-  ManagedIdentityCredential,
-} from '@azure/identity';
-import { SecretClient } from '@azure/keyvault-secrets';
+import type { SecretClient } from '@azure/keyvault-secrets';
 import { ApplicationFailure } from '@temporalio/common';
 import { FailureType, fail } from '../../shared/failures';
 import type { SecretStore, SecretStoreOptions, SecretVersionInfo, StoreDriver } from '../types';
 import type { AzureKeyVaultConfig } from './config';
+import { afterRetryAfter, retryAfterMargin } from './retry-after';
 
-function credentialFor(kind: string): TokenCredential {
+async function credentialFor(kind: string): Promise<TokenCredential> {
+  const { AzureCliCredential, DefaultAzureCredential, EnvironmentCredential, ManagedIdentityCredential } =
+    await import('@azure/identity');
   switch (kind) {
     case 'azure-cli':
       return new AzureCliCredential();
@@ -32,20 +29,31 @@ function restStatus(err: unknown): number | undefined {
 }
 
 class KeyVaultStore implements SecretStore {
-  private readonly client: SecretClient;
+  private loaded?: Promise<SecretClient>;
 
   constructor(
     readonly name: string,
-    cfg: AzureKeyVaultConfig,
-    opts: SecretStoreOptions,
-  ) {
-    this.client = new SecretClient(cfg.vaultUrl, opts.credential ?? credentialFor(cfg.credential), {
+    private readonly cfg: AzureKeyVaultConfig,
+    private readonly opts: SecretStoreOptions,
+  ) {}
+
+  /** The SDK's client, loaded at the first call: a worker whose stores are all elsewhere does not
+   * hold the Azure SDKs in memory. */
+  private client(): Promise<SecretClient> {
+    this.loaded ??= this.open();
+    return this.loaded;
+  }
+
+  private async open(): Promise<SecretClient> {
+    const { cfg, opts } = this;
+    const { SecretClient } = await import('@azure/keyvault-secrets');
+    return new SecretClient(cfg.vaultUrl, opts.credential ?? (await credentialFor(cfg.credential)), {
       // Key Vault's 401 challenge names the resource to get a token for; the SDK checks that it
       // matches the vault's host. Off only when the config says so (an emulator on 127.0.0.x).
       disableChallengeResourceVerification: !cfg.verifyChallengeResource,
-      ...(opts.additionalPolicies ? { additionalPolicies: opts.additionalPolicies } : {}),
-      // The pipeline retries 429 and 503 after Retry-After, and other transient failures with
-      // backoff; what is left after that is retried by the workflow's activity retry policy.
+      additionalPolicies: [retryAfterMargin, ...(opts.additionalPolicies ?? [])],
+      // The pipeline retries 429 and 503 after Retry-After (retry-after.ts), and other transient
+      // failures with backoff; what is left after that is retried by the activity's retry policy.
       retryOptions: { maxRetries: 4, retryDelayInMs: 500, maxRetryDelayInMs: 10_000 },
       ...(cfg.serviceVersion ? { serviceVersion: cfg.serviceVersion as never } : {}),
     });
@@ -77,8 +85,7 @@ class KeyVaultStore implements SecretStore {
     if (status === 404) return fail(FailureType.NotFound, `store ${this.name}: secret ${what} not found`);
     if (status === 429) {
       // Still throttled after the pipeline's retries: the activity's next attempt waits as long
-      // as the vault asked, not the retry policy's shorter interval, and up to a second more at
-      // random, so that the many requests a fleet has waiting do not all come back at once.
+      // as the vault asked (retry-after.ts), not the retry policy's shorter interval.
       const retryAfter = Number(
         (err as { response?: { headers?: { get(n: string): string | undefined } } }).response?.headers?.get(
           'retry-after',
@@ -88,7 +95,7 @@ class KeyVaultStore implements SecretStore {
         type: 'Throttled',
         message: `store ${this.name}: Key Vault throttled the request for ${what} (429)`,
         nonRetryable: false,
-        nextRetryDelay: (retryAfter > 0 ? retryAfter * 1000 : 10_000) + Math.random() * 1000,
+        nextRetryDelay: afterRetryAfter(retryAfter > 0 ? retryAfter : 10),
       });
     }
     const e = err as { name?: string; message?: string; code?: string } | null;
@@ -117,7 +124,7 @@ class KeyVaultStore implements SecretStore {
 
   async set(name: string, value: string, tags: Record<string, string>) {
     try {
-      const s = await this.client.setSecret(name, value, { tags });
+      const s = await (await this.client()).setSecret(name, value, { tags });
       return info(name, s.properties);
     } catch (err) {
       throw this.mapError(err, name);
@@ -126,7 +133,7 @@ class KeyVaultStore implements SecretStore {
 
   async get(name: string, version?: string) {
     try {
-      const s = await this.client.getSecret(name, version ? { version } : {});
+      const s = await (await this.client()).getSecret(name, version ? { version } : {});
       return { ...info(name, s.properties), value: s.value ?? '' };
     } catch (err) {
       throw this.mapError(err, name, version);
@@ -136,7 +143,8 @@ class KeyVaultStore implements SecretStore {
   async listVersions(name: string) {
     const out: SecretVersionInfo[] = [];
     try {
-      for await (const p of this.client.listPropertiesOfSecretVersions(name)) out.push(info(name, p));
+      for await (const p of (await this.client()).listPropertiesOfSecretVersions(name))
+        out.push(info(name, p));
     } catch (err) {
       if (restStatus(err) === 404) return [];
       throw this.mapError(err, name);
@@ -152,7 +160,7 @@ class KeyVaultStore implements SecretStore {
 
   async disable(name: string, version: string) {
     try {
-      await this.client.updateSecretProperties(name, version, { enabled: false });
+      await (await this.client()).updateSecretProperties(name, version, { enabled: false });
     } catch (err) {
       throw this.mapError(err, name, version);
     }
@@ -161,7 +169,7 @@ class KeyVaultStore implements SecretStore {
   /** The unversioned GET: the version Key Vault itself serves as current. */
   async current(name: string) {
     try {
-      const s = await this.client.getSecret(name);
+      const s = await (await this.client()).getSecret(name);
       return info(name, s.properties);
     } catch (err) {
       if (restStatus(err) === 404) return null;

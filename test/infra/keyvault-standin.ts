@@ -41,8 +41,9 @@
 //   GET  /_standin/requests[?secret=NAME] : the data requests seen {method, path, secret, at, status};
 //   POST /_standin/reset : forget this vault's secrets, faults and requests;
 //   GET  /_standin/health : {pid}, so a starter can tell its own server from a stale one;
-//   GET  /_standin/stats : {writes, reads, throttled, early}: requests served, 429s sent, and
-//     requests for a secret that came before the Retry-After its last 429 gave;
+//   GET  /_standin/stats : {writes, reads, throttled, early, earlyMs}: requests served, 429s
+//     sent, requests for a secret that came before the Retry-After its last 429 gave ran out, and
+//     how long before it they came, added up;
 //   POST /_standin/throttle {on} : the --throttle limits off (seeding) or on again (every vault).
 //
 //   node dist/test/infra/keyvault-standin.js serve --root R [--port P]
@@ -140,7 +141,7 @@ interface Vault {
   requests: SeenRequest[];
   /** When each write and read of the last window was served (oldest first). */
   served: { writes: number[]; reads: number[] };
-  stats: { writes: number; reads: number; throttled: number; early: number };
+  stats: { writes: number; reads: number; throttled: number; early: number; earlyMs: number };
   /** Per secret: when the Retry-After of its last 429 ends. */
   notBefore: Map<string, number>;
 }
@@ -156,7 +157,7 @@ const newVault = (): Vault => ({
   faults: [],
   requests: [],
   served: { writes: [], reads: [] },
-  stats: { writes: 0, reads: 0, throttled: 0, early: 0 },
+  stats: { writes: 0, reads: 0, throttled: 0, early: 0, earlyMs: 0 },
   notBefore: new Map(),
 });
 
@@ -399,7 +400,10 @@ function serve(root: string, port: number, listen?: string[], throttle?: Throttl
       // Key Vault's limits: CREATE secret (a PUT, a new version) has its own; the rest share one.
       const write = req.method === 'PUT';
       const until = vault.notBefore.get(seen.secret);
-      if (until !== undefined && Date.now() < until) vault.stats.early++;
+      if (until !== undefined && Date.now() < until) {
+        vault.stats.early++;
+        vault.stats.earlyMs += until - Date.now();
+      }
       const wait = take(vault, throttle, write);
       if (wait > 0) {
         vault.stats.throttled++;
