@@ -365,7 +365,7 @@ describe('Azure Key Vault errors', () => {
     // Retry-After is 1 s; a timer of exactly that came back up to a few ms before it, by the
     // stand-in's clock (retry-after.ts). Lower bounds only: the log has millisecond timestamps.
     const gaps = [(b?.at ?? 0) - (a?.at ?? 0), (c?.at ?? 0) - (b?.at ?? 0)];
-    for (const gap of gaps) assert.ok(gap >= 1250, `waited ${gap} ms after a Retry-After of 1 s`);
+    for (const gap of gaps) assert.ok(gap >= 1240, `waited ${gap} ms after a Retry-After of 1 s`);
     const versions = await store.listVersions(name);
     assert.equal(versions.length, 2, 'exactly one version written by the throttled call');
     assert.ok((await store.get(name, v.version)).value === 'after throttling');

@@ -27,12 +27,20 @@ export function workflowBundle(): { codePath: string } {
  * character past the BMP becomes its surrogate pair, which a `u` regex reads as one): V8 keeps a
  * script's source for as long as its functions may compile, two bytes a character once a single
  * one is past Latin-1 (zod's locales), and the workflow thread runs the bundle for its life.
- * Equal in strings, templates, regexes, comments and identifiers; not after a backslash, refused. */
+ * The same program where such characters are in string literals, untagged templates, regexes,
+ * comments and BMP identifiers (all of today's bundle); a tagged template's raw text would
+ * change. Refused: one after an unescaped backslash, and the non-ASCII spaces and line
+ * terminators, which are syntax, not text, outside literals. */
 export function asciiOnly(code: string): string {
-  const escaped = /\\[\u0080-\uffff]/.exec(code);
+  const escaped = /(?<!\\)(?:\\\\)*\\[\u0080-\uffff]/.exec(code);
   if (escaped)
     throw new Error(
       `a backslash before a non-ASCII character at ${escaped.index}: cannot escape it as \\uXXXX`,
+    );
+  const space = /[\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/.exec(code);
+  if (space)
+    throw new Error(
+      `a non-ASCII space or line terminator (U+${space[0].charCodeAt(0).toString(16).toUpperCase()}) at ${space.index}: escaping it could change the program`,
     );
   return code.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -25,18 +25,24 @@ export class SsmStore implements SecretStore {
   /** The SDK and its client, loaded at the first call: a worker whose stores are all elsewhere
    * does not hold the SDK in memory (about 20 MiB). */
   private ssm() {
-    this.loaded ??= import('@aws-sdk/client-ssm').then((sdk) => ({
-      sdk,
-      // The SDK's standard retry mode backs off and retries throttling (ThrottlingException,
-      // TooManyUpdates) and 5xx; what is left is retried by the workflow's activity retry policy.
-      client:
-        this.given ??
-        new sdk.SSMClient({
-          region: this.cfg.region,
-          maxAttempts: 5,
-          ...(this.cfg.endpoint ? { endpoint: this.cfg.endpoint } : {}),
-        }),
-    }));
+    // A failed load is tried again at the next call, not kept for the worker's life.
+    this.loaded ??= import('@aws-sdk/client-ssm')
+      .then((sdk) => ({
+        sdk,
+        // The SDK's standard retry mode backs off and retries throttling (ThrottlingException,
+        // TooManyUpdates) and 5xx; what is left is retried by the workflow's activity retry policy.
+        client:
+          this.given ??
+          new sdk.SSMClient({
+            region: this.cfg.region,
+            maxAttempts: 5,
+            ...(this.cfg.endpoint ? { endpoint: this.cfg.endpoint } : {}),
+          }),
+      }))
+      .catch((err: unknown) => {
+        this.loaded = undefined;
+        throw err;
+      });
     return this.loaded;
   }
 

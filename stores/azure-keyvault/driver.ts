@@ -40,7 +40,11 @@ class KeyVaultStore implements SecretStore {
   /** The SDK's client, loaded at the first call: a worker whose stores are all elsewhere does not
    * hold the Azure SDKs in memory. */
   private client(): Promise<SecretClient> {
-    this.loaded ??= this.open();
+    // A failed load is tried again at the next call, not kept for the worker's life.
+    this.loaded ??= this.open().catch((err: unknown) => {
+      this.loaded = undefined;
+      throw err;
+    });
     return this.loaded;
   }
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { runInNewContext } from 'node:vm';
+import { runInNewContext, Script } from 'node:vm';
 import { asciiOnly } from '../../worker/bundle';
 
 const bundle = readFileSync(join(__dirname, '..', '..', 'workflow-bundle.js'), 'utf8');
@@ -20,6 +20,10 @@ describe('the workflow bundle', () => {
       null,
       `a non-ASCII character at ${first?.index}: ${bundle.slice(first?.index ?? 0, (first?.index ?? 0) + 40)}`,
     );
+  });
+
+  it('compiles as a script', () => {
+    assert.doesNotThrow(() => new Script(bundle, { filename: 'workflow-bundle.js' }));
   });
 
   it('has a source map that maps positions without carrying the sources', () => {
@@ -52,5 +56,14 @@ describe('asciiOnly', () => {
 
   it('refuses a backslash before a non-ASCII character (an escape would change its meaning)', () => {
     assert.throws(() => asciiOnly("const s = '\\é';"), /backslash before a non-ASCII character at 11/);
+    assert.throws(() => asciiOnly("const s = '\\\\\\é';"), /backslash before a non-ASCII character at 11/);
+    // An escaped backslash, then the character: the same string.
+    const source = "'\\\\é'";
+    assert.equal(runInNewContext(asciiOnly(source)), runInNewContext(source));
+  });
+
+  it('refuses a non-ASCII space or line terminator (syntax outside a literal)', () => {
+    assert.throws(() => asciiOnly('// a comment\u2028ends here'), /\(U\+2028\) at 12/);
+    assert.throws(() => asciiOnly('const\u00a0a = 1;'), /\(U\+A0\) at 5/);
   });
 });

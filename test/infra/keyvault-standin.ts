@@ -400,9 +400,10 @@ function serve(root: string, port: number, listen?: string[], throttle?: Throttl
       // Key Vault's limits: CREATE secret (a PUT, a new version) has its own; the rest share one.
       const write = req.method === 'PUT';
       const until = vault.notBefore.get(seen.secret);
-      if (until !== undefined && Date.now() < until) {
+      const now = Date.now();
+      if (until !== undefined && now < until) {
         vault.stats.early++;
-        vault.stats.earlyMs += until - Date.now();
+        vault.stats.earlyMs += until - now;
       }
       const wait = take(vault, throttle, write);
       if (wait > 0) {
