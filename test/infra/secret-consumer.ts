@@ -6,7 +6,7 @@
 // PARAM, PORT; FAIL_ON_NEW=1 makes deploy refuse any value but the first it saw).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 
@@ -42,7 +42,10 @@ async function deploy() {
       process.exit(1);
     }
   }
-  writeFileSync('.env', `TOKEN=${token}\n`, { mode: 0o600 });
+  // Written aside and renamed, as a deploy script should: a client reading .env (the suites'
+  // login loops, every 50 ms) never sees it empty.
+  writeFileSync('.env.tmp', `TOKEN=${token}\n`, { mode: 0o600 });
+  renameSync('.env.tmp', '.env');
   await stop();
   const child = spawn(process.execPath, [script as string, 'serve'], { detached: true, stdio: 'ignore' });
   writeFileSync('app.pid', String(child.pid));
