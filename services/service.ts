@@ -116,6 +116,17 @@ export function programOf(command: string): string | undefined {
   return word && !/['"~$`\\]/.test(word) ? word : undefined;
 }
 
+/** Of `programs`, those `command -v` in the host's shell from its app dir does not find: told
+ * by the host where it can without a shell (this machine), else by its shell. */
+async function missingPrograms(host: Host, programs: string[]): Promise<string[]> {
+  if (host.missingPrograms) return host.missingPrograms(programs, host.appDir);
+  const res = await host.exec(
+    `for p in ${programs.map(shellQuote).join(' ')}; do command -v "$p" >/dev/null 2>&1 || echo "$p"; done`,
+    { cwd: host.appDir },
+  );
+  return res.stdout.split('\n').filter(Boolean);
+}
+
 /**
  * Read-only checks of a service before a run changes anything: for compose, `docker compose
  * config --quiet` (the file parses, the service is there, docker answers); every program the
@@ -130,17 +141,7 @@ export async function serviceProblems(host: Host, cfg: ServiceConfig): Promise<s
     (p): p is string => !!p,
   );
   if (programs.length > 0) {
-    const missing = host.missingPrograms
-      ? await host.missingPrograms(programs, host.appDir)
-      : (
-          await host.exec(
-            `for p in ${programs.map(shellQuote).join(' ')}; do command -v "$p" >/dev/null 2>&1 || echo "$p"; done`,
-            { cwd: host.appDir },
-          )
-        ).stdout
-          .split('\n')
-          .filter(Boolean);
-    for (const program of missing) {
+    for (const program of await missingPrograms(host, programs)) {
       const which = Object.entries(commands).find(([, c]) => c && programOf(c) === program)?.[0];
       problems.push(
         `host ${host.name}: the ${which} command's program "${program}" is not found (command -v ${program})`,

@@ -69,8 +69,8 @@ export async function environmentLock(input: { resource: string; holder: string 
 /**
  * Runs `fn` holding the locks on the resources `resourcesOf` names (`env/prod`, `keyring/api`),
  * taken in one order (by name; a secret's before its environment's) so that of two runs wanting
- * overlapping sets one always gets all of its locks. A resource held by another run refuses this run (`EnvironmentBusy`, naming the holder)
- * before it changed anything.
+ * overlapping sets one always gets all of its locks. A resource held by another run refuses this
+ * run (`EnvironmentBusy`, naming the holder) before it changed anything.
  */
 export async function withLocks<T>(
   resourcesOf: () => Promise<string[]> | string[],

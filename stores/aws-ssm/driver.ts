@@ -6,12 +6,11 @@
 // both are the same from the write on.
 import type { ParameterHistory, SSMClient } from '@aws-sdk/client-ssm';
 import { FailureType, fail } from '../../shared/failures';
+import { loadOnce } from '../load-once';
 import type { SecretStore, SecretVersionInfo, StoreDriver } from '../types';
 import { type AwsSsmConfig, PARAMETER_NAME } from './config';
 
 export class SsmStore implements SecretStore {
-  private loaded?: Promise<{ sdk: typeof import('@aws-sdk/client-ssm'); client: SSMClient }>;
-
   constructor(
     readonly name: string,
     private readonly cfg: AwsSsmConfig,
@@ -24,27 +23,19 @@ export class SsmStore implements SecretStore {
 
   /** The SDK and its client, loaded at the first call: a worker whose stores are all elsewhere
    * does not hold the SDK in memory (about 20 MiB). */
-  private ssm() {
-    // A failed load is tried again at the next call, not kept for the worker's life.
-    this.loaded ??= import('@aws-sdk/client-ssm')
-      .then((sdk) => ({
-        sdk,
-        // The SDK's standard retry mode backs off and retries throttling (ThrottlingException,
-        // TooManyUpdates) and 5xx; what is left is retried by the workflow's activity retry policy.
-        client:
-          this.given ??
-          new sdk.SSMClient({
-            region: this.cfg.region,
-            maxAttempts: 5,
-            ...(this.cfg.endpoint ? { endpoint: this.cfg.endpoint } : {}),
-          }),
-      }))
-      .catch((err: unknown) => {
-        this.loaded = undefined;
-        throw err;
+  private readonly ssm = loadOnce(async () => {
+    const sdk = await import('@aws-sdk/client-ssm');
+    // The SDK's standard retry mode backs off and retries throttling (ThrottlingException,
+    // TooManyUpdates) and 5xx; what is left is retried by the workflow's activity retry policy.
+    const client =
+      this.given ??
+      new sdk.SSMClient({
+        region: this.cfg.region,
+        maxAttempts: 5,
+        ...(this.cfg.endpoint ? { endpoint: this.cfg.endpoint } : {}),
       });
-    return this.loaded;
-  }
+    return { sdk, client };
+  });
 
   private check(secret: string): void {
     if (!PARAMETER_NAME.test(secret) || secret.length > 1011)

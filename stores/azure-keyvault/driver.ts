@@ -5,6 +5,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import { ApplicationFailure } from '@temporalio/common';
 import { FailureType, fail } from '../../shared/failures';
+import { loadOnce } from '../load-once';
 import type { SecretStore, SecretStoreOptions, SecretVersionInfo, StoreDriver } from '../types';
 import type { AzureKeyVaultConfig } from './config';
 import { afterRetryAfter, retryAfterMargin } from './retry-after';
@@ -29,24 +30,15 @@ function restStatus(err: unknown): number | undefined {
 }
 
 class KeyVaultStore implements SecretStore {
-  private loaded?: Promise<SecretClient>;
+  /** The SDK's client, loaded at the first call: a worker whose stores are all elsewhere does not
+   * hold the Azure SDKs in memory. */
+  private readonly client = loadOnce(() => this.open());
 
   constructor(
     readonly name: string,
     private readonly cfg: AzureKeyVaultConfig,
     private readonly opts: SecretStoreOptions,
   ) {}
-
-  /** The SDK's client, loaded at the first call: a worker whose stores are all elsewhere does not
-   * hold the Azure SDKs in memory. */
-  private client(): Promise<SecretClient> {
-    // A failed load is tried again at the next call, not kept for the worker's life.
-    this.loaded ??= this.open().catch((err: unknown) => {
-      this.loaded = undefined;
-      throw err;
-    });
-    return this.loaded;
-  }
 
   private async open(): Promise<SecretClient> {
     const { cfg, opts } = this;

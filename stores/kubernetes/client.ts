@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { FailureType, fail } from '../../shared/failures';
+import { loadOnce } from '../load-once';
 import type { KubernetesConfig } from './config';
 
 type Kind = 'Secret' | 'Deployment';
@@ -38,13 +39,16 @@ export function secretKeyOf(name: string): { secret: string; key: string } {
 }
 
 export class KubernetesClient {
-  private tokenRead?: Promise<string>;
+  /** Read once per client (one activity's calls): a roll-out polls every 500 ms. */
+  private readonly token: () => Promise<string>;
 
   constructor(
     readonly storeName: string,
     private readonly cfg: KubernetesConfig,
-    private readonly token: () => Promise<string>,
-  ) {}
+    token: () => Promise<string>,
+  ) {
+    this.token = loadOnce(token);
+  }
 
   private where(name: string, kind: Kind = 'Secret') {
     return `store ${this.storeName} (${kind} ${this.cfg.namespace}/${name})`;
@@ -72,12 +76,7 @@ export class KubernetesClient {
         `store ${this.storeName}: cannot read caFile: ${(err as Error).message}`,
       );
     }
-    // Read once per client (one activity's calls): a roll-out polls every 500 ms.
-    this.tokenRead ??= this.token();
-    const token = await this.tokenRead.catch((err) => {
-      this.tokenRead = undefined;
-      throw err;
-    });
+    const token = await this.token();
     return new Promise((resolve, reject) => {
       const failed = (err: Error) => reject(new Error(`${where}: ${method}: ${err.message}`));
       const req = request(
