@@ -7,7 +7,7 @@ import type { Config } from '../config/schema';
 import { withHost } from '../hosts/connect';
 import { type Host, resolveOnHost } from '../hosts/types';
 import { FailureType, fail } from '../shared/failures';
-import { readKeyPair } from '../stores/pairs';
+import { readCurrentPair, readKeyPair } from '../stores/pairs';
 import type { PairRef, SecretStore, SecretVersionInfo } from '../stores/types';
 import { keyFileProblems } from './key-file-checks';
 import { assertPairMatches, keyFacts, publicPemOf } from './keys';
@@ -71,9 +71,8 @@ export function environmentKeys(deps: RotationDeps) {
 
   async function currentPair(env: string): Promise<CurrentPair> {
     const store = deps.store(envConfig(env).store);
-    const versions = await store.listVersions(names(env).privateKey);
-    if (versions.length === 0) return null;
-    const pair = await readKeyPair(store, names(env));
+    const pair = await readCurrentPair(store, names(env));
+    if (!pair) return null;
     assertPairMatches(pair, `${env}: current secrets in store ${store.name}`);
     return {
       privateKeyVersion: pair.ref.privateKeyRef.version,
@@ -82,20 +81,23 @@ export function environmentKeys(deps: RotationDeps) {
     };
   }
 
-  /** The pair an earlier attempt of this run already stored, so a retry doesn't make another. */
+  /** The pair an earlier attempt of this run already stored, so a retry doesn't make another; and
+   * the first store's private-key versions as read here (its write need not list them again). */
   async function pairFromEarlierAttempt(stores: SecretStore[], envs: string[], runId: string) {
+    let firstListed: SecretVersionInfo[] = [];
     for (const [i, store] of stores.entries()) {
       const name = names(envs[i] as string).privateKey;
-      const mine = (await store.listVersions(name)).find(
-        (v: SecretVersionInfo) =>
-          v.tags.rekeyRunId === runId && v.tags.role === 'private' && !v.tags.restoredFrom,
+      const versions = await store.listVersions(name);
+      if (i === 0) firstListed = versions;
+      const mine = versions.find(
+        (v) => v.tags.rekeyRunId === runId && v.tags.role === 'private' && !v.tags.restoredFrom,
       );
       if (mine) {
         const { value } = await store.get(name, mine.version);
-        return { privatePem: value, publicPem: publicPemOf(value) };
+        return { pair: { privatePem: value, publicPem: publicPemOf(value) }, firstListed };
       }
     }
-    return undefined;
+    return { pair: undefined, firstListed };
   }
 
   /** The guide's checklist for an environment with a current pair (see key-file-checks.ts). */

@@ -8,7 +8,7 @@ import { resolveOnHost } from '../hosts/types';
 import { createServiceDriver, restartAndCheck } from '../services/service';
 import type { Approved } from '../shared/approval-proof';
 import { FailureType, fail } from '../shared/failures';
-import { readKeyPair, restoreVersion, storeKeyPair } from '../stores/pairs';
+import { readCurrentPair, readKeyPair, restoreVersion, storeKeyPair } from '../stores/pairs';
 import { type PairRef, pairRef, type RecordedPairRef, type SecretStore } from '../stores/types';
 import {
   BACKUP_DIR,
@@ -71,8 +71,8 @@ export function createRotateActivities(deps: RotationDeps) {
       } & Approved,
     ): Promise<StagedGroup> {
       const stores = input.environments.map((env) => deps.store(envConfig(env).store));
-      const pair =
-        (await pairFromEarlierAttempt(stores, input.environments, input.runId)) ?? generateKeyPair();
+      const earlier = await pairFromEarlierAttempt(stores, input.environments, input.runId);
+      const pair = earlier.pair ?? generateKeyPair();
       assertPairMatches(pair, `key group ${input.group}`);
       const facts = await keyFacts(pair.publicPem);
       const refs: Record<string, PairRef> = {};
@@ -82,6 +82,9 @@ export function createRotateActivities(deps: RotationDeps) {
           names(env),
           { ...pair, fingerprint: facts.fingerprint },
           input.runId,
+          // Listed before this attempt wrote anything; later stores are listed anew (two
+          // environments could share one secret by mistake, and the first write would be missed).
+          i === 0 ? earlier.firstListed : undefined,
         );
       }
       return { group: input.group, fingerprint: facts.fingerprint, kid: facts.kid, refs };
@@ -100,12 +103,12 @@ export function createRotateActivities(deps: RotationDeps) {
         let facts: { fingerprint: string; kid: string } | undefined;
         for (const env of environments) {
           const store = deps.store(envConfig(env).store);
-          if ((await store.listVersions(names(env).privateKey)).length === 0)
+          const pair = await readCurrentPair(store, names(env));
+          if (!pair)
             throw fail(
               FailureType.BadInput,
               `${env}: store ${store.name} holds no key pair to install (rekey keys import, or rotate); nothing was changed`,
             );
-          const pair = await readKeyPair(store, names(env));
           assertPairMatches(pair, `${env}: current secrets in store ${store.name}`);
           const f = await keyFacts(pair.publicPem);
           const shown = input.approved?.[env];

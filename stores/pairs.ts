@@ -1,6 +1,6 @@
 // A JWT key pair in a store: written as two versions tagged with the run, so that a retried write
 // finds its own versions instead of writing again; read back; and a version made current again.
-import { FailureType, fail } from '../shared/failures';
+import { FailureType, fail, isFailure } from '../shared/failures';
 import type { PairRef, SecretNames, SecretRef, SecretStore, SecretVersionInfo } from './types';
 
 type Role = 'private' | 'public';
@@ -31,10 +31,13 @@ export async function storeKeyPair(
   names: SecretNames,
   pair: { privatePem: string; publicPem: string; fingerprint: string },
   runId: string,
+  /** The private key's versions, when the caller listed them and wrote nothing since. */
+  privateListed?: SecretVersionInfo[],
 ): Promise<PairRef> {
   checkNames(store, names);
   const ref = async (name: string, value: string, role: Role): Promise<SecretRef> => {
-    const existing = (await store.listVersions(name)).find(mineFor(runId, role, pair.fingerprint));
+    const versions = role === 'private' && privateListed ? privateListed : await store.listVersions(name);
+    const existing = versions.find(mineFor(runId, role, pair.fingerprint));
     const v =
       existing ?? (await store.set(name, value, { rekeyRunId: runId, fingerprint: pair.fingerprint, role }));
     return { store: store.name, name, version: v.version };
@@ -95,6 +98,21 @@ export async function readKeyPair(
       publicKeyRef: { store: store.name, name: names.publicKey, version: pub.version },
     },
   };
+}
+
+/** The newest pair, or null when the store has no private key under its name. Two reads where the
+ * pair exists: a listing first would be a third, and a fleet's plans are bounded by the vault's
+ * reads. */
+export async function readCurrentPair(store: SecretStore, names: SecretNames) {
+  try {
+    return await readKeyPair(store, names);
+  } catch (err) {
+    // NotFound is also a disabled newest version (Key Vault) or a missing public key: only a
+    // private key with no version at all means there is no pair.
+    if (isFailure(err, FailureType.NotFound) && (await store.listVersions(names.privateKey)).length === 0)
+      return null;
+    throw err;
+  }
 }
 
 /** Makes `version` current again by writing its value as the newest version; once per run. */

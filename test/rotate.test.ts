@@ -50,10 +50,13 @@ describe('rotateJwtKeys', () => {
     let seeded: Seeded;
     let result: RotateResult;
     let workflowId: string;
+    let started: number;
+    const prodAsked: string[] = [];
 
     before(async () => {
       t = buildTopology('rotate-full', portOf('rotate-full'));
       seeded = await seed(t);
+      started = Date.now();
       // An old private key left world-readable on test, and one a service group reads on dev.
       const chmod = (e: 'test' | 'dev', mode: string) =>
         onHost(t, e, async (h) => {
@@ -72,6 +75,24 @@ describe('rotateJwtKeys', () => {
         workflowId = handle.workflowId;
         return handle.result();
       });
+      // What the run asked prod's vault, before any test reads it (Key Vault's reads are a
+      // budget: 4,000 per 10 s a vault, which a fleet's plans spend first).
+      for (const secret of [t.config.secretNames.privateKey, t.config.secretNames.publicKey]) {
+        const url = `${t.env.keyVault.vaults.prod}/_standin/requests?secret=${encodeURIComponent(secret)}`;
+        const log = (await (await fetch(url)).json()) as {
+          method: string;
+          path: string;
+          at: number;
+          status: number;
+        }[];
+        const role = secret === t.config.secretNames.privateKey ? 'private' : 'public';
+        // A new client's first request is answered 401 with the challenge, then sent again.
+        for (const r of log.filter((r) => r.at >= started && r.status !== 401)) {
+          const what =
+            r.method !== 'GET' ? r.method.toLowerCase() : r.path.endsWith('/versions') ? 'list' : 'get';
+          prodAsked.push(`${what} ${role}`);
+        }
+      }
     });
     after(() => stopServices(t));
 
@@ -162,6 +183,20 @@ describe('rotateJwtKeys', () => {
           /dev: the key pair to install is referenced in store .*, not dev's store .*; nothing was changed/,
         );
       assert.equal((await hostFile(t, 'dev', '.generated/spacetimedb-keys/id_ecdsa')).text, before);
+    });
+
+    it("asks prod's vault for each thing once: the plan and the check read the current pair without listing it, staging lists each secret once", async () => {
+      const count = (what: string) => prodAsked.filter((s) => s === what).length;
+      const text = JSON.stringify([...prodAsked].sort());
+      assert.equal(count('put private') + count('put public'), 2, text);
+      // Staging lists each secret once (a retry finds its own versions there); retiring lists
+      // each once more.
+      assert.equal(count('list private'), 2, text);
+      assert.equal(count('list public'), 2, text);
+      // Each read once per step: the plan's and the check's current pair (no listing first), the
+      // install's pair, the re-sign's private key, and retiring's current version of each.
+      assert.equal(count('get private'), 5, text);
+      assert.equal(count('get public'), 4, text);
     });
 
     it('keeps every key value and token out of the workflow history', async () => {

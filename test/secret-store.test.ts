@@ -12,7 +12,13 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { ApplicationFailure } from '@temporalio/common';
 import { fingerprint, generateKeyPair } from '../activities/keys';
 import { createSecretStore } from '../stores/drivers';
-import { previewStoreKeyPair, readKeyPair, restoreVersion, storeKeyPair } from '../stores/pairs';
+import {
+  previewStoreKeyPair,
+  readCurrentPair,
+  readKeyPair,
+  restoreVersion,
+  storeKeyPair,
+} from '../stores/pairs';
 import type { SecretStore } from '../stores/types';
 import { namedFailure } from './assertions';
 import { testEnv } from './infra/env';
@@ -277,6 +283,24 @@ for (const [kind, make] of Object.entries(stores)) {
       );
       await assert.rejects(readKeyPair(store, pairNames()), namedFailure('NotFound', /not found/));
       assert.deepEqual(await store.listVersions(unique()), []);
+    });
+
+    it('reads the current pair, none only where the private key has no version at all', async () => {
+      const store = make();
+      const names = pairNames();
+      assert.equal(await readCurrentPair(store, names), null);
+      const stored = await storeKeyPair(store, names, newPair(), 'run-c');
+      const pair = await readCurrentPair(store, names);
+      assert.deepEqual(pair?.ref, { privateKeyRef: stored.privateKeyRef, publicKeyRef: stored.publicKeyRef });
+      // A private key without its public half is not "no pair": it fails as a read does.
+      const half = pairNames();
+      await store.set(half.privateKey, newPair().privatePem, {});
+      await assert.rejects(readCurrentPair(store, half), namedFailure('NotFound', /not found/));
+      if (store.disable) {
+        // Where a disabled version cannot be read (Key Vault), the read fails; never "no pair".
+        await store.disable(names.privateKey, stored.privateKeyRef.version);
+        assert.notEqual(await readCurrentPair(store, names).catch((err: unknown) => err), null);
+      }
     });
 
     it('refuses one name for both halves of a pair', async () => {
