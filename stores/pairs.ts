@@ -35,16 +35,28 @@ export async function storeKeyPair(
   privateListed?: SecretVersionInfo[],
 ): Promise<PairRef> {
   checkNames(store, names);
-  const ref = async (name: string, value: string, role: Role): Promise<SecretRef> => {
-    const versions = role === 'private' && privateListed ? privateListed : await store.listVersions(name);
+  const tags = (role: Role) => ({ rekeyRunId: runId, fingerprint: pair.fingerprint, role });
+  const put = async (name: string, value: string, role: Role, versions: SecretVersionInfo[]) => {
     const existing = versions.find(mineFor(runId, role, pair.fingerprint));
-    const v =
-      existing ?? (await store.set(name, value, { rekeyRunId: runId, fingerprint: pair.fingerprint, role }));
-    return { store: store.name, name, version: v.version };
+    const v = existing ?? (await store.set(name, value, tags(role)));
+    const ref: SecretRef = { store: store.name, name, version: v.version };
+    return { ref, wrote: !existing };
   };
-  const privateKeyRef = await ref(names.privateKey, pair.privatePem, 'private');
-  const publicKeyRef = await ref(names.publicKey, pair.publicPem, 'public');
-  return { privateKeyRef, publicKeyRef, fingerprint: pair.fingerprint };
+  const priv = await put(
+    names.privateKey,
+    pair.privatePem,
+    'private',
+    privateListed ?? (await store.listVersions(names.privateKey)),
+  );
+  // The public half is only ever written after its private half: where this call wrote the
+  // private key, no public version of this key can be there yet (a read less per pair).
+  const pub = await put(
+    names.publicKey,
+    pair.publicPem,
+    'public',
+    priv.wrote ? [] : await store.listVersions(names.publicKey),
+  );
+  return { privateKeyRef: priv.ref, publicKeyRef: pub.ref, fingerprint: pair.fingerprint };
 }
 
 export interface StorePreview {
