@@ -81,23 +81,20 @@ export function environmentKeys(deps: RotationDeps) {
     };
   }
 
-  /** The pair an earlier attempt of this run already stored, so a retry doesn't make another; and
-   * the first store's private-key versions as read here (its write need not list them again). */
+  /** The pair an earlier attempt of this run already stored, so a retry doesn't make another. */
   async function pairFromEarlierAttempt(stores: SecretStore[], envs: string[], runId: string) {
-    let firstListed: SecretVersionInfo[] = [];
     for (const [i, store] of stores.entries()) {
       const name = names(envs[i] as string).privateKey;
-      const versions = await store.listVersions(name);
-      if (i === 0) firstListed = versions;
-      const mine = versions.find(
-        (v) => v.tags.rekeyRunId === runId && v.tags.role === 'private' && !v.tags.restoredFrom,
+      const mine = (await store.listVersions(name)).find(
+        (v: SecretVersionInfo) =>
+          v.tags.rekeyRunId === runId && v.tags.role === 'private' && !v.tags.restoredFrom,
       );
       if (mine) {
         const { value } = await store.get(name, mine.version);
-        return { pair: { privatePem: value, publicPem: publicPemOf(value) }, firstListed };
+        return { privatePem: value, publicPem: publicPemOf(value) };
       }
     }
-    return { pair: undefined, firstListed };
+    return undefined;
   }
 
   /** The guide's checklist for an environment with a current pair (see key-file-checks.ts). */

@@ -72,20 +72,25 @@ export function createRotateActivities(deps: RotationDeps) {
     ): Promise<StagedGroup> {
       const stores = input.environments.map((env) => deps.store(envConfig(env).store));
       const earlier = await pairFromEarlierAttempt(stores, input.environments, input.runId);
-      const pair = earlier.pair ?? generateKeyPair();
+      const pair = earlier ?? generateKeyPair();
       assertPairMatches(pair, `key group ${input.group}`);
       const facts = await keyFacts(pair.publicPem);
       const refs: Record<string, PairRef> = {};
+      const written = new Set<string>();
       for (const [i, env] of input.environments.entries()) {
+        const store = stores[i] as SecretStore;
+        const places = [names(env).privateKey, names(env).publicKey].map((n) => `${store.name}/${n}`);
+        // A key this attempt made has no version anywhere yet (nothing to look for), except where
+        // two environments of the group share a secret: the first one's write is there.
+        const fresh = !earlier && places.every((p) => !written.has(p));
         refs[env] = await storeKeyPair(
-          stores[i] as SecretStore,
+          store,
           names(env),
           { ...pair, fingerprint: facts.fingerprint },
           input.runId,
-          // Listed before this attempt wrote anything; later stores are listed anew (two
-          // environments could share one secret by mistake, and the first write would be missed).
-          i === 0 ? earlier.firstListed : undefined,
+          fresh,
         );
+        for (const p of places) written.add(p);
       }
       return { group: input.group, fingerprint: facts.fingerprint, kid: facts.kid, refs };
     },

@@ -31,32 +31,22 @@ export async function storeKeyPair(
   names: SecretNames,
   pair: { privatePem: string; publicPem: string; fingerprint: string },
   runId: string,
-  /** The private key's versions, when the caller listed them and wrote nothing since. */
-  privateListed?: SecretVersionInfo[],
+  /** The caller made this key and has written it nowhere under these names: no version of it can
+   * be there, so none is looked for (two reads less). */
+  fresh = false,
 ): Promise<PairRef> {
   checkNames(store, names);
-  const tags = (role: Role) => ({ rekeyRunId: runId, fingerprint: pair.fingerprint, role });
-  const put = async (name: string, value: string, role: Role, versions: SecretVersionInfo[]) => {
-    const existing = versions.find(mineFor(runId, role, pair.fingerprint));
-    const v = existing ?? (await store.set(name, value, tags(role)));
-    const ref: SecretRef = { store: store.name, name, version: v.version };
-    return { ref, wrote: !existing };
+  const ref = async (name: string, value: string, role: Role): Promise<SecretRef> => {
+    const existing = fresh
+      ? undefined
+      : (await store.listVersions(name)).find(mineFor(runId, role, pair.fingerprint));
+    const v =
+      existing ?? (await store.set(name, value, { rekeyRunId: runId, fingerprint: pair.fingerprint, role }));
+    return { store: store.name, name, version: v.version };
   };
-  const priv = await put(
-    names.privateKey,
-    pair.privatePem,
-    'private',
-    privateListed ?? (await store.listVersions(names.privateKey)),
-  );
-  // The public half is only ever written after its private half: where this call wrote the
-  // private key, no public version of this key can be there yet (a read less per pair).
-  const pub = await put(
-    names.publicKey,
-    pair.publicPem,
-    'public',
-    priv.wrote ? [] : await store.listVersions(names.publicKey),
-  );
-  return { privateKeyRef: priv.ref, publicKeyRef: pub.ref, fingerprint: pair.fingerprint };
+  const privateKeyRef = await ref(names.privateKey, pair.privatePem, 'private');
+  const publicKeyRef = await ref(names.publicKey, pair.publicPem, 'public');
+  return { privateKeyRef, publicKeyRef, fingerprint: pair.fingerprint };
 }
 
 export interface StorePreview {
@@ -121,8 +111,11 @@ export async function readCurrentPair(store: SecretStore, names: SecretNames) {
   } catch (err) {
     // NotFound is also a disabled newest version (Key Vault) or a missing public key: only a
     // private key with no version at all means there is no pair.
-    if (isFailure(err, FailureType.NotFound) && (await store.listVersions(names.privateKey)).length === 0)
-      return null;
+    if (!isFailure(err, FailureType.NotFound)) throw err;
+    const versions = await store.listVersions(names.privateKey).catch(() => {
+      throw err;
+    });
+    if (versions.length === 0) return null;
     throw err;
   }
 }
