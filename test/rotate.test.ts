@@ -195,9 +195,8 @@ describe('rotateJwtKeys', () => {
       const count = (what: string) => prodAsked.filter((s) => s === what).length;
       const text = JSON.stringify([...prodAsked].sort());
       assert.equal(count('put private') + count('put public'), 2, text);
-      // Staging lists the private key once (a retry finds its own versions there; the public
-      // half, written after it, cannot be there when the private one was new); retiring lists
-      // each once.
+      // Staging lists the private key once, for an earlier attempt's pair (the key it makes is
+      // written without looking: no version of it can exist yet); retiring lists each once.
       assert.equal(count('list private'), 2, text);
       assert.equal(count('list public'), 1, text);
       // Each read once per step: the plan's and the check's current pair (no listing first), the
