@@ -76,21 +76,17 @@ export function createRotateActivities(deps: RotationDeps) {
       assertPairMatches(pair, `key group ${input.group}`);
       const facts = await keyFacts(pair.publicPem);
       const refs: Record<string, PairRef> = {};
-      const written = new Set<string>();
       for (const [i, env] of input.environments.entries()) {
-        const store = stores[i] as SecretStore;
-        const places = [names(env).privateKey, names(env).publicKey].map((n) => `${store.name}/${n}`);
-        // A key this attempt made has no version anywhere yet (nothing to look for), except where
-        // two environments of the group share a secret: the first one's write is there.
-        const fresh = !earlier && places.every((p) => !written.has(p));
         refs[env] = await storeKeyPair(
-          store,
+          stores[i] as SecretStore,
           names(env),
           { ...pair, fingerprint: facts.fingerprint },
           input.runId,
-          fresh,
+          // A key this attempt just made is known nowhere until its first write: that one needs
+          // no look for an earlier version. Every later write looks: a retry of this activity
+          // may have taken the key over from there while this attempt still runs.
+          !earlier && i === 0,
         );
-        for (const p of places) written.add(p);
       }
       return { group: input.group, fingerprint: facts.fingerprint, kid: facts.kid, refs };
     },

@@ -23,23 +23,25 @@ function checkNames(store: SecretStore, names: SecretNames): void {
 /**
  * Stores a pair as new versions tagged {rekeyRunId, fingerprint, role}. Idempotent: versions this
  * run already made for this key are returned instead of writing again (private key first, so a
- * retry after a crash between the two writes only adds the missing public key). A retry that
- * brings a different key (another fingerprint) writes new versions for it.
+ * retry after a crash between the two writes only adds the missing public key; a key the caller
+ * has just made is not looked for before its first write). A retry that brings a different key
+ * (another fingerprint) writes new versions for it.
  */
 export async function storeKeyPair(
   store: SecretStore,
   names: SecretNames,
   pair: { privatePem: string; publicPem: string; fingerprint: string },
   runId: string,
-  /** The caller made this key and has written it nowhere under these names: no version of it can
-   * be there, so none is looked for (two reads less). */
+  /** The caller has just made this key and written it nowhere: its private half's first write
+   * need not look for an earlier version of it (a read less). */
   fresh = false,
 ): Promise<PairRef> {
   checkNames(store, names);
   const ref = async (name: string, value: string, role: Role): Promise<SecretRef> => {
-    const existing = fresh
-      ? undefined
-      : (await store.listVersions(name)).find(mineFor(runId, role, pair.fingerprint));
+    const existing =
+      fresh && role === 'private'
+        ? undefined
+        : (await store.listVersions(name)).find(mineFor(runId, role, pair.fingerprint));
     const v =
       existing ?? (await store.set(name, value, { rekeyRunId: runId, fingerprint: pair.fingerprint, role }));
     return { store: store.name, name, version: v.version };
@@ -112,10 +114,8 @@ export async function readCurrentPair(store: SecretStore, names: SecretNames) {
     // NotFound is also a disabled newest version (Key Vault) or a missing public key: only a
     // private key with no version at all means there is no pair.
     if (!isFailure(err, FailureType.NotFound)) throw err;
-    const versions = await store.listVersions(names.privateKey).catch(() => {
-      throw err;
-    });
-    if (versions.length === 0) return null;
+    // A listing that fails (throttled) fails the read with its own, retryable error.
+    if ((await store.listVersions(names.privateKey)).length === 0) return null;
     throw err;
   }
 }

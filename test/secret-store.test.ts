@@ -304,6 +304,30 @@ for (const [kind, make] of Object.entries(stores)) {
       else assert.deepEqual((await readCurrentPair(store, names))?.ref, pair?.ref);
     });
 
+    it('a key the caller has just made: its private half is written without a look, its public half looked for', async () => {
+      const store = make();
+      const names = pairNames();
+      const pair = newPair();
+      // A retry that took the key over from the private write has written the public half.
+      const tags = { rekeyRunId: 'run-f', fingerprint: pair.fingerprint };
+      const pub = await store.set(names.publicKey, pair.publicPem, { ...tags, role: 'public' });
+      const ref = await storeKeyPair(store, names, pair, 'run-f', true);
+      assert.equal(ref.publicKeyRef.version, pub.version);
+      assert.equal((await store.listVersions(names.privateKey)).length, 1);
+      assert.equal((await store.listVersions(names.publicKey)).length, 1, 'no second public version');
+    });
+
+    it("a current-pair read whose listing fails fails with the listing's error (a throttled one is retried)", async () => {
+      const store = make();
+      const throttled = new Error('throttled');
+      const failing = Object.assign(Object.create(store) as SecretStore, {
+        listVersions: async () => {
+          throw throttled;
+        },
+      });
+      await assert.rejects(readCurrentPair(failing, pairNames()), (err) => err === throttled);
+    });
+
     it('refuses one name for both halves of a pair', async () => {
       const store = make();
       const name = unique();
